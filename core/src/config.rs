@@ -1,0 +1,308 @@
+//! The container process's configuration: everything the child needs to
+//! become the container process. Sent by the parent as the `config` message.
+
+use core::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the wire protocol. A child refuses a `config` of another
+/// version rather than guessing at it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What the child needs to become the container process.
+///
+/// Field order follows the order in which the child applies them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Always [`PROTOCOL_VERSION`] when built by this crate.
+    pub version: u32,
+    /// Namespaces the process runs in: new ones (no path) or existing ones
+    /// joined by path.
+    #[serde(default)]
+    pub namespaces: Vec<Namespace>,
+    /// Host name, set in a new UTS namespace.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Resource limits, set before anything of the user's runs.
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
+    /// Network interfaces as the parent prepared them; the child finishes
+    /// them (renames, addresses, routes, up).
+    #[serde(default)]
+    pub networks: Vec<Interface>,
+    /// The container's root filesystem; `None` keeps the host's.
+    #[serde(default)]
+    pub rootfs: Option<PathBuf>,
+    /// Mounts made inside the container, in order.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// Paths remounted read-only.
+    #[serde(default)]
+    pub readonly_paths: Vec<PathBuf>,
+    /// Paths hidden (a file gets `/dev/null`, a directory an empty tmpfs).
+    #[serde(default)]
+    pub masked_paths: Vec<PathBuf>,
+    /// Who the process runs as.
+    #[serde(default)]
+    pub user: User,
+    /// Working directory, resolved inside the container.
+    #[serde(default = "root_dir")]
+    pub cwd: PathBuf,
+    /// Environment, each entry `KEY=VALUE`. Empty means the defaults
+    /// (`PATH`, `HOME`, `HOSTNAME`).
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Set `no_new_privs` before `exec`.
+    #[serde(default)]
+    pub no_new_privileges: bool,
+    /// How many descriptors after stdio are passed on (`3..3 + n`); every
+    /// other descriptor is closed on `exec`.
+    #[serde(default)]
+    pub preserved_fds: u32,
+    /// The command: `args[0]` is the program, looked up in `PATH` when it
+    /// has no `/`.
+    pub args: Vec<String>,
+}
+
+fn root_dir() -> PathBuf {
+    PathBuf::from("/")
+}
+
+impl Config {
+    /// A config that runs `args` with everything else left at its default.
+    pub fn new<I, S>(args: I) -> Config
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Config {
+            version: PROTOCOL_VERSION,
+            namespaces: Vec::new(),
+            hostname: None,
+            rlimits: Vec::new(),
+            networks: Vec::new(),
+            rootfs: None,
+            mounts: Vec::new(),
+            readonly_paths: Vec::new(),
+            masked_paths: Vec::new(),
+            user: User::default(),
+            cwd: root_dir(),
+            env: Vec::new(),
+            no_new_privileges: false,
+            preserved_fds: 0,
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The namespace kinds this config creates (those without a path).
+    pub fn new_namespaces(&self) -> impl Iterator<Item = NamespaceKind> + '_ {
+        self.namespaces
+            .iter()
+            .filter(|ns| ns.path.is_none())
+            .map(|ns| ns.kind)
+    }
+
+    /// Whether this config creates a new namespace of `kind`.
+    pub fn creates(&self, kind: NamespaceKind) -> bool {
+        self.new_namespaces().any(|k| k == kind)
+    }
+}
+
+/// A namespace: new (no path) or joined by path (`/proc/<pid>/ns/<kind>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Namespace {
+    /// Which namespace type.
+    pub kind: NamespaceKind,
+    /// Join this one instead of creating a new one.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+impl Namespace {
+    /// A new namespace of `kind`.
+    pub fn new(kind: NamespaceKind) -> Namespace {
+        Namespace { kind, path: None }
+    }
+
+    /// The existing namespace at `path`.
+    pub fn join(kind: NamespaceKind, path: impl Into<PathBuf>) -> Namespace {
+        Namespace {
+            kind,
+            path: Some(path.into()),
+        }
+    }
+}
+
+/// The Linux namespace types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NamespaceKind {
+    /// Users and groups (`CLONE_NEWUSER`).
+    User,
+    /// Mount table (`CLONE_NEWNS`).
+    Mount,
+    /// Host and domain name (`CLONE_NEWUTS`).
+    Uts,
+    /// System V IPC and POSIX message queues (`CLONE_NEWIPC`).
+    Ipc,
+    /// Process ids (`CLONE_NEWPID`).
+    Pid,
+    /// Network stack (`CLONE_NEWNET`).
+    Net,
+    /// cgroup root (`CLONE_NEWCGROUP`).
+    Cgroup,
+    /// Monotonic and boot clocks (`CLONE_NEWTIME`).
+    Time,
+}
+
+impl NamespaceKind {
+    /// Every kind, user first: the order in which namespaces are joined.
+    pub const ALL: [NamespaceKind; 8] = [
+        NamespaceKind::User,
+        NamespaceKind::Mount,
+        NamespaceKind::Uts,
+        NamespaceKind::Ipc,
+        NamespaceKind::Pid,
+        NamespaceKind::Net,
+        NamespaceKind::Cgroup,
+        NamespaceKind::Time,
+    ];
+
+    /// The kind's name under `/proc/<pid>/ns/`.
+    pub fn proc_name(self) -> &'static str {
+        match self {
+            NamespaceKind::User => "user",
+            NamespaceKind::Mount => "mnt",
+            NamespaceKind::Uts => "uts",
+            NamespaceKind::Ipc => "ipc",
+            NamespaceKind::Pid => "pid",
+            NamespaceKind::Net => "net",
+            NamespaceKind::Cgroup => "cgroup",
+            NamespaceKind::Time => "time",
+        }
+    }
+}
+
+/// Who the container process runs as.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// User id.
+    #[serde(default)]
+    pub uid: u32,
+    /// Primary group id.
+    #[serde(default)]
+    pub gid: u32,
+    /// Supplementary groups.
+    #[serde(default)]
+    pub additional_gids: Vec<u32>,
+}
+
+/// One resource limit (`setrlimit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimit {
+    /// Which resource.
+    pub resource: RlimitResource,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// The resources `setrlimit` knows.
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RlimitResource {
+    As,
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Locks,
+    Memlock,
+    Msgqueue,
+    Nice,
+    Nofile,
+    Nproc,
+    Rss,
+    Rtprio,
+    Rttime,
+    Sigpending,
+    Stack,
+}
+
+/// A mount made inside the container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// What is mounted: a path for bind mounts, a name for pseudo
+    /// filesystems.
+    #[serde(default)]
+    pub source: Option<PathBuf>,
+    /// Where, inside the container.
+    pub destination: PathBuf,
+    /// Filesystem type; `None` for bind mounts.
+    #[serde(default)]
+    pub fstype: Option<String>,
+    /// Flags and data, as `mount(8)` spells them (`ro`, `nosuid`, `bind`,
+    /// `rbind`, `size=64k`, ...).
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+/// A network interface, by strategy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "strategy", rename_all = "snake_case")]
+pub enum Interface {
+    /// `lo`, brought up inside the container. Nothing on the host side.
+    Loopback,
+    /// A veth pair: one end on the host, the peer in the container.
+    Veth(Veth),
+}
+
+impl Interface {
+    /// Whether the parent creates something on the host for it (and so must
+    /// remove it if the launch fails).
+    pub fn has_host_side(&self) -> bool {
+        matches!(self, Interface::Veth(_))
+    }
+}
+
+/// A veth pair.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Veth {
+    /// The host end's name.
+    pub host_name: String,
+    /// The name the peer has when created in the container's network
+    /// namespace; the child renames it to `name`.
+    pub peer_name: String,
+    /// The peer's name inside the container (`eth0`).
+    pub name: String,
+    /// Attach the host end to this existing bridge.
+    #[serde(default)]
+    pub bridge: Option<String>,
+    /// MTU of both ends.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// MAC address of the peer (`aa:bb:cc:dd:ee:ff`).
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// Addresses of the peer.
+    #[serde(default)]
+    pub addresses: Vec<IpNet>,
+    /// Default IPv4 gateway inside the container.
+    #[serde(default)]
+    pub gateway: Option<IpAddr>,
+    /// Default IPv6 gateway inside the container.
+    #[serde(default)]
+    pub gateway6: Option<IpAddr>,
+}
+
+/// An address with its prefix length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpNet {
+    /// The address.
+    pub address: IpAddr,
+    /// Prefix length in bits.
+    pub prefix: u8,
+}

@@ -1,0 +1,78 @@
+//! The blocking driver: runs one launch to its end over any [`Backend`].
+
+use crate::backend::{Backend, Wake};
+use crate::launch::{Command, CommandError, Event, Launch, LaunchError};
+use crate::process::Pid;
+
+/// How much the driver reads from the socket at a time.
+pub const READ_CHUNK: usize = 4096;
+
+/// Runs `launch` over `backend` until its terminal event, and returns it:
+/// the running process's pid, or why it failed (after cleanup; see
+/// [`Launch::cleanup_failures`]).
+///
+/// Each command runs to completion before the next: a backend's commands
+/// are bounded, and only [`Wait::wait`](crate::backend::Wait::wait) blocks
+/// on the child, up to the launch's deadline.
+pub fn drive<B: Backend + ?Sized>(launch: &mut Launch, backend: &mut B) -> Result<Pid, LaunchError> {
+    let mut buf = vec![0; READ_CHUNK];
+    loop {
+        while let Some(command) = launch.poll_command() {
+            let result = execute(backend, &command);
+            let now = backend.now();
+            let accepted = match result {
+                Ok(Some(pid)) => launch.handle_spawned(now, pid),
+                Ok(None) => launch.handle_done(now, Ok(())),
+                Err(error) => launch.handle_done(now, Err(error)),
+            };
+            debug_assert!(accepted.is_ok(), "the driver completes the command in flight");
+        }
+        if let Some(event) = launch.poll_event() {
+            return match event {
+                Event::Running { pid } => Ok(pid),
+                Event::Failed(error) => Err(error),
+            };
+        }
+        let wake = backend.wait(launch.poll_timeout(), launch.wants_read(), &mut buf);
+        let now = backend.now();
+        // The launch only refuses input it did not ask for (a read it did not
+        // want, an exit of a process it never had); this loop gives none.
+        let accepted = match wake {
+            Wake::Read(n) => launch.handle_read(now, &buf[..n]),
+            Wake::Eof => launch.handle_eof(now),
+            Wake::ReadFailed(error) => launch.handle_read_error(now, error),
+            Wake::Exited { pid, status } => launch.handle_exit(now, pid, status),
+            Wake::Deadline => {
+                launch.handle_timeout(now);
+                Ok(())
+            }
+        };
+        debug_assert!(accepted.is_ok(), "the backend reports only this launch's input");
+    }
+}
+
+/// Carries out one command; `Some(pid)` for a spawn.
+pub fn execute<B: Backend + ?Sized>(backend: &mut B, command: &Command) -> Result<Option<Pid>, CommandError> {
+    match command {
+        Command::CreateCgroup => backend.create_cgroup(),
+        Command::Spawn(spawn) => return backend.spawn(spawn).map(Some),
+        Command::WriteIdMaps { pid, maps } => backend.write_id_maps(*pid, maps),
+        Command::Release { pid } => backend.release(*pid),
+        Command::ApplyCgroup { pid } => backend.apply_cgroup(*pid),
+        Command::CreateInterface {
+            pid,
+            index,
+            interface,
+        } => backend.create_interface(*pid, *index, interface),
+        Command::Adopt { helper, pid } => backend.adopt(*helper, *pid),
+        Command::Reap { pid } => backend.reap(*pid),
+        Command::EnterCgroup { pid } => backend.enter_cgroup(*pid),
+        Command::Send { bytes } => backend.send(bytes),
+        Command::ShutdownWrite => backend.shutdown_write(),
+        Command::Kill { pid } => backend.kill(*pid),
+        Command::RemoveInterface { index, interface } => backend.remove_interface(*index, interface),
+        Command::DestroyCgroup => backend.destroy_cgroup(),
+        Command::Close => backend.close(),
+    }
+    .map(|()| None)
+}

@@ -1,0 +1,114 @@
+//! What a launch asks its backend to do.
+
+use bytes::Bytes;
+
+use crate::config::{Interface, NamespaceKind};
+use crate::launch::plan::IdMaps;
+use crate::process::Pid;
+
+/// One thing for the backend to carry out, then report with
+/// [`Launch::handle_spawned`](super::Launch::handle_spawned) (for
+/// [`Command::Spawn`]) or [`Launch::handle_done`](super::Launch::handle_done).
+///
+/// A command that fails must have acquired nothing: the backend rolls back
+/// its own partial work, so the launch's cleanup only has to undo commands
+/// that succeeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Create the container's cgroup (before the spawn, so a backend can
+    /// clone straight into it).
+    CreateCgroup,
+    /// Create the launch socket and start the child.
+    Spawn(Spawn),
+    /// Write the child's `uid_map`, `setgroups` and `gid_map`.
+    WriteIdMaps {
+        /// The child.
+        pid: Pid,
+        /// What to write.
+        maps: IdMaps,
+    },
+    /// Let the held child go on to `exec` the init binary.
+    Release {
+        /// The child.
+        pid: Pid,
+    },
+    /// Put the init process in the cgroup made by
+    /// [`Command::CreateCgroup`] (a no-op where the spawn already did).
+    ApplyCgroup {
+        /// The process.
+        pid: Pid,
+    },
+    /// Create the host side of a network interface and move its peer into
+    /// the child's network namespace.
+    CreateInterface {
+        /// The child whose namespace gets the peer.
+        pid: Pid,
+        /// Position in the config's `networks`.
+        index: usize,
+        /// What to create.
+        interface: Interface,
+    },
+    /// Check that `pid`, as the setns helper reported it, is a child of ours
+    /// that the helper created, and take hold of it (a pidfd).
+    Adopt {
+        /// The helper that reported it.
+        helper: Pid,
+        /// The reported process.
+        pid: Pid,
+    },
+    /// Reap a process that has exited (bounded: a backend that cannot reap
+    /// it in time reports a failure).
+    Reap {
+        /// The process.
+        pid: Pid,
+    },
+    /// Put a setns process into the running container's cgroups.
+    EnterCgroup {
+        /// The process.
+        pid: Pid,
+    },
+    /// Write all of `bytes` to the socket.
+    Send {
+        /// One encoded message.
+        bytes: Bytes,
+    },
+    /// Shut down the parent's writing half of the socket.
+    ShutdownWrite,
+    /// Send `SIGKILL` (cleanup).
+    Kill {
+        /// The process.
+        pid: Pid,
+    },
+    /// Remove the host side of an interface (cleanup).
+    RemoveInterface {
+        /// Position in the config's `networks`.
+        index: usize,
+        /// What was created.
+        interface: Interface,
+    },
+    /// Kill whatever is left in the cgroup and remove it (cleanup).
+    DestroyCgroup,
+    /// Close the parent's end of the socket. Always the last command.
+    Close,
+}
+
+/// How to start the child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spawn {
+    /// Init process or setns helper.
+    pub role: Role,
+    /// Namespaces to create at clone time (init only).
+    pub namespaces: Vec<NamespaceKind>,
+    /// The child waits for [`Command::Release`] before `exec`.
+    pub hold: bool,
+}
+
+/// Which program the child becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The container's init.
+    Init,
+    /// The helper that joins a running container and forks the process.
+    SetnsHelper,
+}

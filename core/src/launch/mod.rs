@@ -1,0 +1,739 @@
+//! The parent side of a launch, as a state machine.
+
+mod command;
+mod error;
+mod plan;
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use self::command::{Command, Role, Spawn};
+pub use self::error::{CleanupFailure, CommandError, LaunchError, Misuse, Step, Who};
+pub use self::plan::{ConfigError, IdMap, IdMaps, Kind, Plan};
+use crate::config::{Interface, NamespaceKind};
+use crate::framing::{encode_to_bytes, Decoder, Direction};
+use crate::message::Message;
+use crate::process::{ExitStatus, Pid};
+use crate::time::Time;
+
+/// How long the launch waits, after the child closed the socket without a
+/// verdict, for its exit status (or, after it exited, for the rest of what
+/// it wrote) before it fails without it.
+pub const EXIT_GRACE: Duration = Duration::from_millis(100);
+
+/// What a launch tells its caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Terminal: the process reached `exec` and is running (or has already
+    /// exited after it; the caller reaps it either way).
+    Running {
+        /// The container process.
+        pid: Pid,
+    },
+    /// Terminal: the launch failed, and everything it acquired has been
+    /// released (see [`Launch::cleanup_failures`] for what could not be).
+    Failed(LaunchError),
+}
+
+/// One launch of an init or setns process, from the parent's side.
+///
+/// The launch does no I/O. The driver feeds it inputs with the `handle_*`
+/// methods, passing the time each happened at, and drains its outputs with
+/// the `poll_*` methods, in this order after every input:
+///
+/// 1. [`poll_command`](Launch::poll_command) until `None`, carrying out each
+///    command and reporting it with [`handle_spawned`](Launch::handle_spawned)
+///    or [`handle_done`](Launch::handle_done) before polling again. At most
+///    one command is in flight.
+/// 2. [`poll_event`](Launch::poll_event) until `None`. Exactly one terminal
+///    event ([`Event::Running`] or [`Event::Failed`]) comes, after the last
+///    command; once it has come the launch is
+///    [finished](Launch::is_finished).
+/// 3. [`poll_timeout`](Launch::poll_timeout): when to call
+///    [`handle_timeout`](Launch::handle_timeout) if nothing else happens
+///    first. While [`wants_read`](Launch::wants_read) is true, the driver
+///    also reads the socket ([`handle_read`](Launch::handle_read),
+///    [`handle_eof`](Launch::handle_eof)); it always reports the exit of any
+///    process it spawned ([`handle_exit`](Launch::handle_exit)).
+///
+/// On a failure the launch emits, before its terminal event, the commands
+/// that release what it acquired, in reverse order: kill and reap its
+/// processes, remove the interfaces it created, destroy the cgroup it
+/// created, close the socket.
+#[derive(Debug)]
+pub struct Launch {
+    kind: Kind,
+    config: Bytes,
+    new_namespaces: Vec<NamespaceKind>,
+    id_maps: Option<IdMaps>,
+    interfaces: Vec<Interface>,
+    timeout: Duration,
+    deadline: Time,
+    /// Set when the launch is waiting, for a short while, for an exit status
+    /// or an end of stream that should follow what it saw.
+    grace: Option<Time>,
+
+    steps: Vec<Step>,
+    cursor: usize,
+    /// The step whose command is in flight.
+    in_flight: Option<Step>,
+    phase: Phase,
+
+    decoder: Decoder,
+    /// The socket exists (the spawn succeeded) and has not reached EOF.
+    reading: bool,
+    eof: bool,
+    ready: bool,
+    config_sent: bool,
+
+    helper: Option<Process>,
+    process: Option<Process>,
+    reported: Option<Pid>,
+    cgroup_created: bool,
+    interfaces_created: Vec<usize>,
+
+    /// Running or failed, once decided.
+    verdict: Option<Result<Pid, LaunchError>>,
+    /// The ending commands not yet issued, and the one in flight.
+    ending: VecDeque<Command>,
+    ending_current: Option<Command>,
+
+    events: VecDeque<Event>,
+    cleanup_failures: Vec<CleanupFailure>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Running the plan's steps.
+    Steps,
+    /// A verdict was reached while a command was in flight; the ending
+    /// starts when it completes, so what it acquired is released too.
+    Pending,
+    /// Carrying out the ending commands (cleanup, then close).
+    Ending,
+    /// The terminal event has been emitted.
+    Finished,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Process {
+    pid: Pid,
+    exit: Option<ExitStatus>,
+    reaped: bool,
+}
+
+impl Process {
+    fn new(pid: Pid) -> Process {
+        Process {
+            pid,
+            exit: None,
+            reaped: false,
+        }
+    }
+}
+
+impl Launch {
+    /// Checks `plan` and starts a launch at `now`. Nothing is created yet:
+    /// the first command does that.
+    pub fn new(plan: Plan, now: Time) -> Result<Launch, ConfigError> {
+        plan.validate()?;
+        let config = encode_to_bytes(&Message::Config(Box::new(plan.config.clone())))?;
+        let len = config.len() - 1;
+        if len > plan.limits.config {
+            return Err(ConfigError::TooLarge {
+                len,
+                cap: plan.limits.config,
+            });
+        }
+        let interfaces = plan.config.networks.clone();
+        let steps = steps(&plan, &interfaces);
+        Ok(Launch {
+            kind: plan.kind,
+            config,
+            new_namespaces: plan.config.new_namespaces().collect(),
+            id_maps: plan.id_maps,
+            interfaces,
+            timeout: plan.timeout,
+            deadline: now + plan.timeout,
+            grace: None,
+            steps,
+            cursor: 0,
+            in_flight: None,
+            phase: Phase::Steps,
+            decoder: Decoder::new(Direction::ToParent, plan.limits),
+            reading: false,
+            eof: false,
+            ready: false,
+            config_sent: false,
+            helper: None,
+            process: None,
+            reported: None,
+            cgroup_created: false,
+            interfaces_created: Vec::new(),
+            verdict: None,
+            ending: VecDeque::new(),
+            ending_current: None,
+            events: VecDeque::new(),
+            cleanup_failures: Vec::new(),
+        })
+    }
+
+    /// The step the launch is at (the last one once it has run them all).
+    pub fn step(&self) -> Step {
+        self.steps[self.cursor.min(self.steps.len() - 1)]
+    }
+
+    /// Every step this launch will run, in order, if all goes well.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Init or setns.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Whether the driver should read the socket.
+    pub fn wants_read(&self) -> bool {
+        self.reading && matches!(self.phase, Phase::Steps | Phase::Pending)
+    }
+
+    /// Whether the terminal event has been emitted.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Finished)
+    }
+
+    /// The bytes held of an unfinished message from the child.
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered()
+    }
+
+    /// Cleanup commands that failed: what may have been left behind.
+    pub fn cleanup_failures(&self) -> &[CleanupFailure] {
+        &self.cleanup_failures
+    }
+
+    /// The container process, once the launch knows it.
+    pub fn pid(&self) -> Option<Pid> {
+        self.process.map(|p| p.pid)
+    }
+
+    /// The next command to carry out, if one is due and none is in flight.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        match &mut self.phase {
+            Phase::Steps => {
+                let step = *self.steps.get(self.cursor)?;
+                let command = self.command_for(step)?;
+                self.in_flight = Some(step);
+                Some(command)
+            }
+            Phase::Ending => {
+                let command = self.ending.pop_front()?;
+                self.ending_current = Some(command.clone());
+                self.in_flight = Some(self.step());
+                Some(command)
+            }
+            Phase::Pending | Phase::Finished => None,
+        }
+    }
+
+    /// The next event for the caller.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Launch::handle_timeout), if nothing
+    /// else happens first. `None` once a verdict is reached: the ending
+    /// commands are bounded by the backend.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        match self.phase {
+            Phase::Steps => Some(match self.grace {
+                Some(grace) => grace.min(self.deadline),
+                None => self.deadline,
+            }),
+            _ => None,
+        }
+    }
+
+    /// [`Command::Spawn`] succeeded: the child (or helper) is `pid`.
+    pub fn handle_spawned(&mut self, now: Time, pid: Pid) -> Result<(), Misuse> {
+        self.complete(Step::Spawn)?;
+        match self.kind {
+            Kind::Init => self.process = Some(Process::new(pid)),
+            Kind::Setns => self.helper = Some(Process::new(pid)),
+        }
+        self.reading = true;
+        self.after_completion(now, Ok(()));
+        Ok(())
+    }
+
+    /// The command in flight (other than [`Command::Spawn`] succeeding)
+    /// finished.
+    pub fn handle_done(&mut self, now: Time, result: Result<(), CommandError>) -> Result<(), Misuse> {
+        let Some(step) = self.in_flight else {
+            return Err(Misuse::Completion { in_flight: None });
+        };
+        if matches!(self.phase, Phase::Ending) {
+            let command = self.ending_current.take();
+            self.in_flight = None;
+            if let (Err(error), Some(command)) = (result, command) {
+                self.cleanup_failures.push(CleanupFailure { command, error });
+            }
+            self.continue_ending();
+            return Ok(());
+        }
+        if step == Step::Spawn && result.is_ok() {
+            return Err(Misuse::Completion {
+                in_flight: Some(step),
+            });
+        }
+        self.complete(step)?;
+        if result.is_ok() {
+            self.acquired(step);
+        }
+        self.after_completion(now, result);
+        Ok(())
+    }
+
+    /// The child wrote `data`.
+    pub fn handle_read(&mut self, now: Time, mut data: &[u8]) -> Result<(), Misuse> {
+        if self.has_verdict() {
+            return Ok(());
+        }
+        if !self.reading {
+            return Err(Misuse::NotReading);
+        }
+        if self.expire(now) {
+            return Ok(());
+        }
+        while !data.is_empty() && self.wants_read() {
+            match self.decoder.decode(&mut data) {
+                Ok(Some(message)) => self.on_message(message),
+                Ok(None) => {}
+                Err(error) => {
+                    let step = self.step();
+                    self.fail(LaunchError::Protocol { step, error });
+                }
+            }
+        }
+        self.advance();
+        Ok(())
+    }
+
+    /// Reading the socket failed.
+    pub fn handle_read_error(&mut self, now: Time, error: CommandError) -> Result<(), Misuse> {
+        if self.has_verdict() {
+            return Ok(());
+        }
+        if !self.reading {
+            return Err(Misuse::NotReading);
+        }
+        self.reading = false;
+        if self.expire(now) {
+            return Ok(());
+        }
+        let step = self.step();
+        self.fail(LaunchError::Read { step, error });
+        self.advance();
+        Ok(())
+    }
+
+    /// The child's end of the socket is closed (every copy of it: for init,
+    /// `exec` closed it; for setns, the helper and the process both).
+    pub fn handle_eof(&mut self, now: Time) -> Result<(), Misuse> {
+        if self.has_verdict() {
+            return Ok(());
+        }
+        if !self.reading {
+            return Err(Misuse::NotReading);
+        }
+        self.reading = false;
+        self.eof = true;
+        if self.expire(now) {
+            return Ok(());
+        }
+        if let Err(error) = self.decoder.decode_eof() {
+            let step = self.step();
+            self.fail(LaunchError::Protocol { step, error });
+        } else if !self.ready {
+            match self.watched() {
+                Some((
+                    who,
+                    Process {
+                        exit: Some(status), ..
+                    },
+                )) => self.fail_ended(who, status),
+                // Its exit status should follow at once; wait a little for
+                // it rather than report a bare close.
+                _ => self.grace = Some(now + EXIT_GRACE),
+            }
+        }
+        self.advance();
+        Ok(())
+    }
+
+    /// A process the launch spawned (or adopted) has exited, and is not
+    /// reaped yet.
+    pub fn handle_exit(&mut self, now: Time, pid: Pid, status: ExitStatus) -> Result<(), Misuse> {
+        let who = if self.process.is_some_and(|p| p.pid == pid) {
+            Who::Process
+        } else if self.helper.is_some_and(|p| p.pid == pid) {
+            Who::Helper
+        } else {
+            return Err(Misuse::UnknownProcess { pid });
+        };
+        let record = match who {
+            Who::Process => self.process.as_mut(),
+            Who::Helper => self.helper.as_mut(),
+        };
+        if let Some(p) = record {
+            p.exit.get_or_insert(status);
+        }
+        if !matches!(self.phase, Phase::Steps) || self.expire(now) {
+            return Ok(());
+        }
+        match who {
+            Who::Helper if !status.success() => self.fail_exited(who, status),
+            // A helper exiting 0 is the plan; `advance` checks for its report.
+            Who::Helper => {}
+            // Ready and end of stream: it exec'd; its exit is the caller's.
+            Who::Process if self.ready && self.eof => {}
+            Who::Process if self.eof => self.fail_exited(who, status),
+            // Read what it wrote before it died (an `error`, perhaps).
+            Who::Process => self.grace = Some(now + EXIT_GRACE),
+        }
+        self.advance();
+        Ok(())
+    }
+
+    /// Time has reached [`poll_timeout`](Launch::poll_timeout).
+    pub fn handle_timeout(&mut self, now: Time) {
+        if !matches!(self.phase, Phase::Steps) {
+            return;
+        }
+        if self.expire(now) {
+            return;
+        }
+        if self.grace.is_some_and(|grace| now >= grace) {
+            self.grace = None;
+            match self.watched() {
+                Some((
+                    who,
+                    Process {
+                        exit: Some(status), ..
+                    },
+                )) => self.fail_ended(who, status),
+                _ if self.eof && !self.ready => {
+                    let step = self.step();
+                    self.fail(LaunchError::Closed { step });
+                }
+                _ => {}
+            }
+        }
+        self.advance();
+    }
+
+    /// The caller gives up on the launch.
+    pub fn handle_cancel(&mut self, now: Time) {
+        if self.expire(now) {
+            return;
+        }
+        let step = self.step();
+        self.fail(LaunchError::Cancelled { step });
+        self.advance();
+    }
+
+    /// The command for `step`, or `None` if `step` is a wait.
+    fn command_for(&self, step: Step) -> Option<Command> {
+        let pid = || self.process.map(|p| p.pid);
+        Some(match step {
+            Step::CreateCgroup => Command::CreateCgroup,
+            Step::Spawn => Command::Spawn(Spawn {
+                role: match self.kind {
+                    Kind::Init => Role::Init,
+                    Kind::Setns => Role::SetnsHelper,
+                },
+                namespaces: self.new_namespaces.clone(),
+                hold: self.id_maps.is_some(),
+            }),
+            Step::IdMaps => Command::WriteIdMaps {
+                pid: pid()?,
+                maps: self.id_maps.clone()?,
+            },
+            Step::Release => Command::Release { pid: pid()? },
+            Step::ApplyCgroup => Command::ApplyCgroup { pid: pid()? },
+            Step::Network { index } => Command::CreateInterface {
+                pid: pid()?,
+                index,
+                interface: self.interfaces.get(index)?.clone(),
+            },
+            Step::Adopt => Command::Adopt {
+                helper: self.helper?.pid,
+                pid: self.reported?,
+            },
+            Step::ReapHelper => Command::Reap {
+                pid: self.helper?.pid,
+            },
+            Step::EnterCgroup => Command::EnterCgroup { pid: pid()? },
+            Step::SendConfig => Command::Send {
+                bytes: self.config.clone(),
+            },
+            Step::HalfClose => Command::ShutdownWrite,
+            Step::ReportPid | Step::AwaitReady | Step::AwaitExec => return None,
+        })
+    }
+
+    /// Clears the in-flight command, checking it is `step`'s.
+    fn complete(&mut self, step: Step) -> Result<(), Misuse> {
+        let matches = self.in_flight == Some(step) && !matches!(self.phase, Phase::Ending);
+        if !matches {
+            return Err(Misuse::Completion {
+                in_flight: self.in_flight,
+            });
+        }
+        self.in_flight = None;
+        Ok(())
+    }
+
+    /// Records what a successful command acquired.
+    fn acquired(&mut self, step: Step) {
+        match step {
+            Step::CreateCgroup => self.cgroup_created = true,
+            Step::Network { index } => self.interfaces_created.push(index),
+            Step::Adopt => self.process = self.reported.map(Process::new),
+            Step::ReapHelper => {
+                if let Some(helper) = &mut self.helper {
+                    helper.reaped = true;
+                }
+            }
+            Step::SendConfig => self.config_sent = true,
+            _ => {}
+        }
+    }
+
+    fn after_completion(&mut self, now: Time, result: Result<(), CommandError>) {
+        if matches!(self.phase, Phase::Pending) {
+            self.begin_ending();
+            return;
+        }
+        if self.expire(now) {
+            return;
+        }
+        match result {
+            Ok(()) => self.cursor += 1,
+            Err(error) => {
+                let step = self.step();
+                self.fail(LaunchError::Command { step, error });
+            }
+        }
+        self.advance();
+    }
+
+    fn on_message(&mut self, message: Message) {
+        let step = self.step();
+        match message {
+            Message::Error(error) => self.fail(LaunchError::Child { step, error }),
+            Message::Pid { pid } if step == Step::ReportPid && self.reported.is_none() => {
+                match self.check_report(pid) {
+                    Ok(pid) => self.reported = Some(pid),
+                    Err(reason) => self.fail(LaunchError::ForgedPid { step, pid, reason }),
+                }
+            }
+            Message::Ready if self.config_sent && !self.ready => self.ready = true,
+            other => self.fail(LaunchError::Unexpected {
+                step,
+                kind: other.kind(),
+            }),
+        }
+        self.advance();
+    }
+
+    /// What the core can refuse of a pid report by itself; the backend's
+    /// [`Command::Adopt`] checks the rest.
+    fn check_report(&self, raw: i32) -> Result<Pid, &'static str> {
+        let pid = Pid::new(raw).ok_or("not a positive pid")?;
+        if self.helper.is_some_and(|h| h.pid == pid) {
+            return Err("the helper's own pid");
+        }
+        Ok(pid)
+    }
+
+    /// The process whose exit decides the launch now: the helper until the
+    /// reported process is adopted, then that process.
+    fn watched(&self) -> Option<(Who, Process)> {
+        match (self.process, self.helper) {
+            (Some(p), _) => Some((Who::Process, p)),
+            (None, Some(h)) => Some((Who::Helper, h)),
+            (None, None) => None,
+        }
+    }
+
+    fn fail_exited(&mut self, who: Who, status: ExitStatus) {
+        let step = self.step();
+        self.fail(LaunchError::Exited { step, who, status });
+    }
+
+    /// The socket is closed and `who` has exited: a helper that exited 0
+    /// did its part, so the fault is the missing report, not its exit.
+    fn fail_ended(&mut self, who: Who, status: ExitStatus) {
+        if who == Who::Helper && status.success() {
+            let step = self.step();
+            self.fail(LaunchError::Closed { step });
+        } else {
+            self.fail_exited(who, status);
+        }
+    }
+
+    /// A verdict is in: socket input no longer matters.
+    fn has_verdict(&self) -> bool {
+        !matches!(self.phase, Phase::Steps | Phase::Pending)
+    }
+
+    /// Fails the launch if `now` is past its deadline, whichever input
+    /// brought the news: a driver late to call `handle_timeout` still gets
+    /// a timely verdict. True if the launch has a verdict now.
+    fn expire(&mut self, now: Time) -> bool {
+        if matches!(self.phase, Phase::Steps) && now >= self.deadline {
+            let step = self.step();
+            self.fail(LaunchError::TimedOut {
+                step,
+                after: self.timeout,
+            });
+        }
+        !matches!(self.phase, Phase::Steps)
+    }
+
+    /// Moves through the steps that wait on the child, as far as what has
+    /// arrived allows.
+    fn advance(&mut self) {
+        while matches!(self.phase, Phase::Steps) && self.in_flight.is_none() {
+            let Some(&step) = self.steps.get(self.cursor) else {
+                return;
+            };
+            let passed = match step {
+                Step::ReportPid => {
+                    self.reported.is_some()
+                        && self.helper.and_then(|h| h.exit).is_some_and(ExitStatus::success)
+                }
+                Step::AwaitReady => self.ready,
+                Step::AwaitExec if self.ready && self.eof => {
+                    let pid = self.process.map(|p| p.pid);
+                    if let Some(pid) = pid {
+                        self.finish(Ok(pid));
+                    }
+                    return;
+                }
+                _ => false,
+            };
+            if !passed {
+                return;
+            }
+            self.grace = None;
+            self.cursor += 1;
+        }
+    }
+
+    /// The first verdict wins; later failures are consequences of it.
+    fn fail(&mut self, error: LaunchError) {
+        self.finish(Err(error));
+    }
+
+    fn finish(&mut self, outcome: Result<Pid, LaunchError>) {
+        if !matches!(self.phase, Phase::Steps) {
+            return;
+        }
+        self.grace = None;
+        self.verdict = Some(outcome);
+        if self.in_flight.is_some() {
+            self.phase = Phase::Pending;
+        } else {
+            self.begin_ending();
+        }
+    }
+
+    /// Queues the ending: on failure, release in reverse order of
+    /// acquisition; always, close the socket.
+    fn begin_ending(&mut self) {
+        let mut queue = VecDeque::new();
+        if matches!(self.verdict, Some(Err(_))) {
+            let live = [self.process, self.helper];
+            for p in live.iter().flatten().filter(|p| !p.reaped && p.exit.is_none()) {
+                queue.push_back(Command::Kill { pid: p.pid });
+            }
+            for p in live.iter().flatten().filter(|p| !p.reaped) {
+                queue.push_back(Command::Reap { pid: p.pid });
+            }
+            for &index in self.interfaces_created.iter().rev() {
+                queue.push_back(Command::RemoveInterface {
+                    index,
+                    interface: self.interfaces[index].clone(),
+                });
+            }
+            if self.cgroup_created {
+                queue.push_back(Command::DestroyCgroup);
+            }
+        }
+        queue.push_back(Command::Close);
+        self.reading = false;
+        self.ending = queue;
+        self.phase = Phase::Ending;
+    }
+
+    /// Emits the terminal event once the last ending command is done.
+    fn continue_ending(&mut self) {
+        if !self.ending.is_empty() {
+            return;
+        }
+        self.phase = Phase::Finished;
+        if let Some(verdict) = self.verdict.take() {
+            self.events.push_back(match verdict {
+                Ok(pid) => Event::Running { pid },
+                Err(error) => Event::Failed(error),
+            });
+        }
+    }
+}
+
+/// The plan's steps, in order.
+fn steps(plan: &Plan, interfaces: &[Interface]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    match plan.kind {
+        Kind::Init => {
+            if plan.cgroup {
+                steps.push(Step::CreateCgroup);
+            }
+            steps.push(Step::Spawn);
+            if plan.id_maps.is_some() {
+                steps.extend([Step::IdMaps, Step::Release]);
+            }
+            if plan.cgroup {
+                steps.push(Step::ApplyCgroup);
+            }
+            steps.extend(
+                interfaces
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| i.has_host_side())
+                    .map(|(index, _)| Step::Network { index }),
+            );
+        }
+        Kind::Setns => {
+            steps.extend([Step::Spawn, Step::ReportPid, Step::Adopt, Step::ReapHelper]);
+            if plan.cgroup {
+                steps.push(Step::EnterCgroup);
+            }
+        }
+    }
+    steps.extend([
+        Step::SendConfig,
+        Step::HalfClose,
+        Step::AwaitReady,
+        Step::AwaitExec,
+    ]);
+    steps
+}

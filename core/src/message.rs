@@ -1,0 +1,152 @@
+//! The wire messages, one JSON object a line, tagged by `type`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+/// A message on the launch socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// Parent → child: the configuration.
+    Config(Box<Config>),
+    /// Setns helper → parent: the pid of the process it forked.
+    Pid {
+        /// As the helper reports it; the parent checks it before use.
+        pid: i32,
+    },
+    /// Child → parent: set-up is done, `exec` is next.
+    Ready,
+    /// Child → parent: set-up failed.
+    Error(ChildError),
+}
+
+impl Message {
+    /// The message's `type` tag.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Config(_) => MessageKind::Config,
+            Message::Pid { .. } => MessageKind::Pid,
+            Message::Ready => MessageKind::Ready,
+            Message::Error(_) => MessageKind::Error,
+        }
+    }
+}
+
+/// The `type` of a message, without its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// `config`
+    Config,
+    /// `pid`
+    Pid,
+    /// `ready`
+    Ready,
+    /// `error`
+    Error,
+}
+
+impl MessageKind {
+    /// The tag as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Config => "config",
+            MessageKind::Pid => "pid",
+            MessageKind::Ready => "ready",
+            MessageKind::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the child could not become the container process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message} (step: {step}{})", errno.map(|e| format!(", errno {e}")).unwrap_or_default())]
+pub struct ChildError {
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Where in the child's set-up it went wrong.
+    pub step: ChildStep,
+    /// The `errno` of the failed syscall, where there was one.
+    #[serde(default)]
+    pub errno: Option<i32>,
+}
+
+/// The child's set-up steps, in the order it runs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildStep {
+    /// Receiving and checking the config.
+    Config,
+    /// The setns helper joining the container's namespaces.
+    Setns,
+    /// The setns helper forking the process.
+    Fork,
+    /// `setsid`.
+    Setsid,
+    /// Joining namespaces by path.
+    Namespaces,
+    /// Setting the host name.
+    Hostname,
+    /// Setting resource limits.
+    Rlimits,
+    /// Finishing network interfaces.
+    Network,
+    /// Mount propagation, mounts, `/proc`, `/dev`.
+    Mounts,
+    /// `pivot_root` into the rootfs.
+    Rootfs,
+    /// Read-only and masked paths.
+    Paths,
+    /// Supplementary groups, gid, uid.
+    User,
+    /// Changing to the working directory.
+    Cwd,
+    /// `no_new_privs`.
+    NoNewPrivileges,
+    /// Closing inherited descriptors.
+    Fds,
+    /// `execve` of the command.
+    Exec,
+    /// A step this version does not know (sent by a newer child).
+    #[serde(other)]
+    Other,
+}
+
+impl ChildStep {
+    /// The step's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildStep::Config => "config",
+            ChildStep::Setns => "setns",
+            ChildStep::Fork => "fork",
+            ChildStep::Setsid => "setsid",
+            ChildStep::Namespaces => "namespaces",
+            ChildStep::Hostname => "hostname",
+            ChildStep::Rlimits => "rlimits",
+            ChildStep::Network => "network",
+            ChildStep::Mounts => "mounts",
+            ChildStep::Rootfs => "rootfs",
+            ChildStep::Paths => "paths",
+            ChildStep::User => "user",
+            ChildStep::Cwd => "cwd",
+            ChildStep::NoNewPrivileges => "no_new_privileges",
+            ChildStep::Fds => "fds",
+            ChildStep::Exec => "exec",
+            ChildStep::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ChildStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
