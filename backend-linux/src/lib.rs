@@ -1,0 +1,1 @@
+//! cradle's Linux backend.

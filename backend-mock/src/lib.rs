@@ -1,0 +1,2 @@
+//! A simulated kernel implementing cradle's backend traits.
+#![forbid(unsafe_code)]

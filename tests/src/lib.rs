@@ -1,0 +1,1 @@
+//! Shared helpers for cradle's scenario tests.
