@@ -1,1 +1,3 @@
 //! cradle's Linux backend.
+
+pub mod cgroup;
