@@ -56,8 +56,9 @@ pub trait Interfaces {
 
 /// The parent's end of the launch socket.
 pub trait Channel {
-    /// Writes all of `bytes`.
-    fn send(&mut self, bytes: &[u8]) -> Result<(), CommandError>;
+    /// Writes all of `bytes`, failing if that has not happened by
+    /// `deadline` (a child that stops reading must not hang the parent).
+    fn send(&mut self, bytes: &[u8], deadline: Time) -> Result<(), CommandError>;
     /// Shuts down the writing half.
     fn shutdown_write(&mut self) -> Result<(), CommandError>;
     /// Closes the socket (idempotent; nothing to do if none was made).

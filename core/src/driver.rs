@@ -3,6 +3,7 @@
 use crate::backend::{Backend, Wake};
 use crate::launch::{Command, CommandError, Event, Launch, LaunchError};
 use crate::process::Pid;
+use crate::time::Time;
 
 /// How much the driver reads from the socket at a time.
 pub const READ_CHUNK: usize = 4096;
@@ -18,7 +19,7 @@ pub fn drive<B: Backend + ?Sized>(launch: &mut Launch, backend: &mut B) -> Resul
     let mut buf = vec![0; READ_CHUNK];
     loop {
         while let Some(command) = launch.poll_command() {
-            let result = execute(backend, &command);
+            let result = execute(backend, &command, launch.deadline());
             let now = backend.now();
             let accepted = match result {
                 Ok(Some(pid)) => launch.handle_spawned(now, pid),
@@ -51,8 +52,13 @@ pub fn drive<B: Backend + ?Sized>(launch: &mut Launch, backend: &mut B) -> Resul
     }
 }
 
-/// Carries out one command; `Some(pid)` for a spawn.
-pub fn execute<B: Backend + ?Sized>(backend: &mut B, command: &Command) -> Result<Option<Pid>, CommandError> {
+/// Carries out one command; `Some(pid)` for a spawn. `deadline` bounds the
+/// one command that waits on the child, [`Command::Send`].
+pub fn execute<B: Backend + ?Sized>(
+    backend: &mut B,
+    command: &Command,
+    deadline: Time,
+) -> Result<Option<Pid>, CommandError> {
     match command {
         Command::CreateCgroup => backend.create_cgroup(),
         Command::Spawn(spawn) => return backend.spawn(spawn).map(Some),
@@ -67,7 +73,7 @@ pub fn execute<B: Backend + ?Sized>(backend: &mut B, command: &Command) -> Resul
         Command::Adopt { helper, pid } => backend.adopt(*helper, *pid),
         Command::Reap { pid } => backend.reap(*pid),
         Command::EnterCgroup { pid } => backend.enter_cgroup(*pid),
-        Command::Send { bytes } => backend.send(bytes),
+        Command::Send { bytes } => backend.send(bytes, deadline),
         Command::ShutdownWrite => backend.shutdown_write(),
         Command::Kill { pid } => backend.kill(*pid),
         Command::RemoveInterface { index, interface } => backend.remove_interface(*index, interface),

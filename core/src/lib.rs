@@ -29,7 +29,7 @@
 //!     loop {
 //!         // 1. Carry out commands, one at a time, reporting each.
 //!         while let Some(command) = launch.poll_command() {
-//!             let result = execute(backend, &command);
+//!             let result = execute(backend, &command, launch.deadline());
 //!             let now = backend.now();
 //!             let _ = match result {
 //!                 Ok(Some(pid)) => launch.handle_spawned(now, pid),

@@ -190,6 +190,11 @@ impl Launch {
         &self.steps
     }
 
+    /// When the handshake must be over.
+    pub fn deadline(&self) -> Time {
+        self.deadline
+    }
+
     /// Init or setns.
     pub fn kind(&self) -> Kind {
         self.kind
