@@ -72,7 +72,10 @@ pub enum Wake {
     Read(usize),
     /// The child's end of the socket is closed.
     Eof,
-    /// Reading the socket failed.
+    /// Reading the socket failed. Not a reset: a reset (the child's end
+    /// closed with the parent's bytes unread, as when it dies before reading
+    /// its config) is reported as [`Wake::Eof`], so that the child's exit
+    /// status, not the reset, says what happened.
     ReadFailed(CommandError),
     /// A process of this launch exited (it is not reaped).
     Exited {

@@ -50,7 +50,9 @@ pub enum Command {
         interface: Interface,
     },
     /// Check that `pid`, as the setns helper reported it, is a child of ours
-    /// that the helper created, and take hold of it (a pidfd).
+    /// that the helper created, and take hold of it (a pidfd). If the check
+    /// passes but taking hold fails, the backend kills and reaps the process
+    /// before it reports the failure, so a failed `Adopt` leaves nothing.
     Adopt {
         /// The helper that reported it.
         helper: Pid,

@@ -26,10 +26,12 @@ pub enum Step {
         /// Position in the config's `networks`.
         index: usize,
     },
-    /// Waiting for the helper's pid report and exit (setns).
+    /// Waiting for the helper's pid report (setns).
     ReportPid,
     /// Checking and taking hold of the reported process (setns).
     Adopt,
+    /// Waiting for the helper to exit 0 (setns).
+    HelperExit,
     /// Reaping the helper (setns).
     ReapHelper,
     /// Putting the process in the container's cgroups (setns).
@@ -55,6 +57,7 @@ impl fmt::Display for Step {
             Step::Network { index } => write!(f, "network interface {index}"),
             Step::ReportPid => f.write_str("pid report"),
             Step::Adopt => f.write_str("adopt"),
+            Step::HelperExit => f.write_str("helper exit"),
             Step::ReapHelper => f.write_str("reap helper"),
             Step::EnterCgroup => f.write_str("enter cgroup"),
             Step::SendConfig => f.write_str("send config"),

@@ -61,7 +61,8 @@ pub enum Event {
 /// On a failure the launch emits, before its terminal event, the commands
 /// that release what it acquired, in reverse order: kill and reap its
 /// processes, remove the interfaces it created, destroy the cgroup it
-/// created, close the socket.
+/// created, close the socket. A setns process that was reported but not yet
+/// adopted is adopted first, and killed only if that check passes.
 #[derive(Debug)]
 pub struct Launch {
     kind: Kind,
@@ -286,8 +287,17 @@ impl Launch {
         if matches!(self.phase, Phase::Ending) {
             let command = self.ending_current.take();
             self.in_flight = None;
-            if let (Err(error), Some(command)) = (result, command) {
-                self.cleanup_failures.push(CleanupFailure { command, error });
+            match (command, result) {
+                // A reported process is only killed once the backend has
+                // checked it is the helper's: a forged report names
+                // somebody else's process. Refusal is the check working.
+                (Some(Command::Adopt { pid, .. }), Ok(())) => {
+                    self.ending.push_front(Command::Reap { pid });
+                    self.ending.push_front(Command::Kill { pid });
+                }
+                (Some(Command::Adopt { .. }), Err(_)) => {}
+                (Some(command), Err(error)) => self.cleanup_failures.push(CleanupFailure { command, error }),
+                _ => {}
             }
             self.continue_ending();
             return Ok(());
@@ -330,7 +340,10 @@ impl Launch {
         Ok(())
     }
 
-    /// Reading the socket failed.
+    /// Reading the socket failed. (A reset, the child's end closing with our
+    /// bytes unread in it, is an end of stream: backends report it with
+    /// [`handle_eof`](Launch::handle_eof), so the child's exit status says
+    /// what happened.)
     pub fn handle_read_error(&mut self, now: Time, error: CommandError) -> Result<(), Misuse> {
         if self.has_verdict() {
             return Ok(());
@@ -403,14 +416,13 @@ impl Launch {
             return Ok(());
         }
         match who {
-            Who::Helper if !status.success() => self.fail_exited(who, status),
             // A helper exiting 0 is the plan; `advance` checks for its report.
-            Who::Helper => {}
+            Who::Helper if status.success() => {}
             // Ready and end of stream: it exec'd; its exit is the caller's.
             Who::Process if self.ready && self.eof => {}
-            Who::Process if self.eof => self.fail_exited(who, status),
-            // Read what it wrote before it died (an `error`, perhaps).
-            Who::Process => self.grace = Some(now + EXIT_GRACE),
+            _ if self.eof => self.fail_exited(who, status),
+            // Read what it wrote before it ended (an `error`, perhaps).
+            _ => self.grace = Some(now + EXIT_GRACE),
         }
         self.advance();
         Ok(())
@@ -426,6 +438,15 @@ impl Launch {
         }
         if self.grace.is_some_and(|grace| now >= grace) {
             self.grace = None;
+            let failed_helper = self
+                .helper
+                .and_then(|h| h.exit)
+                .filter(|status| !status.success());
+            if let Some(status) = failed_helper {
+                // The helper's failure is the cause even after the process
+                // it reported was adopted.
+                self.fail_exited(Who::Helper, status);
+            }
             match self.watched() {
                 Some((
                     who,
@@ -489,7 +510,7 @@ impl Launch {
                 bytes: self.config.clone(),
             },
             Step::HalfClose => Command::ShutdownWrite,
-            Step::ReportPid | Step::AwaitReady | Step::AwaitExec => return None,
+            Step::ReportPid | Step::HelperExit | Step::AwaitReady | Step::AwaitExec => return None,
         })
     }
 
@@ -621,10 +642,8 @@ impl Launch {
                 return;
             };
             let passed = match step {
-                Step::ReportPid => {
-                    self.reported.is_some()
-                        && self.helper.and_then(|h| h.exit).is_some_and(ExitStatus::success)
-                }
+                Step::ReportPid => self.reported.is_some(),
+                Step::HelperExit => self.helper.and_then(|h| h.exit).is_some_and(ExitStatus::success),
                 Step::AwaitReady => self.ready,
                 Step::AwaitExec if self.ready && self.eof => {
                     let pid = self.process.map(|p| p.pid);
@@ -666,6 +685,12 @@ impl Launch {
     fn begin_ending(&mut self) {
         let mut queue = VecDeque::new();
         if matches!(self.verdict, Some(Err(_))) {
+            if let (Some(helper), Some(pid), None) = (self.helper, self.reported, self.process) {
+                queue.push_back(Command::Adopt {
+                    helper: helper.pid,
+                    pid,
+                });
+            }
             let live = [self.process, self.helper];
             for p in live.iter().flatten().filter(|p| !p.reaped && p.exit.is_none()) {
                 queue.push_back(Command::Kill { pid: p.pid });
@@ -728,7 +753,15 @@ fn steps(plan: &Plan, interfaces: &[Interface]) -> Vec<Step> {
             );
         }
         Kind::Setns => {
-            steps.extend([Step::Spawn, Step::ReportPid, Step::Adopt, Step::ReapHelper]);
+            // Adopt as soon as the report arrives, before the helper's exit:
+            // from then on a failure kills the process too.
+            steps.extend([
+                Step::Spawn,
+                Step::ReportPid,
+                Step::Adopt,
+                Step::HelperExit,
+                Step::ReapHelper,
+            ]);
             if plan.cgroup {
                 steps.push(Step::EnterCgroup);
             }

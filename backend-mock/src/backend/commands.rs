@@ -1,0 +1,313 @@
+//! The commands: each records itself, lets the faults keyed on it strike,
+//! then does what a Linux backend would, failing as the kernel would.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cradle_core::backend::{Cgroups, Channel, Interfaces, Processes};
+use cradle_core::launch::Spawn;
+use cradle_core::{Command, CommandError, IdMaps, Interface, NamespaceKind, Pid, Role, Time};
+
+use super::{error, MockBackend};
+use crate::cgroup::ROOT;
+use crate::child::Program;
+use crate::faults::CommandKind;
+use crate::net::HostInterface;
+use crate::process::NewProcess;
+
+/// How long a reap of a process that has not exited waits before it fails.
+pub const REAP_BOUND: Duration = Duration::from_secs(1);
+
+impl Processes for MockBackend {
+    fn spawn(&mut self, spawn: &Spawn) -> Result<Pid, CommandError> {
+        self.begin(Command::Spawn(spawn.clone()), CommandKind::Spawn)?;
+        if self.socket.is_some() {
+            return Err(error("clone: this launch has spawned already", libc::EBUSY));
+        }
+        let launch = self.launch;
+        let launcher = self.kernel.launcher();
+        let creator = self.kernel.process(launcher).map(|p| (p.pid, p.serial));
+        let limits = self.options.limits;
+        let target = self.kernel.container().init;
+        let (name, hold) = match spawn.role {
+            Role::Init => ("init", spawn.hold),
+            Role::SetnsHelper => ("setns helper", false),
+        };
+        let role = spawn.role;
+        let schedule = self.options.schedule;
+        let new_namespaces: Vec<NamespaceKind> = spawn.namespaces.clone();
+        let (pid, socket) = self
+            .kernel
+            .spawn(launch, (schedule.chunk, schedule.buffer), |socket| NewProcess {
+                name,
+                parent: Some(launcher),
+                creator,
+                launch: Some(launch),
+                new_namespaces,
+                held: hold,
+                cgroup: ROOT.to_owned(),
+                program: Some(match role {
+                    Role::Init => Program::init(socket, limits, hold),
+                    Role::SetnsHelper => Program::helper(socket, limits, target),
+                }),
+            })
+            .map_err(|errno| error("clone", errno))?;
+        self.socket = Some(socket);
+        if role == Role::SetnsHelper {
+            self.helper = Some(pid);
+        }
+        self.hold(pid);
+        Ok(pid)
+    }
+
+    fn write_id_maps(&mut self, pid: Pid, maps: &IdMaps) -> Result<(), CommandError> {
+        let command = Command::WriteIdMaps {
+            pid,
+            maps: maps.clone(),
+        };
+        self.begin(command, CommandKind::WriteIdMaps)?;
+        let call = format!("write /proc/{pid}/uid_map");
+        let process = self.live_process(pid, &call)?;
+        if !process.new_namespaces.contains(&NamespaceKind::User) || process.id_maps.is_some() {
+            return Err(error(call, libc::EPERM));
+        }
+        process.id_maps = Some(maps.clone());
+        Ok(())
+    }
+
+    fn release(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.begin(Command::Release { pid }, CommandKind::Release)?;
+        let call = format!("release {pid}");
+        let process = self.live_process(pid, &call)?;
+        if !process.held {
+            return Err(error(call, libc::EINVAL));
+        }
+        process.held = false;
+        Ok(())
+    }
+
+    fn adopt(&mut self, helper: Pid, pid: Pid) -> Result<(), CommandError> {
+        let scripted = self.begin(Command::Adopt { helper, pid }, CommandKind::Adopt);
+        if self.helper != Some(helper) {
+            return Err(error(
+                format_args!("{helper} is not this launch's helper"),
+                libc::EINVAL,
+            ));
+        }
+        let helper_serial = self.held_process(helper)?.serial;
+        let launcher = self.kernel.launcher();
+        let process = self
+            .kernel
+            .process(pid)
+            .ok_or_else(|| error(format_args!("pidfd_open {pid}"), libc::ESRCH))?;
+        if process.parent != Some(launcher) {
+            return Err(error(
+                format_args!("{pid} is not a child of the launcher"),
+                libc::ECHILD,
+            ));
+        }
+        if process.creator != Some((helper, helper_serial)) {
+            return Err(error(
+                format_args!("{pid} was not forked by helper {helper}"),
+                libc::EPERM,
+            ));
+        }
+        if let Err(error) = scripted {
+            // The check passed but taking hold failed: by the `Adopt`
+            // contract the backend releases the verified process itself.
+            let _ = self.kernel.kill(pid);
+            let _ = self.kernel.reap(pid);
+            return Err(error);
+        }
+        self.hold(pid);
+        Ok(())
+    }
+
+    fn kill(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.begin(Command::Kill { pid }, CommandKind::Kill)?;
+        self.held_process(pid)?;
+        self.kernel
+            .kill(pid)
+            .map_err(|e| error(format_args!("pidfd_send_signal {pid}"), e.0))
+    }
+
+    fn reap(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.begin(Command::Reap { pid }, CommandKind::Reap)?;
+        if self.held_process(pid)?.is_alive() {
+            // A real reap waits, within its bound, for an exit that is not
+            // coming: nothing here runs while the parent is in a command.
+            self.kernel.advance(REAP_BOUND);
+            return Err(error(
+                format_args!("waitid {pid}: still running after {REAP_BOUND:?}"),
+                libc::ETIMEDOUT,
+            ));
+        }
+        self.kernel
+            .reap(pid)
+            .map_err(|e| error(format_args!("waitid {pid}"), e.0))?;
+        self.held.retain(|h| h.pid != pid);
+        Ok(())
+    }
+}
+
+impl Cgroups for MockBackend {
+    fn create_cgroup(&mut self) -> Result<(), CommandError> {
+        self.begin(Command::CreateCgroup, CommandKind::CreateCgroup)?;
+        let (path, launch) = (self.cgroup.clone(), self.launch);
+        self.kernel
+            .cgroups_mut()
+            .mkdir(&path, Some(launch))
+            .map_err(|errno| error(format_args!("mkdir {path}"), errno))?;
+        self.cgroup_created = true;
+        Ok(())
+    }
+
+    fn apply_cgroup(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.begin(Command::ApplyCgroup { pid }, CommandKind::ApplyCgroup)?;
+        let path = self.cgroup.clone();
+        let call = format!("write {pid} to {path}/cgroup.procs");
+        if !self.cgroup_created {
+            return Err(error(call, libc::ENOENT));
+        }
+        self.live_process(pid, &call)?.cgroup = Some(path);
+        Ok(())
+    }
+
+    fn enter_cgroup(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.begin(Command::EnterCgroup { pid }, CommandKind::EnterCgroup)?;
+        let path = self.kernel.container().cgroup.clone();
+        let call = format!("write {pid} to {path}/cgroup.procs");
+        if self.kernel.cgroup(&path).is_none() {
+            return Err(error(call, libc::ENOENT));
+        }
+        self.live_process(pid, &call)?.cgroup = Some(path);
+        Ok(())
+    }
+
+    fn destroy_cgroup(&mut self) -> Result<(), CommandError> {
+        self.begin(Command::DestroyCgroup, CommandKind::DestroyCgroup)?;
+        let path = self.cgroup.clone();
+        if !self.cgroup_created {
+            return Err(error(format_args!("rmdir {path}"), libc::ENOENT));
+        }
+        // Freeze, so nothing forks while the members are killed; thaw, so
+        // the kills land.
+        let freeze = |errno| error(format_args!("freeze {path}"), errno);
+        self.kernel
+            .cgroups_mut()
+            .set_frozen(&path, true)
+            .map_err(freeze)?;
+        for pid in self.kernel.cgroup_procs(&path) {
+            let _ = self.kernel.kill(pid);
+        }
+        self.kernel
+            .cgroups_mut()
+            .set_frozen(&path, false)
+            .map_err(freeze)?;
+        let populated = !self.kernel.cgroup_procs(&path).is_empty();
+        self.kernel
+            .cgroups_mut()
+            .rmdir(&path, populated)
+            .map_err(|errno| error(format_args!("rmdir {path}"), errno))?;
+        self.cgroup_created = false;
+        Ok(())
+    }
+}
+
+impl Interfaces for MockBackend {
+    fn create_interface(
+        &mut self,
+        pid: Pid,
+        index: usize,
+        interface: &Interface,
+    ) -> Result<(), CommandError> {
+        let command = Command::CreateInterface {
+            pid,
+            index,
+            interface: interface.clone(),
+        };
+        self.begin(command, CommandKind::CreateInterface { index })?;
+        // Loopback is the child's own business: nothing on the host.
+        let Interface::Veth(veth) = interface else {
+            return Ok(());
+        };
+        self.live_process(pid, format_args!("open /proc/{pid}/ns/net"))?;
+        let host = HostInterface {
+            peer: veth.peer_name.clone(),
+            peer_netns_of: pid,
+            launch: Some(self.launch),
+        };
+        self.kernel
+            .net_mut()
+            .create(&veth.host_name, host)
+            .map_err(|errno| error(format_args!("create veth {}", veth.host_name), errno))?;
+        self.interfaces.insert(index, veth.host_name.clone());
+        Ok(())
+    }
+
+    fn remove_interface(&mut self, index: usize, interface: &Interface) -> Result<(), CommandError> {
+        let command = Command::RemoveInterface {
+            index,
+            interface: interface.clone(),
+        };
+        self.begin(command, CommandKind::RemoveInterface { index })?;
+        let Interface::Veth(veth) = interface else {
+            return Ok(());
+        };
+        let call = format!("delete link {}", veth.host_name);
+        if self.interfaces.get(&index) != Some(&veth.host_name) {
+            return Err(error(call, libc::ENODEV));
+        }
+        self.kernel
+            .net_mut()
+            .delete(&veth.host_name)
+            .map_err(|errno| error(&call, errno))?;
+        self.interfaces.remove(&index);
+        Ok(())
+    }
+}
+
+impl Channel for MockBackend {
+    /// Writes what fits, then lets the child run (and read) until the rest
+    /// fits; a child that stops reading fails the send at `deadline`.
+    fn send(&mut self, bytes: &[u8], deadline: Time) -> Result<(), CommandError> {
+        let command = Command::Send {
+            bytes: Bytes::copy_from_slice(bytes),
+        };
+        self.begin(command, CommandKind::Send)?;
+        let mut rest = bytes;
+        loop {
+            let sent = self
+                .socket("write")?
+                .parent_send(rest)
+                .map_err(|errno| error("write", errno))?;
+            rest = &rest[sent..];
+            if rest.is_empty() {
+                return Ok(());
+            }
+            if self.kernel.now() >= deadline || !self.kernel.run_once() {
+                self.kernel.advance_to(deadline);
+                let unsent = rest.len();
+                return Err(error(
+                    format_args!("write: {unsent} bytes unsent at the deadline"),
+                    libc::ETIMEDOUT,
+                ));
+            }
+        }
+    }
+
+    fn shutdown_write(&mut self) -> Result<(), CommandError> {
+        self.begin(Command::ShutdownWrite, CommandKind::ShutdownWrite)?;
+        self.socket("shutdown")?
+            .parent_shutdown_write()
+            .map_err(|errno| error("shutdown", errno))
+    }
+
+    fn close(&mut self) -> Result<(), CommandError> {
+        self.begin(Command::Close, CommandKind::Close)?;
+        if let Some(socket) = self.socket.take() {
+            self.kernel.close_parent_end(socket);
+        }
+        Ok(())
+    }
+}

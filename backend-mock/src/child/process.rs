@@ -1,0 +1,166 @@
+//! The container process: the core's child machine, in a process that can
+//! be held, can die, stall or misbehave at each of its points.
+
+use cradle_core::child::pid_report;
+use cradle_core::framing::encode_to_bytes;
+use cradle_core::message::MessageKind;
+use cradle_core::{ChildError, ChildEvent, ChildHandshake, ChildStep, ExitStatus, Limits, Message, Pid};
+
+use super::{first_half, oversized, set_parent_error, GARBAGE};
+use crate::faults::{At, Fault, FaultScript, ProcessPoint};
+use crate::kernel::Kernel;
+use crate::socket::{Received, SocketId};
+
+/// The container process: (held,) read the config, set up, `ready`,
+/// `exec`, run.
+#[derive(Debug)]
+pub(crate) struct ProcessProgram {
+    pub(super) socket: SocketId,
+    limits: Limits,
+    handshake: ChildHandshake,
+    point: ProcessPoint,
+    /// The faults scripted at `point` have been looked up.
+    arrived: bool,
+    stalled: bool,
+    /// Set-up failed: the `error` reply goes out once the parent's stream
+    /// has ended, then the process exits 1.
+    failed: bool,
+}
+
+impl ProcessProgram {
+    pub(super) fn new(socket: SocketId, limits: Limits, start: ProcessPoint) -> ProcessProgram {
+        ProcessProgram {
+            socket,
+            limits,
+            handshake: ChildHandshake::new(limits),
+            point: start,
+            arrived: false,
+            stalled: false,
+            failed: false,
+        }
+    }
+
+    fn go(&mut self, point: ProcessPoint) {
+        self.point = point;
+        self.arrived = false;
+    }
+
+    pub(super) fn step(&mut self, me: Pid, kernel: &mut Kernel, faults: &mut FaultScript) -> bool {
+        if self.stalled {
+            return false;
+        }
+        if !self.arrived {
+            self.arrived = true;
+            let at = At::Process(self.point);
+            let holds_socket = kernel.holds(me, self.socket);
+            if let Some(fault) = faults.take(|f| f.at() == Some(at) && (holds_socket || !f.uses_socket())) {
+                self.suffer(&fault, me, kernel);
+                return true;
+            }
+        }
+        match self.point {
+            ProcessPoint::AwaitRelease => {
+                if kernel.process(me).is_some_and(|p| p.is_held()) {
+                    return false;
+                }
+                self.go(ProcessPoint::ReadConfig);
+            }
+            ProcessPoint::ReadConfig => return self.read(me, kernel),
+            ProcessPoint::SetUp => {
+                if self.handshake.ready().is_err() {
+                    kernel.exit(me, ExitStatus::Exited(1));
+                    return true;
+                }
+                self.flush(me, kernel);
+                self.go(ProcessPoint::Exec);
+            }
+            ProcessPoint::Exec => {
+                kernel.exec(me);
+                self.go(ProcessPoint::Run);
+            }
+            ProcessPoint::Run => return false,
+        }
+        true
+    }
+
+    /// Reads what there is of the config, up to the parent's end of stream.
+    fn read(&mut self, me: Pid, kernel: &mut Kernel) -> bool {
+        if !self.handshake.wants_read() {
+            return false;
+        }
+        match kernel.child_read(me, self.socket) {
+            Received::Data(bytes) => self.handshake.handle_read(&bytes),
+            Received::Eof => self.handshake.handle_eof(),
+            // The parent reset the socket: nobody is left to reply to.
+            Received::Error(_) => {
+                kernel.exit(me, ExitStatus::Exited(1));
+                return true;
+            }
+            Received::Nothing => return false,
+        }
+        while let Some(event) = self.handshake.poll_event() {
+            match event {
+                ChildEvent::Config(_) => self.go(ProcessPoint::SetUp),
+                ChildEvent::Failed(_) => self.failed = true,
+            }
+        }
+        self.flush(me, kernel);
+        self.exit_once_replied(me, kernel);
+        true
+    }
+
+    fn flush(&mut self, me: Pid, kernel: &mut Kernel) {
+        if let Some(bytes) = self.handshake.poll_transmit() {
+            kernel.child_send(me, self.socket, &bytes);
+        }
+    }
+
+    fn exit_once_replied(&mut self, me: Pid, kernel: &mut Kernel) {
+        if self.failed && !self.handshake.wants_read() {
+            kernel.exit(me, ExitStatus::Exited(1));
+        }
+    }
+
+    pub(super) fn suffer(&mut self, fault: &Fault, me: Pid, kernel: &mut Kernel) {
+        let ready = || encode_to_bytes(&Message::Ready).unwrap_or_default();
+        match *fault {
+            Fault::Die { status, .. } => kernel.exit(me, status),
+            Fault::Stall { .. } => self.stalled = true,
+            Fault::Garbage { .. } => kernel.child_send(me, self.socket, GARBAGE),
+            Fault::Oversized { .. } => {
+                kernel.child_send(me, self.socket, &oversized(MessageKind::Ready, self.limits));
+            }
+            Fault::Truncated { .. } => {
+                kernel.child_send(me, self.socket, first_half(&ready()));
+                kernel.exit(me, ExitStatus::Exited(0));
+            }
+            Fault::Unexpected { .. } => kernel.child_send(me, self.socket, &pid_report(me.as_raw())),
+            Fault::Refuse { .. } => {
+                self.failed = true;
+                self.handshake.fail(ChildError {
+                    message: format!("simulated failure before {:?}", self.point),
+                    step: child_step(self.point),
+                    errno: Some(libc::EPERM),
+                });
+                self.flush(me, kernel);
+                self.exit_once_replied(me, kernel);
+            }
+            Fault::Hangup { .. } => {
+                kernel.close_child_end(me, self.socket);
+                self.go(ProcessPoint::Run);
+            }
+            Fault::SocketError { errno, .. } => set_parent_error(kernel, self.socket, errno),
+            Fault::Fail { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => {}
+        }
+    }
+}
+
+/// The child's step a failure at `point` names.
+fn child_step(point: ProcessPoint) -> ChildStep {
+    match point {
+        ProcessPoint::AwaitRelease => ChildStep::Namespaces,
+        ProcessPoint::ReadConfig => ChildStep::Config,
+        ProcessPoint::SetUp => ChildStep::Mounts,
+        ProcessPoint::Exec | ProcessPoint::Run => ChildStep::Exec,
+    }
+}

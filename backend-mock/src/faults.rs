@@ -1,0 +1,300 @@
+//! The fault script: what goes wrong in a launch, and where.
+//!
+//! A script is a plain list of [`Fault`]s, easy to build from data (a fuzzer
+//! or a test table). Each fault strikes once, at the first point that matches
+//! it, and is then spent; what never struck is left
+//! [pending](FaultScript::pending), so a test can tell a fault that did
+//! nothing from one that was survived. A program suffers at most one fault
+//! at each point it reaches (the first listed).
+
+use std::time::Duration;
+
+use cradle_core::{ExitStatus, Step};
+
+/// One thing that goes wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The command fails with `errno`, having done nothing.
+    Fail {
+        /// Which command.
+        command: CommandKind,
+        /// The error it returns.
+        errno: i32,
+    },
+    /// The command succeeds, but takes `by` of virtual time.
+    Slow {
+        /// Which command.
+        command: CommandKind,
+        /// How long it takes.
+        by: Duration,
+    },
+    /// The program at `at` dies: killed by a signal or exiting.
+    Die {
+        /// Where.
+        at: At,
+        /// How it ends.
+        status: ExitStatus,
+    },
+    /// The program at `at` stops making progress, for good: only the
+    /// deadline (or a kill) ends it.
+    Stall {
+        /// Where.
+        at: At,
+    },
+    /// The program at `at` writes a line that is not JSON.
+    Garbage {
+        /// Where.
+        at: At,
+    },
+    /// The program at `at` writes a line longer than any message may be.
+    Oversized {
+        /// Where.
+        at: At,
+    },
+    /// The program at `at` writes the first half of the message it is due
+    /// to send, closes its socket end and exits 0.
+    Truncated {
+        /// Where.
+        at: At,
+    },
+    /// The program at `at` writes a valid message that is not its to send:
+    /// `ready` from the setns helper, `pid` from the container process.
+    Unexpected {
+        /// Where.
+        at: At,
+    },
+    /// The program at `at` fails its set-up: it replies `error` (after the
+    /// parent's end of stream, as the child's handshake requires) and exits 1.
+    Refuse {
+        /// Where.
+        at: At,
+    },
+    /// The program at `at` closes its socket end without a word. A helper
+    /// then exits 0; a container process keeps running.
+    Hangup {
+        /// Where.
+        at: At,
+    },
+    /// When `at` is reached, the parent's end of the socket gets a pending
+    /// error: its next read fails with `errno`.
+    SocketError {
+        /// Where.
+        at: At,
+        /// What the read fails with.
+        errno: i32,
+    },
+    /// The setns helper reports this pid instead of forking a process.
+    ForgedPid(Forgery),
+}
+
+impl Fault {
+    /// The point a program fault strikes at; `None` for command faults and
+    /// forged reports, which are keyed otherwise.
+    pub fn at(&self) -> Option<At> {
+        match *self {
+            Fault::Die { at, .. }
+            | Fault::Stall { at }
+            | Fault::Garbage { at }
+            | Fault::Oversized { at }
+            | Fault::Truncated { at }
+            | Fault::Unexpected { at }
+            | Fault::Refuse { at }
+            | Fault::Hangup { at }
+            | Fault::SocketError { at, .. } => Some(at),
+            Fault::Fail { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => None,
+        }
+    }
+
+    /// Whether the program suffering it writes to (or closes) its socket
+    /// end, and so needs to hold one.
+    pub(crate) fn uses_socket(&self) -> bool {
+        matches!(
+            self,
+            Fault::Garbage { .. }
+                | Fault::Oversized { .. }
+                | Fault::Truncated { .. }
+                | Fault::Unexpected { .. }
+                | Fault::Refuse { .. }
+                | Fault::Hangup { .. }
+        )
+    }
+}
+
+/// Where a program fault strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum At {
+    /// The parent is about to carry out this command. The fault strikes the
+    /// newest live process of the launch: the container process once it
+    /// exists, the setns helper before.
+    Command(CommandKind),
+    /// The container process (init, or the process a setns helper forks)
+    /// reaches this point.
+    Process(ProcessPoint),
+    /// The setns helper reaches this point.
+    Helper(HelperPoint),
+}
+
+/// The container process's life, by what it is about to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProcessPoint {
+    /// Wait for [`Command::Release`](cradle_core::Command::Release) (an
+    /// init process spawned with `hold`).
+    AwaitRelease,
+    /// Read the config, up to the parent's end of stream.
+    ReadConfig,
+    /// Set up, then reply `ready`.
+    SetUp,
+    /// `exec`, which closes its socket end (close-on-exec).
+    Exec,
+    /// Run the user's program, after `exec`.
+    Run,
+}
+
+/// The setns helper's life, by what it is about to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HelperPoint {
+    /// Join the container's namespaces.
+    Join,
+    /// Fork the process, as a child of the parent (`CLONE_PARENT`).
+    Fork,
+    /// Report the process's pid.
+    Report,
+    /// Exit 0.
+    Exit,
+}
+
+/// The backend commands, without their arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommandKind {
+    /// [`Command::CreateCgroup`](cradle_core::Command::CreateCgroup)
+    CreateCgroup,
+    /// [`Command::Spawn`](cradle_core::Command::Spawn)
+    Spawn,
+    /// [`Command::WriteIdMaps`](cradle_core::Command::WriteIdMaps)
+    WriteIdMaps,
+    /// [`Command::Release`](cradle_core::Command::Release)
+    Release,
+    /// [`Command::ApplyCgroup`](cradle_core::Command::ApplyCgroup)
+    ApplyCgroup,
+    /// [`Command::CreateInterface`](cradle_core::Command::CreateInterface)
+    CreateInterface {
+        /// Position in the config's `networks`.
+        index: usize,
+    },
+    /// [`Command::Adopt`](cradle_core::Command::Adopt)
+    Adopt,
+    /// [`Command::Reap`](cradle_core::Command::Reap)
+    Reap,
+    /// [`Command::EnterCgroup`](cradle_core::Command::EnterCgroup)
+    EnterCgroup,
+    /// [`Command::Send`](cradle_core::Command::Send)
+    Send,
+    /// [`Command::ShutdownWrite`](cradle_core::Command::ShutdownWrite)
+    ShutdownWrite,
+    /// [`Command::Kill`](cradle_core::Command::Kill)
+    Kill,
+    /// [`Command::RemoveInterface`](cradle_core::Command::RemoveInterface)
+    RemoveInterface {
+        /// Position in the config's `networks`.
+        index: usize,
+    },
+    /// [`Command::DestroyCgroup`](cradle_core::Command::DestroyCgroup)
+    DestroyCgroup,
+    /// [`Command::Close`](cradle_core::Command::Close)
+    Close,
+}
+
+impl CommandKind {
+    /// The command a launch issues at `step`; `None` for the steps that
+    /// wait on the child.
+    pub fn of_step(step: Step) -> Option<CommandKind> {
+        Some(match step {
+            Step::CreateCgroup => CommandKind::CreateCgroup,
+            Step::Spawn => CommandKind::Spawn,
+            Step::IdMaps => CommandKind::WriteIdMaps,
+            Step::Release => CommandKind::Release,
+            Step::ApplyCgroup => CommandKind::ApplyCgroup,
+            Step::Network { index } => CommandKind::CreateInterface { index },
+            Step::Adopt => CommandKind::Adopt,
+            Step::ReapHelper => CommandKind::Reap,
+            Step::EnterCgroup => CommandKind::EnterCgroup,
+            Step::SendConfig => CommandKind::Send,
+            Step::HalfClose => CommandKind::ShutdownWrite,
+            _ => return None,
+        })
+    }
+}
+
+/// What a forging setns helper reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Forgery {
+    /// `0`: every process in the process group, to `kill`.
+    Zero,
+    /// `-1`: every process there is, to `kill`.
+    Negative,
+    /// The helper's own pid.
+    Helper,
+    /// A live process that is not the parent's child: the host's init.
+    Stranger,
+    /// A live child of the parent that the helper did not create: the
+    /// running container's init.
+    Sibling,
+    /// A pid that no process has.
+    Vacant,
+    /// This number.
+    Raw(i32),
+}
+
+/// The faults not yet spent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultScript {
+    pending: Vec<Fault>,
+}
+
+impl FaultScript {
+    /// A script of `faults`, which strike in list order where several match.
+    pub fn new(faults: impl IntoIterator<Item = Fault>) -> FaultScript {
+        FaultScript {
+            pending: faults.into_iter().collect(),
+        }
+    }
+
+    /// The faults that have not struck.
+    pub fn pending(&self) -> &[Fault] {
+        &self.pending
+    }
+
+    /// Spends and returns the first pending fault that `strikes`.
+    pub(crate) fn take(&mut self, strikes: impl Fn(&Fault) -> bool) -> Option<Fault> {
+        let index = self.pending.iter().position(strikes)?;
+        Some(self.pending.remove(index))
+    }
+
+    pub(crate) fn take_at(&mut self, index: usize) -> Option<Fault> {
+        (index < self.pending.len()).then(|| self.pending.remove(index))
+    }
+
+    /// The errno `command` fails with, if it is scripted to.
+    pub(crate) fn failure(&mut self, command: CommandKind) -> Option<i32> {
+        match self.take(|f| matches!(f, Fault::Fail { command: c, .. } if *c == command))? {
+            Fault::Fail { errno, .. } => Some(errno),
+            _ => None,
+        }
+    }
+
+    /// How long `command` is scripted to take.
+    pub(crate) fn delay(&mut self, command: CommandKind) -> Option<Duration> {
+        match self.take(|f| matches!(f, Fault::Slow { command: c, .. } if *c == command))? {
+            Fault::Slow { by, .. } => Some(by),
+            _ => None,
+        }
+    }
+
+    /// The forged report the helper is scripted to make.
+    pub(crate) fn forgery(&mut self) -> Option<Forgery> {
+        match self.take(|f| matches!(f, Fault::ForgedPid(_)))? {
+            Fault::ForgedPid(forgery) => Some(forgery),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The harness: a parent and its child, driven together to the end.
+
+use cradle_core::backend::{Clock, Wait, Wake};
+use cradle_core::driver::{self, execute, READ_CHUNK};
+use cradle_core::{ConfigError, Event, Interface, Kind, Launch, LaunchError, Pid, Plan, Step};
+
+use crate::backend::{MockBackend, Options, Schedule};
+use crate::faults::Fault;
+use crate::kernel::Kernel;
+use crate::report::{Expected, Report};
+
+/// One launch in a simulated world: what to launch, what goes wrong, how
+/// the world delivers, and whether the caller gives up. Plain data, for
+/// test tables and fuzzers.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// What to launch.
+    pub plan: Plan,
+    /// What goes wrong.
+    pub faults: Vec<Fault>,
+    /// Chunking and ordering.
+    pub schedule: Schedule,
+    /// The caller cancels the launch when it reaches this step.
+    pub cancel_at: Option<Step>,
+}
+
+impl Scenario {
+    /// `plan`, with nothing going wrong.
+    pub fn new(plan: Plan) -> Scenario {
+        Scenario {
+            plan,
+            faults: Vec::new(),
+            schedule: Schedule::default(),
+            cancel_at: None,
+        }
+    }
+
+    /// Adds a fault.
+    pub fn with_fault(mut self, fault: Fault) -> Scenario {
+        self.faults.push(fault);
+        self
+    }
+
+    /// Sets the schedule.
+    pub fn with_schedule(mut self, schedule: Schedule) -> Scenario {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Cancels the launch when it reaches `step`.
+    pub fn cancelled_at(mut self, step: Step) -> Scenario {
+        self.cancel_at = Some(step);
+        self
+    }
+}
+
+/// A [`Launch`] (the parent) and a [`MockBackend`] (the launcher's calls,
+/// and the simulated child behind them), driven together.
+#[derive(Debug)]
+pub struct Pair {
+    launch: Launch,
+    backend: MockBackend,
+    plan: Plan,
+    cancel_at: Option<Step>,
+    result: Option<Result<Pid, LaunchError>>,
+}
+
+impl Pair {
+    /// Sets up `scenario` on `kernel`, starting the launch at the kernel's
+    /// time.
+    pub fn new(kernel: Kernel, scenario: &Scenario) -> Result<Pair, ConfigError> {
+        let launch = Launch::new(scenario.plan.clone(), kernel.now())?;
+        let options = Options {
+            limits: scenario.plan.limits,
+            schedule: scenario.schedule,
+            cgroup: None,
+        };
+        Ok(Pair {
+            launch,
+            backend: MockBackend::new(kernel, options, scenario.faults.iter().cloned()),
+            plan: scenario.plan.clone(),
+            cancel_at: scenario.cancel_at,
+            result: None,
+        })
+    }
+
+    /// The parent.
+    pub fn launch(&self) -> &Launch {
+        &self.launch
+    }
+
+    /// The backend, with the kernel.
+    pub fn backend(&self) -> &MockBackend {
+        &self.backend
+    }
+
+    /// Runs the launch to its end with [`driver::drive`] (or, to cancel it,
+    /// the same loop with a cancel at the scenario's step) and returns its
+    /// outcome; again, the same outcome.
+    pub fn drive(&mut self) -> Result<Pid, LaunchError> {
+        if let Some(result) = &self.result {
+            return result.clone();
+        }
+        let result = match self.cancel_at {
+            None => driver::drive(&mut self.launch, &mut self.backend),
+            Some(step) => self.drive_cancelling_at(step),
+        };
+        self.result = Some(result.clone());
+        result
+    }
+
+    /// [`driver::drive`]'s loop, with the caller's cancel as an input the
+    /// first time the launch is at `at`.
+    fn drive_cancelling_at(&mut self, at: Step) -> Result<Pid, LaunchError> {
+        let launch = &mut self.launch;
+        let backend = &mut self.backend;
+        let mut buf = vec![0; READ_CHUNK];
+        let mut cancelled = false;
+        loop {
+            loop {
+                if !cancelled && launch.step() == at {
+                    cancelled = true;
+                    launch.handle_cancel(backend.now());
+                }
+                let Some(command) = launch.poll_command() else {
+                    break;
+                };
+                let result = execute(backend, &command, launch.deadline());
+                let now = backend.now();
+                let accepted = match result {
+                    Ok(Some(pid)) => launch.handle_spawned(now, pid),
+                    Ok(None) => launch.handle_done(now, Ok(())),
+                    Err(error) => launch.handle_done(now, Err(error)),
+                };
+                debug_assert!(accepted.is_ok(), "the harness completes the command in flight");
+            }
+            match launch.poll_event() {
+                Some(Event::Running { pid }) => return Ok(pid),
+                Some(Event::Failed(error)) => return Err(error),
+                None => {}
+            }
+            let wake = backend.wait(launch.poll_timeout(), launch.wants_read(), &mut buf);
+            let now = backend.now();
+            let accepted = match wake {
+                Wake::Read(n) => launch.handle_read(now, &buf[..n]),
+                Wake::Eof => launch.handle_eof(now),
+                Wake::ReadFailed(error) => launch.handle_read_error(now, error),
+                Wake::Exited { pid, status } => launch.handle_exit(now, pid, status),
+                Wake::Deadline => {
+                    launch.handle_timeout(now);
+                    Ok(())
+                }
+            };
+            debug_assert!(accepted.is_ok(), "the backend reports only this launch's input");
+        }
+    }
+
+    /// Drives the launch if that is not done yet, and reports how it ended
+    /// and what it left.
+    pub fn into_report(mut self) -> Report {
+        let result = self.drive();
+        let expected = Expected {
+            cgroups: match self.plan.kind {
+                Kind::Init if self.plan.cgroup => vec![self.backend.cgroup_path().to_owned()],
+                _ => Vec::new(),
+            },
+            interfaces: host_interfaces(&self.plan),
+        };
+        Report {
+            result,
+            commands: self.backend.commands().to_vec(),
+            unspent: self.backend.pending_faults().to_vec(),
+            cleanup_failures: self.launch.cleanup_failures().to_vec(),
+            finished: self.launch.is_finished(),
+            leftovers: self.backend.leftovers(),
+            launch: self.backend.launch_id(),
+            kernel: self.backend.into_kernel(),
+            expected,
+        }
+    }
+}
+
+/// The names of the host interfaces `plan` creates, sorted.
+fn host_interfaces(plan: &Plan) -> Vec<String> {
+    let mut names: Vec<String> = plan
+        .config
+        .networks
+        .iter()
+        .filter_map(|interface| match interface {
+            Interface::Veth(veth) => Some(veth.host_name.clone()),
+            Interface::Loopback => None,
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs `scenario` over a fresh [`Kernel`] and reports how it ended and
+/// what it left; [`Report::violations`] checks the invariants.
+pub fn run(scenario: &Scenario) -> Result<Report, ConfigError> {
+    run_on(Kernel::new(), scenario)
+}
+
+/// Runs `scenario` over `kernel`.
+pub fn run_on(kernel: Kernel, scenario: &Scenario) -> Result<Report, ConfigError> {
+    Ok(Pair::new(kernel, scenario)?.into_report())
+}
