@@ -1,0 +1,1112 @@
+//! `cradle_linux::cgroup` on a real kernel, as root, in every layout this
+//! host offers: its v1 hierarchies alone, its cgroup2 tree alone, both
+//! together (a hybrid host), and a pure v2 host made in a private mount
+//! namespace with a fresh cgroup2 mount.
+//!
+//! The processes are the tests' own `sh` children, held at a `read` until
+//! they are in the cgroup; two tests launch containers through
+//! `cradle_linux::Process` instead, with `cradle-test-init`. Every test
+//! cgroup is named `cradle-test-<pid>-…` and lives below the test
+//! process's own cgroup; each test ends by checking that no such directory
+//! is left in any hierarchy, so the last test to finish checks the whole
+//! suite. The tests take one lock: they fork hundreds of processes, freeze
+//! and OOM-kill, and time CPU use.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::ops::Deref;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use cradle_core::{Config, Plan};
+use cradle_linux::cgroup::{
+    Cgroup, CgroupConfig, CgroupError, FreezerState, Hierarchy, Layout, Mode, Resources, Version,
+};
+use cradle_linux::{Options, Process};
+use cradle_tests::linux::{self, require_root};
+
+/// Every test cgroup's name starts so.
+const PREFIX: &str = "cradle-test-";
+/// Bounds every wait.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// Set in the re-executed test binary that runs inside the private mount
+/// namespace.
+const PURE_V2_INNER: &str = "CRADLE_CGROUP_TEST_PURE_V2";
+/// The init binary of the launches, with faults on request.
+const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+/// An init binary that never answers.
+const DEAF_INIT: &str = env!("CARGO_BIN_EXE_cradle-test-deaf");
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static NEXT_NAME: AtomicUsize = AtomicUsize::new(0);
+
+/// The suite's lock, held for one test; `None` when skipping.
+struct Serial {
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl Serial {
+    /// The lock, once [`require_root`] has let `test` run.
+    fn take(test: &str) -> Option<Serial> {
+        let lock = || SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        require_root(test).then(|| Serial { _lock: lock() })
+    }
+
+    /// Ends the test: no test cgroup of this run (or of an earlier run whose
+    /// process is gone) is left in any hierarchy.
+    fn finish(self) {
+        let left = leftovers();
+        assert!(left.is_empty(), "test cgroups left behind: {left:?}");
+    }
+}
+
+fn leftovers() -> Vec<PathBuf> {
+    let own = format!("{PREFIX}{}-", std::process::id());
+    let mut left = Vec::new();
+    for mounted in host().hierarchies() {
+        let Some(dir) = mounted.dir(&mounted.own_cgroup) else {
+            continue;
+        };
+        let entries = std::fs::read_dir(&dir).expect("own cgroup is readable");
+        for entry in entries {
+            let name = entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            let Some(rest) = name.strip_prefix(PREFIX) else {
+                continue;
+            };
+            let creator = rest.split('-').next().unwrap_or_default();
+            let creator_gone = !Path::new("/proc").join(creator).exists();
+            if name.starts_with(&own) || creator_gone {
+                left.push(dir.join(&name));
+            }
+        }
+    }
+    left
+}
+
+fn host() -> Layout {
+    Layout::detect().expect("detect the host's cgroups")
+}
+
+/// The layouts to test: each version alone, and both where the host is
+/// hybrid.
+fn layouts() -> Vec<(&'static str, Layout)> {
+    let host = host();
+    let mut layouts: Vec<(&'static str, Layout)> = [("v1", Version::V1), ("v2", Version::V2)]
+        .into_iter()
+        .map(|(label, version)| (label, host.clone().only(version)))
+        .filter(|(_, layout)| !layout.hierarchies().is_empty())
+        .collect();
+    if host.mode() == Some(Mode::Hybrid) {
+        layouts.push(("hybrid", host));
+    }
+    layouts
+}
+
+/// The layouts where a limit on `controller` can be set; never none, so a
+/// test cannot pass without running.
+fn layouts_with(controller: &str) -> Vec<(&'static str, Layout)> {
+    let found: Vec<_> = layouts()
+        .into_iter()
+        .filter(|(_, layout)| {
+            layout.hierarchies().iter().any(|h| match &h.hierarchy {
+                Hierarchy::V1 { .. } => h.hierarchy.is_v1_with(controller),
+                Hierarchy::V2 => h.dir(&h.own_cgroup).is_some_and(|dir| {
+                    read(&dir.join("cgroup.subtree_control"))
+                        .split_whitespace()
+                        .any(|c| c == controller)
+                }),
+            })
+        })
+        .collect();
+    assert!(
+        !found.is_empty(),
+        "no hierarchy of this host offers the {controller} controller"
+    );
+    found
+}
+
+fn unique_name(label: &str) -> String {
+    let sequence = NEXT_NAME.fetch_add(1, Ordering::Relaxed);
+    format!("{PREFIX}{}-{sequence}-{label}", std::process::id())
+}
+
+fn config(name: &str, resources: Resources) -> CgroupConfig {
+    CgroupConfig {
+        name: name.to_owned(),
+        parent: None,
+        resources,
+    }
+}
+
+/// A cgroup a test made, destroyed when the test ends, however it ends.
+struct TestCgroup(Cgroup);
+
+impl TestCgroup {
+    fn create(layout: &Layout, label: &str, resources: Resources) -> TestCgroup {
+        let cgroup = Cgroup::create_in(layout, &config(&unique_name(label), resources));
+        TestCgroup(cgroup.unwrap_or_else(|error| panic!("create the {label} cgroup: {error}")))
+    }
+}
+
+impl Deref for TestCgroup {
+    type Target = Cgroup;
+
+    fn deref(&self) -> &Cgroup {
+        &self.0
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = self.0.destroy();
+    }
+}
+
+/// A child of the test, killed and reaped when the test ends.
+struct TestChild(Child);
+
+impl TestChild {
+    /// `sh -c script`, held at a `read` until [`TestChild::release`]: put it
+    /// in a cgroup first, and nothing of the script runs outside it.
+    fn held_sh(script: &str) -> TestChild {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("read _ ; {script}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        TestChild(child)
+    }
+
+    fn pid(&self) -> i32 {
+        i32::try_from(self.0.id()).expect("a pid fits an i32")
+    }
+
+    fn release(&mut self) {
+        let mut stdin = self.0.stdin.take().expect("held child has a stdin");
+        stdin.write_all(b"go\n").expect("release the child");
+    }
+
+    /// Its exit status, within [`DEADLINE`].
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "child {} did not exit in time",
+                self.0.id()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for TestChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
+}
+
+/// Waits until `done`, within [`DEADLINE`], or fails naming `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What the tests read from `/proc/<pid>/stat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stat {
+    state: char,
+    cpu_ticks: u64,
+    start_time: u64,
+}
+
+fn stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, which may hold spaces and parentheses.
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    let number = |index: usize| fields.get(index)?.parse::<u64>().ok();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        cpu_ticks: number(11)? + number(12)?,
+        start_time: number(19)?,
+    })
+}
+
+/// Whether the process that had `pid` and started at `start_time` still
+/// runs: not gone, not a zombie, not replaced by another with its pid.
+fn still_runs(pid: i32, start_time: u64) -> bool {
+    stat(pid).is_some_and(|now| now.start_time == start_time && !matches!(now.state, 'Z' | 'X'))
+}
+
+/// The CPU ticks `pid` uses in 300 ms.
+fn cpu_use(pid: i32) -> u64 {
+    let before = stat(pid).expect("process is there").cpu_ticks;
+    std::thread::sleep(Duration::from_millis(300));
+    stat(pid).expect("process is there").cpu_ticks - before
+}
+
+fn sigkill(pid: i32) -> std::io::Result<()> {
+    let pid = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL).map_err(Into::into)
+}
+
+fn assert_removed(cgroup: &Cgroup) {
+    for dir in &cgroup.paths().dirs {
+        assert!(
+            !dir.path.exists(),
+            "{} ({}) is still there",
+            dir.path.display(),
+            dir.hierarchy
+        );
+    }
+}
+
+#[test]
+fn the_hosts_layout_is_detected() {
+    let Some(serial) = Serial::take("the_hosts_layout_is_detected") else {
+        return;
+    };
+    let host = host();
+    let mountinfo = read(Path::new("/proc/self/mountinfo"));
+    let mounted = |fstype: &str| {
+        mountinfo
+            .lines()
+            .any(|line| line.contains(&format!(" - {fstype} ")))
+    };
+    let expected = match (mounted("cgroup"), mounted("cgroup2")) {
+        (true, true) => Some(Mode::Hybrid),
+        (true, false) => Some(Mode::Legacy),
+        (false, true) => Some(Mode::Unified),
+        (false, false) => None,
+    };
+    assert_eq!(host.mode(), expected);
+    let me = std::process::id().to_string();
+    for mounted in host.hierarchies() {
+        let dir = mounted
+            .dir(&mounted.own_cgroup)
+            .expect("own cgroup is under its mount");
+        let procs = read(&dir.join("cgroup.procs"));
+        assert!(
+            procs.lines().any(|pid| pid == me),
+            "{} does not list this process",
+            dir.display()
+        );
+    }
+    serial.finish();
+}
+
+#[test]
+fn limits_are_written_in_each_hierarchys_format() {
+    let Some(serial) = Serial::take("limits_are_written_in_each_hierarchys_format") else {
+        return;
+    };
+    let resources = Resources {
+        memory_max: Some(64 << 20),
+        memory_swap_max: Some(16 << 20),
+        pids_max: Some(20),
+        cpu_quota_us: Some(50_000),
+        cpu_period_us: Some(100_000),
+        cpu_weight: Some(100),
+    };
+    let v1_expected = [
+        ("memory", "memory.limit_in_bytes", "67108864"),
+        ("memory", "memory.memsw.limit_in_bytes", "83886080"),
+        ("pids", "pids.max", "20"),
+        ("cpu", "cpu.cfs_period_us", "100000"),
+        ("cpu", "cpu.cfs_quota_us", "50000"),
+        ("cpu", "cpu.shares", "2597"),
+    ];
+    let v2_expected = [
+        ("memory", "memory.max", "67108864"),
+        ("memory", "memory.swap.max", "16777216"),
+        ("pids", "pids.max", "20"),
+        ("cpu", "cpu.max", "50000 100000"),
+        ("cpu", "cpu.weight", "100"),
+    ];
+    for (label, layout) in layouts() {
+        let name = unique_name(label);
+        match Cgroup::create_in(&layout, &config(&name, resources.clone())) {
+            Ok(cgroup) => {
+                let cgroup = TestCgroup(cgroup);
+                let paths = cgroup.paths();
+                for (controller, file, value) in v1_expected {
+                    if let Some(dir) = paths.v1_with(controller) {
+                        assert_eq!(read(&dir.file(file)).trim(), value, "{label}: {file}");
+                    }
+                }
+                for (controller, file, value) in v2_expected {
+                    if let Some(dir) = paths.v2().filter(|_| paths.v1_with(controller).is_none()) {
+                        assert_eq!(read(&dir.file(file)).trim(), value, "{label}: {file}");
+                    }
+                }
+            }
+            // A v2 tree without controllers (this host's): refused, naming
+            // the file and the hierarchy, and nothing left behind.
+            Err(error @ CgroupError::ControllerUnavailable { .. }) => {
+                let CgroupError::ControllerUnavailable { hierarchy, path, .. } = &error else {
+                    unreachable!()
+                };
+                assert_eq!(*hierarchy, Hierarchy::V2, "{label}: {error}");
+                assert!(
+                    path.ends_with(format!("{name}/cgroup.controllers")),
+                    "{label}: {error}"
+                );
+                let message = error.to_string();
+                assert!(message.starts_with("cgroup v2: ") && message.contains(&*path.to_string_lossy()));
+            }
+            Err(error) => panic!("{label}: {error}"),
+        }
+    }
+    serial.finish();
+}
+
+#[test]
+fn apply_and_enter_put_a_process_in_every_hierarchy() {
+    let Some(serial) = Serial::take("apply_and_enter_put_a_process_in_every_hierarchy") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let cgroup = TestCgroup::create(&layout, label, Resources::default());
+        let first = TestChild::held_sh("sleep 30");
+        let second = TestChild::held_sh("sleep 30");
+        cgroup.apply(first.pid()).expect("apply");
+        // Again: where it is already, nothing is written.
+        cgroup.apply(first.pid()).expect("apply again");
+        cradle_linux::cgroup::enter(cgroup.paths(), second.pid()).expect("enter");
+        for child in [&first, &second] {
+            let membership = read(Path::new(&format!("/proc/{}/cgroup", child.pid())));
+            for dir in &cgroup.paths().dirs {
+                let line_ends = format!(":{}", dir.cgroup.display());
+                assert!(
+                    membership.lines().any(|line| line.ends_with(&line_ends)),
+                    "{label}: {} not in {}: {membership}",
+                    child.pid(),
+                    dir.path.display()
+                );
+            }
+        }
+        let mut expected = vec![first.pid(), second.pid()];
+        expected.sort_unstable();
+        assert_eq!(cgroup.pids().expect("pids"), expected, "{label}");
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+    }
+    serial.finish();
+}
+
+#[test]
+fn a_pids_limit_stops_a_fork_loop() {
+    let Some(serial) = Serial::take("a_pids_limit_stops_a_fork_loop") else {
+        return;
+    };
+    for (label, layout) in layouts_with("pids") {
+        let limit = Resources {
+            pids_max: Some(5),
+            ..Resources::default()
+        };
+        let cgroup = TestCgroup::create(&layout, label, limit);
+        let mut shell = TestChild::held_sh("i=0; while [ $i -lt 50 ]; do sleep 30 & i=$((i+1)); done; wait");
+        cgroup.apply(shell.pid()).expect("apply");
+        shell.release();
+        // dash gives up when a fork fails.
+        assert!(!shell.wait().success(), "{label}: the fork loop ran to its end");
+        let paths = cgroup.paths();
+        let dir = paths.v1_with("pids").or(paths.v2()).expect("a pids directory");
+        let events = read(&dir.file("pids.events"));
+        let refused: u64 = events
+            .trim()
+            .strip_prefix("max ")
+            .and_then(|n| n.parse().ok())
+            .expect("max count");
+        assert!(refused >= 1, "{label}: {events}");
+        // The shell is gone; its 4 sleeps are what the limit let in.
+        assert_eq!(cgroup.pids().expect("pids").len(), 4, "{label}");
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+    }
+    serial.finish();
+}
+
+#[test]
+fn a_memory_limit_gets_the_process_oom_killed() {
+    let Some(serial) = Serial::take("a_memory_limit_gets_the_process_oom_killed") else {
+        return;
+    };
+    for (label, layout) in layouts_with("memory") {
+        let limit = Resources {
+            memory_max: Some(32 << 20),
+            memory_swap_max: Some(0),
+            ..Resources::default()
+        };
+        let cgroup = TestCgroup::create(&layout, label, limit);
+        assert_eq!(cgroup.oom_kills().expect("oom_kills"), Some(0), "{label}");
+        // tail keeps a line that never ends in memory.
+        let mut hog = TestChild::held_sh("exec tail /dev/zero");
+        cgroup.apply(hog.pid()).expect("apply");
+        hog.release();
+        let status = hog.wait();
+        assert_eq!(status.signal(), Some(nix::libc::SIGKILL), "{label}: {status}");
+        assert_eq!(cgroup.oom_kills().expect("oom_kills"), Some(1), "{label}");
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+    }
+    serial.finish();
+}
+
+#[test]
+fn freeze_stops_the_processes_and_thaw_resumes_them() {
+    let Some(serial) = Serial::take("freeze_stops_the_processes_and_thaw_resumes_them") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let cgroup = TestCgroup::create(&layout, label, Resources::default());
+        let mut spinner = TestChild::held_sh("while :; do :; done");
+        cgroup.apply(spinner.pid()).expect("apply");
+        spinner.release();
+        wait_until("the spinner runs", || {
+            stat(spinner.pid()).is_some_and(|s| s.cpu_ticks > 0)
+        });
+        assert_eq!(
+            cgroup.freezer_state().expect("state"),
+            FreezerState::Thawed,
+            "{label}"
+        );
+
+        cgroup.freeze(Instant::now() + DEADLINE).expect("freeze");
+        assert_eq!(
+            cgroup.freezer_state().expect("state"),
+            FreezerState::Frozen,
+            "{label}"
+        );
+        assert_eq!(cpu_use(spinner.pid()), 0, "{label}: a frozen process used CPU");
+
+        cgroup.thaw().expect("thaw");
+        assert_eq!(
+            cgroup.freezer_state().expect("state"),
+            FreezerState::Thawed,
+            "{label}"
+        );
+        assert!(
+            cpu_use(spinner.pid()) > 0,
+            "{label}: the thawed process did not run"
+        );
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+    }
+    serial.finish();
+}
+
+/// Starts 100 children and 100 double-forked orphans of a shell in
+/// `cgroup`, waits until all 200 sleep, and returns the shell and every
+/// process with its start time.
+fn start_200_descendants(cgroup: &Cgroup) -> (TestChild, Vec<(i32, u64)>) {
+    let script = "i=0; while [ $i -lt 100 ]; do sleep 1000 & (sleep 1000 &); i=$((i+1)); done; wait";
+    let mut shell = TestChild::held_sh(script);
+    cgroup.apply(shell.pid()).expect("apply");
+    shell.release();
+    let sleeping = || {
+        let pids = cgroup.pids().expect("pids");
+        let sleeps = pids.iter().filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm == "sleep\n")
+        });
+        sleeps.count()
+    };
+    wait_until("200 sleeps run", || sleeping() == 200);
+    let started = cgroup
+        .pids()
+        .expect("pids")
+        .into_iter()
+        .filter_map(|pid| Some((pid, stat(pid)?.start_time)));
+    (shell, started.collect())
+}
+
+#[test]
+fn destroy_kills_200_descendants_and_removes_the_cgroup() {
+    let Some(serial) = Serial::take("destroy_kills_200_descendants_and_removes_the_cgroup") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let cgroup = TestCgroup::create(&layout, label, Resources::default());
+        let (mut shell, started) = start_200_descendants(&cgroup);
+        assert!(started.len() > 200, "{label}: {} processes", started.len());
+
+        let began = Instant::now();
+        cgroup.destroy().expect("destroy");
+        eprintln!(
+            "{label}: killed {} processes and removed the cgroup in {:?}",
+            started.len(),
+            began.elapsed()
+        );
+        assert_removed(&cgroup);
+        // Only the shell is the test's child; the rest were never waited for.
+        assert_eq!(shell.wait().signal(), Some(nix::libc::SIGKILL), "{label}");
+        let running: Vec<i32> = started
+            .iter()
+            .filter(|(pid, start)| still_runs(*pid, *start))
+            .map(|(pid, _)| *pid)
+            .collect();
+        assert!(running.is_empty(), "{label}: still running: {running:?}");
+    }
+    serial.finish();
+}
+
+#[test]
+fn killing_by_signals_under_the_freezer_empties_the_cgroup() {
+    // The path for kernels without `cgroup.kill`, on every layout.
+    let Some(serial) = Serial::take("killing_by_signals_under_the_freezer_empties_the_cgroup") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let cgroup = TestCgroup::create(&layout, label, Resources::default());
+        let (_shell, started) = start_200_descendants(&cgroup);
+        let deadline = Instant::now() + DEADLINE;
+        cgroup.kill_all_signalling(deadline, sigkill).expect("kill");
+        cgroup.wait_empty(deadline).expect("the cgroup empties");
+        assert!(cgroup.pids().expect("pids").is_empty(), "{label}");
+        assert_eq!(
+            cgroup.freezer_state().expect("state"),
+            FreezerState::Thawed,
+            "{label}"
+        );
+        assert!(
+            started.iter().all(|(pid, start)| !still_runs(*pid, *start)),
+            "{label}"
+        );
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+    }
+    serial.finish();
+}
+
+#[test]
+fn a_kill_that_fails_midway_leaves_the_cgroup_thawed() {
+    let Some(serial) = Serial::take("a_kill_that_fails_midway_leaves_the_cgroup_thawed") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let cgroup = TestCgroup::create(&layout, label, Resources::default());
+        let mut shell =
+            TestChild::held_sh("i=0; while [ $i -lt 20 ]; do sleep 1000 & i=$((i+1)); done; wait");
+        cgroup.apply(shell.pid()).expect("apply");
+        shell.release();
+        wait_until("21 processes run", || cgroup.pids().expect("pids").len() == 21);
+        let started: Vec<(i32, u64)> = cgroup
+            .pids()
+            .expect("pids")
+            .into_iter()
+            .filter_map(|pid| Some((pid, stat(pid)?.start_time)))
+            .collect();
+
+        // The kill of one sleep fails (not the shell's: it would end once
+        // its children are gone); the others still go out.
+        let mut spared = None;
+        let result = cgroup.kill_all_signalling(Instant::now() + DEADLINE, |pid| {
+            if spared.is_none() && pid != shell.pid() {
+                spared = Some(pid);
+                return Err(std::io::Error::from_raw_os_error(nix::libc::EPERM));
+            }
+            sigkill(pid)
+        });
+        let spared = spared.expect("a kill failed");
+        match result {
+            Err(CgroupError::Kill { pid, path, .. }) => {
+                assert_eq!(pid, spared, "{label}");
+                assert!(path.ends_with("cgroup.procs"), "{label}: {}", path.display());
+            }
+            other => panic!("{label}: expected the kill's failure, got {other:?}"),
+        }
+        assert_eq!(
+            cgroup.freezer_state().expect("state"),
+            FreezerState::Thawed,
+            "{label}"
+        );
+        wait_until("the others are gone", || cgroup.pids().expect("pids") == [spared]);
+        let spared_stat = stat(spared).expect("the spared process is there");
+        assert_ne!(
+            spared_stat.state, 'D',
+            "{label}: the spared process is still frozen"
+        );
+        assert!(started
+            .iter()
+            .any(|(pid, start)| *pid == spared && still_runs(*pid, *start)));
+
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+    }
+    serial.finish();
+}
+
+#[test]
+fn a_freeze_that_times_out_leaves_the_cgroup_thawed() {
+    let Some(serial) = Serial::take("a_freeze_that_times_out_leaves_the_cgroup_thawed") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let cgroup = TestCgroup::create(&layout, label, Resources::default());
+        // Busy processes take a while to reach the freezer; a deadline that
+        // has passed gives them none.
+        let mut spinners =
+            TestChild::held_sh("i=0; while [ $i -lt 8 ]; do while :; do :; done & i=$((i+1)); done; wait");
+        cgroup.apply(spinners.pid()).expect("apply");
+        spinners.release();
+        wait_until("8 spinners run", || cgroup.pids().expect("pids").len() == 9);
+        let timeout = (0..50).find_map(|_| match cgroup.freeze(Instant::now()) {
+            Err(error @ CgroupError::Timeout { .. }) => Some(error),
+            Err(error) => panic!("{label}: {error}"),
+            Ok(()) => {
+                cgroup.thaw().expect("thaw");
+                None
+            }
+        });
+        let timeout = timeout.unwrap_or_else(|| panic!("{label}: every freeze beat an expired deadline"));
+        let CgroupError::Timeout { path, hierarchy, .. } = &timeout else {
+            unreachable!()
+        };
+        let watched = if *hierarchy == Hierarchy::V2 {
+            "cgroup.events"
+        } else {
+            "freezer.state"
+        };
+        assert!(path.ends_with(watched), "{label}: {timeout}");
+        assert_eq!(
+            cgroup.freezer_state().expect("state"),
+            FreezerState::Thawed,
+            "{label}"
+        );
+        let spinner = cgroup
+            .pids()
+            .expect("pids")
+            .into_iter()
+            .find(|pid| *pid != spinners.pid());
+        assert!(
+            cpu_use(spinner.expect("a spinner")) > 0,
+            "{label}: the spinners stopped"
+        );
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+    }
+    serial.finish();
+}
+
+#[test]
+fn a_failed_create_leaves_no_directory() {
+    let Some(serial) = Serial::take("a_failed_create_leaves_no_directory") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let would_be = |name: &str| -> Vec<PathBuf> {
+            let hierarchies = layout.hierarchies().iter();
+            hierarchies
+                .filter_map(|h| h.dir(&h.own_cgroup.join(name)))
+                .collect()
+        };
+
+        // Refused before anything is made: a value no format can hold.
+        let name = unique_name(label);
+        let bad_weight = Resources {
+            cpu_weight: Some(0),
+            ..Resources::default()
+        };
+        match Cgroup::create_in(&layout, &config(&name, bad_weight)) {
+            Err(CgroupError::InvalidLimit { path, .. }) => {
+                let file = path.file_name().expect("a file");
+                assert!(
+                    file == "cpu.shares" || file == "cpu.weight",
+                    "{label}: {}",
+                    path.display()
+                );
+            }
+            other => panic!("{label}: {other:?}"),
+        }
+        assert!(would_be(&name).iter().all(|dir| !dir.exists()), "{label}");
+
+        // Refused by the kernel after the directories were made.
+        if layout.hierarchies().iter().any(|h| h.hierarchy.is_v1_with("cpu")) {
+            let name = unique_name(label);
+            let short_quota = Resources {
+                cpu_quota_us: Some(1),
+                ..Resources::default()
+            };
+            match Cgroup::create_in(&layout, &config(&name, short_quota)) {
+                Err(CgroupError::Write { path, .. }) => assert!(path.ends_with("cpu.cfs_quota_us")),
+                other => panic!("{label}: {other:?}"),
+            }
+            assert!(would_be(&name).iter().all(|dir| !dir.exists()), "{label}");
+        }
+
+        // A directory that exists already, in the last hierarchy: the
+        // others are rolled back and the existing one is left alone.
+        let name = unique_name(label);
+        let dirs = would_be(&name);
+        let existing = dirs.last().expect("a hierarchy");
+        std::fs::create_dir(existing).expect("make the existing cgroup");
+        let result = Cgroup::create_in(&layout, &config(&name, Resources::default()));
+        let kept = existing.exists();
+        std::fs::remove_dir(existing).expect("remove the existing cgroup");
+        match result {
+            Err(CgroupError::Exists { path, .. }) => assert_eq!(&path, existing, "{label}"),
+            other => panic!("{label}: {other:?}"),
+        }
+        assert!(kept, "{label}: the existing cgroup was removed");
+        assert!(dirs.iter().all(|dir| !dir.exists()), "{label}");
+    }
+    serial.finish();
+}
+
+#[test]
+fn waiting_for_a_busy_cgroup_times_out_naming_the_file() {
+    let Some(serial) = Serial::take("waiting_for_a_busy_cgroup_times_out_naming_the_file") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let cgroup = TestCgroup::create(&layout, label, Resources::default());
+        let sleeper = TestChild::held_sh("sleep 30");
+        cgroup.apply(sleeper.pid()).expect("apply");
+        let began = Instant::now();
+        let error = cgroup
+            .wait_empty(began + Duration::from_millis(50))
+            .expect_err("it is busy");
+        assert!(
+            began.elapsed() < Duration::from_secs(2),
+            "{label}: waited {:?}",
+            began.elapsed()
+        );
+        let CgroupError::Timeout {
+            path,
+            hierarchy,
+            what,
+        } = &error
+        else {
+            panic!("{label}: {error}")
+        };
+        let watched = if *hierarchy == Hierarchy::V2 {
+            "cgroup.events"
+        } else {
+            "cgroup.procs"
+        };
+        assert!(path.ends_with(watched) && *what == "empty", "{label}: {error}");
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+    }
+    serial.finish();
+}
+
+#[test]
+fn destroy_removes_nested_cgroups_and_is_idempotent() {
+    let Some(serial) = Serial::take("destroy_removes_nested_cgroups_and_is_idempotent") else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let cgroup = TestCgroup::create(&layout, label, Resources::default());
+        // A cgroup the container made inside its own, with a process in it.
+        let nested_process = TestChild::held_sh("sleep 30");
+        for dir in &cgroup.paths().dirs {
+            let nested = dir.path.join("nested");
+            std::fs::create_dir(&nested).expect("nested cgroup");
+            if dir.hierarchy.is_v1_with("cpuset") {
+                for file in ["cpuset.cpus", "cpuset.mems"] {
+                    std::fs::write(nested.join(file), read(&dir.file(file)).trim()).expect("cpuset");
+                }
+            }
+            std::fs::write(nested.join("cgroup.procs"), nested_process.pid().to_string()).expect("join");
+        }
+        assert_eq!(cgroup.pids().expect("pids"), [nested_process.pid()], "{label}");
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+        cgroup.destroy().expect("destroy again");
+    }
+    serial.finish();
+}
+
+#[test]
+fn a_process_missing_from_the_v2_tree_is_killed_too() {
+    // An apply that failed after the v1 hierarchies leaves a process
+    // outside the v2 directory, where `cgroup.kill` does not reach.
+    let Some(serial) = Serial::take("a_process_missing_from_the_v2_tree_is_killed_too") else {
+        return;
+    };
+    let host = host();
+    if host.mode() != Some(Mode::Hybrid) {
+        eprintln!("not applicable: this host is not hybrid ({:?})", host.mode());
+        return serial.finish();
+    }
+    let cgroup = TestCgroup::create(&host, "v1-only", Resources::default());
+    let mut sleeper = TestChild::held_sh("sleep 30");
+    for dir in cgroup
+        .paths()
+        .dirs
+        .iter()
+        .filter(|dir| dir.hierarchy != Hierarchy::V2)
+    {
+        std::fs::write(dir.file("cgroup.procs"), sleeper.pid().to_string()).expect("join a v1 cgroup");
+    }
+    let v2 = cgroup.paths().v2().expect("a v2 directory");
+    assert_eq!(
+        read(&v2.file("cgroup.procs")),
+        "",
+        "the sleeper is not in the v2 tree"
+    );
+    cgroup.destroy().expect("destroy");
+    assert_eq!(sleeper.wait().signal(), Some(nix::libc::SIGKILL));
+    assert_removed(&cgroup);
+    serial.finish();
+}
+
+/// The scenario run on a pure v2 host: this binary again, in a private mount
+/// namespace where `/sys/fs/cgroup` is a fresh cgroup2 mount and nothing of
+/// v1 is mounted (the host's mounts are not touched).
+#[test]
+fn pure_v2_in_a_private_mount_namespace() {
+    if std::env::var_os(PURE_V2_INNER).is_some() {
+        return pure_v2_scenario();
+    }
+    let Some(serial) = Serial::take("pure_v2_in_a_private_mount_namespace") else {
+        return;
+    };
+    let exe = std::env::current_exe().expect("test binary");
+    let remount = "umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$0\" \"$@\"";
+    let output = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", remount])
+        .arg(exe)
+        .args([
+            "--exact",
+            "pure_v2_in_a_private_mount_namespace",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PURE_V2_INNER, "1")
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "inner run failed: {stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the inner test did not run: {stdout}"
+    );
+    serial.finish();
+}
+
+fn pure_v2_scenario() {
+    let host = host();
+    assert_eq!(host.mode(), Some(Mode::Unified), "{host:?}");
+    assert_eq!(host.hierarchies()[0].mount_point, Path::new("/sys/fs/cgroup"));
+
+    let cgroup = TestCgroup::create(&host, "pure-v2", Resources::default());
+    let [dir] = &cgroup.paths().dirs[..] else {
+        panic!("one directory: {:?}", cgroup.paths())
+    };
+    assert!(dir.path.starts_with("/sys/fs/cgroup"), "{}", dir.path.display());
+    assert!(cgroup.clone_into().is_some(), "a v2 cgroup can be cloned into");
+
+    let (mut shell, started) = start_200_descendants(&cgroup);
+    cgroup.freeze(Instant::now() + DEADLINE).expect("freeze");
+    assert_eq!(cgroup.freezer_state().expect("state"), FreezerState::Frozen);
+    cgroup.thaw().expect("thaw");
+    cgroup
+        .kill_all_and_wait(Instant::now() + DEADLINE)
+        .expect("kill all");
+    assert_eq!(shell.wait().signal(), Some(nix::libc::SIGKILL));
+    assert!(started.iter().all(|(pid, start)| !still_runs(*pid, *start)));
+    cgroup.destroy().expect("destroy");
+    assert_removed(&cgroup);
+}
+
+/// The launch's directories of a cgroup named `name`, whether or not they
+/// exist: one under this process's own cgroup in every hierarchy.
+fn dirs_named(name: &str) -> Vec<PathBuf> {
+    let host = host();
+    host.hierarchies()
+        .iter()
+        .filter_map(|h| h.dir(&h.own_cgroup.join(name)))
+        .collect()
+}
+
+fn init_plan(command: &[&str]) -> Plan {
+    let mut plan = Plan::init(Config::new(command.iter().copied()));
+    plan.cgroup = true;
+    plan
+}
+
+#[test]
+fn a_launched_command_runs_in_its_cgroup_from_its_first_instruction() {
+    let Some(serial) = Serial::take("a_launched_command_runs_in_its_cgroup_from_its_first_instruction")
+    else {
+        return;
+    };
+    // The command's first act is to read its own memberships.
+    let plan = init_plan(&["/bin/cat", "/proc/self/cgroup"]);
+    let (mut stdout, stdout_end) = linux::pipe();
+    let options = Options::new()
+        .init_binary(INIT)
+        .cgroup(config(&unique_name("launch"), Resources::default()))
+        .stdout(stdout_end);
+    let mut process = Process::start(plan, options).expect("launch");
+    let paths = process.cgroup().expect("the launch's cgroup").paths().clone();
+    let cgroup = TestCgroup(Cgroup::open(paths).expect("open the launch's cgroup"));
+    let memberships = linux::read_to_end(&mut stdout, DEADLINE);
+    let status = process.wait_timeout(DEADLINE).expect("wait").expect("cat exits");
+    assert_eq!(status, cradle_core::ExitStatus::Exited(0));
+    for dir in &cgroup.paths().dirs {
+        let hierarchy = match &dir.hierarchy {
+            Hierarchy::V1 { controllers } => controllers.join(","),
+            Hierarchy::V2 => String::new(),
+        };
+        let line = format!(":{hierarchy}:{}", dir.cgroup.display());
+        assert!(
+            memberships
+                .lines()
+                .any(|l| l.ends_with(&line) && !l[..l.len() - line.len()].contains(':')),
+            "not in {} ({}) when it ran:\n{memberships}",
+            dir.path.display(),
+            dir.hierarchy
+        );
+    }
+    cgroup.destroy().expect("destroy");
+    assert_removed(&cgroup);
+    serial.finish();
+}
+
+/// The set-up steps at which `cradle-test-init` can stall or announce
+/// itself, for a launch without a rootfs.
+const CHILD_STEPS: [&str; 9] = [
+    "setsid",
+    "namespaces",
+    "hostname",
+    "rlimits",
+    "network",
+    "mounts",
+    "user",
+    "cwd",
+    "fds",
+];
+
+/// How a launch is made to fail.
+enum Failure {
+    /// `Process::start` of the plan fails on its own.
+    Start(Plan, &'static str, Resources),
+    /// The child announces (on stdout) that it reached its fault step and
+    /// is killed there.
+    KilledAtAnnounce(Plan),
+}
+
+/// Runs `failure`'s launch with a cgroup named `name`; the launch's error.
+fn launch_failing(failure: Failure, name: &str) -> cradle_linux::Error {
+    let result = match failure {
+        Failure::Start(plan, init, resources) => Process::start(
+            plan,
+            Options::new().init_binary(init).cgroup(config(name, resources)),
+        ),
+        Failure::KilledAtAnnounce(plan) => {
+            let (mut announcements, stdout) = linux::pipe();
+            let options = Options::new()
+                .init_binary(INIT)
+                .cgroup(config(name, Resources::default()));
+            let before = linux::children();
+            let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
+            let step = linux::read_line(&mut announcements, DEADLINE);
+            assert!(!step.is_empty(), "the child never announced its step");
+            for child in linux::children().difference(&before) {
+                sigkill(*child).expect("kill the child");
+            }
+            launch.join().expect("the launch thread")
+        }
+    };
+    match result {
+        Err(error) => error,
+        Ok(mut process) => {
+            let _ = process.terminate();
+            if let Some(cgroup) = process.cgroup() {
+                let _ = cgroup.destroy();
+            }
+            panic!("the launch succeeded");
+        }
+    }
+}
+
+#[test]
+fn a_failed_launch_leaves_no_cgroup_whichever_step_fails() {
+    let Some(serial) = Serial::take("a_failed_launch_leaves_no_cgroup_whichever_step_fails") else {
+        return;
+    };
+    let with_fault = |fault: String| {
+        let mut plan = init_plan(&["/bin/true"]);
+        plan.timeout = Duration::from_millis(300);
+        plan.config.env.push(format!("CRADLE_TEST_FAULT={fault}"));
+        plan
+    };
+    let bad_weight = Resources {
+        cpu_weight: Some(0),
+        ..Resources::default()
+    };
+    let mut short = init_plan(&["/bin/true"]);
+    short.timeout = Duration::from_millis(300);
+    let mut failures: Vec<(String, Failure)> = vec![
+        (
+            "limits refused".into(),
+            Failure::Start(init_plan(&["/bin/true"]), INIT, bad_weight),
+        ),
+        (
+            "init binary missing".into(),
+            Failure::Start(
+                init_plan(&["/bin/true"]),
+                "/nonexistent/init",
+                Resources::default(),
+            ),
+        ),
+        (
+            "init never answers".into(),
+            Failure::Start(short, DEAF_INIT, Resources::default()),
+        ),
+        (
+            "command missing".into(),
+            Failure::Start(init_plan(&["/nonexistent/command"]), INIT, Resources::default()),
+        ),
+    ];
+    for step in CHILD_STEPS {
+        let stalls = Failure::Start(with_fault(format!("stall@{step}")), INIT, Resources::default());
+        failures.push((format!("init stalls at {step}"), stalls));
+        let killed = Failure::KilledAtAnnounce(with_fault(format!("announce@{step}")));
+        failures.push((format!("init killed at {step}"), killed));
+    }
+    for (case, failure) in failures {
+        let name = unique_name("failed-launch");
+        let began = Instant::now();
+        let error = launch_failing(failure, &name);
+        eprintln!("{case}: {error} (after {:?})", began.elapsed());
+        let left: Vec<PathBuf> = dirs_named(&name).into_iter().filter(|dir| dir.exists()).collect();
+        assert!(left.is_empty(), "{case}: left behind {left:?}");
+    }
+    serial.finish();
+}
+
+#[test]
+fn no_test_cgroup_is_left_in_any_hierarchy() {
+    let Some(serial) = Serial::take("no_test_cgroup_is_left_in_any_hierarchy") else {
+        return;
+    };
+    serial.finish();
+}
