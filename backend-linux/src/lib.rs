@@ -1,3 +1,70 @@
-//! cradle's Linux backend.
+//! cradle's Linux backend: real processes in real namespaces.
+//!
+//! A launch runs the core's handshake ([`cradle_core::Launch`]) over
+//! [`LinuxLaunch`], which carries out each command with a syscall:
+//! `clone3` into new namespaces with a pidfd, id maps, cgroups, the launch
+//! socket, and `ppoll`/`waitid` on the socket and the pidfd (no `SIGCHLD`
+//! handler, ever). [`Process::start`] runs a whole launch and returns the
+//! running [`Process`].
+//!
+//! The child side is [`init`]: the child `exec`s an *init binary*, which
+//! receives its config over the socket, sets itself up (hostname, rlimits,
+//! mounts and `pivot_root`, user, working directory, descriptors), reports
+//! `ready` and `exec`s the container's command, or reports the step that
+//! failed, with its errno.
+//!
+//! # The init binary
+//!
+//! By default the init binary is the running program itself
+//! (`/proc/self/exe`), so a program that starts containers must call
+//! [`init`] first thing in `main`. In any other process `init` returns at
+//! once; in a container's init it never returns.
+//!
+//! ```no_run
+//! use cradle_core::{Config, Namespace, NamespaceKind, Plan};
+//! use cradle_linux::{Options, Process};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // First thing: in the container's init, this becomes the container.
+//!     cradle_linux::init();
+//!
+//!     let mut config = Config::new(["/bin/echo", "hello from the container"]);
+//!     config.namespaces = [NamespaceKind::Pid, NamespaceKind::Mount, NamespaceKind::Uts]
+//!         .map(Namespace::new)
+//!         .to_vec();
+//!     config.hostname = Some("box".to_owned());
+//!     let mut process = Process::start(Plan::init(config), Options::new())?;
+//!     println!("exited with {}", process.wait()?);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! A program whose `main` cannot be changed names another init binary with
+//! [`Options::init_binary`]; this crate's `cradle-init` binary is one that
+//! does nothing else.
+//!
+//! Needs Linux 5.11 (`clone3` with pidfds, `waitid(P_PIDFD)`,
+//! `close_range`), and root: user namespaces, and with them unprivileged
+//! launches, come later.
 
 pub mod cgroup;
+pub mod clock;
+mod error;
+mod id_maps;
+mod init;
+mod launch;
+pub mod net;
+mod options;
+mod proc_stat;
+mod process;
+mod spawn;
+mod sys;
+mod wait;
+
+pub use nix::sys::signal::Signal;
+
+pub use crate::error::Error;
+pub use crate::init::{init, init_with_hook};
+pub use crate::launch::LinuxLaunch;
+pub use crate::options::{InitBinary, Options};
+pub use crate::process::Process;

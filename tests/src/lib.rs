@@ -1,1 +1,4 @@
 //! Shared helpers for cradle's scenario tests.
+pub mod invariants;
+#[cfg(feature = "linux")]
+pub mod linux;

@@ -1,0 +1,141 @@
+//! The crate's one error type.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use cradle_core::{CommandError, ConfigError, LaunchError, Pid};
+
+use crate::cgroup::CgroupError;
+
+/// Something the Linux backend could not do. Each variant names the
+/// syscall or path that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A syscall failed.
+    #[error("{call}: {source}")]
+    Syscall {
+        /// The syscall, and what it was for where that is not obvious.
+        call: &'static str,
+        /// What the kernel said.
+        source: Errno,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What the kernel said.
+        source: io::Error,
+    },
+    /// A `/proc` file did not have the expected format.
+    #[error("{path}: {reason}")]
+    Proc {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: &'static str,
+    },
+    /// A bounded operation did not finish in time.
+    #[error("{call}: not done after {after:?}")]
+    TimedOut {
+        /// What was waited for.
+        call: &'static str,
+        /// The bound.
+        after: Duration,
+    },
+    /// The process has been reaped: its pid may belong to another process
+    /// now.
+    #[error("process {pid} has already been reaped")]
+    Reaped {
+        /// Its pid, when it was ours.
+        pid: Pid,
+    },
+    /// A pid that is not a process of this launch.
+    #[error("{pid} is not a process of this launch")]
+    UnknownProcess {
+        /// The pid.
+        pid: Pid,
+    },
+    /// Options that do not fit the plan.
+    #[error("bad options: {reason}")]
+    Options {
+        /// What does not fit.
+        reason: &'static str,
+    },
+    /// The launch was driven out of order: a bug in the driver.
+    #[error("out of order: {reason}")]
+    OutOfOrder {
+        /// What came out of order.
+        reason: &'static str,
+    },
+    /// Something a later version of this crate will do.
+    #[error("{message}")]
+    Unsupported {
+        /// What, as a sentence: "veth interfaces are not supported yet".
+        message: &'static str,
+    },
+    /// A cgroup operation failed.
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// The plan was refused before anything was created.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The launch failed (everything it made has been released).
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+}
+
+impl Error {
+    /// A failed syscall.
+    pub(crate) fn syscall(call: &'static str) -> impl FnOnce(Errno) -> Error {
+        move |source| Error::Syscall { call, source }
+    }
+
+    /// A failed file operation.
+    pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::File { path, source }
+    }
+
+    /// The raw OS error behind this one, where there is one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Syscall { source, .. } => Some(*source as i32),
+            Error::File { source, .. } => source.raw_os_error(),
+            Error::TimedOut { .. } => Some(Errno::ETIMEDOUT as i32),
+            Error::Reaped { .. } | Error::UnknownProcess { .. } => Some(Errno::ESRCH as i32),
+            Error::Cgroup(error) => error.errno(),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for CommandError {
+    fn from(error: Error) -> CommandError {
+        CommandError::new(error.to_string(), error.errno())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_errors_keep_the_call_and_the_errno() {
+        let error = CommandError::from(Error::syscall("clone3")(Errno::EPERM));
+        assert_eq!(error.errno, Some(libc::EPERM));
+        assert!(error.message.starts_with("clone3: "), "{}", error.message);
+    }
+
+    #[test]
+    fn file_errors_name_the_path() {
+        let source = io::Error::from_raw_os_error(libc::ENOENT);
+        let error = Error::file("/proc/1/uid_map")(source);
+        assert_eq!(error.errno(), Some(libc::ENOENT));
+        assert!(error.to_string().starts_with("/proc/1/uid_map: "), "{error}");
+    }
+}

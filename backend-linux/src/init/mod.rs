@@ -1,0 +1,179 @@
+//! The child side: [`init`], run first thing in the init binary's `main`.
+//!
+//! The child receives its config over the launch socket, sets itself up
+//! in the order the config's fields are listed, reports `ready` and `exec`s
+//! the command; any failure is reported as an `error` naming the step and
+//! errno, and the child exits non-zero.
+
+mod exec;
+mod mount_options;
+mod mounts;
+mod network;
+mod setup;
+
+use std::io::Write as _;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::unistd;
+
+use cradle_core::{ChildError, ChildEvent, ChildHandshake, ChildStep, Config, Limits};
+
+use crate::spawn::INIT_ENV;
+
+/// How the init exits when set-up failed (after reporting why).
+const EXIT_SETUP_FAILED: i32 = 1;
+/// How the init exits when it cannot even talk to the parent.
+const EXIT_NO_LINK: i32 = 2;
+
+/// Becomes the container's init process if this process was started as one,
+/// and returns at once otherwise.
+///
+/// Call it first thing in `main` of the init binary: by default the running
+/// program itself (see [`InitBinary`](crate::InitBinary)). In the init role
+/// it never returns: it `exec`s the container's command or exits non-zero
+/// after reporting why it could not.
+pub fn init() {
+    init_with_hook(|_, _| {});
+}
+
+/// [`init`], calling `hook` with each set-up step before the child runs it
+/// (and with [`ChildStep::Exec`] after `ready`, just before `exec`): for
+/// tracing, or for tests that make the child stall at a given step.
+pub fn init_with_hook(hook: impl FnMut(ChildStep, &Config)) {
+    let Some(value) = std::env::var_os(INIT_ENV) else {
+        return;
+    };
+    let Some(fd) = value
+        .to_str()
+        .and_then(|v| v.parse::<RawFd>().ok())
+        .filter(|&fd| fd >= 3)
+    else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "cradle init: {INIT_ENV} is not a descriptor: {value:?}"
+        );
+        std::process::exit(EXIT_NO_LINK);
+    };
+    run(fd, hook)
+}
+
+/// The init role, on the launch socket at `fd`.
+fn run(fd: RawFd, mut hook: impl FnMut(ChildStep, &Config)) -> ! {
+    // SAFETY: the parent put the launch socket at `fd` for this process
+    // (that is what the variable says); nothing else here owns it.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Close-on-exec, so the parent sees the end of stream when `exec`
+    // succeeds.
+    if fcntl(&socket, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
+        std::process::exit(EXIT_NO_LINK);
+    }
+    let link = Link { socket };
+    let mut handshake = ChildHandshake::new(Limits::default());
+    let Some(config) = link.receive(&mut handshake) else {
+        link.flush(&mut handshake);
+        std::process::exit(EXIT_SETUP_FAILED);
+    };
+    let command = match setup::run(&config, &mut hook) {
+        Ok(command) => command,
+        Err(error) => {
+            handshake.fail(error);
+            link.flush(&mut handshake);
+            std::process::exit(EXIT_SETUP_FAILED);
+        }
+    };
+    if handshake.ready().is_ok() {
+        link.flush(&mut handshake);
+    }
+    hook(ChildStep::Exec, &config);
+    let errno = command.exec();
+    handshake.fail(ChildError {
+        message: format!("execve {}", command.path_lossy()),
+        step: ChildStep::Exec,
+        errno: Some(errno as i32),
+    });
+    link.flush(&mut handshake);
+    std::process::exit(exec::exit_code(errno))
+}
+
+/// The child's end of the launch socket.
+#[derive(Debug)]
+struct Link {
+    socket: OwnedFd,
+}
+
+impl Link {
+    /// Reads until the config and the parent's half-close have arrived.
+    /// `None` if the parent sent something unusable (the handshake has an
+    /// `error` queued) or the socket failed.
+    fn receive(&self, handshake: &mut ChildHandshake) -> Option<Box<Config>> {
+        let mut buf = vec![0; 64 << 10];
+        let mut config = None;
+        while handshake.wants_read() {
+            match unistd::read(self.socket.as_fd(), &mut buf) {
+                Ok(0) => handshake.handle_eof(),
+                Ok(n) => handshake.handle_read(buf.get(..n).unwrap_or_default()),
+                Err(Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+            while let Some(event) = handshake.poll_event() {
+                match event {
+                    ChildEvent::Config(received) => config = Some(received),
+                    // Keep reading to the end of stream: the reply waits
+                    // for it (see ChildHandshake).
+                    ChildEvent::Failed(_) => {}
+                }
+            }
+        }
+        config
+    }
+
+    /// Writes what the handshake has queued. A parent that is gone cannot
+    /// be told anything more, so write errors end the writing.
+    fn flush(&self, handshake: &mut ChildHandshake) {
+        let Some(bytes) = handshake.poll_transmit() else {
+            return;
+        };
+        let mut rest: &[u8] = &bytes;
+        while !rest.is_empty() {
+            match unistd::write(self.socket.as_fd(), rest) {
+                Ok(0) => return,
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// The `ChildError` of a failed call at `step`.
+pub(crate) fn failed(step: ChildStep, what: impl std::fmt::Display) -> impl FnOnce(Errno) -> ChildError {
+    move |errno| ChildError {
+        message: format!("{what}: {}", errno.desc()),
+        step,
+        errno: Some(errno as i32),
+    }
+}
+
+/// The `ChildError` of a failed file operation at `step`.
+pub(crate) fn io_failed(
+    step: ChildStep,
+    what: impl std::fmt::Display,
+) -> impl FnOnce(std::io::Error) -> ChildError {
+    move |error| ChildError {
+        message: format!("{what}: {error}"),
+        step,
+        errno: error.raw_os_error(),
+    }
+}
+
+/// A `ChildError` at `step` without an errno: the config asks for
+/// something that cannot be done.
+pub(crate) fn refused(step: ChildStep, message: impl Into<String>) -> ChildError {
+    ChildError {
+        message: message.into(),
+        step,
+        errno: None,
+    }
+}

@@ -1,0 +1,340 @@
+//! The container's filesystem: a private mount table, the rootfs,
+//! `/proc`, `/dev`, `/sys`, the config's mounts, read-only and masked
+//! paths.
+//!
+//! Everything after `pivot_root` is resolved inside the rootfs, so a
+//! symlink in the image cannot point a mount at the host. Bind sources are
+//! host paths: they are copied as detached mounts (`open_tree`) before the
+//! pivot and attached (`move_mount`) after it.
+
+use std::ffi::CString;
+use std::fs::{self, Permissions};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fstat, makedev, mknod, Mode, SFlag};
+use nix::unistd::{chdir, pivot_root};
+
+use cradle_core::config::Mount;
+use cradle_core::{ChildError, ChildStep, Config, NamespaceKind};
+
+use super::mount_options::{self, MountOptions};
+use super::setup::Hook;
+use super::{failed, io_failed, refused};
+use crate::sys;
+
+/// The character devices of a minimal `/dev`: name, major, minor.
+const DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The symlinks of a minimal `/dev`: link, target.
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("/dev/ptmx", "pts/ptmx"),
+    ("/dev/fd", "/proc/self/fd"),
+    ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"),
+    ("/dev/stderr", "/proc/self/fd/2"),
+];
+
+/// Sets up the container's filesystem, calling `hook` before each step.
+pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
+    hook(ChildStep::Mounts, config);
+    if !config.creates(NamespaceKind::Mount) {
+        let changes_mounts = config.rootfs.is_some()
+            || !config.mounts.is_empty()
+            || !config.readonly_paths.is_empty()
+            || !config.masked_paths.is_empty();
+        if changes_mounts {
+            return Err(refused(
+                ChildStep::Mounts,
+                "a rootfs, mounts, read-only and masked paths need a new mount namespace",
+            ));
+        }
+        return Ok(());
+    }
+    // Nothing mounted from here on propagates back to the host.
+    mount_at(None, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)
+        .map_err(failed(ChildStep::Mounts, "making / rprivate"))?;
+    let planned: Vec<Planned<'_>> = config
+        .mounts
+        .iter()
+        .map(Planned::open)
+        .collect::<Result<_, _>>()?;
+    if let Some(rootfs) = &config.rootfs {
+        hook(ChildStep::Rootfs, config);
+        pivot(rootfs)?;
+        hook(ChildStep::Mounts, config);
+        mount_proc()?;
+        mount_dev()?;
+        mount_sys()?;
+    } else if config.creates(NamespaceKind::Pid) {
+        // The host's /proc shows the host's processes; a new pid namespace
+        // gets its own, as `unshare --mount-proc` does.
+        mount_proc()?;
+    }
+    for mount in &planned {
+        mount.mount()?;
+    }
+    hook(ChildStep::Paths, config);
+    for path in &config.readonly_paths {
+        make_readonly(path)?;
+    }
+    for path in &config.masked_paths {
+        mask(path)?;
+    }
+    Ok(())
+}
+
+/// `mount(2)` with the path types this module uses.
+fn mount_at(
+    source: Option<&str>,
+    target: impl AsRef<Path>,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), Errno> {
+    mount(source, target.as_ref(), fstype, flags, data)
+}
+
+/// Binds the rootfs onto itself and makes it `/`; the old root is detached.
+fn pivot(rootfs: &Path) -> Result<(), ChildError> {
+    let shown = rootfs.display();
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(failed(
+        ChildStep::Rootfs,
+        format!("bind mount of the rootfs {shown}"),
+    ))?;
+    chdir(rootfs).map_err(failed(ChildStep::Rootfs, format!("chdir {shown}")))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one, where
+    // a lazy unmount of "." takes it away: no directory for it is needed.
+    pivot_root(".", ".").map_err(failed(ChildStep::Rootfs, format!("pivot_root into {shown}")))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(failed(ChildStep::Rootfs, "unmounting the old root"))?;
+    chdir("/").map_err(failed(ChildStep::Rootfs, "chdir /"))
+}
+
+fn mount_proc() -> Result<(), ChildError> {
+    make_dir("/proc")?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_at(Some("proc"), "/proc", Some("proc"), flags, None)
+        .map_err(failed(ChildStep::Mounts, "mount /proc"))
+}
+
+fn mount_dev() -> Result<(), ChildError> {
+    let step = ChildStep::Mounts;
+    make_dir("/dev")?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
+    mount_at(
+        Some("tmpfs"),
+        "/dev",
+        Some("tmpfs"),
+        flags,
+        Some("mode=755,size=65536k"),
+    )
+    .map_err(failed(step, "mount /dev"))?;
+    for (name, major, minor) in DEVICES {
+        let path = format!("/dev/{name}");
+        let mode = Mode::from_bits_truncate(0o666);
+        mknod(path.as_str(), SFlag::S_IFCHR, mode, makedev(major, minor))
+            .map_err(failed(step, format!("mknod {path}")))?;
+        // mknod applies the umask.
+        fs::set_permissions(&path, Permissions::from_mode(0o666))
+            .map_err(io_failed(step, format!("chmod {path}")))?;
+    }
+    make_dir("/dev/pts")?;
+    mount_at(
+        Some("devpts"),
+        "/dev/pts",
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .map_err(failed(step, "mount /dev/pts"))?;
+    make_dir("/dev/shm")?;
+    mount_at(
+        Some("shm"),
+        "/dev/shm",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(failed(step, "mount /dev/shm"))?;
+    for (link, target) in DEV_LINKS {
+        symlink(target, link).map_err(io_failed(step, format!("symlink {link}")))?;
+    }
+    Ok(())
+}
+
+fn mount_sys() -> Result<(), ChildError> {
+    make_dir("/sys")?;
+    let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_at(Some("sysfs"), "/sys", Some("sysfs"), flags, None)
+        .map_err(failed(ChildStep::Mounts, "mount /sys"))
+}
+
+/// One of the config's mounts, with its bind source copied while the host
+/// is still in view.
+#[derive(Debug)]
+struct Planned<'a> {
+    mount: &'a Mount,
+    options: MountOptions,
+    /// A detached copy of the source's mount tree.
+    bind_source: Option<OwnedFd>,
+}
+
+impl<'a> Planned<'a> {
+    fn open(mount: &'a Mount) -> Result<Planned<'a>, ChildError> {
+        let options = mount_options::parse(&mount.options);
+        let bind_source = match (&mount.source, options.is_bind()) {
+            (Some(source), true) => {
+                let failure = || failed(ChildStep::Mounts, format!("open_tree {}", source.display()));
+                let path = c_path(source).map_err(failure())?;
+                let recursive = options.flags.contains(MsFlags::MS_REC);
+                Some(sys::open_tree_clone(&path, recursive).map_err(failure())?)
+            }
+            (None, true) => {
+                let message = format!("bind mount on {} without a source", mount.destination.display());
+                return Err(refused(ChildStep::Mounts, message));
+            }
+            (_, false) => None,
+        };
+        Ok(Planned {
+            mount,
+            options,
+            bind_source,
+        })
+    }
+
+    fn mount(&self) -> Result<(), ChildError> {
+        let step = ChildStep::Mounts;
+        let destination = &self.mount.destination;
+        let shown = destination.display();
+        if !destination.is_absolute() {
+            return Err(refused(
+                step,
+                format!("mount destination {shown} is not absolute"),
+            ));
+        }
+        let failure = || failed(step, format!("mount on {shown}"));
+        match &self.bind_source {
+            Some(source) => {
+                let is_dir = fstat(source)
+                    .map_err(failed(step, format!("stat of the source for {shown}")))?
+                    .st_mode
+                    & libc::S_IFMT
+                    == libc::S_IFDIR;
+                if is_dir {
+                    make_dir(destination)?;
+                } else {
+                    make_file(destination)?;
+                }
+                let to = c_path(destination).map_err(failure())?;
+                sys::move_mount(source.as_fd(), &to).map_err(failure())?;
+                let remount = self.options.remount_flags();
+                if !remount.is_empty() {
+                    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount;
+                    mount_at(None, destination, None, flags, None).map_err(failure())?;
+                }
+            }
+            None => {
+                make_dir(destination)?;
+                let fstype = self.mount.fstype.as_deref();
+                let source = self.mount.source.as_deref().and_then(Path::to_str).or(fstype);
+                let data = Some(self.options.data.as_str()).filter(|d| !d.is_empty());
+                mount_at(source, destination, fstype, self.options.flags, data).map_err(failure())?;
+            }
+        }
+        if !self.options.propagation.is_empty() {
+            mount_at(None, destination, None, self.options.propagation, None).map_err(failure())?;
+        }
+        Ok(())
+    }
+}
+
+/// Remounts `path` read-only (a missing path is skipped: images differ).
+fn make_readonly(path: &Path) -> Result<(), ChildError> {
+    let failure = || failed(ChildStep::Paths, format!("read-only {}", path.display()));
+    match mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
+        Err(Errno::ENOENT) => return Ok(()),
+        result => result.map_err(failure())?,
+    }
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>).map_err(failure())
+}
+
+/// Hides `path`: an empty read-only tmpfs over a directory, `/dev/null` over
+/// anything else (a missing path is skipped).
+fn mask(path: &Path) -> Result<(), ChildError> {
+    let failure = || failed(ChildStep::Paths, format!("masking {}", path.display()));
+    let metadata = match fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => {
+            return Err(io_failed(ChildStep::Paths, format!("stat {}", path.display()))(
+                error,
+            ))
+        }
+    };
+    if metadata.is_dir() {
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(failure())
+    } else {
+        mount(
+            Some("/dev/null"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(failure())
+    }
+}
+
+fn c_path(path: &Path) -> Result<CString, Errno> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
+fn make_dir(path: impl AsRef<Path>) -> Result<(), ChildError> {
+    let path = path.as_ref();
+    fs::create_dir_all(path).map_err(io_failed(ChildStep::Mounts, format!("mkdir {}", path.display())))
+}
+
+/// An empty file to bind a file onto, unless something is there already.
+fn make_file(path: &Path) -> Result<(), ChildError> {
+    if let Some(parent) = path.parent() {
+        make_dir(parent)?;
+    }
+    match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(io_failed(ChildStep::Mounts, format!("create {}", path.display()))(error)),
+    }
+}

@@ -1,0 +1,155 @@
+//! The child's set-up, step by step, in the order of the config's fields.
+
+use std::fs::File;
+
+use nix::errno::Errno;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::prctl;
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{self, Gid, Uid};
+
+use cradle_core::config::RlimitResource;
+use cradle_core::{ChildError, ChildStep, Config, NamespaceKind};
+
+use super::exec::Command;
+use super::{failed, io_failed, mounts, network, refused};
+use crate::{spawn, sys};
+
+/// What the caller of [`init_with_hook`](crate::init_with_hook) watches the
+/// steps with.
+pub(super) type Hook<'a> = &'a mut dyn FnMut(ChildStep, &Config);
+
+/// Runs every set-up step; the command, ready to `exec`, if all went well.
+pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError> {
+    let mut step = |step: ChildStep, action: fn(&Config) -> Result<(), ChildError>| {
+        hook(step, config);
+        action(config)
+    };
+    step(ChildStep::Setsid, |_| {
+        unistd::setsid()
+            .map(drop)
+            .map_err(failed(ChildStep::Setsid, "setsid"))
+    })?;
+    step(ChildStep::Namespaces, join_namespaces)?;
+    step(ChildStep::Hostname, set_hostname)?;
+    step(ChildStep::Rlimits, set_rlimits)?;
+    step(ChildStep::Network, network::configure)?;
+    mounts::run(config, hook)?;
+    let mut step = |step: ChildStep, action: fn(&Config) -> Result<(), ChildError>| {
+        hook(step, config);
+        action(config)
+    };
+    step(ChildStep::User, set_user)?;
+    step(ChildStep::Cwd, |config| {
+        let cwd = &config.cwd;
+        unistd::chdir(cwd).map_err(failed(ChildStep::Cwd, format!("chdir {}", cwd.display())))
+    })?;
+    step(ChildStep::NoNewPrivileges, |config| {
+        if !config.no_new_privileges {
+            return Ok(());
+        }
+        prctl::set_no_new_privs().map_err(failed(ChildStep::NoNewPrivileges, "PR_SET_NO_NEW_PRIVS"))
+    })?;
+    step(ChildStep::Fds, close_on_exec)?;
+    Command::prepare(config)
+}
+
+/// Joins the namespaces given by path, user first.
+///
+/// Joining a pid or time namespace moves only the caller's future
+/// children, and the init `exec`s rather than forks: the command would run
+/// outside it. That takes the setns helper's fork, so it is refused here.
+fn join_namespaces(config: &Config) -> Result<(), ChildError> {
+    let step = ChildStep::Namespaces;
+    for kind in NamespaceKind::ALL {
+        let joined = config.namespaces.iter().filter(|ns| ns.kind == kind);
+        for path in joined.filter_map(|ns| ns.path.as_ref()) {
+            let shown = path.display();
+            if matches!(kind, NamespaceKind::Pid | NamespaceKind::Time) {
+                let message = format!(
+                    "joining the {} namespace {shown} is not supported yet: \
+                     it would hold the command's children, not the command",
+                    kind.proc_name()
+                );
+                return Err(refused(step, message));
+            }
+            let file = File::open(path).map_err(io_failed(step, format!("open {shown}")))?;
+            let flag = i32::try_from(spawn::namespace_flag(kind)).map_err(|_| Errno::EINVAL);
+            flag.and_then(|flag| setns(&file, CloneFlags::from_bits_retain(flag)))
+                .map_err(failed(step, format!("setns {shown}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn set_hostname(config: &Config) -> Result<(), ChildError> {
+    let Some(name) = &config.hostname else {
+        return Ok(());
+    };
+    // Without a UTS namespace of its own the container would rename the host.
+    if !config.namespaces.iter().any(|ns| ns.kind == NamespaceKind::Uts) {
+        return Err(refused(ChildStep::Hostname, "a hostname needs a UTS namespace"));
+    }
+    unistd::sethostname(name).map_err(failed(ChildStep::Hostname, format!("sethostname {name:?}")))
+}
+
+fn set_rlimits(config: &Config) -> Result<(), ChildError> {
+    for limit in &config.rlimits {
+        let resource = resource(limit.resource);
+        setrlimit(resource, limit.soft, limit.hard)
+            .map_err(failed(ChildStep::Rlimits, format!("setrlimit {resource:?}")))?;
+    }
+    Ok(())
+}
+
+fn resource(resource: RlimitResource) -> Resource {
+    match resource {
+        RlimitResource::As => Resource::RLIMIT_AS,
+        RlimitResource::Core => Resource::RLIMIT_CORE,
+        RlimitResource::Cpu => Resource::RLIMIT_CPU,
+        RlimitResource::Data => Resource::RLIMIT_DATA,
+        RlimitResource::Fsize => Resource::RLIMIT_FSIZE,
+        RlimitResource::Locks => Resource::RLIMIT_LOCKS,
+        RlimitResource::Memlock => Resource::RLIMIT_MEMLOCK,
+        RlimitResource::Msgqueue => Resource::RLIMIT_MSGQUEUE,
+        RlimitResource::Nice => Resource::RLIMIT_NICE,
+        RlimitResource::Nofile => Resource::RLIMIT_NOFILE,
+        RlimitResource::Nproc => Resource::RLIMIT_NPROC,
+        RlimitResource::Rss => Resource::RLIMIT_RSS,
+        RlimitResource::Rtprio => Resource::RLIMIT_RTPRIO,
+        RlimitResource::Rttime => Resource::RLIMIT_RTTIME,
+        RlimitResource::Sigpending => Resource::RLIMIT_SIGPENDING,
+        RlimitResource::Stack => Resource::RLIMIT_STACK,
+    }
+}
+
+/// Supplementary groups, then gid, then uid: after `setuid` the process
+/// may no longer change its groups.
+fn set_user(config: &Config) -> Result<(), ChildError> {
+    let step = ChildStep::User;
+    let user = &config.user;
+    let groups: Vec<Gid> = user
+        .additional_gids
+        .iter()
+        .map(|&gid| Gid::from_raw(gid))
+        .collect();
+    match unistd::setgroups(&groups) {
+        // A user namespace with `setgroups` denied keeps the (empty) list it
+        // has; only a list asked for is an error there.
+        Err(Errno::EPERM) if groups.is_empty() => {}
+        result => result.map_err(failed(step, format!("setgroups {:?}", user.additional_gids)))?,
+    }
+    unistd::setgid(Gid::from_raw(user.gid)).map_err(failed(step, format!("setgid {}", user.gid)))?;
+    unistd::setuid(Uid::from_raw(user.uid)).map_err(failed(step, format!("setuid {}", user.uid)))
+}
+
+/// Marks every descriptor after stdio and the preserved ones close-on-exec,
+/// whatever the parent left open.
+fn close_on_exec(config: &Config) -> Result<(), ChildError> {
+    let step = ChildStep::Fds;
+    let first = i32::try_from(config.preserved_fds)
+        .ok()
+        .and_then(|n| n.checked_add(3))
+        .ok_or_else(|| refused(step, "too many preserved descriptors"))?;
+    sys::close_range_cloexec(first).map_err(failed(step, format!("close_range({first}.., CLOEXEC)")))
+}

@@ -1,0 +1,498 @@
+//! [`LinuxLaunch`]: one launch's worth of kernel objects, behind the core's
+//! backend traits.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{PollFd, PollFlags};
+use nix::sys::signal::Signal;
+use nix::sys::socket::{self, AddressFamily, MsgFlags, Shutdown, SockFlag, SockType};
+
+use cradle_core::backend::{Cgroups, Channel, Clock, Interfaces, Processes, Wait, Wake};
+use cradle_core::launch::Spawn;
+use cradle_core::{CommandError, IdMaps, Interface, Pid, Role, Time};
+
+use crate::cgroup::{self, Cgroup, CgroupConfig, CgroupPaths};
+use crate::error::Error;
+use crate::options::Options;
+use crate::process::Process;
+use crate::spawn::{self, ChildFds, CloneSpec, InitProgram};
+use crate::wait::{self, Collect};
+use crate::{clock, id_maps, sys};
+
+/// How long cleanup waits for a killed process to be reapable.
+pub(crate) const REAP_BOUND: Duration = Duration::from_secs(2);
+
+/// The byte that lets a held child go on to `exec`.
+const RELEASE: u8 = b'\n';
+
+/// The kernel side of one launch: its socket, its processes (as pidfds), its
+/// cgroup. It implements every [`cradle_core::backend`] trait, so
+/// [`cradle_core::driver::drive`] runs it as it is; [`Process::start`] does
+/// exactly that.
+///
+/// For a readiness-based driver, [`socket`](LinuxLaunch::socket) and
+/// [`pidfd`](LinuxLaunch::pidfd) are the descriptors to watch; the parent's
+/// end of the socket is non-blocking.
+///
+/// Dropping a launch kills and reaps whatever process it still owns and
+/// destroys the cgroup it still owns: a launch abandoned half-way leaves
+/// nothing behind either.
+#[derive(Debug)]
+pub struct LinuxLaunch {
+    program: InitProgram,
+    /// Moved into the child at spawn, then closed here.
+    child_fds: ChildFds,
+    cgroup_config: Option<CgroupConfig>,
+    container_cgroups: Option<CgroupPaths>,
+    cgroup: Option<Cgroup>,
+    /// The parent's end of the launch socket.
+    socket: Option<OwnedFd>,
+    processes: Vec<Tracked>,
+}
+
+/// A process of this launch.
+#[derive(Debug)]
+struct Tracked {
+    pid: Pid,
+    pidfd: OwnedFd,
+    /// Its exit has been reported by [`Wait::wait`]; its pidfd stays
+    /// readable, so it is not watched any more.
+    exit_reported: bool,
+    reaped: bool,
+}
+
+impl LinuxLaunch {
+    /// A launch with `options`; nothing is created until the first
+    /// command.
+    pub fn new(options: Options) -> Result<LinuxLaunch, Error> {
+        let program = InitProgram::new(&options.init, options.preserved.len())?;
+        Ok(LinuxLaunch {
+            program,
+            child_fds: ChildFds {
+                stdio: options.stdio,
+                preserved: options.preserved,
+            },
+            cgroup_config: options.cgroup,
+            container_cgroups: options.container_cgroups,
+            cgroup: None,
+            socket: None,
+            processes: Vec::new(),
+        })
+    }
+
+    /// The parent's end of the launch socket, once spawned and until closed.
+    pub fn socket(&self) -> Option<BorrowedFd<'_>> {
+        self.socket.as_ref().map(AsFd::as_fd)
+    }
+
+    /// The pidfd of `pid`, a process of this launch (readable once it has
+    /// exited).
+    pub fn pidfd(&self, pid: Pid) -> Option<BorrowedFd<'_>> {
+        self.processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| p.pidfd.as_fd())
+    }
+
+    /// The running process `pid` (the launch's verdict), with the cgroup:
+    /// both are the caller's from now on.
+    pub fn into_process(mut self, pid: Pid) -> Result<Process, Error> {
+        let index = self
+            .processes
+            .iter()
+            .position(|p| p.pid == pid && !p.reaped)
+            .ok_or(Error::UnknownProcess { pid })?;
+        let tracked = self.processes.swap_remove(index);
+        Ok(Process::new(tracked.pid, tracked.pidfd, self.cgroup.take()))
+    }
+
+    fn tracked(&mut self, pid: Pid) -> Result<&mut Tracked, Error> {
+        self.processes
+            .iter_mut()
+            .find(|p| p.pid == pid)
+            .ok_or(Error::UnknownProcess { pid })
+    }
+
+    fn spawn_init(&mut self, spawn: &Spawn) -> Result<Pid, Error> {
+        if !self.processes.is_empty() {
+            return Err(Error::OutOfOrder {
+                reason: "a launch spawns its init process once",
+            });
+        }
+        let (parent_end, child_end) = socket::socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(Error::syscall("socketpair"))?;
+        // Only the parent's end: the child reads its own end blocking.
+        fcntl(&parent_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+            .map_err(Error::syscall("fcntl(O_NONBLOCK)"))?;
+        let cgroup = self.cgroup.as_ref().and_then(Cgroup::clone_into);
+        let spec = CloneSpec {
+            namespaces: spawn
+                .namespaces
+                .iter()
+                .fold(0, |flags, &kind| flags | spawn::namespace_flag(kind)),
+            hold: spawn.hold,
+            cgroup,
+        };
+        let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
+        // The child has its copies; ours would keep the socket open past the
+        // child's exec and hide its end of stream.
+        drop(child_end);
+        self.child_fds = ChildFds::default();
+        self.socket = Some(parent_end);
+        self.processes.push(Tracked {
+            pid,
+            pidfd,
+            exit_reported: false,
+            reaped: false,
+        });
+        Ok(pid)
+    }
+
+    /// Writes all of `bytes`, waiting for room until `deadline` (`None`: not
+    /// at all).
+    fn send_all(&mut self, mut bytes: &[u8], deadline: Option<Time>) -> Result<(), Error> {
+        let socket = self.socket.as_ref().ok_or(Error::OutOfOrder {
+            reason: "send before spawn",
+        })?;
+        while !bytes.is_empty() {
+            match socket::send(
+                socket.as_raw_fd(),
+                bytes,
+                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => {
+                    let started = clock::now();
+                    let writable = match deadline {
+                        Some(deadline) => {
+                            wait::until_ready(socket.as_fd(), PollFlags::POLLOUT, Some(deadline))
+                                .map_err(Error::syscall("ppoll"))?
+                        }
+                        None => false,
+                    };
+                    if !writable {
+                        return Err(Error::TimedOut {
+                            call: "send",
+                            after: clock::now().saturating_since(started),
+                        });
+                    }
+                }
+                // The child is gone. Its exit status, and whatever it wrote
+                // before it went, say why; the read side reports them.
+                Err(Errno::EPIPE | Errno::ECONNRESET) => return Ok(()),
+                Err(errno) => return Err(Error::syscall("send")(errno)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what the socket has: `None` if nothing after all.
+    fn read_socket(&self, buf: &mut [u8]) -> Option<Wake> {
+        let socket = self.socket.as_ref()?;
+        if buf.is_empty() {
+            let error = Error::OutOfOrder {
+                reason: "wait was given an empty read buffer",
+            };
+            return Some(Wake::ReadFailed(error.into()));
+        }
+        loop {
+            return match socket::recv(socket.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+                Ok(0) => Some(Wake::Eof),
+                Ok(n) => Some(Wake::Read(n)),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => None,
+                // The child closed its end with our bytes unread: that is an
+                // end of stream too, after everything it wrote.
+                Err(Errno::ECONNRESET) => Some(Wake::Eof),
+                Err(errno) => Some(Wake::ReadFailed(Error::syscall("recv")(errno).into())),
+            };
+        }
+    }
+
+    /// The exit of the `index`th process, if it has exited; reported once.
+    fn check_exit(&mut self, index: usize) -> Option<Wake> {
+        let process = self.processes.get_mut(index)?;
+        match wait::exit_status(process.pidfd.as_fd(), Collect::Peek) {
+            Ok(Some(status)) => {
+                process.exit_reported = true;
+                Some(Wake::Exited {
+                    pid: process.pid,
+                    status,
+                })
+            }
+            Ok(None) => None,
+            // ECHILD: someone else reaped it (a SIGCHLD set to SIG_IGN
+            // does). Its status is lost; say so rather than wait forever.
+            Err(errno) => {
+                process.exit_reported = true;
+                let error = Error::syscall("waitid(P_PIDFD)")(errno);
+                Some(Wake::ReadFailed(error.into()))
+            }
+        }
+    }
+
+    /// Reaps `pid` once it has exited, waiting at most [`REAP_BOUND`] for
+    /// that (it has been killed, or has exited already).
+    fn reap(&mut self, pid: Pid) -> Result<(), Error> {
+        let process = self.tracked(pid)?;
+        if process.reaped {
+            return Ok(());
+        }
+        let deadline = clock::now() + REAP_BOUND;
+        if !wait::until_ready(process.pidfd.as_fd(), PollFlags::POLLIN, Some(deadline))
+            .map_err(Error::syscall("ppoll"))?
+        {
+            return Err(Error::TimedOut {
+                call: "waitid(P_PIDFD)",
+                after: REAP_BOUND,
+            });
+        }
+        match wait::exit_status(process.pidfd.as_fd(), Collect::Reap) {
+            // ECHILD: reaped by someone else; either way it is gone.
+            Ok(Some(_)) | Err(Errno::ECHILD) => {
+                process.reaped = true;
+                Ok(())
+            }
+            Ok(None) => Err(Error::TimedOut {
+                call: "waitid(P_PIDFD)",
+                after: REAP_BOUND,
+            }),
+            Err(errno) => Err(Error::syscall("waitid(P_PIDFD)")(errno)),
+        }
+    }
+}
+
+impl Drop for LinuxLaunch {
+    fn drop(&mut self) {
+        let live: Vec<Pid> = self
+            .processes
+            .iter()
+            .filter(|p| !p.reaped)
+            .map(|p| p.pid)
+            .collect();
+        for pid in live {
+            if let Ok(process) = self.tracked(pid) {
+                let _ = sys::pidfd_send_signal(process.pidfd.as_fd(), Some(Signal::SIGKILL));
+            }
+            let _ = self.reap(pid);
+        }
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = cgroup.destroy();
+        }
+    }
+}
+
+impl Clock for LinuxLaunch {
+    fn now(&mut self) -> Time {
+        clock::now()
+    }
+}
+
+impl Processes for LinuxLaunch {
+    fn spawn(&mut self, spawn: &Spawn) -> Result<Pid, CommandError> {
+        match spawn.role {
+            Role::Init => Ok(self.spawn_init(spawn)?),
+            Role::SetnsHelper => Err(Error::Unsupported {
+                message: "setns processes are not supported yet",
+            }
+            .into()),
+        }
+    }
+
+    fn write_id_maps(&mut self, pid: Pid, maps: &IdMaps) -> Result<(), CommandError> {
+        self.tracked(pid)?;
+        Ok(id_maps::write(pid, maps)?)
+    }
+
+    fn release(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.tracked(pid)?;
+        // The first byte on a new socket: there is always room for it.
+        Ok(self.send_all(&[RELEASE], None)?)
+    }
+
+    fn adopt(&mut self, _helper: Pid, _pid: Pid) -> Result<(), CommandError> {
+        Err(Error::Unsupported {
+            message: "setns processes are not supported yet",
+        }
+        .into())
+    }
+
+    fn kill(&mut self, pid: Pid) -> Result<(), CommandError> {
+        let process = self.tracked(pid)?;
+        if process.reaped {
+            return Err(Error::Reaped { pid }.into());
+        }
+        sys::pidfd_send_signal(process.pidfd.as_fd(), Some(Signal::SIGKILL))
+            .map_err(Error::syscall("pidfd_send_signal"))?;
+        Ok(())
+    }
+
+    fn reap(&mut self, pid: Pid) -> Result<(), CommandError> {
+        Ok(LinuxLaunch::reap(self, pid)?)
+    }
+}
+
+impl Cgroups for LinuxLaunch {
+    fn create_cgroup(&mut self) -> Result<(), CommandError> {
+        let config = self.cgroup_config.as_ref().ok_or(Error::Options {
+            reason: "the plan asks for a cgroup but the options name none",
+        })?;
+        self.cgroup = Some(Cgroup::create(config).map_err(Error::from)?);
+        Ok(())
+    }
+
+    fn apply_cgroup(&mut self, pid: Pid) -> Result<(), CommandError> {
+        // After a clone into the cgroup this covers the v1 hierarchies of a
+        // hybrid host, and skips the v2 one the child is in already.
+        let cgroup = self.cgroup.as_ref().ok_or(Error::OutOfOrder {
+            reason: "apply before the cgroup was created",
+        })?;
+        cgroup.apply(pid.as_raw()).map_err(Error::from)?;
+        Ok(())
+    }
+
+    fn enter_cgroup(&mut self, pid: Pid) -> Result<(), CommandError> {
+        let paths = self.container_cgroups.as_ref().ok_or(Error::Options {
+            reason: "the plan asks to enter the container's cgroups but the options name none",
+        })?;
+        cgroup::enter(paths, pid.as_raw()).map_err(Error::from)?;
+        Ok(())
+    }
+
+    fn destroy_cgroup(&mut self) -> Result<(), CommandError> {
+        match self.cgroup.take() {
+            Some(cgroup) => Ok(cgroup.destroy().map_err(Error::from)?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Interfaces for LinuxLaunch {
+    fn create_interface(
+        &mut self,
+        _pid: Pid,
+        _index: usize,
+        interface: &Interface,
+    ) -> Result<(), CommandError> {
+        match interface {
+            // The child brings `lo` up itself; nothing on the host side.
+            Interface::Loopback => Ok(()),
+            Interface::Veth(_) => Err(Error::Unsupported {
+                message: "veth interfaces are not supported yet",
+            }
+            .into()),
+        }
+    }
+
+    fn remove_interface(&mut self, _index: usize, interface: &Interface) -> Result<(), CommandError> {
+        match interface {
+            Interface::Loopback => Ok(()),
+            Interface::Veth(_) => Err(Error::Unsupported {
+                message: "veth interfaces are not supported yet",
+            }
+            .into()),
+        }
+    }
+}
+
+impl Channel for LinuxLaunch {
+    fn send(&mut self, bytes: &[u8], deadline: Time) -> Result<(), CommandError> {
+        Ok(self.send_all(bytes, Some(deadline))?)
+    }
+
+    fn shutdown_write(&mut self) -> Result<(), CommandError> {
+        let socket = self.socket.as_ref().ok_or(Error::OutOfOrder {
+            reason: "half-close before spawn",
+        })?;
+        match socket::shutdown(socket.as_raw_fd(), Shutdown::Write) {
+            // The child is gone; the read side reports why.
+            Ok(()) | Err(Errno::ENOTCONN) => Ok(()),
+            Err(errno) => Err(Error::syscall("shutdown(SHUT_WR)")(errno).into()),
+        }
+    }
+
+    fn close(&mut self) -> Result<(), CommandError> {
+        self.socket = None;
+        Ok(())
+    }
+}
+
+impl Wait for LinuxLaunch {
+    fn wait(&mut self, deadline: Option<Time>, read: bool, buf: &mut [u8]) -> Wake {
+        loop {
+            let socket = self.socket.as_ref().filter(|_| read).map(AsFd::as_fd);
+            let watched: Vec<usize> = (0..self.processes.len())
+                .filter(|&i| !self.processes[i].exit_reported && !self.processes[i].reaped)
+                .collect();
+            let mut fds: Vec<PollFd<'_>> = socket
+                .iter()
+                .map(|&fd| PollFd::new(fd, PollFlags::POLLIN))
+                .chain(
+                    watched
+                        .iter()
+                        .map(|&i| PollFd::new(self.processes[i].pidfd.as_fd(), PollFlags::POLLIN)),
+                )
+                .collect();
+            if fds.is_empty() && deadline.is_none() {
+                // Nothing can ever wake this wait: return rather than hang.
+                return Wake::Deadline;
+            }
+            match wait::ready(&mut fds, deadline) {
+                Ok(0) => return Wake::Deadline,
+                Ok(_) => {}
+                Err(errno) => return Wake::ReadFailed(Error::syscall("ppoll")(errno).into()),
+            }
+            let socket_ready = socket.is_some() && fds.first().is_some_and(wait::readable);
+            let offset = usize::from(socket.is_some());
+            let exited: Vec<usize> = watched
+                .iter()
+                .enumerate()
+                .filter(|&(slot, _)| fds.get(slot + offset).is_some_and(wait::readable))
+                .map(|(_, &i)| i)
+                .collect();
+            drop(fds);
+            // The socket first: what a child wrote before it exited is read
+            // before its exit is reported.
+            if socket_ready {
+                if let Some(wake) = self.read_socket(buf) {
+                    return wake;
+                }
+            }
+            for index in exited {
+                if let Some(wake) = self.check_exit(index) {
+                    return wake;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn launches_and_processes_can_move_between_threads() {
+        // A runtime drives launches on its own threads.
+        assert_send::<LinuxLaunch>();
+        assert_send::<Process>();
+    }
+
+    #[test]
+    fn a_new_launch_holds_nothing() {
+        let launch = LinuxLaunch::new(Options::new()).expect("launch");
+        assert!(launch.socket().is_none());
+        assert!(launch.pidfd(Pid::new(1).expect("pid")).is_none());
+    }
+}

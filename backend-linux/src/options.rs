@@ -1,0 +1,85 @@
+//! What the backend needs besides the core's [`Plan`](cradle_core::Plan):
+//! the init binary, the cgroup, and the descriptors the container gets.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use crate::cgroup::{CgroupConfig, CgroupPaths};
+
+/// The program the child `exec`s before it becomes the container process:
+/// one that calls [`init`](crate::init) first thing in `main`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum InitBinary {
+    /// The running program (`/proc/self/exe`), which works even if its file
+    /// has been replaced or removed since it started.
+    #[default]
+    CurrentExe,
+    /// Another program.
+    Path(PathBuf),
+}
+
+/// How to start a process, beyond what the plan says.
+///
+/// The descriptors given here are moved into the child at spawn and closed
+/// in the parent.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub(crate) init: InitBinary,
+    pub(crate) cgroup: Option<CgroupConfig>,
+    pub(crate) container_cgroups: Option<CgroupPaths>,
+    pub(crate) stdio: [Option<OwnedFd>; 3],
+    pub(crate) preserved: Vec<OwnedFd>,
+}
+
+impl Options {
+    /// The defaults: the running program is the init binary, no cgroup, and
+    /// the container shares the caller's stdin, stdout and stderr.
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// Runs `init` instead of the running program.
+    pub fn init_binary(mut self, init: impl Into<PathBuf>) -> Options {
+        self.init = InitBinary::Path(init.into());
+        self
+    }
+
+    /// Where to create the init process's cgroup (for a plan with
+    /// `cgroup` set).
+    pub fn cgroup(mut self, config: CgroupConfig) -> Options {
+        self.cgroup = Some(config);
+        self
+    }
+
+    /// The running container's cgroups, which a setns process enters (for a
+    /// plan with `cgroup` set).
+    pub fn container_cgroups(mut self, paths: CgroupPaths) -> Options {
+        self.container_cgroups = Some(paths);
+        self
+    }
+
+    /// The container's stdin.
+    pub fn stdin(mut self, fd: OwnedFd) -> Options {
+        self.stdio[0] = Some(fd);
+        self
+    }
+
+    /// The container's stdout.
+    pub fn stdout(mut self, fd: OwnedFd) -> Options {
+        self.stdio[1] = Some(fd);
+        self
+    }
+
+    /// The container's stderr.
+    pub fn stderr(mut self, fd: OwnedFd) -> Options {
+        self.stdio[2] = Some(fd);
+        self
+    }
+
+    /// Passes `fd` on to the container as the next descriptor after stdio
+    /// (3, then 4, ...). The plan's `config.preserved_fds` must count them.
+    pub fn preserve_fd(mut self, fd: OwnedFd) -> Options {
+        self.preserved.push(fd);
+        self
+    }
+}

@@ -1,0 +1,84 @@
+//! `/proc/<pid>/stat`, read for the one field cradle needs.
+
+use std::path::PathBuf;
+
+use cradle_core::Pid;
+
+use crate::error::Error;
+
+/// When `pid` started, in clock ticks since boot (`starttime`, field 22).
+pub(crate) fn start_time(pid: Pid) -> Result<u64, Error> {
+    let path = PathBuf::from(format!("/proc/{pid}/stat"));
+    let stat = std::fs::read(&path).map_err(Error::file(&path))?;
+    parse_start_time(&stat).ok_or(Error::Proc {
+        path,
+        reason: "no start time in field 22",
+    })
+}
+
+/// Field 22 of a `stat` line. The command name (field 2) is in parentheses
+/// and may hold anything but NUL, spaces and parentheses included, so the
+/// fields are counted from the *last* `)`.
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
+    let after_name = stat.iter().rposition(|&b| b == b')')? + 1;
+    let field = stat
+        .get(after_name..)?
+        .split(u8::is_ascii_whitespace)
+        .filter(|field| !field.is_empty())
+        // `state` (field 3) comes first after the name.
+        .nth(22 - 3)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat_line(name: &str, start: u64) -> Vec<u8> {
+        format!(
+            "4242 ({name}) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 {start} \
+             2396160 200 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_plain_name() {
+        assert_eq!(parse_start_time(&stat_line("sleep", 123_456)), Some(123_456));
+    }
+
+    #[test]
+    fn names_with_spaces_and_parentheses() {
+        for name in ["a b", "x) (y z", ") 1 2 3 (", "((", "))", "a\nb", ""] {
+            assert_eq!(parse_start_time(&stat_line(name, 987)), Some(987), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8() {
+        let mut line = b"7 (\xff\xfe) ".to_vec();
+        line.extend_from_slice(&stat_line("x", 55)[b"4242 (x) ".len()..]);
+        assert_eq!(parse_start_time(&line), Some(55));
+    }
+
+    #[test]
+    fn truncated_or_garbled_lines_are_refused() {
+        assert_eq!(parse_start_time(b""), None);
+        assert_eq!(parse_start_time(b"1 (init) S 0 1"), None);
+        // No parentheses: the fields cannot be counted.
+        assert_eq!(
+            parse_start_time(b"1 init S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77"),
+            None
+        );
+        let negative = String::from_utf8(stat_line("x", 77))
+            .expect("utf-8")
+            .replace(" 77 ", " -77 ");
+        assert_eq!(parse_start_time(negative.as_bytes()), None);
+    }
+
+    #[test]
+    fn this_process_has_a_start_time() {
+        let me = Pid::new(std::process::id() as i32).expect("pid");
+        assert!(start_time(me).expect("start time") > 0);
+    }
+}

@@ -1,0 +1,206 @@
+//! Starting the child: `clone3` into the new namespaces, then `exec` of the
+//! init binary with the launch socket on a known descriptor.
+//!
+//! Everything the child needs is prepared here, before the clone; the child
+//! itself ([`pre_exec`]) only copies descriptors, sets its parent-death
+//! signal, waits for the release byte when asked to, and `exec`s.
+
+mod pre_exec;
+mod report;
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::fcntl::{fcntl, FcntlArg};
+
+use cradle_core::{NamespaceKind, Pid};
+
+use self::pre_exec::PreExec;
+use self::report::Reports;
+use crate::error::Error;
+use crate::options::InitBinary;
+use crate::sys::{self, Cloned};
+
+/// The environment variable that makes [`init`](crate::init) take the init
+/// role; its value is the launch socket's descriptor.
+pub(crate) const INIT_ENV: &str = "_CRADLE_INIT";
+
+/// Where the running program is, for [`InitBinary::CurrentExe`].
+const CURRENT_EXE: &CStr = c"/proc/self/exe";
+
+/// The init binary, ready to `exec`.
+#[derive(Debug)]
+pub(crate) struct InitProgram {
+    path: CString,
+    /// `_CRADLE_INIT=<socket_fd>`: the init binary's whole environment (the
+    /// container's own comes with the config).
+    env: CString,
+    /// Where the socket lands in the child: right after stdio and the
+    /// preserved descriptors.
+    socket_fd: RawFd,
+    reports: Reports,
+}
+
+impl InitProgram {
+    /// The program for `init`, in a child that gets `preserved` descriptors
+    /// after stdio.
+    pub(crate) fn new(init: &InitBinary, preserved: usize) -> Result<InitProgram, Error> {
+        let path = match init {
+            InitBinary::CurrentExe => CString::from(CURRENT_EXE),
+            InitBinary::Path(path) => {
+                CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Options {
+                    reason: "the init binary's path holds a NUL byte",
+                })?
+            }
+        };
+        let socket_fd = i32::try_from(preserved)
+            .ok()
+            .and_then(|n| n.checked_add(3))
+            .ok_or(Error::Options {
+                reason: "too many preserved descriptors",
+            })?;
+        let env = CString::new(format!("{INIT_ENV}={socket_fd}")).map_err(|_| Error::Options {
+            reason: "unreachable: the init variable holds a NUL byte",
+        })?;
+        let shown = match init {
+            InitBinary::CurrentExe => CURRENT_EXE.to_string_lossy(),
+            InitBinary::Path(path) => path.to_string_lossy(),
+        };
+        Ok(InitProgram {
+            reports: Reports::new(&shown),
+            path,
+            env,
+            socket_fd,
+        })
+    }
+}
+
+/// The descriptors the child gets: stdio (where given) and the preserved
+/// ones, at 0, 1, 2 and from 3 on.
+#[derive(Debug, Default)]
+pub(crate) struct ChildFds {
+    pub(crate) stdio: [Option<OwnedFd>; 3],
+    pub(crate) preserved: Vec<OwnedFd>,
+}
+
+/// How to clone.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CloneSpec<'a> {
+    /// `CLONE_NEW*` flags.
+    pub(crate) namespaces: u64,
+    /// The child waits for one byte on the socket before `exec`.
+    pub(crate) hold: bool,
+    /// Clone straight into this cgroup2 directory.
+    pub(crate) cgroup: Option<BorrowedFd<'a>>,
+}
+
+/// Clones the child, which `exec`s `program` with `socket` (the child's end)
+/// and `fds` in place; returns its pid and pidfd. The caller closes its
+/// copies of `socket` and `fds` afterwards.
+pub(crate) fn clone_init(
+    program: &InitProgram,
+    socket: BorrowedFd<'_>,
+    fds: &ChildFds,
+    spec: CloneSpec<'_>,
+) -> Result<(Pid, OwnedFd), Error> {
+    // Lift every source above every target, so that placing one never
+    // overwrites another's source.
+    let floor = program.socket_fd + 1;
+    let mut lifted = Vec::with_capacity(fds.preserved.len() + 4);
+    let mut placements = Vec::with_capacity(fds.preserved.len() + 4);
+    let targets = (0..)
+        .zip(fds.stdio.iter().map(Option::as_ref))
+        .chain((3..).zip(&fds.preserved).map(|(target, fd)| (target, Some(fd))));
+    for (target, fd) in targets {
+        if let Some(fd) = fd {
+            let high = dup_above(fd.as_fd(), floor)?;
+            placements.push((high.as_raw_fd(), target));
+            lifted.push(high);
+        }
+    }
+    let socket = dup_above(socket, floor)?;
+    placements.push((socket.as_raw_fd(), program.socket_fd));
+
+    let pre_exec = PreExec {
+        program,
+        argv: [program.path.as_ptr(), std::ptr::null()],
+        envp: [program.env.as_ptr(), std::ptr::null()],
+        placements: &placements,
+        socket: socket.as_fd(),
+        hold: spec.hold,
+    };
+    let mut flags = spec.namespaces | sys::CLONE_CLEAR_SIGHAND;
+    if !spec.hold {
+        // The parent has nothing to do until the child has exec'd, and this
+        // way it touches no copy-on-write page meanwhile.
+        flags |= sys::CLONE_VFORK;
+    }
+    if spec.cgroup.is_some() {
+        flags |= sys::CLONE_INTO_CGROUP;
+    }
+    // SAFETY: the child runs `PreExec::run` only, which makes
+    // async-signal-safe calls and execs or exits; no flag shares memory or
+    // threads with the parent; `spec.cgroup` is a valid fd when set.
+    match unsafe { sys::clone3(flags, spec.cgroup) } {
+        Ok(Cloned::Child) => pre_exec.run(),
+        Ok(Cloned::Parent { pid, pidfd }) => Ok((pid, pidfd)),
+        Err(errno) => Err(Error::syscall("clone3")(errno)),
+    }
+}
+
+/// A close-on-exec copy of `fd` numbered `floor` or more.
+fn dup_above(fd: BorrowedFd<'_>, floor: RawFd) -> Result<OwnedFd, Error> {
+    let copy =
+        fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(floor)).map_err(Error::syscall("fcntl(F_DUPFD_CLOEXEC)"))?;
+    // SAFETY: F_DUPFD_CLOEXEC made `copy`, a new descriptor; this is its
+    // only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// The `CLONE_NEW*` flag of `kind`.
+pub(crate) fn namespace_flag(kind: NamespaceKind) -> u64 {
+    let flag = match kind {
+        NamespaceKind::User => libc::CLONE_NEWUSER,
+        NamespaceKind::Mount => libc::CLONE_NEWNS,
+        NamespaceKind::Uts => libc::CLONE_NEWUTS,
+        NamespaceKind::Ipc => libc::CLONE_NEWIPC,
+        NamespaceKind::Pid => libc::CLONE_NEWPID,
+        NamespaceKind::Net => libc::CLONE_NEWNET,
+        NamespaceKind::Cgroup => libc::CLONE_NEWCGROUP,
+        NamespaceKind::Time => libc::CLONE_NEWTIME,
+    };
+    // The 32-bit flags are positive; going through u32 keeps them so.
+    u64::from(flag as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_goes_after_the_preserved_descriptors() {
+        let program = InitProgram::new(&InitBinary::CurrentExe, 2).expect("program");
+        assert_eq!(program.socket_fd, 5);
+        assert_eq!(program.env.to_bytes(), b"_CRADLE_INIT=5");
+        assert_eq!(program.path.as_c_str(), CURRENT_EXE);
+    }
+
+    #[test]
+    fn a_path_with_a_nul_byte_is_refused() {
+        let init = InitBinary::Path("/bin/a\0b".into());
+        assert!(matches!(InitProgram::new(&init, 0), Err(Error::Options { .. })));
+    }
+
+    #[test]
+    fn every_namespace_has_its_own_flag() {
+        let flags: Vec<u64> = NamespaceKind::ALL
+            .iter()
+            .map(|&kind| namespace_flag(kind))
+            .collect();
+        for (i, flag) in flags.iter().enumerate() {
+            assert_eq!(flag.count_ones(), 1, "{:?}", NamespaceKind::ALL[i]);
+            assert_eq!(flags.iter().filter(|&f| f == flag).count(), 1);
+        }
+    }
+}

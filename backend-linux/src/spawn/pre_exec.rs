@@ -1,0 +1,109 @@
+//! The clone child's life before `exec`: place the descriptors, set the
+//! parent-death signal, wait for the release if asked, `exec` the init
+//! binary.
+//!
+//! The child is a copy of a possibly multi-threaded parent, so it makes
+//! async-signal-safe calls only: no allocation, no locks, no unwinding.
+//! Everything it needs was prepared before the clone.
+
+use std::ffi::CStr;
+use std::os::fd::{BorrowedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::signal::Signal;
+use nix::unistd;
+
+use super::report::Report;
+use super::InitProgram;
+
+/// How the child exits when it failed before `exec` (after reporting why).
+const EXIT_FAILED: i32 = 125;
+/// How the child exits when the parent closed the socket instead of
+/// releasing it: nobody is listening for a report.
+const EXIT_ABANDONED: i32 = 124;
+
+/// What the child needs between `clone3` and `exec`, prepared by the parent.
+#[derive(Debug)]
+pub(super) struct PreExec<'a> {
+    pub(super) program: &'a InitProgram,
+    pub(super) argv: [*const libc::c_char; 2],
+    pub(super) envp: [*const libc::c_char; 2],
+    /// `(from, to)`: `dup2(from, to)`. Every `from` is above every `to`, so
+    /// no placement overwrites a later one's source.
+    pub(super) placements: &'a [(RawFd, RawFd)],
+    /// The launch socket (its copy above the placements): the release byte
+    /// comes in on it and reports go out on it.
+    pub(super) socket: BorrowedFd<'a>,
+    /// Wait for the release byte before `exec`.
+    pub(super) hold: bool,
+}
+
+impl PreExec<'_> {
+    /// The child's whole life; it `exec`s or exits, never returns.
+    pub(super) fn run(&self) -> ! {
+        for &(from, to) in self.placements {
+            // SAFETY: dup2 onto a bare number. No `OwnedFd` of this process
+            // copy is ever dropped (the child execs or exits), so replacing
+            // whatever `to` held cannot cause a double close.
+            if unsafe { libc::dup2(from, to) } < 0 {
+                self.fail(&self.program.reports.place_fds, Errno::last());
+            }
+        }
+        // The container must not outlive a launcher that dies mid-launch.
+        // (The init resets this before it reports `ready`.)
+        if let Err(errno) = prctl::set_pdeathsig(Signal::SIGKILL) {
+            self.fail(&self.program.reports.parent_death_signal, errno);
+        }
+        if self.hold {
+            self.await_release();
+        }
+        let path: &CStr = &self.program.path;
+        // SAFETY: `path` is a C string, `argv` and `envp` are null-terminated
+        // arrays of C strings that the parent keeps alive (this is a copy of
+        // its memory). execve returns only on failure.
+        unsafe { libc::execve(path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        self.fail(&self.program.reports.exec, Errno::last())
+    }
+
+    /// Blocks until the parent sends the release byte.
+    fn await_release(&self) {
+        let mut byte = [0u8; 1];
+        loop {
+            match unistd::read(self.socket, &mut byte) {
+                Ok(1) => return,
+                Ok(_) => exit(EXIT_ABANDONED),
+                Err(Errno::EINTR) => {}
+                Err(errno) => self.fail(&self.program.reports.release, errno),
+            }
+        }
+    }
+
+    /// Reports `errno` with `report` and exits.
+    fn fail(&self, report: &Report, errno: Errno) -> ! {
+        let mut digits = [0u8; 11];
+        for piece in report.pieces(errno as i32, &mut digits) {
+            self.write_all(piece);
+        }
+        exit(EXIT_FAILED)
+    }
+
+    /// Writes `bytes`, giving up silently if the parent is gone.
+    fn write_all(&self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match unistd::write(self.socket, bytes) {
+                Ok(0) => return,
+                Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+                Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// `_exit`: no destructors, no atexit handlers, no stdio flush, none of
+/// which is safe in a copy of a multi-threaded process.
+fn exit(code: i32) -> ! {
+    // SAFETY: `_exit` ends the process at once; it touches no memory of ours.
+    unsafe { libc::_exit(code) }
+}

@@ -1,0 +1,233 @@
+//! The syscalls nix does not wrap: `clone3`, `pidfd_open`,
+//! `pidfd_send_signal`, `close_range`, and the two calls of the new mount
+//! API that detach a bind mount from the host (`open_tree`, `move_mount`);
+//! `rt_sigaction` raw, for the signals the C library keeps to itself; and
+//! the 64-bit clone flags that libc declares as truncated 32-bit constants.
+//!
+//! Each `unsafe` block here is one syscall.
+
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+
+use cradle_core::Pid;
+
+/// Reset every caught signal to its default in the child, so no handler of
+/// the parent's ever runs there before `exec` (Linux 5.5). libc declares it
+/// as an `int`, which truncates it to 0.
+pub(crate) const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+/// Start the child in the cgroup whose directory fd is in `cgroup`
+/// (Linux 5.7, cgroup2 only). libc's constant truncates to 0 as well.
+pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+/// Return a pidfd for the child (Linux 5.2).
+pub(crate) const CLONE_PIDFD: u64 = libc::CLONE_PIDFD as u64;
+/// Suspend the parent until the child `exec`s or exits.
+pub(crate) const CLONE_VFORK: u64 = libc::CLONE_VFORK as u64;
+
+/// `struct clone_args` as of Linux 5.7 (`CLONE_ARGS_SIZE_VER2`). Every field
+/// is a `u64` whatever the architecture, so the layout is the kernel's.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct CloneArgs {
+    pub(crate) flags: u64,
+    /// Where the kernel stores the pidfd (`CLONE_PIDFD`): a pointer to an
+    /// `int`.
+    pub(crate) pidfd: u64,
+    pub(crate) child_tid: u64,
+    pub(crate) parent_tid: u64,
+    pub(crate) exit_signal: u64,
+    pub(crate) stack: u64,
+    pub(crate) stack_size: u64,
+    pub(crate) tls: u64,
+    pub(crate) set_tid: u64,
+    pub(crate) set_tid_size: u64,
+    /// A cgroup2 directory fd (`CLONE_INTO_CGROUP`).
+    pub(crate) cgroup: u64,
+}
+
+/// Which side of a `clone3` this is.
+#[derive(Debug)]
+pub(crate) enum Cloned {
+    /// The new process.
+    Child,
+    /// The caller, with the child's pid and pidfd.
+    Parent { pid: Pid, pidfd: OwnedFd },
+}
+
+/// `clone3(flags | CLONE_PIDFD, exit_signal = SIGCHLD)`, on the caller's
+/// stack, like `fork`.
+///
+/// # Safety
+///
+/// As for `fork` in a multi-threaded program: in [`Cloned::Child`] the
+/// caller may only make async-signal-safe calls (no allocation, no locks)
+/// until it `exec`s or `_exit`s, and must never return into code that does.
+/// `flags` must not include `CLONE_VM`, `CLONE_THREAD` or `CLONE_SETTLS`
+/// (the child runs on a copy of the caller's stack), and `cgroup` must be a
+/// valid fd when `flags` has [`CLONE_INTO_CGROUP`].
+pub(crate) unsafe fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Cloned, Errno> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: flags | CLONE_PIDFD,
+        pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.map_or(0, |fd| fd.as_raw_fd() as u64),
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid `clone_args` of the size passed, and the
+    // kernel writes the pidfd into `pidfd`, which outlives the call. The
+    // caller upholds the fork-like contract above for the child.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            std::ptr::addr_of_mut!(args),
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Cloned::Child),
+        pid => {
+            // SAFETY: with CLONE_PIDFD the kernel stored a new fd that
+            // nothing else owns.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            let pid = i32::try_from(pid).ok().and_then(Pid::new).ok_or(Errno::EINVAL)?;
+            Ok(Cloned::Parent { pid, pidfd })
+        }
+    }
+}
+
+/// A pidfd for `pid` (close-on-exec; Linux 5.3).
+pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends `signal` to the process `pidfd` refers to; `ESRCH` once it has been
+/// reaped, so a recycled pid is never hit. `None` only checks that it can be
+/// signalled.
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: Option<Signal>) -> Result<(), Errno> {
+    let signal = signal.map_or(0, |s| s as libc::c_int);
+    // SAFETY: a valid fd, a signal number, a null `siginfo` (the kernel
+    // fills in the usual `kill` info) and no flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_fd().as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Marks every fd from `first` up close-on-exec (Linux 5.11).
+pub(crate) fn close_range_cloexec(first: RawFd) -> Result<(), Errno> {
+    let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;
+    // SAFETY: `CLOSE_RANGE_CLOEXEC` only sets flags; no fd is closed, so no
+    // owner is invalidated.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Resets `signal` to its default disposition with no flags and no mask,
+/// through the kernel directly: the C library refuses to touch the signals
+/// it reserves (32 and 33 with glibc), whose dispositions `exec` keeps all
+/// the same when they are ignored.
+pub(crate) fn reset_signal(signal: libc::c_int) -> Result<(), Errno> {
+    // The kernel's `struct sigaction` with SIG_DFL (0), no flags, no
+    // restorer and an empty mask is all zeros, whatever the architecture's
+    // field order; 64 bytes cover its size everywhere.
+    let action = [0u64; 8];
+    // The kernel's signal set, in bytes: one bit per signal.
+    let set_size = usize::try_from(libc::SIGRTMAX() + 1).unwrap_or(64) / 8;
+    // SAFETY: `action` is readable for the kernel's struct size; the old
+    // action is not asked for (null).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            action.as_ptr(),
+            std::ptr::null_mut::<libc::c_void>(),
+            set_size,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `open_tree`: make a detached copy of the mount at `path`.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+/// `open_tree`, `mount_setattr`: the whole subtree.
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+/// `move_mount`: the source is the fd itself.
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// A detached copy of the mount tree at `path` (its submounts too when
+/// `recursive`), as an fd (Linux 5.2). The copy belongs to no mount
+/// namespace, so it survives the caller's old root being unmounted and can
+/// be attached anywhere with [`move_mount`].
+pub(crate) fn open_tree_clone(path: &CStr, recursive: bool) -> Result<OwnedFd, Errno> {
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: `path` is a C string that outlives the call; the fd returned
+    // is new.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attaches the detached mount `tree` (from [`open_tree_clone`]) at `to`.
+pub(crate) fn move_mount(tree: BorrowedFd<'_>, to: &CStr) -> Result<(), Errno> {
+    // SAFETY: a valid fd, an empty C string, a C string that outlives the
+    // call; no pointer is kept.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone_args_has_the_kernel_size() {
+        // CLONE_ARGS_SIZE_VER2
+        assert_eq!(std::mem::size_of::<CloneArgs>(), 88);
+    }
+
+    #[test]
+    fn the_64_bit_flags_are_not_truncated() {
+        assert_eq!(CLONE_INTO_CGROUP, 1 << 33);
+        assert_eq!(CLONE_CLEAR_SIGHAND, 1 << 32);
+    }
+}

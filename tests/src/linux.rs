@@ -1,0 +1,237 @@
+//! Helpers for the root-only suites of the Linux backend
+//! (`tests/tests/linux_*.rs`): the root check every test makes first, a
+//! busybox rootfs, running a container and capturing its output, and
+//! counting the parent's descriptors and children.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cradle_core::{ExitStatus, Namespace, NamespaceKind, Plan};
+use cradle_linux::{Error, Options, Process};
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::{geteuid, pipe2};
+
+/// Set to `1` to let root-only tests pass without running when not root.
+/// CI never sets it.
+pub const ALLOW_SKIP: &str = "CRADLE_ALLOW_SKIP_ROOT";
+
+/// How long a test waits for a container's output or exit.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Whether `test` can run: true as root. Otherwise it fails the test,
+/// unless [`ALLOW_SKIP`] is `1`, in which case it says the test was skipped
+/// and returns false. Every root-only test calls it first.
+pub fn require_root(test: &str) -> bool {
+    if geteuid().is_root() {
+        return true;
+    }
+    let allowed = std::env::var_os(ALLOW_SKIP).is_some_and(|value| value == "1");
+    assert!(
+        allowed,
+        "{test} needs root (it creates namespaces and mounts); run as root, or set {ALLOW_SKIP}=1 to skip it"
+    );
+    println!("SKIPPED: {test} needs root");
+    false
+}
+
+/// The `busybox` binary of Debian's `busybox-static`.
+pub fn busybox() -> PathBuf {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+        .expect("busybox is missing: apt-get install busybox-static")
+}
+
+/// A root filesystem of busybox and its applets, in a temporary directory
+/// removed on drop.
+#[derive(Debug)]
+pub struct BusyboxRootfs {
+    dir: tempfile::TempDir,
+}
+
+impl BusyboxRootfs {
+    /// `/bin/busybox`, a link in `/bin` for every applet, and empty `/proc`,
+    /// `/dev`, `/sys`, `/tmp`, `/etc`, `/mnt`.
+    pub fn new() -> BusyboxRootfs {
+        let dir = tempfile::Builder::new()
+            .prefix("cradle-rootfs-")
+            .tempdir()
+            .expect("temporary directory");
+        let root = dir.path();
+        for sub in ["bin", "proc", "dev", "sys", "tmp", "etc", "mnt"] {
+            fs::create_dir(root.join(sub)).expect("rootfs directory");
+        }
+        let busybox = busybox();
+        fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
+        let list = Command::new(&busybox)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .filter(|a| !a.is_empty())
+        {
+            if applet != "busybox" {
+                symlink("busybox", root.join("bin").join(applet)).expect("applet link");
+            }
+        }
+        BusyboxRootfs { dir }
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `content` to `relative` inside it.
+    pub fn write(&self, relative: &str, content: &str) {
+        fs::write(self.path().join(relative), content).expect("write into the rootfs");
+    }
+}
+
+impl Default for BusyboxRootfs {
+    fn default() -> BusyboxRootfs {
+        BusyboxRootfs::new()
+    }
+}
+
+/// New namespaces of `kinds`.
+pub fn new_namespaces(kinds: &[NamespaceKind]) -> Vec<Namespace> {
+    kinds.iter().map(|&kind| Namespace::new(kind)).collect()
+}
+
+/// What a container did.
+#[derive(Debug)]
+pub struct Finished {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// What it wrote to stdout.
+    pub stdout: String,
+}
+
+/// Starts `plan` with `init`, its stdout on a pipe; the running process and
+/// the pipe's read end.
+pub fn start_captured(plan: Plan, init: &str) -> Result<(Process, File), Error> {
+    let (read, write) = pipe();
+    let process = Process::start(plan, Options::new().init_binary(init).stdout(write))?;
+    Ok((process, read))
+}
+
+/// Runs `plan` with `init` to its end, capturing stdout.
+pub fn run(plan: Plan, init: &str) -> Result<Finished, Error> {
+    let (mut process, mut stdout) = start_captured(plan, init)?;
+    let output = read_to_end(&mut stdout, DEADLINE);
+    let status = process
+        .wait_timeout(DEADLINE)?
+        .unwrap_or_else(|| panic!("the container did not exit within {DEADLINE:?}"));
+    Ok(Finished {
+        status,
+        stdout: output,
+    })
+}
+
+/// Reads `file` to its end, failing the test if that takes over `within`.
+pub fn read_to_end(file: &mut File, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let mut bytes = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        wait_readable(file, deadline);
+        match file.read(&mut chunk).expect("read the container's output") {
+            0 => return String::from_utf8_lossy(&bytes).into_owned(),
+            n => bytes.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Reads `file` up to and including the first newline.
+pub fn read_line(file: &mut File, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let mut line = Vec::new();
+    let mut byte = [0; 1];
+    while line.last() != Some(&b'\n') {
+        wait_readable(file, deadline);
+        match file.read(&mut byte).expect("read the container's output") {
+            0 => break,
+            _ => line.push(byte[0]),
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+fn wait_readable(file: &File, deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+    let ready = poll(&mut fds, timeout).expect("poll the container's output");
+    assert!(ready > 0, "no output from the container within the deadline");
+}
+
+/// A close-on-exec pipe: `(read end, write end)`.
+pub fn pipe() -> (File, OwnedFd) {
+    let (read, write) = pipe2(OFlag::O_CLOEXEC).expect("pipe2");
+    (File::from(read), write)
+}
+
+/// The parent's open descriptors.
+pub fn open_fds() -> BTreeSet<i32> {
+    // The directory read has a descriptor of its own while it is open;
+    // collect first, then drop it from the set.
+    let entries: Vec<i32> = fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    entries
+        .into_iter()
+        .filter(|fd| Path::new(&format!("/proc/self/fd/{fd}")).exists())
+        .collect()
+}
+
+/// The descriptors open in process `pid`.
+pub fn fds_of(pid: i32) -> BTreeSet<i32> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/<pid>/fd")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The parent's children, zombies included, from every thread.
+pub fn children() -> BTreeSet<i32> {
+    let mut children = BTreeSet::new();
+    for task in fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .flatten()
+    {
+        let list = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(list.split_whitespace().filter_map(|pid| pid.parse::<i32>().ok()));
+    }
+    children
+}
+
+/// A name no other test in this run uses (for hostnames, mount sources).
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The namespace `/proc/<pid>/ns/<kind>` names, as `readlink` shows it.
+pub fn namespace_of(pid: &str, kind: NamespaceKind) -> String {
+    let link = format!("/proc/{pid}/ns/{}", kind.proc_name());
+    fs::read_link(&link)
+        .unwrap_or_else(|e| panic!("{link}: {e}"))
+        .display()
+        .to_string()
+}

@@ -1,0 +1,204 @@
+//! Launches that fail, as root: each failure comes back typed, naming the
+//! step where it happened and the errno.
+
+use cradle_core::config::Veth;
+use cradle_core::{
+    ChildError, ChildStep, Config, IdMap, IdMaps, Interface, LaunchError, NamespaceKind, Plan, Step,
+};
+use cradle_linux::{Error, Options, Process};
+use cradle_tests::linux::{new_namespaces, require_root};
+
+const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+
+fn launch(config: Config) -> Result<Process, Error> {
+    Process::start(Plan::init(config), Options::new().init_binary(INIT))
+}
+
+/// The child's error, or a panic naming what came instead.
+fn child_error(result: Result<Process, Error>) -> ChildError {
+    match result {
+        Err(Error::Launch(LaunchError::Child { error, .. })) => error,
+        Err(other) => panic!("expected the child's error, got {other:?}"),
+        Ok(mut process) => {
+            let status = process.terminate();
+            panic!("expected the child's error, the process ran ({status:?})")
+        }
+    }
+}
+
+fn in_namespaces(args: &[&str]) -> Config {
+    let mut config = Config::new(args.iter().copied());
+    config.namespaces = new_namespaces(&[NamespaceKind::Mount, NamespaceKind::Pid]);
+    config
+}
+
+#[test]
+fn a_missing_command_fails_at_exec_with_enoent() {
+    if !require_root("a_missing_command_fails_at_exec_with_enoent") {
+        return;
+    }
+    for missing in ["/no/such/command", "no-such-command-in-path"] {
+        let error = child_error(launch(in_namespaces(&[missing])));
+        assert_eq!(
+            (error.step, error.errno),
+            (ChildStep::Exec, Some(libc::ENOENT)),
+            "{error}"
+        );
+        assert!(error.message.contains(missing), "{error}");
+    }
+}
+
+#[test]
+fn a_command_that_cannot_run_fails_at_exec_with_eacces() {
+    if !require_root("a_command_that_cannot_run_fails_at_exec_with_eacces") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let script = dir.path().join("not-executable");
+    std::fs::write(&script, "#!/bin/sh\n").expect("write");
+    let error = child_error(launch(in_namespaces(&[script.to_str().expect("utf-8")])));
+    assert_eq!(
+        (error.step, error.errno),
+        (ChildStep::Exec, Some(libc::EACCES)),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_cwd_fails_at_cwd() {
+    if !require_root("a_bad_cwd_fails_at_cwd") {
+        return;
+    }
+    let mut config = in_namespaces(&["/bin/true"]);
+    config.cwd = "/no/such/directory".into();
+    let error = child_error(launch(config));
+    assert_eq!(
+        (error.step, error.errno),
+        (ChildStep::Cwd, Some(libc::ENOENT)),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_uid_fails_at_user() {
+    if !require_root("a_bad_uid_fails_at_user") {
+        return;
+    }
+    let mut config = in_namespaces(&["/bin/true"]);
+    // (uid_t)-1 is "no change" to the kernel, and refused as a uid.
+    config.user.uid = u32::MAX;
+    let error = child_error(launch(config));
+    assert_eq!(
+        (error.step, error.errno),
+        (ChildStep::User, Some(libc::EINVAL)),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_rootfs_fails_at_rootfs() {
+    if !require_root("a_bad_rootfs_fails_at_rootfs") {
+        return;
+    }
+    let mut config = in_namespaces(&["/bin/true"]);
+    config.rootfs = Some("/no/such/rootfs".into());
+    let error = child_error(launch(config));
+    assert_eq!(
+        (error.step, error.errno),
+        (ChildStep::Rootfs, Some(libc::ENOENT)),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_rootfs_without_a_mount_namespace_is_refused() {
+    if !require_root("a_rootfs_without_a_mount_namespace_is_refused") {
+        return;
+    }
+    let mut config = Config::new(["/bin/true"]);
+    config.rootfs = Some("/".into());
+    let error = child_error(launch(config));
+    assert_eq!((error.step, error.errno), (ChildStep::Mounts, None), "{error}");
+}
+
+#[test]
+fn a_hostname_without_a_uts_namespace_is_refused() {
+    if !require_root("a_hostname_without_a_uts_namespace_is_refused") {
+        return;
+    }
+    let mut config = Config::new(["/bin/true"]);
+    config.hostname = Some("not-the-host".into());
+    let error = child_error(launch(config));
+    assert_eq!(error.step, ChildStep::Hostname, "{error}");
+}
+
+#[test]
+fn a_missing_init_binary_fails_at_exec() {
+    if !require_root("a_missing_init_binary_fails_at_exec") {
+        return;
+    }
+    // Without a hold the parent waits for the exec (CLONE_VFORK); with one
+    // (a user namespace) the child waits for its release first.
+    let plain = Plan::init(in_namespaces(&["/bin/true"]));
+    let mut held = Plan::init(in_namespaces(&["/bin/true"]));
+    held.config
+        .namespaces
+        .push(cradle_core::Namespace::new(NamespaceKind::User));
+    let identity = IdMap {
+        container: 0,
+        host: 0,
+        count: u32::MAX,
+    };
+    held.id_maps = Some(IdMaps {
+        uid: vec![identity],
+        gid: vec![identity],
+        deny_setgroups: false,
+    });
+    for plan in [plain, held] {
+        let result = Process::start(plan, Options::new().init_binary("/no/such/init"));
+        let error = child_error(result);
+        assert_eq!(
+            (error.step, error.errno),
+            (ChildStep::Exec, Some(libc::ENOENT)),
+            "{error}"
+        );
+        assert!(error.message.contains("/no/such/init"), "{error}");
+    }
+}
+
+#[test]
+fn veth_interfaces_are_refused_for_now() {
+    if !require_root("veth_interfaces_are_refused_for_now") {
+        return;
+    }
+    let mut config = in_namespaces(&["/bin/true"]);
+    config
+        .namespaces
+        .push(cradle_core::Namespace::new(NamespaceKind::Net));
+    config.networks = vec![Interface::Veth(Veth {
+        host_name: "crv0".into(),
+        peer_name: "crv0p".into(),
+        name: "eth0".into(),
+        ..Veth::default()
+    })];
+    match launch(config) {
+        Err(Error::Launch(LaunchError::Command { step, error })) => {
+            assert_eq!(step, Step::Network { index: 0 });
+            assert_eq!(error.message, "veth interfaces are not supported yet");
+        }
+        other => panic!("expected a command error, got {other:?}"),
+    }
+}
+
+#[test]
+fn options_that_do_not_fit_the_plan_are_refused_up_front() {
+    // Nothing is spawned: no root needed.
+    let mut plan = Plan::init(Config::new(["/bin/true"]));
+    plan.cgroup = true;
+    let result = Process::start(plan, Options::new().init_binary(INIT));
+    assert!(matches!(result, Err(Error::Options { .. })), "{result:?}");
+    let mut config = Config::new(["/bin/true"]);
+    config.preserved_fds = 1;
+    let result = launch(config);
+    assert!(matches!(result, Err(Error::Options { .. })), "{result:?}");
+}

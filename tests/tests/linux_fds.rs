@@ -1,0 +1,108 @@
+//! Descriptors, as root: only stdio (and what the config passes on) reaches
+//! the container, whatever the parent holds, and a launch leaves no
+//! descriptor in the parent.
+//!
+//! These tests open inheritable descriptors in the parent and count its
+//! descriptors, so they take turns (`SERIAL`) in a process of their own.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use cradle_core::{Config, ExitStatus, NamespaceKind, Plan};
+use cradle_linux::{Options, Process};
+use cradle_tests::linux::{self, new_namespaces, require_root};
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+
+const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `count` descriptors of `/dev/null` without close-on-exec.
+fn inheritable(count: usize) -> Vec<OwnedFd> {
+    (0..count)
+        .map(|_| open("/dev/null", OFlag::O_RDONLY, Mode::empty()).expect("open /dev/null"))
+        .collect()
+}
+
+/// A container that waits on stdin (a pipe the test holds), so its
+/// descriptors can be looked at from outside.
+fn waiting(preserved: Vec<OwnedFd>) -> (Process, File) {
+    let (stdin_read, stdin_write) = linux::pipe();
+    let mut config = Config::new(["/bin/cat"]);
+    config.namespaces = new_namespaces(&[NamespaceKind::Pid, NamespaceKind::Mount]);
+    config.preserved_fds = u32::try_from(preserved.len()).expect("a few");
+    let mut options = Options::new().init_binary(INIT).stdin(OwnedFd::from(stdin_read));
+    for fd in preserved {
+        options = options.preserve_fd(fd);
+    }
+    let process = Process::start(Plan::init(config), options).expect("launch");
+    (process, File::from(stdin_write))
+}
+
+#[test]
+fn only_stdio_reaches_the_container() {
+    if !require_root("only_stdio_reaches_the_container") {
+        return;
+    }
+    let _serial = serial();
+    let held = inheritable(50);
+    let (mut process, stdin) = waiting(Vec::new());
+    assert_eq!(linux::fds_of(process.pid().as_raw()), BTreeSet::from([0, 1, 2]));
+    drop(stdin);
+    assert_eq!(
+        process.wait_timeout(linux::DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    drop(held);
+}
+
+#[test]
+fn preserved_descriptors_follow_stdio() {
+    if !require_root("preserved_descriptors_follow_stdio") {
+        return;
+    }
+    let _serial = serial();
+    let held = inheritable(50);
+    let marker = tempfile::NamedTempFile::new().expect("temporary file");
+    let preserved = vec![
+        OwnedFd::from(File::open(marker.path()).expect("open")),
+        inheritable(1).remove(0),
+    ];
+    let (mut process, stdin) = waiting(preserved);
+    let pid = process.pid().as_raw();
+    assert_eq!(linux::fds_of(pid), BTreeSet::from([0, 1, 2, 3, 4]));
+    let third = std::fs::read_link(format!("/proc/{pid}/fd/3")).expect("fd 3");
+    assert_eq!(third, marker.path());
+    drop(stdin);
+    process.wait_timeout(linux::DEADLINE).expect("wait");
+    drop(held);
+}
+
+#[test]
+fn a_launch_leaves_no_descriptor_in_the_parent() {
+    if !require_root("a_launch_leaves_no_descriptor_in_the_parent") {
+        return;
+    }
+    let _serial = serial();
+    let before = linux::open_fds();
+    // A success, waited for.
+    let (mut process, stdin) = waiting(Vec::new());
+    drop(stdin);
+    process.wait_timeout(linux::DEADLINE).expect("wait");
+    drop(process);
+    assert_eq!(linux::open_fds(), before, "after a success");
+    // A failure.
+    let result = Process::start(
+        Plan::init(Config::new(["/no/such/command"])),
+        Options::new().init_binary(INIT),
+    );
+    assert!(result.is_err());
+    assert_eq!(linux::open_fds(), before, "after a failure");
+}

@@ -1,0 +1,366 @@
+//! The handshake under faults, as root: the child killed at each step, or
+//! stalling at each step. Every launch ends with a typed error within its
+//! deadline, and leaves no zombie and no descriptor in the parent.
+//!
+//! The tests count the parent's descriptors and children, so they take
+//! turns (`SERIAL`), and other suites run in other processes.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use cradle_core::backend::{Clock, Wait, Wake};
+use cradle_core::driver::{execute, READ_CHUNK};
+use cradle_core::{
+    ChildStep, Config, Event, ExitStatus, IdMap, IdMaps, Launch, LaunchError, NamespaceKind, Pid, Plan, Step,
+};
+use cradle_linux::{clock, LinuxLaunch, Options, Process};
+use cradle_tests::linux::{self, new_namespaces, require_root, BusyboxRootfs};
+use nix::sys::signal::{kill, Signal};
+
+const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+const DEAF: &str = env!("CARGO_BIN_EXE_cradle-test-deaf");
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The child's set-up steps before `ready`, in order.
+const CHILD_STEPS: [ChildStep; 12] = [
+    ChildStep::Setsid,
+    ChildStep::Namespaces,
+    ChildStep::Hostname,
+    ChildStep::Rlimits,
+    ChildStep::Network,
+    ChildStep::Mounts,
+    ChildStep::Rootfs,
+    ChildStep::Paths,
+    ChildStep::User,
+    ChildStep::Cwd,
+    ChildStep::NoNewPrivileges,
+    ChildStep::Fds,
+];
+
+/// A config that runs every child step: namespaces, a rootfs, `/bin/true`.
+fn full_config(rootfs: &BusyboxRootfs) -> Config {
+    let mut config = Config::new(["/bin/true"]);
+    config.namespaces = new_namespaces(&[
+        NamespaceKind::Mount,
+        NamespaceKind::Pid,
+        NamespaceKind::Uts,
+        NamespaceKind::Ipc,
+    ]);
+    config.hostname = Some("handshake".into());
+    config.rootfs = Some(rootfs.path().to_owned());
+    config
+}
+
+/// A plan with a user namespace: the child holds before `exec` until the
+/// parent has written its id maps, so the plan has every parent step.
+/// (Without a rootfs: a new `/proc` in a user namespace must be mounted
+/// before the old root goes, which comes with user namespaces proper.)
+fn plan_with_hold(mut config: Config) -> Plan {
+    config.rootfs = None;
+    config
+        .namespaces
+        .push(cradle_core::Namespace::new(NamespaceKind::User));
+    let identity = IdMap {
+        container: 0,
+        host: 0,
+        count: u32::MAX,
+    };
+    let mut plan = Plan::init(config);
+    plan.id_maps = Some(IdMaps {
+        uid: vec![identity],
+        gid: vec![identity],
+        deny_setgroups: false,
+    });
+    plan
+}
+
+/// What a launch leaves behind, checked against what was there before.
+struct Leftovers {
+    fds: std::collections::BTreeSet<i32>,
+    children: std::collections::BTreeSet<i32>,
+}
+
+impl Leftovers {
+    fn before() -> Leftovers {
+        Leftovers {
+            fds: linux::open_fds(),
+            children: linux::children(),
+        }
+    }
+
+    fn assert_none(&self, what: &str) {
+        assert_eq!(
+            linux::open_fds(),
+            self.fds,
+            "{what}: descriptors left in the parent"
+        );
+        assert_eq!(
+            linux::children(),
+            self.children,
+            "{what}: children (zombies) left"
+        );
+    }
+}
+
+/// `cradle_core::driver::drive`, killing the child just before the launch
+/// reaches `kill_at` (before its command, or before waiting at it).
+fn drive_killing(launch: &mut Launch, backend: &mut LinuxLaunch, kill_at: Step) -> Result<Pid, LaunchError> {
+    let mut buf = vec![0; READ_CHUNK];
+    let mut killed = false;
+    let mut kill_if_due = |launch: &Launch| {
+        if !killed && launch.step() == kill_at {
+            if let Some(pid) = launch.pid() {
+                kill(nix::unistd::Pid::from_raw(pid.as_raw()), Signal::SIGKILL).expect("kill the child");
+                killed = true;
+            }
+        }
+    };
+    loop {
+        kill_if_due(launch);
+        while let Some(command) = launch.poll_command() {
+            let result = execute(backend, &command, launch.deadline());
+            let now = backend.now();
+            let _ = match result {
+                Ok(Some(pid)) => launch.handle_spawned(now, pid),
+                Ok(None) => launch.handle_done(now, Ok(())),
+                Err(error) => launch.handle_done(now, Err(error)),
+            };
+            kill_if_due(launch);
+        }
+        match launch.poll_event() {
+            Some(Event::Running { pid }) => return Ok(pid),
+            Some(Event::Failed(error)) => return Err(error),
+            None => {}
+        }
+        let wake = backend.wait(launch.poll_timeout(), launch.wants_read(), &mut buf);
+        let now = backend.now();
+        let _ = match wake {
+            Wake::Read(n) => launch.handle_read(now, &buf[..n]),
+            Wake::Eof => launch.handle_eof(now),
+            Wake::ReadFailed(error) => launch.handle_read_error(now, error),
+            Wake::Exited { pid, status } => launch.handle_exit(now, pid, status),
+            Wake::Deadline => {
+                launch.handle_timeout(now);
+                Ok(())
+            }
+        };
+    }
+}
+
+fn assert_killed(result: &Result<Pid, LaunchError>, what: &str) {
+    match result {
+        Err(LaunchError::Exited { status, .. }) => {
+            assert_eq!(*status, ExitStatus::Signaled(Signal::SIGKILL as i32), "{what}");
+        }
+        other => panic!("{what}: expected the child's death, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_child_killed_before_each_parent_step() {
+    if !require_root("the_child_killed_before_each_parent_step") {
+        return;
+    }
+    let _serial = serial();
+    let rootfs = BusyboxRootfs::new();
+    let mut plan = plan_with_hold(full_config(&rootfs));
+    plan.timeout = Duration::from_secs(5);
+    let steps = Launch::new(plan.clone(), clock::now())
+        .expect("plan")
+        .steps()
+        .to_vec();
+    assert_eq!(
+        steps,
+        [
+            Step::Spawn,
+            Step::IdMaps,
+            Step::Release,
+            Step::SendConfig,
+            Step::HalfClose,
+            Step::AwaitReady,
+            Step::AwaitExec
+        ]
+    );
+    for &step in &steps[1..steps.len() - 1] {
+        let leftovers = Leftovers::before();
+        let started = Instant::now();
+        let result = {
+            let mut launch = Launch::new(plan.clone(), clock::now()).expect("plan");
+            let mut backend = LinuxLaunch::new(Options::new().init_binary(INIT)).expect("backend");
+            drive_killing(&mut launch, &mut backend, step)
+        };
+        let what = format!("killed before {step}");
+        assert_killed(&result, &what);
+        assert!(
+            started.elapsed() < plan.timeout,
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+        leftovers.assert_none(&what);
+    }
+}
+
+/// Starts `config` in a thread; kills the child once it announces (on
+/// stdout) that it has reached its fault step; returns the launch's result.
+fn start_and_kill_on_announce(config: Config, timeout: Duration) -> Result<Process, cradle_linux::Error> {
+    let (mut announcements, stdout) = linux::pipe();
+    let before = linux::children();
+    let mut plan = Plan::init(config);
+    plan.timeout = timeout;
+    let launch =
+        std::thread::spawn(move || Process::start(plan, Options::new().init_binary(INIT).stdout(stdout)));
+    let step = linux::read_line(&mut announcements, timeout);
+    assert!(!step.is_empty(), "the child never announced its step");
+    let new: Vec<i32> = linux::children().difference(&before).copied().collect();
+    assert_eq!(new.len(), 1, "one new child: {new:?}");
+    kill(nix::unistd::Pid::from_raw(new[0]), Signal::SIGKILL).expect("kill the child");
+    launch.join().expect("the launch thread")
+}
+
+#[test]
+fn the_child_killed_at_each_of_its_steps() {
+    if !require_root("the_child_killed_at_each_of_its_steps") {
+        return;
+    }
+    let _serial = serial();
+    let rootfs = BusyboxRootfs::new();
+    let timeout = Duration::from_secs(5);
+    for step in CHILD_STEPS {
+        let mut config = full_config(&rootfs);
+        config.env = vec![format!("CRADLE_TEST_FAULT=announce@{step}")];
+        let leftovers = Leftovers::before();
+        let started = Instant::now();
+        let result = start_and_kill_on_announce(config, timeout);
+        let what = format!("killed at {step}");
+        match result {
+            Err(cradle_linux::Error::Launch(error)) => {
+                assert_eq!(error.step(), Step::AwaitReady, "{what}");
+                assert_killed(&Err(error), &what);
+            }
+            other => panic!("{what}: expected the child's death, got {other:?}"),
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+        leftovers.assert_none(&what);
+    }
+}
+
+#[test]
+fn a_child_killed_between_ready_and_exec_looks_like_its_command_died() {
+    if !require_root("a_child_killed_between_ready_and_exec_looks_like_its_command_died") {
+        return;
+    }
+    let _serial = serial();
+    // `exec` closes the socket, and so does death: after `ready`, the parent
+    // cannot tell them apart. The launch reports running; the exit status
+    // tells the rest.
+    let rootfs = BusyboxRootfs::new();
+    let mut config = full_config(&rootfs);
+    config.env = vec!["CRADLE_TEST_FAULT=announce@exec".into()];
+    let leftovers = Leftovers::before();
+    let mut process = start_and_kill_on_announce(config, Duration::from_secs(5)).expect("running");
+    let status = process.wait_timeout(linux::DEADLINE).expect("wait");
+    assert_eq!(status, Some(ExitStatus::Signaled(Signal::SIGKILL as i32)));
+    drop(process);
+    leftovers.assert_none("killed between ready and exec");
+}
+
+#[test]
+fn a_child_that_stalls_times_out_at_that_step() {
+    if !require_root("a_child_that_stalls_times_out_at_that_step") {
+        return;
+    }
+    let _serial = serial();
+    let rootfs = BusyboxRootfs::new();
+    let timeout = Duration::from_millis(300);
+    let stalls = CHILD_STEPS
+        .iter()
+        .map(|&step| (step, Step::AwaitReady))
+        .chain([(ChildStep::Exec, Step::AwaitExec)]);
+    for (child_step, parent_step) in stalls {
+        let mut config = full_config(&rootfs);
+        config.env = vec![format!("CRADLE_TEST_FAULT=stall@{child_step}")];
+        let mut plan = Plan::init(config);
+        plan.timeout = timeout;
+        let leftovers = Leftovers::before();
+        let started = Instant::now();
+        let result = Process::start(plan, Options::new().init_binary(INIT));
+        let elapsed = started.elapsed();
+        let what = format!("stalled at {child_step}");
+        match result {
+            Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, after })) => {
+                assert_eq!((step, after), (parent_step, timeout), "{what}");
+            }
+            other => panic!("{what}: expected a time-out, got {other:?}"),
+        }
+        assert!(elapsed >= timeout, "{what}: gave up early, after {elapsed:?}");
+        assert!(
+            elapsed < timeout + Duration::from_secs(2),
+            "{what}: took {elapsed:?}"
+        );
+        leftovers.assert_none(&what);
+    }
+}
+
+#[test]
+fn a_child_that_never_reads_times_out() {
+    if !require_root("a_child_that_never_reads_times_out") {
+        return;
+    }
+    let _serial = serial();
+    let timeout = Duration::from_millis(300);
+    // A config that fits the socket's buffer: the parent half-closes and
+    // waits for a reply that never comes.
+    let mut plan = Plan::init(Config::new(["/bin/true"]));
+    plan.timeout = timeout;
+    let leftovers = Leftovers::before();
+    let result = Process::start(plan, Options::new().init_binary(DEAF));
+    match result {
+        Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, .. })) => {
+            assert_eq!(step, Step::AwaitReady);
+        }
+        other => panic!("expected a time-out, got {other:?}"),
+    }
+    leftovers.assert_none("a deaf child, small config");
+
+    // A config larger than the socket's buffer: the send itself would block.
+    let mut config = Config::new(["/bin/true"]);
+    config.env = vec![format!("BIG={}", "x".repeat(900 << 10))];
+    let mut plan = Plan::init(config);
+    plan.timeout = timeout;
+    let started = Instant::now();
+    let result = Process::start(plan, Options::new().init_binary(DEAF));
+    match result {
+        Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, .. })) => {
+            assert_eq!(step, Step::SendConfig);
+        }
+        other => panic!("expected the send to time out, got {other:?}"),
+    }
+    assert!(started.elapsed() < timeout + Duration::from_secs(2));
+    leftovers.assert_none("a deaf child, large config");
+}
+
+#[test]
+fn a_held_child_runs_once_released() {
+    if !require_root("a_held_child_runs_once_released") {
+        return;
+    }
+    let _serial = serial();
+    let rootfs = BusyboxRootfs::new();
+    let mut config = full_config(&rootfs);
+    config.args = vec!["/bin/cat".into(), "/proc/self/uid_map".into()];
+    let plan = plan_with_hold(config);
+    assert!(plan.config.creates(NamespaceKind::User));
+    let finished = linux::run(plan, INIT).expect("launch");
+    assert_eq!(finished.status, ExitStatus::Exited(0));
+    let map: Vec<&str> = finished.stdout.split_whitespace().collect();
+    assert_eq!(map, ["0", "0", "4294967295"], "{finished:?}");
+}

@@ -1,0 +1,85 @@
+//! A launch with a cgroup, as root: the process starts in it (every
+//! hierarchy), and a failed launch removes it. What the cgroup module does
+//! with limits and hierarchies is tested with that module.
+
+use std::fs;
+
+use cradle_core::{Config, ExitStatus, NamespaceKind, Plan};
+use cradle_linux::cgroup::CgroupConfig;
+use cradle_linux::{Error, Options, Process};
+use cradle_tests::linux::{self, new_namespaces, require_root, unique};
+
+const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+
+fn plan(args: &[&str]) -> Plan {
+    let mut config = Config::new(args.iter().copied());
+    config.namespaces = new_namespaces(&[NamespaceKind::Pid, NamespaceKind::Mount]);
+    let mut plan = Plan::init(config);
+    plan.cgroup = true;
+    plan
+}
+
+fn options(name: &str) -> Options {
+    Options::new().init_binary(INIT).cgroup(CgroupConfig {
+        name: name.to_owned(),
+        ..CgroupConfig::default()
+    })
+}
+
+#[test]
+fn the_process_starts_in_its_cgroup() {
+    if !require_root("the_process_starts_in_its_cgroup") {
+        return;
+    }
+    let name = unique("cradle-launch");
+    let (read, write) = linux::pipe();
+    let mut process = Process::start(
+        plan(&["/bin/cat", "/proc/self/cgroup"]),
+        options(&name).stdout(write),
+    )
+    .expect("launch");
+    let mut read = read;
+    let memberships = linux::read_to_end(&mut read, linux::DEADLINE);
+    assert_eq!(
+        process.wait_timeout(linux::DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    let cgroup = process.cgroup().expect("the launch's cgroup");
+    let dirs = &cgroup.paths().dirs;
+    assert!(!dirs.is_empty());
+    // One line of /proc/self/cgroup per hierarchy the cgroup has a directory
+    // in, each ending in its name.
+    let ours = memberships
+        .lines()
+        .filter(|line| line.ends_with(&format!("/{name}")))
+        .count();
+    assert_eq!(ours, dirs.len(), "{memberships}");
+    cgroup.destroy().expect("destroy");
+    for dir in dirs {
+        assert!(!dir.path.exists(), "{} is left", dir.path.display());
+    }
+}
+
+#[test]
+fn a_failed_launch_removes_its_cgroup() {
+    if !require_root("a_failed_launch_removes_its_cgroup") {
+        return;
+    }
+    let name = unique("cradle-failed");
+    let result = Process::start(plan(&["/no/such/command"]), options(&name));
+    assert!(matches!(result, Err(Error::Launch(_))), "{result:?}");
+    // Nothing named so is left anywhere under /sys/fs/cgroup.
+    let mut left = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if entry.file_name().to_string_lossy() == name {
+                    left.push(entry.path());
+                }
+                stack.push(entry.path());
+            }
+        }
+    }
+    assert!(left.is_empty(), "{left:?}");
+}
