@@ -1,0 +1,353 @@
+//! Properties of the wire format and the launch machine over generated
+//! inputs.
+//!
+//! The decoder and launch checkers are the ones the fuzz targets run: this
+//! crate cannot depend on `cradle-tests` (which depends on it), so it
+//! compiles their source, which uses only `cradle-core`, `serde_json` and
+//! `std`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cradle_core::config::{Interface, IpNet, Mount, Rlimit, RlimitResource, User, Veth};
+use cradle_core::framing::encode_to_bytes;
+use cradle_core::message::{ChildError, ChildStep};
+use cradle_core::{
+    Config, Decoder, Direction, ExitStatus, Kind, Limits, Message, Namespace, NamespaceKind, Pid,
+};
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+
+// Compiled here from the checkers' crate; not every item is used by this
+// test binary.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../tests/src/invariants/framing.rs"]
+mod framing_invariants;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../tests/src/invariants/launch.rs"]
+mod launch_invariants;
+
+use framing_invariants::{check_decoder, check_round_trip, DecoderInput};
+use launch_invariants::{check_launch, ExitOf, LaunchInput, Op, Reply, Shape, MAX_VETHS};
+
+// ---- Strategies for every message, every config field included.
+
+fn text() -> impl Strategy<Value = String> {
+    // Any characters, newlines and quotes included: JSON must escape them.
+    prop_oneof![
+        any::<String>(),
+        "[a-z0-9_./-]{0,12}",
+        Just("a\nb\"c\\".to_owned())
+    ]
+}
+
+fn path() -> impl Strategy<Value = PathBuf> {
+    text().prop_map(PathBuf::from)
+}
+
+fn namespace_kind() -> impl Strategy<Value = NamespaceKind> {
+    proptest::sample::select(NamespaceKind::ALL.to_vec())
+}
+
+fn ip() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(IpAddr::from),
+        any::<[u8; 16]>().prop_map(IpAddr::from)
+    ]
+}
+
+fn interface() -> impl Strategy<Value = Interface> {
+    let veth = (
+        (text(), text(), text(), option::of(text())),
+        (option::of(any::<u32>()), option::of(text())),
+        vec(
+            (ip(), any::<u8>()).prop_map(|(address, prefix)| IpNet { address, prefix }),
+            0..3,
+        ),
+        (option::of(ip()), option::of(ip())),
+    )
+        .prop_map(
+            |((host_name, peer_name, name, bridge), (mtu, mac), addresses, (gateway, gateway6))| {
+                Interface::Veth(Veth {
+                    host_name,
+                    peer_name,
+                    name,
+                    bridge,
+                    mtu,
+                    mac,
+                    addresses,
+                    gateway,
+                    gateway6,
+                })
+            },
+        );
+    prop_oneof![Just(Interface::Loopback), veth]
+}
+
+fn rlimit() -> impl Strategy<Value = Rlimit> {
+    let resources = vec![
+        RlimitResource::As,
+        RlimitResource::Core,
+        RlimitResource::Cpu,
+        RlimitResource::Data,
+        RlimitResource::Fsize,
+        RlimitResource::Locks,
+        RlimitResource::Memlock,
+        RlimitResource::Msgqueue,
+        RlimitResource::Nice,
+        RlimitResource::Nofile,
+        RlimitResource::Nproc,
+        RlimitResource::Rss,
+        RlimitResource::Rtprio,
+        RlimitResource::Rttime,
+        RlimitResource::Sigpending,
+        RlimitResource::Stack,
+    ];
+    (proptest::sample::select(resources), any::<u64>(), any::<u64>())
+        .prop_map(|(resource, soft, hard)| Rlimit { resource, soft, hard })
+}
+
+fn mount() -> impl Strategy<Value = Mount> {
+    (option::of(path()), path(), option::of(text()), vec(text(), 0..3)).prop_map(
+        |(source, destination, fstype, options)| Mount {
+            source,
+            destination,
+            fstype,
+            options,
+        },
+    )
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    let who =
+        (any::<u32>(), any::<u32>(), vec(any::<u32>(), 0..3)).prop_map(|(uid, gid, additional_gids)| User {
+            uid,
+            gid,
+            additional_gids,
+        });
+    (
+        (
+            any::<u32>(),
+            vec((namespace_kind(), option::of(path())), 0..4),
+            option::of(text()),
+            vec(rlimit(), 0..3),
+            vec(interface(), 0..3),
+        ),
+        (
+            option::of(path()),
+            vec(mount(), 0..3),
+            vec(path(), 0..3),
+            vec(path(), 0..3),
+        ),
+        (
+            who,
+            path(),
+            vec(text(), 0..3),
+            any::<bool>(),
+            any::<u32>(),
+            vec(text(), 0..4),
+        ),
+    )
+        .prop_map(
+            |(
+                (version, namespaces, hostname, rlimits, networks),
+                (rootfs, mounts, readonly_paths, masked_paths),
+                (user, cwd, env, no_new_privileges, preserved_fds, args),
+            )| Config {
+                version,
+                namespaces: namespaces
+                    .into_iter()
+                    .map(|(kind, path)| Namespace { kind, path })
+                    .collect(),
+                hostname,
+                rlimits,
+                networks,
+                rootfs,
+                mounts,
+                readonly_paths,
+                masked_paths,
+                user,
+                cwd,
+                env,
+                no_new_privileges,
+                preserved_fds,
+                args,
+            },
+        )
+}
+
+fn child_step() -> impl Strategy<Value = ChildStep> {
+    proptest::sample::select(vec![
+        ChildStep::Config,
+        ChildStep::Setns,
+        ChildStep::Fork,
+        ChildStep::Setsid,
+        ChildStep::Namespaces,
+        ChildStep::Hostname,
+        ChildStep::Rlimits,
+        ChildStep::Network,
+        ChildStep::Mounts,
+        ChildStep::Rootfs,
+        ChildStep::Paths,
+        ChildStep::User,
+        ChildStep::Cwd,
+        ChildStep::NoNewPrivileges,
+        ChildStep::Fds,
+        ChildStep::Exec,
+        ChildStep::Other,
+    ])
+}
+
+/// A message the child sends.
+fn reply() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        any::<i32>().prop_map(|pid| Message::Pid { pid }),
+        Just(Message::Ready),
+        (text(), child_step(), option::of(any::<i32>()))
+            .prop_map(|(message, step, errno)| Message::Error(ChildError { message, step, errno })),
+    ]
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![reply(), config().prop_map(|c| Message::Config(Box::new(c)))]
+}
+
+/// Cuts `stream` at `cuts` (each taken modulo the length).
+fn cut(stream: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+    at.extend([0, stream.len()]);
+    at.sort_unstable();
+    at.windows(2).map(|w| stream[w[0]..w[1]].to_vec()).collect()
+}
+
+fn decode_whole(direction: Direction, stream: &[u8]) -> Vec<Message> {
+    let mut decoder = Decoder::new(direction, Limits::default());
+    let mut rest = stream;
+    let mut messages = Vec::new();
+    while !rest.is_empty() {
+        messages.extend(decoder.decode(&mut rest).expect("a valid stream decodes"));
+    }
+    assert_eq!(decoder.decode_eof(), Ok(()));
+    messages
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// (a) Every message survives encoding and decoding, one line each.
+    #[test]
+    fn every_message_round_trips(message in message()) {
+        check_round_trip(&message);
+    }
+
+    /// (b) Any chunking of a valid stream decodes to its messages, as one
+    /// chunk does.
+    #[test]
+    fn chunking_a_valid_stream_changes_nothing(
+        messages in vec(reply(), 1..6),
+        cuts in vec(any::<usize>(), 0..12),
+    ) {
+        let stream: Vec<u8> = messages.iter().flat_map(|m| encode_to_bytes(m).unwrap().to_vec()).collect();
+        prop_assert_eq!(&decode_whole(Direction::ToParent, &stream), &messages);
+        let input = DecoderInput { direction: Direction::ToParent, limits: Limits::default(), chunks: cut(&stream, &cuts) };
+        check_decoder(&input);
+    }
+
+    /// (b) The same for the config, the child's one message.
+    #[test]
+    fn chunking_a_config_changes_nothing(config in config(), cuts in vec(any::<usize>(), 0..12)) {
+        let message = Message::Config(Box::new(config));
+        let stream = encode_to_bytes(&message).unwrap();
+        prop_assert_eq!(decode_whole(Direction::ToChild, &stream), vec![message]);
+        let input = DecoderInput { direction: Direction::ToChild, limits: Limits::default(), chunks: cut(&stream, &cuts) };
+        check_decoder(&input);
+    }
+
+    /// (c) Any bytes, in any chunks, under any caps: no panic, never more
+    /// held than the line cap, and the same outcome as one chunk.
+    #[test]
+    fn any_bytes_in_any_chunks_stay_within_the_cap(
+        fragments in vec(prop_oneof![
+            vec(any::<u8>(), 0..48),
+            reply().prop_map(|m| encode_to_bytes(&m).unwrap().to_vec()),
+            Just(b"\n".to_vec()),
+        ], 0..8),
+        cuts in vec(any::<usize>(), 0..16),
+        to_child in any::<bool>(),
+        caps in (0..200usize, 0..200usize, 0..200usize, 0..200usize),
+    ) {
+        let stream = fragments.concat();
+        let (config, pid, ready, error) = caps;
+        let direction = if to_child { Direction::ToChild } else { Direction::ToParent };
+        let limits = Limits { config, pid, ready, error };
+        check_decoder(&DecoderInput { direction, limits, chunks: cut(&stream, &cuts) });
+    }
+
+}
+
+proptest! {
+    // Deep states need long lucky scripts: more cases than the rest.
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// (d) Any interleaving of a driver's and a child's inputs keeps the
+    /// launch's invariants (see `tests/src/invariants/launch.rs`).
+    #[test]
+    fn any_interleaving_keeps_the_launch_invariants(shape in shape(), ops in vec(op(), 0..48)) {
+        check_launch(&LaunchInput { shape, ops });
+    }
+}
+
+fn shape() -> impl Strategy<Value = Shape> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        0..=MAX_VETHS,
+        any::<bool>(),
+    )
+        .prop_map(|(setns, cgroup, user_namespace, veths, loopback)| Shape {
+            kind: if setns { Kind::Setns } else { Kind::Init },
+            cgroup,
+            user_namespace,
+            veths,
+            loopback,
+        })
+}
+
+fn small_pid() -> impl Strategy<Value = Pid> {
+    prop_oneof![Just(100), Just(200), 1..=400i32].prop_map(|raw| Pid::new(raw).expect("positive"))
+}
+
+fn exit_status() -> impl Strategy<Value = ExitStatus> {
+    prop_oneof![
+        3 => Just(ExitStatus::Exited(0)),
+        1 => (1..=255i32).prop_map(ExitStatus::Exited),
+        1 => (1..=64i32).prop_map(ExitStatus::Signaled),
+    ]
+}
+
+/// Weighted towards what moves a launch forward (successful completions,
+/// the right replies), so that scripts reach the late steps often.
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => Just(Op::Done { ok: true }),
+        1 => Just(Op::Done { ok: false }),
+        3 => small_pid().prop_map(Op::Spawned),
+        2 => Just(Op::Reply(Reply::Ready)),
+        1 => Just(Op::Reply(Reply::Error)),
+        2 => prop_oneof![Just(200), Just(100), any::<i32>()].prop_map(|pid| Op::Reply(Reply::Pid(pid))),
+        1 => vec(any::<u8>(), 0..24).prop_map(Op::Bytes),
+        2 => Just(Op::Eof),
+        1 => Just(Op::ReadError),
+        3 => (
+            prop_oneof![Just(ExitOf::Spawned), Just(ExitOf::Adopted), small_pid().prop_map(ExitOf::Pid)],
+            exit_status(),
+        )
+            .prop_map(|(of, status)| Op::Exit { of, status }),
+        2 => (0..1500u64).prop_map(|ms| Op::Timeout { after: Duration::from_millis(ms) }),
+        1 => (0..1500u64).prop_map(|ms| Op::Advance { by: Duration::from_millis(ms) }),
+        1 => Just(Op::Cancel),
+    ]
+}

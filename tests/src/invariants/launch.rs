@@ -1,0 +1,1024 @@
+//! The parent's launch machine under an arbitrary script of inputs, and the
+//! invariants it keeps whatever the script.
+//!
+//! The script plays a driver that may misbehave (complete a command that is
+//! not in flight, read before the spawn) and a child that may do anything
+//! (write any bytes, exit at any time, never answer). The checker tracks
+//! what the launch acquired from the completions it was fed, and checks:
+//!
+//! - commands follow the plan, one at a time, with the right pids;
+//! - at most one terminal event, after the last command, and nothing after
+//!   it; exactly one once the driver completes everything and time passes
+//!   the deadline;
+//! - after the verdict (`poll_timeout` is `None`), only ending commands:
+//!   after a failure they release everything acquired (every unreaped
+//!   process reaped, killed first unless it exited; every interface
+//!   removed, last made first; the cgroup destroyed), nothing else, and
+//!   `Close` last; after success only `Close`;
+//! - the verdict is one the inputs explain (`TimedOut` exactly when the
+//!   deadline had passed, `Cancelled` from a cancel, ...), and `Running` only
+//!   for the adopted or spawned process after `ready` and end of stream;
+//! - an input the launch refuses as misuse is exactly one the contract
+//!   calls misuse, and leaves the launch unchanged;
+//! - the launch never holds more of a message than its largest cap.
+//!
+//! This file uses nothing but `cradle-core` and `std`: the core's property
+//! tests include it by path, as the core cannot depend on this crate.
+
+use std::time::Duration;
+
+use cradle_core::config::{Interface, Veth};
+use cradle_core::framing::encode_to_bytes;
+use cradle_core::launch::{Misuse, Role, Spawn, Who};
+use cradle_core::message::ChildStep;
+use cradle_core::{
+    ChildError, Command, CommandError, Config, Decoder, Direction, Event, ExitStatus, IdMap, IdMaps, Kind,
+    Launch, LaunchError, Limits, Message, Namespace, NamespaceKind, Pid, Plan, Time,
+};
+
+/// Which plan a script launches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Init or setns.
+    pub kind: Kind,
+    /// Create (init) or enter (setns) a cgroup.
+    pub cgroup: bool,
+    /// Init only: a new user namespace, with id maps.
+    pub user_namespace: bool,
+    /// Init only: how many veth pairs, up to [`MAX_VETHS`].
+    pub veths: u8,
+    /// Init only: a loopback interface (nothing on the host side).
+    pub loopback: bool,
+}
+
+/// The most veth pairs a [`Shape`] asks for.
+pub const MAX_VETHS: u8 = 3;
+
+/// The scripted launches' handshake deadline.
+pub const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The scripted launches' caps: a small `error` cap so short scripts reach
+/// it.
+pub const LIMITS: Limits = Limits {
+    config: 1 << 20,
+    pid: 64,
+    ready: 64,
+    error: 512,
+};
+
+impl Shape {
+    /// The plan: a real-looking config with this shape's namespaces and
+    /// interfaces. Setns plans join namespaces by path and ignore the
+    /// init-only fields.
+    pub fn plan(&self) -> Plan {
+        let mut config = Config::new(["/bin/sh", "-c", "exec app"]);
+        config.env = vec!["PATH=/usr/bin:/bin".to_owned(), "TERM=xterm".to_owned()];
+        let mut plan = match self.kind {
+            Kind::Init => {
+                let mut kinds = vec![NamespaceKind::Mount, NamespaceKind::Uts, NamespaceKind::Pid];
+                if self.user_namespace {
+                    kinds.insert(0, NamespaceKind::User);
+                }
+                if self.loopback || self.veths > 0 {
+                    kinds.push(NamespaceKind::Net);
+                }
+                config.namespaces = kinds.into_iter().map(Namespace::new).collect();
+                config.hostname = Some("box".to_owned());
+                if self.loopback {
+                    config.networks.push(Interface::Loopback);
+                }
+                for i in 0..self.veths.min(MAX_VETHS) {
+                    config.networks.push(Interface::Veth(Veth {
+                        host_name: format!("cradle{i}"),
+                        peer_name: format!("cradle{i}p"),
+                        name: format!("eth{i}"),
+                        ..Veth::default()
+                    }));
+                }
+                let mut plan = Plan::init(config);
+                if self.user_namespace {
+                    let map = IdMap {
+                        container: 0,
+                        host: 100_000,
+                        count: 65_536,
+                    };
+                    plan.id_maps = Some(IdMaps {
+                        uid: vec![map],
+                        gid: vec![map],
+                        deny_setgroups: true,
+                    });
+                }
+                plan
+            }
+            Kind::Setns => {
+                config.namespaces = [NamespaceKind::Mount, NamespaceKind::Pid, NamespaceKind::Net]
+                    .into_iter()
+                    .map(|kind| Namespace::join(kind, format!("/proc/4242/ns/{}", kind.proc_name())))
+                    .collect();
+                Plan::setns(config)
+            }
+        };
+        plan.cgroup = self.cgroup;
+        plan.timeout = TIMEOUT;
+        plan.limits = LIMITS;
+        plan
+    }
+}
+
+/// A launch and the script it runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaunchInput {
+    /// What is launched.
+    pub shape: Shape,
+    /// What happens, in order. The run then ends with the driver completing
+    /// every command and time passing the deadline.
+    pub ops: Vec<Op>,
+}
+
+/// One input to the launch, as a driver and a child would cause it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// [`Launch::handle_spawned`] with this pid, whatever is in flight.
+    Spawned(Pid),
+    /// [`Launch::handle_done`], whatever is in flight.
+    Done {
+        /// Success, or a backend error.
+        ok: bool,
+    },
+    /// The child writes one well-formed message.
+    Reply(Reply),
+    /// The child writes these bytes.
+    Bytes(Vec<u8>),
+    /// The child's end of the socket closes.
+    Eof,
+    /// Reading the socket fails. (A reset is no read error: backends
+    /// report it as the end of stream.)
+    ReadError,
+    /// A process exits (skipped for one that already did).
+    Exit {
+        /// Which one.
+        of: ExitOf,
+        /// How.
+        status: ExitStatus,
+    },
+    /// Time passes, then the driver calls [`Launch::handle_timeout`].
+    Timeout {
+        /// How much time.
+        after: Duration,
+    },
+    /// Time passes unnoticed: the driver is late, and the next input comes
+    /// at the later time.
+    Advance {
+        /// How much time.
+        by: Duration,
+    },
+    /// The caller cancels.
+    Cancel,
+}
+
+/// A well-formed message from the child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `ready`.
+    Ready,
+    /// `error`, from the mounts step.
+    Error,
+    /// `pid`, with any number.
+    Pid(i32),
+}
+
+impl Reply {
+    /// The message as the child writes it.
+    pub fn message(self) -> Message {
+        match self {
+            Reply::Ready => Message::Ready,
+            Reply::Error => Message::Error(ChildError {
+                message: "mount /proc: permission denied".to_owned(),
+                step: ChildStep::Mounts,
+                errno: Some(13),
+            }),
+            Reply::Pid(pid) => Message::Pid { pid },
+        }
+    }
+}
+
+/// Whose exit an [`Op::Exit`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitOf {
+    /// The process the spawn made (init's child, or the setns helper); the
+    /// op does nothing before it exists.
+    Spawned,
+    /// The process a setns launch adopted; the op does nothing before it
+    /// exists.
+    Adopted,
+    /// Any pid, perhaps one the launch does not know.
+    Pid(Pid),
+}
+
+/// The pid the checker's driver gives a spawn it completes.
+pub const SPAWNED_PID: i32 = 100;
+
+/// Runs the script, then completes every command and passes the deadline,
+/// checking the invariants in the module docs after every input.
+pub fn check_launch(input: &LaunchInput) {
+    let mut launch = CheckedLaunch::new(input.shape);
+    for op in &input.ops {
+        launch.apply(op);
+    }
+    launch.finish();
+}
+
+/// What a step of the plan should make the launch ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Planned {
+    CreateCgroup,
+    Spawn,
+    WriteIdMaps,
+    Release,
+    ApplyCgroup,
+    CreateInterface(usize),
+    Adopt,
+    ReapHelper,
+    EnterCgroup,
+    SendConfig,
+    ShutdownWrite,
+}
+
+fn planned(plan: &Plan) -> Vec<Planned> {
+    let mut steps = Vec::new();
+    match plan.kind {
+        Kind::Init => {
+            if plan.cgroup {
+                steps.push(Planned::CreateCgroup);
+            }
+            steps.push(Planned::Spawn);
+            if plan.id_maps.is_some() {
+                steps.extend([Planned::WriteIdMaps, Planned::Release]);
+            }
+            if plan.cgroup {
+                steps.push(Planned::ApplyCgroup);
+            }
+            for (index, interface) in plan.config.networks.iter().enumerate() {
+                if interface.has_host_side() {
+                    steps.push(Planned::CreateInterface(index));
+                }
+            }
+        }
+        Kind::Setns => {
+            steps.extend([Planned::Spawn, Planned::Adopt, Planned::ReapHelper]);
+            if plan.cgroup {
+                steps.push(Planned::EnterCgroup);
+            }
+        }
+    }
+    steps.extend([Planned::SendConfig, Planned::ShutdownWrite]);
+    steps
+}
+
+/// A process the launch holds.
+#[derive(Clone, Copy, Debug)]
+struct Process {
+    pid: Pid,
+    /// Made by the spawn (init's child or the setns helper), or adopted.
+    spawned: bool,
+    exit: Option<ExitStatus>,
+    reaped: bool,
+}
+
+/// What the launch holds, as the completions it was fed say.
+#[derive(Clone, Debug, Default)]
+struct Acquired {
+    processes: Vec<Process>,
+    cgroup: bool,
+    /// Interfaces by index, in the order they were made.
+    interfaces: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+struct InFlight {
+    command: Command,
+    /// Issued after the verdict: part of the ending.
+    ending: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Verdict {
+    at: Time,
+    /// The op that brought it.
+    cause: &'static str,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Socket {
+    /// Not spawned yet.
+    None,
+    Open,
+    /// End of stream or a read error.
+    Closed,
+}
+
+/// A launch fed one op at a time, with every invariant checked after each.
+#[derive(Debug)]
+pub struct CheckedLaunch {
+    launch: Launch,
+    plan: Plan,
+    config_line: Vec<u8>,
+    planned: Vec<Planned>,
+    next_planned: usize,
+    line_cap: usize,
+
+    now: Time,
+    deadline: Time,
+    /// Which op is being applied, for messages and verdict causes.
+    step: usize,
+    op: &'static str,
+    /// The launch took the op's input (not refused as misuse).
+    accepted: bool,
+
+    in_flight: Option<InFlight>,
+    socket: Socket,
+    eof: bool,
+    acquired: Acquired,
+    config_sent: bool,
+    half_closed: bool,
+
+    /// Decodes what the launch decodes, to know what the child said.
+    reference: Decoder,
+    reference_failed: bool,
+    /// Messages the reference decoded.
+    messages: usize,
+    first_report: Option<i32>,
+    ready_seen: bool,
+
+    verdict: Option<Verdict>,
+    /// What was held when the ending began.
+    at_ending: Option<Acquired>,
+    ending: Vec<Command>,
+    ending_failures: Vec<Command>,
+    /// A reported process the ending adopted, to kill it.
+    adopted_in_ending: Option<Pid>,
+    terminal: Option<Event>,
+}
+
+impl CheckedLaunch {
+    /// A launch of `shape`, with its first command polled.
+    pub fn new(shape: Shape) -> CheckedLaunch {
+        CheckedLaunch::with_plan(shape.plan(), Time::from_nanos(1_000_000_000))
+    }
+
+    /// A launch of `plan` started at `now`, with its first command polled.
+    pub fn with_plan(plan: Plan, now: Time) -> CheckedLaunch {
+        let launch = match Launch::new(plan.clone(), now) {
+            Ok(launch) => launch,
+            Err(error) => panic!("the checked plan is refused: {error}"),
+        };
+        let config_line = encode_to_bytes(&Message::Config(Box::new(plan.config.clone())))
+            .expect("the scripted config encodes")
+            .to_vec();
+        let mut run = CheckedLaunch {
+            launch,
+            planned: planned(&plan),
+            config_line,
+            next_planned: 0,
+            line_cap: plan.limits.pid.max(plan.limits.ready).max(plan.limits.error),
+            now,
+            deadline: now + plan.timeout,
+            step: 0,
+            op: "start",
+            accepted: false,
+            in_flight: None,
+            socket: Socket::None,
+            eof: false,
+            acquired: Acquired::default(),
+            config_sent: false,
+            half_closed: false,
+            reference: Decoder::new(Direction::ToParent, plan.limits),
+            reference_failed: false,
+            messages: 0,
+            first_report: None,
+            ready_seen: false,
+            verdict: None,
+            at_ending: None,
+            ending: Vec::new(),
+            ending_failures: Vec::new(),
+            adopted_in_ending: None,
+            terminal: None,
+            plan,
+        };
+        run.settle();
+        run
+    }
+
+    /// Panics with the broken invariant and where the script was.
+    #[track_caller]
+    fn broken(&self, what: impl std::fmt::Display) -> ! {
+        panic!(
+            "launch invariant broken at op {} ({}), {:?} launch: {what}",
+            self.step, self.op, self.plan.kind
+        )
+    }
+
+    #[track_caller]
+    fn check(&self, holds: bool, what: impl FnOnce() -> String) {
+        if !holds {
+            self.broken(what());
+        }
+    }
+
+    /// Feeds `op`, drains the launch's outputs, and checks them.
+    pub fn apply(&mut self, op: &Op) {
+        self.step += 1;
+        self.op = op.name();
+        self.accepted = false;
+        let in_ending = self.in_ending();
+        match op {
+            Op::Spawned(pid) => {
+                let expected = self.in_flight_is(|c| matches!(c, Command::Spawn(_)));
+                let pid = *pid;
+                if self.call(expected, |launch, now| launch.handle_spawned(now, pid)) {
+                    self.completed(true, Some(pid));
+                }
+            }
+            Op::Done { ok } => {
+                let ok = *ok;
+                let expected = self.in_flight.is_some() && !(ok && self.in_flight_is(is_spawn));
+                let result = if ok {
+                    Ok(())
+                } else {
+                    Err(CommandError::new("scripted failure", Some(5)))
+                };
+                if self.call(expected, |launch, now| launch.handle_done(now, result)) {
+                    self.completed(ok, None);
+                }
+            }
+            Op::Reply(reply) => {
+                let line = encode_to_bytes(&reply.message()).expect("a reply encodes");
+                self.read(&line);
+            }
+            Op::Bytes(bytes) => self.read(bytes),
+            Op::Eof | Op::ReadError => {
+                let expected = in_ending || self.socket == Socket::Open;
+                let accepted = if matches!(op, Op::Eof) {
+                    self.call(expected, |launch, now| launch.handle_eof(now))
+                } else {
+                    let error = CommandError::new("read launch socket: input/output error", Some(5));
+                    self.call(expected, |launch, now| launch.handle_read_error(now, error))
+                };
+                if accepted && !in_ending {
+                    self.socket = Socket::Closed;
+                    self.eof = matches!(op, Op::Eof);
+                }
+            }
+            Op::Exit { of, status } => {
+                let pid = match of {
+                    ExitOf::Spawned => self.process(true).map(|p| p.pid),
+                    ExitOf::Adopted => self.process(false).map(|p| p.pid),
+                    ExitOf::Pid(pid) => Some(*pid),
+                };
+                let held = pid.and_then(|pid| self.acquired.processes.iter().find(|p| p.pid == pid));
+                // A process ends once: the kernel reports no second exit.
+                let ended = held.is_some_and(|p| p.exit.is_some());
+                if let (Some(pid), false) = (pid, ended) {
+                    let status = *status;
+                    if self.call(held.is_some(), |launch, now| launch.handle_exit(now, pid, status)) {
+                        for p in self.acquired.processes.iter_mut().filter(|p| p.pid == pid) {
+                            p.exit = Some(status);
+                        }
+                    }
+                }
+            }
+            Op::Timeout { after } => {
+                self.now = self.now + *after;
+                self.launch.handle_timeout(self.now);
+                self.accepted = true;
+            }
+            Op::Advance { by } => self.now = self.now + *by,
+            Op::Cancel => {
+                self.launch.handle_cancel(self.now);
+                self.accepted = true;
+            }
+        }
+        self.settle();
+        let late = self.accepted && self.verdict.is_none() && self.now >= self.deadline;
+        self.check(!late, || {
+            "an input past the deadline did not end the launch".to_owned()
+        });
+    }
+
+    /// The command in flight, if any.
+    pub fn in_flight(&self) -> Option<&Command> {
+        self.in_flight.as_ref().map(|f| &f.command)
+    }
+
+    /// The terminal event, once it has come.
+    pub fn terminal(&self) -> Option<&Event> {
+        self.terminal.as_ref()
+    }
+
+    /// The launch, to read what a driver reads of it.
+    pub fn launch(&self) -> &Launch {
+        &self.launch
+    }
+
+    /// The time of the last input.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// The driver completes everything and lets the deadline pass until the
+    /// launch ends, which it must.
+    pub fn finish(&mut self) {
+        for _ in 0..64 {
+            if self.terminal.is_some() {
+                break;
+            }
+            let op = match &self.in_flight {
+                Some(f) if is_spawn(&f.command) => Op::Spawned(Pid::new(SPAWNED_PID).expect("a pid")),
+                Some(_) => Op::Done { ok: true },
+                None => Op::Timeout {
+                    after: self.deadline.saturating_since(self.now) + Duration::from_millis(1),
+                },
+            };
+            self.apply(&op);
+        }
+        self.op = "finish";
+        self.check(self.terminal.is_some(), || {
+            "no terminal event after completing everything past the deadline".to_owned()
+        });
+        let command = self.launch.poll_command();
+        self.check(command.is_none(), || format!("{command:?} after the end"));
+        let event = self.launch.poll_event();
+        self.check(event.is_none(), || format!("{event:?} after the end"));
+    }
+
+    /// Feeds one input; `accepted` is whether the contract allows it. A
+    /// refused input must leave the launch as it was.
+    fn call(&mut self, accepted: bool, input: impl FnOnce(&mut Launch, Time) -> Result<(), Misuse>) -> bool {
+        let before = (!accepted).then(|| format!("{:?}", self.launch));
+        match (input(&mut self.launch, self.now), before) {
+            (Ok(()), None) => {
+                self.accepted = true;
+                true
+            }
+            (Err(misuse), Some(before)) => {
+                let after = format!("{:?}", self.launch);
+                self.check(before == after, || {
+                    format!("refusing ({misuse}) changed the launch")
+                });
+                false
+            }
+            (Ok(()), Some(_)) => self.broken("accepted an input the contract calls misuse"),
+            (Err(misuse), None) => self.broken(format!("refused a valid input: {misuse}")),
+        }
+    }
+
+    fn read(&mut self, bytes: &[u8]) {
+        let in_ending = self.in_ending();
+        // Past the deadline the launch times out before it looks at them.
+        let decoding = self.verdict.is_none() && self.now < self.deadline;
+        let expected = in_ending || self.socket == Socket::Open;
+        let accepted = self.call(expected, |launch, now| launch.handle_read(now, bytes));
+        if accepted && decoding && !self.reference_failed {
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let message = match self.reference.decode(&mut rest) {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(_) => {
+                        self.reference_failed = true;
+                        break;
+                    }
+                };
+                match message {
+                    // `ready` counts only once the config is out: the
+                    // child cannot be ready without it.
+                    Message::Ready => self.ready_seen |= self.config_sent,
+                    // A report is the helper's first word or none at all:
+                    // any other message before it ends the launch.
+                    Message::Pid { pid } if self.messages == 0 => self.first_report = Some(pid),
+                    _ => {}
+                }
+                self.messages += 1;
+            }
+        }
+    }
+
+    /// Whether the ending has begun (or ended): a verdict, and no command
+    /// from before it still in flight.
+    fn in_ending(&self) -> bool {
+        self.verdict.is_some() && !self.in_flight.as_ref().is_some_and(|f| !f.ending)
+    }
+
+    fn in_flight_is(&self, test: impl FnOnce(&Command) -> bool) -> bool {
+        self.in_flight.as_ref().is_some_and(|f| test(&f.command))
+    }
+
+    /// The spawned process (init's child or the setns helper), or the
+    /// adopted one.
+    fn process(&self, spawned: bool) -> Option<Process> {
+        self.acquired
+            .processes
+            .iter()
+            .copied()
+            .find(|p| p.spawned == spawned)
+    }
+
+    /// The process a launch starts for its caller.
+    fn container_process(&self) -> Option<Process> {
+        self.process(self.plan.kind == Kind::Init)
+    }
+
+    /// The command in flight completed, as the launch accepted.
+    fn completed(&mut self, ok: bool, spawned: Option<Pid>) {
+        let Some(InFlight { command, ending }) = self.in_flight.take() else {
+            self.broken("a completion accepted with nothing in flight");
+        };
+        if ending {
+            match (command, ok) {
+                (Command::Adopt { pid, .. }, true) => self.adopted_in_ending = Some(pid),
+                // A refused adopt is the backend's check working (a forged
+                // report), not a cleanup failure.
+                (Command::Adopt { .. }, false) | (_, true) => {}
+                (command, false) => self.ending_failures.push(command),
+            }
+            return;
+        }
+        if !ok {
+            return;
+        }
+        if let (Command::Spawn(_), None) = (&command, spawned) {
+            self.broken("a spawn completed without a pid");
+        }
+        let held = &mut self.acquired;
+        match command {
+            Command::Spawn(_) => {
+                held.processes.extend(spawned.map(|pid| Process {
+                    pid,
+                    spawned: true,
+                    exit: None,
+                    reaped: false,
+                }));
+                self.socket = Socket::Open;
+            }
+            Command::CreateCgroup => held.cgroup = true,
+            Command::CreateInterface { index, .. } => held.interfaces.push(index),
+            Command::Adopt { pid, .. } => held.processes.push(Process {
+                pid,
+                spawned: false,
+                exit: None,
+                reaped: false,
+            }),
+            Command::Reap { pid } => {
+                for p in held.processes.iter_mut().filter(|p| p.pid == pid) {
+                    p.reaped = true;
+                }
+            }
+            Command::Send { .. } => self.config_sent = true,
+            Command::ShutdownWrite => self.half_closed = true,
+            _ => {}
+        }
+    }
+
+    /// Drains the launch's outputs after an input.
+    fn settle(&mut self) {
+        if self.verdict.is_none() && self.launch.poll_timeout().is_none() {
+            self.verdict = Some(Verdict {
+                at: self.now,
+                cause: self.op,
+            });
+        }
+        if self.in_flight.is_some() {
+            let second = self.launch.poll_command();
+            self.check(second.is_none(), || {
+                format!("a second command in flight: {second:?}")
+            });
+        } else if let Some(command) = self.launch.poll_command() {
+            self.issued(command);
+        }
+        while let Some(event) = self.launch.poll_event() {
+            self.on_event(event);
+        }
+        self.check(self.launch.buffered() <= self.line_cap, || {
+            format!(
+                "holds {} bytes, over the line cap {}",
+                self.launch.buffered(),
+                self.line_cap
+            )
+        });
+        self.check(self.launch.is_finished() == self.terminal.is_some(), || {
+            "is_finished disagrees with the terminal event".to_owned()
+        });
+    }
+
+    fn issued(&mut self, command: Command) {
+        self.check(self.terminal.is_none(), || {
+            format!("{command:?} after the terminal event")
+        });
+        let ending = self.verdict.is_some();
+        if ending {
+            if self.at_ending.is_none() {
+                self.at_ending = Some(self.acquired.clone());
+            }
+            let cleanup = matches!(
+                command,
+                Command::Adopt { .. }
+                    | Command::Kill { .. }
+                    | Command::Reap { .. }
+                    | Command::RemoveInterface { .. }
+                    | Command::DestroyCgroup
+                    | Command::Close
+            );
+            self.check(cleanup, || format!("{command:?} after the verdict"));
+            self.ending.push(command.clone());
+        } else {
+            self.check_planned(&command);
+        }
+        self.in_flight = Some(InFlight { command, ending });
+    }
+
+    /// A command before the verdict is the plan's next one, for the right
+    /// process, issued only once what it waits on has happened.
+    fn check_planned(&mut self, command: &Command) {
+        let Some(&next) = self.planned.get(self.next_planned) else {
+            self.broken(format!("{command:?} beyond the plan"));
+        };
+        self.next_planned += 1;
+        let spawned = self.process(true).map(|p| p.pid);
+        let helper_exit = self.process(true).and_then(|p| p.exit);
+        let adopted = self.process(false).map(|p| p.pid);
+        let expected_spawn = Spawn {
+            role: match self.plan.kind {
+                Kind::Init => Role::Init,
+                Kind::Setns => Role::SetnsHelper,
+            },
+            namespaces: self.plan.config.new_namespaces().collect(),
+            hold: self.plan.id_maps.is_some(),
+        };
+        let right = match (next, command) {
+            (Planned::CreateCgroup, Command::CreateCgroup) => true,
+            (Planned::Spawn, Command::Spawn(spawn)) => *spawn == expected_spawn,
+            (Planned::WriteIdMaps, Command::WriteIdMaps { pid, maps }) => {
+                Some(*pid) == spawned && Some(maps) == self.plan.id_maps.as_ref()
+            }
+            (Planned::Release, Command::Release { pid }) => Some(*pid) == spawned,
+            (Planned::ApplyCgroup, Command::ApplyCgroup { pid }) => Some(*pid) == spawned,
+            (
+                Planned::CreateInterface(i),
+                Command::CreateInterface {
+                    pid,
+                    index,
+                    interface,
+                },
+            ) => Some(*pid) == spawned && *index == i && Some(interface) == self.plan.config.networks.get(i),
+            (Planned::Adopt, Command::Adopt { helper, pid }) => {
+                Some(*helper) == spawned && Some(pid.as_raw()) == self.first_report
+            }
+            (Planned::ReapHelper, Command::Reap { pid }) => {
+                Some(*pid) == spawned && helper_exit.is_some_and(ExitStatus::success)
+            }
+            (Planned::EnterCgroup, Command::EnterCgroup { pid }) => Some(*pid) == adopted,
+            (Planned::SendConfig, Command::Send { bytes }) => bytes[..] == self.config_line[..],
+            (Planned::ShutdownWrite, Command::ShutdownWrite) => true,
+            _ => false,
+        };
+        self.check(right, || format!("{command:?} where the plan has {next:?} next"));
+    }
+
+    fn on_event(&mut self, event: Event) {
+        self.check(self.terminal.is_none(), || {
+            format!("a second terminal event: {event:?}")
+        });
+        self.check(self.in_flight.is_none(), || {
+            format!("{event:?} with {:?} in flight", self.in_flight)
+        });
+        let Some(verdict) = self.verdict else {
+            self.broken(format!("{event:?} while poll_timeout still has a deadline"));
+        };
+        self.check(self.ending.last() == Some(&Command::Close), || {
+            format!("the ending {:?} does not close last", self.ending)
+        });
+        let failures: Vec<Command> = self
+            .launch
+            .cleanup_failures()
+            .iter()
+            .map(|f| f.command.clone())
+            .collect();
+        self.check(failures == self.ending_failures, || {
+            format!(
+                "cleanup failures {failures:?}, but {:?} failed",
+                self.ending_failures
+            )
+        });
+        match &event {
+            Event::Running { pid } => self.check_running(*pid, verdict),
+            Event::Failed(error) => self.check_failed(error, verdict),
+        }
+        self.terminal = Some(event);
+    }
+
+    fn check_running(&self, pid: Pid, verdict: Verdict) {
+        let process = self.container_process();
+        self.check(process.is_some_and(|p| p.pid == pid && !p.reaped), || {
+            format!(
+                "running {pid}, but the launch holds {:?}",
+                self.acquired.processes
+            )
+        });
+        self.check(self.ending == [Command::Close], || {
+            format!("a successful launch ended with {:?}", self.ending)
+        });
+        self.check(verdict.at < self.deadline, || {
+            "running after the deadline".to_owned()
+        });
+        self.check(
+            self.config_sent && self.half_closed && self.eof && self.ready_seen,
+            || "running without config, half-close, ready and end of stream".to_owned(),
+        );
+        if self.plan.kind == Kind::Setns {
+            let helper = self.process(true);
+            self.check(
+                helper.is_some_and(|h| h.reaped && h.exit.is_some_and(ExitStatus::success)),
+                || format!("running with the helper {helper:?}"),
+            );
+        }
+    }
+
+    fn check_failed(&self, error: &LaunchError, verdict: Verdict) {
+        self.check_cleanup();
+        let timed_out = matches!(error, LaunchError::TimedOut { .. });
+        self.check(timed_out == (verdict.at >= self.deadline), || {
+            format!("{error:?} at {:?}, deadline {:?}", verdict.at, self.deadline)
+        });
+        let causes: &[&str] = match error {
+            LaunchError::Command { .. } => &["failed completion"],
+            LaunchError::Child { .. } | LaunchError::Unexpected { .. } => &["reply", "bytes"],
+            LaunchError::ForgedPid { pid, .. } => {
+                let helper = self.process(true).map(|p| p.pid.as_raw());
+                self.check(*pid <= 0 || Some(*pid) == helper, || {
+                    format!("{error:?} refused a fine pid")
+                });
+                &["reply", "bytes"]
+            }
+            LaunchError::Protocol { .. } => &["reply", "bytes", "eof"],
+            LaunchError::Exited { who, status, .. } => {
+                let process = match who {
+                    Who::Process => self.container_process(),
+                    Who::Helper => self.process(true),
+                };
+                self.check(process.is_some_and(|p| p.exit == Some(*status)), || {
+                    format!("{error:?}, but that process has {process:?}")
+                });
+                &["exit", "eof", "timeout"]
+            }
+            LaunchError::Closed { .. } => {
+                self.check(self.eof, || format!("{error:?} without end of stream"));
+                &["eof", "timeout"]
+            }
+            LaunchError::Read { .. } => &["read error"],
+            LaunchError::TimedOut { .. } => return,
+            LaunchError::Cancelled { .. } => &["cancel"],
+            _ => self.broken(format!("a verdict this checker does not know: {error:?}")),
+        };
+        self.check(causes.contains(&verdict.cause), || {
+            format!("{error:?} brought by {}", verdict.cause)
+        });
+    }
+
+    /// After a failure the ending releases exactly what was held when it
+    /// began: first it adopts a reported process not adopted yet (the
+    /// backend checks that it is the helper's before anything kills it);
+    /// then processes (killed unless they exited, then reaped), interfaces
+    /// (last made first), the cgroup, and the socket.
+    fn check_cleanup(&self) {
+        let mut held = self.at_ending.clone().unwrap_or_default();
+        let adopt = self
+            .unadopted_report(&held)
+            .map(|(helper, pid)| Command::Adopt { helper, pid });
+        let adopts = self
+            .ending
+            .iter()
+            .filter(|c| matches!(c, Command::Adopt { .. }))
+            .count();
+        self.check(
+            adopts == usize::from(adopt.is_some()) && (adopt.is_none() || self.ending.first() == adopt.as_ref()),
+            || format!("the reported process {adopt:?} not adopted first, once: {:?}", self.ending),
+        );
+        held.processes.extend(self.adopted_in_ending.map(|pid| Process {
+            pid,
+            spawned: false,
+            exit: None,
+            reaped: false,
+        }));
+        let position = |command: &Command| self.ending.iter().position(|c| c == command);
+        let count = |command: &Command| self.ending.iter().filter(|c| *c == command).count();
+        let mut releases = Vec::new();
+        for p in held.processes.iter().filter(|p| !p.reaped) {
+            let kill = Command::Kill { pid: p.pid };
+            let reap = Command::Reap { pid: p.pid };
+            self.check(count(&reap) == 1, || {
+                format!("{:?} not reaped once: {:?}", p, self.ending)
+            });
+            let kills = count(&kill);
+            self.check(kills <= 1 && (kills == 1 || p.exit.is_some()), || {
+                format!("{:?} not killed once before its reap: {:?}", p, self.ending)
+            });
+            if kills == 1 {
+                self.check(position(&kill) < position(&reap), || {
+                    format!("{p:?} reaped before killed")
+                });
+            }
+            releases.extend(position(&reap));
+        }
+        let processes_done = releases.iter().copied().max();
+        let mut removals = Vec::new();
+        for &index in held.interfaces.iter().rev() {
+            let remove = Command::RemoveInterface {
+                index,
+                interface: self.plan.config.networks[index].clone(),
+            };
+            self.check(count(&remove) == 1, || {
+                format!("interface {index} not removed once")
+            });
+            removals.extend(position(&remove));
+        }
+        self.check(removals.windows(2).all(|w| w[0] < w[1]), || {
+            format!("interfaces not removed last made first: {:?}", self.ending)
+        });
+        self.check(
+            removals.first().copied() > processes_done || removals.is_empty(),
+            || {
+                format!(
+                    "an interface removed before the processes are gone: {:?}",
+                    self.ending
+                )
+            },
+        );
+        let destroys = count(&Command::DestroyCgroup);
+        self.check(destroys == usize::from(held.cgroup), || {
+            format!("cgroup created: {}, destroyed {destroys} times", held.cgroup)
+        });
+        if held.cgroup {
+            let destroy = position(&Command::DestroyCgroup);
+            self.check(destroy > removals.last().copied().max(processes_done), || {
+                format!("the cgroup destroyed before what is in it: {:?}", self.ending)
+            });
+        }
+        self.check(count(&Command::Close) == 1, || {
+            "the socket not closed once".to_owned()
+        });
+        let process_commands: Vec<Pid> = self.ending.iter().filter_map(process_of).collect();
+        for pid in &process_commands {
+            self.check(held.processes.iter().any(|p| p.pid == *pid && !p.reaped), || {
+                format!("kill or reap of {pid}, a process not held: {:?}", self.ending)
+            });
+        }
+        let explained = 1 + adopts + destroys + removals.len() + process_commands.len();
+        self.check(explained == self.ending.len(), || {
+            format!("the ending {:?} releases something not held", self.ending)
+        });
+    }
+}
+
+impl CheckedLaunch {
+    /// The helper and the process it validly reported, if that process
+    /// was not adopted.
+    fn unadopted_report(&self, held: &Acquired) -> Option<(Pid, Pid)> {
+        if self.plan.kind != Kind::Setns || held.processes.iter().any(|p| !p.spawned) {
+            return None;
+        }
+        let helper = held.processes.iter().find(|p| p.spawned)?.pid;
+        let pid = Pid::new(self.first_report?)?;
+        (pid != helper).then_some((helper, pid))
+    }
+}
+
+fn is_spawn(command: &Command) -> bool {
+    matches!(command, Command::Spawn(_))
+}
+
+/// The process a kill or reap is for.
+fn process_of(command: &Command) -> Option<Pid> {
+    match command {
+        Command::Kill { pid } | Command::Reap { pid } => Some(*pid),
+        _ => None,
+    }
+}
+
+impl Op {
+    /// A short name, for messages and for what caused a verdict.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Spawned(_) => "spawned",
+            Op::Done { ok: true } => "completion",
+            Op::Done { ok: false } => "failed completion",
+            Op::Reply(_) => "reply",
+            Op::Bytes(_) => "bytes",
+            Op::Eof => "eof",
+            Op::ReadError => "read error",
+            Op::Exit { .. } => "exit",
+            Op::Timeout { .. } => "timeout",
+            Op::Advance { .. } => "advance",
+            Op::Cancel => "cancel",
+        }
+    }
+}

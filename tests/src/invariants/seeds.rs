@@ -1,0 +1,566 @@
+//! The seed corpora: real handshakes, recorded as each target's input.
+//!
+//! A recorder plays driver, backend and child around a real [`Launch`]
+//! (through [`CheckedLaunch`], so every recording is checked as it is made)
+//! and a real [`ChildHandshake`]: it completes each command, hands the
+//! config to the child, lets the child answer, and writes down every input
+//! as an [`Op`]. A story decides what goes wrong, if anything. From each
+//! recording come a `launch` script, a `child` script, the byte streams in
+//! each direction (`decoder`) and each line (`message`). The `pair` seeds
+//! are the mock's scenarios: each plan clean, then under one fault of each
+//! kind, where it bites.
+//!
+//! `cargo test -p cradle-tests --test fuzz_regressions -- --ignored` writes
+//! them to `fuzz/corpus/`.
+
+use std::time::Duration;
+
+use cradle_core::child::pid_report;
+use cradle_core::message::ChildStep;
+use cradle_core::{
+    ChildError, ChildEvent, ChildHandshake, Command, Direction, ExitStatus, Kind, Limits, Pid, Step,
+};
+use cradle_mock::{At, CommandKind, Fault, Forgery, HelperPoint, ProcessPoint, Schedule};
+
+use super::child::{ChildInput, ChildOp};
+use super::framing::{DecoderInput, SMALL_LIMITS};
+use super::input::Encode;
+use super::launch::{CheckedLaunch, ExitOf, LaunchInput, Op, Shape, SPAWNED_PID, TIMEOUT};
+use super::pair::{PairInput, PairPlan};
+
+/// One seed file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seed {
+    /// The fuzz target it is for.
+    pub target: &'static str,
+    /// Its file name.
+    pub name: String,
+    /// Its contents.
+    pub bytes: Vec<u8>,
+}
+
+/// What goes wrong in a recorded handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Story {
+    /// Nothing: the process runs.
+    Success,
+    /// The backend fails the command with this (1-based) number.
+    CommandFails(usize),
+    /// The caller cancels while this command is in flight.
+    Cancel(usize),
+    /// The child fails its set-up and says so.
+    ChildFails,
+    /// The child dies after reading its config, without a word.
+    ChildDies,
+    /// The child never answers.
+    ChildHangs,
+    /// The setns helper reports its own pid.
+    ForgedPid,
+}
+
+/// The pid a recorded setns helper reports for its process.
+pub const REPORTED_PID: i32 = 200;
+
+/// One handshake, as each target sees it.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    /// The parent's inputs.
+    pub launch: LaunchInput,
+    /// The child's inputs.
+    pub child: ChildInput,
+    /// Every byte the parent wrote.
+    pub to_child: Vec<u8>,
+    /// Every byte the child (and the setns helper) wrote.
+    pub to_parent: Vec<u8>,
+}
+
+/// The shapes the corpus records, by name.
+pub fn shapes() -> [(&'static str, Shape); 4] {
+    let init = Shape {
+        kind: Kind::Init,
+        cgroup: false,
+        user_namespace: false,
+        veths: 0,
+        loopback: false,
+    };
+    let setns = Shape {
+        kind: Kind::Setns,
+        ..init
+    };
+    [
+        ("init", init),
+        (
+            "init-full",
+            Shape {
+                cgroup: true,
+                user_namespace: true,
+                veths: 2,
+                loopback: true,
+                ..init
+            },
+        ),
+        ("setns", setns),
+        (
+            "setns-cgroup",
+            Shape {
+                cgroup: true,
+                ..setns
+            },
+        ),
+    ]
+}
+
+/// Records `story` over a launch of `shape`.
+pub fn record(shape: Shape, story: Story) -> Recording {
+    let mut recorder = Recorder {
+        launch: CheckedLaunch::new(shape),
+        child: ChildHandshake::new(Limits::default()),
+        kind: shape.kind,
+        story,
+        ops: Vec::new(),
+        child_ops: Vec::new(),
+        to_child: Vec::new(),
+        to_parent: Vec::new(),
+        commands: 0,
+    };
+    recorder.run();
+    Recording {
+        launch: LaunchInput {
+            shape,
+            ops: recorder.ops,
+        },
+        child: ChildInput {
+            limits: Limits::default(),
+            ops: recorder.child_ops,
+        },
+        to_child: recorder.to_child,
+        to_parent: recorder.to_parent,
+    }
+}
+
+/// Every seed: each story over each shape it applies to.
+pub fn seed_corpus() -> Vec<Seed> {
+    let mut seeds = Vec::new();
+    for (shape_name, shape) in shapes() {
+        let mut stories = vec![
+            ("success".to_owned(), Story::Success),
+            ("child-fails".to_owned(), Story::ChildFails),
+            ("child-dies".to_owned(), Story::ChildDies),
+            ("child-hangs".to_owned(), Story::ChildHangs),
+            ("cancel-2".to_owned(), Story::Cancel(2)),
+        ];
+        let commands = planned_commands(shape);
+        stories.extend((1..=commands).map(|n| (format!("command-{n}-fails"), Story::CommandFails(n))));
+        if shape.kind == Kind::Setns {
+            stories.push(("forged-pid".to_owned(), Story::ForgedPid));
+        }
+        for (story_name, story) in stories {
+            let name = format!("{shape_name}-{story_name}");
+            let recording = record(shape, story);
+            add(&mut seeds, "launch", &name, recording.launch.to_bytes());
+            if shape_name == "init" || shape_name == "setns" {
+                add(&mut seeds, "child", &name, recording.child.to_bytes());
+            }
+            for (direction, end, stream) in [
+                (Direction::ToChild, "to-child", &recording.to_child),
+                (Direction::ToParent, "to-parent", &recording.to_parent),
+            ] {
+                if stream.is_empty() {
+                    continue;
+                }
+                let input = DecoderInput {
+                    direction,
+                    limits: Limits::default(),
+                    chunks: chunks(stream, 97),
+                };
+                add(&mut seeds, "decoder", &format!("{name}-{end}"), input.to_bytes());
+                for line in stream.split_inclusive(|&b| b == b'\n') {
+                    add(
+                        &mut seeds,
+                        "message",
+                        &format!("{shape_name}-{end}"),
+                        line.to_vec(),
+                    );
+                }
+            }
+        }
+    }
+    let bytewise = DecoderInput {
+        direction: Direction::ToParent,
+        limits: SMALL_LIMITS,
+        chunks: chunks(&record(shapes()[2].1, Story::ChildFails).to_parent, 1),
+    };
+    add(
+        &mut seeds,
+        "decoder",
+        "setns-to-parent-small-bytewise",
+        bytewise.to_bytes(),
+    );
+    for (name, input) in pair_scenarios() {
+        add(&mut seeds, "pair", &name, input.to_bytes());
+    }
+    seeds
+}
+
+/// The `pair` seeds: every plan clean, then one fault of each kind.
+pub fn pair_scenarios() -> Vec<(String, PairInput)> {
+    let scenario = |plan, faults: Vec<Fault>| PairInput {
+        plan,
+        schedule: Schedule::default(),
+        cancel_at: None,
+        faults,
+    };
+    let process = At::Process;
+    let mut scenarios = vec![
+        ("init-full".to_owned(), scenario(PairPlan::FullInit, vec![])),
+        ("init-bare".to_owned(), scenario(PairPlan::BareInit, vec![])),
+        ("setns-full".to_owned(), scenario(PairPlan::FullSetns, vec![])),
+        ("setns-bare".to_owned(), scenario(PairPlan::BareSetns, vec![])),
+    ];
+    let init_faults = [
+        (
+            "spawn-fails",
+            Fault::Fail {
+                command: CommandKind::Spawn,
+                errno: 12,
+            },
+        ),
+        (
+            "veth-fails",
+            Fault::Fail {
+                command: CommandKind::CreateInterface { index: 2 },
+                errno: 17,
+            },
+        ),
+        (
+            "kill-fails",
+            Fault::Fail {
+                command: CommandKind::Kill,
+                errno: 1,
+            },
+        ),
+        (
+            "slow-send",
+            Fault::Slow {
+                command: CommandKind::Send,
+                by: Duration::from_secs(2),
+            },
+        ),
+        (
+            "dies",
+            Fault::Die {
+                at: process(ProcessPoint::SetUp),
+                status: ExitStatus::Signaled(9),
+            },
+        ),
+        (
+            "exec-fails",
+            Fault::Die {
+                at: process(ProcessPoint::Exec),
+                status: ExitStatus::Exited(127),
+            },
+        ),
+        (
+            "refuses",
+            Fault::Refuse {
+                at: process(ProcessPoint::SetUp),
+            },
+        ),
+        (
+            "garbage",
+            Fault::Garbage {
+                at: process(ProcessPoint::SetUp),
+            },
+        ),
+        (
+            "oversized",
+            Fault::Oversized {
+                at: process(ProcessPoint::SetUp),
+            },
+        ),
+        (
+            "truncated",
+            Fault::Truncated {
+                at: process(ProcessPoint::SetUp),
+            },
+        ),
+        (
+            "unexpected",
+            Fault::Unexpected {
+                at: process(ProcessPoint::SetUp),
+            },
+        ),
+        (
+            "hangs-up",
+            Fault::Hangup {
+                at: process(ProcessPoint::ReadConfig),
+            },
+        ),
+        (
+            "stalls",
+            Fault::Stall {
+                at: process(ProcessPoint::AwaitRelease),
+            },
+        ),
+        (
+            "read-fails",
+            Fault::SocketError {
+                at: At::Command(CommandKind::ShutdownWrite),
+                errno: 5,
+            },
+        ),
+    ];
+    for (name, fault) in init_faults {
+        scenarios.push((format!("init-{name}"), scenario(PairPlan::FullInit, vec![fault])));
+    }
+    let setns_faults = [
+        ("forged-zero", Fault::ForgedPid(Forgery::Zero)),
+        ("forged-helper", Fault::ForgedPid(Forgery::Helper)),
+        ("forged-sibling", Fault::ForgedPid(Forgery::Sibling)),
+        ("forged-stranger", Fault::ForgedPid(Forgery::Stranger)),
+        ("forged-vacant", Fault::ForgedPid(Forgery::Vacant)),
+        (
+            "helper-dies",
+            Fault::Die {
+                at: At::Helper(HelperPoint::Fork),
+                status: ExitStatus::Exited(1),
+            },
+        ),
+        (
+            "helper-refuses",
+            Fault::Refuse {
+                at: At::Helper(HelperPoint::Join),
+            },
+        ),
+        (
+            "helper-stalls",
+            Fault::Stall {
+                at: At::Helper(HelperPoint::Exit),
+            },
+        ),
+        (
+            "adopt-fails",
+            Fault::Fail {
+                command: CommandKind::Adopt,
+                errno: 3,
+            },
+        ),
+        (
+            "enter-fails",
+            Fault::Fail {
+                command: CommandKind::EnterCgroup,
+                errno: 13,
+            },
+        ),
+        (
+            "refuses",
+            Fault::Refuse {
+                at: process(ProcessPoint::SetUp),
+            },
+        ),
+    ];
+    for (name, fault) in setns_faults {
+        scenarios.push((
+            format!("setns-{name}"),
+            scenario(PairPlan::FullSetns, vec![fault]),
+        ));
+    }
+    scenarios.push((
+        "init-cancelled-bytewise".to_owned(),
+        PairInput {
+            schedule: Schedule {
+                chunk: 1,
+                exits_first: true,
+                ..Schedule::default()
+            },
+            cancel_at: Some(Step::Network { index: 2 }),
+            ..scenario(PairPlan::FullInit, vec![])
+        },
+    ));
+    scenarios.push((
+        "setns-cancelled-before-helper-exit".to_owned(),
+        PairInput {
+            cancel_at: Some(Step::HelperExit),
+            ..scenario(PairPlan::FullSetns, vec![])
+        },
+    ));
+    scenarios
+}
+
+/// Adds a seed unless its target has those bytes already, under a name not
+/// taken yet.
+fn add(seeds: &mut Vec<Seed>, target: &'static str, name: &str, bytes: Vec<u8>) {
+    if seeds.iter().any(|s| s.target == target && s.bytes == bytes) {
+        return;
+    }
+    let taken = |candidate: &str| seeds.iter().any(|s| s.target == target && s.name == candidate);
+    let mut unique = name.to_owned();
+    for n in 2.. {
+        if !taken(&unique) {
+            break;
+        }
+        unique = format!("{name}-{n}");
+    }
+    seeds.push(Seed {
+        target,
+        name: unique,
+        bytes,
+    });
+}
+
+/// How many commands a shape's plan issues before its ending.
+fn planned_commands(shape: Shape) -> usize {
+    let plan = shape.plan();
+    let mut n = 3; // spawn, send config, half-close
+    match shape.kind {
+        Kind::Init => {
+            n += 2 * usize::from(plan.cgroup) + 2 * usize::from(plan.id_maps.is_some());
+            n += plan.config.networks.iter().filter(|i| i.has_host_side()).count();
+        }
+        Kind::Setns => n += 2 + usize::from(plan.cgroup),
+    }
+    n
+}
+
+/// `bytes` cut into chunks of `size`.
+fn chunks(bytes: &[u8], size: usize) -> Vec<Vec<u8>> {
+    bytes.chunks(size).map(<[u8]>::to_vec).collect()
+}
+
+struct Recorder {
+    launch: CheckedLaunch,
+    child: ChildHandshake,
+    kind: Kind,
+    story: Story,
+    ops: Vec<Op>,
+    child_ops: Vec<ChildOp>,
+    to_child: Vec<u8>,
+    to_parent: Vec<u8>,
+    /// Commands issued so far.
+    commands: usize,
+}
+
+impl Recorder {
+    fn op(&mut self, op: Op) {
+        self.launch.apply(&op);
+        self.ops.push(op);
+    }
+
+    fn run(&mut self) {
+        for _ in 0..64 {
+            if self.launch.terminal().is_some() {
+                return;
+            }
+            match self.launch.in_flight().cloned() {
+                Some(command) => {
+                    self.commands += 1;
+                    self.carry_out(command);
+                }
+                // Waiting on a child that does not answer.
+                None => self.op(Op::Timeout {
+                    after: TIMEOUT + Duration::from_millis(100),
+                }),
+            }
+        }
+        panic!(
+            "the recorded {:?} story did not end after {} commands",
+            self.story, self.commands
+        );
+    }
+
+    fn carry_out(&mut self, command: Command) {
+        if self.story == Story::Cancel(self.commands) {
+            self.op(Op::Cancel);
+        }
+        let ok = self.story != Story::CommandFails(self.commands);
+        match command {
+            Command::Spawn(_) if ok => {
+                self.op(Op::Spawned(pid(SPAWNED_PID)));
+                if self.kind == Kind::Setns {
+                    let report = if self.story == Story::ForgedPid {
+                        SPAWNED_PID
+                    } else {
+                        REPORTED_PID
+                    };
+                    self.child_writes(&pid_report(report));
+                    self.op(Op::Exit {
+                        of: ExitOf::Spawned,
+                        status: ExitStatus::Exited(0),
+                    });
+                }
+            }
+            Command::Send { bytes } if ok => {
+                self.op(Op::Done { ok });
+                self.to_child.extend_from_slice(&bytes);
+                for chunk in bytes.chunks(200) {
+                    self.child.handle_read(chunk);
+                    self.child_ops.push(ChildOp::Bytes(chunk.to_vec()));
+                }
+            }
+            Command::ShutdownWrite if ok => {
+                self.op(Op::Done { ok });
+                self.child.handle_eof();
+                self.child_ops.push(ChildOp::Eof);
+                self.child_answers();
+            }
+            Command::Kill { pid } => {
+                self.op(Op::Done { ok: true });
+                self.op(Op::Exit {
+                    of: ExitOf::Pid(pid),
+                    status: ExitStatus::Signaled(9),
+                });
+            }
+            _ => self.op(Op::Done { ok }),
+        }
+    }
+
+    /// The child has its config (or the protocol failed): it reacts as the
+    /// story says.
+    fn child_answers(&mut self) {
+        let configured = matches!(self.child.poll_event(), Some(ChildEvent::Config(_)));
+        let process = match self.kind {
+            Kind::Init => ExitOf::Spawned,
+            Kind::Setns => ExitOf::Adopted,
+        };
+        match self.story {
+            Story::ChildHangs => return,
+            Story::ChildDies => {}
+            Story::ChildFails => {
+                let step = ChildStep::Mounts;
+                self.child.fail(ChildError {
+                    message: "mount /proc on /proc: permission denied".to_owned(),
+                    step,
+                    errno: Some(13),
+                });
+                self.child_ops.push(ChildOp::Fail(step));
+            }
+            _ if configured => {
+                self.child.ready().expect("a configured child can be ready");
+                self.child_ops.push(ChildOp::Ready);
+            }
+            _ => {}
+        }
+        if let Some(reply) = self.child.poll_transmit() {
+            self.child_writes(&reply);
+        }
+        if matches!(self.story, Story::ChildFails | Story::ChildDies) {
+            self.op(Op::Exit {
+                of: process,
+                status: ExitStatus::Exited(1),
+            });
+        }
+        // The socket closes: on `exec`, or with the child.
+        self.op(Op::Eof);
+    }
+
+    fn child_writes(&mut self, bytes: &[u8]) {
+        self.to_parent.extend_from_slice(bytes);
+        for chunk in bytes.chunks(200) {
+            self.op(Op::Bytes(chunk.to_vec()));
+        }
+    }
+}
+
+fn pid(raw: i32) -> Pid {
+    Pid::new(raw).expect("a positive pid")
+}
