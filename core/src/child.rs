@@ -32,6 +32,8 @@ pub enum ChildEvent {
 #[derive(Debug)]
 pub struct ChildHandshake {
     decoder: Decoder,
+    /// The parent's cap on an `error` reply, which a reply must fit.
+    error_cap: usize,
     state: State,
     eof: bool,
     config: Option<Box<Config>>,
@@ -63,6 +65,7 @@ impl ChildHandshake {
     pub fn new(limits: Limits) -> ChildHandshake {
         ChildHandshake {
             decoder: Decoder::new(Direction::ToChild, limits),
+            error_cap: limits.error,
             state: State::Receiving,
             eof: false,
             config: None,
@@ -70,6 +73,11 @@ impl ChildHandshake {
             transmit: None,
             events: Vec::new(),
         }
+    }
+
+    /// How many bytes of an unfinished message are held.
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered()
     }
 
     /// Whether the child should keep reading the socket.
@@ -134,11 +142,15 @@ impl ChildHandshake {
     }
 
     /// Set-up failed: queue `error`, sent once the parent's stream has
-    /// ended. A second failure is dropped: the first is the cause.
-    pub fn fail(&mut self, error: ChildError) {
+    /// ended. A second failure is dropped: the first is the cause. A message
+    /// too long for the parent's cap is cut short, so the parent reads the
+    /// error rather than refusing an oversized reply.
+    pub fn fail(&mut self, mut error: ChildError) {
         if self.state == State::Failed {
             return;
         }
+        // JSON escaping can make a byte six; leave room for the rest.
+        truncate(&mut error.message, (self.error_cap / 6).saturating_sub(128));
         self.state = State::Failed;
         let message = Message::Error(error);
         if self.eof {
@@ -182,6 +194,14 @@ impl ChildHandshake {
             joined.extend_from_slice(&bytes);
             self.transmit = Some(Bytes::from(joined));
         }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes, on a character boundary.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let cut = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
     }
 }
 

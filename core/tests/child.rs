@@ -273,3 +273,22 @@ fn the_pid_report_is_one_pid_message() {
     assert_eq!(decoder.decode(&mut rest), Ok(Some(Message::Pid { pid: 31337 })));
     assert!(rest.is_empty());
 }
+
+#[test]
+fn an_error_echoing_a_huge_input_is_cut_to_fit_the_parents_cap() {
+    let limits = Limits::default();
+    let mut child = ChildHandshake::new(limits);
+    // serde names the unknown variant in its error: 200 KB of it.
+    let line = format!("{{\"type\":\"{}\"}}\n", "x".repeat(200_000));
+    assert!(
+        line.len() < limits.config,
+        "within the config cap, so it is parsed"
+    );
+    child.handle_read(line.as_bytes());
+    child.handle_eof();
+    protocol_failure(&mut child);
+    match replies(&mut child).as_slice() {
+        [Message::Error(error)] => assert!(error.message.len() <= limits.error / 6),
+        other => panic!("expected one error reply, got {other:?}"),
+    }
+}

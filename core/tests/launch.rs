@@ -543,6 +543,24 @@ fn a_child_that_exits_without_ready_fails_with_its_status() {
 }
 
 #[test]
+fn a_repeated_exit_report_keeps_the_first_status() {
+    let mut d = Driver::new(init_plan());
+    d.init_to_await_ready();
+    d.exit(CHILD, ExitStatus::Exited(1));
+    d.exit(CHILD, ExitStatus::Signaled(9));
+    d.eof();
+    let error = d.fails_with(&[reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Exited {
+            step: Step::AwaitReady,
+            who: Who::Process,
+            status: ExitStatus::Exited(1)
+        }
+    );
+}
+
+#[test]
 fn a_helper_exiting_non_zero_fails_the_setns_launch() {
     let mut d = Driver::new(setns_plan(true));
     d.launch.poll_command();
@@ -732,7 +750,14 @@ fn a_second_report_is_unexpected() {
         helper: pid(HELPER),
         pid: pid(REPORTED),
     };
-    let error = d.fails_with(&[adopt, kill(REPORTED), reap(REPORTED), kill(HELPER), reap(HELPER), Command::Close]);
+    let error = d.fails_with(&[
+        adopt,
+        kill(REPORTED),
+        reap(REPORTED),
+        kill(HELPER),
+        reap(HELPER),
+        Command::Close,
+    ]);
     assert_eq!(
         error,
         LaunchError::Unexpected {
@@ -1162,4 +1187,3 @@ fn misuse_after_the_verdict_is_still_refused() {
         l.handle_spawned(now, pid(CHILD))
     });
 }
-

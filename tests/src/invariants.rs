@@ -9,8 +9,10 @@
 //! the least of it.
 //!
 //! [`TARGETS`] maps each fuzz target's name to the function that takes its
-//! raw input; [`input`] documents the byte layouts, and [`seeds`] builds the
-//! committed seed corpora from real handshakes.
+//! raw input, as the regression tests replay it; [`input`] documents the
+//! byte layouts (the fuzz targets decode them with the same `Arbitrary`
+//! impls), and [`seeds`] builds the committed seed corpora from real
+//! handshakes.
 
 pub mod child;
 pub mod framing;
@@ -25,7 +27,8 @@ pub use self::launch::{check_launch, ExitOf, LaunchInput, Op, Reply, Shape};
 pub use self::pair::{check_pair, PairInput, PairPlan};
 
 /// A fuzz target: its name (the folder under `fuzz/corpus/` and
-/// `fuzz/regressions/`) and the function that checks one raw input.
+/// `fuzz/regressions/`) and the function that checks one raw input as the
+/// target does.
 #[derive(Clone, Copy, Debug)]
 pub struct Target {
     /// The cargo-fuzz target name.

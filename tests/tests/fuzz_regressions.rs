@@ -50,7 +50,11 @@ fn check_all(dir: &Path) -> usize {
             }
         }
     }
-    assert!(failures.is_empty(), "inputs breaking an invariant:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "inputs breaking an invariant:\n{}",
+        failures.join("\n")
+    );
     ran
 }
 
@@ -68,7 +72,10 @@ fn committed_seeds_keep_the_invariants() {
 #[test]
 fn generated_seeds_keep_the_invariants() {
     for seed in seed_corpus() {
-        let target = TARGETS.iter().find(|t| t.name == seed.target).expect("a seed for a known target");
+        let target = TARGETS
+            .iter()
+            .find(|t| t.name == seed.target)
+            .expect("a seed for a known target");
         (target.check)(&seed.bytes);
     }
 }

@@ -73,7 +73,7 @@ impl HelperProgram {
                             self.limits,
                             ProcessPoint::ReadConfig,
                         ));
-                        match kernel.fork_sibling(me, "setns process", process) {
+                        match kernel.fork_sibling(me, super::SETNS_PROCESS, process) {
                             Ok(pid) => pid.as_raw(),
                             Err(errno) => {
                                 self.refuse(me, kernel, ChildStep::Fork, errno);
@@ -133,6 +133,15 @@ impl HelperProgram {
             Fault::Hangup { .. } => {
                 kernel.close_child_end(me, self.socket);
                 kernel.exit(me, ExitStatus::Exited(0));
+            }
+            // A reset is the peer's end closing with data unread: it comes
+            // with the close, never while the child still holds its end.
+            Fault::SocketError {
+                errno: libc::ECONNRESET,
+                ..
+            } => {
+                set_parent_error(kernel, self.socket, libc::ECONNRESET);
+                kernel.close_child_end(me, self.socket);
             }
             Fault::SocketError { errno, .. } => set_parent_error(kernel, self.socket, errno),
             Fault::Fail { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => {}

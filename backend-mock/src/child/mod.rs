@@ -91,6 +91,9 @@ fn first_half(message: &[u8]) -> &[u8] {
     &line[..line.len().div_ceil(2)]
 }
 
+/// The process name of what a setns helper forks.
+pub(crate) const SETNS_PROCESS: &str = "setns process";
+
 fn set_parent_error(kernel: &mut Kernel, socket: SocketId, errno: i32) {
     if let Some(pair) = kernel.socket_mut(socket) {
         pair.set_parent_error(errno);

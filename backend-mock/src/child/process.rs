@@ -149,6 +149,15 @@ impl ProcessProgram {
                 kernel.close_child_end(me, self.socket);
                 self.go(ProcessPoint::Run);
             }
+            // A reset is the peer's end closing with data unread: it comes
+            // with the close, never while the child still holds its end.
+            Fault::SocketError {
+                errno: libc::ECONNRESET,
+                ..
+            } => {
+                set_parent_error(kernel, self.socket, libc::ECONNRESET);
+                kernel.close_child_end(me, self.socket);
+            }
             Fault::SocketError { errno, .. } => set_parent_error(kernel, self.socket, errno),
             Fault::Fail { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => {}
         }

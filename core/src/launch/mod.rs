@@ -206,6 +206,14 @@ impl Launch {
         self.reading && matches!(self.phase, Phase::Steps | Phase::Pending)
     }
 
+    /// Whether the outcome is decided (its ending commands may still be to
+    /// run). A driver with a [`Command::Send`] in flight may then abandon it
+    /// and report it failed: the launch waits for that completion before it
+    /// starts its cleanup.
+    pub fn is_decided(&self) -> bool {
+        !matches!(self.phase, Phase::Steps)
+    }
+
     /// Whether the terminal event has been emitted.
     pub fn is_finished(&self) -> bool {
         matches!(self.phase, Phase::Finished)
@@ -409,8 +417,11 @@ impl Launch {
             Who::Process => self.process.as_mut(),
             Who::Helper => self.helper.as_mut(),
         };
-        if let Some(p) = record {
-            p.exit.get_or_insert(status);
+        match record {
+            // A process exits once: a repeated report changes nothing.
+            Some(Process { exit: Some(_), .. }) => return Ok(()),
+            Some(p) => p.exit = Some(status),
+            None => {}
         }
         if !matches!(self.phase, Phase::Steps) || self.expire(now) {
             return Ok(());
@@ -615,7 +626,7 @@ impl Launch {
         }
     }
 
-    /// A verdict is in: socket input no longer matters.
+    /// The ending has begun: socket input no longer matters.
     fn has_verdict(&self) -> bool {
         !matches!(self.phase, Phase::Steps | Phase::Pending)
     }

@@ -166,7 +166,11 @@ impl ChildRun {
                 match (self.child.ready(), allowed) {
                     (Ok(()), true) => self.ready = true,
                     (Err(NotConfigured), false) => {
-                        assert_eq!(before, format!("{:?}", self.child), "a refused ready changed the child");
+                        assert_eq!(
+                            before,
+                            format!("{:?}", self.child),
+                            "a refused ready changed the child"
+                        );
                     }
                     (result, _) => panic!("ready() gave {result:?} but should {}", refusal(allowed)),
                 }
@@ -201,7 +205,11 @@ impl ChildRun {
     }
 
     fn settle(&mut self, op: &ChildOp, expected: Expected) {
-        assert_eq!(self.child.wants_read(), !self.eof, "the child reads until end of stream only");
+        assert_eq!(
+            self.child.wants_read(),
+            !self.eof,
+            "the child reads until end of stream only"
+        );
         let mut got = Expected::Nothing;
         while let Some(event) = self.child.poll_event() {
             self.events += 1;
@@ -227,14 +235,20 @@ impl ChildRun {
             self.transmitted.extend_from_slice(&bytes);
         }
         if !self.eof {
-            assert!(self.transmitted.is_empty(), "the child wrote before the parent's end of stream");
+            assert!(
+                self.transmitted.is_empty(),
+                "the child wrote before the parent's end of stream"
+            );
             return;
         }
         let mut replies = Vec::new();
         replies.extend(self.ready.then_some(Message::Ready));
         replies.extend(self.first_failure.clone().map(Message::Error));
         let (sent, error) = decode_all(Direction::ToParent, Limits::default(), &self.transmitted, true);
-        assert_eq!(error, None, "the child's replies do not decode within the parent's caps");
+        assert_eq!(
+            error, None,
+            "the child's replies do not decode within the parent's caps"
+        );
         assert_eq!(sent, replies, "the child's replies");
     }
 

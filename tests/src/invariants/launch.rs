@@ -334,6 +334,9 @@ pub struct CheckedLaunch {
     op: &'static str,
     /// The launch took the op's input (not refused as misuse).
     accepted: bool,
+    /// The launch's `Debug` after the last refusal, while no input since
+    /// has reached it.
+    unchanged_since_refusal: Option<String>,
 
     in_flight: Option<InFlight>,
     socket: Socket,
@@ -386,6 +389,7 @@ impl CheckedLaunch {
             step: 0,
             op: "start",
             accepted: false,
+            unchanged_since_refusal: None,
             in_flight: None,
             socket: Socket::None,
             eof: false,
@@ -489,11 +493,13 @@ impl CheckedLaunch {
             }
             Op::Timeout { after } => {
                 self.now = self.now + *after;
+                self.unchanged_since_refusal = None;
                 self.launch.handle_timeout(self.now);
                 self.accepted = true;
             }
             Op::Advance { by } => self.now = self.now + *by,
             Op::Cancel => {
+                self.unchanged_since_refusal = None;
                 self.launch.handle_cancel(self.now);
                 self.accepted = true;
             }
@@ -554,7 +560,15 @@ impl CheckedLaunch {
     /// Feeds one input; `accepted` is whether the contract allows it. A
     /// refused input must leave the launch as it was.
     fn call(&mut self, accepted: bool, input: impl FnOnce(&mut Launch, Time) -> Result<(), Misuse>) -> bool {
-        let before = (!accepted).then(|| format!("{:?}", self.launch));
+        // The whole state, as `Debug` shows it. Formatting it is most of a
+        // fuzz run's time, so the state after one refusal is reused as the
+        // state before the next, if nothing was accepted in between.
+        let before = (!accepted).then(|| {
+            self.unchanged_since_refusal
+                .take()
+                .unwrap_or_else(|| format!("{:?}", self.launch))
+        });
+        self.unchanged_since_refusal = None;
         match (input(&mut self.launch, self.now), before) {
             (Ok(()), None) => {
                 self.accepted = true;
@@ -565,6 +579,7 @@ impl CheckedLaunch {
                 self.check(before == after, || {
                     format!("refusing ({misuse}) changed the launch")
                 });
+                self.unchanged_since_refusal = Some(after);
                 false
             }
             (Ok(()), Some(_)) => self.broken("accepted an input the contract calls misuse"),
@@ -606,7 +621,7 @@ impl CheckedLaunch {
     /// Whether the ending has begun (or ended): a verdict, and no command
     /// from before it still in flight.
     fn in_ending(&self) -> bool {
-        self.verdict.is_some() && !self.in_flight.as_ref().is_some_and(|f| !f.ending)
+        self.verdict.is_some() && self.in_flight.as_ref().is_none_or(|f| f.ending)
     }
 
     fn in_flight_is(&self, test: impl FnOnce(&Command) -> bool) -> bool {
@@ -711,6 +726,7 @@ impl CheckedLaunch {
     }
 
     fn issued(&mut self, command: Command) {
+        self.unchanged_since_refusal = None;
         self.check(self.terminal.is_none(), || {
             format!("{command:?} after the terminal event")
         });
@@ -785,6 +801,7 @@ impl CheckedLaunch {
     }
 
     fn on_event(&mut self, event: Event) {
+        self.unchanged_since_refusal = None;
         self.check(self.terminal.is_none(), || {
             format!("a second terminal event: {event:?}")
         });
@@ -900,8 +917,14 @@ impl CheckedLaunch {
             .filter(|c| matches!(c, Command::Adopt { .. }))
             .count();
         self.check(
-            adopts == usize::from(adopt.is_some()) && (adopt.is_none() || self.ending.first() == adopt.as_ref()),
-            || format!("the reported process {adopt:?} not adopted first, once: {:?}", self.ending),
+            adopts == usize::from(adopt.is_some())
+                && (adopt.is_none() || self.ending.first() == adopt.as_ref()),
+            || {
+                format!(
+                    "the reported process {adopt:?} not adopted first, once: {:?}",
+                    self.ending
+                )
+            },
         );
         held.processes.extend(self.adopted_in_ending.map(|pid| Process {
             pid,
@@ -977,9 +1000,7 @@ impl CheckedLaunch {
             format!("the ending {:?} releases something not held", self.ending)
         });
     }
-}
 
-impl CheckedLaunch {
     /// The helper and the process it validly reported, if that process
     /// was not adopted.
     fn unadopted_report(&self, held: &Acquired) -> Option<(Pid, Pid)> {
