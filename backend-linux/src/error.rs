@@ -9,6 +9,7 @@ use nix::errno::Errno;
 use cradle_core::{CommandError, ConfigError, LaunchError, Pid};
 
 use crate::cgroup::CgroupError;
+use crate::net::NetError;
 
 /// Something the Linux backend could not do. Each variant names the
 /// syscall or path that failed.
@@ -60,6 +61,22 @@ pub enum Error {
         /// The pid.
         pid: Pid,
     },
+    /// The container a setns process was to join is not running.
+    #[error("the container's init (pid {pid}) {reason}")]
+    ContainerGone {
+        /// The init's pid, as the caller named it.
+        pid: Pid,
+        /// What became of it.
+        reason: &'static str,
+    },
+    /// A setns helper reported a pid that is not the process it forked.
+    #[error("the setns helper reported pid {pid}, which is {reason}")]
+    ForgedPid {
+        /// The reported pid.
+        pid: Pid,
+        /// Why it is not the helper's process.
+        reason: &'static str,
+    },
     /// Options that do not fit the plan.
     #[error("bad options: {reason}")]
     Options {
@@ -78,9 +95,26 @@ pub enum Error {
         /// What, as a sentence: "veth interfaces are not supported yet".
         message: &'static str,
     },
+    /// A plan this backend cannot carry out as asked; nothing was
+    /// created.
+    #[error("refused plan: {reason}")]
+    Plan {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A plan that a caller without privileges over the host cannot
+    /// launch: what it asks for needs root.
+    #[error("not allowed without privileges: {reason}")]
+    Unprivileged {
+        /// What the plan asks for that needs them.
+        reason: &'static str,
+    },
     /// A cgroup operation failed.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
+    /// A network interface could not be checked, created or removed.
+    #[error(transparent)]
+    Net(#[from] NetError),
     /// The plan was refused before anything was created.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -107,8 +141,12 @@ impl Error {
             Error::Syscall { source, .. } => Some(*source as i32),
             Error::File { source, .. } => source.raw_os_error(),
             Error::TimedOut { .. } => Some(Errno::ETIMEDOUT as i32),
-            Error::Reaped { .. } | Error::UnknownProcess { .. } => Some(Errno::ESRCH as i32),
+            Error::Reaped { .. } | Error::UnknownProcess { .. } | Error::ContainerGone { .. } => {
+                Some(Errno::ESRCH as i32)
+            }
             Error::Cgroup(error) => error.errno(),
+            Error::Net(error) => error.errno(),
+            Error::Unprivileged { .. } => Some(Errno::EPERM as i32),
             _ => None,
         }
     }

@@ -12,15 +12,16 @@ use nix::sys::socket::{self, AddressFamily, MsgFlags, Shutdown, SockFlag, SockTy
 
 use cradle_core::backend::{Cgroups, Channel, Clock, Interfaces, Processes, Wait, Wake};
 use cradle_core::launch::Spawn;
-use cradle_core::{CommandError, IdMaps, Interface, Pid, Role, Time};
+use cradle_core::{CommandError, IdMaps, Interface, NamespaceKind, Pid, Role, Time};
 
 use crate::cgroup::{self, Cgroup, CgroupConfig, CgroupPaths};
 use crate::error::Error;
 use crate::options::Options;
 use crate::process::Process;
+use crate::setns::{self, Container};
 use crate::spawn::{self, ChildFds, CloneSpec, InitProgram};
 use crate::wait::{self, Collect};
-use crate::{clock, id_maps, sys};
+use crate::{clock, id_maps, net, sys};
 
 /// How long cleanup waits for a killed process to be reapable.
 pub(crate) const REAP_BOUND: Duration = Duration::from_secs(2);
@@ -47,10 +48,18 @@ pub struct LinuxLaunch {
     child_fds: ChildFds,
     cgroup_config: Option<CgroupConfig>,
     container_cgroups: Option<CgroupPaths>,
+    /// The running container a setns helper joins.
+    container: Option<Container>,
+    /// The setns helper was cloned into the container's v2 cgroup, so its
+    /// process is there already.
+    born_in_v2: bool,
     cgroup: Option<Cgroup>,
     /// The parent's end of the launch socket.
     socket: Option<OwnedFd>,
     processes: Vec<Tracked>,
+    /// The init process was cloned into a new pid namespace, whose end
+    /// (the init's exit) the kernel makes the end of every process in it.
+    own_pid_namespace: bool,
 }
 
 /// A process of this launch.
@@ -68,7 +77,11 @@ impl LinuxLaunch {
     /// A launch with `options`; nothing is created until the first
     /// command.
     pub fn new(options: Options) -> Result<LinuxLaunch, Error> {
-        let program = InitProgram::new(&options.init, options.preserved.len())?;
+        let preserved = options.preserved.len();
+        let program = match &options.container {
+            Some(container) => InitProgram::setns_helper(&options.init, preserved, container.pid())?,
+            None => InitProgram::new(&options.init, preserved)?,
+        };
         Ok(LinuxLaunch {
             program,
             child_fds: ChildFds {
@@ -77,9 +90,12 @@ impl LinuxLaunch {
             },
             cgroup_config: options.cgroup,
             container_cgroups: options.container_cgroups,
+            container: options.container,
+            born_in_v2: false,
             cgroup: None,
             socket: None,
             processes: Vec::new(),
+            own_pid_namespace: false,
         })
     }
 
@@ -106,7 +122,12 @@ impl LinuxLaunch {
             .position(|p| p.pid == pid && !p.reaped)
             .ok_or(Error::UnknownProcess { pid })?;
         let tracked = self.processes.swap_remove(index);
-        Ok(Process::new(tracked.pid, tracked.pidfd, self.cgroup.take()))
+        Ok(Process::new(
+            tracked.pid,
+            tracked.pidfd,
+            self.cgroup.take(),
+            self.own_pid_namespace,
+        ))
     }
 
     fn tracked(&mut self, pid: Pid) -> Result<&mut Tracked, Error> {
@@ -122,16 +143,12 @@ impl LinuxLaunch {
                 reason: "a launch spawns its init process once",
             });
         }
-        let (parent_end, child_end) = socket::socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )
-        .map_err(Error::syscall("socketpair"))?;
-        // Only the parent's end: the child reads its own end blocking.
-        fcntl(&parent_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-            .map_err(Error::syscall("fcntl(O_NONBLOCK)"))?;
+        if self.container.is_some() {
+            return Err(Error::Options {
+                reason: "the options name a container to join, but the plan starts an init",
+            });
+        }
+        let (parent_end, child_end) = launch_socket()?;
         let cgroup = self.cgroup.as_ref().and_then(Cgroup::clone_into);
         let spec = CloneSpec {
             namespaces: spawn
@@ -140,20 +157,69 @@ impl LinuxLaunch {
                 .fold(0, |flags, &kind| flags | spawn::namespace_flag(kind)),
             hold: spawn.hold,
             cgroup,
+            target: None,
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
-        // The child has its copies; ours would keep the socket open past the
-        // child's exec and hide its end of stream.
+        self.own_pid_namespace = spawn.namespaces.contains(&NamespaceKind::Pid);
+        self.spawned(pid, pidfd, parent_end, child_end);
+        Ok(pid)
+    }
+
+    /// Spawns the setns helper: the init binary, in no new namespace, with
+    /// a pidfd on the container's init. Where the container's cgroups
+    /// include a v2 one, the helper is cloned into it, and the process it
+    /// forks is born there.
+    fn spawn_helper(&mut self, spawn: &Spawn) -> Result<Pid, Error> {
+        if !self.processes.is_empty() {
+            return Err(Error::OutOfOrder {
+                reason: "a launch spawns its setns helper once",
+            });
+        }
+        if !spawn.namespaces.is_empty() {
+            return Err(Error::Options {
+                reason: "a setns process joins the container's namespaces; it cannot create new ones",
+            });
+        }
+        let container = self.container.as_ref().ok_or(Error::Options {
+            reason: "a setns plan needs the container to join (Options::container)",
+        })?;
+        container.check_running()?;
+        let v2 = self.container_cgroups.as_ref().and_then(CgroupPaths::v2);
+        let cgroup = v2
+            .map(|dir| std::fs::File::open(&dir.path).map_err(Error::file(&dir.path)))
+            .transpose()?;
+        let (parent_end, child_end) = launch_socket()?;
+        let spec = CloneSpec {
+            namespaces: 0,
+            hold: spawn.hold,
+            cgroup: cgroup.as_ref().map(AsFd::as_fd),
+            target: Some(container.pidfd()),
+        };
+        let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
+        self.born_in_v2 = cgroup.is_some();
+        self.spawned(pid, pidfd, parent_end, child_end);
+        Ok(pid)
+    }
+
+    /// Records a spawned child and closes what it took copies of: ours would
+    /// keep the socket open past the child's exec and hide its end of
+    /// stream.
+    fn spawned(&mut self, pid: Pid, pidfd: OwnedFd, parent_end: OwnedFd, child_end: OwnedFd) {
         drop(child_end);
         self.child_fds = ChildFds::default();
         self.socket = Some(parent_end);
+        self.track(pid, pidfd);
+    }
+
+    /// Holds `pid` by `pidfd` from now on: watched for its exit, killed and
+    /// reaped on drop.
+    fn track(&mut self, pid: Pid, pidfd: OwnedFd) {
         self.processes.push(Tracked {
             pid,
             pidfd,
             exit_reported: false,
             reaped: false,
         });
-        Ok(pid)
     }
 
     /// Writes all of `bytes`, waiting for room until `deadline` (`None`: not
@@ -271,6 +337,84 @@ impl LinuxLaunch {
     }
 }
 
+/// The launch socket: the parent's end (non-blocking) and the child's.
+fn launch_socket() -> Result<(OwnedFd, OwnedFd), Error> {
+    let (parent_end, child_end) = socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(Error::syscall("socketpair"))?;
+    // Only the parent's end: the child reads its own end blocking.
+    fcntl(&parent_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(Error::syscall("fcntl(O_NONBLOCK)"))?;
+    Ok((parent_end, child_end))
+}
+
+/// The steps that wait on the child, without waiting: for a driver that
+/// learns readiness itself ([`crate::driver::Driver`], or an async runtime
+/// watching [`socket`](LinuxLaunch::socket) and
+/// [`pidfd`](LinuxLaunch::pidfd)) in place of [`Wait::wait`] and the
+/// waiting commands ([`Command::Send`](cradle_core::Command::Send),
+/// [`Command::Reap`](cradle_core::Command::Reap)).
+impl LinuxLaunch {
+    /// Writes what fits of `bytes` now and returns how many bytes are done
+    /// with: 0 when the socket is full, all of them once the child is gone
+    /// (its exit status and what it wrote say why; the read side reports
+    /// them).
+    pub fn try_send(&mut self, bytes: &[u8]) -> Result<usize, Error> {
+        let socket = self.socket.as_ref().ok_or(Error::OutOfOrder {
+            reason: "send before spawn",
+        })?;
+        loop {
+            return match socket::send(
+                socket.as_raw_fd(),
+                bytes,
+                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(n) => Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => Ok(0),
+                Err(Errno::EPIPE | Errno::ECONNRESET) => Ok(bytes.len()),
+                Err(errno) => Err(Error::syscall("send")(errno)),
+            };
+        }
+    }
+
+    /// Reads what the socket has now: `None` when it has nothing (or there
+    /// is no socket).
+    pub fn try_read(&self, buf: &mut [u8]) -> Option<Wake> {
+        self.read_socket(buf)
+    }
+
+    /// The exit of `pid`, a process of this launch, if it has exited and
+    /// that has not been reported yet; it stays unreaped.
+    pub fn try_exit(&mut self, pid: Pid) -> Option<Wake> {
+        let index = self
+            .processes
+            .iter()
+            .position(|p| p.pid == pid && !p.exit_reported && !p.reaped)?;
+        self.check_exit(index)
+    }
+
+    /// Reaps `pid` if it has exited; true once it is reaped.
+    pub fn try_reap(&mut self, pid: Pid) -> Result<bool, Error> {
+        let process = self.tracked(pid)?;
+        if process.reaped {
+            return Ok(true);
+        }
+        match wait::exit_status(process.pidfd.as_fd(), Collect::Reap) {
+            // ECHILD: reaped by someone else; either way it is gone.
+            Ok(Some(_)) | Err(Errno::ECHILD) => {
+                process.reaped = true;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(errno) => Err(Error::syscall("waitid(P_PIDFD)")(errno)),
+        }
+    }
+}
+
 impl Drop for LinuxLaunch {
     fn drop(&mut self) {
         let live: Vec<Pid> = self
@@ -301,10 +445,7 @@ impl Processes for LinuxLaunch {
     fn spawn(&mut self, spawn: &Spawn) -> Result<Pid, CommandError> {
         match spawn.role {
             Role::Init => Ok(self.spawn_init(spawn)?),
-            Role::SetnsHelper => Err(Error::Unsupported {
-                message: "setns processes are not supported yet",
-            }
-            .into()),
+            Role::SetnsHelper => Ok(self.spawn_helper(spawn)?),
         }
     }
 
@@ -319,11 +460,21 @@ impl Processes for LinuxLaunch {
         Ok(self.send_all(&[RELEASE], None)?)
     }
 
-    fn adopt(&mut self, _helper: Pid, _pid: Pid) -> Result<(), CommandError> {
-        Err(Error::Unsupported {
-            message: "setns processes are not supported yet",
+    fn adopt(&mut self, helper: Pid, pid: Pid) -> Result<(), CommandError> {
+        self.tracked(helper)?;
+        if self.processes.iter().any(|p| p.pid == pid) {
+            return Err(Error::ForgedPid {
+                pid,
+                reason: "a process of this launch already",
+            }
+            .into());
         }
-        .into())
+        let container = self.container.as_ref().ok_or(Error::OutOfOrder {
+            reason: "adopt without a container",
+        })?;
+        let pidfd = setns::adopt(container, helper, pid)?;
+        self.track(pid, pidfd);
+        Ok(())
     }
 
     fn kill(&mut self, pid: Pid) -> Result<(), CommandError> {
@@ -364,7 +515,13 @@ impl Cgroups for LinuxLaunch {
         let paths = self.container_cgroups.as_ref().ok_or(Error::Options {
             reason: "the plan asks to enter the container's cgroups but the options name none",
         })?;
-        cgroup::enter(paths, pid.as_raw()).map_err(Error::from)?;
+        // A process born in the v2 cgroup is there already; writing it again
+        // would only cost the cgroup write lock's grace period.
+        let mut paths = paths.clone();
+        if self.born_in_v2 {
+            paths.dirs.retain(|dir| !dir.is_v2());
+        }
+        cgroup::enter(&paths, pid.as_raw()).map_err(Error::from)?;
         Ok(())
     }
 
@@ -377,29 +534,32 @@ impl Cgroups for LinuxLaunch {
 }
 
 impl Interfaces for LinuxLaunch {
+    /// A veth pair: the host end here, the peer created straight in the
+    /// child's network namespace (a new one: the plan checks have made
+    /// sure), where the child finishes it.
     fn create_interface(
         &mut self,
-        _pid: Pid,
+        pid: Pid,
         _index: usize,
         interface: &Interface,
     ) -> Result<(), CommandError> {
         match interface {
             // The child brings `lo` up itself; nothing on the host side.
             Interface::Loopback => Ok(()),
-            Interface::Veth(_) => Err(Error::Unsupported {
-                message: "veth interfaces are not supported yet",
+            Interface::Veth(veth) => {
+                self.tracked(pid)?;
+                let netns = net::host::open_netns(pid).map_err(Error::from)?;
+                Ok(net::host::create(veth, netns.as_fd()).map_err(Error::from)?)
             }
-            .into()),
         }
     }
 
+    /// Deletes the pair by its host end; a pair already gone with the
+    /// child's network namespace is fine.
     fn remove_interface(&mut self, _index: usize, interface: &Interface) -> Result<(), CommandError> {
         match interface {
             Interface::Loopback => Ok(()),
-            Interface::Veth(_) => Err(Error::Unsupported {
-                message: "veth interfaces are not supported yet",
-            }
-            .into()),
+            Interface::Veth(veth) => Ok(net::host::remove(veth).map_err(Error::from)?),
         }
     }
 }

@@ -43,12 +43,36 @@
 //! [`Options::init_binary`]; this crate's `cradle-init` binary is one that
 //! does nothing else.
 //!
+//! # A new process in a running container
+//!
+//! A setns plan runs a command inside a running [`Container`], named by its
+//! init: [`Container::of`] a [`Process`] this program started, or
+//! [`Container::open`] with the pid and start time a state file kept. The
+//! init binary, in its setns role, joins the init's namespaces and root
+//! and forks the process, which gets its own args, env, cwd, user and
+//! rlimits from the config, and the same [`Process`] API as an init.
+//!
+//! ```no_run
+//! use cradle_core::{Config, Plan};
+//! use cradle_linux::{Container, Options, Process};
+//!
+//! fn exec(init: &Process) -> Result<(), Box<dyn std::error::Error>> {
+//!     let container = Container::of(init)?;
+//!     let plan = Plan::setns(Config::new(["/bin/hostname"]));
+//!     let mut process = Process::start(plan, Options::new().container(container))?;
+//!     println!("exited with {}", process.wait()?);
+//!     Ok(())
+//! }
+//! ```
+//!
 //! Needs Linux 5.11 (`clone3` with pidfds, `waitid(P_PIDFD)`,
-//! `close_range`), and root: user namespaces, and with them unprivileged
-//! launches, come later.
+//! `close_range`). A caller without root can launch into a new user
+//! namespace that maps only its own uid and gid (no cgroup, loopback only);
+//! anything more needs root.
 
 pub mod cgroup;
 pub mod clock;
+pub mod driver;
 mod error;
 mod id_maps;
 mod init;
@@ -57,6 +81,7 @@ pub mod net;
 mod options;
 mod proc_stat;
 mod process;
+mod setns;
 mod spawn;
 mod sys;
 mod wait;
@@ -68,3 +93,4 @@ pub use crate::init::{init, init_with_hook};
 pub use crate::launch::LinuxLaunch;
 pub use crate::options::{InitBinary, Options};
 pub use crate::process::Process;
+pub use crate::setns::Container;

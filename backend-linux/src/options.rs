@@ -1,10 +1,12 @@
 //! What the backend needs besides the core's [`Plan`](cradle_core::Plan):
-//! the init binary, the cgroup, and the descriptors the container gets.
+//! the init binary, the cgroup, the container a setns process joins, and
+//! the descriptors the container gets.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use crate::cgroup::{CgroupConfig, CgroupPaths};
+use crate::setns::Container;
 
 /// The program the child `exec`s before it becomes the container process:
 /// one that calls [`init`](crate::init) first thing in `main`.
@@ -27,6 +29,7 @@ pub struct Options {
     pub(crate) init: InitBinary,
     pub(crate) cgroup: Option<CgroupConfig>,
     pub(crate) container_cgroups: Option<CgroupPaths>,
+    pub(crate) container: Option<Container>,
     pub(crate) stdio: [Option<OwnedFd>; 3],
     pub(crate) preserved: Vec<OwnedFd>,
 }
@@ -52,9 +55,18 @@ impl Options {
     }
 
     /// The running container's cgroups, which a setns process enters (for a
-    /// plan with `cgroup` set).
+    /// plan with `cgroup` set). On cgroup2 the setns helper is cloned
+    /// straight into the v2 directory, so its process is born there.
     pub fn container_cgroups(mut self, paths: CgroupPaths) -> Options {
         self.container_cgroups = Some(paths);
+        self
+    }
+
+    /// The running container a setns plan's process joins: the namespaces
+    /// and root of its init. (Its cgroups are named apart, with
+    /// [`container_cgroups`](Options::container_cgroups).)
+    pub fn container(mut self, container: Container) -> Options {
+        self.container = Some(container);
         self
     }
 

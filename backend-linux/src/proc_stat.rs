@@ -1,4 +1,5 @@
-//! `/proc/<pid>/stat`, read for the one field cradle needs.
+//! `/proc/<pid>/stat`, read for the fields cradle needs: the parent and
+//! the start time.
 
 use std::path::PathBuf;
 
@@ -6,27 +7,53 @@ use cradle_core::Pid;
 
 use crate::error::Error;
 
+/// The fields of `/proc/<pid>/stat` cradle reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stat {
+    /// `ppid`, field 4 (0 for a parent outside the reader's pid namespace).
+    pub(crate) parent: i32,
+    /// `starttime`, field 22: clock ticks since boot.
+    pub(crate) start_time: u64,
+}
+
 /// When `pid` started, in clock ticks since boot (`starttime`, field 22).
 pub(crate) fn start_time(pid: Pid) -> Result<u64, Error> {
+    read(pid).map(|stat| stat.start_time)
+}
+
+/// The parent and start time of `pid`, from one read.
+pub(crate) fn read(pid: Pid) -> Result<Stat, Error> {
     let path = PathBuf::from(format!("/proc/{pid}/stat"));
     let stat = std::fs::read(&path).map_err(Error::file(&path))?;
-    parse_start_time(&stat).ok_or(Error::Proc {
+    parse(&stat).ok_or(Error::Proc {
         path,
-        reason: "no start time in field 22",
+        reason: "no parent in field 4 or no start time in field 22",
     })
 }
 
-/// Field 22 of a `stat` line. The command name (field 2) is in parentheses
-/// and may hold anything but NUL, spaces and parentheses included, so the
-/// fields are counted from the *last* `)`.
+fn parse(stat: &[u8]) -> Option<Stat> {
+    Some(Stat {
+        parent: field(stat, 4)?,
+        start_time: field(stat, 22)?,
+    })
+}
+
+#[cfg(test)]
 fn parse_start_time(stat: &[u8]) -> Option<u64> {
+    field(stat, 22)
+}
+
+/// Field `n` (from 1) of a `stat` line, from field 3 on. The command name
+/// (field 2) is in parentheses and may hold anything but NUL, spaces and
+/// parentheses included, so the fields are counted from the *last* `)`.
+fn field<T: std::str::FromStr>(stat: &[u8], n: usize) -> Option<T> {
     let after_name = stat.iter().rposition(|&b| b == b')')? + 1;
     let field = stat
         .get(after_name..)?
         .split(u8::is_ascii_whitespace)
         .filter(|field| !field.is_empty())
         // `state` (field 3) comes first after the name.
-        .nth(22 - 3)?;
+        .nth(n.checked_sub(3)?)?;
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
@@ -74,6 +101,21 @@ mod tests {
             .expect("utf-8")
             .replace(" 77 ", " -77 ");
         assert_eq!(parse_start_time(negative.as_bytes()), None);
+    }
+
+    #[test]
+    fn the_parent_is_field_4() {
+        let stat = parse(&stat_line("x) 9 (y", 31)).expect("parsed");
+        assert_eq!(
+            stat,
+            Stat {
+                parent: 1,
+                start_time: 31
+            }
+        );
+        let me = Pid::new(std::process::id() as i32).expect("pid");
+        let parent = read(me).expect("stat").parent;
+        assert_eq!(i64::from(parent), i64::from(std::os::unix::process::parent_id()));
     }
 
     #[test]

@@ -1,20 +1,22 @@
 //! [`Process`]: a started container process, held by its pidfd.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
+use nix::unistd::{getegid, geteuid};
 
-use cradle_core::{driver, ExitStatus, Kind, Launch, Pid, Plan};
+use cradle_core::{driver, ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan};
 
-use crate::cgroup::Cgroup;
+use crate::cgroup::{Cgroup, CgroupError};
 use crate::error::Error;
+use crate::init::network;
 use crate::launch::LinuxLaunch;
 use crate::options::Options;
 use crate::wait::{self, Collect};
-use crate::{clock, proc_stat, sys};
+use crate::{clock, id_maps, net, proc_stat, sys};
 
 /// A container process that reached `exec`.
 ///
@@ -23,13 +25,38 @@ use crate::{clock, proc_stat, sys};
 /// be hit. Like [`std::process::Child`], dropping a `Process` neither kills
 /// nor reaps it; [`wait`](Process::wait) or
 /// [`terminate`](Process::terminate) does.
+///
+/// # When a container has ended
+///
+/// A container ends with its init process, and the waits report its exit
+/// status only once nothing of the container is left running:
+///
+/// - In a pid namespace of its own, the kernel kills every other process
+///   in it when the init exits.
+/// - Sharing the caller's pid namespace, the init's descendants would live
+///   on. If the launch made a cgroup, the waits kill whatever is left in it
+///   once the init has exited (whatever its status) and report the exit
+///   when the cgroup is empty (v2 `populated 0`, v1 no pid listed); the
+///   processes left need not be the caller's children, and are never
+///   waited for as such. Without a cgroup there is no telling the
+///   container's processes from others: only the init is waited for.
+///
+/// A container the kernel's OOM killer hit shows as killed by `SIGKILL`;
+/// [`oom_kills`](Process::oom_kills) tells that apart from any other
+/// `SIGKILL`.
 #[derive(Debug)]
 pub struct Process {
     pid: Pid,
     pidfd: OwnedFd,
-    /// Set once reaped.
+    /// The init's status, set once reaped.
     status: Option<ExitStatus>,
     cgroup: Option<Cgroup>,
+    own_pid_namespace: bool,
+    /// Set once the container has ended: init reaped, and the cgroup
+    /// emptied where that is cradle's to do.
+    ended: bool,
+    /// Read from the cgroup when the container ended.
+    oom_kills: Option<u64>,
 }
 
 impl Process {
@@ -39,6 +66,14 @@ impl Process {
     /// A plan for a cgroup needs a [`CgroupConfig`](crate::cgroup::CgroupConfig)
     /// in `options`, and `config.preserved_fds` must count the descriptors
     /// given with [`Options::preserve_fd`].
+    ///
+    /// Refused before anything is made: a network configuration that
+    /// [`net::validate`](crate::net::validate) refuses ([`Error::Net`]);
+    /// interfaces without a network namespace of the container's own, or a
+    /// veth without a new one ([`Error::Plan`]); and, for a caller that is
+    /// not root, anything but a container in a new user namespace mapping
+    /// the caller's own uid and gid once, without a cgroup or a veth
+    /// ([`Error::Unprivileged`]).
     pub fn start(plan: Plan, options: Options) -> Result<Process, Error> {
         check_options(&plan, &options)?;
         let mut launch = Launch::new(plan, clock::now())?;
@@ -47,12 +82,16 @@ impl Process {
         backend.into_process(pid)
     }
 
-    pub(crate) fn new(pid: Pid, pidfd: OwnedFd, cgroup: Option<Cgroup>) -> Process {
+    /// `own_pid_namespace`: the init was cloned into a new pid namespace.
+    pub(crate) fn new(pid: Pid, pidfd: OwnedFd, cgroup: Option<Cgroup>, own_pid_namespace: bool) -> Process {
         Process {
             pid,
             pidfd,
             status: None,
             cgroup,
+            own_pid_namespace,
+            ended: false,
+            oom_kills: None,
         }
     }
 
@@ -67,9 +106,10 @@ impl Process {
         self.cgroup.as_ref()
     }
 
-    /// Waits for it to exit and reaps it. A container's life has no
-    /// natural bound, so neither has this wait; see
-    /// [`wait_timeout`](Process::wait_timeout).
+    /// Waits for the container to end (see [When a container has
+    /// ended](Process#when-a-container-has-ended)) and returns the init's
+    /// exit status. A container's life has no natural bound, so neither
+    /// has this wait; see [`wait_timeout`](Process::wait_timeout).
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
         loop {
             if let Some(status) = self.wait_timeout(Duration::from_secs(3600))? {
@@ -78,29 +118,64 @@ impl Process {
         }
     }
 
-    /// Waits up to `timeout` for it to exit, and reaps it if it did.
+    /// Waits up to `timeout` for the container to end, reaping the init
+    /// and emptying the cgroup as [`wait`](Process::wait) does. `None` if
+    /// it has not ended by then; the next call goes on from where this one
+    /// stopped.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, Error> {
-        if let Some(status) = self.status {
-            return Ok(Some(status));
-        }
-        let deadline = clock::now() + timeout;
-        if !wait::until_ready(self.pidfd.as_fd(), PollFlags::POLLIN, Some(deadline))
-            .map_err(Error::syscall("ppoll"))?
+        // One bound for both waits, on the two clocks they take.
+        let (deadline, cgroup_deadline) = (clock::now() + timeout, Instant::now() + timeout);
+        if self.status.is_none()
+            && !wait::until_ready(self.pidfd.as_fd(), PollFlags::POLLIN, Some(deadline))
+                .map_err(Error::syscall("ppoll"))?
         {
             return Ok(None);
         }
-        self.try_wait()
+        self.end(cgroup_deadline)
     }
 
-    /// Reaps it if it has exited; never blocks.
+    /// Whether the container has ended, without blocking: reaps the init
+    /// if it has exited, then kills what is left of the container and
+    /// reports the exit once its cgroup is empty (a later call, as a rule,
+    /// where processes were left).
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        if let Some(status) = self.status {
-            return Ok(Some(status));
+        self.end(Instant::now())
+    }
+
+    /// Reaps the init if it has exited, then empties the cgroup by
+    /// `deadline` where that is cradle's to do; the status once both are
+    /// done.
+    fn end(&mut self, deadline: Instant) -> Result<Option<ExitStatus>, Error> {
+        if self.ended {
+            return Ok(self.status);
         }
-        let status = wait::exit_status(self.pidfd.as_fd(), Collect::Reap)
-            .map_err(Error::syscall("waitid(P_PIDFD)"))?;
-        self.status = status;
-        Ok(status)
+        if self.status.is_none() {
+            self.status = wait::exit_status(self.pidfd.as_fd(), Collect::Reap)
+                .map_err(Error::syscall("waitid(P_PIDFD)"))?;
+        }
+        let Some(status) = self.status else {
+            return Ok(None);
+        };
+        if let Some(cgroup) = &self.cgroup {
+            if !self.own_pid_namespace {
+                match cgroup.kill_all_and_wait(deadline) {
+                    Ok(()) => {}
+                    Err(CgroupError::Timeout { .. }) => return Ok(None),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            self.oom_kills = cgroup.oom_kills()?;
+        }
+        self.ended = true;
+        Ok(Some(status))
+    }
+
+    /// Once the container has ended: how many of its processes the
+    /// kernel's OOM killer killed over its cgroup's life. `None` before
+    /// that, and for a container without a cgroup or without memory
+    /// accounting in it.
+    pub fn oom_kills(&self) -> Option<u64> {
+        self.oom_kills
     }
 
     /// Sends `signal` through the pidfd: `ESRCH` once the process has been
@@ -112,16 +187,15 @@ impl Process {
         sys::pidfd_send_signal(self.pidfd.as_fd(), Some(signal)).map_err(Error::syscall("pidfd_send_signal"))
     }
 
-    /// Kills it (`SIGKILL`) and reaps it, waiting at most a few seconds for
-    /// the kernel to finish it off.
+    /// Kills it (`SIGKILL`) and waits for the container to end as
+    /// [`wait`](Process::wait) does, at most a few seconds.
     pub fn terminate(&mut self) -> Result<ExitStatus, Error> {
-        if let Some(status) = self.status {
-            return Ok(status);
-        }
-        match sys::pidfd_send_signal(self.pidfd.as_fd(), Some(Signal::SIGKILL)) {
-            // ESRCH: it has exited already and is waiting to be reaped.
-            Ok(()) | Err(Errno::ESRCH) => {}
-            Err(errno) => return Err(Error::syscall("pidfd_send_signal")(errno)),
+        if self.status.is_none() {
+            match sys::pidfd_send_signal(self.pidfd.as_fd(), Some(Signal::SIGKILL)) {
+                // ESRCH: it has exited already and is waiting to be reaped.
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(errno) => return Err(Error::syscall("pidfd_send_signal")(errno)),
+            }
         }
         self.wait_timeout(crate::launch::REAP_BOUND)?
             .ok_or(Error::TimedOut {
@@ -150,7 +224,7 @@ impl AsFd for Process {
 }
 
 /// What [`Process::start`] can check of the options before anything is made.
-fn check_options(plan: &Plan, options: &Options) -> Result<(), Error> {
+pub(crate) fn check_options(plan: &Plan, options: &Options) -> Result<(), Error> {
     let wants_cgroup = plan.cgroup;
     match plan.kind {
         Kind::Init if wants_cgroup && options.cgroup.is_none() => {
@@ -170,5 +244,34 @@ fn check_options(plan: &Plan, options: &Options) -> Result<(), Error> {
             reason: "config.preserved_fds does not count the descriptors the options preserve",
         });
     }
+    net::validate(&plan.config.networks)?;
+    if let Some(reason) = network::misplaced(&plan.config) {
+        return Err(Error::Plan { reason });
+    }
+    if !geteuid().is_root() {
+        check_unprivileged(plan)?;
+    }
     Ok(())
+}
+
+/// What a caller without privileges over the host can launch: a container
+/// in a user namespace of its own that maps the caller's own uid and gid
+/// once (as the kernel allows such a caller), with no cgroup and no
+/// interface on the host side.
+fn check_unprivileged(plan: &Plan) -> Result<(), Error> {
+    let config = &plan.config;
+    let refuse = |reason| Err(Error::Unprivileged { reason });
+    if plan.cgroup {
+        return refuse("a cgroup");
+    }
+    if config.networks.iter().any(Interface::has_host_side) {
+        return refuse("network interfaces other than loopback");
+    }
+    if config.new_namespaces().next().is_some() && !config.creates(NamespaceKind::User) {
+        return refuse("new namespaces without a new user namespace");
+    }
+    match &plan.id_maps {
+        Some(maps) => id_maps::check_own_ids(maps, geteuid().as_raw(), getegid().as_raw()),
+        None => Ok(()),
+    }
 }

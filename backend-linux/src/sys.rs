@@ -25,6 +25,8 @@ pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub(crate) const CLONE_PIDFD: u64 = libc::CLONE_PIDFD as u64;
 /// Suspend the parent until the child `exec`s or exits.
 pub(crate) const CLONE_VFORK: u64 = libc::CLONE_VFORK as u64;
+/// Make the child the caller's sibling: a child of the caller's parent.
+pub(crate) const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;
 
 /// `struct clone_args` as of Linux 5.7 (`CLONE_ARGS_SIZE_VER2`). Every field
 /// is a `u64` whatever the architecture, so the layout is the kernel's.
@@ -57,7 +59,8 @@ pub(crate) enum Cloned {
 }
 
 /// `clone3(flags | CLONE_PIDFD, exit_signal = SIGCHLD)`, on the caller's
-/// stack, like `fork`.
+/// stack, like `fork`. With [`CLONE_PARENT`] the child signals the caller's
+/// parent as the caller does (the kernel refuses any other exit signal).
 ///
 /// # Safety
 ///
@@ -72,7 +75,11 @@ pub(crate) unsafe fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Resul
     let mut args = CloneArgs {
         flags: flags | CLONE_PIDFD,
         pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal: if flags & CLONE_PARENT == 0 {
+            libc::SIGCHLD as u64
+        } else {
+            0
+        },
         cgroup: cgroup.map_or(0, |fd| fd.as_raw_fd() as u64),
         ..CloneArgs::default()
     };

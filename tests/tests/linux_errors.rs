@@ -1,10 +1,7 @@
 //! Launches that fail, as root: each failure comes back typed, naming the
 //! step where it happened and the errno.
 
-use cradle_core::config::Veth;
-use cradle_core::{
-    ChildError, ChildStep, Config, IdMap, IdMaps, Interface, LaunchError, NamespaceKind, Plan, Step,
-};
+use cradle_core::{ChildError, ChildStep, Config, IdMap, IdMaps, LaunchError, NamespaceKind, Plan};
 use cradle_linux::{Error, Options, Process};
 use cradle_tests::linux::{new_namespaces, require_root};
 
@@ -163,30 +160,6 @@ fn a_missing_init_binary_fails_at_exec() {
             "{error}"
         );
         assert!(error.message.contains("/no/such/init"), "{error}");
-    }
-}
-
-#[test]
-fn veth_interfaces_are_refused_for_now() {
-    if !require_root("veth_interfaces_are_refused_for_now") {
-        return;
-    }
-    let mut config = in_namespaces(&["/bin/true"]);
-    config
-        .namespaces
-        .push(cradle_core::Namespace::new(NamespaceKind::Net));
-    config.networks = vec![Interface::Veth(Veth {
-        host_name: "crv0".into(),
-        peer_name: "crv0p".into(),
-        name: "eth0".into(),
-        ..Veth::default()
-    })];
-    match launch(config) {
-        Err(Error::Launch(LaunchError::Command { step, error })) => {
-            assert_eq!(step, Step::Network { index: 0 });
-            assert_eq!(error.message, "veth interfaces are not supported yet");
-        }
-        other => panic!("expected a command error, got {other:?}"),
     }
 }
 

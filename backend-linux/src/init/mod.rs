@@ -4,11 +4,16 @@
 //! in the order the config's fields are listed, reports `ready` and `exec`s
 //! the command; any failure is reported as an `error` naming the step and
 //! errno, and the child exits non-zero.
+//!
+//! In its setns role ([`setns`]) the init binary is first the helper that
+//! joins a running container and forks the process, which then does the
+//! same, without the container's own steps.
 
 mod exec;
 mod mount_options;
 mod mounts;
-mod network;
+pub(crate) mod network;
+mod setns;
 mod setup;
 
 use std::io::Write as _;
@@ -18,20 +23,23 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::unistd;
 
-use cradle_core::{ChildError, ChildEvent, ChildHandshake, ChildStep, Config, Limits};
+use cradle_core::framing::encode_to_bytes;
+use cradle_core::{ChildError, ChildEvent, ChildHandshake, ChildStep, Config, Limits, Message};
 
-use crate::spawn::INIT_ENV;
+use self::exec::Command;
+use crate::spawn::{INIT_ENV, SETNS_ENV};
 
 /// How the init exits when set-up failed (after reporting why).
 const EXIT_SETUP_FAILED: i32 = 1;
 /// How the init exits when it cannot even talk to the parent.
 const EXIT_NO_LINK: i32 = 2;
 
-/// Becomes the container's init process if this process was started as one,
-/// and returns at once otherwise.
+/// Becomes the container's init process (or a setns helper, which forks a
+/// new process into a running container) if this process was started as
+/// one, and returns at once otherwise.
 ///
 /// Call it first thing in `main` of the init binary: by default the running
-/// program itself (see [`InitBinary`](crate::InitBinary)). In the init role
+/// program itself (see [`InitBinary`](crate::InitBinary)). In either role
 /// it never returns: it `exec`s the container's command or exits non-zero
 /// after reporting why it could not.
 pub fn init() {
@@ -40,8 +48,13 @@ pub fn init() {
 
 /// [`init`], calling `hook` with each set-up step before the child runs it
 /// (and with [`ChildStep::Exec`] after `ready`, just before `exec`): for
-/// tracing, or for tests that make the child stall at a given step.
+/// tracing, or for tests that make the child stall at a given step. A setns
+/// helper, which has no config, passes an empty one with
+/// [`ChildStep::Setns`] and [`ChildStep::Fork`].
 pub fn init_with_hook(hook: impl FnMut(ChildStep, &Config)) {
+    if let Some(value) = std::env::var_os(SETNS_ENV) {
+        setns::run(&value, hook);
+    }
     let Some(value) = std::env::var_os(INIT_ENV) else {
         return;
     };
@@ -60,7 +73,7 @@ pub fn init_with_hook(hook: impl FnMut(ChildStep, &Config)) {
 }
 
 /// The init role, on the launch socket at `fd`.
-fn run(fd: RawFd, mut hook: impl FnMut(ChildStep, &Config)) -> ! {
+fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config)) -> ! {
     // SAFETY: the parent put the launch socket at `fd` for this process
     // (that is what the variable says); nothing else here owns it.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -69,13 +82,21 @@ fn run(fd: RawFd, mut hook: impl FnMut(ChildStep, &Config)) -> ! {
     if fcntl(&socket, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
         std::process::exit(EXIT_NO_LINK);
     }
-    let link = Link { socket };
+    serve(Link { socket }, hook, setup::run)
+}
+
+/// The handshake, from the config to `exec`, with `setup` as the set-up.
+fn serve(
+    link: Link,
+    mut hook: impl FnMut(ChildStep, &Config),
+    setup: fn(&Config, setup::Hook<'_>) -> Result<Command, ChildError>,
+) -> ! {
     let mut handshake = ChildHandshake::new(Limits::default());
     let Some(config) = link.receive(&mut handshake) else {
         link.flush(&mut handshake);
         std::process::exit(EXIT_SETUP_FAILED);
     };
-    let command = match setup::run(&config, &mut hook) {
+    let command = match setup(&config, &mut hook) {
         Ok(command) => command,
         Err(error) => {
             handshake.fail(error);
@@ -132,18 +153,30 @@ impl Link {
     /// Writes what the handshake has queued. A parent that is gone cannot
     /// be told anything more, so write errors end the writing.
     fn flush(&self, handshake: &mut ChildHandshake) {
-        let Some(bytes) = handshake.poll_transmit() else {
-            return;
-        };
-        let mut rest: &[u8] = &bytes;
-        while !rest.is_empty() {
-            match unistd::write(self.socket.as_fd(), rest) {
-                Ok(0) => return,
-                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+        if let Some(bytes) = handshake.poll_transmit() {
+            self.write_all(&bytes);
+        }
+    }
+
+    /// Sends `error` at once: for the setns helper, to which the parent
+    /// sends nothing, so there is no stream to wait out first.
+    fn report(&self, error: &ChildError) {
+        if let Ok(bytes) = encode_to_bytes(&Message::Error(error.clone())) {
+            self.write_all(&bytes);
+        }
+    }
+
+    /// Writes all of `bytes`; false if the parent is gone.
+    fn write_all(&self, mut bytes: &[u8]) -> bool {
+        while !bytes.is_empty() {
+            match unistd::write(self.socket.as_fd(), bytes) {
+                Ok(0) => return false,
+                Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
                 Err(Errno::EINTR) => {}
-                Err(_) => return,
+                Err(_) => return false,
             }
         }
+        true
     }
 }
 

@@ -6,6 +6,14 @@
 //! symlink in the image cannot point a mount at the host. Bind sources are
 //! host paths: they are copied as detached mounts (`open_tree`) before the
 //! pivot and attached (`move_mount`) after it.
+//!
+//! `/proc`, `/dev` and `/sys` are mounted in the rootfs just *before* the
+//! pivot, for user namespaces: there the kernel mounts a new proc or sysfs
+//! only while one is fully visible already (`mnt_too_revealing`), which the
+//! host's stop being once the old root is detached. A user namespace also
+//! cannot `mknod`, so its `/dev` nodes are bind mounts of the host's; a
+//! sysfs it may not mount (no network namespace of its own) is the host's
+//! `/sys`, bound read-only.
 
 use std::ffi::CString;
 use std::fs::{self, Permissions};
@@ -38,13 +46,13 @@ const DEVICES: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
-/// The symlinks of a minimal `/dev`: link, target.
+/// The symlinks of a minimal `/dev`: link (in `/dev`), target.
 const DEV_LINKS: [(&str, &str); 5] = [
-    ("/dev/ptmx", "pts/ptmx"),
-    ("/dev/fd", "/proc/self/fd"),
-    ("/dev/stdin", "/proc/self/fd/0"),
-    ("/dev/stdout", "/proc/self/fd/1"),
-    ("/dev/stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
 ];
 
 /// Sets up the container's filesystem, calling `hook` before each step.
@@ -73,15 +81,17 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         .collect::<Result<_, _>>()?;
     if let Some(rootfs) = &config.rootfs {
         hook(ChildStep::Rootfs, config);
-        pivot(rootfs)?;
+        enter_rootfs(rootfs)?;
         hook(ChildStep::Mounts, config);
-        mount_proc()?;
-        mount_dev()?;
-        mount_sys()?;
+        // Relative: in the rootfs, the working directory.
+        mount_proc(Path::new("proc"))?;
+        mount_dev(Path::new("dev"))?;
+        mount_sys(Path::new("sys"))?;
+        pivot()?;
     } else if config.creates(NamespaceKind::Pid) {
         // The host's /proc shows the host's processes; a new pid namespace
         // gets its own, as `unshare --mount-proc` does.
-        mount_proc()?;
+        mount_proc(Path::new("/proc"))?;
     }
     for mount in &planned {
         mount.mount()?;
@@ -107,8 +117,9 @@ fn mount_at(
     mount(source, target.as_ref(), fstype, flags, data)
 }
 
-/// Binds the rootfs onto itself and makes it `/`; the old root is detached.
-fn pivot(rootfs: &Path) -> Result<(), ChildError> {
+/// Binds the rootfs onto itself (`pivot_root` needs a mount point) and
+/// makes it the working directory.
+fn enter_rootfs(rootfs: &Path) -> Result<(), ChildError> {
     let shown = rootfs.display();
     mount(
         Some(rootfs),
@@ -121,71 +132,133 @@ fn pivot(rootfs: &Path) -> Result<(), ChildError> {
         ChildStep::Rootfs,
         format!("bind mount of the rootfs {shown}"),
     ))?;
-    chdir(rootfs).map_err(failed(ChildStep::Rootfs, format!("chdir {shown}")))?;
+    chdir(rootfs).map_err(failed(ChildStep::Rootfs, format!("chdir {shown}")))
+}
+
+/// Makes the working directory (the rootfs) `/`; the old root is detached.
+fn pivot() -> Result<(), ChildError> {
     // pivot_root(".", ".") stacks the old root on top of the new one, where
     // a lazy unmount of "." takes it away: no directory for it is needed.
-    pivot_root(".", ".").map_err(failed(ChildStep::Rootfs, format!("pivot_root into {shown}")))?;
+    pivot_root(".", ".").map_err(failed(ChildStep::Rootfs, "pivot_root into the rootfs"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(failed(ChildStep::Rootfs, "unmounting the old root"))?;
     chdir("/").map_err(failed(ChildStep::Rootfs, "chdir /"))
 }
 
-fn mount_proc() -> Result<(), ChildError> {
-    make_dir("/proc")?;
+/// A new proc at `target`.
+fn mount_proc(target: &Path) -> Result<(), ChildError> {
+    make_mount_point(target)?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount_at(Some("proc"), "/proc", Some("proc"), flags, None)
+    mount_at(Some("proc"), target, Some("proc"), flags, None)
         .map_err(failed(ChildStep::Mounts, "mount /proc"))
 }
 
-fn mount_dev() -> Result<(), ChildError> {
+/// A minimal `/dev` at `dev` (a directory of the rootfs, before the pivot).
+fn mount_dev(dev: &Path) -> Result<(), ChildError> {
     let step = ChildStep::Mounts;
-    make_dir("/dev")?;
+    make_mount_point(dev)?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
     mount_at(
         Some("tmpfs"),
-        "/dev",
+        dev,
         Some("tmpfs"),
         flags,
         Some("mode=755,size=65536k"),
     )
     .map_err(failed(step, "mount /dev"))?;
+    // From here on every path is inside that new tmpfs: nothing of the
+    // image's is followed.
     for (name, major, minor) in DEVICES {
-        let path = format!("/dev/{name}");
-        let mode = Mode::from_bits_truncate(0o666);
-        mknod(path.as_str(), SFlag::S_IFCHR, mode, makedev(major, minor))
-            .map_err(failed(step, format!("mknod {path}")))?;
-        // mknod applies the umask.
-        fs::set_permissions(&path, Permissions::from_mode(0o666))
-            .map_err(io_failed(step, format!("chmod {path}")))?;
+        make_device(&dev.join(name), name, makedev(major, minor))?;
     }
-    make_dir("/dev/pts")?;
+    let pts = dev.join("pts");
+    make_dir(&pts)?;
     mount_at(
         Some("devpts"),
-        "/dev/pts",
+        &pts,
         Some("devpts"),
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("newinstance,ptmxmode=0666,mode=0620"),
     )
     .map_err(failed(step, "mount /dev/pts"))?;
-    make_dir("/dev/shm")?;
+    let shm = dev.join("shm");
+    make_dir(&shm)?;
     mount_at(
         Some("shm"),
-        "/dev/shm",
+        &shm,
         Some("tmpfs"),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=1777,size=65536k"),
     )
     .map_err(failed(step, "mount /dev/shm"))?;
     for (link, target) in DEV_LINKS {
-        symlink(target, link).map_err(io_failed(step, format!("symlink {link}")))?;
+        let at = dev.join(link);
+        symlink(target, &at).map_err(io_failed(step, format!("symlink /dev/{link}")))?;
     }
     Ok(())
 }
 
-fn mount_sys() -> Result<(), ChildError> {
-    make_dir("/sys")?;
+/// The character device `/dev/<name>` at `path`: made with `mknod`, or,
+/// where the kernel refuses that (a user namespace), bound from the host's.
+fn make_device(path: &Path, name: &str, device: libc::dev_t) -> Result<(), ChildError> {
+    let step = ChildStep::Mounts;
+    let mode = Mode::from_bits_truncate(0o666);
+    match mknod(path, SFlag::S_IFCHR, mode, device) {
+        Ok(()) => {
+            // mknod applies the umask.
+            fs::set_permissions(path, Permissions::from_mode(0o666))
+                .map_err(io_failed(step, format!("chmod /dev/{name}")))
+        }
+        Err(Errno::EPERM) => {
+            make_file(path)?;
+            let host = Path::new("/dev").join(name);
+            mount_at(host.to_str(), path, None, MsFlags::MS_BIND, None)
+                .map_err(failed(step, format!("bind mount of the host's /dev/{name}")))
+        }
+        Err(errno) => Err(failed(step, format!("mknod /dev/{name}"))(errno)),
+    }
+}
+
+/// A read-only sysfs at `target`; in a user namespace that may not mount
+/// one, the host's `/sys`, bound read-only.
+fn mount_sys(target: &Path) -> Result<(), ChildError> {
+    let step = ChildStep::Mounts;
+    make_mount_point(target)?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount_at(Some("sysfs"), "/sys", Some("sysfs"), flags, None)
-        .map_err(failed(ChildStep::Mounts, "mount /sys"))
+    match mount_at(Some("sysfs"), target, Some("sysfs"), flags, None) {
+        Err(Errno::EPERM) => {}
+        result => return result.map_err(failed(step, "mount /sys")),
+    }
+    let failure = || failed(step, "bind mount of the host's /sys");
+    mount_at(
+        Some("/sys"),
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .map_err(failure())?;
+    // The flags the host's mount has are locked in a user namespace: the
+    // remount keeps them.
+    mount_at(
+        None,
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        None,
+    )
+    .map_err(failure())
+}
+
+/// A directory of the rootfs to mount on, refusing a symlink: before the
+/// pivot it would be followed on the host.
+fn make_mount_point(path: &Path) -> Result<(), ChildError> {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(refused(
+            ChildStep::Mounts,
+            format!("{} in the rootfs is a symlink", path.display()),
+        )),
+        _ => make_dir(path),
+    }
 }
 
 /// One of the config's mounts, with its bind source copied while the host

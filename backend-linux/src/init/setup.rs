@@ -25,11 +25,7 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError
         hook(step, config);
         action(config)
     };
-    step(ChildStep::Setsid, |_| {
-        unistd::setsid()
-            .map(drop)
-            .map_err(failed(ChildStep::Setsid, "setsid"))
-    })?;
+    step(ChildStep::Setsid, new_session)?;
     step(ChildStep::Namespaces, join_namespaces)?;
     step(ChildStep::Hostname, set_hostname)?;
     step(ChildStep::Rlimits, set_rlimits)?;
@@ -40,18 +36,70 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError
         action(config)
     };
     step(ChildStep::User, set_user)?;
-    step(ChildStep::Cwd, |config| {
-        let cwd = &config.cwd;
-        unistd::chdir(cwd).map_err(failed(ChildStep::Cwd, format!("chdir {}", cwd.display())))
-    })?;
-    step(ChildStep::NoNewPrivileges, |config| {
-        if !config.no_new_privileges {
-            return Ok(());
-        }
-        prctl::set_no_new_privs().map_err(failed(ChildStep::NoNewPrivileges, "PR_SET_NO_NEW_PRIVS"))
-    })?;
+    step(ChildStep::Cwd, change_dir)?;
+    step(ChildStep::NoNewPrivileges, no_new_privileges)?;
     step(ChildStep::Fds, close_on_exec)?;
     Command::prepare(config)
+}
+
+/// The set-up of a setns process: the steps that concern the process
+/// itself. The helper has put it in the container's namespaces and root
+/// already; what concerns the container (namespaces, hostname, network,
+/// mounts) is the init's, and refused here rather than ignored.
+pub(super) fn run_setns(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError> {
+    refuse_container_fields(config)?;
+    let mut step = |step: ChildStep, action: fn(&Config) -> Result<(), ChildError>| {
+        hook(step, config);
+        action(config)
+    };
+    step(ChildStep::Setsid, new_session)?;
+    step(ChildStep::Rlimits, set_rlimits)?;
+    step(ChildStep::User, set_user)?;
+    step(ChildStep::Cwd, change_dir)?;
+    step(ChildStep::NoNewPrivileges, no_new_privileges)?;
+    step(ChildStep::Fds, close_on_exec)?;
+    Command::prepare(config)
+}
+
+/// Refuses, for a setns process, the fields that set up a container.
+fn refuse_container_fields(config: &Config) -> Result<(), ChildError> {
+    let set = [
+        (ChildStep::Namespaces, "namespaces", !config.namespaces.is_empty()),
+        (ChildStep::Hostname, "a hostname", config.hostname.is_some()),
+        (ChildStep::Network, "networks", !config.networks.is_empty()),
+        (ChildStep::Rootfs, "a rootfs", config.rootfs.is_some()),
+        (ChildStep::Mounts, "mounts", !config.mounts.is_empty()),
+        (
+            ChildStep::Paths,
+            "read-only or masked paths",
+            !config.readonly_paths.is_empty() || !config.masked_paths.is_empty(),
+        ),
+    ];
+    match set.into_iter().find(|(_, _, set)| *set) {
+        Some((step, what, _)) => Err(refused(
+            step,
+            format!("a setns process joins a running container: it cannot set {what}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn new_session(_: &Config) -> Result<(), ChildError> {
+    unistd::setsid()
+        .map(drop)
+        .map_err(failed(ChildStep::Setsid, "setsid"))
+}
+
+fn change_dir(config: &Config) -> Result<(), ChildError> {
+    let cwd = &config.cwd;
+    unistd::chdir(cwd).map_err(failed(ChildStep::Cwd, format!("chdir {}", cwd.display())))
+}
+
+fn no_new_privileges(config: &Config) -> Result<(), ChildError> {
+    if !config.no_new_privileges {
+        return Ok(());
+    }
+    prctl::set_no_new_privs().map_err(failed(ChildStep::NoNewPrivileges, "PR_SET_NO_NEW_PRIVS"))
 }
 
 /// Joins the namespaces given by path, user first.

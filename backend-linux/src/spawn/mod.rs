@@ -1,5 +1,6 @@
-//! Starting the child: `clone3` into the new namespaces, then `exec` of the
-//! init binary with the launch socket on a known descriptor.
+//! Starting the child: `clone3` into the new namespaces (or, for a setns
+//! helper, into none), then `exec` of the init binary with the launch socket
+//! on a known descriptor.
 //!
 //! Everything the child needs is prepared here, before the clone; the child
 //! itself ([`pre_exec`]) only copies descriptors, sets its parent-death
@@ -26,6 +27,11 @@ use crate::sys::{self, Cloned};
 /// role; its value is the launch socket's descriptor.
 pub(crate) const INIT_ENV: &str = "_CRADLE_INIT";
 
+/// The environment variable that makes [`init`](crate::init) take the setns
+/// helper role: `<socket fd>:<target pidfd fd>:<target pid>`, the target
+/// being the init of the container to join.
+pub(crate) const SETNS_ENV: &str = "_CRADLE_SETNS";
+
 /// Where the running program is, for [`InitBinary::CurrentExe`].
 const CURRENT_EXE: &CStr = c"/proc/self/exe";
 
@@ -39,6 +45,9 @@ pub(crate) struct InitProgram {
     /// Where the socket lands in the child: right after stdio and the
     /// preserved descriptors.
     socket_fd: RawFd,
+    /// Where a setns helper finds the pidfd of the container's init: right
+    /// after the socket.
+    target_fd: Option<RawFd>,
     reports: Reports,
 }
 
@@ -72,7 +81,27 @@ impl InitProgram {
             path,
             env,
             socket_fd,
+            target_fd: None,
         })
+    }
+
+    /// The program for a setns helper that joins the container whose init
+    /// is `target`, in a child that gets `preserved` descriptors after stdio.
+    pub(crate) fn setns_helper(
+        init: &InitBinary,
+        preserved: usize,
+        target: Pid,
+    ) -> Result<InitProgram, Error> {
+        let mut program = InitProgram::new(init, preserved)?;
+        let target_fd = program.socket_fd.checked_add(1).ok_or(Error::Options {
+            reason: "too many preserved descriptors",
+        })?;
+        let value = format!("{SETNS_ENV}={}:{target_fd}:{target}", program.socket_fd);
+        program.env = CString::new(value).map_err(|_| Error::Options {
+            reason: "unreachable: the setns variable holds a NUL byte",
+        })?;
+        program.target_fd = Some(target_fd);
+        Ok(program)
     }
 }
 
@@ -93,6 +122,9 @@ pub(crate) struct CloneSpec<'a> {
     pub(crate) hold: bool,
     /// Clone straight into this cgroup2 directory.
     pub(crate) cgroup: Option<BorrowedFd<'a>>,
+    /// A setns helper's pidfd of the container's init, placed where the
+    /// program says.
+    pub(crate) target: Option<BorrowedFd<'a>>,
 }
 
 /// Clones the child, which `exec`s `program` with `socket` (the child's end)
@@ -106,7 +138,7 @@ pub(crate) fn clone_init(
 ) -> Result<(Pid, OwnedFd), Error> {
     // Lift every source above every target, so that placing one never
     // overwrites another's source.
-    let floor = program.socket_fd + 1;
+    let floor = program.target_fd.unwrap_or(program.socket_fd) + 1;
     let mut lifted = Vec::with_capacity(fds.preserved.len() + 4);
     let mut placements = Vec::with_capacity(fds.preserved.len() + 4);
     let targets = (0..)
@@ -121,6 +153,19 @@ pub(crate) fn clone_init(
     }
     let socket = dup_above(socket, floor)?;
     placements.push((socket.as_raw_fd(), program.socket_fd));
+    match (spec.target, program.target_fd) {
+        (Some(target), Some(target_fd)) => {
+            let high = dup_above(target, floor)?;
+            placements.push((high.as_raw_fd(), target_fd));
+            lifted.push(high);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::OutOfOrder {
+                reason: "a setns helper needs its target, and only a setns helper takes one",
+            })
+        }
+    }
 
     let pre_exec = PreExec {
         program,
@@ -129,6 +174,7 @@ pub(crate) fn clone_init(
         placements: &placements,
         socket: socket.as_fd(),
         hold: spec.hold,
+        become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
     };
     let mut flags = spec.namespaces | sys::CLONE_CLEAR_SIGHAND;
     if !spec.hold {
@@ -184,6 +230,16 @@ mod tests {
         assert_eq!(program.socket_fd, 5);
         assert_eq!(program.env.to_bytes(), b"_CRADLE_INIT=5");
         assert_eq!(program.path.as_c_str(), CURRENT_EXE);
+        assert_eq!(program.target_fd, None);
+    }
+
+    #[test]
+    fn a_setns_helper_finds_its_target_after_the_socket() {
+        let target = Pid::new(4242).expect("pid");
+        let program = InitProgram::setns_helper(&InitBinary::CurrentExe, 1, target).expect("program");
+        assert_eq!(program.socket_fd, 4);
+        assert_eq!(program.target_fd, Some(5));
+        assert_eq!(program.env.to_bytes(), b"_CRADLE_SETNS=4:5:4242");
     }
 
     #[test]

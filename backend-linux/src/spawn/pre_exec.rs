@@ -37,6 +37,12 @@ pub(super) struct PreExec<'a> {
     pub(super) socket: BorrowedFd<'a>,
     /// Wait for the release byte before `exec`.
     pub(super) hold: bool,
+    /// The child is in a new user namespace: once released (its id maps
+    /// written), it becomes uid and gid 0 there, which `exec` needs to
+    /// keep the namespace's capabilities. (A root parent's ids are not
+    /// mapped in a namespace that maps a range: without this the init
+    /// would run as nobody, with none.)
+    pub(super) become_root: bool,
 }
 
 impl PreExec<'_> {
@@ -58,6 +64,9 @@ impl PreExec<'_> {
         if self.hold {
             self.await_release();
         }
+        if self.become_root {
+            self.set_ids_to_root();
+        }
         let path: &CStr = &self.program.path;
         // SAFETY: `path` is a C string, `argv` and `envp` are null-terminated
         // arrays of C strings that the parent keeps alive (this is a copy of
@@ -76,6 +85,22 @@ impl PreExec<'_> {
                 Err(Errno::EINTR) => {}
                 Err(errno) => self.fail(&self.program.reports.release, errno),
             }
+        }
+    }
+
+    /// `setresgid(0, 0, 0)` then `setresuid(0, 0, 0)`, as raw syscalls:
+    /// libc's wrappers would try to reach the parent's other threads,
+    /// which this copy does not have.
+    fn set_ids_to_root(&self) {
+        // SAFETY: setresgid with plain integers; no memory is passed.
+        let gid = unsafe { libc::syscall(libc::SYS_setresgid, 0, 0, 0) };
+        if gid < 0 {
+            self.fail(&self.program.reports.become_root, Errno::last());
+        }
+        // SAFETY: setresuid with plain integers; no memory is passed.
+        let uid = unsafe { libc::syscall(libc::SYS_setresuid, 0, 0, 0) };
+        if uid < 0 {
+            self.fail(&self.program.reports.become_root, Errno::last());
         }
     }
 

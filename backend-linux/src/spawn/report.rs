@@ -37,6 +37,7 @@ pub(crate) struct Reports {
     pub(crate) place_fds: Report,
     pub(crate) parent_death_signal: Report,
     pub(crate) release: Report,
+    pub(crate) become_root: Report,
     pub(crate) exec: Report,
 }
 
@@ -49,6 +50,10 @@ impl Reports {
             place_fds: Report::new("dup2 of the launch descriptors before exec", ChildStep::Fds),
             parent_death_signal: Report::new("prctl(PR_SET_PDEATHSIG) before exec", ChildStep::Other),
             release: Report::new("read of the release byte before exec", ChildStep::Other),
+            become_root: Report::new(
+                "setresgid/setresuid to 0 in the new user namespace (is 0 mapped?)",
+                ChildStep::User,
+            ),
             exec: Report::new(&format!("execve of the init binary {init}"), ChildStep::Exec),
         }
     }
@@ -109,6 +114,7 @@ mod tests {
             &reports.place_fds,
             &reports.parent_death_signal,
             &reports.release,
+            &reports.become_root,
             &reports.exec,
         ] {
             let mut buf = [0; 11];

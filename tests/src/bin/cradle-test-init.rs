@@ -7,6 +7,9 @@
 //! `announce` writes the step's name and a newline to stdout, then sleeps,
 //! for a test to kill it there. (The child cannot kill itself: as pid 1 of
 //! a pid namespace, it is immune to its own signals.)
+//!
+//! A setns helper has no config: its fault is the name it runs under, a
+//! link to this binary named `<action>@<step>` (`setns` or `fork`).
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -25,12 +28,13 @@ fn main() {
 }
 
 fn fault(step: ChildStep, config: &Config) {
-    let Some((action, at)) = config
+    let fault = config
         .env
         .iter()
         .find_map(|entry| entry.strip_prefix(FAULT))
-        .and_then(|fault| fault.split_once('@'))
-    else {
+        .map(str::to_owned)
+        .or_else(fault_in_name);
+    let Some((action, at)) = fault.as_deref().and_then(|fault| fault.split_once('@')) else {
         return;
     };
     if at != step.as_str() {
@@ -44,4 +48,11 @@ fn fault(step: ChildStep, config: &Config) {
         }
         _ => {}
     }
+}
+
+/// `<action>@<step>` from the name this binary runs under.
+fn fault_in_name() -> Option<String> {
+    let program = std::env::args_os().next()?;
+    let name = std::path::Path::new(&program).file_name()?.to_str()?;
+    name.contains('@').then(|| name.to_owned())
 }

@@ -1,0 +1,108 @@
+//! [`Container`]: the running container a setns process joins, named by
+//! its init.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::poll::PollFlags;
+
+use cradle_core::Pid;
+
+use crate::error::Error;
+use crate::process::Process;
+use crate::{clock, proc_stat, sys, wait};
+
+/// A running container, held by a pidfd on its init process: a setns
+/// process joins the init's namespaces and root (see
+/// [`Options::container`](crate::Options::container)).
+///
+/// A pid alone could name another process once the init has exited and its
+/// pid has been reused; the pidfd cannot, and [`open`](Container::open)
+/// checks the init's start time before it trusts a pid read from a file.
+#[derive(Debug)]
+pub struct Container {
+    pid: Pid,
+    pidfd: OwnedFd,
+    start_time: u64,
+}
+
+impl Container {
+    /// The container whose init is `pid` and started at `start_time` (as
+    /// [`Process::start_time`] gave it): what a state file keeps. Refused if
+    /// that process has exited, or if the pid now belongs to another one.
+    pub fn open(pid: Pid, start_time: u64) -> Result<Container, Error> {
+        let pidfd = sys::pidfd_open(pid).map_err(|errno| match errno {
+            Errno::ESRCH => Error::ContainerGone {
+                pid,
+                reason: "has exited",
+            },
+            errno => Error::syscall("pidfd_open")(errno),
+        })?;
+        // The pidfd holds whichever process had the pid when it was opened.
+        // If the pid's process now has the init's start time, that was the
+        // init: it held the pid all along.
+        let now_started = proc_stat::start_time(pid).map_err(|_| Error::ContainerGone {
+            pid,
+            reason: "has exited",
+        })?;
+        if now_started != start_time {
+            return Err(Error::ContainerGone {
+                pid,
+                reason: "has exited, and its pid belongs to another process now",
+            });
+        }
+        let container = Container {
+            pid,
+            pidfd,
+            start_time,
+        };
+        container.check_running()?;
+        Ok(container)
+    }
+
+    /// The container whose init is `init`, a process this program started.
+    pub fn of(init: &Process) -> Result<Container, Error> {
+        let pidfd = init.as_fd().try_clone_to_owned().map_err(|error| {
+            let errno = Errno::from_raw(error.raw_os_error().unwrap_or(libc::EBADF));
+            Error::syscall("fcntl(F_DUPFD_CLOEXEC) of the init's pidfd")(errno)
+        })?;
+        let container = Container {
+            pid: init.pid(),
+            pidfd,
+            start_time: init.start_time()?,
+        };
+        container.check_running()?;
+        Ok(container)
+    }
+
+    /// The init's pid, in the caller's pid namespace.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// When the init started, in clock ticks since boot: with the pid, what
+    /// names it across pid reuse (for [`open`](Container::open)).
+    pub fn start_time(&self) -> u64 {
+        self.start_time
+    }
+
+    /// The pidfd on the init.
+    pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Refuses a container whose init has exited: there is nothing left to
+    /// join (its pid namespace, if it had one, is gone with it).
+    pub(crate) fn check_running(&self) -> Result<(), Error> {
+        // A pidfd turns readable when its process exits; never blocks.
+        let exited = wait::until_ready(self.pidfd.as_fd(), PollFlags::POLLIN, Some(clock::now()))
+            .map_err(Error::syscall("ppoll"))?;
+        if exited {
+            return Err(Error::ContainerGone {
+                pid: self.pid,
+                reason: "has exited",
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! The parent's side of a setns process: naming the running container to
+//! join ([`Container`]) and checking the process its helper reports
+//! ([`adopt`]). The helper itself is the init binary in its setns role
+//! (`init::setns`).
+
+mod adopt;
+mod container;
+
+use std::os::unix::fs::MetadataExt;
+
+use cradle_core::NamespaceKind;
+
+pub(crate) use self::adopt::adopt;
+pub use self::container::Container;
+
+/// Which namespace of `kind` the process `pid` (a number, or `self`) is in:
+/// the device and inode of its `/proc/<pid>/ns/<kind>` link, which are equal
+/// for two processes exactly when they share the namespace.
+pub(crate) fn namespace_id(pid: &str, kind: NamespaceKind) -> std::io::Result<(u64, u64)> {
+    let metadata = std::fs::metadata(format!("/proc/{pid}/ns/{}", kind.proc_name()))?;
+    Ok((metadata.dev(), metadata.ino()))
+}

@@ -1,0 +1,724 @@
+//! A new process in a running container (setns), as root: it shares the
+//! container's namespaces, root, hostname and cgroups, with its own args,
+//! env, cwd and user; failures at every step are typed and leave no
+//! zombie and no descriptor; a container whose init has exited is refused.
+//!
+//! The tests count the parent's descriptors and children, so they take
+//! turns (`SERIAL`), and other suites run in other processes.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use cradle_core::backend::{Clock, Wait, Wake};
+use cradle_core::config::{Rlimit, RlimitResource};
+use cradle_core::driver::{execute, READ_CHUNK};
+use cradle_core::{
+    ChildStep, Config, Event, ExitStatus, IdMap, IdMaps, Launch, LaunchError, NamespaceKind, Pid, Plan, Step,
+};
+use cradle_linux::cgroup::CgroupConfig;
+use cradle_linux::{clock, Container, Error, LinuxLaunch, Options, Process};
+use cradle_tests::linux::{self, new_namespaces, require_root, unique, BusyboxRootfs, DEADLINE};
+use nix::sys::signal::{kill, Signal};
+
+const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The namespace types the test container has of its own: all but user
+/// (which needs id maps, and is the host's here), time where the kernel has
+/// it.
+fn container_namespaces() -> Vec<NamespaceKind> {
+    NamespaceKind::ALL
+        .into_iter()
+        .filter(|&kind| kind != NamespaceKind::User)
+        .filter(|kind| fs::metadata(format!("/proc/self/ns/{}", kind.proc_name())).is_ok())
+        .collect()
+}
+
+/// A running container: busybox rootfs with a marker file, a hostname, its
+/// own cgroup, every namespace but user; its init sleeps.
+struct Running {
+    init: Process,
+    hostname: String,
+    marker: String,
+    _rootfs: BusyboxRootfs,
+}
+
+impl Running {
+    fn start() -> Running {
+        let rootfs = BusyboxRootfs::new();
+        let marker = unique("marker");
+        rootfs.write("etc/marker", &marker);
+        let hostname = unique("setns");
+        let mut config = Config::new(["/bin/sleep", "1000"]);
+        config.namespaces = new_namespaces(&container_namespaces());
+        config.rootfs = Some(rootfs.path().to_owned());
+        config.hostname = Some(hostname.clone());
+        let mut plan = Plan::init(config);
+        plan.cgroup = true;
+        let options = Options::new().init_binary(INIT).cgroup(CgroupConfig {
+            name: unique("cradle-setns"),
+            ..CgroupConfig::default()
+        });
+        let init = Process::start(plan, options).expect("start the container");
+        Running {
+            init,
+            hostname,
+            marker,
+            _rootfs: rootfs,
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.init.pid().to_string()
+    }
+
+    /// Options for a process in this container: its init and cgroups.
+    fn options(&self) -> Options {
+        let container = Container::of(&self.init).expect("the running container");
+        let cgroups = self
+            .init
+            .cgroup()
+            .expect("the container's cgroup")
+            .paths()
+            .clone();
+        Options::new()
+            .init_binary(INIT)
+            .container(container)
+            .container_cgroups(cgroups)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.init.terminate();
+        if let Some(cgroup) = self.init.cgroup() {
+            let _ = cgroup.destroy();
+        }
+    }
+}
+
+/// A setns plan for `args`, entering the container's cgroups.
+fn exec_plan(args: &[&str]) -> Plan {
+    let mut plan = Plan::setns(Config::new(args.iter().copied()));
+    plan.cgroup = true;
+    plan
+}
+
+/// What a launch leaves behind, checked against what was there before.
+struct Leftovers {
+    fds: BTreeSet<i32>,
+    children: BTreeSet<i32>,
+}
+
+impl Leftovers {
+    fn before() -> Leftovers {
+        Leftovers {
+            fds: linux::open_fds(),
+            children: linux::children(),
+        }
+    }
+
+    fn assert_none(&self, what: &str) {
+        assert_eq!(
+            linux::open_fds(),
+            self.fds,
+            "{what}: descriptors left in the parent"
+        );
+        assert_eq!(
+            linux::children(),
+            self.children,
+            "{what}: children (zombies) left"
+        );
+    }
+}
+
+#[test]
+fn the_process_is_in_the_container() {
+    if !require_root("the_process_is_in_the_container") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let (mut stdout, write) = linux::pipe();
+    let script = "cat /etc/marker; echo; hostname; echo $$; ls /; echo done; exec sleep 100";
+    let mut process = Process::start(
+        exec_plan(&["/bin/sh", "-c", script]),
+        container.options().stdout(write),
+    )
+    .expect("exec into the container");
+    let mut lines = Vec::new();
+    while lines.last().map(String::as_str) != Some("done") {
+        let line = linux::read_line(&mut stdout, DEADLINE);
+        assert!(!line.is_empty(), "the process ended early: {lines:?}");
+        lines.push(line.trim_end().to_owned());
+    }
+    assert_eq!(lines[0], container.marker, "the container's rootfs: {lines:?}");
+    assert_eq!(lines[1], container.hostname, "{lines:?}");
+    assert_ne!(lines[2], "1", "a setns process is not the container's pid 1");
+    let listing: Vec<&str> = lines[3..lines.len() - 1]
+        .iter()
+        .flat_map(|line| line.split_whitespace())
+        .collect();
+    assert_eq!(
+        listing,
+        ["bin", "dev", "etc", "mnt", "proc", "sys", "tmp"],
+        "{lines:?}"
+    );
+
+    // From the host: every namespace is the init's, and so are the cgroups.
+    let pid = process.pid().to_string();
+    for kind in NamespaceKind::ALL {
+        if fs::metadata(format!("/proc/self/ns/{}", kind.proc_name())).is_ok() {
+            assert_eq!(
+                linux::namespace_of(&pid, kind),
+                linux::namespace_of(&container.pid(), kind),
+                "{kind:?}"
+            );
+        }
+    }
+    let cgroups = |pid: &str| fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    assert_eq!(cgroups(&pid), cgroups(&container.pid()));
+    // It sees stdio only (stdin is the test's, stdout the pipe, stderr ours).
+    assert_eq!(linux::fds_of(process.pid().as_raw()), BTreeSet::from([0, 1, 2]));
+    assert!(process.start_time().expect("start time") > 0);
+    process.signal(Signal::SIGTERM).expect("signal");
+    assert_eq!(
+        process.wait_timeout(DEADLINE).expect("wait"),
+        Some(ExitStatus::Signaled(Signal::SIGTERM as i32))
+    );
+}
+
+#[test]
+fn the_process_joins_a_user_namespace_first() {
+    if !require_root("the_process_joins_a_user_namespace_first") {
+        return;
+    }
+    let _serial = serial();
+    // An identity map: a container of a shifted map cannot make its mounts
+    // private yet (user namespaces proper are another issue's), nor have a
+    // rootfs.
+    let identity = IdMap {
+        container: 0,
+        host: 0,
+        count: u32::MAX,
+    };
+    let mut config = Config::new(["/bin/sleep", "1000"]);
+    config.namespaces = new_namespaces(&[
+        NamespaceKind::User,
+        NamespaceKind::Mount,
+        NamespaceKind::Pid,
+        NamespaceKind::Uts,
+        NamespaceKind::Ipc,
+    ]);
+    let mut plan = Plan::init(config);
+    plan.id_maps = Some(IdMaps {
+        uid: vec![identity],
+        gid: vec![identity],
+        deny_setgroups: false,
+    });
+    let mut init = Process::start(plan, Options::new().init_binary(INIT)).expect("the container");
+    let container = Container::of(&init).expect("container");
+    let options = Options::new().init_binary(INIT).container(container);
+    let mut exec = Plan::setns(Config::new(["/bin/sleep", "100"]));
+    exec.config.user.uid = 7;
+    let mut process = Process::start(exec, options).expect("exec into the container");
+    let (pid, init_pid) = (process.pid().to_string(), init.pid().to_string());
+    for kind in NamespaceKind::ALL {
+        if fs::metadata(format!("/proc/self/ns/{}", kind.proc_name())).is_ok() {
+            assert_eq!(
+                linux::namespace_of(&pid, kind),
+                linux::namespace_of(&init_pid, kind),
+                "{kind:?}"
+            );
+        }
+    }
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let uids = status
+        .lines()
+        .find(|line| line.starts_with("Uid:"))
+        .expect("Uid line");
+    assert_eq!(uids.split_whitespace().nth(1), Some("7"), "{status}");
+    process.terminate().expect("terminate");
+    init.terminate().expect("terminate the container");
+}
+
+#[test]
+fn the_process_has_its_own_args_env_cwd_user_and_rlimits() {
+    if !require_root("the_process_has_its_own_args_env_cwd_user_and_rlimits") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let mut plan = exec_plan(&[
+        "/bin/sh",
+        "-c",
+        "echo $FOO $1; pwd; id -u; id -g; ulimit -n",
+        "sh",
+        "arg",
+    ]);
+    plan.config.env = vec!["FOO=foo".into(), "PATH=/bin".into()];
+    plan.config.cwd = "/tmp".into();
+    plan.config.user.uid = 1000;
+    plan.config.user.gid = 1001;
+    plan.config.rlimits = vec![Rlimit {
+        resource: RlimitResource::Nofile,
+        soft: 100,
+        hard: 200,
+    }];
+    let (mut process, mut stdout) = {
+        let (read, write) = linux::pipe();
+        let process = Process::start(plan, container.options().stdout(write)).expect("exec");
+        (process, read)
+    };
+    let output = linux::read_to_end(&mut stdout, DEADLINE);
+    assert_eq!(
+        process.wait_timeout(DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    assert_eq!(output, "foo arg\n/tmp\n1000\n1001\n100\n");
+}
+
+#[test]
+fn a_missing_command_fails_at_exec_with_enoent() {
+    if !require_root("a_missing_command_fails_at_exec_with_enoent") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let leftovers = Leftovers::before();
+    let result = Process::start(exec_plan(&["/no/such/command"]), container.options());
+    match result {
+        Err(Error::Launch(LaunchError::Child { error, .. })) => {
+            assert_eq!(
+                (error.step, error.errno),
+                (ChildStep::Exec, Some(libc::ENOENT)),
+                "{error:?}"
+            );
+        }
+        other => panic!("expected the child's exec error, got {other:?}"),
+    }
+    leftovers.assert_none("a missing command");
+}
+
+#[test]
+fn a_setns_process_cannot_set_up_the_container() {
+    if !require_root("a_setns_process_cannot_set_up_the_container") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let mut plan = exec_plan(&["/bin/true"]);
+    plan.config.hostname = Some("other".into());
+    let result = Process::start(plan, container.options());
+    match result {
+        Err(Error::Launch(LaunchError::Child { error, .. })) => assert_eq!(error.step, ChildStep::Hostname),
+        other => panic!("expected the hostname refused, got {other:?}"),
+    }
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{}/root/etc/hostname", container.pid())).ok(),
+        None,
+        "nothing was written"
+    );
+}
+
+#[test]
+fn an_exited_container_is_refused_at_once() {
+    if !require_root("an_exited_container_is_refused_at_once") {
+        return;
+    }
+    let _serial = serial();
+    let mut container = Running::start();
+    let pid = container.init.pid();
+    let start_time = container.init.start_time().expect("start time");
+    let fds = linux::open_fds();
+    let handle = Container::of(&container.init).expect("container");
+    container.init.terminate().expect("terminate the init");
+    let leftovers = Leftovers {
+        fds,
+        children: linux::children(),
+    };
+    let options = Options::new().init_binary(INIT).container(handle);
+    let started = Instant::now();
+    let result = Process::start(Plan::setns(Config::new(["/bin/true"])), options);
+    match &result {
+        Err(Error::Launch(LaunchError::Command { step, error })) => {
+            assert_eq!(*step, Step::Spawn);
+            assert!(error.message.contains("has exited"), "{error:?}");
+        }
+        other => panic!("expected a refusal at spawn, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    leftovers.assert_none("an exited container");
+    // By pid and start time, as a state file would name it: gone too.
+    let reopened = Container::open(pid, start_time);
+    assert!(
+        matches!(reopened, Err(Error::ContainerGone { .. })),
+        "{reopened:?}"
+    );
+}
+
+#[test]
+fn a_recycled_pid_is_not_taken_for_the_container() {
+    if !require_root("a_recycled_pid_is_not_taken_for_the_container") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let start_time = container.init.start_time().expect("start time");
+    let same = Container::open(container.init.pid(), start_time).expect("the same container");
+    assert_eq!(
+        (same.pid(), same.start_time()),
+        (container.init.pid(), start_time)
+    );
+    let other = Container::open(container.init.pid(), start_time + 1);
+    assert!(matches!(other, Err(Error::ContainerGone { .. })), "{other:?}");
+}
+
+#[test]
+fn a_hundred_execs_in_a_row_leave_nothing() {
+    if !require_root("a_hundred_execs_in_a_row_leave_nothing") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let leftovers = Leftovers::before();
+    for round in 0..100 {
+        let mut process = Process::start(exec_plan(&["/bin/true"]), container.options())
+            .unwrap_or_else(|error| panic!("exec {round}: {error}"));
+        assert_eq!(
+            process.wait_timeout(DEADLINE).expect("wait"),
+            Some(ExitStatus::Exited(0)),
+            "exec {round}"
+        );
+    }
+    leftovers.assert_none("100 execs");
+}
+
+/// Which of the launch's processes a test kills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Victim {
+    Helper,
+    Process,
+}
+
+/// The launch's live processes, as `(helper, process)`: the new children
+/// since `before`, told apart by pid namespace (the helper stays in ours).
+fn helper_and_process(before: &BTreeSet<i32>) -> (Option<i32>, Option<i32>) {
+    let own = linux::namespace_of("self", NamespaceKind::Pid);
+    let mut found = (None, None);
+    for pid in linux::children().difference(before) {
+        let link = format!("/proc/{pid}/ns/pid");
+        match fs::read_link(link) {
+            Ok(ns) if ns.display().to_string() == own => found.0 = Some(*pid),
+            Ok(_) => found.1 = Some(*pid),
+            // A zombie: already dead, nothing to kill.
+            Err(_) => {}
+        }
+    }
+    found
+}
+
+/// `cradle_core::driver::drive`, killing `victim` just before the launch
+/// reaches `kill_at` (before its command, or before waiting at it), if it
+/// is alive then.
+fn drive_killing(
+    launch: &mut Launch,
+    backend: &mut LinuxLaunch,
+    kill_at: Step,
+    victim: Victim,
+    before: &BTreeSet<i32>,
+) -> Result<Pid, LaunchError> {
+    let mut buf = vec![0; READ_CHUNK];
+    let mut done = false;
+    let mut kill_if_due = |launch: &Launch| {
+        if !done && launch.step() == kill_at {
+            done = true;
+            let target = match (victim, helper_and_process(before)) {
+                (Victim::Helper, (helper, _)) => helper,
+                (Victim::Process, (_, process)) => process,
+            };
+            if let Some(pid) = target {
+                let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    };
+    loop {
+        kill_if_due(launch);
+        while let Some(command) = launch.poll_command() {
+            let result = execute(backend, &command, launch.deadline());
+            let now = backend.now();
+            let _ = match result {
+                Ok(Some(pid)) => launch.handle_spawned(now, pid),
+                Ok(None) => launch.handle_done(now, Ok(())),
+                Err(error) => launch.handle_done(now, Err(error)),
+            };
+            kill_if_due(launch);
+        }
+        match launch.poll_event() {
+            Some(Event::Running { pid }) => return Ok(pid),
+            Some(Event::Failed(error)) => return Err(error),
+            None => {}
+        }
+        let wake = backend.wait(launch.poll_timeout(), launch.wants_read(), &mut buf);
+        let now = backend.now();
+        let _ = match wake {
+            Wake::Read(n) => launch.handle_read(now, &buf[..n]),
+            Wake::Eof => launch.handle_eof(now),
+            Wake::ReadFailed(error) => launch.handle_read_error(now, error),
+            Wake::Exited { pid, status } => launch.handle_exit(now, pid, status),
+            Wake::Deadline => {
+                launch.handle_timeout(now);
+                Ok(())
+            }
+        };
+    }
+}
+
+#[test]
+fn the_helper_or_the_process_killed_before_each_parent_step() {
+    if !require_root("the_helper_or_the_process_killed_before_each_parent_step") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let timeout = Duration::from_secs(5);
+    let steps = {
+        let launch = Launch::new(exec_plan(&["/bin/true"]), clock::now()).expect("plan");
+        launch.steps().to_vec()
+    };
+    for victim in [Victim::Helper, Victim::Process] {
+        for &step in &steps {
+            // A helper killed after its fork but before its report would
+            // leave a process nobody knows of (a limitation of the
+            // handshake); `the_helper_killed_at_each_of_its_steps` kills it
+            // where it can be, before the fork.
+            if (victim, step) == (Victim::Helper, Step::ReportPid) {
+                continue;
+            }
+            let what = format!("{victim:?} killed before {step}");
+            let mut plan = exec_plan(&["/bin/true"]);
+            plan.timeout = timeout;
+            let leftovers = Leftovers::before();
+            let mut backend = LinuxLaunch::new(container.options()).expect("backend");
+            let started = Instant::now();
+            let mut launch = Launch::new(plan, clock::now()).expect("plan");
+            let result = drive_killing(&mut launch, &mut backend, step, victim, &leftovers.children);
+            assert!(
+                started.elapsed() < timeout,
+                "{what}: took {:?}",
+                started.elapsed()
+            );
+            match result {
+                // Killed too late to matter (the helper had done its part,
+                // or the process had exec'd): the caller reaps it.
+                Ok(pid) => {
+                    let mut process = backend.into_process(pid).expect("the process");
+                    let status = process.wait_timeout(DEADLINE).expect("wait");
+                    assert!(status.is_some(), "{what}: the process did not end");
+                }
+                Err(error) => {
+                    assert!(
+                        matches!(
+                            error,
+                            LaunchError::Exited { .. }
+                                | LaunchError::Closed { .. }
+                                | LaunchError::Command { .. }
+                        ),
+                        "{what}: {error:?}"
+                    );
+                    drop(backend);
+                }
+            }
+            leftovers.assert_none(&what);
+        }
+    }
+}
+
+/// The process's own set-up steps, in order.
+const PROCESS_STEPS: [ChildStep; 6] = [
+    ChildStep::Setsid,
+    ChildStep::Rlimits,
+    ChildStep::User,
+    ChildStep::Cwd,
+    ChildStep::NoNewPrivileges,
+    ChildStep::Fds,
+];
+
+#[test]
+fn the_process_killed_at_each_of_its_steps() {
+    if !require_root("the_process_killed_at_each_of_its_steps") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let timeout = Duration::from_secs(5);
+    for step in PROCESS_STEPS {
+        let what = format!("killed at {step}");
+        let mut plan = exec_plan(&["/bin/true"]);
+        plan.timeout = timeout;
+        plan.config.env = vec![format!("CRADLE_TEST_FAULT=announce@{step}")];
+        let leftovers = Leftovers::before();
+        let options = container.options();
+        let (mut announcements, stdout) = linux::pipe();
+        let started = Instant::now();
+        let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
+        let announced = linux::read_line(&mut announcements, timeout);
+        assert_eq!(announced.trim_end(), step.as_str(), "{what}");
+        let (_, process) = helper_and_process(&leftovers.children);
+        let process = process.unwrap_or_else(|| panic!("{what}: no process in the container"));
+        kill(nix::unistd::Pid::from_raw(process), Signal::SIGKILL).expect("kill the process");
+        match launch.join().expect("the launch thread") {
+            Err(Error::Launch(LaunchError::Exited { status, .. })) => {
+                assert_eq!(status, ExitStatus::Signaled(Signal::SIGKILL as i32), "{what}");
+            }
+            other => panic!("{what}: expected the process's death, got {other:?}"),
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+        drop(announcements);
+        leftovers.assert_none(&what);
+    }
+}
+
+#[test]
+fn a_helper_that_never_reports_times_out_at_the_report() {
+    if !require_root("a_helper_that_never_reports_times_out_at_the_report") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let leftovers = Leftovers::before();
+    let mut plan = exec_plan(&["/bin/true"]);
+    plan.timeout = Duration::from_millis(500);
+    let deaf = container
+        .options()
+        .init_binary(env!("CARGO_BIN_EXE_cradle-test-deaf"));
+    let started = Instant::now();
+    let result = Process::start(plan, deaf);
+    match result {
+        Err(Error::Launch(LaunchError::TimedOut { step, .. })) => assert_eq!(step, Step::ReportPid),
+        other => panic!("expected a timeout at the report, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    leftovers.assert_none("a deaf helper");
+}
+
+#[test]
+fn a_process_that_stalls_times_out_with_its_step() {
+    if !require_root("a_process_that_stalls_times_out_with_its_step") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let leftovers = Leftovers::before();
+    let mut plan = exec_plan(&["/bin/true"]);
+    plan.timeout = Duration::from_millis(500);
+    plan.config.env = vec!["CRADLE_TEST_FAULT=stall@cwd".into()];
+    let started = Instant::now();
+    let result = Process::start(plan, container.options());
+    match result {
+        Err(Error::Launch(LaunchError::TimedOut { step, .. })) => assert_eq!(step, Step::AwaitReady),
+        other => panic!("expected a timeout awaiting ready, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    leftovers.assert_none("a stalled process");
+}
+
+#[test]
+fn a_preserved_descriptor_is_passed_on() {
+    if !require_root("a_preserved_descriptor_is_passed_on") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let (mut read, write) = linux::pipe();
+    let mut plan = exec_plan(&["/bin/sh", "-c", "ls /proc/self/fd >&3"]);
+    plan.config.preserved_fds = 1;
+    let options = container.options().preserve_fd(write);
+    let mut process = Process::start(plan, options).expect("exec");
+    let listing = linux::read_to_end(&mut read, DEADLINE);
+    assert_eq!(
+        process.wait_timeout(DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    // stdio, the preserved pipe, and the descriptor `ls` reads the
+    // directory with; nothing of the launcher's or the helper's.
+    assert_eq!(
+        listing.split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", "2", "3", "4"]
+    );
+}
+
+#[test]
+fn the_helper_killed_at_each_of_its_steps() {
+    if !require_root("the_helper_killed_at_each_of_its_steps") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let links = tempfile::tempdir().expect("a directory for the faulty helpers");
+    let timeout = Duration::from_secs(5);
+    for step in [ChildStep::Setns, ChildStep::Fork] {
+        let what = format!("the helper killed at {step}");
+        // The helper has no config to read a fault from: it takes it from
+        // the name it runs under.
+        let faulty = links.path().join(format!("announce@{step}"));
+        std::os::unix::fs::symlink(INIT, &faulty).expect("link the faulty helper");
+        let mut plan = exec_plan(&["/bin/true"]);
+        plan.timeout = timeout;
+        let leftovers = Leftovers::before();
+        let options = container.options().init_binary(&faulty);
+        let (mut announcements, stdout) = linux::pipe();
+        let started = Instant::now();
+        let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
+        let announced = linux::read_line(&mut announcements, timeout);
+        assert_eq!(announced.trim_end(), step.as_str(), "{what}");
+        let (helper, process) = helper_and_process(&leftovers.children);
+        assert_eq!(process, None, "{what}: a process before the fork");
+        let helper = helper.unwrap_or_else(|| panic!("{what}: no helper"));
+        kill(nix::unistd::Pid::from_raw(helper), Signal::SIGKILL).expect("kill the helper");
+        match launch.join().expect("the launch thread") {
+            Err(Error::Launch(LaunchError::Exited { step, who, status })) => {
+                assert_eq!(
+                    (step, who, status),
+                    (
+                        Step::ReportPid,
+                        cradle_core::launch::Who::Helper,
+                        ExitStatus::Signaled(Signal::SIGKILL as i32)
+                    ),
+                    "{what}"
+                );
+            }
+            other => panic!("{what}: expected the helper's death, got {other:?}"),
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+        drop(announcements);
+        leftovers.assert_none(&what);
+    }
+}
