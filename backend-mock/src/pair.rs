@@ -1,8 +1,8 @@
 //! The harness: a parent and its child, driven together to the end.
 
-use cradle_core::backend::{Clock, Wait, Wake};
-use cradle_core::driver::{self, execute, READ_CHUNK};
-use cradle_core::{ConfigError, Event, Interface, Kind, Launch, LaunchError, Pid, Plan, Step};
+use cradle_core::backend::Clock;
+use cradle_core::driver;
+use cradle_core::{ConfigError, Interface, Kind, Launch, LaunchError, Pid, Plan, Step};
 
 use crate::backend::{MockBackend, Options, Schedule};
 use crate::faults::Fault;
@@ -109,50 +109,16 @@ impl Pair {
         result
     }
 
-    /// [`driver::drive`]'s loop, with the caller's cancel as an input the
-    /// first time the launch is at `at`.
+    /// [`driver::drive`], with the caller's cancel as an input the first
+    /// time the launch is at `at`.
     fn drive_cancelling_at(&mut self, at: Step) -> Result<Pid, LaunchError> {
-        let launch = &mut self.launch;
-        let backend = &mut self.backend;
-        let mut buf = vec![0; READ_CHUNK];
         let mut cancelled = false;
-        loop {
-            loop {
-                if !cancelled && launch.step() == at {
-                    cancelled = true;
-                    launch.handle_cancel(backend.now());
-                }
-                let Some(command) = launch.poll_command() else {
-                    break;
-                };
-                let result = execute(backend, &command, launch.deadline());
-                let now = backend.now();
-                let accepted = match result {
-                    Ok(Some(pid)) => launch.handle_spawned(now, pid),
-                    Ok(None) => launch.handle_done(now, Ok(())),
-                    Err(error) => launch.handle_done(now, Err(error)),
-                };
-                debug_assert!(accepted.is_ok(), "the harness completes the command in flight");
+        driver::drive_with(&mut self.launch, &mut self.backend, |launch, backend| {
+            if !cancelled && launch.step() == at {
+                cancelled = true;
+                launch.handle_cancel(backend.now());
             }
-            match launch.poll_event() {
-                Some(Event::Running { pid }) => return Ok(pid),
-                Some(Event::Failed(error)) => return Err(error),
-                None => {}
-            }
-            let wake = backend.wait(launch.poll_timeout(), launch.wants_read(), &mut buf);
-            let now = backend.now();
-            let accepted = match wake {
-                Wake::Read(n) => launch.handle_read(now, &buf[..n]),
-                Wake::Eof => launch.handle_eof(now),
-                Wake::ReadFailed(error) => launch.handle_read_error(now, error),
-                Wake::Exited { pid, status } => launch.handle_exit(now, pid, status),
-                Wake::Deadline => {
-                    launch.handle_timeout(now);
-                    Ok(())
-                }
-            };
-            debug_assert!(accepted.is_ok(), "the backend reports only this launch's input");
-        }
+        })
     }
 
     /// Drives the launch if that is not done yet, and reports how it ended

@@ -16,9 +16,25 @@ pub const READ_CHUNK: usize = 4096;
 /// are bounded, and only [`Wait::wait`](crate::backend::Wait::wait) blocks
 /// on the child, up to the launch's deadline.
 pub fn drive<B: Backend + ?Sized>(launch: &mut Launch, backend: &mut B) -> Result<Pid, LaunchError> {
+    drive_with(launch, backend, |_, _| {})
+}
+
+/// [`drive`], calling `between` each time before the launch is asked for
+/// its next command: after every input and every completion. It may act on
+/// the launch, for a caller that cancels at a step, or on the world, for a
+/// test that kills the child at a step.
+pub fn drive_with<B, F>(launch: &mut Launch, backend: &mut B, mut between: F) -> Result<Pid, LaunchError>
+where
+    B: Backend + ?Sized,
+    F: FnMut(&mut Launch, &mut B),
+{
     let mut buf = vec![0; READ_CHUNK];
     loop {
-        while let Some(command) = launch.poll_command() {
+        loop {
+            between(launch, backend);
+            let Some(command) = launch.poll_command() else {
+                break;
+            };
             let result = execute(backend, &command, launch.deadline());
             let now = backend.now();
             let accepted = match result {

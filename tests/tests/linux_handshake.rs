@@ -8,10 +8,8 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use cradle_core::backend::{Clock, Wait, Wake};
-use cradle_core::driver::{execute, READ_CHUNK};
 use cradle_core::{
-    ChildStep, Config, Event, ExitStatus, IdMap, IdMaps, Launch, LaunchError, NamespaceKind, Pid, Plan, Step,
+    ChildStep, Config, ExitStatus, IdMap, IdMaps, Launch, LaunchError, NamespaceKind, Pid, Plan, Step,
 };
 use cradle_linux::{clock, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root, BusyboxRootfs};
@@ -110,9 +108,8 @@ impl Leftovers {
 /// `cradle_core::driver::drive`, killing the child just before the launch
 /// reaches `kill_at` (before its command, or before waiting at it).
 fn drive_killing(launch: &mut Launch, backend: &mut LinuxLaunch, kill_at: Step) -> Result<Pid, LaunchError> {
-    let mut buf = vec![0; READ_CHUNK];
     let mut killed = false;
-    let mut kill_if_due = |launch: &Launch| {
+    let kill_if_due = |launch: &mut Launch, _: &mut LinuxLaunch| {
         if !killed && launch.step() == kill_at {
             if let Some(pid) = launch.pid() {
                 kill(nix::unistd::Pid::from_raw(pid.as_raw()), Signal::SIGKILL).expect("kill the child");
@@ -120,36 +117,7 @@ fn drive_killing(launch: &mut Launch, backend: &mut LinuxLaunch, kill_at: Step) 
             }
         }
     };
-    loop {
-        kill_if_due(launch);
-        while let Some(command) = launch.poll_command() {
-            let result = execute(backend, &command, launch.deadline());
-            let now = backend.now();
-            let _ = match result {
-                Ok(Some(pid)) => launch.handle_spawned(now, pid),
-                Ok(None) => launch.handle_done(now, Ok(())),
-                Err(error) => launch.handle_done(now, Err(error)),
-            };
-            kill_if_due(launch);
-        }
-        match launch.poll_event() {
-            Some(Event::Running { pid }) => return Ok(pid),
-            Some(Event::Failed(error)) => return Err(error),
-            None => {}
-        }
-        let wake = backend.wait(launch.poll_timeout(), launch.wants_read(), &mut buf);
-        let now = backend.now();
-        let _ = match wake {
-            Wake::Read(n) => launch.handle_read(now, &buf[..n]),
-            Wake::Eof => launch.handle_eof(now),
-            Wake::ReadFailed(error) => launch.handle_read_error(now, error),
-            Wake::Exited { pid, status } => launch.handle_exit(now, pid, status),
-            Wake::Deadline => {
-                launch.handle_timeout(now);
-                Ok(())
-            }
-        };
-    }
+    cradle_core::driver::drive_with(launch, backend, kill_if_due)
 }
 
 fn assert_killed(result: &Result<Pid, LaunchError>, what: &str) {
