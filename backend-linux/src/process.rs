@@ -237,6 +237,31 @@ pub(crate) fn check_options(plan: &Plan, options: &Options) -> Result<(), Error>
                 reason: "the plan asks to enter the container's cgroups but the options name none",
             })
         }
+        // The converse mismatches would be silently half-honoured (a setns
+        // helper is cloned into named cgroups whatever the plan says).
+        Kind::Init if !wants_cgroup && options.cgroup.is_some() => {
+            return Err(Error::Options {
+                reason: "the options configure a cgroup but the plan does not ask for one",
+            })
+        }
+        Kind::Setns if !wants_cgroup && options.container_cgroups.is_some() => {
+            return Err(Error::Options {
+                reason: "the options name the container's cgroups but the plan does not enter them",
+            })
+        }
+        _ => {}
+    }
+    match (plan.kind, &options.container) {
+        (Kind::Init, Some(_)) => {
+            return Err(Error::Options {
+                reason: "an init process starts a container; the options name one to join",
+            })
+        }
+        (Kind::Setns, None) => {
+            return Err(Error::Options {
+                reason: "a setns process needs the container to join (Options::container)",
+            })
+        }
         _ => {}
     }
     if usize::try_from(plan.config.preserved_fds).ok() != Some(options.preserved.len()) {

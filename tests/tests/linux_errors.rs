@@ -2,6 +2,7 @@
 //! step where it happened and the errno.
 
 use cradle_core::{ChildError, ChildStep, Config, IdMap, IdMaps, LaunchError, NamespaceKind, Plan};
+use cradle_linux::cgroup::CgroupConfig;
 use cradle_linux::{Error, Options, Process};
 use cradle_tests::linux::{new_namespaces, require_root};
 
@@ -173,5 +174,15 @@ fn options_that_do_not_fit_the_plan_are_refused_up_front() {
     let mut config = Config::new(["/bin/true"]);
     config.preserved_fds = 1;
     let result = launch(config);
+    assert!(matches!(result, Err(Error::Options { .. })), "{result:?}");
+    // A cgroup configured for a plan that does not ask for one.
+    let options = Options::new().init_binary(INIT).cgroup(CgroupConfig::default());
+    let result = Process::start(Plan::init(Config::new(["/bin/true"])), options);
+    assert!(matches!(result, Err(Error::Options { .. })), "{result:?}");
+    // A setns process with no container to join.
+    let result = Process::start(
+        Plan::setns(Config::new(["/bin/true"])),
+        Options::new().init_binary(INIT),
+    );
     assert!(matches!(result, Err(Error::Options { .. })), "{result:?}");
 }
