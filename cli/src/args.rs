@@ -1,0 +1,583 @@
+//! The command line as clap types, and the parsers of its values: ids,
+//! sizes, id maps, durations, signals, namespace lists and network specs.
+//! Every parser refuses bad input with a one-line reason.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use cradle_core::config::{IpNet, Veth};
+use cradle_core::{IdMap, NamespaceKind};
+use nix::sys::signal::Signal;
+
+/// Where root's state lives unless `--root` says otherwise (as runc's
+/// `/run/runc`).
+const DEFAULT_ROOT: &str = "/run/cradle";
+/// The longest container id: it is part of a cgroup name and a path.
+const MAX_ID_LEN: usize = 64;
+
+const ABOUT: &str = "Run processes in Linux containers: namespaces, a cgroup with limits, a \
+                     root filesystem, network interfaces. Needs root.";
+
+const EXAMPLES: &str = "Examples:
+  cradle run --hostname demo -- /bin/sh -c 'echo \"pid $$ on $(hostname)\"'
+  cradle run -d --name web --rootfs /srv/busybox --memory 64m -- httpd -f
+  cradle exec web -- ps
+  cradle list
+  cradle kill web TERM
+  cradle delete web";
+
+/// The `cradle` program.
+#[derive(Debug, Parser)]
+#[command(name = "cradle", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Directory of the containers' state, one subdirectory per container.
+    /// [default: /run/cradle for root, else $XDG_RUNTIME_DIR/cradle]
+    /// Example: --root /tmp/cradle-state
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
+    /// More log output on stderr: -v info, -vv debug, -vvv trace. RUST_LOG,
+    /// when set, takes precedence. Example: -vv
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+impl Cli {
+    /// `--root`, or the default: [`DEFAULT_ROOT`] for root, the caller's
+    /// runtime directory (`$XDG_RUNTIME_DIR`, else `/tmp/cradle-<uid>`)
+    /// for anyone else, who cannot write to `/run`.
+    pub(crate) fn state_root(&self) -> PathBuf {
+        if let Some(root) = &self.root {
+            return root.clone();
+        }
+        let uid = nix::unistd::geteuid();
+        if uid.is_root() {
+            return PathBuf::from(DEFAULT_ROOT);
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("cradle"),
+            _ => PathBuf::from(format!("/tmp/cradle-{uid}")),
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a container and run a command in it, in the foreground or
+    /// detached.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(Box<RunArgs>),
+    /// Run another command in a running container.
+    #[command(after_help = "Example:\n  cradle exec --env DEBUG=1 --cwd /tmp web -- /bin/sh -c 'ls'")]
+    Exec(ExecArgs),
+    /// List the containers.
+    #[command(after_help = "Examples:\n  cradle list\n  cradle list --format json")]
+    List(ListArgs),
+    /// Show one container's state as JSON: id, pid, status, start and
+    /// creation times, cgroup and namespace paths.
+    #[command(after_help = "Example:\n  cradle state web")]
+    State(StateArgs),
+    /// Send a signal to a container's init process.
+    #[command(after_help = KILL_HELP)]
+    Kill(KillArgs),
+    /// Remove a stopped container: its cgroup, interfaces and state.
+    #[command(after_help = "Examples:\n  cradle delete web\n  cradle delete --force web")]
+    Delete(DeleteArgs),
+}
+
+const KILL_HELP: &str = "The init is pid 1 of its pid namespace: the kernel delivers it only the
+signals it has a handler for, and KILL. A `sleep` as init ignores TERM.
+
+Examples:
+  cradle kill web
+  cradle kill web KILL
+  cradle kill web 10";
+
+const RUN_EXAMPLES: &str = "Examples:
+  cradle run -- /bin/echo hello
+  cradle run --hostname demo -- /bin/sh -c 'hostname'
+  cradle run --rootfs /srv/busybox --memory 64m --pids 32 --cpus 0.5 -- /bin/sh
+  cradle run -t --rootfs /srv/busybox -- /bin/sh
+  cradle run -d --name web --rootfs /srv/busybox -- httpd -f -p 8080
+  cradle run --net veth:name=eth0,address=10.0.0.2/24,gateway=10.0.0.1 -- ip addr
+  cradle run --userns --uid-map 0:100000:65536 --gid-map 0:100000:65536 -- id
+
+Exit status: the command's own; 128+N when a signal N killed it; 125 when
+cradle failed; 126 when the command cannot be executed; 127 when it is not
+found.";
+
+/// `cradle run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The container's id; a random one when not given. Letters, digits,
+    /// '_', '.', '-', at most 64. Example: --name web
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
+    pub(crate) name: Option<String>,
+    /// Root filesystem: a directory that becomes '/'. Without it the
+    /// container sees the host's filesystem, in a private mount namespace.
+    /// Example: --rootfs /srv/busybox
+    #[arg(long, value_name = "DIR")]
+    pub(crate) rootfs: Option<PathBuf>,
+    /// Host name inside the container (needs a uts namespace).
+    /// Example: --hostname demo
+    #[arg(long, value_name = "NAME")]
+    pub(crate) hostname: Option<String>,
+    /// Namespaces to create, comma-separated, from user, mount, uts, ipc,
+    /// pid, net, cgroup, time. [default: pid,mount,uts,ipc,net]
+    /// Example: --ns mount,uts,pid
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_namespace)]
+    pub(crate) ns: Option<Vec<NamespaceKind>>,
+    /// Network: 'none' (no interface up), 'loopback' (lo up), or
+    /// 'veth[:KEY=VALUE,...]' with keys name, host, bridge, address (CIDR,
+    /// repeatable), gateway, mtu, mac. [default: loopback when the net
+    /// namespace is new]
+    /// Example: --net veth:name=eth0,address=10.0.0.2/24,gateway=10.0.0.1
+    #[arg(long, value_name = "SPEC", value_parser = parse_net)]
+    pub(crate) net: Option<NetSpec>,
+    /// Create a user namespace. Without maps, a non-root caller is mapped
+    /// to root inside; root must give --uid-map and --gid-map.
+    /// Example: --userns --uid-map 0:100000:65536 --gid-map 0:100000:65536
+    #[arg(long)]
+    pub(crate) userns: bool,
+    /// A uid mapping of the user namespace, CONTAINER:HOST:COUNT
+    /// (repeatable). Example: --uid-map 0:100000:65536
+    #[arg(long, value_name = "C:H:N", value_parser = parse_id_map)]
+    pub(crate) uid_map: Vec<IdMap>,
+    /// A gid mapping of the user namespace, CONTAINER:HOST:COUNT
+    /// (repeatable). Example: --gid-map 0:100000:65536
+    #[arg(long, value_name = "C:H:N", value_parser = parse_id_map)]
+    pub(crate) gid_map: Vec<IdMap>,
+    /// User and group the command runs as, numeric. Example: --user 1000:1000
+    #[arg(long, value_name = "UID[:GID]", value_parser = parse_user)]
+    pub(crate) user: Option<UserSpec>,
+    /// An environment variable (repeatable); KEY alone takes cradle's own
+    /// value. Added to PATH, HOME and HOSTNAME. Example: --env LANG=C.UTF-8
+    #[arg(long, short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub(crate) env: Vec<String>,
+    /// Working directory inside the container, absolute. Example: --cwd /tmp
+    #[arg(long, value_name = "DIR", value_parser = parse_absolute)]
+    pub(crate) cwd: Option<PathBuf>,
+    /// Memory limit in bytes, or with a suffix k, m, g, t (powers of 1024).
+    /// Example: --memory 64m
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) memory: Option<u64>,
+    /// Most processes in the container. Example: --pids 64
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) pids: Option<u64>,
+    /// CPU limit, in CPUs (a fraction is a share of one). Example: --cpus 0.5
+    #[arg(long, value_name = "FRACTION", value_parser = parse_cpus)]
+    pub(crate) cpus: Option<f64>,
+    /// Deadline of the launch handshake, from start to exec.
+    /// Example: --timeout 500ms
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub(crate) timeout: Duration,
+    /// Start the container, print its id and return; it keeps running.
+    #[arg(short, long)]
+    pub(crate) detach: bool,
+    /// Give the command a pseudo-terminal, and put the caller's terminal in
+    /// raw mode while it runs.
+    #[arg(short, long)]
+    pub(crate) tty: bool,
+    /// The command and its arguments. Example: -- /bin/sh -c 'echo hi'
+    #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
+    pub(crate) command: Vec<String>,
+}
+
+/// `cradle exec`.
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// An environment variable (repeatable). Example: --env DEBUG=1
+    #[arg(long, short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub(crate) env: Vec<String>,
+    /// Working directory inside the container, absolute. Example: --cwd /tmp
+    #[arg(long, value_name = "DIR", value_parser = parse_absolute)]
+    pub(crate) cwd: Option<PathBuf>,
+    /// User and group the command runs as, numeric. Example: --user 1000:1000
+    #[arg(long, value_name = "UID[:GID]", value_parser = parse_user)]
+    pub(crate) user: Option<UserSpec>,
+    /// Deadline of the launch handshake. Example: --timeout 2s
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub(crate) timeout: Duration,
+    /// The container. Example: web
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    pub(crate) id: String,
+    /// The command and its arguments. Example: -- ps
+    #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
+    pub(crate) command: Vec<String>,
+}
+
+/// `cradle list`.
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Output format. Example: --format json
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+/// How `list` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// A JSON array for programs.
+    Json,
+}
+
+/// `cradle state`.
+#[derive(Debug, Args)]
+pub(crate) struct StateArgs {
+    /// The container. Example: web
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    pub(crate) id: String,
+}
+
+/// `cradle kill`.
+#[derive(Debug, Args)]
+pub(crate) struct KillArgs {
+    /// The container. Example: web
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    pub(crate) id: String,
+    /// Signal, by name (TERM, SIGTERM) or number (15). Example: KILL
+    #[arg(value_name = "SIGNAL", value_parser = parse_signal, default_value = "TERM")]
+    pub(crate) signal: Signal,
+}
+
+/// `cradle delete`.
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// Kill the container first if it is still running.
+    #[arg(short, long)]
+    pub(crate) force: bool,
+    /// The container. Example: web
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    pub(crate) id: String,
+}
+
+/// `--user UID[:GID]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UserSpec {
+    pub(crate) uid: u32,
+    /// The uid when not given, as `docker run --user` has it for numbers.
+    pub(crate) gid: u32,
+}
+
+/// `--net`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum NetSpec {
+    /// No interface is brought up, not even `lo`.
+    None,
+    /// `lo` up.
+    Loopback,
+    /// `lo` up and a veth pair. The host end's name is filled in from the
+    /// container id unless given; the temporary peer name at launch.
+    Veth(Veth),
+}
+
+fn parse_id(value: &str) -> Result<String, String> {
+    let valid_chars = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let starts_well = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if value.is_empty() || value.len() > MAX_ID_LEN || !valid_chars || !starts_well {
+        return Err(format!(
+            "an id is 1 to {MAX_ID_LEN} letters, digits, '_', '.' or '-', starting with a letter or digit"
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn parse_namespace(value: &str) -> Result<NamespaceKind, String> {
+    Ok(match value {
+        "user" => NamespaceKind::User,
+        "mount" | "mnt" => NamespaceKind::Mount,
+        "uts" => NamespaceKind::Uts,
+        "ipc" => NamespaceKind::Ipc,
+        "pid" => NamespaceKind::Pid,
+        "net" | "network" => NamespaceKind::Net,
+        "cgroup" => NamespaceKind::Cgroup,
+        "time" => NamespaceKind::Time,
+        _ => return Err("namespaces are user, mount, uts, ipc, pid, net, cgroup, time".to_owned()),
+    })
+}
+
+/// `CONTAINER:HOST:COUNT`, with a count of at least 1 and no range that
+/// runs past the last id.
+pub(crate) fn parse_id_map(value: &str) -> Result<IdMap, String> {
+    let bad = || "expected CONTAINER:HOST:COUNT, three numbers, e.g. 0:100000:65536".to_owned();
+    let mut parts = value.split(':').map(u32::from_str);
+    let (Some(Ok(container)), Some(Ok(host)), Some(Ok(count)), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    if count == 0 {
+        return Err("the count of a map is at least 1".to_owned());
+    }
+    if container.checked_add(count - 1).is_none() || host.checked_add(count - 1).is_none() {
+        return Err("the map runs past the last id (4294967295)".to_owned());
+    }
+    Ok(IdMap {
+        container,
+        host,
+        count,
+    })
+}
+
+fn parse_user(value: &str) -> Result<UserSpec, String> {
+    let bad = || "expected UID or UID:GID, numbers, e.g. 1000:1000".to_owned();
+    let (uid, gid) = match value.split_once(':') {
+        Some((uid, gid)) => (uid, Some(gid)),
+        None => (value, None),
+    };
+    let uid = uid.parse().map_err(|_| bad())?;
+    let gid = gid.map(str::parse).transpose().map_err(|_| bad())?.unwrap_or(uid);
+    Ok(UserSpec { uid, gid })
+}
+
+/// `KEY=VALUE`, or `KEY` alone for cradle's own value of `KEY`.
+fn parse_env(value: &str) -> Result<String, String> {
+    let (key, rest) = match value.split_once('=') {
+        Some((key, rest)) => (key, Some(rest)),
+        None => (value, None),
+    };
+    if key.is_empty() || value.contains('\0') {
+        return Err("expected KEY=VALUE with a non-empty KEY".to_owned());
+    }
+    match rest {
+        Some(_) => Ok(value.to_owned()),
+        None => match std::env::var(key) {
+            Ok(own) => Ok(format!("{key}={own}")),
+            Err(_) => Err(format!("{key} has no value here; give it as {key}=VALUE")),
+        },
+    }
+}
+
+fn parse_absolute(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err("expected an absolute path".to_owned())
+    }
+}
+
+/// A byte count: digits with an optional binary suffix `k`, `m`, `g`, `t`
+/// (any case, an optional trailing `b` or `ib`).
+pub(crate) fn parse_size(value: &str) -> Result<u64, String> {
+    let bad = || "expected bytes, or a number with a suffix k, m, g or t, e.g. 64m".to_owned();
+    let lower = value.trim().to_ascii_lowercase();
+    let unit = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let split = unit.find(|c: char| !c.is_ascii_digit()).unwrap_or(unit.len());
+    let (digits, suffix) = unit.split_at(split);
+    let shift = match suffix {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(bad()),
+    };
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let bytes = number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| "the size does not fit in 64 bits".to_owned())?;
+    if bytes == 0 {
+        return Err("a memory limit of 0 would kill everything".to_owned());
+    }
+    Ok(bytes)
+}
+
+fn parse_cpus(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(cpus) if cpus.is_finite() && (0.01..=4096.0).contains(&cpus) => Ok(cpus),
+        _ => Err("expected a number of CPUs from 0.01 to 4096, e.g. 0.5".to_owned()),
+    }
+}
+
+pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(value)
+        .map_err(|error| format!("{error} (expected e.g. 500ms, 10s, 1m)"))?;
+    if duration.is_zero() {
+        return Err("a zero deadline would fail every launch".to_owned());
+    }
+    Ok(duration)
+}
+
+/// A signal by name (`TERM`, `SIGTERM`, any case) or number.
+pub(crate) fn parse_signal(value: &str) -> Result<Signal, String> {
+    let bad = || format!("unknown signal {value:?} (expected a name like TERM or a number like 15)");
+    if let Ok(number) = value.parse::<i32>() {
+        return Signal::try_from(number).map_err(|_| bad());
+    }
+    let upper = value.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&name).map_err(|_| bad())
+}
+
+fn parse_net(value: &str) -> Result<NetSpec, String> {
+    let (kind, rest) = match value.split_once(':') {
+        Some((kind, rest)) => (kind, Some(rest)),
+        None => (value, None),
+    };
+    match (kind, rest) {
+        ("none", None) => Ok(NetSpec::None),
+        ("loopback", None) => Ok(NetSpec::Loopback),
+        ("veth", rest) => parse_veth(rest.unwrap_or_default()).map(NetSpec::Veth),
+        _ => Err("expected none, loopback or veth[:KEY=VALUE,...]".to_owned()),
+    }
+}
+
+/// The keys of `veth:...`; the names are checked later, with the rest of
+/// the network configuration.
+fn parse_veth(spec: &str) -> Result<Veth, String> {
+    let mut veth = Veth {
+        name: "eth0".to_owned(),
+        ..Veth::default()
+    };
+    for pair in spec.split(',').filter(|pair| !pair.is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(format!("veth option {pair:?} is not KEY=VALUE"));
+        };
+        match key {
+            "name" => veth.name = value.to_owned(),
+            "host" => veth.host_name = value.to_owned(),
+            "bridge" => veth.bridge = Some(value.to_owned()),
+            "address" => veth.addresses.push(parse_cidr(value)?),
+            "gateway" => {
+                let gateway: IpAddr = value.parse().map_err(|_| format!("bad gateway {value:?}"))?;
+                match gateway {
+                    IpAddr::V4(_) => veth.gateway = Some(gateway),
+                    IpAddr::V6(_) => veth.gateway6 = Some(gateway),
+                }
+            }
+            "mtu" => veth.mtu = Some(value.parse().map_err(|_| format!("bad mtu {value:?}"))?),
+            "mac" => veth.mac = Some(value.to_owned()),
+            _ => {
+                return Err(format!(
+                    "unknown veth option {key:?} (known: name, host, bridge, address, gateway, mtu, mac)"
+                ))
+            }
+        }
+    }
+    Ok(veth)
+}
+
+fn parse_cidr(value: &str) -> Result<IpNet, String> {
+    let bad = || format!("bad address {value:?}: expected ADDRESS/PREFIX, e.g. 10.0.0.2/24");
+    let (address, prefix) = value.split_once('/').ok_or_else(bad)?;
+    let address: IpAddr = address.parse().map_err(|_| bad())?;
+    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(bad());
+    }
+    Ok(IpNet { address, prefix })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("512kb"), Ok(512 << 10));
+        for bad in ["", "m", "1.5g", "-1", "12x", "0", "99999999999t"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn id_maps() {
+        assert_eq!(
+            parse_id_map("0:100000:65536"),
+            Ok(IdMap {
+                container: 0,
+                host: 100_000,
+                count: 65_536
+            })
+        );
+        for bad in ["", "0:1", "0:1:2:3", "a:1:1", "0:0:0", "4294967295:0:2", "-1:0:1"] {
+            assert!(parse_id_map(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("TERM"), Ok(Signal::SIGTERM));
+        assert_eq!(parse_signal("sigkill"), Ok(Signal::SIGKILL));
+        assert_eq!(parse_signal("10"), Ok(Signal::SIGUSR1));
+        for bad in ["", "NOPE", "0", "99", "-9"] {
+            assert!(parse_signal(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ids() {
+        for good in ["web", "a", "c1.test_x-2"] {
+            assert!(parse_id(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", "-x", ".", "..", "a/b", "a b", &"x".repeat(65)] {
+            assert!(parse_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_and_cpus() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_cpus("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "NaN", "inf", "x"] {
+            assert!(parse_cpus(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn net_specs() {
+        assert_eq!(parse_net("none"), Ok(NetSpec::None));
+        assert_eq!(parse_net("loopback"), Ok(NetSpec::Loopback));
+        let Ok(NetSpec::Veth(veth)) = parse_net("veth:address=10.0.0.2/24,gateway=10.0.0.1,mtu=1400") else {
+            panic!("a veth spec");
+        };
+        assert_eq!(veth.name, "eth0");
+        assert_eq!(veth.addresses.len(), 1);
+        assert_eq!(veth.mtu, Some(1400));
+        assert!(veth.gateway.is_some());
+        assert!(matches!(parse_net("veth"), Ok(NetSpec::Veth(_))));
+        for bad in [
+            "",
+            "bridge",
+            "veth:x=1",
+            "veth:address=10.0.0.2",
+            "veth:address=1.2.3.4/33",
+            "none:x",
+        ] {
+            assert!(parse_net(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn users_and_env() {
+        assert_eq!(parse_user("1000"), Ok(UserSpec { uid: 1000, gid: 1000 }));
+        assert_eq!(parse_user("1:2"), Ok(UserSpec { uid: 1, gid: 2 }));
+        assert!(parse_user("root").is_err());
+        assert_eq!(parse_env("A=b=c"), Ok("A=b=c".to_owned()));
+        assert!(parse_env("=x").is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! `cradle exec`: start another process in a running container (its
+//! namespaces, root and cgroup) and wait for it in the foreground.
+
+use cradle_core::Pid;
+use cradle_linux::{Container, Options, Process};
+
+use crate::args::ExecArgs;
+use crate::config;
+use crate::error::CliError;
+use crate::signals::Signals;
+use crate::state::StateRoot;
+use crate::{exit, supervise};
+
+pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
+    // Held through the launch, so that the container is not deleted under it.
+    let entry = states.open(&args.id)?;
+    let state = entry.read()?;
+    let not_running = || CliError::NotRunning { id: args.id.clone() };
+    let pid = Pid::new(state.pid).ok_or_else(not_running)?;
+    // Checks the start time too: a pid reused by another process is refused.
+    let container = Container::open(pid, state.start_time).map_err(|error| match error {
+        cradle_linux::Error::ContainerGone { .. } => not_running(),
+        other => CliError::Backend(other),
+    })?;
+    let plan = config::exec_plan(&args, &state);
+    let mut options = Options::new().container(container);
+    if let Some(paths) = &state.cgroup {
+        options = options.container_cgroups(paths.clone());
+    }
+    let mut signals = Signals::block()?;
+    tracing::info!(id = %args.id, command = ?args.command, "launching into the container");
+    let mut process = Process::start(plan, options)
+        .map_err(|error| exit::launch_error(args.command.first().map_or("", String::as_str), error))?;
+    drop(entry);
+    let status = supervise::until_exit(&mut process, &mut signals, None)?;
+    tracing::info!(id = %args.id, %status, "exited");
+    Ok(exit::of_status(status))
+}

@@ -1,0 +1,208 @@
+//! `cradle run`: create the container's state, launch, and either record
+//! it and return (`--detach`) or wait for it, passing signals on, and
+//! remove everything when it exits.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Write as _};
+use std::os::fd::OwnedFd;
+
+use cradle_core::ExitStatus;
+use cradle_linux::{Options, Process};
+
+use crate::args::RunArgs;
+use crate::config::{self, RunPlan};
+use crate::error::CliError;
+use crate::signals::Signals;
+use crate::state::{self, ContainerState, Entry, StateRoot, Supervisor};
+use crate::tty::Terminal;
+use crate::{exit, supervise, teardown};
+
+pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError> {
+    if args.tty && args.detach {
+        return Err(CliError::Usage(
+            "--tty needs a foreground run: a detached container has no terminal to relay to".to_owned(),
+        ));
+    }
+    let id = match &args.name {
+        Some(name) => name.clone(),
+        None => generate_id()?,
+    };
+    // Everything that can be refused is refused before anything exists.
+    let run_plan = config::run_plan(&args, &id)?;
+    // Blocked before anything exists, so that no signal kills cradle
+    // half-way and leaves a container nobody recorded.
+    let signals = Signals::block()?;
+    let entry = states.create(&id)?;
+    let (attachment, options) = match attach(&args, signals) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let _ = entry.remove();
+            return Err(error);
+        }
+    };
+    let (mut process, state) = match start(&args, &id, run_plan, options, &entry) {
+        Ok(started) => started,
+        Err(error) => {
+            // Restore the caller's terminal before the error is printed.
+            drop(attachment);
+            let _ = entry.remove();
+            return Err(error);
+        }
+    };
+    match attachment {
+        Attachment::Detached { mut signals } => {
+            // A Ctrl-C (or TERM...) during the launch meant "don't": undo it.
+            if let Some(signal) = signals.next()? {
+                tracing::info!(%id, ?signal, "interrupted during the launch; removing the container");
+                let _ = process.terminate();
+                teardown::remove(state.cgroup, &state.interfaces, entry);
+                return Ok(exit::of_status(ExitStatus::Signaled(signal as i32)));
+            }
+            writeln!(std::io::stdout(), "{id}").map_err(CliError::file("stdout"))?;
+            Ok(0)
+        }
+        Attachment::Foreground { signals, terminal } => {
+            // Let `state`, `kill` and `delete` at the container while it runs.
+            drop(entry);
+            foreground(states, &state, &mut process, signals, terminal)
+        }
+    }
+}
+
+/// Launches the container and records it. On failure nothing of it is
+/// left but `entry`, the caller's to remove.
+fn start(
+    args: &RunArgs,
+    id: &str,
+    run_plan: RunPlan,
+    options: Options,
+    entry: &Entry,
+) -> Result<(Process, ContainerState), CliError> {
+    let RunPlan {
+        plan,
+        cgroup,
+        namespaces,
+        veths,
+    } = run_plan;
+    tracing::info!(%id, command = ?args.command, "launching");
+    let options = match cgroup {
+        Some(cgroup) => options.cgroup(cgroup),
+        None => options,
+    };
+    let mut process = Process::start(plan, options)
+        .map_err(|error| exit::launch_error(args.command.first().map_or("", String::as_str), error))?;
+    let recorded = process
+        .start_time()
+        .map_err(CliError::from)
+        .and_then(|start_time| {
+            let state = ContainerState {
+                id: id.to_owned(),
+                pid: process.pid().as_raw(),
+                start_time,
+                created: state::now_rfc3339(),
+                command: args.command.clone(),
+                rootfs: args.rootfs.clone(),
+                hostname: args.hostname.clone(),
+                namespaces,
+                cgroup: process.cgroup().map(|cgroup| cgroup.paths().clone()),
+                interfaces: veths,
+                detached: args.detach,
+                supervisor: if args.detach {
+                    None
+                } else {
+                    Supervisor::this_process()
+                },
+            };
+            entry.write(&state).map(|()| state)
+        });
+    match recorded {
+        Ok(state) => {
+            tracing::info!(%id, pid = state.pid, "running");
+            Ok((process, state))
+        }
+        Err(error) => {
+            // Not recorded, so no later command could find it: undo it now
+            // (the launch's veths go with its network namespace).
+            let _ = process.terminate();
+            if let Some(cgroup) = process.cgroup() {
+                let _ = cgroup.destroy();
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Waits for a foreground container, then removes it; its exit code.
+fn foreground(
+    states: &StateRoot,
+    state: &ContainerState,
+    process: &mut Process,
+    mut signals: Signals,
+    mut terminal: Option<Terminal>,
+) -> Result<u8, CliError> {
+    let status = supervise::until_exit(process, &mut signals, terminal.as_mut());
+    drop(terminal);
+    // A `delete --force` from elsewhere may have removed it already.
+    match states.open(&state.id) {
+        Ok(entry) => teardown::remove(state.cgroup.clone(), &state.interfaces, entry),
+        Err(CliError::NotFound { .. }) => {}
+        Err(error) => tracing::warn!(%error, "removing the container's state"),
+    }
+    let status = status?;
+    tracing::info!(id = %state.id, %status, "exited");
+    Ok(exit::of_status(status))
+}
+
+/// How the container is tied to this `cradle run`.
+#[derive(Debug)]
+enum Attachment {
+    /// `--detach`: nothing is watched once the container runs; a signal
+    /// that came during the launch removes it.
+    Detached { signals: Signals },
+    /// In the foreground: signals are passed on, a terminal relayed.
+    Foreground {
+        signals: Signals,
+        terminal: Option<Terminal>,
+    },
+}
+
+/// The attachment, and the container's stdio to go with it.
+fn attach(args: &RunArgs, signals: Signals) -> Result<(Attachment, Options), CliError> {
+    if args.detach {
+        // Nobody reads a detached container's output, and it must not keep
+        // the caller's pipes open after `run -d` has returned.
+        let options = Options::new()
+            .stdin(dev_null()?)
+            .stdout(dev_null()?)
+            .stderr(dev_null()?);
+        return Ok((Attachment::Detached { signals }, options));
+    }
+    if !args.tty {
+        let terminal = None;
+        return Ok((Attachment::Foreground { signals, terminal }, Options::new()));
+    }
+    let (terminal, [stdin, stdout, stderr]) = Terminal::open()?;
+    let options = Options::new().stdin(stdin).stdout(stdout).stderr(stderr);
+    let terminal = Some(terminal);
+    Ok((Attachment::Foreground { signals, terminal }, options))
+}
+
+fn dev_null() -> Result<OwnedFd, CliError> {
+    let path = "/dev/null";
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(CliError::file(path))?;
+    Ok(file.into())
+}
+
+/// A random id: 12 hex digits from the kernel's random pool.
+fn generate_id() -> Result<String, CliError> {
+    let path = "/dev/urandom";
+    let mut bytes = [0u8; 6];
+    File::open(path)
+        .and_then(|mut file| file.read_exact(&mut bytes))
+        .map_err(CliError::file(path))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}

@@ -1,0 +1,52 @@
+//! `cradle state`: one container's state as JSON.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use serde_json::json;
+
+use crate::error::CliError;
+use crate::state::StateRoot;
+
+pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
+    let state = states.open(id)?.read()?;
+    let namespaces: BTreeMap<&str, String> = state
+        .namespaces
+        .iter()
+        .map(|kind| {
+            (
+                kind.proc_name(),
+                format!("/proc/{}/ns/{}", state.pid, kind.proc_name()),
+            )
+        })
+        .collect();
+    let cgroup_paths: Vec<_> = state
+        .cgroup
+        .iter()
+        .flat_map(|paths| paths.dirs.iter().map(|dir| &dir.path))
+        .collect();
+    let interfaces: Vec<&str> = state
+        .interfaces
+        .iter()
+        .map(|veth| veth.host_name.as_str())
+        .collect();
+    let document = json!({
+        "id": state.id,
+        "pid": state.pid,
+        "status": state.status(),
+        "start_time": state.start_time,
+        "created": state.created,
+        "command": state.command,
+        "rootfs": state.rootfs,
+        "hostname": state.hostname,
+        "detached": state.detached,
+        "namespaces": namespaces,
+        "cgroup_paths": cgroup_paths,
+        "interfaces": interfaces,
+    });
+    let text = serde_json::to_string_pretty(&document).map_err(|error| CliError::BadState {
+        path: id.into(),
+        reason: error.to_string(),
+    })?;
+    writeln!(std::io::stdout(), "{text}").map_err(CliError::file("stdout"))
+}

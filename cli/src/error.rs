@@ -1,0 +1,114 @@
+//! The program's one error type: each variant names what failed, and
+//! [`exit`](crate::exit) maps it to an exit code.
+
+use std::io;
+use std::path::PathBuf;
+
+use cradle_linux::net::NetError;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum CliError {
+    /// A flag or an argument that cannot be used as given.
+    #[error("{0}")]
+    Usage(String),
+    /// A file or directory operation failed.
+    #[error("{path}: {source}")]
+    File {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the kernel said.
+        source: io::Error,
+    },
+    /// A syscall on something other than a path failed.
+    #[error("{call}: {source}")]
+    Syscall {
+        /// The call, and what it was for.
+        call: &'static str,
+        /// What the kernel said.
+        source: io::Error,
+    },
+    /// A state file that cannot be read back.
+    #[error("{path}: {reason}")]
+    BadState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `run --name` of an id in use.
+    #[error("container {id:?} already exists (in {root})")]
+    Exists {
+        /// The id.
+        id: String,
+        /// The state directory.
+        root: PathBuf,
+    },
+    /// An id with no state.
+    #[error("no container {id:?} (in {root})")]
+    NotFound {
+        /// The id.
+        id: String,
+        /// The state directory.
+        root: PathBuf,
+    },
+    /// Another cradle command holds the container's lock for too long.
+    #[error("container {id:?} is locked by another cradle command")]
+    Locked {
+        /// The id.
+        id: String,
+    },
+    /// The container must be running for this, and is not.
+    #[error("container {id:?} is not running")]
+    NotRunning {
+        /// The id.
+        id: String,
+    },
+    /// `delete` of a running container without `--force`.
+    #[error("container {id:?} is running: kill it first, or delete --force")]
+    StillRunning {
+        /// The id.
+        id: String,
+    },
+    /// A running container that did not end after SIGKILL within the bound.
+    #[error("container {id:?} did not exit within {seconds}s of SIGKILL")]
+    Unkillable {
+        /// The id.
+        id: String,
+        /// The bound.
+        seconds: u64,
+    },
+    /// The launch did not get the command to `exec`. `message` is one line
+    /// naming the step; the exit code depends on `exec_errno`.
+    #[error("{message}")]
+    Launch {
+        /// What failed, and where.
+        message: String,
+        /// The errno of a failed `exec` of the command, if that is what
+        /// failed.
+        exec_errno: Option<i32>,
+    },
+    /// The backend failed outside a launch.
+    #[error(transparent)]
+    Backend(#[from] cradle_linux::Error),
+    /// A network configuration the kernel would refuse.
+    #[error(transparent)]
+    Net(#[from] NetError),
+}
+
+impl CliError {
+    /// A failed file operation on `path`.
+    pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> CliError {
+        let path = path.into();
+        move |source| CliError::File { path, source }
+    }
+
+    /// A failed syscall.
+    pub(crate) fn syscall(call: &'static str) -> impl FnOnce(nix::errno::Errno) -> CliError {
+        move |errno| CliError::Syscall {
+            call,
+            source: io::Error::from_raw_os_error(errno as i32),
+        }
+    }
+}

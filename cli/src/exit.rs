@@ -1,0 +1,117 @@
+//! The exit-code rules, as docker and podman have them: the command's own
+//! code; 128+N when signal N killed it; 125 when cradle failed; 126 when
+//! the command cannot be executed; 127 when it is not found.
+
+use cradle_core::{ChildStep, ExitStatus, LaunchError};
+use nix::errno::Errno;
+
+use crate::error::CliError;
+
+/// cradle itself failed: a bad flag or config, a launch failure.
+pub(crate) const CRADLE_FAILED: u8 = 125;
+/// The command exists but cannot be executed.
+pub(crate) const CANNOT_EXECUTE: u8 = 126;
+/// The command was not found.
+pub(crate) const NOT_FOUND: u8 = 127;
+
+/// The exit code that reports how the container's command ended.
+pub(crate) fn of_status(status: ExitStatus) -> u8 {
+    // Exit codes are 0..=255 and signals below 65: both fit.
+    u8::try_from(status.code()).unwrap_or(CRADLE_FAILED)
+}
+
+/// The exit code of a failed command.
+pub(crate) fn of_error(error: &CliError) -> u8 {
+    match error {
+        CliError::Launch {
+            exec_errno: Some(errno),
+            ..
+        } => match Errno::from_raw(*errno) {
+            Errno::ENOENT => NOT_FOUND,
+            Errno::EACCES | Errno::ENOEXEC | Errno::EISDIR | Errno::EPERM => CANNOT_EXECUTE,
+            _ => CRADLE_FAILED,
+        },
+        _ => CRADLE_FAILED,
+    }
+}
+
+/// One line for a failed launch of `program`: for an `exec` that failed
+/// `exec "PROGRAM": CAUSE (step: exec)`, else the step and the cause.
+pub(crate) fn launch_error(program: &str, error: cradle_linux::Error) -> CliError {
+    let cradle_linux::Error::Launch(launch) = error else {
+        return CliError::Backend(error);
+    };
+    match launch {
+        LaunchError::Child { error: child, .. } => {
+            let exec_errno = child.errno.filter(|_| child.step == ChildStep::Exec);
+            let message = match exec_errno {
+                Some(errno) => format!("exec {program:?}: {} (step: exec)", describe(errno)),
+                None => format!("{} (step: {})", child.message, child.step),
+            };
+            CliError::Launch { message, exec_errno }
+        }
+        other => CliError::Launch {
+            message: format!("{other} (step: {})", other.step()),
+            exec_errno: None,
+        },
+    }
+}
+
+/// `strerror`, lower-cased as the rest of the message: "no such file or
+/// directory".
+fn describe(errno: i32) -> String {
+    let text = Errno::from_raw(errno).desc();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => format!("errno {errno}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cradle_core::ChildError;
+
+    fn child_failure(step: ChildStep, errno: Option<i32>) -> CliError {
+        let child = ChildError {
+            message: "execve /bin/nope: No such file or directory".to_owned(),
+            step,
+            errno,
+        };
+        let error = LaunchError::Child {
+            step: cradle_core::Step::AwaitReady,
+            error: child,
+        };
+        launch_error("/bin/nope", cradle_linux::Error::Launch(error))
+    }
+
+    #[test]
+    fn exec_failures_map_to_126_and_127() {
+        let missing = child_failure(ChildStep::Exec, Some(libc_enoent()));
+        assert_eq!(of_error(&missing), NOT_FOUND);
+        assert_eq!(
+            missing.to_string(),
+            "exec \"/bin/nope\": no such file or directory (step: exec)"
+        );
+        let denied = child_failure(ChildStep::Exec, Some(Errno::EACCES as i32));
+        assert_eq!(of_error(&denied), CANNOT_EXECUTE);
+    }
+
+    #[test]
+    fn other_child_failures_are_cradles() {
+        let cwd = child_failure(ChildStep::Cwd, Some(libc_enoent()));
+        assert_eq!(of_error(&cwd), CRADLE_FAILED);
+        assert!(cwd.to_string().ends_with("(step: cwd)"), "{cwd}");
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(of_status(ExitStatus::Exited(3)), 3);
+        assert_eq!(of_status(ExitStatus::Signaled(15)), 143);
+    }
+
+    fn libc_enoent() -> i32 {
+        Errno::ENOENT as i32
+    }
+}

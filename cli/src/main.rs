@@ -1,0 +1,83 @@
+//! `cradle`: run processes in Linux containers from the command line.
+//!
+//! The program is its own init binary: [`cradle_linux::init`] runs first
+//! thing in `main`, and in a container's init process it never returns.
+#![forbid(unsafe_code)]
+
+mod args;
+mod commands;
+mod config;
+mod error;
+mod exit;
+mod proc;
+mod signals;
+mod state;
+mod supervise;
+mod teardown;
+mod tty;
+
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::Cli;
+
+fn main() -> ExitCode {
+    // First thing: in a container's init, this becomes the container.
+    cradle_linux::init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    init_logging(cli.verbose);
+    match commands::dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "cradle: {error}");
+            ExitCode::from(exit::of_error(&error))
+        }
+    }
+}
+
+/// `--help` and `--version` as clap prints them; any other parse error on
+/// one line, with exit code 125.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = error.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = error.render().to_string();
+    let line: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:"))
+        .filter(|line| {
+            !line.is_empty() && !line.starts_with("tip:") && !line.starts_with("For more information")
+        })
+        .collect();
+    let line = line.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    let _ = writeln!(std::io::stderr(), "cradle: {line} (see 'cradle --help')");
+    ExitCode::from(exit::CRADLE_FAILED)
+}
+
+/// Logs go to stderr: warnings by default, more with each `-v`; `RUST_LOG`
+/// wins when set.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}

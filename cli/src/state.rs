@@ -1,0 +1,366 @@
+//! The state directory: one subdirectory per container holding
+//! `state.json`, written atomically (write, then rename) and guarded by an
+//! exclusive `flock` on the subdirectory so that two commands never act on
+//! one container at once.
+//!
+//! A new container's directory is made under a temporary name, locked, and
+//! renamed into place with `RENAME_NOREPLACE`: an id is taken or not, and
+//! no other command ever sees it unlocked before its state is written.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use cradle_core::config::Veth;
+use cradle_core::NamespaceKind;
+use cradle_linux::cgroup::CgroupPaths;
+use nix::errno::Errno;
+use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags, AT_FDCWD};
+use serde::{Deserialize, Serialize};
+
+use crate::error::CliError;
+use crate::proc;
+
+const STATE_FILE: &str = "state.json";
+/// How long a command waits for another one to let go of a container.
+const LOCK_BOUND: Duration = Duration::from_secs(10);
+const LOCK_RETRY: Duration = Duration::from_millis(10);
+
+/// What is known of a container after its launch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ContainerState {
+    pub(crate) id: String,
+    /// The init's pid, as the host sees it.
+    pub(crate) pid: i32,
+    /// The init's start time (`/proc/<pid>/stat` field 22, clock ticks
+    /// since boot): with the pid, it tells the init from a later process
+    /// that got its pid.
+    pub(crate) start_time: u64,
+    /// When the container was created, RFC 3339.
+    pub(crate) created: String,
+    pub(crate) command: Vec<String>,
+    pub(crate) rootfs: Option<PathBuf>,
+    pub(crate) hostname: Option<String>,
+    /// The namespaces the container created; `exec` joins them.
+    pub(crate) namespaces: Vec<NamespaceKind>,
+    pub(crate) cgroup: Option<CgroupPaths>,
+    /// veth pairs whose host ends `delete` removes.
+    pub(crate) interfaces: Vec<Veth>,
+    /// Started with `--detach`.
+    pub(crate) detached: bool,
+    /// The foreground `cradle run` that waits for the container and
+    /// removes it when it exits; `None` for a detached container.
+    pub(crate) supervisor: Option<Supervisor>,
+}
+
+/// A process named across pid reuse: its pid and start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Supervisor {
+    pub(crate) pid: i32,
+    pub(crate) start_time: u64,
+}
+
+impl Supervisor {
+    /// This process.
+    pub(crate) fn this_process() -> Option<Supervisor> {
+        let pid = i32::try_from(std::process::id()).ok()?;
+        let start_time = proc::start_time(pid)?;
+        Some(Supervisor { pid, start_time })
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        proc::is_running(self.pid, self.start_time)
+    }
+}
+
+/// Whether a container's init still runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Running,
+    Stopped,
+}
+
+impl ContainerState {
+    /// Checked against `/proc`: a pid that now belongs to another process
+    /// (another start time) is `stopped`.
+    pub(crate) fn status(&self) -> Status {
+        if proc::is_running(self.pid, self.start_time) {
+            Status::Running
+        } else {
+            Status::Stopped
+        }
+    }
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The current time, RFC 3339 in UTC with seconds.
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// The root of all containers' state.
+#[derive(Debug)]
+pub(crate) struct StateRoot {
+    root: PathBuf,
+}
+
+impl StateRoot {
+    pub(crate) fn new(root: &Path) -> StateRoot {
+        StateRoot {
+            root: root.to_owned(),
+        }
+    }
+
+    /// Takes `id` for a new container: its directory exists and is locked
+    /// by the returned entry, or the id was in use.
+    pub(crate) fn create(&self, id: &str) -> Result<Entry, CliError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(CliError::file(&self.root))?;
+        let staging = self.root.join(format!(".{id}.{}", std::process::id()));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .map_err(CliError::file(&staging))?;
+        let dir = self.dir(id);
+        let locked = lock(&staging, id).and_then(|lock| {
+            match renameat2(AT_FDCWD, &staging, AT_FDCWD, &dir, RenameFlags::RENAME_NOREPLACE) {
+                Ok(()) => Ok(lock),
+                Err(Errno::EEXIST | Errno::ENOTEMPTY) => Err(CliError::Exists {
+                    id: id.to_owned(),
+                    root: self.root.clone(),
+                }),
+                Err(errno) => Err(CliError::syscall(
+                    "renameat2(RENAME_NOREPLACE) of a new state directory",
+                )(errno)),
+            }
+        });
+        match locked {
+            Ok(lock) => Ok(Entry {
+                id: id.to_owned(),
+                dir,
+                lock,
+            }),
+            Err(error) => {
+                let _ = fs::remove_dir(&staging);
+                Err(error)
+            }
+        }
+    }
+
+    /// Locks the existing container `id`.
+    pub(crate) fn open(&self, id: &str) -> Result<Entry, CliError> {
+        let dir = self.dir(id);
+        let not_found = || CliError::NotFound {
+            id: id.to_owned(),
+            root: self.root.clone(),
+        };
+        if !dir.is_dir() {
+            return Err(not_found());
+        }
+        let lock = lock(&dir, id).map_err(|error| match error {
+            CliError::File { source, .. } if source.kind() == ErrorKind::NotFound => not_found(),
+            other => other,
+        })?;
+        // A `delete` may have removed it while this command waited.
+        if !dir.join(STATE_FILE).is_file() {
+            return Err(not_found());
+        }
+        Ok(Entry {
+            id: id.to_owned(),
+            dir,
+            lock,
+        })
+    }
+
+    /// The ids of all containers, sorted; none if the root does not exist.
+    pub(crate) fn ids(&self) -> Result<Vec<String>, CliError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(CliError::file(&self.root)(error)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| !name.starts_with('.'))
+            .filter(|name| self.dir(name).join(STATE_FILE).is_file())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Reads `id`'s state without the lock (for `list`): a state file is
+    /// replaced whole, so what is read is one version of it.
+    pub(crate) fn peek(&self, id: &str) -> Result<ContainerState, CliError> {
+        read_state(&self.dir(id).join(STATE_FILE))
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+}
+
+/// One container's directory, locked while this lives.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    id: String,
+    dir: PathBuf,
+    /// Held for as long as the entry lives.
+    lock: Flock<File>,
+}
+
+impl Entry {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Replaces the state file whole: written beside it, then renamed over.
+    pub(crate) fn write(&self, state: &ContainerState) -> Result<(), CliError> {
+        let path = self.dir.join(STATE_FILE);
+        let temporary = self.dir.join(format!(".{STATE_FILE}.tmp"));
+        let json = serde_json::to_vec_pretty(state).map_err(|error| CliError::BadState {
+            path: path.clone(),
+            reason: error.to_string(),
+        })?;
+        let mut file = File::create(&temporary).map_err(CliError::file(&temporary))?;
+        file.write_all(&json)
+            .and_then(|()| file.sync_all())
+            .map_err(CliError::file(&temporary))?;
+        fs::rename(&temporary, &path).map_err(CliError::file(&path))
+    }
+
+    pub(crate) fn read(&self) -> Result<ContainerState, CliError> {
+        read_state(&self.dir.join(STATE_FILE))
+    }
+
+    /// Lets go of the lock and waits up to `bound` for another command to
+    /// remove the container; whether it did.
+    pub(crate) fn await_removal(self, bound: Duration) -> bool {
+        let Entry { dir, lock, .. } = self;
+        drop(lock);
+        let deadline = Instant::now() + bound;
+        while dir.exists() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(LOCK_RETRY);
+        }
+        true
+    }
+
+    /// Removes the directory; the lock goes with it.
+    pub(crate) fn remove(self) -> Result<(), CliError> {
+        match fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(CliError::file(&self.dir)(error)),
+        }
+    }
+}
+
+fn read_state(path: &Path) -> Result<ContainerState, CliError> {
+    let bytes = fs::read(path).map_err(CliError::file(path))?;
+    serde_json::from_slice(&bytes).map_err(|error| CliError::BadState {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+/// An exclusive `flock` on `dir`, waiting at most [`LOCK_BOUND`] for
+/// another command to let go.
+fn lock(dir: &Path, id: &str) -> Result<Flock<File>, CliError> {
+    lock_within(dir, id, LOCK_BOUND)
+}
+
+fn lock_within(dir: &Path, id: &str, bound: Duration) -> Result<Flock<File>, CliError> {
+    let deadline = Instant::now() + bound;
+    let mut file = File::open(dir).map_err(CliError::file(dir))?;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((returned, Errno::EWOULDBLOCK | Errno::EINTR)) if Instant::now() < deadline => {
+                file = returned;
+                thread::sleep(LOCK_RETRY);
+            }
+            Err((_, Errno::EWOULDBLOCK)) => return Err(CliError::Locked { id: id.to_owned() }),
+            Err((_, errno)) => return Err(CliError::syscall("flock(LOCK_EX) of a state directory")(errno)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(id: &str) -> ContainerState {
+        ContainerState {
+            id: id.to_owned(),
+            pid: i32::MAX,
+            start_time: 1,
+            created: now_rfc3339(),
+            command: vec!["true".to_owned()],
+            rootfs: None,
+            hostname: None,
+            namespaces: vec![NamespaceKind::Pid],
+            cgroup: None,
+            interfaces: Vec::new(),
+            detached: true,
+            supervisor: None,
+        }
+    }
+
+    #[test]
+    fn an_id_is_taken_once_and_found_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = StateRoot::new(&dir.path().join("state"));
+        let entry = root.create("c1").expect("create");
+        assert!(matches!(root.create("c1"), Err(CliError::Exists { .. })));
+        entry.write(&state("c1")).expect("write");
+        drop(entry);
+        assert_eq!(root.ids().expect("ids"), ["c1"]);
+        let entry = root.open("c1").expect("open");
+        assert_eq!(
+            entry.read().expect("read"),
+            state("c1").clone_with_created(&entry)
+        );
+        assert_eq!(entry.read().expect("read").status(), Status::Stopped);
+        entry.remove().expect("remove");
+        assert!(matches!(root.open("c1"), Err(CliError::NotFound { .. })));
+        assert!(root.ids().expect("ids").is_empty());
+        // Nothing but the root is left: no staging directory.
+        assert_eq!(fs::read_dir(dir.path().join("state")).expect("root").count(), 0);
+    }
+
+    #[test]
+    fn a_locked_container_is_reported_not_waited_for_forever() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = StateRoot::new(dir.path());
+        let _entry = root.create("c2").expect("create");
+        let bound = Duration::from_millis(50);
+        let started = Instant::now();
+        let second = lock_within(&dir.path().join("c2"), "c2", bound);
+        assert!(matches!(second, Err(CliError::Locked { .. })), "{second:?}");
+        assert!(started.elapsed() >= bound);
+    }
+
+    impl ContainerState {
+        fn clone_with_created(mut self, entry: &Entry) -> ContainerState {
+            self.created = entry.read().expect("read").created;
+            self
+        }
+    }
+}

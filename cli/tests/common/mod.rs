@@ -1,0 +1,225 @@
+//! What every suite needs: a root check, a state directory of its own that
+//! is checked to be left clean, unique container names, a busybox rootfs,
+//! and a check that no cgroup of a test's container is left.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use nix::unistd::geteuid;
+
+/// Set to `1` to let root-only tests pass without running when not root.
+pub const ALLOW_SKIP: &str = "CRADLE_ALLOW_SKIP_ROOT";
+/// How long a test waits for anything.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Whether the test can run: true as root; otherwise it fails, unless
+/// [`ALLOW_SKIP`] is `1`.
+pub fn require_root(test: &str) -> bool {
+    if geteuid().is_root() {
+        return true;
+    }
+    let allowed = std::env::var_os(ALLOW_SKIP).is_some_and(|value| value == "1");
+    assert!(
+        allowed,
+        "{test} needs root; run as root, or set {ALLOW_SKIP}=1 to skip it"
+    );
+    println!("SKIPPED: {test} needs root");
+    false
+}
+
+/// A state directory of a test's own, and the names its containers get.
+#[derive(Debug)]
+pub struct Sandbox {
+    root: tempfile::TempDir,
+    test: String,
+}
+
+impl Sandbox {
+    pub fn new(test: &str) -> Sandbox {
+        let root = tempfile::Builder::new()
+            .prefix("cradle-cli-state-")
+            .tempdir()
+            .expect("temporary state directory");
+        Sandbox {
+            root,
+            test: test.to_owned(),
+        }
+    }
+
+    /// A container name unique to this test and process: cgroup names are
+    /// shared by every test running at once.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}-{}-{suffix}", self.test, std::process::id())
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// `cradle --root <this sandbox>` with a deadline.
+    pub fn cradle(&self) -> Command {
+        let mut command = Command::new(cradle_bin());
+        command.arg("--root").arg(self.root()).timeout(DEADLINE);
+        command
+    }
+
+    /// The same as a std command, for tests that signal or feed it.
+    pub fn std_cradle(&self) -> StdCommand {
+        let mut command = StdCommand::new(cradle_bin());
+        command.arg("--root").arg(self.root());
+        command
+    }
+
+    /// The `status` of container `id`, as `cradle state` reports it.
+    pub fn state(&self, id: &str) -> serde_json::Value {
+        let output = self.cradle().args(["state", id]).output().expect("cradle state");
+        assert!(
+            output.status.success(),
+            "state {id}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("state is JSON")
+    }
+
+    /// Waits until container `id` has status `status`.
+    pub fn wait_for_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.state(id)["status"] != status {
+            assert!(Instant::now() < deadline, "{id} never became {status}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fails unless nothing of the test's containers is left: no state
+    /// directory entry and no cgroup named after them.
+    pub fn assert_clean(&self) {
+        let left: Vec<_> = fs::read_dir(self.root())
+            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "state left behind: {left:?}");
+        let prefix = format!("cradle-{}-{}-", self.test, std::process::id());
+        let cgroups = cgroups_named(&prefix);
+        assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:?}");
+    }
+}
+
+impl Drop for Sandbox {
+    /// Removes whatever a failed test left running.
+    fn drop(&mut self) {
+        let Ok(entries) = fs::read_dir(self.root()) else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            if let Some(id) = entry.file_name().to_str().filter(|name| !name.starts_with('.')) {
+                let _ = self.std_cradle().args(["delete", "--force", id]).output();
+            }
+        }
+    }
+}
+
+pub fn cradle_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cradle"))
+}
+
+/// Directories in any cgroup hierarchy, up to three levels down, whose name
+/// starts with `prefix`.
+pub fn cgroups_named(prefix: &str) -> Vec<PathBuf> {
+    let mounts = fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
+    let mut found = Vec::new();
+    for line in mounts.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let [_, mount_point, "cgroup" | "cgroup2", ..] = fields.as_slice() {
+            find_dirs(Path::new(mount_point), prefix, 3, &mut found);
+        }
+    }
+    found
+}
+
+fn find_dirs(dir: &Path, prefix: &str, depth: u32, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if entry.file_name().to_string_lossy().starts_with(prefix) {
+            found.push(path.clone());
+        }
+        if depth > 1 {
+            find_dirs(&path, prefix, depth - 1, found);
+        }
+    }
+}
+
+/// A root filesystem of busybox and its applets, removed on drop.
+#[derive(Debug)]
+pub struct BusyboxRootfs {
+    dir: tempfile::TempDir,
+}
+
+impl BusyboxRootfs {
+    pub fn new() -> BusyboxRootfs {
+        let dir = tempfile::Builder::new()
+            .prefix("cradle-cli-rootfs-")
+            .tempdir()
+            .expect("temporary directory");
+        let root = dir.path();
+        for sub in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
+            fs::create_dir(root.join(sub)).expect("rootfs directory");
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|path| path.is_file())
+            .expect("busybox is missing: apt-get install busybox-static");
+        fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
+        let list = StdCommand::new(&busybox)
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .filter(|a| !a.is_empty())
+        {
+            if applet != "busybox" {
+                symlink("busybox", root.join("bin").join(applet)).expect("applet link");
+            }
+        }
+        BusyboxRootfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// `stderr` as text, checked to be exactly one line.
+pub fn one_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr).into_owned();
+    assert_eq!(text.lines().count(), 1, "not one line: {text:?}");
+    assert!(text.starts_with("cradle: "), "{text:?}");
+    text
+}
+
+/// Waits for `child` to exit, failing the test after [`DEADLINE`].
+pub fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for cradle") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cradle did not exit within {DEADLINE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

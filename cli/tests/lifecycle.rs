@@ -1,0 +1,470 @@
+//! Detached containers: run -d, list, state, kill, exec, delete, and what
+//! each leaves behind.
+
+mod common;
+
+use std::path::Path;
+
+use common::{one_line, require_root, BusyboxRootfs, Sandbox};
+use predicates::prelude::*;
+
+#[test]
+fn detach_list_state_kill_delete_round_trip() {
+    if !require_root("detach_list_state_kill_delete_round_trip") {
+        return;
+    }
+    let sandbox = Sandbox::new("roundtrip");
+    let rootfs = BusyboxRootfs::new();
+    let name = sandbox.name("web");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--hostname", "web", "--rootfs"])
+        .arg(rootfs.path())
+        .args(["--memory", "64m", "--pids", "32", "--", "sleep", "1000"])
+        .assert()
+        .success()
+        .stdout(format!("{name}\n"));
+
+    sandbox
+        .cradle()
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&name).and(predicate::str::contains("running")));
+    let listed = sandbox
+        .cradle()
+        .args(["list", "--format", "json"])
+        .output()
+        .expect("list");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON list");
+    assert_eq!(listed[0]["id"], name.as_str());
+    assert_eq!(listed[0]["status"], "running");
+
+    let state = sandbox.state(&name);
+    let pid = state["pid"].as_i64().expect("pid");
+    assert!(pid > 1 && state["start_time"].as_u64().is_some(), "{state}");
+    assert_eq!(state["status"], "running");
+    assert!(
+        state["created"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{state}"
+    );
+    assert_eq!(state["namespaces"]["pid"], format!("/proc/{pid}/ns/pid"));
+    let cgroups: Vec<&str> = state["cgroup_paths"]
+        .as_array()
+        .expect("cgroup paths")
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(cgroups.iter().all(|dir| Path::new(dir).is_dir()), "{cgroups:?}");
+    let memory_limit = cgroups.iter().find_map(|dir| {
+        std::fs::read_to_string(Path::new(dir).join("memory.limit_in_bytes"))
+            .or_else(|_| std::fs::read_to_string(Path::new(dir).join("memory.max")))
+            .ok()
+    });
+    assert_eq!(memory_limit.as_deref(), Some("67108864\n"));
+
+    // sleep is pid 1 of its namespace, shielded from TERM: KILL by number.
+    sandbox.cradle().args(["kill", &name, "9"]).assert().success();
+    sandbox.wait_for_status(&name, "stopped");
+    let output = sandbox.cradle().args(["kill", &name]).output().expect("kill");
+    assert_eq!(output.status.code(), Some(125));
+    assert!(one_line(&output.stderr).contains("is not running"));
+
+    sandbox
+        .cradle()
+        .args(["delete", &name])
+        .assert()
+        .success()
+        .stdout("");
+    assert!(cgroups.iter().all(|dir| !Path::new(dir).exists()), "{cgroups:?}");
+    sandbox
+        .cradle()
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&name).not());
+    sandbox.assert_clean();
+}
+
+#[test]
+fn kill_takes_signal_names_and_reaches_a_handler() {
+    if !require_root("kill_takes_signal_names_and_reaches_a_handler") {
+        return;
+    }
+    let sandbox = Sandbox::new("killname");
+    let name = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--"])
+        .args([
+            "/bin/sh",
+            "-c",
+            "trap 'exit 0' USR1; while :; do sleep 0.05; done",
+        ])
+        .assert()
+        .success();
+    sandbox
+        .cradle()
+        .args(["kill", &name, "SIGUSR1"])
+        .assert()
+        .success();
+    sandbox.wait_for_status(&name, "stopped");
+    sandbox.cradle().args(["delete", &name]).assert().success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn delete_refuses_a_running_container_unless_forced() {
+    if !require_root("delete_refuses_a_running_container_unless_forced") {
+        return;
+    }
+    let sandbox = Sandbox::new("force");
+    let name = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
+        .assert()
+        .success();
+    let output = sandbox.cradle().args(["delete", &name]).output().expect("delete");
+    assert_eq!(output.status.code(), Some(125));
+    assert!(one_line(&output.stderr).contains("is running"));
+    assert_eq!(sandbox.state(&name)["status"], "running");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &name])
+        .assert()
+        .success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_generated_id_is_printed_and_usable() {
+    if !require_root("a_generated_id_is_printed_and_usable") {
+        return;
+    }
+    let sandbox = Sandbox::new("genid");
+    let output = sandbox
+        .cradle()
+        .args(["run", "-d", "--", "sleep", "1000"])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let id = String::from_utf8(output.stdout).expect("utf-8");
+    let id = id.trim_end();
+    assert_eq!(id.len(), 12, "{id:?}");
+    assert_eq!(sandbox.state(id)["status"], "running");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", id])
+        .assert()
+        .success();
+    let left: Vec<_> = std::fs::read_dir(sandbox.root()).expect("root").collect();
+    assert!(left.is_empty());
+    assert!(common::cgroups_named(&format!("cradle-{id}")).is_empty());
+}
+
+#[test]
+fn exec_runs_in_the_container_with_the_exit_code_rules() {
+    if !require_root("exec_runs_in_the_container_with_the_exit_code_rules") {
+        return;
+    }
+    let sandbox = Sandbox::new("exec");
+    let rootfs = BusyboxRootfs::new();
+    let name = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--hostname", "inside", "--rootfs"])
+        .arg(rootfs.path())
+        .args(["--", "sleep", "1000"])
+        .assert()
+        .success();
+    // Its namespaces (hostname, pid 1 is the init), its cgroup, its root.
+    sandbox
+        .cradle()
+        .args(["exec", &name, "--", "/bin/sh", "-c"])
+        .arg(concat!(
+            r#"echo "$(hostname) $(cat /proc/1/cmdline | tr '\0' ' ')$(ls /bin/busybox)"; "#,
+            r#"grep -q "/cradle-$0$" /proc/self/cgroup && echo in-cgroup"#
+        ))
+        .arg(&name)
+        .assert()
+        .success()
+        .stdout("inside sleep 1000 /bin/busybox\nin-cgroup\n");
+    sandbox
+        .cradle()
+        .args([
+            "exec",
+            "--env",
+            "A=1",
+            "--cwd",
+            "/tmp",
+            "--user",
+            "1000:1000",
+            &name,
+            "--",
+        ])
+        .args(["/bin/sh", "-c", r#"echo "$A $(pwd) $(id -u):$(id -g)""#])
+        .assert()
+        .success()
+        .stdout("1 /tmp 1000:1000\n");
+    sandbox
+        .cradle()
+        .args(["exec", &name, "--", "sh", "-c", "exit 5"])
+        .assert()
+        .code(5);
+    let output = sandbox
+        .cradle()
+        .args(["exec", &name, "--", "/bin/nope"])
+        .output()
+        .expect("exec");
+    assert_eq!(output.status.code(), Some(127));
+    assert_eq!(
+        one_line(&output.stderr),
+        "cradle: exec \"/bin/nope\": no such file or directory (step: exec)\n"
+    );
+    sandbox
+        .cradle()
+        .args(["exec", &name, "--", "/bin"])
+        .assert()
+        .code(126);
+
+    // Once the init has gone, exec is refused.
+    sandbox.cradle().args(["kill", &name, "KILL"]).assert().success();
+    sandbox.wait_for_status(&name, "stopped");
+    let output = sandbox
+        .cradle()
+        .args(["exec", &name, "--", "true"])
+        .output()
+        .expect("exec");
+    assert_eq!(output.status.code(), Some(125));
+    assert!(one_line(&output.stderr).contains("is not running"));
+    sandbox.cradle().args(["delete", &name]).assert().success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_veth_container_is_reachable_and_its_interface_goes_with_delete() {
+    if !require_root("a_veth_container_is_reachable_and_its_interface_goes_with_delete") {
+        return;
+    }
+    let sandbox = Sandbox::new("veth");
+    let rootfs = BusyboxRootfs::new();
+    let name = sandbox.name("c");
+    let host_end = format!("crt{}", std::process::id() % 1_000_000);
+    // A /24 of this test's own, from its pid: nothing else uses it.
+    let subnet = format!("10.231.{}", std::process::id() % 250);
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--rootfs"])
+        .arg(rootfs.path())
+        .arg("--net")
+        .arg(format!("veth:host={host_end},address={subnet}.2/24"))
+        .args(["--", "sleep", "1000"])
+        .assert()
+        .success();
+    assert_eq!(sandbox.state(&name)["interfaces"][0], host_end.as_str());
+    let added = std::process::Command::new("ip")
+        .args(["addr", "add", &format!("{subnet}.1/24"), "dev", &host_end])
+        .status()
+        .expect("ip addr add");
+    assert!(added.success());
+    sandbox
+        .cradle()
+        .args([
+            "exec",
+            &name,
+            "--",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "5",
+            &format!("{subnet}.1"),
+        ])
+        .assert()
+        .success();
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &name])
+        .assert()
+        .success();
+    assert!(!Path::new("/sys/class/net").join(&host_end).exists());
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_foreground_container_is_listed_and_can_be_deleted_from_elsewhere() {
+    if !require_root("a_foreground_container_is_listed_and_can_be_deleted_from_elsewhere") {
+        return;
+    }
+    let sandbox = Sandbox::new("foreground");
+    let name = sandbox.name("c");
+    let mut child = sandbox
+        .std_cradle()
+        .args(["run", "--name", &name, "--", "sleep", "1000"])
+        .spawn()
+        .expect("spawn cradle");
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    while !sandbox.root().join(&name).join("state.json").exists() {
+        assert!(std::time::Instant::now() < deadline, "never recorded");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let state = sandbox.state(&name);
+    assert_eq!(
+        (state["status"].as_str(), state["detached"].as_bool()),
+        (Some("running"), Some(false))
+    );
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &name])
+        .assert()
+        .success();
+    let status = common::wait(&mut child);
+    assert_eq!(status.code(), Some(137));
+    sandbox.assert_clean();
+}
+
+#[test]
+fn of_two_runs_with_one_name_exactly_one_starts() {
+    if !require_root("of_two_runs_with_one_name_exactly_one_starts") {
+        return;
+    }
+    let sandbox = Sandbox::new("race");
+    let name = sandbox.name("c");
+    let start = || {
+        sandbox
+            .std_cradle()
+            .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn cradle")
+    };
+    let outputs = [start(), start()].map(|mut child| {
+        common::wait(&mut child);
+        child.wait_with_output().expect("output of an exited cradle")
+    });
+    let codes: Vec<Option<i32>> = outputs.iter().map(|o| o.status.code()).collect();
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(125)),
+        "{codes:?}"
+    );
+    let loser = outputs
+        .iter()
+        .find(|o| o.status.code() == Some(125))
+        .expect("one refused");
+    assert!(one_line(&loser.stderr).contains("already exists"));
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &name])
+        .assert()
+        .success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_pid_with_another_start_time_is_not_the_container() {
+    if !require_root("a_pid_with_another_start_time_is_not_the_container") {
+        return;
+    }
+    let sandbox = Sandbox::new("pidreuse");
+    let name = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
+        .assert()
+        .success();
+    // As if the init had died and another process had got its pid.
+    let file = sandbox.root().join(&name).join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("state file")).expect("JSON");
+    let pid = state["pid"].as_i64().expect("pid");
+    state["start_time"] = (state["start_time"].as_u64().expect("start time") + 1).into();
+    std::fs::write(&file, serde_json::to_vec(&state).expect("JSON")).expect("state file");
+
+    assert_eq!(sandbox.state(&name)["status"], "stopped");
+    for refused in [&["kill", &name, "KILL"][..], &["exec", &name, "--", "true"]] {
+        let output = sandbox.cradle().args(refused).output().expect("cradle");
+        assert_eq!(output.status.code(), Some(125), "{refused:?}");
+        assert!(one_line(&output.stderr).contains("is not running"), "{refused:?}");
+    }
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the process was signalled"
+    );
+    // delete takes it for stopped; removing its cgroup ends what is in it.
+    sandbox.cradle().args(["delete", &name]).assert().success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn signals_to_exec_reach_its_process() {
+    if !require_root("signals_to_exec_reach_its_process") {
+        return;
+    }
+    use std::io::BufRead as _;
+    let sandbox = Sandbox::new("execsig");
+    let name = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
+        .assert()
+        .success();
+    let mut child = sandbox
+        .std_cradle()
+        .args(["exec", &name, "--", "/bin/sh", "-c", "echo ready; exec sleep 30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn cradle exec");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    assert_eq!(line, "ready\n");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal cradle exec");
+    assert_eq!(common::wait(&mut child).code(), Some(143));
+    assert_eq!(sandbox.state(&name)["status"], "running");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &name])
+        .assert()
+        .success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_detached_run_interrupted_at_any_point_is_recorded_or_gone() {
+    if !require_root("a_detached_run_interrupted_at_any_point_is_recorded_or_gone") {
+        return;
+    }
+    let sandbox = Sandbox::new("interrupt");
+    for round in 0..12u64 {
+        let name = sandbox.name(&round.to_string());
+        let mut child = sandbox
+            .std_cradle()
+            .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn cradle");
+        // From before the launch to after it, in 2 ms steps.
+        std::thread::sleep(std::time::Duration::from_millis(2 * round));
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let status = common::wait(&mut child);
+        let recorded = sandbox.root().join(&name).exists();
+        assert_eq!(status.success(), recorded, "round {round}: {status:?}");
+        if recorded {
+            assert_eq!(sandbox.state(&name)["status"], "running");
+            sandbox
+                .cradle()
+                .args(["delete", "--force", &name])
+                .assert()
+                .success();
+        } else {
+            assert!(
+                common::cgroups_named(&format!("cradle-{name}")).is_empty(),
+                "round {round}"
+            );
+        }
+    }
+    sandbox.assert_clean();
+}

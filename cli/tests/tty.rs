@@ -1,0 +1,104 @@
+//! `run -t`: the command gets a terminal of the caller's size, kept in step
+//! on SIGWINCH; the caller's terminal is raw while it runs and restored
+//! after.
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{require_root, BusyboxRootfs, Sandbox, DEADLINE};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::pty::openpty;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::termios::{tcgetattr, LocalFlags};
+use nix::unistd::Pid;
+use rustix::termios::{tcsetwinsize, Winsize};
+
+/// Reads `master` until `needle` has appeared; everything read so far.
+fn read_until(master: &mut File, seen: &mut String, needle: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    let mut buf = [0; 1024];
+    while !seen.contains(needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no {needle:?} in {seen:?}");
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        if poll(&mut fds, timeout).expect("poll") == 0 {
+            continue;
+        }
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => panic!("terminal closed before {needle:?}: {seen:?}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+}
+
+fn size(rows: u16, cols: u16) -> Winsize {
+    Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
+#[test]
+fn a_tty_run_relays_a_terminal_of_the_callers_size() {
+    if !require_root("a_tty_run_relays_a_terminal_of_the_callers_size") {
+        return;
+    }
+    let sandbox = Sandbox::new("tty");
+    let rootfs = BusyboxRootfs::new();
+    // The caller's terminal: cradle's stdio is the slave of this pair.
+    let pty = openpty(None, None).expect("openpty");
+    let mut master = File::from(pty.master);
+    tcsetwinsize(&master, size(33, 111)).expect("window size");
+    assert!(tcgetattr(master.as_fd())
+        .expect("termios")
+        .local_flags
+        .contains(LocalFlags::ICANON));
+    let stdio = || Stdio::from(pty.slave.try_clone().expect("slave"));
+    let script = concat!(
+        "test -t 0 && test -t 1 && echo is-a-tty; ",
+        r#"stty size; read line; stty size; echo "got $line"; exit 7"#
+    );
+    let mut child = sandbox
+        .std_cradle()
+        .args(["run", "-t", "--rootfs"])
+        .arg(rootfs.path())
+        .args(["--", "/bin/sh", "-c", script])
+        .stdin(stdio())
+        .stdout(stdio())
+        .stderr(stdio())
+        .spawn()
+        .expect("spawn cradle");
+    drop(pty.slave);
+
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, "is-a-tty");
+    read_until(&mut master, &mut seen, "33 111");
+    // While it runs, the caller's terminal is raw.
+    let raw = tcgetattr(master.as_fd()).expect("termios");
+    assert!(!raw.local_flags.intersects(LocalFlags::ICANON | LocalFlags::ECHO));
+
+    tcsetwinsize(&master, size(40, 100)).expect("window size");
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    kill(pid, Signal::SIGWINCH).expect("SIGWINCH");
+    std::thread::sleep(Duration::from_millis(200));
+    master.write_all(b"hello\r").expect("type");
+    read_until(&mut master, &mut seen, "40 100");
+    read_until(&mut master, &mut seen, "got hello");
+
+    let status = common::wait(&mut child);
+    assert_eq!(status.code(), Some(7), "{seen:?}");
+    // And restored after.
+    let restored = tcgetattr(master.as_fd()).expect("termios");
+    assert!(restored
+        .local_flags
+        .contains(LocalFlags::ICANON | LocalFlags::ECHO));
+    sandbox.assert_clean();
+}
