@@ -143,14 +143,14 @@ impl ChildHandshake {
 
     /// Set-up failed: queue `error`, sent once the parent's stream has
     /// ended. A second failure is dropped: the first is the cause. A message
-    /// too long for the parent's cap is cut short, so the parent reads the
-    /// error rather than refusing an oversized reply.
+    /// too long for the parent's cap (the `error` cap of this handshake's
+    /// limits) is cut short, so the parent reads the error rather than
+    /// refusing an oversized reply.
     pub fn fail(&mut self, mut error: ChildError) {
         if self.state == State::Failed {
             return;
         }
-        // JSON escaping can make a byte six; leave room for the rest.
-        truncate(&mut error.message, (self.error_cap / 6).saturating_sub(128));
+        fit(&mut error, self.error_cap);
         self.state = State::Failed;
         let message = Message::Error(error);
         if self.eof {
@@ -195,6 +195,25 @@ impl ChildHandshake {
             self.transmit = Some(Bytes::from(joined));
         }
     }
+}
+
+/// Cuts `error`'s message until its `error` line fits `cap` bytes. Each
+/// pass drops at least the excess (a message byte encodes to one byte or
+/// more), so it ends in a pass or two.
+fn fit(error: &mut ChildError, cap: usize) {
+    loop {
+        let len = encoded_len(error);
+        if len <= cap || error.message.is_empty() {
+            return;
+        }
+        let keep = error.message.len().saturating_sub(len - cap);
+        truncate(&mut error.message, keep);
+    }
+}
+
+/// The length of `error`'s line, without its newline.
+fn encoded_len(error: &ChildError) -> usize {
+    encode_to_bytes(&Message::Error(error.clone())).map_or(0, |bytes| bytes.len() - 1)
 }
 
 /// Cuts `text` to at most `max` bytes, on a character boundary.

@@ -244,12 +244,37 @@ impl ChildRun {
         let mut replies = Vec::new();
         replies.extend(self.ready.then_some(Message::Ready));
         replies.extend(self.first_failure.clone().map(Message::Error));
-        let (sent, error) = decode_all(Direction::ToParent, Limits::default(), &self.transmitted, true);
+        // Both ends use the same caps: the replies must fit the parent's.
+        let (sent, error) = decode_all(Direction::ToParent, self.limits, &self.transmitted, true);
         assert_eq!(
             error, None,
             "the child's replies do not decode within the parent's caps"
         );
-        assert_eq!(sent, replies, "the child's replies");
+        assert_eq!(
+            sent.len(),
+            replies.len(),
+            "the child's replies: {sent:?}, not {replies:?}"
+        );
+        for (got, want) in sent.iter().zip(&replies) {
+            match (got, want) {
+                // An error too long for the cap is cut to fit: the same step
+                // and errno, a prefix of its message, whole when it fits.
+                (Message::Error(got), Message::Error(want)) => {
+                    assert_eq!(
+                        (got.step, got.errno),
+                        (want.step, want.errno),
+                        "the child's error"
+                    );
+                    assert!(
+                        want.message.starts_with(&got.message),
+                        "{got:?} cut from {want:?}"
+                    );
+                    let fits = line_len(&Message::Error(want.clone())) <= self.limits.error;
+                    assert!(!fits || got == want, "{got:?} cut although {want:?} fits");
+                }
+                _ => assert_eq!(got, want, "the child's replies"),
+            }
+        }
     }
 
     /// What the parent sent so far can no longer be the start of a lone
@@ -300,4 +325,9 @@ pub(crate) fn decode_all(
     }
     let error = if ended { decoder.decode_eof().err() } else { None };
     (messages, error)
+}
+
+/// The length of `message`'s line, without its newline.
+fn line_len(message: &Message) -> usize {
+    cradle_core::framing::encode_to_bytes(message).map_or(0, |bytes| bytes.len() - 1)
 }
