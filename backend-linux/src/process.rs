@@ -161,6 +161,9 @@ impl Process {
                 match cgroup.kill_all_and_wait(deadline) {
                     Ok(()) => {}
                     Err(CgroupError::Timeout { .. }) => return Ok(None),
+                    // Removed already (a `delete` raced the wait): nothing
+                    // is left in it to wait for.
+                    Err(error) if error.errno() == Some(libc::ENOENT) => {}
                     Err(error) => return Err(error.into()),
                 }
             }

@@ -83,3 +83,36 @@ fn a_failed_launch_removes_its_cgroup() {
     }
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn wait_reports_the_exit_when_the_cgroup_was_removed_first() {
+    if !require_root("wait_reports_the_exit_when_the_cgroup_was_removed_first") {
+        return;
+    }
+    // The host's pid namespace: `wait` sweeps the cgroup after the init's
+    // exit. A `delete` that removed the cgroup first must not cost the
+    // caller the exit status.
+    let mut config = Config::new(["/bin/sh", "-c", "exit 7"]);
+    config.namespaces = new_namespaces(&[NamespaceKind::Mount]);
+    let mut plan = Plan::init(config);
+    plan.cgroup = true;
+    let mut process = Process::start(plan, options(&unique("cradle-removed"))).expect("launch");
+    // Let it exit (a zombie, not yet reaped) before the cgroup goes.
+    let stat = format!("/proc/{}/stat", process.pid());
+    let until = std::time::Instant::now() + linux::DEADLINE;
+    while !fs::read_to_string(&stat).is_ok_and(|s| s.rsplit(") ").next().is_some_and(|f| f.starts_with('Z')))
+    {
+        assert!(std::time::Instant::now() < until, "the init did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    process
+        .cgroup()
+        .expect("the launch's cgroup")
+        .destroy()
+        .expect("destroy");
+    assert_eq!(
+        process.wait_timeout(linux::DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(7))
+    );
+    assert_eq!(process.oom_kills(), None, "no count from a removed cgroup");
+}

@@ -156,7 +156,11 @@ impl Cgroup {
             _ => return Ok(None),
         };
         let path = dir.file(file);
-        let text = fs::read(&dir.hierarchy, &path)?;
+        let text = match fs::read(&dir.hierarchy, &path) {
+            // Removed already (a `delete` raced the wait): no count to read.
+            Err(error) if error.errno() == Some(libc::ENOENT) => return Ok(None),
+            result => result?,
+        };
         let count = fs::keyed_value(&text, "oom_kill").and_then(|value| value.parse().ok());
         count.map(Some).ok_or_else(|| CgroupError::Malformed {
             hierarchy: dir.hierarchy.clone(),
