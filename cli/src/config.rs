@@ -72,6 +72,7 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str) -> Result<RunPlan, CliError> {
     apply_process_args(&mut config, args.cwd.as_ref(), args.user);
     let hostname = args.hostname.clone().or_else(own_hostname);
     config.env = environment(&args.env, config.user.uid, hostname, args.tty);
+    config.terminal = args.tty;
 
     let id_maps = id_maps(args, creates(NamespaceKind::User))?;
     let mut plan = Plan::init(config);

@@ -64,6 +64,8 @@ fn a_tty_run_relays_a_terminal_of_the_callers_size() {
     let stdio = || Stdio::from(pty.slave.try_clone().expect("slave"));
     let script = concat!(
         "test -t 0 && test -t 1 && echo is-a-tty; ",
+        // Field 7 of stat, tty_nr: the controlling terminal, 0 if none.
+        r#"read -r _ _ _ _ _ _ ctty _ < /proc/self/stat; test "$ctty" != 0 && echo has-a-ctty; "#,
         r#"stty size; read line; stty size; echo "got $line"; exit 7"#
     );
     let mut child = sandbox
@@ -80,6 +82,7 @@ fn a_tty_run_relays_a_terminal_of_the_callers_size() {
 
     let mut seen = String::new();
     read_until(&mut master, &mut seen, "is-a-tty");
+    read_until(&mut master, &mut seen, "has-a-ctty");
     read_until(&mut master, &mut seen, "33 111");
     // While it runs, the caller's terminal is raw.
     let raw = tcgetattr(master.as_fd()).expect("termios");

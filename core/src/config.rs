@@ -56,6 +56,11 @@ pub struct Config {
     /// Set `no_new_privs` before `exec`.
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// Make stdin, a terminal, the controlling terminal of the process's
+    /// new session, so that job control and the terminal's signals (^C)
+    /// reach it.
+    #[serde(default)]
+    pub terminal: bool,
     /// How many descriptors after stdio are passed on (`3..3 + n`); every
     /// other descriptor is closed on `exec`.
     #[serde(default)]
@@ -90,6 +95,7 @@ impl Config {
             cwd: root_dir(),
             env: Vec::new(),
             no_new_privileges: false,
+            terminal: false,
             preserved_fds: 0,
             args: args.into_iter().map(Into::into).collect(),
         }

@@ -145,7 +145,7 @@ fn config() -> impl Strategy<Value = Config> {
             who,
             path(),
             vec(text(), 0..3),
-            any::<bool>(),
+            (any::<bool>(), any::<bool>()),
             any::<u32>(),
             vec(text(), 0..4),
         ),
@@ -154,7 +154,7 @@ fn config() -> impl Strategy<Value = Config> {
             |(
                 (version, namespaces, hostname, rlimits, networks),
                 (rootfs, mounts, readonly_paths, masked_paths),
-                (user, cwd, env, no_new_privileges, preserved_fds, args),
+                (user, cwd, env, (no_new_privileges, terminal), preserved_fds, args),
             )| Config {
                 version,
                 namespaces: namespaces
@@ -172,6 +172,7 @@ fn config() -> impl Strategy<Value = Config> {
                 cwd,
                 env,
                 no_new_privileges,
+                terminal,
                 preserved_fds,
                 args,
             },

@@ -84,10 +84,24 @@ fn refuse_container_fields(config: &Config) -> Result<(), ChildError> {
     }
 }
 
-fn new_session(_: &Config) -> Result<(), ChildError> {
+fn new_session(config: &Config) -> Result<(), ChildError> {
     unistd::setsid()
         .map(drop)
-        .map_err(failed(ChildStep::Setsid, "setsid"))
+        .map_err(failed(ChildStep::Setsid, "setsid"))?;
+    if config.terminal {
+        take_terminal()?;
+    }
+    Ok(())
+}
+
+/// Makes stdin the controlling terminal of the session just made.
+fn take_terminal() -> Result<(), ChildError> {
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal it from
+    // another session) and touches no memory of ours.
+    let rc = unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) };
+    Errno::result(rc)
+        .map(drop)
+        .map_err(failed(ChildStep::Setsid, "ioctl(TIOCSCTTY) on stdin"))
 }
 
 fn change_dir(config: &Config) -> Result<(), ChildError> {
