@@ -2,36 +2,18 @@
 //! is checked to be left clean, unique container names, a busybox rootfs,
 //! and a check that no cgroup of a test's container is left.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use nix::unistd::geteuid;
 
-/// Set to `1` to let root-only tests pass without running when not root.
-pub const ALLOW_SKIP: &str = "CRADLE_ALLOW_SKIP_ROOT";
-/// How long a test waits for anything.
-pub const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Whether the test can run: true as root; otherwise it fails, unless
-/// [`ALLOW_SKIP`] is `1`.
-pub fn require_root(test: &str) -> bool {
-    if geteuid().is_root() {
-        return true;
-    }
-    let allowed = std::env::var_os(ALLOW_SKIP).is_some_and(|value| value == "1");
-    assert!(
-        allowed,
-        "{test} needs root; run as root, or set {ALLOW_SKIP}=1 to skip it"
-    );
-    println!("SKIPPED: {test} needs root");
-    false
-}
+// The root check, its deadline and the busybox rootfs are the root
+// suites' own, shared.
+pub use cradle_tests::linux::{require_root, BusyboxRootfs, DEADLINE};
 
 /// A state directory of a test's own, and the names its containers get.
 #[derive(Debug)]
@@ -156,48 +138,6 @@ fn find_dirs(dir: &Path, prefix: &str, depth: u32, found: &mut Vec<PathBuf>) {
         if depth > 1 {
             find_dirs(&path, prefix, depth - 1, found);
         }
-    }
-}
-
-/// A root filesystem of busybox and its applets, removed on drop.
-#[derive(Debug)]
-pub struct BusyboxRootfs {
-    dir: tempfile::TempDir,
-}
-
-impl BusyboxRootfs {
-    pub fn new() -> BusyboxRootfs {
-        let dir = tempfile::Builder::new()
-            .prefix("cradle-cli-rootfs-")
-            .tempdir()
-            .expect("temporary directory");
-        let root = dir.path();
-        for sub in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
-            fs::create_dir(root.join(sub)).expect("rootfs directory");
-        }
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|path| path.is_file())
-            .expect("busybox is missing: apt-get install busybox-static");
-        fs::copy(&busybox, root.join("bin/busybox")).expect("copy busybox");
-        let list = StdCommand::new(&busybox)
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
-        for applet in String::from_utf8_lossy(&list.stdout)
-            .lines()
-            .filter(|a| !a.is_empty())
-        {
-            if applet != "busybox" {
-                symlink("busybox", root.join("bin").join(applet)).expect("applet link");
-            }
-        }
-        BusyboxRootfs { dir }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
     }
 }
 
