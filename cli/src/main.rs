@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
+        Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
         Err(error) => {
             let _ = writeln!(std::io::stderr(), "cradle: {error}");
             ExitCode::from(exit::of_error(&error))

@@ -468,3 +468,26 @@ fn a_detached_run_interrupted_at_any_point_is_recorded_or_gone() {
     }
     sandbox.assert_clean();
 }
+
+#[test]
+fn output_to_a_reader_that_went_away_is_no_failure() {
+    if !require_root("output_to_a_reader_that_went_away_is_no_failure") {
+        return;
+    }
+    let sandbox = Sandbox::new("epipe");
+    // A pipe whose reading end is closed before cradle writes: `| head -0`.
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    let output = sandbox
+        .std_cradle()
+        .arg("list")
+        .stdout(std::process::Stdio::from(write))
+        .output()
+        .expect("run cradle list");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
