@@ -121,6 +121,27 @@ pub enum ChildStep {
 }
 
 impl ChildStep {
+    /// Every step, in the order the child runs them, and `Other` last.
+    pub const ALL: [ChildStep; 17] = [
+        ChildStep::Config,
+        ChildStep::Setns,
+        ChildStep::Fork,
+        ChildStep::Setsid,
+        ChildStep::Namespaces,
+        ChildStep::Hostname,
+        ChildStep::Rlimits,
+        ChildStep::Network,
+        ChildStep::Mounts,
+        ChildStep::Rootfs,
+        ChildStep::Paths,
+        ChildStep::User,
+        ChildStep::Cwd,
+        ChildStep::NoNewPrivileges,
+        ChildStep::Fds,
+        ChildStep::Exec,
+        ChildStep::Other,
+    ];
+
     /// The step's name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

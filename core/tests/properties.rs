@@ -180,25 +180,7 @@ fn config() -> impl Strategy<Value = Config> {
 }
 
 fn child_step() -> impl Strategy<Value = ChildStep> {
-    proptest::sample::select(vec![
-        ChildStep::Config,
-        ChildStep::Setns,
-        ChildStep::Fork,
-        ChildStep::Setsid,
-        ChildStep::Namespaces,
-        ChildStep::Hostname,
-        ChildStep::Rlimits,
-        ChildStep::Network,
-        ChildStep::Mounts,
-        ChildStep::Rootfs,
-        ChildStep::Paths,
-        ChildStep::User,
-        ChildStep::Cwd,
-        ChildStep::NoNewPrivileges,
-        ChildStep::Fds,
-        ChildStep::Exec,
-        ChildStep::Other,
-    ])
+    proptest::sample::select(ChildStep::ALL.to_vec())
 }
 
 /// A message the child sends.

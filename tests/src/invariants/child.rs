@@ -38,27 +38,6 @@ pub enum ChildOp {
     Fail(ChildStep),
 }
 
-/// Every child step, for scripts that pick one.
-pub const CHILD_STEPS: [ChildStep; 17] = [
-    ChildStep::Config,
-    ChildStep::Setns,
-    ChildStep::Fork,
-    ChildStep::Setsid,
-    ChildStep::Namespaces,
-    ChildStep::Hostname,
-    ChildStep::Rlimits,
-    ChildStep::Network,
-    ChildStep::Mounts,
-    ChildStep::Rootfs,
-    ChildStep::Paths,
-    ChildStep::User,
-    ChildStep::Cwd,
-    ChildStep::NoNewPrivileges,
-    ChildStep::Fds,
-    ChildStep::Exec,
-    ChildStep::Other,
-];
-
 /// A config such as a container's init receives.
 pub fn sample_config(version: u32) -> Config {
     let mut config = Config::new(["/bin/sh", "-c", "exec sleep 1"]);

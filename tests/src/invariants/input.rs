@@ -40,10 +40,10 @@
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
-use cradle_core::{Direction, ExitStatus, Kind, Limits, Pid, Step};
+use cradle_core::{ChildStep, Direction, ExitStatus, Kind, Limits, Pid, Step};
 use cradle_mock::{At, CommandKind, Fault, Forgery, HelperPoint, ProcessPoint, Schedule, SOCKET_BUFFER};
 
-use super::child::{ChildInput, ChildOp, CHILD_STEPS};
+use super::child::{ChildInput, ChildOp};
 use super::framing::{DecoderInput, SMALL_LIMITS};
 use super::launch::{ExitOf, LaunchInput, Op, Reply, Shape};
 use super::pair::{PairInput, PairPlan};
@@ -294,7 +294,7 @@ impl<'a> Arbitrary<'a> for ChildOp {
             },
             2 => ChildOp::Eof,
             3 => ChildOp::Ready,
-            _ => ChildOp::Fail(CHILD_STEPS[usize::from(byte(u)?) % CHILD_STEPS.len()]),
+            _ => ChildOp::Fail(ChildStep::ALL[usize::from(byte(u)?) % ChildStep::ALL.len()]),
         })
     }
 }
@@ -313,7 +313,7 @@ impl Encode for ChildOp {
             ChildOp::Eof => out.push(2),
             ChildOp::Ready => out.push(3),
             ChildOp::Fail(step) => {
-                let index = CHILD_STEPS
+                let index = ChildStep::ALL
                     .iter()
                     .position(|s| s == step)
                     .expect("every step is listed");
