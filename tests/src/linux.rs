@@ -182,6 +182,33 @@ pub fn pipe() -> (File, OwnedFd) {
     (File::from(read), write)
 }
 
+/// What a launch leaves behind in this process, checked against what was
+/// there before it.
+#[derive(Debug)]
+pub struct Leftovers {
+    /// The descriptors open then.
+    pub fds: BTreeSet<i32>,
+    /// The children (zombies included) then.
+    pub children: BTreeSet<i32>,
+}
+
+impl Leftovers {
+    /// The descriptors and children there are now.
+    pub fn before() -> Leftovers {
+        Leftovers {
+            fds: open_fds(),
+            children: children(),
+        }
+    }
+
+    /// Panics, naming `what`, if a descriptor or a child (a zombie
+    /// included) has been added since [`before`](Leftovers::before).
+    pub fn assert_none(&self, what: &str) {
+        assert_eq!(open_fds(), self.fds, "{what}: descriptors left in the parent");
+        assert_eq!(children(), self.children, "{what}: children (zombies) left");
+    }
+}
+
 /// The parent's open descriptors.
 pub fn open_fds() -> BTreeSet<i32> {
     // The directory read has a descriptor of its own while it is open;

@@ -12,7 +12,7 @@ use cradle_core::{
     ChildStep, Config, ExitStatus, IdMap, IdMaps, Launch, LaunchError, NamespaceKind, Pid, Plan, Step,
 };
 use cradle_linux::{clock, LinuxLaunch, Options, Process};
-use cradle_tests::linux::{self, new_namespaces, require_root, BusyboxRootfs};
+use cradle_tests::linux::{self, new_namespaces, require_root, BusyboxRootfs, Leftovers};
 use nix::sys::signal::{kill, Signal};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
@@ -75,34 +75,6 @@ fn plan_with_hold(mut config: Config) -> Plan {
         deny_setgroups: false,
     });
     plan
-}
-
-/// What a launch leaves behind, checked against what was there before.
-struct Leftovers {
-    fds: std::collections::BTreeSet<i32>,
-    children: std::collections::BTreeSet<i32>,
-}
-
-impl Leftovers {
-    fn before() -> Leftovers {
-        Leftovers {
-            fds: linux::open_fds(),
-            children: linux::children(),
-        }
-    }
-
-    fn assert_none(&self, what: &str) {
-        assert_eq!(
-            linux::open_fds(),
-            self.fds,
-            "{what}: descriptors left in the parent"
-        );
-        assert_eq!(
-            linux::children(),
-            self.children,
-            "{what}: children (zombies) left"
-        );
-    }
 }
 
 /// `cradle_core::driver::drive`, killing the child just before the launch

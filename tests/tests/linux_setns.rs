@@ -17,7 +17,7 @@ use cradle_core::{
 };
 use cradle_linux::cgroup::CgroupConfig;
 use cradle_linux::{clock, Container, Error, LinuxLaunch, Options, Process};
-use cradle_tests::linux::{self, new_namespaces, require_root, unique, BusyboxRootfs, DEADLINE};
+use cradle_tests::linux::{self, new_namespaces, require_root, unique, BusyboxRootfs, Leftovers, DEADLINE};
 use nix::sys::signal::{kill, Signal};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
@@ -107,34 +107,6 @@ fn exec_plan(args: &[&str]) -> Plan {
     let mut plan = Plan::setns(Config::new(args.iter().copied()));
     plan.cgroup = true;
     plan
-}
-
-/// What a launch leaves behind, checked against what was there before.
-struct Leftovers {
-    fds: BTreeSet<i32>,
-    children: BTreeSet<i32>,
-}
-
-impl Leftovers {
-    fn before() -> Leftovers {
-        Leftovers {
-            fds: linux::open_fds(),
-            children: linux::children(),
-        }
-    }
-
-    fn assert_none(&self, what: &str) {
-        assert_eq!(
-            linux::open_fds(),
-            self.fds,
-            "{what}: descriptors left in the parent"
-        );
-        assert_eq!(
-            linux::children(),
-            self.children,
-            "{what}: children (zombies) left"
-        );
-    }
 }
 
 #[test]
