@@ -130,6 +130,17 @@ impl LinuxLaunch {
         ))
     }
 
+    /// The setns helper, until it is reaped.
+    fn helper(&self) -> Option<Pid> {
+        let helper = self.processes.first().filter(|p| !p.reaped)?;
+        self.container.is_some().then_some(helper.pid)
+    }
+
+    /// The pids of the processes this launch holds.
+    fn held(&self) -> Vec<Pid> {
+        self.processes.iter().map(|p| p.pid).collect()
+    }
+
     fn tracked(&mut self, pid: Pid) -> Result<&mut Tracked, Error> {
         self.processes
             .iter_mut()
@@ -423,10 +434,17 @@ impl Drop for LinuxLaunch {
             .filter(|p| !p.reaped)
             .map(|p| p.pid)
             .collect();
-        for pid in live {
+        for &pid in &live {
             if let Ok(process) = self.tracked(pid) {
                 let _ = sys::pidfd_send_signal(process.pidfd.as_fd(), Some(Signal::SIGKILL));
             }
+        }
+        // A helper abandoned before its fork was adopted may have left one
+        // (see `Command::ReapStrays`): swept while the helper is unreaped.
+        if let (Some(helper), 1) = (self.helper(), self.processes.len()) {
+            let _ = setns::reap_strays(helper, &[helper]);
+        }
+        for pid in live {
             let _ = self.reap(pid);
         }
         if let Some(cgroup) = self.cgroup.take() {
@@ -489,6 +507,13 @@ impl Processes for LinuxLaunch {
 
     fn reap(&mut self, pid: Pid) -> Result<(), CommandError> {
         Ok(LinuxLaunch::reap(self, pid)?)
+    }
+
+    fn reap_strays(&mut self, helper: Pid) -> Result<(), CommandError> {
+        if self.helper() != Some(helper) {
+            return Err(Error::UnknownProcess { pid: helper }.into());
+        }
+        Ok(setns::reap_strays(helper, &self.held())?)
     }
 }
 

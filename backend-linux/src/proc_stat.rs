@@ -1,5 +1,6 @@
-//! `/proc/<pid>/stat`, read for the fields cradle needs: the parent and
-//! the start time.
+//! `/proc/<pid>/stat`, read for the fields cradle needs: the command name,
+//! the parent and the start time. (All three stay readable while the
+//! process is a zombie.)
 
 use std::path::PathBuf;
 
@@ -8,8 +9,11 @@ use cradle_core::Pid;
 use crate::error::Error;
 
 /// The fields of `/proc/<pid>/stat` cradle reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Stat {
+    /// `comm`, field 2, without its parentheses: at most 15 bytes, any but
+    /// NUL.
+    pub(crate) name: Vec<u8>,
     /// `ppid`, field 4 (0 for a parent outside the reader's pid namespace).
     pub(crate) parent: i32,
     /// `starttime`, field 22: clock ticks since boot.
@@ -21,18 +25,21 @@ pub(crate) fn start_time(pid: Pid) -> Result<u64, Error> {
     read(pid).map(|stat| stat.start_time)
 }
 
-/// The parent and start time of `pid`, from one read.
+/// The name, parent and start time of `pid`, from one read.
 pub(crate) fn read(pid: Pid) -> Result<Stat, Error> {
     let path = PathBuf::from(format!("/proc/{pid}/stat"));
     let stat = std::fs::read(&path).map_err(Error::file(&path))?;
     parse(&stat).ok_or(Error::Proc {
         path,
-        reason: "no parent in field 4 or no start time in field 22",
+        reason: "no name in field 2, parent in field 4 or start time in field 22",
     })
 }
 
 fn parse(stat: &[u8]) -> Option<Stat> {
+    let opening = stat.iter().position(|&b| b == b'(')? + 1;
+    let closing = stat.iter().rposition(|&b| b == b')')?;
     Some(Stat {
+        name: stat.get(opening..closing)?.to_vec(),
         parent: field(stat, 4)?,
         start_time: field(stat, 22)?,
     })
@@ -109,6 +116,7 @@ mod tests {
         assert_eq!(
             stat,
             Stat {
+                name: b"x) 9 (y".to_vec(),
                 parent: 1,
                 start_time: 31
             }
@@ -116,6 +124,14 @@ mod tests {
         let me = Pid::new(std::process::id() as i32).expect("pid");
         let parent = read(me).expect("stat").parent;
         assert_eq!(i64::from(parent), i64::from(std::os::unix::process::parent_id()));
+    }
+
+    #[test]
+    fn the_name_is_everything_between_the_first_and_the_last_parenthesis() {
+        for name in ["sleep", "a b", ") (", "(x)", ""] {
+            let stat = parse(&stat_line(name, 5)).expect("parsed");
+            assert_eq!(stat.name, name.as_bytes(), "{name:?}");
+        }
     }
 
     #[test]

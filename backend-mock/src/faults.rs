@@ -185,6 +185,8 @@ pub enum CommandKind {
     Adopt,
     /// [`Command::Reap`](cradle_core::Command::Reap)
     Reap,
+    /// [`Command::ReapStrays`](cradle_core::Command::ReapStrays)
+    ReapStrays,
     /// [`Command::EnterCgroup`](cradle_core::Command::EnterCgroup)
     EnterCgroup,
     /// [`Command::Send`](cradle_core::Command::Send)

@@ -5,7 +5,6 @@ use std::fmt;
 use cradle_core::launch::CleanupFailure;
 use cradle_core::{Command, LaunchError, Pid};
 
-use crate::child::SETNS_PROCESS;
 use crate::faults::Fault;
 use crate::kernel::{Kernel, LaunchId, Leftovers};
 
@@ -73,10 +72,9 @@ impl Report {
         if !self.finished {
             found.push(Violation::Unfinished);
         }
-        let leftovers = within_reach(self.leftovers.clone(), &self.commands, &self.kernel);
         match self.result {
-            Err(_) if !leftovers.is_empty() && self.cleanup_failures.is_empty() => {
-                found.push(Violation::Leaked(leftovers));
+            Err(_) if !self.leftovers.is_empty() && self.cleanup_failures.is_empty() => {
+                found.push(Violation::Leaked(self.leftovers.clone()));
             }
             Err(_) => {}
             Ok(pid) => {
@@ -98,35 +96,6 @@ impl Report {
         found.extend(bystanders_harmed(&self.kernel).map(Violation::Bystander));
         found
     }
-}
-
-/// The part of `leftovers` a launch's cleanup could have reached.
-///
-/// Not reachable, a known limitation of the setns design: when the helper is
-/// killed (or misbehaves) between its fork and its report, the process it
-/// forked is the parent's child, but the launch never learned its pid, so no
-/// cleanup command can name it. Such a process (and the socket end only it
-/// holds) is left out; a process whose pid the launch learned, and so
-/// adopted or tried to, is not.
-pub(crate) fn within_reach(mut leftovers: Leftovers, commands: &[Command], kernel: &Kernel) -> Leftovers {
-    let learned = |pid: Pid| {
-        commands
-            .iter()
-            .any(|c| matches!(c, Command::Adopt { pid: p, .. } if *p == pid))
-    };
-    let unreachable: Vec<Pid> = leftovers
-        .processes
-        .iter()
-        .filter(|p| p.name == SETNS_PROCESS && !learned(p.pid))
-        .map(|p| p.pid)
-        .collect();
-    leftovers.processes.retain(|p| !unreachable.contains(&p.pid));
-    leftovers.sockets.retain(|&id| {
-        kernel.socket(id).is_none_or(|pair| {
-            pair.parent_open() || pair.child_holders().any(|pid| !unreachable.contains(&pid))
-        })
-    });
-    leftovers
 }
 
 impl fmt::Display for Report {

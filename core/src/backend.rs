@@ -31,6 +31,9 @@ pub trait Processes {
     fn kill(&mut self, pid: Pid) -> Result<(), CommandError>;
     /// Reaps an exited (or killed) process, within a bound.
     fn reap(&mut self, pid: Pid) -> Result<(), CommandError>;
+    /// Kills and reaps, within a bound, every child of ours that `helper`
+    /// (dead, not reaped) forked and this launch did not adopt.
+    fn reap_strays(&mut self, helper: Pid) -> Result<(), CommandError>;
 }
 
 /// The container's cgroup.

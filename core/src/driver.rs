@@ -88,6 +88,7 @@ pub fn execute<B: Backend + ?Sized>(
         } => backend.create_interface(*pid, *index, interface),
         Command::Adopt { helper, pid } => backend.adopt(*helper, *pid),
         Command::Reap { pid } => backend.reap(*pid),
+        Command::ReapStrays { helper } => backend.reap_strays(*helper),
         Command::EnterCgroup { pid } => backend.enter_cgroup(*pid),
         Command::Send { bytes } => backend.send(bytes, deadline),
         Command::ShutdownWrite => backend.shutdown_write(),

@@ -89,6 +89,8 @@ pub enum ChildStep {
     Setns,
     /// The setns helper forking the process.
     Fork,
+    /// The setns helper reporting the pid of the process it forked.
+    Report,
     /// `setsid`.
     Setsid,
     /// Joining namespaces by path.
@@ -122,10 +124,11 @@ pub enum ChildStep {
 
 impl ChildStep {
     /// Every step, in the order the child runs them, and `Other` last.
-    pub const ALL: [ChildStep; 17] = [
+    pub const ALL: [ChildStep; 18] = [
         ChildStep::Config,
         ChildStep::Setns,
         ChildStep::Fork,
+        ChildStep::Report,
         ChildStep::Setsid,
         ChildStep::Namespaces,
         ChildStep::Hostname,
@@ -148,6 +151,7 @@ impl ChildStep {
             ChildStep::Config => "config",
             ChildStep::Setns => "setns",
             ChildStep::Fork => "fork",
+            ChildStep::Report => "report",
             ChildStep::Setsid => "setsid",
             ChildStep::Namespaces => "namespaces",
             ChildStep::Hostname => "hostname",

@@ -278,6 +278,10 @@ fn reap(raw: i32) -> Command {
     Command::Reap { pid: pid(raw) }
 }
 
+fn strays(helper: i32) -> Command {
+    Command::ReapStrays { helper: pid(helper) }
+}
+
 fn remove(index: usize) -> Command {
     Command::RemoveInterface {
         index,
@@ -569,7 +573,7 @@ fn a_helper_exiting_non_zero_fails_the_setns_launch() {
     // What it wrote before it ended may still be on its way.
     d.waiting();
     d.eof();
-    let error = d.fails_with(&[reap(HELPER), Command::Close]);
+    let error = d.fails_with(&[strays(HELPER), reap(HELPER), Command::Close]);
     assert_eq!(
         error,
         LaunchError::Exited {
@@ -592,7 +596,7 @@ fn a_helpers_error_before_its_exit_is_the_launch_error() {
         errno: Some(22),
     };
     d.say(Message::Error(setns.clone()));
-    let error = d.fails_with(&[reap(HELPER), Command::Close]);
+    let error = d.fails_with(&[strays(HELPER), reap(HELPER), Command::Close]);
     assert_eq!(
         error,
         LaunchError::Child {
@@ -609,7 +613,7 @@ fn a_helper_exiting_zero_without_a_report_is_a_closed_socket() {
     d.spawned(HELPER);
     d.exit(HELPER, ExitStatus::Exited(0));
     d.eof();
-    let error = d.fails_with(&[reap(HELPER), Command::Close]);
+    let error = d.fails_with(&[strays(HELPER), reap(HELPER), Command::Close]);
     assert_eq!(
         error,
         LaunchError::Closed {
@@ -725,7 +729,7 @@ fn a_report_that_cannot_be_the_helpers_process_is_forged() {
         d.launch.poll_command();
         d.spawned(HELPER);
         d.write(&pid_report(report));
-        let error = d.fails_with(&[kill(HELPER), reap(HELPER), Command::Close]);
+        let error = d.fails_with(&[kill(HELPER), strays(HELPER), reap(HELPER), Command::Close]);
         assert_eq!(
             error,
             LaunchError::ForgedPid {
@@ -913,6 +917,82 @@ fn a_failure_before_the_helper_exits_kills_it_and_the_adopted_process() {
 }
 
 #[test]
+fn a_helper_exiting_zero_without_a_report_while_its_fork_holds_the_socket_fails_soon() {
+    let mut d = Driver::new(setns_plan(false));
+    d.launch.poll_command();
+    d.spawned(HELPER);
+    d.exit(HELPER, ExitStatus::Exited(0));
+    // The report would be in the socket before the exit: a grace period,
+    // not the deadline, decides.
+    assert_eq!(d.launch.poll_timeout(), Some(d.now + EXIT_GRACE));
+    d.advance(EXIT_GRACE);
+    let error = d.fails_with(&[strays(HELPER), reap(HELPER), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Exited {
+            step: Step::ReportPid,
+            who: Who::Helper,
+            status: ExitStatus::Exited(0)
+        }
+    );
+}
+
+#[test]
+fn a_helper_killed_before_its_report_leaves_no_stray() {
+    let mut d = Driver::new(setns_plan(false));
+    d.launch.poll_command();
+    d.spawned(HELPER);
+    d.exit(HELPER, ExitStatus::Signaled(9));
+    d.eof();
+    // It may have forked before it died: the sweep comes while its pid is
+    // still its own, before the reap.
+    let error = d.fails_with(&[strays(HELPER), reap(HELPER), Command::Close]);
+    assert_eq!(error.step(), Step::ReportPid);
+}
+
+#[test]
+fn a_stalled_helper_is_killed_before_its_strays_are_looked_for() {
+    let mut d = Driver::new(setns_plan(true));
+    d.launch.poll_command();
+    d.spawned(HELPER);
+    d.advance(Duration::from_secs(3600));
+    let error = d.fails_with(&[kill(HELPER), strays(HELPER), reap(HELPER), Command::Close]);
+    assert!(
+        matches!(
+            error,
+            LaunchError::TimedOut {
+                step: Step::ReportPid,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_report_adopted_by_the_cleanup_needs_no_sweep() {
+    let mut d = Driver::new(setns_plan(false));
+    d.launch.poll_command();
+    d.spawned(HELPER);
+    d.write(&pid_report(REPORTED));
+    // Cancelled before the adopt went out: the ending adopts, and with the
+    // helper's fork found there is nothing stray to look for.
+    d.launch.handle_cancel(d.now);
+    let error = d.fails_with(&[
+        Command::Adopt {
+            helper: pid(HELPER),
+            pid: pid(REPORTED),
+        },
+        kill(REPORTED),
+        reap(REPORTED),
+        kill(HELPER),
+        reap(HELPER),
+        Command::Close,
+    ]);
+    assert_eq!(error.step(), Step::Adopt);
+}
+
+#[test]
 fn a_refused_adopt_kills_nothing_it_names() {
     let mut d = Driver::new(setns_plan(false));
     d.launch.poll_command();
@@ -929,7 +1009,7 @@ fn a_refused_adopt_kills_nothing_it_names() {
     // pid it names is nobody's to kill.
     d.expect(adopt);
     d.fail();
-    let error = d.fails_with(&[reap(HELPER), Command::Close]);
+    let error = d.fails_with(&[strays(HELPER), reap(HELPER), Command::Close]);
     assert_eq!(error.step(), Step::Adopt);
     assert_eq!(d.launch.cleanup_failures(), [], "a refusal is the check working");
 }

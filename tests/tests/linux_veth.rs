@@ -432,6 +432,9 @@ impl Processes for Pinning {
     fn reap(&mut self, pid: Pid) -> Result<(), CommandError> {
         Processes::reap(&mut self.launch, pid)
     }
+    fn reap_strays(&mut self, helper: Pid) -> Result<(), CommandError> {
+        self.launch.reap_strays(helper)
+    }
 }
 
 impl Cgroups for Pinning {

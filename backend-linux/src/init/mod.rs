@@ -50,7 +50,8 @@ pub fn init() {
 /// (and with [`ChildStep::Exec`] after `ready`, just before `exec`): for
 /// tracing, or for tests that make the child stall at a given step. A setns
 /// helper, which has no config, passes an empty one with
-/// [`ChildStep::Setns`] and [`ChildStep::Fork`].
+/// [`ChildStep::Setns`], [`ChildStep::Fork`] and, after its fork,
+/// [`ChildStep::Report`].
 pub fn init_with_hook(hook: impl FnMut(ChildStep, &Config)) {
     if let Some(value) = std::env::var_os(SETNS_ENV) {
         setns::run(&value, hook);

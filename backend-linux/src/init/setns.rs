@@ -19,7 +19,7 @@
 //! directory is the config's, which the process enters itself (the `cwd`
 //! step), relative to that root.
 
-use std::ffi::OsStr;
+use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::Write as _;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
@@ -34,7 +34,7 @@ use cradle_core::child::pid_report;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Pid};
 
 use super::{failed, io_failed, refused, setup, Link, EXIT_NO_LINK, EXIT_SETUP_FAILED};
-use crate::setns::namespace_id;
+use crate::setns::{lineage, namespace_id};
 use crate::spawn::{self, SETNS_ENV};
 use crate::sys::{self, Cloned};
 
@@ -56,8 +56,9 @@ enum Forked {
 
 /// The setns role, with `value` of [`SETNS_ENV`]:
 /// `<socket fd>:<target pidfd fd>:<target pid>`. The hook sees
-/// [`ChildStep::Setns`] and [`ChildStep::Fork`] with an empty config (the
-/// helper never has one), then the process's steps with its own.
+/// [`ChildStep::Setns`], [`ChildStep::Fork`] and, in the helper after the
+/// fork, [`ChildStep::Report`], with an empty config (the helper never has
+/// one); the process then sees its own steps with its own.
 pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config)) -> ! {
     let Some((socket_fd, target_fd, pid)) = parse(value) else {
         let _ = writeln!(
@@ -80,6 +81,12 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config)) -> ! 
     let link = Link { socket };
     let no_config = Config::new(Vec::<String>::new());
     hook(ChildStep::Setns, &no_config);
+    // Before anything that could end in a fork: the name is how the parent
+    // knows a fork of this helper that it never heard of.
+    if let Err(error) = name_itself() {
+        link.report(&error);
+        std::process::exit(EXIT_SETUP_FAILED);
+    }
     if let Err(error) = join(Target { pid, pidfd }) {
         link.report(&error);
         std::process::exit(EXIT_SETUP_FAILED);
@@ -88,6 +95,7 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config)) -> ! 
     match fork() {
         Ok(Forked::Process) => super::serve(link, hook, setup::run_setns),
         Ok(Forked::Helper(pid)) => {
+            hook(ChildStep::Report, &no_config);
             // If the report cannot be written the parent fails the launch on
             // this exit, and the process reads the end of stream and exits.
             let code = if link.write_all(&pid_report(pid.as_raw())) {
@@ -110,6 +118,20 @@ fn parse(value: &OsStr) -> Option<(RawFd, RawFd, Pid)> {
     let target = parts.next()?.parse().ok().filter(|&fd| fd >= 3 && fd != socket)?;
     let pid = Pid::new(parts.next()?.parse().ok()?)?;
     parts.next().is_none().then_some((socket, target, pid))
+}
+
+/// Takes the name ([`lineage::helper_name`]) that every fork of this
+/// helper inherits.
+fn name_itself() -> Result<(), ChildError> {
+    let step = ChildStep::Setns;
+    let me = Pid::new(unistd::getpid().as_raw())
+        .ok_or(Errno::ESRCH)
+        .map_err(failed(step, "getpid"))?;
+    // A pid's digits hold no NUL.
+    let name = CString::new(lineage::helper_name(me))
+        .map_err(|_| Errno::EINVAL)
+        .map_err(failed(step, "the helper's name"))?;
+    prctl::set_name(&name).map_err(failed(step, "prctl(PR_SET_NAME)"))
 }
 
 /// Joins every namespace of the target's that differs from the helper's,

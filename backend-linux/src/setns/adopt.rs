@@ -3,7 +3,8 @@
 //! The helper runs inside the container once it has joined it, so its
 //! report is not trusted: the pid must be a child of this process (the
 //! helper forks with `CLONE_PARENT`), started no earlier than the helper,
-//! and in the container's pid namespace. Anything else is a forged report.
+//! named by it (see [`lineage`](super::lineage)), and in the container's
+//! pid namespace. Anything else is a forged report.
 
 use std::os::fd::OwnedFd;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 use cradle_core::{NamespaceKind, Pid};
 
+use super::lineage::forked_by;
 use super::{namespace_id, Container};
 use crate::error::Error;
 use crate::launch::REAP_BOUND;
@@ -31,13 +33,8 @@ pub(crate) fn adopt(container: &Container, helper: Pid, pid: Pid) -> Result<Owne
     // Our child cannot be reaped, nor its pid reused, by anyone but us: once
     // this says it is ours, the pid keeps naming it.
     let stat = proc_stat::read(pid).map_err(|_| forged("not a process"))?;
-    if i64::from(stat.parent) != i64::from(std::process::id()) {
-        return Err(forged("not a child of this process"));
-    }
     let helper_started = proc_stat::read(helper)?.start_time;
-    if stat.start_time < helper_started {
-        return Err(forged("older than the helper"));
-    }
+    forked_by(&stat, helper, helper_started).map_err(forged)?;
     let kind = NamespaceKind::Pid;
     let container_ns = namespace_id(&container.pid().to_string(), kind);
     let process_ns = namespace_id(&pid.to_string(), kind);
@@ -79,21 +76,16 @@ fn kill_and_reap(pid: Pid) {
 
 #[cfg(test)]
 mod tests {
-    use std::process::{Child, Command};
     use std::time::Duration;
 
+    use super::super::lineage::fixtures::{named_child, sleeper};
+    use super::super::lineage::helper_name;
     use super::*;
 
     /// This process, as the "container": its pid namespace is ours.
     fn ourselves() -> Container {
         let me = Pid::new(std::process::id() as i32).expect("pid");
         Container::open(me, proc_stat::start_time(me).expect("start time")).expect("container")
-    }
-
-    fn sleeper() -> (Child, Pid) {
-        let child = Command::new("sleep").arg("10").spawn().expect("spawn sleep");
-        let pid = Pid::new(i32::try_from(child.id()).expect("pid")).expect("pid");
-        (child, pid)
     }
 
     fn reason(result: Result<OwnedFd, Error>) -> &'static str {
@@ -132,9 +124,23 @@ mod tests {
     }
 
     #[test]
-    fn a_child_of_ours_younger_than_the_helper_is_adopted() {
+    fn a_younger_child_the_helper_did_not_name_is_refused() {
         let (mut helper, helper_pid) = sleeper();
         let (mut younger, younger_pid) = sleeper();
+        assert_eq!(
+            reason(adopt(&ourselves(), helper_pid, younger_pid)),
+            "not named by the helper"
+        );
+        for child in [&mut younger, &mut helper] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    #[test]
+    fn a_younger_child_named_by_the_helper_is_adopted() {
+        let (mut helper, helper_pid) = sleeper();
+        let (mut younger, younger_pid) = named_child(&helper_name(helper_pid));
         let pidfd = adopt(&ourselves(), helper_pid, younger_pid).expect("adopted");
         sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), None).expect("a live pidfd");
         for child in [&mut younger, &mut helper] {

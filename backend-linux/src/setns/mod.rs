@@ -1,10 +1,14 @@
 //! The parent's side of a setns process: naming the running container to
-//! join ([`Container`]) and checking the process its helper reports
-//! ([`adopt`]). The helper itself is the init binary in its setns role
+//! join ([`Container`]), checking the process its helper reports
+//! ([`adopt`]) and, after a failure, sweeping up what the helper forked
+//! and never reported ([`reap_strays`]); [`lineage`] tells a helper's forks
+//! apart for both. The helper itself is the init binary in its setns role
 //! (`init::setns`).
 
 mod adopt;
 mod container;
+pub(crate) mod lineage;
+mod strays;
 
 use std::os::unix::fs::MetadataExt;
 
@@ -12,6 +16,7 @@ use cradle_core::NamespaceKind;
 
 pub(crate) use self::adopt::adopt;
 pub use self::container::Container;
+pub(crate) use self::strays::reap_strays;
 
 /// Which namespace of `kind` the process `pid` (a number, or `self`) is in:
 /// the device and inode of its `/proc/<pid>/ns/<kind>` link, which are equal

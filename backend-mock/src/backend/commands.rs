@@ -148,6 +148,44 @@ impl Processes for MockBackend {
         self.held.retain(|h| h.pid != pid);
         Ok(())
     }
+
+    fn reap_strays(&mut self, helper: Pid) -> Result<(), CommandError> {
+        self.begin(Command::ReapStrays { helper }, CommandKind::ReapStrays)?;
+        if self.helper != Some(helper) {
+            return Err(error(
+                format_args!("{helper} is not this launch's helper"),
+                libc::EINVAL,
+            ));
+        }
+        let helper = self.held_process(helper)?;
+        // A live helper could fork again after the sweep.
+        if helper.is_alive() {
+            return Err(error(
+                format_args!("sweep for {}: the helper is still running", helper.pid),
+                libc::EBUSY,
+            ));
+        }
+        // What Linux tells by the name the helper gives itself before it
+        // forks; here the kernel keeps each process's creator.
+        let forked_by_helper = Some((helper.pid, helper.serial));
+        let launcher = self.kernel.launcher();
+        let strays: Vec<Pid> = self
+            .kernel
+            .processes()
+            .filter(|p| p.parent == Some(launcher) && p.creator == forked_by_helper)
+            .map(|p| p.pid)
+            .filter(|&pid| !self.held.iter().any(|h| h.pid == pid))
+            .collect();
+        for pid in strays {
+            if self.kernel.process(pid).is_some_and(|p| p.is_alive()) {
+                let _ = self.kernel.kill(pid);
+            }
+            self.kernel
+                .reap(pid)
+                .map_err(|e| error(format_args!("waitid {pid}"), e.0))?;
+        }
+        Ok(())
+    }
 }
 
 impl Cgroups for MockBackend {

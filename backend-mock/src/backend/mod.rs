@@ -123,13 +123,6 @@ impl MockBackend {
         self.kernel.leftovers(self.launch)
     }
 
-    /// What the launch holds that its cleanup could have reached: all of
-    /// [`leftovers`](MockBackend::leftovers) but a setns process whose pid
-    /// the launch never learned (a known limitation of the setns design).
-    pub fn reachable_leftovers(&self) -> Leftovers {
-        crate::report::within_reach(self.leftovers(), &self.commands, &self.kernel)
-    }
-
     /// Records `command`, then lets the faults keyed on it strike: a slow
     /// command's time passes, the launch's newest process suffers what is
     /// scripted at it, and a failing command fails before doing anything.

@@ -126,7 +126,8 @@ impl HelperProgram {
             Fault::Refuse { .. } => {
                 let step = match self.point {
                     HelperPoint::Join => ChildStep::Setns,
-                    HelperPoint::Fork | HelperPoint::Report | HelperPoint::Exit => ChildStep::Fork,
+                    HelperPoint::Fork => ChildStep::Fork,
+                    HelperPoint::Report | HelperPoint::Exit => ChildStep::Report,
                 };
                 self.refuse(me, kernel, step, libc::EPERM);
             }

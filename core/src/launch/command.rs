@@ -65,6 +65,18 @@ pub enum Command {
         /// The process.
         pid: Pid,
     },
+    /// Kill and reap every process the setns `helper` forked that the
+    /// launch has not adopted (cleanup, bounded like [`Command::Reap`]).
+    ///
+    /// A helper that dies, or misbehaves, between its fork and its report
+    /// leaves the launcher a child whose pid nobody told it. The launch
+    /// issues this once the helper cannot fork any more (it was killed or
+    /// has exited) and before it is reaped, so its pid still names it and
+    /// the backend can tell its forks from any other process.
+    ReapStrays {
+        /// The helper, dead but not reaped.
+        helper: Pid,
+    },
     /// Put a setns process into the running container's cgroups.
     EnterCgroup {
         /// The process.

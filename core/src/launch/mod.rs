@@ -62,7 +62,9 @@ pub enum Event {
 /// that release what it acquired, in reverse order: kill and reap its
 /// processes, remove the interfaces it created, destroy the cgroup it
 /// created, close the socket. A setns process that was reported but not yet
-/// adopted is adopted first, and killed only if that check passes.
+/// adopted is adopted first, and killed only if that check passes; without
+/// an adopted process, whatever the helper forked is swept up
+/// ([`Command::ReapStrays`]) between the helper's kill and its reap.
 #[derive(Debug)]
 pub struct Launch {
     kind: Kind,
@@ -300,6 +302,8 @@ impl Launch {
                 // checked it is the helper's: a forged report names
                 // somebody else's process. Refusal is the check working.
                 (Some(Command::Adopt { pid, .. }), Ok(())) => {
+                    // The helper's fork is found: nothing stray to look for.
+                    self.ending.retain(|c| !matches!(c, Command::ReapStrays { .. }));
                     self.ending.push_front(Command::Reap { pid });
                     self.ending.push_front(Command::Kill { pid });
                 }
@@ -427,11 +431,11 @@ impl Launch {
             return Ok(());
         }
         match who {
-            // A helper exiting 0 is the plan; `advance` checks for its report.
-            Who::Helper if status.success() => {}
+            // A helper exiting 0 after its report is the plan.
+            Who::Helper if status.success() && self.reported.is_some() => {}
             // Ready and end of stream: it exec'd; its exit is the caller's.
             Who::Process if self.ready && self.eof => {}
-            _ if self.eof => self.fail_exited(who, status),
+            _ if self.eof => self.fail_ended(who, status),
             // Read what it wrote before it ended (an `error`, perhaps).
             _ => self.grace = Some(now + EXIT_GRACE),
         }
@@ -615,10 +619,12 @@ impl Launch {
         self.fail(LaunchError::Exited { step, who, status });
     }
 
-    /// The socket is closed and `who` has exited: a helper that exited 0
-    /// did its part, so the fault is the missing report, not its exit.
+    /// `who` has exited and nothing more is coming: a helper that exited 0
+    /// with the socket closed did its part, so the fault is the missing
+    /// report. (With the socket open, its fork holds it: then the exit
+    /// without a report is the fault.)
     fn fail_ended(&mut self, who: Who, status: ExitStatus) {
-        if who == Who::Helper && status.success() {
+        if who == Who::Helper && status.success() && self.eof {
             let step = self.step();
             self.fail(LaunchError::Closed { step });
         } else {
@@ -705,6 +711,12 @@ impl Launch {
             let live = [self.process, self.helper];
             for p in live.iter().flatten().filter(|p| !p.reaped && p.exit.is_none()) {
                 queue.push_back(Command::Kill { pid: p.pid });
+            }
+            // The helper may have forked a process it never reported.
+            if let (Some(helper), None) = (self.helper, self.process) {
+                if !helper.reaped {
+                    queue.push_back(Command::ReapStrays { helper: helper.pid });
+                }
             }
             for p in live.iter().flatten().filter(|p| !p.reaped) {
                 queue.push_back(Command::Reap { pid: p.pid });

@@ -393,7 +393,7 @@ fn pick<T: Copy>(u: &mut Unstructured<'_>, list: &[T]) -> Result<T> {
 }
 
 fn command_kind(u: &mut Unstructured<'_>) -> Result<CommandKind> {
-    Ok(match byte(u)? % 15 {
+    Ok(match byte(u)? % 16 {
         0 => CommandKind::CreateCgroup,
         1 => CommandKind::Spawn,
         2 => CommandKind::WriteIdMaps,
@@ -412,7 +412,8 @@ fn command_kind(u: &mut Unstructured<'_>) -> Result<CommandKind> {
             index: usize::from(byte(u)? % 3),
         },
         13 => CommandKind::DestroyCgroup,
-        _ => CommandKind::Close,
+        14 => CommandKind::Close,
+        _ => CommandKind::ReapStrays,
     })
 }
 
@@ -434,6 +435,7 @@ fn put_command_kind(out: &mut Vec<u8>, kind: CommandKind) {
         CommandKind::RemoveInterface { index } => out.extend(interface(12, index)),
         CommandKind::DestroyCgroup => out.push(13),
         CommandKind::Close => out.push(14),
+        CommandKind::ReapStrays => out.push(15),
     }
 }
 

@@ -740,6 +740,7 @@ impl CheckedLaunch {
                 Command::Adopt { .. }
                     | Command::Kill { .. }
                     | Command::Reap { .. }
+                    | Command::ReapStrays { .. }
                     | Command::RemoveInterface { .. }
                     | Command::DestroyCgroup
                     | Command::Close
@@ -889,7 +890,8 @@ impl CheckedLaunch {
             }
             LaunchError::Closed { .. } => {
                 self.check(self.eof, || format!("{error:?} without end of stream"));
-                &["eof", "timeout"]
+                // The exit of a helper that closed its end without a report.
+                &["eof", "timeout", "exit"]
             }
             LaunchError::Read { .. } => &["read error"],
             LaunchError::TimedOut { .. } => return,
@@ -952,6 +954,7 @@ impl CheckedLaunch {
             }
             releases.extend(position(&reap));
         }
+        let sweeps = self.check_sweep(&held);
         let processes_done = releases.iter().copied().max();
         let mut removals = Vec::new();
         for &index in held.interfaces.iter().rev() {
@@ -995,10 +998,50 @@ impl CheckedLaunch {
                 format!("kill or reap of {pid}, a process not held: {:?}", self.ending)
             });
         }
-        let explained = 1 + adopts + destroys + removals.len() + process_commands.len();
+        let explained = 1 + adopts + sweeps + destroys + removals.len() + process_commands.len();
         self.check(explained == self.ending.len(), || {
             format!("the ending {:?} releases something not held", self.ending)
         });
+    }
+
+    /// A setns ending without an adopted process sweeps up what the helper
+    /// may have forked, once, after the helper's kill and before its reap
+    /// (while its pid is still its own); with one, it does not. Returns
+    /// the number of sweeps.
+    fn check_sweep(&self, held: &Acquired) -> usize {
+        let sweeps: Vec<usize> = (0..self.ending.len())
+            .filter(|&i| matches!(self.ending[i], Command::ReapStrays { .. }))
+            .collect();
+        let adopted = held.processes.iter().any(|p| !p.spawned) || self.adopted_in_ending.is_some();
+        let helper = held
+            .processes
+            .iter()
+            .find(|p| p.spawned && !p.reaped)
+            .filter(|_| self.plan.kind == Kind::Setns && !adopted);
+        let Some(helper) = helper else {
+            self.check(sweeps.is_empty(), || {
+                format!(
+                    "a sweep with no unreaped helper or with an adopted process: {:?}",
+                    self.ending
+                )
+            });
+            return sweeps.len();
+        };
+        let sweep = Command::ReapStrays { helper: helper.pid };
+        let position = |command: &Command| self.ending.iter().position(|c| c == command);
+        let at = position(&sweep);
+        self.check(sweeps.len() == 1 && at.is_some(), || {
+            format!("the helper {helper:?}'s strays not swept once: {:?}", self.ending)
+        });
+        let killed = position(&Command::Kill { pid: helper.pid });
+        let reaped = position(&Command::Reap { pid: helper.pid });
+        self.check(killed < at && at < reaped, || {
+            format!(
+                "strays swept outside the helper's kill and reap: {:?}",
+                self.ending
+            )
+        });
+        sweeps.len()
     }
 
     /// The helper and the process it validly reported, if that process

@@ -141,7 +141,7 @@ fn drive_checked(scenario: &Scenario) -> Checked {
                 cradle_core::Event::Running { pid } => Ok(*pid),
                 cradle_core::Event::Failed(error) => Err(error.step()),
             };
-            let leftovers = backend.reachable_leftovers();
+            let leftovers = backend.leftovers();
             let failures = checked.launch().cleanup_failures();
             assert!(
                 result.is_ok() || !failures.is_empty() || leftovers.is_empty(),
