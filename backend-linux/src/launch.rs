@@ -160,7 +160,11 @@ impl LinuxLaunch {
             });
         }
         let (parent_end, child_end) = launch_socket()?;
-        let cgroup = self.cgroup.as_ref().and_then(Cgroup::clone_into);
+        let cgroup = self
+            .cgroup
+            .as_ref()
+            .filter(|_| spawn.cgroup)
+            .and_then(Cgroup::clone_into);
         let spec = CloneSpec {
             namespaces: spawn
                 .namespaces
@@ -177,9 +181,9 @@ impl LinuxLaunch {
     }
 
     /// Spawns the setns helper: the init binary, in no new namespace, with
-    /// a pidfd on the container's init. Where the container's cgroups
-    /// include a v2 one, the helper is cloned into it, and the process it
-    /// forks is born there.
+    /// a pidfd on the container's init. Where the plan enters the
+    /// container's cgroups and they include a v2 one, the helper is cloned
+    /// into it, and the process it forks is born there.
     fn spawn_helper(&mut self, spawn: &Spawn) -> Result<Pid, Error> {
         if !self.processes.is_empty() {
             return Err(Error::OutOfOrder {
@@ -195,7 +199,11 @@ impl LinuxLaunch {
             reason: "a setns plan needs the container to join (Options::container)",
         })?;
         container.check_running()?;
-        let v2 = self.container_cgroups.as_ref().and_then(CgroupPaths::v2);
+        let v2 = self
+            .container_cgroups
+            .as_ref()
+            .filter(|_| spawn.cgroup)
+            .and_then(CgroupPaths::v2);
         let cgroup = v2
             .map(|dir| std::fs::File::open(&dir.path).map_err(Error::file(&dir.path)))
             .transpose()?;

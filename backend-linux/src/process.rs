@@ -240,8 +240,8 @@ pub(crate) fn check_options(plan: &Plan, options: &Options) -> Result<(), Error>
                 reason: "the plan asks to enter the container's cgroups but the options name none",
             })
         }
-        // The converse mismatches would be silently half-honoured (a setns
-        // helper is cloned into named cgroups whatever the plan says).
+        // The converse: cgroups the plan never uses are a caller's mistake
+        // (a limit that would silently not apply), refused, not ignored.
         Kind::Init if !wants_cgroup && options.cgroup.is_some() => {
             return Err(Error::Options {
                 reason: "the options configure a cgroup but the plan does not ask for one",

@@ -323,6 +323,7 @@ fn init_runs_every_step_in_order() {
             NamespaceKind::Net,
         ],
         hold: true,
+        cgroup: true,
     }));
     assert!(!d.launch.wants_read(), "no socket before the spawn");
     d.spawned(CHILD);
@@ -366,6 +367,7 @@ fn init_without_extras_spawns_sends_and_closes() {
         role: Role::Init,
         namespaces: vec![NamespaceKind::Mount, NamespaceKind::Pid],
         hold: false,
+        cgroup: false,
     }));
     d.spawned(CHILD);
     d.expect(config_line(&plan));
@@ -406,6 +408,7 @@ fn setns_adopts_the_reported_process() {
         role: Role::SetnsHelper,
         namespaces: vec![],
         hold: false,
+        cgroup: true,
     }));
     d.spawned(HELPER);
     d.waiting();

@@ -55,6 +55,7 @@ fn init_runs_with_exactly_its_commands_and_holds_its_process_cgroup_and_interfac
                     role: Role::Init,
                     namespaces: plan.config.new_namespaces().collect(),
                     hold: true,
+                    cgroup: true,
                 }),
                 Command::WriteIdMaps {
                     pid,
@@ -123,6 +124,7 @@ fn setns_runs_with_exactly_its_commands_as_the_parents_child_in_the_containers_c
                     role: Role::SetnsHelper,
                     namespaces: Vec::new(),
                     hold: false,
+                    cgroup: true,
                 }),
                 Command::Adopt { helper, pid },
                 Command::Reap { pid: helper },
@@ -162,6 +164,7 @@ fn a_bare_init_spawns_sends_and_half_closes() {
                 role: Role::Init,
                 namespaces: Vec::new(),
                 hold: false,
+                cgroup: false,
             }),
             send_config(&plan),
             Command::ShutdownWrite,

@@ -116,6 +116,11 @@ pub struct Spawn {
     pub namespaces: Vec<NamespaceKind>,
     /// The child waits for [`Command::Release`] before `exec`.
     pub hold: bool,
+    /// The plan puts the child in a cgroup: the one
+    /// [`Command::CreateCgroup`] made (init) or the running container's
+    /// (setns). A backend that can clone the child straight into it does;
+    /// without this, it must not.
+    pub cgroup: bool,
 }
 
 /// Which program the child becomes.

@@ -94,6 +94,8 @@ pub struct Launch {
     helper: Option<Process>,
     process: Option<Process>,
     reported: Option<Pid>,
+    /// The plan puts the process in a cgroup.
+    cgroup: bool,
     cgroup_created: bool,
     interfaces_created: Vec<usize>,
 
@@ -173,6 +175,7 @@ impl Launch {
             helper: None,
             process: None,
             reported: None,
+            cgroup: plan.cgroup,
             cgroup_created: false,
             interfaces_created: Vec::new(),
             verdict: None,
@@ -501,6 +504,7 @@ impl Launch {
                 },
                 namespaces: self.new_namespaces.clone(),
                 hold: self.id_maps.is_some(),
+                cgroup: self.cgroup,
             }),
             Step::IdMaps => Command::WriteIdMaps {
                 pid: pid()?,

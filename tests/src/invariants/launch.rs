@@ -770,6 +770,7 @@ impl CheckedLaunch {
             },
             namespaces: self.plan.config.new_namespaces().collect(),
             hold: self.plan.id_maps.is_some(),
+            cgroup: self.plan.cgroup,
         };
         let right = match (next, command) {
             (Planned::CreateCgroup, Command::CreateCgroup) => true,
