@@ -134,6 +134,18 @@ pub enum At {
     Helper(HelperPoint),
 }
 
+impl From<ProcessPoint> for At {
+    fn from(point: ProcessPoint) -> At {
+        At::Process(point)
+    }
+}
+
+impl From<HelperPoint> for At {
+    fn from(point: HelperPoint) -> At {
+        At::Helper(point)
+    }
+}
+
 /// The container process's life, by what it is about to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProcessPoint {

@@ -6,8 +6,9 @@ use cradle_core::framing::encode_to_bytes;
 use cradle_core::message::MessageKind;
 use cradle_core::{ChildError, ChildStep, ExitStatus, Limits, Message, Pid};
 
+use super::cursor::Cursor;
 use super::{first_half, oversized, set_parent_error, ProcessProgram, Program, GARBAGE};
-use crate::faults::{At, Fault, FaultScript, Forgery, HelperPoint, ProcessPoint};
+use crate::faults::{Fault, FaultScript, Forgery, HelperPoint, ProcessPoint};
 use crate::kernel::Kernel;
 use crate::socket::SocketId;
 
@@ -18,9 +19,7 @@ pub(crate) struct HelperProgram {
     limits: Limits,
     /// The container's init, whose namespaces it joins.
     target: Pid,
-    point: HelperPoint,
-    arrived: bool,
-    stalled: bool,
+    cursor: Cursor<HelperPoint>,
     /// The pid it reports (once it has forked, or forged one).
     report: Option<i32>,
 }
@@ -31,35 +30,23 @@ impl HelperProgram {
             socket,
             limits,
             target,
-            point: HelperPoint::Join,
-            arrived: false,
-            stalled: false,
+            cursor: Cursor::new(HelperPoint::Join),
             report: None,
         }
     }
 
-    fn go(&mut self, point: HelperPoint) {
-        self.point = point;
-        self.arrived = false;
-    }
-
     pub(super) fn step(&mut self, me: Pid, kernel: &mut Kernel, faults: &mut FaultScript) -> bool {
-        if self.stalled {
+        if self.cursor.is_stalled() {
             return false;
         }
-        if !self.arrived {
-            self.arrived = true;
-            let at = At::Helper(self.point);
-            let holds_socket = kernel.holds(me, self.socket);
-            if let Some(fault) = faults.take(|f| f.at() == Some(at) && (holds_socket || !f.uses_socket())) {
-                self.suffer(&fault, me, kernel);
-                return true;
-            }
+        if let Some(fault) = self.cursor.arrive(me, self.socket, kernel, faults) {
+            self.suffer(&fault, me, kernel);
+            return true;
         }
-        match self.point {
+        match self.cursor.point() {
             HelperPoint::Join => {
                 if kernel.process(self.target).is_some_and(|p| p.is_alive()) {
-                    self.go(HelperPoint::Fork);
+                    self.cursor.go(HelperPoint::Fork);
                 } else {
                     self.refuse(me, kernel, ChildStep::Setns, libc::ESRCH);
                 }
@@ -83,12 +70,12 @@ impl HelperProgram {
                     }
                 };
                 self.report = Some(report);
-                self.go(HelperPoint::Report);
+                self.cursor.go(HelperPoint::Report);
             }
             HelperPoint::Report => {
                 let report = self.report.unwrap_or(me.as_raw());
                 kernel.child_send(me, self.socket, &pid_report(report));
-                self.go(HelperPoint::Exit);
+                self.cursor.go(HelperPoint::Exit);
             }
             HelperPoint::Exit => kernel.exit(me, ExitStatus::Exited(0)),
         }
@@ -109,7 +96,7 @@ impl HelperProgram {
     pub(super) fn suffer(&mut self, fault: &Fault, me: Pid, kernel: &mut Kernel) {
         match *fault {
             Fault::Die { status, .. } => kernel.exit(me, status),
-            Fault::Stall { .. } => self.stalled = true,
+            Fault::Stall { .. } => self.cursor.stall(),
             Fault::Garbage { .. } => kernel.child_send(me, self.socket, GARBAGE),
             Fault::Oversized { .. } => {
                 kernel.child_send(me, self.socket, &oversized(MessageKind::Pid, self.limits));
@@ -124,7 +111,7 @@ impl HelperProgram {
                 kernel.child_send(me, self.socket, &ready);
             }
             Fault::Refuse { .. } => {
-                let step = match self.point {
+                let step = match self.cursor.point() {
                     HelperPoint::Join => ChildStep::Setns,
                     HelperPoint::Fork => ChildStep::Fork,
                     HelperPoint::Report | HelperPoint::Exit => ChildStep::Report,

@@ -6,6 +6,7 @@
 //! points ([`ProcessPoint`], [`HelperPoint`]) one step at a time; on
 //! arriving at a point it looks up the faults scripted there.
 
+mod cursor;
 mod helper;
 mod process;
 

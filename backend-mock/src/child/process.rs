@@ -6,8 +6,9 @@ use cradle_core::framing::encode_to_bytes;
 use cradle_core::message::MessageKind;
 use cradle_core::{ChildError, ChildEvent, ChildHandshake, ChildStep, ExitStatus, Limits, Message, Pid};
 
+use super::cursor::Cursor;
 use super::{first_half, oversized, set_parent_error, GARBAGE};
-use crate::faults::{At, Fault, FaultScript, ProcessPoint};
+use crate::faults::{Fault, FaultScript, ProcessPoint};
 use crate::kernel::Kernel;
 use crate::socket::{Received, SocketId};
 
@@ -18,10 +19,7 @@ pub(crate) struct ProcessProgram {
     pub(super) socket: SocketId,
     limits: Limits,
     handshake: ChildHandshake,
-    point: ProcessPoint,
-    /// The faults scripted at `point` have been looked up.
-    arrived: bool,
-    stalled: bool,
+    cursor: Cursor<ProcessPoint>,
     /// Set-up failed: the `error` reply goes out once the parent's stream
     /// has ended, then the process exits 1.
     failed: bool,
@@ -33,37 +31,25 @@ impl ProcessProgram {
             socket,
             limits,
             handshake: ChildHandshake::new(limits),
-            point: start,
-            arrived: false,
-            stalled: false,
+            cursor: Cursor::new(start),
             failed: false,
         }
     }
 
-    fn go(&mut self, point: ProcessPoint) {
-        self.point = point;
-        self.arrived = false;
-    }
-
     pub(super) fn step(&mut self, me: Pid, kernel: &mut Kernel, faults: &mut FaultScript) -> bool {
-        if self.stalled {
+        if self.cursor.is_stalled() {
             return false;
         }
-        if !self.arrived {
-            self.arrived = true;
-            let at = At::Process(self.point);
-            let holds_socket = kernel.holds(me, self.socket);
-            if let Some(fault) = faults.take(|f| f.at() == Some(at) && (holds_socket || !f.uses_socket())) {
-                self.suffer(&fault, me, kernel);
-                return true;
-            }
+        if let Some(fault) = self.cursor.arrive(me, self.socket, kernel, faults) {
+            self.suffer(&fault, me, kernel);
+            return true;
         }
-        match self.point {
+        match self.cursor.point() {
             ProcessPoint::AwaitRelease => {
                 if kernel.process(me).is_some_and(|p| p.is_held()) {
                     return false;
                 }
-                self.go(ProcessPoint::ReadConfig);
+                self.cursor.go(ProcessPoint::ReadConfig);
             }
             ProcessPoint::ReadConfig => return self.read(me, kernel),
             ProcessPoint::SetUp => {
@@ -72,11 +58,11 @@ impl ProcessProgram {
                     return true;
                 }
                 self.flush(me, kernel);
-                self.go(ProcessPoint::Exec);
+                self.cursor.go(ProcessPoint::Exec);
             }
             ProcessPoint::Exec => {
                 kernel.exec(me);
-                self.go(ProcessPoint::Run);
+                self.cursor.go(ProcessPoint::Run);
             }
             ProcessPoint::Run => return false,
         }
@@ -100,7 +86,7 @@ impl ProcessProgram {
         }
         while let Some(event) = self.handshake.poll_event() {
             match event {
-                ChildEvent::Config(_) => self.go(ProcessPoint::SetUp),
+                ChildEvent::Config(_) => self.cursor.go(ProcessPoint::SetUp),
                 ChildEvent::Failed(_) => self.failed = true,
             }
         }
@@ -125,7 +111,7 @@ impl ProcessProgram {
         let ready = || encode_to_bytes(&Message::Ready).unwrap_or_default();
         match *fault {
             Fault::Die { status, .. } => kernel.exit(me, status),
-            Fault::Stall { .. } => self.stalled = true,
+            Fault::Stall { .. } => self.cursor.stall(),
             Fault::Garbage { .. } => kernel.child_send(me, self.socket, GARBAGE),
             Fault::Oversized { .. } => {
                 kernel.child_send(me, self.socket, &oversized(MessageKind::Ready, self.limits));
@@ -138,8 +124,8 @@ impl ProcessProgram {
             Fault::Refuse { .. } => {
                 self.failed = true;
                 self.handshake.fail(ChildError {
-                    message: format!("simulated failure before {:?}", self.point),
-                    step: child_step(self.point),
+                    message: format!("simulated failure before {:?}", self.cursor.point()),
+                    step: child_step(self.cursor.point()),
                     errno: Some(libc::EPERM),
                 });
                 self.flush(me, kernel);
@@ -147,7 +133,7 @@ impl ProcessProgram {
             }
             Fault::Hangup { .. } => {
                 kernel.close_child_end(me, self.socket);
-                self.go(ProcessPoint::Run);
+                self.cursor.go(ProcessPoint::Run);
             }
             // A reset is the peer's end closing with data unread: it comes
             // with the close, never while the child still holds its end.
