@@ -47,10 +47,12 @@
 //!
 //! A setns plan runs a command inside a running [`Container`], named by its
 //! init: [`Container::of`] a [`Process`] this program started, or
-//! [`Container::open`] with the pid and start time a state file kept. The
-//! init binary, in its setns role, joins the init's namespaces and root
-//! and forks the process, which gets its own args, env, cwd, user and
-//! rlimits from the config, and the same [`Process`] API as an init.
+//! [`Container::open`] with the pid and start time a state file kept
+//! ([`proc_stat`] reads a start time, and tells whether a pid and start
+//! time still name a running process). The init binary, in its setns
+//! role, joins the init's namespaces and root and forks the process, which
+//! gets its own args, env, cwd, user and rlimits from the config, and the
+//! same [`Process`] API as an init.
 //!
 //! ```no_run
 //! use cradle_core::{Config, Plan};
@@ -79,7 +81,7 @@ mod init;
 mod launch;
 pub mod net;
 mod options;
-mod proc_stat;
+pub mod proc_stat;
 mod process;
 mod setns;
 mod spawn;

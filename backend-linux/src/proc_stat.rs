@@ -1,6 +1,12 @@
 //! `/proc/<pid>/stat`, read for the fields cradle needs: the command name,
-//! the parent and the start time. (All three stay readable while the
+//! the state, the parent and the start time. (All stay readable while the
 //! process is a zombie.)
+//!
+//! A pid names a process only as long as it runs: once it has exited and
+//! been reaped, the kernel can give the pid to another process. The pid
+//! *and* the start time name one process for good, which is what a
+//! program keeps in a file to find a process again; [`is_running`] asks
+//! whether that process still runs.
 
 use std::path::PathBuf;
 
@@ -20,19 +26,39 @@ pub(crate) struct Stat {
     pub(crate) start_time: u64,
 }
 
-/// When `pid` started, in clock ticks since boot (`starttime`, field 22).
-pub(crate) fn start_time(pid: Pid) -> Result<u64, Error> {
+/// When `pid` started, in clock ticks since boot (`starttime`, field 22):
+/// with the pid, what names the process across pid reuse.
+pub fn start_time(pid: Pid) -> Result<u64, Error> {
     read(pid).map(|stat| stat.start_time)
+}
+
+/// Whether the process `pid` that started at `start_time` still runs: it
+/// exists, the pid has not passed to another process since, and it is not
+/// a zombie (`Z`) or dead (`X`) in field 3, which a process that exited but
+/// was not reaped yet still shows under its pid.
+pub fn is_running(pid: Pid, start_time: u64) -> bool {
+    // One read: the state and the start time are of the same process.
+    let Ok((_, stat)) = read_line(pid) else {
+        return false;
+    };
+    field::<u64>(&stat, 22) == Some(start_time)
+        && field::<char>(&stat, 3).is_some_and(|state| !matches!(state, 'Z' | 'X'))
 }
 
 /// The name, parent and start time of `pid`, from one read.
 pub(crate) fn read(pid: Pid) -> Result<Stat, Error> {
-    let path = PathBuf::from(format!("/proc/{pid}/stat"));
-    let stat = std::fs::read(&path).map_err(Error::file(&path))?;
+    let (path, stat) = read_line(pid)?;
     parse(&stat).ok_or(Error::Proc {
         path,
         reason: "no name in field 2, parent in field 4 or start time in field 22",
     })
+}
+
+/// `/proc/<pid>/stat`, and its path for errors.
+fn read_line(pid: Pid) -> Result<(PathBuf, Vec<u8>), Error> {
+    let path = PathBuf::from(format!("/proc/{pid}/stat"));
+    let stat = std::fs::read(&path).map_err(Error::file(&path))?;
+    Ok((path, stat))
 }
 
 fn parse(stat: &[u8]) -> Option<Stat> {
@@ -138,5 +164,40 @@ mod tests {
     fn this_process_has_a_start_time() {
         let me = Pid::new(std::process::id() as i32).expect("pid");
         assert!(start_time(me).expect("start time") > 0);
+    }
+
+    #[test]
+    fn the_state_is_field_3() {
+        for name in ["sleep", "x) Z (y", ") R ("] {
+            let line = stat_line(name, 5);
+            assert_eq!(field::<char>(&line, 3), Some('S'), "{name:?}");
+        }
+        assert_eq!(field::<char>(b"1 (x) ZX 0", 3), None, "one letter");
+    }
+
+    #[test]
+    fn this_process_runs_and_a_changed_start_time_does_not() {
+        let me = Pid::new(std::process::id() as i32).expect("pid");
+        let started = start_time(me).expect("start time");
+        assert!(is_running(me, started));
+        assert!(!is_running(me, started + 1));
+    }
+
+    #[test]
+    fn a_zombie_does_not_run() {
+        let mut child = std::process::Command::new("/bin/true")
+            .spawn()
+            .expect("spawn true");
+        let pid = Pid::new(i32::try_from(child.id()).expect("pid")).expect("pid");
+        let started = start_time(pid).expect("start time");
+        // Not reaped: it stays a zombie, under its pid, until the wait below.
+        let zombie = (0..1000).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            read_line(pid).is_ok_and(|(_, stat)| field::<char>(&stat, 3) == Some('Z'))
+        });
+        assert!(zombie, "true did not exit within 5 s");
+        assert!(!is_running(pid, started));
+        child.wait().expect("reap true");
+        assert!(!is_running(pid, started), "reaped");
     }
 }

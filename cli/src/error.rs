@@ -98,13 +98,13 @@ pub(crate) enum CliError {
 }
 
 impl CliError {
-    /// A failed file operation on `path`.
     /// Stdout's reader went away (`cradle list | head -1`): the output was
     /// not wanted any more, which is no failure of cradle's.
     pub(crate) fn is_broken_pipe(&self) -> bool {
         matches!(self, CliError::File { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
     }
 
+    /// A failed file operation on `path`.
     pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> CliError {
         let path = path.into();
         move |source| CliError::File { path, source }

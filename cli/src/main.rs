@@ -9,7 +9,6 @@ mod commands;
 mod config;
 mod error;
 mod exit;
-mod proc;
 mod signals;
 mod state;
 mod supervise;

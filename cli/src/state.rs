@@ -15,14 +15,14 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use cradle_core::config::Veth;
-use cradle_core::NamespaceKind;
+use cradle_core::{NamespaceKind, Pid};
 use cradle_linux::cgroup::CgroupPaths;
+use cradle_linux::{proc_stat, Container};
 use nix::errno::Errno;
 use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags, AT_FDCWD};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
-use crate::proc;
 
 const STATE_FILE: &str = "state.json";
 /// How long a command waits for another one to let go of a container.
@@ -67,13 +67,19 @@ impl Supervisor {
     /// This process.
     pub(crate) fn this_process() -> Option<Supervisor> {
         let pid = i32::try_from(std::process::id()).ok()?;
-        let start_time = proc::start_time(pid)?;
+        let start_time = proc_stat::start_time(Pid::new(pid)?).ok()?;
         Some(Supervisor { pid, start_time })
     }
 
     pub(crate) fn is_running(&self) -> bool {
-        proc::is_running(self.pid, self.start_time)
+        is_running(self.pid, self.start_time)
     }
+}
+
+/// Whether the process `pid` that started at `start_time` still runs. A pid
+/// that is not positive, from a hand-edited state file, names no process.
+fn is_running(pid: i32, start_time: u64) -> bool {
+    Pid::new(pid).is_some_and(|pid| proc_stat::is_running(pid, start_time))
 }
 
 /// Whether a container's init still runs.
@@ -88,10 +94,23 @@ impl ContainerState {
     /// Checked against `/proc`: a pid that now belongs to another process
     /// (another start time) is `stopped`.
     pub(crate) fn status(&self) -> Status {
-        if proc::is_running(self.pid, self.start_time) {
+        if is_running(self.pid, self.start_time) {
             Status::Running
         } else {
             Status::Stopped
+        }
+    }
+
+    /// The init, held by a pidfd so that nothing sent to it can reach a
+    /// process that got its pid since; `None` when it no longer runs.
+    pub(crate) fn init(&self) -> Result<Option<Container>, CliError> {
+        let Some(pid) = Pid::new(self.pid) else {
+            return Ok(None);
+        };
+        match Container::open(pid, self.start_time) {
+            Ok(init) => Ok(Some(init)),
+            Err(cradle_linux::Error::ContainerGone { .. }) => Ok(None),
+            Err(error) => Err(CliError::Backend(error)),
         }
     }
 }

@@ -2,9 +2,11 @@
 //! its init.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::PollFlags;
+use nix::sys::signal::Signal;
 
 use cradle_core::Pid;
 
@@ -86,6 +88,30 @@ impl Container {
         self.start_time
     }
 
+    /// Sends `signal` to the init, through the pidfd: never to a process
+    /// that got the pid since. An init that has just exited is not an
+    /// error (the signal came too late to matter).
+    pub fn signal(&self, signal: Signal) -> Result<(), Error> {
+        match sys::pidfd_send_signal(self.pidfd.as_fd(), Some(signal)) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(errno) => Err(Error::syscall("pidfd_send_signal")(errno)),
+        }
+    }
+
+    /// Waits up to `timeout` for the init to exit; whether it did. (Not
+    /// reaped here: that is for its parent.)
+    pub fn wait_exit(&self, timeout: Duration) -> Result<bool, Error> {
+        let deadline = clock::now() + timeout;
+        // A pidfd turns readable when its process exits.
+        wait::until_ready(self.pidfd.as_fd(), PollFlags::POLLIN, Some(deadline))
+            .map_err(Error::syscall("ppoll"))
+    }
+
+    /// Whether the init still runs (checked now; it can exit at any time).
+    pub fn is_running(&self) -> bool {
+        self.check_running().is_ok()
+    }
+
     /// The pidfd on the init.
     pub(crate) fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
@@ -104,5 +130,71 @@ impl Container {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Child, Command};
+
+    use super::*;
+
+    /// A `sleep` standing in for a container's init; killed and reaped when
+    /// dropped, so that a failed test leaves nothing behind.
+    struct Sleeper(Child);
+
+    impl Sleeper {
+        fn start() -> Sleeper {
+            Sleeper(Command::new("sleep").arg("60").spawn().expect("spawn sleep"))
+        }
+
+        fn container(&self) -> Container {
+            let pid = Pid::new(i32::try_from(self.0.id()).expect("pid")).expect("pid");
+            Container::open(pid, proc_stat::start_time(pid).expect("start time")).expect("open")
+        }
+    }
+
+    impl Drop for Sleeper {
+        fn drop(&mut self) {
+            // Either may fail only because the sleep is gone already.
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_signalled_init_exits_and_no_longer_runs() {
+        let sleeper = Sleeper::start();
+        let container = sleeper.container();
+        assert!(container.is_running());
+        container.signal(Signal::SIGTERM).expect("signal");
+        assert!(container.wait_exit(Duration::from_secs(5)).expect("wait"));
+        assert!(!container.is_running());
+        // Exited (a zombie until the sleeper is dropped): not an error.
+        container.signal(Signal::SIGTERM).expect("signal an exited init");
+    }
+
+    #[test]
+    fn a_running_init_is_waited_for_until_the_timeout() {
+        let sleeper = Sleeper::start();
+        let container = sleeper.container();
+        let started = std::time::Instant::now();
+        assert!(!container.wait_exit(Duration::from_millis(50)).expect("wait"));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(container.is_running());
+    }
+
+    #[test]
+    fn a_reaped_init_cannot_be_opened() {
+        let mut sleeper = Sleeper::start();
+        let pid = Pid::new(i32::try_from(sleeper.0.id()).expect("pid")).expect("pid");
+        let started = proc_stat::start_time(pid).expect("start time");
+        sleeper.0.kill().expect("kill");
+        sleeper.0.wait().expect("reap");
+        assert!(matches!(
+            Container::open(pid, started),
+            Err(Error::ContainerGone { .. })
+        ));
+        assert!(!proc_stat::is_running(pid, started));
     }
 }

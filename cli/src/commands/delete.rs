@@ -6,7 +6,6 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::error::CliError;
-use crate::proc::Init;
 use crate::state::StateRoot;
 use crate::teardown;
 
@@ -19,7 +18,7 @@ const SUPERVISOR_BOUND: Duration = Duration::from_secs(10);
 pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), CliError> {
     let entry = states.open(id)?;
     let state = entry.read()?;
-    if let Some(init) = Init::find(state.pid, state.start_time)? {
+    if let Some(init) = state.init()? {
         if !force {
             return Err(CliError::StillRunning { id: id.to_owned() });
         }

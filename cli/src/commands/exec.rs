@@ -1,8 +1,7 @@
 //! `cradle exec`: start another process in a running container (its
 //! namespaces, root and cgroup) and wait for it in the foreground.
 
-use cradle_core::Pid;
-use cradle_linux::{Container, Options, Process};
+use cradle_linux::{Options, Process};
 
 use crate::args::ExecArgs;
 use crate::config;
@@ -15,13 +14,10 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     // Held through the launch, so that the container is not deleted under it.
     let entry = states.open(&args.id)?;
     let state = entry.read()?;
-    let not_running = || CliError::NotRunning { id: args.id.clone() };
-    let pid = Pid::new(state.pid).ok_or_else(not_running)?;
     // Checks the start time too: a pid reused by another process is refused.
-    let container = Container::open(pid, state.start_time).map_err(|error| match error {
-        cradle_linux::Error::ContainerGone { .. } => not_running(),
-        other => CliError::Backend(other),
-    })?;
+    let container = state
+        .init()?
+        .ok_or_else(|| CliError::NotRunning { id: args.id.clone() })?;
     let plan = config::exec_plan(&args, &state);
     let mut options = Options::new().container(container);
     if let Some(paths) = &state.cgroup {
