@@ -137,6 +137,22 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: Option<Signal>) -
     Errno::result(ret).map(drop)
 }
 
+/// `NS_GET_PID_IN_PIDNS`, `_IOR(0xb7, 0x8, int)` (Linux 6.11; not in libc).
+const NS_GET_PID_IN_PIDNS: nix::sys::ioctl::ioctl_num_type =
+    nix::request_code_read!(0xb7, 0x8, size_of::<libc::c_int>());
+
+/// The number that `pid` (of the caller's pid namespace) has in the pid
+/// namespace `namespace` (an nsfs fd): `ESRCH` if it has none, that is if
+/// the process is neither in that namespace nor in one below it; `ENOTTY`
+/// before Linux 6.11. Unlike `/proc/<pid>/ns/pid` it needs no ptrace access
+/// to the process.
+pub(crate) fn pid_in_pid_namespace(namespace: BorrowedFd<'_>, pid: Pid) -> Result<Pid, Errno> {
+    // SAFETY: an fd and an integer argument, passed by value; the kernel
+    // writes nothing to our memory.
+    let ret = unsafe { libc::ioctl(namespace.as_raw_fd(), NS_GET_PID_IN_PIDNS, pid.as_raw()) };
+    Errno::result(ret).and_then(|raw| Pid::new(raw).ok_or(Errno::ESRCH))
+}
+
 /// Marks every fd from `first` up close-on-exec (Linux 5.11).
 pub(crate) fn close_range_cloexec(first: RawFd) -> Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;

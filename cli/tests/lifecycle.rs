@@ -491,3 +491,43 @@ fn output_to_a_reader_that_went_away_is_no_failure() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn exec_joins_a_container_started_without_privileges() {
+    if !require_root("exec_joins_a_container_started_without_privileges") {
+        return;
+    }
+    use std::os::unix::process::CommandExt as _;
+    const NOBODY: u32 = 65534;
+    let sandbox = Sandbox::new("rootlessexec");
+    let owner = Some(nix::unistd::Uid::from_raw(NOBODY));
+    nix::unistd::chown(sandbox.root(), owner, Some(nix::unistd::Gid::from_raw(NOBODY))).expect("chown");
+    let as_nobody = |args: &[&str]| {
+        let mut command = sandbox.std_cradle();
+        command.uid(NOBODY).gid(NOBODY).current_dir("/").args(args);
+        let mut command = assert_cmd::Command::from_std(command);
+        command.timeout(common::DEADLINE);
+        command
+    };
+    let name = sandbox.name("c");
+    as_nobody(&["run", "-d", "--name", &name, "--userns", "--", "sleep", "1000"])
+        .assert()
+        .success();
+    // Its process is non-dumpable until its exec: the check that it is in
+    // the container's pid namespace must not need ptrace access to it.
+    as_nobody(&[
+        "exec",
+        &name,
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo $$ $(id -u) $(cat /proc/self/uid_map)",
+    ])
+    .assert()
+    .success()
+    .stdout(predicate::str::is_match(r"^[0-9]+ 0 0 65534 1\n$").expect("regex"));
+    as_nobody(&["kill", &name, "KILL"]).assert().success();
+    sandbox.wait_for_status(&name, "stopped");
+    as_nobody(&["delete", &name]).assert().success();
+    sandbox.assert_clean();
+}

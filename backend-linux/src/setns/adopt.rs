@@ -6,7 +6,9 @@
 //! named by it (see [`lineage`](super::lineage)), and in the container's
 //! pid namespace. Anything else is a forged report.
 
-use std::os::fd::OwnedFd;
+use std::fs::File;
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::unix::fs::MetadataExt as _;
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -16,7 +18,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use cradle_core::{NamespaceKind, Pid};
 
 use super::lineage::forked_by;
-use super::{namespace_id, Container};
+use super::{namespace_id, pid_namespace_depth, Container};
 use crate::error::Error;
 use crate::launch::REAP_BOUND;
 use crate::{clock, proc_stat, sys};
@@ -35,21 +37,17 @@ pub(crate) fn adopt(container: &Container, helper: Pid, pid: Pid) -> Result<Owne
     let stat = proc_stat::read(pid).map_err(|_| forged("not a process"))?;
     let helper_started = proc_stat::read(helper)?.start_time;
     forked_by(&stat, helper, helper_started).map_err(forged)?;
-    let kind = NamespaceKind::Pid;
-    let container_ns = namespace_id(&container.pid().to_string(), kind);
-    let process_ns = namespace_id(&pid.to_string(), kind);
-    // The container's init still holds its pid (so the namespace read was
+    let in_container = in_pid_namespace_of(container, pid);
+    // The container's init still holds its pid (so what was read of it was
     // its own) as long as its pidfd can be signalled.
-    let container_alive = sys::pidfd_send_signal(container.pidfd(), None).is_ok();
-    match (container_ns, process_ns) {
-        (Ok(expected), Ok(found)) if container_alive && expected == found => {}
-        (Ok(_), Ok(_)) if container_alive => return Err(forged("not in the container's pid namespace")),
-        _ => {
-            return Err(Error::ContainerGone {
-                pid: container.pid(),
-                reason: "exited while a process was joining it",
-            })
-        }
+    if sys::pidfd_send_signal(container.pidfd(), None).is_err() {
+        return Err(Error::ContainerGone {
+            pid: container.pid(),
+            reason: "exited while a process was joining it",
+        });
+    }
+    if !in_container? {
+        return Err(forged("not in the container's pid namespace"));
     }
     match sys::pidfd_open(pid) {
         Ok(pidfd) => Ok(pidfd),
@@ -58,6 +56,34 @@ pub(crate) fn adopt(container: &Container, helper: Pid, pid: Pid) -> Result<Owne
             Err(Error::syscall("pidfd_open of the setns process")(errno))
         }
     }
+}
+
+/// Whether `pid` is in the pid namespace of the container's init.
+///
+/// Not by its `/proc/<pid>/ns/pid`: the helper made the process
+/// non-dumpable, and the kernel then lets that link be followed only with
+/// `CAP_SYS_PTRACE` over the user namespace the helper was `exec`'d in (the
+/// host's), which a launcher without privileges lacks (`EACCES`). Instead the
+/// kernel translates the pid into the container's namespace: a number there
+/// means that namespace or one below it, and an equal depth rules out below.
+fn in_pid_namespace_of(container: &Container, pid: Pid) -> Result<bool, Error> {
+    let path = format!("/proc/{}/ns/pid", container.pid());
+    let namespace = File::open(&path).map_err(Error::file(&path))?;
+    match sys::pid_in_pid_namespace(namespace.as_fd(), pid) {
+        Ok(_) => {}
+        Err(Errno::ESRCH) => return Ok(false),
+        // Before Linux 6.11 the link is the only way (and fails as above).
+        Err(Errno::ENOTTY) => {
+            let process_ns = format!("/proc/{pid}/ns/pid");
+            let found =
+                namespace_id(&pid.to_string(), NamespaceKind::Pid).map_err(Error::file(process_ns))?;
+            let expected = namespace.metadata().map_err(Error::file(&path))?;
+            return Ok(found == (expected.dev(), expected.ino()));
+        }
+        Err(errno) => return Err(Error::syscall("ioctl(NS_GET_PID_IN_PIDNS)")(errno)),
+    }
+    let depth = |pid: Pid| pid_namespace_depth(pid).map_err(Error::file(format!("/proc/{pid}/status")));
+    Ok(depth(pid)? == depth(container.pid())?)
 }
 
 /// Kills and reaps `pid`, a child of ours, waiting at most [`REAP_BOUND`].
@@ -144,6 +170,58 @@ mod tests {
         let pidfd = adopt(&ourselves(), helper_pid, younger_pid).expect("adopted");
         sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(&pidfd), None).expect("a live pidfd");
         for child in [&mut younger, &mut helper] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `unshare` with a sleeper as pid 1 of a new pid namespace: the
+    /// sleeper's pid in ours, once `unshare` has forked it.
+    fn pid_namespace_of_its_own() -> (std::process::Child, Pid) {
+        let mut unshare = std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "--kill-child", "sleep", "10"])
+            .spawn()
+            .expect("unshare");
+        let children = format!("/proc/{0}/task/{0}/children", unshare.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            let listed = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(pid) = listed
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .and_then(Pid::new)
+            {
+                return (unshare, pid);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = unshare.kill();
+        let _ = unshare.wait();
+        panic!("unshare did not fork");
+    }
+
+    #[test]
+    fn only_a_process_of_the_containers_own_pid_namespace_is_in_it() {
+        if !nix::unistd::geteuid().is_root() {
+            println!("SKIPPED: unshare --pid needs root");
+            return;
+        }
+        let (mut unshare, init) = pid_namespace_of_its_own();
+        let container = Container::open(init, proc_stat::start_time(init).expect("start")).expect("open");
+        let (mut helper, helper_pid) = sleeper();
+        let (mut ours, ours_pid) = named_child(&helper_name(helper_pid));
+        // Not visible there: our namespace is above the container's.
+        assert!(!in_pid_namespace_of(&container, ours_pid).expect("checked"));
+        assert_eq!(
+            reason(adopt(&container, helper_pid, ours_pid)),
+            "not in the container's pid namespace"
+        );
+        // Visible from ours, but one namespace below it.
+        assert!(!in_pid_namespace_of(&ourselves(), init).expect("checked"));
+        assert!(in_pid_namespace_of(&ourselves(), ours_pid).expect("checked"));
+        assert!(in_pid_namespace_of(&container, init).expect("checked"));
+        for child in [&mut unshare, &mut ours, &mut helper] {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -25,3 +25,15 @@ pub(crate) fn namespace_id(pid: &str, kind: NamespaceKind) -> std::io::Result<(u
     let metadata = std::fs::metadata(format!("/proc/{pid}/ns/{}", kind.proc_name()))?;
     Ok((metadata.dev(), metadata.ino()))
 }
+
+/// How many pid namespaces `pid` has a number in, from the one of this
+/// program's `/proc` down: the fields of `NSpid` in `/proc/<pid>/status`,
+/// which, unlike `/proc/<pid>/ns`, anyone may read.
+pub(crate) fn pid_namespace_depth(pid: cradle_core::Pid) -> std::io::Result<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("NSpid:"))
+        .map(|pids| pids.split_whitespace().count())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no NSpid line"))
+}
