@@ -203,6 +203,10 @@ pub(crate) struct ExecArgs {
     /// Deadline of the launch handshake. Example: --timeout 2s
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     pub(crate) timeout: Duration,
+    /// Give the command a pseudo-terminal, and put the caller's terminal in
+    /// raw mode while it runs.
+    #[arg(short, long)]
+    pub(crate) tty: bool,
     /// The container. Example: web
     #[arg(value_name = "ID", value_parser = parse_id)]
     pub(crate) id: String,

@@ -102,7 +102,8 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str) -> Result<RunPlan, CliError> {
 pub(crate) fn exec_plan(args: &ExecArgs, state: &ContainerState) -> Plan {
     let mut config = Config::new(args.command.iter().cloned());
     apply_process_args(&mut config, args.cwd.as_ref(), args.user);
-    config.env = environment(&args.env, config.user.uid, state.hostname.clone(), false);
+    config.env = environment(&args.env, config.user.uid, state.hostname.clone(), args.tty);
+    config.terminal = args.tty;
     let mut plan = Plan::setns(config);
     plan.cgroup = state.cgroup.is_some();
     plan.timeout = args.timeout;

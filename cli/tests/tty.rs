@@ -1,6 +1,6 @@
-//! `run -t`: the command gets a terminal of the caller's size, kept in step
-//! on SIGWINCH; the caller's terminal is raw while it runs and restored
-//! after.
+//! `run -t` and `exec -t`: the command gets a terminal of the caller's
+//! size, kept in step on SIGWINCH; the caller's terminal is raw while it
+//! runs and restored after.
 
 mod common;
 
@@ -53,6 +53,43 @@ fn a_tty_run_relays_a_terminal_of_the_callers_size() {
     }
     let sandbox = Sandbox::new("tty");
     let rootfs = BusyboxRootfs::new();
+    let mut cradle = sandbox.std_cradle();
+    cradle.args(["run", "-t", "--rootfs"]).arg(rootfs.path());
+    relays_a_terminal(cradle);
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_tty_exec_relays_a_terminal_of_the_callers_size() {
+    if !require_root("a_tty_exec_relays_a_terminal_of_the_callers_size") {
+        return;
+    }
+    let sandbox = Sandbox::new("ttyexec");
+    let rootfs = BusyboxRootfs::new();
+    let name = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--rootfs"])
+        .arg(rootfs.path())
+        .args(["--", "sleep", "1000"])
+        .assert()
+        .success();
+    let mut cradle = sandbox.std_cradle();
+    cradle.args(["exec", "-t", &name]);
+    relays_a_terminal(cradle);
+    sandbox.cradle().args(["kill", &name, "KILL"]).assert().success();
+    sandbox.wait_for_status(&name, "stopped");
+    sandbox.cradle().args(["delete", &name]).assert().success();
+    sandbox.assert_clean();
+}
+
+/// Runs `cradle` (a `run -t` or an `exec -t`, up to its command) with a
+/// shell script as its command, on a terminal of 33x111: the script must
+/// get a terminal as its stdio and as its controlling terminal, of the
+/// caller's size and kept in step on SIGWINCH; the caller's terminal is
+/// raw while it runs and restored after; the script's exit code is
+/// cradle's.
+fn relays_a_terminal(mut cradle: std::process::Command) {
     // The caller's terminal: cradle's stdio is the slave of this pair.
     let pty = openpty(None, None).expect("openpty");
     let mut master = File::from(pty.master);
@@ -68,10 +105,7 @@ fn a_tty_run_relays_a_terminal_of_the_callers_size() {
         r#"read -r _ _ _ _ _ _ ctty _ < /proc/self/stat; test "$ctty" != 0 && echo has-a-ctty; "#,
         r#"stty size; read line; stty size; echo "got $line"; exit 7"#
     );
-    let mut child = sandbox
-        .std_cradle()
-        .args(["run", "-t", "--rootfs"])
-        .arg(rootfs.path())
+    let mut child = cradle
         .args(["--", "/bin/sh", "-c", script])
         .stdin(stdio())
         .stdout(stdio())
@@ -103,5 +137,4 @@ fn a_tty_run_relays_a_terminal_of_the_callers_size() {
     assert!(restored
         .local_flags
         .contains(LocalFlags::ICANON | LocalFlags::ECHO));
-    sandbox.assert_clean();
 }

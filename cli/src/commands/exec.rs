@@ -8,6 +8,7 @@ use crate::config;
 use crate::error::CliError;
 use crate::signals::Signals;
 use crate::state::StateRoot;
+use crate::tty::Terminal;
 use crate::{exit, supervise};
 
 pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
@@ -24,11 +25,29 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
         options = options.container_cgroups(paths.clone());
     }
     let mut signals = Signals::block()?;
+    let mut terminal = None;
+    if args.tty {
+        let (opened, [stdin, stdout, stderr]) = Terminal::open()?;
+        options = options.stdin(stdin).stdout(stdout).stderr(stderr);
+        terminal = Some(opened);
+    }
     tracing::info!(id = %args.id, command = ?args.command, "launching into the container");
-    let mut process = Process::start(plan, options)
-        .map_err(|error| exit::launch_error(args.command.first().map_or("", String::as_str), error))?;
+    let started = Process::start(plan, options);
+    let mut process = match started {
+        Ok(process) => process,
+        Err(error) => {
+            // Restore the caller's terminal before the error is printed.
+            drop(terminal);
+            return Err(exit::launch_error(
+                args.command.first().map_or("", String::as_str),
+                error,
+            ));
+        }
+    };
     drop(entry);
-    let status = supervise::until_exit(&mut process, &mut signals, None)?;
+    let status = supervise::until_exit(&mut process, &mut signals, terminal.as_mut());
+    drop(terminal);
+    let status = status?;
     tracing::info!(id = %args.id, %status, "exited");
     Ok(exit::of_status(status))
 }
