@@ -20,7 +20,6 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use cradle_core::{Config, Plan};
@@ -28,7 +27,7 @@ use cradle_linux::cgroup::{
     Cgroup, CgroupConfig, CgroupError, FreezerState, Hierarchy, Layout, Mode, Resources, Version,
 };
 use cradle_linux::{Options, Process};
-use cradle_tests::linux::{self, require_root};
+use cradle_tests::linux::{self, CgroupTurn};
 
 /// Every test cgroup's name starts so.
 const PREFIX: &str = "cradle-test-";
@@ -42,55 +41,7 @@ const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 /// An init binary that never answers.
 const DEAF_INIT: &str = env!("CARGO_BIN_EXE_cradle-test-deaf");
 
-static SERIAL: Mutex<()> = Mutex::new(());
 static NEXT_NAME: AtomicUsize = AtomicUsize::new(0);
-
-/// The suite's lock, held for one test; `None` when skipping.
-struct Serial {
-    _lock: MutexGuard<'static, ()>,
-}
-
-impl Serial {
-    /// The lock, once [`require_root`] has let `test` run.
-    fn take(test: &str) -> Option<Serial> {
-        let lock = || SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        require_root(test).then(|| Serial { _lock: lock() })
-    }
-
-    /// Ends the test: no test cgroup of this run (or of an earlier run whose
-    /// process is gone) is left in any hierarchy.
-    fn finish(self) {
-        let left = leftovers();
-        assert!(left.is_empty(), "test cgroups left behind: {left:?}");
-    }
-}
-
-fn leftovers() -> Vec<PathBuf> {
-    let own = format!("{PREFIX}{}-", std::process::id());
-    let mut left = Vec::new();
-    for mounted in host().hierarchies() {
-        let Some(dir) = mounted.dir(&mounted.own_cgroup) else {
-            continue;
-        };
-        let entries = std::fs::read_dir(&dir).expect("own cgroup is readable");
-        for entry in entries {
-            let name = entry
-                .expect("directory entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned();
-            let Some(rest) = name.strip_prefix(PREFIX) else {
-                continue;
-            };
-            let creator = rest.split('-').next().unwrap_or_default();
-            let creator_gone = !Path::new("/proc").join(creator).exists();
-            if name.starts_with(&own) || creator_gone {
-                left.push(dir.join(&name));
-            }
-        }
-    }
-    left
-}
 
 fn host() -> Layout {
     Layout::detect().expect("detect the host's cgroups")
@@ -286,7 +237,7 @@ fn assert_removed(cgroup: &Cgroup) {
 
 #[test]
 fn the_hosts_layout_is_detected() {
-    let Some(serial) = Serial::take("the_hosts_layout_is_detected") else {
+    let Some(turn) = CgroupTurn::take("the_hosts_layout_is_detected", PREFIX) else {
         return;
     };
     let host = host();
@@ -315,12 +266,12 @@ fn the_hosts_layout_is_detected() {
             dir.display()
         );
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn limits_are_written_in_each_hierarchys_format() {
-    let Some(serial) = Serial::take("limits_are_written_in_each_hierarchys_format") else {
+    let Some(turn) = CgroupTurn::take("limits_are_written_in_each_hierarchys_format", PREFIX) else {
         return;
     };
     let resources = Resources {
@@ -380,12 +331,12 @@ fn limits_are_written_in_each_hierarchys_format() {
             Err(error) => panic!("{label}: {error}"),
         }
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn apply_and_enter_put_a_process_in_every_hierarchy() {
-    let Some(serial) = Serial::take("apply_and_enter_put_a_process_in_every_hierarchy") else {
+    let Some(turn) = CgroupTurn::take("apply_and_enter_put_a_process_in_every_hierarchy", PREFIX) else {
         return;
     };
     for (label, layout) in layouts() {
@@ -414,12 +365,12 @@ fn apply_and_enter_put_a_process_in_every_hierarchy() {
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn a_pids_limit_stops_a_fork_loop() {
-    let Some(serial) = Serial::take("a_pids_limit_stops_a_fork_loop") else {
+    let Some(turn) = CgroupTurn::take("a_pids_limit_stops_a_fork_loop", PREFIX) else {
         return;
     };
     for (label, layout) in layouts_with("pids") {
@@ -447,12 +398,12 @@ fn a_pids_limit_stops_a_fork_loop() {
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn a_memory_limit_gets_the_process_oom_killed() {
-    let Some(serial) = Serial::take("a_memory_limit_gets_the_process_oom_killed") else {
+    let Some(turn) = CgroupTurn::take("a_memory_limit_gets_the_process_oom_killed", PREFIX) else {
         return;
     };
     for (label, layout) in layouts_with("memory") {
@@ -473,12 +424,12 @@ fn a_memory_limit_gets_the_process_oom_killed() {
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn freeze_stops_the_processes_and_thaw_resumes_them() {
-    let Some(serial) = Serial::take("freeze_stops_the_processes_and_thaw_resumes_them") else {
+    let Some(turn) = CgroupTurn::take("freeze_stops_the_processes_and_thaw_resumes_them", PREFIX) else {
         return;
     };
     for (label, layout) in layouts() {
@@ -516,7 +467,7 @@ fn freeze_stops_the_processes_and_thaw_resumes_them() {
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
-    serial.finish();
+    turn.finish();
 }
 
 /// Starts 100 children and 100 double-forked orphans of a shell in
@@ -545,7 +496,7 @@ fn start_200_descendants(cgroup: &Cgroup) -> (TestChild, Vec<(i32, u64)>) {
 
 #[test]
 fn destroy_kills_200_descendants_and_removes_the_cgroup() {
-    let Some(serial) = Serial::take("destroy_kills_200_descendants_and_removes_the_cgroup") else {
+    let Some(turn) = CgroupTurn::take("destroy_kills_200_descendants_and_removes_the_cgroup", PREFIX) else {
         return;
     };
     for (label, layout) in layouts() {
@@ -570,13 +521,14 @@ fn destroy_kills_200_descendants_and_removes_the_cgroup() {
             .collect();
         assert!(running.is_empty(), "{label}: still running: {running:?}");
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn killing_by_signals_under_the_freezer_empties_the_cgroup() {
     // The path for kernels without `cgroup.kill`, on every layout.
-    let Some(serial) = Serial::take("killing_by_signals_under_the_freezer_empties_the_cgroup") else {
+    let Some(turn) = CgroupTurn::take("killing_by_signals_under_the_freezer_empties_the_cgroup", PREFIX)
+    else {
         return;
     };
     for (label, layout) in layouts() {
@@ -598,12 +550,12 @@ fn killing_by_signals_under_the_freezer_empties_the_cgroup() {
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn a_kill_that_fails_midway_leaves_the_cgroup_thawed() {
-    let Some(serial) = Serial::take("a_kill_that_fails_midway_leaves_the_cgroup_thawed") else {
+    let Some(turn) = CgroupTurn::take("a_kill_that_fails_midway_leaves_the_cgroup_thawed", PREFIX) else {
         return;
     };
     for (label, layout) in layouts() {
@@ -656,12 +608,12 @@ fn a_kill_that_fails_midway_leaves_the_cgroup_thawed() {
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn a_freeze_that_times_out_leaves_the_cgroup_thawed() {
-    let Some(serial) = Serial::take("a_freeze_that_times_out_leaves_the_cgroup_thawed") else {
+    let Some(turn) = CgroupTurn::take("a_freeze_that_times_out_leaves_the_cgroup_thawed", PREFIX) else {
         return;
     };
     for (label, layout) in layouts() {
@@ -708,12 +660,12 @@ fn a_freeze_that_times_out_leaves_the_cgroup_thawed() {
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn a_failed_create_leaves_no_directory() {
-    let Some(serial) = Serial::take("a_failed_create_leaves_no_directory") else {
+    let Some(turn) = CgroupTurn::take("a_failed_create_leaves_no_directory", PREFIX) else {
         return;
     };
     for (label, layout) in layouts() {
@@ -773,12 +725,12 @@ fn a_failed_create_leaves_no_directory() {
         assert!(kept, "{label}: the existing cgroup was removed");
         assert!(dirs.iter().all(|dir| !dir.exists()), "{label}");
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn waiting_for_a_busy_cgroup_times_out_naming_the_file() {
-    let Some(serial) = Serial::take("waiting_for_a_busy_cgroup_times_out_naming_the_file") else {
+    let Some(turn) = CgroupTurn::take("waiting_for_a_busy_cgroup_times_out_naming_the_file", PREFIX) else {
         return;
     };
     for (label, layout) in layouts() {
@@ -811,12 +763,12 @@ fn waiting_for_a_busy_cgroup_times_out_naming_the_file() {
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn destroy_removes_nested_cgroups_and_is_idempotent() {
-    let Some(serial) = Serial::take("destroy_removes_nested_cgroups_and_is_idempotent") else {
+    let Some(turn) = CgroupTurn::take("destroy_removes_nested_cgroups_and_is_idempotent", PREFIX) else {
         return;
     };
     for (label, layout) in layouts() {
@@ -838,20 +790,20 @@ fn destroy_removes_nested_cgroups_and_is_idempotent() {
         assert_removed(&cgroup);
         cgroup.destroy().expect("destroy again");
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn a_process_missing_from_the_v2_tree_is_killed_too() {
     // An apply that failed after the v1 hierarchies leaves a process
     // outside the v2 directory, where `cgroup.kill` does not reach.
-    let Some(serial) = Serial::take("a_process_missing_from_the_v2_tree_is_killed_too") else {
+    let Some(turn) = CgroupTurn::take("a_process_missing_from_the_v2_tree_is_killed_too", PREFIX) else {
         return;
     };
     let host = host();
     if host.mode() != Some(Mode::Hybrid) {
         eprintln!("not applicable: this host is not hybrid ({:?})", host.mode());
-        return serial.finish();
+        return turn.finish();
     }
     let cgroup = TestCgroup::create(&host, "v1-only", Resources::default());
     let mut sleeper = TestChild::held_sh("sleep 30");
@@ -872,7 +824,7 @@ fn a_process_missing_from_the_v2_tree_is_killed_too() {
     cgroup.destroy().expect("destroy");
     assert_eq!(sleeper.wait().signal(), Some(nix::libc::SIGKILL));
     assert_removed(&cgroup);
-    serial.finish();
+    turn.finish();
 }
 
 /// The scenario run on a pure v2 host: this binary again, in a private mount
@@ -883,7 +835,7 @@ fn pure_v2_in_a_private_mount_namespace() {
     if std::env::var_os(PURE_V2_INNER).is_some() {
         return pure_v2_scenario();
     }
-    let Some(serial) = Serial::take("pure_v2_in_a_private_mount_namespace") else {
+    let Some(turn) = CgroupTurn::take("pure_v2_in_a_private_mount_namespace", PREFIX) else {
         return;
     };
     let exe = std::env::current_exe().expect("test binary");
@@ -907,7 +859,7 @@ fn pure_v2_in_a_private_mount_namespace() {
         stdout.contains("1 passed"),
         "the inner test did not run: {stdout}"
     );
-    serial.finish();
+    turn.finish();
 }
 
 fn pure_v2_scenario() {
@@ -953,8 +905,10 @@ fn init_plan(command: &[&str]) -> Plan {
 
 #[test]
 fn a_launched_command_runs_in_its_cgroup_from_its_first_instruction() {
-    let Some(serial) = Serial::take("a_launched_command_runs_in_its_cgroup_from_its_first_instruction")
-    else {
+    let Some(turn) = CgroupTurn::take(
+        "a_launched_command_runs_in_its_cgroup_from_its_first_instruction",
+        PREFIX,
+    ) else {
         return;
     };
     // The command's first act is to read its own memberships.
@@ -987,7 +941,7 @@ fn a_launched_command_runs_in_its_cgroup_from_its_first_instruction() {
     }
     cgroup.destroy().expect("destroy");
     assert_removed(&cgroup);
-    serial.finish();
+    turn.finish();
 }
 
 /// The set-up steps at which `cradle-test-init` can stall or announce
@@ -1049,7 +1003,7 @@ fn launch_failing(failure: Failure, name: &str) -> cradle_linux::Error {
 
 #[test]
 fn a_failed_launch_leaves_no_cgroup_whichever_step_fails() {
-    let Some(serial) = Serial::take("a_failed_launch_leaves_no_cgroup_whichever_step_fails") else {
+    let Some(turn) = CgroupTurn::take("a_failed_launch_leaves_no_cgroup_whichever_step_fails", PREFIX) else {
         return;
     };
     let with_fault = |fault: String| {
@@ -1100,13 +1054,13 @@ fn a_failed_launch_leaves_no_cgroup_whichever_step_fails() {
         let left: Vec<PathBuf> = dirs_named(&name).into_iter().filter(|dir| dir.exists()).collect();
         assert!(left.is_empty(), "{case}: left behind {left:?}");
     }
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn no_test_cgroup_is_left_in_any_hierarchy() {
-    let Some(serial) = Serial::take("no_test_cgroup_is_left_in_any_hierarchy") else {
+    let Some(turn) = CgroupTurn::take("no_test_cgroup_is_left_in_any_hierarchy", PREFIX) else {
         return;
     };
-    serial.finish();
+    turn.finish();
 }

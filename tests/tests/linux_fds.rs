@@ -3,26 +3,19 @@
 //! descriptor in the parent.
 //!
 //! These tests open inheritable descriptors in the parent and count its
-//! descriptors, so they take turns (`SERIAL`) in a process of their own.
+//! descriptors, so they take turns (`linux::serial`) in a process of their own.
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cradle_core::{Config, ExitStatus, NamespaceKind, Plan};
 use cradle_linux::{Options, Process};
-use cradle_tests::linux::{self, new_namespaces, require_root};
+use cradle_tests::linux::{self, new_namespaces, require_root, serial};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// `count` descriptors of `/dev/null` without close-on-exec.
 fn inheritable(count: usize) -> Vec<OwnedFd> {

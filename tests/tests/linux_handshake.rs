@@ -3,26 +3,19 @@
 //! deadline, and leaves no zombie and no descriptor in the parent.
 //!
 //! The tests count the parent's descriptors and children, so they take
-//! turns (`SERIAL`), and other suites run in other processes.
+//! turns (`linux::serial`), and other suites run in other processes.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use cradle_core::{
     ChildStep, Config, ExitStatus, IdMap, IdMaps, Launch, LaunchError, NamespaceKind, Pid, Plan, Step,
 };
 use cradle_linux::{clock, LinuxLaunch, Options, Process};
-use cradle_tests::linux::{self, new_namespaces, require_root, BusyboxRootfs, Leftovers};
+use cradle_tests::linux::{self, new_namespaces, require_root, serial, BusyboxRootfs, Leftovers};
 use nix::sys::signal::{kill, Signal};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 const DEAF: &str = env!("CARGO_BIN_EXE_cradle-test-deaf");
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The child's set-up steps before `ready`, in order.
 const CHILD_STEPS: [ChildStep; 12] = [

@@ -68,19 +68,11 @@ fn a_failed_launch_removes_its_cgroup() {
     let name = unique("cradle-failed");
     let result = Process::start(plan(&["/no/such/command"]), options(&name));
     assert!(matches!(result, Err(Error::Launch(_))), "{result:?}");
-    // Nothing named so is left anywhere under /sys/fs/cgroup.
-    let mut left = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if entry.file_name().to_string_lossy() == name {
-                    left.push(entry.path());
-                }
-                stack.push(entry.path());
-            }
-        }
-    }
+    // Nothing named so is left in any hierarchy, at any depth.
+    let left: Vec<_> = linux::cgroups_named(&name)
+        .into_iter()
+        .filter(|dir| dir.file_name().is_some_and(|n| n == name.as_str()))
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 

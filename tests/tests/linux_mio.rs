@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command as Program;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, NamespaceKind, Plan, Step};
@@ -23,8 +22,6 @@ const DEAF: &str = env!("CARGO_BIN_EXE_cradle-test-deaf");
 
 /// The deadline of the launches meant to time out.
 const STALL_TIMEOUT: Duration = Duration::from_secs(3);
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// What a launch should end with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,7 +213,7 @@ fn two_hundred_launches_on_one_thread_end_right_and_leave_nothing() {
     if !require_root("two_hundred_launches_on_one_thread_end_right_and_leave_nothing") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = linux::serial();
     let fds = linux::open_fds();
     let children = linux::children();
     let seed = seed();
@@ -286,7 +283,7 @@ fn a_config_stuck_in_a_full_socket_is_abandoned_at_the_deadline() {
     if !require_root("a_config_stuck_in_a_full_socket_is_abandoned_at_the_deadline") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = linux::serial();
     let children = linux::children();
     let mut driver = Driver::new().expect("driver");
     let (plan, options) = launch(Expect::TimesOut(Step::SendConfig), None);
@@ -330,7 +327,7 @@ fn a_process_that_exited_before_it_was_watched_is_still_reported() {
     if !require_root("a_process_that_exited_before_it_was_watched_is_still_reported") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = linux::serial();
     let children = linux::children();
     // Started and exited with no driver watching: no exit to miss.
     let mut config = Config::new(["/bin/sh", "-c", "exit 7"]);
@@ -356,7 +353,7 @@ fn a_cancelled_launch_fails_as_cancelled_and_leaves_nothing() {
     if !require_root("a_cancelled_launch_fails_as_cancelled_and_leaves_nothing") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = linux::serial();
     let children = linux::children();
     let mut driver = Driver::new().expect("driver");
     let (plan, options) = launch(Expect::TimesOut(Step::AwaitReady), None);
@@ -384,7 +381,7 @@ fn the_tokio_example_launches_and_waits_through_async_fd() {
     if !require_root("the_tokio_example_launches_and_waits_through_async_fd") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = linux::serial();
     // A real run of the example, built by cargo as a user would run it.
     let output = Program::new(env!("CARGO"))
         .args(["run", "--quiet", "-p", "cradle-linux", "--example", "tokio"])
@@ -405,7 +402,7 @@ fn setns_processes_run_through_the_driver_too() {
     if !require_root("setns_processes_run_through_the_driver_too") {
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = linux::serial();
     let fds = linux::open_fds();
     let children = linux::children();
     let mut config = Config::new(["/bin/sleep", "1000"]);

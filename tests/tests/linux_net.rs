@@ -10,111 +10,23 @@
 //! failures, removal) send no traffic, take the `REAL_HOST` lock, and end by
 //! checking that no interface with the suite's prefix is left there.
 
-use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::mpsc;
+use std::os::fd::AsFd;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use cradle_core::config::{IpNet, Veth};
 use cradle_core::Interface;
 use cradle_linux::net::{self, bridge, container, host, inspect, NetError, Operation};
-use nix::sched::{unshare, CloneFlags};
+use cradle_tests::linux::{require_root, NetnsThread};
 
 /// Every interface these tests create in the real host namespace starts so.
 const PREFIX: &str = "crn";
 /// Bounds every wait: a job in a namespace thread, a connect, an accept, a
 /// read.
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Whether to run a root-only test: yes as root; no, said aloud, when
-/// `CRADLE_ALLOW_SKIP_ROOT=1`; otherwise the test fails rather than pass
-/// without running.
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CRADLE_ALLOW_SKIP_ROOT").is_some_and(|value| value == "1"),
-        "the network tests need root; set CRADLE_ALLOW_SKIP_ROOT=1 to skip them"
-    );
-    eprintln!("skipped: needs root");
-    false
-}
-
-/// A thread in a new network namespace of its own, running the jobs sent to
-/// it.
-struct Netns {
-    fd: OwnedFd,
-    jobs: Option<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let (fd_sender, fd_receiver) = mpsc::channel();
-        let (jobs, job_receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
-        let thread = thread::spawn(move || {
-            let entered = unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(std::io::Error::from)
-                .and_then(|()| File::open("/proc/thread-self/ns/net"));
-            let entered_ok = entered.is_ok();
-            let _ = fd_sender.send(entered.map(OwnedFd::from));
-            if entered_ok {
-                for job in job_receiver {
-                    job();
-                }
-            }
-        });
-        let fd = fd_receiver
-            .recv_timeout(DEADLINE)
-            .expect("namespace thread answers")
-            .expect("unshare(CLONE_NEWNET)");
-        Netns {
-            fd,
-            jobs: Some(jobs),
-            thread: Some(thread),
-        }
-    }
-
-    /// Runs `job` inside the namespace and returns its result.
-    fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> T {
-        let (sender, receiver) = mpsc::channel();
-        let jobs = self.jobs.as_ref().expect("namespace thread running");
-        jobs.send(Box::new(move || {
-            let _ = sender.send(job());
-        }))
-        .expect("namespace thread running");
-        receiver
-            .recv_timeout(DEADLINE)
-            .expect("job in the namespace finished (or panicked)")
-    }
-
-    /// An fd of the namespace, as a parent would open `/proc/<pid>/ns/net`.
-    fn fd(&self) -> OwnedFd {
-        self.fd.try_clone().expect("dup namespace fd")
-    }
-
-    fn links(&self) -> Vec<inspect::Link> {
-        self.run(inspect::links).expect("list links")
-    }
-
-    fn link(&self, name: &str) -> Option<inspect::Link> {
-        self.links().into_iter().find(|link| link.name == name)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 fn ipv4(subnet: u8, host: u8) -> IpAddr {
     IpAddr::from([10, 213, subnet, host])
@@ -157,7 +69,7 @@ fn container_veth(host_name: &str, subnet: u8, host: u8) -> Veth {
 
 /// Gives the host end the gateway addresses, the way a container's end is
 /// configured: it is already in place, so no rename.
-fn address_host_end(host: &Netns, host_name: &str, subnet: u8) {
+fn address_host_end(host: &NetnsThread, host_name: &str, subnet: u8) {
     let host_end = Veth {
         host_name: host_name.to_owned(),
         peer_name: host_name.to_owned(),
@@ -171,14 +83,14 @@ fn address_host_end(host: &Netns, host_name: &str, subnet: u8) {
 
 /// A stand-in host and a container joined by a configured veth.
 struct Pair {
-    host: Netns,
-    container: Netns,
+    host: NetnsThread,
+    container: NetnsThread,
     veth: Veth,
 }
 
 fn pair(host_name: &str, subnet: u8) -> Pair {
-    let host = Netns::new();
-    let container = Netns::new();
+    let host = NetnsThread::new(DEADLINE);
+    let container = NetnsThread::new(DEADLINE);
     let veth = container_veth(host_name, subnet, 2);
     let (created, netns) = (veth.clone(), container.fd());
     host.run(move || host::create(&created, netns.as_fd()))
@@ -197,7 +109,7 @@ fn pair(host_name: &str, subnet: u8) -> Pair {
 
 /// Listens in `server`'s namespace, connects from `client`'s, and passes a
 /// message each way.
-fn assert_tcp(server: &Netns, client: &Netns, address: IpAddr) {
+fn assert_tcp(server: &NetnsThread, client: &NetnsThread, address: IpAddr) {
     let listener = server
         .run(move || TcpListener::bind((address, 0)))
         .expect("listen");
@@ -237,10 +149,10 @@ fn accept(listener: &TcpListener) -> TcpStream {
 
 #[test]
 fn loopback_is_up_and_answers() {
-    if !root() {
+    if !require_root("loopback_is_up_and_answers") {
         return;
     }
-    let container = Netns::new();
+    let container = NetnsThread::new(DEADLINE);
     assert!(
         !container.link("lo").expect("lo exists").up,
         "lo starts down in a new namespace"
@@ -260,7 +172,7 @@ fn loopback_is_up_and_answers() {
 
 #[test]
 fn veth_carries_tcp_both_ways_over_ipv4() {
-    if !root() {
+    if !require_root("veth_carries_tcp_both_ways_over_ipv4") {
         return;
     }
     let pair = pair("crnv4h", 1);
@@ -270,7 +182,7 @@ fn veth_carries_tcp_both_ways_over_ipv4() {
 
 #[test]
 fn veth_carries_tcp_both_ways_over_ipv6() {
-    if !root() {
+    if !require_root("veth_carries_tcp_both_ways_over_ipv6") {
         return;
     }
     let pair = pair("crnv6h", 2);
@@ -280,7 +192,7 @@ fn veth_carries_tcp_both_ways_over_ipv6() {
 
 #[test]
 fn peer_is_renamed_and_configured_with_default_routes_through_the_gateways() {
-    if !root() {
+    if !require_root("peer_is_renamed_and_configured_with_default_routes_through_the_gateways") {
         return;
     }
     let Pair {
@@ -313,11 +225,11 @@ fn peer_is_renamed_and_configured_with_default_routes_through_the_gateways() {
 
 #[test]
 fn one_container_gets_two_veths_with_temporary_names_that_do_not_collide() {
-    if !root() {
+    if !require_root("one_container_gets_two_veths_with_temporary_names_that_do_not_collide") {
         return;
     }
-    let host = Netns::new();
-    let container = Netns::new();
+    let host = NetnsThread::new(DEADLINE);
+    let container = NetnsThread::new(DEADLINE);
     // eth0 IPv4 only, eth1 IPv6 only: each default route goes out of its
     // own interface.
     let first = Veth {
@@ -344,7 +256,7 @@ fn one_container_gets_two_veths_with_temporary_names_that_do_not_collide() {
         .run(move || container::configure(&configured))
         .expect("configure both");
 
-    let names: Vec<String> = container.links().into_iter().map(|link| link.name).collect();
+    let names: Vec<String> = container.link_names();
     assert_eq!(names.len(), 3, "{names:?}");
     for name in ["lo", "eth0", "eth1"] {
         assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
@@ -362,13 +274,13 @@ fn one_container_gets_two_veths_with_temporary_names_that_do_not_collide() {
 
 #[test]
 fn a_bridge_joins_two_containers() {
-    if !root() {
+    if !require_root("a_bridge_joins_two_containers") {
         return;
     }
-    let host = Netns::new();
+    let host = NetnsThread::new(DEADLINE);
     host.run(|| bridge::create("crnbr")).expect("create bridge");
     let bridge_index = host.link("crnbr").expect("bridge").index;
-    let containers = [Netns::new(), Netns::new()];
+    let containers = [NetnsThread::new(DEADLINE), NetnsThread::new(DEADLINE)];
     for (container, (host_name, address)) in containers.iter().zip([("crnbah", 2), ("crnbbh", 3)]) {
         let veth = Veth {
             bridge: Some("crnbr".to_owned()),
@@ -401,17 +313,17 @@ fn a_bridge_joins_two_containers() {
     host.run(|| bridge::remove("crnbr")).expect("remove bridge");
     host.run(|| bridge::remove("crnbr"))
         .expect("removing a removed bridge");
-    let names: Vec<String> = host.links().into_iter().map(|link| link.name).collect();
+    let names: Vec<String> = host.link_names();
     assert_eq!(names, ["lo"]);
 }
 
 #[test]
 fn a_container_namespace_that_ends_takes_the_pair_with_it() {
-    if !root() {
+    if !require_root("a_container_namespace_that_ends_takes_the_pair_with_it") {
         return;
     }
-    let host = Netns::new();
-    let container = Netns::new();
+    let host = NetnsThread::new(DEADLINE);
+    let container = NetnsThread::new(DEADLINE);
     let veth = container_veth("crnendh", 7, 2);
     let netns = container.fd();
     host.run(move || host::create(&veth, netns.as_fd()))
@@ -428,11 +340,11 @@ fn a_container_namespace_that_ends_takes_the_pair_with_it() {
 
 #[test]
 fn configure_checks_everything_before_changing_anything() {
-    if !root() {
+    if !require_root("configure_checks_everything_before_changing_anything") {
         return;
     }
-    let host = Netns::new();
-    let container = Netns::new();
+    let host = NetnsThread::new(DEADLINE);
+    let container = NetnsThread::new(DEADLINE);
     let good = container_veth("crnbadh", 8, 2);
     let netns = container.fd();
     let created = good.clone();
@@ -514,11 +426,11 @@ fn bare_veth(host_name: &str) -> Veth {
 
 #[test]
 fn a_failed_create_leaves_no_interface() {
-    if !root() {
+    if !require_root("a_failed_create_leaves_no_interface") {
         return;
     }
     let _host = real_host();
-    let container = Netns::new();
+    let container = NetnsThread::new(DEADLINE);
     let netns = container.fd();
 
     // Refused before anything exists: the bridge is not there.
@@ -567,18 +479,18 @@ fn a_failed_create_leaves_no_interface() {
     for name in ["crnfail1", "crnfail2", "crnfail3"] {
         assert!(!host_names.iter().any(|n| n == name), "{name} left on the host");
     }
-    let names: Vec<String> = container.links().into_iter().map(|link| link.name).collect();
+    let names: Vec<String> = container.link_names();
     assert_eq!(names, ["lo"], "no peer left in the container");
     assert_no_suite_interface_on_the_real_host();
 }
 
 #[test]
 fn a_taken_host_name_fails_without_touching_its_owner() {
-    if !root() {
+    if !require_root("a_taken_host_name_fails_without_touching_its_owner") {
         return;
     }
     let _host = real_host();
-    let container = Netns::new();
+    let container = NetnsThread::new(DEADLINE);
     let veth = bare_veth("crntaken");
     let _cleanup = RemoveOnDrop(veth.clone());
     host::create(&veth, container.fd().as_fd()).expect("create");
@@ -599,11 +511,11 @@ fn a_taken_host_name_fails_without_touching_its_owner() {
 
 #[test]
 fn remove_is_idempotent_and_deletes_only_veths() {
-    if !root() {
+    if !require_root("remove_is_idempotent_and_deletes_only_veths") {
         return;
     }
     let _host = real_host();
-    let container = Netns::new();
+    let container = NetnsThread::new(DEADLINE);
     let veth = bare_veth("crnrm");
     let _cleanup = RemoveOnDrop(veth.clone());
     host::create(&veth, container.fd().as_fd()).expect("create");

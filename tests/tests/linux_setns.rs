@@ -4,11 +4,10 @@
 //! zombie and no descriptor; a container whose init has exited is refused.
 //!
 //! The tests count the parent's descriptors and children, so they take
-//! turns (`SERIAL`), and other suites run in other processes.
+//! turns (`linux::serial`), and other suites run in other processes.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use cradle_core::config::{Rlimit, RlimitResource};
@@ -17,16 +16,12 @@ use cradle_core::{
 };
 use cradle_linux::cgroup::CgroupConfig;
 use cradle_linux::{clock, Container, Error, LinuxLaunch, Options, Process};
-use cradle_tests::linux::{self, new_namespaces, require_root, unique, BusyboxRootfs, Leftovers, DEADLINE};
+use cradle_tests::linux::{
+    self, new_namespaces, require_root, serial, unique, BusyboxRootfs, Leftovers, DEADLINE,
+};
 use nix::sys::signal::{kill, Signal};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// The namespace types the test container has of its own: all but user
 /// (which needs id maps, and is the host's here), time where the kernel has

@@ -12,10 +12,9 @@
 use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::mpsc;
+use std::os::fd::OwnedFd;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use cradle_core::backend::{Cgroups, Channel, Clock, Interfaces, Processes, Wait, Wake};
@@ -26,81 +25,11 @@ use cradle_core::{
 };
 use cradle_linux::net::{self, bridge, container, host, inspect};
 use cradle_linux::{Error, LinuxLaunch, Options, Process};
-use cradle_tests::linux::{self, busybox, new_namespaces, require_root, DEADLINE};
-use nix::sched::{setns, unshare, CloneFlags};
+use cradle_tests::linux::{self, busybox, new_namespaces, require_root, NetnsThread, DEADLINE};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 /// Every interface these tests name starts so.
 const PREFIX: &str = "crv";
-
-/// A thread in a network namespace of its own, standing in for the host:
-/// it runs the jobs sent to it there, launches included.
-struct HostNs {
-    jobs: Option<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl HostNs {
-    fn new() -> HostNs {
-        HostNs::entering(|| unshare(CloneFlags::CLONE_NEWNET))
-    }
-
-    /// A thread in the network namespace `netns` (to look inside a
-    /// container's).
-    fn inside(netns: OwnedFd) -> HostNs {
-        HostNs::entering(move || setns(netns.as_fd(), CloneFlags::CLONE_NEWNET))
-    }
-
-    fn entering(enter: impl FnOnce() -> nix::Result<()> + Send + 'static) -> HostNs {
-        let (entered_sender, entered) = mpsc::channel();
-        let (jobs, job_receiver) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
-        let thread = thread::spawn(move || {
-            let result = enter();
-            let ok = result.is_ok();
-            let _ = entered_sender.send(result);
-            if ok {
-                for job in job_receiver {
-                    job();
-                }
-            }
-        });
-        entered
-            .recv_timeout(DEADLINE)
-            .expect("namespace thread answers")
-            .expect("enter the network namespace");
-        HostNs {
-            jobs: Some(jobs),
-            thread: Some(thread),
-        }
-    }
-
-    /// Runs `job` in the namespace and returns its result.
-    fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> T {
-        let (sender, receiver) = mpsc::channel();
-        let jobs = self.jobs.as_ref().expect("namespace thread running");
-        jobs.send(Box::new(move || {
-            let _ = sender.send(job());
-        }))
-        .expect("namespace thread running");
-        receiver
-            .recv_timeout(DEADLINE)
-            .expect("job in the namespace finished (or panicked)")
-    }
-
-    fn link_names(&self) -> Vec<String> {
-        let links = self.run(inspect::links).expect("list links");
-        links.into_iter().map(|link| link.name).collect()
-    }
-}
-
-impl Drop for HostNs {
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 fn ipv4(subnet: u8, host: u8) -> IpAddr {
     IpAddr::from([10, 213, subnet, host])
@@ -134,7 +63,7 @@ fn veth(host_name: &str, subnet: u8, host: u8) -> Veth {
 
 /// Gives `name` (a host end or a bridge, in the stand-in host) the
 /// gateway addresses of `subnet`.
-fn address_gateway(host: &HostNs, name: &str, subnet: u8) {
+fn address_gateway(host: &NetnsThread, name: &str, subnet: u8) {
     let gateway = Veth {
         host_name: name.to_owned(),
         peer_name: name.to_owned(),
@@ -183,7 +112,7 @@ fn send_script(address: IpAddr, port: u16, message: &str) -> String {
 }
 
 /// Runs `plan` from the stand-in host; the process and its stdout.
-fn start(host: &HostNs, plan: Plan) -> (Process, File) {
+fn start(host: &NetnsThread, plan: Plan) -> (Process, File) {
     host.run(move || linux::start_captured(plan, INIT))
         .expect("launch")
 }
@@ -198,7 +127,7 @@ fn finish(mut process: Process, mut stdout: File) -> String {
 
 /// Connects from the stand-in host to `target` (retrying while refused)
 /// and reads what the server sends until it closes.
-fn receive_from(host: &HostNs, target: SocketAddr) -> String {
+fn receive_from(host: &NetnsThread, target: SocketAddr) -> String {
     let mut stream = host
         .run(move || {
             let deadline = Instant::now() + DEADLINE;
@@ -244,7 +173,7 @@ fn loopback_is_up_inside_and_answers_on_127_0_0_1() {
     if !require_root("loopback_is_up_inside_and_answers_on_127_0_0_1") {
         return;
     }
-    let host = HostNs::new();
+    let host = NetnsThread::new(DEADLINE);
     let script = format!(
         "ip link show lo && (echo over-lo | nc -l -p 7100 &) && {}",
         send_script(IpAddr::from([127, 0, 0, 1]), 7100, "unused")
@@ -261,7 +190,7 @@ fn without_a_loopback_entry_lo_stays_down() {
     if !require_root("without_a_loopback_entry_lo_stays_down") {
         return;
     }
-    let host = HostNs::new();
+    let host = NetnsThread::new(DEADLINE);
     let (process, stdout) = start(&host, plan("ip link show lo", Vec::new()));
     let output = finish(process, stdout);
     assert!(output.contains("<LOOPBACK>"), "{output}");
@@ -273,7 +202,7 @@ fn a_veth_carries_tcp_both_ways_over_ipv4_and_ipv6() {
         return;
     }
     let subnet = 20;
-    let host = HostNs::new();
+    let host = NetnsThread::new(DEADLINE);
     // The stand-in host listens before the launch: the container sends as
     // soon as its end is addressed and up.
     let listeners: Vec<TcpListener> = [ipv4(subnet, 1), ipv6(subnet, 1)]
@@ -312,7 +241,7 @@ fn the_default_routes_inside_go_through_the_configured_gateways() {
         return;
     }
     let subnet = 21;
-    let host = HostNs::new();
+    let host = NetnsThread::new(DEADLINE);
     let networks = vec![Interface::Veth(veth("crvroute", subnet, 2))];
     let script = "ip -4 route show default; ip -6 route show default; ip -o addr show eth0";
     let (process, stdout) = start(&host, plan(script, networks));
@@ -351,7 +280,7 @@ fn two_containers_on_a_bridge_reach_each_other() {
         return;
     }
     let subnet = 22;
-    let host = HostNs::new();
+    let host = NetnsThread::new(DEADLINE);
     host.run(|| bridge::create("crvbr")).expect("create the bridge");
     let on_bridge = |host_name: &str, address: u8| {
         let veth = Veth {
@@ -498,7 +427,7 @@ fn failed_launch(plan: Plan) -> (LaunchError, Vec<String>) {
     let error = driver::drive(&mut launch, &mut backend).expect_err("the launch fails");
     let netns = backend.netns.take().expect("an interface was made");
     drop(backend);
-    let inside = HostNs::inside(netns).link_names();
+    let inside = NetnsThread::inside(netns, DEADLINE).link_names();
     (error, inside)
 }
 

@@ -9,61 +9,18 @@
 //! they fork hundreds of processes and OOM-kill.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use cradle_core::{Config, ExitStatus, NamespaceKind, Plan};
-use cradle_linux::cgroup::{Cgroup, CgroupConfig, Layout, Resources};
+use cradle_linux::cgroup::{Cgroup, CgroupConfig, Resources};
 use cradle_linux::{Options, Process};
-use cradle_tests::linux::{self, new_namespaces, require_root, DEADLINE};
+use cradle_tests::linux::{self, new_namespaces, CgroupTurn, DEADLINE};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 const PREFIX: &str = "cradle-wait-";
 
-static SERIAL: Mutex<()> = Mutex::new(());
 static NEXT_NAME: AtomicUsize = AtomicUsize::new(0);
-
-/// The suite's lock, held for one test; `None` when skipping.
-struct Serial {
-    _lock: MutexGuard<'static, ()>,
-}
-
-impl Serial {
-    fn take(test: &str) -> Option<Serial> {
-        let lock = || SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
-        require_root(test).then(|| Serial { _lock: lock() })
-    }
-
-    /// Ends the test: no cgroup of this suite is left in any hierarchy.
-    fn finish(self) {
-        let left = leftovers();
-        assert!(left.is_empty(), "test cgroups left behind: {left:?}");
-    }
-}
-
-/// This run's cgroups, and those of earlier runs whose process is gone.
-fn leftovers() -> Vec<PathBuf> {
-    let layout = Layout::detect().expect("detect the host's cgroups");
-    let mut left = Vec::new();
-    for mounted in layout.hierarchies() {
-        let Some(dir) = mounted.dir(&mounted.own_cgroup) else {
-            continue;
-        };
-        for entry in std::fs::read_dir(&dir).expect("own cgroup").flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(PREFIX) else {
-                continue;
-            };
-            let creator = rest.split('-').next().unwrap_or_default();
-            if creator == std::process::id().to_string() || !Path::new("/proc").join(creator).exists() {
-                left.push(dir.join(&name));
-            }
-        }
-    }
-    left
-}
 
 fn options(resources: Resources) -> Options {
     let sequence = NEXT_NAME.fetch_add(1, Ordering::Relaxed);
@@ -191,7 +148,8 @@ fn destroy(process: &Process) {
 
 #[test]
 fn sharing_the_host_pid_namespace_wait_kills_what_init_left() {
-    let Some(serial) = Serial::take("sharing_the_host_pid_namespace_wait_kills_what_init_left") else {
+    let Some(turn) = CgroupTurn::take("sharing_the_host_pid_namespace_wait_kills_what_init_left", PREFIX)
+    else {
         return;
     };
     let (mut process, init_stdin, started) = start_descendants(&[NamespaceKind::Mount]);
@@ -210,12 +168,13 @@ fn sharing_the_host_pid_namespace_wait_kills_what_init_left() {
     assert!(running.is_empty(), "still running: {running:?}");
     assert_eq!(process.try_wait().expect("try_wait"), Some(ExitStatus::Exited(3)));
     destroy(&process);
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn try_wait_reports_the_end_only_once_the_cgroup_is_empty() {
-    let Some(serial) = Serial::take("try_wait_reports_the_end_only_once_the_cgroup_is_empty") else {
+    let Some(turn) = CgroupTurn::take("try_wait_reports_the_end_only_once_the_cgroup_is_empty", PREFIX)
+    else {
         return;
     };
     let (mut process, init_stdin, started) = start_descendants(&[NamespaceKind::Mount]);
@@ -232,12 +191,15 @@ fn try_wait_reports_the_end_only_once_the_cgroup_is_empty() {
     let running: Vec<Started> = started.iter().copied().filter(|&p| still_runs(p)).collect();
     assert!(running.is_empty(), "still running: {running:?}");
     destroy(&process);
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn in_its_own_pid_namespace_the_kernel_ends_the_rest_with_init() {
-    let Some(serial) = Serial::take("in_its_own_pid_namespace_the_kernel_ends_the_rest_with_init") else {
+    let Some(turn) = CgroupTurn::take(
+        "in_its_own_pid_namespace_the_kernel_ends_the_rest_with_init",
+        PREFIX,
+    ) else {
         return;
     };
     let (mut process, init_stdin, started) = start_descendants(&[NamespaceKind::Pid, NamespaceKind::Mount]);
@@ -249,12 +211,15 @@ fn in_its_own_pid_namespace_the_kernel_ends_the_rest_with_init() {
     let running: Vec<Started> = started.iter().copied().filter(|&p| still_runs(p)).collect();
     assert!(running.is_empty(), "still running: {running:?}");
     destroy(&process);
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn a_memory_limit_gets_the_container_oom_killed_and_wait_says_so() {
-    let Some(serial) = Serial::take("a_memory_limit_gets_the_container_oom_killed_and_wait_says_so") else {
+    let Some(turn) = CgroupTurn::take(
+        "a_memory_limit_gets_the_container_oom_killed_and_wait_says_so",
+        PREFIX,
+    ) else {
         return;
     };
     let limit = Resources {
@@ -284,12 +249,13 @@ fn a_memory_limit_gets_the_container_oom_killed_and_wait_says_so() {
     );
     assert_eq!(process.oom_kills(), Some(0));
     destroy(&process);
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn a_pids_limit_stops_a_fork_loop_in_a_launched_container() {
-    let Some(serial) = Serial::take("a_pids_limit_stops_a_fork_loop_in_a_launched_container") else {
+    let Some(turn) = CgroupTurn::take("a_pids_limit_stops_a_fork_loop_in_a_launched_container", PREFIX)
+    else {
         return;
     };
     let limit = Resources {
@@ -312,13 +278,13 @@ fn a_pids_limit_stops_a_fork_loop_in_a_launched_container() {
         .expect("max count");
     assert!(refused >= 1, "{events}");
     destroy(&process);
-    serial.finish();
+    turn.finish();
 }
 
 #[test]
 fn no_test_cgroup_is_left_in_any_hierarchy() {
-    let Some(serial) = Serial::take("no_test_cgroup_is_left_in_any_hierarchy") else {
+    let Some(turn) = CgroupTurn::take("no_test_cgroup_is_left_in_any_hierarchy", PREFIX) else {
         return;
     };
-    serial.finish();
+    turn.finish();
 }

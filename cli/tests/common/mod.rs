@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
-// The root check, its deadline and the busybox rootfs are the root
-// suites' own, shared.
-pub use cradle_tests::linux::{require_root, BusyboxRootfs, DEADLINE};
+// The root check, its deadline, the busybox rootfs and the cgroup search
+// are the root suites' own, shared.
+pub use cradle_tests::linux::{cgroups_named, require_root, BusyboxRootfs, DEADLINE};
 
 /// A state directory of a test's own, and the names its containers get.
 #[derive(Debug)]
@@ -107,38 +107,6 @@ impl Drop for Sandbox {
 
 pub fn cradle_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_cradle"))
-}
-
-/// Directories in any cgroup hierarchy, up to three levels down, whose name
-/// starts with `prefix`.
-pub fn cgroups_named(prefix: &str) -> Vec<PathBuf> {
-    let mounts = fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
-    let mut found = Vec::new();
-    for line in mounts.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if let [_, mount_point, "cgroup" | "cgroup2", ..] = fields.as_slice() {
-            find_dirs(Path::new(mount_point), prefix, 3, &mut found);
-        }
-    }
-    found
-}
-
-fn find_dirs(dir: &Path, prefix: &str, depth: u32, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.filter_map(|e| e.ok()) {
-        let path = entry.path();
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        if entry.file_name().to_string_lossy().starts_with(prefix) {
-            found.push(path.clone());
-        }
-        if depth > 1 {
-            find_dirs(&path, prefix, depth - 1, found);
-        }
-    }
 }
 
 /// `stderr` as text, checked to be exactly one line.

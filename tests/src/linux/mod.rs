@@ -1,7 +1,12 @@
 //! Helpers for the root-only suites of the Linux backend
-//! (`tests/tests/linux_*.rs`): the root check every test makes first, a
-//! busybox rootfs, running a container and capturing its output, and
-//! counting the parent's descriptors and children.
+//! (`tests/tests/linux_*.rs`) and of the command: the root check every test
+//! makes first, the suite's lock, a busybox rootfs, running a container and
+//! capturing its output, and counting the parent's descriptors and
+//! children; test cgroups ([`cgroups`]) and network namespaces
+//! ([`netns`]).
+
+mod cgroups;
+mod netns;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -11,6 +16,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use cradle_core::{ExitStatus, Namespace, NamespaceKind, Plan};
@@ -18,6 +24,9 @@ use cradle_linux::{Error, Options, Process};
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{geteuid, pipe2};
+
+pub use self::cgroups::{cgroups_named, test_cgroups_left, CgroupTurn};
+pub use self::netns::NetnsThread;
 
 /// Set to `1` to let root-only tests pass without running when not root.
 /// CI never sets it.
@@ -40,6 +49,15 @@ pub fn require_root(test: &str) -> bool {
     );
     println!("SKIPPED: {test} needs root");
     false
+}
+
+/// The suite's lock, for the tests of one binary that must take turns:
+/// they count this process's descriptors or children, or fork hundreds of
+/// processes. (A poisoned lock is still a turn: one failed test must not
+/// fail the rest.)
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The `busybox` binary of Debian's `busybox-static`.
