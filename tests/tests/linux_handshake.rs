@@ -17,21 +17,21 @@ use nix::sys::signal::{kill, Signal};
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 const DEAF: &str = env!("CARGO_BIN_EXE_cradle-test-deaf");
 
-/// The child's set-up steps before `ready`, in order.
-const CHILD_STEPS: [ChildStep; 12] = [
-    ChildStep::Setsid,
-    ChildStep::Namespaces,
-    ChildStep::Hostname,
-    ChildStep::Rlimits,
-    ChildStep::Network,
-    ChildStep::Mounts,
-    ChildStep::Rootfs,
-    ChildStep::Paths,
-    ChildStep::User,
-    ChildStep::Cwd,
-    ChildStep::NoNewPrivileges,
-    ChildStep::Fds,
-];
+/// The init's set-up steps before `ready`, in order: every child step but
+/// receiving the config, the setns helper's and `exec`.
+fn init_steps() -> impl Iterator<Item = ChildStep> {
+    ChildStep::ALL.into_iter().filter(|step| {
+        !matches!(
+            step,
+            ChildStep::Config
+                | ChildStep::Setns
+                | ChildStep::Fork
+                | ChildStep::Report
+                | ChildStep::Exec
+                | ChildStep::Other
+        )
+    })
+}
 
 /// A config that runs every child step: namespaces, a rootfs, `/bin/true`.
 fn full_config(rootfs: &BusyboxRootfs) -> Config {
@@ -163,7 +163,7 @@ fn the_child_killed_at_each_of_its_steps() {
     let _serial = serial();
     let rootfs = BusyboxRootfs::new();
     let timeout = Duration::from_secs(5);
-    for step in CHILD_STEPS {
+    for step in init_steps() {
         let mut config = full_config(&rootfs);
         config.env = vec![format!("CRADLE_TEST_FAULT=announce@{step}")];
         let leftovers = Leftovers::before();
@@ -214,9 +214,8 @@ fn a_child_that_stalls_times_out_at_that_step() {
     let _serial = serial();
     let rootfs = BusyboxRootfs::new();
     let timeout = Duration::from_millis(300);
-    let stalls = CHILD_STEPS
-        .iter()
-        .map(|&step| (step, Step::AwaitReady))
+    let stalls = init_steps()
+        .map(|step| (step, Step::AwaitReady))
         .chain([(ChildStep::Exec, Step::AwaitExec)]);
     for (child_step, parent_step) in stalls {
         let mut config = full_config(&rootfs);

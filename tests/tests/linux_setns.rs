@@ -535,18 +535,7 @@ fn a_helper_that_never_reports_times_out_at_the_report() {
     let deaf = container
         .options()
         .init_binary(env!("CARGO_BIN_EXE_cradle-test-deaf"));
-    let started = Instant::now();
-    let result = Process::start(plan, deaf);
-    match result {
-        Err(Error::Launch(LaunchError::TimedOut { step, .. })) => assert_eq!(step, Step::ReportPid),
-        other => panic!("expected a timeout at the report, got {other:?}"),
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
-    leftovers.assert_none("a deaf helper");
+    times_out_at(&leftovers, plan, deaf, Step::ReportPid, "a deaf helper");
 }
 
 #[test]
@@ -560,18 +549,29 @@ fn a_process_that_stalls_times_out_with_its_step() {
     let mut plan = exec_plan(&["/bin/true"]);
     plan.timeout = Duration::from_millis(500);
     plan.config.env = vec!["CRADLE_TEST_FAULT=stall@cwd".into()];
+    times_out_at(
+        &leftovers,
+        plan,
+        container.options(),
+        Step::AwaitReady,
+        "a stalled process",
+    );
+}
+
+/// Starts `plan`, which must time out at `step` (its deadline, not the 3 s
+/// this allows) and leave nothing behind but what was there at `leftovers`.
+fn times_out_at(leftovers: &Leftovers, plan: Plan, options: Options, step: Step, what: &str) {
     let started = Instant::now();
-    let result = Process::start(plan, container.options());
-    match result {
-        Err(Error::Launch(LaunchError::TimedOut { step, .. })) => assert_eq!(step, Step::AwaitReady),
-        other => panic!("expected a timeout awaiting ready, got {other:?}"),
+    match Process::start(plan, options) {
+        Err(Error::Launch(LaunchError::TimedOut { step: at, .. })) => assert_eq!(at, step, "{what}"),
+        other => panic!("{what}: expected a timeout at {step}, got {other:?}"),
     }
     assert!(
         started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
+        "{what}: took {:?}",
         started.elapsed()
     );
-    leftovers.assert_none("a stalled process");
+    leftovers.assert_none(what);
 }
 
 #[test]
