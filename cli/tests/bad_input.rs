@@ -121,11 +121,7 @@ fn a_duplicate_name_is_refused_and_the_first_container_is_untouched() {
     }
     let sandbox = Sandbox::new("duplicate");
     let name = sandbox.name("c");
-    sandbox
-        .cradle()
-        .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
-        .assert()
-        .success();
+    sandbox.start_sleeping(&name);
     let before = sandbox.state(&name);
     let line = refused(&sandbox, &["run", "--name", &name, "--", "true"]);
     assert!(line.contains("already exists"), "{line}");

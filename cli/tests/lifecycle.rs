@@ -120,11 +120,7 @@ fn delete_refuses_a_running_container_unless_forced() {
     }
     let sandbox = Sandbox::new("force");
     let name = sandbox.name("c");
-    sandbox
-        .cradle()
-        .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
-        .assert()
-        .success();
+    sandbox.start_sleeping(&name);
     let output = sandbox.cradle().args(["delete", &name]).output().expect("delete");
     assert_eq!(output.status.code(), Some(125));
     assert!(one_line(&output.stderr).contains("is running"));
@@ -368,11 +364,7 @@ fn a_pid_with_another_start_time_is_not_the_container() {
     }
     let sandbox = Sandbox::new("pidreuse");
     let name = sandbox.name("c");
-    sandbox
-        .cradle()
-        .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
-        .assert()
-        .success();
+    sandbox.start_sleeping(&name);
     // As if the init had died and another process had got its pid.
     let file = sandbox.root().join(&name).join("state.json");
     let mut state: serde_json::Value =
@@ -404,11 +396,7 @@ fn signals_to_exec_reach_its_process() {
     use std::io::BufRead as _;
     let sandbox = Sandbox::new("execsig");
     let name = sandbox.name("c");
-    sandbox
-        .cradle()
-        .args(["run", "-d", "--name", &name, "--", "sleep", "1000"])
-        .assert()
-        .success();
+    sandbox.start_sleeping(&name);
     let mut child = sandbox
         .std_cradle()
         .args(["exec", &name, "--", "/bin/sh", "-c", "echo ready; exec sleep 30"])

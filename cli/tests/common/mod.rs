@@ -51,6 +51,15 @@ impl Sandbox {
         command
     }
 
+    /// Starts a detached container called `name` that sleeps, on the host's
+    /// root, checked to have started.
+    pub fn start_sleeping(&self, name: &str) {
+        self.cradle()
+            .args(["run", "-d", "--name", name, "--", "sleep", "1000"])
+            .assert()
+            .success();
+    }
+
     /// The same as a std command, for tests that signal or feed it.
     pub fn std_cradle(&self) -> StdCommand {
         let mut command = StdCommand::new(cradle_bin());
