@@ -332,27 +332,9 @@ impl LinuxLaunch {
         if process.reaped {
             return Ok(());
         }
-        let deadline = clock::now() + REAP_BOUND;
-        if !wait::until_ready(process.pidfd.as_fd(), PollFlags::POLLIN, Some(deadline))
-            .map_err(Error::syscall("ppoll"))?
-        {
-            return Err(Error::TimedOut {
-                call: "waitid(P_PIDFD)",
-                after: REAP_BOUND,
-            });
-        }
-        match wait::exit_status(process.pidfd.as_fd(), Collect::Reap) {
-            // ECHILD: reaped by someone else; either way it is gone.
-            Ok(Some(_)) | Err(Errno::ECHILD) => {
-                process.reaped = true;
-                Ok(())
-            }
-            Ok(None) => Err(Error::TimedOut {
-                call: "waitid(P_PIDFD)",
-                after: REAP_BOUND,
-            }),
-            Err(errno) => Err(Error::syscall("waitid(P_PIDFD)")(errno)),
-        }
+        wait::reap_within(process.pidfd.as_fd(), REAP_BOUND)?;
+        process.reaped = true;
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! pidfd. No `SIGCHLD` handler is involved anywhere.
 
 use std::os::fd::BorrowedFd;
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{ppoll, PollFd, PollFlags};
@@ -10,6 +11,7 @@ use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use cradle_core::{ExitStatus, Time};
 
 use crate::clock;
+use crate::error::Error;
 
 /// What to do with an exited process when asking for its status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +61,25 @@ pub(crate) fn ready(fds: &mut [PollFd<'_>], deadline: Option<Time>) -> Result<us
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno),
         }
+    }
+}
+
+/// Reaps the process behind `pidfd` once it has exited, waiting at most
+/// `bound` for that (it was killed, or has exited already). One reaped by
+/// someone else (`ECHILD`) is gone either way.
+pub(crate) fn reap_within(pidfd: BorrowedFd<'_>, bound: Duration) -> Result<(), Error> {
+    let timed_out = || Error::TimedOut {
+        call: "waitid(P_PIDFD)",
+        after: bound,
+    };
+    let deadline = clock::now() + bound;
+    if !until_ready(pidfd, PollFlags::POLLIN, Some(deadline)).map_err(Error::syscall("ppoll"))? {
+        return Err(timed_out());
+    }
+    match exit_status(pidfd, Collect::Reap) {
+        Ok(Some(_)) | Err(Errno::ECHILD) => Ok(()),
+        Ok(None) => Err(timed_out()),
+        Err(errno) => Err(Error::syscall("waitid(P_PIDFD)")(errno)),
     }
 }
 

@@ -10,7 +10,6 @@
 
 use std::os::fd::AsFd;
 
-use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 
 use cradle_core::Pid;
@@ -18,8 +17,8 @@ use cradle_core::Pid;
 use super::lineage::forked_by;
 use crate::error::Error;
 use crate::launch::REAP_BOUND;
-use crate::wait::{self, Collect};
-use crate::{clock, proc_stat, sys};
+use crate::wait;
+use crate::{proc_stat, sys};
 
 /// Kills and reaps every child of ours that `helper` forked, but those in
 /// `held` (the launch's own). Every stray is tried; the first failure is
@@ -82,21 +81,7 @@ fn kill_and_reap(pid: Pid, helper: Pid, helper_started: u64) -> Result<(), Error
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
         Err(errno) => return Err(Error::syscall("pidfd_send_signal to a stray")(errno)),
     }
-    let deadline = clock::now() + REAP_BOUND;
-    let ended = wait::until_ready(pidfd.as_fd(), PollFlags::POLLIN, Some(deadline))
-        .map_err(Error::syscall("ppoll"))?;
-    let timed_out = Error::TimedOut {
-        call: "waitid(P_PIDFD) of a stray",
-        after: REAP_BOUND,
-    };
-    if !ended {
-        return Err(timed_out);
-    }
-    match wait::exit_status(pidfd.as_fd(), Collect::Reap) {
-        Ok(Some(_)) | Err(nix::errno::Errno::ECHILD) => Ok(()),
-        Ok(None) => Err(timed_out),
-        Err(errno) => Err(Error::syscall("waitid(P_PIDFD) of a stray")(errno)),
-    }
+    wait::reap_within(pidfd.as_fd(), REAP_BOUND)
 }
 
 #[cfg(test)]
