@@ -1,10 +1,10 @@
 //! Launches that fail, as root: each failure comes back typed, naming the
 //! step where it happened and the errno.
 
-use cradle_core::{ChildError, ChildStep, Config, IdMap, IdMaps, LaunchError, NamespaceKind, Plan};
+use cradle_core::{ChildError, ChildStep, Config, LaunchError, NamespaceKind, Plan};
 use cradle_linux::cgroup::CgroupConfig;
 use cradle_linux::{Error, Options, Process};
-use cradle_tests::linux::{new_namespaces, require_root};
+use cradle_tests::linux::{self, new_namespaces, require_root};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 
@@ -142,16 +142,7 @@ fn a_missing_init_binary_fails_at_exec() {
     held.config
         .namespaces
         .push(cradle_core::Namespace::new(NamespaceKind::User));
-    let identity = IdMap {
-        container: 0,
-        host: 0,
-        count: u32::MAX,
-    };
-    held.id_maps = Some(IdMaps {
-        uid: vec![identity],
-        gid: vec![identity],
-        deny_setgroups: false,
-    });
+    held.id_maps = Some(linux::identity_maps());
     for plan in [plain, held] {
         let result = Process::start(plan, Options::new().init_binary("/no/such/init"));
         let error = child_error(result);

@@ -7,9 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use cradle_core::{
-    ChildStep, Config, ExitStatus, IdMap, IdMaps, Launch, LaunchError, NamespaceKind, Pid, Plan, Step,
-};
+use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
 use cradle_linux::{clock, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root, serial, BusyboxRootfs, Leftovers};
 use nix::sys::signal::{kill, Signal};
@@ -56,17 +54,8 @@ fn plan_with_hold(mut config: Config) -> Plan {
     config
         .namespaces
         .push(cradle_core::Namespace::new(NamespaceKind::User));
-    let identity = IdMap {
-        container: 0,
-        host: 0,
-        count: u32::MAX,
-    };
     let mut plan = Plan::init(config);
-    plan.id_maps = Some(IdMaps {
-        uid: vec![identity],
-        gid: vec![identity],
-        deny_setgroups: false,
-    });
+    plan.id_maps = Some(linux::identity_maps());
     plan
 }
 

@@ -11,9 +11,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use cradle_core::config::{Rlimit, RlimitResource};
-use cradle_core::{
-    ChildStep, Config, ExitStatus, IdMap, IdMaps, Launch, LaunchError, NamespaceKind, Pid, Plan, Step,
-};
+use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
 use cradle_linux::cgroup::CgroupConfig;
 use cradle_linux::{clock, Container, Error, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{
@@ -169,11 +167,6 @@ fn the_process_joins_a_user_namespace_first() {
     // An identity map: a container of a shifted map cannot make its mounts
     // private yet (user namespaces proper are another issue's), nor have a
     // rootfs.
-    let identity = IdMap {
-        container: 0,
-        host: 0,
-        count: u32::MAX,
-    };
     let mut config = Config::new(["/bin/sleep", "1000"]);
     config.namespaces = new_namespaces(&[
         NamespaceKind::User,
@@ -183,11 +176,7 @@ fn the_process_joins_a_user_namespace_first() {
         NamespaceKind::Ipc,
     ]);
     let mut plan = Plan::init(config);
-    plan.id_maps = Some(IdMaps {
-        uid: vec![identity],
-        gid: vec![identity],
-        deny_setgroups: false,
-    });
+    plan.id_maps = Some(linux::identity_maps());
     let mut init = Process::start(plan, Options::new().init_binary(INIT)).expect("the container");
     let container = Container::of(&init).expect("container");
     let options = Options::new().init_binary(INIT).container(container);
