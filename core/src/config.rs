@@ -2,9 +2,12 @@
 //! become the container process. Sent by the parent as the `config` message.
 
 use core::net::IpAddr;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::confinement::{Capabilities, DeviceNode, SeccompProgram};
 
 /// Version of the wire protocol. A child refuses a `config` of another
 /// version rather than guessing at it.
@@ -27,6 +30,9 @@ pub struct Config {
     /// Resource limits, set before anything of the user's runs.
     #[serde(default)]
     pub rlimits: Vec<Rlimit>,
+    /// `/proc/self/oom_score_adj`, -1000..=1000.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
     /// Network interfaces as the parent prepared them; the child finishes
     /// them (renames, addresses, routes, up).
     #[serde(default)]
@@ -37,15 +43,30 @@ pub struct Config {
     /// Mounts made inside the container, in order.
     #[serde(default)]
     pub mounts: Vec<Mount>,
+    /// Device nodes made in the container's new `/dev`, beside the
+    /// standard ones.
+    #[serde(default)]
+    pub devices: Vec<DeviceNode>,
+    /// Namespaced sysctls (`net.ipv4.ip_forward` = `1`), written under
+    /// `/proc/sys` before it is made read-only.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
     /// Paths remounted read-only.
     #[serde(default)]
     pub readonly_paths: Vec<PathBuf>,
     /// Paths hidden (a file gets `/dev/null`, a directory an empty tmpfs).
     #[serde(default)]
     pub masked_paths: Vec<PathBuf>,
+    /// Remount the root read-only once everything is mounted.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
     /// Who the process runs as.
     #[serde(default)]
     pub user: User,
+    /// The capability sets; `None` leaves them as the process has them
+    /// (all of root's: unconfined).
+    #[serde(default)]
+    pub capabilities: Option<Capabilities>,
     /// Working directory, resolved inside the container.
     #[serde(default = "root_dir")]
     pub cwd: PathBuf,
@@ -65,6 +86,10 @@ pub struct Config {
     /// other descriptor is closed on `exec`.
     #[serde(default)]
     pub preserved_fds: u32,
+    /// The seccomp filter, installed last before `exec` (with
+    /// `no_new_privileges`, or while `CAP_SYS_ADMIN` is still held).
+    #[serde(default)]
+    pub seccomp: Option<SeccompProgram>,
     /// The command: `args[0]` is the program, looked up in `PATH` when it
     /// has no `/`.
     pub args: Vec<String>,
@@ -86,17 +111,23 @@ impl Config {
             namespaces: Vec::new(),
             hostname: None,
             rlimits: Vec::new(),
+            oom_score_adj: None,
             networks: Vec::new(),
             rootfs: None,
             mounts: Vec::new(),
+            devices: Vec::new(),
+            sysctls: BTreeMap::new(),
             readonly_paths: Vec::new(),
             masked_paths: Vec::new(),
+            readonly_rootfs: false,
             user: User::default(),
+            capabilities: None,
             cwd: root_dir(),
             env: Vec::new(),
             no_new_privileges: false,
             terminal: false,
             preserved_fds: 0,
+            seccomp: None,
             args: args.into_iter().map(Into::into).collect(),
         }
     }

@@ -62,6 +62,7 @@
 pub mod backend;
 pub mod child;
 pub mod config;
+pub mod confinement;
 pub mod driver;
 pub mod framing;
 pub mod launch;
@@ -71,6 +72,7 @@ pub mod time;
 
 pub use crate::child::{ChildEvent, ChildHandshake};
 pub use crate::config::{Config, Interface, Namespace, NamespaceKind, PROTOCOL_VERSION};
+pub use crate::confinement::{Capabilities, Capability};
 pub use crate::framing::{DecodeError, Decoder, Direction, Limits};
 pub use crate::launch::{
     Command, CommandError, ConfigError, Event, IdMap, IdMaps, Kind, Launch, LaunchError, Plan, Role, Step,

@@ -99,22 +99,35 @@ pub enum ChildStep {
     Hostname,
     /// Setting resource limits.
     Rlimits,
+    /// Writing `oom_score_adj`.
+    OomScoreAdj,
     /// Finishing network interfaces.
     Network,
     /// Mount propagation, mounts, `/proc`, `/dev`.
     Mounts,
     /// `pivot_root` into the rootfs.
     Rootfs,
+    /// The config's device nodes in the new `/dev`.
+    Devices,
+    /// Writing namespaced sysctls under `/proc/sys`.
+    Sysctls,
     /// Read-only and masked paths.
     Paths,
+    /// Remounting the root read-only.
+    ReadonlyRootfs,
     /// Supplementary groups, gid, uid.
     User,
+    /// The capability sets: bounding, then permitted, effective,
+    /// inheritable, ambient.
+    Capabilities,
     /// Changing to the working directory.
     Cwd,
     /// `no_new_privs`.
     NoNewPrivileges,
     /// Closing inherited descriptors.
     Fds,
+    /// Installing the seccomp filter.
+    Seccomp,
     /// `execve` of the command.
     Exec,
     /// A step this version does not know (sent by a newer child).
@@ -124,7 +137,7 @@ pub enum ChildStep {
 
 impl ChildStep {
     /// Every step, in the order the child runs them, and `Other` last.
-    pub const ALL: [ChildStep; 18] = [
+    pub const ALL: [ChildStep; 24] = [
         ChildStep::Config,
         ChildStep::Setns,
         ChildStep::Fork,
@@ -133,14 +146,20 @@ impl ChildStep {
         ChildStep::Namespaces,
         ChildStep::Hostname,
         ChildStep::Rlimits,
+        ChildStep::OomScoreAdj,
         ChildStep::Network,
         ChildStep::Mounts,
         ChildStep::Rootfs,
+        ChildStep::Devices,
+        ChildStep::Sysctls,
         ChildStep::Paths,
+        ChildStep::ReadonlyRootfs,
         ChildStep::User,
+        ChildStep::Capabilities,
         ChildStep::Cwd,
         ChildStep::NoNewPrivileges,
         ChildStep::Fds,
+        ChildStep::Seccomp,
         ChildStep::Exec,
         ChildStep::Other,
     ];
@@ -156,14 +175,20 @@ impl ChildStep {
             ChildStep::Namespaces => "namespaces",
             ChildStep::Hostname => "hostname",
             ChildStep::Rlimits => "rlimits",
+            ChildStep::OomScoreAdj => "oom_score_adj",
             ChildStep::Network => "network",
             ChildStep::Mounts => "mounts",
             ChildStep::Rootfs => "rootfs",
+            ChildStep::Devices => "devices",
+            ChildStep::Sysctls => "sysctls",
             ChildStep::Paths => "paths",
+            ChildStep::ReadonlyRootfs => "readonly_rootfs",
             ChildStep::User => "user",
+            ChildStep::Capabilities => "capabilities",
             ChildStep::Cwd => "cwd",
             ChildStep::NoNewPrivileges => "no_new_privileges",
             ChildStep::Fds => "fds",
+            ChildStep::Seccomp => "seccomp",
             ChildStep::Exec => "exec",
             ChildStep::Other => "other",
         }

@@ -205,7 +205,7 @@ fn malformed_lines_are_malformed() {
 
 #[test]
 fn an_unknown_child_step_is_other() {
-    let line = b"{\"type\":\"error\",\"message\":\"x\",\"step\":\"seccomp\"}\n";
+    let line = b"{\"type\":\"error\",\"message\":\"x\",\"step\":\"landlock\"}\n";
     let Ok(Some(Message::Error(error))) = decode_line(Direction::ToParent, line) else {
         panic!("an error from a newer child decodes");
     };

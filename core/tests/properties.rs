@@ -6,17 +6,21 @@
 //! compiles their source, which uses only `cradle-core`, `serde_json` and
 //! `std`.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use cradle_core::config::{Interface, IpNet, Mount, Rlimit, RlimitResource, User, Veth};
+use cradle_core::confinement::{
+    BpfInstruction, Capabilities, Capability, DeviceKind, DeviceNode, SeccompProgram,
+};
 use cradle_core::framing::encode_to_bytes;
 use cradle_core::message::{ChildError, ChildStep};
 use cradle_core::{
     Config, Decoder, Direction, ExitStatus, Kind, Limits, Message, Namespace, NamespaceKind, Pid,
 };
-use proptest::collection::vec;
+use proptest::collection::{btree_map, btree_set, vec};
 use proptest::option;
 use proptest::prelude::*;
 
@@ -149,12 +153,14 @@ fn config() -> impl Strategy<Value = Config> {
             any::<u32>(),
             vec(text(), 0..4),
         ),
+        confinement(),
     )
         .prop_map(
             |(
                 (version, namespaces, hostname, rlimits, networks),
                 (rootfs, mounts, readonly_paths, masked_paths),
                 (user, cwd, env, (no_new_privileges, terminal), preserved_fds, args),
+                (capabilities, seccomp, devices, sysctls, oom_score_adj, readonly_rootfs),
             )| Config {
                 version,
                 namespaces: namespaces
@@ -163,21 +169,84 @@ fn config() -> impl Strategy<Value = Config> {
                     .collect(),
                 hostname,
                 rlimits,
+                oom_score_adj,
                 networks,
                 rootfs,
                 mounts,
+                devices,
+                sysctls,
                 readonly_paths,
                 masked_paths,
+                readonly_rootfs,
                 user,
+                capabilities,
                 cwd,
                 env,
                 no_new_privileges,
                 terminal,
                 preserved_fds,
+                seccomp,
                 args,
             },
         )
 }
+
+/// Capability sets, a seccomp program, device nodes, sysctls,
+/// `oom_score_adj` and a read-only root: any values, as a decoder meets
+/// them.
+fn confinement() -> impl Strategy<Value = Confinement> {
+    let capability = proptest::sample::select(Capability::ALL.to_vec());
+    let set = || btree_set(capability.clone(), 0..4);
+    let capabilities = (set(), set(), set(), set(), set()).prop_map(
+        |(bounding, effective, permitted, inheritable, ambient)| Capabilities {
+            bounding,
+            effective,
+            permitted,
+            inheritable,
+            ambient,
+        },
+    );
+    let instruction = (any::<u16>(), any::<u8>(), any::<u8>(), any::<u32>())
+        .prop_map(|(code, jt, jf, k)| BpfInstruction { code, jt, jf, k });
+    let seccomp = (vec(instruction, 0..8), any::<u32>())
+        .prop_map(|(instructions, flags)| SeccompProgram { instructions, flags });
+    let kind = prop_oneof![Just(DeviceKind::Char), Just(DeviceKind::Block)];
+    let device = (
+        path(),
+        kind,
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+    )
+        .prop_map(|(path, kind, major, minor, mode, uid, gid)| DeviceNode {
+            path,
+            kind,
+            major,
+            minor,
+            mode,
+            uid,
+            gid,
+        });
+    (
+        option::of(capabilities),
+        option::of(seccomp),
+        vec(device, 0..3),
+        btree_map(text(), text(), 0..3),
+        option::of(any::<i32>()),
+        any::<bool>(),
+    )
+}
+
+type Confinement = (
+    Option<Capabilities>,
+    Option<SeccompProgram>,
+    Vec<DeviceNode>,
+    BTreeMap<String, String>,
+    Option<i32>,
+    bool,
+);
 
 fn child_step() -> impl Strategy<Value = ChildStep> {
     proptest::sample::select(ChildStep::ALL.to_vec())

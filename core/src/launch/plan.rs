@@ -2,9 +2,11 @@
 //! its validation.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{Config, Interface, NamespaceKind, PROTOCOL_VERSION};
+use crate::confinement::{self, Capability, SysctlError};
 use crate::framing::Limits;
 
 /// Which kind of process a launch starts.
@@ -131,12 +133,43 @@ impl Plan {
                 }
             }
         }
+        self.validate_confinement()?;
         if self.kind == Kind::Setns {
             if let Some(kind) = config.new_namespaces().next() {
                 return Err(ConfigError::SetnsCreatesNamespace { kind });
             }
             if !config.networks.is_empty() {
                 return Err(ConfigError::SetnsWithInterfaces);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// Capability sets the kernel would refuse, sysctls that would reach
+    /// the host, an `oom_score_adj` out of range, a device node outside
+    /// `/dev`.
+    fn validate_confinement(&self) -> Result<(), ConfigError> {
+        let config = &self.config;
+        if let Some((capability, rule)) = config.capabilities.as_ref().and_then(|c| c.inconsistency()) {
+            return Err(ConfigError::Capabilities { capability, rule });
+        }
+        for key in config.sysctls.keys() {
+            confinement::check_sysctl(key, |kind| config.creates(kind))?;
+        }
+        if let Some(value) = config.oom_score_adj.filter(|v| !(-1000..=1000).contains(v)) {
+            return Err(ConfigError::OomScoreAdj { value });
+        }
+        for device in &config.devices {
+            let path = &device.path;
+            let inside_dev = path.starts_with("/dev/")
+                && path.components().count() > 2
+                && path
+                    .components()
+                    .all(|c| !matches!(c, std::path::Component::ParentDir));
+            if !inside_dev {
+                return Err(ConfigError::DevicePath { path: path.clone() });
             }
         }
         Ok(())
@@ -196,4 +229,27 @@ pub enum ConfigError {
     /// The config cannot be encoded.
     #[error(transparent)]
     Encode(#[from] crate::framing::EncodeError),
+    /// Capability sets the kernel would refuse.
+    #[error("capability {capability} {rule}")]
+    Capabilities {
+        /// The first capability out of place.
+        capability: Capability,
+        /// What it breaks.
+        rule: &'static str,
+    },
+    /// A sysctl that is not the container's to set.
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
+    /// `oom_score_adj` outside -1000..=1000.
+    #[error("oom_score_adj {value} is outside -1000..=1000")]
+    OomScoreAdj {
+        /// The value asked for.
+        value: i32,
+    },
+    /// A device node that would not be in the container's `/dev`.
+    #[error("device node {path:?} is not under /dev")]
+    DevicePath {
+        /// The path asked for.
+        path: PathBuf,
+    },
 }
