@@ -1,6 +1,9 @@
 //! The syscalls nix does not wrap: `clone3`, `pidfd_open`,
 //! `pidfd_send_signal`, `close_range`, and the two calls of the new mount
-//! API that detach a bind mount from the host (`open_tree`, `move_mount`);
+//! API that detach a bind mount from the host (`open_tree`, `move_mount`)
+//! and make a tree read-only (`mount_setattr`); `seccomp` to install a
+//! filter; `capget`/`capset` and the capability `prctl`s, whose errno the
+//! child reports;
 //! `rt_sigaction` raw, for the signals the C library keeps to itself; and
 //! the 64-bit clone flags that libc declares as truncated 32-bit constants.
 //!
@@ -253,4 +256,175 @@ mod tests {
         assert_eq!(CLONE_INTO_CGROUP, 1 << 33);
         assert_eq!(CLONE_CLEAR_SIGHAND, 1 << 32);
     }
+}
+
+/// `struct mount_attr` (Linux 5.12).
+#[repr(C)]
+#[derive(Debug, Default)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `MOUNT_ATTR_RDONLY`.
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// Makes the mount at `path` read-only, and every mount below it when
+/// `recursive`: a remount with `MS_RDONLY` reaches only the top mount, and
+/// a writable one below (a cgroup tree under `/sys`) would stay writable.
+pub(crate) fn mount_setattr_readonly(path: &CStr, recursive: bool) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        ..MountAttr::default()
+    };
+    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: `path` is a C string and `attr` a `struct mount_attr` of the
+    // size passed; both outlive the call, which only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Installs `filter` (classic BPF, `struct sock_filter` records) as this
+/// thread's seccomp filter, with the `SECCOMP_FILTER_FLAG_*` bits in
+/// `flags`. The caller has set `no_new_privs` or holds `CAP_SYS_ADMIN`.
+pub(crate) fn seccomp_set_mode_filter(filter: &[libc::sock_filter], flags: u32) -> Result<(), Errno> {
+    let program = libc::sock_fprog {
+        len: u16::try_from(filter.len()).map_err(|_| Errno::E2BIG)?,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `program` points at `filter`, whose length it gives; both
+    // outlive the call, and the kernel copies the program without writing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &program as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// The three per-thread capability sets, one bit per capability number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CapSets {
+    pub(crate) effective: u64,
+    pub(crate) permitted: u64,
+    pub(crate) inheritable: u64,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, as two 32-bit halves.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+#[derive(Debug)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// This thread's capability sets.
+pub(crate) fn capget() -> Result<CapSets, Errno> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: a version-3 header and the two data structs it asks for;
+    // the kernel writes only into `data`.
+    let ret = unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) };
+    Errno::result(ret)?;
+    let join = |low: u32, high: u32| u64::from(low) | (u64::from(high) << 32);
+    Ok(CapSets {
+        effective: join(data[0].effective, data[1].effective),
+        permitted: join(data[0].permitted, data[1].permitted),
+        inheritable: join(data[0].inheritable, data[1].inheritable),
+    })
+}
+
+/// Sets this thread's capability sets.
+pub(crate) fn capset(sets: CapSets) -> Result<(), Errno> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let half = |set: u64, high: bool| if high { (set >> 32) as u32 } else { set as u32 };
+    let data = [false, true].map(|high| CapData {
+        effective: half(sets.effective, high),
+        permitted: half(sets.permitted, high),
+        inheritable: half(sets.inheritable, high),
+    });
+    // SAFETY: a version-3 header and the two data structs it asks for,
+    // which the kernel only reads.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// Whether capability `cap` is in this thread's bounding set; `EINVAL`
+/// when the kernel does not know it.
+pub(crate) fn capbset_read(cap: u32) -> Result<bool, Errno> {
+    // SAFETY: PR_CAPBSET_READ takes the capability number and touches no
+    // memory of ours.
+    let ret = unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap), 0, 0, 0) };
+    Errno::result(ret).map(|r| r == 1)
+}
+
+/// Drops capability `cap` from this thread's bounding set (needs
+/// `CAP_SETPCAP`).
+pub(crate) fn capbset_drop(cap: u32) -> Result<(), Errno> {
+    // SAFETY: PR_CAPBSET_DROP takes the capability number and touches no
+    // memory of ours.
+    let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Empties this thread's ambient set.
+pub(crate) fn ambient_clear_all() -> Result<(), Errno> {
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointer.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Raises capability `cap` in this thread's ambient set (it must be
+/// permitted and inheritable).
+pub(crate) fn ambient_raise(cap: u32) -> Result<(), Errno> {
+    // SAFETY: PR_CAP_AMBIENT_RAISE takes the capability number and no
+    // pointer.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            libc::c_ulong::from(cap),
+            0,
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
 }

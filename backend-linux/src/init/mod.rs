@@ -9,6 +9,8 @@
 //! joins a running container and forks the process, which then does the
 //! same, without the container's own steps.
 
+mod confine;
+mod devices;
 mod exec;
 mod mount_options;
 mod mounts;

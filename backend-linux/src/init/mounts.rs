@@ -16,35 +16,25 @@
 //! `/sys`, bound read-only.
 
 use std::ffi::CString;
-use std::fs::{self, Permissions};
+use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fstat, makedev, mknod, Mode, SFlag};
-use nix::unistd::{chdir, pivot_root};
+use nix::sys::stat::{fstat, makedev, mkdirat, Mode};
+use nix::unistd::{chdir, pivot_root, symlinkat};
 
 use cradle_core::config::Mount;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind};
 
+use super::devices;
 use super::mount_options::{self, MountOptions};
 use super::setup::Hook;
 use super::{failed, io_failed, refused};
 use crate::sys;
-
-/// The character devices of a minimal `/dev`: name, major, minor.
-const DEVICES: [(&str, u64, u64); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
 
 /// The symlinks of a minimal `/dev`: link (in `/dev`), target.
 const DEV_LINKS: [(&str, &str); 5] = [
@@ -55,20 +45,36 @@ const DEV_LINKS: [(&str, &str); 5] = [
     ("stderr", "/proc/self/fd/2"),
 ];
 
-/// Sets up the container's filesystem, calling `hook` before each step.
+/// Sets up the container's filesystem, calling `hook` before each step:
+/// the mount table, the rootfs with its `/proc`, `/dev` (and the config's
+/// device nodes) and `/sys`, and the config's mounts. Read-only and masked
+/// paths ([`paths`]) and the read-only root ([`readonly_rootfs`]) come
+/// later, after the sysctls are written.
 pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     hook(ChildStep::Mounts, config);
     if !config.creates(NamespaceKind::Mount) {
         let changes_mounts = config.rootfs.is_some()
             || !config.mounts.is_empty()
             || !config.readonly_paths.is_empty()
-            || !config.masked_paths.is_empty();
+            || !config.masked_paths.is_empty()
+            || config.readonly_rootfs;
         if changes_mounts {
             return Err(refused(
                 ChildStep::Mounts,
-                "a rootfs, mounts, read-only and masked paths need a new mount namespace",
+                "a rootfs, mounts, read-only and masked paths and a read-only root need a new mount namespace",
             ));
         }
+    }
+    if !config.creates(NamespaceKind::Mount) || config.rootfs.is_none() {
+        hook(ChildStep::Devices, config);
+        if !config.devices.is_empty() {
+            return Err(refused(
+                ChildStep::Devices,
+                "device nodes are made in the container's own /dev, which needs a rootfs",
+            ));
+        }
+    }
+    if !config.creates(NamespaceKind::Mount) {
         return Ok(());
     }
     // Nothing mounted from here on propagates back to the host.
@@ -85,7 +91,10 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         hook(ChildStep::Mounts, config);
         // Relative: in the rootfs, the working directory.
         mount_proc(Path::new("proc"))?;
-        mount_dev(Path::new("dev"))?;
+        let dev = mount_dev(Path::new("dev"))?;
+        hook(ChildStep::Devices, config);
+        devices::make_nodes(&dev, &config.devices)?;
+        drop(dev);
         mount_sys(Path::new("sys"))?;
         pivot()?;
     } else if config.creates(NamespaceKind::Pid) {
@@ -96,7 +105,11 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     for mount in &planned {
         mount.mount()?;
     }
-    hook(ChildStep::Paths, config);
+    Ok(())
+}
+
+/// Read-only and masked paths.
+pub(super) fn paths(config: &Config) -> Result<(), ChildError> {
     for path in &config.readonly_paths {
         make_readonly(path)?;
     }
@@ -104,6 +117,16 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         mask(path)?;
     }
     Ok(())
+}
+
+/// Makes the root mount read-only (the mounts on it keep their own
+/// flags: `/proc`, `/dev`, volumes).
+pub(super) fn readonly_rootfs(config: &Config) -> Result<(), ChildError> {
+    if !config.readonly_rootfs {
+        return Ok(());
+    }
+    sys::mount_setattr_readonly(c"/", false)
+        .map_err(failed(ChildStep::ReadonlyRootfs, "mount_setattr / read-only"))
 }
 
 /// `mount(2)` with the path types this module uses.
@@ -152,8 +175,12 @@ fn mount_proc(target: &Path) -> Result<(), ChildError> {
         .map_err(failed(ChildStep::Mounts, "mount /proc"))
 }
 
-/// A minimal `/dev` at `dev` (a directory of the rootfs, before the pivot).
-fn mount_dev(dev: &Path) -> Result<(), ChildError> {
+/// A minimal `/dev` at `dev` (a directory of the rootfs, before the pivot):
+/// a new tmpfs, opened once and checked to be that tmpfs, in which every
+/// node, link and mount point is then made relative to its descriptor. A
+/// rootfs whose `dev` is swapped for a symlink or another directory midway
+/// cannot point any of it at the host. Returns the directory.
+fn mount_dev(dev: &Path) -> Result<OwnedFd, ChildError> {
     let step = ChildStep::Mounts;
     make_mount_point(dev)?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
@@ -165,57 +192,34 @@ fn mount_dev(dev: &Path) -> Result<(), ChildError> {
         Some("mode=755,size=65536k"),
     )
     .map_err(failed(step, "mount /dev"))?;
-    // From here on every path is inside that new tmpfs: nothing of the
-    // image's is followed.
-    for (name, major, minor) in DEVICES {
-        make_device(&dev.join(name), name, makedev(major, minor))?;
+    let dir = devices::open_new_tmpfs(dev)?;
+    for (name, major, minor) in devices::STANDARD {
+        devices::make_standard_node(&dir, name, makedev(major, minor))?;
     }
-    let pts = dev.join("pts");
-    make_dir(&pts)?;
-    mount_at(
-        Some("devpts"),
-        &pts,
-        Some("devpts"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620"),
-    )
-    .map_err(failed(step, "mount /dev/pts"))?;
-    let shm = dev.join("shm");
-    make_dir(&shm)?;
-    mount_at(
-        Some("shm"),
-        &shm,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=1777,size=65536k"),
-    )
-    .map_err(failed(step, "mount /dev/shm"))?;
+    for (sub, fstype, flags, data) in [
+        (
+            "pts",
+            "devpts",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620",
+        ),
+        (
+            "shm",
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            "mode=1777,size=65536k",
+        ),
+    ] {
+        mkdirat(&dir, sub, Mode::from_bits_truncate(0o755))
+            .map_err(failed(step, format!("mkdir /dev/{sub}")))?;
+        let target = devices::fd_path(&dir, sub);
+        mount_at(Some(fstype), &target, Some(fstype), flags, Some(data))
+            .map_err(failed(step, format!("mount /dev/{sub}")))?;
+    }
     for (link, target) in DEV_LINKS {
-        let at = dev.join(link);
-        symlink(target, &at).map_err(io_failed(step, format!("symlink /dev/{link}")))?;
+        symlinkat(target, &dir, link).map_err(failed(step, format!("symlink /dev/{link}")))?;
     }
-    Ok(())
-}
-
-/// The character device `/dev/<name>` at `path`: made with `mknod`, or,
-/// where the kernel refuses that (a user namespace), bound from the host's.
-fn make_device(path: &Path, name: &str, device: libc::dev_t) -> Result<(), ChildError> {
-    let step = ChildStep::Mounts;
-    let mode = Mode::from_bits_truncate(0o666);
-    match mknod(path, SFlag::S_IFCHR, mode, device) {
-        Ok(()) => {
-            // mknod applies the umask.
-            fs::set_permissions(path, Permissions::from_mode(0o666))
-                .map_err(io_failed(step, format!("chmod /dev/{name}")))
-        }
-        Err(Errno::EPERM) => {
-            make_file(path)?;
-            let host = Path::new("/dev").join(name);
-            mount_at(host.to_str(), path, None, MsFlags::MS_BIND, None)
-                .map_err(failed(step, format!("bind mount of the host's /dev/{name}")))
-        }
-        Err(errno) => Err(failed(step, format!("mknod /dev/{name}"))(errno)),
-    }
+    Ok(dir)
 }
 
 /// A read-only sysfs at `target`; in a user namespace that may not mount
@@ -340,7 +344,9 @@ impl<'a> Planned<'a> {
     }
 }
 
-/// Remounts `path` read-only (a missing path is skipped: images differ).
+/// Makes `path` read-only, with every mount below it (a missing path is
+/// skipped: images differ). A bind mount of the path onto itself gives it
+/// a mount of its own to change.
 fn make_readonly(path: &Path) -> Result<(), ChildError> {
     let failure = || failed(ChildStep::Paths, format!("read-only {}", path.display()));
     match mount(
@@ -353,8 +359,8 @@ fn make_readonly(path: &Path) -> Result<(), ChildError> {
         Err(Errno::ENOENT) => return Ok(()),
         result => result.map_err(failure())?,
     }
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-    mount(None::<&str>, path, None::<&str>, flags, None::<&str>).map_err(failure())
+    let c = c_path(path).map_err(failure())?;
+    sys::mount_setattr_readonly(&c, true).map_err(failure())
 }
 
 /// Hides `path`: an empty read-only tmpfs over a directory, `/dev/null` over

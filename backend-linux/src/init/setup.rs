@@ -12,7 +12,7 @@ use cradle_core::config::RlimitResource;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind};
 
 use super::exec::Command;
-use super::{failed, io_failed, mounts, network, refused};
+use super::{confine, failed, io_failed, mounts, network, refused};
 use crate::{spawn, sys};
 
 /// What the caller of [`init_with_hook`](crate::init_with_hook) watches the
@@ -29,16 +29,22 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError
     step(ChildStep::Namespaces, join_namespaces)?;
     step(ChildStep::Hostname, set_hostname)?;
     step(ChildStep::Rlimits, set_rlimits)?;
+    step(ChildStep::OomScoreAdj, confine::oom_score_adj)?;
     step(ChildStep::Network, network::configure)?;
     mounts::run(config, hook)?;
     let mut step = |step: ChildStep, action: fn(&Config) -> Result<(), ChildError>| {
         hook(step, config);
         action(config)
     };
+    step(ChildStep::Sysctls, confine::sysctls)?;
+    step(ChildStep::Paths, mounts::paths)?;
+    step(ChildStep::ReadonlyRootfs, mounts::readonly_rootfs)?;
     step(ChildStep::User, set_user)?;
+    step(ChildStep::Capabilities, confine::capabilities)?;
     step(ChildStep::Cwd, change_dir)?;
     step(ChildStep::NoNewPrivileges, no_new_privileges)?;
     step(ChildStep::Fds, close_on_exec)?;
+    step(ChildStep::Seccomp, confine::seccomp)?;
     Command::prepare(config)
 }
 
@@ -54,10 +60,13 @@ pub(super) fn run_setns(config: &Config, hook: Hook<'_>) -> Result<Command, Chil
     };
     step(ChildStep::Setsid, new_session)?;
     step(ChildStep::Rlimits, set_rlimits)?;
+    step(ChildStep::OomScoreAdj, confine::oom_score_adj)?;
     step(ChildStep::User, set_user)?;
+    step(ChildStep::Capabilities, confine::capabilities)?;
     step(ChildStep::Cwd, change_dir)?;
     step(ChildStep::NoNewPrivileges, no_new_privileges)?;
     step(ChildStep::Fds, close_on_exec)?;
+    step(ChildStep::Seccomp, confine::seccomp)?;
     Command::prepare(config)
 }
 
@@ -73,6 +82,13 @@ fn refuse_container_fields(config: &Config) -> Result<(), ChildError> {
             ChildStep::Paths,
             "read-only or masked paths",
             !config.readonly_paths.is_empty() || !config.masked_paths.is_empty(),
+        ),
+        (ChildStep::Devices, "device nodes", !config.devices.is_empty()),
+        (ChildStep::Sysctls, "sysctls", !config.sysctls.is_empty()),
+        (
+            ChildStep::ReadonlyRootfs,
+            "a read-only root",
+            config.readonly_rootfs,
         ),
     ];
     match set.into_iter().find(|(_, _, set)| *set) {
@@ -202,6 +218,11 @@ fn set_user(config: &Config) -> Result<(), ChildError> {
         result => result.map_err(failed(step, format!("setgroups {:?}", user.additional_gids)))?,
     }
     unistd::setgid(Gid::from_raw(user.gid)).map_err(failed(step, format!("setgid {}", user.gid)))?;
+    // The capability and seccomp steps still set (or need) capabilities:
+    // keep the permitted set across the change of user.
+    if user.uid != 0 && confine::keeps_caps_across_setuid(config) {
+        prctl::set_keepcaps(true).map_err(failed(step, "PR_SET_KEEPCAPS"))?;
+    }
     unistd::setuid(Uid::from_raw(user.uid)).map_err(failed(step, format!("setuid {}", user.uid)))
 }
 
