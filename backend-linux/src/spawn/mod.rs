@@ -8,6 +8,7 @@
 
 mod pre_exec;
 mod report;
+mod sealed;
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -34,10 +35,14 @@ pub(crate) const SETNS_ENV: &str = "_CRADLE_SETNS";
 
 /// Where the running program is, for [`InitBinary::CurrentExe`].
 const CURRENT_EXE: &CStr = c"/proc/self/exe";
+const CURRENT_EXE_PATH: &str = "/proc/self/exe";
 
 /// The init binary, ready to `exec`.
 #[derive(Debug)]
 pub(crate) struct InitProgram {
+    /// The sealed copy of the binary that is `exec`d (see [`sealed`]).
+    binary: BorrowedFd<'static>,
+    /// `argv[0]`: the binary's path as given.
     path: CString,
     /// `_CRADLE_INIT=<socket_fd>`: the init binary's whole environment (the
     /// container's own comes with the config).
@@ -63,6 +68,10 @@ impl InitProgram {
                 })?
             }
         };
+        let binary = match init {
+            InitBinary::CurrentExe => sealed::sealed(std::path::Path::new(CURRENT_EXE_PATH))?,
+            InitBinary::Path(path) => sealed::sealed(path)?,
+        };
         let socket_fd = i32::try_from(preserved)
             .ok()
             .and_then(|n| n.checked_add(3))
@@ -78,6 +87,7 @@ impl InitProgram {
         };
         Ok(InitProgram {
             reports: Reports::new(&shown),
+            binary,
             path,
             env,
             socket_fd,
@@ -153,6 +163,13 @@ pub(crate) fn clone_init(
     }
     let socket = dup_above(socket, floor)?;
     placements.push((socket.as_raw_fd(), program.socket_fd));
+    // The sealed binary, above every placement so that none overwrites
+    // it; the child execs it through its descriptor.
+    let binary = dup_above(program.binary, floor)?;
+    let binary_path =
+        CString::new(format!("/proc/self/fd/{}", binary.as_raw_fd())).map_err(|_| Error::Options {
+            reason: "unreachable: a descriptor path holds a NUL byte",
+        })?;
     match (spec.target, program.target_fd) {
         (Some(target), Some(target_fd)) => {
             let high = dup_above(target, floor)?;
@@ -169,6 +186,7 @@ pub(crate) fn clone_init(
 
     let pre_exec = PreExec {
         program,
+        binary: &binary_path,
         argv: [program.path.as_ptr(), std::ptr::null()],
         envp: [program.env.as_ptr(), std::ptr::null()],
         placements: &placements,

@@ -27,6 +27,8 @@ const EXIT_ABANDONED: i32 = 124;
 #[derive(Debug)]
 pub(super) struct PreExec<'a> {
     pub(super) program: &'a InitProgram,
+    /// What is `exec`d: `/proc/self/fd/<n>` of the sealed init binary.
+    pub(super) binary: &'a CStr,
     pub(super) argv: [*const libc::c_char; 2],
     pub(super) envp: [*const libc::c_char; 2],
     /// `(from, to)`: `dup2(from, to)`. Every `from` is above every `to`, so
@@ -67,11 +69,10 @@ impl PreExec<'_> {
         if self.become_root {
             self.set_ids_to_root();
         }
-        let path: &CStr = &self.program.path;
-        // SAFETY: `path` is a C string, `argv` and `envp` are null-terminated
-        // arrays of C strings that the parent keeps alive (this is a copy of
-        // its memory). execve returns only on failure.
-        unsafe { libc::execve(path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        // SAFETY: `binary` is a C string, `argv` and `envp` are
+        // null-terminated arrays of C strings that the parent keeps alive
+        // (this is a copy of its memory). execve returns only on failure.
+        unsafe { libc::execve(self.binary.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
         self.fail(&self.program.reports.exec, Errno::last())
     }
 

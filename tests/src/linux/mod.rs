@@ -243,7 +243,9 @@ impl Leftovers {
     }
 }
 
-/// The parent's open descriptors.
+/// The parent's open descriptors, but for the sealed copies of init
+/// binaries, which the backend makes at a binary's first launch and keeps
+/// for every later one.
 pub fn open_fds() -> BTreeSet<i32> {
     // The directory read has a descriptor of its own while it is open;
     // collect first, then drop it from the set.
@@ -253,7 +255,10 @@ pub fn open_fds() -> BTreeSet<i32> {
         .collect();
     entries
         .into_iter()
-        .filter(|fd| Path::new(&format!("/proc/self/fd/{fd}")).exists())
+        .filter(|fd| {
+            let link = fs::read_link(format!("/proc/self/fd/{fd}"));
+            link.is_ok_and(|target| !target.to_string_lossy().starts_with("/memfd:cradle-init"))
+        })
         .collect()
 }
 
