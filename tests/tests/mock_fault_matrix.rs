@@ -17,8 +17,8 @@ use cradle_core::launch::Who;
 use cradle_core::message::MessageKind;
 use cradle_core::{ChildStep, DecodeError, ExitStatus, Kind, Launch, LaunchError, Plan, Step, Time};
 use cradle_mock::{
-    plans, run_on, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, ProcessPoint, Report, Scenario,
-    Schedule,
+    plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, ProcessPoint, Report,
+    Scenario, Schedule,
 };
 
 /// Everything at once, data before exits.
@@ -287,7 +287,11 @@ fn forged_reports_the_backend_refuses() -> Vec<Row> {
 /// The container process misbehaving before `ready`.
 fn await_ready_faults(kind: Kind) -> Vec<Row> {
     let read = At::Process(ProcessPoint::ReadConfig);
-    let set_up = At::Process(ProcessPoint::SetUp);
+    let last = set_up_steps(kind)
+        .last()
+        .copied()
+        .expect("a kind with set-up steps");
+    let set_up = At::Process(ProcessPoint::SetUp(last));
     let mut rows = vec![
         // It dies with the config unread: the parent's read is reset.
         fault(
@@ -316,7 +320,7 @@ fn await_ready_faults(kind: Kind) -> Vec<Row> {
             Expect::Unexpected(MessageKind::Pid),
         ),
         fault(Fault::Refuse { at: read }, Expect::Child(ChildStep::Config)),
-        fault(Fault::Refuse { at: set_up }, Expect::Child(ChildStep::Mounts)),
+        fault(Fault::Refuse { at: set_up }, Expect::Child(last)),
         fault(Fault::Hangup { at: set_up }, Expect::Closed),
         fault(
             Fault::SocketError {
