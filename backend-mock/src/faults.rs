@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use cradle_core::{ExitStatus, Step};
+use cradle_core::{ChildStep, ExitStatus, Kind, Step};
 
 /// One thing that goes wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,12 +154,63 @@ pub enum ProcessPoint {
     AwaitRelease,
     /// Read the config, up to the parent's end of stream.
     ReadConfig,
-    /// Set up, then reply `ready`.
-    SetUp,
+    /// Run this set-up step: one of [`set_up_steps`] of the process's
+    /// kind, which it walks in order, each in turn; after the last, it
+    /// replies `ready`. As on Linux, every step of the kind is run (and can
+    /// be struck), whether or not the config gives it anything to do.
+    SetUp(ChildStep),
     /// `exec`, which closes its socket end (close-on-exec).
     Exec,
     /// Run the user's program, after `exec`.
     Run,
+}
+
+/// The set-up steps an init runs between its config and `ready`, in the
+/// order of [`ChildStep::ALL`].
+pub const INIT_SET_UP: [ChildStep; 18] = [
+    ChildStep::Setsid,
+    ChildStep::Namespaces,
+    ChildStep::Hostname,
+    ChildStep::Rlimits,
+    ChildStep::OomScoreAdj,
+    ChildStep::Network,
+    ChildStep::Mounts,
+    ChildStep::Rootfs,
+    ChildStep::Devices,
+    ChildStep::Sysctls,
+    ChildStep::Paths,
+    ChildStep::ReadonlyRootfs,
+    ChildStep::User,
+    ChildStep::Capabilities,
+    ChildStep::Cwd,
+    ChildStep::NoNewPrivileges,
+    ChildStep::Fds,
+    ChildStep::Seccomp,
+];
+
+/// The set-up steps a setns process (the one the helper forks) runs
+/// between its config and `ready`: the init's, less those that make the
+/// container (namespaces, host name, network, mounts, root, devices,
+/// sysctls, paths), which it joins instead.
+pub const SETNS_SET_UP: [ChildStep; 9] = [
+    ChildStep::Setsid,
+    ChildStep::Rlimits,
+    ChildStep::OomScoreAdj,
+    ChildStep::User,
+    ChildStep::Capabilities,
+    ChildStep::Cwd,
+    ChildStep::NoNewPrivileges,
+    ChildStep::Fds,
+    ChildStep::Seccomp,
+];
+
+/// The set-up steps the container process of a `kind` launch runs, in
+/// order.
+pub fn set_up_steps(kind: Kind) -> &'static [ChildStep] {
+    match kind {
+        Kind::Init => &INIT_SET_UP,
+        Kind::Setns => &SETNS_SET_UP,
+    }
 }
 
 /// The setns helper's life, by what it is about to do.
@@ -310,5 +361,40 @@ impl FaultScript {
             Fault::ForgedPid(forgery) => Some(forgery),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `steps` appear in `ChildStep::ALL` in the same order.
+    fn in_order(steps: &[ChildStep]) -> bool {
+        let position = |step| ChildStep::ALL.iter().position(|s| *s == step);
+        steps.windows(2).all(|w| position(w[0]) < position(w[1]))
+    }
+
+    #[test]
+    fn set_up_steps_follow_the_child_step_order() {
+        assert!(in_order(&INIT_SET_UP));
+        assert!(in_order(&SETNS_SET_UP));
+        assert!(SETNS_SET_UP.iter().all(|step| INIT_SET_UP.contains(step)));
+    }
+
+    #[test]
+    fn an_init_runs_every_step_between_its_config_and_exec() {
+        let handshake = [
+            ChildStep::Config,
+            ChildStep::Setns,
+            ChildStep::Fork,
+            ChildStep::Report,
+            ChildStep::Exec,
+            ChildStep::Other,
+        ];
+        let rest: Vec<ChildStep> = ChildStep::ALL
+            .into_iter()
+            .filter(|step| !handshake.contains(step))
+            .collect();
+        assert_eq!(rest, INIT_SET_UP);
     }
 }

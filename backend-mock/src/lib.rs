@@ -14,16 +14,18 @@
 //! - [`MockBackend`]: one launch's backend over the kernel, implementing
 //!   every [`cradle_core::backend`] trait, so the core's driver runs over it
 //!   unchanged.
-//! - [`Fault`]: a script that can fail or slow any command, kill or stall a
-//!   child at any point, make it send garbage, oversized, truncated,
-//!   unexpected or forged messages, or hang up.
+//! - [`Fault`]: a script that can fail or slow any command, kill, stall or
+//!   fail a child at any point (each of its set-up steps among them, walked
+//!   one at a time in the order Linux runs them: [`set_up_steps`]), make it
+//!   send garbage, oversized, truncated, unexpected or forged messages, or
+//!   hang up.
 //! - [`Pair`], [`Scenario`] and [`run`]: a parent and child driven to the
 //!   end, and a [`Report`] of the outcome and of what the launch left, with
 //!   its invariants checked by [`Report::violations`]. [`plans`] has plans
 //!   that use every part of a launch.
 //!
 //! ```
-//! use cradle_core::{Config, ExitStatus, LaunchError, Plan, Step};
+//! use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, Plan, Step};
 //! use cradle_mock::{At, Fault, ProcessPoint, Scenario};
 //!
 //! let plan = Plan::init(Config::new(["/bin/sh"]));
@@ -33,9 +35,9 @@
 //! assert!(report.kernel.process(pid).unwrap().is_alive());
 //! assert!(report.violations().is_empty());
 //!
-//! // The child dies while setting up: the launch says so, and leaves nothing.
+//! // The child dies at a set-up step: the launch says so, and leaves nothing.
 //! let dies = Fault::Die {
-//!     at: At::Process(ProcessPoint::SetUp),
+//!     at: At::Process(ProcessPoint::SetUp(ChildStep::Mounts)),
 //!     status: ExitStatus::Signaled(9),
 //! };
 //! let report = cradle_mock::run(&Scenario::new(plan).with_fault(dies)).unwrap();
@@ -60,7 +62,10 @@ mod socket;
 
 pub use crate::backend::{MockBackend, Options, Schedule, REAP_BOUND, SOCKET_BUFFER};
 pub use crate::cgroup::{Cgroup, ROOT};
-pub use crate::faults::{At, CommandKind, Fault, FaultScript, Forgery, HelperPoint, ProcessPoint};
+pub use crate::faults::{
+    set_up_steps, At, CommandKind, Fault, FaultScript, Forgery, HelperPoint, ProcessPoint, INIT_SET_UP,
+    SETNS_SET_UP,
+};
 pub use crate::kernel::{
     Container, Errno, Kernel, LaunchId, LeftProcess, Leftovers, DEFAULT_PID_MAX, SIGKILL,
 };

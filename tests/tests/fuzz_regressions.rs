@@ -11,8 +11,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use cradle_tests::invariants::input::{decode, Encode};
-use cradle_tests::invariants::seeds::{record, seed_corpus, shapes, Story};
-use cradle_tests::invariants::{ChildInput, DecoderInput, LaunchInput, Target, TARGETS};
+use cradle_tests::invariants::seeds::{pair_scenarios, record, seed_corpus, shapes, Story};
+use cradle_tests::invariants::{ChildInput, DecoderInput, LaunchInput, PairInput, Target, TARGETS};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -103,6 +103,49 @@ fn seeds_decode_to_the_scripts_they_were_written_from() {
         let input: DecoderInput = decode(&seed.bytes);
         assert_eq!(input.to_bytes(), seed.bytes, "{}", seed.name);
     }
+    for (name, scenario) in pair_scenarios() {
+        let input: PairInput = decode(&scenario.to_bytes());
+        assert_eq!(input, scenario, "{name}");
+    }
+}
+
+/// The committed seeds are the ones the recorder makes now: a change to
+/// the wire format, an input layout or the mock's points must come with
+/// the corpus regenerated (see [`write_seed_corpus`]).
+#[test]
+fn committed_seeds_are_the_generated_ones() {
+    let corpus = fuzz_dir().join("corpus");
+    let mut stale = Vec::new();
+    for target in TARGETS {
+        let generated: Vec<_> = seed_corpus()
+            .into_iter()
+            .filter(|s| s.target == target.name)
+            .collect();
+        let committed = inputs(&corpus, target);
+        for path in &committed {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            match generated.iter().find(|s| s.name == name) {
+                None => stale.push(format!("{}/{name}: no longer generated", target.name)),
+                Some(seed) if fs::read(path).ok().as_ref() != Some(&seed.bytes) => {
+                    stale.push(format!("{}/{name}: differs", target.name));
+                }
+                Some(_) => {}
+            }
+        }
+        for seed in &generated {
+            if !committed
+                .iter()
+                .any(|p| p.file_name() == Some(seed.name.as_ref()))
+            {
+                stale.push(format!("{}/{}: not committed", target.name, seed.name));
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "fuzz/corpus is stale; run write_seed_corpus and commit:\n{}",
+        stale.join("\n")
+    );
 }
 
 /// Rewrites `fuzz/corpus/` from the recorder. Run it after a change to the

@@ -1,5 +1,7 @@
 //! The fault matrix: every step of both launch kinds, under every fault that
-//! applies at that step, under more than one schedule.
+//! applies at that step, under more than one schedule. While the launch
+//! awaits `ready`, that includes a failure, a stall and a death at each of
+//! the child's set-up steps of its kind.
 //!
 //! Each case must end in a typed error of the expected kind naming the step,
 //! with the fault spent (it struck), no cleanup command failed, nothing of
@@ -17,8 +19,8 @@ use cradle_core::launch::Who;
 use cradle_core::message::MessageKind;
 use cradle_core::{ChildStep, DecodeError, ExitStatus, Kind, Launch, LaunchError, Plan, Step, Time};
 use cradle_mock::{
-    plans, run_on, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, ProcessPoint, Report, Scenario,
-    Schedule,
+    plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, ProcessPoint, Report,
+    Scenario, Schedule,
 };
 
 /// Everything at once, data before exits.
@@ -62,7 +64,8 @@ enum Expect {
     TimedOut,
     Cancelled,
     Exited(Who, ExitStatus),
-    Child(ChildStep),
+    /// The child's `error`, naming this step and errno.
+    Child(ChildStep, i32),
     Protocol(Decode),
     Unexpected(MessageKind),
     ForgedPid,
@@ -225,7 +228,7 @@ fn helper_faults(point: HelperPoint) -> Vec<Row> {
         fault(Fault::Oversized { at }, Expect::Protocol(Decode::TooLong)),
         fault(Fault::Truncated { at }, truncated),
         fault(Fault::Unexpected { at }, Expect::Unexpected(MessageKind::Ready)),
-        fault(Fault::Refuse { at }, Expect::Child(refused_at)),
+        fault(Fault::Refuse { at }, Expect::Child(refused_at, libc::EPERM)),
         fault(Fault::Hangup { at }, closed),
         fault(
             Fault::SocketError { at, errno: libc::EIO },
@@ -284,10 +287,14 @@ fn forged_reports_the_backend_refuses() -> Vec<Row> {
     .collect()
 }
 
-/// The container process misbehaving before `ready`.
+/// The container process misbehaving before `ready`: on the way to its
+/// config, on its socket as it finishes its set-up, and at each set-up step
+/// of its kind.
 fn await_ready_faults(kind: Kind) -> Vec<Row> {
     let read = At::Process(ProcessPoint::ReadConfig);
-    let set_up = At::Process(ProcessPoint::SetUp);
+    let steps = set_up_steps(kind);
+    let last = steps.last().copied().expect("a kind with set-up steps");
+    let set_up = At::Process(ProcessPoint::SetUp(last));
     let mut rows = vec![
         // It dies with the config unread: the parent's read is reset.
         fault(
@@ -315,8 +322,10 @@ fn await_ready_faults(kind: Kind) -> Vec<Row> {
             Fault::Unexpected { at: set_up },
             Expect::Unexpected(MessageKind::Pid),
         ),
-        fault(Fault::Refuse { at: read }, Expect::Child(ChildStep::Config)),
-        fault(Fault::Refuse { at: set_up }, Expect::Child(ChildStep::Mounts)),
+        fault(
+            Fault::Refuse { at: read },
+            Expect::Child(ChildStep::Config, libc::EPERM),
+        ),
         fault(Fault::Hangup { at: set_up }, Expect::Closed),
         fault(
             Fault::SocketError {
@@ -327,6 +336,7 @@ fn await_ready_faults(kind: Kind) -> Vec<Row> {
         ),
         row(Trigger::Cancel, Expect::Cancelled),
     ];
+    rows.extend(steps.iter().flat_map(|&step| set_up_step_faults(step)));
     if kind == Kind::Init {
         let held = At::Process(ProcessPoint::AwaitRelease);
         rows.extend([
@@ -350,6 +360,27 @@ fn await_ready_faults(kind: Kind) -> Vec<Row> {
     rows
 }
 
+/// The container process failing at set-up `step`: its `error` names the
+/// step and the errno; or it stalls there, or is killed or exits there.
+fn set_up_step_faults(step: ChildStep) -> Vec<Row> {
+    let at = At::Process(ProcessPoint::SetUp(step));
+    vec![
+        fault(Fault::Refuse { at }, Expect::Child(step, libc::EPERM)),
+        fault(Fault::Stall { at }, Expect::TimedOut),
+        fault(
+            Fault::Die { at, status: SIGKILL },
+            Expect::Exited(Who::Process, SIGKILL),
+        ),
+        fault(
+            Fault::Die {
+                at,
+                status: ExitStatus::Exited(1),
+            },
+            Expect::Exited(Who::Process, ExitStatus::Exited(1)),
+        ),
+    ]
+}
+
 /// The container process misbehaving after `ready`, before `exec`.
 fn await_exec_faults() -> Vec<Row> {
     let exec = At::Process(ProcessPoint::Exec);
@@ -362,7 +393,10 @@ fn await_exec_faults() -> Vec<Row> {
             Fault::Unexpected { at: exec },
             Expect::Unexpected(MessageKind::Pid),
         ),
-        fault(Fault::Refuse { at: exec }, Expect::Child(ChildStep::Exec)),
+        fault(
+            Fault::Refuse { at: exec },
+            Expect::Child(ChildStep::Exec, libc::EPERM),
+        ),
         fault(
             Fault::SocketError {
                 at: exec,
@@ -471,7 +505,9 @@ fn is(expect: &Expect, error: &LaunchError) -> bool {
                 who: w, status: s, ..
             },
         ) => (who, status) == (w, s),
-        (Expect::Child(step), LaunchError::Child { error, .. }) => error.step == *step,
+        (Expect::Child(step, errno), LaunchError::Child { error, .. }) => {
+            (error.step, error.errno) == (*step, Some(*errno))
+        }
         (Expect::Unexpected(kind), LaunchError::Unexpected { kind: k, .. }) => kind == k,
         (Expect::Protocol(decode), LaunchError::Protocol { error, .. }) => matches!(
             (decode, error),
@@ -565,5 +601,39 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
     ];
     for name in every {
         assert!(cases.iter().any(|c| named(c) == name), "no {name} case");
+    }
+}
+
+/// A failure, a stall and a death at each set-up step of both kinds, each
+/// ending where the process is awaited, and the failure naming its step.
+#[test]
+fn the_matrix_fails_stalls_and_kills_at_every_set_up_step() {
+    let cases = cases();
+    for kind in [Kind::Init, Kind::Setns] {
+        for &step in set_up_steps(kind) {
+            let at = Some(At::Process(ProcessPoint::SetUp(step)));
+            let here = |c: &&Case| {
+                c.kind == kind
+                    && c.step == Step::AwaitReady
+                    && matches!(&c.trigger, Trigger::Fault(f) if f.at() == at)
+            };
+            let expects: Vec<&Expect> = cases.iter().filter(here).map(|c| &c.expect).collect();
+            assert!(
+                expects
+                    .iter()
+                    .any(|e| matches!(e, Expect::Child(s, _) if *s == step)),
+                "{kind:?}: no failure at {step}"
+            );
+            assert!(
+                expects.iter().any(|e| matches!(e, Expect::TimedOut)),
+                "{kind:?}: no stall at {step}"
+            );
+            assert!(
+                expects
+                    .iter()
+                    .any(|e| matches!(e, Expect::Exited(Who::Process, _))),
+                "{kind:?}: no death at {step}"
+            );
+        }
     }
 }

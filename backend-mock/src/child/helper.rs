@@ -4,7 +4,7 @@
 use cradle_core::child::pid_report;
 use cradle_core::framing::encode_to_bytes;
 use cradle_core::message::MessageKind;
-use cradle_core::{ChildError, ChildStep, ExitStatus, Limits, Message, Pid};
+use cradle_core::{ChildError, ChildStep, ExitStatus, Kind, Limits, Message, Pid};
 
 use super::cursor::Cursor;
 use super::{first_half, oversized, set_parent_error, ProcessProgram, Program, GARBAGE};
@@ -58,6 +58,7 @@ impl HelperProgram {
                         let process = Program::Process(ProcessProgram::new(
                             self.socket,
                             self.limits,
+                            Kind::Setns,
                             ProcessPoint::ReadConfig,
                         ));
                         match kernel.fork_sibling(me, super::SETNS_PROCESS, process) {

@@ -11,7 +11,7 @@ mod helper;
 mod process;
 
 use cradle_core::message::MessageKind;
-use cradle_core::{Decoder, Direction, Limits, Pid};
+use cradle_core::{Decoder, Direction, Kind, Limits, Pid};
 
 pub(crate) use self::helper::HelperProgram;
 pub(crate) use self::process::ProcessProgram;
@@ -36,7 +36,7 @@ impl Program {
         } else {
             ProcessPoint::ReadConfig
         };
-        Program::Process(ProcessProgram::new(socket, limits, start))
+        Program::Process(ProcessProgram::new(socket, limits, Kind::Init, start))
     }
 
     /// A setns helper that joins the container whose init is `target`.

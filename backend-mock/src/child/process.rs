@@ -4,20 +4,25 @@
 use cradle_core::child::pid_report;
 use cradle_core::framing::encode_to_bytes;
 use cradle_core::message::MessageKind;
-use cradle_core::{ChildError, ChildEvent, ChildHandshake, ChildStep, ExitStatus, Limits, Message, Pid};
+use cradle_core::{
+    ChildError, ChildEvent, ChildHandshake, ChildStep, ExitStatus, Kind, Limits, Message, Pid,
+};
 
 use super::cursor::Cursor;
 use super::{first_half, oversized, set_parent_error, GARBAGE};
-use crate::faults::{Fault, FaultScript, ProcessPoint};
+use crate::faults::{set_up_steps, Fault, FaultScript, ProcessPoint};
 use crate::kernel::Kernel;
 use crate::socket::{Received, SocketId};
 
-/// The container process: (held,) read the config, set up, `ready`,
-/// `exec`, run.
+/// The container process: (held,) read the config, each set-up step of
+/// its kind in turn, `ready`, `exec`, run.
 #[derive(Debug)]
 pub(crate) struct ProcessProgram {
     pub(super) socket: SocketId,
     limits: Limits,
+    /// An init, or a process a setns helper forked: which set-up steps it
+    /// runs.
+    kind: Kind,
     handshake: ChildHandshake,
     cursor: Cursor<ProcessPoint>,
     /// Set-up failed: the `error` reply goes out once the parent's stream
@@ -26,10 +31,11 @@ pub(crate) struct ProcessProgram {
 }
 
 impl ProcessProgram {
-    pub(super) fn new(socket: SocketId, limits: Limits, start: ProcessPoint) -> ProcessProgram {
+    pub(super) fn new(socket: SocketId, limits: Limits, kind: Kind, start: ProcessPoint) -> ProcessProgram {
         ProcessProgram {
             socket,
             limits,
+            kind,
             handshake: ChildHandshake::new(limits),
             cursor: Cursor::new(start),
             failed: false,
@@ -52,14 +58,19 @@ impl ProcessProgram {
                 self.cursor.go(ProcessPoint::ReadConfig);
             }
             ProcessPoint::ReadConfig => return self.read(me, kernel),
-            ProcessPoint::SetUp => {
-                if self.handshake.ready().is_err() {
-                    kernel.exit(me, ExitStatus::Exited(1));
-                    return true;
+            // The step is done (the mock has nothing to apply): on to the
+            // next, or, after the last, `ready`.
+            ProcessPoint::SetUp(step) => match self.step_after(step) {
+                Some(next) => self.cursor.go(ProcessPoint::SetUp(next)),
+                None => {
+                    if self.handshake.ready().is_err() {
+                        kernel.exit(me, ExitStatus::Exited(1));
+                        return true;
+                    }
+                    self.flush(me, kernel);
+                    self.cursor.go(ProcessPoint::Exec);
                 }
-                self.flush(me, kernel);
-                self.cursor.go(ProcessPoint::Exec);
-            }
+            },
             ProcessPoint::Exec => {
                 kernel.exec(me);
                 self.cursor.go(ProcessPoint::Run);
@@ -86,13 +97,25 @@ impl ProcessProgram {
         }
         while let Some(event) = self.handshake.poll_event() {
             match event {
-                ChildEvent::Config(_) => self.cursor.go(ProcessPoint::SetUp),
+                ChildEvent::Config(_) => self.cursor.go(ProcessPoint::SetUp(self.steps()[0])),
                 ChildEvent::Failed(_) => self.failed = true,
             }
         }
         self.flush(me, kernel);
         self.exit_once_replied(me, kernel);
         true
+    }
+
+    /// Its set-up steps, in order.
+    fn steps(&self) -> &'static [ChildStep] {
+        set_up_steps(self.kind)
+    }
+
+    /// The set-up step after `step`; `None` after the last.
+    fn step_after(&self, step: ChildStep) -> Option<ChildStep> {
+        let steps = self.steps();
+        let index = steps.iter().position(|&s| s == step)?;
+        steps.get(index + 1).copied()
     }
 
     fn flush(&mut self, me: Pid, kernel: &mut Kernel) {
@@ -124,7 +147,7 @@ impl ProcessProgram {
             Fault::Refuse { .. } => {
                 self.failed = true;
                 self.handshake.fail(ChildError {
-                    message: format!("simulated failure before {:?}", self.cursor.point()),
+                    message: format!("simulated failure at {:?}", self.cursor.point()),
                     step: child_step(self.cursor.point()),
                     errno: Some(libc::EPERM),
                 });
@@ -155,7 +178,7 @@ fn child_step(point: ProcessPoint) -> ChildStep {
     match point {
         ProcessPoint::AwaitRelease => ChildStep::Namespaces,
         ProcessPoint::ReadConfig => ChildStep::Config,
-        ProcessPoint::SetUp => ChildStep::Mounts,
+        ProcessPoint::SetUp(step) => step,
         ProcessPoint::Exec | ProcessPoint::Run => ChildStep::Exec,
     }
 }

@@ -20,7 +20,8 @@
 //!   cancel, `9` advance (u16 ms).
 //! - `child`: a flags byte (bit 0: [`SMALL_LIMITS`]), then ops to the end,
 //!   each a tag byte (mod 5) and its fields: `0` bytes (a chunk), `1` config
-//!   (u32 version), `2` EOF, `3` ready, `4` fail (a step byte, mod 17).
+//!   (u32 version), `2` EOF, `3` ready, `4` fail (a step byte, mod 24:
+//!   [`ChildStep::ALL`]).
 //! - `message`: the bytes are the line.
 //! - `pair`: a plan byte (mod 4: full init, bare init, full setns, bare
 //!   setns), a schedule byte (bit 0: exits first; bits 1–3: the chunk size,
@@ -34,14 +35,19 @@
 //!   stranger, sibling, vacant, or raw and an i32). A command is a byte
 //!   mod 15 in [`CommandKind`] order, and for the two interface commands an
 //!   index byte (mod 3); a point is a byte mod 3 (command, process point
-//!   mod 5, helper point mod 4) and its byte; a status is a byte whose bit 0
-//!   means signaled, and a code byte.
+//!   mod 22, helper point mod 4) and its byte; the process points are
+//!   awaiting release, reading the config, the 18 set-up steps of an init
+//!   in order ([`INIT_SET_UP`]; a setns process runs 9 of them), `exec`,
+//!   and running. A status is a byte whose bit 0 means signaled, and a
+//!   code byte.
 
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use cradle_core::{ChildStep, Direction, ExitStatus, Kind, Limits, Pid, Step};
-use cradle_mock::{At, CommandKind, Fault, Forgery, HelperPoint, ProcessPoint, Schedule, SOCKET_BUFFER};
+use cradle_mock::{
+    At, CommandKind, Fault, Forgery, HelperPoint, ProcessPoint, Schedule, INIT_SET_UP, SOCKET_BUFFER,
+};
 
 use super::child::{ChildInput, ChildOp};
 use super::framing::{DecoderInput, SMALL_LIMITS};
@@ -439,13 +445,21 @@ fn put_command_kind(out: &mut Vec<u8>, kind: CommandKind) {
     }
 }
 
-const PROCESS_POINTS: [ProcessPoint; 5] = [
-    ProcessPoint::AwaitRelease,
-    ProcessPoint::ReadConfig,
-    ProcessPoint::SetUp,
-    ProcessPoint::Exec,
-    ProcessPoint::Run,
-];
+/// The container process's points in the order of its life: each of the
+/// init's set-up steps (a setns process runs some of them) between reading
+/// its config and `exec`.
+const PROCESS_POINTS: [ProcessPoint; INIT_SET_UP.len() + 4] = {
+    let mut points = [ProcessPoint::AwaitRelease; INIT_SET_UP.len() + 4];
+    points[1] = ProcessPoint::ReadConfig;
+    let mut i = 0;
+    while i < INIT_SET_UP.len() {
+        points[2 + i] = ProcessPoint::SetUp(INIT_SET_UP[i]);
+        i += 1;
+    }
+    points[2 + i] = ProcessPoint::Exec;
+    points[3 + i] = ProcessPoint::Run;
+    points
+};
 
 const HELPER_POINTS: [HelperPoint; 4] = [
     HelperPoint::Join,

@@ -211,6 +211,7 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
         faults,
     };
     let process = At::Process;
+    let set_up = |step| At::Process(ProcessPoint::SetUp(step));
     let mut scenarios = vec![
         ("init-full".to_owned(), scenario(PairPlan::FullInit, vec![])),
         ("init-bare".to_owned(), scenario(PairPlan::BareInit, vec![])),
@@ -249,7 +250,7 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
         (
             "dies",
             Fault::Die {
-                at: process(ProcessPoint::SetUp),
+                at: set_up(ChildStep::Rootfs),
                 status: ExitStatus::Signaled(9),
             },
         ),
@@ -263,31 +264,43 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
         (
             "refuses",
             Fault::Refuse {
-                at: process(ProcessPoint::SetUp),
+                at: set_up(ChildStep::Mounts),
+            },
+        ),
+        (
+            "refuses-seccomp",
+            Fault::Refuse {
+                at: set_up(ChildStep::Seccomp),
+            },
+        ),
+        (
+            "stalls-in-set-up",
+            Fault::Stall {
+                at: set_up(ChildStep::Devices),
             },
         ),
         (
             "garbage",
             Fault::Garbage {
-                at: process(ProcessPoint::SetUp),
+                at: set_up(ChildStep::Setsid),
             },
         ),
         (
             "oversized",
             Fault::Oversized {
-                at: process(ProcessPoint::SetUp),
+                at: set_up(ChildStep::Hostname),
             },
         ),
         (
             "truncated",
             Fault::Truncated {
-                at: process(ProcessPoint::SetUp),
+                at: set_up(ChildStep::Capabilities),
             },
         ),
         (
             "unexpected",
             Fault::Unexpected {
-                at: process(ProcessPoint::SetUp),
+                at: set_up(ChildStep::Fds),
             },
         ),
         (
@@ -355,7 +368,14 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
         (
             "refuses",
             Fault::Refuse {
-                at: process(ProcessPoint::SetUp),
+                at: set_up(ChildStep::Capabilities),
+            },
+        ),
+        (
+            "dies-in-set-up",
+            Fault::Die {
+                at: set_up(ChildStep::OomScoreAdj),
+                status: ExitStatus::Signaled(9),
             },
         ),
     ];
