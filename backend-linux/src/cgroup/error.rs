@@ -64,6 +64,29 @@ pub enum CgroupError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A device rule that cannot be applied (an `a` rule for less than every
+    /// device and access, or a rule with no access).
+    #[error("device rule {index} ({rule}): {reason}")]
+    InvalidDeviceRule {
+        /// Its place in the list, from 0.
+        index: usize,
+        /// The rule, as `allow c 1:3 rwm`.
+        rule: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A `bpf` syscall for the cgroup's v2 device program failed.
+    #[error("cgroup v2: bpf({command}) for {path}: {source}{}", verifier_log(log))]
+    Bpf {
+        /// `BPF_PROG_LOAD` or `BPF_PROG_ATTACH`.
+        command: &'static str,
+        /// The cgroup's directory.
+        path: PathBuf,
+        /// What the kernel said.
+        source: io::Error,
+        /// The verifier's log when it refused the program, else empty.
+        log: String,
+    },
     /// A limit needs a controller that the cgroup's v2 directory lacks.
     #[error("{hierarchy}: the {controller} controller is not enabled ({path})")]
     ControllerUnavailable {
@@ -196,10 +219,19 @@ impl CgroupError {
             | CgroupError::Open { source, .. }
             | CgroupError::Read { source, .. }
             | CgroupError::Write { source, .. }
-            | CgroupError::Kill { source, .. } => source.raw_os_error(),
+            | CgroupError::Kill { source, .. }
+            | CgroupError::Bpf { source, .. } => source.raw_os_error(),
             CgroupError::Exists { .. } => Some(libc::EEXIST),
             CgroupError::Timeout { .. } => Some(libc::ETIMEDOUT),
             _ => None,
         }
+    }
+}
+
+fn verifier_log(log: &str) -> String {
+    if log.is_empty() {
+        String::new()
+    } else {
+        format!("; verifier log:\n{log}")
     }
 }

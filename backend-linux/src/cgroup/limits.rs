@@ -3,6 +3,7 @@
 //! Pure: which files to write, with what, in which order. A limit goes to
 //! the v1 hierarchy that has its controller, else to the v2 directory.
 
+use super::devices::{self, DeviceRule};
 use super::hierarchy::Version;
 
 /// Resource limits, each written in the hierarchy's own format.
@@ -20,6 +21,11 @@ pub struct Resources {
     pub cpu_period_us: Option<u64>,
     /// CPU weight, 1..=10000 (v1 shares are converted).
     pub cpu_weight: Option<u64>,
+    /// Device rules, applied in order (see
+    /// [`DeviceRule::container_default`]); `None` leaves the cgroup's
+    /// device access as it inherits it. v1 writes them to `devices.allow`
+    /// and `devices.deny`; v2 attaches a `BPF_CGROUP_DEVICE` program.
+    pub devices: Option<Vec<DeviceRule>>,
 }
 
 /// A controller that [`Resources`] can ask for.
@@ -28,16 +34,23 @@ pub(crate) enum Controller {
     Memory,
     Pids,
     Cpu,
+    Devices,
 }
 
 impl Controller {
-    pub(crate) const ALL: [Controller; 3] = [Controller::Memory, Controller::Pids, Controller::Cpu];
+    pub(crate) const ALL: [Controller; 4] = [
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Cpu,
+        Controller::Devices,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Controller::Memory => "memory",
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
+            Controller::Devices => "devices",
         }
     }
 }
@@ -66,10 +79,13 @@ impl Resources {
             Controller::Cpu => {
                 self.cpu_quota_us.is_some() || self.cpu_period_us.is_some() || self.cpu_weight.is_some()
             }
+            Controller::Devices => self.devices.is_some(),
         }
     }
 
-    /// The files to write, in order, for `controller` in `version`'s format.
+    /// The files to write, in order, for `controller` in `version`'s format
+    /// (none for v2 devices: a program is attached instead). Device rules
+    /// are checked apart, by [`devices::validate`].
     pub(crate) fn settings(
         &self,
         controller: Controller,
@@ -85,6 +101,12 @@ impl Resources {
                 .collect()),
             (Controller::Cpu, Version::V1) => self.cpu_v1(),
             (Controller::Cpu, Version::V2) => self.cpu_v2(),
+            (Controller::Devices, Version::V1) => Ok(self
+                .devices
+                .as_deref()
+                .map(devices::v1_settings)
+                .unwrap_or_default()),
+            (Controller::Devices, Version::V2) => Ok(Vec::new()),
         }
     }
 

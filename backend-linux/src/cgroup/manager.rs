@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use super::detect::{parse_proc_cgroup, Layout, MOUNTINFO};
+use super::devices::{self, DeviceRule};
 use super::error::CgroupError;
 use super::fs;
 use super::hierarchy::{CgroupDir, CgroupPaths};
@@ -35,11 +36,13 @@ pub struct Cgroup {
     v2_dir: Option<OwnedFd>,
 }
 
-/// Files to write to one directory, in order.
+/// Files to write to one directory, in order; for v2 devices, the rules
+/// of the program to attach.
 struct Limits<'a> {
     dir: &'a CgroupDir,
     controller: Controller,
     settings: Vec<Setting>,
+    device_program: Option<&'a [DeviceRule]>,
 }
 
 impl Cgroup {
@@ -203,7 +206,9 @@ fn build<'a>(
         }
     }
     for limit in limits {
-        if limit.dir.is_v2() {
+        // Device programs work on any cgroup2 directory: there is no v2
+        // devices controller to enable.
+        if limit.dir.is_v2() && limit.controller != Controller::Devices {
             require_v2_controller(limit.dir, limit.controller)?;
         }
         for setting in &limit.settings {
@@ -213,13 +218,20 @@ fn build<'a>(
                 &setting.value,
             )?;
         }
+        if let Some(rules) = limit.device_program {
+            let dir = open_dir(limit.dir)?;
+            devices::attach_device_program(dir.as_fd(), &limit.dir.path, rules)?;
+        }
     }
     paths.v2().map(open_dir).transpose()
 }
 
 /// Which directory each asked-for limit goes to, in which format: the v1
 /// hierarchy with the controller, else the v2 directory.
-fn plan_limits<'a>(paths: &'a CgroupPaths, resources: &Resources) -> Result<Vec<Limits<'a>>, CgroupError> {
+fn plan_limits<'a>(paths: &'a CgroupPaths, resources: &'a Resources) -> Result<Vec<Limits<'a>>, CgroupError> {
+    if let Some(rules) = &resources.devices {
+        devices::validate(rules)?;
+    }
     Controller::ALL
         .into_iter()
         .filter(|controller| resources.needs(*controller))
@@ -239,10 +251,15 @@ fn plan_limits<'a>(paths: &'a CgroupPaths, resources: &Resources) -> Result<Vec<
                     value: invalid.value,
                     reason: invalid.reason,
                 })?;
+            let device_program = match controller {
+                Controller::Devices if dir.is_v2() => resources.devices.as_deref(),
+                _ => None,
+            };
             Ok(Limits {
                 dir,
                 controller,
                 settings,
+                device_program,
             })
         })
         .collect()
@@ -417,6 +434,52 @@ mod tests {
                 })
             ),
             "{error:?}"
+        );
+    }
+
+    #[test]
+    fn device_rules_go_to_the_v1_devices_hierarchy_else_to_a_v2_program() {
+        let resources = Resources {
+            devices: Some(DeviceRule::container_default()),
+            ..Resources::default()
+        };
+        let hybrid = paths(&[v1("devices"), Hierarchy::V2]);
+        let plan = plan_limits(&hybrid, &resources).expect("plan");
+        let [limit] = &plan[..] else {
+            panic!("one limit");
+        };
+        assert_eq!(limit.dir.hierarchy, v1("devices"));
+        assert!(limit.device_program.is_none());
+        assert_eq!(
+            (limit.settings[0].file, limit.settings[0].value.as_str()),
+            ("devices.deny", "a *:* rwm")
+        );
+        assert_eq!(limit.settings.len(), 10);
+
+        let unified = paths(&[Hierarchy::V2]);
+        let plan = plan_limits(&unified, &resources).expect("plan");
+        let [limit] = &plan[..] else {
+            panic!("one limit");
+        };
+        assert_eq!(limit.dir.hierarchy, Hierarchy::V2);
+        assert!(limit.settings.is_empty());
+        assert_eq!(limit.device_program, resources.devices.as_deref());
+    }
+
+    #[test]
+    fn a_device_rule_the_format_cannot_express_is_refused_before_anything_is_made() {
+        let mut rules = DeviceRule::container_default();
+        rules[0].major = Some(1);
+        let resources = Resources {
+            devices: Some(rules),
+            ..Resources::default()
+        };
+        let error = plan_limits(&paths(&[v1("devices")]), &resources)
+            .err()
+            .expect("refused");
+        assert_eq!(
+            error.to_string(),
+            "device rule 0 (deny a 1:* rwm): an 'a' rule covers every device: its numbers must be *:*"
         );
     }
 

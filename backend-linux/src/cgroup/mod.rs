@@ -11,6 +11,9 @@
 //!   the v1 hierarchy with its controller, else to v2), puts processes in
 //!   (at clone time on v2, see [`Cgroup::clone_into`]), freezes and thaws,
 //!   kills everything in it, waits until it is empty and removes it.
+//! - [`DeviceRule`]s restrict the devices the container may open or
+//!   create: v1's `devices.allow`/`devices.deny`, or a `BPF_CGROUP_DEVICE`
+//!   program on v2 ([`attach_device_program`]).
 //! - [`enter`] puts a setns process into a running container's cgroups.
 //!
 //! cradle only ever writes to cgroups it created: an existing directory is
@@ -20,6 +23,7 @@
 //! Every wait has a deadline. Errors name the file and the hierarchy.
 
 mod detect;
+mod devices;
 mod error;
 mod freezer;
 mod fs;
@@ -30,6 +34,7 @@ mod manager;
 mod wait;
 
 pub use detect::{Layout, Mode, MountedHierarchy};
+pub use devices::{attach_device_program, DeviceAccess, DeviceRule, DeviceType, ParseDeviceAccessError};
 pub use error::CgroupError;
 pub use freezer::FreezerState;
 pub use hierarchy::{CgroupDir, CgroupPaths, Hierarchy, Version};

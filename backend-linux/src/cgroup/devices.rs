@@ -1,0 +1,881 @@
+//! The container's device allow list (OCI `linux.resources.devices`).
+//!
+//! Rules apply in order, a later rule overriding an earlier one for the
+//! devices and the accesses they share; a device or access no rule covers
+//! keeps what the cgroup inherited from its parent. An `a` rule covers every
+//! device and every access, so it overrides everything before it: a list
+//! that starts with "deny `a`" is an allow list.
+//!
+//! - v1 (a `devices` hierarchy is mounted): each rule is one write, to
+//!   `devices.deny` or `devices.allow`, as `c 1:3 rwm`.
+//! - v2: a `BPF_CGROUP_DEVICE` program made from the rules, attached to the
+//!   container's cgroup2 directory with `BPF_F_ALLOW_MULTI`, so the
+//!   programs of the cgroups above still apply too.
+//!
+//! The program is assembled here from a handful of instructions, as runc
+//! and crun do, rather than with an eBPF toolchain crate: see
+//! [`program`]. Each `unsafe` block is one `bpf` syscall.
+//!
+//! v1's own quirk is not reproduced in v2: in v1 a deny rule only takes
+//! access away from an earlier allow rule that names exactly the same
+//! device (a `deny c 1:3 w` after `allow c *:* rwm` leaves 1:3 writable).
+//! Lists whose later rules name the same devices as the earlier ones, as
+//! the OCI default does, mean the same in both.
+
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::str::FromStr;
+
+use super::error::CgroupError;
+use super::limits::Setting;
+
+/// One device cgroup rule (OCI `linux.resources.devices` entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DeviceRule {
+    /// Grant (`devices.allow`) or refuse (`devices.deny`) the access.
+    pub allow: bool,
+    /// Which kind of device; [`DeviceType::All`] covers every device.
+    pub kind: DeviceType,
+    /// The major number; `None` for any (`*`).
+    pub major: Option<u32>,
+    /// The minor number; `None` for any (`*`).
+    pub minor: Option<u32>,
+    /// The accesses granted or refused.
+    pub access: DeviceAccess,
+}
+
+/// A device rule's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceType {
+    /// Every device, with every access (`a`).
+    All,
+    /// A character device (`c`).
+    Char,
+    /// A block device (`b`).
+    Block,
+}
+
+/// The accesses a rule covers: a subset of `rwm`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DeviceAccess {
+    /// Opening for reading (`r`).
+    pub read: bool,
+    /// Opening for writing (`w`).
+    pub write: bool,
+    /// Creating a device node (`m`).
+    pub mknod: bool,
+}
+
+/// A device access string with letters other than `r`, `w` and `m`, or
+/// none at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid device access {input:?}: expected a non-empty subset of \"rwm\"")]
+pub struct ParseDeviceAccessError {
+    /// What was given.
+    pub input: String,
+}
+
+impl DeviceType {
+    /// The letter of the cgroup formats: `a`, `c` or `b`.
+    pub fn letter(self) -> char {
+        match self {
+            DeviceType::All => 'a',
+            DeviceType::Char => 'c',
+            DeviceType::Block => 'b',
+        }
+    }
+}
+
+impl DeviceAccess {
+    /// Every access: `rwm`.
+    pub const ALL: DeviceAccess = DeviceAccess {
+        read: true,
+        write: true,
+        mknod: true,
+    };
+
+    /// Whether it covers no access at all.
+    pub fn is_empty(self) -> bool {
+        !(self.read || self.write || self.mknod)
+    }
+
+    /// The kernel's `BPF_DEVCG_ACC_*` bits: `MKNOD` 1, `READ` 2, `WRITE` 4.
+    fn bits(self) -> i32 {
+        [
+            (self.mknod, BPF_DEVCG_ACC_MKNOD),
+            (self.read, BPF_DEVCG_ACC_READ),
+            (self.write, BPF_DEVCG_ACC_WRITE),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |bits, (_, bit)| bits | bit)
+    }
+}
+
+impl FromStr for DeviceAccess {
+    type Err = ParseDeviceAccessError;
+
+    /// A non-empty subset of `rwm`, in any order (repeats are harmless, as
+    /// for the kernel).
+    fn from_str(input: &str) -> Result<DeviceAccess, ParseDeviceAccessError> {
+        let error = || ParseDeviceAccessError {
+            input: input.to_owned(),
+        };
+        let mut access = DeviceAccess::default();
+        for letter in input.chars() {
+            match letter {
+                'r' => access.read = true,
+                'w' => access.write = true,
+                'm' => access.mknod = true,
+                _ => return Err(error()),
+            }
+        }
+        if access.is_empty() {
+            return Err(error());
+        }
+        Ok(access)
+    }
+}
+
+impl fmt::Display for DeviceAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (on, letter) in [(self.read, "r"), (self.write, "w"), (self.mknod, "m")] {
+            if on {
+                f.write_str(letter)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DeviceRule {
+    /// The OCI default allow list, in order: deny all (`a`, rwm), then
+    /// allow rwm: c 1:3 null, c 1:5 zero, c 1:7 full, c 1:8 random, c 1:9
+    /// urandom, c 5:0 tty, c 5:1 console, c 5:2 ptmx, c 136:* pts. No
+    /// `b *:* m` / `c *:* m` wildcard: mknod of other devices is refused.
+    pub fn container_default() -> Vec<DeviceRule> {
+        let char_device = |major, minor| DeviceRule {
+            allow: true,
+            kind: DeviceType::Char,
+            major: Some(major),
+            minor,
+            access: DeviceAccess::ALL,
+        };
+        let mut rules = vec![DeviceRule {
+            allow: false,
+            kind: DeviceType::All,
+            major: None,
+            minor: None,
+            access: DeviceAccess::ALL,
+        }];
+        rules.extend(
+            [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)]
+                .into_iter()
+                .map(|(major, minor)| char_device(major, Some(minor))),
+        );
+        rules.push(char_device(136, None));
+        rules
+    }
+
+    /// The line written to `devices.allow` or `devices.deny`: `c 1:3 rwm`,
+    /// `a *:* rwm`, `c 136:* rwm`.
+    pub fn v1_line(&self) -> String {
+        let number = |n: Option<u32>| n.map_or_else(|| "*".to_owned(), |n| n.to_string());
+        format!(
+            "{} {}:{} {}",
+            self.kind.letter(),
+            number(self.major),
+            number(self.minor),
+            self.access
+        )
+    }
+
+    /// Why the rule cannot be applied, if it cannot. The kernel's v1
+    /// format reads nothing after an `a`: such a rule stands for every
+    /// device and every access, so one that says otherwise is refused (in
+    /// both versions, so that a rule means the same everywhere).
+    fn invalid(&self) -> Option<&'static str> {
+        if self.access.is_empty() {
+            Some("a device rule covers at least one of r, w and m")
+        } else if self.kind == DeviceType::All && (self.major.is_some() || self.minor.is_some()) {
+            Some("an 'a' rule covers every device: its numbers must be *:*")
+        } else if self.kind == DeviceType::All && self.access != DeviceAccess::ALL {
+            Some("an 'a' rule covers every access: its access must be rwm")
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for DeviceRule {
+    /// `allow c 1:3 rwm`, `deny a *:* rwm`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.allow { "allow" } else { "deny" };
+        write!(f, "{verdict} {}", self.v1_line())
+    }
+}
+
+/// Checks every rule; the first that cannot be applied is an error naming
+/// it and its place in the list.
+pub(crate) fn validate(rules: &[DeviceRule]) -> Result<(), CgroupError> {
+    for (index, rule) in rules.iter().enumerate() {
+        if let Some(reason) = rule.invalid() {
+            return Err(CgroupError::InvalidDeviceRule {
+                index,
+                rule: rule.to_string(),
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The v1 writes, in order: `devices.deny` for a deny rule,
+/// `devices.allow` for an allow rule. The rules must be [`validate`]d.
+pub(crate) fn v1_settings(rules: &[DeviceRule]) -> Vec<Setting> {
+    rules
+        .iter()
+        .map(|rule| Setting {
+            file: if rule.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            },
+            value: rule.v1_line(),
+        })
+        .collect()
+}
+
+// --- The eBPF program -----------------------------------------------------
+
+/// `BPF_DEVCG_ACC_*`, the high 16 bits of `access_type`.
+const BPF_DEVCG_ACC_MKNOD: i32 = 1;
+const BPF_DEVCG_ACC_READ: i32 = 2;
+const BPF_DEVCG_ACC_WRITE: i32 = 4;
+/// `BPF_DEVCG_DEV_*`, the low 16 bits of `access_type`.
+const BPF_DEVCG_DEV_BLOCK: i32 = 1;
+const BPF_DEVCG_DEV_CHAR: i32 = 2;
+
+/// One eBPF instruction, `struct bpf_insn`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Insn {
+    code: u8,
+    /// `dst_reg:4, src_reg:4`, as the C bit-fields lay them out.
+    regs: u8,
+    off: i16,
+    imm: i32,
+}
+
+// Instruction classes, operations and sources (linux/bpf_common.h, bpf.h).
+const BPF_LDX: u8 = 0x01;
+const BPF_ALU: u8 = 0x04;
+const BPF_JMP: u8 = 0x05;
+const BPF_JMP32: u8 = 0x06;
+const BPF_W: u8 = 0x00;
+const BPF_MEM: u8 = 0x60;
+const BPF_K: u8 = 0x00;
+const BPF_X: u8 = 0x08;
+const BPF_AND: u8 = 0x50;
+const BPF_RSH: u8 = 0x70;
+const BPF_MOV: u8 = 0xb0;
+const BPF_JEQ: u8 = 0x10;
+const BPF_JNE: u8 = 0x50;
+const BPF_EXIT: u8 = 0x90;
+
+/// The registers the program uses: `r0` the verdict, `r1` the context
+/// (then scratch), `r2` the device type, `r3` the accesses not decided
+/// yet, `r4` the major, `r5` the minor.
+const R0: u8 = 0;
+const R1: u8 = 1;
+const R2: u8 = 2;
+const R3: u8 = 3;
+const R4: u8 = 4;
+const R5: u8 = 5;
+
+impl Insn {
+    fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+        #[cfg(target_endian = "little")]
+        let regs = dst | src << 4;
+        #[cfg(target_endian = "big")]
+        let regs = dst << 4 | src;
+        Insn { code, regs, off, imm }
+    }
+
+    /// `dst = *(u32 *)(src + off)`
+    fn load_word(dst: u8, src: u8, off: i16) -> Insn {
+        Insn::new(BPF_LDX | BPF_MEM | BPF_W, dst, src, off, 0)
+    }
+
+    /// `dst = (u32) (dst <op> imm)`
+    fn alu32(op: u8, dst: u8, imm: i32) -> Insn {
+        Insn::new(BPF_ALU | op | BPF_K, dst, 0, 0, imm)
+    }
+
+    /// `dst = (u32) src`
+    fn mov32_reg(dst: u8, src: u8) -> Insn {
+        Insn::new(BPF_ALU | BPF_MOV | BPF_X, dst, src, 0, 0)
+    }
+
+    /// `if ((u32) dst <op> (u32) imm) goto pc + 1 + off`
+    fn jump32(op: u8, dst: u8, imm: i32, off: i16) -> Insn {
+        Insn::new(BPF_JMP32 | op | BPF_K, dst, 0, off, imm)
+    }
+
+    fn exit() -> Insn {
+        Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+    }
+
+    #[cfg(test)]
+    fn dst(self) -> usize {
+        #[cfg(target_endian = "little")]
+        return usize::from(self.regs & 0xf);
+        #[cfg(target_endian = "big")]
+        return usize::from(self.regs >> 4);
+    }
+
+    #[cfg(test)]
+    fn src(self) -> usize {
+        #[cfg(target_endian = "little")]
+        return usize::from(self.regs >> 4);
+        #[cfg(target_endian = "big")]
+        return usize::from(self.regs & 0xf);
+    }
+}
+
+/// `r0 = verdict; exit`: 1 lets the access through (to the programs of
+/// the cgroups above), 0 refuses it with `EPERM`.
+fn verdict(allow: bool) -> [Insn; 2] {
+    [Insn::alu32(BPF_MOV, R0, i32::from(allow)), Insn::exit()]
+}
+
+/// The `BPF_PROG_TYPE_CGROUP_DEVICE` program for `rules` (which must be
+/// [`validate`]d).
+///
+/// The kernel asks once per open or mknod, with the set of accesses it
+/// needs (`rw` for an `O_RDWR` open). Each access is decided by the last
+/// rule that covers the device and that access, so the program reads the
+/// rules from the last to the first, keeping in `r3` the accesses not
+/// decided yet: an allow rule that matches the device takes its accesses
+/// out of `r3` (all gone: allowed); a deny rule that matches the device and
+/// one of the accesses still in `r3` refuses. What no rule decides is
+/// allowed, which leaves it to the cgroups above, as v1 does.
+///
+/// An `a` rule decides everything, so the rules before the last one are
+/// dropped, and the last one becomes the final verdict. The program is
+/// 8 instructions, plus at most 8 a rule.
+pub(crate) fn program(rules: &[DeviceRule]) -> Vec<Insn> {
+    let last_all = rules.iter().rposition(|rule| rule.kind == DeviceType::All);
+    let (rest, default) = match last_all {
+        Some(index) => (&rules[index + 1..], rules[index].allow),
+        None => (rules, true),
+    };
+    let mut insns = vec![
+        // r2 = type, r3 = accesses, from `access_type`.
+        Insn::load_word(R2, R1, 0),
+        Insn::alu32(BPF_AND, R2, 0xffff),
+        Insn::load_word(R3, R1, 0),
+        Insn::alu32(BPF_RSH, R3, 16),
+        Insn::load_word(R4, R1, 4),
+        Insn::load_word(R5, R1, 8),
+    ];
+    for rule in rest.iter().rev() {
+        let bits = rule.access.bits();
+        let body: Vec<Insn> = if rule.allow {
+            let mut body = vec![
+                Insn::alu32(BPF_AND, R3, !bits & 0xffff),
+                Insn::jump32(BPF_JNE, R3, 0, 2),
+            ];
+            body.extend(verdict(true));
+            body
+        } else {
+            let mut body = vec![
+                Insn::mov32_reg(R1, R3),
+                Insn::alu32(BPF_AND, R1, bits),
+                Insn::jump32(BPF_JEQ, R1, 0, 2),
+            ];
+            body.extend(verdict(false));
+            body
+        };
+        let kind = match rule.kind {
+            DeviceType::Char => Some(BPF_DEVCG_DEV_CHAR),
+            DeviceType::Block => Some(BPF_DEVCG_DEV_BLOCK),
+            DeviceType::All => None,
+        };
+        // Bit patterns: JMP32 compares the low 32 bits of both sides.
+        let as_imm = |n: u32| i32::from_ne_bytes(n.to_ne_bytes());
+        let tests: Vec<(u8, i32)> = [
+            (R2, kind),
+            (R4, rule.major.map(as_imm)),
+            (R5, rule.minor.map(as_imm)),
+        ]
+        .into_iter()
+        .filter_map(|(register, value)| Some((register, value?)))
+        .collect();
+        // Each test skips the tests after it and the body when it fails.
+        let mut skip = body.len() + tests.len();
+        for (register, value) in tests {
+            skip -= 1;
+            let off = i16::try_from(skip).expect("a rule's block is a few instructions");
+            insns.push(Insn::jump32(BPF_JNE, register, value, off));
+        }
+        insns.extend(body);
+    }
+    insns.extend(verdict(default));
+    insns
+}
+
+// --- Loading and attaching ------------------------------------------------
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+const BPF_F_ALLOW_MULTI: u32 = 2;
+/// The program's license; a device program calls no GPL-only helper.
+const LICENSE: &str = "Apache-2.0";
+/// Room for the verifier's account of a refused program.
+const VERIFIER_LOG_SIZE: usize = 64 * 1024;
+
+/// The `BPF_PROG_LOAD` part of `union bpf_attr`, up to
+/// `expected_attach_type` (the kernel takes a shorter attr than its own).
+#[repr(C)]
+#[derive(Debug, Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// The `BPF_PROG_ATTACH` part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct ProgAttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+}
+
+/// Attaches the program made from `rules` to the cgroup2 directory `dir`
+/// (open, at `path`, named in errors), beside the programs already there
+/// (`BPF_F_ALLOW_MULTI`): an access passes only if every program of the
+/// cgroup and of the cgroups above allows it.
+///
+/// The cgroup holds on to the program; its fd is closed on return. The
+/// program goes when the cgroup is removed.
+pub fn attach_device_program(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    rules: &[DeviceRule],
+) -> Result<(), CgroupError> {
+    validate(rules)?;
+    let program = load(&program(rules), path)?;
+    attach(dir, &program, path)
+}
+
+/// `bpf(BPF_PROG_LOAD)`; when the kernel refuses the program, loads it
+/// again with a verifier log to report.
+fn load(insns: &[Insn], path: &Path) -> Result<OwnedFd, CgroupError> {
+    let license = CString::new(LICENSE).expect("no NUL in the license");
+    let mut name = [0u8; 16];
+    name[..12].copy_from_slice(b"cradle_devcg");
+    let insn_cnt = u32::try_from(insns.len()).map_err(|_| CgroupError::Bpf {
+        command: "BPF_PROG_LOAD",
+        path: path.to_owned(),
+        source: io::Error::from_raw_os_error(libc::E2BIG),
+        log: String::new(),
+    })?;
+    let mut attr = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        prog_name: name,
+        ..ProgLoadAttr::default()
+    };
+    // SAFETY: `attr` is a `bpf_attr` prefix of the size passed; the
+    // instructions and the license it points to outlive the call, and
+    // the kernel only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            std::ptr::addr_of_mut!(attr),
+            std::mem::size_of::<ProgLoadAttr>(),
+        )
+    };
+    if ret >= 0 {
+        return owned_fd(ret);
+    }
+    let source = io::Error::last_os_error();
+    let mut log = vec![0u8; VERIFIER_LOG_SIZE];
+    attr.log_level = 1;
+    attr.log_size = VERIFIER_LOG_SIZE as u32;
+    attr.log_buf = log.as_mut_ptr() as u64;
+    // SAFETY: as above; the kernel writes at most `log_size` bytes of the
+    // verifier's log into `log`, which outlives the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_LOAD,
+            std::ptr::addr_of_mut!(attr),
+            std::mem::size_of::<ProgLoadAttr>(),
+        )
+    };
+    if ret >= 0 {
+        // Accepted the second time: whatever refused it first has passed.
+        return owned_fd(ret);
+    }
+    let end = log.iter().position(|byte| *byte == 0).unwrap_or(log.len());
+    Err(CgroupError::Bpf {
+        command: "BPF_PROG_LOAD",
+        path: path.to_owned(),
+        source,
+        log: String::from_utf8_lossy(&log[..end]).trim_end().to_owned(),
+    })
+}
+
+/// `bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)`.
+fn attach(dir: BorrowedFd<'_>, program: &OwnedFd, path: &Path) -> Result<(), CgroupError> {
+    let fd = |fd: RawFd| u32::try_from(fd).expect("an open fd is not negative");
+    let mut attr = ProgAttachAttr {
+        target_fd: fd(dir.as_raw_fd()),
+        attach_bpf_fd: fd(program.as_raw_fd()),
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI,
+        ..ProgAttachAttr::default()
+    };
+    // SAFETY: `attr` is a `bpf_attr` prefix of the size passed, holding two
+    // fds that stay open for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_ATTACH,
+            std::ptr::addr_of_mut!(attr),
+            std::mem::size_of::<ProgAttachAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(CgroupError::Bpf {
+            command: "BPF_PROG_ATTACH",
+            path: path.to_owned(),
+            source: io::Error::last_os_error(),
+            log: String::new(),
+        });
+    }
+    Ok(())
+}
+
+fn owned_fd(ret: libc::c_long) -> Result<OwnedFd, CgroupError> {
+    let fd = RawFd::try_from(ret).expect("the kernel returns an int fd");
+    // SAFETY: BPF_PROG_LOAD returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(
+        allow: bool,
+        kind: DeviceType,
+        major: Option<u32>,
+        minor: Option<u32>,
+        access: &str,
+    ) -> DeviceRule {
+        DeviceRule {
+            allow,
+            kind,
+            major,
+            minor,
+            access: access.parse().expect("valid access"),
+        }
+    }
+
+    #[test]
+    fn access_strings_are_subsets_of_rwm() {
+        let access: DeviceAccess = "mr".parse().expect("valid");
+        assert_eq!(
+            access,
+            DeviceAccess {
+                read: true,
+                write: false,
+                mknod: true
+            }
+        );
+        assert_eq!(access.to_string(), "rm");
+        assert_eq!("rwm".parse::<DeviceAccess>(), Ok(DeviceAccess::ALL));
+        assert_eq!(
+            "w".parse::<DeviceAccess>().map(|a| a.to_string()),
+            Ok("w".to_owned())
+        );
+        for bad in ["", "rwx", "R", "r w", "a"] {
+            let error = bad.parse::<DeviceAccess>().expect_err(bad);
+            assert_eq!(error.input, bad);
+        }
+    }
+
+    #[test]
+    fn v1_lines_and_files() {
+        let settings = v1_settings(&DeviceRule::container_default());
+        let written: Vec<(&str, &str)> = settings.iter().map(|s| (s.file, s.value.as_str())).collect();
+        assert_eq!(
+            written,
+            [
+                ("devices.deny", "a *:* rwm"),
+                ("devices.allow", "c 1:3 rwm"),
+                ("devices.allow", "c 1:5 rwm"),
+                ("devices.allow", "c 1:7 rwm"),
+                ("devices.allow", "c 1:8 rwm"),
+                ("devices.allow", "c 1:9 rwm"),
+                ("devices.allow", "c 5:0 rwm"),
+                ("devices.allow", "c 5:1 rwm"),
+                ("devices.allow", "c 5:2 rwm"),
+                ("devices.allow", "c 136:* rwm"),
+            ]
+        );
+        let odd = [
+            rule(true, DeviceType::Block, None, Some(0), "m"),
+            rule(false, DeviceType::Char, Some(10), Some(237), "wr"),
+        ];
+        let written: Vec<(&str, String)> = v1_settings(&odd).into_iter().map(|s| (s.file, s.value)).collect();
+        assert_eq!(
+            written,
+            [
+                ("devices.allow", "b *:0 m".to_owned()),
+                ("devices.deny", "c 10:237 rw".to_owned())
+            ]
+        );
+        assert_eq!(odd[1].to_string(), "deny c 10:237 rw");
+    }
+
+    #[test]
+    fn rules_the_format_cannot_express_are_named() {
+        let cases = [
+            (
+                rule(true, DeviceType::All, Some(1), None, "rwm"),
+                "allow a 1:* rwm",
+            ),
+            (
+                rule(false, DeviceType::All, None, Some(3), "rwm"),
+                "deny a *:3 rwm",
+            ),
+            (rule(false, DeviceType::All, None, None, "r"), "deny a *:* r"),
+            (
+                DeviceRule {
+                    access: DeviceAccess::default(),
+                    ..rule(true, DeviceType::Char, Some(1), Some(3), "r")
+                },
+                "allow c 1:3 ",
+            ),
+        ];
+        for (bad, shown) in cases {
+            let mut rules = DeviceRule::container_default();
+            rules.insert(2, bad);
+            match validate(&rules) {
+                Err(CgroupError::InvalidDeviceRule { index, rule, reason }) => {
+                    assert_eq!((index, rule.as_str()), (2, shown), "{reason}");
+                }
+                other => panic!("{shown}: {other:?}"),
+            }
+        }
+        assert!(validate(&DeviceRule::container_default()).is_ok());
+    }
+
+    /// Runs the program on one request, as the kernel would: the
+    /// instructions the assembler makes, and nothing else.
+    fn run(program: &[Insn], kind: i32, access: i32, major: u32, minor: u32) -> u64 {
+        const CTX: u64 = 0x1000;
+        let ctx = [(access << 16 | kind) as u32, major, minor];
+        let mut regs = [0u64; 11];
+        regs[1] = CTX;
+        let mut pc = 0usize;
+        for _ in 0..10_000 {
+            let insn = program[pc];
+            let (dst, src) = (insn.dst(), insn.src());
+            let imm32 = insn.imm as u32;
+            pc += 1;
+            match insn.code {
+                c if c == BPF_LDX | BPF_MEM | BPF_W => {
+                    let offset = regs[src] - CTX + insn.off as u64;
+                    assert_eq!(offset % 4, 0, "aligned context load");
+                    regs[dst] = u64::from(ctx[offset as usize / 4]);
+                }
+                c if c == BPF_ALU | BPF_AND | BPF_K => regs[dst] = u64::from(regs[dst] as u32 & imm32),
+                c if c == BPF_ALU | BPF_RSH | BPF_K => regs[dst] = u64::from((regs[dst] as u32) >> imm32),
+                c if c == BPF_ALU | BPF_MOV | BPF_K => regs[dst] = u64::from(imm32),
+                c if c == BPF_ALU | BPF_MOV | BPF_X => regs[dst] = u64::from(regs[src] as u32),
+                c if c == BPF_JMP32 | BPF_JEQ | BPF_K || c == BPF_JMP32 | BPF_JNE | BPF_K => {
+                    let equal = regs[dst] as u32 == imm32;
+                    if equal == (c & 0xf0 == BPF_JEQ) {
+                        pc = (pc as i64 + i64::from(insn.off)) as usize;
+                    }
+                }
+                c if c == BPF_JMP | BPF_EXIT => return regs[0],
+                c => panic!("unexpected opcode {c:#x} at {}", pc - 1),
+            }
+            assert!(pc < program.len(), "jumped out of the program");
+        }
+        panic!("the program did not exit");
+    }
+
+    /// What the rules mean, written plainly: each access is decided by the
+    /// last rule that covers the device and the access; what none decides
+    /// is inherited (allowed here).
+    fn expected(rules: &[DeviceRule], kind: i32, access: i32, major: u32, minor: u32) -> u64 {
+        let allowed = [BPF_DEVCG_ACC_MKNOD, BPF_DEVCG_ACC_READ, BPF_DEVCG_ACC_WRITE]
+            .into_iter()
+            .filter(|bit| access & bit != 0)
+            .all(|bit| {
+                rules
+                    .iter()
+                    .rev()
+                    .find(|rule| {
+                        let kind_matches = match rule.kind {
+                            DeviceType::All => true,
+                            DeviceType::Char => kind == BPF_DEVCG_DEV_CHAR,
+                            DeviceType::Block => kind == BPF_DEVCG_DEV_BLOCK,
+                        };
+                        kind_matches
+                            && rule.major.is_none_or(|m| m == major)
+                            && rule.minor.is_none_or(|m| m == minor)
+                            && rule.access.bits() & bit != 0
+                    })
+                    .is_none_or(|rule| rule.allow)
+            });
+        u64::from(allowed)
+    }
+
+    /// Every request on a grid of devices around the rules' numbers.
+    fn check_against_the_meaning(rules: &[DeviceRule]) {
+        let program = program(rules);
+        let numbers = [0, 1, 2, 3, 5, 7, 136, 237, u32::MAX];
+        for kind in [BPF_DEVCG_DEV_BLOCK, BPF_DEVCG_DEV_CHAR] {
+            for access in 1..8 {
+                for major in numbers {
+                    for minor in numbers {
+                        assert_eq!(
+                            run(&program, kind, access, major, minor),
+                            expected(rules, kind, access, major, minor),
+                            "type {kind} access {access} {major}:{minor}, rules {rules:#?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_list_allows_only_its_devices() {
+        let rules = DeviceRule::container_default();
+        let program = program(&rules);
+        let (char_, block) = (BPF_DEVCG_DEV_CHAR, BPF_DEVCG_DEV_BLOCK);
+        let rw = BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE;
+        assert_eq!(run(&program, char_, rw, 1, 3), 1, "/dev/null");
+        assert_eq!(run(&program, char_, BPF_DEVCG_ACC_MKNOD, 136, 42), 1, "a pts");
+        assert_eq!(run(&program, char_, rw, 10, 237), 0, "/dev/loop-control");
+        assert_eq!(run(&program, char_, rw, 1, 1), 0, "/dev/mem");
+        assert_eq!(run(&program, block, BPF_DEVCG_ACC_MKNOD, 7, 0), 0, "mknod loop0");
+        assert_eq!(run(&program, block, BPF_DEVCG_ACC_READ, 1, 3), 0, "a block 1:3");
+        // 6 to load, 3 + 4 a rule (2 for c 136:*), 2 to end.
+        assert_eq!(program.len(), 6 + 8 * 7 + 6 + 2);
+        check_against_the_meaning(&rules);
+    }
+
+    #[test]
+    fn later_rules_override_earlier_ones_access_by_access() {
+        let c = DeviceType::Char;
+        let lists = [
+            vec![],
+            vec![rule(false, DeviceType::All, None, None, "rwm")],
+            vec![rule(true, DeviceType::All, None, None, "rwm")],
+            // Write taken away from /dev/null, given back, taken again.
+            vec![
+                rule(false, DeviceType::All, None, None, "rwm"),
+                rule(true, c, Some(1), Some(3), "rwm"),
+                rule(false, c, Some(1), Some(3), "w"),
+            ],
+            vec![
+                rule(false, DeviceType::All, None, None, "rwm"),
+                rule(true, c, Some(1), None, "rwm"),
+                rule(false, c, Some(1), Some(3), "w"),
+                rule(true, c, Some(1), Some(3), "w"),
+                rule(false, DeviceType::Block, None, None, "m"),
+            ],
+            // Without an `a` rule: the rest is inherited.
+            vec![
+                rule(false, c, None, None, "m"),
+                rule(true, c, Some(1), Some(3), "m"),
+                rule(false, DeviceType::Block, Some(7), None, "rw"),
+            ],
+            // Rules before an allow-all are overridden by it.
+            vec![
+                rule(false, c, Some(1), Some(3), "rwm"),
+                rule(true, DeviceType::All, None, None, "rwm"),
+                rule(false, c, None, Some(5), "r"),
+                rule(true, c, Some(u32::MAX), Some(u32::MAX), "r"),
+            ],
+        ];
+        for rules in lists {
+            check_against_the_meaning(&rules);
+        }
+        // Rules an allow-all overrides are not in the program at all.
+        let overridden = [
+            rule(false, c, Some(1), Some(3), "rwm"),
+            rule(true, DeviceType::All, None, None, "rwm"),
+        ];
+        assert_eq!(program(&overridden), program(&[]));
+    }
+
+    #[test]
+    fn pseudo_random_lists_mean_what_they_say() {
+        // A small linear congruential generator: reproducible, no crate.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        for _ in 0..200 {
+            let len = next(8) as usize;
+            let rules: Vec<DeviceRule> = (0..len)
+                .map(|_| {
+                    let number = |n: u64| [None, Some(1), Some(3), Some(7)][n as usize];
+                    let kind = [DeviceType::All, DeviceType::Char, DeviceType::Block][next(3) as usize];
+                    if kind == DeviceType::All {
+                        return rule(next(2) == 0, kind, None, None, "rwm");
+                    }
+                    let access = ["r", "w", "m", "rw", "rm", "wm", "rwm"][next(7) as usize];
+                    rule(next(2) == 0, kind, number(next(4)), number(next(4)), access)
+                })
+                .collect();
+            check_against_the_meaning(&rules);
+        }
+    }
+
+    #[test]
+    fn instructions_are_laid_out_as_struct_bpf_insn() {
+        assert_eq!(std::mem::size_of::<Insn>(), 8);
+        let insn = Insn::load_word(R4, R1, 4);
+        assert_eq!((insn.code, insn.dst(), insn.src(), insn.off), (0x61, 4, 1, 4));
+        #[cfg(target_endian = "little")]
+        assert_eq!(insn.regs, 0x14);
+        assert_eq!(Insn::exit().code, 0x95);
+        assert_eq!(Insn::jump32(BPF_JNE, R2, 2, 9).code, 0x56);
+    }
+}

@@ -1,0 +1,374 @@
+//! Device rules on a real kernel, as root: v1's `devices.allow` and
+//! `devices.deny` where a v1 `devices` hierarchy is mounted, and the v2
+//! `BPF_CGROUP_DEVICE` program on the cgroup2 tree (which takes a device
+//! program whether or not it has controllers).
+//!
+//! A `sh` child of the test, held at a `read` until it is in the cgroup,
+//! tries opens and mknods and reports what the kernel said. A real disk is
+//! never opened: the devices refused are `/dev/loop-control` (opened for
+//! reading, expected to fail) and block nodes made with `mknod` (expected
+//! to fail) in a temporary directory. Every test cgroup is named
+//! `cradle-devices-test-<pid>-…` below the test process's own cgroup, and
+//! each test ends by checking that none is left.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cradle_core::{Config, Plan};
+use cradle_linux::cgroup::{
+    Cgroup, CgroupConfig, CgroupError, DeviceAccess, DeviceRule, DeviceType, Layout, Resources, Version,
+};
+use cradle_linux::{Options, Process};
+use cradle_tests::linux::{self, CgroupTurn};
+
+const PREFIX: &str = "cradle-devices-test-";
+const DEADLINE: Duration = Duration::from_secs(10);
+const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+
+static NEXT_NAME: AtomicUsize = AtomicUsize::new(0);
+
+fn unique_name(label: &str) -> String {
+    let sequence = NEXT_NAME.fetch_add(1, Ordering::Relaxed);
+    format!("{PREFIX}{}-{sequence}-{label}", std::process::id())
+}
+
+fn config(name: &str, devices: Vec<DeviceRule>) -> CgroupConfig {
+    CgroupConfig {
+        name: name.to_owned(),
+        parent: None,
+        resources: Resources {
+            devices: Some(devices),
+            ..Resources::default()
+        },
+    }
+}
+
+/// A cgroup a test made, destroyed when the test ends, however it ends.
+struct TestCgroup(Cgroup);
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = self.0.destroy();
+    }
+}
+
+/// What each probe of [`probe_script`] does, by name.
+const PROBES: [(&str, &str); 9] = [
+    ("null-write", ": >/dev/null"),
+    ("null-read", ": </dev/null"),
+    ("zero-read", ": </dev/zero"),
+    ("zero-write", ": >/dev/zero"),
+    ("urandom-read", ": </dev/urandom"),
+    ("loop-control-read", ": </dev/loop-control"),
+    ("mknod-null", "mknod \"$1/null\" c 1 3"),
+    ("mknod-block", "mknod \"$1/block\" b 7 0"),
+    ("mknod-char", "mknod \"$1/char\" c 10 237"),
+];
+
+/// One line a probe: `name: ok`, or `name: ` and the error.
+fn probe_script() -> String {
+    let mut script = String::from("read _\n");
+    for (name, command) in PROBES {
+        script.push_str(&format!(
+            "if err=$( {{ {command} ; }} 2>&1 ); then echo '{name}: ok'; else echo \"{name}: $err\"; fi\n"
+        ));
+    }
+    script
+}
+
+/// Runs the probes in a child put into the cgroup by `enter` (given the
+/// child's pid) before it runs any of them; what each probe reported.
+fn probe(enter: impl FnOnce(i32)) -> Vec<(String, String)> {
+    let nodes = tempfile::tempdir().expect("a directory for the mknods");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(probe_script())
+        .arg("sh")
+        .arg(nodes.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let pid = i32::try_from(child.id()).expect("a pid fits an i32");
+    enter(pid);
+    let mut stdin = child.stdin.take().expect("a held child has a stdin");
+    stdin.write_all(b"go\n").expect("release the child");
+    drop(stdin);
+    let output = child.wait_with_output().expect("the probes end");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .map(|line| {
+            let (name, result) = line.split_once(": ").expect("name: result");
+            (name.to_owned(), result.to_owned())
+        })
+        .collect()
+}
+
+/// Checks each probe: `allowed` ones succeeded, the others failed with
+/// `EPERM`.
+fn assert_only(label: &str, results: &[(String, String)], allowed: &[&str]) {
+    assert_eq!(results.len(), PROBES.len(), "{label}: {results:?}");
+    for (name, result) in results {
+        if allowed.contains(&name.as_str()) {
+            assert_eq!(result, "ok", "{label}: {name} should be allowed");
+        } else {
+            assert!(
+                result.contains("Operation not permitted"),
+                "{label}: {name} should fail with EPERM, got {result:?}"
+            );
+        }
+    }
+}
+
+/// What the OCI default list lets through among the probes.
+const DEFAULT_ALLOWED: [&str; 6] = [
+    "null-write",
+    "null-read",
+    "zero-read",
+    "zero-write",
+    "urandom-read",
+    "mknod-null",
+];
+
+/// The default list, with writing to `/dev/zero` taken away again.
+fn default_without_zero_write() -> Vec<DeviceRule> {
+    let mut rules = DeviceRule::container_default();
+    rules.push(DeviceRule {
+        allow: false,
+        kind: DeviceType::Char,
+        major: Some(1),
+        minor: Some(5),
+        access: "w".parse().expect("valid access"),
+    });
+    rules
+}
+
+/// The lists to try and what each lets through.
+fn cases() -> [(&'static str, Vec<DeviceRule>, Vec<&'static str>); 2] {
+    let partial: Vec<&str> = DEFAULT_ALLOWED
+        .into_iter()
+        .filter(|name| *name != "zero-write")
+        .collect();
+    [
+        (
+            "default",
+            DeviceRule::container_default(),
+            DEFAULT_ALLOWED.to_vec(),
+        ),
+        ("zero read-only", default_without_zero_write(), partial),
+    ]
+}
+
+fn assert_removed(cgroup: &Cgroup) {
+    for dir in &cgroup.paths().dirs {
+        assert!(!dir.path.exists(), "{} is still there", dir.path.display());
+    }
+}
+
+#[test]
+fn the_host_applies_device_rules() {
+    let Some(turn) = CgroupTurn::take("the_host_applies_device_rules", PREFIX) else {
+        return;
+    };
+    let host = Layout::detect().expect("detect the host's cgroups");
+    let v1 = host
+        .hierarchies()
+        .iter()
+        .any(|h| h.hierarchy.is_v1_with("devices"));
+    for (label, rules, allowed) in cases() {
+        let cgroup = Cgroup::create(&config(&unique_name(label), rules)).expect("create");
+        let cgroup = TestCgroup(cgroup);
+        if v1 {
+            // The v1 files got the rules; the kernel's list shows the result.
+            let dir = cgroup.0.paths().v1_with("devices").expect("a devices directory");
+            let list = std::fs::read_to_string(dir.file("devices.list")).expect("devices.list");
+            assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{label}: {list}");
+            assert!(!list.lines().any(|l| l.starts_with("a ")), "{label}: {list}");
+        }
+        let results = probe(|pid| cgroup.0.apply(pid).expect("apply"));
+        assert_only(label, &results, &allowed);
+        cgroup.0.destroy().expect("destroy");
+        assert_removed(&cgroup.0);
+    }
+    turn.finish();
+}
+
+#[test]
+fn the_v2_program_applies_device_rules_on_the_cgroup2_tree() {
+    let Some(turn) = CgroupTurn::take("the_v2_program_applies_device_rules_on_the_cgroup2_tree", PREFIX)
+    else {
+        return;
+    };
+    let unified = Layout::detect().expect("detect").only(Version::V2);
+    assert!(
+        !unified.hierarchies().is_empty(),
+        "this host has no cgroup2 tree to attach a device program to"
+    );
+    for (label, rules, allowed) in cases() {
+        let cgroup = Cgroup::create_in(&unified, &config(&unique_name(label), rules)).expect("create");
+        let cgroup = TestCgroup(cgroup);
+        let [dir] = &cgroup.0.paths().dirs[..] else {
+            panic!("one directory: {:?}", cgroup.0.paths());
+        };
+        assert!(dir.path.join("cgroup.procs").exists());
+        let results = probe(|pid| cgroup.0.apply(pid).expect("apply"));
+        assert_only(label, &results, &allowed);
+        cgroup.0.destroy().expect("destroy");
+        assert_removed(&cgroup.0);
+    }
+    turn.finish();
+}
+
+#[test]
+fn an_allow_all_rule_lets_everything_through_the_v2_program() {
+    let Some(turn) = CgroupTurn::take("an_allow_all_rule_lets_everything_through_the_v2_program", PREFIX)
+    else {
+        return;
+    };
+    let unified = Layout::detect().expect("detect").only(Version::V2);
+    let mut rules = DeviceRule::container_default();
+    rules.push(DeviceRule {
+        allow: true,
+        kind: DeviceType::All,
+        major: None,
+        minor: None,
+        access: DeviceAccess::ALL,
+    });
+    let cgroup = Cgroup::create_in(&unified, &config(&unique_name("allow-all"), rules)).expect("create");
+    let cgroup = TestCgroup(cgroup);
+    let results = probe(|pid| cgroup.0.apply(pid).expect("apply"));
+    assert!(results.iter().all(|(_, result)| result == "ok"), "{results:?}");
+    cgroup.0.destroy().expect("destroy");
+    turn.finish();
+}
+
+#[test]
+fn a_rule_the_format_cannot_express_leaves_nothing_behind() {
+    let Some(turn) = CgroupTurn::take("a_rule_the_format_cannot_express_leaves_nothing_behind", PREFIX)
+    else {
+        return;
+    };
+    let host = Layout::detect().expect("detect");
+    let mut rules = DeviceRule::container_default();
+    rules.push(DeviceRule {
+        allow: false,
+        kind: DeviceType::All,
+        major: None,
+        minor: None,
+        access: "w".parse().expect("valid access"),
+    });
+    for layout in [host.clone(), host.clone().only(Version::V2)] {
+        let name = unique_name("invalid");
+        match Cgroup::create_in(&layout, &config(&name, rules.clone())) {
+            Err(CgroupError::InvalidDeviceRule { index, rule, .. }) => {
+                assert_eq!((index, rule.as_str()), (10, "deny a *:* w"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for mounted in layout.hierarchies() {
+            let dir = mounted.dir(&mounted.own_cgroup.join(&name)).expect("reachable");
+            assert!(!dir.exists(), "{} was made", dir.display());
+        }
+    }
+    turn.finish();
+}
+
+#[test]
+fn a_launched_command_gets_the_default_device_list() {
+    let Some(turn) = CgroupTurn::take("a_launched_command_gets_the_default_device_list", PREFIX) else {
+        return;
+    };
+    let nodes = tempfile::tempdir().expect("a directory for the mknods");
+    let script = probe_script().replacen("read _\n", "", 1);
+    let mut command = vec!["/bin/sh", "-c", &script, "sh"];
+    let nodes_path = nodes.path().to_str().expect("a UTF-8 temporary directory");
+    command.push(nodes_path);
+    let mut plan = Plan::init(Config::new(command.iter().copied()));
+    plan.cgroup = true;
+    let (mut stdout, stdout_end) = linux::pipe();
+    let options = Options::new()
+        .init_binary(INIT)
+        .cgroup(config(&unique_name("launch"), DeviceRule::container_default()))
+        .stdout(stdout_end);
+    let mut process = Process::start(plan, options).expect("launch");
+    let paths = process.cgroup().expect("the launch's cgroup").paths().clone();
+    let cgroup = TestCgroup(Cgroup::open(paths).expect("open the launch's cgroup"));
+    let output = linux::read_to_end(&mut stdout, DEADLINE);
+    let status = process.wait_timeout(DEADLINE).expect("wait").expect("sh exits");
+    assert_eq!(status, cradle_core::ExitStatus::Exited(0), "{output}");
+    let results: Vec<(String, String)> = output
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .map(|(name, result)| (name.to_owned(), result.to_owned()))
+        .collect();
+    assert_only("launch", &results, &DEFAULT_ALLOWED);
+    cgroup.0.destroy().expect("destroy");
+    assert_removed(&cgroup.0);
+    assert!(!Path::new(nodes_path).join("block").exists());
+    turn.finish();
+}
+
+#[test]
+fn a_rule_the_kernel_refuses_midway_leaves_nothing_behind() {
+    let Some(turn) = CgroupTurn::take("a_rule_the_kernel_refuses_midway_leaves_nothing_behind", PREFIX)
+    else {
+        return;
+    };
+    // The v1 devices hierarchy alone, so that one parent path fits.
+    let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
+    let Some(devices_line) = proc_cgroup.lines().find(|line| {
+        line.split(':')
+            .nth(1)
+            .is_some_and(|c| c.split(',').any(|c| c == "devices"))
+    }) else {
+        eprintln!("not applicable: no v1 devices hierarchy");
+        return turn.finish();
+    };
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("/proc/self/mountinfo");
+    let layout = Layout::parse(&mountinfo, devices_line);
+    let [mounted] = layout.hierarchies() else {
+        panic!("one hierarchy: {layout:?}");
+    };
+    let outer_name = unique_name("outer");
+    let outer =
+        Cgroup::create_in(&layout, &config(&outer_name, DeviceRule::container_default())).expect("create");
+    let outer = TestCgroup(outer);
+    // Below a cgroup that refuses /dev/loop-control, allowing it is
+    // refused by the kernel, after the rules before it were written.
+    let mut rules = DeviceRule::container_default();
+    rules.push(DeviceRule {
+        allow: true,
+        kind: DeviceType::Char,
+        major: Some(10),
+        minor: Some(237),
+        access: DeviceAccess::ALL,
+    });
+    let inner = CgroupConfig {
+        parent: Some(mounted.own_cgroup.join(&outer_name)),
+        ..config("inner", rules)
+    };
+    match Cgroup::create_in(&layout, &inner) {
+        Err(error @ CgroupError::Write { .. }) => {
+            assert_eq!(error.errno(), Some(nix::libc::EPERM), "{error}");
+            let CgroupError::Write { path, value, .. } = &error else {
+                unreachable!()
+            };
+            assert!(path.ends_with("inner/devices.allow"), "{error}");
+            assert_eq!(value, "c 10:237 rwm");
+        }
+        other => panic!("{other:?}"),
+    }
+    let outer_dir = &outer.0.paths().dirs[0].path;
+    assert!(!outer_dir.join("inner").exists(), "the inner cgroup is left");
+    outer.0.destroy().expect("destroy");
+    assert_removed(&outer.0);
+    turn.finish();
+}
