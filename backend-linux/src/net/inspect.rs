@@ -29,6 +29,12 @@ pub struct Link {
     pub address: Option<Vec<u8>>,
     /// Index of the bridge (or other controller) it is attached to.
     pub controller: Option<u32>,
+    /// Index of the link it is tied to (`IFLA_LINK`): for a veth, its peer,
+    /// counted in the peer's network namespace.
+    pub peer: Option<u32>,
+    /// Set when that peer is in another network namespace
+    /// (`IFLA_LINK_NETNSID`, this namespace's id for it).
+    pub peer_netns_id: Option<i32>,
 }
 
 impl From<LinkMessage> for Link {
@@ -41,6 +47,8 @@ impl From<LinkMessage> for Link {
             mtu: None,
             address: None,
             controller: None,
+            peer: None,
+            peer_netns_id: None,
         };
         for attribute in message.attributes {
             match attribute {
@@ -48,6 +56,8 @@ impl From<LinkMessage> for Link {
                 LinkAttribute::Mtu(mtu) => link.mtu = Some(mtu),
                 LinkAttribute::Address(address) => link.address = Some(address),
                 LinkAttribute::Controller(index) => link.controller = Some(index),
+                LinkAttribute::Link(index) => link.peer = Some(index),
+                LinkAttribute::LinkNetNsId(id) => link.peer_netns_id = Some(id),
                 _ => {}
             }
         }
