@@ -34,8 +34,11 @@ const EXAMPLES: &str = "Examples:
 #[command(name = "cradle", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
 pub(crate) struct Cli {
     /// Directory of the containers' state, one subdirectory per container.
-    /// [default: /run/cradle for root, else $XDG_RUNTIME_DIR/cradle]
-    /// Example: --root /tmp/cradle-state
+    /// It must be yours, not a symlink, and not writable by group or others
+    /// (it is made 0700). [default: /run/cradle for root, else
+    /// $XDG_RUNTIME_DIR/cradle, else /run/user/UID/cradle if /run/user/UID
+    /// exists, else $HOME/.local/state/cradle]
+    /// Example: --root /var/lib/cradle-test
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
     /// More log output on stderr: -v info, -vv debug, -vvv trace. RUST_LOG,
@@ -47,9 +50,9 @@ pub(crate) struct Cli {
 }
 
 impl Cli {
-    /// `--root`, or the default: [`DEFAULT_ROOT`] for root, the caller's
-    /// runtime directory (`$XDG_RUNTIME_DIR`, else `/tmp/cradle-<uid>`)
-    /// for anyone else, who cannot write to `/run`.
+    /// `--root`, or the default: [`DEFAULT_ROOT`] for root; for anyone
+    /// else, who cannot write to `/run`, a directory of the caller's own
+    /// (see [`crate::state_fs::user_root`]), never a guessable `/tmp` path.
     pub(crate) fn state_root(&self) -> PathBuf {
         if let Some(root) = &self.root {
             return root.clone();
@@ -58,10 +61,7 @@ impl Cli {
         if uid.is_root() {
             return PathBuf::from(DEFAULT_ROOT);
         }
-        match std::env::var_os("XDG_RUNTIME_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("cradle"),
-            _ => PathBuf::from(format!("/tmp/cradle-{uid}")),
-        }
+        crate::state_fs::user_root(uid.as_raw())
     }
 }
 

@@ -157,7 +157,7 @@ fn networks(
 /// The host end's default name: `cr-` and a hash of the id (an id can be
 /// longer than an interface name). Two ids with one hash collide visibly:
 /// the kernel refuses the second pair, and nothing is taken over.
-fn host_name(id: &str) -> String {
+pub(crate) fn host_name(id: &str) -> String {
     // FNV-1a, 32 bits: stable across builds, unlike std's hasher.
     let hash = id.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
         (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)

@@ -37,6 +37,24 @@ pub(crate) enum CliError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A state root that another user could have planted or could write
+    /// to: nothing is read from or created through it.
+    #[error("state directory {path:?} {reason}: refused")]
+    UnsafeRoot {
+        /// The state root, as given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A state file that names something it cannot prove is the
+    /// container's (a cgroup, an interface, a process): not acted on.
+    #[error("container {id:?}: {reason}: refused")]
+    Untrusted {
+        /// The container.
+        id: String,
+        /// What the state names, and why it is not the container's.
+        reason: String,
+    },
     /// `run --name` of an id in use.
     #[error("container {id:?} already exists (in {root})")]
     Exists {

@@ -7,9 +7,9 @@
 //! renamed into place with `RENAME_NOREPLACE`: an id is taken or not, and
 //! no other command ever sees it unlocked before its state is written.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::DirBuilderExt;
+use std::fs::File;
+use std::io::ErrorKind;
+use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,10 +19,11 @@ use cradle_core::{NamespaceKind, Pid};
 use cradle_linux::cgroup::CgroupPaths;
 use cradle_linux::{proc_stat, Container};
 use nix::errno::Errno;
-use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags, AT_FDCWD};
+use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
+use crate::{proof, state_fs};
 
 const STATE_FILE: &str = "state.json";
 /// How long a command waits for another one to let go of a container.
@@ -93,8 +94,14 @@ pub(crate) enum Status {
 impl ContainerState {
     /// Checked against `/proc`: a pid that now belongs to another process
     /// (another start time) is `stopped`.
+    /// A process outside the recorded cgroup is not the init either.
     pub(crate) fn status(&self) -> Status {
-        if is_running(self.pid, self.start_time) {
+        let in_cgroup = || {
+            self.cgroup
+                .as_ref()
+                .is_none_or(|paths| proof::in_cgroup(self.pid, paths))
+        };
+        if is_running(self.pid, self.start_time) && in_cgroup() {
             Status::Running
         } else {
             Status::Stopped
@@ -103,12 +110,14 @@ impl ContainerState {
 
     /// The init, held by a pidfd so that nothing sent to it can reach a
     /// process that got its pid since; `None` when it no longer runs.
+    /// Refused unless it is in the container's (checked) cgroup: see
+    /// [`proof`].
     pub(crate) fn init(&self) -> Result<Option<Container>, CliError> {
         let Some(pid) = Pid::new(self.pid) else {
             return Ok(None);
         };
         match Container::open(pid, self.start_time) {
-            Ok(init) => Ok(Some(init)),
+            Ok(init) => Ok(proof::init(&self.id, self.cgroup.as_ref(), &init)?.then_some(init)),
             Err(cradle_linux::Error::ContainerGone { .. }) => Ok(None),
             Err(error) => Err(CliError::Backend(error)),
         }
@@ -145,37 +154,41 @@ impl StateRoot {
     /// Takes `id` for a new container: its directory exists and is locked
     /// by the returned entry, or the id was in use.
     pub(crate) fn create(&self, id: &str) -> Result<Entry, CliError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)
-            .map_err(CliError::file(&self.root))?;
-        let staging = self.root.join(format!(".{id}.{}", std::process::id()));
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&staging)
-            .map_err(CliError::file(&staging))?;
-        let dir = self.dir(id);
-        let locked = lock(&staging, id).and_then(|lock| {
-            match renameat2(AT_FDCWD, &staging, AT_FDCWD, &dir, RenameFlags::RENAME_NOREPLACE) {
-                Ok(()) => Ok(lock),
-                Err(Errno::EEXIST | Errno::ENOTEMPTY) => Err(CliError::Exists {
-                    id: id.to_owned(),
-                    root: self.root.clone(),
-                }),
-                Err(errno) => Err(CliError::syscall(
-                    "renameat2(RENAME_NOREPLACE) of a new state directory",
-                )(errno)),
-            }
-        });
+        let root = state_fs::open_root(&self.root, true)?
+            .ok_or_else(|| CliError::file(&self.root)(std::io::Error::from(ErrorKind::NotFound)))?;
+        let staging = format!(".{id}.{}", std::process::id());
+        state_fs::mkdir_at(root.as_fd(), &staging)
+            .map_err(|errno| CliError::file(self.root.join(&staging))(errno.into()))?;
+        let locked = state_fs::open_dir_at(root.as_fd(), &staging)
+            .map_err(|errno| CliError::file(self.root.join(&staging))(errno.into()))
+            .and_then(|dir| lock(File::from(dir), id))
+            .and_then(|lock| {
+                match renameat2(
+                    root.as_fd(),
+                    staging.as_str(),
+                    root.as_fd(),
+                    id,
+                    RenameFlags::RENAME_NOREPLACE,
+                ) {
+                    Ok(()) => Ok(lock),
+                    Err(Errno::EEXIST | Errno::ENOTEMPTY) => Err(CliError::Exists {
+                        id: id.to_owned(),
+                        root: self.root.clone(),
+                    }),
+                    Err(errno) => Err(CliError::syscall(
+                        "renameat2(RENAME_NOREPLACE) of a new state directory",
+                    )(errno)),
+                }
+            });
         match locked {
             Ok(lock) => Ok(Entry {
                 id: id.to_owned(),
-                dir,
+                path: self.root.join(id),
+                root,
                 lock,
             }),
             Err(error) => {
-                let _ = fs::remove_dir(&staging);
+                let _ = state_fs::rmdir_at(root.as_fd(), &staging);
                 Err(error)
             }
         }
@@ -183,40 +196,50 @@ impl StateRoot {
 
     /// Locks the existing container `id`.
     pub(crate) fn open(&self, id: &str) -> Result<Entry, CliError> {
-        let dir = self.dir(id);
         let not_found = || CliError::NotFound {
             id: id.to_owned(),
             root: self.root.clone(),
         };
-        if !dir.is_dir() {
-            return Err(not_found());
-        }
-        let lock = lock(&dir, id).map_err(|error| match error {
-            CliError::File { source, .. } if source.kind() == ErrorKind::NotFound => not_found(),
-            other => other,
-        })?;
+        let root = state_fs::open_root(&self.root, false)?.ok_or_else(not_found)?;
+        let path = self.root.join(id);
+        let dir = match state_fs::open_dir_at(root.as_fd(), id) {
+            Ok(dir) => dir,
+            Err(Errno::ENOENT) => return Err(not_found()),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                return Err(CliError::BadState {
+                    path,
+                    reason: "is a symlink or not a directory".to_owned(),
+                })
+            }
+            Err(errno) => return Err(CliError::file(path)(errno.into())),
+        };
+        let lock = lock(File::from(dir), id)?;
         // A `delete` may have removed it while this command waited.
-        if !dir.join(STATE_FILE).is_file() {
+        if !state_fs::is_file_at(lock.as_fd(), STATE_FILE) {
             return Err(not_found());
         }
         Ok(Entry {
             id: id.to_owned(),
-            dir,
+            path,
+            root,
             lock,
         })
     }
 
     /// The ids of all containers, sorted; none if the root does not exist.
     pub(crate) fn ids(&self) -> Result<Vec<String>, CliError> {
-        let entries = match fs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => return Err(CliError::file(&self.root)(error)),
+        let Some(root) = state_fs::open_root(&self.root, false)? else {
+            return Ok(Vec::new());
         };
-        let mut ids: Vec<String> = entries
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        let names = state_fs::names(root.as_fd()).map_err(CliError::file(&self.root))?;
+        let mut ids: Vec<String> = names
+            .into_iter()
             .filter(|name| !name.starts_with('.'))
-            .filter(|name| self.dir(name).join(STATE_FILE).is_file())
+            .filter(|name| state_fs::is_dir_at(root.as_fd(), name))
+            .filter(|name| {
+                state_fs::open_dir_at(root.as_fd(), name)
+                    .is_ok_and(|dir| state_fs::is_file_at(dir.as_fd(), STATE_FILE))
+            })
             .collect();
         ids.sort();
         Ok(ids)
@@ -225,11 +248,12 @@ impl StateRoot {
     /// Reads `id`'s state without the lock (for `list`): a state file is
     /// replaced whole, so what is read is one version of it.
     pub(crate) fn peek(&self, id: &str) -> Result<ContainerState, CliError> {
-        read_state(&self.dir(id).join(STATE_FILE))
-    }
-
-    fn dir(&self, id: &str) -> PathBuf {
-        self.root.join(id)
+        let path = self.root.join(id);
+        let not_found = || CliError::file(path.join(STATE_FILE))(std::io::Error::from(ErrorKind::NotFound));
+        let root = state_fs::open_root(&self.root, false)?.ok_or_else(not_found)?;
+        let dir = state_fs::open_dir_at(root.as_fd(), id)
+            .map_err(|errno| CliError::file(path.join(STATE_FILE))(errno.into()))?;
+        read_state(dir.as_fd(), &path, id)
     }
 }
 
@@ -237,8 +261,11 @@ impl StateRoot {
 #[derive(Debug)]
 pub(crate) struct Entry {
     id: String,
-    dir: PathBuf,
-    /// Held for as long as the entry lives.
+    /// Its path, for messages only: it is reached through `root`.
+    path: PathBuf,
+    /// The state root, checked when it was opened.
+    root: OwnedFd,
+    /// The directory, held locked for as long as the entry lives.
     lock: Flock<File>,
 }
 
@@ -249,30 +276,27 @@ impl Entry {
 
     /// Replaces the state file whole: written beside it, then renamed over.
     pub(crate) fn write(&self, state: &ContainerState) -> Result<(), CliError> {
-        let path = self.dir.join(STATE_FILE);
-        let temporary = self.dir.join(format!(".{STATE_FILE}.tmp"));
+        let path = self.path.join(STATE_FILE);
         let json = serde_json::to_vec_pretty(state).map_err(|error| CliError::BadState {
             path: path.clone(),
             reason: error.to_string(),
         })?;
-        let mut file = File::create(&temporary).map_err(CliError::file(&temporary))?;
-        file.write_all(&json)
-            .and_then(|()| file.sync_all())
-            .map_err(CliError::file(&temporary))?;
-        fs::rename(&temporary, &path).map_err(CliError::file(&path))
+        let temporary = format!(".{STATE_FILE}.tmp");
+        state_fs::replace_at(self.lock.as_fd(), STATE_FILE, &temporary, &json).map_err(CliError::file(&path))
     }
 
     pub(crate) fn read(&self) -> Result<ContainerState, CliError> {
-        read_state(&self.dir.join(STATE_FILE))
+        read_state(self.lock.as_fd(), &self.path, &self.id)
     }
 
     /// Lets go of the lock and waits up to `bound` for another command to
     /// remove the container; whether it did.
     pub(crate) fn await_removal(self, bound: Duration) -> bool {
-        let Entry { dir, lock, .. } = self;
+        let Entry { id, root, lock, .. } = self;
+        let inode = state_fs::inode(lock.as_fd()).ok();
         drop(lock);
         let deadline = Instant::now() + bound;
-        while dir.exists() {
+        while state_fs::inode_at(root.as_fd(), &id).ok() == inode {
             if Instant::now() >= deadline {
                 return false;
             }
@@ -283,31 +307,37 @@ impl Entry {
 
     /// Removes the directory; the lock goes with it.
     pub(crate) fn remove(self) -> Result<(), CliError> {
-        match fs::remove_dir_all(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(CliError::file(&self.dir)(error)),
-        }
+        state_fs::remove_dir_at(self.root.as_fd(), &self.id, self.lock.as_fd())
+            .map_err(CliError::file(&self.path))
     }
 }
 
-fn read_state(path: &Path) -> Result<ContainerState, CliError> {
-    let bytes = fs::read(path).map_err(CliError::file(path))?;
-    serde_json::from_slice(&bytes).map_err(|error| CliError::BadState {
-        path: path.to_owned(),
+/// The state in the directory `dir` (at `path`) of container `id`: it must
+/// name that container.
+fn read_state(dir: BorrowedFd<'_>, path: &Path, id: &str) -> Result<ContainerState, CliError> {
+    let path = path.join(STATE_FILE);
+    let bytes = state_fs::read_at(dir, STATE_FILE).map_err(CliError::file(&path))?;
+    let state: ContainerState = serde_json::from_slice(&bytes).map_err(|error| CliError::BadState {
+        path: path.clone(),
         reason: error.to_string(),
-    })
+    })?;
+    if state.id != id {
+        return Err(CliError::BadState {
+            path,
+            reason: format!("names container {:?}, not {id:?}", state.id),
+        });
+    }
+    Ok(state)
 }
 
-/// An exclusive `flock` on `dir`, waiting at most [`LOCK_BOUND`] for
-/// another command to let go.
-fn lock(dir: &Path, id: &str) -> Result<Flock<File>, CliError> {
+/// An exclusive `flock` on the directory `dir`, waiting at most
+/// [`LOCK_BOUND`] for another command to let go.
+fn lock(dir: File, id: &str) -> Result<Flock<File>, CliError> {
     lock_within(dir, id, LOCK_BOUND)
 }
 
-fn lock_within(dir: &Path, id: &str, bound: Duration) -> Result<Flock<File>, CliError> {
+fn lock_within(mut file: File, id: &str, bound: Duration) -> Result<Flock<File>, CliError> {
     let deadline = Instant::now() + bound;
-    let mut file = File::open(dir).map_err(CliError::file(dir))?;
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(lock),
@@ -361,7 +391,10 @@ mod tests {
         assert!(matches!(root.open("c1"), Err(CliError::NotFound { .. })));
         assert!(root.ids().expect("ids").is_empty());
         // Nothing but the root is left: no staging directory.
-        assert_eq!(fs::read_dir(dir.path().join("state")).expect("root").count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("state")).expect("root").count(),
+            0
+        );
     }
 
     #[test]
@@ -371,7 +404,7 @@ mod tests {
         let _entry = root.create("c2").expect("create");
         let bound = Duration::from_millis(50);
         let started = Instant::now();
-        let second = lock_within(&dir.path().join("c2"), "c2", bound);
+        let second = lock_within(File::open(dir.path().join("c2")).expect("open"), "c2", bound);
         assert!(matches!(second, Err(CliError::Locked { .. })), "{second:?}");
         assert!(started.elapsed() >= bound);
     }

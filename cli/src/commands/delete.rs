@@ -6,6 +6,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::error::CliError;
+use crate::proof;
 use crate::state::StateRoot;
 use crate::teardown;
 
@@ -18,7 +19,15 @@ const SUPERVISOR_BOUND: Duration = Duration::from_secs(10);
 pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), CliError> {
     let entry = states.open(id)?;
     let state = entry.read()?;
-    if let Some(init) = state.init()? {
+    // Nothing the state names is acted on before it is proved the
+    // container's: its cgroup, its init (in `init()`), its interfaces.
+    if let Some(paths) = &state.cgroup {
+        proof::cgroup(paths, id)?;
+    }
+    let init = state.init()?;
+    // Proved while the init runs: its network namespace holds the peers.
+    let interfaces = proof::interfaces(id, &state.interfaces, init.as_ref());
+    if let Some(init) = init {
         if !force {
             return Err(CliError::StillRunning { id: id.to_owned() });
         }
@@ -40,13 +49,13 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
         }
         return match states.open(id) {
             Ok(entry) => {
-                teardown::remove(state.cgroup, &state.interfaces, entry);
+                teardown::remove(state.cgroup, &interfaces, entry);
                 Ok(())
             }
             Err(CliError::NotFound { .. }) => Ok(()),
             Err(error) => Err(error),
         };
     }
-    teardown::remove(state.cgroup, &state.interfaces, entry);
+    teardown::remove(state.cgroup, &interfaces, entry);
     Ok(())
 }

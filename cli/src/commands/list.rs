@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::args::Format;
 use crate::error::CliError;
+use crate::escape;
 use crate::state::StateRoot;
 
 pub(crate) fn list(states: &StateRoot, format: Format) -> Result<(), CliError> {
@@ -36,22 +37,24 @@ pub(crate) fn list(states: &StateRoot, format: Format) -> Result<(), CliError> {
             writeln!(out, "{}", serde_json::Value::Array(list))
         }
         Format::Table => {
-            let width = rows.iter().map(|state| state.id.len()).max().unwrap_or(0).max(2);
+            // Escaped: a command or id must not drive the terminal.
+            let ids: Vec<String> = rows.iter().map(|state| escape::control(&state.id)).collect();
+            let width = ids.iter().map(String::len).max().unwrap_or(0).max(2);
             let mut result = writeln!(
                 out,
                 "{:width$}  {:>8}  {:8}  {:20}  COMMAND",
                 "ID", "PID", "STATUS", "CREATED"
             );
-            for state in &rows {
+            for (state, id) in rows.iter().zip(&ids) {
                 result = result.and_then(|()| {
                     writeln!(
                         out,
                         "{:width$}  {:>8}  {:8}  {:20}  {}",
-                        state.id,
+                        id,
                         state.pid,
                         state.status().as_str(),
-                        state.created,
-                        state.command.join(" ")
+                        escape::control(&state.created),
+                        escape::control(&state.command.join(" "))
                     )
                 });
             }

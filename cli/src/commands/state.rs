@@ -6,10 +6,16 @@ use std::io::Write as _;
 use serde_json::json;
 
 use crate::error::CliError;
+use crate::proof;
 use crate::state::StateRoot;
 
 pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
     let state = states.open(id)?.read()?;
+    // A state that names what is not the container's is refused, not shown.
+    if let Some(paths) = &state.cgroup {
+        proof::cgroup(paths, id)?;
+    }
+    state.init()?;
     let namespaces: BTreeMap<&str, String> = state
         .namespaces
         .iter()

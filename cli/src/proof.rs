@@ -1,0 +1,239 @@
+//! What a state file must prove before anything it names is acted on.
+//!
+//! A state root passes an ownership check, but a state file is still only
+//! believed as far as the host confirms it:
+//!
+//! - **cgroup**: each directory is in a hierarchy this host mounts and the
+//!   caller belongs to; its path is absolute with plain components only (no
+//!   `..`); its parent is the caller's own cgroup in that hierarchy, where
+//!   [`Cgroup::create`](cradle_linux::cgroup::Cgroup::create) places a
+//!   container's cgroup (cradle gives it no other parent); its name is
+//!   `cradle-<id>`; and its directory is exactly where the hierarchy's mount
+//!   shows that cgroup. A command run from another cgroup (another login
+//!   session's scope) is therefore refused too.
+//! - **process**: the init's pid and start time name a running process
+//!   (the pidfd of [`Container::open`]), and `/proc/<pid>/cgroup` puts it in
+//!   the recorded, checked cgroup (or below it) in every hierarchy; checked
+//!   again to be the same process after the read. Root's containers always
+//!   have a cgroup, so for root a state without one proves nothing. A caller
+//!   that is not root can only signal or join its own processes anyway.
+//! - **interface**: the host end named `cr-<hash of the id>` (cradle's own
+//!   name for it) is the container's by its name. Any other name (a
+//!   `--net veth:host=NAME`) is the container's only if, while its init
+//!   runs, it is a veth whose peer is in another network namespace and the
+//!   init's network namespace holds that peer: a veth with the host end's
+//!   peer index, whose own peer is the host end's index. Otherwise it is
+//!   left alone: a veth pair goes with the container's network namespace.
+
+use std::fs;
+use std::os::fd::AsFd as _;
+use std::path::{Component, Path};
+
+use cradle_core::config::Veth;
+use cradle_linux::cgroup::{CgroupPaths, Layout};
+use cradle_linux::net::inspect;
+use cradle_linux::Container;
+use nix::sched::CloneFlags;
+use nix::unistd::geteuid;
+
+use crate::error::CliError;
+
+fn refuse(id: &str, reason: String) -> CliError {
+    CliError::Untrusted {
+        id: id.to_owned(),
+        reason,
+    }
+}
+
+/// Checks that `paths` can only be container `id`'s cgroup.
+pub(crate) fn cgroup(paths: &CgroupPaths, id: &str) -> Result<(), CliError> {
+    let layout = Layout::detect().map_err(|error| CliError::Backend(error.into()))?;
+    if paths.dirs.is_empty() {
+        return Err(refuse(
+            id,
+            "the state names a cgroup with no directory".to_owned(),
+        ));
+    }
+    let name = format!("cradle-{id}");
+    for (index, dir) in paths.dirs.iter().enumerate() {
+        if paths.dirs[..index]
+            .iter()
+            .any(|other| other.hierarchy == dir.hierarchy)
+        {
+            return Err(refuse(
+                id,
+                format!("the state names two cgroups in {}", dir.hierarchy),
+            ));
+        }
+        let Some(mounted) = layout.hierarchies().iter().find(|m| m.hierarchy == dir.hierarchy) else {
+            return Err(refuse(
+                id,
+                format!(
+                    "the state's cgroup {:?} is in {}, which this process does not belong to",
+                    dir.path, dir.hierarchy
+                ),
+            ));
+        };
+        let mut components = dir.cgroup.components();
+        let plain = components.next() == Some(Component::RootDir)
+            && components.all(|component| matches!(component, Component::Normal(_)));
+        if !plain {
+            return Err(refuse(
+                id,
+                format!("the state's cgroup {:?} is not a plain absolute path", dir.cgroup),
+            ));
+        }
+        if dir.cgroup.file_name() != Some(name.as_ref()) {
+            return Err(refuse(
+                id,
+                format!("the state's cgroup {:?} is not named {name:?}", dir.cgroup),
+            ));
+        }
+        if dir.cgroup.parent() != Some(mounted.own_cgroup.as_path()) {
+            return Err(refuse(
+                id,
+                format!(
+                    "the state's cgroup {:?} is not below cradle's parent {:?} in {}",
+                    dir.cgroup, mounted.own_cgroup, dir.hierarchy
+                ),
+            ));
+        }
+        if mounted.dir(&dir.cgroup).as_deref() != Some(dir.path.as_path()) {
+            return Err(refuse(
+                id,
+                format!(
+                    "the state's cgroup directory {:?} is not where {} is mounted ({:?})",
+                    dir.path, dir.hierarchy, mounted.mount_point
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the process `pid` is in the cgroup `paths` (or below it) in
+/// every hierarchy of it. Unreadable means no.
+pub(crate) fn in_cgroup(pid: i32, paths: &CgroupPaths) -> bool {
+    let Ok(membership) = fs::read(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    let Ok(mountinfo) = fs::read("/proc/self/mountinfo") else {
+        return false;
+    };
+    let layout = Layout::parse(
+        &String::from_utf8_lossy(&mountinfo),
+        &String::from_utf8_lossy(&membership),
+    );
+    !paths.dirs.is_empty()
+        && paths.dirs.iter().all(|dir| {
+            layout
+                .hierarchies()
+                .iter()
+                .find(|m| m.hierarchy == dir.hierarchy)
+                .is_some_and(|m| m.own_cgroup.starts_with(&dir.cgroup))
+        })
+}
+
+/// Checks that `init`, opened from the state of container `id` that
+/// records `cgroup`, is that container's init: `Ok(false)` when it ended
+/// during the check.
+pub(crate) fn init(id: &str, recorded: Option<&CgroupPaths>, init: &Container) -> Result<bool, CliError> {
+    let pid = init.pid().as_raw();
+    match recorded {
+        Some(paths) => {
+            cgroup(paths, id)?;
+            let inside = in_cgroup(pid, paths);
+            // The pidfd still holds a running process with the recorded
+            // start time: the /proc read was of that process.
+            if !init.is_running() {
+                return Ok(false);
+            }
+            if !inside {
+                return Err(refuse(
+                    id,
+                    format!(
+                        "process {pid} is not in the container's cgroup {:?}",
+                        paths.dirs[0].cgroup
+                    ),
+                ));
+            }
+        }
+        None if geteuid().is_root() => {
+            return Err(refuse(
+                id,
+                format!("the state records no cgroup, so process {pid} cannot be proved the container's"),
+            ));
+        }
+        None => {}
+    }
+    Ok(true)
+}
+
+/// The interfaces of container `id` that `delete` may remove: those with
+/// cradle's name for the container, and, while `init` (checked) runs,
+/// those proved to be its veths' host ends. Each other one is named in a
+/// warning and left alone.
+pub(crate) fn interfaces(id: &str, recorded: &[Veth], init: Option<&Container>) -> Vec<Veth> {
+    let own_name = crate::config::host_name(id);
+    let mut proven = Vec::new();
+    let mut container_links = None;
+    for veth in recorded {
+        if veth.host_name == own_name {
+            proven.push(veth.clone());
+            continue;
+        }
+        let peer_of_host_end = init.and_then(|init| {
+            let links = container_links.get_or_insert_with(|| links_of(init));
+            host_end_pairs_with(&veth.host_name, links.as_deref()?).then_some(())
+        });
+        if peer_of_host_end.is_some() {
+            proven.push(veth.clone());
+        } else {
+            tracing::warn!(
+                "container {id:?}: interface {:?} is neither cradle's name for it ({own_name}) nor \
+                 proved to be its veth: left alone",
+                veth.host_name
+            );
+        }
+    }
+    proven
+}
+
+/// Whether the host's interface `name` is a veth whose peer is one of
+/// `peers` (the links of the container's network namespace).
+fn host_end_pairs_with(name: &str, peers: &[inspect::Link]) -> bool {
+    let Ok(host_links) = inspect::links() else {
+        return false;
+    };
+    let Some(host_end) = host_links.iter().find(|link| link.name == name) else {
+        return false;
+    };
+    if host_end.kind.as_deref() != Some("veth") || host_end.peer_netns_id.is_none() {
+        return false;
+    }
+    peers.iter().any(|peer| {
+        peer.kind.as_deref() == Some("veth")
+            && Some(peer.index) == host_end.peer
+            && peer.peer == Some(host_end.index)
+            && peer.peer_netns_id.is_some()
+    })
+}
+
+/// The links of `init`'s network namespace, listed from a thread that
+/// joins it; `None` when that fails or the init ended meanwhile.
+fn links_of(init: &Container) -> Option<Vec<inspect::Link>> {
+    let path = Path::new("/proc")
+        .join(init.pid().as_raw().to_string())
+        .join("ns/net");
+    let netns = fs::File::open(path).ok()?;
+    if !init.is_running() {
+        return None;
+    }
+    std::thread::spawn(move || {
+        nix::sched::setns(netns.as_fd(), CloneFlags::CLONE_NEWNET).ok()?;
+        inspect::links().ok()
+    })
+    .join()
+    .ok()
+    .flatten()
+}

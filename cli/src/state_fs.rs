@@ -1,0 +1,222 @@
+//! The state root's file operations, safe against a planted symlink or a
+//! root another user could write to.
+//!
+//! The root is opened once per command with `O_NOFOLLOW` and checked as ssh
+//! checks `~/.ssh`: a directory, not a symlink, owned by the caller and not
+//! writable by group or others. Everything below it is reached from that
+//! directory fd (`openat`, `mkdirat`, `renameat2`, `unlinkat`), never by a
+//! path, and no symlink is followed: what the check proved is what is used.
+//! A file is written by `openat(O_CREAT|O_EXCL|O_NOFOLLOW)` of a temporary
+//! name and `renameat` over the old one.
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat, OFlag};
+use nix::sys::stat::{fstat, fstatat, mkdirat, Mode, SFlag};
+use nix::unistd::{geteuid, unlinkat, UnlinkatFlags};
+
+use crate::error::CliError;
+
+/// The largest state file read: a real one is a few kilobytes.
+const MAX_FILE: u64 = 1 << 20;
+
+/// Opens (with `create`, makes: `0700`, parents too) the state root and
+/// checks it; `None` when it does not exist and `create` is not set.
+pub(crate) fn open_root(root: &Path, create: bool) -> Result<Option<OwnedFd>, CliError> {
+    // Without a trailing slash, which would make O_NOFOLLOW follow.
+    let root: PathBuf = root.components().collect();
+    let unsafe_root = |reason: String| CliError::UnsafeRoot {
+        path: root.clone(),
+        reason,
+    };
+    if create {
+        match fs::DirBuilder::new().recursive(true).mode(0o700).create(&root) {
+            Ok(()) => {}
+            // A symlink to nowhere, or a file: reported below.
+            Err(_) if fs::symlink_metadata(&root).is_ok() => {}
+            Err(error) => return Err(CliError::file(&root)(error)),
+        }
+    }
+    match fs::symlink_metadata(&root) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(unsafe_root(
+                "is a symlink; give the directory it points to".to_owned(),
+            ));
+        }
+        Ok(meta) if !meta.is_dir() => return Err(unsafe_root("is not a directory".to_owned())),
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
+        Err(error) => return Err(CliError::file(&root)(error)),
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = match nix::fcntl::open(&root, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ELOOP | Errno::ENOTDIR) => {
+            return Err(unsafe_root("is a symlink or not a directory".to_owned()));
+        }
+        Err(Errno::ENOENT) if !create => return Ok(None),
+        Err(errno) => return Err(CliError::file(&root)(errno.into())),
+    };
+    let stat = fstat(&fd).map_err(|errno| CliError::file(&root)(errno.into()))?;
+    let me = geteuid().as_raw();
+    if stat.st_uid != me {
+        return Err(unsafe_root(format!(
+            "is owned by uid {}, not by this user (uid {me}); give a directory of your own",
+            stat.st_uid
+        )));
+    }
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(unsafe_root(format!(
+            "is writable by group or others (mode {mode:04o}); chmod 700 it"
+        )));
+    }
+    Ok(Some(fd))
+}
+
+fn flags_dir() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
+}
+
+/// Opens the directory `name` in `dir`, not following a symlink.
+pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    openat(dir, name, flags_dir(), Mode::empty())
+}
+
+/// Makes the directory `name` in `dir`, mode `0700`.
+pub(crate) fn mkdir_at(dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
+    mkdirat(dir, name, Mode::S_IRWXU)
+}
+
+/// Whether `name` in `dir` is a directory (a symlink is not).
+pub(crate) fn is_dir_at(dir: BorrowedFd<'_>, name: &str) -> bool {
+    fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+}
+
+/// Whether `name` in `dir` is a regular file (a symlink is not).
+pub(crate) fn is_file_at(dir: BorrowedFd<'_>, name: &str) -> bool {
+    fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|stat| SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG)
+}
+
+/// The inode of `name` in `dir`, not following a symlink.
+pub(crate) fn inode_at(dir: BorrowedFd<'_>, name: &str) -> Result<u64, Errno> {
+    fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map(|stat| stat.st_ino)
+}
+
+/// The inode of an open file.
+pub(crate) fn inode(fd: BorrowedFd<'_>) -> Result<u64, Errno> {
+    fstat(fd).map(|stat| stat.st_ino)
+}
+
+/// Reads the regular file `name` in `dir`, not following a symlink.
+pub(crate) fn read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<Vec<u8>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    let file = File::from(openat(dir, name, flags, Mode::empty())?);
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "larger than 1 MiB"));
+    }
+    Ok(bytes)
+}
+
+/// Replaces `name` in `dir` with `bytes`: written to `temporary` (made
+/// anew with `O_EXCL|O_NOFOLLOW`, whatever was there removed, a symlink
+/// itself and not what it points to), synced, renamed over `name`.
+pub(crate) fn replace_at(dir: BorrowedFd<'_>, name: &str, temporary: &str, bytes: &[u8]) -> io::Result<()> {
+    match unlinkat(dir, temporary, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(errno) => return Err(errno.into()),
+    }
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut file = File::from(openat(dir, temporary, flags, Mode::from_bits_truncate(0o600))?);
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    let renamed = written.and_then(|()| renameat(dir, temporary, dir, name).map_err(io::Error::from));
+    if renamed.is_err() {
+        let _ = unlinkat(dir, temporary, UnlinkatFlags::NoRemoveDir);
+    }
+    renamed
+}
+
+/// Removes everything in `dir` (files and empty directories; nothing is
+/// followed), then `name`, which is `dir`, from `parent`.
+pub(crate) fn remove_dir_at(parent: BorrowedFd<'_>, name: &str, dir: BorrowedFd<'_>) -> io::Result<()> {
+    let listing = nix::dir::Dir::from_fd(openat(dir, ".", flags_dir(), Mode::empty())?)?;
+    let mut names = Vec::new();
+    for entry in listing {
+        let entry = entry?;
+        let entry_name = entry.file_name().to_bytes();
+        if entry_name != b"." && entry_name != b".." {
+            names.push(entry_name.to_vec());
+        }
+    }
+    for entry_name in names {
+        let entry_name = OsStr::from_bytes(&entry_name);
+        match unlinkat(dir, entry_name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(Errno::EISDIR) => unlinkat(dir, entry_name, UnlinkatFlags::RemoveDir)?,
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    match unlinkat(parent, name, UnlinkatFlags::RemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// Removes the empty directory `name` in `dir`.
+pub(crate) fn rmdir_at(dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
+    unlinkat(dir, name, UnlinkatFlags::RemoveDir)
+}
+
+/// The names in the directory `dir`, but `.` and `..`, that are UTF-8.
+pub(crate) fn names(dir: BorrowedFd<'_>) -> io::Result<Vec<String>> {
+    let listing = nix::dir::Dir::from_fd(openat(dir, ".", flags_dir(), Mode::empty())?)?;
+    let mut names = Vec::new();
+    for entry in listing {
+        let entry = entry?;
+        if let Ok(name) = entry.file_name().to_str() {
+            if name != "." && name != ".." {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The default state root of a caller `uid` that is not root:
+/// `$XDG_RUNTIME_DIR/cradle` (absolute); else `/run/user/<uid>/cradle` when
+/// that runtime directory exists; else `$HOME/.local/state/cradle`; else
+/// (no usable `HOME`) `/run/user/<uid>/cradle`, which then fails to be made
+/// and says so. Whichever it is, [`open_root`] checks it like any other.
+pub(crate) fn user_root(uid: u32) -> PathBuf {
+    let absolute = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+    };
+    if let Some(dir) = absolute("XDG_RUNTIME_DIR") {
+        return dir.join("cradle");
+    }
+    let run_user = PathBuf::from(format!("/run/user/{uid}"));
+    if run_user.is_dir() {
+        return run_user.join("cradle");
+    }
+    match absolute("HOME") {
+        Some(home) => home.join(".local/state/cradle"),
+        None => run_user.join("cradle"),
+    }
+}
