@@ -409,6 +409,48 @@ mod tests {
         assert!(started.elapsed() >= bound);
     }
 
+    #[test]
+    fn a_planted_temporary_symlink_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").expect("victim");
+        let root = StateRoot::new(&dir.path().join("state"));
+        let entry = root.create("c3").expect("create");
+        let planted = dir.path().join("state/c3/.state.json.tmp");
+        std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
+        entry.write(&state("c3")).expect("write");
+        assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "precious");
+        assert!(std::fs::symlink_metadata(&planted).is_err(), "temporary left");
+        assert_eq!(entry.read().expect("read").id, "c3");
+        entry.remove().expect("remove");
+    }
+
+    #[test]
+    fn a_loose_or_linked_root_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let loose = dir.path().join("loose");
+        std::fs::create_dir(&loose).expect("loose");
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let root = StateRoot::new(&loose);
+        assert!(matches!(root.create("c4"), Err(CliError::UnsafeRoot { .. })));
+        assert!(matches!(root.ids(), Err(CliError::UnsafeRoot { .. })));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("state"), &link).expect("symlink");
+        std::fs::create_dir(dir.path().join("state")).expect("state");
+        assert!(matches!(
+            StateRoot::new(&link).create("c4"),
+            Err(CliError::UnsafeRoot { .. })
+        ));
+        assert_eq!(std::fs::read_dir(&loose).expect("loose").count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("state"))
+                .expect("state")
+                .count(),
+            0
+        );
+    }
+
     impl ContainerState {
         fn clone_with_created(mut self, entry: &Entry) -> ContainerState {
             self.created = entry.read().expect("read").created;
