@@ -6,17 +6,22 @@
 //!
 //! ```no_run
 //! use std::collections::BTreeSet;
-//! use cradle_linux::seccomp::{compile, Policy};
+//! use cradle_core::confinement::Capability;
+//! use cradle_linux::seccomp::{compile, default_policy};
 //!
-//! let profile = std::fs::read("seccomp.json").expect("a profile");
-//! let program = compile(&Policy::from_json(&profile, &BTreeSet::new())?)?;
+//! let caps: BTreeSet<Capability> = Capability::DEFAULT.into_iter().collect();
+//! let program = compile(&default_policy(&caps))?;
 //! # Ok::<(), cradle_linux::seccomp::SeccompError>(())
 //! ```
 
 mod compile;
+mod default;
 mod error;
 mod policy;
+#[cfg(test)]
+mod tests;
 
 pub use compile::compile;
+pub use default::default_policy;
 pub use error::SeccompError;
 pub use policy::{Action, Arch, ArgCondition, ArgOp, Flag, Policy, Rule};

@@ -21,7 +21,7 @@ const DEFAULT_ERRNO: u16 = libc::EPERM as u16;
 ///
 /// Read a profile file with [`Policy::from_json`], which also takes the
 /// docker/podman format; build the default with
-/// `default_policy`; compile with
+/// [`default_policy`](super::default_policy); compile with
 /// [`compile`](super::compile).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "wire::Policy", try_from = "wire::Policy")]
