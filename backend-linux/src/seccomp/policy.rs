@@ -569,8 +569,10 @@ mod wire {
         syscalls: Vec<Syscall>,
     }
 
+    /// Strict: a docker entry (`includes`, `excludes`, `name`) read as
+    /// OCI would lose its conditions; `Policy::from_json` reads those.
     #[derive(Serialize, Deserialize)]
-    #[serde(rename_all = "camelCase")]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
     pub(super) struct Syscall {
         #[serde(default)]
         names: Vec<String>,

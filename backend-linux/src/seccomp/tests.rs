@@ -112,6 +112,11 @@ fn a_policy_travels_as_the_oci_object() {
     assert_eq!(clone3["errnoRet"], libc::ENOSYS);
     let back: Policy = serde_json::from_value(json).expect("decodes");
     assert_eq!(back, policy);
+    // A docker entry read as OCI would lose its conditions: refused.
+    let docker = r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}}]}"#;
+    assert!(serde_json::from_str::<Policy>(docker).is_err());
+    Policy::from_json(docker.as_bytes(), &BTreeSet::new()).expect("from_json reads it");
 }
 
 const OCI: &str = r#"{
