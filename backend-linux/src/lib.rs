@@ -83,6 +83,7 @@ pub mod net;
 mod options;
 pub mod proc_stat;
 mod process;
+pub mod seccomp;
 mod setns;
 mod spawn;
 mod sys;

@@ -1,0 +1,27 @@
+//! Seccomp, the parent's side: the policy model (the OCI `linux.seccomp`
+//! object), the default profile, and the compiler to classic BPF. The
+//! parent compiles a policy once, with libseccomp, and sends the program
+//! to the child in its config (`Config.seccomp`); the child only installs
+//! it.
+//!
+//! ```no_run
+//! use std::collections::BTreeSet;
+//! use cradle_core::confinement::Capability;
+//! use cradle_linux::seccomp::{compile, default_policy};
+//!
+//! let caps: BTreeSet<Capability> = Capability::DEFAULT.into_iter().collect();
+//! let program = compile(&default_policy(&caps))?;
+//! # Ok::<(), cradle_linux::seccomp::SeccompError>(())
+//! ```
+
+mod compile;
+mod default;
+mod error;
+mod policy;
+#[cfg(test)]
+mod tests;
+
+pub use compile::compile;
+pub use default::default_policy;
+pub use error::SeccompError;
+pub use policy::{Action, Arch, ArgCondition, ArgOp, Flag, Policy, Rule};
