@@ -2,10 +2,13 @@
 //! `seccomp.json`, written here as tables for x86-64 (names that exist
 //! only on 32-bit or other architectures are left out).
 //!
-//! What a syscall no rule names gets is `EPERM`, so a syscall newer than
-//! this table fails safe. Widened by capability as podman and docker widen
-//! theirs: a syscall that needs a capability is allowed when the container
-//! is given it.
+//! What a syscall no rule names gets is `ENOSYS`, as in podman's profile:
+//! a syscall newer than this table (or than the libseccomp that compiles
+//! it) fails safe, and the C library falls back to an older one where it
+//! has one (`fchmodat2`, `clone3`). What the profile refuses on purpose
+//! gets `EPERM`. Widened by capability as podman and docker widen theirs: a
+//! syscall that needs a capability is allowed when the container is given
+//! it.
 //!
 //! Where it differs from docker's (moby's) profile:
 //! - `ptrace`, `process_vm_readv` and `process_vm_writev` need
@@ -439,11 +442,10 @@ const BY_CAPABILITY: &[(&[Capability], &[&str])] = &[
     (&[Capability::SysTtyConfig], &["vhangup"]),
 ];
 
-/// Refused whatever the capabilities, by being in no rule: the kernel
-/// keyring (not namespaced), swap, `userfaultfd`, loading another kernel,
-/// moving other processes' pages, `io_uring`, and obsolete calls. Listed
-/// so a test can check that no table above lets one in.
-#[cfg_attr(not(test), allow(dead_code))]
+/// Refused (`EPERM`) whatever the capabilities: the kernel keyring (not
+/// namespaced), swap, `userfaultfd`, loading another kernel, moving other
+/// processes' pages, `io_uring`, and obsolete calls. A test checks that no
+/// table above lets one in.
 pub(crate) const ALWAYS_REFUSED: &[&str] = &[
     "keyctl",
     "add_key",
@@ -494,8 +496,9 @@ const PERSONALITIES: &[u64] = &[0x0, 0x8, 0x2_0000, 0x2_0008, 0xffff_ffff];
 const AF_VSOCK: u64 = libc::AF_VSOCK as u64;
 
 /// The default policy for a process holding `caps` (its bounding set):
-/// `EPERM` for every syscall not named; the ordinary syscalls of a Linux
-/// program allowed; those needing a capability allowed only with it.
+/// `ENOSYS` for every syscall not named; the ordinary syscalls of a Linux
+/// program allowed; those needing a capability allowed only with it, and
+/// `EPERM` without it, as for the ones always refused.
 ///
 /// Without `CAP_SYS_ADMIN`, `clone` is allowed only without namespace
 /// flags, and `clone3` fails with `ENOSYS` (its flags are in memory,
@@ -517,7 +520,14 @@ pub fn default_policy(caps: &BTreeSet<Capability>) -> Policy {
         allowed.extend(["clone", "clone3"]);
     }
 
-    let mut syscalls = vec![Rule::new(allowed, Action::Allow)];
+    let refused: BTreeSet<&str> = BY_CAPABILITY
+        .iter()
+        .flat_map(|(_, names)| names.iter().copied())
+        .chain(ALWAYS_REFUSED.iter().copied())
+        .filter(|name| !allowed.contains(name))
+        .collect();
+    let eperm = Action::Errno(libc::EPERM as u16);
+    let mut syscalls = vec![Rule::new(allowed, Action::Allow), Rule::new(refused, eperm)];
     for &persona in PERSONALITIES {
         syscalls.push(
             Rule::new(["personality"], Action::Allow).with_arg(ArgCondition::new(0, ArgOp::Equal, persona)),
@@ -528,15 +538,23 @@ pub fn default_policy(caps: &BTreeSet<Capability>) -> Policy {
         ArgOp::NotEqual,
         AF_VSOCK,
     )));
+    syscalls.push(Rule::new(["socket"], eperm).with_arg(ArgCondition::new(0, ArgOp::Equal, AF_VSOCK)));
     if !sys_admin {
         syscalls.push(
             Rule::new(["clone"], Action::Allow).with_arg(ArgCondition::masked_eq(0, CLONE_NAMESPACES, 0)),
         );
+        // Each namespace flag on its own: `EPERM` if it is set.
+        for bit in (0..64)
+            .map(|i| 1u64 << i)
+            .filter(|bit| CLONE_NAMESPACES & bit != 0)
+        {
+            syscalls.push(Rule::new(["clone"], eperm).with_arg(ArgCondition::masked_eq(0, bit, bit)));
+        }
         syscalls.push(Rule::new(["clone3"], Action::Errno(libc::ENOSYS as u16)));
     }
 
     Policy {
-        default_action: Action::Errno(libc::EPERM as u16),
+        default_action: Action::Errno(libc::ENOSYS as u16),
         architectures: Arch::NATIVE.into_iter().collect(),
         flags: Vec::new(),
         syscalls,
