@@ -134,6 +134,22 @@ pub(crate) fn in_cgroup(pid: i32, paths: &CgroupPaths) -> bool {
         })
 }
 
+/// Whether process `pid` is exiting (`PF_EXITING` in the flags of
+/// `/proc/<pid>/stat`), or gone.
+fn is_exiting(pid: i32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // Fields after the name (which may hold spaces and parentheses):
+    // state is field 3, flags field 9.
+    let flags = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(6))
+        .and_then(|flags| flags.parse::<u64>().ok());
+    flags.is_none_or(|flags| flags & PF_EXITING != 0)
+}
+
 /// Checks that `init`, opened from the state of container `id` that
 /// records `cgroup`, is that container's init: `Ok(false)` when it ended
 /// during the check.
@@ -146,6 +162,11 @@ pub(crate) fn init(id: &str, recorded: Option<&CgroupPaths>, init: &Container) -
             // The pidfd still holds a running process with the recorded
             // start time: the /proc read was of that process.
             if !init.is_running() {
+                return Ok(false);
+            }
+            // A process on its way out has left its cgroups already
+            // (cgroup_exit comes before it turns zombie): it has ended.
+            if !inside && is_exiting(pid) {
                 return Ok(false);
             }
             if !inside {

@@ -131,12 +131,13 @@ fn a_hostname_without_a_uts_namespace_is_refused() {
 }
 
 #[test]
-fn a_missing_init_binary_fails_at_exec() {
-    if !require_root("a_missing_init_binary_fails_at_exec") {
+fn a_missing_init_binary_is_refused_before_the_clone() {
+    if !require_root("a_missing_init_binary_is_refused_before_the_clone") {
         return;
     }
-    // Without a hold the parent waits for the exec (CLONE_VFORK); with one
-    // (a user namespace) the child waits for its release first.
+    // The init binary is read into its sealed copy before anything is
+    // created: a missing one is a file error naming it, with or without a
+    // hold (a user namespace).
     let plain = Plan::init(in_namespaces(&["/bin/true"]));
     let mut held = Plan::init(in_namespaces(&["/bin/true"]));
     held.config
@@ -144,14 +145,13 @@ fn a_missing_init_binary_fails_at_exec() {
         .push(cradle_core::Namespace::new(NamespaceKind::User));
     held.id_maps = Some(linux::identity_maps());
     for plan in [plain, held] {
-        let result = Process::start(plan, Options::new().init_binary("/no/such/init"));
-        let error = child_error(result);
-        assert_eq!(
-            (error.step, error.errno),
-            (ChildStep::Exec, Some(libc::ENOENT)),
-            "{error}"
-        );
-        assert!(error.message.contains("/no/such/init"), "{error}");
+        match Process::start(plan, Options::new().init_binary("/no/such/init")) {
+            Err(Error::File { path, source }) => {
+                assert_eq!(path, std::path::Path::new("/no/such/init"));
+                assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+            }
+            other => panic!("expected the init binary's file error, got {other:?}"),
+        }
     }
 }
 
