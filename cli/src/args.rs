@@ -8,6 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::confinement::{ExecConfinement, RunConfinement};
 use cradle_core::config::{IpNet, Veth};
 use cradle_core::{IdMap, NamespaceKind};
 use nix::sys::signal::Signal;
@@ -183,6 +185,8 @@ pub(crate) struct RunArgs {
     /// raw mode while it runs.
     #[arg(short, long)]
     pub(crate) tty: bool,
+    #[command(flatten, next_help_heading = "Confinement")]
+    pub(crate) confinement: RunConfinement,
     /// The command and its arguments. Example: -- /bin/sh -c 'echo hi'
     #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
     pub(crate) command: Vec<String>,
@@ -207,6 +211,8 @@ pub(crate) struct ExecArgs {
     /// raw mode while it runs.
     #[arg(short, long)]
     pub(crate) tty: bool,
+    #[command(flatten, next_help_heading = "Confinement")]
+    pub(crate) confinement: ExecConfinement,
     /// The container. Example: web
     #[arg(value_name = "ID", value_parser = parse_id)]
     pub(crate) id: String,

@@ -12,6 +12,7 @@ use cradle_linux::net;
 use nix::unistd::{getegid, geteuid, gethostname};
 
 use crate::args::{ExecArgs, NetSpec, RunArgs, UserSpec};
+use crate::confinement::{self, Recorded};
 use crate::error::CliError;
 use crate::state::ContainerState;
 
@@ -38,6 +39,8 @@ pub(crate) struct RunPlan {
     pub(crate) namespaces: Vec<NamespaceKind>,
     /// The veth pairs, whose host ends outlive a detached `run`.
     pub(crate) veths: Vec<Veth>,
+    /// The confinement, kept in the state for `exec`.
+    pub(crate) confinement: Recorded,
 }
 
 /// The plan of `cradle run` for container `id`.
@@ -75,13 +78,19 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str) -> Result<RunPlan, CliError> {
     config.terminal = args.tty;
 
     let id_maps = id_maps(args, creates(NamespaceKind::User))?;
-    let mut plan = Plan::init(config);
-    plan.id_maps = id_maps;
-    let resources = resources(args);
+    let mut resources = resources(args);
     // Root's containers always get a cgroup, which `delete` empties and
     // removes; a caller without privileges cannot make one, so gets one
     // only by asking for limits (and the error that explains why not).
-    plan.cgroup = geteuid().is_root() || resources != Resources::default();
+    let with_cgroup = geteuid().is_root() || resources != Resources::default();
+    let mut device_rules = None;
+    let confinement = confinement::apply_run(&args.confinement, &mut config, &mut device_rules)?;
+    if with_cgroup {
+        resources.devices = device_rules;
+    }
+    let mut plan = Plan::init(config);
+    plan.id_maps = id_maps;
+    plan.cgroup = with_cgroup;
     plan.timeout = args.timeout;
     let cgroup = plan.cgroup.then(|| CgroupConfig {
         name: format!("cradle-{id}"),
@@ -93,21 +102,24 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str) -> Result<RunPlan, CliError> {
         cgroup,
         namespaces: kinds,
         veths,
+        confinement,
     })
 }
 
 /// The plan of `cradle exec` into the running container `state`. The
 /// backend's setns helper joins every namespace and the root of the
-/// container's init (named in the options); the process enters its cgroup.
-pub(crate) fn exec_plan(args: &ExecArgs, state: &ContainerState) -> Plan {
+/// container's init (named in the options); the process enters its cgroup
+/// and is confined as the container is.
+pub(crate) fn exec_plan(args: &ExecArgs, state: &ContainerState) -> Result<Plan, CliError> {
     let mut config = Config::new(args.command.iter().cloned());
     apply_process_args(&mut config, args.cwd.as_ref(), args.user);
     config.env = environment(&args.env, config.user.uid, state.hostname.clone(), args.tty);
     config.terminal = args.tty;
+    confinement::apply_exec(&args.confinement, &state.confinement, &mut config)?;
     let mut plan = Plan::setns(config);
     plan.cgroup = state.cgroup.is_some();
     plan.timeout = args.timeout;
-    plan
+    Ok(plan)
 }
 
 fn usage(message: impl Into<String>) -> CliError {

@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod config;
+mod confinement;
 mod error;
 mod escape;
 mod exit;

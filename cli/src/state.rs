@@ -22,6 +22,7 @@ use nix::errno::Errno;
 use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags};
 use serde::{Deserialize, Serialize};
 
+use crate::confinement::Recorded;
 use crate::error::CliError;
 use crate::{proof, state_fs};
 
@@ -55,6 +56,9 @@ pub(crate) struct ContainerState {
     /// The foreground `cradle run` that waits for the container and
     /// removes it when it exits; `None` for a detached container.
     pub(crate) supervisor: Option<Supervisor>,
+    /// How its processes are confined; `exec` confines its own the same.
+    #[serde(default)]
+    pub(crate) confinement: Recorded,
 }
 
 /// A process named across pid reuse: its pid and start time.
@@ -369,6 +373,7 @@ mod tests {
             interfaces: Vec::new(),
             detached: true,
             supervisor: None,
+            confinement: Recorded::default(),
         }
     }
 

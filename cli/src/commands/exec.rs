@@ -19,7 +19,7 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     let container = state
         .init()?
         .ok_or_else(|| CliError::NotRunning { id: args.id.clone() })?;
-    let plan = config::exec_plan(&args, &state);
+    let plan = config::exec_plan(&args, &state)?;
     let mut options = Options::new().container(container);
     if let Some(paths) = &state.cgroup {
         options = options.container_cgroups(paths.clone());

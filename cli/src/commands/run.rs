@@ -83,6 +83,7 @@ fn start(
         cgroup,
         namespaces,
         veths,
+        confinement,
     } = run_plan;
     tracing::info!(%id, command = ?args.command, "launching");
     let options = match cgroup {
@@ -112,6 +113,7 @@ fn start(
                 } else {
                     Supervisor::this_process()
                 },
+                confinement,
             };
             entry.write(&state).map(|()| state)
         });
