@@ -76,6 +76,24 @@ pub fn identity_maps() -> IdMaps {
     }
 }
 
+/// The escape probe of the confinement suites (`cradle-test-probe`),
+/// which `cargo test --workspace` builds beside the test binaries.
+pub fn probe() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> → target/<profile>/cradle-test-probe
+    let probe = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("cradle-test-probe"))
+        .expect("the target directory");
+    assert!(
+        probe.is_file(),
+        "{} is missing: build it with `cargo build -p cradle-tests --bins` (cargo test --workspace does)",
+        probe.display()
+    );
+    probe
+}
+
 /// The `busybox` binary of Debian's `busybox-static`.
 pub fn busybox() -> PathBuf {
     ["/bin/busybox", "/usr/bin/busybox"]
