@@ -2,9 +2,9 @@
 //! `pidfd_send_signal`, `close_range`, and the two calls of the new mount
 //! API that detach a bind mount from the host (`open_tree`, `move_mount`)
 //! and make a tree read-only (`mount_setattr`); `seccomp` to install a
-//! filter; `capget`/`capset` and the capability `prctl`s, whose errno the
-//! child reports;
-//! `rt_sigaction` raw, for the signals the C library keeps to itself; and
+//! filter; `openat2` to resolve without symlinks; `capget`/`capset` and
+//! the capability `prctl`s, whose errno the child reports; `rt_sigaction`
+//! raw, for the signals the C library keeps to itself; and
 //! the 64-bit clone flags that libc declares as truncated 32-bit constants.
 //!
 //! Each `unsafe` block here is one syscall.
@@ -424,6 +424,90 @@ pub(crate) fn ambient_raise(cap: u32) -> Result<(), Errno> {
             libc::c_ulong::from(cap),
             0,
             0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `struct open_how` (Linux 5.6).
+#[repr(C)]
+#[derive(Debug, Default)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2`: fail on any symlink in the path.
+pub(crate) const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+/// `openat2`: fail on magic links (`/proc/<pid>/fd/*`, `exe`, `root`...).
+pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+/// `openat2`: resolve as if `dirfd` were `/`: `..` and absolute symlinks
+/// stay inside it.
+pub(crate) const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `openat2(dirfd, path, flags, resolve)`: a new descriptor, close-on-exec.
+pub(crate) fn openat2(
+    dirfd: BorrowedFd<'_>,
+    path: &CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
+    let how = OpenHow {
+        flags: u64::try_from(flags | libc::O_CLOEXEC).map_err(|_| Errno::EINVAL)?,
+        mode: 0,
+        resolve,
+    };
+    // SAFETY: `path` is a C string and `how` a `struct open_how` of the
+    // size passed; both outlive the call, which only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `AT_EMPTY_PATH`: the call acts on the descriptor itself.
+const AT_EMPTY_PATH: libc::c_uint = 0x1000;
+/// `move_mount`: the target is the descriptor itself.
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+
+/// A detached recursive copy of the mount tree at the directory `dir`
+/// (by descriptor: no path is looked up).
+pub(crate) fn open_tree_clone_fd(dir: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let flags = OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: a valid fd and an empty C string; the fd returned is new.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, dir.as_raw_fd(), c"".as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Attaches the detached mount `tree` on the directory `onto`, both by
+/// descriptor.
+pub(crate) fn move_mount_onto(tree: BorrowedFd<'_>, onto: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: two valid fds and empty C strings; no pointer is kept.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            onto.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     };
     Errno::result(ret).map(drop)

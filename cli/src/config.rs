@@ -126,12 +126,20 @@ fn usage(message: impl Into<String>) -> CliError {
     CliError::Usage(message.into())
 }
 
-/// The rootfs as an absolute path, checked to be a directory.
+/// The rootfs as an absolute path, checked to be a directory. No symlink
+/// is followed: the child opens the path once and refuses one anywhere in
+/// it, so that a component swapped for a symlink (to the host's `/`)
+/// cannot redirect the container.
 fn rootfs_dir(rootfs: &Path) -> Result<PathBuf, CliError> {
-    match std::fs::canonicalize(rootfs) {
-        Ok(path) if path.is_dir() => Ok(path),
-        Ok(_) => Err(usage(format!("--rootfs {}: not a directory", rootfs.display()))),
-        Err(error) => Err(usage(format!("--rootfs {}: {error}", rootfs.display()))),
+    let shown = rootfs.display();
+    let path = std::path::absolute(rootfs).map_err(|error| usage(format!("--rootfs {shown}: {error}")))?;
+    match std::fs::symlink_metadata(&path) {
+        Ok(metadata) if metadata.is_dir() => Ok(path),
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(usage(format!(
+            "--rootfs {shown}: a symlink; give the real path (readlink -f)"
+        ))),
+        Ok(_) => Err(usage(format!("--rootfs {shown}: not a directory"))),
+        Err(error) => Err(usage(format!("--rootfs {shown}: {error}"))),
     }
 }
 

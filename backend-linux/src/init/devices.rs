@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag, AT_FDCWD};
+use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fchmodat, fstat, makedev, mkdirat, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, TMPFS_MAGIC};
@@ -31,15 +31,15 @@ pub(super) const STANDARD: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
-/// Opens the tmpfs just mounted at `dev` (relative to the working
-/// directory, the rootfs) and checks that it is that tmpfs: a directory
-/// that is no symlink, on a tmpfs of its own (another device than the
-/// rootfs's), and empty. Anything else means `dev` was swapped after the
-/// mount, and nothing is made.
-pub(super) fn open_new_tmpfs(dev: &Path) -> Result<OwnedFd, ChildError> {
+/// Opens the tmpfs just mounted on `dev` (an `O_PATH` descriptor of it,
+/// resolved again after the mount) and checks that it is that tmpfs: on a
+/// tmpfs of its own (another device than the rootfs's), and empty.
+/// Anything else means `dev` was swapped after the mount, and nothing is
+/// made.
+pub(super) fn open_new_tmpfs(dev: &OwnedFd) -> Result<OwnedFd, ChildError> {
     let step = ChildStep::Mounts;
     let flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
-    let dir = openat(AT_FDCWD, dev, flags, Mode::empty()).map_err(failed(step, "open the new /dev"))?;
+    let dir = openat(dev, ".", flags, Mode::empty()).map_err(failed(step, "open the new /dev"))?;
     let on_tmpfs = fstatfs(&dir)
         .map_err(failed(step, "statfs of the new /dev"))?
         .filesystem_type()
@@ -56,10 +56,16 @@ pub(super) fn open_new_tmpfs(dev: &Path) -> Result<OwnedFd, ChildError> {
     Ok(dir)
 }
 
-/// A path that reaches `name` in the directory `dir` through its
-/// descriptor, for the calls that take no directory fd (`mount`).
+/// A path that reaches `name` in the directory `dir` (or `dir` itself, for
+/// an empty name) through its descriptor, for the calls that take no
+/// directory fd (`mount`).
 pub(super) fn fd_path(dir: &OwnedFd, name: &str) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))
+    let fd = format!("/proc/self/fd/{}", dir.as_raw_fd());
+    PathBuf::from(if name.is_empty() {
+        fd
+    } else {
+        format!("{fd}/{name}")
+    })
 }
 
 /// The standard character device `name` in `dir`.

@@ -23,9 +23,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::AT_FDCWD;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, makedev, mkdirat, Mode};
-use nix::unistd::{chdir, pivot_root, symlinkat};
+use nix::unistd::{chdir, fchdir, pivot_root, symlinkat};
 
 use cradle_core::config::Mount;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind};
@@ -89,13 +90,16 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         hook(ChildStep::Rootfs, config);
         enter_rootfs(rootfs)?;
         hook(ChildStep::Mounts, config);
-        // Relative: in the rootfs, the working directory.
-        mount_proc(Path::new("proc"))?;
-        let dev = mount_dev(Path::new("dev"))?;
+        // In the rootfs, the working directory, each by a descriptor
+        // resolved without symlinks.
+        let proc = mount_point("proc")?;
+        mount_proc(&devices::fd_path(&proc, ""))?;
+        drop(proc);
+        let dev = mount_dev()?;
         hook(ChildStep::Devices, config);
         devices::make_nodes(&dev, &config.devices)?;
         drop(dev);
-        mount_sys(Path::new("sys"))?;
+        mount_sys()?;
         pivot()?;
     } else if config.creates(NamespaceKind::Pid) {
         // The host's /proc shows the host's processes; a new pid namespace
@@ -140,22 +144,57 @@ fn mount_at(
     mount(source, target.as_ref(), fstype, flags, data)
 }
 
-/// Binds the rootfs onto itself (`pivot_root` needs a mount point) and
-/// makes it the working directory.
+/// Opens the rootfs once, through no symlink, binds a copy of its mount
+/// tree onto it (`pivot_root` needs a mount point) and makes that copy the
+/// working directory: everything after works from that descriptor, so a
+/// rootfs path swapped for a symlink (to the host's `/`) midway fails the
+/// launch instead of redirecting it.
 fn enter_rootfs(rootfs: &Path) -> Result<(), ChildError> {
+    let step = ChildStep::Rootfs;
     let shown = rootfs.display();
-    mount(
-        Some(rootfs),
-        rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(failed(
-        ChildStep::Rootfs,
-        format!("bind mount of the rootfs {shown}"),
-    ))?;
-    chdir(rootfs).map_err(failed(ChildStep::Rootfs, format!("chdir {shown}")))
+    if !rootfs.is_absolute() {
+        return Err(refused(step, format!("rootfs {shown}: not an absolute path")));
+    }
+    let path = c_path(rootfs).map_err(failed(step, format!("rootfs {shown}")))?;
+    let resolve = sys::RESOLVE_NO_SYMLINKS | sys::RESOLVE_NO_MAGICLINKS;
+    let dir = match sys::openat2(AT_FDCWD, &path, libc::O_PATH | libc::O_DIRECTORY, resolve) {
+        Ok(dir) => dir,
+        Err(Errno::ELOOP) => {
+            return Err(refused(
+                step,
+                format!(
+                    "rootfs {shown}: the path goes through a symlink, which could be swapped while \
+                     cradle uses it; give the real path (readlink -f)"
+                ),
+            ))
+        }
+        Err(errno) => return Err(failed(step, format!("open the rootfs {shown}"))(errno)),
+    };
+    let tree = sys::open_tree_clone_fd(dir.as_fd())
+        .map_err(failed(step, format!("open_tree of the rootfs {shown}")))?;
+    sys::move_mount_onto(tree.as_fd(), dir.as_fd())
+        .map_err(failed(step, format!("bind mount of the rootfs {shown}")))?;
+    fchdir(&tree).map_err(failed(step, format!("chdir into the rootfs {shown}")))
+}
+
+/// The directory `name` of the rootfs (the working directory), made if
+/// missing, opened as a mount point: resolved inside the rootfs, through no
+/// symlink. A symlink there is refused: before the pivot it would be
+/// followed on the host.
+fn mount_point(name: &str) -> Result<OwnedFd, ChildError> {
+    let step = ChildStep::Mounts;
+    match mkdirat(AT_FDCWD, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(errno) => return Err(failed(step, format!("mkdir /{name} in the rootfs"))(errno)),
+    }
+    let path = c_path(Path::new(name)).map_err(failed(step, format!("/{name}")))?;
+    let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_SYMLINKS | sys::RESOLVE_NO_MAGICLINKS;
+    match sys::openat2(AT_FDCWD, &path, libc::O_PATH | libc::O_DIRECTORY, resolve) {
+        Ok(dir) => Ok(dir),
+        Err(Errno::ELOOP) => Err(refused(step, format!("/{name} in the rootfs is a symlink"))),
+        Err(Errno::ENOTDIR) => Err(refused(step, format!("/{name} in the rootfs is not a directory"))),
+        Err(errno) => Err(failed(step, format!("open /{name} in the rootfs"))(errno)),
+    }
 }
 
 /// Makes the working directory (the rootfs) `/`; the old root is detached.
@@ -169,7 +208,6 @@ fn pivot() -> Result<(), ChildError> {
 
 /// A new proc at `target`.
 fn mount_proc(target: &Path) -> Result<(), ChildError> {
-    make_mount_point(target)?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount_at(Some("proc"), target, Some("proc"), flags, None)
         .map_err(failed(ChildStep::Mounts, "mount /proc"))
@@ -180,19 +218,21 @@ fn mount_proc(target: &Path) -> Result<(), ChildError> {
 /// node, link and mount point is then made relative to its descriptor. A
 /// rootfs whose `dev` is swapped for a symlink or another directory midway
 /// cannot point any of it at the host. Returns the directory.
-fn mount_dev(dev: &Path) -> Result<OwnedFd, ChildError> {
+fn mount_dev() -> Result<OwnedFd, ChildError> {
     let step = ChildStep::Mounts;
-    make_mount_point(dev)?;
+    let point = mount_point("dev")?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
     mount_at(
         Some("tmpfs"),
-        dev,
+        devices::fd_path(&point, ""),
         Some("tmpfs"),
         flags,
         Some("mode=755,size=65536k"),
     )
     .map_err(failed(step, "mount /dev"))?;
-    let dir = devices::open_new_tmpfs(dev)?;
+    // The descriptor of the mount point reaches the directory under the
+    // tmpfs: resolve `dev` again, into the tmpfs, and check it is the one.
+    let dir = devices::open_new_tmpfs(&mount_point("dev")?)?;
     for (name, major, minor) in devices::STANDARD {
         devices::make_standard_node(&dir, name, makedev(major, minor))?;
     }
@@ -224,45 +264,36 @@ fn mount_dev(dev: &Path) -> Result<OwnedFd, ChildError> {
 
 /// A read-only sysfs at `target`; in a user namespace that may not mount
 /// one, the host's `/sys`, bound read-only.
-fn mount_sys(target: &Path) -> Result<(), ChildError> {
+fn mount_sys() -> Result<(), ChildError> {
     let step = ChildStep::Mounts;
-    make_mount_point(target)?;
+    // The descriptor stays open as long as its path is used.
+    let point = mount_point("sys")?;
+    let target = devices::fd_path(&point, "");
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    match mount_at(Some("sysfs"), target, Some("sysfs"), flags, None) {
+    match mount_at(Some("sysfs"), &target, Some("sysfs"), flags, None) {
         Err(Errno::EPERM) => {}
         result => return result.map_err(failed(step, "mount /sys")),
     }
     let failure = || failed(step, "bind mount of the host's /sys");
     mount_at(
         Some("/sys"),
-        target,
+        &target,
         None,
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None,
     )
     .map_err(failure())?;
     // The flags the host's mount has are locked in a user namespace: the
-    // remount keeps them.
+    // remount keeps them. It acts on the new mount, reached again by name.
+    let mounted = mount_point("sys")?;
     mount_at(
         None,
-        target,
+        devices::fd_path(&mounted, ""),
         None,
         MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
         None,
     )
     .map_err(failure())
-}
-
-/// A directory of the rootfs to mount on, refusing a symlink: before the
-/// pivot it would be followed on the host.
-fn make_mount_point(path: &Path) -> Result<(), ChildError> {
-    match fs::symlink_metadata(path) {
-        Ok(metadata) if metadata.file_type().is_symlink() => Err(refused(
-            ChildStep::Mounts,
-            format!("{} in the rootfs is a symlink", path.display()),
-        )),
-        _ => make_dir(path),
-    }
 }
 
 /// One of the config's mounts, with its bind source copied while the host
