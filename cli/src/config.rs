@@ -14,6 +14,7 @@ use nix::unistd::{getegid, geteuid, gethostname};
 use crate::args::{ExecArgs, NetSpec, RunArgs, UserSpec};
 use crate::confinement::{self, Recorded};
 use crate::error::CliError;
+use crate::seccomp_cache::Compiler;
 use crate::state::ContainerState;
 
 /// `PATH` when the caller gives none (the backend's default, too).
@@ -44,7 +45,7 @@ pub(crate) struct RunPlan {
 }
 
 /// The plan of `cradle run` for container `id`.
-pub(crate) fn run_plan(args: &RunArgs, id: &str) -> Result<RunPlan, CliError> {
+pub(crate) fn run_plan(args: &RunArgs, id: &str, compiler: &Compiler<'_>) -> Result<RunPlan, CliError> {
     let mut kinds = args.ns.clone().unwrap_or_else(|| DEFAULT_NAMESPACES.to_vec());
     if args.userns && !kinds.contains(&NamespaceKind::User) {
         kinds.push(NamespaceKind::User);
@@ -84,7 +85,7 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str) -> Result<RunPlan, CliError> {
     // only by asking for limits (and the error that explains why not).
     let with_cgroup = geteuid().is_root() || resources != Resources::default();
     let mut device_rules = None;
-    let confinement = confinement::apply_run(&args.confinement, &mut config, &mut device_rules)?;
+    let confinement = confinement::apply_run(&args.confinement, &mut config, &mut device_rules, compiler)?;
     if with_cgroup {
         resources.devices = device_rules;
     }
@@ -110,12 +111,16 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str) -> Result<RunPlan, CliError> {
 /// backend's setns helper joins every namespace and the root of the
 /// container's init (named in the options); the process enters its cgroup
 /// and is confined as the container is.
-pub(crate) fn exec_plan(args: &ExecArgs, state: &ContainerState) -> Result<Plan, CliError> {
+pub(crate) fn exec_plan(
+    args: &ExecArgs,
+    state: &ContainerState,
+    compiler: &Compiler<'_>,
+) -> Result<Plan, CliError> {
     let mut config = Config::new(args.command.iter().cloned());
     apply_process_args(&mut config, args.cwd.as_ref(), args.user);
     config.env = environment(&args.env, config.user.uid, state.hostname.clone(), args.tty);
     config.terminal = args.tty;
-    confinement::apply_exec(&args.confinement, &state.confinement, &mut config)?;
+    confinement::apply_exec(&args.confinement, &state.confinement, &mut config, compiler)?;
     let mut plan = Plan::setns(config);
     plan.cgroup = state.cgroup.is_some();
     plan.timeout = args.timeout;

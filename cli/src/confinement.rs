@@ -18,6 +18,7 @@ use cradle_linux::seccomp::{self, Policy};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
+use crate::seccomp_cache::Compiler;
 
 /// Hidden from the container: kernel memory, keys, timers and hardware
 /// that tell about (or reach) the host.
@@ -168,6 +169,7 @@ pub(crate) fn apply_run(
     flags: &RunConfinement,
     config: &mut Config,
     device_rules: &mut Option<Vec<DeviceRule>>,
+    compiler: &Compiler<'_>,
 ) -> Result<Recorded, CliError> {
     for (key, value) in &flags.sysctl {
         confinement::check_sysctl(key, |kind| config.creates(kind))
@@ -237,9 +239,9 @@ pub(crate) fn apply_run(
         &flags.cap_add,
         &flags.cap_drop,
     );
-    let seccomp = seccomp_choice(&flags.security_opt)?;
+    let seccomp = seccomp_choice(&flags.security_opt, compiler)?;
     config.capabilities = Some(Capabilities::of(capabilities.iter().copied()));
-    config.seccomp = compile(&seccomp, &capabilities)?;
+    config.seccomp = compile(&seccomp, &capabilities, compiler)?;
     config.masked_paths = MASKED_PATHS.iter().map(PathBuf::from).collect();
     config.readonly_paths = READONLY_PATHS.iter().map(PathBuf::from).collect();
     if config.rootfs.is_none() {
@@ -273,6 +275,7 @@ pub(crate) fn apply_exec(
     flags: &ExecConfinement,
     recorded: &Recorded,
     config: &mut Config,
+    compiler: &Compiler<'_>,
 ) -> Result<(), CliError> {
     config.no_new_privileges = recorded.no_new_privileges;
     if flags.privileged || recorded.privileged {
@@ -285,7 +288,7 @@ pub(crate) fn apply_exec(
     }
     let capabilities = capability_set(recorded.capabilities.clone(), &flags.cap_add, &flags.cap_drop);
     config.capabilities = Some(Capabilities::of(capabilities.iter().copied()));
-    config.seccomp = compile(&recorded.seccomp, &capabilities)?;
+    config.seccomp = compile(&recorded.seccomp, &capabilities, compiler)?;
     Ok(())
 }
 
@@ -316,7 +319,7 @@ fn capability_set(
 }
 
 /// The profile `--security-opt` names: the last `seccomp=` wins.
-fn seccomp_choice(opts: &[SecurityOpt]) -> Result<SeccompChoice, CliError> {
+fn seccomp_choice(opts: &[SecurityOpt], compiler: &Compiler<'_>) -> Result<SeccompChoice, CliError> {
     let chosen = opts
         .iter()
         .rev()
@@ -332,7 +335,7 @@ fn seccomp_choice(opts: &[SecurityOpt]) -> Result<SeccompChoice, CliError> {
                 .map_err(|e| usage(format!("--security-opt seccomp={shown}: not JSON: {e}")))?;
             let choice = SeccompChoice::Profile { profile };
             // Refuse a profile that does not parse now, not at launch.
-            compile(&choice, &BTreeSet::new())
+            compile(&choice, &BTreeSet::new(), compiler)
                 .map_err(|e| usage(format!("--security-opt seccomp={shown}: {e}")))?;
             Ok(choice)
         }
@@ -344,6 +347,7 @@ fn seccomp_choice(opts: &[SecurityOpt]) -> Result<SeccompChoice, CliError> {
 fn compile(
     choice: &SeccompChoice,
     capabilities: &BTreeSet<Capability>,
+    compiler: &Compiler<'_>,
 ) -> Result<Option<cradle_core::confinement::SeccompProgram>, CliError> {
     let policy = match choice {
         SeccompChoice::Unconfined => return Ok(None),
@@ -353,9 +357,7 @@ fn compile(
             Policy::from_json(&bytes, capabilities).map_err(|e| usage(format!("seccomp profile: {e}")))?
         }
     };
-    seccomp::compile(&policy)
-        .map(Some)
-        .map_err(|e| usage(format!("seccomp profile: {e}")))
+    compiler.compile(&policy).map(Some)
 }
 
 /// The node `--device` names, checked on the host.

@@ -12,6 +12,7 @@ mod error;
 mod escape;
 mod exit;
 mod proof;
+mod seccomp_cache;
 mod signals;
 mod state;
 mod state_fs;

@@ -155,6 +155,11 @@ impl StateRoot {
         }
     }
 
+    /// The root's descriptor, checked; `None` while it does not exist.
+    pub(crate) fn open_existing(&self) -> Result<Option<std::os::fd::OwnedFd>, CliError> {
+        state_fs::open_root(&self.root, false)
+    }
+
     /// Takes `id` for a new container: its directory exists and is locked
     /// by the returned entry, or the id was in use.
     pub(crate) fn create(&self, id: &str) -> Result<Entry, CliError> {

@@ -6,6 +6,7 @@ use cradle_linux::{Options, Process};
 use crate::args::ExecArgs;
 use crate::config;
 use crate::error::CliError;
+use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::StateRoot;
 use crate::tty::Terminal;
@@ -19,7 +20,7 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     let container = state
         .init()?
         .ok_or_else(|| CliError::NotRunning { id: args.id.clone() })?;
-    let plan = config::exec_plan(&args, &state)?;
+    let plan = config::exec_plan(&args, &state, &Compiler::new(states))?;
     let mut options = Options::new().container(container);
     if let Some(paths) = &state.cgroup {
         options = options.container_cgroups(paths.clone());

@@ -12,6 +12,7 @@ use cradle_linux::{Options, Process};
 use crate::args::RunArgs;
 use crate::config::{self, RunPlan};
 use crate::error::CliError;
+use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::{self, ContainerState, Entry, StateRoot, Supervisor};
 use crate::tty::Terminal;
@@ -28,7 +29,7 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
         None => generate_id()?,
     };
     // Everything that can be refused is refused before anything exists.
-    let run_plan = config::run_plan(&args, &id)?;
+    let run_plan = config::run_plan(&args, &id, &Compiler::new(states))?;
     // Blocked before anything exists, so that no signal kills cradle
     // half-way and leaves a container nobody recorded.
     let signals = Signals::block()?;
