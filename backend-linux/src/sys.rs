@@ -271,6 +271,27 @@ struct MountAttr {
 /// `MOUNT_ATTR_RDONLY`.
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
+/// Makes the detached mount `tree` (from [`open_tree_clone`]) read-only.
+pub(crate) fn mount_setattr_readonly_fd(tree: BorrowedFd<'_>) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        ..MountAttr::default()
+    };
+    // SAFETY: a valid fd, an empty C string and a `struct mount_attr` of
+    // the size passed; all outlive the call, which only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// Makes the mount at `path` read-only, and every mount below it when
 /// `recursive`: a remount with `MS_RDONLY` reaches only the top mount, and
 /// a writable one below (a cgroup tree under `/sys`) would stay writable.

@@ -1,7 +1,8 @@
 //! The host's binary stays out of the container's reach (CVE-2019-5736):
 //! while a container's init, a setns helper or the process it forks runs
-//! the init binary, `/proc/<pid>/exe` is a sealed memfd, which cannot be
-//! opened for writing or written, and the binary on disk is unchanged.
+//! the init binary, `/proc/<pid>/exe` is a read-only mount of it (or, for
+//! a caller without privileges, a sealed memfd), which cannot be opened for
+//! writing or written, and the binary on disk is unchanged.
 //!
 //! The processes are stopped at a step (the test init's `announce`), and
 //! the write attempts come from the host's root, which can do at least
@@ -20,20 +21,29 @@ use nix::sys::signal::{kill, Signal};
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 const STEP_BOUND: Duration = Duration::from_secs(10);
 
-/// Checks that process `pid` runs a sealed memfd that refuses to be
-/// opened for writing or written, naming `who`.
+/// Checks that process `pid` runs a sealed form of the init binary (a
+/// read-only mount of it, or a sealed memfd), which refuses to be opened
+/// for writing or written, naming `who`.
 fn assert_sealed(pid: i32, who: &str) {
     let exe = format!("/proc/{pid}/exe");
     let target = fs::read_link(&exe).unwrap_or_else(|e| panic!("{who}: readlink {exe}: {e}"));
+    let memfd = target.to_string_lossy().starts_with("/memfd:cradle-init");
+    let read_only = nix::sys::statvfs::statvfs(exe.as_str())
+        .is_ok_and(|fs| fs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
     assert!(
-        target.to_string_lossy().starts_with("/memfd:cradle-init"),
-        "{who} runs {target:?}, not the sealed copy"
+        memfd || read_only,
+        "{who} runs {target:?}, neither sealed nor read-only"
     );
+    assert_ne!(target, std::path::Path::new(INIT), "{who} runs the binary as is");
     for append in [false, true] {
         match OpenOptions::new().write(true).append(append).open(&exe) {
-            // While it runs, the kernel refuses writers (ETXTBSY); were
-            // one let in, the write seal refuses the write itself.
-            Err(error) => assert_eq!(error.raw_os_error(), Some(libc::ETXTBSY), "{who}: open {exe}"),
+            // While it runs the kernel refuses writers (ETXTBSY), and a
+            // read-only mount does (EROFS); were one let into a memfd,
+            // its write seal refuses the write itself.
+            Err(error) => assert!(
+                matches!(error.raw_os_error(), Some(libc::ETXTBSY | libc::EROFS)),
+                "{who}: open {exe}: {error}"
+            ),
             Ok(mut file) => {
                 let error = file.write_all(b"#!").expect_err("the write seal holds");
                 assert_eq!(error.raw_os_error(), Some(libc::EPERM), "{who}: write {exe}");

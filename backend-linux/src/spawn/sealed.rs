@@ -1,14 +1,18 @@
-//! The init binary as a sealed memfd, so that a container can never
+//! The init binary in a form no container can write, so that it can never
 //! reach the host's binary through `/proc/<pid>/exe` (CVE-2019-5736).
 //!
 //! Between `exec` of the init binary and `exec` of the command, the
 //! container's init (and a setns helper's process) runs that binary, in
-//! the container's namespaces. Were it the host's file, root inside could
-//! open `/proc/<pid>/exe` for writing and replace cradle (or the embedding
-//! program) for the next caller. Instead, each init binary is copied once
-//! per parent process into a memfd, sealed against writes, growing and
-//! shrinking, and every launch `exec`s that copy: the container sees an
-//! anonymous, immutable file, and a launch pays for nothing but a `dup`.
+//! the container's namespaces. Were it the host's file as is, root inside
+//! could open `/proc/<pid>/exe` for writing and replace cradle (or the
+//! embedding program) for the next caller. Instead every launch `exec`s,
+//! once per parent process and binary:
+//! - a detached, read-only bind mount of the binary, where the caller may
+//!   make one (root): `/proc/<pid>/exe` leads to that mount, which refuses
+//!   every write (`EROFS`), and making it costs two syscalls;
+//! - otherwise a copy in a memfd sealed against writes, growing and
+//!   shrinking: an anonymous, immutable file, at the cost of a copy of the
+//!   binary (a few milliseconds for the `cradle` command).
 
 use std::fs::File;
 use std::io;
@@ -25,6 +29,9 @@ use crate::error::Error;
 /// `MFD_EXEC` (Linux 6.3): executable even where `vm.memfd_noexec` makes
 /// memfds non-executable by default.
 const MFD_EXEC: libc::c_uint = 0x10;
+
+/// How often sealing is tried when the kernel says the memfd is busy.
+const SEAL_TRIES: u32 = 50;
 
 /// Every binary sealed so far, by the path it was read from. The memfds
 /// live as long as the process: every later launch reuses them.
@@ -46,8 +53,28 @@ pub(crate) fn sealed(path: &Path) -> Result<BorrowedFd<'static>, Error> {
     Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// Copies `path` into a new memfd and seals it.
+/// A form of `path` that refuses writes: a read-only bind mount where
+/// the caller may make one, else a sealed memfd copy.
 fn seal(path: &Path) -> Result<OwnedFd, Error> {
+    match read_only_mount(path) {
+        Ok(tree) => Ok(tree),
+        // No CAP_SYS_ADMIN (a caller without privileges), or a kernel
+        // without the new mount API.
+        Err(_) => sealed_copy(path),
+    }
+}
+
+/// A detached bind mount of the file `path`, made read-only.
+fn read_only_mount(path: &Path) -> Result<OwnedFd, Errno> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let tree = crate::sys::open_tree_clone(&path, false)?;
+    crate::sys::mount_setattr_readonly_fd(std::os::fd::AsFd::as_fd(&tree))?;
+    Ok(tree)
+}
+
+/// Copies `path` into a new memfd and seals it.
+fn sealed_copy(path: &Path) -> Result<OwnedFd, Error> {
     let file_error = |source: io::Error| Error::File {
         path: path.to_owned(),
         source,
@@ -60,9 +87,23 @@ fn seal(path: &Path) -> Result<OwnedFd, Error> {
     io::copy(&mut source, &mut copy).map_err(file_error)?;
     let seals =
         SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
-    fcntl(&copy, FcntlArg::F_ADD_SEALS(seals))
-        .map_err(Error::syscall("fcntl(F_ADD_SEALS) on the init binary's memfd"))?;
-    Ok(OwnedFd::from(copy))
+    // The write seal is refused (EBUSY) while a page of the file is still
+    // pinned, which the copy can leave for a moment: try again, briefly.
+    let mut tries = 0;
+    loop {
+        match fcntl(&copy, FcntlArg::F_ADD_SEALS(seals)) {
+            Ok(_) => return Ok(OwnedFd::from(copy)),
+            Err(Errno::EBUSY) if tries < SEAL_TRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(errno) => {
+                return Err(Error::syscall("fcntl(F_ADD_SEALS) on the init binary's memfd")(
+                    errno,
+                ))
+            }
+        }
+    }
 }
 
 /// A close-on-exec memfd that can be sealed and executed.
@@ -86,14 +127,8 @@ mod tests {
     #[test]
     fn a_sealed_copy_has_the_binary_and_refuses_writes() {
         let exe = std::fs::read_link("/proc/self/exe").expect("own binary");
-        let fd = sealed(&exe).expect("sealed");
-        let again = sealed(&exe).expect("sealed again");
-        assert_eq!(
-            fd.as_raw_fd(),
-            again.as_raw_fd(),
-            "one copy per binary and process"
-        );
-        let mut copy = File::from(fd.try_clone_to_owned().expect("dup"));
+        let copy = sealed_copy(&exe).expect("sealed");
+        let mut copy = File::from(copy);
         let mut head = [0u8; 4];
         copy.rewind().expect("seek");
         copy.read_exact(&mut head).expect("read");
@@ -104,9 +139,41 @@ mod tests {
         );
         let mut writable = std::fs::OpenOptions::new()
             .write(true)
-            .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .open(format!("/proc/self/fd/{}", copy.as_raw_fd()))
             .expect("a memfd opens for writing");
         let error = writable.write_all(b"x").expect_err("the write seal holds");
         assert_eq!(error.raw_os_error(), Some(libc::EPERM));
+    }
+
+    #[test]
+    fn a_read_only_mount_of_the_binary_refuses_writers() {
+        // A file no process runs, so that the answer is the mount's, not
+        // ETXTBSY.
+        let dir = tempfile_dir();
+        let path = dir.join("init");
+        std::fs::write(&path, b"not run").expect("a file");
+        let tree = read_only_mount(&path).expect("a read-only mount (root)");
+        let error = std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", tree.as_raw_fd()))
+            .expect_err("the mount is read-only");
+        assert_eq!(error.raw_os_error(), Some(libc::EROFS));
+        assert_eq!(std::fs::read(&path).expect("read"), b"not run");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn the_binary_is_sealed_once_per_process() {
+        let exe = std::fs::read_link("/proc/self/exe").expect("own binary");
+        let fd = sealed(&exe).expect("sealed");
+        let again = sealed(&exe).expect("sealed again");
+        assert_eq!(fd.as_raw_fd(), again.as_raw_fd(), "one per binary and process");
+    }
+
+    /// A directory of this test's own (the crate has no tempfile).
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("cradle-sealed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        dir
     }
 }

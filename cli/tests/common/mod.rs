@@ -92,7 +92,12 @@ impl Sandbox {
     pub fn assert_clean(&self) {
         // `.seccomp` holds compiled filters, shared by containers: no state.
         let left: Vec<_> = fs::read_dir(self.root())
-            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name()).collect::<Vec<_>>())
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name())
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default()
             .into_iter()
             .filter(|name| name != ".seccomp")

@@ -261,9 +261,10 @@ impl Leftovers {
     }
 }
 
-/// The parent's open descriptors, but for the sealed copies of init
-/// binaries, which the backend makes at a binary's first launch and keeps
-/// for every later one.
+/// The parent's open descriptors, but for the sealed forms of init
+/// binaries (a detached read-only mount, which reads as `/`, or a memfd),
+/// which the backend makes at a binary's first launch and keeps for every
+/// later one.
 pub fn open_fds() -> BTreeSet<i32> {
     // The directory read has a descriptor of its own while it is open;
     // collect first, then drop it from the set.
@@ -275,7 +276,10 @@ pub fn open_fds() -> BTreeSet<i32> {
         .into_iter()
         .filter(|fd| {
             let link = fs::read_link(format!("/proc/self/fd/{fd}"));
-            link.is_ok_and(|target| !target.to_string_lossy().starts_with("/memfd:cradle-init"))
+            link.is_ok_and(|target| {
+                let target = target.to_string_lossy();
+                target != "/" && !target.starts_with("/memfd:cradle-init")
+            })
         })
         .collect()
 }
