@@ -5,8 +5,8 @@
 //! writing or written, and the binary on disk is unchanged.
 //!
 //! The processes are stopped at a step (the test init's `announce`), and
-//! the write attempts come from the host's root, which can do at least
-//! what root inside a container can.
+//! the write attempts come from the host's root and, for a setns helper
+//! and its process, from inside a container that has them in view.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write as _;
@@ -19,6 +19,7 @@ use cradle_tests::linux::{self, new_namespaces, require_root, serial, unique, Le
 use nix::sys::signal::{kill, Signal};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+const PROBE: &str = env!("CARGO_BIN_EXE_cradle-test-probe");
 const STEP_BOUND: Duration = Duration::from_secs(10);
 
 /// Checks that process `pid` runs a sealed form of the init binary (a
@@ -50,6 +51,41 @@ fn assert_sealed(pid: i32, who: &str) {
             }
         }
     }
+}
+
+/// From inside a container that shares the host's pid namespace (so the
+/// helper is in view) and holds every capability, as root in a privileged
+/// container would: the escape probe holds `/proc/<pid>/exe`, the helper
+/// and its process are killed (their binary is no longer busy), and the
+/// probe reopens what it holds for writing. It gets a read-only mount
+/// (`EROFS`), never the host's binary.
+fn reopen_from_a_container(pid: i32, kill_them: impl FnOnce()) {
+    use std::io::{BufRead as _, BufReader};
+    let args = [PROBE.to_owned(), "reopen-exe".to_owned(), pid.to_string()];
+    let mut config = Config::new(args);
+    config.namespaces = new_namespaces(&[NamespaceKind::Mount, NamespaceKind::Uts]);
+    let (stdin_read, stdin_write) = nix::unistd::pipe().expect("a pipe");
+    let (stdout_read, stdout_write) = linux::pipe();
+    let options = Options::new()
+        .init_binary(INIT)
+        .stdin(stdin_read)
+        .stdout(stdout_write);
+    let mut prober = Process::start(Plan::init(config), options).expect("the probing container");
+    let mut lines = BufReader::new(stdout_read);
+    let mut held = String::new();
+    lines.read_line(&mut held).expect("the probe's first line");
+    assert_eq!(
+        held.trim(),
+        "held",
+        "from inside a container: open /proc/{pid}/exe"
+    );
+    kill_them();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(std::fs::File::from(stdin_write));
+    let mut answer = String::new();
+    lines.read_line(&mut answer).expect("the probe's answer");
+    assert_eq!(answer.trim(), "EROFS", "reopening the exe of {pid} for writing");
+    prober.wait_timeout(linux::DEADLINE).expect("the probe exits");
 }
 
 #[test]
@@ -130,9 +166,11 @@ fn a_setns_helper_and_its_process_run_a_sealed_copy() {
     for pid in &started {
         assert_sealed(*pid, &format!("setns process {pid}"));
     }
-    for pid in &started {
-        let _ = kill(nix::unistd::Pid::from_raw(*pid), Signal::SIGKILL);
-    }
+    reopen_from_a_container(started[0], || {
+        for pid in &started {
+            let _ = kill(nix::unistd::Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+    });
     assert!(
         launch.join().expect("the launch thread").is_err(),
         "a killed helper fails its launch"

@@ -37,6 +37,7 @@ fn main() {
         "setns" => setns_path(arg(0)),
         "setns-fd" => setns_fd(arg(0)),
         "personality" => personality(arg(0)),
+        "reopen-exe" => reopen_exe(arg(0)),
         _ => usage(),
     };
     let line = match result {
@@ -230,6 +231,18 @@ fn setns_fd(fd: &str) -> Outcome {
     let fd: libc::c_int = fd.parse().unwrap_or_else(|_| usage());
     // SAFETY: setns takes a descriptor and flags.
     check(unsafe { libc::setns(fd, 0) }.into()).map(|_| None)
+}
+
+/// The CVE-2019-5736 move: holds `/proc/<pid>/exe` (an `O_PATH`
+/// descriptor), says `held`, waits for a line on stdin (the test stops the
+/// process meanwhile, so its binary is no longer busy), then reopens the
+/// descriptor for writing. Nothing is ever written.
+fn reopen_exe(target: &str) -> Outcome {
+    let held = open(&format!("/proc/{}/exe", pid(target)), libc::O_PATH)?;
+    let _ = writeln!(std::io::stdout(), "held");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    open(&format!("/proc/self/fd/{held}"), libc::O_WRONLY).map(|_| None)
 }
 
 /// `personality(value)`; prints the previous persona.
