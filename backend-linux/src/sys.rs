@@ -316,6 +316,21 @@ pub(crate) fn mount_setattr_readonly(path: &CStr, recursive: bool) -> Result<(),
     Errno::result(ret).map(drop)
 }
 
+/// The `struct sock_filter` records of `program`, for
+/// [`seccomp_set_mode_filter`].
+pub(crate) fn sock_filters(program: &cradle_core::confinement::SeccompProgram) -> Vec<libc::sock_filter> {
+    program
+        .instructions
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect()
+}
+
 /// Installs `filter` (classic BPF, `struct sock_filter` records) as this
 /// thread's seccomp filter, with the `SECCOMP_FILTER_FLAG_*` bits in
 /// `flags`. The caller has set `no_new_privs` or holds `CAP_SYS_ADMIN`.

@@ -147,16 +147,7 @@ pub(super) fn seccomp(config: &Config) -> Result<(), ChildError> {
         return Ok(());
     };
     let step = ChildStep::Seccomp;
-    let filter: Vec<libc::sock_filter> = program
-        .instructions
-        .iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
+    let filter = sys::sock_filters(program);
     let keep = keeps_admin_for_seccomp(config);
     let admin = 1u64 << Capability::SysAdmin.number();
     let before = sys::capget().map_err(failed(step, "capget"))?;

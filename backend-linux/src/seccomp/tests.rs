@@ -338,16 +338,7 @@ fn outcome(ret: libc::c_long) -> i64 {
 /// process has other threads). The child writes the slots to a pipe and
 /// `_exit`s; returns them.
 fn run_filtered(program: &SeccompProgram, probe: fn(&mut [i64; SLOTS])) -> [i64; SLOTS] {
-    let mut filter: Vec<libc::sock_filter> = program
-        .instructions
-        .iter()
-        .map(|i| libc::sock_filter {
-            code: i.code,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        })
-        .collect();
+    let mut filter = crate::sys::sock_filters(program);
     let fprog = libc::sock_fprog {
         len: u16::try_from(filter.len()).expect("fits"),
         filter: filter.as_mut_ptr(),
