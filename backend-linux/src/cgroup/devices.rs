@@ -507,17 +507,9 @@ fn load(insns: &[Insn], path: &Path) -> Result<OwnedFd, CgroupError> {
         prog_name: name,
         ..ProgLoadAttr::default()
     };
-    // SAFETY: `attr` is a `bpf_attr` prefix of the size passed; the
-    // instructions and the license it points to outlive the call, and
-    // the kernel only reads them.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            std::ptr::addr_of_mut!(attr),
-            std::mem::size_of::<ProgLoadAttr>(),
-        )
-    };
+    // The instructions and the license `attr` points to outlive the
+    // call, and the kernel only reads them.
+    let ret = bpf(BPF_PROG_LOAD, &mut attr);
     if ret >= 0 {
         return owned_fd(ret);
     }
@@ -526,16 +518,9 @@ fn load(insns: &[Insn], path: &Path) -> Result<OwnedFd, CgroupError> {
     attr.log_level = 1;
     attr.log_size = VERIFIER_LOG_SIZE as u32;
     attr.log_buf = log.as_mut_ptr() as u64;
-    // SAFETY: as above; the kernel writes at most `log_size` bytes of the
-    // verifier's log into `log`, which outlives the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            std::ptr::addr_of_mut!(attr),
-            std::mem::size_of::<ProgLoadAttr>(),
-        )
-    };
+    // The kernel writes at most `log_size` bytes of the verifier's log
+    // into `log`, which outlives the call.
+    let ret = bpf(BPF_PROG_LOAD, &mut attr);
     if ret >= 0 {
         // Accepted the second time: whatever refused it first has passed.
         return owned_fd(ret);
@@ -559,16 +544,8 @@ fn attach(dir: BorrowedFd<'_>, program: &OwnedFd, path: &Path) -> Result<(), Cgr
         attach_flags: BPF_F_ALLOW_MULTI,
         ..ProgAttachAttr::default()
     };
-    // SAFETY: `attr` is a `bpf_attr` prefix of the size passed, holding two
-    // fds that stay open for the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_ATTACH,
-            std::ptr::addr_of_mut!(attr),
-            std::mem::size_of::<ProgAttachAttr>(),
-        )
-    };
+    // `attr` holds two fds that stay open for the call.
+    let ret = bpf(BPF_PROG_ATTACH, &mut attr);
     if ret < 0 {
         return Err(CgroupError::Bpf {
             command: "BPF_PROG_ATTACH",
@@ -578,6 +555,27 @@ fn attach(dir: BorrowedFd<'_>, program: &OwnedFd, path: &Path) -> Result<(), Cgr
         });
     }
     Ok(())
+}
+
+/// The `bpf_attr` prefixes this module passes to the kernel.
+trait BpfAttr {}
+impl BpfAttr for ProgLoadAttr {}
+impl BpfAttr for ProgAttachAttr {}
+
+/// `bpf(command, attr, sizeof attr)`; the raw return value (-1 with
+/// `errno` set on failure).
+fn bpf<Attr: BpfAttr>(command: libc::c_long, attr: &mut Attr) -> libc::c_long {
+    // SAFETY: `attr` is a `bpf_attr` prefix (one of the `repr(C)` types
+    // that implement `BpfAttr`) of the size passed; every pointer it holds
+    // is the caller's and outlives the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            command,
+            std::ptr::from_mut(attr),
+            std::mem::size_of::<Attr>(),
+        )
+    }
 }
 
 fn owned_fd(ret: libc::c_long) -> Result<OwnedFd, CgroupError> {
