@@ -150,27 +150,31 @@ pub(super) fn seccomp(config: &Config) -> Result<(), ChildError> {
     let filter = sys::sock_filters(program);
     let keep = keeps_admin_for_seccomp(config);
     let admin = 1u64 << Capability::SysAdmin.number();
+    if !keep {
+        return sys::seccomp_set_mode_filter(&filter, program.flags)
+            .map_err(failed(step, "seccomp(SECCOMP_SET_MODE_FILTER)"));
+    }
     let before = sys::capget().map_err(failed(step, "capget"))?;
-    if keep && before.effective & admin == 0 && before.permitted & admin != 0 {
-        sys::capset(CapSets {
-            effective: before.effective | admin,
-            ..before
-        })
-        .map_err(failed(
+    let during = CapSets {
+        effective: before.effective | (before.permitted & admin),
+        ..before
+    };
+    if during != before {
+        sys::capset(during).map_err(failed(
             step,
             "capset (raising CAP_SYS_ADMIN to install the filter)",
         ))?;
     }
     sys::seccomp_set_mode_filter(&filter, program.flags)
         .map_err(failed(step, "seccomp(SECCOMP_SET_MODE_FILTER)"))?;
-    if keep {
-        let after = final_sets(config, before);
-        if after != before {
-            sys::capset(after).map_err(failed(
-                step,
-                "capset after installing the filter (the profile must allow capset, or set no_new_privileges)",
-            ))?;
-        }
+    // Compared with what is in force now, so that a CAP_SYS_ADMIN raised
+    // for the filter is always let go.
+    let after = final_sets(config, before);
+    if after != during {
+        sys::capset(after).map_err(failed(
+            step,
+            "capset after installing the filter (the profile must allow capset, or set no_new_privileges)",
+        ))?;
     }
     Ok(())
 }
@@ -196,5 +200,40 @@ fn final_sets(config: &Config, before: CapSets) -> CapSets {
         },
         None if config.user.uid != 0 => CapSets::default(),
         None => before,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cradle_core::confinement::Capabilities;
+
+    use super::*;
+
+    #[test]
+    fn cap_sys_admin_raised_for_the_filter_is_let_go_unless_asked_for() {
+        let admin = 1u64 << Capability::SysAdmin.number();
+        let chown = 1u64 << Capability::Chown.number();
+        let mut config = Config::new(["x"]);
+        // Permitted but not effective: raised for the filter, then the
+        // effective set must lose it again.
+        let mut wanted = Capabilities::of([Capability::Chown, Capability::SysAdmin]);
+        wanted.effective.remove(&Capability::SysAdmin);
+        config.capabilities = Some(wanted);
+        let before = CapSets {
+            effective: chown,
+            permitted: chown | admin,
+            inheritable: 0,
+        };
+        let after = final_sets(&config, before);
+        assert_eq!(after.effective, chown);
+        assert_eq!(after.permitted, chown | admin);
+        // Not asked for at all: gone from both.
+        config.capabilities = Some(Capabilities::of([Capability::Chown]));
+        let after = final_sets(&config, before);
+        assert_eq!((after.effective, after.permitted), (chown, chown));
+        // No sets in the config: a user other than root keeps none.
+        config.capabilities = None;
+        config.user.uid = 1000;
+        assert_eq!(final_sets(&config, before), CapSets::default());
     }
 }
