@@ -175,6 +175,14 @@ async fn start(plan: Plan, options: Options) -> Result<Process, Error> {
                 return backend.into_process(pid);
             }
             Some(Event::Failed(error)) => return Err(error.into()),
+            // A caller that records its containers would do so here,
+            // before it lets the process `exec`.
+            Some(Event::Held { .. }) => {
+                launch.handle_start(clock::now()).map_err(|_| Error::OutOfOrder {
+                    reason: "start of a launch that is not held",
+                })?;
+                continue;
+            }
             None => {}
         }
         // 3. Wait for the socket, an exit or the deadline, and report it.

@@ -56,6 +56,10 @@ pub struct LinuxLaunch {
     cgroup: Option<Cgroup>,
     /// The parent's end of the launch socket.
     socket: Option<OwnedFd>,
+    /// The write end of the pipe a held init waits on after `ready`: one
+    /// byte starts it; closing it unwritten (this launch dropped, the
+    /// parent killed) makes it exit without running its command.
+    start: Option<OwnedFd>,
     processes: Vec<Tracked>,
     /// The init process was cloned into a new pid namespace, whose end
     /// (the init's exit) the kernel makes the end of every process in it.
@@ -94,9 +98,15 @@ impl LinuxLaunch {
             born_in_v2: false,
             cgroup: None,
             socket: None,
+            start: None,
             processes: Vec::new(),
             own_pid_namespace: false,
         })
+    }
+
+    /// The cgroup this launch created, while it holds it.
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
     }
 
     /// The parent's end of the launch socket, once spawned and until closed.
@@ -160,6 +170,11 @@ impl LinuxLaunch {
             });
         }
         let (parent_end, child_end) = launch_socket()?;
+        let start_pipe = if spawn.awaits_start {
+            Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::syscall("pipe2"))?)
+        } else {
+            None
+        };
         let cgroup = self
             .cgroup
             .as_ref()
@@ -172,11 +187,15 @@ impl LinuxLaunch {
                 .fold(0, |flags, &kind| flags | spawn::namespace_flag(kind)),
             hold: spawn.hold,
             cgroup,
+            start: start_pipe.as_ref().map(|(read, _)| read.as_fd()),
             target: None,
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
         self.own_pid_namespace = spawn.namespaces.contains(&NamespaceKind::Pid);
         self.spawned(pid, pidfd, parent_end, child_end);
+        // The read end is the child's alone, so that its end of file means
+        // this side has gone.
+        self.start = start_pipe.map(|(_, write)| write);
         Ok(pid)
     }
 
@@ -212,6 +231,7 @@ impl LinuxLaunch {
             namespaces: 0,
             hold: spawn.hold,
             cgroup: cgroup.as_ref().map(AsFd::as_fd),
+            start: None,
             target: Some(container.pidfd()),
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
@@ -468,6 +488,19 @@ impl Processes for LinuxLaunch {
         Ok(self.send_all(&[RELEASE], None)?)
     }
 
+    fn start(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.tracked(pid)?;
+        let pipe = self.start.take().ok_or(Error::OutOfOrder {
+            reason: "start of a process that does not hold after ready",
+        })?;
+        // One byte into an empty pipe: it never blocks. The child may have
+        // died meanwhile (EPIPE); its exit tells the launch.
+        match nix::unistd::write(&pipe, &[RELEASE]) {
+            Ok(_) => Ok(()),
+            Err(errno) => Err(Error::syscall("write of the start byte")(errno).into()),
+        }
+    }
+
     fn adopt(&mut self, helper: Pid, pid: Pid) -> Result<(), CommandError> {
         self.tracked(helper)?;
         if self.processes.iter().any(|p| p.pid == pid) {
@@ -597,6 +630,7 @@ impl Channel for LinuxLaunch {
 
     fn close(&mut self) -> Result<(), CommandError> {
         self.socket = None;
+        self.start = None;
         Ok(())
     }
 }

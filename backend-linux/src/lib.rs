@@ -76,6 +76,7 @@ pub mod cgroup;
 pub mod clock;
 pub mod driver;
 mod error;
+mod held;
 mod id_maps;
 mod init;
 mod launch;
@@ -92,6 +93,7 @@ mod wait;
 pub use nix::sys::signal::Signal;
 
 pub use crate::error::Error;
+pub use crate::held::HeldProcess;
 pub use crate::init::{init, init_with_hook};
 pub use crate::launch::LinuxLaunch;
 pub use crate::options::{InitBinary, Options};

@@ -12,6 +12,7 @@ use cradle_core::{driver, ExitStatus, Interface, Kind, Launch, NamespaceKind, Pi
 
 use crate::cgroup::{Cgroup, CgroupError};
 use crate::error::Error;
+use crate::held::HeldProcess;
 use crate::init::network;
 use crate::launch::LinuxLaunch;
 use crate::options::Options;
@@ -74,12 +75,36 @@ impl Process {
     /// not root, anything but a container in a new user namespace mapping
     /// the caller's own uid and gid once, without a cgroup or a veth
     /// ([`Error::Unprivileged`]).
+    ///
+    /// A plan whose config holds is started as soon as it is held; see
+    /// [`start_held`](Process::start_held) to record it first.
     pub fn start(plan: Plan, options: Options) -> Result<Process, Error> {
+        if plan.config.hold {
+            return Process::start_held(plan, options)?.start();
+        }
         check_options(&plan, &options)?;
         let mut launch = Launch::new(plan, clock::now())?;
         let mut backend = LinuxLaunch::new(options)?;
         let pid = driver::drive(&mut launch, &mut backend)?;
         backend.into_process(pid)
+    }
+
+    /// Runs a launch of `plan` until its process is set up and held before
+    /// `exec` (the plan's config is made to hold): record it, then
+    /// [`start`](HeldProcess::start) it. Fails as
+    /// [`start`](Process::start) does, leaving nothing.
+    pub fn start_held(mut plan: Plan, options: Options) -> Result<HeldProcess, Error> {
+        plan.config.hold = true;
+        check_options(&plan, &options)?;
+        let mut launch = Launch::new(plan, clock::now())?;
+        let mut backend = LinuxLaunch::new(options)?;
+        let pid = driver::drive(&mut launch, &mut backend)?;
+        if !launch.is_held() {
+            return Err(Error::OutOfOrder {
+                reason: "a launch that holds ended without holding",
+            });
+        }
+        Ok(HeldProcess::new(launch, backend, pid))
     }
 
     /// `own_pid_namespace`: the init was cloned into a new pid namespace.

@@ -159,6 +159,10 @@ pub enum ProcessPoint {
     /// replies `ready`. As on Linux, every step of the kind is run (and can
     /// be struck), whether or not the config gives it anything to do.
     SetUp(ChildStep),
+    /// Set up, `ready` sent, held before `exec` until the parent's
+    /// [`Command::Start`](cradle_core::Command::Start) (a config that
+    /// holds). It exits 0 if the parent's end closes first.
+    AwaitStart,
     /// `exec`, which closes its socket end (close-on-exec).
     Exec,
     /// Run the user's program, after `exec`.
@@ -237,6 +241,8 @@ pub enum CommandKind {
     WriteIdMaps,
     /// [`Command::Release`](cradle_core::Command::Release)
     Release,
+    /// [`Command::Start`](cradle_core::Command::Start)
+    Start,
     /// [`Command::ApplyCgroup`](cradle_core::Command::ApplyCgroup)
     ApplyCgroup,
     /// [`Command::CreateInterface`](cradle_core::Command::CreateInterface)
@@ -278,6 +284,7 @@ impl CommandKind {
             Step::Spawn => CommandKind::Spawn,
             Step::IdMaps => CommandKind::WriteIdMaps,
             Step::Release => CommandKind::Release,
+            Step::Start => CommandKind::Start,
             Step::ApplyCgroup => CommandKind::ApplyCgroup,
             Step::Network { index } => CommandKind::CreateInterface { index },
             Step::Adopt => CommandKind::Adopt,

@@ -70,7 +70,7 @@ pub use crate::kernel::{
     Container, Errno, Kernel, LaunchId, LeftProcess, Leftovers, DEFAULT_PID_MAX, SIGKILL,
 };
 pub use crate::net::HostInterface;
-pub use crate::pair::{run, run_on, Pair, Scenario};
+pub use crate::pair::{run, run_on, Pair, Scenario, RECORD_TIME};
 pub use crate::process::{Process, ProcessState};
 pub use crate::report::{Report, Violation};
 pub use crate::socket::{SocketId, SocketPair};

@@ -1,6 +1,8 @@
 //! The harness: a parent and its child, driven together to the end.
 
-use cradle_core::backend::Clock;
+use std::time::Duration;
+
+use cradle_core::backend::{Clock, Wait};
 use cradle_core::driver;
 use cradle_core::{ConfigError, Interface, Kind, Launch, LaunchError, Pid, Plan, Step};
 
@@ -22,7 +24,13 @@ pub struct Scenario {
     pub schedule: Schedule,
     /// The caller cancels the launch when it reaches this step.
     pub cancel_at: Option<Step>,
+    /// How long the caller takes to record a held process before it
+    /// starts it (the child runs meanwhile); `None`: it never does.
+    pub start_after: Option<Duration>,
 }
+
+/// How long a caller takes, by default, to record a held process.
+pub const RECORD_TIME: Duration = Duration::from_millis(1);
 
 impl Scenario {
     /// `plan`, with nothing going wrong.
@@ -32,6 +40,7 @@ impl Scenario {
             faults: Vec::new(),
             schedule: Schedule::default(),
             cancel_at: None,
+            start_after: Some(RECORD_TIME),
         }
     }
 
@@ -52,6 +61,12 @@ impl Scenario {
         self.cancel_at = Some(step);
         self
     }
+
+    /// A caller that never starts a held process.
+    pub fn never_started(mut self) -> Scenario {
+        self.start_after = None;
+        self
+    }
 }
 
 /// A [`Launch`] (the parent) and a [`MockBackend`] (the launcher's calls,
@@ -62,6 +77,7 @@ pub struct Pair {
     backend: MockBackend,
     plan: Plan,
     cancel_at: Option<Step>,
+    start_after: Option<Duration>,
     result: Option<Result<Pid, LaunchError>>,
 }
 
@@ -80,6 +96,7 @@ impl Pair {
             backend: MockBackend::new(kernel, options, scenario.faults.iter().cloned()),
             plan: scenario.plan.clone(),
             cancel_at: scenario.cancel_at,
+            start_after: scenario.start_after,
             result: None,
         })
     }
@@ -96,17 +113,51 @@ impl Pair {
 
     /// Runs the launch to its end with [`driver::drive`] (or, to cancel it,
     /// the same loop with a cancel at the scenario's step) and returns its
-    /// outcome; again, the same outcome.
+    /// outcome; again, the same outcome. A held process is recorded (which
+    /// takes the scenario's time) and started, as a caller would.
     pub fn drive(&mut self) -> Result<Pid, LaunchError> {
         if let Some(result) = &self.result {
             return result.clone();
         }
-        let result = match self.cancel_at {
-            None => driver::drive(&mut self.launch, &mut self.backend),
-            Some(step) => self.drive_cancelling_at(step),
+        let result = loop {
+            let result = match self.cancel_at {
+                None => driver::drive(&mut self.launch, &mut self.backend),
+                Some(step) => self.drive_cancelling_at(step),
+            };
+            if self.launch.is_finished() {
+                break result;
+            }
+            if self.launch.is_held() {
+                self.record();
+            }
         };
         self.result = Some(result.clone());
         result
+    }
+
+    /// The caller records the held process, taking the scenario's time
+    /// (the launch hears of the child meanwhile), then starts it.
+    fn record(&mut self) {
+        let Some(time) = self.start_after else {
+            // It never starts: the launch's deadline ends the hold.
+            return;
+        };
+        let until = self.backend.now() + time;
+        let mut buf = vec![0; driver::READ_CHUNK];
+        while self.launch.is_held() && self.backend.now() < until {
+            let deadline = self.launch.poll_timeout().map_or(until, |t| t.min(until));
+            let wake = self
+                .backend
+                .wait(Some(deadline), self.launch.wants_read(), &mut buf);
+            let now = self.backend.now();
+            let accepted = driver::handle_wake(&mut self.launch, now, wake, &buf);
+            debug_assert!(accepted.is_ok(), "the backend reports only this launch's input");
+        }
+        if self.launch.is_held() {
+            let now = self.backend.now();
+            let accepted = self.launch.handle_start(now);
+            debug_assert!(accepted.is_ok(), "the launch is held");
+        }
     }
 
     /// [`driver::drive`], with the caller's cancel as an input the first

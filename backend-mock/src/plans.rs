@@ -8,7 +8,8 @@ use crate::kernel::Container;
 
 /// An init process in new user, mount, pid, network, UTS and IPC
 /// namespaces, with id maps, a cgroup, and two veths around a loopback
-/// (so interface indexes 0 and 2 have a host side, 1 does not).
+/// (so interface indexes 0 and 2 have a host side, 1 does not), held
+/// before `exec` until the caller starts it.
 pub fn init() -> Plan {
     let mut config = Config::new(["/sbin/app", "--serve"]);
     config.namespaces = [
@@ -23,6 +24,7 @@ pub fn init() -> Plan {
     .to_vec();
     config.hostname = Some("box".to_owned());
     config.networks = vec![veth(0), Interface::Loopback, veth(1)];
+    config.hold = true;
     let ids = vec![IdMap {
         container: 0,
         host: 100_000,

@@ -35,6 +35,9 @@ pub struct Process {
     pub(crate) new_namespaces: Vec<NamespaceKind>,
     /// Waiting for a release before `exec`.
     pub(crate) held: bool,
+    /// The parent has let it `exec` its command after `ready`
+    /// ([`Command::Start`](cradle_core::Command::Start)).
+    pub(crate) started: bool,
     pub(crate) id_maps: Option<IdMaps>,
     /// Its cgroup while it is alive; the dead are in none.
     pub(crate) cgroup: Option<String>,
@@ -87,6 +90,11 @@ impl Process {
     /// Still waiting for its release.
     pub fn is_held(&self) -> bool {
         self.held
+    }
+
+    /// Whether the parent has let it `exec` its command after `ready`.
+    pub fn is_started(&self) -> bool {
+        self.started
     }
 
     /// The id maps written for its user namespace.
@@ -151,6 +159,7 @@ impl ProcessTable {
                 state: ProcessState::Running,
                 new_namespaces: new.new_namespaces,
                 held: new.held,
+                started: false,
                 id_maps: None,
                 cgroup: Some(new.cgroup),
                 program: new.program,

@@ -24,6 +24,9 @@ pub trait Processes {
     fn write_id_maps(&mut self, pid: Pid, maps: &IdMaps) -> Result<(), CommandError>;
     /// Lets the held child `exec`.
     fn release(&mut self, pid: Pid) -> Result<(), CommandError>;
+    /// Lets the process, set up and waiting after `ready`, `exec` its
+    /// command.
+    fn start(&mut self, pid: Pid) -> Result<(), CommandError>;
     /// Checks that `pid` is our child, created by `helper`, and takes hold
     /// of it; fails for any other pid.
     fn adopt(&mut self, helper: Pid, pid: Pid) -> Result<(), CommandError>;

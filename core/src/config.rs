@@ -90,6 +90,11 @@ pub struct Config {
     /// `no_new_privileges`, or while `CAP_SYS_ADMIN` is still held).
     #[serde(default)]
     pub seccomp: Option<SeccompProgram>,
+    /// After `ready`, wait for the parent's start before `exec` (init
+    /// only), so that the parent can record the process before anything of
+    /// the user's runs; exit instead if the parent goes away first.
+    #[serde(default)]
+    pub hold: bool,
     /// The command: `args[0]` is the program, looked up in `PATH` when it
     /// has no `/`.
     pub args: Vec<String>,
@@ -128,6 +133,7 @@ impl Config {
             terminal: false,
             preserved_fds: 0,
             seccomp: None,
+            hold: false,
             args: args.into_iter().map(Into::into).collect(),
         }
     }

@@ -1,7 +1,7 @@
 //! The blocking driver: runs one launch to its end over any [`Backend`].
 
 use crate::backend::{Backend, Wake};
-use crate::launch::{Command, CommandError, Event, Launch, LaunchError};
+use crate::launch::{Command, CommandError, Event, Launch, LaunchError, Misuse};
 use crate::process::Pid;
 use crate::time::Time;
 
@@ -11,6 +11,10 @@ pub const READ_CHUNK: usize = 4096;
 /// Runs `launch` over `backend` until its terminal event, and returns it:
 /// the running process's pid, or why it failed (after cleanup; see
 /// [`Launch::cleanup_failures`]).
+///
+/// A launch whose config holds returns at [`Event::Held`] with the held
+/// process's pid ([`Launch::is_held`] tells): record it, call
+/// [`Launch::handle_start`], and drive again to the end.
 ///
 /// Each command runs to completion before the next: a backend's commands
 /// are bounded, and only [`Wait::wait`](crate::backend::Wait::wait) blocks
@@ -46,7 +50,7 @@ where
         }
         if let Some(event) = launch.poll_event() {
             return match event {
-                Event::Running { pid } => Ok(pid),
+                Event::Running { pid } | Event::Held { pid } => Ok(pid),
                 Event::Failed(error) => Err(error),
             };
         }
@@ -54,17 +58,23 @@ where
         let now = backend.now();
         // The launch only refuses input it did not ask for (a read it did not
         // want, an exit of a process it never had); this loop gives none.
-        let accepted = match wake {
-            Wake::Read(n) => launch.handle_read(now, &buf[..n]),
-            Wake::Eof => launch.handle_eof(now),
-            Wake::ReadFailed(error) => launch.handle_read_error(now, error),
-            Wake::Exited { pid, status } => launch.handle_exit(now, pid, status),
-            Wake::Deadline => {
-                launch.handle_timeout(now);
-                Ok(())
-            }
-        };
+        let accepted = handle_wake(launch, now, wake, &buf);
         debug_assert!(accepted.is_ok(), "the backend reports only this launch's input");
+    }
+}
+
+/// Feeds what woke [`Wait::wait`](crate::backend::Wait::wait) to `launch`;
+/// `buf` holds the bytes a [`Wake::Read`] counts.
+pub fn handle_wake(launch: &mut Launch, now: Time, wake: Wake, buf: &[u8]) -> Result<(), Misuse> {
+    match wake {
+        Wake::Read(n) => launch.handle_read(now, &buf[..n]),
+        Wake::Eof => launch.handle_eof(now),
+        Wake::ReadFailed(error) => launch.handle_read_error(now, error),
+        Wake::Exited { pid, status } => launch.handle_exit(now, pid, status),
+        Wake::Deadline => {
+            launch.handle_timeout(now);
+            Ok(())
+        }
     }
 }
 
@@ -80,6 +90,7 @@ pub fn execute<B: Backend + ?Sized>(
         Command::Spawn(spawn) => return backend.spawn(spawn).map(Some),
         Command::WriteIdMaps { pid, maps } => backend.write_id_maps(*pid, maps),
         Command::Release { pid } => backend.release(*pid),
+        Command::Start { pid } => backend.start(*pid),
         Command::ApplyCgroup { pid } => backend.apply_cgroup(*pid),
         Command::CreateInterface {
             pid,

@@ -37,10 +37,15 @@
 //!                 Err(error) => launch.handle_done(now, Err(error)),
 //!             };
 //!         }
-//!         // 2. The terminal event ends the launch.
+//!         // 2. The terminal event ends the launch. (A held process would
+//!         //    be recorded here before it is let go.)
 //!         match launch.poll_event() {
 //!             Some(Event::Running { pid }) => return Ok(pid),
 //!             Some(Event::Failed(error)) => return Err(error),
+//!             Some(Event::Held { .. }) => {
+//!                 let _ = launch.handle_start(backend.now());
+//!                 continue;
+//!             }
 //!             None => {}
 //!         }
 //!         // 3. Wait for the child, an exit, or the deadline.

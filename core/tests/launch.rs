@@ -323,6 +323,7 @@ fn init_runs_every_step_in_order() {
             NamespaceKind::Net,
         ],
         hold: true,
+        awaits_start: false,
         cgroup: true,
     }));
     assert!(!d.launch.wants_read(), "no socket before the spawn");
@@ -367,6 +368,7 @@ fn init_without_extras_spawns_sends_and_closes() {
         role: Role::Init,
         namespaces: vec![NamespaceKind::Mount, NamespaceKind::Pid],
         hold: false,
+        awaits_start: false,
         cgroup: false,
     }));
     d.spawned(CHILD);
@@ -408,6 +410,7 @@ fn setns_adopts_the_reported_process() {
         role: Role::SetnsHelper,
         namespaces: vec![],
         hold: false,
+        awaits_start: false,
         cgroup: true,
     }));
     d.spawned(HELPER);

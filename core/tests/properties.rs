@@ -149,7 +149,7 @@ fn config() -> impl Strategy<Value = Config> {
             who,
             path(),
             vec(text(), 0..3),
-            (any::<bool>(), any::<bool>()),
+            (any::<bool>(), any::<bool>(), any::<bool>()),
             any::<u32>(),
             vec(text(), 0..4),
         ),
@@ -159,7 +159,7 @@ fn config() -> impl Strategy<Value = Config> {
             |(
                 (version, namespaces, hostname, rlimits, networks),
                 (rootfs, mounts, readonly_paths, masked_paths),
-                (user, cwd, env, (no_new_privileges, terminal), preserved_fds, args),
+                (user, cwd, env, (no_new_privileges, terminal, hold), preserved_fds, args),
                 (capabilities, seccomp, devices, sysctls, oom_score_adj, readonly_rootfs),
             )| Config {
                 version,
@@ -186,6 +186,7 @@ fn config() -> impl Strategy<Value = Config> {
                 terminal,
                 preserved_fds,
                 seccomp,
+                hold,
                 args,
             },
         )

@@ -352,6 +352,9 @@ impl Processes for Pinning {
     fn release(&mut self, pid: Pid) -> Result<(), CommandError> {
         self.launch.release(pid)
     }
+    fn start(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.launch.start(pid)
+    }
     fn adopt(&mut self, helper: Pid, pid: Pid) -> Result<(), CommandError> {
         self.launch.adopt(helper, pid)
     }

@@ -55,6 +55,8 @@ enum Trigger {
     Fault(Fault),
     /// The caller cancels when the launch reaches the step.
     Cancel,
+    /// The caller never starts the held process.
+    NeverStart,
 }
 
 /// The error a case must end in (its step is the case's).
@@ -132,9 +134,12 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
         ]);
         // The process dies just as the parent gets to a command on it.
         let errno = match step {
-            Step::IdMaps | Step::Release | Step::ApplyCgroup | Step::Network { .. } | Step::EnterCgroup => {
-                Some(libc::ESRCH)
-            }
+            Step::IdMaps
+            | Step::Release
+            | Step::ApplyCgroup
+            | Step::Network { .. }
+            | Step::EnterCgroup
+            | Step::Start => Some(libc::ESRCH),
             Step::SendConfig => Some(libc::EPIPE),
             _ => None,
         };
@@ -158,6 +163,7 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
             schedules: &[TRICKLE],
         }),
         Step::AwaitReady => rows.extend(await_ready_faults(kind)),
+        Step::AwaitStart => rows.extend(await_start_faults()),
         Step::AwaitExec => rows.extend(await_exec_faults()),
         _ => {}
     }
@@ -381,6 +387,50 @@ fn set_up_step_faults(step: ChildStep) -> Vec<Row> {
     ]
 }
 
+/// The container process misbehaving while it is held after `ready`, as
+/// the caller records it; or the caller never starting it.
+fn await_start_faults() -> Vec<Row> {
+    let held = At::Process(ProcessPoint::AwaitStart);
+    vec![
+        row(Trigger::Cancel, Expect::Cancelled),
+        row(Trigger::NeverStart, Expect::TimedOut),
+        fault(
+            Fault::Die {
+                at: held,
+                status: SIGKILL,
+            },
+            Expect::Exited(Who::Process, SIGKILL),
+        ),
+        fault(
+            Fault::Die {
+                at: held,
+                status: ExitStatus::Exited(0),
+            },
+            Expect::Exited(Who::Process, ExitStatus::Exited(0)),
+        ),
+        fault(Fault::Garbage { at: held }, Expect::Protocol(Decode::Malformed)),
+        fault(Fault::Oversized { at: held }, Expect::Protocol(Decode::TooLong)),
+        fault(
+            Fault::Unexpected { at: held },
+            Expect::Unexpected(MessageKind::Pid),
+        ),
+        fault(
+            Fault::Refuse { at: held },
+            Expect::Child(ChildStep::Exec, libc::EPERM),
+        ),
+        // Its socket end closed but no `exec`: no end of stream counts
+        // as one before the start.
+        fault(Fault::Hangup { at: held }, Expect::Closed),
+        fault(
+            Fault::SocketError {
+                at: held,
+                errno: libc::EIO,
+            },
+            Expect::Read(libc::EIO),
+        ),
+    ]
+}
+
 /// The container process misbehaving after `ready`, before `exec`.
 fn await_exec_faults() -> Vec<Row> {
     let exec = At::Process(ProcessPoint::Exec);
@@ -438,6 +488,7 @@ fn scenario(case: &Case) -> Scenario {
     match &case.trigger {
         Trigger::Fault(fault) => scenario.with_fault(fault.clone()),
         Trigger::Cancel => scenario.cancelled_at(case.step),
+        Trigger::NeverStart => scenario.never_started(),
     }
 }
 
@@ -569,6 +620,7 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
     }
     let named = |c: &Case| match &c.trigger {
         Trigger::Cancel => "cancel",
+        Trigger::NeverStart => "never start",
         Trigger::Fault(fault) => match fault {
             Fault::Fail { .. } => "fail",
             Fault::Slow { .. } => "slow",

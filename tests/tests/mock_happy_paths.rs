@@ -55,6 +55,7 @@ fn init_runs_with_exactly_its_commands_and_holds_its_process_cgroup_and_interfac
                     role: Role::Init,
                     namespaces: plan.config.new_namespaces().collect(),
                     hold: true,
+                    awaits_start: true,
                     cgroup: true,
                 }),
                 Command::WriteIdMaps {
@@ -75,6 +76,7 @@ fn init_runs_with_exactly_its_commands_and_holds_its_process_cgroup_and_interfac
                 },
                 send_config(&plan),
                 Command::ShutdownWrite,
+                Command::Start { pid },
                 Command::Close,
             ],
             "{schedule:?}"
@@ -84,6 +86,7 @@ fn init_runs_with_exactly_its_commands_and_holds_its_process_cgroup_and_interfac
         let process = kernel.process(pid).unwrap();
         assert!(process.is_alive());
         assert!(!process.is_held());
+        assert!(process.is_started());
         assert_eq!(process.parent(), Some(kernel.launcher()));
         assert_eq!(
             process.new_namespaces(),
@@ -124,6 +127,7 @@ fn setns_runs_with_exactly_its_commands_as_the_parents_child_in_the_containers_c
                     role: Role::SetnsHelper,
                     namespaces: Vec::new(),
                     hold: false,
+                    awaits_start: false,
                     cgroup: true,
                 }),
                 Command::Adopt { helper, pid },
@@ -164,6 +168,7 @@ fn a_bare_init_spawns_sends_and_half_closes() {
                 role: Role::Init,
                 namespaces: Vec::new(),
                 hold: false,
+                awaits_start: false,
                 cgroup: false,
             }),
             send_config(&plan),

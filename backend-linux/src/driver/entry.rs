@@ -102,6 +102,8 @@ impl Entry {
         match self.launch.poll_event()? {
             Event::Running { pid } => Some(Ok(pid)),
             Event::Failed(error) => Some(Err(error)),
+            // Refused by `Driver::start`: no plan here holds.
+            Event::Held { .. } => None,
         }
     }
 

@@ -186,9 +186,16 @@ impl Driver {
     /// the plan or the options are refused before anything is made; every
     /// later outcome comes as an [`Event::Launched`].
     ///
-    /// The options' requirements are those of [`Process::start`].
+    /// The options' requirements are those of [`Process::start`]. A plan
+    /// that holds before `exec` is refused: the driver has no step at which
+    /// its caller records the process (use [`Process::start_held`]).
     pub fn start(&mut self, plan: Plan, options: Options) -> Result<LaunchId, Error> {
         check_options(&plan, &options)?;
+        if plan.config.hold {
+            return Err(Error::Options {
+                reason: "the driver does not hold a process before exec; use Process::start_held",
+            });
+        }
         let launch = Launch::new(plan, clock::now())?;
         let backend = LinuxLaunch::new(options)?;
         let id = LaunchId(self.next_id());

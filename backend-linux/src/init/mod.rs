@@ -19,7 +19,7 @@ mod setns;
 mod setup;
 
 use std::io::Write as _;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -35,6 +35,9 @@ use crate::spawn::{INIT_ENV, SETNS_ENV};
 const EXIT_SETUP_FAILED: i32 = 1;
 /// How the init exits when it cannot even talk to the parent.
 const EXIT_NO_LINK: i32 = 2;
+/// How the init exits when its parent went away while it was held after
+/// `ready`: nothing failed, but its command must not run unrecorded.
+const EXIT_ABANDONED: i32 = 124;
 
 /// Becomes the container's init process (or a setns helper, which forks a
 /// new process into a running container) if this process was started as
@@ -85,7 +88,8 @@ fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config)) -> ! {
     if fcntl(&socket, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
         std::process::exit(EXIT_NO_LINK);
     }
-    serve(Link { socket }, hook, setup::run)
+    let start = Some(crate::spawn::start_fd(fd));
+    serve(Link { socket, start }, hook, setup::run)
 }
 
 /// The handshake, from the config to `exec`, with `setup` as the set-up.
@@ -110,6 +114,13 @@ fn serve(
     if handshake.ready().is_ok() {
         link.flush(&mut handshake);
     }
+    if config.hold {
+        if let Err(error) = link.await_start() {
+            handshake.fail(error);
+            link.flush(&mut handshake);
+            std::process::exit(EXIT_SETUP_FAILED);
+        }
+    }
     hook(ChildStep::Exec, &config);
     let errno = command.exec();
     handshake.fail(ChildError {
@@ -121,13 +132,47 @@ fn serve(
     std::process::exit(exec::exit_code(errno))
 }
 
-/// The child's end of the launch socket.
+/// The child's end of the launch socket, and for an init the descriptor
+/// its start comes on.
 #[derive(Debug)]
 struct Link {
     socket: OwnedFd,
+    /// Where the parent placed the start pipe's read end, if it did (see
+    /// [`crate::spawn::start_fd`]); only a config that holds reads it.
+    start: Option<RawFd>,
 }
 
 impl Link {
+    /// Held after `ready` until the parent's start byte. A parent that
+    /// went away first (end of file: its launch was dropped, or it was
+    /// killed before it recorded this process) gets no command run: the
+    /// process exits at once.
+    fn await_start(&self) -> Result<(), ChildError> {
+        let step = ChildStep::Exec;
+        let fd = self
+            .start
+            .ok_or_else(|| refused(step, "the config holds, but no start pipe was given"))?;
+        // SAFETY: the parent placed the start pipe's read end at `fd` for
+        // this process; it is borrowed only for this function, while it
+        // stays open.
+        let pipe = unsafe { BorrowedFd::borrow_raw(fd) };
+        let stat = nix::sys::stat::fstat(pipe).map_err(failed(step, "fstat of the start pipe"))?;
+        if stat.st_mode & libc::S_IFMT != libc::S_IFIFO {
+            return Err(refused(step, "the start descriptor is not a pipe"));
+        }
+        let mut byte = [0u8; 1];
+        loop {
+            match unistd::read(pipe, &mut byte) {
+                Ok(1) => break,
+                Ok(_) => std::process::exit(EXIT_ABANDONED),
+                Err(Errno::EINTR) => {}
+                Err(errno) => return Err(failed(step, "read of the start byte")(errno)),
+            }
+        }
+        // Not inherited by the command.
+        unistd::close(fd).map_err(failed(step, "close of the start pipe"))
+    }
+
     /// Reads until the config and the parent's half-close have arrived.
     /// `None` if the parent sent something unusable (the handshake has an
     /// `error` queued) or the socket failed.

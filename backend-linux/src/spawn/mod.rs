@@ -132,6 +132,9 @@ pub(crate) struct CloneSpec<'a> {
     pub(crate) hold: bool,
     /// Clone straight into this cgroup2 directory.
     pub(crate) cgroup: Option<BorrowedFd<'a>>,
+    /// An init that holds after `ready`: the read end of the pipe its
+    /// start comes on, placed at [`start_fd`].
+    pub(crate) start: Option<BorrowedFd<'a>>,
     /// A setns helper's pidfd of the container's init, placed where the
     /// program says.
     pub(crate) target: Option<BorrowedFd<'a>>,
@@ -146,9 +149,10 @@ pub(crate) fn clone_init(
     fds: &ChildFds,
     spec: CloneSpec<'_>,
 ) -> Result<(Pid, OwnedFd), Error> {
-    // Lift every source above every target, so that placing one never
+    // Lift every source above every target (the socket, then a setns
+    // helper's target or an init's start pipe), so that placing one never
     // overwrites another's source.
-    let floor = program.target_fd.unwrap_or(program.socket_fd) + 1;
+    let floor = program.socket_fd + 2;
     let mut lifted = Vec::with_capacity(fds.preserved.len() + 4);
     let mut placements = Vec::with_capacity(fds.preserved.len() + 4);
     let targets = (0..)
@@ -170,6 +174,16 @@ pub(crate) fn clone_init(
         CString::new(format!("/proc/self/fd/{}", binary.as_raw_fd())).map_err(|_| Error::Options {
             reason: "unreachable: a descriptor path holds a NUL byte",
         })?;
+    if let Some(start) = spec.start {
+        if program.target_fd.is_some() {
+            return Err(Error::OutOfOrder {
+                reason: "a setns helper never holds after ready",
+            });
+        }
+        let high = dup_above(start, floor)?;
+        placements.push((high.as_raw_fd(), start_fd(program.socket_fd)));
+        lifted.push(high);
+    }
     match (spec.target, program.target_fd) {
         (Some(target), Some(target_fd)) => {
             let high = dup_above(target, floor)?;
@@ -211,6 +225,13 @@ pub(crate) fn clone_init(
         Ok(Cloned::Parent { pid, pidfd }) => Ok((pid, pidfd)),
         Err(errno) => Err(Error::syscall("clone3")(errno)),
     }
+}
+
+/// Where an init that holds after `ready` finds the read end of its start
+/// pipe: right after the launch socket at `socket_fd`. One byte on it lets
+/// the init `exec`; its end of file (the parent gone) makes it exit.
+pub(crate) fn start_fd(socket_fd: RawFd) -> RawFd {
+    socket_fd + 1
 }
 
 /// A close-on-exec copy of `fd` numbered `floor` or more.

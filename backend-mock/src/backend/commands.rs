@@ -86,6 +86,17 @@ impl Processes for MockBackend {
         Ok(())
     }
 
+    fn start(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.begin(Command::Start { pid }, CommandKind::Start)?;
+        let call = format!("start {pid}");
+        let process = self.live_process(pid, &call)?;
+        if process.started {
+            return Err(error(call, libc::EINVAL));
+        }
+        process.started = true;
+        Ok(())
+    }
+
     fn adopt(&mut self, helper: Pid, pid: Pid) -> Result<(), CommandError> {
         let scripted = self.begin(Command::Adopt { helper, pid }, CommandKind::Adopt);
         if self.helper != Some(helper) {

@@ -28,6 +28,8 @@ pub(crate) struct ProcessProgram {
     /// Set-up failed: the `error` reply goes out once the parent's stream
     /// has ended, then the process exits 1.
     failed: bool,
+    /// Its config holds it after `ready` until the parent starts it.
+    holds: bool,
 }
 
 impl ProcessProgram {
@@ -39,6 +41,7 @@ impl ProcessProgram {
             handshake: ChildHandshake::new(limits),
             cursor: Cursor::new(start),
             failed: false,
+            holds: false,
         }
     }
 
@@ -68,9 +71,24 @@ impl ProcessProgram {
                         return true;
                     }
                     self.flush(me, kernel);
-                    self.cursor.go(ProcessPoint::Exec);
+                    self.cursor.go(if self.holds {
+                        ProcessPoint::AwaitStart
+                    } else {
+                        ProcessPoint::Exec
+                    });
                 }
             },
+            ProcessPoint::AwaitStart => {
+                if kernel.process(me).is_some_and(|p| p.is_started()) {
+                    self.cursor.go(ProcessPoint::Exec);
+                } else if kernel.socket(self.socket).is_none_or(|s| !s.parent_open()) {
+                    // Its parent went away before recording it: the user's
+                    // command must not run unrecorded.
+                    kernel.exit(me, ExitStatus::Exited(0));
+                } else {
+                    return false;
+                }
+            }
             ProcessPoint::Exec => {
                 kernel.exec(me);
                 self.cursor.go(ProcessPoint::Run);
@@ -97,7 +115,10 @@ impl ProcessProgram {
         }
         while let Some(event) = self.handshake.poll_event() {
             match event {
-                ChildEvent::Config(_) => self.cursor.go(ProcessPoint::SetUp(self.steps()[0])),
+                ChildEvent::Config(config) => {
+                    self.holds = config.hold;
+                    self.cursor.go(ProcessPoint::SetUp(self.steps()[0]));
+                }
                 ChildEvent::Failed(_) => self.failed = true,
             }
         }
@@ -179,6 +200,6 @@ fn child_step(point: ProcessPoint) -> ChildStep {
         ProcessPoint::AwaitRelease => ChildStep::Namespaces,
         ProcessPoint::ReadConfig => ChildStep::Config,
         ProcessPoint::SetUp(step) => step,
-        ProcessPoint::Exec | ProcessPoint::Run => ChildStep::Exec,
+        ProcessPoint::AwaitStart | ProcessPoint::Exec | ProcessPoint::Run => ChildStep::Exec,
     }
 }

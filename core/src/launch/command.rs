@@ -33,6 +33,13 @@ pub enum Command {
         /// The child.
         pid: Pid,
     },
+    /// Let the process, set up and held after `ready`, `exec` the
+    /// command. (Which is not [`Command::Release`]: that one lets a child
+    /// held before its set-up go on to it.)
+    Start {
+        /// The process.
+        pid: Pid,
+    },
     /// Put the init process in the cgroup made by
     /// [`Command::CreateCgroup`] (a no-op where the spawn already did).
     ApplyCgroup {
@@ -116,6 +123,10 @@ pub struct Spawn {
     pub namespaces: Vec<NamespaceKind>,
     /// The child waits for [`Command::Release`] before `exec`.
     pub hold: bool,
+    /// After `ready`, the child waits for [`Command::Start`] before the
+    /// `exec` of its command (and exits without it if the parent's side of
+    /// that channel goes away).
+    pub awaits_start: bool,
     /// The plan puts the child in a cgroup: the one
     /// [`Command::CreateCgroup`] made (init) or the running container's
     /// (setns). A backend that can clone the child straight into it does;

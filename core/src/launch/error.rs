@@ -42,6 +42,11 @@ pub enum Step {
     HalfClose,
     /// Waiting for `ready` (or an `error`).
     AwaitReady,
+    /// Set up and held before `exec`, waiting for the caller's start
+    /// (init whose config holds).
+    AwaitStart,
+    /// Letting the held process `exec`.
+    Start,
     /// After `ready`, waiting for the end of stream that `exec` causes.
     AwaitExec,
 }
@@ -63,6 +68,8 @@ impl fmt::Display for Step {
             Step::SendConfig => f.write_str("send config"),
             Step::HalfClose => f.write_str("half-close"),
             Step::AwaitReady => f.write_str("await ready"),
+            Step::AwaitStart => f.write_str("await start"),
+            Step::Start => f.write_str("start"),
             Step::AwaitExec => f.write_str("await exec"),
         }
     }
@@ -226,6 +233,9 @@ pub enum Misuse {
     /// Socket input before the child exists or after end of stream.
     #[error("socket input while the launch is not reading")]
     NotReading,
+    /// A start of a launch that is not held.
+    #[error("start of a launch that is not held before exec")]
+    NotHeld,
     /// An exit of a process the launch did not start.
     #[error("exit of unknown process {pid}")]
     UnknownProcess {

@@ -26,6 +26,15 @@ pub const EXIT_GRACE: Duration = Duration::from_millis(100);
 /// What a launch tells its caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// Not terminal: the process is set up and held before `exec` (its
+    /// config holds). Record it, then call
+    /// [`handle_start`](Launch::handle_start) to let it `exec`, or
+    /// [`handle_cancel`](Launch::handle_cancel) to undo the launch; the
+    /// launch's deadline still runs.
+    Held {
+        /// The container process.
+        pid: Pid,
+    },
     /// Terminal: the process reached `exec` and is running (or has already
     /// exited after it; the caller reaps it either way).
     Running {
@@ -50,7 +59,9 @@ pub enum Event {
 /// 2. [`poll_event`](Launch::poll_event) until `None`. Exactly one terminal
 ///    event ([`Event::Running`] or [`Event::Failed`]) comes, after the last
 ///    command; once it has come the launch is
-///    [finished](Launch::is_finished).
+///    [finished](Launch::is_finished). A launch whose config holds first
+///    reports [`Event::Held`] and waits for
+///    [`handle_start`](Launch::handle_start).
 /// 3. [`poll_timeout`](Launch::poll_timeout): when to call
 ///    [`handle_timeout`](Launch::handle_timeout) if nothing else happens
 ///    first. While [`wants_read`](Launch::wants_read) is true, the driver
@@ -90,6 +101,11 @@ pub struct Launch {
     eof: bool,
     ready: bool,
     config_sent: bool,
+    /// The config holds the process after `ready` until the caller starts
+    /// it: before that, an end of stream is no `exec`.
+    holds: bool,
+    /// The caller has started the held process.
+    start_asked: bool,
 
     helper: Option<Process>,
     process: Option<Process>,
@@ -172,6 +188,8 @@ impl Launch {
             eof: false,
             ready: false,
             config_sent: false,
+            holds: plan.config.hold,
+            start_asked: false,
             helper: None,
             process: None,
             reported: None,
@@ -237,6 +255,17 @@ impl Launch {
     /// The container process, once the launch knows it.
     pub fn pid(&self) -> Option<Pid> {
         self.process.map(|p| p.pid)
+    }
+
+    /// Whether the process is set up and held before `exec`, waiting for
+    /// [`handle_start`](Launch::handle_start). Not once its socket has
+    /// closed: a held process holds it until `exec`, so it has ended (the
+    /// launch is about to fail).
+    pub fn is_held(&self) -> bool {
+        matches!(self.phase, Phase::Steps)
+            && self.step() == Step::AwaitStart
+            && !self.start_asked
+            && !self.eof
     }
 
     /// The next command to carry out, if one is due and none is in flight.
@@ -393,7 +422,7 @@ impl Launch {
         if let Err(error) = self.decoder.decode_eof() {
             let step = self.step();
             self.fail(LaunchError::Protocol { step, error });
-        } else if !self.ready {
+        } else if !self.exec_allowed() {
             match self.watched() {
                 Some((
                     who,
@@ -436,8 +465,9 @@ impl Launch {
         match who {
             // A helper exiting 0 after its report is the plan.
             Who::Helper if status.success() && self.reported.is_some() => {}
-            // Ready and end of stream: it exec'd; its exit is the caller's.
-            Who::Process if self.ready && self.eof => {}
+            // Ready (and started) and end of stream: it exec'd; its exit is
+            // the caller's.
+            Who::Process if self.exec_allowed() && self.eof => {}
             _ if self.eof => self.fail_ended(who, status),
             // Read what it wrote before it ended (an `error`, perhaps).
             _ => self.grace = Some(now + EXIT_GRACE),
@@ -472,7 +502,7 @@ impl Launch {
                         exit: Some(status), ..
                     },
                 )) => self.fail_ended(who, status),
-                _ if self.eof && !self.ready => {
+                _ if self.eof && !self.exec_allowed() => {
                     let step = self.step();
                     self.fail(LaunchError::Closed { step });
                 }
@@ -480,6 +510,19 @@ impl Launch {
             }
         }
         self.advance();
+    }
+
+    /// The caller has recorded the held process (after [`Event::Held`]):
+    /// let it `exec`. Refused unless the launch [is held](Launch::is_held).
+    pub fn handle_start(&mut self, now: Time) -> Result<(), Misuse> {
+        if !self.is_held() {
+            return Err(Misuse::NotHeld);
+        }
+        self.start_asked = true;
+        if !self.expire(now) {
+            self.advance();
+        }
+        Ok(())
     }
 
     /// The caller gives up on the launch.
@@ -504,6 +547,7 @@ impl Launch {
                 },
                 namespaces: self.new_namespaces.clone(),
                 hold: self.id_maps.is_some(),
+                awaits_start: self.holds,
                 cgroup: self.cgroup,
             }),
             Step::IdMaps => Command::WriteIdMaps {
@@ -528,8 +572,11 @@ impl Launch {
             Step::SendConfig => Command::Send {
                 bytes: self.config.clone(),
             },
+            Step::Start => Command::Start { pid: pid()? },
             Step::HalfClose => Command::ShutdownWrite,
-            Step::ReportPid | Step::HelperExit | Step::AwaitReady | Step::AwaitExec => return None,
+            Step::ReportPid | Step::HelperExit | Step::AwaitReady | Step::AwaitStart | Step::AwaitExec => {
+                return None
+            }
         })
     }
 
@@ -596,6 +643,22 @@ impl Launch {
             }),
         }
         self.advance();
+    }
+
+    /// Whether an end of stream now means `exec`: after `ready`, and, for a
+    /// held process, after its start.
+    fn exec_allowed(&self) -> bool {
+        self.ready && (!self.holds || self.in_flight_or_past(Step::Start))
+    }
+
+    /// Whether `step`'s command is in flight or done.
+    fn in_flight_or_past(&self, step: Step) -> bool {
+        self.in_flight == Some(step)
+            || self
+                .steps
+                .iter()
+                .position(|&s| s == step)
+                .is_some_and(|index| index < self.cursor)
     }
 
     /// What the core can refuse of a pid report by itself; the backend's
@@ -665,7 +728,15 @@ impl Launch {
             let passed = match step {
                 Step::ReportPid => self.reported.is_some(),
                 Step::HelperExit => self.helper.and_then(|h| h.exit).is_some_and(ExitStatus::success),
-                Step::AwaitReady => self.ready,
+                Step::AwaitReady => {
+                    if self.ready && self.holds {
+                        if let Some(pid) = self.process.map(|p| p.pid) {
+                            self.events.push_back(Event::Held { pid });
+                        }
+                    }
+                    self.ready
+                }
+                Step::AwaitStart => self.start_asked,
                 Step::AwaitExec if self.ready && self.eof => {
                     let pid = self.process.map(|p| p.pid);
                     if let Some(pid) = pid {
@@ -693,6 +764,11 @@ impl Launch {
             return;
         }
         self.grace = None;
+        if outcome.is_err() {
+            // A hold the caller has not heard of yet is over: it would only
+            // invite a start of a launch that has failed.
+            self.events.retain(|event| !matches!(event, Event::Held { .. }));
+        }
         self.verdict = Some(outcome);
         if self.in_flight.is_some() {
             self.phase = Phase::Pending;
@@ -794,11 +870,10 @@ fn steps(plan: &Plan, interfaces: &[Interface]) -> Vec<Step> {
             }
         }
     }
-    steps.extend([
-        Step::SendConfig,
-        Step::HalfClose,
-        Step::AwaitReady,
-        Step::AwaitExec,
-    ]);
+    steps.extend([Step::SendConfig, Step::HalfClose, Step::AwaitReady]);
+    if plan.config.hold {
+        steps.extend([Step::AwaitStart, Step::Start]);
+    }
+    steps.push(Step::AwaitExec);
     steps
 }

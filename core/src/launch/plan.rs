@@ -141,6 +141,9 @@ impl Plan {
             if !config.networks.is_empty() {
                 return Err(ConfigError::SetnsWithInterfaces);
             }
+            if config.hold {
+                return Err(ConfigError::SetnsHold);
+            }
         }
         Ok(())
     }
@@ -218,6 +221,10 @@ pub enum ConfigError {
     /// A setns process uses the container's network.
     #[error("a setns process cannot have network interfaces of its own")]
     SetnsWithInterfaces,
+    /// Only an init holds before `exec`: a setns process joins a container
+    /// that is recorded already.
+    #[error("a setns process cannot hold before exec")]
+    SetnsHold,
     /// The encoded config is over the config cap.
     #[error("config of {len} bytes is over the cap of {cap}")]
     TooLarge {

@@ -442,6 +442,8 @@ fn put_command_kind(out: &mut Vec<u8>, kind: CommandKind) {
         CommandKind::DestroyCgroup => out.push(13),
         CommandKind::Close => out.push(14),
         CommandKind::ReapStrays => out.push(15),
+        // Not generated (no scripted plan holds), so never written back.
+        CommandKind::Start => out.push(16),
     }
 }
 

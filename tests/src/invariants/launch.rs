@@ -770,6 +770,7 @@ impl CheckedLaunch {
             },
             namespaces: self.plan.config.new_namespaces().collect(),
             hold: self.plan.id_maps.is_some(),
+            awaits_start: self.plan.config.hold,
             cgroup: self.plan.cgroup,
         };
         let right = match (next, command) {
@@ -831,6 +832,7 @@ impl CheckedLaunch {
         match &event {
             Event::Running { pid } => self.check_running(*pid, verdict),
             Event::Failed(error) => self.check_failed(error, verdict),
+            Event::Held { .. } => self.broken("held, but no checked plan holds"),
         }
         self.terminal = Some(event);
     }

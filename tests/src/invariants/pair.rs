@@ -48,7 +48,13 @@ impl PairPlan {
     /// The plan, for the container `kernel` runs.
     pub fn plan(self, kernel: &Kernel) -> Plan {
         match self {
-            PairPlan::FullInit => plans::init(),
+            PairPlan::FullInit => {
+                // The checked model does not know the hold after `ready`
+                // yet: the mock's own tests cover it.
+                let mut plan = plans::init();
+                plan.config.hold = false;
+                plan
+            }
             PairPlan::BareInit => {
                 let mut config = Config::new(["/bin/true"]);
                 config.namespaces = vec![
@@ -80,6 +86,7 @@ pub fn check_pair(input: &PairInput) {
         faults: input.faults.clone(),
         schedule: input.schedule,
         cancel_at: input.cancel_at,
+        start_after: Some(cradle_mock::RECORD_TIME),
     };
     let checked = drive_checked(&scenario);
     let report = match cradle_mock::run(&scenario) {
@@ -140,6 +147,7 @@ fn drive_checked(scenario: &Scenario) -> Checked {
             let result = match event {
                 cradle_core::Event::Running { pid } => Ok(*pid),
                 cradle_core::Event::Failed(error) => Err(error.step()),
+                cradle_core::Event::Held { .. } => panic!("held, but no checked plan holds"),
             };
             let leftovers = backend.leftovers();
             let failures = checked.launch().cleanup_failures();

@@ -1,0 +1,81 @@
+//! [`HeldProcess`]: a container process set up and held before `exec`,
+//! so that its caller can record it before anything of the user's runs.
+
+use cradle_core::{driver, Launch, Pid};
+
+use crate::cgroup::Cgroup;
+use crate::error::Error;
+use crate::launch::LinuxLaunch;
+use crate::process::Process;
+use crate::{clock, proc_stat};
+
+/// A launch that has reached [`Event::Held`](cradle_core::Event::Held): the
+/// init is set up (namespaces, cgroup, interfaces, mounts, confinement),
+/// has replied `ready`, and waits for [`start`](HeldProcess::start) before
+/// it `exec`s its command.
+///
+/// The launch's deadline still runs: start it (or drop it) within the
+/// plan's timeout. Dropping a held process undoes the launch: the process
+/// is killed and reaped, its interfaces and cgroup removed. A held process
+/// whose launcher dies (killed at any instant) exits by itself when its
+/// start pipe reaches end of file, never running its command.
+#[derive(Debug)]
+pub struct HeldProcess {
+    launch: Launch,
+    /// Taken by [`start`](HeldProcess::start).
+    backend: Option<LinuxLaunch>,
+    pid: Pid,
+}
+
+impl HeldProcess {
+    pub(crate) fn new(launch: Launch, backend: LinuxLaunch, pid: Pid) -> HeldProcess {
+        HeldProcess {
+            launch,
+            backend: Some(backend),
+            pid,
+        }
+    }
+
+    /// Its pid, in the caller's pid namespace.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// When it started, in clock ticks since boot: with the pid, it names
+    /// the process across pid reuse (see [`Process::start_time`]).
+    pub fn start_time(&self) -> Result<u64, Error> {
+        // Our child, not reaped: /proc/<pid> is this process.
+        proc_stat::start_time(self.pid)
+    }
+
+    /// The cgroup the launch created, if any.
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.backend.as_ref().and_then(LinuxLaunch::cgroup)
+    }
+
+    /// Lets it `exec` its command, and waits until it has (or failed to:
+    /// then everything is released, as for any failed launch).
+    pub fn start(mut self) -> Result<Process, Error> {
+        // Refused only if the hold has ended (the process died, or the
+        // deadline passed): then the drive below reports why.
+        let _ = self.launch.handle_start(clock::now());
+        let mut backend = self.backend.take().ok_or(Error::OutOfOrder {
+            reason: "a held process is started once",
+        })?;
+        let pid = driver::drive(&mut self.launch, &mut backend)?;
+        backend.into_process(pid)
+    }
+}
+
+impl Drop for HeldProcess {
+    /// Undoes the launch, unless it has ended (started, or failed).
+    fn drop(&mut self) {
+        let Some(backend) = self.backend.as_mut() else {
+            return;
+        };
+        if !self.launch.is_finished() {
+            self.launch.handle_cancel(clock::now());
+            let _ = driver::drive(&mut self.launch, backend);
+        }
+    }
+}
