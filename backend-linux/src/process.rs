@@ -74,12 +74,18 @@ impl Process {
     /// not root, anything but a container in a new user namespace mapping
     /// the caller's own uid and gid once, without a cgroup or a veth
     /// ([`Error::Unprivileged`]).
+    ///
+    /// A launch that fails because the OOM killer killed its process (its
+    /// memory limit is too small for the init) is [`Error::OomKilled`];
+    /// any other failure of the launch is [`Error::Launch`].
     pub fn start(plan: Plan, options: Options) -> Result<Process, Error> {
         check_options(&plan, &options)?;
         let mut launch = Launch::new(plan, clock::now())?;
         let mut backend = LinuxLaunch::new(options)?;
-        let pid = driver::drive(&mut launch, &mut backend)?;
-        backend.into_process(pid)
+        match driver::drive(&mut launch, &mut backend) {
+            Ok(pid) => backend.into_process(pid),
+            Err(error) => Err(backend.failure(error)),
+        }
     }
 
     /// `own_pid_namespace`: the init was cloned into a new pid namespace.
