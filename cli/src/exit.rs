@@ -38,8 +38,15 @@ pub(crate) fn of_error(error: &CliError) -> u8 {
 /// One line for a failed launch of `program`: for an `exec` that failed
 /// `exec "PROGRAM": CAUSE (step: exec)`, else the step and the cause.
 pub(crate) fn launch_error(program: &str, error: cradle_linux::Error) -> CliError {
-    let cradle_linux::Error::Launch(launch) = error else {
-        return CliError::Backend(error);
+    let launch = match error {
+        cradle_linux::Error::Launch(launch) => launch,
+        cradle_linux::Error::OomKilled { step, .. } => {
+            return CliError::Launch {
+                message: format!("{error} (step: {step})"),
+                exec_errno: None,
+            }
+        }
+        error => return CliError::Backend(error),
     };
     match launch {
         LaunchError::Child { error: child, .. } => {
@@ -103,6 +110,20 @@ mod tests {
         let cwd = child_failure(ChildStep::Cwd, Some(libc_enoent()));
         assert_eq!(of_error(&cwd), CRADLE_FAILED);
         assert!(cwd.to_string().ends_with("(step: cwd)"), "{cwd}");
+    }
+
+    #[test]
+    fn an_oom_kill_at_start_names_the_limit() {
+        let error = cradle_linux::Error::OomKilled {
+            step: cradle_core::Step::AwaitReady,
+            limit: Some(4 << 10),
+        };
+        let error = launch_error("/bin/true", error);
+        assert_eq!(of_error(&error), CRADLE_FAILED);
+        assert_eq!(
+            error.to_string(),
+            "await ready: killed by the OOM killer: memory limit 4 KiB (step: await ready)"
+        );
     }
 
     #[test]
