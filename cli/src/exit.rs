@@ -3,7 +3,9 @@
 //! the command cannot be executed; 127 when it is not found.
 
 use cradle_core::{ChildStep, ExitStatus, LaunchError};
+use cradle_linux::cgroup::HumanSize;
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 
 use crate::error::CliError;
 
@@ -62,6 +64,28 @@ pub(crate) fn launch_error(program: &str, error: cradle_linux::Error) -> CliErro
             exec_errno: None,
         },
     }
+}
+
+/// The line that says the OOM killer had a hand in how container `id`
+/// ended, if its cgroup counted a kill: the container's own (its init died
+/// of `SIGKILL`), or some of its processes'. `limit` is its memory limit.
+pub(crate) fn oom_note(
+    id: &str,
+    status: ExitStatus,
+    oom_kills: Option<u64>,
+    limit: Option<u64>,
+) -> Option<String> {
+    let kills = oom_kills.filter(|&kills| kills > 0)?;
+    let limit = match limit {
+        Some(bytes) => format!("memory limit {}", HumanSize(bytes)),
+        None => "no memory limit of its own".to_owned(),
+    };
+    Some(if status == ExitStatus::Signaled(Signal::SIGKILL as i32) {
+        format!("container {id} was killed by the OOM killer ({limit})")
+    } else {
+        let processes = if kills == 1 { "process" } else { "processes" };
+        format!("the OOM killer killed {kills} {processes} in container {id} ({limit})")
+    })
 }
 
 /// `strerror`, lower-cased as the rest of the message: "no such file or
@@ -124,6 +148,22 @@ mod tests {
             error.to_string(),
             "await ready: killed by the OOM killer: memory limit 4 KiB (step: await ready)"
         );
+    }
+
+    #[test]
+    fn an_oom_kill_at_exit_is_noted() {
+        let killed = ExitStatus::Signaled(Signal::SIGKILL as i32);
+        assert_eq!(
+            oom_note("web", killed, Some(1), Some(64 << 20)).as_deref(),
+            Some("container web was killed by the OOM killer (memory limit 64 MiB)")
+        );
+        assert_eq!(
+            oom_note("web", ExitStatus::Exited(1), Some(2), None).as_deref(),
+            Some("the OOM killer killed 2 processes in container web (no memory limit of its own)")
+        );
+        // No kill counted (or no count): a SIGKILL from anyone else.
+        assert_eq!(oom_note("web", killed, Some(0), Some(64 << 20)), None);
+        assert_eq!(oom_note("web", killed, None, Some(64 << 20)), None);
     }
 
     #[test]
