@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use cradle_core::{CommandError, ConfigError, LaunchError, Pid};
+use cradle_core::launch::Who;
+use cradle_core::{CommandError, ConfigError, ExitStatus, LaunchError, Pid, Step};
 
-use crate::cgroup::CgroupError;
+use crate::cgroup::{CgroupError, HumanSize};
 use crate::net::NetError;
 
 /// Something the Linux backend could not do. Each variant names the
@@ -121,6 +122,29 @@ pub enum Error {
     /// The launch failed (everything it made has been released).
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// The launch failed because its process died of `SIGKILL` and its
+    /// cgroup counted a kill by the kernel's OOM killer (everything it made
+    /// has been released).
+    #[error("{step}: killed by the OOM killer: {}", OomLimit(*limit))]
+    OomKilled {
+        /// Where the launch was.
+        step: Step,
+        /// The cgroup's memory limit, bytes; `None` when it had none of its
+        /// own (the host or a parent cgroup ran out).
+        limit: Option<u64>,
+    },
+}
+
+/// The memory limit an OOM kill came under, for a message.
+struct OomLimit(Option<u64>);
+
+impl std::fmt::Display for OomLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(bytes) => write!(f, "memory limit {}", HumanSize(bytes)),
+            None => f.write_str("no memory limit on its cgroup (the host or a parent cgroup ran out)"),
+        }
+    }
 }
 
 impl Error {
@@ -133,6 +157,21 @@ impl Error {
     pub(crate) fn file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
         let path = path.into();
         move |source| Error::File { path, source }
+    }
+
+    /// Why a launch failed: `error`, unless its process died of `SIGKILL`
+    /// and its cgroup counted `oom_kills` kills by the OOM killer, which the
+    /// core cannot tell from any other `SIGKILL`. `limit`: the cgroup's
+    /// memory limit.
+    pub(crate) fn of_launch(error: LaunchError, oom_kills: Option<u64>, limit: Option<u64>) -> Error {
+        match error {
+            LaunchError::Exited {
+                step,
+                who: Who::Process,
+                status: ExitStatus::Signaled(libc::SIGKILL),
+            } if oom_kills.is_some_and(|kills| kills > 0) => Error::OomKilled { step, limit },
+            error => Error::Launch(error),
+        }
     }
 
     /// The raw OS error behind this one, where there is one.
@@ -167,6 +206,43 @@ mod tests {
         let error = CommandError::from(Error::syscall("clone3")(Errno::EPERM));
         assert_eq!(error.errno, Some(libc::EPERM));
         assert!(error.message.starts_with("clone3: "), "{}", error.message);
+    }
+
+    #[test]
+    fn a_sigkill_is_an_oom_kill_only_where_the_cgroup_counted_one() {
+        let exited = |who, signal| LaunchError::Exited {
+            step: Step::AwaitReady,
+            who,
+            status: ExitStatus::Signaled(signal),
+        };
+        let sigkill = || exited(Who::Process, libc::SIGKILL);
+        let plain = "await ready: child ended with killed by signal 9";
+        let limit = Some(4 << 10);
+        assert_eq!(Error::of_launch(sigkill(), None, limit).to_string(), plain);
+        assert_eq!(Error::of_launch(sigkill(), Some(0), limit).to_string(), plain);
+        let oom = Error::of_launch(sigkill(), Some(1), limit);
+        assert!(matches!(
+            oom,
+            Error::OomKilled {
+                step: Step::AwaitReady,
+                limit: Some(4096)
+            }
+        ));
+        assert_eq!(
+            oom.to_string(),
+            "await ready: killed by the OOM killer: memory limit 4 KiB"
+        );
+        let unlimited = Error::of_launch(sigkill(), Some(1), None).to_string();
+        assert!(
+            unlimited.contains("killed by the OOM killer: no memory limit"),
+            "{unlimited}"
+        );
+        // The OOM killer sends nothing but SIGKILL, and a setns helper is
+        // not in a cgroup of the launch's.
+        let segv = Error::of_launch(exited(Who::Process, libc::SIGSEGV), Some(1), limit);
+        assert!(matches!(segv, Error::Launch(_)), "{segv}");
+        let helper = Error::of_launch(exited(Who::Helper, libc::SIGKILL), Some(1), limit);
+        assert!(matches!(helper, Error::Launch(_)), "{helper}");
     }
 
     #[test]

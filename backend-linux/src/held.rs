@@ -62,8 +62,10 @@ impl HeldProcess {
         let mut backend = self.backend.take().ok_or(Error::OutOfOrder {
             reason: "a held process is started once",
         })?;
-        let pid = driver::drive(&mut self.launch, &mut backend)?;
-        backend.into_process(pid)
+        match driver::drive(&mut self.launch, &mut backend) {
+            Ok(pid) => backend.into_process(pid),
+            Err(error) => Err(backend.failure(error)),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use nix::sys::socket::{self, AddressFamily, MsgFlags, Shutdown, SockFlag, SockTy
 
 use cradle_core::backend::{Cgroups, Channel, Clock, Interfaces, Processes, Wait, Wake};
 use cradle_core::launch::Spawn;
-use cradle_core::{CommandError, IdMaps, Interface, NamespaceKind, Pid, Role, Time};
+use cradle_core::{CommandError, IdMaps, Interface, LaunchError, NamespaceKind, Pid, Role, Time};
 
 use crate::cgroup::{self, Cgroup, CgroupConfig, CgroupPaths};
 use crate::error::Error;
@@ -64,6 +64,9 @@ pub struct LinuxLaunch {
     /// The init process was cloned into a new pid namespace, whose end
     /// (the init's exit) the kernel makes the end of every process in it.
     own_pid_namespace: bool,
+    /// The OOM kills the cgroup counted, read as a failed launch destroyed
+    /// it: after that nothing is left to ask.
+    oom_kills: Option<u64>,
 }
 
 /// A process of this launch.
@@ -101,6 +104,7 @@ impl LinuxLaunch {
             start: None,
             processes: Vec::new(),
             own_pid_namespace: false,
+            oom_kills: None,
         })
     }
 
@@ -138,6 +142,16 @@ impl LinuxLaunch {
             self.cgroup.take(),
             self.own_pid_namespace,
         ))
+    }
+
+    /// Why the launch failed: `error`, or the OOM kill behind it (see
+    /// [`Error::of_launch`]).
+    pub(crate) fn failure(&self, error: LaunchError) -> Error {
+        let limit = self
+            .cgroup_config
+            .as_ref()
+            .and_then(|config| config.resources.memory_max);
+        Error::of_launch(error, self.oom_kills, limit)
     }
 
     /// The setns helper, until it is reaped.
@@ -575,7 +589,12 @@ impl Cgroups for LinuxLaunch {
 
     fn destroy_cgroup(&mut self) -> Result<(), CommandError> {
         match self.cgroup.take() {
-            Some(cgroup) => Ok(cgroup.destroy().map_err(Error::from)?),
+            Some(cgroup) => {
+                // Best effort: a count that cannot be read leaves the
+                // failure as the core reported it.
+                self.oom_kills = cgroup.oom_kills().ok().flatten();
+                Ok(cgroup.destroy().map_err(Error::from)?)
+            }
             None => Ok(()),
         }
     }

@@ -76,6 +76,10 @@ impl Process {
     /// the caller's own uid and gid once, without a cgroup or a veth
     /// ([`Error::Unprivileged`]).
     ///
+    /// A launch that fails because the OOM killer killed its process (its
+    /// memory limit is too small for the init) is [`Error::OomKilled`];
+    /// any other failure of the launch is [`Error::Launch`].
+    ///
     /// A plan whose config holds is started as soon as it is held; see
     /// [`start_held`](Process::start_held) to record it first.
     pub fn start(plan: Plan, options: Options) -> Result<Process, Error> {
@@ -85,8 +89,10 @@ impl Process {
         check_options(&plan, &options)?;
         let mut launch = Launch::new(plan, clock::now())?;
         let mut backend = LinuxLaunch::new(options)?;
-        let pid = driver::drive(&mut launch, &mut backend)?;
-        backend.into_process(pid)
+        match driver::drive(&mut launch, &mut backend) {
+            Ok(pid) => backend.into_process(pid),
+            Err(error) => Err(backend.failure(error)),
+        }
     }
 
     /// Runs a launch of `plan` until its process is set up and held before
@@ -98,7 +104,10 @@ impl Process {
         check_options(&plan, &options)?;
         let mut launch = Launch::new(plan, clock::now())?;
         let mut backend = LinuxLaunch::new(options)?;
-        let pid = driver::drive(&mut launch, &mut backend)?;
+        let pid = match driver::drive(&mut launch, &mut backend) {
+            Ok(pid) => pid,
+            Err(error) => return Err(backend.failure(error)),
+        };
         if !launch.is_held() {
             return Err(Error::OutOfOrder {
                 reason: "a launch that holds ended without holding",

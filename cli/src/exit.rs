@@ -3,7 +3,9 @@
 //! the command cannot be executed; 127 when it is not found.
 
 use cradle_core::{ChildStep, ExitStatus, LaunchError};
+use cradle_linux::cgroup::HumanSize;
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 
 use crate::error::CliError;
 
@@ -38,8 +40,15 @@ pub(crate) fn of_error(error: &CliError) -> u8 {
 /// One line for a failed launch of `program`: for an `exec` that failed
 /// `exec "PROGRAM": CAUSE (step: exec)`, else the step and the cause.
 pub(crate) fn launch_error(program: &str, error: cradle_linux::Error) -> CliError {
-    let cradle_linux::Error::Launch(launch) = error else {
-        return CliError::Backend(error);
+    let launch = match error {
+        cradle_linux::Error::Launch(launch) => launch,
+        cradle_linux::Error::OomKilled { step, .. } => {
+            return CliError::Launch {
+                message: format!("{error} (step: {step})"),
+                exec_errno: None,
+            }
+        }
+        error => return CliError::Backend(error),
     };
     match launch {
         LaunchError::Child { error: child, .. } => {
@@ -55,6 +64,28 @@ pub(crate) fn launch_error(program: &str, error: cradle_linux::Error) -> CliErro
             exec_errno: None,
         },
     }
+}
+
+/// The line that says the OOM killer had a hand in how container `id`
+/// ended, if its cgroup counted a kill: the container's own (its init died
+/// of `SIGKILL`), or some of its processes'. `limit` is its memory limit.
+pub(crate) fn oom_note(
+    id: &str,
+    status: ExitStatus,
+    oom_kills: Option<u64>,
+    limit: Option<u64>,
+) -> Option<String> {
+    let kills = oom_kills.filter(|&kills| kills > 0)?;
+    let limit = match limit {
+        Some(bytes) => format!("memory limit {}", HumanSize(bytes)),
+        None => "no memory limit of its own".to_owned(),
+    };
+    Some(if status == ExitStatus::Signaled(Signal::SIGKILL as i32) {
+        format!("container {id} was killed by the OOM killer ({limit})")
+    } else {
+        let processes = if kills == 1 { "process" } else { "processes" };
+        format!("the OOM killer killed {kills} {processes} in container {id} ({limit})")
+    })
 }
 
 /// `strerror`, lower-cased as the rest of the message: "no such file or
@@ -103,6 +134,36 @@ mod tests {
         let cwd = child_failure(ChildStep::Cwd, Some(libc_enoent()));
         assert_eq!(of_error(&cwd), CRADLE_FAILED);
         assert!(cwd.to_string().ends_with("(step: cwd)"), "{cwd}");
+    }
+
+    #[test]
+    fn an_oom_kill_at_start_names_the_limit() {
+        let error = cradle_linux::Error::OomKilled {
+            step: cradle_core::Step::AwaitReady,
+            limit: Some(4 << 10),
+        };
+        let error = launch_error("/bin/true", error);
+        assert_eq!(of_error(&error), CRADLE_FAILED);
+        assert_eq!(
+            error.to_string(),
+            "await ready: killed by the OOM killer: memory limit 4 KiB (step: await ready)"
+        );
+    }
+
+    #[test]
+    fn an_oom_kill_at_exit_is_noted() {
+        let killed = ExitStatus::Signaled(Signal::SIGKILL as i32);
+        assert_eq!(
+            oom_note("web", killed, Some(1), Some(64 << 20)).as_deref(),
+            Some("container web was killed by the OOM killer (memory limit 64 MiB)")
+        );
+        assert_eq!(
+            oom_note("web", ExitStatus::Exited(1), Some(2), None).as_deref(),
+            Some("the OOM killer killed 2 processes in container web (no memory limit of its own)")
+        );
+        // No kill counted (or no count): a SIGKILL from anyone else.
+        assert_eq!(oom_note("web", killed, Some(0), Some(64 << 20)), None);
+        assert_eq!(oom_note("web", killed, None, Some(64 << 20)), None);
     }
 
     #[test]

@@ -4,8 +4,9 @@
 
 use std::fs;
 
-use cradle_core::{Config, ExitStatus, NamespaceKind, Plan};
-use cradle_linux::cgroup::CgroupConfig;
+use cradle_core::{Config, ExitStatus, NamespaceKind, Plan, Step};
+use cradle_linux::cgroup::{CgroupConfig, Resources};
+use cradle_linux::driver::{Driver, Event};
 use cradle_linux::{Error, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root, unique};
 
@@ -74,6 +75,56 @@ fn a_failed_launch_removes_its_cgroup() {
         .filter(|dir| dir.file_name().is_some_and(|n| n == name.as_str()))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_init_the_oom_killer_kills_at_start_fails_as_such_and_leaves_no_cgroup() {
+    if !require_root("an_init_the_oom_killer_kills_at_start_fails_as_such_and_leaves_no_cgroup") {
+        return;
+    }
+    // 4 KiB: the init's first page tables after exec are over it (kernel
+    // memory counts against the limit on v1 too).
+    let tiny = |name: &str| {
+        options(name).cgroup(CgroupConfig {
+            name: name.to_owned(),
+            resources: Resources {
+                memory_max: Some(4 << 10),
+                ..Resources::default()
+            },
+            ..CgroupConfig::default()
+        })
+    };
+    let check = |result: Result<Process, Error>, name: &str, how: &str| {
+        match &result {
+            Err(error @ Error::OomKilled { step, limit }) => {
+                assert_eq!((*step, *limit), (Step::AwaitReady, Some(4096)), "{how}: {error}");
+                assert!(error.to_string().contains("memory limit 4 KiB"), "{how}: {error}");
+            }
+            other => panic!("{how}: expected an OOM kill, got {other:?}"),
+        }
+        assert!(linux::cgroups_named(name).is_empty(), "{how}: cgroup left");
+    };
+
+    let name = unique("cradle-oom");
+    check(
+        Process::start(plan(&["/bin/true"]), tiny(&name)),
+        &name,
+        "Process::start",
+    );
+
+    // The mio driver's launches end the same way.
+    let name = unique("cradle-oom");
+    let mut driver = Driver::new().expect("driver");
+    driver.start(plan(&["/bin/true"]), tiny(&name)).expect("start");
+    let started = std::time::Instant::now();
+    let result = loop {
+        assert!(started.elapsed() < linux::DEADLINE, "the launch did not end");
+        let events = driver.poll(Some(linux::DEADLINE)).expect("poll");
+        if let Some(Event::Launched { result, .. }) = events.into_iter().next() {
+            break result;
+        }
+    };
+    check(result, &name, "Driver");
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //!
 //! Pure: which files to write, with what, in which order. A limit goes to
 //! the v1 hierarchy that has its controller, else to the v2 directory.
+//! [`HumanSize`] writes a memory limit for people.
+
+use std::fmt;
 
 use super::devices::{self, DeviceRule};
 use super::hierarchy::Version;
@@ -26,6 +29,36 @@ pub struct Resources {
     /// device access as it inherits it. v1 writes them to `devices.allow`
     /// and `devices.deny`; v2 attaches a `BPF_CGROUP_DEVICE` program.
     pub devices: Option<Vec<DeviceRule>>,
+}
+
+/// A size in bytes as people read it, in powers of 1024 (as `--memory`
+/// takes it): `4 KiB`, `64 MiB`; to a tenth where it is not a whole
+/// number of the unit (`1.5 GiB`), and in bytes below 1 KiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanSize(pub u64);
+
+impl fmt::Display for HumanSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        let bytes = u128::from(self.0);
+        if bytes < 1024 {
+            return write!(f, "{bytes} bytes");
+        }
+        // The largest unit it is at least one of, and one up where the
+        // tenths round to 1024 of it: "1.0 MiB", not "1024.0 KiB".
+        let mut index = (bytes.ilog2() / 10 - 1) as usize;
+        loop {
+            let unit = 1u128 << (10 * (index + 1));
+            if bytes % unit == 0 {
+                return write!(f, "{} {}", bytes / unit, UNITS[index]);
+            }
+            let tenths = (bytes * 10 + unit / 2) / unit;
+            if tenths < 10 * 1024 || index + 1 == UNITS.len() {
+                return write!(f, "{}.{} {}", tenths / 10, tenths % 10, UNITS[index]);
+            }
+            index += 1;
+        }
+    }
 }
 
 /// A controller that [`Resources`] can ask for.
@@ -257,6 +290,23 @@ mod tests {
             .iter()
             .map(|(file, value)| (*file, value.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn sizes_for_people() {
+        let shown = |bytes: u64| HumanSize(bytes).to_string();
+        assert_eq!(shown(0), "0 bytes");
+        assert_eq!(shown(1023), "1023 bytes");
+        assert_eq!(shown(4 << 10), "4 KiB");
+        assert_eq!(shown(64 << 20), "64 MiB");
+        assert_eq!(shown(3 << 29), "1.5 GiB");
+        assert_eq!(shown(5 << 40), "5 TiB");
+        assert_eq!(shown(1_000_000), "976.6 KiB");
+        assert_eq!(shown(1025), "1.0 KiB");
+        // Rounded up to a whole next unit: said in that unit.
+        assert_eq!(shown((1 << 20) - 1), "1.0 MiB");
+        assert_eq!(shown(u64::MAX), "16.0 EiB");
+        assert_eq!(shown(1 << 60), "1 EiB");
     }
 
     #[test]

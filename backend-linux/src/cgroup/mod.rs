@@ -39,5 +39,5 @@ pub use error::CgroupError;
 pub use freezer::FreezerState;
 pub use hierarchy::{CgroupDir, CgroupPaths, Hierarchy, Version};
 pub use kill::DESTROY_BOUND;
-pub use limits::Resources;
+pub use limits::{HumanSize, Resources};
 pub use manager::{enter, Cgroup, CgroupConfig};

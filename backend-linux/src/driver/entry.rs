@@ -121,7 +121,7 @@ impl Entry {
         match (verdict, self.driver_error.take()) {
             (Ok(pid), _) => self.backend.into_process(pid),
             (Err(LaunchError::Cancelled { .. }), Some(error)) => Err(error),
-            (Err(error), _) => Err(Error::Launch(error)),
+            (Err(error), _) => Err(self.backend.failure(error)),
         }
     }
 

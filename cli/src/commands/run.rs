@@ -65,7 +65,7 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
         Attachment::Foreground { signals, terminal } => {
             // Let `state`, `kill` and `delete` at the container while it runs.
             drop(entry);
-            foreground(states, &state, &mut process, signals, terminal)
+            foreground(states, &state, &mut process, signals, terminal, args.memory)
         }
     }
 }
@@ -136,12 +136,15 @@ fn start(
 }
 
 /// Waits for a foreground container, then removes it; its exit code.
+/// `memory` is its memory limit, for the line that says the OOM killer
+/// killed it.
 fn foreground(
     states: &StateRoot,
     state: &ContainerState,
     process: &mut Process,
     mut signals: Signals,
     mut terminal: Option<Terminal>,
+    memory: Option<u64>,
 ) -> Result<u8, CliError> {
     let status = supervise::until_exit(process, &mut signals, terminal.as_mut());
     drop(terminal);
@@ -153,6 +156,10 @@ fn foreground(
     }
     let status = status?;
     tracing::info!(id = %state.id, %status, "exited");
+    // A SIGKILL's 137 alone does not say it was the memory limit.
+    if let Some(note) = exit::oom_note(&state.id, status, process.oom_kills(), memory) {
+        let _ = writeln!(std::io::stderr(), "cradle: {note}");
+    }
     Ok(exit::of_status(status))
 }
 
