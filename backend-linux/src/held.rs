@@ -1,7 +1,7 @@
 //! [`HeldProcess`]: a container process set up and held before `exec`,
 //! so that its caller can record it before anything of the user's runs.
 
-use cradle_core::{driver, Launch, Pid};
+use cradle_core::{driver, Launch, LaunchError, Pid, Step};
 
 use crate::cgroup::Cgroup;
 use crate::error::Error;
@@ -25,14 +25,21 @@ pub struct HeldProcess {
     /// Taken by [`start`](HeldProcess::start).
     backend: Option<LinuxLaunch>,
     pid: Pid,
+    on_step: Option<fn(Step)>,
 }
 
 impl HeldProcess {
-    pub(crate) fn new(launch: Launch, backend: LinuxLaunch, pid: Pid) -> HeldProcess {
+    pub(crate) fn new(
+        launch: Launch,
+        backend: LinuxLaunch,
+        pid: Pid,
+        on_step: Option<fn(Step)>,
+    ) -> HeldProcess {
         HeldProcess {
             launch,
             backend: Some(backend),
             pid,
+            on_step,
         }
     }
 
@@ -62,7 +69,7 @@ impl HeldProcess {
         let mut backend = self.backend.take().ok_or(Error::OutOfOrder {
             reason: "a held process is started once",
         })?;
-        match driver::drive(&mut self.launch, &mut backend) {
+        match drive(&mut self.launch, &mut backend, self.on_step) {
             Ok(pid) => backend.into_process(pid),
             Err(error) => Err(backend.failure(error)),
         }
@@ -79,5 +86,18 @@ impl Drop for HeldProcess {
             self.launch.handle_cancel(clock::now());
             let _ = driver::drive(&mut self.launch, backend);
         }
+    }
+}
+
+/// [`driver::drive`], calling `on_step` with the launch's step before each
+/// of its moves.
+pub(crate) fn drive(
+    launch: &mut Launch,
+    backend: &mut LinuxLaunch,
+    on_step: Option<fn(Step)>,
+) -> Result<Pid, LaunchError> {
+    match on_step {
+        Some(hook) => driver::drive_with(launch, backend, |launch, _| hook(launch.step())),
+        None => driver::drive(launch, backend),
     }
 }

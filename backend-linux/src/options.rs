@@ -5,6 +5,8 @@
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
+use cradle_core::Step;
+
 use crate::cgroup::{CgroupConfig, CgroupPaths};
 use crate::setns::Container;
 
@@ -32,6 +34,7 @@ pub struct Options {
     pub(crate) container: Option<Container>,
     pub(crate) stdio: [Option<OwnedFd>; 3],
     pub(crate) preserved: Vec<OwnedFd>,
+    pub(crate) on_step: Option<fn(Step)>,
 }
 
 impl Options {
@@ -39,6 +42,14 @@ impl Options {
     /// the container shares the caller's stdin, stdout and stderr.
     pub fn new() -> Options {
         Options::default()
+    }
+
+    /// Calls `hook` with the launch's step each time the parent is about to
+    /// act at it (and may call it again at the same step): for tracing, or
+    /// for a test that kills the launcher at a given step.
+    pub fn on_step(mut self, hook: fn(Step)) -> Options {
+        self.on_step = Some(hook);
+        self
     }
 
     /// Runs `init` instead of the running program.

@@ -8,7 +8,7 @@ use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::{getegid, geteuid};
 
-use cradle_core::{driver, ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan};
+use cradle_core::{ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan};
 
 use crate::cgroup::{Cgroup, CgroupError};
 use crate::error::Error;
@@ -87,9 +87,10 @@ impl Process {
             return Process::start_held(plan, options)?.start();
         }
         check_options(&plan, &options)?;
+        let on_step = options.on_step;
         let mut launch = Launch::new(plan, clock::now())?;
         let mut backend = LinuxLaunch::new(options)?;
-        match driver::drive(&mut launch, &mut backend) {
+        match crate::held::drive(&mut launch, &mut backend, on_step) {
             Ok(pid) => backend.into_process(pid),
             Err(error) => Err(backend.failure(error)),
         }
@@ -102,9 +103,10 @@ impl Process {
     pub fn start_held(mut plan: Plan, options: Options) -> Result<HeldProcess, Error> {
         plan.config.hold = true;
         check_options(&plan, &options)?;
+        let on_step = options.on_step;
         let mut launch = Launch::new(plan, clock::now())?;
         let mut backend = LinuxLaunch::new(options)?;
-        let pid = match driver::drive(&mut launch, &mut backend) {
+        let pid = match crate::held::drive(&mut launch, &mut backend, on_step) {
             Ok(pid) => pid,
             Err(error) => return Err(backend.failure(error)),
         };
@@ -113,7 +115,7 @@ impl Process {
                 reason: "a launch that holds ended without holding",
             });
         }
-        Ok(HeldProcess::new(launch, backend, pid))
+        Ok(HeldProcess::new(launch, backend, pid, on_step))
     }
 
     /// `own_pid_namespace`: the init was cloned into a new pid namespace.

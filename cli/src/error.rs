@@ -89,6 +89,14 @@ pub(crate) enum CliError {
         /// The id.
         id: String,
     },
+    /// `delete` without `--force` of a container whose record is damaged.
+    #[error("container {id:?} has a damaged record ({reason}): delete --force removes what cradle's names for it find")]
+    Damaged {
+        /// The id.
+        id: String,
+        /// What is wrong with the record.
+        reason: String,
+    },
     /// A running container that did not end after SIGKILL within the bound.
     #[error("container {id:?} did not exit within {seconds}s of SIGKILL")]
     Unkillable {

@@ -8,6 +8,7 @@ mod args;
 mod commands;
 mod config;
 mod confinement;
+mod crash;
 mod error;
 mod escape;
 mod exit;

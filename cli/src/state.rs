@@ -3,9 +3,19 @@
 //! exclusive `flock` on the subdirectory so that two commands never act on
 //! one container at once.
 //!
-//! A new container's directory is made under a temporary name, locked, and
-//! renamed into place with `RENAME_NOREPLACE`: an id is taken or not, and
-//! no other command ever sees it unlocked before its state is written.
+//! Intent before action: a new container's directory is made under a
+//! temporary name, locked, given its record (stage `creating`, naming the
+//! cgroup and interfaces the launch will make), and only then renamed into
+//! place with `RENAME_NOREPLACE`. An id is taken or not; every container
+//! directory holds a record from the start; and a `cradle` killed at any
+//! instant leaves either a temporary directory (which names nothing that
+//! exists, and which [`StateRoot::sweep`] removes once its maker is gone)
+//! or a record that `delete --force` can finish.
+//!
+//! Records are not `fsync`ed: they guard against the death of a `cradle`
+//! process, which the page cache survives, not against a power loss, after
+//! which nothing they name (processes, cgroups, interfaces) exists. A record
+//! torn by one shows as damaged and is removed like any other.
 
 use std::fs::File;
 use std::io::ErrorKind;
@@ -31,11 +41,25 @@ const STATE_FILE: &str = "state.json";
 const LOCK_BOUND: Duration = Duration::from_secs(10);
 const LOCK_RETRY: Duration = Duration::from_millis(10);
 
+/// How far a container's launch had got when its record was written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Stage {
+    /// Written before anything it names exists: the cgroup and interfaces
+    /// may or may not have been made, and no process is recorded.
+    Creating,
+    /// The init is recorded (pid and start time), before it `exec`d.
+    #[default]
+    Started,
+}
+
 /// What is known of a container after its launch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ContainerState {
     pub(crate) id: String,
-    /// The init's pid, as the host sees it.
+    #[serde(default)]
+    pub(crate) stage: Stage,
+    /// The init's pid, as the host sees it (0 while `creating`).
     pub(crate) pid: i32,
     /// The init's start time (`/proc/<pid>/stat` field 22, clock ticks
     /// since boot): with the pid, it tells the init from a later process
@@ -91,6 +115,9 @@ fn is_running(pid: i32, start_time: u64) -> bool {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Status {
+    /// A record written before its launch recorded a process: the launch
+    /// is under way, or its `cradle` died and `delete --force` finishes it.
+    Creating,
     Running,
     Stopped,
 }
@@ -100,6 +127,9 @@ impl ContainerState {
     /// (another start time) is `stopped`.
     /// A process outside the recorded cgroup is not the init either.
     pub(crate) fn status(&self) -> Status {
+        if self.stage == Stage::Creating {
+            return Status::Creating;
+        }
         let in_cgroup = || {
             self.cgroup
                 .as_ref()
@@ -117,6 +147,9 @@ impl ContainerState {
     /// Refused unless it is in the container's (checked) cgroup: see
     /// [`proof`].
     pub(crate) fn init(&self) -> Result<Option<Container>, CliError> {
+        if self.stage == Stage::Creating {
+            return Ok(None);
+        }
         let Some(pid) = Pid::new(self.pid) else {
             return Ok(None);
         };
@@ -131,6 +164,7 @@ impl ContainerState {
 impl Status {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Running => "running",
             Status::Stopped => "stopped",
         }
@@ -160,17 +194,20 @@ impl StateRoot {
         state_fs::open_root(&self.root, false)
     }
 
-    /// Takes `id` for a new container: its directory exists and is locked
-    /// by the returned entry, or the id was in use.
-    pub(crate) fn create(&self, id: &str) -> Result<Entry, CliError> {
+    /// Takes `id` for a new container whose intended state is `record`:
+    /// its directory exists, holds `record`, and is locked by the returned
+    /// entry; or the id was in use.
+    pub(crate) fn create(&self, id: &str, record: &ContainerState) -> Result<Entry, CliError> {
         let root = state_fs::open_root(&self.root, true)?
             .ok_or_else(|| CliError::file(&self.root)(std::io::Error::from(ErrorKind::NotFound)))?;
         let staging = format!(".{id}.{}", std::process::id());
         state_fs::mkdir_at(root.as_fd(), &staging)
             .map_err(|errno| CliError::file(self.root.join(&staging))(errno.into()))?;
+        let staging_path = self.root.join(&staging);
         let locked = state_fs::open_dir_at(root.as_fd(), &staging)
-            .map_err(|errno| CliError::file(self.root.join(&staging))(errno.into()))
+            .map_err(|errno| CliError::file(&staging_path)(errno.into()))
             .and_then(|dir| lock(File::from(dir), id))
+            .and_then(|lock| write_state(lock.as_fd(), &staging_path, record).map(|()| lock))
             .and_then(|lock| {
                 match renameat2(
                     root.as_fd(),
@@ -197,8 +234,38 @@ impl StateRoot {
                 lock,
             }),
             Err(error) => {
-                let _ = state_fs::rmdir_at(root.as_fd(), &staging);
+                if let Ok(dir) = state_fs::open_dir_at(root.as_fd(), &staging) {
+                    let _ = state_fs::remove_dir_at(root.as_fd(), &staging, dir.as_fd());
+                }
                 Err(error)
+            }
+        }
+    }
+
+    /// Removes the temporary directories of `cradle`s that died before
+    /// they renamed them into place (`.<id>.<pid>`, unlocked: a live maker
+    /// holds its lock). They name nothing that exists: the launch begins
+    /// after the rename. Best effort: what cannot be removed now is left
+    /// for the next sweep.
+    pub(crate) fn sweep(&self) {
+        let Ok(Some(root)) = state_fs::open_root(&self.root, false) else {
+            return;
+        };
+        let Ok(names) = state_fs::names(root.as_fd()) else {
+            return;
+        };
+        for name in names.iter().filter(|name| is_staging_name(name)) {
+            let Ok(dir) = state_fs::open_dir_at(root.as_fd(), name) else {
+                continue;
+            };
+            // Unlocked is abandoned; locked is being made (or swept by
+            // another command): left alone.
+            let Ok(lock) = lock_within(File::from(dir), name, Duration::ZERO) else {
+                continue;
+            };
+            tracing::info!(name, "removing the temporary state of a cradle that died");
+            if let Err(error) = state_fs::remove_dir_at(root.as_fd(), name, lock.as_fd()) {
+                tracing::warn!(%error, name, "removing a temporary state directory");
             }
         }
     }
@@ -223,8 +290,10 @@ impl StateRoot {
             Err(errno) => return Err(CliError::file(path)(errno.into())),
         };
         let lock = lock(File::from(dir), id)?;
-        // A `delete` may have removed it while this command waited.
-        if !state_fs::is_file_at(lock.as_fd(), STATE_FILE) {
+        // A `delete` may have removed it while this command waited: the
+        // name then no longer leads to the directory locked.
+        let inode = state_fs::inode(lock.as_fd()).map_err(|errno| CliError::file(&path)(errno.into()))?;
+        if state_fs::inode_at(root.as_fd(), id) != Ok(inode) {
             return Err(not_found());
         }
         Ok(Entry {
@@ -235,7 +304,8 @@ impl StateRoot {
         })
     }
 
-    /// The ids of all containers, sorted; none if the root does not exist.
+    /// The ids of all containers, sorted, damaged records included; none
+    /// if the root does not exist.
     pub(crate) fn ids(&self) -> Result<Vec<String>, CliError> {
         let Some(root) = state_fs::open_root(&self.root, false)? else {
             return Ok(Vec::new());
@@ -245,13 +315,17 @@ impl StateRoot {
             .into_iter()
             .filter(|name| !name.starts_with('.'))
             .filter(|name| state_fs::is_dir_at(root.as_fd(), name))
-            .filter(|name| {
-                state_fs::open_dir_at(root.as_fd(), name)
-                    .is_ok_and(|dir| state_fs::is_file_at(dir.as_fd(), STATE_FILE))
-            })
             .collect();
         ids.sort();
         Ok(ids)
+    }
+
+    /// Whether `id`'s directory is there.
+    pub(crate) fn exists(&self, id: &str) -> bool {
+        state_fs::open_root(&self.root, false)
+            .ok()
+            .flatten()
+            .is_some_and(|root| state_fs::is_dir_at(root.as_fd(), id))
     }
 
     /// Reads `id`'s state without the lock (for `list`): a state file is
@@ -285,13 +359,7 @@ impl Entry {
 
     /// Replaces the state file whole: written beside it, then renamed over.
     pub(crate) fn write(&self, state: &ContainerState) -> Result<(), CliError> {
-        let path = self.path.join(STATE_FILE);
-        let json = serde_json::to_vec_pretty(state).map_err(|error| CliError::BadState {
-            path: path.clone(),
-            reason: error.to_string(),
-        })?;
-        let temporary = format!(".{STATE_FILE}.tmp");
-        state_fs::replace_at(self.lock.as_fd(), STATE_FILE, &temporary, &json).map_err(CliError::file(&path))
+        write_state(self.lock.as_fd(), &self.path, state)
     }
 
     pub(crate) fn read(&self) -> Result<ContainerState, CliError> {
@@ -321,11 +389,37 @@ impl Entry {
     }
 }
 
+/// Whether `name` is a temporary directory of [`StateRoot::create`]:
+/// `.<id>.<pid>`.
+fn is_staging_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|rest| rest.rsplit_once('.'))
+        .is_some_and(|(id, pid)| !id.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Writes `state` as the state file of the directory `dir` (at `path`).
+fn write_state(dir: BorrowedFd<'_>, path: &Path, state: &ContainerState) -> Result<(), CliError> {
+    let path = path.join(STATE_FILE);
+    let json = serde_json::to_vec_pretty(state).map_err(|error| CliError::BadState {
+        path: path.clone(),
+        reason: error.to_string(),
+    })?;
+    let temporary = format!(".{STATE_FILE}.tmp");
+    state_fs::replace_at(dir, STATE_FILE, &temporary, &json).map_err(CliError::file(&path))
+}
+
 /// The state in the directory `dir` (at `path`) of container `id`: it must
-/// name that container.
+/// name that container. A missing, unreadable or malformed record is
+/// [`CliError::BadState`], with why.
 fn read_state(dir: BorrowedFd<'_>, path: &Path, id: &str) -> Result<ContainerState, CliError> {
     let path = path.join(STATE_FILE);
-    let bytes = state_fs::read_at(dir, STATE_FILE).map_err(CliError::file(&path))?;
+    let bytes = state_fs::read_at(dir, STATE_FILE).map_err(|error| CliError::BadState {
+        path: path.clone(),
+        reason: match error.kind() {
+            ErrorKind::NotFound => "no record (its cradle died before it wrote one)".to_owned(),
+            _ => error.to_string(),
+        },
+    })?;
     let state: ContainerState = serde_json::from_slice(&bytes).map_err(|error| CliError::BadState {
         path: path.clone(),
         reason: error.to_string(),
@@ -367,6 +461,7 @@ mod tests {
     fn state(id: &str) -> ContainerState {
         ContainerState {
             id: id.to_owned(),
+            stage: Stage::Started,
             pid: i32::MAX,
             start_time: 1,
             created: now_rfc3339(),
@@ -386,8 +481,11 @@ mod tests {
     fn an_id_is_taken_once_and_found_again() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = StateRoot::new(&dir.path().join("state"));
-        let entry = root.create("c1").expect("create");
-        assert!(matches!(root.create("c1"), Err(CliError::Exists { .. })));
+        let entry = root.create("c1", &state("c1")).expect("create");
+        assert!(matches!(
+            root.create("c1", &state("c1")),
+            Err(CliError::Exists { .. })
+        ));
         entry.write(&state("c1")).expect("write");
         drop(entry);
         assert_eq!(root.ids().expect("ids"), ["c1"]);
@@ -411,7 +509,7 @@ mod tests {
     fn a_locked_container_is_reported_not_waited_for_forever() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = StateRoot::new(dir.path());
-        let _entry = root.create("c2").expect("create");
+        let _entry = root.create("c2", &state("c2")).expect("create");
         let bound = Duration::from_millis(50);
         let started = Instant::now();
         let second = lock_within(File::open(dir.path().join("c2")).expect("open"), "c2", bound);
@@ -425,7 +523,7 @@ mod tests {
         let victim = dir.path().join("victim");
         std::fs::write(&victim, "precious").expect("victim");
         let root = StateRoot::new(&dir.path().join("state"));
-        let entry = root.create("c3").expect("create");
+        let entry = root.create("c3", &state("c3")).expect("create");
         let planted = dir.path().join("state/c3/.state.json.tmp");
         std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
         entry.write(&state("c3")).expect("write");
@@ -443,13 +541,16 @@ mod tests {
         std::fs::create_dir(&loose).expect("loose");
         std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o777)).expect("chmod");
         let root = StateRoot::new(&loose);
-        assert!(matches!(root.create("c4"), Err(CliError::UnsafeRoot { .. })));
+        assert!(matches!(
+            root.create("c4", &state("c4")),
+            Err(CliError::UnsafeRoot { .. })
+        ));
         assert!(matches!(root.ids(), Err(CliError::UnsafeRoot { .. })));
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(dir.path().join("state"), &link).expect("symlink");
         std::fs::create_dir(dir.path().join("state")).expect("state");
         assert!(matches!(
-            StateRoot::new(&link).create("c4"),
+            StateRoot::new(&link).create("c4", &state("c4")),
             Err(CliError::UnsafeRoot { .. })
         ));
         assert_eq!(std::fs::read_dir(&loose).expect("loose").count(), 0);

@@ -101,12 +101,6 @@ pub(crate) fn is_dir_at(dir: BorrowedFd<'_>, name: &str) -> bool {
         .is_ok_and(|stat| SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
 }
 
-/// Whether `name` in `dir` is a regular file (a symlink is not).
-pub(crate) fn is_file_at(dir: BorrowedFd<'_>, name: &str) -> bool {
-    fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .is_ok_and(|stat| SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG)
-}
-
 /// The inode of `name` in `dir`, not following a symlink.
 pub(crate) fn inode_at(dir: BorrowedFd<'_>, name: &str) -> Result<u64, Errno> {
     fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map(|stat| stat.st_ino)
@@ -135,7 +129,7 @@ pub(crate) fn read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<Vec<u8>> {
 
 /// Replaces `name` in `dir` with `bytes`: written to `temporary` (made
 /// anew with `O_EXCL|O_NOFOLLOW`, whatever was there removed, a symlink
-/// itself and not what it points to), synced, renamed over `name`.
+/// itself and not what it points to), renamed over `name`.
 pub(crate) fn replace_at(dir: BorrowedFd<'_>, name: &str, temporary: &str, bytes: &[u8]) -> io::Result<()> {
     match unlinkat(dir, temporary, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
@@ -143,7 +137,8 @@ pub(crate) fn replace_at(dir: BorrowedFd<'_>, name: &str, temporary: &str, bytes
     }
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mut file = File::from(openat(dir, temporary, flags, Mode::from_bits_truncate(0o600))?);
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    // No fsync: see the state module on what records guard against.
+    let written = file.write_all(bytes);
     let renamed = written.and_then(|()| renameat(dir, temporary, dir, name).map_err(io::Error::from));
     if renamed.is_err() {
         let _ = unlinkat(dir, temporary, UnlinkatFlags::NoRemoveDir);
@@ -175,11 +170,6 @@ pub(crate) fn remove_dir_at(parent: BorrowedFd<'_>, name: &str, dir: BorrowedFd<
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(errno) => Err(errno.into()),
     }
-}
-
-/// Removes the empty directory `name` in `dir`.
-pub(crate) fn rmdir_at(dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
-    unlinkat(dir, name, UnlinkatFlags::RemoveDir)
 }
 
 /// The names in the directory `dir`, but `.` and `..`, that are UTF-8.

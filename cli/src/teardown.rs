@@ -1,23 +1,28 @@
 //! Removing a container that has stopped: its cgroup (and anything still
-//! in it), its veth pairs, its state directory.
+//! in it), its veth pairs, its state directory. Also what a damaged record
+//! leaves to go by: cradle's own names for the id.
 
 use cradle_core::config::Veth;
-use cradle_linux::cgroup::{Cgroup, CgroupPaths};
+use cradle_linux::cgroup::{Cgroup, CgroupConfig, CgroupPaths};
 use cradle_linux::net;
 
+use crate::error::CliError;
 use crate::state::Entry;
 
 /// Removes each part even if another could not be; failures are logged,
 /// as the container has ended either way.
 pub(crate) fn remove(cgroup: Option<CgroupPaths>, interfaces: &[Veth], entry: Entry) {
-    // A cgroup no directory of which is left (removed by hand, or lost to a
-    // reboot) is done with.
-    if let Some(paths) = cgroup.filter(|paths| paths.dirs.iter().any(|dir| dir.path.exists())) {
-        if let Err(error) = Cgroup::open(paths).and_then(|cgroup| cgroup.destroy()) {
-            tracing::warn!(%error, id = entry.id(), "removing the container's cgroup");
-        }
+    if let Some(paths) = cgroup {
+        destroy_cgroup(paths, entry.id());
     }
-    for veth in interfaces {
+    // One a launch killed half-way never made, or that went with its
+    // network namespace, is not there to remove.
+    let present = |veth: &&Veth| {
+        std::path::Path::new("/sys/class/net")
+            .join(&veth.host_name)
+            .exists()
+    };
+    for veth in interfaces.iter().filter(present) {
         if let Err(error) = net::host::remove(veth) {
             tracing::warn!(%error, id = entry.id(), "removing the container's veth pair");
         }
@@ -25,4 +30,40 @@ pub(crate) fn remove(cgroup: Option<CgroupPaths>, interfaces: &[Veth], entry: En
     if let Err(error) = entry.remove() {
         tracing::warn!(%error, "removing the container's state");
     }
+}
+
+/// Kills what is in the cgroup `paths` and removes its directories: those
+/// that exist (a launch killed half-way may have made some, or none; a
+/// reboot takes them all).
+fn destroy_cgroup(mut paths: CgroupPaths, id: &str) {
+    paths.dirs.retain(|dir| dir.path.exists());
+    if paths.dirs.is_empty() {
+        return;
+    }
+    if let Err(error) = Cgroup::open(paths).and_then(|cgroup| cgroup.destroy()) {
+        tracing::warn!(%error, id, "removing the container's cgroup");
+    }
+}
+
+/// What cradle's own names for container `id` find, for a record too
+/// damaged to say: the cgroup `cradle-<id>` under cradle's parent in each
+/// hierarchy (where `run` makes it, so it is the container's by its name
+/// and place), and the veth whose host end is cradle's name for the id.
+/// Nothing else is touched: a process is reached only through that cgroup.
+pub(crate) fn own_names(id: &str) -> Result<(Option<CgroupPaths>, Vec<Veth>), CliError> {
+    let config = CgroupConfig {
+        name: format!("cradle-{id}"),
+        ..CgroupConfig::default()
+    };
+    let cgroup = Cgroup::planned(&config).map_err(|error| CliError::Backend(error.into()))?;
+    let host_name = crate::config::host_name(id);
+    let interfaces = if std::path::Path::new("/sys/class/net").join(&host_name).exists() {
+        vec![Veth {
+            host_name,
+            ..Veth::default()
+        }]
+    } else {
+        Vec::new()
+    };
+    Ok((Some(cgroup), interfaces))
 }

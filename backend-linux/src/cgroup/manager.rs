@@ -58,6 +58,30 @@ impl Cgroup {
     /// An existing directory is an error: cradle never takes over a cgroup
     /// it did not create. Limits are checked before anything is made.
     pub fn create_in(layout: &Layout, config: &CgroupConfig) -> Result<Cgroup, CgroupError> {
+        let paths = Cgroup::paths_in(layout, config)?;
+        let limits = plan_limits(&paths, &config.resources)?;
+        let mut created = Vec::new();
+        match build(&paths, &limits, &mut created) {
+            Ok(v2_dir) => Ok(Cgroup { paths, v2_dir }),
+            Err(error) => {
+                // Only the just-made, still empty directories: rmdir cannot
+                // fail on them except by a concurrent removal.
+                for dir in created.iter().rev() {
+                    let _ = std::fs::remove_dir(&dir.path);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Where [`Cgroup::create`] would make the cgroup of `config`, without
+    /// making anything: for a record of it written before it exists.
+    pub fn planned(config: &CgroupConfig) -> Result<CgroupPaths, CgroupError> {
+        Cgroup::paths_in(&Layout::detect()?, config)
+    }
+
+    /// The directories of `config`'s cgroup in the hierarchies of `layout`.
+    pub fn paths_in(layout: &Layout, config: &CgroupConfig) -> Result<CgroupPaths, CgroupError> {
         let name = valid_name(&config.name)?;
         let parent = config.parent.as_deref().map(valid_parent).transpose()?;
         let dirs = layout
@@ -83,20 +107,7 @@ impl Cgroup {
                 path: PathBuf::from(MOUNTINFO),
             });
         }
-        let paths = CgroupPaths { dirs };
-        let limits = plan_limits(&paths, &config.resources)?;
-        let mut created = Vec::new();
-        match build(&paths, &limits, &mut created) {
-            Ok(v2_dir) => Ok(Cgroup { paths, v2_dir }),
-            Err(error) => {
-                // Only the just-made, still empty directories: rmdir cannot
-                // fail on them except by a concurrent removal.
-                for dir in created.iter().rev() {
-                    let _ = std::fs::remove_dir(&dir.path);
-                }
-                Err(error)
-            }
-        }
+        Ok(CgroupPaths { dirs })
     }
 
     /// Takes up a cgroup that cradle created before, from its

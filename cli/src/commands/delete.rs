@@ -1,14 +1,20 @@
 //! `cradle delete`: remove a stopped container (with `--force`, kill a
 //! running one first): its cgroup, its veth pairs, its state.
+//!
+//! Whatever its record says: a `creating` record (its `cradle` died during
+//! the launch) names the cgroup and interfaces that may exist; a damaged
+//! one (`--force` only) is replaced by cradle's own names for the id.
+//! Either way nothing is signalled but through the container's cgroup,
+//! proved by its name and place, or its init, proved by its start time and
+//! cgroup. Deleting again finds nothing: it is idempotent in effect.
 
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use crate::error::CliError;
-use crate::proof;
-use crate::state::StateRoot;
-use crate::teardown;
+use crate::state::{ContainerState, Entry, Stage, StateRoot};
+use crate::{crash, proof, teardown};
 
 /// How long `delete --force` waits for a killed init to go.
 const KILL_BOUND: Duration = Duration::from_secs(5);
@@ -17,12 +23,26 @@ const KILL_BOUND: Duration = Duration::from_secs(5);
 const SUPERVISOR_BOUND: Duration = Duration::from_secs(10);
 
 pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), CliError> {
+    states.sweep();
     let entry = states.open(id)?;
-    let state = entry.read()?;
+    let state = match entry.read() {
+        Ok(state) => state,
+        Err(CliError::BadState { reason, .. }) if force => return delete_damaged(id, &reason, entry),
+        Err(CliError::BadState { reason, .. }) => {
+            return Err(CliError::Damaged {
+                id: id.to_owned(),
+                reason,
+            })
+        }
+        Err(error) => return Err(error),
+    };
     // Nothing the state names is acted on before it is proved the
     // container's: its cgroup, its init (in `init()`), its interfaces.
     if let Some(paths) = &state.cgroup {
         proof::cgroup(paths, id)?;
+    }
+    if state.stage == Stage::Creating {
+        return delete_creating(id, state, entry);
     }
     let init = state.init()?;
     // Proved while the init runs: its network namespace holds the peers.
@@ -39,6 +59,7 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
                 seconds: KILL_BOUND.as_secs(),
             });
         }
+        crash::point("delete: killed");
     }
     // A foreground `cradle run` reports the exit and removes the container
     // itself: removing its cgroup under it would lose the exit status.
@@ -57,5 +78,29 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
         };
     }
     teardown::remove(state.cgroup, &interfaces, entry);
+    Ok(())
+}
+
+/// A record whose launch never recorded a process (we hold its lock, so
+/// its `cradle` is gone): what it names may or may not exist. Whatever
+/// runs in its cgroup (a held init on its way out) goes with the cgroup.
+fn delete_creating(id: &str, state: ContainerState, entry: Entry) -> Result<(), CliError> {
+    tracing::info!(%id, "finishing a container whose launch was cut short");
+    // Without an init, only interfaces by cradle's own name are proved;
+    // any other went with the launch's network namespace.
+    let interfaces = proof::interfaces(id, &state.interfaces, None);
+    teardown::remove(state.cgroup, &interfaces, entry);
+    Ok(())
+}
+
+/// A record too damaged to read: what cradle's own names for `id` find is
+/// removed, then the record.
+fn delete_damaged(id: &str, reason: &str, entry: Entry) -> Result<(), CliError> {
+    tracing::warn!(%id, reason, "the record is damaged; removing what cradle's names for it find");
+    let (cgroup, interfaces) = teardown::own_names(id)?;
+    if let Some(paths) = &cgroup {
+        proof::cgroup(paths, id)?;
+    }
+    teardown::remove(cgroup, &interfaces, entry);
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::StateRoot;
 use crate::tty::Terminal;
-use crate::{exit, supervise};
+use crate::{crash, exit, supervise};
 
 pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     // Held through the launch, so that the container is not deleted under it.
@@ -24,6 +24,9 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     let mut options = Options::new().container(container);
     if let Some(paths) = &state.cgroup {
         options = options.container_cgroups(paths.clone());
+    }
+    if crash::armed() {
+        options = options.on_step(crash::at_step);
     }
     let mut signals = Signals::block()?;
     let mut terminal = None;

@@ -1,12 +1,20 @@
-//! `cradle run`: create the container's state, launch, and either record
-//! it and return (`--detach`) or wait for it, passing signals on, and
-//! remove everything when it exits.
+//! `cradle run`: record the container's intent, launch it up to the hold
+//! before `exec`, record its process, let it run, and either return
+//! (`--detach`) or wait for it, passing signals on, and remove everything
+//! when it exits.
+//!
+//! The user's command never runs unrecorded: the record (naming the cgroup
+//! and interfaces) exists before any of them, and the process is recorded
+//! while it holds before `exec`. A `cradle` killed at any instant leaves a
+//! record `delete --force` can finish, or nothing; a held process whose
+//! `cradle` died exits without running its command.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::os::fd::OwnedFd;
 
 use cradle_core::ExitStatus;
+use cradle_linux::cgroup::Cgroup;
 use cradle_linux::{Options, Process};
 
 use crate::args::RunArgs;
@@ -14,9 +22,9 @@ use crate::config::{self, RunPlan};
 use crate::error::CliError;
 use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
-use crate::state::{self, ContainerState, Entry, StateRoot, Supervisor};
+use crate::state::{self, ContainerState, Entry, Stage, StateRoot, Supervisor};
 use crate::tty::Terminal;
-use crate::{exit, supervise, teardown};
+use crate::{crash, exit, supervise, teardown};
 
 pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError> {
     if args.tty && args.detach {
@@ -33,7 +41,9 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
     // Blocked before anything exists, so that no signal kills cradle
     // half-way and leaves a container nobody recorded.
     let signals = Signals::block()?;
-    let entry = states.create(&id)?;
+    let record = intent(&args, &id, &run_plan)?;
+    let entry = states.create(&id, &record)?;
+    crash::point("run: intent recorded");
     let (attachment, options) = match attach(&args, signals) {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -41,7 +51,7 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
             return Err(error);
         }
     };
-    let (mut process, state) = match start(&args, &id, run_plan, options, &entry) {
+    let (mut process, state) = match start(&args, record, run_plan, options, &entry) {
         Ok(started) => started,
         Err(error) => {
             // Restore the caller's terminal before the error is printed.
@@ -70,69 +80,71 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
     }
 }
 
-/// Launches the container and records it. On failure nothing of it is
-/// left but `entry`, the caller's to remove.
+/// The record written before anything of the container exists: what it
+/// will be, and the cgroup and interfaces its launch will make.
+fn intent(args: &RunArgs, id: &str, run_plan: &RunPlan) -> Result<ContainerState, CliError> {
+    let cgroup = run_plan
+        .cgroup
+        .as_ref()
+        .map(Cgroup::planned)
+        .transpose()
+        .map_err(|error| CliError::Backend(error.into()))?;
+    Ok(ContainerState {
+        id: id.to_owned(),
+        stage: Stage::Creating,
+        pid: 0,
+        start_time: 0,
+        created: state::now_rfc3339(),
+        command: args.command.clone(),
+        rootfs: args.rootfs.clone(),
+        hostname: args.hostname.clone(),
+        namespaces: run_plan.namespaces.clone(),
+        cgroup,
+        interfaces: run_plan.veths.clone(),
+        detached: args.detach,
+        supervisor: None,
+        confinement: run_plan.confinement.clone(),
+    })
+}
+
+/// Launches the container, records its process while it holds before
+/// `exec`, then lets it run. On failure nothing of it is left but `entry`,
+/// the caller's to remove.
 fn start(
     args: &RunArgs,
-    id: &str,
+    mut state: ContainerState,
     run_plan: RunPlan,
     options: Options,
     entry: &Entry,
 ) -> Result<(Process, ContainerState), CliError> {
-    let RunPlan {
-        plan,
-        cgroup,
-        namespaces,
-        veths,
-        confinement,
-    } = run_plan;
+    let RunPlan { plan, cgroup, .. } = run_plan;
+    let id = state.id.clone();
     tracing::info!(%id, command = ?args.command, "launching");
-    let options = match cgroup {
+    let mut options = match cgroup {
         Some(cgroup) => options.cgroup(cgroup),
         None => options,
     };
-    let mut process = Process::start(plan, options)
-        .map_err(|error| exit::launch_error(args.command.first().map_or("", String::as_str), error))?;
-    let recorded = process
-        .start_time()
-        .map_err(CliError::from)
-        .and_then(|start_time| {
-            let state = ContainerState {
-                id: id.to_owned(),
-                pid: process.pid().as_raw(),
-                start_time,
-                created: state::now_rfc3339(),
-                command: args.command.clone(),
-                rootfs: args.rootfs.clone(),
-                hostname: args.hostname.clone(),
-                namespaces,
-                cgroup: process.cgroup().map(|cgroup| cgroup.paths().clone()),
-                interfaces: veths,
-                detached: args.detach,
-                supervisor: if args.detach {
-                    None
-                } else {
-                    Supervisor::this_process()
-                },
-                confinement,
-            };
-            entry.write(&state).map(|()| state)
-        });
-    match recorded {
-        Ok(state) => {
-            tracing::info!(%id, pid = state.pid, "running");
-            Ok((process, state))
-        }
-        Err(error) => {
-            // Not recorded, so no later command could find it: undo it now
-            // (the launch's veths go with its network namespace).
-            let _ = process.terminate();
-            if let Some(cgroup) = process.cgroup() {
-                let _ = cgroup.destroy();
-            }
-            Err(error)
-        }
+    if crash::armed() {
+        options = options.on_step(crash::at_step);
     }
+    let program = args.command.first().map_or("", String::as_str);
+    let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(program, error))?;
+    // Dropping `held` on an error below undoes the launch.
+    state.stage = Stage::Started;
+    state.pid = held.pid().as_raw();
+    state.start_time = held.start_time()?;
+    state.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
+    state.supervisor = if args.detach {
+        None
+    } else {
+        Supervisor::this_process()
+    };
+    entry.write(&state)?;
+    crash::point("run: process recorded");
+    let process = held.start().map_err(|error| exit::launch_error(program, error))?;
+    crash::point("run: running");
+    tracing::info!(%id, pid = state.pid, "running");
+    Ok((process, state))
 }
 
 /// Waits for a foreground container, then removes it; its exit code.
