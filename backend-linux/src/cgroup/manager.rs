@@ -126,23 +126,7 @@ impl Cgroup {
     /// Puts `pid` (its whole thread group) in the cgroup, in every
     /// hierarchy it is not in yet.
     pub fn apply(&self, pid: i32) -> Result<(), CgroupError> {
-        // Writing a pid where it already is still costs an RCU grace period
-        // (~8 ms when idle); /proc/<pid>/cgroup tells which to skip.
-        let current = if pid > 0 {
-            std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let current = parse_proc_cgroup(&current);
-        for dir in &self.paths.dirs {
-            let there = current
-                .iter()
-                .any(|m| m.hierarchy == dir.hierarchy && m.cgroup == dir.cgroup);
-            if !there {
-                fs::write_pid(&dir.hierarchy, &dir.path, pid)?;
-            }
-        }
-        Ok(())
+        place(&self.paths, pid)
     }
 
     /// Its directories.
@@ -173,10 +157,29 @@ impl Cgroup {
     }
 }
 
-/// Puts `pid` in a running container's cgroups (a setns process).
+/// Puts `pid` in a running container's cgroups (a setns process), in
+/// every hierarchy it is not in yet.
 pub fn enter(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
+    place(paths, pid)
+}
+
+/// Writes `pid` to the `cgroup.procs` of each of `paths` it is not in yet.
+fn place(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
+    // Writing a pid where it already is still costs an RCU grace period
+    // (~8 ms when idle); /proc/<pid>/cgroup tells which to skip.
+    let current = if pid > 0 {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let current = parse_proc_cgroup(&current);
     for dir in &paths.dirs {
-        fs::write_pid(&dir.hierarchy, &dir.path, pid)?;
+        let there = current
+            .iter()
+            .any(|m| m.hierarchy == dir.hierarchy && m.cgroup == dir.cgroup);
+        if !there {
+            fs::write_pid(&dir.hierarchy, &dir.path, pid)?;
+        }
     }
     Ok(())
 }
