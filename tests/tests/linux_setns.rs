@@ -316,6 +316,52 @@ fn a_full_pids_limit_refuses_the_fork() {
 }
 
 #[test]
+fn a_cgroup_the_helper_cannot_join_fails_the_launch_at_setns() {
+    if !require_root("a_cgroup_the_helper_cannot_join_fails_the_launch_at_setns") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let leftovers = Leftovers::before();
+    let mut options = container.options();
+    let mut paths = container
+        .init
+        .cgroup()
+        .expect("the container's cgroup")
+        .paths()
+        .clone();
+    let Some(cpuset) = paths
+        .dirs
+        .iter_mut()
+        .find(|dir| dir.hierarchy.is_v1_with("cpuset"))
+    else {
+        println!("SKIPPED: no v1 cpuset hierarchy");
+        return;
+    };
+    // A new v1 cpuset has no CPUs, and no task can join it (ENOSPC).
+    cpuset.path = cpuset.path.join("no-cpus");
+    cpuset.cgroup = cpuset.cgroup.join("no-cpus");
+    fs::create_dir(&cpuset.path).expect("a cpuset of the test's own");
+    let empty = cpuset.path.clone();
+    options = options.container_cgroups(paths);
+    let result = Process::start(exec_plan(&["/bin/true"]), options);
+    fs::remove_dir(&empty).expect("the cpuset is empty still");
+    match result {
+        Err(Error::Launch(LaunchError::Child { error, .. })) => {
+            assert_eq!(
+                (error.step, error.errno),
+                (ChildStep::Setns, Some(libc::ENOSPC)),
+                "{error:?}"
+            );
+            let procs = empty.join("cgroup.procs");
+            assert!(error.message.contains(&*procs.to_string_lossy()), "{error:?}");
+        }
+        other => panic!("expected the helper's cgroup write refused, got {other:?}"),
+    }
+    leftovers.assert_none("a cgroup the helper cannot join");
+}
+
+#[test]
 fn a_missing_command_fails_at_exec_with_enoent() {
     if !require_root("a_missing_command_fails_at_exec_with_enoent") {
         return;
