@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::options::Options;
 use crate::process::Process;
 use crate::setns::{self, Container};
-use crate::spawn::{self, ChildFds, CloneSpec, InitProgram};
+use crate::spawn::{self, ChildFds, CloneSpec, InitProgram, JoinCgroup};
 use crate::wait::{self, Collect};
 use crate::{clock, id_maps, net, sys};
 
@@ -50,9 +50,6 @@ pub struct LinuxLaunch {
     container_cgroups: Option<CgroupPaths>,
     /// The running container a setns helper joins.
     container: Option<Container>,
-    /// The setns helper was cloned into the container's v2 cgroup, so its
-    /// process is there already.
-    born_in_v2: bool,
     cgroup: Option<Cgroup>,
     /// The parent's end of the launch socket.
     socket: Option<OwnedFd>,
@@ -98,7 +95,6 @@ impl LinuxLaunch {
             cgroup_config: options.cgroup,
             container_cgroups: options.container_cgroups,
             container: options.container,
-            born_in_v2: false,
             cgroup: None,
             socket: None,
             start: None,
@@ -202,6 +198,7 @@ impl LinuxLaunch {
             hold: spawn.hold,
             cgroup,
             start: start_pipe.as_ref().map(|(read, _)| read.as_fd()),
+            join: &[],
             target: None,
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
@@ -215,8 +212,12 @@ impl LinuxLaunch {
 
     /// Spawns the setns helper: the init binary, in no new namespace, with
     /// a pidfd on the container's init. Where the plan enters the
-    /// container's cgroups and they include a v2 one, the helper is cloned
-    /// into it, and the process it forks is born there.
+    /// container's cgroups, the helper is cloned into the v2 one and joins
+    /// the others before its `exec`, so the process it forks is born in
+    /// all of them: only a fork is held to `pids.max`, a move into the
+    /// cgroup is not. The helper itself counts against the limit until it
+    /// exits, right after its fork (runc's does too): a container one
+    /// process short of its limit cannot be joined.
     fn spawn_helper(&mut self, spawn: &Spawn) -> Result<Pid, Error> {
         if !self.processes.is_empty() {
             return Err(Error::OutOfOrder {
@@ -232,24 +233,27 @@ impl LinuxLaunch {
             reason: "a setns plan needs the container to join (Options::container)",
         })?;
         container.check_running()?;
-        let v2 = self
-            .container_cgroups
-            .as_ref()
-            .filter(|_| spawn.cgroup)
-            .and_then(CgroupPaths::v2);
-        let cgroup = v2
+        let paths = self.container_cgroups.as_ref().filter(|_| spawn.cgroup);
+        let cgroup = paths
+            .and_then(CgroupPaths::v2)
             .map(|dir| std::fs::File::open(&dir.path).map_err(Error::file(&dir.path)))
             .transpose()?;
+        let join = paths
+            .map_or(&[][..], |paths| &paths.dirs[..])
+            .iter()
+            .filter(|dir| !dir.is_v2())
+            .map(|dir| JoinCgroup::open(&dir.path))
+            .collect::<Result<Vec<_>, Error>>()?;
         let (parent_end, child_end) = launch_socket()?;
         let spec = CloneSpec {
             namespaces: 0,
             hold: spawn.hold,
             cgroup: cgroup.as_ref().map(AsFd::as_fd),
             start: None,
+            join: &join,
             target: Some(container.pidfd()),
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
-        self.born_in_v2 = cgroup.is_some();
         self.spawned(pid, pidfd, parent_end, child_end);
         Ok(pid)
     }
@@ -577,13 +581,9 @@ impl Cgroups for LinuxLaunch {
         let paths = self.container_cgroups.as_ref().ok_or(Error::Options {
             reason: "the plan asks to enter the container's cgroups but the options name none",
         })?;
-        // A process born in the v2 cgroup is there already; writing it again
-        // would only cost the cgroup write lock's grace period.
-        let mut paths = paths.clone();
-        if self.born_in_v2 {
-            paths.dirs.retain(|dir| !dir.is_v2());
-        }
-        cgroup::enter(&paths, pid.as_raw()).map_err(Error::from)?;
+        // The helper's fork was born in them all (see `spawn_helper`): this
+        // checks that it still is, and writes nothing where it is.
+        cgroup::enter(paths, pid.as_raw()).map_err(Error::from)?;
         Ok(())
     }
 

@@ -115,6 +115,13 @@ pub(crate) enum CliError {
         /// failed.
         exec_errno: Option<i32>,
     },
+    /// `exec` into a container whose pids limit leaves no room for the
+    /// process: its fork was refused.
+    #[error("exec: the container's pids limit ({limit}) is reached")]
+    PidsLimit {
+        /// The container's `pids.max`.
+        limit: u64,
+    },
     /// The backend failed outside a launch.
     #[error(transparent)]
     Backend(#[from] cradle_linux::Error),

@@ -2,7 +2,7 @@
 //! code; 128+N when signal N killed it; 125 when cradle failed; 126 when
 //! the command cannot be executed; 127 when it is not found.
 
-use cradle_core::{ChildStep, ExitStatus, LaunchError};
+use cradle_core::{ChildStep, ExitStatus, LaunchError, Step};
 use cradle_linux::cgroup::HumanSize;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -88,6 +88,25 @@ pub(crate) fn oom_note(
     })
 }
 
+/// Whether a setns launch failed because the kernel refused a process:
+/// the helper's fork (the v1 pids controller), or the clone of the helper
+/// straight into the container's v2 cgroup, with `EAGAIN`. A full
+/// `pids.max` does that; so would the host's own limit on processes, which
+/// the caller tells apart by the container's limit.
+pub(crate) fn fork_refused(error: &cradle_linux::Error) -> bool {
+    let eagain = Some(Errno::EAGAIN as i32);
+    match error {
+        cradle_linux::Error::Launch(LaunchError::Child { error, .. }) => {
+            error.step == ChildStep::Fork && error.errno == eagain
+        }
+        cradle_linux::Error::Launch(LaunchError::Command {
+            step: Step::Spawn,
+            error,
+        }) => error.errno == eagain,
+        _ => false,
+    }
+}
+
 /// `strerror`, lower-cased as the rest of the message: "no such file or
 /// directory".
 fn describe(errno: i32) -> String {
@@ -164,6 +183,33 @@ mod tests {
         // No kill counted (or no count): a SIGKILL from anyone else.
         assert_eq!(oom_note("web", killed, Some(0), Some(64 << 20)), None);
         assert_eq!(oom_note("web", killed, None, Some(64 << 20)), None);
+    }
+
+    #[test]
+    fn only_a_fork_or_spawn_refused_with_eagain_is_a_refused_fork() {
+        let launch = |error| cradle_linux::Error::Launch(error);
+        let child = |step, errno| {
+            launch(LaunchError::Child {
+                step: Step::ReportPid,
+                error: ChildError {
+                    message: "clone3(CLONE_PARENT): Try again".to_owned(),
+                    step,
+                    errno: Some(errno as i32),
+                },
+            })
+        };
+        let command = |step, errno| {
+            launch(LaunchError::Command {
+                step,
+                error: cradle_core::CommandError::new("clone3", Some(errno as i32)),
+            })
+        };
+        assert!(fork_refused(&child(ChildStep::Fork, Errno::EAGAIN)));
+        assert!(fork_refused(&command(Step::Spawn, Errno::EAGAIN)));
+        assert!(!fork_refused(&child(ChildStep::Fork, Errno::ENOMEM)));
+        assert!(!fork_refused(&child(ChildStep::Exec, Errno::EAGAIN)));
+        assert!(!fork_refused(&command(Step::Spawn, Errno::ENOMEM)));
+        assert!(!fork_refused(&command(Step::EnterCgroup, Errno::EAGAIN)));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use cradle_core::config::{Rlimit, RlimitResource};
 use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
-use cradle_linux::cgroup::CgroupConfig;
+use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::{clock, Container, Error, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{
     self, new_namespaces, require_root, serial, unique, BusyboxRootfs, Leftovers, DEADLINE,
@@ -43,6 +43,11 @@ struct Running {
 
 impl Running {
     fn start() -> Running {
+        Running::start_with(Resources::default())
+    }
+
+    /// The container with `resources` as its cgroup's limits.
+    fn start_with(resources: Resources) -> Running {
         let rootfs = BusyboxRootfs::new();
         let marker = unique("marker");
         rootfs.write("etc/marker", &marker);
@@ -55,6 +60,7 @@ impl Running {
         plan.cgroup = true;
         let options = Options::new().init_binary(INIT).cgroup(CgroupConfig {
             name: unique("cradle-setns"),
+            resources,
             ..CgroupConfig::default()
         });
         let init = Process::start(plan, options).expect("start the container");
@@ -237,6 +243,122 @@ fn the_process_has_its_own_args_env_cwd_user_and_rlimits() {
         Some(ExitStatus::Exited(0))
     );
     assert_eq!(output, "foo arg\n/tmp\n1000\n1001\n100\n");
+}
+
+#[test]
+fn the_process_is_born_in_the_containers_cgroups() {
+    if !require_root("the_process_is_born_in_the_containers_cgroups") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let leftovers = Leftovers::before();
+    let mut backend = LinuxLaunch::new(container.options()).expect("backend");
+    let mut launch = Launch::new(exec_plan(&["/bin/true"]), clock::now()).expect("plan");
+    // Read when the launch reaches the step that used to move the process
+    // in: by then it must be in every one of the container's cgroups.
+    let mut seen = None;
+    let result = cradle_core::driver::drive_with(&mut launch, &mut backend, |launch, _| {
+        if seen.is_none() && launch.step() == Step::EnterCgroup {
+            let (_, process) = helper_and_process(&leftovers.children);
+            let process = process.expect("the process, before its cgroups are entered");
+            seen = Some(fs::read_to_string(format!("/proc/{process}/cgroup")).expect("its cgroups"));
+        }
+    });
+    let pid = result.expect("exec into the container");
+    let init = fs::read_to_string(format!("/proc/{}/cgroup", container.pid())).expect("cgroup");
+    assert_eq!(seen.as_deref(), Some(init.as_str()), "the process at EnterCgroup");
+    let mut process = backend.into_process(pid).expect("the process");
+    assert_eq!(
+        process.wait_timeout(DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    drop(process);
+    leftovers.assert_none("an exec");
+}
+
+#[test]
+fn a_full_pids_limit_refuses_the_fork() {
+    if !require_root("a_full_pids_limit_refuses_the_fork") {
+        return;
+    }
+    let _serial = serial();
+    // The init, and the helper while it forks: a limit of 2 is full.
+    let container = Running::start_with(Resources {
+        pids_max: Some(2),
+        ..Resources::default()
+    });
+    let pids = container
+        .init
+        .cgroup()
+        .expect("the container's cgroup")
+        .paths()
+        .clone();
+    let current = || {
+        let dir = pids.v1_with("pids").or(pids.v2()).expect("a pids hierarchy");
+        fs::read_to_string(dir.file("pids.current")).expect("pids.current")
+    };
+    assert_eq!(current(), "1\n");
+    let leftovers = Leftovers::before();
+    let result = Process::start(exec_plan(&["/bin/true"]), container.options());
+    match result {
+        Err(Error::Launch(LaunchError::Child { error, .. })) => {
+            assert_eq!(
+                (error.step, error.errno),
+                (ChildStep::Fork, Some(libc::EAGAIN)),
+                "{error:?}"
+            );
+        }
+        other => panic!("expected the fork refused, got {other:?}"),
+    }
+    leftovers.assert_none("a refused fork");
+    assert_eq!(current(), "1\n", "the helper is gone from the cgroup");
+}
+
+#[test]
+fn a_cgroup_the_helper_cannot_join_fails_the_launch_at_setns() {
+    if !require_root("a_cgroup_the_helper_cannot_join_fails_the_launch_at_setns") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let leftovers = Leftovers::before();
+    let mut options = container.options();
+    let mut paths = container
+        .init
+        .cgroup()
+        .expect("the container's cgroup")
+        .paths()
+        .clone();
+    let Some(cpuset) = paths
+        .dirs
+        .iter_mut()
+        .find(|dir| dir.hierarchy.is_v1_with("cpuset"))
+    else {
+        println!("SKIPPED: no v1 cpuset hierarchy");
+        return;
+    };
+    // A new v1 cpuset has no CPUs, and no task can join it (ENOSPC).
+    cpuset.path = cpuset.path.join("no-cpus");
+    cpuset.cgroup = cpuset.cgroup.join("no-cpus");
+    fs::create_dir(&cpuset.path).expect("a cpuset of the test's own");
+    let empty = cpuset.path.clone();
+    options = options.container_cgroups(paths);
+    let result = Process::start(exec_plan(&["/bin/true"]), options);
+    fs::remove_dir(&empty).expect("the cpuset is empty still");
+    match result {
+        Err(Error::Launch(LaunchError::Child { error, .. })) => {
+            assert_eq!(
+                (error.step, error.errno),
+                (ChildStep::Setns, Some(libc::ENOSPC)),
+                "{error:?}"
+            );
+            let procs = empty.join("cgroup.procs");
+            assert!(error.message.contains(&*procs.to_string_lossy()), "{error:?}");
+        }
+        other => panic!("expected the helper's cgroup write refused, got {other:?}"),
+    }
+    leftovers.assert_none("a cgroup the helper cannot join");
 }
 
 #[test]

@@ -137,23 +137,7 @@ impl Cgroup {
     /// Puts `pid` (its whole thread group) in the cgroup, in every
     /// hierarchy it is not in yet.
     pub fn apply(&self, pid: i32) -> Result<(), CgroupError> {
-        // Writing a pid where it already is still costs an RCU grace period
-        // (~8 ms when idle); /proc/<pid>/cgroup tells which to skip.
-        let current = if pid > 0 {
-            std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let current = parse_proc_cgroup(&current);
-        for dir in &self.paths.dirs {
-            let there = current
-                .iter()
-                .any(|m| m.hierarchy == dir.hierarchy && m.cgroup == dir.cgroup);
-            if !there {
-                fs::write_pid(&dir.hierarchy, &dir.path, pid)?;
-            }
-        }
-        Ok(())
+        place(&self.paths, pid)
     }
 
     /// Its directories.
@@ -184,10 +168,56 @@ impl Cgroup {
     }
 }
 
-/// Puts `pid` in a running container's cgroups (a setns process).
+/// Puts `pid` in a running container's cgroups (a setns process), in
+/// every hierarchy it is not in yet.
 pub fn enter(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
+    place(paths, pid)
+}
+
+/// The pids limit of a container's cgroup: `pids.max` in the v1 hierarchy
+/// with the pids controller, else in the v2 directory. `None` when neither
+/// has one, or the limit is `max`.
+pub fn pids_max(paths: &CgroupPaths) -> Result<Option<u64>, CgroupError> {
+    let file = "pids.max";
+    let dir = match (paths.v1_with("pids"), paths.v2()) {
+        (Some(v1), _) => v1,
+        (None, Some(v2)) if v2.file(file).exists() => v2,
+        _ => return Ok(None),
+    };
+    let path = dir.file(file);
+    let text = fs::read(&dir.hierarchy, &path)?;
+    parse_pids_max(&text).ok_or_else(|| CgroupError::Malformed {
+        hierarchy: dir.hierarchy.clone(),
+        path,
+        content: text,
+    })
+}
+
+/// `pids.max`: a number, or `max` for none; `None` for anything else.
+fn parse_pids_max(text: &str) -> Option<Option<u64>> {
+    match text.trim() {
+        "max" => Some(None),
+        number => number.parse().ok().map(Some),
+    }
+}
+
+/// Writes `pid` to the `cgroup.procs` of each of `paths` it is not in yet.
+fn place(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
+    // Writing a pid where it already is still costs an RCU grace period
+    // (~8 ms when idle); /proc/<pid>/cgroup tells which to skip.
+    let current = if pid > 0 {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let current = parse_proc_cgroup(&current);
     for dir in &paths.dirs {
-        fs::write_pid(&dir.hierarchy, &dir.path, pid)?;
+        let there = current
+            .iter()
+            .any(|m| m.hierarchy == dir.hierarchy && m.cgroup == dir.cgroup);
+        if !there {
+            fs::write_pid(&dir.hierarchy, &dir.path, pid)?;
+        }
     }
     Ok(())
 }
@@ -363,6 +393,14 @@ fn valid_parent(parent: &Path) -> Result<PathBuf, CgroupError> {
 mod tests {
     use super::*;
     use crate::cgroup::Hierarchy;
+
+    #[test]
+    fn a_pids_limit_is_a_number_or_max() {
+        assert_eq!(parse_pids_max("2\n"), Some(Some(2)));
+        assert_eq!(parse_pids_max("max\n"), Some(None));
+        assert_eq!(parse_pids_max("-1\n"), None);
+        assert_eq!(parse_pids_max(""), None);
+    }
 
     #[test]
     fn names_are_single_components() {

@@ -14,7 +14,8 @@
 //! - [`DeviceRule`]s restrict the devices the container may open or
 //!   create: v1's `devices.allow`/`devices.deny`, or a `BPF_CGROUP_DEVICE`
 //!   program on v2 ([`attach_device_program`]).
-//! - [`enter`] puts a setns process into a running container's cgroups.
+//! - [`enter`] puts a setns process into a running container's cgroups;
+//!   [`pids_max`] reads their pids limit.
 //!
 //! cradle only ever writes to cgroups it created: an existing directory is
 //! an error, not something to take over, and a v2 controller the parent
@@ -40,4 +41,4 @@ pub use freezer::FreezerState;
 pub use hierarchy::{CgroupDir, CgroupPaths, Hierarchy, Version};
 pub use kill::DESTROY_BOUND;
 pub use limits::{HumanSize, Resources};
-pub use manager::{enter, Cgroup, CgroupConfig};
+pub use manager::{enter, pids_max, Cgroup, CgroupConfig};

@@ -232,7 +232,10 @@ fn join_by_path(target: &Target, kinds: &[NamespaceKind]) -> Result<(), ChildErr
     Ok(())
 }
 
-/// Forks the process as the launcher's child.
+/// Forks the process as the launcher's child. The helper joined the
+/// container's cgroups before its `exec` (see `LinuxLaunch::spawn_helper`),
+/// so the process is born in them, and a full `pids.max` refuses this
+/// fork with `EAGAIN`.
 fn fork() -> Result<Forked, ChildError> {
     // SAFETY: this process is single-threaded (see the module docs), so the
     // child may run any code; CLONE_PARENT shares nothing with the caller

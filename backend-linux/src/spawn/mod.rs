@@ -3,8 +3,9 @@
 //! on a known descriptor.
 //!
 //! Everything the child needs is prepared here, before the clone; the child
-//! itself ([`pre_exec`]) only copies descriptors, sets its parent-death
-//! signal, waits for the release byte when asked to, and `exec`s.
+//! itself ([`pre_exec`]) only joins the cgroups it is given, copies
+//! descriptors, sets its parent-death signal, waits for the release byte
+//! when asked to, and `exec`s.
 
 mod pre_exec;
 mod report;
@@ -13,13 +14,14 @@ mod sealed;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use nix::fcntl::{fcntl, FcntlArg};
 
-use cradle_core::{NamespaceKind, Pid};
+use cradle_core::{ChildStep, NamespaceKind, Pid};
 
 use self::pre_exec::PreExec;
-use self::report::Reports;
+use self::report::{Report, Reports};
 use crate::error::Error;
 use crate::options::InitBinary;
 use crate::sys::{self, Cloned};
@@ -123,6 +125,38 @@ pub(crate) struct ChildFds {
     pub(crate) preserved: Vec<OwnedFd>,
 }
 
+/// A cgroup the child joins before `exec`, by writing `0` (itself) to its
+/// `cgroup.procs`, opened here (close-on-exec) because the child may not
+/// allocate. What the child then forks is born in the cgroup. Only the
+/// setns helper joins cgroups so: a failure is reported at its step,
+/// [`ChildStep::Setns`].
+#[derive(Debug)]
+pub(crate) struct JoinCgroup {
+    procs: OwnedFd,
+    /// The report of a failed write, naming the file.
+    report: Report,
+}
+
+impl JoinCgroup {
+    /// Opens `cgroup.procs` in the cgroup directory `dir` for writing.
+    pub(crate) fn open(dir: &Path) -> Result<JoinCgroup, Error> {
+        let path = dir.join("cgroup.procs");
+        // std opens with O_CLOEXEC: the descriptor never reaches the init.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(Error::file(&path))?;
+        let report = Report::new(
+            &format!("write of 0 to {} before exec", path.display()),
+            ChildStep::Setns,
+        );
+        Ok(JoinCgroup {
+            procs: file.into(),
+            report,
+        })
+    }
+}
+
 /// How to clone.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CloneSpec<'a> {
@@ -135,6 +169,8 @@ pub(crate) struct CloneSpec<'a> {
     /// An init that holds after `ready`: the read end of the pipe its
     /// start comes on, placed at [`start_fd`].
     pub(crate) start: Option<BorrowedFd<'a>>,
+    /// Cgroups the child joins first thing, before anything else it does.
+    pub(crate) join: &'a [JoinCgroup],
     /// A setns helper's pidfd of the container's init, placed where the
     /// program says.
     pub(crate) target: Option<BorrowedFd<'a>>,
@@ -200,6 +236,7 @@ pub(crate) fn clone_init(
 
     let pre_exec = PreExec {
         program,
+        cgroups: spec.join,
         binary: &binary_path,
         argv: [program.path.as_ptr(), std::ptr::null()],
         envp: [program.env.as_ptr(), std::ptr::null()],

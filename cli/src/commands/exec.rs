@@ -1,6 +1,7 @@
 //! `cradle exec`: start another process in a running container (its
 //! namespaces, root and cgroup) and wait for it in the foreground.
 
+use cradle_linux::cgroup::{self, CgroupPaths};
 use cradle_linux::{Options, Process};
 
 use crate::args::ExecArgs;
@@ -42,6 +43,14 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
         Err(error) => {
             // Restore the caller's terminal before the error is printed.
             drop(terminal);
+            let limit = state
+                .cgroup
+                .as_ref()
+                .filter(|_| exit::fork_refused(&error))
+                .and_then(pids_limit);
+            if let Some(limit) = limit {
+                return Err(CliError::PidsLimit { limit });
+            }
             return Err(exit::launch_error(
                 args.command.first().map_or("", String::as_str),
                 error,
@@ -54,4 +63,13 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     let status = status?;
     tracing::info!(id = %args.id, %status, "exited");
     Ok(exit::of_status(status))
+}
+
+/// The container's pids limit, if it has one that can be read; else the
+/// launch's own error is reported.
+fn pids_limit(paths: &CgroupPaths) -> Option<u64> {
+    cgroup::pids_max(paths)
+        .inspect_err(|error| tracing::debug!(%error, "the container's pids limit"))
+        .ok()
+        .flatten()
 }
