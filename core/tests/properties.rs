@@ -359,13 +359,15 @@ fn shape() -> impl Strategy<Value = Shape> {
         any::<bool>(),
         0..=MAX_VETHS,
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(setns, cgroup, user_namespace, veths, loopback)| Shape {
+        .prop_map(|(setns, cgroup, user_namespace, veths, loopback, hold)| Shape {
             kind: if setns { Kind::Setns } else { Kind::Init },
             cgroup,
             user_namespace,
             veths,
             loopback,
+            hold,
         })
 }
 
@@ -402,5 +404,6 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..1500u64).prop_map(|ms| Op::Timeout { after: Duration::from_millis(ms) }),
         1 => (0..1500u64).prop_map(|ms| Op::Advance { by: Duration::from_millis(ms) }),
         1 => Just(Op::Cancel),
+        2 => Just(Op::Start),
     ]
 }

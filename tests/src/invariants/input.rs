@@ -11,13 +11,13 @@
 //! - `decoder`: a flags byte (bit 0: the child's end, else the parent's;
 //!   bit 1: [`SMALL_LIMITS`], else the defaults), then chunks to the end.
 //! - `launch`: a shape byte (bit 0: setns, else init; bit 1: cgroup; bit 2:
-//!   user namespace; bits 3–4: veth pairs; bit 5: loopback), then ops to the
-//!   end, each a tag byte (mod 10) and its fields: `0` spawned (u16 pid, 0
-//!   read as 1), `1` done (bit 0 of a byte: ok), `2` reply (a byte mod 3:
-//!   ready, error, or pid and an i32), `3` bytes (a chunk), `4` EOF, `5` read
-//!   error, `6` exit (a byte mod 3: spawned, adopted, or a u16 pid; a byte
-//!   whose bit 0 means signaled; a code byte), `7` timeout (u16 ms), `8`
-//!   cancel, `9` advance (u16 ms).
+//!   user namespace; bits 3–4: veth pairs; bit 5: loopback; bit 6: hold),
+//!   then ops to the end, each a tag byte (mod 11) and its fields: `0`
+//!   spawned (u16 pid, 0 read as 1), `1` done (bit 0 of a byte: ok), `2`
+//!   reply (a byte mod 3: ready, error, or pid and an i32), `3` bytes (a
+//!   chunk), `4` EOF, `5` read error, `6` exit (a byte mod 3: spawned,
+//!   adopted, or a u16 pid; a byte whose bit 0 means signaled; a code byte),
+//!   `7` timeout (u16 ms), `8` cancel, `9` advance (u16 ms), `10` start.
 //! - `child`: a flags byte (bit 0: [`SMALL_LIMITS`]), then ops to the end,
 //!   each a tag byte (mod 5) and its fields: `0` bytes (a chunk), `1` config
 //!   (u32 version), `2` EOF, `3` ready, `4` fail (a step byte, mod 24:
@@ -177,6 +177,7 @@ impl<'a> Arbitrary<'a> for Shape {
             user_namespace: bits & 4 != 0,
             veths: (bits >> 3) & 0b11,
             loopback: bits & 32 != 0,
+            hold: bits & 64 != 0,
         })
     }
 }
@@ -188,14 +189,15 @@ impl Encode for Shape {
                 | u8::from(self.cgroup) << 1
                 | u8::from(self.user_namespace) << 2
                 | (self.veths & 0b11) << 3
-                | u8::from(self.loopback) << 5,
+                | u8::from(self.loopback) << 5
+                | u8::from(self.hold) << 6,
         );
     }
 }
 
 impl<'a> Arbitrary<'a> for Op {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(match byte(u)? % 10 {
+        Ok(match byte(u)? % 11 {
             0 => Op::Spawned(pid(u)?),
             1 => Op::Done {
                 ok: byte(u)? & 1 == 1,
@@ -221,7 +223,8 @@ impl<'a> Arbitrary<'a> for Op {
             }
             7 => Op::Timeout { after: millis(u)? },
             8 => Op::Cancel,
-            _ => Op::Advance { by: millis(u)? },
+            9 => Op::Advance { by: millis(u)? },
+            _ => Op::Start,
         })
     }
 }
@@ -267,6 +270,7 @@ impl Encode for Op {
                 out.push(9);
                 put_millis(out, *by);
             }
+            Op::Start => out.push(10),
         }
     }
 }

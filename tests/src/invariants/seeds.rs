@@ -82,6 +82,7 @@ pub fn shapes() -> [(&'static str, Shape); 4] {
         user_namespace: false,
         veths: 0,
         loopback: false,
+        hold: false,
     };
     let setns = Shape {
         kind: Kind::Setns,
