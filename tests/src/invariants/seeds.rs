@@ -331,6 +331,26 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
                 errno: 5,
             },
         ),
+        (
+            "start-fails",
+            Fault::Fail {
+                command: CommandKind::Start,
+                errno: 3,
+            },
+        ),
+        (
+            "dies-held",
+            Fault::Die {
+                at: process(ProcessPoint::AwaitStart),
+                status: ExitStatus::Signaled(9),
+            },
+        ),
+        (
+            "hangs-up-held",
+            Fault::Hangup {
+                at: process(ProcessPoint::AwaitStart),
+            },
+        ),
     ];
     for (name, fault) in init_faults {
         scenarios.push((format!("init-{name}"), scenario(PairPlan::FullInit, vec![fault])));
@@ -403,6 +423,13 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
                 ..Schedule::default()
             },
             cancel_at: Some(Step::Network { index: 2 }),
+            ..scenario(PairPlan::FullInit, vec![])
+        },
+    ));
+    scenarios.push((
+        "init-cancelled-held".to_owned(),
+        PairInput {
+            cancel_at: Some(Step::AwaitStart),
             ..scenario(PairPlan::FullInit, vec![])
         },
     ));
