@@ -6,7 +6,7 @@ use std::time::Duration;
 use cradle_core::child::pid_report;
 use cradle_core::config::{Interface, Veth};
 use cradle_core::framing::{encode_to_bytes, DecodeError};
-use cradle_core::launch::{Misuse, Role, Spawn, Step, Who, EXIT_GRACE};
+use cradle_core::launch::{ConfigError, Misuse, Role, Spawn, Step, Who, EXIT_GRACE};
 use cradle_core::message::{ChildError, ChildStep, MessageKind};
 use cradle_core::{
     Command, CommandError, Config, Event, ExitStatus, IdMap, IdMaps, Launch, LaunchError, Message, Namespace,
@@ -73,6 +73,12 @@ fn full_init_plan() -> Plan {
     plan.config.networks = vec![Interface::Loopback, veth(1), veth(2)];
     plan.cgroup = true;
     plan.id_maps = Some(id_maps());
+    plan
+}
+
+/// `plan`, holding its process after `ready` until the caller's start.
+fn holding(mut plan: Plan) -> Plan {
+    plan.config.hold = true;
     plan
 }
 
@@ -207,6 +213,18 @@ impl Driver {
         self.expect(Command::ShutdownWrite);
         self.ok();
         assert_eq!(self.launch.step(), Step::AwaitReady);
+        self.waiting();
+    }
+
+    /// Runs an init launch of this driver's plan, which holds, up to its
+    /// hold: `ready` read, [`Event::Held`] polled.
+    #[track_caller]
+    fn init_to_held(&mut self) {
+        self.init_to_await_ready();
+        self.say(Message::Ready);
+        assert_eq!(self.launch.poll_event(), Some(Event::Held { pid: pid(CHILD) }));
+        assert_eq!(self.launch.step(), Step::AwaitStart);
+        assert!(self.launch.is_held());
         self.waiting();
     }
 
@@ -1188,6 +1206,237 @@ fn the_deadline_caps_the_grace() {
     d.now = START + (TIMEOUT - EXIT_GRACE / 2);
     d.eof();
     assert_eq!(d.launch.poll_timeout(), Some(START + TIMEOUT));
+}
+
+// ---- The hold after `ready`: the caller records the process, then
+// starts it.
+
+#[test]
+fn a_held_init_reports_held_and_execs_only_once_started() {
+    let plan = holding(init_plan());
+    let mut d = Driver::new(plan.clone());
+    assert_eq!(
+        d.launch.steps(),
+        [
+            Step::Spawn,
+            Step::SendConfig,
+            Step::HalfClose,
+            Step::AwaitReady,
+            Step::AwaitStart,
+            Step::Start,
+            Step::AwaitExec,
+        ]
+    );
+    assert_eq!(
+        d.launch.poll_command(),
+        Some(Command::Spawn(Spawn {
+            role: Role::Init,
+            namespaces: vec![NamespaceKind::Mount, NamespaceKind::Pid],
+            hold: false,
+            awaits_start: true,
+            cgroup: false,
+        }))
+    );
+    d.spawned(CHILD);
+    d.expect(config_line(&plan));
+    d.ok();
+    d.expect(Command::ShutdownWrite);
+    d.ok();
+    assert!(!d.launch.is_held(), "not before ready");
+    d.say(Message::Ready);
+    assert_eq!(d.launch.poll_event(), Some(Event::Held { pid: pid(CHILD) }));
+    assert!(d.launch.is_held());
+    // Recording takes a while: nothing happens meanwhile.
+    d.advance(TIMEOUT / 2);
+    d.waiting();
+    assert!(d.launch.is_held());
+    d.launch.handle_start(d.now).unwrap();
+    assert!(!d.launch.is_held());
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.ok();
+    assert_eq!(d.launch.step(), Step::AwaitExec);
+    d.waiting();
+    d.eof();
+    assert_eq!(
+        d.ending(),
+        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
+    );
+}
+
+#[test]
+fn an_end_of_stream_while_the_start_is_in_flight_is_the_exec() {
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.launch.handle_start(d.now).unwrap();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    // Started, it ran ahead of the command's completion.
+    d.eof();
+    d.exit(CHILD, ExitStatus::Exited(0));
+    d.ok();
+    assert_eq!(
+        d.ending(),
+        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
+    );
+}
+
+#[test]
+fn a_start_of_a_launch_that_is_not_held_is_misuse() {
+    // A plan that does not hold.
+    let mut d = Driver::new(init_plan());
+    d.init_to_await_ready();
+    d.say(Message::Ready);
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    // Before `ready`, and once started.
+    let mut d = Driver::new(holding(init_plan()));
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    d.init_to_await_ready();
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    d.say(Message::Ready);
+    d.launch.handle_start(d.now).unwrap();
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    d.expect(Command::Start { pid: pid(CHILD) });
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    // After an end of stream.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.eof();
+    assert!(!d.launch.is_held());
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    // After the verdict.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.launch.handle_cancel(d.now);
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+}
+
+#[test]
+fn an_end_of_stream_before_the_start_is_no_exec() {
+    // With nothing after it: closed, once the grace is over.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.eof();
+    assert_eq!(d.launch.poll_timeout(), Some(d.now + EXIT_GRACE));
+    d.advance(EXIT_GRACE);
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Closed {
+            step: Step::AwaitStart
+        }
+    );
+    // With its exit within the grace: that exit, even a clean one.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.eof();
+    d.now = d.now + EXIT_GRACE / 2;
+    d.exit(CHILD, ExitStatus::Exited(0));
+    let error = d.fails_with(&[reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Exited {
+            step: Step::AwaitStart,
+            who: Who::Process,
+            status: ExitStatus::Exited(0)
+        }
+    );
+}
+
+#[test]
+fn the_deadline_ends_a_hold_the_caller_never_starts() {
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    assert_eq!(d.launch.poll_timeout(), Some(START + TIMEOUT));
+    d.advance(TIMEOUT - Duration::from_nanos(1) - (d.now - START));
+    d.waiting();
+    assert!(d.launch.is_held());
+    d.advance(Duration::from_nanos(1));
+    assert!(!d.launch.is_held());
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::TimedOut {
+            step: Step::AwaitStart,
+            after: TIMEOUT
+        }
+    );
+}
+
+#[test]
+fn a_start_past_the_deadline_times_out() {
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.now = START + TIMEOUT;
+    d.launch.handle_start(d.now).unwrap();
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::TimedOut {
+            step: Step::AwaitStart,
+            after: TIMEOUT
+        }
+    );
+}
+
+#[test]
+fn a_cancel_while_held_releases_everything() {
+    let mut d = Driver::new(holding(full_init_plan()));
+    d.init_to_held();
+    d.launch.handle_cancel(d.now);
+    let error = d.fails_with(&[
+        kill(CHILD),
+        reap(CHILD),
+        remove(2),
+        remove(1),
+        Command::DestroyCgroup,
+        Command::Close,
+    ]);
+    assert_eq!(
+        error,
+        LaunchError::Cancelled {
+            step: Step::AwaitStart
+        }
+    );
+}
+
+#[test]
+fn a_failed_start_kills_the_held_process() {
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.launch.handle_start(d.now).unwrap();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.fail();
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Command {
+            step: Step::Start,
+            error: backend_error()
+        }
+    );
+}
+
+#[test]
+fn a_failure_in_the_read_that_brings_ready_takes_back_the_hold() {
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    let mut bytes = encode_to_bytes(&Message::Ready).unwrap().to_vec();
+    bytes.extend_from_slice(&encode_to_bytes(&Message::Error(child_error())).unwrap());
+    d.write(&bytes);
+    // `ending` checks that no event comes before the terminal one.
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Child {
+            step: Step::AwaitStart,
+            error: child_error()
+        }
+    );
+}
+
+#[test]
+fn only_an_init_holds() {
+    let error = Launch::new(holding(setns_plan(false)), START).unwrap_err();
+    assert_eq!(error, ConfigError::SetnsHold);
 }
 
 // ---- Misuse: the driver's bugs are refused and change nothing.

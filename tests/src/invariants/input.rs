@@ -11,13 +11,13 @@
 //! - `decoder`: a flags byte (bit 0: the child's end, else the parent's;
 //!   bit 1: [`SMALL_LIMITS`], else the defaults), then chunks to the end.
 //! - `launch`: a shape byte (bit 0: setns, else init; bit 1: cgroup; bit 2:
-//!   user namespace; bits 3–4: veth pairs; bit 5: loopback), then ops to the
-//!   end, each a tag byte (mod 10) and its fields: `0` spawned (u16 pid, 0
-//!   read as 1), `1` done (bit 0 of a byte: ok), `2` reply (a byte mod 3:
-//!   ready, error, or pid and an i32), `3` bytes (a chunk), `4` EOF, `5` read
-//!   error, `6` exit (a byte mod 3: spawned, adopted, or a u16 pid; a byte
-//!   whose bit 0 means signaled; a code byte), `7` timeout (u16 ms), `8`
-//!   cancel, `9` advance (u16 ms).
+//!   user namespace; bits 3–4: veth pairs; bit 5: loopback; bit 6: hold),
+//!   then ops to the end, each a tag byte (mod 11) and its fields: `0`
+//!   spawned (u16 pid, 0 read as 1), `1` done (bit 0 of a byte: ok), `2`
+//!   reply (a byte mod 3: ready, error, or pid and an i32), `3` bytes (a
+//!   chunk), `4` EOF, `5` read error, `6` exit (a byte mod 3: spawned,
+//!   adopted, or a u16 pid; a byte whose bit 0 means signaled; a code byte),
+//!   `7` timeout (u16 ms), `8` cancel, `9` advance (u16 ms), `10` start.
 //! - `child`: a flags byte (bit 0: [`SMALL_LIMITS`]), then ops to the end,
 //!   each a tag byte (mod 5) and its fields: `0` bytes (a chunk), `1` config
 //!   (u32 version), `2` EOF, `3` ready, `4` fail (a step byte, mod 24:
@@ -33,13 +33,17 @@
 //!   unexpected, refuse, hangup (point), `10` socket error (point, errno
 //!   byte), `11` forged pid (a byte mod 7: zero, negative, helper,
 //!   stranger, sibling, vacant, or raw and an i32). A command is a byte
-//!   mod 15 in [`CommandKind`] order, and for the two interface commands an
-//!   index byte (mod 3); a point is a byte mod 3 (command, process point
-//!   mod 22, helper point mod 4) and its byte; the process points are
-//!   awaiting release, reading the config, the 18 set-up steps of an init
-//!   in order ([`INIT_SET_UP`]; a setns process runs 9 of them), `exec`,
-//!   and running. A status is a byte whose bit 0 means signaled, and a
-//!   code byte.
+//!   mod 17 (create cgroup, spawn, write id maps, release, apply cgroup,
+//!   create interface, adopt, reap, enter cgroup, send, shut down writing,
+//!   kill, remove interface, destroy cgroup, close, reap strays, start),
+//!   and for the two interface commands an index byte (mod 3); a point is
+//!   a byte mod 3 (command, process point mod 23, helper point mod 4) and
+//!   its byte; the process points are awaiting release, reading the config,
+//!   the 18 set-up steps of an init in order ([`INIT_SET_UP`]; a setns
+//!   process runs 9 of them), `exec`, running, and held after `ready`
+//!   awaiting the start. A status is a byte whose bit 0 means signaled,
+//!   and a code byte. Kinds, points and cancel steps added later come
+//!   last, so that the older ones keep their bytes.
 
 use std::time::Duration;
 
@@ -177,6 +181,7 @@ impl<'a> Arbitrary<'a> for Shape {
             user_namespace: bits & 4 != 0,
             veths: (bits >> 3) & 0b11,
             loopback: bits & 32 != 0,
+            hold: bits & 64 != 0,
         })
     }
 }
@@ -188,14 +193,15 @@ impl Encode for Shape {
                 | u8::from(self.cgroup) << 1
                 | u8::from(self.user_namespace) << 2
                 | (self.veths & 0b11) << 3
-                | u8::from(self.loopback) << 5,
+                | u8::from(self.loopback) << 5
+                | u8::from(self.hold) << 6,
         );
     }
 }
 
 impl<'a> Arbitrary<'a> for Op {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(match byte(u)? % 10 {
+        Ok(match byte(u)? % 11 {
             0 => Op::Spawned(pid(u)?),
             1 => Op::Done {
                 ok: byte(u)? & 1 == 1,
@@ -221,7 +227,8 @@ impl<'a> Arbitrary<'a> for Op {
             }
             7 => Op::Timeout { after: millis(u)? },
             8 => Op::Cancel,
-            _ => Op::Advance { by: millis(u)? },
+            9 => Op::Advance { by: millis(u)? },
+            _ => Op::Start,
         })
     }
 }
@@ -267,6 +274,7 @@ impl Encode for Op {
                 out.push(9);
                 put_millis(out, *by);
             }
+            Op::Start => out.push(10),
         }
     }
 }
@@ -358,8 +366,9 @@ pub const CHUNKS: [usize; 8] = [64 << 10, 1, 2, 3, 7, 64, 512, 4096];
 /// The send buffers a pair schedule picks from.
 pub const BUFFERS: [usize; 4] = [SOCKET_BUFFER, 1, 64, 4096];
 
-/// The steps a pair scenario may cancel at.
-pub const CANCEL_STEPS: [Step; 16] = [
+/// The steps a pair scenario may cancel at (the hold's last, as they came
+/// later).
+pub const CANCEL_STEPS: [Step; 18] = [
     Step::CreateCgroup,
     Step::Spawn,
     Step::IdMaps,
@@ -376,6 +385,8 @@ pub const CANCEL_STEPS: [Step; 16] = [
     Step::HalfClose,
     Step::AwaitReady,
     Step::AwaitExec,
+    Step::AwaitStart,
+    Step::Start,
 ];
 
 const PAIR_PLANS: [PairPlan; 4] = [
@@ -399,7 +410,7 @@ fn pick<T: Copy>(u: &mut Unstructured<'_>, list: &[T]) -> Result<T> {
 }
 
 fn command_kind(u: &mut Unstructured<'_>) -> Result<CommandKind> {
-    Ok(match byte(u)? % 16 {
+    Ok(match byte(u)? % 17 {
         0 => CommandKind::CreateCgroup,
         1 => CommandKind::Spawn,
         2 => CommandKind::WriteIdMaps,
@@ -419,7 +430,8 @@ fn command_kind(u: &mut Unstructured<'_>) -> Result<CommandKind> {
         },
         13 => CommandKind::DestroyCgroup,
         14 => CommandKind::Close,
-        _ => CommandKind::ReapStrays,
+        15 => CommandKind::ReapStrays,
+        _ => CommandKind::Start,
     })
 }
 
@@ -442,16 +454,16 @@ fn put_command_kind(out: &mut Vec<u8>, kind: CommandKind) {
         CommandKind::DestroyCgroup => out.push(13),
         CommandKind::Close => out.push(14),
         CommandKind::ReapStrays => out.push(15),
-        // Not generated (no scripted plan holds), so never written back.
         CommandKind::Start => out.push(16),
     }
 }
 
 /// The container process's points in the order of its life: each of the
 /// init's set-up steps (a setns process runs some of them) between reading
-/// its config and `exec`.
-const PROCESS_POINTS: [ProcessPoint; INIT_SET_UP.len() + 4] = {
-    let mut points = [ProcessPoint::AwaitRelease; INIT_SET_UP.len() + 4];
+/// its config and `exec`. The hold after `ready`, which came later, is
+/// last, so that the others keep their bytes.
+const PROCESS_POINTS: [ProcessPoint; INIT_SET_UP.len() + 5] = {
+    let mut points = [ProcessPoint::AwaitRelease; INIT_SET_UP.len() + 5];
     points[1] = ProcessPoint::ReadConfig;
     let mut i = 0;
     while i < INIT_SET_UP.len() {
@@ -460,6 +472,7 @@ const PROCESS_POINTS: [ProcessPoint; INIT_SET_UP.len() + 4] = {
     }
     points[2 + i] = ProcessPoint::Exec;
     points[3 + i] = ProcessPoint::Run;
+    points[4 + i] = ProcessPoint::AwaitStart;
     points
 };
 

@@ -7,8 +7,12 @@
 //! afterwards: a failed launch left nothing, a running one holds exactly its
 //! process, cgroup and interfaces, no bystander was touched. Once with the
 //! same driver loop feeding a [`CheckedLaunch`], which checks the launch's
-//! own invariants at every input. Without a cancel the two runs must agree
-//! command for command: the mock is deterministic.
+//! own invariants at every input. A held process is recorded and started
+//! in both runs as the mock's [`Pair`](cradle_mock::Pair) does it. Without a
+//! cancel the two runs must agree command for command: the mock is
+//! deterministic.
+
+use std::time::Duration;
 
 use cradle_core::backend::{Clock, Wait, Wake};
 use cradle_core::driver::{execute, READ_CHUNK};
@@ -33,7 +37,8 @@ pub struct PairInput {
 /// The plans a pair scenario launches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PairPlan {
-    /// [`plans::init`]: every part of an init launch.
+    /// [`plans::init`]: every part of an init launch, the hold after
+    /// `ready` included.
     FullInit,
     /// An init process in a mount and a pid namespace, nothing else.
     BareInit,
@@ -48,13 +53,7 @@ impl PairPlan {
     /// The plan, for the container `kernel` runs.
     pub fn plan(self, kernel: &Kernel) -> Plan {
         match self {
-            PairPlan::FullInit => {
-                // The checked model does not know the hold after `ready`
-                // yet: the mock's own tests cover it.
-                let mut plan = plans::init();
-                plan.config.hold = false;
-                plan
-            }
+            PairPlan::FullInit => plans::init(),
             PairPlan::BareInit => {
                 let mut config = Config::new(["/bin/true"]);
                 config.namespaces = vec![
@@ -117,7 +116,9 @@ struct Checked {
 
 /// [`cradle_core::driver::drive`]'s loop over a fresh mock kernel, each
 /// input fed through a [`CheckedLaunch`]. A cancel comes when the launch
-/// reaches the scenario's step, with or without a command in flight.
+/// reaches the scenario's step, with or without a command in flight. Once
+/// the launch holds its process, the caller records it and starts it
+/// ([`record`]), where the driver would return with the hold.
 fn drive_checked(scenario: &Scenario) -> Checked {
     let options = Options {
         limits: scenario.plan.limits,
@@ -127,6 +128,7 @@ fn drive_checked(scenario: &Scenario) -> Checked {
     let mut backend = MockBackend::new(Kernel::new(), options, scenario.faults.iter().cloned());
     let mut checked = CheckedLaunch::with_plan(scenario.plan.clone(), backend.now());
     let mut cancel_at = scenario.cancel_at;
+    let mut recorded = false;
     let mut buf = vec![0; READ_CHUNK];
     for _ in 0..MAX_ROUNDS {
         if cancel_at.is_some_and(|step| checked.launch().step() == step) {
@@ -147,7 +149,7 @@ fn drive_checked(scenario: &Scenario) -> Checked {
             let result = match event {
                 cradle_core::Event::Running { pid } => Ok(*pid),
                 cradle_core::Event::Failed(error) => Err(error.step()),
-                cradle_core::Event::Held { .. } => panic!("held, but no checked plan holds"),
+                cradle_core::Event::Held { .. } => unreachable!("the held event is not terminal"),
             };
             let leftovers = backend.leftovers();
             let failures = checked.launch().cleanup_failures();
@@ -160,26 +162,62 @@ fn drive_checked(scenario: &Scenario) -> Checked {
                 commands: backend.commands().to_vec(),
             };
         }
+        if !recorded && checked.launch().is_held() {
+            recorded = true;
+            record(&mut checked, &mut backend, scenario.start_after, &mut buf);
+            continue;
+        }
         let launch = checked.launch();
         let wake = backend.wait(launch.poll_timeout(), launch.wants_read(), &mut buf);
-        let op = match wake {
-            Wake::Read(n) => Op::Bytes(buf[..n].to_vec()),
-            Wake::Eof => Op::Eof,
-            Wake::ReadFailed(_) => Op::ReadError,
-            Wake::Exited { pid, status } => Op::Exit {
-                of: ExitOf::Pid(pid),
-                status,
-            },
-            Wake::Deadline => Op::Timeout {
-                after: backend.now().saturating_since(checked.now()),
-            },
-        };
-        if !matches!(op, Op::Timeout { .. }) {
-            catch_up(&mut checked, &mut backend);
-        }
-        checked.apply(&op);
+        feed(&mut checked, &mut backend, wake, &buf);
     }
     panic!("the launch did not end in {MAX_ROUNDS} rounds");
+}
+
+/// The caller records the held process, which takes it `start_after`
+/// (the launch hears of the child meanwhile), then starts it if it is
+/// still held; with `None` it never does. The mock's `Pair` does the same.
+fn record(
+    checked: &mut CheckedLaunch,
+    backend: &mut MockBackend,
+    start_after: Option<Duration>,
+    buf: &mut [u8],
+) {
+    let Some(time) = start_after else {
+        return;
+    };
+    let until = backend.now() + time;
+    while checked.launch().is_held() && backend.now() < until {
+        let launch = checked.launch();
+        let deadline = launch.poll_timeout().map_or(until, |t| t.min(until));
+        let wake = backend.wait(Some(deadline), launch.wants_read(), buf);
+        feed(checked, backend, wake, buf);
+    }
+    if checked.launch().is_held() {
+        catch_up(checked, backend);
+        checked.apply(&Op::Start);
+    }
+}
+
+/// Feeds what woke the backend's wait to the checked launch, at the
+/// backend's time.
+fn feed(checked: &mut CheckedLaunch, backend: &mut MockBackend, wake: Wake, buf: &[u8]) {
+    let op = match wake {
+        Wake::Read(n) => Op::Bytes(buf[..n].to_vec()),
+        Wake::Eof => Op::Eof,
+        Wake::ReadFailed(_) => Op::ReadError,
+        Wake::Exited { pid, status } => Op::Exit {
+            of: ExitOf::Pid(pid),
+            status,
+        },
+        Wake::Deadline => Op::Timeout {
+            after: backend.now().saturating_since(checked.now()),
+        },
+    };
+    if !matches!(op, Op::Timeout { .. }) {
+        catch_up(checked, backend);
+    }
+    checked.apply(&op);
 }
 
 /// Brings the checked launch's clock to the backend's.

@@ -39,7 +39,9 @@ pub struct Seed {
     pub bytes: Vec<u8>,
 }
 
-/// What goes wrong in a recorded handshake.
+/// What goes wrong in a recorded handshake. (A process that is held after
+/// `ready` is started as soon as it is, and `exec`s once the start is
+/// done.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Story {
     /// Nothing: the process runs.
@@ -56,6 +58,8 @@ pub enum Story {
     ChildHangs,
     /// The setns helper reports its own pid.
     ForgedPid,
+    /// The caller never starts the held process.
+    NeverStarted,
 }
 
 /// The pid a recorded setns helper reports for its process.
@@ -82,6 +86,7 @@ pub fn shapes() -> [(&'static str, Shape); 4] {
         user_namespace: false,
         veths: 0,
         loopback: false,
+        hold: false,
     };
     let setns = Shape {
         kind: Kind::Setns,
@@ -96,6 +101,7 @@ pub fn shapes() -> [(&'static str, Shape); 4] {
                 user_namespace: true,
                 veths: 2,
                 loopback: true,
+                hold: true,
                 ..init
             },
         ),
@@ -153,6 +159,9 @@ pub fn seed_corpus() -> Vec<Seed> {
         stories.extend((1..=commands).map(|n| (format!("command-{n}-fails"), Story::CommandFails(n))));
         if shape.kind == Kind::Setns {
             stories.push(("forged-pid".to_owned(), Story::ForgedPid));
+        }
+        if shape.plan().config.hold {
+            stories.push(("never-started".to_owned(), Story::NeverStarted));
         }
         for (story_name, story) in stories {
             let name = format!("{shape_name}-{story_name}");
@@ -322,6 +331,26 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
                 errno: 5,
             },
         ),
+        (
+            "start-fails",
+            Fault::Fail {
+                command: CommandKind::Start,
+                errno: 3,
+            },
+        ),
+        (
+            "dies-held",
+            Fault::Die {
+                at: process(ProcessPoint::AwaitStart),
+                status: ExitStatus::Signaled(9),
+            },
+        ),
+        (
+            "hangs-up-held",
+            Fault::Hangup {
+                at: process(ProcessPoint::AwaitStart),
+            },
+        ),
     ];
     for (name, fault) in init_faults {
         scenarios.push((format!("init-{name}"), scenario(PairPlan::FullInit, vec![fault])));
@@ -398,6 +427,13 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
         },
     ));
     scenarios.push((
+        "init-cancelled-held".to_owned(),
+        PairInput {
+            cancel_at: Some(Step::AwaitStart),
+            ..scenario(PairPlan::FullInit, vec![])
+        },
+    ));
+    scenarios.push((
         "setns-cancelled-before-helper-exit".to_owned(),
         PairInput {
             cancel_at: Some(Step::HelperExit),
@@ -436,6 +472,7 @@ fn planned_commands(shape: Shape) -> usize {
         Kind::Init => {
             n += 2 * usize::from(plan.cgroup) + 2 * usize::from(plan.id_maps.is_some());
             n += plan.config.networks.iter().filter(|i| i.has_host_side()).count();
+            n += usize::from(plan.config.hold);
         }
         Kind::Setns => n += 2 + usize::from(plan.cgroup),
     }
@@ -523,6 +560,13 @@ impl Recorder {
                 self.child_ops.push(ChildOp::Eof);
                 self.child_answers();
             }
+            Command::Start { .. } if ok => {
+                self.op(Op::Done { ok });
+                // Started, it `exec`s, which closes the socket.
+                if self.launch.launch().wants_read() {
+                    self.op(Op::Eof);
+                }
+            }
             Command::Kill { pid } => {
                 self.op(Op::Done { ok: true });
                 self.op(Op::Exit {
@@ -568,6 +612,14 @@ impl Recorder {
                 of: process,
                 status: ExitStatus::Exited(1),
             });
+        }
+        if self.launch.launch().is_held() {
+            // The caller starts it at once (or never, and the deadline
+            // ends the hold); it `exec`s once started.
+            if self.story != Story::NeverStarted {
+                self.op(Op::Start);
+            }
+            return;
         }
         // The socket closes: on `exec`, or with the child.
         self.op(Op::Eof);
