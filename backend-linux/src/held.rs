@@ -1,6 +1,7 @@
 //! [`HeldProcess`]: a container process set up and held before `exec`,
 //! so that its caller can record it before anything of the user's runs.
 
+use cradle_core::backend::{Wait, Wake};
 use cradle_core::{driver, Launch, LaunchError, Pid, Step};
 
 use crate::cgroup::Cgroup;
@@ -63,12 +64,23 @@ impl HeldProcess {
     /// Lets it `exec` its command, and waits until it has (or failed to:
     /// then everything is released, as for any failed launch).
     pub fn start(mut self) -> Result<Process, Error> {
-        // Refused only if the hold has ended (the process died, or the
-        // deadline passed): then the drive below reports why.
-        let _ = self.launch.handle_start(clock::now());
         let mut backend = self.backend.take().ok_or(Error::OutOfOrder {
             reason: "a held process is started once",
         })?;
+        // What happened while the caller recorded (the process may have
+        // died: an OOM kill, say), so that the launch says how it ended
+        // rather than that the start could not be written.
+        let mut buf = vec![0; driver::READ_CHUNK];
+        while self.launch.is_held() {
+            let wake = backend.wait(Some(clock::now()), self.launch.wants_read(), &mut buf);
+            if wake == Wake::Deadline {
+                break;
+            }
+            let _ = driver::handle_wake(&mut self.launch, clock::now(), wake, &buf);
+        }
+        // Refused only if the hold has ended (the process died, or the
+        // deadline passed): then the drive below reports why.
+        let _ = self.launch.handle_start(clock::now());
         match drive(&mut self.launch, &mut backend, self.on_step) {
             Ok(pid) => backend.into_process(pid),
             Err(error) => Err(backend.failure(error)),

@@ -511,8 +511,9 @@ impl Processes for LinuxLaunch {
         let pipe = self.start.take().ok_or(Error::OutOfOrder {
             reason: "start of a process that does not hold after ready",
         })?;
-        // One byte into an empty pipe: it never blocks. The child may have
-        // died meanwhile (EPIPE); its exit tells the launch.
+        // One byte into an empty pipe: it never blocks. A child that died
+        // meanwhile makes it fail with EPIPE (HeldProcess::start hears of
+        // an exit first where it can).
         match nix::unistd::write(&pipe, &[RELEASE]) {
             Ok(_) => Ok(()),
             Err(errno) => Err(Error::syscall("write of the start byte")(errno).into()),

@@ -259,13 +259,14 @@ impl Launch {
 
     /// Whether the process is set up and held before `exec`, waiting for
     /// [`handle_start`](Launch::handle_start). Not once its socket has
-    /// closed: a held process holds it until `exec`, so it has ended (the
-    /// launch is about to fail).
+    /// closed (a held process holds it until `exec`) nor once it has
+    /// exited: it has ended, and the launch is about to fail saying how.
     pub fn is_held(&self) -> bool {
         matches!(self.phase, Phase::Steps)
             && self.step() == Step::AwaitStart
             && !self.start_asked
             && !self.eof
+            && self.process.is_some_and(|p| p.exit.is_none())
     }
 
     /// The next command to carry out, if one is due and none is in flight.
@@ -729,7 +730,9 @@ impl Launch {
                 Step::ReportPid => self.reported.is_some(),
                 Step::HelperExit => self.helper.and_then(|h| h.exit).is_some_and(ExitStatus::success),
                 Step::AwaitReady => {
-                    if self.ready && self.holds {
+                    // Not after an end of stream: the process has ended,
+                    // and the grace for its exit status runs on.
+                    if self.ready && self.holds && !self.eof {
                         if let Some(pid) = self.process.map(|p| p.pid) {
                             self.events.push_back(Event::Held { pid });
                         }
@@ -749,7 +752,9 @@ impl Launch {
             if !passed {
                 return;
             }
-            self.grace = None;
+            if !(step == Step::AwaitReady && self.holds && self.eof) {
+                self.grace = None;
+            }
             self.cursor += 1;
         }
     }

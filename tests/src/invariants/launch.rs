@@ -241,7 +241,7 @@ pub const SPAWNED_PID: i32 = 100;
 /// grace has been dropped (it waits for the deadline, or an exit). Set it
 /// to `false` with the fix: the `launch` fuzz target finds the case in
 /// under a minute (the property tests do not reach it).
-const HELD_AFTER_EOF_IS_KNOWN_BUG: bool = true;
+const HELD_AFTER_EOF_IS_KNOWN_BUG: bool = false;
 
 /// Runs the script, then completes every command and passes the deadline,
 /// checking the invariants in the module docs after every input.
@@ -605,12 +605,12 @@ impl CheckedLaunch {
     }
 
     /// Whether the contract calls the launch held, waiting at `AwaitStart`
-    /// for a start it accepts: not yet asked for, and no end of stream yet
-    /// (a held process keeps its end open until `exec`). An exit does not
-    /// end the hold as the launch sees it; a backend refuses to start a
-    /// process that has exited.
+    /// for a start it accepts: not yet asked for, no end of stream yet (a
+    /// held process keeps its end open until `exec`), and no exit of the
+    /// process (it has ended; the launch fails saying how).
     fn predicted_held(&self) -> bool {
-        self.awaiting_start() && !self.start_asked && !self.eof
+        let exited = self.container_process().is_some_and(|p| p.exit.is_some());
+        self.awaiting_start() && !self.start_asked && !self.eof && !exited
     }
 
     /// The command in flight, if any.
