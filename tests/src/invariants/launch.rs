@@ -827,7 +827,9 @@ impl CheckedLaunch {
         self.check(self.launch.is_finished() == self.terminal.is_some(), || {
             "is_finished disagrees with the terminal event".to_owned()
         });
-        self.check(self.held.is_some() || !self.awaiting_start(), || {
+        // Unless the process ended (an end of stream) before the launch
+        // got to the hold: then it is never held, and fails instead.
+        self.check(self.held.is_some() || !self.awaiting_start() || self.eof, || {
             "set up and ready, but no Held event".to_owned()
         });
         let held = self.predicted_held();
