@@ -86,14 +86,8 @@ impl Process {
         if plan.config.hold {
             return Process::start_held(plan, options)?.start();
         }
-        check_options(&plan, &options)?;
-        let on_step = options.on_step;
-        let mut launch = Launch::new(plan, clock::now())?;
-        let mut backend = LinuxLaunch::new(options)?;
-        match crate::held::drive(&mut launch, &mut backend, on_step) {
-            Ok(pid) => backend.into_process(pid),
-            Err(error) => Err(backend.failure(error)),
-        }
+        let (_, backend, pid) = launch(plan, options)?;
+        backend.into_process(pid)
     }
 
     /// Runs a launch of `plan` until its process is set up and held before
@@ -102,14 +96,8 @@ impl Process {
     /// [`start`](Process::start) does, leaving nothing.
     pub fn start_held(mut plan: Plan, options: Options) -> Result<HeldProcess, Error> {
         plan.config.hold = true;
-        check_options(&plan, &options)?;
         let on_step = options.on_step;
-        let mut launch = Launch::new(plan, clock::now())?;
-        let mut backend = LinuxLaunch::new(options)?;
-        let pid = match crate::held::drive(&mut launch, &mut backend, on_step) {
-            Ok(pid) => pid,
-            Err(error) => return Err(backend.failure(error)),
-        };
+        let (launch, backend, pid) = launch(plan, options)?;
         if !launch.is_held() {
             return Err(Error::OutOfOrder {
                 reason: "a launch that holds ended without holding",
@@ -259,6 +247,19 @@ impl AsFd for Process {
     /// The pidfd: readable once the process has exited.
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
+    }
+}
+
+/// Checks `plan` and `options`, then drives a launch of them until it runs
+/// or holds (the pid it reports), or fails having released everything.
+fn launch(plan: Plan, options: Options) -> Result<(Launch, LinuxLaunch, Pid), Error> {
+    check_options(&plan, &options)?;
+    let on_step = options.on_step;
+    let mut launch = Launch::new(plan, clock::now())?;
+    let mut backend = LinuxLaunch::new(options)?;
+    match crate::held::drive(&mut launch, &mut backend, on_step) {
+        Ok(pid) => Ok((launch, backend, pid)),
+        Err(error) => Err(backend.failure(error)),
     }
 }
 

@@ -104,11 +104,14 @@ fn leftovers(sandbox: &Sandbox, id: &str) -> Vec<String> {
     left
 }
 
-/// Waits (boundedly) until nothing of `id` is left.
-fn wait_clean(sandbox: &Sandbox, id: &str) -> Vec<String> {
+/// Waits (boundedly) until nothing of `id` is left; the state entries of
+/// `keep` (containers the case leaves running) are not leftovers.
+fn wait_clean(sandbox: &Sandbox, id: &str, keep: &[&str]) -> Vec<String> {
+    let kept: Vec<String> = keep.iter().map(|k| format!("state entry {k}")).collect();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left = leftovers(sandbox, id);
+        let mut left = leftovers(sandbox, id);
+        left.retain(|entry| !kept.contains(entry));
         if left.is_empty() || Instant::now() >= deadline {
             return left;
         }
@@ -116,7 +119,21 @@ fn wait_clean(sandbox: &Sandbox, id: &str) -> Vec<String> {
     }
 }
 
-/// `list --format json` succeeds and shows `id` with one of `statuses`.
+/// `delete --force id`; why it failed, if it did.
+fn force_delete(sandbox: &Sandbox, id: &str) -> Result<(), String> {
+    let output = sandbox
+        .std_cradle()
+        .args(["delete", "--force", id])
+        .output()
+        .expect("delete");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// `list --format json` succeeds; `id`'s status in it, if it is listed.
 fn listed(sandbox: &Sandbox, id: &str) -> Option<String> {
     let output = sandbox
         .std_cradle()
@@ -188,27 +205,14 @@ fn run_killed_at_every_step_leaves_nothing_delete_cannot_remove() {
                 Some(_) => {}
                 None => failures.push(format!("{case}: list does not show it")),
             }
-            let delete = sandbox
-                .std_cradle()
-                .args(["delete", "--force", &id])
-                .output()
-                .expect("delete");
-            if !delete.status.success() {
-                failures.push(format!(
-                    "{case}: delete --force failed: {}",
-                    String::from_utf8_lossy(&delete.stderr)
-                ));
+            if let Err(error) = force_delete(&sandbox, &id) {
+                failures.push(format!("{case}: delete --force failed: {error}"));
             }
-            let left = wait_clean(&sandbox, &id);
+            let left = wait_clean(&sandbox, &id, &[]);
             if !left.is_empty() {
                 failures.push(format!("{case}: left {left:?}"));
             }
-            let again = sandbox
-                .std_cradle()
-                .args(["delete", "--force", &id])
-                .output()
-                .expect("delete");
-            if again.status.success() {
+            if force_delete(&sandbox, &id).is_ok() {
                 failures.push(format!("{case}: a second delete --force found it again"));
             }
         }
@@ -239,18 +243,10 @@ fn exec_and_delete_killed_at_every_step_leave_nothing_delete_cannot_remove() {
         if listed(&sandbox, &id).as_deref() != Some("running") {
             failures.push(format!("{case}: the container is not listed as running"));
         }
-        let delete = sandbox
-            .std_cradle()
-            .args(["delete", "--force", &id])
-            .output()
-            .expect("delete");
-        if !delete.status.success() {
-            failures.push(format!(
-                "{case}: delete --force failed: {}",
-                String::from_utf8_lossy(&delete.stderr)
-            ));
+        if let Err(error) = force_delete(&sandbox, &id) {
+            failures.push(format!("{case}: delete --force failed: {error}"));
         }
-        let left = wait_clean(&sandbox, &id);
+        let left = wait_clean(&sandbox, &id, &[]);
         if !left.is_empty() {
             failures.push(format!("{case}: left {left:?}"));
         }
@@ -274,18 +270,10 @@ fn exec_and_delete_killed_at_every_step_leave_nothing_delete_cannot_remove() {
     if listed(&sandbox, &id).is_none() {
         failures.push("a half-done delete: the container is not listed".to_owned());
     }
-    let delete = sandbox
-        .std_cradle()
-        .args(["delete", "--force", &id])
-        .output()
-        .expect("delete");
-    if !delete.status.success() {
-        failures.push(format!(
-            "finishing a half-done delete failed: {}",
-            String::from_utf8_lossy(&delete.stderr)
-        ));
+    if let Err(error) = force_delete(&sandbox, &id) {
+        failures.push(format!("finishing a half-done delete failed: {error}"));
     }
-    let left = wait_clean(&sandbox, &id);
+    let left = wait_clean(&sandbox, &id, &[]);
     if !left.is_empty() {
         failures.push(format!("a half-done delete, finished: left {left:?}"));
     }
@@ -329,18 +317,10 @@ fn a_damaged_record_is_listed_never_hides_others_and_is_removable() {
         if plain.status.success() {
             failures.push(format!("{kind}: a plain delete went ahead on a damaged record"));
         }
-        let forced = sandbox
-            .std_cradle()
-            .args(["delete", "--force", &id])
-            .output()
-            .expect("delete");
-        if !forced.status.success() {
-            failures.push(format!(
-                "{kind}: delete --force failed: {}",
-                String::from_utf8_lossy(&forced.stderr)
-            ));
+        if let Err(error) = force_delete(&sandbox, &id) {
+            failures.push(format!("{kind}: delete --force failed: {error}"));
         }
-        let left = wait_clean_filtered(&sandbox, &id, &healthy);
+        let left = wait_clean(&sandbox, &id, &[healthy.as_str()]);
         if !left.is_empty() {
             failures.push(format!("{kind}: left {left:?}"));
         }
@@ -351,12 +331,7 @@ fn a_damaged_record_is_listed_never_hides_others_and_is_removable() {
     if listed(&sandbox, &id).as_deref() != Some("damaged") {
         failures.push("no record: not listed as damaged".to_owned());
     }
-    let forced = sandbox
-        .std_cradle()
-        .args(["delete", "--force", &id])
-        .output()
-        .expect("delete");
-    if !forced.status.success() || sandbox.root().join(&id).exists() {
+    if force_delete(&sandbox, &id).is_err() || sandbox.root().join(&id).exists() {
         failures.push("no record: delete --force did not remove it".to_owned());
     }
     // The temporary directory of a cradle killed before it took the id.
@@ -367,23 +342,6 @@ fn a_damaged_record_is_listed_never_hides_others_and_is_removable() {
     if staging.exists() {
         failures.push("a dead cradle's temporary directory survived list".to_owned());
     }
-    sandbox
-        .std_cradle()
-        .args(["delete", "--force", &healthy])
-        .output()
-        .expect("delete");
+    let _ = force_delete(&sandbox, &healthy);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// [`wait_clean`], but the state entry of `keep` is not a leftover.
-fn wait_clean_filtered(sandbox: &Sandbox, id: &str, keep: &str) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut left = leftovers(sandbox, id);
-        left.retain(|entry| entry != &format!("state entry {keep}"));
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

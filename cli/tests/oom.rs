@@ -18,6 +18,26 @@ fn swap() -> String {
     swaps.lines().skip(1).collect::<Vec<_>>().join("; ")
 }
 
+/// `cradle run --name NAME --rootfs ROOTFS --memory LIMIT -- COMMAND`.
+fn run_in(
+    sandbox: &Sandbox,
+    name: &str,
+    rootfs: &BusyboxRootfs,
+    limit: &str,
+    command: &[&str],
+) -> assert_cmd::Command {
+    let mut run = sandbox.cradle();
+    run.args(["run", "--name", name, "--rootfs"])
+        .arg(rootfs.path())
+        .args(["--memory", limit, "--"])
+        .args(command);
+    run
+}
+
+/// dd's 64 MiB block is one buffer, filled by one read: over 16 MiB
+/// before it is written anywhere.
+const DD_64M: [&str; 5] = ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"];
+
 #[test]
 fn an_init_killed_at_start_names_the_oom_killer_and_the_limit() {
     if !require_root("an_init_killed_at_start_names_the_oom_killer_and_the_limit") {
@@ -59,22 +79,7 @@ fn a_container_killed_at_exit_says_so_beside_137() {
     let sandbox = Sandbox::new("oomexit");
     let rootfs = BusyboxRootfs::new();
     let name = sandbox.name("c");
-    // dd's 64 MiB block is one buffer, filled by one read: over 16 MiB
-    // before it is written anywhere.
-    let output = sandbox
-        .cradle()
-        .args(["run", "--name", &name, "--rootfs"])
-        .arg(rootfs.path())
-        .args([
-            "--memory",
-            "16m",
-            "--",
-            "dd",
-            "if=/dev/zero",
-            "of=/dev/null",
-            "bs=64M",
-            "count=1",
-        ])
+    let output = run_in(&sandbox, &name, &rootfs, "16m", &DD_64M)
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -84,20 +89,7 @@ fn a_container_killed_at_exit_says_so_beside_137() {
         format!("cradle: container {name} was killed by the OOM killer (memory limit 16 MiB)\n")
     );
     // A limit with room for the block: no OOM kill, and no such line.
-    sandbox
-        .cradle()
-        .args(["run", "--name", &name, "--rootfs"])
-        .arg(rootfs.path())
-        .args([
-            "--memory",
-            "128m",
-            "--",
-            "dd",
-            "if=/dev/zero",
-            "of=/dev/null",
-            "bs=64M",
-            "count=1",
-        ])
+    run_in(&sandbox, &name, &rootfs, "128m", &DD_64M)
         .assert()
         .success()
         .stderr(predicates::str::contains("OOM").not());
@@ -114,18 +106,8 @@ fn a_process_killed_inside_a_container_that_lives_on_is_noted() {
     let name = sandbox.name("c");
     // The shell is the init and outlives dd: the container's status is
     // the shell's exit 3, and the note counts the one kill.
-    let output = sandbox
-        .cradle()
-        .args(["run", "--name", &name, "--rootfs"])
-        .arg(rootfs.path())
-        .args([
-            "--memory",
-            "16m",
-            "--",
-            "sh",
-            "-c",
-            "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; exit 3",
-        ])
+    let script = "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null; exit 3";
+    let output = run_in(&sandbox, &name, &rootfs, "16m", &["sh", "-c", script])
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&output.stderr);
