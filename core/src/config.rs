@@ -40,9 +40,22 @@ pub struct Config {
     /// The container's root filesystem; `None` keeps the host's.
     #[serde(default)]
     pub rootfs: Option<PathBuf>,
+    /// With a rootfs, mount cradle's own `/proc`, `/dev` (a tmpfs with the
+    /// standard nodes) and read-only `/sys` before `mounts`. Off for an OCI
+    /// bundle, whose `mounts` are the whole table: they are then made inside
+    /// the rootfs before the pivot (each destination resolved in it, as
+    /// `openat2(RESOLVE_IN_ROOT)` does), and the standard nodes go into
+    /// whatever `/dev` they leave.
+    #[serde(default = "yes")]
+    pub default_mounts: bool,
     /// Mounts made inside the container, in order.
     #[serde(default)]
     pub mounts: Vec<Mount>,
+    /// Propagation of the container's `/` and every mount below it, as
+    /// `mount(8)` spells it (`rprivate`, `rslave`, `shared`, ...); `None`
+    /// is `rprivate`: nothing mounted inside reaches the host.
+    #[serde(default)]
+    pub rootfs_propagation: Option<String>,
     /// Device nodes made in the container's new `/dev`, beside the
     /// standard ones.
     #[serde(default)]
@@ -63,6 +76,9 @@ pub struct Config {
     /// Who the process runs as.
     #[serde(default)]
     pub user: User,
+    /// The file mode creation mask (`umask`); `None` keeps the parent's.
+    #[serde(default)]
+    pub umask: Option<u32>,
     /// The capability sets; `None` leaves them as the process has them
     /// (all of root's: unconfined).
     #[serde(default)]
@@ -100,6 +116,10 @@ pub struct Config {
     pub args: Vec<String>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn root_dir() -> PathBuf {
     PathBuf::from("/")
 }
@@ -121,11 +141,14 @@ impl Config {
             rootfs: None,
             mounts: Vec::new(),
             devices: Vec::new(),
+            default_mounts: true,
+            rootfs_propagation: None,
             sysctls: BTreeMap::new(),
             readonly_paths: Vec::new(),
             masked_paths: Vec::new(),
             readonly_rootfs: false,
             user: User::default(),
+            umask: None,
             capabilities: None,
             cwd: root_dir(),
             env: Vec::new(),

@@ -144,6 +144,7 @@ fn config() -> impl Strategy<Value = Config> {
             vec(mount(), 0..3),
             vec(path(), 0..3),
             vec(path(), 0..3),
+            (any::<bool>(), option::of(text()), option::of(any::<u32>())),
         ),
         (
             who,
@@ -158,7 +159,7 @@ fn config() -> impl Strategy<Value = Config> {
         .prop_map(
             |(
                 (version, namespaces, hostname, rlimits, networks),
-                (rootfs, mounts, readonly_paths, masked_paths),
+                (rootfs, mounts, readonly_paths, masked_paths, (default_mounts, rootfs_propagation, umask)),
                 (user, cwd, env, (no_new_privileges, terminal, hold), preserved_fds, args),
                 (capabilities, seccomp, devices, sysctls, oom_score_adj, readonly_rootfs),
             )| Config {
@@ -172,13 +173,16 @@ fn config() -> impl Strategy<Value = Config> {
                 oom_score_adj,
                 networks,
                 rootfs,
+                default_mounts,
                 mounts,
+                rootfs_propagation,
                 devices,
                 sysctls,
                 readonly_paths,
                 masked_paths,
                 readonly_rootfs,
                 user,
+                umask,
                 capabilities,
                 cwd,
                 env,

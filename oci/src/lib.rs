@@ -1,0 +1,2 @@
+//! An OCI runtime bundle mapped onto cradle's launch.
+#![forbid(unsafe_code)]
