@@ -24,6 +24,40 @@ pub struct Resources {
     pub cpu_period_us: Option<u64>,
     /// CPU weight, 1..=10000 (v1 shares are converted).
     pub cpu_weight: Option<u64>,
+    /// Memory soft limit, bytes (v1 `memory.soft_limit_in_bytes`, v2
+    /// `memory.low`).
+    pub memory_reservation: Option<u64>,
+    /// Swappiness, 0..=100 (v1 `memory.swappiness`; cgroup2 has none).
+    pub memory_swappiness: Option<u64>,
+    /// Kernel memory limit, bytes (v1 `memory.kmem.limit_in_bytes`, where
+    /// the kernel still has it).
+    pub memory_kernel: Option<u64>,
+    /// Kernel TCP buffer limit, bytes (v1 `memory.kmem.tcp.limit_in_bytes`).
+    pub memory_kernel_tcp: Option<u64>,
+    /// Keep the OOM killer away from the cgroup's processes (v1
+    /// `memory.oom_control`); they wait for memory instead.
+    pub oom_kill_disable: Option<bool>,
+    /// CPU shares, 2..=262144 (v1 `cpu.shares`; converted to `cpu.weight`
+    /// on cgroup2).
+    pub cpu_shares: Option<u64>,
+    /// Real-time runtime per period, microseconds (v1 `cpu.rt_runtime_us`).
+    pub cpu_rt_runtime_us: Option<i64>,
+    /// Real-time period, microseconds (v1 `cpu.rt_period_us`).
+    pub cpu_rt_period_us: Option<u64>,
+    /// CPUs the processes may run on, as the kernel lists them (`0-1,3`).
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the processes may use (`0`).
+    pub cpuset_mems: Option<String>,
+    /// Block I/O weight, 10..=1000 (v1 `blkio.weight` or
+    /// `blkio.bfq.weight`; v2 `io.weight` or `io.bfq.weight`).
+    pub blkio_weight: Option<u16>,
+    /// Huge page limits: page size as the kernel names it (`2MB`, `1GB`),
+    /// bytes.
+    pub hugetlb: Vec<(String, u64)>,
+    /// The `net_cls` class id of the cgroup's sockets.
+    pub net_cls_classid: Option<u32>,
+    /// `net_prio` priorities per interface.
+    pub net_prio: Vec<(String, u32)>,
     /// Device rules, applied in order (see
     /// [`DeviceRule::container_default`]); `None` leaves the cgroup's
     /// device access as it inherits it. v1 writes them to `devices.allow`

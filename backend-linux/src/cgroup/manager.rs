@@ -17,8 +17,10 @@ use super::limits::{Controller, Resources, Setting};
 pub struct CgroupConfig {
     /// The directory name created in every hierarchy.
     pub name: String,
-    /// Parent directory (relative to each hierarchy's root); `None` means
-    /// the caller's own cgroup in each hierarchy. It must exist.
+    /// Parent cgroup: absolute (`/a/b`) from each hierarchy's root, or
+    /// relative (`a/b`) below the caller's own cgroup in each hierarchy;
+    /// `None` is the caller's own cgroup. Missing directories on the way
+    /// are created (and left: other cgroups may come to share them).
     pub parent: Option<PathBuf>,
     /// Limits written at creation.
     pub resources: Resources,
