@@ -282,6 +282,7 @@ fn limits_are_written_in_each_hierarchys_format() {
         cpu_period_us: Some(100_000),
         cpu_weight: Some(100),
         devices: None,
+        ..Resources::default()
     };
     let v1_expected = [
         ("memory", "memory.limit_in_bytes", "67108864"),
