@@ -175,6 +175,12 @@ async fn start(plan: Plan, options: Options) -> Result<Process, Error> {
                 return backend.into_process(pid);
             }
             Some(Event::Failed(error)) => return Err(error.into()),
+            // Only after a hand-off, which this example never asks for.
+            Some(Event::Created { .. }) => {
+                return Err(Error::OutOfOrder {
+                    reason: "a hand-off nobody asked for",
+                })
+            }
             // A caller that records its containers would do so here,
             // before it lets the process `exec`.
             Some(Event::Held { .. }) => {

@@ -86,6 +86,45 @@ impl HeldProcess {
             Err(error) => Err(backend.failure(error)),
         }
     }
+
+    /// Hands its hold off (the OCI `create`): it goes on holding, set up,
+    /// after this launcher has gone, until a launcher connects to the
+    /// listener the options gave ([`Options::hand_off_listener`](crate::Options::hand_off_listener))
+    /// and starts it ([`resume`](crate::resume)); a signal is the only
+    /// other end of its wait. The process and the cgroup are the caller's
+    /// from now on.
+    pub fn hand_off(mut self) -> Result<CreatedProcess, Error> {
+        let mut backend = self.backend.take().ok_or(Error::OutOfOrder {
+            reason: "a held process is handed off once",
+        })?;
+        let mut buf = vec![0; driver::READ_CHUNK];
+        while self.launch.is_held() {
+            let wake = backend.wait(Some(clock::now()), self.launch.wants_read(), &mut buf);
+            if wake == Wake::Deadline {
+                break;
+            }
+            let _ = driver::handle_wake(&mut self.launch, clock::now(), wake, &buf);
+        }
+        let _ = self.launch.handle_hand_off(clock::now());
+        match drive(&mut self.launch, &mut backend, self.on_step) {
+            Ok(pid) => {
+                let (pid, cgroup) = backend.into_created(pid)?;
+                Ok(CreatedProcess { pid, cgroup })
+            }
+            Err(error) => Err(backend.failure(error)),
+        }
+    }
+}
+
+/// A container process whose hold was handed off: set up and waiting,
+/// before `exec`, for a start from any launcher ([`resume`](crate::resume)).
+/// Nothing of it is undone on drop.
+#[derive(Debug)]
+pub struct CreatedProcess {
+    /// Its pid, in the caller's pid namespace.
+    pub pid: Pid,
+    /// The cgroup its launch created, if any.
+    pub cgroup: Option<Cgroup>,
 }
 
 impl Drop for HeldProcess {

@@ -2,6 +2,8 @@
 //! backend traits.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -28,6 +30,9 @@ pub(crate) const REAP_BOUND: Duration = Duration::from_secs(2);
 
 /// The byte that lets a held child go on to `exec`.
 const RELEASE: u8 = b'\n';
+/// The byte on the start pipe that hands a held init's hold off to its
+/// listener (see [`crate::spawn::hand_off_fd`]).
+pub(crate) const HAND_OFF: u8 = b'h';
 
 /// The kernel side of one launch: its socket, its processes (as pidfds), its
 /// cgroup. It implements every [`cradle_core::backend`] trait, so
@@ -57,6 +62,14 @@ pub struct LinuxLaunch {
     /// byte starts it; closing it unwritten (this launch dropped, the
     /// parent killed) makes it exit without running its command.
     start: Option<OwnedFd>,
+    /// The listening socket a handed-off hold accepts its start on: moved
+    /// into the init at spawn.
+    hand_off_listener: Option<OwnedFd>,
+    /// The init took a hand-off listener: its hold may be handed off.
+    can_hand_off: bool,
+    /// Where a resuming launch connects to start a handed-off process;
+    /// such a launch is not the process's parent, and owns nothing of it.
+    resume_at: Option<PathBuf>,
     processes: Vec<Tracked>,
     /// The init process was cloned into a new pid namespace, whose end
     /// (the init's exit) the kernel makes the end of every process in it.
@@ -98,10 +111,41 @@ impl LinuxLaunch {
             cgroup: None,
             socket: None,
             start: None,
+            hand_off_listener: options.hand_off,
+            can_hand_off: false,
+            resume_at: None,
             processes: Vec::new(),
             own_pid_namespace: false,
             oom_kills: None,
         })
+    }
+
+    /// A launch that [resumes](cradle_core::Launch::resume) `pid`, a
+    /// process another launch handed off, held by `pidfd` (which the
+    /// caller has proved names it): its start connects to the hold's
+    /// listening socket at `hold` and becomes the channel its `exec` is
+    /// reported on. Dropping it leaves the process alone.
+    pub fn resuming(pid: Pid, pidfd: OwnedFd, hold: impl Into<PathBuf>) -> Result<LinuxLaunch, Error> {
+        let mut launch = LinuxLaunch::new(Options::new())?;
+        launch.resume_at = Some(hold.into());
+        // Its exit shows as the end of the channel: not ours to wait for.
+        launch.processes.push(Tracked {
+            pid,
+            pidfd,
+            exit_reported: true,
+            reaped: false,
+        });
+        Ok(launch)
+    }
+
+    /// The process `pid`, handed off (the launch's verdict was
+    /// [`Event::Created`](cradle_core::Event::Created)), with the cgroup:
+    /// both are the caller's from now on; the process holds until resumed.
+    pub fn into_created(mut self, pid: Pid) -> Result<(Pid, Option<Cgroup>), Error> {
+        let process = self.tracked(pid)?;
+        // Not killed or reaped on drop: it lives on, held.
+        process.reaped = true;
+        Ok((pid, self.cgroup.take()))
     }
 
     /// The cgroup this launch created, while it holds it.
@@ -190,7 +234,9 @@ impl LinuxLaunch {
             .as_ref()
             .filter(|_| spawn.cgroup)
             .and_then(Cgroup::clone_into);
+        let hand_off = self.hand_off_listener.take().filter(|_| spawn.awaits_start);
         let spec = CloneSpec {
+            hand_off: hand_off.as_ref().map(AsFd::as_fd),
             namespaces: spawn
                 .namespaces
                 .iter()
@@ -207,6 +253,7 @@ impl LinuxLaunch {
         // The read end is the child's alone, so that its end of file means
         // this side has gone.
         self.start = start_pipe.map(|(_, write)| write);
+        self.can_hand_off = hand_off.is_some();
         Ok(pid)
     }
 
@@ -250,6 +297,7 @@ impl LinuxLaunch {
             hold: spawn.hold,
             cgroup: cgroup.as_ref().map(AsFd::as_fd),
             start: None,
+            hand_off: None,
             join: &join,
             target: Some(container.pidfd()),
         };
@@ -376,6 +424,25 @@ impl LinuxLaunch {
     }
 }
 
+impl LinuxLaunch {
+    /// A resuming launch's start: connects to the hold's listening socket
+    /// at `hold` and sends the start byte; the connection is the launch's
+    /// channel from then on. A hold nobody listens on (the process ended,
+    /// or was started already) refuses the connection.
+    fn connect_to_hold(&mut self, hold: &Path) -> Result<(), Error> {
+        let stream = UnixStream::connect(hold).map_err(Error::file(hold))?;
+        let stream = OwnedFd::from(stream);
+        // One byte into a new connection: there is always room for it.
+        match socket::send(stream.as_raw_fd(), &[RELEASE], MsgFlags::MSG_NOSIGNAL) {
+            Ok(_) => {}
+            Err(errno) => return Err(Error::syscall("send of the start byte")(errno)),
+        }
+        fcntl(&stream, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(Error::syscall("fcntl(O_NONBLOCK)"))?;
+        self.socket = Some(stream);
+        Ok(())
+    }
+}
+
 /// The launch socket: the parent's end (non-blocking) and the child's.
 fn launch_socket() -> Result<(OwnedFd, OwnedFd), Error> {
     let (parent_end, child_end) = socket::socketpair(
@@ -456,6 +523,10 @@ impl LinuxLaunch {
 
 impl Drop for LinuxLaunch {
     fn drop(&mut self) {
+        if self.resume_at.is_some() {
+            // Not our process: a failed resume has killed it already.
+            return;
+        }
         let live: Vec<Pid> = self
             .processes
             .iter()
@@ -508,6 +579,9 @@ impl Processes for LinuxLaunch {
 
     fn start(&mut self, pid: Pid) -> Result<(), CommandError> {
         self.tracked(pid)?;
+        if let Some(hold) = self.resume_at.clone() {
+            return Ok(self.connect_to_hold(&hold)?);
+        }
         let pipe = self.start.take().ok_or(Error::OutOfOrder {
             reason: "start of a process that does not hold after ready",
         })?;
@@ -517,6 +591,25 @@ impl Processes for LinuxLaunch {
         match nix::unistd::write(&pipe, &[RELEASE]) {
             Ok(_) => Ok(()),
             Err(errno) => Err(Error::syscall("write of the start byte")(errno).into()),
+        }
+    }
+
+    fn hand_off(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.tracked(pid)?;
+        if !self.can_hand_off {
+            return Err(Error::Options {
+                reason: "a hold is handed off only with a listener (Options::hand_off_listener)",
+            }
+            .into());
+        }
+        let pipe = self.start.take().ok_or(Error::OutOfOrder {
+            reason: "hand-off of a process that does not hold after ready",
+        })?;
+        // The byte then the end of file: the init reads the byte first, and
+        // from then on waits on its listener, not on this pipe.
+        match nix::unistd::write(&pipe, &[HAND_OFF]) {
+            Ok(_) => Ok(()),
+            Err(errno) => Err(Error::syscall("write of the hand-off byte")(errno).into()),
         }
     }
 

@@ -35,6 +35,7 @@ pub struct Options {
     pub(crate) stdio: [Option<OwnedFd>; 3],
     pub(crate) preserved: Vec<OwnedFd>,
     pub(crate) on_step: Option<fn(Step)>,
+    pub(crate) hand_off: Option<OwnedFd>,
 }
 
 impl Options {
@@ -78,6 +79,16 @@ impl Options {
     /// [`container_cgroups`](Options::container_cgroups).)
     pub fn container(mut self, container: Container) -> Options {
         self.container = Some(container);
+        self
+    }
+
+    /// A listening Unix socket (bound where later launchers can reach it,
+    /// such as a container's state directory) on which a held init
+    /// accepts its start once its hold is handed off
+    /// ([`HeldProcess::hand_off`](crate::HeldProcess::hand_off)); a hold
+    /// cannot be handed off without one. Moved into the init.
+    pub fn hand_off_listener(mut self, listener: OwnedFd) -> Options {
+        self.hand_off = Some(listener);
         self
     }
 

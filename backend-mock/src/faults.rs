@@ -243,6 +243,8 @@ pub enum CommandKind {
     Release,
     /// [`Command::Start`](cradle_core::Command::Start)
     Start,
+    /// [`Command::HandOff`](cradle_core::Command::HandOff)
+    HandOff,
     /// [`Command::ApplyCgroup`](cradle_core::Command::ApplyCgroup)
     ApplyCgroup,
     /// [`Command::CreateInterface`](cradle_core::Command::CreateInterface)
@@ -285,6 +287,7 @@ impl CommandKind {
             Step::IdMaps => CommandKind::WriteIdMaps,
             Step::Release => CommandKind::Release,
             Step::Start => CommandKind::Start,
+            Step::HandOff => CommandKind::HandOff,
             Step::ApplyCgroup => CommandKind::ApplyCgroup,
             Step::Network { index } => CommandKind::CreateInterface { index },
             Step::Adopt => CommandKind::Adopt,

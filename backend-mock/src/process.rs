@@ -6,6 +6,7 @@ use cradle_core::{ExitStatus, IdMaps, NamespaceKind, Pid};
 
 use crate::child::Program;
 use crate::kernel::LaunchId;
+use crate::socket::SocketId;
 
 /// Whether a process runs or waits to be reaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +39,12 @@ pub struct Process {
     /// The parent has let it `exec` its command after `ready`
     /// ([`Command::Start`](cradle_core::Command::Start)).
     pub(crate) started: bool,
+    /// Its hold was handed off ([`Command::HandOff`](cradle_core::Command::HandOff)):
+    /// it waits for a start from any launcher, its parent's or not.
+    pub(crate) handed_off: bool,
+    /// The channel a resuming launcher opened with its start: where the
+    /// process reports from then on.
+    pub(crate) resumed_on: Option<SocketId>,
     pub(crate) id_maps: Option<IdMaps>,
     /// Its cgroup while it is alive; the dead are in none.
     pub(crate) cgroup: Option<String>,
@@ -95,6 +102,11 @@ impl Process {
     /// Whether the parent has let it `exec` its command after `ready`.
     pub fn is_started(&self) -> bool {
         self.started
+    }
+
+    /// Whether its hold was handed off, to wait for any launcher's start.
+    pub fn is_handed_off(&self) -> bool {
+        self.handed_off
     }
 
     /// The id maps written for its user namespace.
@@ -160,6 +172,8 @@ impl ProcessTable {
                 new_namespaces: new.new_namespaces,
                 held: new.held,
                 started: false,
+                handed_off: false,
+                resumed_on: None,
                 id_maps: None,
                 cgroup: Some(new.cgroup),
                 program: new.program,

@@ -27,6 +27,10 @@ pub trait Processes {
     /// Lets the process, set up and waiting after `ready`, `exec` its
     /// command.
     fn start(&mut self, pid: Pid) -> Result<(), CommandError>;
+    /// Makes the held process's hold independent of this launch: it waits
+    /// for a start from a later launcher, and no longer ends when this one
+    /// goes away.
+    fn hand_off(&mut self, pid: Pid) -> Result<(), CommandError>;
     /// Checks that `pid` is our child, created by `helper`, and takes hold
     /// of it; fails for any other pid.
     fn adopt(&mut self, helper: Pid, pid: Pid) -> Result<(), CommandError>;

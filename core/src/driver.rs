@@ -14,7 +14,8 @@ pub const READ_CHUNK: usize = 4096;
 ///
 /// A launch whose config holds returns at [`Event::Held`] with the held
 /// process's pid ([`Launch::is_held`] tells): record it, call
-/// [`Launch::handle_start`], and drive again to the end.
+/// [`Launch::handle_start`] (or [`Launch::handle_hand_off`]), and drive
+/// again to the end; a hand-off ends with the created process's pid.
 ///
 /// Each command runs to completion before the next: a backend's commands
 /// are bounded, and only [`Wait::wait`](crate::backend::Wait::wait) blocks
@@ -50,7 +51,7 @@ where
         }
         if let Some(event) = launch.poll_event() {
             return match event {
-                Event::Running { pid } | Event::Held { pid } => Ok(pid),
+                Event::Running { pid } | Event::Held { pid } | Event::Created { pid } => Ok(pid),
                 Event::Failed(error) => Err(error),
             };
         }
@@ -91,6 +92,7 @@ pub fn execute<B: Backend + ?Sized>(
         Command::WriteIdMaps { pid, maps } => backend.write_id_maps(*pid, maps),
         Command::Release { pid } => backend.release(*pid),
         Command::Start { pid } => backend.start(*pid),
+        Command::HandOff { pid } => backend.hand_off(*pid),
         Command::ApplyCgroup { pid } => backend.apply_cgroup(*pid),
         Command::CreateInterface {
             pid,

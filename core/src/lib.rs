@@ -40,7 +40,8 @@
 //!         // 2. The terminal event ends the launch. (A held process would
 //!         //    be recorded here before it is let go.)
 //!         match launch.poll_event() {
-//!             Some(Event::Running { pid }) => return Ok(pid),
+//!             // (Created comes only after a hand-off, never asked here.)
+//!             Some(Event::Running { pid } | Event::Created { pid }) => return Ok(pid),
 //!             Some(Event::Failed(error)) => return Err(error),
 //!             Some(Event::Held { .. }) => {
 //!                 let _ = launch.handle_start(backend.now());

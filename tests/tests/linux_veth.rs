@@ -355,6 +355,9 @@ impl Processes for Pinning {
     fn start(&mut self, pid: Pid) -> Result<(), CommandError> {
         self.launch.start(pid)
     }
+    fn hand_off(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.launch.hand_off(pid)
+    }
     fn adopt(&mut self, helper: Pid, pid: Pid) -> Result<(), CommandError> {
         self.launch.adopt(helper, pid)
     }

@@ -102,8 +102,9 @@ impl Entry {
         match self.launch.poll_event()? {
             Event::Running { pid } => Some(Ok(pid)),
             Event::Failed(error) => Some(Err(error)),
-            // Refused by `Driver::start`: no plan here holds.
-            Event::Held { .. } => None,
+            // Refused by `Driver::start`: no plan here holds (so none is
+            // handed off).
+            Event::Held { .. } | Event::Created { .. } => None,
         }
     }
 

@@ -19,7 +19,7 @@ mod setns;
 mod setup;
 
 use std::io::Write as _;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -89,12 +89,21 @@ fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config)) -> ! {
         std::process::exit(EXIT_NO_LINK);
     }
     let start = Some(crate::spawn::start_fd(fd));
-    serve(Link { socket, start }, hook, setup::run)
+    let hand_off = Some(crate::spawn::hand_off_fd(fd));
+    serve(
+        Link {
+            socket,
+            start,
+            hand_off,
+        },
+        hook,
+        setup::run,
+    )
 }
 
 /// The handshake, from the config to `exec`, with `setup` as the set-up.
 fn serve(
-    link: Link,
+    mut link: Link,
     mut hook: impl FnMut(ChildStep, &Config),
     setup: fn(&Config, setup::Hook<'_>) -> Result<Command, ChildError>,
 ) -> ! {
@@ -140,6 +149,9 @@ struct Link {
     /// Where the parent placed the start pipe's read end, if it did (see
     /// [`crate::spawn::start_fd`]); only a config that holds reads it.
     start: Option<RawFd>,
+    /// Where the parent may have placed a listening socket for a hold it
+    /// hands off (see [`crate::spawn::hand_off_fd`]).
+    hand_off: Option<RawFd>,
 }
 
 impl Link {
@@ -147,7 +159,7 @@ impl Link {
     /// went away first (end of file: its launch was dropped, or it was
     /// killed before it recorded this process) gets no command run: the
     /// process exits at once.
-    fn await_start(&self) -> Result<(), ChildError> {
+    fn await_start(&mut self) -> Result<(), ChildError> {
         let step = ChildStep::Exec;
         let fd = self
             .start
@@ -170,10 +182,40 @@ impl Link {
             }
         }
         // Not inherited by the command.
-        unistd::close(fd).map_err(failed(step, "close of the start pipe"))
+        unistd::close(fd).map_err(failed(step, "close of the start pipe"))?;
+        let listener = self.listener()?;
+        if byte[0] == crate::launch::HAND_OFF {
+            let listener = listener
+                .ok_or_else(|| refused(step, "the hold was handed off, but no listener was given"))?;
+            self.socket = await_resume(&listener)?;
+        }
+        Ok(())
+    }
+
+    /// The hand-off listener, if the parent placed one (taken out of the
+    /// descriptor table: the command never inherits it).
+    fn listener(&mut self) -> Result<Option<OwnedFd>, ChildError> {
+        let Some(fd) = self.hand_off.take() else {
+            return Ok(None);
+        };
+        let step = ChildStep::Exec;
+        let Ok(stat) = nix::sys::stat::fstat(
+            // SAFETY: borrowed only for the fstat; a closed `fd` fails it.
+            unsafe { BorrowedFd::borrow_raw(fd) },
+        ) else {
+            return Ok(None);
+        };
+        if stat.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+            return Err(refused(step, "the hand-off descriptor is not a socket"));
+        }
+        // SAFETY: the parent placed the listener at `fd` for this process,
+        // and nothing else here owns it.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
     /// Reads until the config and the parent's half-close have arrived.
+    /// (The launch socket is the one at spawn; after a hand-off, the
+    /// resuming launcher's connection.)
     /// `None` if the parent sent something unusable (the handshake has an
     /// `error` queued) or the socket failed.
     fn receive(&self, handshake: &mut ChildHandshake) -> Option<Box<Config>> {
@@ -256,5 +298,36 @@ pub(crate) fn refused(step: ChildStep, message: impl Into<String>) -> ChildError
         message: message.into(),
         step,
         errno: None,
+    }
+}
+
+/// A handed-off hold: waits for a launcher to connect to `listener` and
+/// send the start byte (a connection closed without it was a launcher
+/// that gave up: wait for the next). Returns the connection, the channel
+/// the `exec` is reported on from then on. Nothing ends this wait but a
+/// start or a signal: the container is created, and `delete` kills it.
+fn await_resume(listener: &OwnedFd) -> Result<OwnedFd, ChildError> {
+    let step = ChildStep::Exec;
+    loop {
+        let accepted =
+            nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC);
+        let connection = match accepted {
+            Ok(fd) => {
+                // SAFETY: accept4 made `fd`, a new descriptor; this is its
+                // only owner.
+                unsafe { OwnedFd::from_raw_fd(fd) }
+            }
+            Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
+            Err(errno) => return Err(failed(step, "accept on the hand-off socket")(errno)),
+        };
+        let mut byte = [0u8; 1];
+        loop {
+            match unistd::read(&connection, &mut byte) {
+                Ok(1) => return Ok(connection),
+                Ok(_) => break,
+                Err(Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
     }
 }

@@ -78,7 +78,11 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config)) -> ! 
             std::process::exit(EXIT_NO_LINK);
         }
     }
-    let link = Link { socket, start: None };
+    let link = Link {
+        socket,
+        start: None,
+        hand_off: None,
+    };
     let no_config = Config::new(Vec::<String>::new());
     hook(ChildStep::Setns, &no_config);
     // Before anything that could end in a fork: the name is how the parent

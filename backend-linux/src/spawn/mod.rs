@@ -169,6 +169,9 @@ pub(crate) struct CloneSpec<'a> {
     /// An init that holds after `ready`: the read end of the pipe its
     /// start comes on, placed at [`start_fd`].
     pub(crate) start: Option<BorrowedFd<'a>>,
+    /// An init whose hold may be handed off: the listening socket it then
+    /// accepts its start on, placed at [`hand_off_fd`].
+    pub(crate) hand_off: Option<BorrowedFd<'a>>,
     /// Cgroups the child joins first thing, before anything else it does.
     pub(crate) join: &'a [JoinCgroup],
     /// A setns helper's pidfd of the container's init, placed where the
@@ -188,7 +191,7 @@ pub(crate) fn clone_init(
     // Lift every source above every target (the socket, then a setns
     // helper's target or an init's start pipe), so that placing one never
     // overwrites another's source.
-    let floor = program.socket_fd + 2;
+    let floor = program.socket_fd + 3;
     let mut lifted = Vec::with_capacity(fds.preserved.len() + 4);
     let mut placements = Vec::with_capacity(fds.preserved.len() + 4);
     let targets = (0..)
@@ -218,6 +221,16 @@ pub(crate) fn clone_init(
         }
         let high = dup_above(start, floor)?;
         placements.push((high.as_raw_fd(), start_fd(program.socket_fd)));
+        lifted.push(high);
+    }
+    if let Some(listener) = spec.hand_off {
+        if spec.start.is_none() {
+            return Err(Error::OutOfOrder {
+                reason: "only a process that holds after ready can be handed off",
+            });
+        }
+        let high = dup_above(listener, floor)?;
+        placements.push((high.as_raw_fd(), hand_off_fd(program.socket_fd)));
         lifted.push(high);
     }
     match (spec.target, program.target_fd) {
@@ -269,6 +282,14 @@ pub(crate) fn clone_init(
 /// the init `exec`; its end of file (the parent gone) makes it exit.
 pub(crate) fn start_fd(socket_fd: RawFd) -> RawFd {
     socket_fd + 1
+}
+
+/// Where an init whose hold may be handed off finds the listening socket
+/// it then accepts its start on: after the start pipe. Its parent's
+/// hand-off byte on the start pipe makes it close the pipe and wait there
+/// instead, for a start from any launcher that can reach the socket.
+pub(crate) fn hand_off_fd(socket_fd: RawFd) -> RawFd {
+    socket_fd + 2
 }
 
 /// A close-on-exec copy of `fd` numbered `floor` or more.

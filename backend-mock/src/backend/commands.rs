@@ -88,12 +88,26 @@ impl Processes for MockBackend {
 
     fn start(&mut self, pid: Pid) -> Result<(), CommandError> {
         self.begin(Command::Start { pid }, CommandKind::Start)?;
+        if self.resuming == Some(pid) {
+            return self.start_handed_off(pid);
+        }
         let call = format!("start {pid}");
         let process = self.live_process(pid, &call)?;
-        if process.started {
+        if process.started || process.handed_off {
             return Err(error(call, libc::EINVAL));
         }
         process.started = true;
+        Ok(())
+    }
+
+    fn hand_off(&mut self, pid: Pid) -> Result<(), CommandError> {
+        self.begin(Command::HandOff { pid }, CommandKind::HandOff)?;
+        let call = format!("hand off {pid}");
+        let process = self.live_process(pid, &call)?;
+        if process.started || process.handed_off {
+            return Err(error(call, libc::EINVAL));
+        }
+        process.handed_off = true;
         Ok(())
     }
 
@@ -360,5 +374,27 @@ impl Channel for MockBackend {
             self.kernel.close_parent_end(socket);
         }
         result
+    }
+}
+
+impl MockBackend {
+    /// The start of a resuming launch: `connect` to the hold of `pid`,
+    /// which must have been handed off and not started (a hold nobody
+    /// listens on any more refuses the connection), and start it there.
+    fn start_handed_off(&mut self, pid: Pid) -> Result<(), CommandError> {
+        let call = format!("connect to the hold of {pid}");
+        let process = self.live_process(pid, &call)?;
+        if !process.handed_off || process.started {
+            return Err(error(call, libc::ECONNREFUSED));
+        }
+        let schedule = self.options.schedule;
+        let socket = self
+            .kernel
+            .connect(self.launch, (schedule.chunk, schedule.buffer), pid);
+        let process = self.live_process(pid, &call)?;
+        process.started = true;
+        process.resumed_on = Some(socket);
+        self.socket = Some(socket);
+        Ok(())
     }
 }

@@ -50,6 +50,8 @@ pub struct MockBackend {
     /// Host interfaces created, by index in the config's `networks`.
     interfaces: BTreeMap<usize, String>,
     cgroup_created: bool,
+    /// The handed-off process this backend's launch resumes.
+    resuming: Option<Pid>,
 }
 
 /// A process the backend holds, as a pidfd holds exactly one process even
@@ -80,7 +82,24 @@ impl MockBackend {
             held: Vec::new(),
             interfaces: BTreeMap::new(),
             cgroup_created: false,
+            resuming: None,
         }
+    }
+
+    /// A backend for a launch that [resumes](cradle_core::Launch::resume)
+    /// `pid`, a process another launch handed off: it holds `pid` as a
+    /// pidfd would (it reports its exit, and may kill it, but is not its
+    /// parent), and its start opens a new channel to it.
+    pub fn resume(
+        kernel: Kernel,
+        options: Options,
+        faults: impl IntoIterator<Item = Fault>,
+        pid: Pid,
+    ) -> MockBackend {
+        let mut backend = MockBackend::new(kernel, options, faults);
+        backend.resuming = Some(pid);
+        backend.hold(pid);
+        backend
     }
 
     /// The kernel's name for this launch.

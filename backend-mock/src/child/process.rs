@@ -79,8 +79,16 @@ impl ProcessProgram {
                 }
             },
             ProcessPoint::AwaitStart => {
-                if kernel.process(me).is_some_and(|p| p.is_started()) {
+                let process = kernel.process(me);
+                if process.is_some_and(|p| p.is_started()) {
+                    // A resuming launcher hears of the `exec` on its own
+                    // channel.
+                    if let Some(socket) = process.and_then(|p| p.resumed_on) {
+                        self.socket = socket;
+                    }
                     self.cursor.go(ProcessPoint::Exec);
+                } else if process.is_some_and(|p| p.is_handed_off()) {
+                    return false;
                 } else if kernel.socket(self.socket).is_none_or(|s| !s.parent_open()) {
                     // Its parent went away before recording it: the user's
                     // command must not run unrecorded.

@@ -49,6 +49,21 @@ impl Kernel {
         Ok((pid, id))
     }
 
+    /// A launcher's `connect` to the hold of `pid`, a process of another
+    /// launch: a new socket whose child end `pid` holds (it accepts).
+    pub(crate) fn connect(
+        &mut self,
+        launch: LaunchId,
+        (chunk, buffer): (usize, usize),
+        pid: Pid,
+    ) -> SocketId {
+        let id = SocketId(self.next_socket);
+        self.next_socket += 1;
+        self.sockets
+            .insert(id, SocketPair::new(launch, chunk, buffer, pid));
+        id
+    }
+
     /// `creator` forks a process running `program` whose parent is
     /// `creator`'s parent (`CLONE_PARENT`). It inherits the launch, the
     /// cgroup and the socket ends of its creator.

@@ -40,6 +40,14 @@ pub enum Command {
         /// The process.
         pid: Pid,
     },
+    /// Make the held process's hold its own: from now on it waits for a
+    /// start from any launcher (see [`Launch::resume`](super::Launch::resume))
+    /// and no longer ends when this launch goes away. What the launch
+    /// acquired passes to its caller.
+    HandOff {
+        /// The process.
+        pid: Pid,
+    },
     /// Put the init process in the cgroup made by
     /// [`Command::CreateCgroup`] (a no-op where the spawn already did).
     ApplyCgroup {

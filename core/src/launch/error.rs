@@ -47,6 +47,9 @@ pub enum Step {
     AwaitStart,
     /// Letting the held process `exec`.
     Start,
+    /// Handing the held process over to a later launcher (the OCI
+    /// `create`): it then holds until [`Launch::resume`](super::Launch::resume).
+    HandOff,
     /// After `ready`, waiting for the end of stream that `exec` causes.
     AwaitExec,
 }
@@ -70,6 +73,7 @@ impl fmt::Display for Step {
             Step::AwaitReady => f.write_str("await ready"),
             Step::AwaitStart => f.write_str("await start"),
             Step::Start => f.write_str("start"),
+            Step::HandOff => f.write_str("hand off"),
             Step::AwaitExec => f.write_str("await exec"),
         }
     }

@@ -41,6 +41,14 @@ pub enum Event {
         /// The container process.
         pid: Pid,
     },
+    /// Terminal: the held process was handed off
+    /// ([`handle_hand_off`](Launch::handle_hand_off)): it holds, set up,
+    /// until a later launcher [resumes](Launch::resume) it. What the launch
+    /// acquired (the process, its cgroup and interfaces) is the caller's.
+    Created {
+        /// The container process.
+        pid: Pid,
+    },
     /// Terminal: the launch failed, and everything it acquired has been
     /// released (see [`Launch::cleanup_failures`] for what could not be).
     Failed(LaunchError),
@@ -106,6 +114,11 @@ pub struct Launch {
     holds: bool,
     /// The caller has started the held process.
     start_asked: bool,
+    /// The caller has handed the held process off.
+    hand_off_asked: bool,
+    /// A launch that resumes a handed-off process: not its parent, so it
+    /// never reaps it, and its channel exists only once it has started it.
+    resumed: bool,
 
     helper: Option<Process>,
     process: Option<Process>,
@@ -115,8 +128,8 @@ pub struct Launch {
     cgroup_created: bool,
     interfaces_created: Vec<usize>,
 
-    /// Running or failed, once decided.
-    verdict: Option<Result<Pid, LaunchError>>,
+    /// Running, created or failed, once decided.
+    verdict: Option<Result<Outcome, LaunchError>>,
     /// The ending commands not yet issued, and the one in flight.
     ending: VecDeque<Command>,
     ending_current: Option<Command>,
@@ -136,6 +149,13 @@ enum Phase {
     Ending,
     /// The terminal event has been emitted.
     Finished,
+}
+
+/// How a launch succeeded.
+#[derive(Clone, Copy, Debug)]
+enum Outcome {
+    Running(Pid),
+    Created(Pid),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -190,6 +210,8 @@ impl Launch {
             config_sent: false,
             holds: plan.config.hold,
             start_asked: false,
+            hand_off_asked: false,
+            resumed: false,
             helper: None,
             process: None,
             reported: None,
@@ -202,6 +224,50 @@ impl Launch {
             events: VecDeque::new(),
             cleanup_failures: Vec::new(),
         })
+    }
+
+    /// Resumes `pid`, a process another launch handed off
+    /// ([`Event::Created`]), at `now`: starts it, then waits, under
+    /// `timeout`, for its `exec` (an end of stream on the channel the start
+    /// opens) or its `error`. It ends in [`Event::Running`] or
+    /// [`Event::Failed`]; a failure kills the process but reaps nothing
+    /// (it is not this launcher's child) and releases nothing else: the
+    /// container's cgroup and interfaces stay its owner's.
+    pub fn resume(pid: Pid, timeout: Duration, limits: crate::Limits, now: Time) -> Launch {
+        Launch {
+            kind: Kind::Init,
+            config: Bytes::new(),
+            new_namespaces: Vec::new(),
+            id_maps: None,
+            interfaces: Vec::new(),
+            timeout,
+            deadline: now + timeout,
+            grace: None,
+            steps: vec![Step::Start, Step::AwaitExec],
+            cursor: 0,
+            in_flight: None,
+            phase: Phase::Steps,
+            decoder: Decoder::new(Direction::ToParent, limits),
+            reading: false,
+            eof: false,
+            ready: true,
+            config_sent: true,
+            holds: true,
+            start_asked: true,
+            hand_off_asked: false,
+            resumed: true,
+            helper: None,
+            process: Some(Process::new(pid)),
+            reported: None,
+            cgroup: false,
+            cgroup_created: false,
+            interfaces_created: Vec::new(),
+            verdict: None,
+            ending: VecDeque::new(),
+            ending_current: None,
+            events: VecDeque::new(),
+            cleanup_failures: Vec::new(),
+        }
     }
 
     /// The step the launch is at (the last one once it has run them all).
@@ -258,13 +324,15 @@ impl Launch {
     }
 
     /// Whether the process is set up and held before `exec`, waiting for
-    /// [`handle_start`](Launch::handle_start). Not once its socket has
+    /// [`handle_start`](Launch::handle_start) or
+    /// [`handle_hand_off`](Launch::handle_hand_off). Not once its socket has
     /// closed (a held process holds it until `exec`) nor once it has
     /// exited: it has ended, and the launch is about to fail saying how.
     pub fn is_held(&self) -> bool {
         matches!(self.phase, Phase::Steps)
             && self.step() == Step::AwaitStart
             && !self.start_asked
+            && !self.hand_off_asked
             && !self.eof
             && self.process.is_some_and(|p| p.exit.is_none())
     }
@@ -526,6 +594,25 @@ impl Launch {
         Ok(())
     }
 
+    /// The caller hands the held process off (after [`Event::Held`],
+    /// instead of starting it): the launch ends in [`Event::Created`], the
+    /// process holding until a later launcher
+    /// [resumes](Launch::resume) it. Refused unless the launch
+    /// [is held](Launch::is_held).
+    pub fn handle_hand_off(&mut self, now: Time) -> Result<(), Misuse> {
+        if !self.is_held() {
+            return Err(Misuse::NotHeld);
+        }
+        self.hand_off_asked = true;
+        // The start and the wait for `exec` are the resuming launch's.
+        self.steps.truncate(self.cursor + 1);
+        self.steps.push(Step::HandOff);
+        if !self.expire(now) {
+            self.advance();
+        }
+        Ok(())
+    }
+
     /// The caller gives up on the launch.
     pub fn handle_cancel(&mut self, now: Time) {
         if self.expire(now) {
@@ -574,6 +661,7 @@ impl Launch {
                 bytes: self.config.clone(),
             },
             Step::Start => Command::Start { pid: pid()? },
+            Step::HandOff => Command::HandOff { pid: pid()? },
             Step::HalfClose => Command::ShutdownWrite,
             Step::ReportPid | Step::HelperExit | Step::AwaitReady | Step::AwaitStart | Step::AwaitExec => {
                 return None
@@ -605,6 +693,8 @@ impl Launch {
                 }
             }
             Step::SendConfig => self.config_sent = true,
+            // A resumed process's channel is the one its start opened.
+            Step::Start if self.resumed => self.reading = true,
             _ => {}
         }
     }
@@ -618,6 +708,12 @@ impl Launch {
             return;
         }
         match result {
+            Ok(()) if self.step() == Step::HandOff => {
+                if let Some(pid) = self.pid() {
+                    self.finish(Ok(Outcome::Created(pid)));
+                }
+                return;
+            }
             Ok(()) => self.cursor += 1,
             Err(error) => {
                 let step = self.step();
@@ -739,11 +835,11 @@ impl Launch {
                     }
                     self.ready
                 }
-                Step::AwaitStart => self.start_asked,
+                Step::AwaitStart => self.start_asked || self.hand_off_asked,
                 Step::AwaitExec if self.ready && self.eof => {
                     let pid = self.process.map(|p| p.pid);
                     if let Some(pid) = pid {
-                        self.finish(Ok(pid));
+                        self.finish(Ok(Outcome::Running(pid)));
                     }
                     return;
                 }
@@ -764,7 +860,7 @@ impl Launch {
         self.finish(Err(error));
     }
 
-    fn finish(&mut self, outcome: Result<Pid, LaunchError>) {
+    fn finish(&mut self, outcome: Result<Outcome, LaunchError>) {
         if !matches!(self.phase, Phase::Steps) {
             return;
         }
@@ -803,7 +899,8 @@ impl Launch {
                     queue.push_back(Command::ReapStrays { helper: helper.pid });
                 }
             }
-            for p in live.iter().flatten().filter(|p| !p.reaped) {
+            // A resumed process is not ours to reap.
+            for p in live.iter().flatten().filter(|p| !p.reaped && !self.resumed) {
                 queue.push_back(Command::Reap { pid: p.pid });
             }
             for &index in self.interfaces_created.iter().rev() {
@@ -830,7 +927,8 @@ impl Launch {
         self.phase = Phase::Finished;
         if let Some(verdict) = self.verdict.take() {
             self.events.push_back(match verdict {
-                Ok(pid) => Event::Running { pid },
+                Ok(Outcome::Running(pid)) => Event::Running { pid },
+                Ok(Outcome::Created(pid)) => Event::Created { pid },
                 Err(error) => Event::Failed(error),
             });
         }

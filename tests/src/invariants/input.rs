@@ -228,6 +228,7 @@ impl<'a> Arbitrary<'a> for Op {
             7 => Op::Timeout { after: millis(u)? },
             8 => Op::Cancel,
             9 => Op::Advance { by: millis(u)? },
+            11 => Op::HandOff,
             _ => Op::Start,
         })
     }
@@ -275,6 +276,7 @@ impl Encode for Op {
                 put_millis(out, *by);
             }
             Op::Start => out.push(10),
+            Op::HandOff => out.push(11),
         }
     }
 }
@@ -431,6 +433,7 @@ fn command_kind(u: &mut Unstructured<'_>) -> Result<CommandKind> {
         13 => CommandKind::DestroyCgroup,
         14 => CommandKind::Close,
         15 => CommandKind::ReapStrays,
+        17 => CommandKind::HandOff,
         _ => CommandKind::Start,
     })
 }
@@ -455,6 +458,7 @@ fn put_command_kind(out: &mut Vec<u8>, kind: CommandKind) {
         CommandKind::Close => out.push(14),
         CommandKind::ReapStrays => out.push(15),
         CommandKind::Start => out.push(16),
+        CommandKind::HandOff => out.push(17),
     }
 }
 

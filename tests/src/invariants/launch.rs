@@ -190,6 +190,8 @@ pub enum Op {
     Cancel,
     /// The caller starts the held process ([`Launch::handle_start`]).
     Start,
+    /// The caller hands the held process off ([`Launch::handle_hand_off`]).
+    HandOff,
 }
 
 /// A well-formed message from the child.
@@ -400,6 +402,10 @@ pub struct CheckedLaunch {
     start_issued: bool,
     /// `Start` completed successfully.
     started: bool,
+    /// The caller's hand-off was accepted.
+    hand_off_asked: bool,
+    /// `HandOff` completed successfully.
+    handed_off: bool,
     /// When an end of stream came while the launch waited for the start.
     eof_awaiting_start: Option<Time>,
 
@@ -456,6 +462,8 @@ impl CheckedLaunch {
             start_asked: false,
             start_issued: false,
             started: false,
+            hand_off_asked: false,
+            handed_off: false,
             eof_awaiting_start: None,
             verdict: None,
             at_ending: None,
@@ -569,6 +577,12 @@ impl CheckedLaunch {
                     self.start_asked = true;
                 }
             }
+            Op::HandOff => {
+                let expected = self.predicted_held();
+                if self.call(expected, |launch, now| launch.handle_hand_off(now)) {
+                    self.hand_off_asked = true;
+                }
+            }
         }
         self.settle();
         let late = self.accepted && self.verdict.is_none() && self.now >= self.deadline;
@@ -591,6 +605,12 @@ impl CheckedLaunch {
                 format!("a start accepted, but {:?} in flight", self.in_flight)
             });
         }
+        if matches!(op, Op::HandOff) && self.accepted && self.verdict.is_none() {
+            let hand_off = self.in_flight_is(|c| matches!(c, Command::HandOff { .. }));
+            self.check(hand_off, || {
+                format!("a hand-off accepted, but {:?} in flight", self.in_flight)
+            });
+        }
     }
 
     /// Whether the launch waits for the caller's start: a plan that holds,
@@ -610,7 +630,7 @@ impl CheckedLaunch {
     /// process (it has ended; the launch fails saying how).
     fn predicted_held(&self) -> bool {
         let exited = self.container_process().is_some_and(|p| p.exit.is_some());
-        self.awaiting_start() && !self.start_asked && !self.eof && !exited
+        self.awaiting_start() && !self.start_asked && !self.hand_off_asked && !self.eof && !exited
     }
 
     /// The command in flight, if any.
@@ -793,6 +813,7 @@ impl CheckedLaunch {
             Command::Send { .. } => self.config_sent = true,
             Command::ShutdownWrite => self.half_closed = true,
             Command::Start { .. } => self.started = true,
+            Command::HandOff { .. } => self.handed_off = true,
             _ => {}
         }
     }
@@ -865,7 +886,7 @@ impl CheckedLaunch {
             self.ending.push(command.clone());
         } else {
             self.check_planned(&command);
-            self.start_issued |= matches!(command, Command::Start { .. });
+            self.start_issued |= matches!(command, Command::Start { .. } | Command::HandOff { .. });
         }
         self.in_flight = Some(InFlight { command, ending });
     }
@@ -917,7 +938,11 @@ impl CheckedLaunch {
             (Planned::ShutdownWrite, Command::ShutdownWrite) => true,
             // Only once the caller, told of the hold, has started it.
             (Planned::Start, Command::Start { pid }) => {
-                Some(*pid) == spawned && self.held == Some(*pid) && self.start_asked
+                Some(*pid) == spawned && self.held == Some(*pid) && self.start_asked && !self.hand_off_asked
+            }
+            // A hand-off ends the hold in place of the start.
+            (Planned::Start, Command::HandOff { pid }) => {
+                Some(*pid) == spawned && self.held == Some(*pid) && self.hand_off_asked
             }
             _ => false,
         };
@@ -956,6 +981,7 @@ impl CheckedLaunch {
         });
         match &event {
             Event::Running { pid } => self.check_running(*pid, verdict),
+            Event::Created { pid } => self.check_created(*pid, verdict),
             Event::Failed(error) => self.check_failed(error, verdict),
             Event::Held { .. } => unreachable!("taken above"),
         }
@@ -1021,6 +1047,34 @@ impl CheckedLaunch {
                 || format!("running with the helper {helper:?}"),
             );
         }
+    }
+
+    /// Created: the caller handed the held process off, the hand-off
+    /// succeeded, and the launch let go of nothing (the process, its
+    /// cgroup and interfaces are the caller's): it only closed.
+    fn check_created(&self, pid: Pid, verdict: Verdict) {
+        let process = self.container_process();
+        self.check(
+            process.is_some_and(|p| p.pid == pid && !p.reaped && p.exit.is_none()),
+            || {
+                format!(
+                    "created {pid}, but the launch holds {:?}",
+                    self.acquired.processes
+                )
+            },
+        );
+        self.check(holds(&self.plan) && self.held == Some(pid), || {
+            format!("created {pid} without a hold of it")
+        });
+        self.check(self.hand_off_asked && self.handed_off && !self.started, || {
+            "created without a successful hand-off, or after a start".to_owned()
+        });
+        self.check(self.ending == [Command::Close], || {
+            format!("a created launch ended with {:?}", self.ending)
+        });
+        self.check(verdict.at < self.deadline, || {
+            "created after the deadline".to_owned()
+        });
     }
 
     fn check_failed(&self, error: &LaunchError, verdict: Verdict) {
@@ -1252,6 +1306,7 @@ impl Op {
             Op::Advance { .. } => "advance",
             Op::Cancel => "cancel",
             Op::Start => "start",
+            Op::HandOff => "hand off",
         }
     }
 }

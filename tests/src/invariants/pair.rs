@@ -147,7 +147,7 @@ fn drive_checked(scenario: &Scenario) -> Checked {
         }
         if let Some(event) = checked.terminal() {
             let result = match event {
-                cradle_core::Event::Running { pid } => Ok(*pid),
+                cradle_core::Event::Running { pid } | cradle_core::Event::Created { pid } => Ok(*pid),
                 cradle_core::Event::Failed(error) => Err(error.step()),
                 cradle_core::Event::Held { .. } => unreachable!("the held event is not terminal"),
             };
