@@ -97,7 +97,7 @@ pub use crate::error::Error;
 pub use crate::held::{CreatedProcess, HeldProcess};
 pub use crate::init::{init, init_with_hook};
 pub use crate::launch::LinuxLaunch;
-pub use crate::options::{InitBinary, Options};
+pub use crate::options::{take_inherited_fd, InitBinary, Options};
 pub use crate::process::Process;
 pub use crate::resume::resume;
 pub use crate::setns::Container;

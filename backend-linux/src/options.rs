@@ -117,3 +117,26 @@ impl Options {
         self
     }
 }
+
+/// Takes over `fd`, a descriptor this process inherited to pass on (as
+/// `--preserve-fds` has it: 3, 4, ... from the caller of runc's command
+/// line), checked to be open. Call it once per descriptor, before anything
+/// else in the process could own that number.
+pub fn take_inherited_fd(fd: std::os::fd::RawFd) -> Result<OwnedFd, crate::Error> {
+    if fd < 3 {
+        return Err(crate::Error::Options {
+            reason: "stdio is not an inherited descriptor to take over",
+        });
+    }
+    // SAFETY: F_GETFD on a raw number: it only reads the descriptor's flags
+    // (EBADF if nothing is open there).
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(crate::Error::syscall("fcntl(F_GETFD) of an inherited descriptor")(
+            nix::errno::Errno::last(),
+        ));
+    }
+    // SAFETY: `fd` is open (checked above) and was inherited to be passed
+    // on; the caller takes it over once, so it has no other owner here.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}

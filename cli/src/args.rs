@@ -47,6 +47,21 @@ pub(crate) struct Cli {
     /// when set, takes precedence. Example: -vv
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Write the log to FILE instead of stderr (as runc; engines read it
+    /// when a command fails). Example: --log /run/cradle/web.log
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) log: Option<PathBuf>,
+    /// The log's format: text, or JSON lines as containerd's shim reads
+    /// them. Example: --log-format json
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    /// Debug logging (as -vv).
+    #[arg(long, global = true)]
+    pub(crate) debug: bool,
+    /// Refused: cradle manages cgroups through the filesystem, not
+    /// systemd. (Accepted as a flag so that engines get a clear error.)
+    #[arg(long, global = true)]
+    pub(crate) systemd_cgroup: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -67,9 +82,59 @@ impl Cli {
     }
 }
 
+impl Command {
+    /// A command of the OCI runtime interface, whose failure exits 1 as
+    /// runc's do (the shell interface's exit 125, as docker's).
+    pub(crate) fn is_oci(&self) -> bool {
+        match self {
+            Command::Run(args) => args.id.is_some(),
+            Command::Create(_)
+            | Command::Start(_)
+            | Command::Pause(_)
+            | Command::Resume(_)
+            | Command::Ps(_)
+            | Command::Features
+            | Command::Spec(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// How the log is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line: `level`, `msg`, `time`.
+    Json,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// OCI: create a container from a bundle and hold it, set up, before
+    /// its process runs; `start` lets it run.
+    #[command(after_help = "Example:\n  cradle create --bundle /srv/bundle web && cradle start web")]
+    Create(CreateArgs),
+    /// OCI: let a created container's process run.
+    #[command(after_help = "Example:\n  cradle start web")]
+    Start(IdArgs),
+    /// Freeze every process of a container.
+    #[command(after_help = "Example:\n  cradle pause web")]
+    Pause(IdArgs),
+    /// Thaw a paused container.
+    #[command(after_help = "Example:\n  cradle resume web")]
+    Resume(IdArgs),
+    /// List the processes of a container (host pids).
+    #[command(after_help = "Examples:\n  cradle ps web\n  cradle ps --format json web")]
+    Ps(PsArgs),
+    /// Print what this runtime implements, as the OCI runtime spec's
+    /// features document.
+    Features,
+    /// Write a default OCI config.json (confined as cradle's defaults) in
+    /// the bundle directory.
+    #[command(after_help = "Example:\n  mkdir -p b/rootfs && cd b && cradle spec && cradle run demo")]
+    Spec(SpecArgs),
     /// Create a container and run a command in it, in the foreground or
     /// detached.
     #[command(after_help = RUN_EXAMPLES)]
@@ -100,7 +165,15 @@ Examples:
   cradle kill web KILL
   cradle kill web 10";
 
-const RUN_EXAMPLES: &str = "Examples:
+const RUN_EXAMPLES: &str = "Two forms, told apart by `--` and nothing else:
+  cradle run [OPTIONS] -- CMD [ARG...]    the shell form: a container built
+                                          from the flags runs CMD
+  cradle run [--bundle DIR] [-d] ID       the OCI form (runc's): the bundle's
+                                          config.json runs as container ID
+A command needs `--` before it; an ID is never a command. The shell form's
+flags are refused in the OCI form (the bundle's config.json says all that).
+
+Examples:
   cradle run -- /bin/echo hello
   cradle run --hostname demo -- /bin/sh -c 'hostname'
   cradle run --rootfs /srv/busybox --memory 64m --pids 32 --cpus 0.5 -- /bin/sh
@@ -187,8 +260,19 @@ pub(crate) struct RunArgs {
     pub(crate) tty: bool,
     #[command(flatten, next_help_heading = "Confinement")]
     pub(crate) confinement: RunConfinement,
-    /// The command and its arguments. Example: -- /bin/sh -c 'echo hi'
-    #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
+    /// OCI form: the bundle directory (config.json and its rootfs).
+    /// [default: the current directory] Example: --bundle /srv/bundle
+    #[arg(short, long, value_name = "DIR", help_heading = "OCI form")]
+    pub(crate) bundle: Option<PathBuf>,
+    /// OCI form: write the container's pid to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "OCI form")]
+    pub(crate) pid_file: Option<PathBuf>,
+    /// OCI form: the id of the container, run from its bundle. Example: web
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    pub(crate) id: Option<String>,
+    /// Shell form: the command and its arguments, after `--`.
+    /// Example: -- /bin/sh -c 'echo hi'
+    #[arg(value_name = "CMD", last = true)]
     pub(crate) command: Vec<String>,
 }
 
@@ -246,9 +330,70 @@ pub(crate) struct StateArgs {
     pub(crate) id: String,
 }
 
+/// `cradle create`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// The bundle: a directory with config.json (and usually the rootfs).
+    /// Example: --bundle /srv/bundle
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub(crate) bundle: PathBuf,
+    /// Write the container's pid to FILE. Example: --pid-file /run/web.pid
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pid_file: Option<PathBuf>,
+    /// A Unix socket to which the container's terminal (its master end) is
+    /// sent, for a config with process.terminal.
+    #[arg(long, value_name = "SOCKET")]
+    pub(crate) console_socket: Option<PathBuf>,
+    /// Pass N more descriptors (from 3) on to the container.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) preserve_fds: u32,
+    /// Accepted for runc's command line: cradle creates no session keyring.
+    #[arg(long)]
+    pub(crate) no_new_keyring: bool,
+    /// Accepted for runc's command line: cradle never pivots otherwise.
+    #[arg(long, hide = true)]
+    pub(crate) no_pivot: bool,
+    /// Deadline of the launch handshake. Example: --timeout 2s
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub(crate) timeout: Duration,
+    /// The container's id. Example: web
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    pub(crate) id: String,
+}
+
+/// A command that takes only a container's id.
+#[derive(Debug, Args)]
+pub(crate) struct IdArgs {
+    /// The container. Example: web
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    pub(crate) id: String,
+}
+
+/// `cradle ps`.
+#[derive(Debug, Args)]
+pub(crate) struct PsArgs {
+    /// Output format. Example: --format json
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+    /// The container. Example: web
+    #[arg(value_name = "ID", value_parser = parse_id)]
+    pub(crate) id: String,
+}
+
+/// `cradle spec`.
+#[derive(Debug, Args)]
+pub(crate) struct SpecArgs {
+    /// Where to write config.json. Example: --bundle /srv/bundle
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub(crate) bundle: PathBuf,
+}
+
 /// `cradle kill`.
 #[derive(Debug, Args)]
 pub(crate) struct KillArgs {
+    /// Signal every process in the container's cgroup, not only its init.
+    #[arg(short, long)]
+    pub(crate) all: bool,
     /// The container. Example: web
     #[arg(value_name = "ID", value_parser = parse_id)]
     pub(crate) id: String,

@@ -122,6 +122,30 @@ pub(crate) enum CliError {
         /// The container's `pids.max`.
         limit: u64,
     },
+    /// An OCI bundle cradle cannot run as it is.
+    #[error(transparent)]
+    Bundle(#[from] cradle_oci::OciError),
+    /// An OCI hook failed; `stage` is its kind (`prestart`, ...).
+    #[error("{stage} hook {path:?}: {reason}")]
+    Hook {
+        /// Which hooks it was one of.
+        stage: &'static str,
+        /// The hook's program.
+        path: PathBuf,
+        /// How it failed.
+        reason: String,
+    },
+    /// A command for a container in another state (`start` of a running
+    /// one, say).
+    #[error("container {id:?} is {status}, not {wanted}")]
+    WrongStatus {
+        /// The id.
+        id: String,
+        /// What it is.
+        status: &'static str,
+        /// What the command needs.
+        wanted: &'static str,
+    },
     /// The backend failed outside a launch.
     #[error(transparent)]
     Backend(#[from] cradle_linux::Error),

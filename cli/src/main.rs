@@ -5,13 +5,17 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod bundle;
 mod commands;
 mod config;
 mod confinement;
+mod console;
 mod crash;
 mod error;
 mod escape;
 mod exit;
+mod freezer;
+mod hooks;
 mod proof;
 mod seccomp_cache;
 mod signals;
@@ -28,7 +32,7 @@ use clap::error::ErrorKind;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use crate::args::Cli;
+use crate::args::{Cli, LogFormat};
 
 fn main() -> ExitCode {
     // First thing: in a container's init, this becomes the container.
@@ -37,13 +41,16 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
     };
-    init_logging(cli.verbose);
+    init_logging(&cli);
+    let oci = cli.command.is_oci();
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
         Err(error) => {
+            tracing::error!("{error}");
             let _ = writeln!(std::io::stderr(), "cradle: {error}");
-            ExitCode::from(exit::of_error(&error))
+            // runc's code for a failed command, which engines expect.
+            ExitCode::from(if oci { 1 } else { exit::of_error(&error) })
         }
     }
 }
@@ -70,9 +77,11 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     ExitCode::from(exit::CRADLE_FAILED)
 }
 
-/// Logs go to stderr: warnings by default, more with each `-v`; `RUST_LOG`
-/// wins when set.
-fn init_logging(verbose: u8) {
+/// Logs go to stderr (or `--log FILE`, appended): warnings by default,
+/// more with each `-v` or `--debug`; `RUST_LOG` wins when set. With
+/// `--log-format json`, one JSON object per line.
+fn init_logging(cli: &Cli) {
+    let verbose = if cli.debug { cli.verbose.max(2) } else { cli.verbose };
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -80,10 +89,23 @@ fn init_logging(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let file = cli.log.as_ref().and_then(|path| {
+        std::fs::OpenOptions::new().create(true).append(true).open(path).ok()
+    });
+    let ansi = file.is_none() && std::io::stderr().is_terminal();
+    let writer = move || -> Box<dyn std::io::Write> {
+        match file.as_ref().and_then(|file| file.try_clone().ok()) {
+            Some(file) => Box::new(file),
+            None => Box::new(std::io::stderr()),
+        }
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_writer(writer)
+        .with_ansi(ansi)
+        .with_target(false);
+    match cli.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
 }

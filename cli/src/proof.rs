@@ -30,13 +30,14 @@ use std::os::fd::AsFd as _;
 use std::path::{Component, Path};
 
 use cradle_core::config::Veth;
-use cradle_linux::cgroup::{CgroupPaths, Layout};
+use cradle_linux::cgroup::{Cgroup, CgroupConfig, CgroupPaths, Layout};
 use cradle_linux::net::inspect;
 use cradle_linux::Container;
 use nix::sched::CloneFlags;
 use nix::unistd::geteuid;
 
 use crate::error::CliError;
+use crate::state::Placement;
 
 fn refuse(id: &str, reason: String) -> CliError {
     CliError::Untrusted {
@@ -45,9 +46,26 @@ fn refuse(id: &str, reason: String) -> CliError {
     }
 }
 
-/// Checks that `paths` can only be container `id`'s cgroup.
-pub(crate) fn cgroup(paths: &CgroupPaths, id: &str) -> Result<(), CliError> {
+/// Checks that `paths` can only be container `id`'s cgroup: cradle's
+/// own (`cradle-<id>` below the caller's cgroup) or, for a container from
+/// an OCI bundle, where its `linux.cgroupsPath` (`placed`) puts it.
+pub(crate) fn cgroup(paths: &CgroupPaths, id: &str, placed: Option<&Placement>) -> Result<(), CliError> {
     let layout = Layout::detect().map_err(|error| CliError::Backend(error.into()))?;
+    if let Some(placed) = placed {
+        let config = CgroupConfig {
+            name: placed.name.clone(),
+            parent: placed.parent.clone(),
+            resources: Default::default(),
+        };
+        let planned = Cgroup::paths_in(&layout, &config).map_err(|error| CliError::Backend(error.into()))?;
+        if planned != *paths {
+            return Err(refuse(
+                id,
+                format!("the state's cgroup is not where its bundle's cgroupsPath puts it ({:?})", placed),
+            ));
+        }
+        return Ok(());
+    }
     if paths.dirs.is_empty() {
         return Err(refuse(
             id,
@@ -153,11 +171,16 @@ fn is_exiting(pid: i32) -> bool {
 /// Checks that `init`, opened from the state of container `id` that
 /// records `cgroup`, is that container's init: `Ok(false)` when it ended
 /// during the check.
-pub(crate) fn init(id: &str, recorded: Option<&CgroupPaths>, init: &Container) -> Result<bool, CliError> {
+pub(crate) fn init(
+    id: &str,
+    recorded: Option<&CgroupPaths>,
+    placed: Option<&Placement>,
+    init: &Container,
+) -> Result<bool, CliError> {
     let pid = init.pid().as_raw();
     match recorded {
         Some(paths) => {
-            cgroup(paths, id)?;
+            cgroup(paths, id, placed)?;
             let inside = in_cgroup(pid, paths);
             // The pidfd still holds a running process with the recorded
             // start time: the /proc read was of that process.

@@ -19,7 +19,7 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::os::fd::{AsFd as _, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -48,6 +48,9 @@ pub(crate) enum Stage {
     /// Written before anything it names exists: the cgroup and interfaces
     /// may or may not have been made, and no process is recorded.
     Creating,
+    /// The init is recorded (pid and start time), set up and held before
+    /// `exec` until `start` (an OCI `create`).
+    Created,
     /// The init is recorded (pid and start time), before it `exec`d.
     #[default]
     Started,
@@ -83,6 +86,45 @@ pub(crate) struct ContainerState {
     /// How its processes are confined; `exec` confines its own the same.
     #[serde(default)]
     pub(crate) confinement: Recorded,
+    /// A container from an OCI bundle (`create`, or `run ID`).
+    #[serde(default)]
+    pub(crate) oci: Option<OciRecord>,
+}
+
+/// What the OCI interface keeps of a container's bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OciRecord {
+    /// The bundle directory, absolute.
+    pub(crate) bundle: PathBuf,
+    #[serde(default)]
+    pub(crate) annotations: std::collections::BTreeMap<String, String>,
+    /// Where its `linux.cgroupsPath` puts its cgroup.
+    pub(crate) placement: Placement,
+    /// Run after `start` and after `delete`, from the config as it was at
+    /// `create` (a bundle edited since changes nothing).
+    #[serde(default)]
+    pub(crate) poststart: Vec<HookRecord>,
+    #[serde(default)]
+    pub(crate) poststop: Vec<HookRecord>,
+}
+
+/// A cgroup's name and parent, as [`CgroupConfig`](cradle_linux::cgroup::CgroupConfig) has them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Placement {
+    pub(crate) name: String,
+    pub(crate) parent: Option<PathBuf>,
+}
+
+/// An OCI hook, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HookRecord {
+    pub(crate) path: PathBuf,
+    #[serde(default)]
+    pub(crate) args: Vec<String>,
+    #[serde(default)]
+    pub(crate) env: Vec<String>,
+    #[serde(default)]
+    pub(crate) timeout_secs: Option<u64>,
 }
 
 /// A process named across pid reuse: its pid and start time.
@@ -118,7 +160,11 @@ pub(crate) enum Status {
     /// A record written before its launch recorded a process: the launch
     /// is under way, or its `cradle` died and `delete --force` finishes it.
     Creating,
+    /// Set up and held before `exec`, waiting for `start`.
+    Created,
     Running,
+    /// Its cgroup is frozen (`pause`).
+    Paused,
     Stopped,
 }
 
@@ -135,17 +181,27 @@ impl ContainerState {
                 .as_ref()
                 .is_none_or(|paths| proof::in_cgroup(self.pid, paths))
         };
-        if is_running(self.pid, self.start_time) && in_cgroup() {
-            Status::Running
-        } else {
-            Status::Stopped
+        if !(is_running(self.pid, self.start_time) && in_cgroup()) {
+            return Status::Stopped;
         }
+        if self.stage == Stage::Created {
+            return Status::Created;
+        }
+        if self.cgroup.as_ref().is_some_and(crate::freezer::is_frozen) {
+            return Status::Paused;
+        }
+        Status::Running
     }
 
     /// The init, held by a pidfd so that nothing sent to it can reach a
     /// process that got its pid since; `None` when it no longer runs.
     /// Refused unless it is in the container's (checked) cgroup: see
     /// [`proof`].
+    /// Where an OCI bundle put its cgroup; `None`: cradle's own place.
+    pub(crate) fn placement(&self) -> Option<&Placement> {
+        self.oci.as_ref().map(|oci| &oci.placement)
+    }
+
     pub(crate) fn init(&self) -> Result<Option<Container>, CliError> {
         if self.stage == Stage::Creating {
             return Ok(None);
@@ -154,7 +210,7 @@ impl ContainerState {
             return Ok(None);
         };
         match Container::open(pid, self.start_time) {
-            Ok(init) => Ok(proof::init(&self.id, self.cgroup.as_ref(), &init)?.then_some(init)),
+            Ok(init) => Ok(proof::init(&self.id, self.cgroup.as_ref(), self.placement(), &init)?.then_some(init)),
             Err(cradle_linux::Error::ContainerGone { .. }) => Ok(None),
             Err(error) => Err(CliError::Backend(error)),
         }
@@ -165,7 +221,9 @@ impl Status {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Creating => "creating",
+            Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -357,6 +415,13 @@ impl Entry {
         &self.id
     }
 
+    /// A path to `name` in the container's directory, through its
+    /// descriptor (short, as a socket's address must be, and reaching
+    /// this directory even if the root's path changes).
+    pub(crate) fn path_of(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}/{name}", self.lock.as_fd().as_raw_fd()))
+    }
+
     /// Replaces the state file whole: written beside it, then renamed over.
     pub(crate) fn write(&self, state: &ContainerState) -> Result<(), CliError> {
         write_state(self.lock.as_fd(), &self.path, state)
@@ -474,6 +539,7 @@ mod tests {
             detached: true,
             supervisor: None,
             confinement: Recorded::default(),
+            oci: None,
         }
     }
 

@@ -39,7 +39,7 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
     // Nothing the state names is acted on before it is proved the
     // container's: its cgroup, its init (in `init()`), its interfaces.
     if let Some(paths) = &state.cgroup {
-        proof::cgroup(paths, id)?;
+        proof::cgroup(paths, id, state.placement())?;
     }
     if state.stage == Stage::Creating {
         return delete_creating(id, state, entry);
@@ -47,8 +47,11 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
     let init = state.init()?;
     // Proved while the init runs: its network namespace holds the peers.
     let interfaces = proof::interfaces(id, &state.interfaces, init.as_ref());
+    // A created container never ran the user's process: deleting it is
+    // undoing the create (as runc has it), forced or not.
+    let created = state.stage == Stage::Created;
     if let Some(init) = init {
-        if !force {
+        if !force && !created {
             return Err(CliError::StillRunning { id: id.to_owned() });
         }
         tracing::info!(%id, pid = state.pid, "killing the container's init");
@@ -77,7 +80,12 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
             Err(error) => Err(error),
         };
     }
+    let poststop = state.oci.as_ref().map(|oci| (oci.poststop.clone(), crate::bundle::state_document(&state)));
     teardown::remove(state.cgroup, &interfaces, entry);
+    if let Some((hooks, mut document)) = poststop.filter(|(hooks, _)| !hooks.is_empty()) {
+        document["status"] = "stopped".into();
+        crate::hooks::run_all_warning("poststop", &hooks, &document);
+    }
     Ok(())
 }
 
@@ -99,7 +107,7 @@ fn delete_damaged(id: &str, reason: &str, entry: Entry) -> Result<(), CliError> 
     tracing::warn!(%id, reason, "the record is damaged; removing what cradle's names for it find");
     let (cgroup, interfaces) = teardown::own_names(id)?;
     if let Some(paths) = &cgroup {
-        proof::cgroup(paths, id)?;
+        proof::cgroup(paths, id, None)?;
     }
     teardown::remove(cgroup, &interfaces, entry);
     Ok(())

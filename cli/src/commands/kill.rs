@@ -1,16 +1,28 @@
-//! `cradle kill`: a signal to the container's init, through a pidfd.
+//! `cradle kill`: a signal to the container's init, through a pidfd; with
+//! `--all`, to every process in its cgroup.
 
 use nix::sys::signal::Signal;
 
 use crate::error::CliError;
 use crate::state::StateRoot;
 
-pub(crate) fn kill(states: &StateRoot, id: &str, signal: Signal) -> Result<(), CliError> {
+pub(crate) fn kill(states: &StateRoot, id: &str, signal: Signal, all: bool) -> Result<(), CliError> {
     let entry = states.open(id)?;
     let state = entry.read()?;
     let init = state
         .init()?
         .ok_or_else(|| CliError::NotRunning { id: id.to_owned() })?;
+    if all {
+        if let Some(paths) = &state.cgroup {
+            // The cgroup is proved the container's (by `init()`): what runs
+            // in it is the container's.
+            tracing::info!(%id, ?signal, "signalling every process of the container");
+            for pid in crate::teardown::pids_in(paths)? {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+            }
+            return Ok(());
+        }
+    }
     tracing::info!(%id, pid = state.pid, ?signal, "signalling the container's init");
     init.signal(signal).map_err(CliError::Backend)
 }

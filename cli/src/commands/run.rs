@@ -27,6 +27,26 @@ use crate::tty::Terminal;
 use crate::{crash, exit, supervise, teardown};
 
 pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError> {
+    match (&args.id, args.command.is_empty()) {
+        (Some(_), true) => return bundle_run(states, &args),
+        (Some(id), false) => {
+            return Err(CliError::Usage(format!(
+                "run takes an OCI container id ({id}) or a command after `--`, not both"
+            )))
+        }
+        (None, true) => {
+            return Err(CliError::Usage(
+                "run needs a command after `--` (shell form) or a container id (OCI form)".to_owned(),
+            ))
+        }
+        (None, false) => {}
+    }
+    if args.bundle.is_some() || args.pid_file.is_some() {
+        return Err(CliError::Usage(
+            "--bundle and --pid-file belong to the OCI form (`cradle run [--bundle DIR] ID`), not to `-- CMD`"
+                .to_owned(),
+        ));
+    }
     if args.tty && args.detach {
         return Err(CliError::Usage(
             "--tty needs a foreground run: a detached container has no terminal to relay to".to_owned(),
@@ -104,6 +124,7 @@ fn intent(args: &RunArgs, id: &str, run_plan: &RunPlan) -> Result<ContainerState
         detached: args.detach,
         supervisor: None,
         confinement: run_plan.confinement.clone(),
+        oci: None,
     })
 }
 
@@ -227,4 +248,116 @@ fn generate_id() -> Result<String, CliError> {
         .and_then(|mut file| file.read_exact(&mut bytes))
         .map_err(CliError::file(path))?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// `cradle run [--bundle DIR] [-d] ID`: the OCI bundle's container,
+/// created, started and (in the foreground) waited for and deleted, on the
+/// same path as the shell form: intent, launch to the hold, record, start.
+fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
+    let shell_only = [
+        ("--name", args.name.is_some()),
+        ("--rootfs", args.rootfs.is_some()),
+        ("--hostname", args.hostname.is_some()),
+        ("--ns", args.ns.is_some()),
+        ("--net", args.net.is_some()),
+        ("--userns", args.userns),
+        ("--uid-map", !args.uid_map.is_empty()),
+        ("--gid-map", !args.gid_map.is_empty()),
+        ("--user", args.user.is_some()),
+        ("--env", !args.env.is_empty()),
+        ("--cwd", args.cwd.is_some()),
+        ("--memory", args.memory.is_some()),
+        ("--pids", args.pids.is_some()),
+        ("--cpus", args.cpus.is_some()),
+        ("--tty", args.tty),
+    ];
+    if let Some((flag, _)) = shell_only.iter().find(|(_, given)| *given) {
+        return Err(CliError::Usage(format!(
+            "{flag} belongs to the shell form (`-- CMD`); in the OCI form the bundle's config.json says it"
+        )));
+    }
+    let id = args.id.clone().unwrap_or_default();
+    let dir = args.bundle.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+    let crate::bundle::BundlePlan {
+        mut plan,
+        cgroup,
+        prestart,
+        record,
+        ..
+    } = crate::bundle::load(&dir, &id, &Compiler::new(states))?;
+    if plan.config.terminal && args.detach {
+        return Err(CliError::Usage(
+            "process.terminal needs a foreground run (or create --console-socket)".to_owned(),
+        ));
+    }
+    plan.timeout = args.timeout;
+    let signals = Signals::block()?;
+    let entry = states.create(&id, &record)?;
+    crash::point("run: intent recorded");
+    let (attachment, options) = if args.detach {
+        let options = Options::new()
+            .stdin(dev_null()?)
+            .stdout(dev_null()?)
+            .stderr(dev_null()?);
+        (Attachment::Detached { signals }, options)
+    } else if plan.config.terminal {
+        let (terminal, [stdin, stdout, stderr]) = Terminal::open()?;
+        let options = Options::new().stdin(stdin).stdout(stdout).stderr(stderr);
+        let terminal = Some(terminal);
+        (Attachment::Foreground { signals, terminal }, options)
+    } else {
+        let terminal = None;
+        (Attachment::Foreground { signals, terminal }, Options::new())
+    };
+    let options = match cgroup {
+        Some(cgroup) => options.cgroup(cgroup),
+        None => options,
+    };
+    let mut state = record;
+    state.detached = args.detach;
+    let started = (|| {
+        let program = plan.config.args.first().cloned().unwrap_or_default();
+        let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(&program, error))?;
+        state.stage = Stage::Started;
+        state.pid = held.pid().as_raw();
+        state.start_time = held.start_time()?;
+        state.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
+        state.supervisor = if args.detach { None } else { Supervisor::this_process() };
+        entry.write(&state)?;
+        crash::point("run: process recorded");
+        if !prestart.is_empty() {
+            let mut document = crate::bundle::state_document(&state);
+            document["status"] = "created".into();
+            crate::hooks::run_all("prestart", &prestart, &document)?;
+        }
+        let process = held.start().map_err(|error| exit::launch_error(&program, error))?;
+        if let Some(path) = &args.pid_file {
+            crate::commands::create::write_pid_file(path, state.pid)?;
+        }
+        Ok::<_, CliError>(process)
+    })();
+    let mut process = match started {
+        Ok(process) => process,
+        Err(error) => {
+            drop(attachment);
+            let _ = entry.remove();
+            return Err(error);
+        }
+    };
+    if let Some(oci) = &state.oci {
+        crate::hooks::run_all_warning("poststart", &oci.poststart, &crate::bundle::state_document(&state));
+    }
+    match attachment {
+        Attachment::Detached { .. } => Ok(0),
+        Attachment::Foreground { signals, terminal } => {
+            drop(entry);
+            let code = foreground(states, &state, &mut process, signals, terminal, None)?;
+            if let Some(oci) = state.oci.as_ref().filter(|oci| !oci.poststop.is_empty()) {
+                let mut document = crate::bundle::state_document(&state);
+                document["status"] = "stopped".into();
+                crate::hooks::run_all_warning("poststop", &oci.poststop, &document);
+            }
+            Ok(code)
+        }
+    }
 }

@@ -13,7 +13,7 @@ pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
     let state = states.open(id)?.read()?;
     // A state that names what is not the container's is refused, not shown.
     if let Some(paths) = &state.cgroup {
-        proof::cgroup(paths, id)?;
+        proof::cgroup(paths, id, state.placement())?;
     }
     state.init()?;
     let namespaces: BTreeMap<&str, String> = state
@@ -36,10 +36,10 @@ pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
         .iter()
         .map(|veth| veth.host_name.as_str())
         .collect();
-    let document = json!({
-        "id": state.id,
+    // The OCI state document's fields, then cradle's own.
+    let mut document = crate::bundle::state_document(&state);
+    let extra = json!({
         "pid": state.pid,
-        "status": state.status(),
         "start_time": state.start_time,
         "created": state.created,
         "command": state.command,
@@ -50,6 +50,11 @@ pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
         "cgroup_paths": cgroup_paths,
         "interfaces": interfaces,
     });
+    if let (Some(document), serde_json::Value::Object(extra)) = (document.as_object_mut(), extra) {
+        for (key, value) in extra {
+            document.entry(key).or_insert(value);
+        }
+    }
     let text = serde_json::to_string_pretty(&document).map_err(|error| CliError::BadState {
         path: id.into(),
         reason: error.to_string(),

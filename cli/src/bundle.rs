@@ -1,0 +1,148 @@
+//! An OCI bundle, as the CLI launches it: the mapping of `cradle-oci`,
+//! the seccomp policy compiled (through the cache), and the record that
+//! `state`, `start` and `delete` read later.
+
+use std::path::Path;
+
+use cradle_core::{NamespaceKind, Plan};
+use cradle_linux::cgroup::{Cgroup, CgroupConfig};
+use cradle_oci::{Bundle, Hook};
+
+use crate::confinement::{Recorded, SeccompChoice};
+use crate::error::CliError;
+use crate::seccomp_cache::Compiler;
+use crate::state::{self, ContainerState, HookRecord, OciRecord, Placement, Stage};
+
+/// What `create` and `run ID` launch for a bundle.
+#[derive(Debug)]
+pub(crate) struct BundlePlan {
+    pub(crate) plan: Plan,
+    pub(crate) cgroup: Option<CgroupConfig>,
+    /// Run once the process is set up and recorded, before it is started.
+    pub(crate) prestart: Vec<HookRecord>,
+    /// The record written before anything exists (stage `creating`).
+    pub(crate) record: ContainerState,
+    /// The terminal's size (rows, columns), for `process.terminal`.
+    pub(crate) console_size: Option<(u16, u16)>,
+}
+
+/// Loads the bundle at `dir` for container `id`; refuses what cradle
+/// cannot run before anything exists.
+pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<BundlePlan, CliError> {
+    let dir = std::path::absolute(dir).map_err(CliError::file(dir))?;
+    let bundle = Bundle::load(&dir)?;
+    let container = bundle.container(id)?;
+    let hooks = container.hooks;
+    let console_size = container.console_size;
+    for (name, list) in [
+        ("hooks.createContainer", &hooks.create_container),
+        ("hooks.startContainer", &hooks.start_container),
+    ] {
+        if !list.is_empty() {
+            return Err(CliError::Usage(format!(
+                "{name}: not supported (hooks inside the container's namespaces)"
+            )));
+        }
+    }
+    let mut plan = container.plan;
+    let seccomp = match &container.seccomp {
+        Some(policy) => {
+            plan.config.seccomp = Some(compiler.compile(policy)?);
+            SeccompChoice::Profile {
+                profile: serde_json::to_value(policy).unwrap_or_default(),
+            }
+        }
+        None => SeccompChoice::Unconfined,
+    };
+    let confinement = Recorded {
+        privileged: plan.config.capabilities.is_none(),
+        capabilities: plan
+            .config
+            .capabilities
+            .as_ref()
+            .map(|caps| caps.bounding.clone())
+            .unwrap_or_default(),
+        seccomp,
+        no_new_privileges: plan.config.no_new_privileges,
+    };
+    let placement = container.cgroup.as_ref().map(|cgroup| Placement {
+        name: cgroup.name.clone(),
+        parent: cgroup.parent.clone(),
+    });
+    let cgroup_paths = container
+        .cgroup
+        .as_ref()
+        .map(Cgroup::planned)
+        .transpose()
+        .map_err(|error| CliError::Backend(error.into()))?;
+    plan.cgroup = container.cgroup.is_some();
+    let namespaces: Vec<NamespaceKind> = plan.config.new_namespaces().collect();
+    let record = ContainerState {
+        id: id.to_owned(),
+        stage: Stage::Creating,
+        pid: 0,
+        start_time: 0,
+        created: state::now_rfc3339(),
+        command: plan.config.args.clone(),
+        rootfs: plan.config.rootfs.clone(),
+        hostname: plan.config.hostname.clone(),
+        namespaces,
+        cgroup: cgroup_paths,
+        interfaces: Vec::new(),
+        detached: true,
+        supervisor: None,
+        confinement,
+        oci: Some(OciRecord {
+            bundle: dir,
+            annotations: bundle.annotations(),
+            placement: placement.unwrap_or(Placement {
+                name: format!("cradle-{id}"),
+                parent: None,
+            }),
+            poststart: records(&hooks.poststart),
+            poststop: records(&hooks.poststop),
+        }),
+    };
+    let prestart = records(&hooks.prestart)
+        .into_iter()
+        .chain(records(&hooks.create_runtime))
+        .collect();
+    Ok(BundlePlan {
+        plan,
+        cgroup: container.cgroup,
+        prestart,
+        record,
+        console_size,
+    })
+}
+
+fn records(hooks: &[Hook]) -> Vec<HookRecord> {
+    hooks
+        .iter()
+        .map(|hook| HookRecord {
+            path: hook.path.clone(),
+            args: hook.args.clone(),
+            env: hook.env.clone(),
+            timeout_secs: hook.timeout.map(|timeout| timeout.as_secs().max(1)),
+        })
+        .collect()
+}
+
+/// The OCI state document of `state` (the spec's fields, with `paused`
+/// as runc reports a frozen container).
+pub(crate) fn state_document(state: &ContainerState) -> serde_json::Value {
+    let status = state.status();
+    let mut document = serde_json::json!({
+        "ociVersion": cradle_oci::OCI_VERSION,
+        "id": state.id,
+        "status": status.as_str(),
+        "bundle": state.oci.as_ref().map(|oci| oci.bundle.clone()).unwrap_or_default(),
+    });
+    if !matches!(status, state::Status::Stopped | state::Status::Creating) && state.pid > 0 {
+        document["pid"] = state.pid.into();
+    }
+    if let Some(oci) = state.oci.as_ref().filter(|oci| !oci.annotations.is_empty()) {
+        document["annotations"] = serde_json::to_value(&oci.annotations).unwrap_or_default();
+    }
+    document
+}

@@ -1,0 +1,106 @@
+//! `cradle create`: an OCI bundle launched up to the hold before `exec`,
+//! recorded, and handed off, so that the container outlives this command;
+//! `cradle start` lets it run.
+//!
+//! As `run`, the record exists before anything it names, and the process
+//! is recorded while it holds: a `create` killed at any instant leaves a
+//! record `delete --force` finishes. A hold whose `create` died before the
+//! hand-off exits without running the user's process.
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+use cradle_linux::{Options, Process};
+
+use crate::args::CreateArgs;
+use crate::bundle::{self, BundlePlan};
+use crate::error::CliError;
+use crate::seccomp_cache::Compiler;
+use crate::state::{ContainerState, Entry, Stage, StateRoot};
+use crate::{console, crash, exit, hooks};
+
+/// The hold's listening socket, in the container's state directory.
+pub(crate) const HOLD_SOCKET: &str = "hold.sock";
+
+pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliError> {
+    let BundlePlan {
+        plan,
+        cgroup,
+        prestart,
+        record,
+        console_size,
+    } = bundle::load(&args.bundle, &args.id, &Compiler::new(states))?;
+    let mut plan = plan;
+    let mut options = Options::new();
+    if plan.config.terminal {
+        let socket = args.console_socket.as_deref().ok_or_else(|| {
+            CliError::Usage("process.terminal needs --console-socket: where to send the terminal".to_owned())
+        })?;
+        let [stdin, stdout, stderr] = console::open(socket, console_size)?;
+        options = options.stdin(stdin).stdout(stdout).stderr(stderr);
+    }
+    plan.config.preserved_fds = args.preserve_fds;
+    for fd in 3..3 + args.preserve_fds {
+        let fd = i32::try_from(fd).map_err(|_| CliError::Usage("--preserve-fds is too large".to_owned()))?;
+        options = options.preserve_fd(cradle_linux::take_inherited_fd(fd)?);
+    }
+    if let Some(cgroup) = cgroup {
+        options = options.cgroup(cgroup);
+    }
+    if crash::armed() {
+        options = options.on_step(crash::at_step);
+    }
+    let entry = states.create(&args.id, &record)?;
+    crash::point("create: intent recorded");
+    match launch(plan, options, record, &entry, &prestart, args.pid_file.as_deref()) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let _ = entry.remove();
+            Err(error)
+        }
+    }
+}
+
+/// Launches, records the held process, runs the prestart hooks and hands
+/// the hold off. On failure nothing of the container is left but `entry`.
+fn launch(
+    plan: cradle_core::Plan,
+    options: Options,
+    mut state: ContainerState,
+    entry: &Entry,
+    prestart: &[crate::state::HookRecord],
+    pid_file: Option<&Path>,
+) -> Result<(), CliError> {
+    let hold = entry.path_of(HOLD_SOCKET);
+    let listener = UnixListener::bind(&hold).map_err(CliError::file(&hold))?;
+    let options = options.hand_off_listener(OwnedFd::from(listener));
+    let program = plan.config.args.first().cloned().unwrap_or_default();
+    let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(&program, error))?;
+    // Dropping `held` on an error below undoes the launch.
+    state.stage = Stage::Created;
+    state.pid = held.pid().as_raw();
+    state.start_time = held.start_time()?;
+    state.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
+    entry.write(&state)?;
+    crash::point("create: process recorded");
+    if !prestart.is_empty() {
+        hooks::run_all("prestart", prestart, &bundle::state_document(&state))?;
+    }
+    held.hand_off().map_err(|error| exit::launch_error(&program, error))?;
+    crash::point("create: handed off");
+    if let Some(path) = pid_file {
+        write_pid_file(path, state.pid)?;
+    }
+    tracing::info!(id = %state.id, pid = state.pid, "created");
+    Ok(())
+}
+
+/// Writes `pid` to `path` whole: beside it, then renamed over it.
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), CliError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.cradle-tmp"));
+    fs::write(&temp, pid.to_string()).map_err(CliError::file(&temp))?;
+    fs::rename(&temp, path).map_err(CliError::file(path))
+}

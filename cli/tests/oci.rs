@@ -1,0 +1,333 @@
+//! The OCI runtime interface, as engines drive it: bundles written here
+//! (`cradle spec`, then edited), `create`/`start`/`state`/`kill`/`delete`
+//! across separate `cradle` processes, `run ID`, hooks, and bad bundles
+//! refused with one line, exit 1 and nothing left. Root only.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{one_line, require_root, BusyboxRootfs, Sandbox, DEADLINE};
+use serde_json::{json, Value};
+
+/// A bundle directory with a busybox rootfs (`rootfs/`) and the
+/// `config.json` that `cradle spec` writes, edited by `edit`.
+struct Bundle {
+    dir: tempfile::TempDir,
+    /// Kept alive: the rootfs lives in it.
+    _rootfs: BusyboxRootfs,
+}
+
+impl Bundle {
+    fn new(sandbox: &Sandbox, edit: impl FnOnce(&mut Value)) -> Bundle {
+        let dir = tempfile::Builder::new()
+            .prefix("cradle-bundle-")
+            .tempdir()
+            .expect("bundle directory");
+        let rootfs = BusyboxRootfs::new();
+        sandbox
+            .cradle()
+            .args(["spec", "--bundle"])
+            .arg(dir.path())
+            .assert()
+            .success();
+        let path = dir.path().join("config.json");
+        let mut config: Value = serde_json::from_slice(&fs::read(&path).expect("config.json")).expect("JSON");
+        config["root"]["path"] = json!(rootfs.path());
+        edit(&mut config);
+        fs::write(&path, serde_json::to_vec_pretty(&config).expect("JSON")).expect("write config.json");
+        Bundle { dir, _rootfs: rootfs }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside the rootfs, as the host sees it.
+    fn in_rootfs(&self, relative: &str) -> PathBuf {
+        self._rootfs.path().join(relative)
+    }
+}
+
+fn args(config: &mut Value, script: &str) {
+    config["process"]["args"] = json!(["sh", "-c", script]);
+}
+
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(text) = fs::read_to_string(path) {
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn create_holds_and_start_runs_across_processes() {
+    if !require_root("create_holds_and_start_runs_across_processes") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-life");
+    let id = sandbox.name("c");
+    let bundle = Bundle::new(&sandbox, |config| args(config, "echo ran > /tmp/marker; exec sleep 1000"));
+    sandbox
+        .cradle()
+        .args(["create", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .assert()
+        .success();
+    // The `create` process is gone; the container holds, set up.
+    let state = sandbox.state(&id);
+    assert_eq!(state["status"], "created", "{state}");
+    assert_eq!(state["id"], id.as_str());
+    assert!(state["pid"].as_i64().is_some_and(|pid| pid > 0), "{state}");
+    assert_eq!(state["bundle"], json!(bundle.path()));
+    assert!(state["ociVersion"].is_string(), "{state}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!bundle.in_rootfs("tmp/marker").exists(), "the process ran before start");
+
+    sandbox.cradle().args(["start", &id]).assert().success();
+    assert_eq!(wait_for_file(&bundle.in_rootfs("tmp/marker")), "ran\n");
+    assert_eq!(sandbox.state(&id)["status"], "running");
+    // A second start is refused: one line, exit 1.
+    let second = sandbox.cradle().args(["start", &id]).output().expect("start");
+    assert_eq!(second.status.code(), Some(1));
+    assert!(one_line(&second.stderr).contains("running"), "{:?}", second.stderr);
+
+    let ps = sandbox.cradle().args(["ps", "--format", "json", &id]).output().expect("ps");
+    let pids: Vec<i64> = serde_json::from_slice(&ps.stdout).expect("ps JSON");
+    assert_eq!(pids, [state["pid"].as_i64().expect("pid")]);
+
+    sandbox.cradle().args(["pause", &id]).assert().success();
+    assert_eq!(sandbox.state(&id)["status"], "paused");
+    sandbox.cradle().args(["resume", &id]).assert().success();
+    assert_eq!(sandbox.state(&id)["status"], "running");
+
+    sandbox.cradle().args(["kill", &id, "KILL"]).assert().success();
+    sandbox.wait_for_status(&id, "stopped");
+    assert!(sandbox.state(&id).get("pid").is_none_or(|pid| pid.as_i64() != Some(0)));
+    sandbox.cradle().args(["delete", &id]).assert().success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn create_then_delete_never_runs_the_process() {
+    if !require_root("create_then_delete_never_runs_the_process") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-undo");
+    let id = sandbox.name("c");
+    let bundle = Bundle::new(&sandbox, |config| args(config, "echo ran > /tmp/marker"));
+    sandbox
+        .cradle()
+        .args(["create", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .assert()
+        .success();
+    let pid = sandbox.state(&id)["pid"].as_i64().expect("pid");
+    sandbox.cradle().args(["delete", &id]).assert().success();
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the held process outlived delete");
+    assert!(!bundle.in_rootfs("tmp/marker").exists(), "the process ran");
+    sandbox.assert_clean();
+}
+
+#[test]
+fn spec_then_run_runs_the_bundle_in_the_foreground() {
+    if !require_root("spec_then_run_runs_the_bundle_in_the_foreground") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-run");
+    // The default config as `cradle spec` writes it, rootfs aside.
+    let plain = Bundle::new(&sandbox, |_| {});
+    sandbox
+        .cradle()
+        .current_dir(plain.path())
+        .args(["run", &sandbox.name("plain")])
+        .assert()
+        .success();
+    let bundle = Bundle::new(&sandbox, |config| args(config, "echo \"$(hostname)\"; exit 3"));
+    let output = sandbox
+        .cradle()
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .arg(sandbox.name("exit"))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "cradle\n");
+    sandbox.assert_clean();
+}
+
+#[test]
+fn hooks_get_the_state_on_stdin_at_their_stage() {
+    if !require_root("hooks_get_the_state_on_stdin_at_their_stage") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-hooks");
+    let id = sandbox.name("c");
+    let out = tempfile::tempdir().expect("hook output directory");
+    let hook = |name: &str| {
+        json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{name}", out.path().display())],
+            "timeout": 5,
+        })
+    };
+    let (prestart, poststart, poststop) = (hook("prestart"), hook("poststart"), hook("poststop"));
+    let bundle = Bundle::new(&sandbox, |config| {
+        args(config, "exec sleep 1000");
+        config["hooks"] = json!({
+            "prestart": [prestart],
+            "poststart": [poststart],
+            "poststop": [poststop],
+        });
+    });
+    sandbox
+        .cradle()
+        .args(["create", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .assert()
+        .success();
+    sandbox.cradle().args(["start", &id]).assert().success();
+    sandbox.cradle().args(["delete", "--force", &id]).assert().success();
+    for (name, status) in [("prestart", "created"), ("poststart", "running"), ("poststop", "stopped")] {
+        let text = fs::read_to_string(out.path().join(name)).unwrap_or_else(|_| panic!("{name} ran"));
+        let state: Value = serde_json::from_str(&text).expect("state JSON on stdin");
+        assert_eq!(state["id"], id.as_str(), "{name}: {state}");
+        assert_eq!(state["status"], status, "{name}: {state}");
+    }
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
+    if !require_root("a_failing_prestart_hook_fails_create_and_leaves_nothing") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-hookfail");
+    let id = sandbox.name("c");
+    let bundle = Bundle::new(&sandbox, |config| {
+        config["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+    });
+    let output = sandbox
+        .cradle()
+        .args(["create", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .output()
+        .expect("create");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(one_line(&output.stderr).contains("prestart hook"), "{:?}", output.stderr);
+    sandbox.assert_clean();
+}
+
+#[test]
+fn bad_bundles_are_refused_with_one_line_and_nothing_left() {
+    if !require_root("bad_bundles_are_refused_with_one_line_and_nothing_left") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-bad");
+    let refused = |bundle: &Path, id: &str, expected: &str| {
+        let output = sandbox
+            .cradle()
+            .args(["create", "--bundle"])
+            .arg(bundle)
+            .arg(id)
+            .output()
+            .expect("create");
+        assert_eq!(output.status.code(), Some(1), "{expected}");
+        let line = one_line(&output.stderr);
+        assert!(line.contains(expected), "{line:?} does not name {expected:?}");
+    };
+    let empty = tempfile::tempdir().expect("empty bundle");
+    refused(empty.path(), &sandbox.name("none"), "config.json");
+
+    let malformed = tempfile::tempdir().expect("malformed bundle");
+    fs::write(malformed.path().join("config.json"), "{ not json").expect("write");
+    refused(malformed.path(), &sandbox.name("malformed"), "config.json");
+
+    let escape = Bundle::new(&sandbox, |config| config["root"]["path"] = json!("../../etc"));
+    refused(escape.path(), &sandbox.name("escape"), "root.path");
+
+    let outside = tempfile::tempdir().expect("outside");
+    let link = Bundle::new(&sandbox, |config| config["root"]["path"] = json!("link"));
+    std::os::unix::fs::symlink(outside.path(), link.path().join("link")).expect("symlink");
+    refused(link.path(), &sandbox.name("link"), "root.path");
+
+    let rdt = Bundle::new(&sandbox, |config| config["linux"]["intelRdt"] = json!({"closID": "x"}));
+    refused(rdt.path(), &sandbox.name("rdt"), "linux.intelRdt");
+
+    // An id in use: the second create is refused, the first left alone.
+    let id = sandbox.name("taken");
+    let good = Bundle::new(&sandbox, |config| args(config, "exec sleep 1000"));
+    sandbox
+        .cradle()
+        .args(["create", "--bundle"])
+        .arg(good.path())
+        .arg(&id)
+        .assert()
+        .success();
+    refused(good.path(), &id, &id);
+    assert_eq!(sandbox.state(&id)["status"], "created");
+    sandbox.cradle().args(["delete", &id]).assert().success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_create_killed_at_any_point_is_finished_by_delete_force() {
+    if !require_root("a_create_killed_at_any_point_is_finished_by_delete_force") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-crash");
+    let bundle = Bundle::new(&sandbox, |config| args(config, "echo ran > /tmp/marker"));
+    for point in [
+        "create: intent recorded",
+        "spawn",
+        "await ready",
+        "create: process recorded",
+        "hand off",
+        "create: handed off",
+    ] {
+        let id = sandbox.name(&point.replace([' ', ':'], ""));
+        let status = sandbox
+            .std_cradle()
+            .env("CRADLE_TEST_KILL_AT", point)
+            .args(["create", "--bundle"])
+            .arg(bundle.path())
+            .arg(&id)
+            .status()
+            .expect("create");
+        assert!(!status.success(), "{point}: create was not killed");
+        if sandbox.root().join(&id).exists() {
+            sandbox.cradle().args(["delete", "--force", &id]).assert().success();
+        }
+        assert!(!bundle.in_rootfs("tmp/marker").exists(), "{point}: the process ran");
+        sandbox.assert_clean();
+    }
+}
+
+#[test]
+fn features_and_spec_describe_what_cradle_runs() {
+    let sandbox = Sandbox::new("oci-docs");
+    let output = sandbox.cradle().arg("features").output().expect("features");
+    assert!(output.status.success());
+    let features: Value = serde_json::from_slice(&output.stdout).expect("features JSON");
+    assert!(features["ociVersionMin"].is_string(), "{features}");
+    let dir = tempfile::tempdir().expect("bundle");
+    sandbox.cradle().args(["spec", "--bundle"]).arg(dir.path()).assert().success();
+    // An existing config.json is kept.
+    let again = sandbox.cradle().args(["spec", "--bundle"]).arg(dir.path()).output().expect("spec");
+    assert_eq!(again.status.code(), Some(1));
+    let mode = fs::metadata(dir.path().join("config.json")).expect("config.json").permissions().mode();
+    assert_eq!(mode & 0o022, 0, "config.json is writable by others");
+}
