@@ -1,6 +1,6 @@
 //! Bundles written to a temporary directory, loaded and mapped: a full
 //! runtime-tools style config field by field, each refusal by its path,
-//! root escapes, versions.
+//! root escapes, versions, and the default spec's round trip.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use cradle_linux::seccomp::Action;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::{Bundle, Container, Hook, OciError};
+use crate::{default_spec, spec_json, Bundle, Container, Hook, OciError};
 
 /// A bundle directory with an empty `rootfs` and `config` as its
 /// `config.json`.
@@ -425,6 +425,36 @@ fn a_full_config_maps_field_by_field() {
 
     // and the core takes the plan
     Launch::new(container.plan, Time::ZERO).expect("a valid plan");
+}
+
+#[test]
+fn the_default_spec_round_trips_through_load_and_container() {
+    let config = spec_json(&default_spec()).expect("encodes");
+    let (_dir, container) = launchable(&config);
+    let plan = container.plan;
+    assert_eq!(plan.config.args, ["sh"]);
+    assert_eq!(plan.config.hostname.as_deref(), Some("cradle"));
+    let caps = plan.config.capabilities.as_ref().expect("capabilities");
+    assert_eq!(caps.bounding, Capability::DEFAULT.into_iter().collect());
+    assert!(caps.ambient.is_empty());
+    assert_eq!(plan.config.mounts.len(), 7);
+    assert_eq!(plan.config.masked_paths.len(), 10);
+    assert_eq!(plan.config.readonly_paths.len(), 5);
+    assert_eq!(
+        plan.config.rlimits,
+        [Rlimit {
+            resource: RlimitResource::Nofile,
+            soft: 1024,
+            hard: 1024
+        }]
+    );
+    assert!(container.seccomp.is_none());
+    let cgroup = container.cgroup.expect("a cgroup");
+    assert_eq!(cgroup.name, "cradle-box");
+    assert_eq!(cgroup.parent, None);
+    let rules = cgroup.resources.devices.expect("device rules");
+    assert_eq!(rules, DeviceRule::container_default());
+    Launch::new(plan, Time::ZERO).expect("a valid plan");
 }
 
 #[test]
