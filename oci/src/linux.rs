@@ -1,0 +1,218 @@
+//! The Linux part of a bundle that the child applies: namespaces and the
+//! host name, user-namespace id maps, device nodes, sysctls, masked and
+//! read-only paths.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+
+use cradle_core::config::Interface;
+use cradle_core::confinement::{self, DeviceKind, DeviceNode};
+use cradle_core::{Config, IdMap, IdMaps, Namespace, NamespaceKind};
+use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use crate::OciError;
+
+/// `linux.namespaces` (a `path` joins, none creates; each type once), a
+/// loopback interface in a new network namespace, and `hostname`, which
+/// needs a new UTS namespace.
+pub(crate) fn namespaces(spec: &Spec, config: &mut Config) -> Result<(), OciError> {
+    let mut seen = HashSet::new();
+    let given = spec
+        .linux()
+        .as_ref()
+        .and_then(|linux| linux.namespaces().as_ref());
+    for (index, namespace) in given.into_iter().flatten().enumerate() {
+        let kind = namespace_kind(namespace.typ());
+        if !seen.insert(kind) {
+            return Err(OciError::invalid(
+                format!("linux.namespaces[{index}].type"),
+                format!("{} given twice", kind.proc_name()),
+            ));
+        }
+        let joined = namespace.path().as_ref().filter(|p| !p.as_os_str().is_empty());
+        config.namespaces.push(match joined {
+            Some(path) if path.is_absolute() => Namespace::join(kind, path),
+            Some(path) => {
+                return Err(OciError::invalid(
+                    format!("linux.namespaces[{index}].path"),
+                    format!("{:?}: not an absolute path", path.display()),
+                ))
+            }
+            None => Namespace::new(kind),
+        });
+    }
+    if config.creates(NamespaceKind::Net) {
+        config.networks = vec![Interface::Loopback];
+    }
+    if let Some(hostname) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        if !config.creates(NamespaceKind::Uts) {
+            return Err(OciError::invalid(
+                "hostname",
+                "setting it needs a new uts namespace (linux.namespaces)",
+            ));
+        }
+        config.hostname = Some(hostname.clone());
+    }
+    if !config.creates(NamespaceKind::Mount) {
+        return Err(OciError::invalid(
+            "linux.namespaces",
+            "no new mount namespace: cradle sets up the root filesystem in one",
+        ));
+    }
+    Ok(())
+}
+
+fn namespace_kind(kind: LinuxNamespaceType) -> NamespaceKind {
+    match kind {
+        LinuxNamespaceType::Mount => NamespaceKind::Mount,
+        LinuxNamespaceType::Cgroup => NamespaceKind::Cgroup,
+        LinuxNamespaceType::Uts => NamespaceKind::Uts,
+        LinuxNamespaceType::Ipc => NamespaceKind::Ipc,
+        LinuxNamespaceType::User => NamespaceKind::User,
+        LinuxNamespaceType::Pid => NamespaceKind::Pid,
+        LinuxNamespaceType::Network => NamespaceKind::Net,
+        LinuxNamespaceType::Time => NamespaceKind::Time,
+    }
+}
+
+/// `linux.uidMappings` and `linux.gidMappings`: both for a new user
+/// namespace, neither without one. `setgroups` is left allowed: cradle
+/// writes the maps as root.
+pub(crate) fn id_maps(spec: &Spec, config: &Config) -> Result<Option<IdMaps>, OciError> {
+    let linux = spec.linux().as_ref();
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or_default();
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or_default();
+    if !config.creates(NamespaceKind::User) {
+        for (name, maps) in [("linux.uidMappings", uid), ("linux.gidMappings", gid)] {
+            if !maps.is_empty() {
+                return Err(OciError::invalid(
+                    name,
+                    "id mappings need a new user namespace (linux.namespaces)",
+                ));
+            }
+        }
+        return Ok(None);
+    }
+    Ok(Some(IdMaps {
+        uid: id_map_lines("linux.uidMappings", uid)?,
+        gid: id_map_lines("linux.gidMappings", gid)?,
+        deny_setgroups: false,
+    }))
+}
+
+fn id_map_lines(path: &str, mappings: &[LinuxIdMapping]) -> Result<Vec<IdMap>, OciError> {
+    if mappings.is_empty() {
+        return Err(OciError::invalid(
+            path,
+            "missing: a new user namespace needs them",
+        ));
+    }
+    mappings
+        .iter()
+        .enumerate()
+        .map(|(index, mapping)| {
+            if mapping.size() == 0 {
+                return Err(OciError::invalid(
+                    format!("{path}[{index}].size"),
+                    "must be positive",
+                ));
+            }
+            Ok(IdMap {
+                container: mapping.container_id(),
+                host: mapping.host_id(),
+                count: mapping.size(),
+            })
+        })
+        .collect()
+}
+
+/// `linux.devices`: nodes made in the container's `/dev`. Character
+/// (`c`, `u`) and block (`b`) devices; a FIFO (`p`) cannot be made.
+pub(crate) fn device_nodes(spec: &Spec) -> Result<Vec<DeviceNode>, OciError> {
+    let given = spec.linux().as_ref().and_then(|linux| linux.devices().as_ref());
+    given
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, device)| {
+            let at = |field: &str| format!("linux.devices[{index}].{field}");
+            let path = device.path();
+            if !inside_dev(path) {
+                return Err(OciError::invalid(
+                    at("path"),
+                    format!("{:?}: not a path under /dev", path.display()),
+                ));
+            }
+            let kind = match device.typ() {
+                LinuxDeviceType::C | LinuxDeviceType::U => DeviceKind::Char,
+                LinuxDeviceType::B => DeviceKind::Block,
+                LinuxDeviceType::P => {
+                    return Err(OciError::unsupported(
+                        at("type"),
+                        "cradle makes no FIFO device nodes",
+                    ))
+                }
+                LinuxDeviceType::A => {
+                    return Err(OciError::invalid(
+                        at("type"),
+                        "\"a\" is no device node type (c, b, u or p)",
+                    ))
+                }
+            };
+            Ok(DeviceNode {
+                path: path.clone(),
+                kind,
+                major: device_number(device.major(), &at("major"))?,
+                minor: device_number(device.minor(), &at("minor"))?,
+                // Only the permission bits: the type is `kind`.
+                mode: device.file_mode().map_or(0o666, |mode| mode & 0o7777),
+                uid: device.uid().unwrap_or(0),
+                gid: device.gid().unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// A device number, which the kernel keeps in 32 bits.
+pub(crate) fn device_number(number: i64, path: &str) -> Result<u32, OciError> {
+    u32::try_from(number).map_err(|_| OciError::invalid(path, format!("{number} is not a device number")))
+}
+
+/// Under `/dev`, with no `..`: where the child makes device nodes.
+fn inside_dev(path: &Path) -> bool {
+    path.starts_with("/dev/")
+        && path.components().count() > 2
+        && path.components().all(|c| !matches!(c, Component::ParentDir))
+}
+
+/// `linux.sysctl`, each key namespaced and its namespace new;
+/// `linux.maskedPaths` and `linux.readonlyPaths`, absolute.
+pub(crate) fn confinement(linux: &Linux, config: &mut Config) -> Result<(), OciError> {
+    for (key, value) in linux.sysctl().iter().flatten() {
+        confinement::check_sysctl(key, |kind| config.creates(kind))
+            .map_err(|error| OciError::invalid(format!("linux.sysctl[{key:?}]"), error.to_string()))?;
+        config.sysctls.insert(key.clone(), value.clone());
+    }
+    config.masked_paths = absolute_paths("linux.maskedPaths", linux.masked_paths().as_deref())?;
+    config.readonly_paths = absolute_paths("linux.readonlyPaths", linux.readonly_paths().as_deref())?;
+    Ok(())
+}
+
+fn absolute_paths(name: &str, paths: Option<&[String]>) -> Result<Vec<PathBuf>, OciError> {
+    paths
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(index, path)| match Path::new(path).is_absolute() {
+            true => Ok(PathBuf::from(path)),
+            false => Err(OciError::invalid(
+                format!("{name}[{index}]"),
+                format!("{path:?}: not an absolute path"),
+            )),
+        })
+        .collect()
+}
