@@ -963,7 +963,7 @@ const CHILD_STEPS: [&str; 9] = [
 /// How a launch is made to fail.
 enum Failure {
     /// `Process::start` of the plan fails on its own.
-    Start(Plan, &'static str, Resources),
+    Start(Plan, &'static str, Box<Resources>),
     /// The child announces (on stdout) that it reached its fault step and
     /// is killed there.
     KilledAtAnnounce(Plan),
@@ -974,7 +974,7 @@ fn launch_failing(failure: Failure, name: &str) -> cradle_linux::Error {
     let result = match failure {
         Failure::Start(plan, init, resources) => Process::start(
             plan,
-            Options::new().init_binary(init).cgroup(config(name, resources)),
+            Options::new().init_binary(init).cgroup(config(name, *resources)),
         ),
         Failure::KilledAtAnnounce(plan) => {
             let (mut announcements, stdout) = linux::pipe();
@@ -1023,27 +1023,23 @@ fn a_failed_launch_leaves_no_cgroup_whichever_step_fails() {
     let mut failures: Vec<(String, Failure)> = vec![
         (
             "limits refused".into(),
-            Failure::Start(init_plan(&["/bin/true"]), INIT, bad_weight),
+            Failure::Start(init_plan(&["/bin/true"]), INIT, Box::new(bad_weight)),
         ),
         (
             "init binary missing".into(),
-            Failure::Start(
-                init_plan(&["/bin/true"]),
-                "/nonexistent/init",
-                Resources::default(),
-            ),
+            Failure::Start(init_plan(&["/bin/true"]), "/nonexistent/init", Box::default()),
         ),
         (
             "init never answers".into(),
-            Failure::Start(short, DEAF_INIT, Resources::default()),
+            Failure::Start(short, DEAF_INIT, Box::default()),
         ),
         (
             "command missing".into(),
-            Failure::Start(init_plan(&["/nonexistent/command"]), INIT, Resources::default()),
+            Failure::Start(init_plan(&["/nonexistent/command"]), INIT, Box::default()),
         ),
     ];
     for step in CHILD_STEPS {
-        let stalls = Failure::Start(with_fault(format!("stall@{step}")), INIT, Resources::default());
+        let stalls = Failure::Start(with_fault(format!("stall@{step}")), INIT, Box::default());
         failures.push((format!("init stalls at {step}"), stalls));
         let killed = Failure::KilledAtAnnounce(with_fault(format!("announce@{step}")));
         failures.push((format!("init killed at {step}"), killed));
