@@ -1513,6 +1513,25 @@ fn relative_parents_are_made_below_the_own_cgroup_and_left_in_place() {
             assert_eq!(dir.path, dir_of(&layout, &dir.hierarchy, &expected), "{label}");
             assert!(dir.path.is_dir(), "{label}: {}", dir.path.display());
         }
+        // Each cgroup2 parent made on the way passes on what it was given
+        // (nothing where the own cgroup delegates nothing, as on a hybrid
+        // host's controller-less tree).
+        if let Some(v2) = cgroup.paths().v2() {
+            for parent in v2.path.ancestors().skip(1).take(3) {
+                let words = |file: &str| -> Vec<String> {
+                    read(&parent.join(file))
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect()
+                };
+                assert_eq!(
+                    words("cgroup.subtree_control"),
+                    words("cgroup.controllers"),
+                    "{label}: {}",
+                    parent.display()
+                );
+            }
+        }
         // Every new v1 cpuset on the way has its parent's CPUs and nodes,
         // so a process can join the leaf.
         let sleeper = TestChild::held_sh("sleep 30");

@@ -22,9 +22,10 @@ pub struct CgroupConfig {
     /// relative (`a/b`) below the caller's own cgroup in each hierarchy;
     /// `None` is the caller's own cgroup. `..` is refused. Missing
     /// directories on the way are created, each set up as a new cgroup
-    /// (a v1 cpuset gets its parent's CPUs and memory nodes), and left in
-    /// place, by a failed create as by [`Cgroup::destroy`]: other cgroups
-    /// may come to share them.
+    /// (a v1 cpuset gets its parent's CPUs and memory nodes; a cgroup2
+    /// directory enables for its children the controllers it has), and
+    /// left in place, by a failed create as by [`Cgroup::destroy`]: other
+    /// cgroups may come to share them. Existing ones are not written to.
     pub parent: Option<PathBuf>,
     /// Limits written at creation.
     pub resources: Resources,
@@ -279,8 +280,10 @@ fn build<'a>(
 }
 
 /// `mkdir -p` of the cgroup's parent: each directory made on the way is
-/// [set up](set_up) as a new cgroup. One made meanwhile by another
-/// process is used as it is.
+/// [set up](set_up) as a new cgroup, and on cgroup2 passes every controller
+/// it has on to its children (as the parent of a container's cgroup, it
+/// holds no process). One made meanwhile by another process is used as it
+/// is.
 fn make_parents(dir: &CgroupDir) -> Result<(), CgroupError> {
     let Some(parent) = dir.path.parent() else {
         return Ok(());
@@ -289,7 +292,12 @@ fn make_parents(dir: &CgroupDir) -> Result<(), CgroupError> {
     let missing: Vec<&Path> = parent.ancestors().take_while(|path| !path.exists()).collect();
     for path in missing.into_iter().rev() {
         match std::fs::create_dir(path) {
-            Ok(()) => set_up(&dir.hierarchy, path)?,
+            Ok(()) => {
+                set_up(&dir.hierarchy, path)?;
+                if dir.is_v2() {
+                    delegate_controllers(path)?;
+                }
+            }
             Err(source) if source.kind() == ErrorKind::AlreadyExists => {}
             Err(source) => {
                 return Err(CgroupError::CreateDir {
@@ -309,6 +317,24 @@ fn set_up(hierarchy: &Hierarchy, path: &Path) -> Result<(), CgroupError> {
         inherit_cpuset(hierarchy, path)?;
     }
     Ok(())
+}
+
+/// Enables, for the children of a cgroup2 directory cradle made, every
+/// controller its own parent gave it: a limit below then finds its
+/// controller as it would directly below that parent.
+fn delegate_controllers(dir: &Path) -> Result<(), CgroupError> {
+    let available = fs::read(&Hierarchy::V2, &dir.join("cgroup.controllers"))?;
+    let enable = subtree_control_line(&available);
+    if enable.is_empty() {
+        return Ok(());
+    }
+    fs::write(&Hierarchy::V2, &dir.join("cgroup.subtree_control"), &enable)
+}
+
+/// `cpu memory` → `+cpu +memory`: one write enables them all.
+fn subtree_control_line(controllers: &str) -> String {
+    let enable: Vec<String> = controllers.split_whitespace().map(|c| format!("+{c}")).collect();
+    enable.join(" ")
 }
 
 /// Writes one limit: to its file, or to the fallback where the kernel has
@@ -740,6 +766,15 @@ mod tests {
             ),
             "{error:?}"
         );
+    }
+
+    #[test]
+    fn a_made_parent_passes_on_every_controller_it_has() {
+        assert_eq!(
+            subtree_control_line("cpuset cpu io memory\n"),
+            "+cpuset +cpu +io +memory"
+        );
+        assert_eq!(subtree_control_line("\n"), "");
     }
 
     #[test]
