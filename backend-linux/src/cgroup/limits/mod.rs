@@ -38,8 +38,9 @@ pub struct Resources {
     pub memory_reservation: Option<u64>,
     /// Swappiness, 0..=100 (v1 `memory.swappiness`; cgroup2 has none).
     pub memory_swappiness: Option<u64>,
-    /// Kernel memory limit, bytes (v1 `memory.kmem.limit_in_bytes`, where
-    /// the kernel still has it).
+    /// Kernel memory limit, bytes (v1 `memory.kmem.limit_in_bytes`);
+    /// refused where the kernel no longer enforces it (Linux 5.16 and
+    /// later) and on cgroup2.
     pub memory_kernel: Option<u64>,
     /// Kernel TCP buffer limit, bytes (v1 `memory.kmem.tcp.limit_in_bytes`).
     pub memory_kernel_tcp: Option<u64>,
