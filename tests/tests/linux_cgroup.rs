@@ -963,7 +963,7 @@ const CHILD_STEPS: [&str; 9] = [
 /// How a launch is made to fail.
 enum Failure {
     /// `Process::start` of the plan fails on its own.
-    Start(Plan, &'static str, Resources),
+    Start(Plan, &'static str, Box<Resources>),
     /// The child announces (on stdout) that it reached its fault step and
     /// is killed there.
     KilledAtAnnounce(Plan),
@@ -974,7 +974,7 @@ fn launch_failing(failure: Failure, name: &str) -> cradle_linux::Error {
     let result = match failure {
         Failure::Start(plan, init, resources) => Process::start(
             plan,
-            Options::new().init_binary(init).cgroup(config(name, resources)),
+            Options::new().init_binary(init).cgroup(config(name, *resources)),
         ),
         Failure::KilledAtAnnounce(plan) => {
             let (mut announcements, stdout) = linux::pipe();
@@ -1023,27 +1023,23 @@ fn a_failed_launch_leaves_no_cgroup_whichever_step_fails() {
     let mut failures: Vec<(String, Failure)> = vec![
         (
             "limits refused".into(),
-            Failure::Start(init_plan(&["/bin/true"]), INIT, bad_weight),
+            Failure::Start(init_plan(&["/bin/true"]), INIT, Box::new(bad_weight)),
         ),
         (
             "init binary missing".into(),
-            Failure::Start(
-                init_plan(&["/bin/true"]),
-                "/nonexistent/init",
-                Resources::default(),
-            ),
+            Failure::Start(init_plan(&["/bin/true"]), "/nonexistent/init", Box::default()),
         ),
         (
             "init never answers".into(),
-            Failure::Start(short, DEAF_INIT, Resources::default()),
+            Failure::Start(short, DEAF_INIT, Box::default()),
         ),
         (
             "command missing".into(),
-            Failure::Start(init_plan(&["/nonexistent/command"]), INIT, Resources::default()),
+            Failure::Start(init_plan(&["/nonexistent/command"]), INIT, Box::default()),
         ),
     ];
     for step in CHILD_STEPS {
-        let stalls = Failure::Start(with_fault(format!("stall@{step}")), INIT, Resources::default());
+        let stalls = Failure::Start(with_fault(format!("stall@{step}")), INIT, Box::default());
         failures.push((format!("init stalls at {step}"), stalls));
         let killed = Failure::KilledAtAnnounce(with_fault(format!("announce@{step}")));
         failures.push((format!("init killed at {step}"), killed));
@@ -1055,6 +1051,651 @@ fn a_failed_launch_leaves_no_cgroup_whichever_step_fails() {
         eprintln!("{case}: {error} (after {:?})", began.elapsed());
         let left: Vec<PathBuf> = dirs_named(&name).into_iter().filter(|dir| dir.exists()).collect();
         assert!(left.is_empty(), "{case}: left behind {left:?}");
+    }
+    turn.finish();
+}
+
+/// One hierarchy of the host alone, for each hierarchy: cgroups placed
+/// from each one's own root (absolute parents differ per hierarchy where
+/// the own cgroups do).
+fn single_hierarchy_layouts() -> Vec<(String, Layout)> {
+    let mountinfo = read(Path::new("/proc/self/mountinfo"));
+    let memberships = read(Path::new("/proc/self/cgroup"));
+    memberships
+        .lines()
+        .map(|line| Layout::parse(&mountinfo, line))
+        .filter_map(|layout| {
+            let label = layout.hierarchies().first()?.hierarchy.to_string();
+            Some((label, layout))
+        })
+        .collect()
+}
+
+/// A tree of test cgroups that cradle leaves in place (the parents it makes
+/// on the way), removed deepest first when the test ends.
+struct TestTree(Vec<PathBuf>);
+
+impl TestTree {
+    /// `base` below the own cgroup, in every hierarchy of `layout`.
+    fn below_own(layout: &Layout, base: &str) -> TestTree {
+        let hierarchies = layout.hierarchies().iter();
+        TestTree(
+            hierarchies
+                .filter_map(|h| h.dir(&h.own_cgroup.join(base)))
+                .collect(),
+        )
+    }
+}
+
+impl Drop for TestTree {
+    fn drop(&mut self) {
+        for root in &self.0 {
+            let mut pending = vec![root.clone()];
+            let mut found = Vec::new();
+            while let Some(dir) = pending.pop() {
+                for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                        pending.push(entry.path());
+                    }
+                }
+                found.push(dir);
+            }
+            for dir in found.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+}
+
+/// The directory `layout` puts `cgroup` in, for the hierarchy `which`.
+fn dir_of(layout: &Layout, which: &Hierarchy, cgroup: &Path) -> PathBuf {
+    let mounted = layout
+        .hierarchies()
+        .iter()
+        .find(|h| h.hierarchy == *which)
+        .expect("the hierarchy is in the layout");
+    mounted.dir(cgroup).expect("under the mount")
+}
+
+/// Whether `file` shows `value`: the whole file, or one of its lines
+/// (`oom_kill_disable 1`, `lo 5`), or a weight line (`default 500`).
+fn shows(content: &str, value: &str) -> bool {
+    content.trim() == value
+        || content
+            .lines()
+            .any(|line| line.trim() == value || line.trim() == format!("default {value}"))
+}
+
+/// Files with the values they show, each file with its alternatives (the
+/// first the kernel has is written).
+type Shown = Vec<(&'static [&'static str], String)>;
+
+/// One limit and where each version keeps it.
+struct LimitCase {
+    /// The `Resources` field, as errors name it.
+    limit: &'static str,
+    resources: Resources,
+    /// The v1 controller, and what its files show.
+    v1: (&'static str, Shown),
+    /// The cgroup2 controller and files; `None` where cgroup2 refuses it.
+    v2: Option<(&'static str, Shown)>,
+}
+
+fn limit_cases() -> Vec<LimitCase> {
+    let base = Resources::default;
+    let one = |files: &'static [&'static str], value: &str| vec![(files, value.to_owned())];
+    vec![
+        LimitCase {
+            limit: "memory_reservation",
+            resources: Resources {
+                memory_reservation: Some(32 << 20),
+                ..base()
+            },
+            v1: ("memory", one(&["memory.soft_limit_in_bytes"], "33554432")),
+            v2: Some(("memory", one(&["memory.low"], "33554432"))),
+        },
+        LimitCase {
+            limit: "memory_swappiness",
+            resources: Resources {
+                memory_swappiness: Some(10),
+                ..base()
+            },
+            v1: ("memory", one(&["memory.swappiness"], "10")),
+            v2: None,
+        },
+        LimitCase {
+            limit: "memory_kernel",
+            resources: Resources {
+                memory_kernel: Some(64 << 20),
+                ..base()
+            },
+            v1: ("memory", one(&["memory.kmem.limit_in_bytes"], "67108864")),
+            v2: None,
+        },
+        LimitCase {
+            limit: "memory_kernel_tcp",
+            resources: Resources {
+                memory_kernel_tcp: Some(4 << 20),
+                ..base()
+            },
+            v1: ("memory", one(&["memory.kmem.tcp.limit_in_bytes"], "4194304")),
+            v2: None,
+        },
+        LimitCase {
+            limit: "oom_kill_disable",
+            resources: Resources {
+                oom_kill_disable: Some(true),
+                ..base()
+            },
+            v1: ("memory", one(&["memory.oom_control"], "oom_kill_disable 1")),
+            v2: None,
+        },
+        LimitCase {
+            limit: "cpu_shares",
+            resources: Resources {
+                cpu_shares: Some(512),
+                ..base()
+            },
+            v1: ("cpu", one(&["cpu.shares"], "512")),
+            v2: Some(("cpu", one(&["cpu.weight"], "20"))),
+        },
+        LimitCase {
+            limit: "cpu_rt_runtime_us",
+            resources: Resources {
+                cpu_rt_runtime_us: Some(5_000),
+                cpu_rt_period_us: Some(100_000),
+                ..base()
+            },
+            v1: (
+                "cpu",
+                vec![
+                    (&["cpu.rt_period_us"], "100000".to_owned()),
+                    (&["cpu.rt_runtime_us"], "5000".to_owned()),
+                ],
+            ),
+            v2: None,
+        },
+        LimitCase {
+            limit: "cpuset_cpus",
+            resources: Resources {
+                cpuset_cpus: Some("0".to_owned()),
+                cpuset_mems: Some("0".to_owned()),
+                ..base()
+            },
+            v1: (
+                "cpuset",
+                vec![
+                    (&["cpuset.cpus"], "0".to_owned()),
+                    (&["cpuset.mems"], "0".to_owned()),
+                ],
+            ),
+            v2: Some((
+                "cpuset",
+                vec![
+                    (&["cpuset.cpus"], "0".to_owned()),
+                    (&["cpuset.mems"], "0".to_owned()),
+                ],
+            )),
+        },
+        LimitCase {
+            limit: "blkio_weight",
+            resources: Resources {
+                blkio_weight: Some(500),
+                ..base()
+            },
+            v1: ("blkio", one(&["blkio.weight", "blkio.bfq.weight"], "500")),
+            // io.weight on its own scale; io.bfq.weight on blkio's.
+            v2: Some(("io", one(&["io.weight"], "4950"))),
+        },
+        LimitCase {
+            limit: "hugetlb",
+            resources: Resources {
+                hugetlb: vec![("2MB".to_owned(), 4 << 20)],
+                ..base()
+            },
+            v1: ("hugetlb", one(&["hugetlb.2MB.limit_in_bytes"], "4194304")),
+            v2: Some(("hugetlb", one(&["hugetlb.2MB.max"], "4194304"))),
+        },
+        LimitCase {
+            limit: "net_cls_classid",
+            resources: Resources {
+                net_cls_classid: Some(0x0010_0001),
+                ..base()
+            },
+            v1: ("net_cls", one(&["net_cls.classid"], "1048577")),
+            v2: None,
+        },
+        LimitCase {
+            limit: "net_prio",
+            resources: Resources {
+                net_prio: vec![("lo".to_owned(), 5)],
+                ..base()
+            },
+            v1: ("net_prio", one(&["net_prio.ifpriomap"], "lo 5")),
+            v2: None,
+        },
+    ]
+}
+
+/// What creating a cgroup with `case`'s limit in `layout` must give.
+enum Expected {
+    /// No hierarchy has the controller.
+    NoController(&'static str),
+    /// cgroup2 has no such limit.
+    RefusedByCgroup2,
+    /// The v2 parent does not delegate the controller.
+    NotDelegated(&'static str),
+    /// Written to these files of that hierarchy's directory; a file the
+    /// kernel lacks (no alternative present) makes it `LimitUnsupported`.
+    Written(Hierarchy, Shown),
+}
+
+fn expected(layout: &Layout, case: &LimitCase) -> Expected {
+    let hierarchies = layout.hierarchies();
+    let (v1_controller, v1_files) = &case.v1;
+    if let Some(v1) = hierarchies.iter().find(|h| h.hierarchy.is_v1_with(v1_controller)) {
+        return Expected::Written(v1.hierarchy.clone(), v1_files.clone());
+    }
+    let Some(v2) = hierarchies.iter().find(|h| h.hierarchy == Hierarchy::V2) else {
+        return Expected::NoController(v1_controller);
+    };
+    let Some((v2_controller, v2_files)) = &case.v2 else {
+        return Expected::RefusedByCgroup2;
+    };
+    let own = v2.dir(&v2.own_cgroup).expect("own cgroup is under its mount");
+    let delegated = read(&own.join("cgroup.subtree_control"))
+        .split_whitespace()
+        .any(|c| c == *v2_controller);
+    if !delegated {
+        return Expected::NotDelegated(v2_controller);
+    }
+    Expected::Written(Hierarchy::V2, v2_files.clone())
+}
+
+/// Writes `value` to `file` and tells whether the kernel kept it: the
+/// host fact behind a refusal of a limit the kernel takes and ignores.
+fn kernel_keeps(file: &Path, value: &str) -> bool {
+    let before = read(file);
+    std::fs::write(file, value).expect("write the probe's file");
+    let after = read(file);
+    after != before || after.trim() == value
+}
+
+#[test]
+fn every_limit_is_written_where_a_hierarchy_has_it_and_refused_elsewhere() {
+    let Some(turn) = CgroupTurn::take(
+        "every_limit_is_written_where_a_hierarchy_has_it_and_refused_elsewhere",
+        PREFIX,
+    ) else {
+        return;
+    };
+    let (mut written, mut refused) = (Vec::new(), Vec::new());
+    for (label, layout) in layouts() {
+        // A cgroup with no limits shows which files this kernel has.
+        let probe = TestCgroup::create(&layout, label, Resources::default());
+        for case in limit_cases() {
+            let name = unique_name(label);
+            let result = Cgroup::create_in(&layout, &config(&name, case.resources.clone()));
+            let would_be: Vec<PathBuf> = layout
+                .hierarchies()
+                .iter()
+                .filter_map(|h| h.dir(&h.own_cgroup.join(&name)))
+                .collect();
+            let what = format!("{label}: {}", case.limit);
+            match (expected(&layout, &case), result) {
+                (Expected::Written(hierarchy, files), result) => {
+                    let probe_dir = probe.paths().dirs.iter().find(|d| d.hierarchy == hierarchy);
+                    let probe_dir = probe_dir.expect("the probe has every hierarchy");
+                    let lacking = files.iter().find_map(|(alternatives, value)| {
+                        let present = alternatives.iter().any(|f| probe_dir.file(f).exists());
+                        (!present).then_some((alternatives[0], value))
+                    });
+                    match (lacking, result) {
+                        (None, Ok(cgroup)) => {
+                            let cgroup = TestCgroup(cgroup);
+                            let dir = cgroup.paths().dirs.iter().find(|d| d.hierarchy == hierarchy);
+                            let dir = dir.expect("the cgroup has the hierarchy");
+                            for (alternatives, value) in &files {
+                                let file = alternatives.iter().map(|f| dir.file(f)).find(|f| f.exists());
+                                let file = file.expect("the file is there");
+                                let content = read(&file);
+                                assert!(shows(&content, value), "{what}: {file:?} shows {content:?}");
+                            }
+                            cgroup.destroy().expect("destroy");
+                            written.push(what.clone());
+                        }
+                        // This host lacks the file: refused, naming it.
+                        (
+                            Some((file, _)),
+                            Err(ref error @ CgroupError::LimitUnsupported { limit, ref path, .. }),
+                        ) => {
+                            assert_eq!(limit, case.limit, "{what}: {error}");
+                            assert!(path.ends_with(file), "{what}: {error}");
+                            refused.push(format!("{what}: {error}"));
+                        }
+                        // The kernel has the file but ignores what it is
+                        // given: refused, and the probe shows it ignores it.
+                        (None, Err(ref error @ CgroupError::LimitUnsupported { limit, ref path, .. })) => {
+                            let file = path.file_name().expect("a file").to_string_lossy().into_owned();
+                            let (_, value) = files
+                                .iter()
+                                .find(|(alternatives, _)| alternatives.contains(&file.as_str()))
+                                .unwrap_or_else(|| panic!("{what}: {error}"));
+                            assert_eq!(limit, case.limit, "{what}: {error}");
+                            assert!(
+                                !kernel_keeps(&probe_dir.file(&file), value),
+                                "{what}: refused, but the kernel keeps the value: {error}"
+                            );
+                            refused.push(format!("{what}: {error}"));
+                        }
+                        (lacking, result) => panic!("{what}: lacking {lacking:?}, got {result:?}"),
+                    }
+                }
+                (
+                    Expected::NoController(controller),
+                    Err(
+                        ref error @ CgroupError::NoController {
+                            controller: named, ..
+                        },
+                    ),
+                ) => {
+                    assert_eq!(named, controller, "{what}: {error}");
+                    refused.push(format!("{what}: {error}"));
+                }
+                (
+                    Expected::RefusedByCgroup2,
+                    Err(
+                        ref error @ CgroupError::LimitUnsupported {
+                            limit, ref hierarchy, ..
+                        },
+                    ),
+                ) => {
+                    assert_eq!(
+                        (limit, hierarchy),
+                        (case.limit, &Hierarchy::V2),
+                        "{what}: {error}"
+                    );
+                    assert!(error.to_string().contains(": cgroup2 "), "{what}: {error}");
+                    refused.push(format!("{what}: {error}"));
+                }
+                (
+                    Expected::NotDelegated(controller),
+                    Err(
+                        ref error @ CgroupError::ControllerUnavailable {
+                            controller: named, ..
+                        },
+                    ),
+                ) => {
+                    assert_eq!(named, controller, "{what}: {error}");
+                    refused.push(format!("{what}: {error}"));
+                }
+                (_, result) => panic!("{what}: unexpected {result:?}"),
+            }
+            // Whatever happened, nothing of this cgroup is left.
+            let left: Vec<&PathBuf> = would_be.iter().filter(|dir| dir.exists()).collect();
+            assert!(left.is_empty(), "{what}: left {left:?}");
+        }
+        probe.destroy().expect("destroy the probe");
+    }
+    eprintln!("written and read back: {}", written.join(", "));
+    eprintln!("refused on this host:\n{}", refused.join("\n"));
+    // Every host with a memory controller takes at least a soft limit.
+    assert!(!written.is_empty(), "no limit was written anywhere");
+    turn.finish();
+}
+
+#[test]
+fn a_limit_no_hierarchy_has_a_controller_for_is_refused_before_anything_is_made() {
+    let Some(turn) = CgroupTurn::take(
+        "a_limit_no_hierarchy_has_a_controller_for_is_refused_before_anything_is_made",
+        PREFIX,
+    ) else {
+        return;
+    };
+    // One v1 hierarchy without the memory controller, alone: no hierarchy
+    // of that layout can take a memory limit.
+    let single = single_hierarchy_layouts().into_iter().find(|(_, layout)| {
+        let hierarchy = &layout.hierarchies()[0].hierarchy;
+        hierarchy.version() == Version::V1 && !hierarchy.is_v1_with("memory")
+    });
+    let Some((label, layout)) = single else {
+        eprintln!("not applicable: no v1 hierarchy without the memory controller");
+        return turn.finish();
+    };
+    let name = unique_name("no-controller");
+    let limit = Resources {
+        memory_max: Some(64 << 20),
+        ..Resources::default()
+    };
+    match Cgroup::create_in(&layout, &config(&name, limit)) {
+        Err(
+            error @ CgroupError::NoController {
+                controller: "memory", ..
+            },
+        ) => {
+            assert_eq!(
+                error.to_string(),
+                "no mounted cgroup hierarchy has the memory controller (per /proc/self/mountinfo)"
+            );
+        }
+        other => panic!("{label}: {other:?}"),
+    }
+    let mounted = &layout.hierarchies()[0];
+    let dir = mounted
+        .dir(&mounted.own_cgroup.join(&name))
+        .expect("under the mount");
+    assert!(!dir.exists(), "{label}: {} was made", dir.display());
+    turn.finish();
+}
+
+#[test]
+fn relative_parents_are_made_below_the_own_cgroup_and_left_in_place() {
+    let Some(turn) = CgroupTurn::take(
+        "relative_parents_are_made_below_the_own_cgroup_and_left_in_place",
+        PREFIX,
+    ) else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        let base = unique_name(label);
+        let _tree = TestTree::below_own(&layout, &base);
+        let config = CgroupConfig {
+            name: "leaf".to_owned(),
+            parent: Some(PathBuf::from(format!("{base}/x/y"))),
+            resources: Resources::default(),
+        };
+        let planned = Cgroup::paths_in(&layout, &config).expect("planned");
+        let cgroup = TestCgroup(Cgroup::create_in(&layout, &config).expect("create"));
+        assert_eq!(cgroup.paths(), &planned, "{label}: made where planned");
+        for (dir, mounted) in cgroup.paths().dirs.iter().zip(layout.hierarchies()) {
+            let expected = mounted.own_cgroup.join(&base).join("x/y/leaf");
+            assert_eq!(dir.cgroup, expected, "{label}");
+            assert_eq!(dir.path, dir_of(&layout, &dir.hierarchy, &expected), "{label}");
+            assert!(dir.path.is_dir(), "{label}: {}", dir.path.display());
+        }
+        // Each cgroup2 parent made on the way passes on what it was given
+        // (nothing where the own cgroup delegates nothing, as on a hybrid
+        // host's controller-less tree).
+        if let Some(v2) = cgroup.paths().v2() {
+            for parent in v2.path.ancestors().skip(1).take(3) {
+                let words = |file: &str| -> Vec<String> {
+                    read(&parent.join(file))
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect()
+                };
+                assert_eq!(
+                    words("cgroup.subtree_control"),
+                    words("cgroup.controllers"),
+                    "{label}: {}",
+                    parent.display()
+                );
+            }
+        }
+        // Every new v1 cpuset on the way has its parent's CPUs and nodes,
+        // so a process can join the leaf.
+        let sleeper = TestChild::held_sh("sleep 30");
+        cgroup.apply(sleeper.pid()).expect("join the nested cgroup");
+        let membership = read(Path::new(&format!("/proc/{}/cgroup", sleeper.pid())));
+        for dir in &cgroup.paths().dirs {
+            let line_ends = format!(":{}", dir.cgroup.display());
+            assert!(
+                membership.lines().any(|line| line.ends_with(&line_ends)),
+                "{label}: not in {}: {membership}",
+                dir.path.display()
+            );
+        }
+        // A second container in the same parent: the parents are shared.
+        let sibling = CgroupConfig {
+            name: "sibling".to_owned(),
+            ..config.clone()
+        };
+        let sibling = TestCgroup(Cgroup::create_in(&layout, &sibling).expect("create a sibling"));
+        // The leaf exists now: never taken over.
+        match Cgroup::create_in(&layout, &config) {
+            Err(CgroupError::Exists { path, .. }) => assert_eq!(path, planned.dirs[0].path, "{label}"),
+            other => panic!("{label}: {other:?}"),
+        }
+        assert!(cgroup.paths().dirs.iter().all(|dir| dir.path.is_dir()), "{label}");
+        cgroup.destroy().expect("destroy");
+        sibling.destroy().expect("destroy the sibling");
+        assert_removed(&cgroup);
+        for dir in &cgroup.paths().dirs {
+            let parent = dir.path.parent().expect("a parent");
+            assert!(parent.is_dir(), "{label}: {} was removed", parent.display());
+        }
+    }
+    turn.finish();
+}
+
+#[test]
+fn absolute_parents_are_made_from_the_root_of_each_hierarchy() {
+    let Some(turn) = CgroupTurn::take(
+        "absolute_parents_are_made_from_the_root_of_each_hierarchy",
+        PREFIX,
+    ) else {
+        return;
+    };
+    // One hierarchy at a time: an absolute parent below the own cgroup of
+    // one hierarchy need not be below that of another.
+    for (label, layout) in single_hierarchy_layouts() {
+        let mounted = &layout.hierarchies()[0];
+        let base = unique_name("absolute");
+        let _tree = TestTree::below_own(&layout, &base);
+        let parent = mounted.own_cgroup.join(&base).join("x/y");
+        assert!(parent.is_absolute());
+        let config = CgroupConfig {
+            name: "leaf".to_owned(),
+            parent: Some(parent.clone()),
+            resources: Resources::default(),
+        };
+        let planned = Cgroup::paths_in(&layout, &config).expect("planned");
+        let cgroup = TestCgroup(Cgroup::create_in(&layout, &config).expect("create"));
+        assert_eq!(cgroup.paths(), &planned, "{label}: made where planned");
+        let [dir] = &cgroup.paths().dirs[..] else {
+            panic!("{label}: one directory: {:?}", cgroup.paths())
+        };
+        assert_eq!(dir.cgroup, parent.join("leaf"), "{label}");
+        assert_eq!(dir.path, dir_of(&layout, &dir.hierarchy, &dir.cgroup), "{label}");
+        let sleeper = TestChild::held_sh("sleep 30");
+        cgroup.apply(sleeper.pid()).expect("join the nested cgroup");
+        cgroup.destroy().expect("destroy");
+        assert_removed(&cgroup);
+        assert!(
+            dir.path.parent().is_some_and(Path::is_dir),
+            "{label}: the parent was removed"
+        );
+
+        // Climbing out is refused, before anything is made.
+        let climbing = CgroupConfig {
+            parent: Some(parent.join("../../..")),
+            ..config
+        };
+        match Cgroup::create_in(&layout, &climbing) {
+            Err(CgroupError::InvalidPath { field: "parent", .. }) => {}
+            other => panic!("{label}: {other:?}"),
+        }
+    }
+    turn.finish();
+}
+
+#[test]
+fn a_process_joins_a_new_v1_cpuset_and_runs_on_its_cpus() {
+    let Some(turn) = CgroupTurn::take("a_process_joins_a_new_v1_cpuset_and_runs_on_its_cpus", PREFIX) else {
+        return;
+    };
+    let cpus_allowed = |pid: i32| -> String {
+        let status = read(Path::new(&format!("/proc/{pid}/status")));
+        let line = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
+        line.expect("Cpus_allowed_list").trim().to_owned()
+    };
+    let v1_cpuset = layouts_with("cpuset").into_iter().filter(|(_, layout)| {
+        layout
+            .hierarchies()
+            .iter()
+            .any(|h| h.hierarchy.is_v1_with("cpuset"))
+    });
+    let mut tested = 0;
+    for (label, layout) in v1_cpuset {
+        let mounted = layout
+            .hierarchies()
+            .iter()
+            .find(|h| h.hierarchy.is_v1_with("cpuset"));
+        let mounted = mounted.expect("a v1 cpuset hierarchy");
+        let own = mounted
+            .dir(&mounted.own_cgroup)
+            .expect("own cgroup is under its mount");
+        let own_cpus = read(&own.join("cpuset.cpus")).trim().to_owned();
+        let own_mems = read(&own.join("cpuset.mems")).trim().to_owned();
+        let base = unique_name(label);
+        let _tree = TestTree::below_own(&layout, &base);
+
+        // No cpuset limit: the new directories, parents included, take
+        // the own cgroup's CPUs and nodes, and a process can join.
+        let inherits = CgroupConfig {
+            name: "inherits".to_owned(),
+            parent: Some(PathBuf::from(format!("{base}/x"))),
+            resources: Resources::default(),
+        };
+        let cgroup = TestCgroup(Cgroup::create_in(&layout, &inherits).expect("create"));
+        let dir = cgroup.paths().v1_with("cpuset").expect("a cpuset directory");
+        let parent = dir.path.parent().expect("a parent");
+        for path in [parent, dir.path.as_path()] {
+            assert_eq!(
+                read(&path.join("cpuset.cpus")).trim(),
+                own_cpus,
+                "{label}: {path:?}"
+            );
+            assert_eq!(
+                read(&path.join("cpuset.mems")).trim(),
+                own_mems,
+                "{label}: {path:?}"
+            );
+        }
+        let sleeper = TestChild::held_sh("sleep 30");
+        cgroup.apply(sleeper.pid()).expect("join the new cpuset");
+        assert_eq!(cpus_allowed(sleeper.pid()), own_cpus, "{label}");
+        cgroup.destroy().expect("destroy");
+
+        // A cpuset limit narrows it: the process runs on CPU 0 only.
+        let narrowed = CgroupConfig {
+            name: "narrowed".to_owned(),
+            resources: Resources {
+                cpuset_cpus: Some("0".to_owned()),
+                cpuset_mems: Some(own_mems.clone()),
+                ..Resources::default()
+            },
+            ..inherits
+        };
+        let cgroup = TestCgroup(Cgroup::create_in(&layout, &narrowed).expect("create"));
+        let pinned = TestChild::held_sh("sleep 30");
+        cgroup.apply(pinned.pid()).expect("join the narrowed cpuset");
+        assert_eq!(cpus_allowed(pinned.pid()), "0", "{label}");
+        cgroup.destroy().expect("destroy");
+        tested += 1;
+    }
+    if tested == 0 {
+        eprintln!("not applicable: no v1 cpuset hierarchy on this host");
     }
     turn.finish();
 }

@@ -106,7 +106,7 @@ fn launch(expect: Expect, cgroup: Option<&str>) -> (Plan, Options) {
     if let Some(name) = cgroup {
         plan.cgroup = true;
         let parent = match expect {
-            Expect::ParentFails(Step::CreateCgroup) => Some(PathBuf::from("/cradle-no-such-parent")),
+            Expect::ParentFails(Step::CreateCgroup) => Some(PathBuf::from("../cradle-climbing-parent")),
             _ => None,
         };
         options = options.cgroup(CgroupConfig {

@@ -238,13 +238,13 @@ pub(crate) fn validate(rules: &[DeviceRule]) -> Result<(), CgroupError> {
 pub(crate) fn v1_settings(rules: &[DeviceRule]) -> Vec<Setting> {
     rules
         .iter()
-        .map(|rule| Setting {
-            file: if rule.allow {
+        .map(|rule| {
+            let file = if rule.allow {
                 "devices.allow"
             } else {
                 "devices.deny"
-            },
-            value: rule.v1_line(),
+            };
+            Setting::new("devices", file, rule.v1_line())
         })
         .collect()
 }
@@ -630,7 +630,10 @@ mod tests {
     #[test]
     fn v1_lines_and_files() {
         let settings = v1_settings(&DeviceRule::container_default());
-        let written: Vec<(&str, &str)> = settings.iter().map(|s| (s.file, s.value.as_str())).collect();
+        let written: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|s| (s.file.as_str(), s.value.as_str()))
+            .collect();
         assert_eq!(
             written,
             [
@@ -650,12 +653,13 @@ mod tests {
             rule(true, DeviceType::Block, None, Some(0), "m"),
             rule(false, DeviceType::Char, Some(10), Some(237), "wr"),
         ];
-        let written: Vec<(&str, String)> = v1_settings(&odd).into_iter().map(|s| (s.file, s.value)).collect();
+        let written: Vec<(String, String)> =
+            v1_settings(&odd).into_iter().map(|s| (s.file, s.value)).collect();
         assert_eq!(
             written,
             [
-                ("devices.allow", "b *:0 m".to_owned()),
-                ("devices.deny", "c 10:237 rw".to_owned())
+                ("devices.allow".to_owned(), "b *:0 m".to_owned()),
+                ("devices.deny".to_owned(), "c 10:237 rw".to_owned())
             ]
         );
         assert_eq!(odd[1].to_string(), "deny c 10:237 rw");

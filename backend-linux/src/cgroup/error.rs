@@ -64,6 +64,21 @@ pub enum CgroupError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A limit the hierarchy cannot take: its version has no such limit
+    /// (v1-only files on cgroup2), or this kernel lacks the file or does not
+    /// enforce what it is given.
+    #[error("{hierarchy}: cannot set {limit} ({path}): {reason}")]
+    LimitUnsupported {
+        /// The hierarchy the limit is meant for.
+        hierarchy: Hierarchy,
+        /// The [`Resources`](super::Resources) field, as `memory_swappiness`.
+        limit: &'static str,
+        /// The file it would be written to, or the cgroup's directory where
+        /// the version has no file for it.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
     /// A device rule that cannot be applied (an `a` rule for less than every
     /// device and access, or a rule with no access).
     #[error("device rule {index} ({rule}): {reason}")]
@@ -92,7 +107,8 @@ pub enum CgroupError {
     ControllerUnavailable {
         /// The hierarchy.
         hierarchy: Hierarchy,
-        /// `memory`, `pids` or `cpu`.
+        /// Its cgroup2 name: `memory`, `pids`, `cpu`, `cpuset`, `io` or
+        /// `hugetlb`.
         controller: &'static str,
         /// The `cgroup.controllers` file that lacks it.
         path: PathBuf,
@@ -100,7 +116,7 @@ pub enum CgroupError {
     /// A limit needs a controller that no mounted hierarchy offers.
     #[error("no mounted cgroup hierarchy has the {controller} controller (per {path})")]
     NoController {
-        /// `memory`, `pids` or `cpu`.
+        /// Its v1 name, as `/proc/self/cgroup` lists it (`net_cls`).
         controller: &'static str,
         /// The mount table read.
         path: PathBuf,

@@ -9,8 +9,9 @@ use super::detect::{parse_proc_cgroup, Layout, MOUNTINFO};
 use super::devices::{self, DeviceRule};
 use super::error::CgroupError;
 use super::fs;
+use super::hierarchy::Hierarchy;
 use super::hierarchy::{CgroupDir, CgroupPaths};
-use super::limits::{Controller, Resources, Setting};
+use super::limits::{Controller, Refusal, Resources, Setting, KMEM_LIMIT};
 
 /// Where and how to make a container's cgroup.
 #[derive(Clone, Debug, Default)]
@@ -19,8 +20,12 @@ pub struct CgroupConfig {
     pub name: String,
     /// Parent cgroup: absolute (`/a/b`) from each hierarchy's root, or
     /// relative (`a/b`) below the caller's own cgroup in each hierarchy;
-    /// `None` is the caller's own cgroup. Missing directories on the way
-    /// are created (and left: other cgroups may come to share them).
+    /// `None` is the caller's own cgroup. `..` is refused. Missing
+    /// directories on the way are created, each set up as a new cgroup
+    /// (a v1 cpuset gets its parent's CPUs and memory nodes; a cgroup2
+    /// directory enables for its children the controllers it has), and
+    /// left in place, by a failed create as by [`Cgroup::destroy`]: other
+    /// cgroups may come to share them. Existing ones are not written to.
     pub parent: Option<PathBuf>,
     /// Limits written at creation.
     pub resources: Resources,
@@ -58,7 +63,10 @@ impl Cgroup {
     /// hybrid host's layout [restricted](Layout::only) to one version).
     ///
     /// An existing directory is an error: cradle never takes over a cgroup
-    /// it did not create. Limits are checked before anything is made.
+    /// it did not create (existing parents are used, never written to).
+    /// Limits are checked before anything is made, as far as they can be:
+    /// whether this kernel has a file (and enforces what it is given) shows
+    /// only in the new directory, which is then removed again.
     pub fn create_in(layout: &Layout, config: &CgroupConfig) -> Result<Cgroup, CgroupError> {
         let paths = Cgroup::paths_in(layout, config)?;
         let limits = plan_limits(&paths, &config.resources)?;
@@ -67,7 +75,8 @@ impl Cgroup {
             Ok(v2_dir) => Ok(Cgroup { paths, v2_dir }),
             Err(error) => {
                 // Only the just-made, still empty directories: rmdir cannot
-                // fail on them except by a concurrent removal.
+                // fail on them except by a concurrent removal. Parents made
+                // on the way stay: another create may be using them already.
                 for dir in created.iter().rev() {
                     let _ = std::fs::remove_dir(&dir.path);
                 }
@@ -82,7 +91,8 @@ impl Cgroup {
         Cgroup::paths_in(&Layout::detect()?, config)
     }
 
-    /// The directories of `config`'s cgroup in the hierarchies of `layout`.
+    /// The directories of `config`'s cgroup in the hierarchies of `layout`
+    /// (what [`Cgroup::create_in`] makes).
     pub fn paths_in(layout: &Layout, config: &CgroupConfig) -> Result<CgroupPaths, CgroupError> {
         let name = valid_name(&config.name)?;
         let parent = config.parent.as_deref().map(valid_parent).transpose()?;
@@ -90,8 +100,11 @@ impl Cgroup {
             .hierarchies()
             .iter()
             .map(|mounted| {
-                let parent = parent.as_ref().unwrap_or(&mounted.own_cgroup);
-                let cgroup = parent.join(name);
+                // Joining an absolute parent replaces the own cgroup.
+                let cgroup = match &parent {
+                    Some(parent) => mounted.own_cgroup.join(parent).join(name),
+                    None => mounted.own_cgroup.join(name),
+                };
                 let path = mounted.dir(&cgroup).ok_or_else(|| CgroupError::Unreachable {
                     hierarchy: mounted.hierarchy.clone(),
                     cgroup: cgroup.clone(),
@@ -224,14 +237,16 @@ fn place(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// Makes the directories, checks and writes the limits, opens the v2
-/// directory. Records each directory it makes in `created`.
+/// Makes the directories (and missing parents), checks and writes the
+/// limits, opens the v2 directory. Records each cgroup directory it makes
+/// in `created`.
 fn build<'a>(
     paths: &'a CgroupPaths,
     limits: &[Limits<'_>],
     created: &mut Vec<&'a CgroupDir>,
 ) -> Result<Option<OwnedFd>, CgroupError> {
     for dir in &paths.dirs {
+        make_parents(dir)?;
         std::fs::create_dir(&dir.path).map_err(|source| match source.kind() {
             ErrorKind::AlreadyExists => CgroupError::Exists {
                 hierarchy: dir.hierarchy.clone(),
@@ -244,22 +259,17 @@ fn build<'a>(
             },
         })?;
         created.push(dir);
-        if dir.hierarchy.is_v1_with("cpuset") {
-            inherit_cpuset(dir)?;
-        }
+        set_up(&dir.hierarchy, &dir.path)?;
     }
     for limit in limits {
-        // Device programs work on any cgroup2 directory: there is no v2
-        // devices controller to enable.
-        if limit.dir.is_v2() && limit.controller != Controller::Devices {
-            require_v2_controller(limit.dir, limit.controller)?;
+        // A limit that writes nothing (an `oom_kill_disable` of false on
+        // cgroup2) needs no controller.
+        let controller = limit.controller.v2_name().filter(|_| !limit.settings.is_empty());
+        if let Some(controller) = controller.filter(|_| limit.dir.is_v2()) {
+            require_v2_controller(limit.dir, controller)?;
         }
         for setting in &limit.settings {
-            fs::write(
-                &limit.dir.hierarchy,
-                &limit.dir.file(setting.file),
-                &setting.value,
-            )?;
+            write_setting(limit.dir, setting)?;
         }
         if let Some(rules) = limit.device_program {
             let dir = open_dir(limit.dir)?;
@@ -267,6 +277,120 @@ fn build<'a>(
         }
     }
     paths.v2().map(open_dir).transpose()
+}
+
+/// `mkdir -p` of the cgroup's parent: each directory made on the way is
+/// [set up](set_up) as a new cgroup, and on cgroup2 passes every controller
+/// it has on to its children (as the parent of a container's cgroup, it
+/// holds no process). One made meanwhile by another process is used as it
+/// is.
+fn make_parents(dir: &CgroupDir) -> Result<(), CgroupError> {
+    let Some(parent) = dir.path.parent() else {
+        return Ok(());
+    };
+    // The mount point exists, so this stops inside the mount.
+    let missing: Vec<&Path> = parent.ancestors().take_while(|path| !path.exists()).collect();
+    for path in missing.into_iter().rev() {
+        match std::fs::create_dir(path) {
+            Ok(()) => {
+                set_up(&dir.hierarchy, path)?;
+                if dir.is_v2() {
+                    delegate_controllers(path)?;
+                }
+            }
+            Err(source) if source.kind() == ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(CgroupError::CreateDir {
+                    hierarchy: dir.hierarchy.clone(),
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Readies a directory cradle just made before anything joins it.
+fn set_up(hierarchy: &Hierarchy, path: &Path) -> Result<(), CgroupError> {
+    if hierarchy.is_v1_with("cpuset") {
+        inherit_cpuset(hierarchy, path)?;
+    }
+    Ok(())
+}
+
+/// Enables, for the children of a cgroup2 directory cradle made, every
+/// controller its own parent gave it: a limit below then finds its
+/// controller as it would directly below that parent.
+fn delegate_controllers(dir: &Path) -> Result<(), CgroupError> {
+    let available = fs::read(&Hierarchy::V2, &dir.join("cgroup.controllers"))?;
+    let enable = subtree_control_line(&available);
+    if enable.is_empty() {
+        return Ok(());
+    }
+    fs::write(&Hierarchy::V2, &dir.join("cgroup.subtree_control"), &enable)
+}
+
+/// `cpu memory` → `+cpu +memory`: one write enables them all.
+fn subtree_control_line(controllers: &str) -> String {
+    let enable: Vec<String> = controllers.split_whitespace().map(|c| format!("+{c}")).collect();
+    enable.join(" ")
+}
+
+/// Writes one limit: to its file, or to the fallback where the kernel has
+/// only that. A file the kernel lacks, a write it calls unsupported, or a
+/// value it accepts and then does not show, is [`CgroupError::LimitUnsupported`].
+fn write_setting(dir: &CgroupDir, setting: &Setting) -> Result<(), CgroupError> {
+    let unsupported = |path: PathBuf, reason: String| CgroupError::LimitUnsupported {
+        hierarchy: dir.hierarchy.clone(),
+        limit: setting.limit,
+        path,
+        reason,
+    };
+    let primary = dir.file(&setting.file);
+    let (path, value) = match &setting.fallback {
+        _ if primary.exists() => (primary, setting.value.as_str()),
+        Some((file, value)) if dir.file(file).exists() => (dir.file(file), value.as_str()),
+        Some((file, _)) => {
+            let reason = format!("this kernel has neither {} nor {file}", setting.file);
+            return Err(unsupported(primary, reason));
+        }
+        None => return Err(unsupported(primary, "this kernel has no such file".to_owned())),
+    };
+    let before = match setting.verify {
+        true => Some(fs::read(&dir.hierarchy, &path)?),
+        false => None,
+    };
+    fs::write(&dir.hierarchy, &path, value).map_err(|error| match error.errno() {
+        Some(libc::EOPNOTSUPP) => unsupported(
+            path.clone(),
+            "the kernel no longer supports it (EOPNOTSUPP)".to_owned(),
+        ),
+        _ => error,
+    })?;
+    if let Some(before) = before {
+        let after = fs::read(&dir.hierarchy, &path)?;
+        if ignored(value, &before, &after) {
+            let reason = match setting.file.as_str() {
+                KMEM_LIMIT => "the kernel takes the value but no longer enforces kernel-memory limits (Linux 6.1 and later)",
+                _ => "the kernel took the value but does not show it",
+            };
+            return Err(unsupported(path, reason.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether a limit written over `before` left the file showing `after`
+/// unchanged though it was lower: the kernel dropped it. A limit at or
+/// above what was there changes nothing either way.
+fn ignored(value: &str, before: &str, after: &str) -> bool {
+    let number = |text: &str| text.trim().parse::<u64>().ok();
+    match (number(value), number(before), number(after)) {
+        (Some(value), Some(before), Some(after)) => after == before && value < before,
+        // Not numbers: it holds if the file shows what was written.
+        _ => after.trim() != value.trim(),
+    }
 }
 
 /// Which directory each asked-for limit goes to, in which format: the v1
@@ -288,11 +412,19 @@ fn plan_limits<'a>(paths: &'a CgroupPaths, resources: &'a Resources) -> Result<V
                 })?;
             let settings = resources
                 .settings(controller, dir.hierarchy.version())
-                .map_err(|invalid| CgroupError::InvalidLimit {
-                    hierarchy: dir.hierarchy.clone(),
-                    path: dir.file(invalid.file),
-                    value: invalid.value,
-                    reason: invalid.reason,
+                .map_err(|refusal| match refusal {
+                    Refusal::Invalid { file, value, reason } => CgroupError::InvalidLimit {
+                        hierarchy: dir.hierarchy.clone(),
+                        path: dir.file(&file),
+                        value,
+                        reason,
+                    },
+                    Refusal::Unsupported { limit, reason } => CgroupError::LimitUnsupported {
+                        hierarchy: dir.hierarchy.clone(),
+                        limit,
+                        path: dir.path.clone(),
+                        reason: reason.to_owned(),
+                    },
                 })?;
             let device_program = match controller {
                 Controller::Devices if dir.is_v2() => resources.devices.as_deref(),
@@ -310,31 +442,31 @@ fn plan_limits<'a>(paths: &'a CgroupPaths, resources: &'a Resources) -> Result<V
 
 /// A v2 limit needs its controller enabled by the parent, and cradle does
 /// not write to a parent it did not create: it reports the lack instead.
-fn require_v2_controller(dir: &CgroupDir, controller: Controller) -> Result<(), CgroupError> {
+fn require_v2_controller(dir: &CgroupDir, controller: &'static str) -> Result<(), CgroupError> {
     let path = dir.file("cgroup.controllers");
     let enabled = fs::read(&dir.hierarchy, &path)?;
-    if enabled.split_whitespace().any(|name| name == controller.name()) {
+    if enabled.split_whitespace().any(|name| name == controller) {
         return Ok(());
     }
     Err(CgroupError::ControllerUnavailable {
         hierarchy: dir.hierarchy.clone(),
-        controller: controller.name(),
+        controller,
         path,
     })
 }
 
 /// A new v1 cpuset starts with no CPUs and no memory nodes (unless the
-/// parent sets `cgroup.clone_children`), and no task can join it: copy
-/// the parent's.
-fn inherit_cpuset(dir: &CgroupDir) -> Result<(), CgroupError> {
-    let Some(parent) = dir.path.parent() else {
+/// parent sets `cgroup.clone_children`), and joining it fails with
+/// `ENOSPC`: copy the parent's.
+fn inherit_cpuset(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
+    let Some(parent) = dir.parent() else {
         return Ok(());
     };
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let own = dir.file(file);
-        if fs::read(&dir.hierarchy, &own)?.trim().is_empty() {
-            let inherited = fs::read(&dir.hierarchy, &parent.join(file))?;
-            fs::write(&dir.hierarchy, &own, inherited.trim())?;
+        let own = dir.join(file);
+        if fs::read(hierarchy, &own)?.trim().is_empty() {
+            let inherited = fs::read(hierarchy, &parent.join(file))?;
+            fs::write(hierarchy, &own, inherited.trim())?;
         }
     }
     Ok(())
@@ -372,23 +504,28 @@ fn valid_name(name: &str) -> Result<&str, CgroupError> {
     }
 }
 
-/// A path from the hierarchy's root, without `..`; made absolute.
+/// A parent without `..` or NUL, with `.` and repeated slashes dropped;
+/// absolute (from the hierarchy's root) or relative (from the caller's own
+/// cgroup) as given.
 fn valid_parent(parent: &Path) -> Result<PathBuf, CgroupError> {
-    let mut absolute = PathBuf::from("/");
+    let invalid = |reason| CgroupError::InvalidPath {
+        field: "parent",
+        value: parent.to_owned(),
+        reason,
+    };
+    let mut normal = PathBuf::new();
     for component in parent.components() {
         match component {
-            Component::RootDir | Component::CurDir => {}
-            Component::Normal(part) => absolute.push(part),
-            Component::ParentDir | Component::Prefix(_) => {
-                return Err(CgroupError::InvalidPath {
-                    field: "parent",
-                    value: parent.to_owned(),
-                    reason: "must not contain ..",
-                })
+            Component::RootDir => normal.push("/"),
+            Component::CurDir => {}
+            Component::Normal(part) if part.as_encoded_bytes().contains(&0) => {
+                return Err(invalid("must not contain NUL"))
             }
+            Component::Normal(part) => normal.push(part),
+            Component::ParentDir | Component::Prefix(_) => return Err(invalid("must not contain ..")),
         }
     }
-    Ok(absolute)
+    Ok(normal)
 }
 
 #[cfg(test)]
@@ -419,17 +556,63 @@ mod tests {
     }
 
     #[test]
-    fn parents_are_made_absolute_and_may_not_climb() {
+    fn parents_keep_their_anchor_and_may_not_climb() {
+        let valid = |parent: &str| valid_parent(Path::new(parent)).ok();
+        assert_eq!(valid("cradle/x"), Some(PathBuf::from("cradle/x")));
+        assert_eq!(valid("./cradle//x/"), Some(PathBuf::from("cradle/x")));
+        assert_eq!(valid("/cradle/./x"), Some(PathBuf::from("/cradle/x")));
+        assert_eq!(valid("/"), Some(PathBuf::from("/")));
+        assert_eq!(valid("."), Some(PathBuf::new()));
+        for bad in ["/cradle/../..", "..", "a/..", "a/b\0c"] {
+            assert!(
+                matches!(
+                    valid_parent(Path::new(bad)),
+                    Err(CgroupError::InvalidPath { field: "parent", .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn relative_parents_go_below_the_own_cgroup_and_absolute_ones_below_the_root() {
+        let layout = Layout::parse(
+            "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+             41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+            "4:memory:/user/1\n0::/\n",
+        );
+        let planned = |parent: Option<&str>| -> Vec<(PathBuf, PathBuf)> {
+            let config = CgroupConfig {
+                name: "c".to_owned(),
+                parent: parent.map(PathBuf::from),
+                resources: Resources::default(),
+            };
+            let paths = Cgroup::paths_in(&layout, &config).expect("paths");
+            paths.dirs.into_iter().map(|dir| (dir.cgroup, dir.path)).collect()
+        };
+        let pair = |cgroup: &str, path: &str| (PathBuf::from(cgroup), PathBuf::from(path));
         assert_eq!(
-            valid_parent(Path::new("cradle/x")).ok(),
-            Some(PathBuf::from("/cradle/x"))
+            planned(None),
+            [
+                pair("/user/1/c", "/sys/fs/cgroup/memory/user/1/c"),
+                pair("/c", "/sys/fs/cgroup/unified/c")
+            ]
         );
         assert_eq!(
-            valid_parent(Path::new("/cradle/./x")).ok(),
-            Some(PathBuf::from("/cradle/x"))
+            planned(Some("a/b")),
+            [
+                pair("/user/1/a/b/c", "/sys/fs/cgroup/memory/user/1/a/b/c"),
+                pair("/a/b/c", "/sys/fs/cgroup/unified/a/b/c")
+            ]
         );
-        assert_eq!(valid_parent(Path::new("/")).ok(), Some(PathBuf::from("/")));
-        assert!(valid_parent(Path::new("/cradle/../..")).is_err());
+        assert_eq!(
+            planned(Some("/a/b")),
+            [
+                pair("/a/b/c", "/sys/fs/cgroup/memory/a/b/c"),
+                pair("/a/b/c", "/sys/fs/cgroup/unified/a/b/c")
+            ]
+        );
+        assert_eq!(planned(Some(".")), planned(None));
     }
 
     fn paths(hierarchies: &[Hierarchy]) -> CgroupPaths {
@@ -502,7 +685,7 @@ mod tests {
         assert_eq!(limit.dir.hierarchy, v1("devices"));
         assert!(limit.device_program.is_none());
         assert_eq!(
-            (limit.settings[0].file, limit.settings[0].value.as_str()),
+            (limit.settings[0].file.as_str(), limit.settings[0].value.as_str()),
             ("devices.deny", "a *:* rwm")
         );
         assert_eq!(limit.settings.len(), 10);
@@ -532,6 +715,79 @@ mod tests {
             error.to_string(),
             "device rule 0 (deny a 1:* rwm): an 'a' rule covers every device: its numbers must be *:*"
         );
+    }
+
+    #[test]
+    fn a_limit_whose_controller_only_v1_has_is_refused_without_it() {
+        let net = Resources {
+            net_cls_classid: Some(1),
+            ..Resources::default()
+        };
+        let error = plan_limits(&paths(&[v1("memory")]), &net).err();
+        assert!(
+            matches!(
+                error,
+                Some(CgroupError::NoController {
+                    controller: "net_cls",
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+        let error = plan_limits(&paths(&[v1("memory"), Hierarchy::V2]), &net)
+            .err()
+            .expect("refused");
+        assert_eq!(
+            error.to_string(),
+            "cgroup v2: cannot set net_cls_classid (/mnt/1/c): cgroup2 has no net_cls controller, \
+             and no v1 hierarchy with it is mounted"
+        );
+        assert!(plan_limits(&paths(&[v1("net_cls"), Hierarchy::V2]), &net).is_ok());
+    }
+
+    #[test]
+    fn a_v1_only_limit_goes_to_v1_even_on_a_hybrid_host() {
+        let swappiness = Resources {
+            memory_swappiness: Some(10),
+            ..Resources::default()
+        };
+        let hybrid = paths(&[v1("memory"), Hierarchy::V2]);
+        let plan = plan_limits(&hybrid, &swappiness).expect("plan");
+        assert_eq!(plan[0].dir.hierarchy, v1("memory"));
+        let error = plan_limits(&paths(&[v1("pids"), Hierarchy::V2]), &swappiness).err();
+        assert!(
+            matches!(
+                error,
+                Some(CgroupError::LimitUnsupported {
+                    limit: "memory_swappiness",
+                    hierarchy: Hierarchy::V2,
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_made_parent_passes_on_every_controller_it_has() {
+        assert_eq!(
+            subtree_control_line("cpuset cpu io memory\n"),
+            "+cpuset +cpu +io +memory"
+        );
+        assert_eq!(subtree_control_line("\n"), "");
+    }
+
+    #[test]
+    fn a_limit_the_kernel_shows_unchanged_was_ignored() {
+        let unlimited = "9223372036854771712\n";
+        assert!(ignored("8388608", unlimited, unlimited));
+        assert!(!ignored("8388608", unlimited, "8388608\n"));
+        // Rounded down to a page: still taken.
+        assert!(!ignored("8388609", unlimited, "8388608\n"));
+        // No lower than what was there: nothing to tell.
+        assert!(!ignored("9223372036854775807", unlimited, unlimited));
+        assert!(ignored("lo 5", "lo 0\n", "lo 0\n"));
+        assert!(!ignored("x", "", "x\n"));
     }
 
     #[test]

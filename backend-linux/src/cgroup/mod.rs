@@ -6,9 +6,11 @@
 //!   [unified](Mode::Unified) (v2 only) or [hybrid](Mode::Hybrid) (v1
 //!   controllers beside a v2 tree, often without controllers).
 //! - [`Cgroup`] is one container's cgroup: a directory in every hierarchy
-//!   the caller belongs to, under the caller's own cgroup unless a parent is
-//!   named. It writes limits in each hierarchy's format (a limit goes to
-//!   the v1 hierarchy with its controller, else to v2), puts processes in
+//!   the caller belongs to, under the caller's own cgroup or a parent named
+//!   relative to it or to the root (made on the way). It writes limits in
+//!   each hierarchy's format (a limit goes to the v1 hierarchy with its
+//!   controller, else to v2, and one the chosen hierarchy or this kernel
+//!   cannot take is refused, never skipped), puts processes in
 //!   (at clone time on v2, see [`Cgroup::clone_into`]), freezes and thaws,
 //!   kills everything in it, waits until it is empty and removes it.
 //! - [`DeviceRule`]s restrict the devices the container may open or
