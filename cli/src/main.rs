@@ -43,11 +43,15 @@ fn main() -> ExitCode {
     };
     init_logging(&cli);
     let oci = cli.command.is_oci();
+    // An engine reads a failed command's error from the log file.
+    let logs_to_file = cli.log.is_some();
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error}");
+            if logs_to_file {
+                tracing::error!("{error}");
+            }
             let _ = writeln!(std::io::stderr(), "cradle: {error}");
             // runc's code for a failed command, which engines expect.
             ExitCode::from(if oci { 1 } else { exit::of_error(&error) })

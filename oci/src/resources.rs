@@ -51,7 +51,10 @@ fn memory(given: &LinuxResources, resources: &mut Resources) -> Result<(), OciEr
     let path = |field: &str| format!("linux.resources.memory.{field}");
     resources.memory_max = bytes(memory.limit(), &path("limit"))?;
     resources.memory_reservation = bytes(memory.reservation(), &path("reservation"))?;
-    resources.memory_kernel = bytes(memory.kernel(), &path("kernel"))?;
+    // `kernel` is deprecated (runtime-spec 1.1: runtimes may ignore it),
+    // and kernels since 6.1 take the value without enforcing it: checked
+    // for form, then ignored, as runc and crun do.
+    bytes(memory.kernel(), &path("kernel"))?;
     resources.memory_kernel_tcp = bytes(memory.kernel_tcp(), &path("kernelTCP"))?;
     if let Some(memory_and_swap) = bytes(memory.swap(), &path("swap"))? {
         let Some(limit) = resources.memory_max else {

@@ -367,7 +367,7 @@ fn a_full_config_maps_field_by_field() {
     assert_eq!(resources.memory_max, Some(50_593_792));
     assert_eq!(resources.memory_reservation, Some(40_000_000));
     assert_eq!(resources.memory_swap_max, Some(10_000_000));
-    assert_eq!(resources.memory_kernel, Some(50_593_792));
+    assert_eq!(resources.memory_kernel, None, "deprecated, ignored");
     assert_eq!(resources.memory_kernel_tcp, Some(50_593_792));
     assert_eq!(resources.memory_swappiness, Some(50));
     assert_eq!(resources.oom_kill_disable, Some(true));

@@ -9,7 +9,8 @@ use crate::error::CliError;
 /// Writes a default `config.json` in `bundle`; an existing one is kept.
 pub(crate) fn spec(bundle: &Path) -> Result<(), CliError> {
     let path = bundle.join("config.json");
-    let text = serde_json::to_string_pretty(&cradle_oci::default_spec())
+    let text = cradle_oci::spec_json(&cradle_oci::default_spec())
+        .and_then(|document| serde_json::to_string_pretty(&document))
         .map_err(|error| CliError::Usage(format!("config.json: {error}")))?;
     let mut file = OpenOptions::new()
         .write(true)
