@@ -132,9 +132,9 @@ pub fn take_inherited_fd(fd: std::os::fd::RawFd) -> Result<OwnedFd, crate::Error
     // (EBADF if nothing is open there).
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags < 0 {
-        return Err(crate::Error::syscall("fcntl(F_GETFD) of an inherited descriptor")(
-            nix::errno::Errno::last(),
-        ));
+        return Err(
+            crate::Error::syscall("fcntl(F_GETFD) of an inherited descriptor")(nix::errno::Errno::last()),
+        );
     }
     // SAFETY: `fd` is open (checked above) and was inherited to be passed
     // on; the caller takes it over once, so it has no other owner here.

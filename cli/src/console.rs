@@ -37,6 +37,10 @@ pub(crate) fn open(socket: &Path, size: Option<(u16, u16)>) -> Result<[OwnedFd; 
     )
     .map_err(CliError::syscall("sendmsg of the console"))?;
     let slave = pty.slave;
-    let copy = || slave.try_clone().map_err(CliError::file("the console's slave end"));
+    let copy = || {
+        slave
+            .try_clone()
+            .map_err(CliError::file("the console's slave end"))
+    };
     Ok([copy()?, copy()?, slave])
 }

@@ -26,7 +26,9 @@ fn freezer(paths: &CgroupPaths) -> Option<(&CgroupDir, bool)> {
 /// Whether the cgroup is frozen (unreadable: no).
 pub(crate) fn is_frozen(paths: &CgroupPaths) -> bool {
     match freezer(paths) {
-        Some((dir, true)) => fs::read_to_string(dir.file("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN"),
+        Some((dir, true)) => {
+            fs::read_to_string(dir.file("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+        }
         Some((dir, false)) => fs::read_to_string(dir.file("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"),
         None => false,
     }
@@ -35,9 +37,11 @@ pub(crate) fn is_frozen(paths: &CgroupPaths) -> bool {
 /// Freezes (`true`) or thaws the cgroup, and waits until the kernel says
 /// it is done.
 pub(crate) fn set(id: &str, paths: &CgroupPaths, frozen: bool) -> Result<(), CliError> {
-    let (dir, v1) = freezer(paths).ok_or_else(|| CliError::Usage(format!(
-        "container {id} has no freezer: neither a v1 freezer hierarchy nor cgroup2 holds its cgroup"
-    )))?;
+    let (dir, v1) = freezer(paths).ok_or_else(|| {
+        CliError::Usage(format!(
+            "container {id} has no freezer: neither a v1 freezer hierarchy nor cgroup2 holds its cgroup"
+        ))
+    })?;
     let (file, value) = match (v1, frozen) {
         (true, true) => ("freezer.state", "FROZEN"),
         (true, false) => ("freezer.state", "THAWED"),

@@ -17,7 +17,11 @@ const POLL: Duration = Duration::from_millis(2);
 
 /// Runs `hooks` in order with `state` (the OCI state document) on each
 /// one's stdin; the first failure ends the run and is returned.
-pub(crate) fn run_all(stage: &'static str, hooks: &[HookRecord], state: &serde_json::Value) -> Result<(), CliError> {
+pub(crate) fn run_all(
+    stage: &'static str,
+    hooks: &[HookRecord],
+    state: &serde_json::Value,
+) -> Result<(), CliError> {
     let input = serde_json::to_vec(state).map_err(|error| failure(stage, &hooks[0], error.to_string()))?;
     for hook in hooks {
         run(stage, hook, &input)?;
@@ -52,8 +56,13 @@ fn run(stage: &'static str, hook: &HookRecord, input: &[u8]) -> Result<(), CliEr
     if let Some((argv0, rest)) = hook.args.split_first() {
         command.arg0(argv0).args(rest);
     }
-    command.env_clear().envs(hook.env.iter().filter_map(|entry| entry.split_once('=')));
-    command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    command
+        .env_clear()
+        .envs(hook.env.iter().filter_map(|entry| entry.split_once('=')));
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
     let mut child = command
         .spawn()
         .map_err(|error| failure(stage, hook, error.to_string()))?;
@@ -70,7 +79,11 @@ fn run(stage: &'static str, hook: &HookRecord, input: &[u8]) -> Result<(), CliEr
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(failure(stage, hook, format!("timed out after {} s", bound.as_secs())));
+                return Err(failure(
+                    stage,
+                    hook,
+                    format!("timed out after {} s", bound.as_secs()),
+                ));
             }
             Ok(None) => thread::sleep(POLL),
             Err(error) => return Err(failure(stage, hook, error.to_string())),

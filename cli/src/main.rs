@@ -85,7 +85,11 @@ fn usage_error(error: &clap::Error) -> ExitCode {
 /// more with each `-v` or `--debug`; `RUST_LOG` wins when set. With
 /// `--log-format json`, one JSON object per line.
 fn init_logging(cli: &Cli) {
-    let verbose = if cli.debug { cli.verbose.max(2) } else { cli.verbose };
+    let verbose = if cli.debug {
+        cli.verbose.max(2)
+    } else {
+        cli.verbose
+    };
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -94,7 +98,11 @@ fn init_logging(cli: &Cli) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let file = cli.log.as_ref().and_then(|path| {
-        std::fs::OpenOptions::new().create(true).append(true).open(path).ok()
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
     });
     let ansi = file.is_none() && std::io::stderr().is_terminal();
     let writer = move || -> Box<dyn std::io::Write> {

@@ -61,7 +61,10 @@ pub(crate) fn cgroup(paths: &CgroupPaths, id: &str, placed: Option<&Placement>) 
         if planned != *paths {
             return Err(refuse(
                 id,
-                format!("the state's cgroup is not where its bundle's cgroupsPath puts it ({:?})", placed),
+                format!(
+                    "the state's cgroup is not where its bundle's cgroupsPath puts it ({:?})",
+                    placed
+                ),
             ));
         }
         return Ok(());

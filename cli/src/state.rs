@@ -210,7 +210,9 @@ impl ContainerState {
             return Ok(None);
         };
         match Container::open(pid, self.start_time) {
-            Ok(init) => Ok(proof::init(&self.id, self.cgroup.as_ref(), self.placement(), &init)?.then_some(init)),
+            Ok(init) => {
+                Ok(proof::init(&self.id, self.cgroup.as_ref(), self.placement(), &init)?.then_some(init))
+            }
             Err(cradle_linux::Error::ContainerGone { .. }) => Ok(None),
             Err(error) => Err(CliError::Backend(error)),
         }

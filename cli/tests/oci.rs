@@ -76,7 +76,9 @@ fn create_holds_and_start_runs_across_processes() {
     }
     let sandbox = Sandbox::new("oci-life");
     let id = sandbox.name("c");
-    let bundle = Bundle::new(&sandbox, |config| args(config, "echo ran > /tmp/marker; exec sleep 1000"));
+    let bundle = Bundle::new(&sandbox, |config| {
+        args(config, "echo ran > /tmp/marker; exec sleep 1000")
+    });
     sandbox
         .cradle()
         .args(["create", "--bundle"])
@@ -92,7 +94,10 @@ fn create_holds_and_start_runs_across_processes() {
     assert_eq!(state["bundle"], json!(bundle.path()));
     assert!(state["ociVersion"].is_string(), "{state}");
     std::thread::sleep(Duration::from_millis(100));
-    assert!(!bundle.in_rootfs("tmp/marker").exists(), "the process ran before start");
+    assert!(
+        !bundle.in_rootfs("tmp/marker").exists(),
+        "the process ran before start"
+    );
 
     sandbox.cradle().args(["start", &id]).assert().success();
     assert_eq!(wait_for_file(&bundle.in_rootfs("tmp/marker")), "ran\n");
@@ -100,9 +105,17 @@ fn create_holds_and_start_runs_across_processes() {
     // A second start is refused: one line, exit 1.
     let second = sandbox.cradle().args(["start", &id]).output().expect("start");
     assert_eq!(second.status.code(), Some(1));
-    assert!(one_line(&second.stderr).contains("running"), "{:?}", second.stderr);
+    assert!(
+        one_line(&second.stderr).contains("running"),
+        "{:?}",
+        second.stderr
+    );
 
-    let ps = sandbox.cradle().args(["ps", "--format", "json", &id]).output().expect("ps");
+    let ps = sandbox
+        .cradle()
+        .args(["ps", "--format", "json", &id])
+        .output()
+        .expect("ps");
     let pids: Vec<i64> = serde_json::from_slice(&ps.stdout).expect("ps JSON");
     assert_eq!(pids, [state["pid"].as_i64().expect("pid")]);
 
@@ -113,7 +126,10 @@ fn create_holds_and_start_runs_across_processes() {
 
     sandbox.cradle().args(["kill", &id, "KILL"]).assert().success();
     sandbox.wait_for_status(&id, "stopped");
-    assert!(sandbox.state(&id).get("pid").is_none_or(|pid| pid.as_i64() != Some(0)));
+    assert!(sandbox
+        .state(&id)
+        .get("pid")
+        .is_none_or(|pid| pid.as_i64() != Some(0)));
     sandbox.cradle().args(["delete", &id]).assert().success();
     sandbox.assert_clean();
 }
@@ -135,7 +151,10 @@ fn create_then_delete_never_runs_the_process() {
         .success();
     let pid = sandbox.state(&id)["pid"].as_i64().expect("pid");
     sandbox.cradle().args(["delete", &id]).assert().success();
-    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the held process outlived delete");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "the held process outlived delete"
+    );
     assert!(!bundle.in_rootfs("tmp/marker").exists(), "the process ran");
     sandbox.assert_clean();
 }
@@ -162,7 +181,12 @@ fn spec_then_run_runs_the_bundle_in_the_foreground() {
         .arg(sandbox.name("exit"))
         .output()
         .expect("run");
-    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&output.stdout), "cradle\n");
     sandbox.assert_clean();
 }
@@ -199,8 +223,16 @@ fn hooks_get_the_state_on_stdin_at_their_stage() {
         .assert()
         .success();
     sandbox.cradle().args(["start", &id]).assert().success();
-    sandbox.cradle().args(["delete", "--force", &id]).assert().success();
-    for (name, status) in [("prestart", "created"), ("poststart", "running"), ("poststop", "stopped")] {
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &id])
+        .assert()
+        .success();
+    for (name, status) in [
+        ("prestart", "created"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
         let text = fs::read_to_string(out.path().join(name)).unwrap_or_else(|_| panic!("{name} ran"));
         let state: Value = serde_json::from_str(&text).expect("state JSON on stdin");
         assert_eq!(state["id"], id.as_str(), "{name}: {state}");
@@ -227,7 +259,11 @@ fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
         .output()
         .expect("create");
     assert_eq!(output.status.code(), Some(1));
-    assert!(one_line(&output.stderr).contains("prestart hook"), "{:?}", output.stderr);
+    assert!(
+        one_line(&output.stderr).contains("prestart hook"),
+        "{:?}",
+        output.stderr
+    );
     sandbox.assert_clean();
 }
 
@@ -264,7 +300,9 @@ fn bad_bundles_are_refused_with_one_line_and_nothing_left() {
     std::os::unix::fs::symlink(outside.path(), link.path().join("link")).expect("symlink");
     refused(link.path(), &sandbox.name("link"), "root.path");
 
-    let rdt = Bundle::new(&sandbox, |config| config["linux"]["intelRdt"] = json!({"closID": "x"}));
+    let rdt = Bundle::new(&sandbox, |config| {
+        config["linux"]["intelRdt"] = json!({"closID": "x"})
+    });
     refused(rdt.path(), &sandbox.name("rdt"), "linux.intelRdt");
 
     // An id in use: the second create is refused, the first left alone.
@@ -309,9 +347,16 @@ fn a_create_killed_at_any_point_is_finished_by_delete_force() {
             .expect("create");
         assert!(!status.success(), "{point}: create was not killed");
         if sandbox.root().join(&id).exists() {
-            sandbox.cradle().args(["delete", "--force", &id]).assert().success();
+            sandbox
+                .cradle()
+                .args(["delete", "--force", &id])
+                .assert()
+                .success();
         }
-        assert!(!bundle.in_rootfs("tmp/marker").exists(), "{point}: the process ran");
+        assert!(
+            !bundle.in_rootfs("tmp/marker").exists(),
+            "{point}: the process ran"
+        );
         sandbox.assert_clean();
     }
 }
@@ -324,10 +369,23 @@ fn features_and_spec_describe_what_cradle_runs() {
     let features: Value = serde_json::from_slice(&output.stdout).expect("features JSON");
     assert!(features["ociVersionMin"].is_string(), "{features}");
     let dir = tempfile::tempdir().expect("bundle");
-    sandbox.cradle().args(["spec", "--bundle"]).arg(dir.path()).assert().success();
+    sandbox
+        .cradle()
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .assert()
+        .success();
     // An existing config.json is kept.
-    let again = sandbox.cradle().args(["spec", "--bundle"]).arg(dir.path()).output().expect("spec");
+    let again = sandbox
+        .cradle()
+        .args(["spec", "--bundle"])
+        .arg(dir.path())
+        .output()
+        .expect("spec");
     assert_eq!(again.status.code(), Some(1));
-    let mode = fs::metadata(dir.path().join("config.json")).expect("config.json").permissions().mode();
+    let mode = fs::metadata(dir.path().join("config.json"))
+        .expect("config.json")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o022, 0, "config.json is writable by others");
 }

@@ -88,7 +88,8 @@ fn launch(
     if !prestart.is_empty() {
         hooks::run_all("prestart", prestart, &bundle::state_document(&state))?;
     }
-    held.hand_off().map_err(|error| exit::launch_error(&program, error))?;
+    held.hand_off()
+        .map_err(|error| exit::launch_error(&program, error))?;
     crash::point("create: handed off");
     if let Some(path) = pid_file {
         write_pid_file(path, state.pid)?;
@@ -99,7 +100,10 @@ fn launch(
 
 /// Writes `pid` to `path` whole: beside it, then renamed over it.
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), CliError> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.cradle-tmp"));
     fs::write(&temp, pid.to_string()).map_err(CliError::file(&temp))?;
     fs::rename(&temp, path).map_err(CliError::file(path))

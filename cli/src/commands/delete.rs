@@ -80,7 +80,10 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
             Err(error) => Err(error),
         };
     }
-    let poststop = state.oci.as_ref().map(|oci| (oci.poststop.clone(), crate::bundle::state_document(&state)));
+    let poststop = state
+        .oci
+        .as_ref()
+        .map(|oci| (oci.poststop.clone(), crate::bundle::state_document(&state)));
     teardown::remove(state.cgroup, &interfaces, entry);
     if let Some((hooks, mut document)) = poststop.filter(|(hooks, _)| !hooks.is_empty()) {
         document["status"] = "stopped".into();

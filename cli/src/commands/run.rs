@@ -277,7 +277,10 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
         )));
     }
     let id = args.id.clone().unwrap_or_default();
-    let dir = args.bundle.clone().unwrap_or_else(|| std::path::PathBuf::from("."));
+    let dir = args
+        .bundle
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
     let crate::bundle::BundlePlan {
         mut plan,
         cgroup,
@@ -322,7 +325,11 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
         state.pid = held.pid().as_raw();
         state.start_time = held.start_time()?;
         state.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
-        state.supervisor = if args.detach { None } else { Supervisor::this_process() };
+        state.supervisor = if args.detach {
+            None
+        } else {
+            Supervisor::this_process()
+        };
         entry.write(&state)?;
         crash::point("run: process recorded");
         if !prestart.is_empty() {
@@ -330,7 +337,9 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
             document["status"] = "created".into();
             crate::hooks::run_all("prestart", &prestart, &document)?;
         }
-        let process = held.start().map_err(|error| exit::launch_error(&program, error))?;
+        let process = held
+            .start()
+            .map_err(|error| exit::launch_error(&program, error))?;
         if let Some(path) = &args.pid_file {
             crate::commands::create::write_pid_file(path, state.pid)?;
         }
@@ -345,7 +354,11 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
         }
     };
     if let Some(oci) = &state.oci {
-        crate::hooks::run_all_warning("poststart", &oci.poststart, &crate::bundle::state_document(&state));
+        crate::hooks::run_all_warning(
+            "poststart",
+            &oci.poststart,
+            &crate::bundle::state_document(&state),
+        );
     }
     match attachment {
         Attachment::Detached { .. } => Ok(0),
