@@ -1,8 +1,10 @@
 //! The device nodes of the container's `/dev`: the standard ones and the
-//! config's, made relative to the descriptor of the new tmpfs, never by a
-//! path through the rootfs. Where the kernel refuses `mknod` (a user namespace), the host's
+//! config's, made relative to the descriptor of `/dev` (cradle's new tmpfs,
+//! or whatever `/dev` an OCI mount table left), never by a path through the
+//! rootfs. Where the kernel refuses `mknod` (a user namespace), the host's
 //! node is bound onto an empty file instead. An entry already at a node's
-//! name is replaced, unless something is mounted on it.
+//! name is replaced, unless something is mounted on it: the mount table
+//! put that there.
 //!
 //! Whether the process may open a node is not decided here but by the
 //! cgroup's device rules, which the parent wrote before the child runs.
@@ -16,7 +18,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, fstatat, makedev, mkdirat, mknodat, Mode, SFlag};
 use nix::sys::statfs::{fstatfs, TMPFS_MAGIC};
-use nix::unistd::{fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 
 use cradle_core::confinement::{DeviceKind, DeviceNode};
 use cradle_core::{ChildError, ChildStep};
@@ -33,13 +35,53 @@ pub(super) const STANDARD: [(&str, u64, u64); 6] = [
     ("tty", 5, 0),
 ];
 
+/// The symlinks every `/dev` gets beside `ptmx`: link, target.
+pub(super) const LINKS: [(&str, &str); 4] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+];
+
 /// What [`make_node`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Placed {
     /// Made the node (or bound the host's onto a file it made).
     Made,
-    /// Left what is mounted at the name.
+    /// Left what the mount table mounted at the name.
     Kept,
+}
+
+/// Fills `dev`, the `/dev` an OCI mount table left (a directory of the
+/// rootfs), as runc does: the standard nodes, the config's, `ptmx` as a
+/// link to `pts/ptmx` (unless the config has a `/dev/ptmx` node), and the
+/// [`LINKS`], which are kept where the image has an entry of that name.
+pub(super) fn populate(dev: &OwnedFd, nodes: &[DeviceNode]) -> Result<(), ChildError> {
+    let step = ChildStep::Devices;
+    for (name, major, minor) in STANDARD {
+        make_node(
+            dev,
+            name,
+            SFlag::S_IFCHR,
+            0o666,
+            makedev(major, minor),
+            &Path::new("/dev").join(name),
+            step,
+        )?;
+    }
+    make_nodes(dev, nodes)?;
+    let ptmx = Path::new("/dev/ptmx");
+    if !nodes.iter().any(|node| node.path == ptmx) && clear_the_way(dev, "ptmx", ptmx, step)? == Placed::Made
+    {
+        symlinkat("pts/ptmx", dev, "ptmx").map_err(failed(step, "symlink /dev/ptmx"))?;
+    }
+    for (link, target) in LINKS {
+        match symlinkat(target, dev, link) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(errno) => return Err(failed(step, format!("symlink /dev/{link}"))(errno)),
+        }
+    }
+    Ok(())
 }
 
 /// Opens the tmpfs just mounted on `dev` (an `O_PATH` descriptor of it,
