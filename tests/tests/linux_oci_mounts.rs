@@ -2,7 +2,7 @@
 //! the config's mounts are the container's whole table, made inside the
 //! rootfs (symlinks in the image resolved there, never on the host), with
 //! the standard device nodes in the `/dev` they leave, the container's own
-//! cgroups and the root's propagation asked for.
+//! cgroups, the root's propagation and the umask asked for.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -477,6 +477,24 @@ fn the_root_gets_the_propagation_asked_for_and_the_host_nothing() {
         process.terminate().expect("terminate");
         drop(host_bind);
     }
+}
+
+#[test]
+fn the_umask_is_the_configs() {
+    if !require_root("the_umask_is_the_configs") {
+        return;
+    }
+    let rootfs = BusyboxRootfs::new();
+    let mounts = vec![entry("proc", "/proc", Some("proc"), &[])];
+    let mut config = in_rootfs(
+        &rootfs,
+        mounts,
+        "grep Umask /proc/self/status; touch /tmp/f; stat -c %a /tmp/f",
+    );
+    config.umask = Some(0o027);
+    let finished = run(Plan::init(config), INIT).expect("launch");
+    let lines: Vec<&str> = finished.stdout.lines().collect();
+    assert_eq!(lines, ["Umask:\t0027", "640"], "{finished:?}");
 }
 
 #[test]
