@@ -1,11 +1,13 @@
 //! The syscalls nix does not wrap: `clone3`, `pidfd_open`,
 //! `pidfd_send_signal`, `close_range`, and the two calls of the new mount
 //! API that detach a bind mount from the host (`open_tree`, `move_mount`)
-//! and make a tree read-only (`mount_setattr`); `seccomp` to install a
-//! filter; `openat2` to resolve without symlinks; `capget`/`capset` and
-//! the capability `prctl`s, whose errno the child reports; `rt_sigaction`
-//! raw, for the signals the C library keeps to itself; and
-//! the 64-bit clone flags that libc declares as truncated 32-bit constants.
+//! and change a tree's flags and propagation (`mount_setattr`), and the
+//! three that mount a filesystem detached (`fsopen`, `fsconfig`,
+//! `fsmount`); `seccomp` to install a filter; `openat2` to resolve without
+//! symlinks; `capget`/`capset` and the capability `prctl`s, whose errno
+//! the child reports; `rt_sigaction` raw, for the signals the C library
+//! keeps to itself; and the 64-bit clone flags that libc declares as
+//! truncated 32-bit constants.
 //!
 //! Each `unsafe` block here is one syscall.
 
@@ -209,19 +211,7 @@ const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 /// namespace, so it survives the caller's old root being unmounted and can
 /// be attached anywhere with [`move_mount`].
 pub(crate) fn open_tree_clone(path: &CStr, recursive: bool) -> Result<OwnedFd, Errno> {
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    if recursive {
-        flags |= AT_RECURSIVE;
-    }
-    // SAFETY: `path` is a C string that outlives the call; the fd returned
-    // is new.
-    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    open_tree_clone_at(nix::fcntl::AT_FDCWD, path, recursive)
 }
 
 /// Attaches the detached mount `tree` (from [`open_tree_clone`]) at `to`.
@@ -547,4 +537,149 @@ pub(crate) fn move_mount_onto(tree: BorrowedFd<'_>, onto: BorrowedFd<'_>) -> Res
         )
     };
     Errno::result(ret).map(drop)
+}
+
+/// A new filesystem context for `fstype` (`fsopen`, Linux 5.2): configured
+/// with [`fsconfig_set`] and [`fsconfig_create`], mounted detached with
+/// [`fsmount`].
+pub(crate) fn fsopen(fstype: &CStr) -> Result<OwnedFd, Errno> {
+    // SAFETY: `fstype` is a C string that outlives the call; the fd
+    // returned is new.
+    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), libc::FSOPEN_CLOEXEC) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets one parameter of the filesystem context `fs`: `key=value`, or the
+/// flag `key` when `value` is `None` (as `mount(2)` passes each
+/// comma-separated option of its data).
+pub(crate) fn fsconfig_set(fs: BorrowedFd<'_>, key: &CStr, value: Option<&CStr>) -> Result<(), Errno> {
+    let (command, value) = match value {
+        Some(value) => (libc::FSCONFIG_SET_STRING, value.as_ptr()),
+        None => (libc::FSCONFIG_SET_FLAG, std::ptr::null()),
+    };
+    // SAFETY: a valid fd, a C string key and a C string value (or null for
+    // a flag) that outlive the call, which only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            command,
+            key.as_ptr(),
+            value,
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Creates (or finds, for a filesystem with one superblock per namespace)
+/// the superblock the context `fs` describes.
+pub(crate) fn fsconfig_create(fs: BorrowedFd<'_>) -> Result<(), Errno> {
+    let command = libc::FSCONFIG_CMD_CREATE;
+    // SAFETY: a valid fd and null key and value, as the command takes none.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            command,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// A detached mount of the superblock of the context `fs`, with the
+/// `MOUNT_ATTR_*` bits of `attributes`, to attach with [`move_mount_onto`].
+pub(crate) fn fsmount(fs: BorrowedFd<'_>, attributes: u64) -> Result<OwnedFd, Errno> {
+    let attributes = libc::c_uint::try_from(attributes).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: a valid fd and integer flags; the fd returned is new.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            libc::FSMOUNT_CLOEXEC,
+            attributes,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// What [`mount_setattr`] changes on a mount.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MountChange {
+    /// `MOUNT_ATTR_*` bits to set.
+    pub(crate) set: u64,
+    /// `MOUNT_ATTR_*` bits to clear (`MOUNT_ATTR__ATIME` to change the
+    /// atime mode).
+    pub(crate) clear: u64,
+    /// `MS_PRIVATE`, `MS_SHARED`, `MS_SLAVE` or `MS_UNBINDABLE`; 0 keeps
+    /// the propagation.
+    pub(crate) propagation: u64,
+}
+
+impl MountChange {
+    /// Whether it changes nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == MountChange::default()
+    }
+}
+
+/// Applies `change` to the mount whose root `tree` is (attached or
+/// detached), and to every mount below it when `recursive` (Linux 5.12).
+pub(crate) fn mount_setattr(tree: BorrowedFd<'_>, change: MountChange, recursive: bool) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: change.set,
+        attr_clr: change.clear,
+        propagation: change.propagation,
+        userns_fd: 0,
+    };
+    let flags = AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: a valid fd, an empty C string and a `struct mount_attr` of
+    // the size passed; all outlive the call, which only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// A detached copy of the mount tree at `path` below the directory `dir`
+/// (its submounts too when `recursive`); `dir` must be attached in the
+/// caller's mount namespace.
+pub(crate) fn open_tree_clone_at(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    recursive: bool,
+) -> Result<OwnedFd, Errno> {
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: a valid fd and a C string that outlives the call; the fd
+    // returned is new.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, dir.as_raw_fd(), path.as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

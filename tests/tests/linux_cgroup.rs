@@ -961,6 +961,7 @@ const CHILD_STEPS: [&str; 9] = [
 ];
 
 /// How a launch is made to fail.
+#[allow(clippy::large_enum_variant)]
 enum Failure {
     /// `Process::start` of the plan fails on its own.
     Start(Plan, &'static str, Box<Resources>),

@@ -9,10 +9,13 @@
 //! joins a running container and forks the process, which then does the
 //! same, without the container's own steps.
 
+mod cgroup_mount;
 mod confine;
 mod devices;
 mod exec;
+mod in_root;
 mod mount_options;
+mod mount_table;
 mod mounts;
 pub(crate) mod network;
 mod setns;

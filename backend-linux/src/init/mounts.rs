@@ -1,11 +1,14 @@
 //! The container's filesystem: a private mount table, the rootfs,
-//! `/proc`, `/dev`, `/sys`, the config's mounts, read-only and masked
-//! paths.
+//! `/proc`, `/dev`, `/sys`, the config's mounts, the root's propagation,
+//! read-only and masked paths.
 //!
-//! Everything after `pivot_root` is resolved inside the rootfs, so a
-//! symlink in the image cannot point a mount at the host. Bind sources are
-//! host paths: they are copied as detached mounts (`open_tree`) before the
-//! pivot and attached (`move_mount`) after it.
+//! With `Config::default_mounts` (cradle's own configs), everything after
+//! `pivot_root` is resolved inside the rootfs, so a symlink in the image
+//! cannot point a mount at the host. Bind sources are host paths: they
+//! are copied as detached mounts (`open_tree`) before the pivot and
+//! attached (`move_mount`) after it. An OCI bundle's table (without
+//! default mounts) is made before the pivot instead, each destination
+//! resolved in the rootfs ([`super::mount_table`]).
 //!
 //! `/proc`, `/dev` and `/sys` are mounted in the rootfs just *before* the
 //! pivot, for user namespaces: there the kernel mounts a new proc or sysfs
@@ -23,7 +26,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::AT_FDCWD;
+use nix::fcntl::{OFlag, AT_FDCWD};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, makedev, mkdirat, Mode};
 use nix::unistd::{chdir, fchdir, pivot_root, symlinkat};
@@ -32,23 +35,17 @@ use cradle_core::config::Mount;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind};
 
 use super::devices;
+use super::in_root::{self, Leaf};
 use super::mount_options::{self, MountOptions};
+use super::mount_table::MountTable;
 use super::setup::Hook;
 use super::{failed, io_failed, refused};
 use crate::sys;
 
-/// The symlinks of a minimal `/dev`: link (in `/dev`), target.
-const DEV_LINKS: [(&str, &str); 5] = [
-    ("ptmx", "pts/ptmx"),
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-];
-
 /// Sets up the container's filesystem, calling `hook` before each step:
 /// the mount table, the rootfs with its `/proc`, `/dev` (and the config's
-/// device nodes) and `/sys`, and the config's mounts. Read-only and masked
+/// device nodes) and `/sys` or an OCI table, the config's mounts, and the
+/// root's propagation. Read-only and masked
 /// paths ([`paths`]) and the read-only root ([`readonly_rootfs`]) come
 /// later, after the sysctls are written.
 pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
@@ -58,11 +55,13 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
             || !config.mounts.is_empty()
             || !config.readonly_paths.is_empty()
             || !config.masked_paths.is_empty()
-            || config.readonly_rootfs;
+            || config.readonly_rootfs
+            || config.rootfs_propagation.is_some();
         if changes_mounts {
             return Err(refused(
                 ChildStep::Mounts,
-                "a rootfs, mounts, read-only and masked paths and a read-only root need a new mount namespace",
+                "a rootfs, mounts, read-only and masked paths, a read-only root and a root propagation \
+                 need a new mount namespace",
             ));
         }
     }
@@ -78,9 +77,21 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     if !config.creates(NamespaceKind::Mount) {
         return Ok(());
     }
+    let propagation = RootPropagation::of(config)?;
     // Nothing mounted from here on propagates back to the host.
-    mount_at(None, "/", None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)
-        .map_err(failed(ChildStep::Mounts, "making / rprivate"))?;
+    mount_at(None, "/", None, propagation.initial(), None)
+        .map_err(failed(ChildStep::Mounts, "making / rprivate (or rslave)"))?;
+    match &config.rootfs {
+        Some(rootfs) if !config.default_mounts => mount_table(config, rootfs, hook)?,
+        _ => default_mounts(config, hook)?,
+    }
+    propagation.apply()
+}
+
+/// Cradle's own `/proc`, `/dev` and `/sys` in the rootfs, then the pivot,
+/// then the config's mounts; without a rootfs, the config's mounts (and a
+/// new pid namespace's `/proc`) over the host's tree.
+fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     let planned: Vec<Planned<'_>> = config
         .mounts
         .iter()
@@ -110,6 +121,80 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         mount.mount()?;
     }
     Ok(())
+}
+
+/// An OCI bundle's mount table: the config's mounts made inside the
+/// rootfs before the pivot ([`MountTable`]), then the device nodes and
+/// links in whatever `/dev` they left.
+fn mount_table(config: &Config, rootfs: &Path, hook: Hook<'_>) -> Result<(), ChildError> {
+    let table = MountTable::open(&config.mounts)?;
+    hook(ChildStep::Rootfs, config);
+    enter_rootfs(rootfs)?;
+    hook(ChildStep::Mounts, config);
+    let root = nix::fcntl::open(
+        ".",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(failed(ChildStep::Rootfs, "open of the rootfs"))?;
+    table.mount_all(root.as_fd())?;
+    hook(ChildStep::Devices, config);
+    if table.binds_dev() {
+        if !config.devices.is_empty() {
+            return Err(refused(
+                ChildStep::Devices,
+                "the mount table binds a /dev of the host's: no device node is made in it",
+            ));
+        }
+    } else {
+        let dev = in_root::open_or_make(root.as_fd(), Path::new("/dev"), Leaf::Dir, ChildStep::Devices)?;
+        devices::populate(&dev, &config.devices)?;
+    }
+    drop(root);
+    pivot()
+}
+
+/// `Config::rootfs_propagation`, applied as runc does: the mount table is
+/// cut from the host's first (recursively private, or a slave of the
+/// host's mounts when a slave is asked for, so that the host's mounts
+/// still reach it), and the root gets the propagation asked for last,
+/// once it is the root: a shared root is shared with no mount of the
+/// host's, so nothing the container mounts ever reaches the host.
+#[derive(Clone, Copy, Debug)]
+struct RootPropagation(Option<MsFlags>);
+
+impl RootPropagation {
+    fn of(config: &Config) -> Result<RootPropagation, ChildError> {
+        match &config.rootfs_propagation {
+            None => Ok(RootPropagation(None)),
+            Some(name) => mount_options::propagation(name).map(|flags| RootPropagation(Some(flags))).ok_or_else(|| {
+                refused(
+                    ChildStep::Mounts,
+                    format!("rootfs propagation {name:?}: not one of (r)private, (r)shared, (r)slave, (r)unbindable"),
+                )
+            }),
+        }
+    }
+
+    /// The change that cuts the new mount table from the host's.
+    fn initial(self) -> MsFlags {
+        match self.0 {
+            Some(flags) if flags.contains(MsFlags::MS_SLAVE) => MsFlags::MS_REC | MsFlags::MS_SLAVE,
+            _ => MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        }
+    }
+
+    /// Gives `/` the propagation asked for (private it already is).
+    fn apply(self) -> Result<(), ChildError> {
+        match self.0 {
+            Some(flags) if !flags.contains(MsFlags::MS_PRIVATE) => mount_at(None, "/", None, flags, None)
+                .map_err(failed(
+                    ChildStep::Mounts,
+                    format!("mount propagation {flags:?} of /"),
+                )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Read-only and masked paths.
@@ -256,7 +341,7 @@ fn mount_dev() -> Result<OwnedFd, ChildError> {
         mount_at(Some(fstype), &target, Some(fstype), flags, Some(data))
             .map_err(failed(step, format!("mount /dev/{sub}")))?;
     }
-    for (link, target) in DEV_LINKS {
+    for (link, target) in [("ptmx", "pts/ptmx")].into_iter().chain(devices::LINKS) {
         symlinkat(target, &dir, link).map_err(failed(step, format!("symlink /dev/{link}")))?;
     }
     Ok(dir)
@@ -364,7 +449,8 @@ impl<'a> Planned<'a> {
                 make_dir(destination)?;
                 let fstype = self.mount.fstype.as_deref();
                 let source = self.mount.source.as_deref().and_then(Path::to_str).or(fstype);
-                let data = Some(self.options.data.as_str()).filter(|d| !d.is_empty());
+                let data = self.options.joined_data();
+                let data = Some(data.as_str()).filter(|d| !d.is_empty());
                 mount_at(source, destination, fstype, self.options.flags, data).map_err(failure())?;
             }
         }

@@ -6,6 +6,7 @@ use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::prctl;
 use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::stat::Mode;
 use nix::unistd::{self, Gid, Uid};
 
 use cradle_core::config::RlimitResource;
@@ -39,6 +40,7 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError
     step(ChildStep::Sysctls, confine::sysctls)?;
     step(ChildStep::Paths, mounts::paths)?;
     step(ChildStep::ReadonlyRootfs, mounts::readonly_rootfs)?;
+    set_umask(config);
     step(ChildStep::User, set_user)?;
     step(ChildStep::Capabilities, confine::capabilities)?;
     step(ChildStep::Cwd, change_dir)?;
@@ -61,6 +63,7 @@ pub(super) fn run_setns(config: &Config, hook: Hook<'_>) -> Result<Command, Chil
     step(ChildStep::Setsid, new_session)?;
     step(ChildStep::Rlimits, set_rlimits)?;
     step(ChildStep::OomScoreAdj, confine::oom_score_adj)?;
+    set_umask(config);
     step(ChildStep::User, set_user)?;
     step(ChildStep::Capabilities, confine::capabilities)?;
     step(ChildStep::Cwd, change_dir)?;
@@ -118,6 +121,14 @@ fn take_terminal() -> Result<(), ChildError> {
     Errno::result(rc)
         .map(drop)
         .map_err(failed(ChildStep::Setsid, "ioctl(TIOCSCTTY) on stdin"))
+}
+
+/// The command's umask, once the init has made its last file (it cannot
+/// fail: `umask` takes any mode and keeps the permission bits).
+fn set_umask(config: &Config) {
+    if let Some(mask) = config.umask {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask & 0o777));
+    }
 }
 
 fn change_dir(config: &Config) -> Result<(), ChildError> {
