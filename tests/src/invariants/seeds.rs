@@ -67,7 +67,8 @@ pub enum Story {
     /// hand-off.
     HandOffFails,
     /// The caller hands the held process off, and it is killed while the
-    /// hand-off is in flight: its exit and end of stream come first.
+    /// hand-off is in flight: its exit comes before the hand-off is done,
+    /// the end of stream it causes after.
     DiesHandedOff,
 }
 
@@ -592,17 +593,20 @@ impl Recorder {
                 }
             }
             Command::HandOff { .. } => {
-                if self.story == Story::DiesHandedOff {
+                let dies = self.story == Story::DiesHandedOff;
+                if dies {
                     self.op(Op::Exit {
                         of: ExitOf::Spawned,
                         status: ExitStatus::Signaled(9),
                     });
-                    self.op(Op::Eof);
                 }
-                // Handed off, it holds on: no end of stream.
                 self.op(Op::Done {
                     ok: ok && self.story != Story::HandOffFails,
                 });
+                // Handed off, it holds on: no end of stream, unless it died.
+                if dies {
+                    self.op(Op::Eof);
+                }
             }
             Command::Kill { pid } => {
                 self.op(Op::Done { ok: true });
