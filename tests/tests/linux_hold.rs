@@ -4,6 +4,7 @@
 //! `create`) outlives its launcher until another one resumes it (the OCI
 //! `start`) through the listening socket it was given.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use cradle_core::{ChildStep, Config, LaunchError, NamespaceKind, Plan, Step};
 use cradle_linux::cgroup::{Cgroup, CgroupConfig};
 use cradle_linux::{CreatedProcess, Error, HeldProcess, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root, unique};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 
@@ -332,4 +334,48 @@ fn a_hand_off_without_a_listener_fails_and_leaves_nothing() {
     assert!(!alive(pid), "process {pid} is left");
     assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
     assert!(!marker.exists(), "the command ran");
+}
+
+/// A launcher may hold descriptors it inherited without close-on-exec (a
+/// shell's `5>log`); the init gets them too, one of them perhaps where a
+/// hand-off listener would go. A hold started without a hand-off must not
+/// take that for a listener, nor fail over it.
+#[test]
+fn a_started_hold_leaves_alone_what_the_launcher_left_where_a_listener_goes() {
+    if !require_root("a_started_hold_leaves_alone_what_the_launcher_left_where_a_listener_goes") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("marker");
+    let null = std::fs::File::open("/dev/null").expect("/dev/null");
+    // A stray at some free number from 5 on (the lower ones it skips are
+    // held meanwhile), then made to survive `exec`, as an inherited one.
+    let mut skipped = Vec::new();
+    let stray = loop {
+        let fd = OwnedFd::from(null.try_clone().expect("dup /dev/null"));
+        if fd.as_raw_fd() >= 5 {
+            break fd;
+        }
+        skipped.push(fd);
+    };
+    drop(skipped);
+    fcntl(&stray, FcntlArg::F_SETFD(FdFlag::empty())).expect("clear close-on-exec");
+    // Enough preserved descriptors that the stray's number is where the
+    // init looks for a listener: after stdio, the preserved ones, the
+    // launch socket and the start pipe.
+    let preserved = usize::try_from(stray.as_raw_fd() - 5).expect("at least 5");
+    let mut plan = plan(&marker);
+    plan.config.preserved_fds = u32::try_from(preserved).expect("a few");
+    let name = unique("cradle-stray");
+    let mut options = options(&name);
+    for _ in 0..preserved {
+        let fd = null.try_clone().expect("dup /dev/null");
+        options = options.preserve_fd(fd.into());
+    }
+    let held = Process::start_held(plan, options).expect("held");
+    let mut process = held.start().expect("start, with a stray where a listener goes");
+    assert!(wait_for(|| marker.exists()), "the command never ran");
+    process.terminate().expect("terminate");
+    process.cgroup().expect("cgroup").destroy().expect("destroy");
+    drop(stray);
 }
