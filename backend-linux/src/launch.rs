@@ -429,15 +429,19 @@ impl LinuxLaunch {
     /// at `hold` and sends the start byte; the connection is the launch's
     /// channel from then on. A hold nobody listens on (the process ended,
     /// or was started already) refuses the connection.
+    ///
+    /// The byte goes last: a start that fails never reached the process
+    /// (the core kills a resumed process only once its start succeeded).
     fn connect_to_hold(&mut self, hold: &Path) -> Result<(), Error> {
         let stream = UnixStream::connect(hold).map_err(Error::file(hold))?;
         let stream = OwnedFd::from(stream);
-        // One byte into a new connection: there is always room for it.
+        fcntl(&stream, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(Error::syscall("fcntl(O_NONBLOCK)"))?;
+        // One byte into a new connection: there is always room for it,
+        // even without blocking.
         match socket::send(stream.as_raw_fd(), &[RELEASE], MsgFlags::MSG_NOSIGNAL) {
             Ok(_) => {}
             Err(errno) => return Err(Error::syscall("send of the start byte")(errno)),
         }
-        fcntl(&stream, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(Error::syscall("fcntl(O_NONBLOCK)"))?;
         self.socket = Some(stream);
         Ok(())
     }

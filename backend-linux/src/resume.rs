@@ -21,7 +21,9 @@ use crate::{clock, proc_stat, sys};
 /// proves that `pid` still names that process before anything is sent or
 /// signalled. On a failure (its `exec` failed, or the deadline passed) the
 /// process is killed; it is not this caller's child, so its parent reaps
-/// it, and its cgroup stays for its owner to remove.
+/// it, and its cgroup stays for its owner to remove. A start nobody
+/// accepts (the process was started already, or is not holding) fails
+/// with nothing killed.
 pub fn resume(pid: Pid, start_time: u64, hold: &Path, timeout: Duration) -> Result<(), Error> {
     let pidfd = sys::pidfd_open(pid).map_err(Error::syscall("pidfd_open"))?;
     // After the pidfd: a pid reused since the check below cannot be the

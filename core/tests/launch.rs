@@ -9,8 +9,8 @@ use cradle_core::framing::{encode_to_bytes, DecodeError};
 use cradle_core::launch::{ConfigError, Misuse, Role, Spawn, Step, Who, EXIT_GRACE};
 use cradle_core::message::{ChildError, ChildStep, MessageKind};
 use cradle_core::{
-    Command, CommandError, Config, Event, ExitStatus, IdMap, IdMaps, Launch, LaunchError, Message, Namespace,
-    NamespaceKind, Pid, Plan, Time,
+    Command, CommandError, Config, Event, ExitStatus, IdMap, IdMaps, Launch, LaunchError, Limits, Message,
+    Namespace, NamespaceKind, Pid, Plan, Time,
 };
 
 const START: Time = Time::from_nanos(5_000_000_000);
@@ -1437,6 +1437,438 @@ fn a_failure_in_the_read_that_brings_ready_takes_back_the_hold() {
 fn only_an_init_holds() {
     let error = Launch::new(holding(setns_plan(false)), START).unwrap_err();
     assert_eq!(error, ConfigError::SetnsHold);
+}
+
+// ---- The hand-off: the held process outlives its launch (the OCI
+// `create`), and a later launch resumes it (the OCI `start`).
+
+/// A launch of `plan` at its hold, handed off, with `HandOff` in flight.
+#[track_caller]
+fn handing_off(plan: Plan) -> Driver {
+    let mut d = Driver::new(holding(plan));
+    d.init_to_held();
+    d.launch.handle_hand_off(d.now).unwrap();
+    assert!(!d.launch.is_held());
+    d.expect(Command::HandOff { pid: pid(CHILD) });
+    d
+}
+
+#[test]
+fn a_handed_off_init_is_created_and_keeps_everything_it_acquired() {
+    let mut d = Driver::new(holding(full_init_plan()));
+    d.init_to_held();
+    d.launch.handle_hand_off(d.now).unwrap();
+    // The start and the wait for `exec` are the resuming launch's.
+    assert_eq!(
+        d.launch.steps(),
+        [
+            Step::CreateCgroup,
+            Step::Spawn,
+            Step::IdMaps,
+            Step::Release,
+            Step::ApplyCgroup,
+            Step::Network { index: 1 },
+            Step::Network { index: 2 },
+            Step::SendConfig,
+            Step::HalfClose,
+            Step::AwaitReady,
+            Step::AwaitStart,
+            Step::HandOff,
+        ]
+    );
+    d.expect(Command::HandOff { pid: pid(CHILD) });
+    assert_eq!(d.launch.step(), Step::HandOff);
+    d.ok();
+    // No kill, reap, interface removal or cgroup destruction: the process,
+    // its interfaces and its cgroup are the caller's now.
+    assert_eq!(
+        d.ending(),
+        (vec![Command::Close], Event::Created { pid: pid(CHILD) })
+    );
+    assert!(d.launch.cleanup_failures().is_empty());
+}
+
+#[test]
+fn a_hand_off_of_a_launch_that_is_not_held_is_misuse() {
+    // A plan that does not hold.
+    let mut d = Driver::new(init_plan());
+    d.init_to_await_ready();
+    d.say(Message::Ready);
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    // Before `ready`.
+    let mut d = Driver::new(holding(init_plan()));
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    d.init_to_await_ready();
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    // Once handed off: neither a second hand-off nor a start, in flight or
+    // done.
+    let mut d = handing_off(init_plan());
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    d.ok();
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    assert!(matches!(d.ending(), (_, Event::Created { .. })));
+    // Once started.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.launch.handle_start(d.now).unwrap();
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    // After an end of stream.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.eof();
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    // After the process's exit.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.exit(CHILD, ExitStatus::Signaled(9));
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    // After the verdict.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.launch.handle_cancel(d.now);
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+}
+
+#[test]
+fn a_failed_hand_off_releases_everything() {
+    let mut d = handing_off(full_init_plan());
+    d.fail();
+    let error = d.fails_with(&[
+        kill(CHILD),
+        reap(CHILD),
+        remove(2),
+        remove(1),
+        Command::DestroyCgroup,
+        Command::Close,
+    ]);
+    assert_eq!(
+        error,
+        LaunchError::Command {
+            step: Step::HandOff,
+            error: backend_error()
+        }
+    );
+}
+
+#[test]
+fn an_exit_during_the_hand_off_is_no_creation() {
+    // The exit, then the end of stream it causes, while the command is in
+    // flight: the verdict waits for the command, and releases everything.
+    let mut d = handing_off(full_init_plan());
+    d.exit(CHILD, ExitStatus::Signaled(9));
+    d.eof();
+    d.ok();
+    let error = d.fails_with(&[
+        reap(CHILD),
+        remove(2),
+        remove(1),
+        Command::DestroyCgroup,
+        Command::Close,
+    ]);
+    let exited = LaunchError::Exited {
+        step: Step::HandOff,
+        who: Who::Process,
+        status: ExitStatus::Signaled(9),
+    };
+    assert_eq!(error, exited);
+    // The exit alone before the command is done: not created; the end of
+    // stream that follows decides.
+    let mut d = handing_off(init_plan());
+    d.exit(CHILD, ExitStatus::Signaled(9));
+    d.ok();
+    d.waiting();
+    d.eof();
+    assert_eq!(d.fails_with(&[reap(CHILD), Command::Close]), exited);
+    // Or, without one, the end of the grace for it.
+    let mut d = handing_off(init_plan());
+    d.exit(CHILD, ExitStatus::Signaled(9));
+    d.ok();
+    d.waiting();
+    assert_eq!(d.launch.poll_timeout(), Some(d.now + EXIT_GRACE));
+    d.advance(EXIT_GRACE);
+    assert_eq!(d.fails_with(&[reap(CHILD), Command::Close]), exited);
+}
+
+#[test]
+fn an_end_of_stream_during_the_hand_off_is_no_creation() {
+    // A held process keeps its socket until `exec`, and a handed-off one
+    // never `exec`s in this launch: its end of stream means it has ended.
+    // Its exit within the grace says how.
+    let mut d = handing_off(init_plan());
+    d.eof();
+    d.ok();
+    d.waiting();
+    d.exit(CHILD, ExitStatus::Exited(0));
+    let error = d.fails_with(&[reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Exited {
+            step: Step::HandOff,
+            who: Who::Process,
+            status: ExitStatus::Exited(0)
+        }
+    );
+    // Without an exit, a bare close at the end of the grace.
+    let mut d = handing_off(init_plan());
+    d.eof();
+    d.ok();
+    d.waiting();
+    d.advance(EXIT_GRACE);
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(error, LaunchError::Closed { step: Step::HandOff });
+}
+
+#[test]
+fn a_child_error_during_the_hand_off_fails_it() {
+    let mut d = handing_off(init_plan());
+    d.say(Message::Error(child_error()));
+    d.ok();
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Child {
+            step: Step::HandOff,
+            error: child_error()
+        }
+    );
+}
+
+#[test]
+fn the_deadline_while_handing_off_kills_the_process() {
+    // The hand-off may have reached the process: it must not hold on
+    // after a launch that failed.
+    let mut d = handing_off(full_init_plan());
+    d.advance(TIMEOUT);
+    assert_eq!(d.launch.poll_command(), None, "the command in flight first");
+    d.ok();
+    let error = d.fails_with(&[
+        kill(CHILD),
+        reap(CHILD),
+        remove(2),
+        remove(1),
+        Command::DestroyCgroup,
+        Command::Close,
+    ]);
+    assert_eq!(
+        error,
+        LaunchError::TimedOut {
+            step: Step::HandOff,
+            after: TIMEOUT
+        }
+    );
+    // A hand-off that completes past the deadline, before any timer.
+    let mut d = handing_off(init_plan());
+    d.now = START + TIMEOUT;
+    d.ok();
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::TimedOut {
+            step: Step::HandOff,
+            after: TIMEOUT
+        }
+    );
+    // Asked for past the deadline: the hold is over before it goes out.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_held();
+    d.now = START + TIMEOUT;
+    d.launch.handle_hand_off(d.now).unwrap();
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::TimedOut {
+            step: Step::AwaitStart,
+            after: TIMEOUT
+        }
+    );
+}
+
+#[test]
+fn a_cancel_while_handing_off_releases_everything() {
+    let mut d = handing_off(full_init_plan());
+    d.launch.handle_cancel(d.now);
+    d.ok();
+    let error = d.fails_with(&[
+        kill(CHILD),
+        reap(CHILD),
+        remove(2),
+        remove(1),
+        Command::DestroyCgroup,
+        Command::Close,
+    ]);
+    assert_eq!(error, LaunchError::Cancelled { step: Step::HandOff });
+}
+
+/// A launch resuming `CHILD`, handed off by another launch.
+fn resuming() -> Driver {
+    Driver {
+        launch: Launch::resume(pid(CHILD), TIMEOUT, Limits::default(), START),
+        plan: init_plan(),
+        now: START,
+    }
+}
+
+/// A resuming launch whose start went out and reached the process.
+#[track_caller]
+fn resumed() -> Driver {
+    let mut d = resuming();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.ok();
+    assert!(d.launch.wants_read(), "the start opened the channel");
+    assert_eq!(d.launch.step(), Step::AwaitExec);
+    d.waiting();
+    d
+}
+
+#[test]
+fn a_resume_starts_the_process_and_runs_once_it_execs() {
+    let mut d = resuming();
+    assert_eq!(d.launch.steps(), [Step::Start, Step::AwaitExec]);
+    assert_eq!(d.launch.pid(), Some(pid(CHILD)));
+    assert!(!d.launch.is_held());
+    // No channel until the start opens one.
+    assert!(!d.launch.wants_read());
+    refused(&mut d, Misuse::NotReading, |l, now| l.handle_eof(now));
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.ok();
+    assert!(d.launch.wants_read());
+    d.waiting();
+    d.eof();
+    assert_eq!(
+        d.ending(),
+        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
+    );
+}
+
+#[test]
+fn a_resume_is_never_held_nor_handed_off() {
+    let mut d = resuming();
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+    let mut d = resumed();
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
+}
+
+#[test]
+fn a_refused_resume_kills_nothing() {
+    // A start that fails did not reach the process (a backend's start
+    // connects, then sends one byte: either fails before anything is
+    // delivered). So nothing listened: the process has ended, or another
+    // launcher has started it and it runs its command. Killing it would
+    // make a second `start` kill the running container, and it is not this
+    // launcher's child to reap either: only the channel is closed.
+    let mut d = resuming();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.fail();
+    let error = d.fails_with(&[Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Command {
+            step: Step::Start,
+            error: backend_error()
+        }
+    );
+    // The same for a start that fails past the deadline.
+    let mut d = resuming();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.now = START + TIMEOUT;
+    d.fail();
+    let error = d.fails_with(&[Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::TimedOut {
+            step: Step::Start,
+            after: TIMEOUT
+        }
+    );
+}
+
+#[test]
+fn a_start_that_reached_the_process_too_late_kills_it() {
+    let mut d = resuming();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.now = START + TIMEOUT;
+    d.ok();
+    let error = d.fails_with(&[kill(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::TimedOut {
+            step: Step::Start,
+            after: TIMEOUT
+        }
+    );
+}
+
+#[test]
+fn a_child_error_after_the_resume_kills_but_never_reaps() {
+    let exec_failed = ChildError {
+        message: "execve /bin/app: no such file or directory".to_owned(),
+        step: ChildStep::Exec,
+        errno: Some(2),
+    };
+    let mut d = resumed();
+    d.say(Message::Error(exec_failed.clone()));
+    // Killed (it may not have exited yet), never reaped: its parent is
+    // the launcher that created it.
+    let error = d.fails_with(&[kill(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Child {
+            step: Step::AwaitExec,
+            error: exec_failed
+        }
+    );
+}
+
+#[test]
+fn a_resume_that_times_out_at_await_exec_kills_but_never_reaps() {
+    let mut d = resumed();
+    d.advance(TIMEOUT);
+    let error = d.fails_with(&[kill(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::TimedOut {
+            step: Step::AwaitExec,
+            after: TIMEOUT
+        }
+    );
+}
+
+#[test]
+fn a_resumed_process_that_dies_before_exec_is_reported_not_reaped() {
+    let mut d = resumed();
+    d.exit(CHILD, ExitStatus::Signaled(9));
+    d.waiting();
+    d.advance(EXIT_GRACE);
+    let error = d.fails_with(&[Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Exited {
+            step: Step::AwaitExec,
+            who: Who::Process,
+            status: ExitStatus::Signaled(9)
+        }
+    );
+}
+
+#[test]
+fn a_cancelled_resume_kills_only_a_started_process() {
+    let mut d = resuming();
+    d.launch.handle_cancel(d.now);
+    let error = d.fails_with(&[Command::Close]);
+    assert_eq!(error, LaunchError::Cancelled { step: Step::Start });
+    let mut d = resumed();
+    d.launch.handle_cancel(d.now);
+    let error = d.fails_with(&[kill(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Cancelled {
+            step: Step::AwaitExec
+        }
+    );
 }
 
 // ---- Misuse: the driver's bugs are refused and change nothing.

@@ -10,17 +10,28 @@
 //! harmed. Every case runs on a thread of its own with a real-time limit, so
 //! a hang or a panic in the core is a failed case, not a stuck suite. All
 //! failures are reported together.
+//!
+//! The hand-off has a matrix of its own: the init's hold handed off (the
+//! OCI `create`) under every fault of its command, and the resuming launch
+//! (the OCI `start`) under every fault of its start and of the wait for
+//! `exec`. A failed hand-off leaves nothing; a failed resume leaves nothing
+//! of its own, kills the process only if its start reached it, and never
+//! reaps it (its creator's launcher does).
 
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use cradle_core::backend::Clock;
 use cradle_core::launch::Who;
 use cradle_core::message::MessageKind;
-use cradle_core::{ChildStep, DecodeError, ExitStatus, Kind, Launch, LaunchError, Plan, Step, Time};
+use cradle_core::{
+    driver, ChildStep, Command, DecodeError, ExitStatus, Kind, Launch, LaunchError, Limits, Pid, Plan, Step,
+    Time,
+};
 use cradle_mock::{
-    plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, ProcessPoint, Report,
-    Scenario, Schedule,
+    plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, MockBackend, Options,
+    ProcessPoint, Report, Scenario, Schedule,
 };
 
 /// Everything at once, data before exits.
@@ -686,6 +697,300 @@ fn the_matrix_fails_stalls_and_kills_at_every_set_up_step() {
                     .any(|e| matches!(e, Expect::Exited(Who::Process, _))),
                 "{kind:?}: no death at {step}"
             );
+        }
+    }
+}
+
+// ---- The hand-off and the resume.
+
+/// The resuming launch's deadline.
+const RESUME_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One hand-off case: a fault at the hand-off (`Step::HandOff`, in the
+/// creating launch) or in the resuming launch (`Step::Start`,
+/// `Step::AwaitExec`).
+#[derive(Clone, Debug)]
+struct HandOffCase {
+    step: Step,
+    trigger: Trigger,
+    expect: Expect,
+    schedule: Schedule,
+}
+
+/// Every row that applies at `step` of a hand-off.
+fn hand_off_rows(step: Step) -> Vec<Row> {
+    let command = |command| {
+        let timeout = if command == CommandKind::HandOff {
+            plans::init().timeout
+        } else {
+            RESUME_TIMEOUT
+        };
+        vec![
+            fault(
+                Fault::Fail {
+                    command,
+                    errno: libc::EIO,
+                },
+                Expect::Command(libc::EIO),
+            ),
+            fault(Fault::Slow { command, by: timeout }, Expect::TimedOut),
+            row(Trigger::Cancel, Expect::Cancelled),
+        ]
+    };
+    match step {
+        Step::HandOff => {
+            let mut rows = command(CommandKind::HandOff);
+            // It dies just as the parent hands it off.
+            let at = At::Command(CommandKind::HandOff);
+            rows.push(fault(
+                Fault::Die { at, status: SIGKILL },
+                Expect::Command(libc::ESRCH),
+            ));
+            rows
+        }
+        Step::Start => command(CommandKind::Start),
+        // Once started, the process is the same as after a start of its
+        // own launch's.
+        Step::AwaitExec => await_exec_faults(),
+        _ => Vec::new(),
+    }
+}
+
+fn hand_off_cases() -> Vec<HandOffCase> {
+    let mut cases = Vec::new();
+    for step in [Step::HandOff, Step::Start, Step::AwaitExec] {
+        for row in hand_off_rows(step) {
+            for &schedule in row.schedules {
+                cases.push(HandOffCase {
+                    step,
+                    trigger: row.trigger.clone(),
+                    expect: row.expect.clone(),
+                    schedule,
+                });
+            }
+        }
+    }
+    cases
+}
+
+/// A launch driven to its end, cancelled when it first reaches
+/// `cancel_at`.
+fn drive_to_end(
+    launch: &mut Launch,
+    backend: &mut MockBackend,
+    cancel_at: Option<Step>,
+) -> Result<Pid, LaunchError> {
+    let mut cancel_at = cancel_at;
+    driver::drive_with(launch, backend, |launch, backend| {
+        if cancel_at.is_some_and(|step| launch.step() == step) {
+            cancel_at = None;
+            launch.handle_cancel(backend.now());
+        }
+    })
+}
+
+/// Runs `case` to the end of the launch it strikes, and returns what is
+/// wrong with how that ended.
+fn run_hand_off_case(case: &HandOffCase) -> Vec<String> {
+    // A process fault strikes the process, whose script is its creating
+    // launch's; a command fault strikes the launch whose command it is.
+    let (create_faults, resume_faults) = match &case.trigger {
+        Trigger::Fault(fault) if case.step == Step::HandOff || fault.at().is_some() => {
+            (vec![fault.clone()], Vec::new())
+        }
+        Trigger::Fault(fault) => (Vec::new(), vec![fault.clone()]),
+        Trigger::Cancel | Trigger::NeverStart => (Vec::new(), Vec::new()),
+    };
+    let cancel_at = matches!(case.trigger, Trigger::Cancel).then_some(case.step);
+    let plan = plans::init();
+    let options = |limits| Options {
+        limits,
+        schedule: case.schedule,
+        cgroup: None,
+    };
+    let kernel = Kernel::new();
+    let mut create = Launch::new(plan.clone(), kernel.now()).expect("the plan is valid");
+    let mut backend = MockBackend::new(kernel, options(plan.limits), create_faults);
+    let mut result = driver::drive(&mut create, &mut backend);
+    if create.is_held() {
+        create
+            .handle_hand_off(backend.now())
+            .expect("a held launch takes the hand-off");
+        let cancel = cancel_at.filter(|&step| step == Step::HandOff);
+        result = drive_to_end(&mut create, &mut backend, cancel);
+    }
+    let creator = backend.launch_id();
+    let mut wrong = Vec::new();
+    if case.step == Step::HandOff {
+        check_failure(case.step, &case.expect, &result, &mut wrong);
+        if !backend.pending_faults().is_empty() {
+            wrong.push(format!("the fault never struck: {:?}", backend.pending_faults()));
+        }
+        if !create.cleanup_failures().is_empty() {
+            wrong.push(format!("cleanup failed: {:?}", create.cleanup_failures()));
+        }
+        if !backend.leftovers().is_empty() {
+            wrong.push(format!("the failed hand-off left {:?}", backend.leftovers()));
+        }
+        wrong.extend(bystanders_harmed(backend.kernel()));
+        return wrong;
+    }
+    let pid = match result {
+        Ok(pid) if create.step() == Step::HandOff => pid,
+        other => return vec![format!("the create launch did not hand off: {other:?}")],
+    };
+
+    let mut backend = MockBackend::resume(
+        backend.into_kernel(),
+        options(Limits::default()),
+        resume_faults,
+        pid,
+    );
+    let mut resume = Launch::resume(pid, RESUME_TIMEOUT, Limits::default(), backend.now());
+    let result = drive_to_end(&mut resume, &mut backend, cancel_at);
+    check_failure(case.step, &case.expect, &result, &mut wrong);
+    let unspent = [backend.pending_faults(), backend.kernel().pending_faults(creator)].concat();
+    if !unspent.is_empty() {
+        wrong.push(format!("the fault never struck: {unspent:?}"));
+    }
+    if !resume.cleanup_failures().is_empty() {
+        wrong.push(format!("cleanup failed: {:?}", resume.cleanup_failures()));
+    }
+    if !backend.leftovers().is_empty() {
+        wrong.push(format!("the failed resume left {:?}", backend.leftovers()));
+    }
+    let commands = backend.commands();
+    if commands.iter().any(|c| matches!(c, Command::Reap { .. })) {
+        wrong.push(format!("the resume reaped a process not its child: {commands:?}"));
+    }
+    // Only a start that reached the process lets it go: then the failure
+    // kills it (or it has ended). One that did not leaves it as it was.
+    let reached = case.step == Step::AwaitExec || matches!(case.trigger, Trigger::Fault(Fault::Slow { .. }));
+    let mut kernel = backend.into_kernel();
+    match kernel.process(pid) {
+        Some(process) if reached && process.is_alive() => {
+            wrong.push(format!("the started process {pid} lives on"));
+        }
+        Some(_) if reached => {}
+        // Still holding, waiting for a start.
+        Some(process) if process.is_alive() && process.is_handed_off() && !process.is_started() => {}
+        Some(process) => wrong.push(format!(
+            "a start that never reached {pid} changed it: {:?}",
+            process.state()
+        )),
+        None => wrong.push(format!("{pid} was reaped, and not by its parent")),
+    }
+    if reached && kernel.reap(pid).is_err() {
+        wrong.push(format!("its parent cannot reap {pid}"));
+    }
+    wrong.extend(bystanders_harmed(&kernel));
+    wrong
+}
+
+/// Whether `result` is the failure `expect` names, at `step`.
+fn check_failure(step: Step, expect: &Expect, result: &Result<Pid, LaunchError>, wrong: &mut Vec<String>) {
+    match result {
+        Ok(pid) => wrong.push(format!("it runs, as {pid}")),
+        Err(error) => {
+            if error.step() != step {
+                wrong.push(format!("failed at {}, not {step}: {error}", error.step()));
+            }
+            if !is(expect, error) {
+                wrong.push(format!("failed with {error:?}, not {expect:?}"));
+            }
+        }
+    }
+}
+
+/// How the processes and the cgroup the kernel booted with were harmed.
+fn bystanders_harmed(kernel: &Kernel) -> Vec<String> {
+    let container = kernel.container();
+    let mut harmed: Vec<String> = [kernel.host_init(), kernel.launcher(), container.init]
+        .into_iter()
+        .filter(|&pid| !kernel.process(pid).is_some_and(|p| p.is_alive()))
+        .map(|pid| format!("bystander {pid} is dead"))
+        .collect();
+    if kernel.cgroup(&container.cgroup).is_none() {
+        harmed.push(format!("the container's cgroup {} is gone", container.cgroup));
+    }
+    harmed
+}
+
+#[test]
+fn the_hand_off_and_the_resume_under_every_fault_end_in_their_error() {
+    let cases = hand_off_cases();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let (done, outcome) = mpsc::channel();
+        let running = case.clone();
+        let worker = thread::spawn(move || {
+            let _ = done.send(run_hand_off_case(&running));
+        });
+        let wrong = match outcome.recv_timeout(HANG) {
+            Ok(wrong) => wrong,
+            Err(mpsc::RecvTimeoutError::Timeout) => vec![format!("no end after {HANG:?}: a hang")],
+            Err(mpsc::RecvTimeoutError::Disconnected) => vec![match worker.join() {
+                Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+                Ok(()) => "the worker ended without a verdict".to_owned(),
+            }],
+        };
+        if !wrong.is_empty() {
+            let HandOffCase {
+                step,
+                trigger,
+                schedule,
+                ..
+            } = case;
+            let schedule = (schedule.chunk, schedule.exits_first, schedule.buffer);
+            failures.push(format!(
+                "hand-off at {step}, {trigger:?}, schedule (chunk, exits first, buffer) {schedule:?}:\n    {}",
+                wrong.join("\n    ")
+            ));
+        }
+    }
+    println!(
+        "hand-off matrix: {} cases, {} failed",
+        cases.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// Every step of a hand-off and of a resume has its rows, each with a
+/// failure, a stall (or slow command) and a cancel.
+#[test]
+fn the_hand_off_matrix_reaches_every_step_of_both_launches() {
+    let cases = hand_off_cases();
+    let resume = Launch::resume(
+        Pid::new(100).unwrap(),
+        RESUME_TIMEOUT,
+        Limits::default(),
+        Time::ZERO,
+    );
+    for step in [Step::HandOff].iter().chain(resume.steps()) {
+        let here: Vec<&HandOffCase> = cases.iter().filter(|c| c.step == *step).collect();
+        for (what, found) in [
+            (
+                "failure",
+                here.iter()
+                    .any(|c| !matches!(c.expect, Expect::TimedOut | Expect::Cancelled)),
+            ),
+            (
+                "time-out",
+                here.iter().any(|c| matches!(c.expect, Expect::TimedOut)),
+            ),
+            (
+                "cancel",
+                here.iter().any(|c| matches!(c.trigger, Trigger::Cancel)),
+            ),
+        ] {
+            assert!(found, "no {what} case at {step}");
         }
     }
 }

@@ -186,17 +186,25 @@ impl Link {
         }
         // Not inherited by the command.
         unistd::close(fd).map_err(failed(step, "close of the start pipe"))?;
-        let listener = self.listener()?;
         if byte[0] == crate::launch::HAND_OFF {
-            let listener = listener
+            // The parent hands off only a hold it gave a listener.
+            let listener = self
+                .listener()?
                 .ok_or_else(|| refused(step, "the hold was handed off, but no listener was given"))?;
             self.socket = await_resume(&listener)?;
+        } else {
+            // Started here: a listener the parent placed is not needed. The
+            // descriptor may also be anything the launcher inherited and
+            // did not mark close-on-exec (no listener was placed over it):
+            // that is no error, as the set-up made it close-on-exec anyway.
+            drop(self.listener());
         }
         Ok(())
     }
 
     /// The hand-off listener, if the parent placed one (taken out of the
-    /// descriptor table: the command never inherits it).
+    /// descriptor table: the command never inherits it). Only a hold the
+    /// parent handed off may count on one being there.
     fn listener(&mut self) -> Result<Option<OwnedFd>, ChildError> {
         let Some(fd) = self.hand_off.take() else {
             return Ok(None);

@@ -65,11 +65,12 @@ pub enum Event {
 ///    or [`handle_done`](Launch::handle_done) before polling again. At most
 ///    one command is in flight.
 /// 2. [`poll_event`](Launch::poll_event) until `None`. Exactly one terminal
-///    event ([`Event::Running`] or [`Event::Failed`]) comes, after the last
-///    command; once it has come the launch is
+///    event ([`Event::Running`], [`Event::Created`] or [`Event::Failed`])
+///    comes, after the last command; once it has come the launch is
 ///    [finished](Launch::is_finished). A launch whose config holds first
 ///    reports [`Event::Held`] and waits for
-///    [`handle_start`](Launch::handle_start).
+///    [`handle_start`](Launch::handle_start) (or
+///    [`handle_hand_off`](Launch::handle_hand_off)).
 /// 3. [`poll_timeout`](Launch::poll_timeout): when to call
 ///    [`handle_timeout`](Launch::handle_timeout) if nothing else happens
 ///    first. While [`wants_read`](Launch::wants_read) is true, the driver
@@ -119,6 +120,10 @@ pub struct Launch {
     /// A launch that resumes a handed-off process: not its parent, so it
     /// never reaps it, and its channel exists only once it has started it.
     resumed: bool,
+    /// `Start` succeeded: the process was let go. Until then a resumed
+    /// process is not this launch's to kill (a start refused means it had
+    /// ended, or another launcher started it: it may be running).
+    started: bool,
 
     helper: Option<Process>,
     process: Option<Process>,
@@ -212,6 +217,7 @@ impl Launch {
             start_asked: false,
             hand_off_asked: false,
             resumed: false,
+            started: false,
             helper: None,
             process: None,
             reported: None,
@@ -230,9 +236,13 @@ impl Launch {
     /// ([`Event::Created`]), at `now`: starts it, then waits, under
     /// `timeout`, for its `exec` (an end of stream on the channel the start
     /// opens) or its `error`. It ends in [`Event::Running`] or
-    /// [`Event::Failed`]; a failure kills the process but reaps nothing
-    /// (it is not this launcher's child) and releases nothing else: the
-    /// container's cgroup and interfaces stay its owner's.
+    /// [`Event::Failed`]; a failure after the start kills the process but
+    /// reaps nothing (it is not this launcher's child) and releases nothing
+    /// else: the container's cgroup and interfaces stay its owner's. A
+    /// start that fails kills nothing: the backend's start either reaches
+    /// the process or does not, and one that did not found it ended or
+    /// already started by another launcher (a second `start` must not kill
+    /// a running container).
     pub fn resume(pid: Pid, timeout: Duration, limits: crate::Limits, now: Time) -> Launch {
         Launch {
             kind: Kind::Init,
@@ -256,6 +266,7 @@ impl Launch {
             start_asked: true,
             hand_off_asked: false,
             resumed: true,
+            started: false,
             helper: None,
             process: Some(Process::new(pid)),
             reported: None,
@@ -693,8 +704,13 @@ impl Launch {
                 }
             }
             Step::SendConfig => self.config_sent = true,
-            // A resumed process's channel is the one its start opened.
-            Step::Start if self.resumed => self.reading = true,
+            Step::Start => {
+                self.started = true;
+                // A resumed process's channel is the one its start opened.
+                if self.resumed {
+                    self.reading = true;
+                }
+            }
             _ => {}
         }
     }
@@ -709,7 +725,14 @@ impl Launch {
         }
         match result {
             Ok(()) if self.step() == Step::HandOff => {
-                if let Some(pid) = self.pid() {
+                if self.eof || self.process.is_some_and(|p| p.exit.is_some()) {
+                    // It ended while it was handed off (a held process
+                    // keeps its socket open until `exec`): no container was
+                    // created. Nothing is left to issue; the grace running
+                    // for its exit status or end of stream gives the
+                    // verdict, as anywhere else.
+                    self.cursor += 1;
+                } else if let Some(pid) = self.pid() {
                     self.finish(Ok(Outcome::Created(pid)));
                 }
                 return;
@@ -890,7 +913,12 @@ impl Launch {
                 });
             }
             let live = [self.process, self.helper];
-            for p in live.iter().flatten().filter(|p| !p.reaped && p.exit.is_none()) {
+            let ours = !self.resumed || self.started;
+            for p in live
+                .iter()
+                .flatten()
+                .filter(|p| ours && !p.reaped && p.exit.is_none())
+            {
                 queue.push_back(Command::Kill { pid: p.pid });
             }
             // The helper may have forked a process it never reported.

@@ -12,12 +12,13 @@
 //!   bit 1: [`SMALL_LIMITS`], else the defaults), then chunks to the end.
 //! - `launch`: a shape byte (bit 0: setns, else init; bit 1: cgroup; bit 2:
 //!   user namespace; bits 3–4: veth pairs; bit 5: loopback; bit 6: hold),
-//!   then ops to the end, each a tag byte (mod 11) and its fields: `0`
+//!   then ops to the end, each a tag byte (mod 12) and its fields: `0`
 //!   spawned (u16 pid, 0 read as 1), `1` done (bit 0 of a byte: ok), `2`
 //!   reply (a byte mod 3: ready, error, or pid and an i32), `3` bytes (a
 //!   chunk), `4` EOF, `5` read error, `6` exit (a byte mod 3: spawned,
 //!   adopted, or a u16 pid; a byte whose bit 0 means signaled; a code byte),
-//!   `7` timeout (u16 ms), `8` cancel, `9` advance (u16 ms), `10` start.
+//!   `7` timeout (u16 ms), `8` cancel, `9` advance (u16 ms), `10` start,
+//!   `11` hand off.
 //! - `child`: a flags byte (bit 0: [`SMALL_LIMITS`]), then ops to the end,
 //!   each a tag byte (mod 5) and its fields: `0` bytes (a chunk), `1` config
 //!   (u32 version), `2` EOF, `3` ready, `4` fail (a step byte, mod 24:
@@ -33,9 +34,10 @@
 //!   unexpected, refuse, hangup (point), `10` socket error (point, errno
 //!   byte), `11` forged pid (a byte mod 7: zero, negative, helper,
 //!   stranger, sibling, vacant, or raw and an i32). A command is a byte
-//!   mod 17 (create cgroup, spawn, write id maps, release, apply cgroup,
+//!   mod 18 (create cgroup, spawn, write id maps, release, apply cgroup,
 //!   create interface, adopt, reap, enter cgroup, send, shut down writing,
-//!   kill, remove interface, destroy cgroup, close, reap strays, start),
+//!   kill, remove interface, destroy cgroup, close, reap strays, start,
+//!   hand off),
 //!   and for the two interface commands an index byte (mod 3); a point is
 //!   a byte mod 3 (command, process point mod 23, helper point mod 4) and
 //!   its byte; the process points are awaiting release, reading the config,
@@ -201,7 +203,7 @@ impl Encode for Shape {
 
 impl<'a> Arbitrary<'a> for Op {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(match byte(u)? % 11 {
+        Ok(match byte(u)? % 12 {
             0 => Op::Spawned(pid(u)?),
             1 => Op::Done {
                 ok: byte(u)? & 1 == 1,
@@ -412,7 +414,7 @@ fn pick<T: Copy>(u: &mut Unstructured<'_>, list: &[T]) -> Result<T> {
 }
 
 fn command_kind(u: &mut Unstructured<'_>) -> Result<CommandKind> {
-    Ok(match byte(u)? % 17 {
+    Ok(match byte(u)? % 18 {
         0 => CommandKind::CreateCgroup,
         1 => CommandKind::Spawn,
         2 => CommandKind::WriteIdMaps,

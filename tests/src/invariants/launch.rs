@@ -27,6 +27,9 @@
 //!   it has the exit status, or at the end of the grace for it); a failure
 //!   while the launch waits for the start names `AwaitStart` (`TimedOut`
 //!   there when the caller never starts) and releases as any failure does;
+//!   `Created` needs the caller's hand-off, its success, and a process that
+//!   had neither exited nor closed its socket by then, and releases
+//!   nothing (the ending only closes);
 //! - an input the launch refuses as misuse is exactly one the contract
 //!   calls misuse (a start of a launch that is not held included), and
 //!   leaves the launch unchanged; `is_held` says what the checker predicts;
@@ -345,6 +348,9 @@ struct Verdict {
     cause: &'static str,
     /// The launch was waiting for the caller's start when the op came.
     awaiting_start: bool,
+    /// The container process had exited, or its end of the socket closed,
+    /// by then: what comes after the verdict cannot change it.
+    process_ended: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -825,6 +831,7 @@ impl CheckedLaunch {
                 at: self.now,
                 cause: self.op,
                 awaiting_start: self.awaiting_start,
+                process_ended: self.eof || self.container_process().is_some_and(|p| p.exit.is_some()),
             });
         }
         if self.in_flight.is_some() {
@@ -1050,19 +1057,22 @@ impl CheckedLaunch {
     }
 
     /// Created: the caller handed the held process off, the hand-off
-    /// succeeded, and the launch let go of nothing (the process, its
-    /// cgroup and interfaces are the caller's): it only closed.
+    /// succeeded with the process still there (no exit, no end of stream:
+    /// a held process keeps its socket until `exec`), and the launch let go
+    /// of nothing (the process, its cgroup and interfaces are the caller's):
+    /// it only closed. (An exit after the verdict, while the close is in
+    /// flight, is the caller's to see, as after `Running`.)
     fn check_created(&self, pid: Pid, verdict: Verdict) {
         let process = self.container_process();
-        self.check(
-            process.is_some_and(|p| p.pid == pid && !p.reaped && p.exit.is_none()),
-            || {
-                format!(
-                    "created {pid}, but the launch holds {:?}",
-                    self.acquired.processes
-                )
-            },
-        );
+        self.check(process.is_some_and(|p| p.pid == pid && !p.reaped), || {
+            format!(
+                "created {pid}, but the launch holds {:?}",
+                self.acquired.processes
+            )
+        });
+        self.check(!verdict.process_ended, || {
+            format!("created {pid}, which had exited or closed its socket")
+        });
         self.check(holds(&self.plan) && self.held == Some(pid), || {
             format!("created {pid} without a hold of it")
         });

@@ -41,7 +41,7 @@ pub struct Seed {
 
 /// What goes wrong in a recorded handshake. (A process that is held after
 /// `ready` is started as soon as it is, and `exec`s once the start is
-/// done.)
+/// done; or, in the hand-off stories, handed off instead.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Story {
     /// Nothing: the process runs.
@@ -60,6 +60,26 @@ pub enum Story {
     ForgedPid,
     /// The caller never starts the held process.
     NeverStarted,
+    /// The caller hands the held process off (the OCI `create`): the launch
+    /// ends in `Created`.
+    HandedOff,
+    /// The caller hands the held process off, and the backend fails the
+    /// hand-off.
+    HandOffFails,
+    /// The caller hands the held process off, and it is killed while the
+    /// hand-off is in flight: its exit comes before the hand-off is done,
+    /// the end of stream it causes after.
+    DiesHandedOff,
+}
+
+impl Story {
+    /// Whether the caller hands the held process off rather than start it.
+    fn hands_off(self) -> bool {
+        matches!(
+            self,
+            Story::HandedOff | Story::HandOffFails | Story::DiesHandedOff
+        )
+    }
 }
 
 /// The pid a recorded setns helper reports for its process.
@@ -161,7 +181,12 @@ pub fn seed_corpus() -> Vec<Seed> {
             stories.push(("forged-pid".to_owned(), Story::ForgedPid));
         }
         if shape.plan().config.hold {
-            stories.push(("never-started".to_owned(), Story::NeverStarted));
+            stories.extend([
+                ("never-started".to_owned(), Story::NeverStarted),
+                ("handed-off".to_owned(), Story::HandedOff),
+                ("hand-off-fails".to_owned(), Story::HandOffFails),
+                ("dies-handed-off".to_owned(), Story::DiesHandedOff),
+            ]);
         }
         for (story_name, story) in stories {
             let name = format!("{shape_name}-{story_name}");
@@ -567,6 +592,22 @@ impl Recorder {
                     self.op(Op::Eof);
                 }
             }
+            Command::HandOff { .. } => {
+                let dies = self.story == Story::DiesHandedOff;
+                if dies {
+                    self.op(Op::Exit {
+                        of: ExitOf::Spawned,
+                        status: ExitStatus::Signaled(9),
+                    });
+                }
+                self.op(Op::Done {
+                    ok: ok && self.story != Story::HandOffFails,
+                });
+                // Handed off, it holds on: no end of stream, unless it died.
+                if dies {
+                    self.op(Op::Eof);
+                }
+            }
             Command::Kill { pid } => {
                 self.op(Op::Done { ok: true });
                 self.op(Op::Exit {
@@ -614,9 +655,12 @@ impl Recorder {
             });
         }
         if self.launch.launch().is_held() {
-            // The caller starts it at once (or never, and the deadline
-            // ends the hold); it `exec`s once started.
-            if self.story != Story::NeverStarted {
+            // The caller starts it at once (or hands it off, or never
+            // starts it, and the deadline ends the hold); it `exec`s once
+            // started.
+            if self.story.hands_off() {
+                self.op(Op::HandOff);
+            } else if self.story != Story::NeverStarted {
                 self.op(Op::Start);
             }
             return;
@@ -635,4 +679,52 @@ impl Recorder {
 
 fn pid(raw: i32) -> Pid {
     Pid::new(raw).expect("a positive pid")
+}
+
+#[cfg(test)]
+mod tests {
+    use cradle_core::{Event, LaunchError};
+
+    use super::*;
+    use crate::invariants::input::decode;
+
+    /// The `launch` seed `name`, decoded and run (unfinished) through the
+    /// checker: its terminal event.
+    fn seed_ends_in(name: &str) -> Event {
+        let seed = seed_corpus()
+            .into_iter()
+            .find(|s| s.target == "launch" && s.name == name)
+            .unwrap_or_else(|| panic!("no launch seed {name}"));
+        let input: LaunchInput = decode(&seed.bytes);
+        let mut launch = CheckedLaunch::new(input.shape);
+        for op in &input.ops {
+            launch.apply(op);
+        }
+        launch.terminal().cloned().expect("the recorded story ends")
+    }
+
+    #[test]
+    fn the_hand_off_seeds_reach_created_and_its_failures() {
+        let pid = Pid::new(SPAWNED_PID).expect("a pid");
+        assert_eq!(seed_ends_in("init-full-handed-off"), Event::Created { pid });
+        let failed_at = |event| match event {
+            Event::Failed(error) => error,
+            other => panic!("expected a failure, got {other:?}"),
+        };
+        assert!(matches!(
+            failed_at(seed_ends_in("init-full-hand-off-fails")),
+            LaunchError::Command {
+                step: Step::HandOff,
+                ..
+            }
+        ));
+        assert!(matches!(
+            failed_at(seed_ends_in("init-full-dies-handed-off")),
+            LaunchError::Exited {
+                step: Step::HandOff,
+                status: ExitStatus::Signaled(9),
+                ..
+            }
+        ));
+    }
 }
