@@ -8,6 +8,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{one_line, require_root, BusyboxRootfs, Sandbox, DEADLINE};
@@ -52,6 +53,25 @@ impl Bundle {
     }
 }
 
+/// `cradle create`, checked to succeed. Its stdio is not a pipe: the
+/// container inherits it (as runc's does), and a pipe would stay open
+/// until the container exits.
+fn create(sandbox: &Sandbox, bundle: &Path, id: &str) {
+    let errors = tempfile::NamedTempFile::new().expect("stderr file");
+    let status = sandbox
+        .std_cradle()
+        .args(["create", "--bundle"])
+        .arg(bundle)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(errors.reopen().expect("stderr file"))
+        .status()
+        .expect("create");
+    let text = fs::read_to_string(errors.path()).unwrap_or_default();
+    assert!(status.success(), "create {id}: {text}");
+}
+
 fn args(config: &mut Value, script: &str) {
     config["process"]["args"] = json!(["sh", "-c", script]);
 }
@@ -79,13 +99,7 @@ fn create_holds_and_start_runs_across_processes() {
     let bundle = Bundle::new(&sandbox, |config| {
         args(config, "echo ran > /tmp/marker; exec sleep 1000")
     });
-    sandbox
-        .cradle()
-        .args(["create", "--bundle"])
-        .arg(bundle.path())
-        .arg(&id)
-        .assert()
-        .success();
+    create(&sandbox, bundle.path(), &id);
     // The `create` process is gone; the container holds, set up.
     let state = sandbox.state(&id);
     assert_eq!(state["status"], "created", "{state}");
@@ -142,18 +156,16 @@ fn create_then_delete_never_runs_the_process() {
     let sandbox = Sandbox::new("oci-undo");
     let id = sandbox.name("c");
     let bundle = Bundle::new(&sandbox, |config| args(config, "echo ran > /tmp/marker"));
-    sandbox
-        .cradle()
-        .args(["create", "--bundle"])
-        .arg(bundle.path())
-        .arg(&id)
-        .assert()
-        .success();
+    create(&sandbox, bundle.path(), &id);
     let pid = sandbox.state(&id)["pid"].as_i64().expect("pid");
     sandbox.cradle().args(["delete", &id]).assert().success();
+    // Gone, or a zombie for its reaper (the create that was its parent
+    // has exited): no longer running either way.
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
     assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "the held process outlived delete"
+        matches!(state, None | Some("Z" | "X")),
+        "the held process outlived delete: {stat}"
     );
     assert!(!bundle.in_rootfs("tmp/marker").exists(), "the process ran");
     sandbox.assert_clean();
@@ -215,13 +227,7 @@ fn hooks_get_the_state_on_stdin_at_their_stage() {
             "poststop": [poststop],
         });
     });
-    sandbox
-        .cradle()
-        .args(["create", "--bundle"])
-        .arg(bundle.path())
-        .arg(&id)
-        .assert()
-        .success();
+    create(&sandbox, bundle.path(), &id);
     sandbox.cradle().args(["start", &id]).assert().success();
     sandbox
         .cradle()
@@ -308,13 +314,7 @@ fn bad_bundles_are_refused_with_one_line_and_nothing_left() {
     // An id in use: the second create is refused, the first left alone.
     let id = sandbox.name("taken");
     let good = Bundle::new(&sandbox, |config| args(config, "exec sleep 1000"));
-    sandbox
-        .cradle()
-        .args(["create", "--bundle"])
-        .arg(good.path())
-        .arg(&id)
-        .assert()
-        .success();
+    create(&sandbox, good.path(), &id);
     refused(good.path(), &id, &id);
     assert_eq!(sandbox.state(&id)["status"], "created");
     sandbox.cradle().args(["delete", &id]).assert().success();
@@ -343,6 +343,9 @@ fn a_create_killed_at_any_point_is_finished_by_delete_force() {
             .args(["create", "--bundle"])
             .arg(bundle.path())
             .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status()
             .expect("create");
         assert!(!status.success(), "{point}: create was not killed");

@@ -39,7 +39,6 @@ pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
     // The OCI state document's fields, then cradle's own.
     let mut document = crate::bundle::state_document(&state);
     let extra = json!({
-        "pid": state.pid,
         "start_time": state.start_time,
         "created": state.created,
         "command": state.command,
