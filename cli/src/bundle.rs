@@ -31,6 +31,9 @@ pub(crate) struct BundlePlan {
 pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<BundlePlan, CliError> {
     let dir = std::path::absolute(dir).map_err(CliError::file(dir))?;
     let bundle = Bundle::load(&dir)?;
+    for warning in bundle.warnings() {
+        tracing::warn!("{warning}");
+    }
     let container = bundle.container(id)?;
     let hooks = container.hooks;
     let console_size = container.console_size;

@@ -94,6 +94,7 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str, compiler: &Compiler<'_>) -> Res
     plan.cgroup = with_cgroup;
     plan.timeout = args.timeout;
     let cgroup = plan.cgroup.then(|| CgroupConfig {
+        adopt_empty: false,
         name: format!("cradle-{id}"),
         parent: None,
         resources,

@@ -250,15 +250,21 @@ pub(crate) fn apply_run(
         config.readonly_paths.push(PathBuf::from("/sys"));
     }
     let mut rules = DeviceRule::container_default();
-    rules.extend(devices.iter().map(|(spec, node)| DeviceRule {
-        allow: true,
-        kind: match node.kind {
+    // `--device` nodes are the host's character and block devices
+    // (`host_device`): never a FIFO, which no cgroup rule governs.
+    rules.extend(devices.iter().filter_map(|(spec, node)| {
+        let kind = match node.kind {
             DeviceKind::Char => DeviceType::Char,
             DeviceKind::Block => DeviceType::Block,
-        },
-        major: Some(node.major),
-        minor: Some(node.minor),
-        access: spec.access,
+            DeviceKind::Fifo => return None,
+        };
+        Some(DeviceRule {
+            allow: true,
+            kind,
+            major: Some(node.major),
+            minor: Some(node.minor),
+            access: spec.access,
+        })
     }));
     *device_rules = Some(rules);
     Ok(Recorded {

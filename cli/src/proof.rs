@@ -53,6 +53,7 @@ pub(crate) fn cgroup(paths: &CgroupPaths, id: &str, placed: Option<&Placement>) 
     let layout = Layout::detect().map_err(|error| CliError::Backend(error.into()))?;
     if let Some(placed) = placed {
         let config = CgroupConfig {
+            adopt_empty: false,
             name: placed.name.clone(),
             parent: placed.parent.clone(),
             resources: Default::default(),

@@ -52,6 +52,7 @@ fn destroy_cgroup(mut paths: CgroupPaths, id: &str) {
 /// Nothing else is touched: a process is reached only through that cgroup.
 pub(crate) fn own_names(id: &str) -> Result<(Option<CgroupPaths>, Vec<Veth>), CliError> {
     let config = CgroupConfig {
+        adopt_empty: false,
         name: format!("cradle-{id}"),
         ..CgroupConfig::default()
     };

@@ -285,6 +285,8 @@ pub enum DeviceKind {
     Char,
     /// `b`
     Block,
+    /// `p`: a named pipe (no major or minor, no cgroup rule).
+    Fifo,
 }
 
 /// Why a sysctl cannot be set in a container.

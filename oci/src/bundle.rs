@@ -24,6 +24,7 @@ pub struct Bundle {
     dir: PathBuf,
     spec: Spec,
     mapped: Mapped,
+    warnings: Vec<String>,
 }
 
 /// What cradle launches for a container of the bundle.
@@ -87,12 +88,26 @@ impl Bundle {
         };
         let minor_version = version::check(given_version)?;
         raw::check(document)?;
+        let mut document = document.clone();
+        let warnings = raw::drop_unknown_capabilities(&mut document);
+        let document = &document;
         let spec: Spec = serde_path_to_error::deserialize(document).map_err(|error| {
             let path = error.path().to_string();
             OciError::invalid(path, error.into_inner().to_string())
         })?;
         let mapped = map(&dir, &spec, document, minor_version)?;
-        Ok(Bundle { dir, spec, mapped })
+        Ok(Bundle {
+            dir,
+            spec,
+            mapped,
+            warnings,
+        })
+    }
+
+    /// What was ignored in the bundle, one line each, naming its path (an
+    /// unknown capability name, as runc and crun ignore them).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The bundle's directory, absolute.
@@ -129,6 +144,9 @@ impl Bundle {
             cgroup: Some(CgroupConfig {
                 name,
                 parent: mapped.cgroup.parent,
+                // The engine names the cgroup: an empty existing one is
+                // taken, as runc takes it.
+                adopt_empty: true,
                 resources: mapped.resources,
             }),
             hooks: mapped.hooks,

@@ -45,10 +45,11 @@ pub(crate) fn namespaces(spec: &Spec, config: &mut Config) -> Result<(), OciErro
         config.networks = vec![Interface::Loopback];
     }
     if let Some(hostname) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
-        if !config.creates(NamespaceKind::Uts) {
+        // A new one, or one joined by path (set there, as runc does).
+        if !config.namespaces.iter().any(|ns| ns.kind == NamespaceKind::Uts) {
             return Err(OciError::invalid(
                 "hostname",
-                "setting it needs a new uts namespace (linux.namespaces)",
+                "setting it needs a uts namespace (linux.namespaces)",
             ));
         }
         config.hostname = Some(hostname.clone());
@@ -150,12 +151,7 @@ pub(crate) fn device_nodes(spec: &Spec) -> Result<Vec<DeviceNode>, OciError> {
             let kind = match device.typ() {
                 LinuxDeviceType::C | LinuxDeviceType::U => DeviceKind::Char,
                 LinuxDeviceType::B => DeviceKind::Block,
-                LinuxDeviceType::P => {
-                    return Err(OciError::unsupported(
-                        at("type"),
-                        "cradle makes no FIFO device nodes",
-                    ))
-                }
+                LinuxDeviceType::P => DeviceKind::Fifo,
                 LinuxDeviceType::A => {
                     return Err(OciError::invalid(
                         at("type"),

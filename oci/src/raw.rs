@@ -86,8 +86,7 @@ const REFUSED: &[(&str, &str)] = &[
 pub(crate) const CAPABILITY_SETS: [&str; 5] =
     ["bounding", "effective", "inheritable", "permitted", "ambient"];
 
-/// Refuses the first field cradle does not implement, and the first
-/// capability name it does not know, naming its path.
+/// Refuses the first field cradle does not implement, naming its path.
 pub(crate) fn check(config: &Value) -> Result<(), OciError> {
     for (path, why) in REFUSED {
         if lookup(config, path).is_some_and(is_set) {
@@ -106,25 +105,38 @@ pub(crate) fn check(config: &Value) -> Result<(), OciError> {
             }
         }
     }
-    check_capability_names(config)
+    Ok(())
 }
 
-/// Every name in the five sets must be one cradle knows. Values of the
+/// Takes out of the five sets every capability name this build does not
+/// know, returning a warning for each, naming its path. runc and crun
+/// ignore such names (a bundle written for a newer kernel names
+/// capabilities an older one lacks), and engines rely on it. Values of the
 /// wrong type are left to oci-spec, whose error names them.
-fn check_capability_names(config: &Value) -> Result<(), OciError> {
+pub(crate) fn drop_unknown_capabilities(config: &mut Value) -> Vec<String> {
+    let mut warnings = Vec::new();
     for set in CAPABILITY_SETS {
         let path = format!("process.capabilities.{set}");
-        let Some(names) = lookup(config, &path).and_then(Value::as_array) else {
+        let Some(names) = lookup_mut(config, &path).and_then(Value::as_array_mut) else {
             continue;
         };
-        for (index, name) in names.iter().enumerate() {
-            if let Some(name) = name.as_str() {
-                name.parse::<Capability>()
-                    .map_err(|error| OciError::invalid(format!("{path}[{index}]"), error.to_string()))?;
+        let mut index = 0;
+        names.retain(|name| {
+            let known = name
+                .as_str()
+                .is_none_or(|name| name.parse::<Capability>().is_ok());
+            if !known {
+                warnings.push(format!("{path}[{index}]: unknown capability {name}, ignored"));
             }
-        }
+            index += 1;
+            known
+        });
     }
-    Ok(())
+    warnings
+}
+
+fn lookup_mut<'a>(value: &'a mut Value, path: &str) -> Option<&'a mut Value> {
+    path.split('.').try_fold(value, |value, key| value.get_mut(key))
 }
 
 /// The value at a dotted path of object keys.
@@ -197,14 +209,22 @@ mod tests {
     }
 
     #[test]
-    fn unknown_capability_names_are_named_by_index() {
-        let config = json!({ "process": { "capabilities": {
+    fn unknown_capability_names_are_dropped_with_a_warning_naming_them() {
+        let mut config = json!({ "process": { "capabilities": {
             "bounding": ["CAP_CHOWN", "CAP_KILL", "net_admin", "CAP_NOPE"],
             "effective": ["CAP_CHOWN"]
         } } });
-        let error = check(&config).expect_err("unknown name");
-        assert_eq!(error.json_path(), Some("process.capabilities.bounding[3]"));
-        assert!(error.to_string().contains("CAP_NOPE"), "{error}");
+        let warnings = drop_unknown_capabilities(&mut config);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("process.capabilities.bounding[3]"),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].contains("CAP_NOPE"), "{warnings:?}");
+        assert_eq!(
+            config["process"]["capabilities"]["bounding"],
+            json!(["CAP_CHOWN", "CAP_KILL", "net_admin"])
+        );
     }
 
     #[test]

@@ -174,16 +174,26 @@ fn device_rules(
             .into_iter()
             .filter(|rule| rule.allow),
     );
-    rules.extend(nodes.iter().map(|node| DeviceRule {
-        allow: true,
-        kind: match node.kind {
-            DeviceKind::Char => DeviceType::Char,
-            DeviceKind::Block => DeviceType::Block,
-        },
-        major: Some(node.major),
-        minor: Some(node.minor),
-        access: DeviceAccess::ALL,
-    }));
+    // A FIFO is no device the cgroup governs.
+    rules.extend(
+        nodes
+            .iter()
+            .filter_map(|node| {
+                let kind = match node.kind {
+                    DeviceKind::Char => DeviceType::Char,
+                    DeviceKind::Block => DeviceType::Block,
+                    DeviceKind::Fifo => return None,
+                };
+                Some((node, kind))
+            })
+            .map(|(node, kind)| DeviceRule {
+                allow: true,
+                kind,
+                major: Some(node.major),
+                minor: Some(node.minor),
+                access: DeviceAccess::ALL,
+            }),
+    );
     Ok(Some(rules))
 }
 

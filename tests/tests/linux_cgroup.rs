@@ -92,6 +92,7 @@ fn unique_name(label: &str) -> String {
 
 fn config(name: &str, resources: Resources) -> CgroupConfig {
     CgroupConfig {
+        adopt_empty: false,
         name: name.to_owned(),
         parent: None,
         resources,
@@ -1501,6 +1502,7 @@ fn relative_parents_are_made_below_the_own_cgroup_and_left_in_place() {
         let base = unique_name(label);
         let _tree = TestTree::below_own(&layout, &base);
         let config = CgroupConfig {
+            adopt_empty: false,
             name: "leaf".to_owned(),
             parent: Some(PathBuf::from(format!("{base}/x/y"))),
             resources: Resources::default(),
@@ -1548,6 +1550,7 @@ fn relative_parents_are_made_below_the_own_cgroup_and_left_in_place() {
         }
         // A second container in the same parent: the parents are shared.
         let sibling = CgroupConfig {
+            adopt_empty: false,
             name: "sibling".to_owned(),
             ..config.clone()
         };
@@ -1586,6 +1589,7 @@ fn absolute_parents_are_made_from_the_root_of_each_hierarchy() {
         let parent = mounted.own_cgroup.join(&base).join("x/y");
         assert!(parent.is_absolute());
         let config = CgroupConfig {
+            adopt_empty: false,
             name: "leaf".to_owned(),
             parent: Some(parent.clone()),
             resources: Resources::default(),
@@ -1609,6 +1613,7 @@ fn absolute_parents_are_made_from_the_root_of_each_hierarchy() {
 
         // Climbing out is refused, before anything is made.
         let climbing = CgroupConfig {
+            adopt_empty: false,
             parent: Some(parent.join("../../..")),
             ..config
         };
@@ -1654,6 +1659,7 @@ fn a_process_joins_a_new_v1_cpuset_and_runs_on_its_cpus() {
         // No cpuset limit: the new directories, parents included, take
         // the own cgroup's CPUs and nodes, and a process can join.
         let inherits = CgroupConfig {
+            adopt_empty: false,
             name: "inherits".to_owned(),
             parent: Some(PathBuf::from(format!("{base}/x"))),
             resources: Resources::default(),
@@ -1680,6 +1686,7 @@ fn a_process_joins_a_new_v1_cpuset_and_runs_on_its_cpus() {
 
         // A cpuset limit narrows it: the process runs on CPU 0 only.
         let narrowed = CgroupConfig {
+            adopt_empty: false,
             name: "narrowed".to_owned(),
             resources: Resources {
                 cpuset_cpus: Some("0".to_owned()),

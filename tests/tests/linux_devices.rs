@@ -39,6 +39,7 @@ fn unique_name(label: &str) -> String {
 
 fn config(name: &str, devices: Vec<DeviceRule>) -> CgroupConfig {
     CgroupConfig {
+        adopt_empty: false,
         name: name.to_owned(),
         parent: None,
         resources: Resources {
@@ -352,6 +353,7 @@ fn a_rule_the_kernel_refuses_midway_leaves_nothing_behind() {
         access: DeviceAccess::ALL,
     });
     let inner = CgroupConfig {
+        adopt_empty: false,
         parent: Some(mounted.own_cgroup.join(&outer_name)),
         ..config("inner", rules)
     };

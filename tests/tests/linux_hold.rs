@@ -31,6 +31,7 @@ fn plan(marker: &Path) -> Plan {
 
 fn options(name: &str) -> Options {
     Options::new().init_binary(INIT).cgroup(CgroupConfig {
+        adopt_empty: false,
         name: name.to_owned(),
         ..CgroupConfig::default()
     })

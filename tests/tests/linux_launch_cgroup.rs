@@ -22,6 +22,7 @@ fn plan(args: &[&str]) -> Plan {
 
 fn options(name: &str) -> Options {
     Options::new().init_binary(INIT).cgroup(CgroupConfig {
+        adopt_empty: false,
         name: name.to_owned(),
         ..CgroupConfig::default()
     })
@@ -86,6 +87,7 @@ fn an_init_the_oom_killer_kills_at_start_fails_as_such_and_leaves_no_cgroup() {
     // memory counts against the limit on v1 too).
     let tiny = |name: &str| {
         options(name).cgroup(CgroupConfig {
+            adopt_empty: false,
             name: name.to_owned(),
             resources: Resources {
                 memory_max: Some(4 << 10),

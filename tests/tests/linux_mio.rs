@@ -110,6 +110,7 @@ fn launch(expect: Expect, cgroup: Option<&str>) -> (Plan, Options) {
             _ => None,
         };
         options = options.cgroup(CgroupConfig {
+            adopt_empty: false,
             name: name.to_owned(),
             parent,
             ..CgroupConfig::default()

@@ -198,6 +198,7 @@ fn an_oci_table_is_the_whole_mount_table() {
         .init_binary(INIT)
         .stdout(write)
         .cgroup(CgroupConfig {
+            adopt_empty: false,
             name: name.clone(),
             resources: Resources {
                 pids_max: Some(77),
@@ -570,6 +571,7 @@ fn a_cgroup_namespace_sees_its_own_cgroups() {
         .init_binary(INIT)
         .stdout(write)
         .cgroup(CgroupConfig {
+            adopt_empty: false,
             name: name.clone(),
             resources: Resources {
                 pids_max: Some(55),

@@ -136,6 +136,7 @@ fn a_setns_helper_and_its_process_run_a_sealed_copy() {
     let mut plan = Plan::init(config);
     plan.cgroup = true;
     let cgroup = CgroupConfig {
+        adopt_empty: false,
         name: unique("cradle-sealed"),
         ..CgroupConfig::default()
     };

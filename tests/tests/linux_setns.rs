@@ -59,6 +59,7 @@ impl Running {
         let mut plan = Plan::init(config);
         plan.cgroup = true;
         let options = Options::new().init_binary(INIT).cgroup(CgroupConfig {
+            adopt_empty: false,
             name: unique("cradle-setns"),
             resources,
             ..CgroupConfig::default()

@@ -25,6 +25,7 @@ static NEXT_NAME: AtomicUsize = AtomicUsize::new(0);
 fn options(resources: Resources) -> Options {
     let sequence = NEXT_NAME.fetch_add(1, Ordering::Relaxed);
     Options::new().init_binary(INIT).cgroup(CgroupConfig {
+        adopt_empty: false,
         name: format!("{PREFIX}{}-{sequence}", std::process::id()),
         parent: None,
         resources,

@@ -27,6 +27,12 @@ pub struct CgroupConfig {
     /// left in place, by a failed create as by [`Cgroup::destroy`]: other
     /// cgroups may come to share them. Existing ones are not written to.
     pub parent: Option<PathBuf>,
+    /// Take over the cgroup if it exists already and holds no process, as
+    /// runc does with the `cgroupsPath` an engine names (a parent another
+    /// container made on the way may be this one's cgroup). Off, an
+    /// existing directory is an error: cradle's own names are never
+    /// taken over.
+    pub adopt_empty: bool,
     /// Limits written at creation.
     pub resources: Resources,
 }
@@ -71,7 +77,7 @@ impl Cgroup {
         let paths = Cgroup::paths_in(layout, config)?;
         let limits = plan_limits(&paths, &config.resources)?;
         let mut created = Vec::new();
-        match build(&paths, &limits, &mut created) {
+        match build(&paths, config.adopt_empty, &limits, &mut created) {
             Ok(v2_dir) => Ok(Cgroup { paths, v2_dir }),
             Err(error) => {
                 // Only the just-made, still empty directories: rmdir cannot
@@ -242,12 +248,19 @@ fn place(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
 /// in `created`.
 fn build<'a>(
     paths: &'a CgroupPaths,
+    adopt_empty: bool,
     limits: &[Limits<'_>],
     created: &mut Vec<&'a CgroupDir>,
 ) -> Result<Option<OwnedFd>, CgroupError> {
     for dir in &paths.dirs {
         make_parents(dir)?;
-        std::fs::create_dir(&dir.path).map_err(|source| match source.kind() {
+        match std::fs::create_dir(&dir.path) {
+            Err(source) if source.kind() == ErrorKind::AlreadyExists && adopt_empty && is_empty(dir) => {
+                continue;
+            }
+            result => result,
+        }
+        .map_err(|source| match source.kind() {
             ErrorKind::AlreadyExists => CgroupError::Exists {
                 hierarchy: dir.hierarchy.clone(),
                 path: dir.path.clone(),
@@ -583,6 +596,7 @@ mod tests {
         );
         let planned = |parent: Option<&str>| -> Vec<(PathBuf, PathBuf)> {
             let config = CgroupConfig {
+                adopt_empty: false,
                 name: "c".to_owned(),
                 parent: parent.map(PathBuf::from),
                 resources: Resources::default(),
@@ -804,4 +818,10 @@ mod tests {
             "cgroup v1 (cpu): invalid value \"0\" for /mnt/0/c/cpu.shares: a CPU weight is in 1..=10000"
         );
     }
+}
+
+/// Whether the cgroup directory holds no process (unreadable: it is not
+/// taken as empty).
+fn is_empty(dir: &CgroupDir) -> bool {
+    std::fs::read_to_string(dir.file("cgroup.procs")).is_ok_and(|procs| procs.trim().is_empty())
 }

@@ -154,6 +154,7 @@ pub(super) fn make_nodes(dev: &OwnedFd, nodes: &[DeviceNode]) -> Result<(), Chil
         let kind = match node.kind {
             DeviceKind::Char => SFlag::S_IFCHR,
             DeviceKind::Block => SFlag::S_IFBLK,
+            DeviceKind::Fifo => SFlag::S_IFIFO,
         };
         let device = makedev(u64::from(node.major), u64::from(node.minor));
         if make_node(at, last, kind, node.mode & 0o7777, device, &node.path, step)? == Placed::Kept {
