@@ -83,19 +83,14 @@ impl Cli {
 }
 
 impl Command {
-    /// A command of the OCI runtime interface, whose failure exits 1 as
-    /// runc's do (the shell interface's exit 125, as docker's).
+    /// A command whose failure exits 1, as runc's do (engines expect it):
+    /// all but the shell form's `run -- CMD` and `exec`, whose codes are
+    /// docker's (125 for cradle's own failure, the command's otherwise).
     pub(crate) fn is_oci(&self) -> bool {
         match self {
             Command::Run(args) => args.id.is_some(),
-            Command::Create(_)
-            | Command::Start(_)
-            | Command::Pause(_)
-            | Command::Resume(_)
-            | Command::Ps(_)
-            | Command::Features
-            | Command::Spec(_) => true,
-            _ => false,
+            Command::Exec(_) => false,
+            _ => true,
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Bad input: one line on stderr, exit 125, and nothing left behind.
+//! Bad input: one line on stderr, exit 125 (a bad command line, `run` and
+//! `exec`) or 1 (runc's code, for the commands on a container), and
+//! nothing left behind.
 
 mod common;
 
@@ -7,10 +9,15 @@ use common::{one_line, require_root, Sandbox};
 /// Runs `cradle <args>` and checks the one-line error and exit code 125;
 /// returns the line.
 fn refused(sandbox: &Sandbox, args: &[&str]) -> String {
+    refused_with(sandbox, args, 125)
+}
+
+/// [`refused`], with exit code `code`.
+fn refused_with(sandbox: &Sandbox, args: &[&str], code: i32) -> String {
     let output = sandbox.cradle().args(args).output().expect("cradle");
     assert_eq!(
         output.status.code(),
-        Some(125),
+        Some(code),
         "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
@@ -27,7 +34,7 @@ fn bad_flags_and_values_are_refused_in_one_line() {
     let cases: &[(&[&str], &str)] = &[
         (&["run", "--bogus", "--", "true"], "unexpected argument '--bogus'"),
         (&["frobnicate"], "unrecognized subcommand"),
-        (&["run"], "<CMD>"),
+        (&["run"], "a command after `--`"),
         (&["run", "--memory", "12x", "--", "true"], "--memory"),
         (&["run", "--memory", "0", "--", "true"], "--memory"),
         (&["run", "--pids", "0", "--", "true"], "--pids"),
@@ -97,6 +104,9 @@ fn bad_flags_and_values_are_refused_in_one_line() {
         let line = refused(&sandbox, &args);
         assert!(line.contains(expected), "{args:?}: {line}");
     }
+    // An OCI id and a command: the OCI form's code.
+    let line = refused_with(&sandbox, &["run", "some-id", "--", "true"], 1);
+    assert!(line.contains("not both"), "{line}");
     sandbox.assert_clean();
 }
 
@@ -106,7 +116,8 @@ fn unknown_ids_are_refused() {
     for command in [&["state"][..], &["kill"], &["delete"], &["delete", "--force"]] {
         let mut args = command.to_vec();
         args.push("no-such-container");
-        let line = refused(&sandbox, &args);
+        // runc's code for a failed command on a container.
+        let line = refused_with(&sandbox, &args, 1);
         assert!(line.contains("no container \"no-such-container\""), "{line}");
     }
     let line = refused(&sandbox, &["exec", "no-such-container", "--", "true"]);

@@ -978,12 +978,25 @@ fn a_fifo_device_is_made_without_a_cgroup_rule() {
         }
     });
     std::fs::write(dir.path().join("config.json"), config.to_string()).expect("config.json");
-    let container = Bundle::load(dir.path()).expect("loads").container("f").expect("maps");
+    let container = Bundle::load(dir.path())
+        .expect("loads")
+        .container("f")
+        .expect("maps");
     let node = &container.plan.config.devices[0];
     assert_eq!(node.kind, DeviceKind::Fifo);
     assert_eq!(node.path, Path::new("/dev/fifo"));
-    let rules = container.cgroup.expect("a cgroup").resources.devices.expect("rules");
-    assert!(rules.iter().all(|rule| rule.major != Some(0) || rule.minor != Some(0)), "{rules:?}");
+    let rules = container
+        .cgroup
+        .expect("a cgroup")
+        .resources
+        .devices
+        .expect("rules");
+    assert!(
+        rules
+            .iter()
+            .all(|rule| rule.major != Some(0) || rule.minor != Some(0)),
+        "{rules:?}"
+    );
 }
 
 #[test]
@@ -1002,7 +1015,17 @@ fn an_unknown_capability_is_ignored_with_a_warning() {
     std::fs::write(dir.path().join("config.json"), config.to_string()).expect("config.json");
     let bundle = Bundle::load(dir.path()).expect("loads");
     assert_eq!(bundle.warnings().len(), 1);
-    assert!(bundle.warnings()[0].contains("CAP_TEST"), "{:?}", bundle.warnings());
-    let caps = bundle.container("u").expect("maps").plan.config.capabilities.expect("caps");
+    assert!(
+        bundle.warnings()[0].contains("CAP_TEST"),
+        "{:?}",
+        bundle.warnings()
+    );
+    let caps = bundle
+        .container("u")
+        .expect("maps")
+        .plan
+        .config
+        .capabilities
+        .expect("caps");
     assert_eq!(caps.bounding.len(), 1);
 }
