@@ -541,6 +541,12 @@ fn valid_parent(parent: &Path) -> Result<PathBuf, CgroupError> {
     Ok(normal)
 }
 
+/// Whether the cgroup directory holds no process (unreadable: it is not
+/// taken as empty).
+fn is_empty(dir: &CgroupDir) -> bool {
+    std::fs::read_to_string(dir.file("cgroup.procs")).is_ok_and(|procs| procs.trim().is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -818,10 +824,4 @@ mod tests {
             "cgroup v1 (cpu): invalid value \"0\" for /mnt/0/c/cpu.shares: a CPU weight is in 1..=10000"
         );
     }
-}
-
-/// Whether the cgroup directory holds no process (unreadable: it is not
-/// taken as empty).
-fn is_empty(dir: &CgroupDir) -> bool {
-    std::fs::read_to_string(dir.file("cgroup.procs")).is_ok_and(|procs| procs.trim().is_empty())
 }
