@@ -48,6 +48,9 @@ pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<Bund
         }
     }
     let mut plan = container.plan;
+    if let Some(capabilities) = plan.config.capabilities.as_mut() {
+        drop_unavailable(capabilities);
+    }
     let seccomp = match &container.seccomp {
         Some(policy) => {
             plan.config.seccomp = Some(compiler.compile(policy)?);
@@ -134,7 +137,13 @@ fn records(hooks: &[Hook]) -> Vec<HookRecord> {
 /// The OCI state document of `state` (the spec's fields, with `paused`
 /// as runc reports a frozen container).
 pub(crate) fn state_document(state: &ContainerState) -> serde_json::Value {
-    let status = state.status();
+    document_as(state, state.status())
+}
+
+/// The state document of `state` at `status`: what a hook of that stage
+/// is told, whatever the process has done since (a `poststart` hook of a
+/// command that has exited already still runs after a start).
+pub(crate) fn document_as(state: &ContainerState, status: state::Status) -> serde_json::Value {
     let mut document = serde_json::json!({
         "ociVersion": cradle_oci::OCI_VERSION,
         "id": state.id,
@@ -148,4 +157,45 @@ pub(crate) fn state_document(state: &ContainerState) -> serde_json::Value {
         document["annotations"] = serde_json::to_value(&oci.annotations).unwrap_or_default();
     }
     document
+}
+
+/// Takes out of every set the capabilities this process's own bounding
+/// set lacks, warning for each: no process of the container could hold
+/// them, and a bundle that asks for "all" (as a privileged one does) gets
+/// all the host has, as docker's `--privileged` does. Unreadable, nothing
+/// is taken out (the launch then fails at the capability step if it must).
+fn drop_unavailable(capabilities: &mut cradle_core::confinement::Capabilities) {
+    let Some(own) = own_bounding_set() else {
+        return;
+    };
+    let available = |cap: &cradle_core::confinement::Capability| own & (1u64 << cap.number()) != 0;
+    let lacking: std::collections::BTreeSet<_> = capabilities
+        .bounding
+        .iter()
+        .chain(&capabilities.permitted)
+        .chain(&capabilities.effective)
+        .chain(&capabilities.inheritable)
+        .chain(&capabilities.ambient)
+        .filter(|cap| !available(cap))
+        .copied()
+        .collect();
+    for cap in &lacking {
+        tracing::warn!("process.capabilities: {cap} is not in this runtime's bounding set; left out");
+    }
+    for set in [
+        &mut capabilities.bounding,
+        &mut capabilities.permitted,
+        &mut capabilities.effective,
+        &mut capabilities.inheritable,
+        &mut capabilities.ambient,
+    ] {
+        set.retain(available);
+    }
+}
+
+/// `CapBnd` of `/proc/self/status`.
+fn own_bounding_set() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|line| line.strip_prefix("CapBnd:"))?;
+    u64::from_str_radix(line.trim(), 16).ok()
 }

@@ -196,7 +196,10 @@ pub(crate) fn init(
             if !inside && is_exiting(pid) {
                 return Ok(false);
             }
-            if !inside {
+            // An engine may move an OCI container's process into a cgroup
+            // of its own (runc lets it): the pidfd, opened by pid and start
+            // time, names it still.
+            if !inside && placed.is_none() {
                 return Err(refuse(
                     id,
                     format!(

@@ -176,10 +176,14 @@ impl ContainerState {
         if self.stage == Stage::Creating {
             return Status::Creating;
         }
+        // An OCI container's process may be moved by its engine (see
+        // `proof::init`).
         let in_cgroup = || {
-            self.cgroup
-                .as_ref()
-                .is_none_or(|paths| proof::in_cgroup(self.pid, paths))
+            self.oci.is_some()
+                || self
+                    .cgroup
+                    .as_ref()
+                    .is_none_or(|paths| proof::in_cgroup(self.pid, paths))
         };
         if !(is_running(self.pid, self.start_time) && in_cgroup()) {
             return Status::Stopped;

@@ -158,7 +158,15 @@ fn create_then_delete_never_runs_the_process() {
     let bundle = Bundle::new(&sandbox, |config| args(config, "echo ran > /tmp/marker"));
     create(&sandbox, bundle.path(), &id);
     let pid = sandbox.state(&id)["pid"].as_i64().expect("pid");
-    sandbox.cradle().args(["delete", &id]).assert().success();
+    // Not stopped: a plain delete is an error, with no effect.
+    let refused = sandbox.cradle().args(["delete", &id]).output().expect("delete");
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(sandbox.state(&id)["status"], "created");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &id])
+        .assert()
+        .success();
     // Gone, or a zombie for its reaper (the create that was its parent
     // has exited): no longer running either way.
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -317,7 +325,11 @@ fn bad_bundles_are_refused_with_one_line_and_nothing_left() {
     create(&sandbox, good.path(), &id);
     refused(good.path(), &id, &id);
     assert_eq!(sandbox.state(&id)["status"], "created");
-    sandbox.cradle().args(["delete", &id]).assert().success();
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &id])
+        .assert()
+        .success();
     sandbox.assert_clean();
 }
 

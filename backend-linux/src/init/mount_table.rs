@@ -46,9 +46,11 @@ struct Entry<'a> {
 
 #[derive(Debug)]
 enum Kind {
-    /// A detached copy of the source's tree (its submounts too for
-    /// `rbind`).
-    Bind(OwnedFd),
+    /// A host path, copied as a detached tree (its submounts too for
+    /// `rbind`) when its turn comes: still before the pivot, so the host
+    /// path resolves, and in the table's order, so that the mounts are in
+    /// `/proc/self/mountinfo` in the config's order as the spec asks.
+    Bind(CString),
     /// A filesystem of this type.
     Filesystem(String),
 }
@@ -94,10 +96,10 @@ impl<'a> Entry<'a> {
             let Some(source) = &mount.source else {
                 return Err(refused(STEP, format!("bind mount on {shown} without a source")));
             };
-            let failure = || failed(STEP, format!("open_tree {} for {shown}", source.display()));
-            let path = CString::new(source.as_os_str().as_bytes()).map_err(|_| failure()(Errno::EINVAL))?;
-            let recursive = options.flags.contains(MsFlags::MS_REC);
-            Kind::Bind(sys::open_tree_clone(&path, recursive).map_err(failure())?)
+            let path = CString::new(source.as_os_str().as_bytes()).map_err(|_| {
+                failed(STEP, format!("open_tree {} for {shown}", source.display()))(Errno::EINVAL)
+            })?;
+            Kind::Bind(path)
         } else {
             match fstype {
                 Some(fstype) => Kind::Filesystem(fstype.to_owned()),
@@ -115,8 +117,14 @@ impl<'a> Entry<'a> {
     fn mount(&self, root: BorrowedFd<'_>) -> Result<(), ChildError> {
         let destination = &self.mount.destination;
         match &self.kind {
-            Kind::Bind(tree) => {
-                let is_dir = fstat(tree)
+            Kind::Bind(source) => {
+                let shown = destination.display();
+                let recursive = self.options.flags.contains(MsFlags::MS_REC);
+                let tree = sys::open_tree_clone(source, recursive).map_err(failed(
+                    STEP,
+                    format!("open_tree {} for {shown}", source.to_string_lossy()),
+                ))?;
+                let is_dir = fstat(&tree)
                     .map_err(failed(
                         STEP,
                         format!("stat of the source for {}", destination.display()),
@@ -125,7 +133,6 @@ impl<'a> Entry<'a> {
                     & libc::S_IFMT
                     == libc::S_IFDIR;
                 let target = destination_in(root, destination, if is_dir { Leaf::Dir } else { Leaf::File })?;
-                let recursive = self.options.flags.contains(MsFlags::MS_REC);
                 set_attributes(tree.as_fd(), self.options.bind_change(), recursive, destination)?;
                 attach(tree.as_fd(), target.as_fd(), destination)?;
                 finish(tree.as_fd(), &self.options, destination)

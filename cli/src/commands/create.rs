@@ -86,7 +86,8 @@ fn launch(
     entry.write(&state)?;
     crash::point("create: process recorded");
     if !prestart.is_empty() {
-        hooks::run_all("prestart", prestart, &bundle::state_document(&state))?;
+        let document = bundle::document_as(&state, crate::state::Status::Created);
+        hooks::run_all("prestart", prestart, &document)?;
     }
     held.hand_off()
         .map_err(|error| exit::launch_error(&program, error))?;

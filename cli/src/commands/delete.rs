@@ -13,7 +13,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::error::CliError;
-use crate::state::{ContainerState, Entry, Stage, StateRoot};
+use crate::state::{ContainerState, Entry, Stage, StateRoot, Status};
 use crate::{crash, proof, teardown};
 
 /// How long `delete --force` waits for a killed init to go.
@@ -47,11 +47,10 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
     let init = state.init()?;
     // Proved while the init runs: its network namespace holds the peers.
     let interfaces = proof::interfaces(id, &state.interfaces, init.as_ref());
-    // A created container never ran the user's process: deleting it is
-    // undoing the create (as runc has it), forced or not.
-    let created = state.stage == Stage::Created;
     if let Some(init) = init {
-        if !force && !created {
+        // Created counts as not stopped (the spec: deleting it without
+        // --force is an error with no effect).
+        if !force {
             return Err(CliError::StillRunning { id: id.to_owned() });
         }
         tracing::info!(%id, pid = state.pid, "killing the container's init");
@@ -80,13 +79,14 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
             Err(error) => Err(error),
         };
     }
-    let poststop = state
-        .oci
-        .as_ref()
-        .map(|oci| (oci.poststop.clone(), crate::bundle::state_document(&state)));
+    let poststop = state.oci.as_ref().map(|oci| {
+        (
+            oci.poststop.clone(),
+            crate::bundle::document_as(&state, Status::Stopped),
+        )
+    });
     teardown::remove(state.cgroup, &interfaces, entry);
-    if let Some((hooks, mut document)) = poststop.filter(|(hooks, _)| !hooks.is_empty()) {
-        document["status"] = "stopped".into();
+    if let Some((hooks, document)) = poststop.filter(|(hooks, _)| !hooks.is_empty()) {
         crate::hooks::run_all_warning("poststop", &hooks, &document);
     }
     Ok(())

@@ -333,8 +333,7 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
         entry.write(&state)?;
         crash::point("run: process recorded");
         if !prestart.is_empty() {
-            let mut document = crate::bundle::state_document(&state);
-            document["status"] = "created".into();
+            let document = crate::bundle::document_as(&state, crate::state::Status::Created);
             crate::hooks::run_all("prestart", &prestart, &document)?;
         }
         let process = held
@@ -354,11 +353,8 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
         }
     };
     if let Some(oci) = &state.oci {
-        crate::hooks::run_all_warning(
-            "poststart",
-            &oci.poststart,
-            &crate::bundle::state_document(&state),
-        );
+        let document = crate::bundle::document_as(&state, crate::state::Status::Running);
+        crate::hooks::run_all_warning("poststart", &oci.poststart, &document);
     }
     match attachment {
         Attachment::Detached { .. } => Ok(0),
@@ -366,8 +362,7 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
             drop(entry);
             let code = foreground(states, &state, &mut process, signals, terminal, None)?;
             if let Some(oci) = state.oci.as_ref().filter(|oci| !oci.poststop.is_empty()) {
-                let mut document = crate::bundle::state_document(&state);
-                document["status"] = "stopped".into();
+                let document = crate::bundle::document_as(&state, crate::state::Status::Stopped);
                 crate::hooks::run_all_warning("poststop", &oci.poststop, &document);
             }
             Ok(code)

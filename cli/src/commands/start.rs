@@ -39,7 +39,8 @@ pub(crate) fn start(states: &StateRoot, id: &str) -> Result<(), CliError> {
     started.map_err(|error| exit::launch_error(&program, error))?;
     tracing::info!(%id, pid = state.pid, "started");
     if let Some(oci) = &state.oci {
-        hooks::run_all_warning("poststart", &oci.poststart, &bundle::state_document(&state));
+        let document = bundle::document_as(&state, Status::Running);
+        hooks::run_all_warning("poststart", &oci.poststart, &document);
     }
     Ok(())
 }
