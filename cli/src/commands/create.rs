@@ -33,6 +33,7 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
         console_size,
     } = bundle::load(&args.bundle, &args.id, &Compiler::new(states))?;
     let mut plan = plan;
+    plan.timeout = args.timeout;
     let mut options = Options::new();
     if plan.config.terminal {
         let socket = args.console_socket.as_deref().ok_or_else(|| {
