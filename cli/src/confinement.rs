@@ -20,30 +20,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::CliError;
 use crate::seccomp_cache::Compiler;
 
-/// Hidden from the container: kernel memory, keys, timers and hardware
-/// that tell about (or reach) the host.
-pub(crate) const MASKED_PATHS: [&str; 10] = [
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// Read-only in the container: the host's kernel settings and triggers.
-pub(crate) const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
 /// The confinement flags of `cradle run`.
 #[derive(Debug, Default, Args)]
 pub(crate) struct RunConfinement {
@@ -242,8 +218,8 @@ pub(crate) fn apply_run(
     let seccomp = seccomp_choice(&flags.security_opt, compiler)?;
     config.capabilities = Some(Capabilities::of(capabilities.iter().copied()));
     config.seccomp = compile(&seccomp, &capabilities, compiler)?;
-    config.masked_paths = MASKED_PATHS.iter().map(PathBuf::from).collect();
-    config.readonly_paths = READONLY_PATHS.iter().map(PathBuf::from).collect();
+    config.masked_paths = confinement::MASKED_PATHS.iter().map(PathBuf::from).collect();
+    config.readonly_paths = confinement::READONLY_PATHS.iter().map(PathBuf::from).collect();
     if config.rootfs.is_none() {
         // The host's /sys, and the cgroup trees mounted below it: a new
         // sysfs (in the rootfs) is read-only already.

@@ -112,6 +112,32 @@ impl fmt::Display for Capability {
     }
 }
 
+/// Hidden from a container by default (podman's and docker's list):
+/// kernel memory, keys, timers and hardware that tell about (or reach)
+/// the host. The shell interface applies it; `cradle spec` writes it.
+pub const MASKED_PATHS: [&str; 10] = [
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Read-only in a container by default: the host's kernel settings and
+/// triggers.
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
 /// A capability name this build does not know.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown capability {0:?} (names look like CAP_CHOWN or CHOWN)")]

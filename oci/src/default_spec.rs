@@ -3,37 +3,12 @@
 //! capability set, masked and read-only paths, the OCI device allow list),
 //! without a seccomp profile.
 
-use cradle_core::Capability;
+use cradle_core::{confinement, Capability};
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
 use crate::raw::CAPABILITY_SETS;
 use crate::OCI_VERSION;
-
-/// Hidden from the container: the same list as the CLI's default
-/// confinement.
-pub(crate) const MASKED_PATHS: [&str; 10] = [
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// Read-only in the container: the same list as the CLI's default
-/// confinement.
-pub(crate) const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
 
 /// The default `config.json`.
 pub fn default_spec() -> Spec {
@@ -92,8 +67,8 @@ pub fn default_spec() -> Spec {
                 { "type": "mount" },
                 { "type": "cgroup" }
             ],
-            "maskedPaths": MASKED_PATHS,
-            "readonlyPaths": READONLY_PATHS
+            "maskedPaths": confinement::MASKED_PATHS,
+            "readonlyPaths": confinement::READONLY_PATHS
         }
     });
     // A constant document of the spec's own shape: the test below reads it.
