@@ -14,7 +14,6 @@ mod crash;
 mod error;
 mod escape;
 mod exit;
-mod freezer;
 mod hooks;
 mod proof;
 mod seccomp_cache;

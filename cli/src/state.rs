@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cradle_core::config::Veth;
 use cradle_core::{NamespaceKind, Pid};
-use cradle_linux::cgroup::CgroupPaths;
+use cradle_linux::cgroup::{Cgroup, CgroupPaths, FreezerState};
 use cradle_linux::{proc_stat, Container};
 use nix::errno::Errno;
 use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags};
@@ -191,7 +191,12 @@ impl ContainerState {
         if self.stage == Stage::Created {
             return Status::Created;
         }
-        if self.cgroup.as_ref().is_some_and(crate::freezer::is_frozen) {
+        let frozen = |paths: &CgroupPaths| {
+            Cgroup::open(paths.clone())
+                .and_then(|cgroup| cgroup.freezer_state())
+                .is_ok_and(|state| state == FreezerState::Frozen)
+        };
+        if self.cgroup.as_ref().is_some_and(frozen) {
             return Status::Paused;
         }
         Status::Running

@@ -68,22 +68,3 @@ pub(crate) fn own_names(id: &str) -> Result<(Option<CgroupPaths>, Vec<Veth>), Cl
     };
     Ok((Some(cgroup), interfaces))
 }
-
-/// The pids in a container's cgroup (its first hierarchy that lists any:
-/// every hierarchy holds the same processes), sorted.
-pub(crate) fn pids_in(paths: &CgroupPaths) -> Result<Vec<i32>, CliError> {
-    for dir in &paths.dirs {
-        let file = dir.file("cgroup.procs");
-        let text = match std::fs::read_to_string(&file) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(CliError::file(&file)(error)),
-        };
-        let mut pids: Vec<i32> = text.lines().filter_map(|line| line.trim().parse().ok()).collect();
-        if !pids.is_empty() {
-            pids.sort_unstable();
-            return Ok(pids);
-        }
-    }
-    Ok(Vec::new())
-}

@@ -1,6 +1,7 @@
 //! `cradle kill`: a signal to the container's init, through a pidfd; with
 //! `--all`, to every process in its cgroup.
 
+use cradle_linux::cgroup::Cgroup;
 use nix::sys::signal::Signal;
 
 use crate::error::CliError;
@@ -17,7 +18,10 @@ pub(crate) fn kill(states: &StateRoot, id: &str, signal: Signal, all: bool) -> R
             // The cgroup is proved the container's (by `init()`): what runs
             // in it is the container's.
             tracing::info!(%id, ?signal, "signalling every process of the container");
-            for pid in crate::teardown::pids_in(paths)? {
+            let pids = Cgroup::open(paths.clone())
+                .and_then(|cgroup| cgroup.pids())
+                .map_err(|error| CliError::Backend(error.into()))?;
+            for pid in pids {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
             }
             return Ok(());

@@ -1,9 +1,15 @@
 //! `cradle pause` and `cradle resume`: freeze and thaw a container's
 //! cgroup.
 
+use std::time::{Duration, Instant};
+
+use cradle_linux::cgroup::Cgroup;
+
 use crate::error::CliError;
-use crate::freezer;
 use crate::state::{StateRoot, Status};
+
+/// How long a freeze may take to settle (v1 goes through `FREEZING`).
+const FREEZE_BOUND: Duration = Duration::from_secs(5);
 
 pub(crate) fn pause(states: &StateRoot, id: &str, frozen: bool) -> Result<(), CliError> {
     let entry = states.open(id)?;
@@ -21,7 +27,13 @@ pub(crate) fn pause(states: &StateRoot, id: &str, frozen: bool) -> Result<(), Cl
     state.init()?;
     let paths = state
         .cgroup
-        .as_ref()
+        .clone()
         .ok_or_else(|| CliError::Usage(format!("container {id} has no cgroup to freeze")))?;
-    freezer::set(id, paths, frozen)
+    let cgroup = Cgroup::open(paths).map_err(|error| CliError::Backend(error.into()))?;
+    let result = if frozen {
+        cgroup.freeze(Instant::now() + FREEZE_BOUND)
+    } else {
+        cgroup.thaw()
+    };
+    result.map_err(|error| CliError::Backend(error.into()))
 }

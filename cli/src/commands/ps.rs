@@ -2,6 +2,8 @@
 
 use std::io::Write as _;
 
+use cradle_linux::cgroup::Cgroup;
+
 use crate::args::Format;
 use crate::error::CliError;
 use crate::state::StateRoot;
@@ -10,7 +12,9 @@ pub(crate) fn ps(states: &StateRoot, id: &str, format: Format) -> Result<(), Cli
     let state = states.open(id)?.read()?;
     state.init()?;
     let pids = match &state.cgroup {
-        Some(paths) => crate::teardown::pids_in(paths)?,
+        Some(paths) => Cgroup::open(paths.clone())
+            .and_then(|cgroup| cgroup.pids())
+            .map_err(|error| CliError::Backend(error.into()))?,
         None if state.pid > 0 && state.status() != crate::state::Status::Stopped => vec![state.pid],
         None => Vec::new(),
     };
