@@ -61,15 +61,13 @@ impl HeldProcess {
         self.backend.as_ref().and_then(LinuxLaunch::cgroup)
     }
 
-    /// Lets it `exec` its command, and waits until it has (or failed to:
-    /// then everything is released, as for any failed launch).
-    pub fn start(mut self) -> Result<Process, Error> {
-        let mut backend = self.backend.take().ok_or(Error::OutOfOrder {
-            reason: "a held process is started once",
-        })?;
-        // What happened while the caller recorded (the process may have
-        // died: an OOM kill, say), so that the launch says how it ended
-        // rather than that the start could not be written.
+    /// Takes the backend (once: `twice` says why a second take is
+    /// refused) and feeds the launch what happened while the caller
+    /// recorded: the process may have died (an OOM kill, say), and the
+    /// launch should say how it ended rather than that the start (or the
+    /// hand-off) could not be written.
+    fn caught_up(&mut self, twice: &'static str) -> Result<LinuxLaunch, Error> {
+        let mut backend = self.backend.take().ok_or(Error::OutOfOrder { reason: twice })?;
         let mut buf = vec![0; driver::READ_CHUNK];
         while self.launch.is_held() {
             let wake = backend.wait(Some(clock::now()), self.launch.wants_read(), &mut buf);
@@ -78,6 +76,13 @@ impl HeldProcess {
             }
             let _ = driver::handle_wake(&mut self.launch, clock::now(), wake, &buf);
         }
+        Ok(backend)
+    }
+
+    /// Lets it `exec` its command, and waits until it has (or failed to:
+    /// then everything is released, as for any failed launch).
+    pub fn start(mut self) -> Result<Process, Error> {
+        let mut backend = self.caught_up("a held process is started once")?;
         // Refused only if the hold has ended (the process died, or the
         // deadline passed): then the drive below reports why.
         let _ = self.launch.handle_start(clock::now());
@@ -94,17 +99,8 @@ impl HeldProcess {
     /// other end of its wait. The process and the cgroup are the caller's
     /// from now on.
     pub fn hand_off(mut self) -> Result<CreatedProcess, Error> {
-        let mut backend = self.backend.take().ok_or(Error::OutOfOrder {
-            reason: "a held process is handed off once",
-        })?;
-        let mut buf = vec![0; driver::READ_CHUNK];
-        while self.launch.is_held() {
-            let wake = backend.wait(Some(clock::now()), self.launch.wants_read(), &mut buf);
-            if wake == Wake::Deadline {
-                break;
-            }
-            let _ = driver::handle_wake(&mut self.launch, clock::now(), wake, &buf);
-        }
+        let mut backend = self.caught_up("a held process is handed off once")?;
+        // Refused only if the hold has ended: the drive below says why.
         let _ = self.launch.handle_hand_off(clock::now());
         match drive(&mut self.launch, &mut backend, self.on_step) {
             Ok(pid) => {
