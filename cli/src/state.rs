@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use cradle_core::config::Veth;
 use cradle_core::{NamespaceKind, Pid};
 use cradle_linux::cgroup::{Cgroup, CgroupPaths, FreezerState};
-use cradle_linux::{proc_stat, Container};
+use cradle_linux::{proc_stat, Container, HeldProcess};
 use nix::errno::Errno;
 use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags};
 use serde::{Deserialize, Serialize};
@@ -206,6 +206,16 @@ impl ContainerState {
     /// process that got its pid since; `None` when it no longer runs.
     /// Refused unless it is in the container's (checked) cgroup: see
     /// [`proof`].
+    /// Records `held`, the launch's process set up before `exec`: its pid,
+    /// start time and cgroup, at `stage`.
+    pub(crate) fn record_held(&mut self, held: &HeldProcess, stage: Stage) -> Result<(), CliError> {
+        self.stage = stage;
+        self.pid = held.pid().as_raw();
+        self.start_time = held.start_time()?;
+        self.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
+        Ok(())
+    }
+
     /// Where an OCI bundle put its cgroup; `None`: cradle's own place.
     pub(crate) fn placement(&self) -> Option<&Placement> {
         self.oci.as_ref().map(|oci| &oci.placement)

@@ -80,10 +80,7 @@ fn launch(
     let program = plan.config.args.first().cloned().unwrap_or_default();
     let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(&program, error))?;
     // Dropping `held` on an error below undoes the launch.
-    state.stage = Stage::Created;
-    state.pid = held.pid().as_raw();
-    state.start_time = held.start_time()?;
-    state.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
+    state.record_held(&held, Stage::Created)?;
     entry.write(&state)?;
     crash::point("create: process recorded");
     if !prestart.is_empty() {

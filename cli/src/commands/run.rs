@@ -64,7 +64,7 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
     let record = intent(&args, &id, &run_plan)?;
     let entry = states.create(&id, &record)?;
     crash::point("run: intent recorded");
-    let (attachment, options) = match attach(&args, signals) {
+    let (attachment, options) = match attach(args.detach, args.tty, signals) {
         Ok(prepared) => prepared,
         Err(error) => {
             let _ = entry.remove();
@@ -151,10 +151,7 @@ fn start(
     let program = args.command.first().map_or("", String::as_str);
     let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(program, error))?;
     // Dropping `held` on an error below undoes the launch.
-    state.stage = Stage::Started;
-    state.pid = held.pid().as_raw();
-    state.start_time = held.start_time()?;
-    state.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
+    state.record_held(&held, Stage::Started)?;
     state.supervisor = if args.detach {
         None
     } else {
@@ -209,9 +206,10 @@ enum Attachment {
     },
 }
 
-/// The attachment, and the container's stdio to go with it.
-fn attach(args: &RunArgs, signals: Signals) -> Result<(Attachment, Options), CliError> {
-    if args.detach {
+/// The attachment, and the container's stdio to go with it: detached, or
+/// in the foreground with (`tty`) or without a terminal of its own.
+fn attach(detach: bool, tty: bool, signals: Signals) -> Result<(Attachment, Options), CliError> {
+    if detach {
         // Nobody reads a detached container's output, and it must not keep
         // the caller's pipes open after `run -d` has returned.
         let options = Options::new()
@@ -220,7 +218,7 @@ fn attach(args: &RunArgs, signals: Signals) -> Result<(Attachment, Options), Cli
             .stderr(dev_null()?);
         return Ok((Attachment::Detached { signals }, options));
     }
-    if !args.tty {
+    if !tty {
         let terminal = None;
         return Ok((Attachment::Foreground { signals, terminal }, Options::new()));
     }
@@ -297,20 +295,12 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
     let signals = Signals::block()?;
     let entry = states.create(&id, &record)?;
     crash::point("run: intent recorded");
-    let (attachment, options) = if args.detach {
-        let options = Options::new()
-            .stdin(dev_null()?)
-            .stdout(dev_null()?)
-            .stderr(dev_null()?);
-        (Attachment::Detached { signals }, options)
-    } else if plan.config.terminal {
-        let (terminal, [stdin, stdout, stderr]) = Terminal::open()?;
-        let options = Options::new().stdin(stdin).stdout(stdout).stderr(stderr);
-        let terminal = Some(terminal);
-        (Attachment::Foreground { signals, terminal }, options)
-    } else {
-        let terminal = None;
-        (Attachment::Foreground { signals, terminal }, Options::new())
+    let (attachment, options) = match attach(args.detach, plan.config.terminal, signals) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            let _ = entry.remove();
+            return Err(error);
+        }
     };
     let options = match cgroup {
         Some(cgroup) => options.cgroup(cgroup),
@@ -321,10 +311,7 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
     let started = (|| {
         let program = plan.config.args.first().cloned().unwrap_or_default();
         let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(&program, error))?;
-        state.stage = Stage::Started;
-        state.pid = held.pid().as_raw();
-        state.start_time = held.start_time()?;
-        state.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
+        state.record_held(&held, Stage::Started)?;
         state.supervisor = if args.detach {
             None
         } else {
