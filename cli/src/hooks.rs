@@ -22,7 +22,10 @@ pub(crate) fn run_all(
     hooks: &[HookRecord],
     state: &serde_json::Value,
 ) -> Result<(), CliError> {
-    let input = serde_json::to_vec(state).map_err(|error| failure(stage, &hooks[0], error.to_string()))?;
+    let Some(first) = hooks.first() else {
+        return Ok(());
+    };
+    let input = serde_json::to_vec(state).map_err(|error| failure(stage, first, error.to_string()))?;
     for hook in hooks {
         run(stage, hook, &input)?;
     }
