@@ -171,7 +171,7 @@ pub enum ProcessPoint {
 
 /// The set-up steps an init runs between its config and `ready`, in the
 /// order of [`ChildStep::ALL`].
-pub const INIT_SET_UP: [ChildStep; 18] = [
+pub const INIT_SET_UP: [ChildStep; 19] = [
     ChildStep::Setsid,
     ChildStep::Namespaces,
     ChildStep::Hostname,
@@ -184,6 +184,7 @@ pub const INIT_SET_UP: [ChildStep; 18] = [
     ChildStep::Sysctls,
     ChildStep::Paths,
     ChildStep::ReadonlyRootfs,
+    ChildStep::Console,
     ChildStep::User,
     ChildStep::Capabilities,
     ChildStep::Cwd,
@@ -196,10 +197,11 @@ pub const INIT_SET_UP: [ChildStep; 18] = [
 /// between its config and `ready`: the init's, less those that make the
 /// container (namespaces, host name, network, mounts, root, devices,
 /// sysctls, paths), which it joins instead.
-pub const SETNS_SET_UP: [ChildStep; 9] = [
+pub const SETNS_SET_UP: [ChildStep; 10] = [
     ChildStep::Setsid,
     ChildStep::Rlimits,
     ChildStep::OomScoreAdj,
+    ChildStep::Console,
     ChildStep::User,
     ChildStep::Capabilities,
     ChildStep::Cwd,

@@ -93,11 +93,11 @@ pub struct Config {
     /// Set `no_new_privs` before `exec`.
     #[serde(default)]
     pub no_new_privileges: bool,
-    /// Make stdin, a terminal, the controlling terminal of the process's
-    /// new session, so that job control and the terminal's signals (^C)
-    /// reach it.
+    /// The process's terminal, if it has one: it becomes the controlling
+    /// terminal of the process's new session, so that job control and the
+    /// terminal's signals (^C) reach it.
     #[serde(default)]
-    pub terminal: bool,
+    pub terminal: Terminal,
     /// How many descriptors after stdio are passed on (`3..3 + n`); every
     /// other descriptor is closed on `exec`.
     #[serde(default)]
@@ -106,6 +106,14 @@ pub struct Config {
     /// `no_new_privileges`, or while `CAP_SYS_ADMIN` is still held).
     #[serde(default)]
     pub seccomp: Option<SeccompProgram>,
+    /// Pid 1 is a small reaper rather than the command (init only): it
+    /// forks the command, forwards the signals it gets to it, reaps every
+    /// orphan that the container's processes leave, and exits as the
+    /// command did. Without one, the command is pid 1: the kernel then
+    /// drops every signal it has no handler for (`SIGINT`, `SIGTERM`), and
+    /// nothing reaps orphans unless the command does.
+    #[serde(default)]
+    pub reaper: bool,
     /// After `ready`, wait for the parent's start before `exec` (init
     /// only), so that the parent can record the process before anything of
     /// the user's runs; exit instead if the parent goes away first.
@@ -114,6 +122,45 @@ pub struct Config {
     /// The command: `args[0]` is the program, looked up in `PATH` when it
     /// has no `/`.
     pub args: Vec<String>,
+}
+
+/// Where the process's terminal comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Terminal {
+    /// None of its own: its stdio is whatever the parent gave it.
+    #[default]
+    None,
+    /// Its stdin is a terminal the parent opened.
+    Stdin,
+    /// A new terminal, made by the child from the `/dev/ptmx` of the
+    /// container's own root once its mounts are in place (so that `tty`
+    /// inside names `/dev/pts/0` of the container's devpts): the child
+    /// sends the master end to the parent over the console channel (with
+    /// `SCM_RIGHTS`, as runc's `--console-socket` does) and makes the slave
+    /// its stdin, stdout and stderr.
+    Console {
+        /// The window size it starts with; `None` leaves the kernel's
+        /// (0x0) until the parent sets it on the master.
+        #[serde(default)]
+        size: Option<WindowSize>,
+    },
+}
+
+impl Terminal {
+    /// Whether the process has a terminal.
+    pub fn is_some(self) -> bool {
+        self != Terminal::None
+    }
+}
+
+/// A terminal's size in character cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSize {
+    /// Lines.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
 }
 
 fn yes() -> bool {
@@ -153,9 +200,10 @@ impl Config {
             cwd: root_dir(),
             env: Vec::new(),
             no_new_privileges: false,
-            terminal: false,
+            terminal: Terminal::None,
             preserved_fds: 0,
             seccomp: None,
+            reaper: false,
             hold: false,
             args: args.into_iter().map(Into::into).collect(),
         }

@@ -77,7 +77,9 @@ pub mod process;
 pub mod time;
 
 pub use crate::child::{ChildEvent, ChildHandshake};
-pub use crate::config::{Config, Interface, Namespace, NamespaceKind, PROTOCOL_VERSION};
+pub use crate::config::{
+    Config, Interface, Namespace, NamespaceKind, Terminal, WindowSize, PROTOCOL_VERSION,
+};
 pub use crate::confinement::{Capabilities, Capability};
 pub use crate::framing::{DecodeError, Decoder, Direction, Limits};
 pub use crate::launch::{

@@ -115,6 +115,9 @@ pub enum ChildStep {
     Paths,
     /// Remounting the root read-only.
     ReadonlyRootfs,
+    /// Making the terminal of [`Terminal::Console`](crate::config::Terminal::Console)
+    /// and sending its master end to the parent.
+    Console,
     /// Supplementary groups, gid, uid.
     User,
     /// The capability sets: bounding, then permitted, effective,
@@ -137,7 +140,7 @@ pub enum ChildStep {
 
 impl ChildStep {
     /// Every step, in the order the child runs them, and `Other` last.
-    pub const ALL: [ChildStep; 24] = [
+    pub const ALL: [ChildStep; 25] = [
         ChildStep::Config,
         ChildStep::Setns,
         ChildStep::Fork,
@@ -154,6 +157,7 @@ impl ChildStep {
         ChildStep::Sysctls,
         ChildStep::Paths,
         ChildStep::ReadonlyRootfs,
+        ChildStep::Console,
         ChildStep::User,
         ChildStep::Capabilities,
         ChildStep::Cwd,
@@ -183,6 +187,7 @@ impl ChildStep {
             ChildStep::Sysctls => "sysctls",
             ChildStep::Paths => "paths",
             ChildStep::ReadonlyRootfs => "readonly_rootfs",
+            ChildStep::Console => "console",
             ChildStep::User => "user",
             ChildStep::Capabilities => "capabilities",
             ChildStep::Cwd => "cwd",

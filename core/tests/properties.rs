@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cradle_core::config::{Interface, IpNet, Mount, Rlimit, RlimitResource, User, Veth};
+use cradle_core::config::{
+    Interface, IpNet, Mount, Rlimit, RlimitResource, Terminal, User, Veth, WindowSize,
+};
 use cradle_core::confinement::{
     BpfInstruction, Capabilities, Capability, DeviceKind, DeviceNode, SeccompProgram,
 };
@@ -124,6 +126,16 @@ fn mount() -> impl Strategy<Value = Mount> {
     )
 }
 
+fn terminal() -> impl Strategy<Value = Terminal> {
+    prop_oneof![
+        Just(Terminal::None),
+        Just(Terminal::Stdin),
+        option::of((any::<u16>(), any::<u16>())).prop_map(|size| Terminal::Console {
+            size: size.map(|(rows, cols)| WindowSize { rows, cols })
+        }),
+    ]
+}
+
 fn config() -> impl Strategy<Value = Config> {
     let who =
         (any::<u32>(), any::<u32>(), vec(any::<u32>(), 0..3)).prop_map(|(uid, gid, additional_gids)| User {
@@ -150,7 +162,7 @@ fn config() -> impl Strategy<Value = Config> {
             who,
             path(),
             vec(text(), 0..3),
-            (any::<bool>(), any::<bool>(), any::<bool>()),
+            (any::<bool>(), terminal(), any::<bool>(), any::<bool>()),
             any::<u32>(),
             vec(text(), 0..4),
         ),
@@ -160,7 +172,7 @@ fn config() -> impl Strategy<Value = Config> {
             |(
                 (version, namespaces, hostname, rlimits, networks),
                 (rootfs, mounts, readonly_paths, masked_paths, (default_mounts, rootfs_propagation, umask)),
-                (user, cwd, env, (no_new_privileges, terminal, hold), preserved_fds, args),
+                (user, cwd, env, (no_new_privileges, terminal, reaper, hold), preserved_fds, args),
                 (capabilities, seccomp, devices, sysctls, oom_score_adj, readonly_rootfs),
             )| Config {
                 version,
@@ -190,6 +202,7 @@ fn config() -> impl Strategy<Value = Config> {
                 terminal,
                 preserved_fds,
                 seccomp,
+                reaper,
                 hold,
                 args,
             },

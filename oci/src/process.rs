@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use cradle_core::config::{Rlimit, RlimitResource};
-use cradle_core::{Capabilities, Capability, Config};
+use cradle_core::{Capabilities, Capability, Config, Terminal};
 use oci_spec::runtime::{PosixRlimitType, Process, Spec};
 
 use crate::OciError;
@@ -45,7 +45,11 @@ pub(crate) fn apply(spec: &Spec, config: &mut Config) -> Result<Option<(u16, u16
             format!("{value} is outside -1000..=1000"),
         ));
     }
-    config.terminal = process.terminal().unwrap_or(false);
+    config.terminal = if process.terminal() == Some(true) {
+        Terminal::Stdin
+    } else {
+        Terminal::None
+    };
     console_size(process)
 }
 

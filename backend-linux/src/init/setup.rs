@@ -10,7 +10,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{self, Gid, Uid};
 
 use cradle_core::config::RlimitResource;
-use cradle_core::{ChildError, ChildStep, Config, NamespaceKind};
+use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Terminal};
 
 use super::exec::Command;
 use super::{confine, failed, io_failed, mounts, network, refused};
@@ -40,6 +40,7 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError
     step(ChildStep::Sysctls, confine::sysctls)?;
     step(ChildStep::Paths, mounts::paths)?;
     step(ChildStep::ReadonlyRootfs, mounts::readonly_rootfs)?;
+    step(ChildStep::Console, console)?;
     set_umask(config);
     step(ChildStep::User, set_user)?;
     step(ChildStep::Capabilities, confine::capabilities)?;
@@ -63,6 +64,7 @@ pub(super) fn run_setns(config: &Config, hook: Hook<'_>) -> Result<Command, Chil
     step(ChildStep::Setsid, new_session)?;
     step(ChildStep::Rlimits, set_rlimits)?;
     step(ChildStep::OomScoreAdj, confine::oom_score_adj)?;
+    step(ChildStep::Console, console)?;
     set_umask(config);
     step(ChildStep::User, set_user)?;
     step(ChildStep::Capabilities, confine::capabilities)?;
@@ -107,10 +109,18 @@ fn new_session(config: &Config) -> Result<(), ChildError> {
     unistd::setsid()
         .map(drop)
         .map_err(failed(ChildStep::Setsid, "setsid"))?;
-    if config.terminal {
+    if config.terminal == Terminal::Stdin {
         take_terminal()?;
     }
     Ok(())
+}
+
+/// The terminal made inside the container.
+fn console(config: &Config) -> Result<(), ChildError> {
+    match config.terminal {
+        Terminal::Console { .. } => Err(refused(ChildStep::Console, "no console channel was given")),
+        Terminal::None | Terminal::Stdin => Ok(()),
+    }
 }
 
 /// Makes stdin the controlling terminal of the session just made.

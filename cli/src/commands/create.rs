@@ -35,7 +35,7 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
     let mut plan = plan;
     plan.timeout = args.timeout;
     let mut options = Options::new();
-    if plan.config.terminal {
+    if plan.config.terminal.is_some() {
         let socket = args.console_socket.as_deref().ok_or_else(|| {
             CliError::Usage("process.terminal needs --console-socket: where to send the terminal".to_owned())
         })?;

@@ -286,7 +286,7 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
         record,
         ..
     } = crate::bundle::load(&dir, &id, &Compiler::new(states))?;
-    if plan.config.terminal && args.detach {
+    if plan.config.terminal.is_some() && args.detach {
         return Err(CliError::Usage(
             "process.terminal needs a foreground run (or create --console-socket)".to_owned(),
         ));
@@ -295,7 +295,7 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
     let signals = Signals::block()?;
     let entry = states.create(&id, &record)?;
     crash::point("run: intent recorded");
-    let (attachment, options) = match attach(args.detach, plan.config.terminal, signals) {
+    let (attachment, options) = match attach(args.detach, plan.config.terminal.is_some(), signals) {
         Ok(prepared) => prepared,
         Err(error) => {
             let _ = entry.remove();
