@@ -84,6 +84,12 @@ pub enum Error {
         /// What does not fit.
         reason: &'static str,
     },
+    /// A process that was to make a console sent none.
+    #[error("no console: {reason}")]
+    NoConsole {
+        /// What came instead.
+        reason: &'static str,
+    },
     /// The launch was driven out of order: a bug in the driver.
     #[error("out of order: {reason}")]
     OutOfOrder {

@@ -67,6 +67,9 @@ pub struct LinuxLaunch {
     hand_off_listener: Option<OwnedFd>,
     /// The init took a hand-off listener: its hold may be handed off.
     can_hand_off: bool,
+    /// The socket the process sends its console on: moved into the child
+    /// at spawn.
+    console: Option<OwnedFd>,
     /// Where a resuming launch connects to start a handed-off process;
     /// such a launch is not the process's parent, and owns nothing of it.
     resume_at: Option<PathBuf>,
@@ -113,6 +116,7 @@ impl LinuxLaunch {
             start: None,
             hand_off_listener: options.hand_off,
             can_hand_off: false,
+            console: options.console,
             resume_at: None,
             processes: Vec::new(),
             own_pid_namespace: false,
@@ -244,6 +248,7 @@ impl LinuxLaunch {
             hold: spawn.hold,
             cgroup,
             start: start_pipe.as_ref().map(|(read, _)| read.as_fd()),
+            console: self.console.as_ref().map(AsFd::as_fd),
             join: &[],
             target: None,
         };
@@ -298,6 +303,7 @@ impl LinuxLaunch {
             cgroup: cgroup.as_ref().map(AsFd::as_fd),
             start: None,
             hand_off: None,
+            console: self.console.as_ref().map(AsFd::as_fd),
             join: &join,
             target: Some(container.pidfd()),
         };
@@ -312,6 +318,9 @@ impl LinuxLaunch {
     fn spawned(&mut self, pid: Pid, pidfd: OwnedFd, parent_end: OwnedFd, child_end: OwnedFd) {
         drop(child_end);
         self.child_fds = ChildFds::default();
+        // The child's alone: a child that dies before it sends the console
+        // leaves the receiver an end of stream rather than a wait.
+        self.console = None;
         self.socket = Some(parent_end);
         self.track(pid, pidfd);
     }

@@ -74,6 +74,7 @@
 
 pub mod cgroup;
 pub mod clock;
+pub mod console;
 pub mod driver;
 mod error;
 mod held;

@@ -36,6 +36,7 @@ pub struct Options {
     pub(crate) preserved: Vec<OwnedFd>,
     pub(crate) on_step: Option<fn(Step)>,
     pub(crate) hand_off: Option<OwnedFd>,
+    pub(crate) console: Option<OwnedFd>,
 }
 
 impl Options {
@@ -89,6 +90,18 @@ impl Options {
     /// cannot be handed off without one. Moved into the init.
     pub fn hand_off_listener(mut self, listener: OwnedFd) -> Options {
         self.hand_off = Some(listener);
+        self
+    }
+
+    /// Where the process sends the master end of the terminal it makes
+    /// inside the container, for a config with
+    /// [`Terminal::Console`](cradle_core::Terminal::Console): a connected
+    /// Unix stream socket (an engine's `--console-socket`, or the child's
+    /// end of [`console::channel`](crate::console::channel)). The master
+    /// comes with `SCM_RIGHTS`, and the terminal's name (`/dev/pts/0`) as
+    /// the payload, as runc sends it. Moved into the process.
+    pub fn console_socket(mut self, socket: OwnedFd) -> Options {
+        self.console = Some(socket);
         self
     }
 

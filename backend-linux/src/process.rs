@@ -8,7 +8,7 @@ use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::{getegid, geteuid};
 
-use cradle_core::{ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan};
+use cradle_core::{ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan, Terminal};
 
 use crate::cgroup::{Cgroup, CgroupError};
 use crate::error::Error;
@@ -300,6 +300,19 @@ pub(crate) fn check_options(plan: &Plan, options: &Options) -> Result<(), Error>
         (Kind::Setns, None) => {
             return Err(Error::Options {
                 reason: "a setns process needs the container to join (Options::container)",
+            })
+        }
+        _ => {}
+    }
+    match (plan.config.terminal, &options.console) {
+        (Terminal::Console { .. }, None) => {
+            return Err(Error::Options {
+                reason: "the config makes a console but the options give no socket to send it on",
+            })
+        }
+        (Terminal::None | Terminal::Stdin, Some(_)) => {
+            return Err(Error::Options {
+                reason: "the options give a console socket but the config makes no console",
             })
         }
         _ => {}

@@ -683,3 +683,38 @@ pub(crate) fn open_tree_clone_at(
     // SAFETY: the kernel returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// The slave end of the pseudo-terminal whose master is `master`, opened
+/// through the master rather than by its name in `/dev/pts` (Linux 4.13),
+/// read-write, not as a controlling terminal, close-on-exec.
+pub(crate) fn open_pty_peer(master: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as an int argument and
+    // returns a new descriptor; no memory of ours is touched.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    let fd = Errno::result(fd)?;
+    // SAFETY: the ioctl made `fd`, a new descriptor; this is its only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets the window size of the terminal `fd`.
+pub(crate) fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), Errno> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `struct winsize`, which outlives the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    Errno::result(rc).map(drop)
+}
+
+/// Makes the terminal `fd` the controlling terminal of the caller's
+/// session (the caller leads a session without one).
+pub(crate) fn take_controlling_terminal(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal it from
+    // another session) and touches no memory of ours.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    Errno::result(rc).map(drop)
+}

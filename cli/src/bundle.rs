@@ -22,8 +22,6 @@ pub(crate) struct BundlePlan {
     pub(crate) prestart: Vec<HookRecord>,
     /// The record written before anything exists (stage `creating`).
     pub(crate) record: ContainerState,
-    /// The terminal's size (rows, columns), for `process.terminal`.
-    pub(crate) console_size: Option<(u16, u16)>,
 }
 
 /// Loads the bundle at `dir` for container `id`; refuses what cradle
@@ -36,7 +34,6 @@ pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<Bund
     }
     let container = bundle.container(id)?;
     let hooks = container.hooks;
-    let console_size = container.console_size;
     for (name, list) in [
         ("hooks.createContainer", &hooks.create_container),
         ("hooks.startContainer", &hooks.start_container),
@@ -118,7 +115,6 @@ pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<Bund
         cgroup: container.cgroup,
         prestart,
         record,
-        console_size,
     })
 }
 

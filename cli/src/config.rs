@@ -76,7 +76,13 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str, compiler: &Compiler<'_>) -> Res
     apply_process_args(&mut config, args.cwd.as_ref(), args.user);
     let hostname = args.hostname.clone().or_else(own_hostname);
     config.env = environment(&args.env, config.user.uid, hostname, args.tty);
-    config.terminal = if args.tty { Terminal::Stdin } else { Terminal::None };
+    config.terminal = if args.tty {
+        Terminal::Console {
+            size: crate::tty::caller_size(),
+        }
+    } else {
+        Terminal::None
+    };
 
     let id_maps = id_maps(args, creates(NamespaceKind::User))?;
     let mut resources = resources(args);
@@ -120,7 +126,13 @@ pub(crate) fn exec_plan(
     let mut config = Config::new(args.command.iter().cloned());
     apply_process_args(&mut config, args.cwd.as_ref(), args.user);
     config.env = environment(&args.env, config.user.uid, state.hostname.clone(), args.tty);
-    config.terminal = if args.tty { Terminal::Stdin } else { Terminal::None };
+    config.terminal = if args.tty {
+        Terminal::Console {
+            size: crate::tty::caller_size(),
+        }
+    } else {
+        Terminal::None
+    };
     confinement::apply_exec(&args.confinement, &state.confinement, &mut config, compiler)?;
     let mut plan = Plan::setns(config);
     plan.cgroup = state.cgroup.is_some();

@@ -1,18 +1,22 @@
 //! `run -t`: the container's stdio is the slave side of a new
-//! pseudo-terminal; cradle relays between the master side and its own
+//! pseudo-terminal, made inside the container from its own `/dev/ptmx`
+//! (so that `tty` there names `/dev/pts/0` of its devpts); cradle gets the
+//! master side over a console channel and relays between it and its own
 //! stdin and stdout, with the caller's terminal in raw mode (so that keys
 //! like Ctrl-C reach the container's line discipline) and the window size
 //! passed on at start and on every `SIGWINCH`. The caller's terminal
 //! settings come back when the [`Terminal`] is dropped, however cradle ends.
 
 use std::io::{self, Read as _, Write as _};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::pty::openpty;
 use nix::sys::termios::{self, SetArg, Termios};
+
+use cradle_core::WindowSize;
+use cradle_linux::console::ConsoleReceiver;
 
 use crate::error::CliError;
 
@@ -31,23 +35,30 @@ pub(crate) struct Terminal {
     stdin_open: bool,
 }
 
-/// The slave side, once for each of the container's stdin, stdout, stderr.
-pub(crate) type SlaveFds = [OwnedFd; 3];
+/// How long the container's terminal may take to arrive once its launch
+/// has reached `ready` (it is sent before, so it is there at once).
+const CONSOLE_BOUND: Duration = Duration::from_secs(1);
+
+/// The caller's window size, for the terminal the container makes; `None`
+/// if stdin is not a terminal.
+pub(crate) fn caller_size() -> Option<WindowSize> {
+    let size = rustix::termios::tcgetwinsize(io::stdin()).ok()?;
+    Some(WindowSize {
+        rows: size.ws_row,
+        cols: size.ws_col,
+    })
+}
 
 impl Terminal {
-    /// Opens a pseudo-terminal of the caller's window size and, if stdin is
-    /// a terminal, puts it in raw mode.
-    pub(crate) fn open() -> Result<(Terminal, SlaveFds), CliError> {
-        let pty = openpty(None, None).map_err(CliError::syscall("openpty"))?;
-        let slaves = [
-            pty.slave.try_clone().map_err(CliError::file("pty slave"))?,
-            pty.slave.try_clone().map_err(CliError::file("pty slave"))?,
-            pty.slave,
-        ];
+    /// Takes the container's terminal from its console channel and, if
+    /// stdin is a terminal, puts stdin in raw mode.
+    pub(crate) fn attach(console: ConsoleReceiver) -> Result<Terminal, CliError> {
+        let console = console.receive(CONSOLE_BOUND)?;
+        tracing::debug!(name = %console.name, "the container's terminal");
         let stdin = io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd()).ok();
         let terminal = Terminal {
-            master: std::fs::File::from(pty.master),
+            master: std::fs::File::from(console.master),
             saved,
             stdin_open: true,
         };
@@ -58,7 +69,7 @@ impl Terminal {
             termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw)
                 .map_err(CliError::syscall("tcsetattr(stdin, raw)"))?;
         }
-        Ok((terminal, slaves))
+        Ok(terminal)
     }
 
     /// Gives the container's terminal the caller's window size (if stdin

@@ -404,3 +404,123 @@ fn features_and_spec_describe_what_cradle_runs() {
         .mode();
     assert_eq!(mode & 0o022, 0, "config.json is writable by others");
 }
+
+/// Receives the master end of a terminal and its name from a connection
+/// on `listener`, as an engine's console socket does.
+fn receive_console(listener: &std::os::unix::net::UnixListener) -> (fs::File, String) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+
+    let (stream, _) = listener.accept().expect("the runtime connects");
+    let mut name = [0u8; 64];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let message = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
+        .expect("recvmsg of the console");
+    let mut master = None;
+    for control in message.cmsgs().expect("control messages") {
+        if let ControlMessageOwned::ScmRights(fds) = control {
+            // SAFETY: SCM_RIGHTS made these descriptors in this process.
+            master = fds.first().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    let length = message.bytes;
+    let master = master.expect("a descriptor came with the message");
+    (
+        fs::File::from(master),
+        String::from_utf8_lossy(&name[..length]).into_owned(),
+    )
+}
+
+#[test]
+fn a_terminal_is_made_inside_and_sent_to_the_console_socket() {
+    if !require_root("a_terminal_is_made_inside_and_sent_to_the_console_socket") {
+        return;
+    }
+    use std::io::Read as _;
+    let sandbox = Sandbox::new("oci-console");
+    let id = sandbox.name("c");
+    let bundle = Bundle::new(&sandbox, |config| {
+        args(
+            config,
+            "echo \"name=$(tty). size=$(stty size).\"; read line; echo \"got $line\"",
+        );
+        config["process"]["terminal"] = json!(true);
+        config["process"]["consoleSize"] = json!({ "height": 24, "width": 91 });
+    });
+    let sockets = tempfile::tempdir().expect("socket directory");
+    let socket = sockets.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let receiving = std::thread::spawn(move || receive_console(&listener));
+    let errors = tempfile::NamedTempFile::new().expect("stderr file");
+    let status = sandbox
+        .std_cradle()
+        .args(["create", "--console-socket"])
+        .arg(&socket)
+        .arg("--bundle")
+        .arg(bundle.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(errors.reopen().expect("stderr file"))
+        .status()
+        .expect("create");
+    let text = fs::read_to_string(errors.path()).unwrap_or_default();
+    assert!(status.success(), "create {id}: {text}");
+    let (mut master, name) = receiving.join().expect("the console arrives during create");
+    assert_eq!(name, "/dev/pts/0");
+
+    sandbox.cradle().args(["start", &id]).assert().success();
+    std::io::Write::write_all(&mut master, b"hello\n").expect("type");
+    let mut seen = String::new();
+    let mut buf = [0; 1024];
+    // Until the container's side closes (EIO) or all has come.
+    while !seen.contains("got hello") {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    // Its own devpts, so the first terminal of it; the bundle's size.
+    assert!(seen.contains("name=/dev/pts/0. size=24 91."), "{seen:?}");
+    assert!(seen.contains("got hello"), "{seen:?}");
+    sandbox.wait_for_status(&id, "stopped");
+    sandbox.cradle().args(["delete", &id]).assert().success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_ptmx_that_is_not_the_multiplexer_is_refused() {
+    if !require_root("a_ptmx_that_is_not_the_multiplexer_is_refused") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-ptmx");
+    let id = sandbox.name("c");
+    // The bundle puts /dev/null's device at /dev/ptmx.
+    let bundle = Bundle::new(&sandbox, |config| {
+        args(config, "true");
+        config["process"]["terminal"] = json!(true);
+        config["linux"]["devices"] = json!([
+            { "path": "/dev/ptmx", "type": "c", "major": 1, "minor": 3, "fileMode": 438 }
+        ]);
+    });
+    let sockets = tempfile::tempdir().expect("socket directory");
+    let socket = sockets.path().join("console.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let output = sandbox
+        .cradle()
+        .args(["create", "--console-socket"])
+        .arg(&socket)
+        .arg("--bundle")
+        .arg(bundle.path())
+        .arg(&id)
+        .write_stdin("")
+        .output()
+        .expect("create");
+    assert_eq!(output.status.code(), Some(1));
+    let line = one_line(&output.stderr);
+    assert!(line.contains("console"), "{line}");
+    assert!(line.contains("not the pseudo-terminal multiplexer"), "{line}");
+    sandbox.assert_clean();
+}

@@ -1,5 +1,6 @@
-//! `run -t` and `exec -t`: the command gets a terminal of the caller's
-//! size, kept in step on SIGWINCH; the caller's terminal is raw while it
+//! `run -t` and `exec -t`: the command gets a terminal made inside the
+//! container (`/dev/pts/0` of its own devpts), of the caller's size, kept
+//! in step on SIGWINCH; the caller's terminal is raw while it
 //! runs and restored after.
 
 mod common;
@@ -103,6 +104,8 @@ fn relays_a_terminal(mut cradle: std::process::Command) {
         "test -t 0 && test -t 1 && echo is-a-tty; ",
         // Field 7 of stat, tty_nr: the controlling terminal, 0 if none.
         r#"read -r _ _ _ _ _ _ ctty _ < /proc/self/stat; test "$ctty" != 0 && echo has-a-ctty; "#,
+        // Made inside the container, from its own devpts: the first.
+        r#"echo "name=$(tty)."; "#,
         r#"stty size; read line; stty size; echo "got $line"; exit 7"#
     );
     let mut child = cradle
@@ -117,6 +120,7 @@ fn relays_a_terminal(mut cradle: std::process::Command) {
     let mut seen = String::new();
     read_until(&mut master, &mut seen, "is-a-tty");
     read_until(&mut master, &mut seen, "has-a-ctty");
+    read_until(&mut master, &mut seen, "name=/dev/pts/0.");
     read_until(&mut master, &mut seen, "33 111");
     // While it runs, the caller's terminal is raw.
     let raw = tcgetattr(master.as_fd()).expect("termios");

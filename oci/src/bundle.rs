@@ -42,9 +42,6 @@ pub struct Container {
     pub cgroup: Option<CgroupConfig>,
     /// The bundle's hooks, for the caller to run.
     pub hooks: Hooks,
-    /// `(rows, cols)` of the terminal, when the process has one and the
-    /// bundle sizes it.
-    pub console_size: Option<(u16, u16)>,
 }
 
 /// The bundle mapped, all but what depends on the container's id.
@@ -56,7 +53,6 @@ struct Mapped {
     cgroup: CgroupPlace,
     resources: Resources,
     hooks: Hooks,
-    console_size: Option<(u16, u16)>,
 }
 
 impl Bundle {
@@ -150,7 +146,6 @@ impl Bundle {
                 resources: mapped.resources,
             }),
             hooks: mapped.hooks,
-            console_size: mapped.console_size,
         })
     }
 }
@@ -178,7 +173,7 @@ fn map(dir: &Path, spec: &Spec, document: &Value, minor_version: u32) -> Result<
     let mut config = Config::new(Vec::<String>::new());
     linux::namespaces(spec, &mut config)?;
     let id_maps = linux::id_maps(spec, &config)?;
-    let console_size = process::apply(spec, &mut config)?;
+    process::apply(spec, &mut config)?;
     config.rootfs = Some(mounts::rootfs(dir, spec)?);
     config.readonly_rootfs = mounts::readonly_rootfs(spec);
     config.default_mounts = false;
@@ -208,7 +203,6 @@ fn map(dir: &Path, spec: &Spec, document: &Value, minor_version: u32) -> Result<
         cgroup,
         resources,
         hooks,
-        console_size,
     })
 }
 

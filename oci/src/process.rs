@@ -5,14 +5,14 @@
 use std::collections::{BTreeSet, HashSet};
 
 use cradle_core::config::{Rlimit, RlimitResource};
-use cradle_core::{Capabilities, Capability, Config, Terminal};
+use cradle_core::{Capabilities, Capability, Config, Terminal, WindowSize};
 use oci_spec::runtime::{PosixRlimitType, Process, Spec};
 
 use crate::OciError;
 
 /// Fills `config` from `process`; returns the console size, `(rows,
 /// cols)`, when the process has a terminal and the bundle gives one.
-pub(crate) fn apply(spec: &Spec, config: &mut Config) -> Result<Option<(u16, u16)>, OciError> {
+pub(crate) fn apply(spec: &Spec, config: &mut Config) -> Result<(), OciError> {
     let process = spec
         .process()
         .as_ref()
@@ -45,12 +45,16 @@ pub(crate) fn apply(spec: &Spec, config: &mut Config) -> Result<Option<(u16, u16
             format!("{value} is outside -1000..=1000"),
         ));
     }
+    // The terminal is made inside the container, as runc makes it, and
+    // its master goes to the engine's console socket.
     config.terminal = if process.terminal() == Some(true) {
-        Terminal::Stdin
+        Terminal::Console {
+            size: console_size(process)?,
+        }
     } else {
         Terminal::None
     };
-    console_size(process)
+    Ok(())
 }
 
 /// The five sets, when given; `None` leaves the process all of root's.
@@ -137,13 +141,10 @@ fn rlimit_resource(kind: PosixRlimitType) -> RlimitResource {
     }
 }
 
-/// `consoleSize` as `(rows, cols)`; ignored without a terminal, as the
-/// spec says.
-fn console_size(process: &Process) -> Result<Option<(u16, u16)>, OciError> {
-    let Some(size) = process
-        .console_size()
-        .filter(|_| process.terminal() == Some(true))
-    else {
+/// `consoleSize` (only read with a terminal: the spec says it is ignored
+/// without one).
+fn console_size(process: &Process) -> Result<Option<WindowSize>, OciError> {
+    let Some(size) = process.console_size() else {
         return Ok(None);
     };
     let fit = |value: u64, field: &str| {
@@ -154,5 +155,8 @@ fn console_size(process: &Process) -> Result<Option<(u16, u16)>, OciError> {
             )
         })
     };
-    Ok(Some((fit(size.height(), "height")?, fit(size.width(), "width")?)))
+    Ok(Some(WindowSize {
+        rows: fit(size.height(), "height")?,
+        cols: fit(size.width(), "width")?,
+    }))
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cradle_core::config::{Interface, Mount, Rlimit, RlimitResource};
 use cradle_core::confinement::{DeviceKind, DeviceNode};
-use cradle_core::{Capability, IdMap, Launch, Namespace, NamespaceKind, Terminal, Time};
+use cradle_core::{Capability, IdMap, Launch, Namespace, NamespaceKind, Terminal, Time, WindowSize};
 use cradle_linux::cgroup::{DeviceAccess, DeviceRule, DeviceType};
 use cradle_linux::seccomp::Action;
 use serde_json::{json, Value};
@@ -281,8 +281,12 @@ fn a_full_config_maps_field_by_field() {
     );
     assert!(config.no_new_privileges);
     assert_eq!(config.oom_score_adj, Some(100));
-    assert_eq!(config.terminal, Terminal::Stdin);
-    assert_eq!(container.console_size, Some((24, 80)));
+    assert_eq!(
+        config.terminal,
+        Terminal::Console {
+            size: Some(WindowSize { rows: 24, cols: 80 })
+        }
+    );
     assert!(!config.hold);
     assert_eq!(config.seccomp, None);
 
@@ -943,11 +947,10 @@ fn device_rule_defaults_are_every_device_and_access() {
 fn a_terminal_without_a_size_and_a_size_without_a_terminal() {
     let config = with("process.terminal", json!(true));
     let (_dir, container) = launchable(&config);
-    assert_eq!(container.plan.config.terminal, Terminal::Stdin);
-    assert_eq!(container.console_size, None);
+    assert_eq!(container.plan.config.terminal, Terminal::Console { size: None });
     let config = with("process.consoleSize", json!({ "height": 10, "width": 20 }));
     let (_dir, container) = launchable(&config);
-    assert_eq!(container.console_size, None);
+    assert_eq!(container.plan.config.terminal, Terminal::None);
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 mod cgroup_mount;
 mod confine;
+mod console;
 mod devices;
 mod exec;
 mod in_root;
@@ -99,6 +100,7 @@ fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config)) -> ! {
             start,
             hand_off,
         },
+        Placed::after_socket(fd),
         hook,
         setup::run,
     )
@@ -107,15 +109,16 @@ fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config)) -> ! {
 /// The handshake, from the config to `exec`, with `setup` as the set-up.
 fn serve(
     mut link: Link,
+    placed: Placed,
     mut hook: impl FnMut(ChildStep, &Config),
-    setup: fn(&Config, setup::Hook<'_>) -> Result<Command, ChildError>,
+    setup: fn(&Config, Placed, setup::Hook<'_>) -> Result<Command, ChildError>,
 ) -> ! {
     let mut handshake = ChildHandshake::new(Limits::default());
     let Some(config) = link.receive(&mut handshake) else {
         link.flush(&mut handshake);
         std::process::exit(EXIT_SETUP_FAILED);
     };
-    let command = match setup(&config, &mut hook) {
+    let command = match setup(&config, placed, &mut hook) {
         Ok(command) => command,
         Err(error) => {
             handshake.fail(error);
@@ -142,6 +145,24 @@ fn serve(
     });
     link.flush(&mut handshake);
     std::process::exit(exec::exit_code(errno))
+}
+
+/// Where the parent may have placed descriptors for the set-up, beside the
+/// launch socket; a step that needs one checks it is there and of its
+/// kind.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Placed {
+    /// The console socket (see [`crate::spawn::console_fd`]).
+    console: Option<RawFd>,
+}
+
+impl Placed {
+    /// The places of a child whose launch socket is at `socket_fd`.
+    fn after_socket(socket_fd: RawFd) -> Placed {
+        Placed {
+            console: Some(crate::spawn::console_fd(socket_fd)),
+        }
+    }
 }
 
 /// The child's end of the launch socket, and for an init the descriptor

@@ -33,7 +33,7 @@ use nix::unistd;
 use cradle_core::child::pid_report;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Pid};
 
-use super::{failed, io_failed, refused, setup, Link, EXIT_NO_LINK, EXIT_SETUP_FAILED};
+use super::{failed, io_failed, refused, setup, Link, Placed, EXIT_NO_LINK, EXIT_SETUP_FAILED};
 use crate::setns::{lineage, namespace_id};
 use crate::spawn::{self, SETNS_ENV};
 use crate::sys::{self, Cloned};
@@ -97,7 +97,7 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config)) -> ! 
     }
     hook(ChildStep::Fork, &no_config);
     match fork() {
-        Ok(Forked::Process) => super::serve(link, hook, setup::run_setns),
+        Ok(Forked::Process) => super::serve(link, Placed::after_socket(socket_fd), hook, setup::run_setns),
         Ok(Forked::Helper(pid)) => {
             hook(ChildStep::Report, &no_config);
             // If the report cannot be written the parent fails the launch on

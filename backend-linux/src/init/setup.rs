@@ -1,6 +1,7 @@
 //! The child's set-up, step by step, in the order of the config's fields.
 
 use std::fs::File;
+use std::os::fd::AsFd as _;
 
 use nix::errno::Errno;
 use nix::sched::{setns, CloneFlags};
@@ -13,7 +14,7 @@ use cradle_core::config::RlimitResource;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Terminal};
 
 use super::exec::Command;
-use super::{confine, failed, io_failed, mounts, network, refused};
+use super::{confine, console, failed, io_failed, mounts, network, refused, Placed};
 use crate::{spawn, sys};
 
 /// What the caller of [`init_with_hook`](crate::init_with_hook) watches the
@@ -21,33 +22,35 @@ use crate::{spawn, sys};
 pub(super) type Hook<'a> = &'a mut dyn FnMut(ChildStep, &Config);
 
 /// Runs every set-up step; the command, ready to `exec`, if all went well.
-pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError> {
-    let mut step = |step: ChildStep, action: fn(&Config) -> Result<(), ChildError>| {
+pub(super) fn run(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Command, ChildError> {
+    let mut step = |step: ChildStep, action: &dyn Fn(&Config) -> Result<(), ChildError>| {
         hook(step, config);
         action(config)
     };
-    step(ChildStep::Setsid, new_session)?;
-    step(ChildStep::Namespaces, join_namespaces)?;
-    step(ChildStep::Hostname, set_hostname)?;
-    step(ChildStep::Rlimits, set_rlimits)?;
-    step(ChildStep::OomScoreAdj, confine::oom_score_adj)?;
-    step(ChildStep::Network, network::configure)?;
+    step(ChildStep::Setsid, &new_session)?;
+    step(ChildStep::Namespaces, &join_namespaces)?;
+    step(ChildStep::Hostname, &set_hostname)?;
+    step(ChildStep::Rlimits, &set_rlimits)?;
+    step(ChildStep::OomScoreAdj, &confine::oom_score_adj)?;
+    step(ChildStep::Network, &network::configure)?;
     mounts::run(config, hook)?;
-    let mut step = |step: ChildStep, action: fn(&Config) -> Result<(), ChildError>| {
+    let mut step = |step: ChildStep, action: &dyn Fn(&Config) -> Result<(), ChildError>| {
         hook(step, config);
         action(config)
     };
-    step(ChildStep::Sysctls, confine::sysctls)?;
-    step(ChildStep::Paths, mounts::paths)?;
-    step(ChildStep::ReadonlyRootfs, mounts::readonly_rootfs)?;
-    step(ChildStep::Console, console)?;
+    step(ChildStep::Sysctls, &confine::sysctls)?;
+    step(ChildStep::Paths, &mounts::paths)?;
+    step(ChildStep::ReadonlyRootfs, &mounts::readonly_rootfs)?;
+    step(ChildStep::Console, &|config| {
+        console::make(config, placed.console)
+    })?;
     set_umask(config);
-    step(ChildStep::User, set_user)?;
-    step(ChildStep::Capabilities, confine::capabilities)?;
-    step(ChildStep::Cwd, change_dir)?;
-    step(ChildStep::NoNewPrivileges, no_new_privileges)?;
-    step(ChildStep::Fds, close_on_exec)?;
-    step(ChildStep::Seccomp, confine::seccomp)?;
+    step(ChildStep::User, &set_user)?;
+    step(ChildStep::Capabilities, &confine::capabilities)?;
+    step(ChildStep::Cwd, &change_dir)?;
+    step(ChildStep::NoNewPrivileges, &no_new_privileges)?;
+    step(ChildStep::Fds, &close_on_exec)?;
+    step(ChildStep::Seccomp, &confine::seccomp)?;
     Command::prepare(config)
 }
 
@@ -55,23 +58,25 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError
 /// itself. The helper has put it in the container's namespaces and root
 /// already; what concerns the container (namespaces, hostname, network,
 /// mounts) is the init's, and refused here rather than ignored.
-pub(super) fn run_setns(config: &Config, hook: Hook<'_>) -> Result<Command, ChildError> {
+pub(super) fn run_setns(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Command, ChildError> {
     refuse_container_fields(config)?;
-    let mut step = |step: ChildStep, action: fn(&Config) -> Result<(), ChildError>| {
+    let mut step = |step: ChildStep, action: &dyn Fn(&Config) -> Result<(), ChildError>| {
         hook(step, config);
         action(config)
     };
-    step(ChildStep::Setsid, new_session)?;
-    step(ChildStep::Rlimits, set_rlimits)?;
-    step(ChildStep::OomScoreAdj, confine::oom_score_adj)?;
-    step(ChildStep::Console, console)?;
+    step(ChildStep::Setsid, &new_session)?;
+    step(ChildStep::Rlimits, &set_rlimits)?;
+    step(ChildStep::OomScoreAdj, &confine::oom_score_adj)?;
+    step(ChildStep::Console, &|config| {
+        console::make(config, placed.console)
+    })?;
     set_umask(config);
-    step(ChildStep::User, set_user)?;
-    step(ChildStep::Capabilities, confine::capabilities)?;
-    step(ChildStep::Cwd, change_dir)?;
-    step(ChildStep::NoNewPrivileges, no_new_privileges)?;
-    step(ChildStep::Fds, close_on_exec)?;
-    step(ChildStep::Seccomp, confine::seccomp)?;
+    step(ChildStep::User, &set_user)?;
+    step(ChildStep::Capabilities, &confine::capabilities)?;
+    step(ChildStep::Cwd, &change_dir)?;
+    step(ChildStep::NoNewPrivileges, &no_new_privileges)?;
+    step(ChildStep::Fds, &close_on_exec)?;
+    step(ChildStep::Seccomp, &confine::seccomp)?;
     Command::prepare(config)
 }
 
@@ -115,21 +120,9 @@ fn new_session(config: &Config) -> Result<(), ChildError> {
     Ok(())
 }
 
-/// The terminal made inside the container.
-fn console(config: &Config) -> Result<(), ChildError> {
-    match config.terminal {
-        Terminal::Console { .. } => Err(refused(ChildStep::Console, "no console channel was given")),
-        Terminal::None | Terminal::Stdin => Ok(()),
-    }
-}
-
 /// Makes stdin the controlling terminal of the session just made.
 fn take_terminal() -> Result<(), ChildError> {
-    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal it from
-    // another session) and touches no memory of ours.
-    let rc = unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) };
-    Errno::result(rc)
-        .map(drop)
+    sys::take_controlling_terminal(std::io::stdin().as_fd())
         .map_err(failed(ChildStep::Setsid, "ioctl(TIOCSCTTY) on stdin"))
 }
 

@@ -172,6 +172,8 @@ pub(crate) struct CloneSpec<'a> {
     /// An init whose hold may be handed off: the listening socket it then
     /// accepts its start on, placed at [`hand_off_fd`].
     pub(crate) hand_off: Option<BorrowedFd<'a>>,
+    /// The socket a console is sent on, placed at [`console_fd`].
+    pub(crate) console: Option<BorrowedFd<'a>>,
     /// Cgroups the child joins first thing, before anything else it does.
     pub(crate) join: &'a [JoinCgroup],
     /// A setns helper's pidfd of the container's init, placed where the
@@ -189,9 +191,10 @@ pub(crate) fn clone_init(
     spec: CloneSpec<'_>,
 ) -> Result<(Pid, OwnedFd), Error> {
     // Lift every source above every target (the socket, then a setns
-    // helper's target or an init's start pipe), so that placing one never
-    // overwrites another's source.
-    let floor = program.socket_fd + 3;
+    // helper's target or an init's start pipe, a hand-off listener, a
+    // console socket), so that placing one never overwrites another's
+    // source.
+    let floor = console_fd(program.socket_fd) + 1;
     let mut lifted = Vec::with_capacity(fds.preserved.len() + 4);
     let mut placements = Vec::with_capacity(fds.preserved.len() + 4);
     let targets = (0..)
@@ -231,6 +234,11 @@ pub(crate) fn clone_init(
         }
         let high = dup_above(listener, floor)?;
         placements.push((high.as_raw_fd(), hand_off_fd(program.socket_fd)));
+        lifted.push(high);
+    }
+    if let Some(console) = spec.console {
+        let high = dup_above(console, floor)?;
+        placements.push((high.as_raw_fd(), console_fd(program.socket_fd)));
         lifted.push(high);
     }
     match (spec.target, program.target_fd) {
@@ -290,6 +298,13 @@ pub(crate) fn start_fd(socket_fd: RawFd) -> RawFd {
 /// instead, for a start from any launcher that can reach the socket.
 pub(crate) fn hand_off_fd(socket_fd: RawFd) -> RawFd {
     socket_fd + 2
+}
+
+/// Where the child finds the socket it sends the master end of its console
+/// on, if it makes one: after the hand-off listener (a setns helper, which
+/// has its target at `socket_fd + 1`, leaves it for the process it forks).
+pub(crate) fn console_fd(socket_fd: RawFd) -> RawFd {
+    socket_fd + 3
 }
 
 /// A close-on-exec copy of `fd` numbered `floor` or more.

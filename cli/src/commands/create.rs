@@ -30,7 +30,6 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
         cgroup,
         prestart,
         record,
-        console_size,
     } = bundle::load(&args.bundle, &args.id, &Compiler::new(states))?;
     let mut plan = plan;
     plan.timeout = args.timeout;
@@ -39,8 +38,7 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
         let socket = args.console_socket.as_deref().ok_or_else(|| {
             CliError::Usage("process.terminal needs --console-socket: where to send the terminal".to_owned())
         })?;
-        let [stdin, stdout, stderr] = console::open(socket, console_size)?;
-        options = options.stdin(stdin).stdout(stdout).stderr(stderr);
+        options = options.console_socket(console::connect(socket)?);
     }
     plan.config.preserved_fds = args.preserve_fds;
     for fd in 3..3 + args.preserve_fds {

@@ -30,19 +30,17 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
         options = options.on_step(crash::at_step);
     }
     let mut signals = Signals::block()?;
-    let mut terminal = None;
+    let mut console = None;
     if args.tty {
-        let (opened, [stdin, stdout, stderr]) = Terminal::open()?;
-        options = options.stdin(stdin).stdout(stdout).stderr(stderr);
-        terminal = Some(opened);
+        let (receiver, socket) = cradle_linux::console::channel()?;
+        options = options.console_socket(socket);
+        console = Some(receiver);
     }
     tracing::info!(id = %args.id, command = ?args.command, "launching into the container");
     let started = Process::start(plan, options);
     let mut process = match started {
         Ok(process) => process,
         Err(error) => {
-            // Restore the caller's terminal before the error is printed.
-            drop(terminal);
             let limit = state
                 .cgroup
                 .as_ref()
@@ -58,6 +56,14 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
         }
     };
     drop(entry);
+    let mut terminal = match console.map(Terminal::attach).transpose() {
+        Ok(terminal) => terminal,
+        Err(error) => {
+            // Its output would go nowhere: it does not run unattached.
+            let _ = process.terminate();
+            return Err(error);
+        }
+    };
     let status = supervise::until_exit(&mut process, &mut signals, terminal.as_mut());
     drop(terminal);
     let status = status?;

@@ -15,6 +15,7 @@ use std::os::fd::OwnedFd;
 
 use cradle_core::ExitStatus;
 use cradle_linux::cgroup::Cgroup;
+use cradle_linux::console::ConsoleReceiver;
 use cradle_linux::{Options, Process};
 
 use crate::args::RunArgs;
@@ -92,10 +93,10 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
             writeln!(std::io::stdout(), "{id}").map_err(CliError::file("stdout"))?;
             Ok(0)
         }
-        Attachment::Foreground { signals, terminal } => {
+        Attachment::Foreground { signals, console } => {
             // Let `state`, `kill` and `delete` at the container while it runs.
             drop(entry);
-            foreground(states, &state, &mut process, signals, terminal, args.memory)
+            foreground(states, &state, &mut process, signals, console, args.memory)
         }
     }
 }
@@ -165,25 +166,29 @@ fn start(
     Ok((process, state))
 }
 
-/// Waits for a foreground container, then removes it; its exit code.
-/// `memory` is its memory limit, for the line that says the OOM killer
-/// killed it.
+/// Waits for a foreground container, relaying its terminal if it made one
+/// (`console`), then removes it; its exit code. `memory` is its memory
+/// limit, for the line that says the OOM killer killed it.
 fn foreground(
     states: &StateRoot,
     state: &ContainerState,
     process: &mut Process,
     mut signals: Signals,
-    mut terminal: Option<Terminal>,
+    console: Option<ConsoleReceiver>,
     memory: Option<u64>,
 ) -> Result<u8, CliError> {
+    let mut terminal = match console.map(Terminal::attach).transpose() {
+        Ok(terminal) => terminal,
+        Err(error) => {
+            // Its output would go nowhere: it does not run unattached.
+            let _ = process.terminate();
+            remove(states, state);
+            return Err(error);
+        }
+    };
     let status = supervise::until_exit(process, &mut signals, terminal.as_mut());
     drop(terminal);
-    // A `delete --force` from elsewhere may have removed it already.
-    match states.open(&state.id) {
-        Ok(entry) => teardown::remove(state.cgroup.clone(), &state.interfaces, entry),
-        Err(CliError::NotFound { .. }) => {}
-        Err(error) => tracing::warn!(%error, "removing the container's state"),
-    }
+    remove(states, state);
     let status = status?;
     tracing::info!(id = %state.id, %status, "exited");
     // A SIGKILL's 137 alone does not say it was the memory limit.
@@ -193,16 +198,27 @@ fn foreground(
     Ok(exit::of_status(status))
 }
 
+/// Removes a foreground container once it has exited.
+fn remove(states: &StateRoot, state: &ContainerState) {
+    // A `delete --force` from elsewhere may have removed it already.
+    match states.open(&state.id) {
+        Ok(entry) => teardown::remove(state.cgroup.clone(), &state.interfaces, entry),
+        Err(CliError::NotFound { .. }) => {}
+        Err(error) => tracing::warn!(%error, "removing the container's state"),
+    }
+}
+
 /// How the container is tied to this `cradle run`.
 #[derive(Debug)]
 enum Attachment {
     /// `--detach`: nothing is watched once the container runs; a signal
     /// that came during the launch removes it.
     Detached { signals: Signals },
-    /// In the foreground: signals are passed on, a terminal relayed.
+    /// In the foreground: signals are passed on, a terminal relayed (it
+    /// comes over `console` once the container has made it).
     Foreground {
         signals: Signals,
-        terminal: Option<Terminal>,
+        console: Option<ConsoleReceiver>,
     },
 }
 
@@ -219,13 +235,13 @@ fn attach(detach: bool, tty: bool, signals: Signals) -> Result<(Attachment, Opti
         return Ok((Attachment::Detached { signals }, options));
     }
     if !tty {
-        let terminal = None;
-        return Ok((Attachment::Foreground { signals, terminal }, Options::new()));
+        let console = None;
+        return Ok((Attachment::Foreground { signals, console }, Options::new()));
     }
-    let (terminal, [stdin, stdout, stderr]) = Terminal::open()?;
-    let options = Options::new().stdin(stdin).stdout(stdout).stderr(stderr);
-    let terminal = Some(terminal);
-    Ok((Attachment::Foreground { signals, terminal }, options))
+    let (receiver, socket) = cradle_linux::console::channel()?;
+    let options = Options::new().console_socket(socket);
+    let console = Some(receiver);
+    Ok((Attachment::Foreground { signals, console }, options))
 }
 
 fn dev_null() -> Result<OwnedFd, CliError> {
@@ -345,9 +361,9 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
     }
     match attachment {
         Attachment::Detached { .. } => Ok(0),
-        Attachment::Foreground { signals, terminal } => {
+        Attachment::Foreground { signals, console } => {
             drop(entry);
-            let code = foreground(states, &state, &mut process, signals, terminal, None)?;
+            let code = foreground(states, &state, &mut process, signals, console, None)?;
             if let Some(oci) = state.oci.as_ref().filter(|oci| !oci.poststop.is_empty()) {
                 let document = crate::bundle::document_as(&state, crate::state::Status::Stopped);
                 crate::hooks::run_all_warning("poststop", &oci.poststop, &document);
