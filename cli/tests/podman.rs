@@ -421,10 +421,17 @@ fn exec_runs_in_the_container_and_passes_its_exit_code() {
 }
 
 /// The script run on a terminal of 33x111: its name, its size, exit 6.
-const TERMINAL_SCRIPT: &str = "tty; stty size; exit 6";
+///
+/// It waits a little first. podman connects to conmon's attach socket and
+/// then runs `start` without waiting for conmon to take the connection: a
+/// container that writes and exits within the first milliseconds can have
+/// its output logged but never relayed to the attached client. That is
+/// podman's race, with any runtime (here `tty; exit` lost its output in
+/// 2 of 10 runs with runc, 8 of 10 with cradle, whose `start` returns
+/// sooner); it is not what this test is about.
+const TERMINAL_SCRIPT: &str = "sleep 0.3; tty; stty size; exit 6";
 
 #[test]
-#[ignore = "needs the console socket made inside the container"]
 fn run_it_gives_the_container_a_terminal_of_the_callers_size() {
     if !ready("run_it_gives_the_container_a_terminal_of_the_callers_size", TOOLS) {
         return;

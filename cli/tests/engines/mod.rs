@@ -100,38 +100,112 @@ pub(crate) fn wait_until(mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// A cgroup of the test's own, `/<name>` from the root of every hierarchy,
-/// that the engine puts the containers' cgroups below (engines name one
-/// absolute path for every hierarchy, so it cannot sit below this
-/// process's own cgroups, which differ between hierarchies).
+/// A cgroup of the test's own that the engine puts the containers'
+/// cgroups below: `<own>/<name>`, where `<own>` is the deepest of this
+/// process's own cgroups. Engines name one absolute path for every
+/// hierarchy, and this process may sit at different depths in different
+/// ones (here `/process_api/<hash>` in memory, `/` in the others): the
+/// deepest is below its own cgroup in every hierarchy whose own cgroup is
+/// an ancestor of it, which is checked. The ancestors the runtime makes on
+/// the way in the other hierarchies are removed with the tree.
 ///
 /// Dropping it thaws and kills whatever is still in it (processes the
 /// test's engine started) and removes it.
 #[derive(Debug)]
 pub(crate) struct CgroupTree {
-    name: String,
+    /// `<own>/<name>`.
+    path: String,
+    /// The hierarchies' mount points.
+    mounts: Vec<PathBuf>,
+    /// Directories between a hierarchy's own cgroup and the tree that did
+    /// not exist when this test binary made its first tree, deepest last:
+    /// every tree's drop tries them, and the last one removes them.
+    made_on_the_way: &'static [PathBuf],
+}
+
+/// See [`CgroupTree::made_on_the_way`].
+static MADE_ON_THE_WAY: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// This process's cgroup in each mounted hierarchy: mount point and path.
+fn own_cgroups() -> Vec<(PathBuf, String)> {
+    let membership = fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
+    let mounts = fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (mount_point, kind, options) = match fields[..] {
+                [_, mount_point, kind @ ("cgroup" | "cgroup2"), options, ..] => (mount_point, kind, options),
+                _ => return None,
+            };
+            let options: Vec<&str> = options.split(',').collect();
+            let own = membership.lines().find_map(|entry| {
+                let mut parts = entry.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                let matches = if kind == "cgroup2" {
+                    controllers.is_empty()
+                } else {
+                    !controllers.is_empty() && controllers.split(',').all(|c| options.contains(&c))
+                };
+                matches.then(|| path.to_owned())
+            })?;
+            Some((PathBuf::from(mount_point), own))
+        })
+        .collect()
+}
+
+/// The directories between each hierarchy's own cgroup (`own`) and
+/// `deepest` that do not exist yet, deepest last; panics if an own cgroup
+/// is not an ancestor of `deepest`.
+fn missing_between(own: &[(PathBuf, String)], deepest: &str) -> Vec<PathBuf> {
+    let mut missing = Vec::new();
+    for (mount, path) in own {
+        let below = Path::new(deepest).strip_prefix(path).unwrap_or_else(|_| {
+            panic!(
+                "this process's cgroups are not nested ({path} in {}, {deepest} elsewhere): \
+                 no one path for the engine is below all of them",
+                mount.display()
+            )
+        });
+        let mut dir = mount.join(path.trim_start_matches('/'));
+        for component in below.components() {
+            dir.push(component);
+            if !dir.exists() {
+                missing.push(dir.clone());
+            }
+        }
+    }
+    missing
 }
 
 impl CgroupTree {
     /// `name` must be unique to the test and this process.
     pub(crate) fn new(name: String) -> CgroupTree {
-        CgroupTree { name }
+        let own = own_cgroups();
+        let deepest = own
+            .iter()
+            .map(|(_, path)| path.as_str())
+            .max_by_key(|path| path.len())
+            .unwrap_or("/")
+            .to_owned();
+        let made_on_the_way = MADE_ON_THE_WAY.get_or_init(|| missing_between(&own, &deepest));
+        CgroupTree {
+            path: format!("{}/{name}", deepest.trim_end_matches('/')),
+            mounts: own.into_iter().map(|(mount, _)| mount).collect(),
+            made_on_the_way,
+        }
     }
 
-    /// `/<name>`, as the engine is given it.
+    /// `<own>/<name>`, as the engine is given it.
     pub(crate) fn path(&self) -> String {
-        format!("/{}", self.name)
+        self.path.clone()
     }
 
     /// The tree's top directory in each hierarchy that has it.
     fn tops(&self) -> Vec<PathBuf> {
-        let mounts = fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
-        mounts
-            .lines()
-            .filter_map(|line| match line.split_whitespace().collect::<Vec<_>>()[..] {
-                [_, mount_point, "cgroup" | "cgroup2", ..] => Some(Path::new(mount_point).join(&self.name)),
-                _ => None,
-            })
+        self.mounts
+            .iter()
+            .map(|mount| mount.join(self.path.trim_start_matches('/')))
             .filter(|top| top.is_dir())
             .collect()
     }
@@ -192,6 +266,11 @@ impl CgroupTree {
             let mut dirs = self.tops();
             dirs.extend(self.below());
             if dirs.is_empty() {
+                // Another test's tree may still be below them: then it
+                // removes them.
+                for dir in self.made_on_the_way.iter().rev() {
+                    let _ = fs::remove_dir(dir);
+                }
                 return Ok(());
             }
             for dir in &dirs {
