@@ -77,6 +77,7 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str, compiler: &Compiler<'_>) -> Res
     let hostname = args.hostname.clone().or_else(own_hostname);
     config.env = environment(&args.env, config.user.uid, hostname, args.tty);
     config.terminal = if args.tty { Terminal::Stdin } else { Terminal::None };
+    config.reaper = args.init;
 
     let id_maps = id_maps(args, creates(NamespaceKind::User))?;
     let mut resources = resources(args);
