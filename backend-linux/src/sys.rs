@@ -5,9 +5,11 @@
 //! three that mount a filesystem detached (`fsopen`, `fsconfig`,
 //! `fsmount`); `seccomp` to install a filter; `openat2` to resolve without
 //! symlinks; `capget`/`capset` and the capability `prctl`s, whose errno
-//! the child reports; `rt_sigaction` raw, for the signals the C library
-//! keeps to itself; and the 64-bit clone flags that libc declares as
-//! truncated 32-bit constants.
+//! the child reports; `rt_sigaction`, `rt_sigprocmask` and
+//! `rt_sigtimedwait` raw, for the signals the C library keeps to itself;
+//! `kill` and `wait4` for the real-time signals nix's types cannot hold;
+//! `_exit`; and the 64-bit clone flags that libc declares as truncated
+//! 32-bit constants.
 //!
 //! Each `unsafe` block here is one syscall.
 
@@ -197,6 +199,97 @@ pub(crate) fn reset_signal(signal: libc::c_int) -> Result<(), Errno> {
         )
     };
     Errno::result(ret).map(drop)
+}
+
+/// Every signal, as a kernel signal set: bit `n - 1` for signal `n`, 1..=64.
+/// `SIGKILL` and `SIGSTOP` are in it, but the kernel never blocks them nor
+/// waits for them.
+pub(crate) const ALL_SIGNALS: u64 = u64::MAX;
+/// The size of the kernel's signal set in bytes (`_NSIG / 8`).
+const KERNEL_SIGSET_SIZE: usize = size_of::<u64>();
+
+/// Sets this thread's signal mask to `mask` (a kernel signal set, as
+/// [`ALL_SIGNALS`]); the mask it had. Through the kernel directly: the C
+/// library leaves the signals it reserves (32 and 33 with glibc) out of
+/// any mask it is given.
+pub(crate) fn set_signal_mask(mask: u64) -> Result<u64, Errno> {
+    let mut old: u64 = 0;
+    // SAFETY: both sets are `u64`s of the size passed; the kernel reads
+    // `mask` and writes `old`, which outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const u64,
+            &mut old as *mut u64,
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    Errno::result(ret).map(|_| old)
+}
+
+/// Waits, with no deadline, for a signal of `set` (which the caller has
+/// blocked), takes it off the pending ones and returns its number.
+pub(crate) fn wait_signal(set: u64) -> Result<libc::c_int, Errno> {
+    // SAFETY: `set` is a `u64` of the size passed, which the kernel only
+    // reads; the info and the timeout are not given (null).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigtimedwait,
+            &set as *const u64,
+            std::ptr::null_mut::<libc::siginfo_t>(),
+            std::ptr::null::<libc::timespec>(),
+            KERNEL_SIGSET_SIZE,
+        )
+    };
+    Errno::result(ret).and_then(|signal| libc::c_int::try_from(signal).map_err(|_| Errno::EINVAL))
+}
+
+/// `kill(pid, signal)` with a signal number: nix's `Signal` has no
+/// real-time signals.
+pub(crate) fn kill_number(pid: libc::pid_t, signal: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe { libc::kill(pid, signal) };
+    Errno::result(ret).map(drop)
+}
+
+/// Reaps one child that has exited, of any kind (`__WALL`): its pid and
+/// wait status. `None` when `block` is false and children remain but none
+/// has exited; `ECHILD` once none remain. (nix's `waitpid` fails on a
+/// child killed by a real-time signal, and loses its status.)
+pub(crate) fn reap_child(block: bool) -> Result<Option<(libc::pid_t, libc::c_int)>, Errno> {
+    let mut status: libc::c_int = 0;
+    let flags = libc::__WALL | if block { 0 } else { libc::WNOHANG };
+    // SAFETY: the kernel writes the status into `status`, which outlives
+    // the call; no rusage is asked for (null).
+    let pid = unsafe { libc::wait4(-1, &mut status, flags, std::ptr::null_mut()) };
+    match Errno::result(pid)? {
+        0 => Ok(None),
+        pid => Ok(Some((pid, status))),
+    }
+}
+
+/// Closes every descriptor from `first` up (Linux 5.9).
+///
+/// # Safety
+///
+/// No `OwnedFd` (or other owner) of a descriptor in that range may be used
+/// or dropped afterwards: the caller has no further use for any of them
+/// and never returns into code that would drop them.
+pub(crate) unsafe fn close_from(first: RawFd) -> Result<(), Errno> {
+    let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;
+    // SAFETY: integer arguments; the caller vouches that nothing owns the
+    // descriptors closed.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Ends the process with `code` at once (`exit_group`): no handler of
+/// `atexit` runs and nothing is flushed, as after a `fork`.
+pub(crate) fn exit_now(code: libc::c_int) -> ! {
+    // SAFETY: `_exit` takes an integer and never returns; it skips the C
+    // library's exit handlers, which a forked process must not run twice.
+    unsafe { libc::_exit(code) }
 }
 
 /// `open_tree`: make a detached copy of the mount at `path`.

@@ -153,7 +153,8 @@ pub(crate) enum Command {
 }
 
 const KILL_HELP: &str = "The init is pid 1 of its pid namespace: the kernel delivers it only the
-signals it has a handler for, and KILL. A `sleep` as init ignores TERM.
+signals it has a handler for, and KILL. A `sleep` as init ignores TERM,
+unless the container was run with --init: its reaper passes every signal on.
 
 Examples:
   cradle kill web
@@ -173,6 +174,7 @@ Examples:
   cradle run --hostname demo -- /bin/sh -c 'hostname'
   cradle run --rootfs /srv/busybox --memory 64m --pids 32 --cpus 0.5 -- /bin/sh
   cradle run -t --rootfs /srv/busybox -- /bin/sh
+  cradle run --init --rootfs /srv/busybox -- sleep 30
   cradle run -d --name web --rootfs /srv/busybox -- httpd -f -p 8080
   cradle run --net veth:name=eth0,address=10.0.0.2/24,gateway=10.0.0.1 -- ip addr
   cradle run --userns --uid-map 0:100000:65536 --gid-map 0:100000:65536 -- id
@@ -253,6 +255,13 @@ pub(crate) struct RunArgs {
     /// raw mode while it runs.
     #[arg(short, long)]
     pub(crate) tty: bool,
+    /// Make pid 1 a small reaper that forks the command, passes every
+    /// signal on to it, reaps the orphans it leaves, and exits as it did.
+    /// Without it the command is pid 1, which the kernel shields from
+    /// every signal it has no handler for (^C, TERM).
+    /// Example: --init -- sleep 30
+    #[arg(long)]
+    pub(crate) init: bool,
     #[command(flatten, next_help_heading = "Confinement")]
     pub(crate) confinement: RunConfinement,
     /// OCI form: the bundle directory (config.json and its rootfs).

@@ -83,6 +83,7 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str, compiler: &Compiler<'_>) -> Res
     } else {
         Terminal::None
     };
+    config.reaper = args.init;
 
     let id_maps = id_maps(args, creates(NamespaceKind::User))?;
     let mut resources = resources(args);

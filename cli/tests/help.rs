@@ -47,6 +47,7 @@ fn every_subcommand_and_flag_has_an_example() {
                 "--timeout",
                 "--detach",
                 "--tty",
+                "--init",
                 "Exit status",
             ],
         ),

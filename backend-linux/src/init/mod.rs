@@ -3,7 +3,8 @@
 //! The child receives its config over the launch socket, sets itself up
 //! in the order the config's fields are listed, reports `ready` and `exec`s
 //! the command; any failure is reported as an `error` naming the step and
-//! errno, and the child exits non-zero.
+//! errno, and the child exits non-zero. With a reaper, the child forks at
+//! the `exec` point and stays behind as pid 1 ([`reaper`]).
 //!
 //! In its setns role ([`setns`]) the init binary is first the helper that
 //! joins a running container and forks the process, which then does the
@@ -19,6 +20,7 @@ mod mount_options;
 mod mount_table;
 mod mounts;
 pub(crate) mod network;
+mod reaper;
 mod setns;
 mod setup;
 
@@ -137,6 +139,23 @@ fn serve(
         }
     }
     hook(ChildStep::Exec, &config);
+    if config.reaper {
+        match reaper::fork(&config) {
+            Ok(reaper::Side::Command) => {}
+            Ok(reaper::Side::Reaper(command)) => {
+                // Closed here, the launch socket ends for the parent once
+                // the command's `exec` closes its copy (or after the
+                // command reported why it could not `exec`).
+                drop(link);
+                reaper::reap(command)
+            }
+            Err(error) => {
+                handshake.fail(error);
+                link.flush(&mut handshake);
+                std::process::exit(EXIT_SETUP_FAILED);
+            }
+        }
+    }
     let errno = command.exec();
     handshake.fail(ChildError {
         message: format!("execve {}", command.path_lossy()),

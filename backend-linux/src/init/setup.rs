@@ -100,6 +100,7 @@ fn refuse_container_fields(config: &Config) -> Result<(), ChildError> {
             "a read-only root",
             config.readonly_rootfs,
         ),
+        (ChildStep::Exec, "a reaper (pid 1 is the init's)", config.reaper),
     ];
     match set.into_iter().find(|(_, _, set)| *set) {
         Some((step, what, _)) => Err(refused(
@@ -249,4 +250,19 @@ fn close_on_exec(config: &Config) -> Result<(), ChildError> {
         .and_then(|n| n.checked_add(3))
         .ok_or_else(|| refused(step, "too many preserved descriptors"))?;
     sys::close_range_cloexec(first).map_err(failed(step, format!("close_range({first}.., CLOEXEC)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setns_process_refuses_a_reaper() {
+        let mut config = Config::new(["true"]);
+        assert!(refuse_container_fields(&config).is_ok());
+        config.reaper = true;
+        let error = refuse_container_fields(&config).expect_err("a reaper is the init's");
+        assert_eq!((error.step, error.errno), (ChildStep::Exec, None));
+        assert!(error.message.contains("reaper"), "{}", error.message);
+    }
 }

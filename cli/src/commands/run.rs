@@ -308,6 +308,8 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
         ));
     }
     plan.timeout = args.timeout;
+    // Not the bundle's to say: no field of config.json asks for a reaper.
+    plan.config.reaper = args.init;
     let signals = Signals::block()?;
     let entry = states.create(&id, &record)?;
     crash::point("run: intent recorded");
