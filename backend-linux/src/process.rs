@@ -124,6 +124,16 @@ impl Process {
         self.pid
     }
 
+    /// Lets go of the process, which runs on, neither signalled nor waited
+    /// for; its pid. It stays the caller's child until the caller exits,
+    /// then it is its subreaper's (`PR_SET_CHILD_SUBREAPER`), or the
+    /// host's init's, to reap: how `exec --detach` hands a process to an
+    /// engine. The pidfd is closed; a cgroup the launch created is left as
+    /// it is.
+    pub fn detach(self) -> Pid {
+        self.pid
+    }
+
     /// The cgroup its launch created, if any: the caller's to
     /// [`destroy`](Cgroup::destroy) once the container is done.
     pub fn cgroup(&self) -> Option<&Cgroup> {

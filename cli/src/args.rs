@@ -84,12 +84,13 @@ impl Cli {
 
 impl Command {
     /// A command whose failure exits 1, as runc's do (engines expect it):
-    /// all but the shell form's `run -- CMD` and `exec`, whose codes are
-    /// docker's (125 for cradle's own failure, the command's otherwise).
+    /// all but the shell form's `run -- CMD` and `exec ID -- CMD`, whose
+    /// codes are docker's (125 for cradle's own failure, the command's
+    /// otherwise).
     pub(crate) fn is_oci(&self) -> bool {
         match self {
             Command::Run(args) => args.id.is_some(),
-            Command::Exec(_) => false,
+            Command::Exec(args) => args.is_runc_form(),
             _ => true,
         }
     }
@@ -135,7 +136,7 @@ pub(crate) enum Command {
     #[command(after_help = RUN_EXAMPLES)]
     Run(Box<RunArgs>),
     /// Run another command in a running container.
-    #[command(after_help = "Example:\n  cradle exec --env DEBUG=1 --cwd /tmp web -- /bin/sh -c 'ls'")]
+    #[command(after_help = EXEC_EXAMPLES)]
     Exec(ExecArgs),
     /// List the containers.
     #[command(after_help = "Examples:\n  cradle list\n  cradle list --format json")]
@@ -160,6 +161,18 @@ Examples:
   cradle kill web
   cradle kill web KILL
   cradle kill web 10";
+
+const EXEC_EXAMPLES: &str = "Two forms:
+  cradle exec [OPTIONS] ID -- CMD [ARG...]     in the foreground, as docker's
+  cradle exec --process FILE [-d] [--pid-file FILE] ID
+                                               runc's, as engines call it
+Exit status: the command's own; 128+N when a signal N killed it. When cradle
+fails: 125, 126 (cannot execute) or 127 (not found); in runc's form (with
+--process, --detach, --pid-file or --console-socket) 1, as runc's commands.
+
+Examples:
+  cradle exec --env DEBUG=1 --cwd /tmp web -- /bin/sh -c 'ls'
+  cradle exec -d --pid-file /run/e1.pid --process /run/e1.json web";
 
 const RUN_EXAMPLES: &str = "Two forms, told apart by `--` and nothing else:
   cradle run [OPTIONS] -- CMD [ARG...]    the shell form: a container built
@@ -290,7 +303,7 @@ pub(crate) struct ExecArgs {
     #[arg(long, value_name = "DIR", value_parser = parse_absolute)]
     pub(crate) cwd: Option<PathBuf>,
     /// User and group the command runs as, numeric. Example: --user 1000:1000
-    #[arg(long, value_name = "UID[:GID]", value_parser = parse_user)]
+    #[arg(long, short = 'u', value_name = "UID[:GID]", value_parser = parse_user)]
     pub(crate) user: Option<UserSpec>,
     /// Deadline of the launch handshake. Example: --timeout 2s
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -299,14 +312,42 @@ pub(crate) struct ExecArgs {
     /// raw mode while it runs.
     #[arg(short, long)]
     pub(crate) tty: bool,
-    #[command(flatten, next_help_heading = "Confinement")]
-    pub(crate) confinement: ExecConfinement,
+    /// Pass N more descriptors (from 3) on to the process.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) preserve_fds: u32,
     /// The container. Example: web
     #[arg(value_name = "ID", value_parser = parse_id)]
     pub(crate) id: String,
-    /// The command and its arguments. Example: -- ps
-    #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
+    /// The command and its arguments, unless --process gives them.
+    /// Example: -- ps
+    #[arg(value_name = "CMD", trailing_var_arg = true)]
     pub(crate) command: Vec<String>,
+    #[command(flatten, next_help_heading = "Confinement")]
+    pub(crate) confinement: ExecConfinement,
+    /// The process to run, as an OCI `process` object (args, env, cwd,
+    /// user, capabilities, rlimits, ...) in FILE, instead of CMD. The
+    /// flags above apply over it. Example: --process /run/p.json
+    #[arg(short, long, value_name = "FILE", help_heading = "runc's form")]
+    pub(crate) process: Option<PathBuf>,
+    /// Return once the process runs, leaving it running: it is the
+    /// caller's (its subreaper's) to reap once cradle has exited.
+    #[arg(short, long, help_heading = "runc's form")]
+    pub(crate) detach: bool,
+    /// Write the process's pid to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "runc's form")]
+    pub(crate) pid_file: Option<PathBuf>,
+    /// A Unix socket to which the process's terminal (its master end) is
+    /// sent. Not supported yet.
+    #[arg(long, value_name = "SOCKET", help_heading = "runc's form")]
+    pub(crate) console_socket: Option<PathBuf>,
+}
+
+impl ExecArgs {
+    /// Called as runc's callers call it (an engine's): its failures exit
+    /// 1, as the other OCI commands', rather than docker's 125, 126, 127.
+    pub(crate) fn is_runc_form(&self) -> bool {
+        self.process.is_some() || self.detach || self.pid_file.is_some() || self.console_socket.is_some()
+    }
 }
 
 /// `cradle list`.

@@ -160,7 +160,7 @@ pub(crate) fn document_as(state: &ContainerState, status: state::Status) -> serd
 /// them, and a bundle that asks for "all" (as a privileged one does) gets
 /// all the host has, as docker's `--privileged` does. Unreadable, nothing
 /// is taken out (the launch then fails at the capability step if it must).
-fn drop_unavailable(capabilities: &mut cradle_core::confinement::Capabilities) {
+pub(crate) fn drop_unavailable(capabilities: &mut cradle_core::confinement::Capabilities) {
     let Some(own) = own_bounding_set() else {
         return;
     };

@@ -9,6 +9,7 @@ use cradle_core::config::{Interface, Veth};
 use cradle_core::{Config, IdMap, IdMaps, Namespace, NamespaceKind, Plan, Terminal};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::net;
+use cradle_oci::ExecProcess;
 use nix::unistd::{getegid, geteuid, gethostname};
 
 use crate::args::{ExecArgs, NetSpec, RunArgs, UserSpec};
@@ -118,27 +119,75 @@ pub(crate) fn run_plan(args: &RunArgs, id: &str, compiler: &Compiler<'_>) -> Res
 /// The plan of `cradle exec` into the running container `state`. The
 /// backend's setns helper joins every namespace and the root of the
 /// container's init (named in the options); the process enters its cgroup
-/// and is confined as the container is.
+/// and is confined as the container is, or as `--process` says.
 pub(crate) fn exec_plan(
     args: &ExecArgs,
     state: &ContainerState,
     compiler: &Compiler<'_>,
 ) -> Result<Plan, CliError> {
-    let mut config = Config::new(args.command.iter().cloned());
-    apply_process_args(&mut config, args.cwd.as_ref(), args.user);
-    config.env = environment(&args.env, config.user.uid, state.hostname.clone(), args.tty);
-    config.terminal = if args.tty {
-        Terminal::Console {
-            size: crate::tty::caller_size(),
+    let mut config = match &args.process {
+        Some(path) => {
+            if !args.command.is_empty() {
+                return Err(usage("exec: --process FILE gives the command: give no CMD too"));
+            }
+            let mut config = process_file(path)?;
+            apply_process_args(&mut config, args.cwd.as_ref(), args.user);
+            override_env(&mut config.env, &args.env);
+            if args.tty && !config.terminal.is_some() {
+                config.terminal = caller_console();
+            }
+            confinement::apply_exec_process(&args.confinement, &state.confinement, &mut config, compiler)?;
+            config
         }
-    } else {
-        Terminal::None
+        None => {
+            if args.command.is_empty() {
+                return Err(usage(
+                    "exec: give the command after the id (-- CMD), or --process FILE",
+                ));
+            }
+            let mut config = Config::new(args.command.iter().cloned());
+            apply_process_args(&mut config, args.cwd.as_ref(), args.user);
+            config.env = environment(&args.env, config.user.uid, state.hostname.clone(), args.tty);
+            config.terminal = if args.tty {
+                caller_console()
+            } else {
+                Terminal::None
+            };
+            confinement::apply_exec(&args.confinement, &state.confinement, &mut config, compiler)?;
+            config
+        }
     };
-    confinement::apply_exec(&args.confinement, &state.confinement, &mut config, compiler)?;
+    config.preserved_fds = args.preserve_fds;
     let mut plan = Plan::setns(config);
     plan.cgroup = state.cgroup.is_some();
     plan.timeout = args.timeout;
     Ok(plan)
+}
+
+/// A terminal made inside the container, of the caller's window size:
+/// `-t`'s.
+fn caller_console() -> Terminal {
+    Terminal::Console {
+        size: crate::tty::caller_size(),
+    }
+}
+
+/// The config of the OCI process in `path`; a refusal names the file and
+/// the JSON path.
+fn process_file(path: &Path) -> Result<Config, CliError> {
+    let mapped = ExecProcess::load(path).map_err(|error| match error.json_path() {
+        Some(_) => usage(format!("--process {}: {error}", path.display())),
+        // Its message names the file already.
+        None => CliError::Bundle(error),
+    })?;
+    for warning in &mapped.warnings {
+        tracing::warn!("--process {}: {warning}", path.display());
+    }
+    let mut config = mapped.config;
+    if let Some(capabilities) = config.capabilities.as_mut() {
+        crate::bundle::drop_unavailable(capabilities);
+    }
+    Ok(config)
 }
 
 fn usage(message: impl Into<String>) -> CliError {
@@ -215,6 +264,16 @@ fn apply_process_args(config: &mut Config, cwd: Option<&PathBuf>, user: Option<U
     }
 }
 
+/// `given` (`KEY=VALUE` each) over `env`: an entry of the same key is
+/// replaced.
+fn override_env(env: &mut Vec<String>, given: &[String]) {
+    for entry in given {
+        let key = entry.split_once('=').map_or(entry.as_str(), |(key, _)| key);
+        env.retain(|old| old.split_once('=').map(|(old_key, _)| old_key) != Some(key));
+        env.push(entry.clone());
+    }
+}
+
 /// The defaults (`PATH`, `HOME`, `HOSTNAME`, and `TERM` on a terminal) with
 /// the caller's `--env` entries over them: a config with an environment of
 /// its own gets no defaults from the backend.
@@ -228,11 +287,7 @@ fn environment(given: &[String], uid: u32, hostname: Option<String>, tty: bool) 
             std::env::var("TERM").unwrap_or_else(|_| "xterm".to_owned())
         ));
     }
-    for entry in given {
-        let key = entry.split_once('=').map_or(entry.as_str(), |(key, _)| key);
-        env.retain(|old| old.split_once('=').map(|(old_key, _)| old_key) != Some(key));
-        env.push(entry.clone());
-    }
+    override_env(&mut env, given);
     env
 }
 

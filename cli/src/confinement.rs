@@ -67,14 +67,20 @@ pub(crate) struct ExecConfinement {
     /// stays in the container's cgroup, with its device rules).
     #[arg(long)]
     pub(crate) privileged: bool,
-    /// Add a capability to the container's set, for this process
-    /// (repeatable). Example: --cap-add SYS_PTRACE
-    #[arg(long, value_name = "CAP", value_parser = parse_capability)]
+    /// Add a capability to the container's set (or to the sets of
+    /// --process), for this process (repeatable; --cap and -c as runc
+    /// spells it). Example: --cap-add SYS_PTRACE
+    #[arg(long, short = 'c', visible_alias = "cap", value_name = "CAP", value_parser = parse_capability)]
     pub(crate) cap_add: Vec<CapabilityName>,
-    /// Remove a capability from the container's set, for this process
-    /// (repeatable; ALL for every one). Example: --cap-drop NET_RAW
+    /// Remove a capability from the container's set (or from every set
+    /// of --process), for this process (repeatable; ALL for every one).
+    /// Example: --cap-drop NET_RAW
     #[arg(long, value_name = "CAP", value_parser = parse_capability)]
     pub(crate) cap_drop: Vec<CapabilityName>,
+    /// Set no_new_privs: setuid binaries gain nothing (whatever the
+    /// container or --process says).
+    #[arg(long)]
+    pub(crate) no_new_privs: bool,
 }
 
 /// A capability, or all of them.
@@ -259,7 +265,7 @@ pub(crate) fn apply_exec(
     config: &mut Config,
     compiler: &Compiler<'_>,
 ) -> Result<(), CliError> {
-    config.no_new_privileges = recorded.no_new_privileges;
+    config.no_new_privileges = recorded.no_new_privileges || flags.no_new_privs;
     if flags.privileged || recorded.privileged {
         if !flags.cap_add.is_empty() || !flags.cap_drop.is_empty() {
             return Err(usage(
@@ -272,6 +278,54 @@ pub(crate) fn apply_exec(
     config.capabilities = Some(Capabilities::of(capabilities.iter().copied()));
     config.seccomp = compile(&recorded.seccomp, &capabilities, compiler)?;
     Ok(())
+}
+
+/// Confines a process of `exec --process`: with the capability sets of
+/// its file, when it gives them (`config.capabilities`), changed by the
+/// flags, and the container's seccomp profile for its bounding set; as
+/// [`apply_exec`] does otherwise. Its `noNewPrivileges` stands, or the
+/// flag's.
+pub(crate) fn apply_exec_process(
+    flags: &ExecConfinement,
+    recorded: &Recorded,
+    config: &mut Config,
+    compiler: &Compiler<'_>,
+) -> Result<(), CliError> {
+    let no_new_privileges = config.no_new_privileges || flags.no_new_privs;
+    let Some(mut capabilities) = config.capabilities.take() else {
+        apply_exec(flags, recorded, config, compiler)?;
+        config.no_new_privileges = no_new_privileges;
+        return Ok(());
+    };
+    config.no_new_privileges = no_new_privileges;
+    if flags.privileged {
+        return Err(usage(
+            "--privileged: the --process file gives the capabilities; add them with --cap",
+        ));
+    }
+    change_sets(&mut capabilities, &flags.cap_add, &flags.cap_drop);
+    config.seccomp = compile(&recorded.seccomp, &capabilities.bounding, compiler)?;
+    config.capabilities = Some(capabilities);
+    Ok(())
+}
+
+/// The five sets with `drop` taken out of each, then `add` put in the
+/// bounding, effective and permitted sets (as `runc exec --cap`): the sets
+/// stay as consistent as the kernel needs them.
+fn change_sets(sets: &mut Capabilities, add: &[CapabilityName], drop: &[CapabilityName]) {
+    let every = [
+        &mut sets.bounding,
+        &mut sets.effective,
+        &mut sets.permitted,
+        &mut sets.inheritable,
+        &mut sets.ambient,
+    ];
+    for set in every {
+        *set = capability_set(std::mem::take(set), &[], drop);
+    }
+    for set in [&mut sets.bounding, &mut sets.effective, &mut sets.permitted] {
+        *set = capability_set(std::mem::take(set), add, &[]);
+    }
 }
 
 /// `base`, with `drop` taken out, then `add` put in (as podman: `--cap-drop
@@ -444,6 +498,28 @@ mod tests {
         );
         assert!(set.contains(&Capability::SysAdmin) && !set.contains(&Capability::NetRaw));
         assert_eq!(set.len(), Capability::DEFAULT.len());
+    }
+
+    #[test]
+    fn cap_adds_to_the_granting_sets_and_cap_drop_takes_from_all() {
+        let mut sets = Capabilities {
+            bounding: BTreeSet::from([Capability::Chown, Capability::Kill]),
+            effective: BTreeSet::from([Capability::Chown, Capability::Kill]),
+            permitted: BTreeSet::from([Capability::Chown, Capability::Kill]),
+            inheritable: BTreeSet::from([Capability::Kill]),
+            ambient: BTreeSet::from([Capability::Kill]),
+        };
+        change_sets(
+            &mut sets,
+            &[CapabilityName::One(Capability::SysAdmin)],
+            &[CapabilityName::One(Capability::Kill)],
+        );
+        let granted = BTreeSet::from([Capability::Chown, Capability::SysAdmin]);
+        assert_eq!(sets.bounding, granted);
+        assert_eq!(sets.effective, granted);
+        assert_eq!(sets.permitted, granted);
+        assert!(sets.inheritable.is_empty() && sets.ambient.is_empty());
+        assert_eq!(sets.inconsistency(), None);
     }
 
     #[test]

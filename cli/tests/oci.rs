@@ -7,87 +7,13 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{one_line, require_root, BusyboxRootfs, Sandbox, DEADLINE};
+use common::bundle::{args, create, wait_for_file, Bundle};
+use common::{one_line, require_root, Sandbox};
 use serde_json::{json, Value};
-
-/// A bundle directory with a busybox rootfs (`rootfs/`) and the
-/// `config.json` that `cradle spec` writes, edited by `edit`.
-struct Bundle {
-    dir: tempfile::TempDir,
-    /// Kept alive: the rootfs lives in it.
-    _rootfs: BusyboxRootfs,
-}
-
-impl Bundle {
-    fn new(sandbox: &Sandbox, edit: impl FnOnce(&mut Value)) -> Bundle {
-        let dir = tempfile::Builder::new()
-            .prefix("cradle-bundle-")
-            .tempdir()
-            .expect("bundle directory");
-        let rootfs = BusyboxRootfs::new();
-        sandbox
-            .cradle()
-            .args(["spec", "--bundle"])
-            .arg(dir.path())
-            .assert()
-            .success();
-        let path = dir.path().join("config.json");
-        let mut config: Value = serde_json::from_slice(&fs::read(&path).expect("config.json")).expect("JSON");
-        config["root"]["path"] = json!(rootfs.path());
-        edit(&mut config);
-        fs::write(&path, serde_json::to_vec_pretty(&config).expect("JSON")).expect("write config.json");
-        Bundle { dir, _rootfs: rootfs }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A path inside the rootfs, as the host sees it.
-    fn in_rootfs(&self, relative: &str) -> PathBuf {
-        self._rootfs.path().join(relative)
-    }
-}
-
-/// `cradle create`, checked to succeed. Its stdio is not a pipe: the
-/// container inherits it (as runc's does), and a pipe would stay open
-/// until the container exits.
-fn create(sandbox: &Sandbox, bundle: &Path, id: &str) {
-    let errors = tempfile::NamedTempFile::new().expect("stderr file");
-    let status = sandbox
-        .std_cradle()
-        .args(["create", "--bundle"])
-        .arg(bundle)
-        .arg(id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(errors.reopen().expect("stderr file"))
-        .status()
-        .expect("create");
-    let text = fs::read_to_string(errors.path()).unwrap_or_default();
-    assert!(status.success(), "create {id}: {text}");
-}
-
-fn args(config: &mut Value, script: &str) {
-    config["process"]["args"] = json!(["sh", "-c", script]);
-}
-
-fn wait_for_file(path: &Path) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Ok(text) = fs::read_to_string(path) {
-            if !text.is_empty() {
-                return text;
-            }
-        }
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn create_holds_and_start_runs_across_processes() {

@@ -151,7 +151,7 @@ impl Bundle {
 }
 
 /// Reads `file`, refusing one over `cap` bytes.
-fn read_capped(file: &Path, cap: u64) -> Result<Vec<u8>, OciError> {
+pub(crate) fn read_capped(file: &Path, cap: u64) -> Result<Vec<u8>, OciError> {
     let read_error = |source| OciError::Read {
         path: file.to_owned(),
         source,

@@ -5,11 +5,14 @@
 //! its JSON path, and maps the rest onto the core's [`Config`] and
 //! [`Plan`], the Linux backend's cgroup ([`CgroupConfig`]) and seccomp
 //! [`Policy`]; [`Bundle::container`] gives what to launch for a container
-//! id. [`State`] and [`features`] are the spec's state and features
+//! id. [`ExecProcess`] is a `process` object on its own, as `exec
+//! --process FILE` reads it, mapped for a process in a running container.
+//! [`State`] and [`features`] are the spec's state and features
 //! documents; [`default_spec`] is the `config.json` of `cradle spec`.
 //!
-//! No syscalls but reading `config.json` and resolving `root.path` (and
-//! the backend's `uname`, when a seccomp profile is read).
+//! No syscalls but reading `config.json` (or a process file) and
+//! resolving `root.path` (and the backend's `uname`, when a seccomp
+//! profile is read).
 //!
 //! [`Config`]: cradle_core::Config
 //! [`Plan`]: cradle_core::Plan
@@ -22,6 +25,7 @@ mod bundle;
 mod cgroup_path;
 mod default_spec;
 mod error;
+mod exec;
 mod features;
 mod hooks;
 mod linux;
@@ -35,6 +39,7 @@ mod version;
 pub use bundle::{Bundle, Container};
 pub use default_spec::{default_spec, spec_json};
 pub use error::OciError;
+pub use exec::ExecProcess;
 pub use features::features;
 pub use hooks::{Hook, Hooks};
 pub use state::{State, Status};

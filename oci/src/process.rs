@@ -10,13 +10,18 @@ use oci_spec::runtime::{PosixRlimitType, Process, Spec};
 
 use crate::OciError;
 
-/// Fills `config` from `process`; returns the console size, `(rows,
-/// cols)`, when the process has a terminal and the bundle gives one.
+/// Fills `config` from the bundle's `process`.
 pub(crate) fn apply(spec: &Spec, config: &mut Config) -> Result<(), OciError> {
     let process = spec
         .process()
         .as_ref()
         .ok_or_else(|| OciError::invalid("process", "missing: cradle needs the process to run"))?;
+    apply_process(process, config)
+}
+
+/// Fills `config` from `process`, a bundle's or one on its own (`exec
+/// --process`); errors name the fields as `process.<field>`.
+pub(crate) fn apply_process(process: &Process, config: &mut Config) -> Result<(), OciError> {
     config.args = process.args().clone().unwrap_or_default();
     if config.args.is_empty() {
         return Err(OciError::invalid("process.args", "missing: the command to run"));

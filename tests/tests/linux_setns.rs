@@ -712,6 +712,32 @@ fn a_preserved_descriptor_is_passed_on() {
 }
 
 #[test]
+fn a_detached_process_runs_on_for_the_caller_to_reap() {
+    if !require_root("a_detached_process_runs_on_for_the_caller_to_reap") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let (read, write) = linux::pipe();
+    // It exits once the test closes its stdin: detaching killed nothing.
+    let plan = exec_plan(&["/bin/sh", "-c", "read line; exit 7"]);
+    let process = Process::start(plan, container.options().stdin(read.into())).expect("exec");
+    let pid = process.detach();
+    let pid = nix::unistd::Pid::from_raw(pid.as_raw());
+    assert_eq!(
+        nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).expect("waitpid"),
+        nix::sys::wait::WaitStatus::StillAlive,
+        "detach reaped or killed it"
+    );
+    drop(write);
+    // Still the caller's child, and its status is the caller's to take.
+    assert_eq!(
+        nix::sys::wait::waitpid(pid, None).expect("waitpid"),
+        nix::sys::wait::WaitStatus::Exited(pid, 7)
+    );
+}
+
+#[test]
 fn the_helper_killed_at_each_of_its_steps() {
     if !require_root("the_helper_killed_at_each_of_its_steps") {
         return;

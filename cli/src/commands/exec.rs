@@ -1,61 +1,79 @@
 //! `cradle exec`: start another process in a running container (its
-//! namespaces, root and cgroup) and wait for it in the foreground.
+//! namespaces, root and cgroup), and wait for it in the foreground, or
+//! (runc's `--detach`) leave it running once it has reached `exec`: it is
+//! then cradle's child until cradle exits, and the caller's subreaper's
+//! (conmon's, containerd's shim's) to reap.
 
 use cradle_linux::cgroup::{self, CgroupPaths};
-use cradle_linux::{Options, Process};
+use cradle_linux::{Container, Options, Process};
 
 use crate::args::ExecArgs;
+use crate::commands::create::write_pid_file;
 use crate::config;
 use crate::error::CliError;
 use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
-use crate::state::StateRoot;
+use crate::state::{ContainerState, StateRoot, Status};
 use crate::tty::Terminal;
 use crate::{crash, exit, supervise};
 
+/// The refusal of a terminal for runc's form, until the console socket is
+/// implemented for `exec`.
+const NO_CONSOLE_SOCKET: &str = "exec: a terminal with --console-socket is not supported yet";
+
 pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
+    if args.console_socket.is_some() {
+        return Err(CliError::Usage(NO_CONSOLE_SOCKET.to_owned()));
+    }
     // Held through the launch, so that the container is not deleted under it.
     let entry = states.open(&args.id)?;
     let state = entry.read()?;
-    // Checks the start time too: a pid reused by another process is refused.
-    let container = state
-        .init()?
-        .ok_or_else(|| CliError::NotRunning { id: args.id.clone() })?;
+    let container = running_init(&args.id, &state)?;
     let plan = config::exec_plan(&args, &state, &Compiler::new(states))?;
+    let wants_terminal = plan.config.terminal.is_some();
+    if wants_terminal && args.detach {
+        return Err(CliError::Usage(NO_CONSOLE_SOCKET.to_owned()));
+    }
     let mut options = Options::new().container(container);
     if let Some(paths) = &state.cgroup {
         options = options.container_cgroups(paths.clone());
     }
+    for fd in 3..3 + args.preserve_fds {
+        let fd = i32::try_from(fd).map_err(|_| CliError::Usage("--preserve-fds is too large".to_owned()))?;
+        options = options.preserve_fd(cradle_linux::take_inherited_fd(fd)?);
+    }
     if crash::armed() {
         options = options.on_step(crash::at_step);
     }
-    let mut signals = Signals::block()?;
+    // A detached process is not waited for: nothing to pass signals on to.
+    let mut signals = if args.detach {
+        None
+    } else {
+        Some(Signals::block()?)
+    };
     let mut console = None;
-    if args.tty {
+    if wants_terminal {
         let (receiver, socket) = cradle_linux::console::channel()?;
         options = options.console_socket(socket);
         console = Some(receiver);
     }
-    tracing::info!(id = %args.id, command = ?args.command, "launching into the container");
-    let started = Process::start(plan, options);
-    let mut process = match started {
-        Ok(process) => process,
-        Err(error) => {
-            let limit = state
-                .cgroup
-                .as_ref()
-                .filter(|_| exit::fork_refused(&error))
-                .and_then(pids_limit);
-            if let Some(limit) = limit {
-                return Err(CliError::PidsLimit { limit });
-            }
-            return Err(exit::launch_error(
-                args.command.first().map_or("", String::as_str),
-                error,
-            ));
-        }
-    };
+    let program = plan.config.args.first().cloned().unwrap_or_default();
+    tracing::info!(id = %args.id, command = ?plan.config.args, "launching into the container");
+    let mut process =
+        Process::start(plan, options).map_err(|error| launch_failure(&state, &program, error))?;
     drop(entry);
+    if let Some(path) = &args.pid_file {
+        if let Err(error) = write_pid_file(path, process.pid().as_raw()) {
+            // Nobody would know of it: not left running.
+            let _ = process.terminate();
+            return Err(error);
+        }
+    }
+    let Some(signals) = signals.as_mut() else {
+        let pid = process.detach();
+        tracing::info!(id = %args.id, %pid, "started, detached");
+        return Ok(0);
+    };
     let mut terminal = match console.map(Terminal::attach).transpose() {
         Ok(terminal) => terminal,
         Err(error) => {
@@ -64,11 +82,45 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
             return Err(error);
         }
     };
-    let status = supervise::until_exit(&mut process, &mut signals, terminal.as_mut());
+    let status = supervise::until_exit(&mut process, signals, terminal.as_mut());
     drop(terminal);
     let status = status?;
     tracing::info!(id = %args.id, %status, "exited");
     Ok(exit::of_status(status))
+}
+
+/// The init of `state`, which must be running: neither created (its
+/// process has not started), nor paused (a process joining its frozen
+/// cgroup would freeze with it), nor stopped.
+fn running_init(id: &str, state: &ContainerState) -> Result<Container, CliError> {
+    let not_running = || CliError::NotRunning { id: id.to_owned() };
+    match state.status() {
+        Status::Running => {}
+        status @ (Status::Created | Status::Paused) => {
+            return Err(CliError::WrongStatus {
+                id: id.to_owned(),
+                status: status.as_str(),
+                wanted: "running",
+            })
+        }
+        Status::Creating | Status::Stopped => return Err(not_running()),
+    }
+    // Checks the start time too: a pid reused by another process is refused.
+    state.init()?.ok_or_else(not_running)
+}
+
+/// The error of a launch of `program` that failed: a full pids limit by
+/// its name, else the launch's own.
+fn launch_failure(state: &ContainerState, program: &str, error: cradle_linux::Error) -> CliError {
+    let limit = state
+        .cgroup
+        .as_ref()
+        .filter(|_| exit::fork_refused(&error))
+        .and_then(pids_limit);
+    match limit {
+        Some(limit) => CliError::PidsLimit { limit },
+        None => exit::launch_error(program, error),
+    }
 }
 
 /// The container's pids limit, if it has one that can be read; else the

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
+pub mod bundle;
+
 // The root check, its deadline, the busybox rootfs and the cgroup search
 // are the root suites' own, shared.
 pub use cradle_tests::linux::{cgroups_named, require_root, BusyboxRootfs, DEADLINE};
