@@ -15,6 +15,7 @@ mod error;
 mod escape;
 mod exit;
 mod hooks;
+mod log_json;
 mod proof;
 mod seccomp_cache;
 mod signals;
@@ -116,7 +117,7 @@ fn init_logging(cli: &Cli) {
         .with_ansi(ansi)
         .with_target(false);
     match cli.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => builder.event_format(log_json::RuncJson).init(),
         LogFormat::Text => builder.init(),
     }
 }

@@ -426,7 +426,6 @@ fn a_detached_task_is_listed_paused_killed_and_deleted() {
 }
 
 #[test]
-#[ignore = "needs exec in runc's form"]
 fn task_exec_runs_in_the_container_and_passes_its_exit_code() {
     if !ready("task_exec_runs_in_the_container_and_passes_its_exit_code") {
         return;
@@ -452,6 +451,16 @@ fn task_exec_runs_in_the_container_and_passes_its_exit_code() {
         .assert()
         .success()
         .stdout("sleep\n");
+    // A failed exec: the shim reads cradle's error from its JSON log (the
+    // last `"level":"error"` line's `msg`) and passes it on.
+    let failed = containerd
+        .ctr()
+        .args(containerd.exec_args(&[], "e4", id, &["/bin/no-such-program"]))
+        .output()
+        .expect("ctr task exec");
+    assert!(!failed.status.success());
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(said.contains("/bin/no-such-program"), "{said}");
     containerd.stdout(&["task", "delete", "--force", id]);
     containerd.stdout(&["containers", "rm", id]);
     containerd.assert_clean();
@@ -487,7 +496,6 @@ fn ctr_run_t_gives_the_container_a_terminal_of_the_callers_size() {
 }
 
 #[test]
-#[ignore = "needs exec in runc's form and the console socket made inside the container"]
 fn task_exec_t_gives_the_command_a_terminal_of_the_callers_size() {
     if !ready("task_exec_t_gives_the_command_a_terminal_of_the_callers_size") {
         return;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::bundle::{args, create, wait_for_file, Bundle};
+use common::bundle::{args, create, receive_console, wait_for_file, Bundle};
 use common::{one_line, require_root, Sandbox};
 use serde_json::{json, Value};
 
@@ -329,34 +329,6 @@ fn features_and_spec_describe_what_cradle_runs() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o022, 0, "config.json is writable by others");
-}
-
-/// Receives the master end of a terminal and its name from a connection
-/// on `listener`, as an engine's console socket does.
-fn receive_console(listener: &std::os::unix::net::UnixListener) -> (fs::File, String) {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::io::IoSliceMut;
-    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
-
-    let (stream, _) = listener.accept().expect("the runtime connects");
-    let mut name = [0u8; 64];
-    let mut iov = [IoSliceMut::new(&mut name)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let message = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
-        .expect("recvmsg of the console");
-    let mut master = None;
-    for control in message.cmsgs().expect("control messages") {
-        if let ControlMessageOwned::ScmRights(fds) = control {
-            // SAFETY: SCM_RIGHTS made these descriptors in this process.
-            master = fds.first().map(|&fd| unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-    }
-    let length = message.bytes;
-    let master = master.expect("a descriptor came with the message");
-    (
-        fs::File::from(master),
-        String::from_utf8_lossy(&name[..length]).into_owned(),
-    )
 }
 
 #[test]

@@ -11,7 +11,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::bundle::{args, create, Bundle};
+use common::bundle::{args, create, receive_console, Bundle};
 use common::{one_line, require_root, Sandbox};
 use serde_json::{json, Value};
 
@@ -245,17 +245,17 @@ fn bad_process_files_and_flags_are_refused_with_one_line_and_exit_1() {
     refused(&["-d"], &files.path().join("missing.json"), "missing.json");
 
     let good = process_file(files.path(), "good.json", &shell_process("true"));
-    let no_console = "exec: a terminal with --console-socket is not supported yet";
     refused(
         &["-d", "--console-socket", "/tmp/nowhere.sock"],
         &good,
-        no_console,
+        "--console-socket needs a terminal",
     );
-    refused(&["-d", "--tty"], &good, no_console);
+    let no_socket = "a detached exec with a terminal needs --console-socket";
+    refused(&["-d", "--tty"], &good, no_socket);
     let mut terminal = shell_process("true");
     terminal["terminal"] = json!(true);
     let terminal = process_file(files.path(), "terminal.json", &terminal);
-    refused(&["-d"], &terminal, no_console);
+    refused(&["-d"], &terminal, no_socket);
 
     // A command and a process file both: which one to run?
     let output = sandbox
@@ -298,16 +298,59 @@ fn a_failed_exec_is_logged_as_json_for_the_engine() {
     let error = text
         .lines()
         .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
-        .find(|entry| {
-            entry["level"]
-                .as_str()
-                .is_some_and(|l| l.eq_ignore_ascii_case("error"))
-        })
+        // What containerd's shim reads: runc's (logrus's) keys and level.
+        .find(|entry| entry["level"] == "error")
         .unwrap_or_else(|| panic!("no error in the log: {text}"));
     assert!(
-        error.to_string().contains("no-such-program"),
-        "the error does not name the program: {error}"
+        error["msg"]
+            .as_str()
+            .is_some_and(|msg| msg.contains("no-such-program")),
+        "the error's msg does not name the program: {error}"
     );
+    delete(&sandbox, &id);
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_detached_exec_sends_its_terminal_to_the_console_socket() {
+    if !require_root("a_detached_exec_sends_its_terminal_to_the_console_socket") {
+        return;
+    }
+    use std::io::Read as _;
+    let sandbox = Sandbox::new("ociexec-console");
+    let id = sandbox.name("c");
+    let _bundle = running(&sandbox, &id);
+    let files = tempfile::tempdir().expect("process files");
+    let mut process = shell_process(r#"echo "name=$(tty). size=$(stty size)."; read line; echo "got $line""#);
+    process["terminal"] = json!(true);
+    process["consoleSize"] = json!({ "height": 30, "width": 70 });
+    let path = process_file(files.path(), "p.json", &process);
+    let socket = files.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let receiving = std::thread::spawn(move || receive_console(&listener));
+    sandbox
+        .cradle()
+        .args(["exec", "--detach", "--console-socket"])
+        .arg(&socket)
+        .arg("--process")
+        .arg(&path)
+        .arg(&id)
+        .assert()
+        .success();
+    let (mut master, name) = receiving.join().expect("the console arrives");
+    // The container's init has no terminal: this is its devpts' first.
+    assert_eq!(name, "/dev/pts/0");
+    std::io::Write::write_all(&mut master, b"hi\n").expect("type");
+    let mut seen = String::new();
+    let mut buf = [0; 1024];
+    while !seen.contains("got hi") {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(seen.contains("name=/dev/pts/0. size=30 70."), "{seen:?}");
+    assert!(seen.contains("got hi"), "{seen:?}");
     delete(&sandbox, &id);
     sandbox.assert_clean();
 }

@@ -375,7 +375,6 @@ fn run_init_puts_podmans_init_in_as_pid_1() {
 }
 
 #[test]
-#[ignore = "needs exec in runc's form"]
 fn exec_runs_in_the_container_and_passes_its_exit_code() {
     if !ready("exec_runs_in_the_container_and_passes_its_exit_code", TOOLS) {
         return;
@@ -454,7 +453,6 @@ fn run_it_gives_the_container_a_terminal_of_the_callers_size() {
 }
 
 #[test]
-#[ignore = "needs exec in runc's form and the console socket made inside the container"]
 fn exec_it_gives_the_command_a_terminal_of_the_callers_size() {
     if !ready("exec_it_gives_the_command_a_terminal_of_the_callers_size", TOOLS) {
         return;

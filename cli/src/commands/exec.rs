@@ -15,25 +15,33 @@ use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::{ContainerState, StateRoot, Status};
 use crate::tty::Terminal;
-use crate::{crash, exit, supervise};
-
-/// The refusal of a terminal for runc's form, until the console socket is
-/// implemented for `exec`.
-const NO_CONSOLE_SOCKET: &str = "exec: a terminal with --console-socket is not supported yet";
+use crate::{console, crash, exit, supervise};
 
 pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
-    if args.console_socket.is_some() {
-        return Err(CliError::Usage(NO_CONSOLE_SOCKET.to_owned()));
-    }
     // Held through the launch, so that the container is not deleted under it.
     let entry = states.open(&args.id)?;
     let state = entry.read()?;
     let container = running_init(&args.id, &state)?;
     let plan = config::exec_plan(&args, &state, &Compiler::new(states))?;
+    // Where the terminal the process makes goes: to the caller's console
+    // socket, or relayed here (in the foreground only).
     let wants_terminal = plan.config.terminal.is_some();
-    if wants_terminal && args.detach {
-        return Err(CliError::Usage(NO_CONSOLE_SOCKET.to_owned()));
-    }
+    let (relayed, console_socket) = match (wants_terminal, &args.console_socket) {
+        (true, Some(socket)) => (false, Some(console::connect(socket)?)),
+        (true, None) if args.detach => {
+            return Err(CliError::Usage(
+                "a detached exec with a terminal needs --console-socket: where to send the terminal"
+                    .to_owned(),
+            ))
+        }
+        (true, None) => (true, None),
+        (false, Some(_)) => {
+            return Err(CliError::Usage(
+                "--console-socket needs a terminal (-t, or process.terminal in --process)".to_owned(),
+            ))
+        }
+        (false, None) => (false, None),
+    };
     let mut options = Options::new().container(container);
     if let Some(paths) = &state.cgroup {
         options = options.container_cgroups(paths.clone());
@@ -52,7 +60,10 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
         Some(Signals::block()?)
     };
     let mut console = None;
-    if wants_terminal {
+    if let Some(socket) = console_socket {
+        options = options.console_socket(socket);
+    }
+    if relayed {
         let (receiver, socket) = cradle_linux::console::channel()?;
         options = options.console_socket(socket);
         console = Some(receiver);
