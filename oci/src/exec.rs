@@ -18,10 +18,10 @@ pub struct ExecProcess {
     /// For [`Plan::setns`](cradle_core::Plan::setns): the process's own
     /// fields (args, env, cwd, user, umask, capabilities, rlimits,
     /// `oomScoreAdj`, `noNewPrivileges`, a terminal made inside the
-    /// container with its `consoleSize`) and nothing of the container's. `capabilities` is `None` when the file gives none,
-    /// for the caller to confine the process as the container is;
-    /// `seccomp` is always `None`: the container's filter is the caller's
-    /// to compile.
+    /// container with its `consoleSize`) and nothing of the container's.
+    /// `capabilities` is `None` when the file gives none, for the caller
+    /// to confine the process as the container is; `seccomp` is always
+    /// `None`: the container's filter is the caller's to compile.
     pub config: Config,
     /// What was ignored, one line each naming its path (an unknown
     /// capability name, as a bundle's is ignored).
