@@ -294,6 +294,44 @@ fn a_foreground_run_prints_its_output_and_passes_its_exit_code() {
 }
 
 #[test]
+fn the_confinement_podman_asks_for_is_applied() {
+    if !ready("the_confinement_podman_asks_for_is_applied", TOOLS) {
+        return;
+    }
+    let podman = Podman::new("confined");
+    // Harmless if a defence were missing: drop_caches, never anything that
+    // reaches a disk or the host's settings.
+    let script = concat!(
+        r#"grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status; "#,
+        r#"if echo 1 > /proc/sys/vm/drop_caches; then echo proc-sys-writable; else echo proc-sys-read-only; fi; "#,
+        r#"if [ -s /proc/kcore ] || [ -n "$(ls /proc/acpi 2>/dev/null)" ]; then echo unmasked; else echo masked; fi"#,
+    );
+    let output = podman
+        .command()
+        .args(["run", "--rm"])
+        .args(podman.run_args())
+        .args(["/bin/sh", "-c", script])
+        .output()
+        .expect("podman run");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let seen = text(&output.stdout);
+    // podman's default capability set (CHOWN, DAC_OVERRIDE, FOWNER,
+    // FSETID, KILL, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID,
+    // SYS_CHROOT), its seccomp profile, its masked and read-only paths.
+    for line in [
+        "CapEff:\t00000000800405fb",
+        "CapBnd:\t00000000800405fb",
+        "NoNewPrivs:\t0",
+        "Seccomp:\t2",
+        "proc-sys-read-only",
+        "masked",
+    ] {
+        assert!(seen.lines().any(|seen| seen == line), "no {line:?} in {seen:?}");
+    }
+    podman.assert_clean();
+}
+
+#[test]
 fn a_detached_container_is_listed_logged_inspected_paused_and_stopped() {
     if !ready(
         "a_detached_container_is_listed_logged_inspected_paused_and_stopped",
