@@ -128,6 +128,9 @@ pub enum Error {
     /// The launch failed (everything it made has been released).
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// A seccomp profile could not be compiled.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// The launch failed because its process died of `SIGKILL` and its
     /// cgroup counted a kill by the kernel's OOM killer (everything it made
     /// has been released).

@@ -7,6 +7,12 @@
 //! handler, ever). [`Process::start`] runs a whole launch and returns the
 //! running [`Process`].
 //!
+//! Most programs want [`command::Command`] instead: one value in the shape
+//! of `std::process::Command` for the whole container (command, stdio,
+//! root, limits, network, confinement), whose [`command::Child`] kills and
+//! removes what the container holds when it is waited for or dropped, and
+//! starts processes in it with [`command::Child::exec`].
+//!
 //! The child side is [`init`]: the child `exec`s an *init binary*, which
 //! receives its config over the socket, sets itself up (hostname, rlimits,
 //! mounts and `pivot_root`, user, working directory, descriptors), reports
@@ -74,6 +80,7 @@
 
 pub mod cgroup;
 pub mod clock;
+pub mod command;
 pub mod console;
 pub mod driver;
 mod error;
