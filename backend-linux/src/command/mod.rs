@@ -28,7 +28,7 @@
 //! ```
 //!
 //! The lower-level [`Process`](crate::Process) with a
-//! [`Plan`](cradle_core::Plan) and [`Options`](crate::Options) stays for
+//! [`Plan`] and [`Options`] stays for
 //! what this does not cover.
 
 mod child;
