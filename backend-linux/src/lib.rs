@@ -98,6 +98,8 @@ mod setns;
 mod spawn;
 mod sys;
 mod wait;
+#[cfg(feature = "tokio")]
+pub mod with_tokio;
 
 pub use nix::sys::signal::Signal;
 

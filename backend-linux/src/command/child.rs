@@ -155,6 +155,44 @@ impl Child {
         })
     }
 
+    /// [`wait`](Child::wait) without blocking the thread: tokio's reactor
+    /// says when its pidfd turns readable.
+    #[cfg(feature = "tokio")]
+    pub async fn wait_async(&mut self) -> Result<ExitStatus, Error> {
+        drop(self.stdin.take());
+        let status = crate::with_tokio::wait(self.process_mut()).await?;
+        self.release()?;
+        Ok(status)
+    }
+
+    /// [`kill`](Child::kill) without blocking the thread.
+    #[cfg(feature = "tokio")]
+    pub async fn kill_async(&mut self) -> Result<ExitStatus, Error> {
+        match self.process().signal(Signal::SIGKILL) {
+            // Reaped already: the wait gives its status.
+            Ok(()) | Err(Error::Reaped { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        self.wait_async().await
+    }
+
+    /// [`wait_with_output`](Child::wait_with_output) without blocking the
+    /// thread.
+    #[cfg(feature = "tokio")]
+    pub async fn wait_with_output_async(mut self) -> Result<Output, Error> {
+        drop(self.stdin.take());
+        let (stdout, stderr) = ::tokio::try_join!(
+            crate::with_tokio::read_to_end(self.stdout.take()),
+            crate::with_tokio::read_to_end(self.stderr.take()),
+        )?;
+        let status = self.wait_async().await?;
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
     /// A command to start in this container: it joins its namespaces, root
     /// and cgroup, and is confined as the container is.
     pub fn exec(&self, program: impl Into<String>) -> ExecCommand<'_> {
@@ -234,6 +272,29 @@ impl ExecCommand<'_> {
 
     /// Starts it; returns once it has `exec`'d.
     pub fn spawn(&mut self) -> Result<Child, Error> {
+        let (plan, options, pipes) = self.prepare()?;
+        let process = Process::start(plan, options)?;
+        Ok(Child::new(process, pipes, None, self.process.init_binary.clone()))
+    }
+
+    /// [`spawn`](ExecCommand::spawn) without blocking the thread.
+    #[cfg(feature = "tokio")]
+    pub async fn spawn_async(&mut self) -> Result<Child, Error> {
+        let (plan, options, pipes) = self.prepare()?;
+        let process = crate::with_tokio::start(plan, options).await?;
+        Ok(Child::new(process, pipes, None, self.process.init_binary.clone()))
+    }
+
+    /// [`output`](ExecCommand::output), without blocking the thread.
+    #[cfg(feature = "tokio")]
+    pub async fn output_async(&mut self) -> Result<Output, Error> {
+        self.process.capture_output();
+        self.spawn_async().await?.wait_with_output_async().await
+    }
+
+    /// The plan, the options and the caller's pipe ends.
+    #[allow(clippy::type_complexity)]
+    fn prepare(&mut self) -> Result<(Plan, crate::Options, [Option<File>; 3]), Error> {
         let init = self.container.process();
         let container = Container::of(init)?;
         let mut config = self.process.config();
@@ -251,8 +312,7 @@ impl ExecCommand<'_> {
             options = options.container_cgroups(cgroup.paths().clone());
         }
         let (options, pipes) = self.process.take_stdio(options)?;
-        let process = Process::start(plan, options)?;
-        Ok(Child::new(process, pipes, None, self.process.init_binary.clone()))
+        Ok((plan, options, pipes))
     }
 }
 

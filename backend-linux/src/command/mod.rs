@@ -415,6 +415,41 @@ impl Command {
     /// with why not, nothing of it left). A descriptor given as stdio is
     /// used by this call only.
     pub fn spawn(&mut self) -> Result<Child, Error> {
+        let prepared = self.prepare()?;
+        let process = crate::Process::start(prepared.plan, prepared.options)?;
+        Ok(Child::new(
+            process,
+            prepared.pipes,
+            prepared.confined,
+            prepared.init_binary,
+        ))
+    }
+
+    /// [`spawn`](Command::spawn) without blocking the thread: the
+    /// handshake's waits are tokio's. Dropping the future before it is
+    /// done kills and removes whatever the launch had made.
+    #[cfg(feature = "tokio")]
+    pub async fn spawn_async(&mut self) -> Result<Child, Error> {
+        let prepared = self.prepare()?;
+        let process = crate::with_tokio::start(prepared.plan, prepared.options).await?;
+        Ok(Child::new(
+            process,
+            prepared.pipes,
+            prepared.confined,
+            prepared.init_binary,
+        ))
+    }
+
+    /// [`output`](Command::output), without blocking the thread.
+    #[cfg(feature = "tokio")]
+    pub async fn output_async(&mut self) -> Result<Output, Error> {
+        self.process.capture_output();
+        self.spawn_async().await?.wait_with_output_async().await
+    }
+
+    /// The plan and options of a launch, checked whole before anything is
+    /// made.
+    fn prepare(&mut self) -> Result<Prepared, Error> {
         let mut config = self.process.config();
         config.namespaces = [
             NamespaceKind::Pid,
@@ -455,12 +490,21 @@ impl Command {
             });
         }
         let (options, pipes) = self.process.take_stdio(options)?;
-        let process = crate::Process::start(plan, options)?;
-        Ok(Child::new(
-            process,
+        Ok(Prepared {
+            plan,
+            options,
             pipes,
             confined,
-            self.process.init_binary.clone(),
-        ))
+            init_binary: self.process.init_binary.clone(),
+        })
     }
+}
+
+/// A launch ready to run, and what its [`Child`] keeps.
+struct Prepared {
+    plan: Plan,
+    options: Options,
+    pipes: [Option<std::fs::File>; 3],
+    confined: Option<confinement::Confined>,
+    init_binary: Option<PathBuf>,
 }
