@@ -34,8 +34,13 @@ const STALL: &str = "EXAMPLE_STALL=1";
 /// How long reaping a killed process may take.
 const REAP_BOUND: Duration = Duration::from_secs(2);
 
+// This program is its containers' init binary too, and takes the role in
+// `main`, where its hook makes the child stall on request.
+cradle_linux::init_in_main!();
+
 fn main() -> ExitCode {
-    // This program is its containers' init binary too.
+    // First thing, while the process has one thread: the runtime starts
+    // after.
     cradle_linux::init_with_hook(|step, config| {
         if step == ChildStep::Cwd && config.env.iter().any(|entry| entry == STALL) {
             std::thread::sleep(Duration::from_secs(3600));
