@@ -23,8 +23,6 @@ const DEFAULT_ITERATIONS: usize = 300;
 const WARMUP: usize = 20;
 
 fn main() {
-    // This program is its own default init binary.
-    cradle_linux::init();
     if !nix::unistd::geteuid().is_root() {
         eprintln!("the benchmark creates namespaces: run it as root");
         std::process::exit(1);

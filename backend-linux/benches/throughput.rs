@@ -35,7 +35,6 @@ const NAMESPACES: [NamespaceKind; 4] = [
 ];
 
 fn main() {
-    cradle_linux::init();
     if !nix::unistd::geteuid().is_root() {
         eprintln!("the benchmark creates namespaces: run it as root");
         std::process::exit(1);

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use cradle_linux::command::{Command, Stdio};
 
 fn main() -> ExitCode {
-    // In this program's own container processes (it is their init binary
-    // too), this becomes the container; here it returns at once.
-    cradle_linux::init();
+    // Nothing to call first: this program is its containers' init binary
+    // too, and cradle-linux takes that role before `main` in those
+    // processes.
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -18,9 +18,13 @@ use tokio::task::JoinSet;
 /// The child stalls at its `cwd` step when its environment has this.
 const STALL: (&str, &str) = ("EXAMPLE_STALL", "1");
 
+// This program is its containers' init binary too, and takes the role in
+// `main`, where its hook makes the child stall on request.
+cradle_linux::init_in_main!();
+
 fn main() -> ExitCode {
-    // This program is its containers' init binary too; the hook makes a
-    // stalled child for the mix.
+    // First thing, while the process has one thread (the runtime starts
+    // after): the hook makes a stalled child for the mix.
     cradle_linux::init_with_hook(|step, config| {
         let stall = format!("{}={}", STALL.0, STALL.1);
         if step == ChildStep::Cwd && config.env.contains(&stall) {

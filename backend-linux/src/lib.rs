@@ -22,18 +22,19 @@
 //! # The init binary
 //!
 //! By default the init binary is the running program itself
-//! (`/proc/self/exe`), so a program that starts containers must call
-//! [`init`] first thing in `main`. In any other process `init` returns at
-//! once; in a container's init it never returns.
+//! (`/proc/self/exe`), and linking this crate is all that takes: the
+//! crate's constructor runs before `main` in every program that links it,
+//! and in a process started as a container's init or setns helper takes
+//! that role there, while the process has one thread (so no runtime's
+//! worker can hold a lock the setns helper's fork needs), never reaching
+//! `main`; anywhere else it returns at once. [`init`] is kept for
+//! compatibility and does nothing.
 //!
 //! ```no_run
 //! use cradle_core::{Config, Namespace, NamespaceKind, Plan};
 //! use cradle_linux::{Options, Process};
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     // First thing: in the container's init, this becomes the container.
-//!     cradle_linux::init();
-//!
 //!     let mut config = Config::new(["/bin/echo", "hello from the container"]);
 //!     config.namespaces = [NamespaceKind::Pid, NamespaceKind::Mount, NamespaceKind::Uts]
 //!         .map(Namespace::new)
@@ -45,9 +46,11 @@
 //! }
 //! ```
 //!
-//! A program whose `main` cannot be changed names another init binary with
-//! [`Options::init_binary`]; this crate's `cradle-init` binary is one that
-//! does nothing else.
+//! An init binary whose hook must see the set-up steps takes its role in
+//! `main` instead: it declares [`init_in_main!`] and calls
+//! [`init_with_hook`] first thing there. [`Options::init_binary`] names
+//! another init binary; this crate's `cradle-init` binary is one that does
+//! nothing else.
 //!
 //! # A new process in a running container
 //!
@@ -111,3 +114,10 @@ pub use crate::options::{take_inherited_fd, InitBinary, Options};
 pub use crate::process::Process;
 pub use crate::resume::resume;
 pub use crate::setns::Container;
+
+/// What [`init_in_main!`] expands to needs, from the program's crate.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::init::leave_role_to_main;
+    pub use ctor;
+}

@@ -11,7 +11,8 @@ use crate::cgroup::{CgroupConfig, CgroupPaths};
 use crate::setns::Container;
 
 /// The program the child `exec`s before it becomes the container process:
-/// one that calls [`init`](crate::init) first thing in `main`.
+/// one that links this crate, whose constructor takes the role before
+/// `main` (see [`init`](crate::init)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum InitBinary {
     /// The running program (`/proc/self/exe`), which works even if its file

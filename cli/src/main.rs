@@ -35,8 +35,8 @@ use tracing_subscriber::EnvFilter;
 use crate::args::{Cli, LogFormat};
 
 fn main() -> ExitCode {
-    // First thing: in a container's init, this becomes the container.
-    cradle_linux::init();
+    // In a container's init (cradle is its own init binary) this is never
+    // reached: cradle-linux takes the init's role before `main`.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),

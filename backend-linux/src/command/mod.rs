@@ -9,7 +9,6 @@
 //! use cradle_linux::command::{Command, Stdio};
 //!
 //! # fn main() -> Result<(), cradle_linux::Error> {
-//! cradle_linux::init();
 //! let output = Command::new("/bin/sh")
 //!     .args(["-c", "echo hello from $(hostname)"])
 //!     .hostname("box")

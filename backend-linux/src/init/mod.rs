@@ -1,4 +1,8 @@
-//! The child side: [`init`], run first thing in the init binary's `main`.
+//! The child side: the role of a process started as a container's init
+//! or a setns helper, taken before `main` by this crate's constructor
+//! ([`before_main`]), or in `main` by [`init_with_hook`] in a program that
+//! declared [`init_in_main!`](crate::init_in_main) ([`in_main`] checks it
+//! is taken soundly).
 //!
 //! The child receives its config over the launch socket, sets itself up
 //! in the order the config's fields are listed, reports `ready` and `exec`s
@@ -10,11 +14,13 @@
 //! joins a running container and forks the process, which then does the
 //! same, without the container's own steps.
 
+mod before_main;
 mod cgroup_mount;
 mod confine;
 mod console;
 mod devices;
 mod exec;
+mod in_main;
 mod in_root;
 mod mount_options;
 mod mount_table;
@@ -24,6 +30,7 @@ mod reaper;
 mod setns;
 mod setup;
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -34,7 +41,9 @@ use nix::unistd;
 use cradle_core::framing::encode_to_bytes;
 use cradle_core::{ChildError, ChildEvent, ChildHandshake, ChildStep, Config, Limits, Message};
 
+pub use self::before_main::leave_role_to_main;
 use self::exec::Command;
+pub(crate) use self::in_main::role_not_taken;
 use crate::spawn::{INIT_ENV, SETNS_ENV};
 
 /// How the init exits when set-up failed (after reporting why).
@@ -45,47 +54,91 @@ const EXIT_NO_LINK: i32 = 2;
 /// `ready`: nothing failed, but its command must not run unrecorded.
 const EXIT_ABANDONED: i32 = 124;
 
-/// Becomes the container's init process (or a setns helper, which forks a
-/// new process into a running container) if this process was started as
-/// one, and returns at once otherwise.
+/// Kept for compatibility: does nothing, as the role is taken before
+/// `main` (see below).
 ///
-/// Call it first thing in `main` of the init binary: by default the running
-/// program itself (see [`InitBinary`](crate::InitBinary)). In either role
-/// it never returns: it `exec`s the container's command or exits non-zero
-/// after reporting why it could not.
+/// A process started as a container's init or as a setns helper takes
+/// that role in this crate's constructor, which runs before `main` in
+/// every program that links the crate, while the process has one thread;
+/// it never gets to `main`. Anywhere else, nothing happens. (In a program
+/// that declared [`init_in_main!`](crate::init_in_main), this takes the
+/// role, as [`init_with_hook`] does.)
 pub fn init() {
     init_with_hook(|_, _| {});
 }
 
-/// [`init`], calling `hook` with each set-up step before the child runs it
-/// (and with [`ChildStep::Exec`] after `ready`, just before `exec`): for
-/// tracing, or for tests that make the child stall at a given step. A setns
-/// helper, which has no config, passes an empty one with
-/// [`ChildStep::Setns`], [`ChildStep::Fork`] and, after its fork,
-/// [`ChildStep::Report`].
+/// Takes the role, calling `hook` with each set-up step before the child
+/// runs it (and with [`ChildStep::Exec`] after `ready`, just before
+/// `exec`), in a program that declared
+/// [`init_in_main!`](crate::init_in_main) (in any other, the role was
+/// taken before `main`, and this does nothing): for tracing, or for tests
+/// that make the child stall at a given step. A setns helper, which has
+/// no config, passes an empty one with [`ChildStep::Setns`],
+/// [`ChildStep::Fork`] and, after its fork, [`ChildStep::Report`].
+///
+/// In either role it never returns: it `exec`s the container's command or
+/// exits non-zero after reporting why it could not. A process that has
+/// more than one thread by then is refused the role (its launch fails
+/// with an error saying so).
 pub fn init_with_hook(hook: impl FnMut(ChildStep, &Config)) {
-    if let Some(value) = std::env::var_os(SETNS_ENV) {
-        setns::run(&value, hook);
-    }
-    let Some(value) = std::env::var_os(INIT_ENV) else {
+    let Some(role) = Role::from_env() else {
         return;
     };
-    let Some(fd) = value
-        .to_str()
-        .and_then(|v| v.parse::<RawFd>().ok())
-        .filter(|&fd| fd >= 3)
-    else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "cradle init: {INIT_ENV} is not a descriptor: {value:?}"
-        );
-        std::process::exit(EXIT_NO_LINK);
-    };
-    run(fd, hook)
+    let refusal = in_main::refusal_if_threaded(role.first_step());
+    role.take(hook, refusal)
 }
 
-/// The init role, on the launch socket at `fd`.
-fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config)) -> ! {
+/// The role this process was started for, by the variable its launcher
+/// set.
+#[derive(Debug)]
+enum Role {
+    /// A container's init, with the value of [`INIT_ENV`].
+    Init(OsString),
+    /// A setns helper, with the value of [`SETNS_ENV`].
+    Setns(OsString),
+}
+
+impl Role {
+    /// The role the environment names, if any.
+    fn from_env() -> Option<Role> {
+        if let Some(value) = std::env::var_os(SETNS_ENV) {
+            return Some(Role::Setns(value));
+        }
+        std::env::var_os(INIT_ENV).map(Role::Init)
+    }
+
+    /// The step at which the role can first report an error.
+    fn first_step(&self) -> ChildStep {
+        match self {
+            Role::Init(_) => ChildStep::Config,
+            Role::Setns(_) => ChildStep::Setns,
+        }
+    }
+
+    /// Takes the role; with a `refusal`, only to report it, and exit.
+    fn take(self, hook: impl FnMut(ChildStep, &Config), refusal: Option<ChildError>) -> ! {
+        let value = match self {
+            Role::Setns(value) => setns::run(&value, hook, refusal),
+            Role::Init(value) => value,
+        };
+        let Some(fd) = value
+            .to_str()
+            .and_then(|v| v.parse::<RawFd>().ok())
+            .filter(|&fd| fd >= 3)
+        else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "cradle init: {INIT_ENV} is not a descriptor: {value:?}"
+            );
+            std::process::exit(EXIT_NO_LINK);
+        };
+        run(fd, hook, refusal)
+    }
+}
+
+/// The init role, on the launch socket at `fd`; with a `refusal`, only to
+/// report it once the config is in.
+fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config), refusal: Option<ChildError>) -> ! {
     // SAFETY: the parent put the launch socket at `fd` for this process
     // (that is what the variable says); nothing else here owns it.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -105,21 +158,29 @@ fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config)) -> ! {
         Placed::after_socket(fd),
         hook,
         setup::run,
+        refusal,
     )
 }
 
-/// The handshake, from the config to `exec`, with `setup` as the set-up.
+/// The handshake, from the config to `exec`, with `setup` as the set-up;
+/// with a `refusal`, the handshake ends with it once the config is in.
 fn serve(
     mut link: Link,
     placed: Placed,
     mut hook: impl FnMut(ChildStep, &Config),
     setup: fn(&Config, Placed, setup::Hook<'_>) -> Result<Command, ChildError>,
+    refusal: Option<ChildError>,
 ) -> ! {
     let mut handshake = ChildHandshake::new(Limits::default());
     let Some(config) = link.receive(&mut handshake) else {
         link.flush(&mut handshake);
         std::process::exit(EXIT_SETUP_FAILED);
     };
+    if let Some(error) = refusal {
+        handshake.fail(error);
+        link.flush(&mut handshake);
+        std::process::exit(EXIT_SETUP_FAILED);
+    }
     let command = match setup(&config, placed, &mut hook) {
         Ok(command) => command,
         Err(error) => {

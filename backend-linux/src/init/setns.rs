@@ -2,9 +2,11 @@
 //! container and forks the process, which then sets itself up like an init
 //! (without the container's own steps) and `exec`s.
 //!
-//! The helper is the init binary just `exec`'d, so it is single-threaded:
-//! it may join a user namespace (the kernel refuses that to a threaded
-//! process), and its fork may run any code, allocation included.
+//! The helper is the init binary just `exec`'d, taking its role before
+//! `main` (or refusing it in a `main` that has started threads: see
+//! `in_main`), so it is single-threaded: it may join a user namespace (the
+//! kernel refuses that to a threaded process), and its fork may run any
+//! code, allocation included.
 //!
 //! Joining a pid (or time) namespace moves only the caller's future
 //! children, so the process is the helper's fork; `CLONE_PARENT` makes it
@@ -58,8 +60,9 @@ enum Forked {
 /// `<socket fd>:<target pidfd fd>:<target pid>`. The hook sees
 /// [`ChildStep::Setns`], [`ChildStep::Fork`] and, in the helper after the
 /// fork, [`ChildStep::Report`], with an empty config (the helper never has
-/// one); the process then sees its own steps with its own.
-pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config)) -> ! {
+/// one); the process then sees its own steps with its own. With a
+/// `refusal`, the helper only reports it, and exits.
+pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refusal: Option<ChildError>) -> ! {
     let Some((socket_fd, target_fd, pid)) = parse(value) else {
         let _ = writeln!(
             std::io::stderr(),
@@ -83,6 +86,10 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config)) -> ! 
         start: None,
         hand_off: None,
     };
+    if let Some(error) = refusal {
+        link.report(&error);
+        std::process::exit(EXIT_SETUP_FAILED);
+    }
     let no_config = Config::new(Vec::<String>::new());
     hook(ChildStep::Setns, &no_config);
     // Before anything that could end in a fork: the name is how the parent
@@ -97,7 +104,13 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config)) -> ! 
     }
     hook(ChildStep::Fork, &no_config);
     match fork() {
-        Ok(Forked::Process) => super::serve(link, Placed::after_socket(socket_fd), hook, setup::run_setns),
+        Ok(Forked::Process) => super::serve(
+            link,
+            Placed::after_socket(socket_fd),
+            hook,
+            setup::run_setns,
+            None,
+        ),
         Ok(Forked::Helper(pid)) => {
             hook(ChildStep::Report, &no_config);
             // If the report cannot be written the parent fails the launch on

@@ -62,6 +62,9 @@ impl InitProgram {
     /// The program for `init`, in a child that gets `preserved` descriptors
     /// after stdio.
     pub(crate) fn new(init: &InitBinary, preserved: usize) -> Result<InitProgram, Error> {
+        if let Some(reason) = crate::init::role_not_taken() {
+            return Err(Error::Options { reason });
+        }
         let path = match init {
             InitBinary::CurrentExe => CString::from(CURRENT_EXE),
             InitBinary::Path(path) => {

@@ -1,5 +1,6 @@
 //! The init binary of the root-only suites: `cradle_linux::init()`, plus
-//! faults on request.
+//! faults on request. It takes its role in `main` (`init_in_main!`), so
+//! that its hook sees the set-up steps.
 //!
 //! A config whose environment holds `CRADLE_TEST_FAULT=<action>@<step>`
 //! makes the child act at that set-up step (`<step>` as `ChildStep` names
@@ -17,6 +18,8 @@ use std::time::Duration;
 use cradle_core::{ChildStep, Config};
 
 const FAULT: &str = "CRADLE_TEST_FAULT=";
+
+cradle_linux::init_in_main!();
 
 fn main() {
     cradle_linux::init_with_hook(fault);

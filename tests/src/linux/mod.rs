@@ -6,6 +6,7 @@
 //! ([`netns`]).
 
 mod cgroups;
+pub mod embedder;
 mod netns;
 
 use std::collections::BTreeSet;
