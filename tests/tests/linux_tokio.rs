@@ -145,15 +145,23 @@ fn a_launch_dropped_at_any_point_leaves_nothing() {
     let rootfs = BusyboxRootfs::new();
     let runtime = runtime();
     let leftovers = Leftovers::before();
+    // How long a whole launch takes here, now: the drops are spread over
+    // it and a little past it.
+    let started = std::time::Instant::now();
+    let whole = runtime
+        .block_on(container(&rootfs, "measured").spawn_async())
+        .expect("a launch");
+    let took = started.elapsed();
+    drop(whole);
     let mut finished = 0;
-    // Cancelled after 0, 100, 200, ... µs: at every await point of the
-    // launch in turn (the config send, the replies, the exec), and at last
-    // after it has finished.
-    for step in 0..60u64 {
+    // Cancelled at 0, 1/40, 2/40, ... of that: at every await point of the
+    // launch in turn (the config send, the replies, the exec), and past
+    // its end.
+    let points = 60u32;
+    for step in 0..points {
         let mut command = container(&rootfs, "cancelled");
-        let outcome = runtime.block_on(async {
-            tokio::time::timeout(Duration::from_micros(step * 100), command.spawn_async()).await
-        });
+        let after = took * step / 40;
+        let outcome = runtime.block_on(async { tokio::time::timeout(after, command.spawn_async()).await });
         if let Ok(child) = outcome {
             finished += 1;
             drop(child.expect("a finished launch succeeds"));
@@ -162,12 +170,12 @@ fn a_launch_dropped_at_any_point_leaves_nothing() {
         assert_eq!(
             own_container_cgroups(),
             Vec::<String>::new(),
-            "after a drop at {step}"
+            "after a drop at {after:?}"
         );
     }
     leftovers.assert_none("after launches dropped at every point");
     assert!(
-        finished > 0 && finished < 60,
+        finished > 0 && finished < points,
         "the drops fell before and after the end: {finished} finished"
     );
     drop(runtime);
