@@ -385,7 +385,16 @@ fn the_tokio_example_launches_and_waits_through_async_fd() {
     let _serial = linux::serial();
     // A real run of the example, built by cargo as a user would run it.
     let output = Program::new(env!("CARGO"))
-        .args(["run", "--quiet", "-p", "cradle-linux", "--example", "tokio"])
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "cradle-linux",
+            "--features",
+            "tokio",
+            "--example",
+            "tokio",
+        ])
         .output()
         .expect("cargo run --example tokio");
     let stdout = String::from_utf8_lossy(&output.stdout);
