@@ -239,12 +239,18 @@ impl LinuxLaunch {
             .filter(|_| spawn.cgroup)
             .and_then(Cgroup::clone_into);
         let hand_off = self.hand_off_listener.take().filter(|_| spawn.awaits_start);
+        let pid_namespace = spawn
+            .pid_namespace
+            .as_ref()
+            .map(|path| std::fs::File::open(path).map_err(Error::file(path)))
+            .transpose()?;
         let spec = CloneSpec {
             hand_off: hand_off.as_ref().map(AsFd::as_fd),
             namespaces: spawn
                 .namespaces
                 .iter()
                 .fold(0, |flags, &kind| flags | spawn::namespace_flag(kind)),
+            pid_namespace: pid_namespace.as_ref().map(AsFd::as_fd),
             hold: spawn.hold,
             cgroup,
             start: start_pipe.as_ref().map(|(read, _)| read.as_fd()),
@@ -253,6 +259,8 @@ impl LinuxLaunch {
             target: None,
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
+        // Only a new one: in a pid namespace joined by path the init is not
+        // pid 1, and its exit ends no other process there.
         self.own_pid_namespace = spawn.namespaces.contains(&NamespaceKind::Pid);
         self.spawned(pid, pidfd, parent_end, child_end);
         // The read end is the child's alone, so that its end of file means
@@ -276,9 +284,9 @@ impl LinuxLaunch {
                 reason: "a launch spawns its setns helper once",
             });
         }
-        if !spawn.namespaces.is_empty() {
+        if !spawn.namespaces.is_empty() || spawn.pid_namespace.is_some() {
             return Err(Error::Options {
-                reason: "a setns process joins the container's namespaces; it cannot create new ones",
+                reason: "a setns process joins the container's namespaces; it cannot create or join others",
             });
         }
         let container = self.container.as_ref().ok_or(Error::Options {
@@ -299,6 +307,7 @@ impl LinuxLaunch {
         let (parent_end, child_end) = launch_socket()?;
         let spec = CloneSpec {
             namespaces: 0,
+            pid_namespace: None,
             hold: spawn.hold,
             cgroup: cgroup.as_ref().map(AsFd::as_fd),
             start: None,

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use common::bundle::{args, create, receive_console, wait_for_file, Bundle};
 use common::{one_line, require_root, Sandbox};
+use cradle_core::NamespaceKind;
+use cradle_tests::linux::{namespace_of, Unshared};
 use serde_json::{json, Value};
 
 #[test]
@@ -203,6 +205,83 @@ fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
         one_line(&output.stderr).contains("prestart hook"),
         "{:?}",
         output.stderr
+    );
+    sandbox.assert_clean();
+}
+
+/// A bundle's `linux.namespaces` with the mount and pid entries joining
+/// `target`'s namespaces by path.
+fn join_mount_and_pid(config: &mut Value, target: &Unshared) {
+    let namespaces = config["linux"]["namespaces"].as_array_mut().expect("namespaces");
+    for namespace in namespaces {
+        let kind = match namespace["type"].as_str() {
+            Some("mount") => NamespaceKind::Mount,
+            Some("pid") => NamespaceKind::Pid,
+            _ => continue,
+        };
+        namespace["path"] = json!(target.path(kind));
+    }
+}
+
+#[test]
+fn a_bundle_joins_mount_and_pid_namespaces_by_path() {
+    if !require_root("a_bundle_joins_mount_and_pid_namespaces_by_path") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-nspath");
+    // A container's set-up pivots the mount namespace it joins into its
+    // rootfs, for every process there (as runc's does): one target each.
+    let target = Unshared::new(&["--mount", "--pid"], "true");
+
+    // In the foreground: what the process sees of itself.
+    let bundle = Bundle::new(&sandbox, |config| {
+        join_mount_and_pid(config, &target);
+        args(
+            config,
+            "echo $$; readlink /proc/self/ns/mnt; readlink /proc/self/ns/pid",
+        );
+    });
+    let output = sandbox
+        .cradle()
+        .args(["run", "--bundle"])
+        .arg(bundle.path())
+        .arg(sandbox.name("run"))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_ne!(lines[0], "1", "pid 1 of a joined pid namespace is its owner's");
+    assert_eq!(lines[1], target.namespace(NamespaceKind::Mount));
+    assert_eq!(lines[2], target.namespace(NamespaceKind::Pid));
+    drop(target);
+
+    // Created, as runtime-tools' `linux_ns_path` checks it: the state's pid
+    // is in both; deleting the container leaves the namespaces' owner.
+    let target = Unshared::new(&["--mount", "--pid"], "true");
+    let id = sandbox.name("created");
+    let held = Bundle::new(&sandbox, |config| {
+        join_mount_and_pid(config, &target);
+        args(config, "exec sleep 1000");
+    });
+    create(&sandbox, held.path(), &id);
+    let pid = sandbox.state(&id)["pid"].as_i64().expect("pid").to_string();
+    for kind in [NamespaceKind::Mount, NamespaceKind::Pid] {
+        assert_eq!(namespace_of(&pid, kind), target.namespace(kind), "{kind:?}");
+    }
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &id])
+        .assert()
+        .success();
+    assert!(
+        fs::metadata(format!("/proc/{}", target.sleeper())).is_ok(),
+        "the joined pid namespace ended with the container"
     );
     sandbox.assert_clean();
 }

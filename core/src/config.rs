@@ -3,7 +3,7 @@
 
 use core::net::IpAddr;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -220,6 +220,19 @@ impl Config {
     /// Whether this config creates a new namespace of `kind`.
     pub fn creates(&self, kind: NamespaceKind) -> bool {
         self.new_namespaces().any(|k| k == kind)
+    }
+
+    /// The namespace of `kind` this config joins by path, if it joins one.
+    pub fn joins(&self, kind: NamespaceKind) -> Option<&Path> {
+        self.namespaces
+            .iter()
+            .find(|ns| ns.kind == kind)
+            .and_then(|ns| ns.path.as_deref())
+    }
+
+    /// Whether this config creates or joins a namespace of `kind`.
+    pub fn has_namespace(&self, kind: NamespaceKind) -> bool {
+        self.namespaces.iter().any(|ns| ns.kind == kind)
     }
 }
 

@@ -340,6 +340,7 @@ fn init_runs_every_step_in_order() {
             NamespaceKind::Pid,
             NamespaceKind::Net,
         ],
+        pid_namespace: None,
         hold: true,
         awaits_start: false,
         cgroup: true,
@@ -385,6 +386,7 @@ fn init_without_extras_spawns_sends_and_closes() {
     d.expect(Command::Spawn(Spawn {
         role: Role::Init,
         namespaces: vec![NamespaceKind::Mount, NamespaceKind::Pid],
+        pid_namespace: None,
         hold: false,
         awaits_start: false,
         cgroup: false,
@@ -403,6 +405,21 @@ fn init_without_extras_spawns_sends_and_closes() {
     );
     d.exit(CHILD, ExitStatus::Exited(0));
     assert_eq!(d.launch.poll_event(), None);
+}
+
+#[test]
+fn a_pid_namespace_joined_by_path_is_the_spawns_to_enter() {
+    let mut plan = init_plan();
+    plan.config.namespaces[1] = Namespace::join(NamespaceKind::Pid, "/proc/4242/ns/pid");
+    let mut d = Driver::new(plan);
+    d.expect(Command::Spawn(Spawn {
+        role: Role::Init,
+        namespaces: vec![NamespaceKind::Mount],
+        pid_namespace: Some("/proc/4242/ns/pid".into()),
+        hold: false,
+        awaits_start: false,
+        cgroup: false,
+    }));
 }
 
 #[test]
@@ -427,6 +444,7 @@ fn setns_adopts_the_reported_process() {
     d.expect(Command::Spawn(Spawn {
         role: Role::SetnsHelper,
         namespaces: vec![],
+        pid_namespace: None,
         hold: false,
         awaits_start: false,
         cgroup: true,
@@ -1232,6 +1250,7 @@ fn a_held_init_reports_held_and_execs_only_once_started() {
         Some(Command::Spawn(Spawn {
             role: Role::Init,
             namespaces: vec![NamespaceKind::Mount, NamespaceKind::Pid],
+            pid_namespace: None,
             hold: false,
             awaits_start: true,
             cgroup: false,

@@ -54,10 +54,11 @@ pub(crate) fn namespaces(spec: &Spec, config: &mut Config) -> Result<(), OciErro
         }
         config.hostname = Some(hostname.clone());
     }
-    if !config.creates(NamespaceKind::Mount) {
+    // A joined one takes the container's mounts and pivot, as runc's does.
+    if !config.has_namespace(NamespaceKind::Mount) {
         return Err(OciError::invalid(
             "linux.namespaces",
-            "no new mount namespace: cradle sets up the root filesystem in one",
+            "no mount namespace: cradle sets up the root filesystem in one (new, or joined by path)",
         ));
     }
     Ok(())

@@ -478,6 +478,25 @@ fn the_minimal_config_has_a_cgroup_named_after_the_id() {
 }
 
 #[test]
+fn mount_and_pid_namespaces_joined_by_path_are_mapped() {
+    let config = with(
+        "linux.namespaces",
+        json!([
+            { "type": "mount", "path": "/proc/1/ns/mnt" },
+            { "type": "pid", "path": "/proc/1/ns/pid" },
+        ]),
+    );
+    let (_dir, container) = launchable(&config);
+    assert_eq!(
+        container.plan.config.namespaces,
+        [
+            Namespace::join(NamespaceKind::Mount, "/proc/1/ns/mnt"),
+            Namespace::join(NamespaceKind::Pid, "/proc/1/ns/pid"),
+        ]
+    );
+}
+
+#[test]
 fn versions_outside_one_zero_to_one_two_are_refused() {
     for version in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.1"] {
         assert!(load(&with("ociVersion", json!(version))).is_ok(), "{version}");

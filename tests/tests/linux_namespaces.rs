@@ -1,8 +1,8 @@
 //! The init process in new namespaces, as root: each namespace is new, the
 //! process is pid 1, the hostname is set, exits and signals come back.
 
-use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, Namespace, NamespaceKind, Plan};
-use cradle_linux::{Error, Options, Process, Signal};
+use cradle_core::{Config, ExitStatus, Namespace, NamespaceKind, Plan};
+use cradle_linux::Signal;
 use cradle_tests::linux::{self, new_namespaces, require_root, run, start_captured, unique};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
@@ -167,18 +167,4 @@ fn namespaces_given_by_path_are_joined() {
     let expected = format!("{hostname}\n{}\n", linux::namespace_of(&pid, NamespaceKind::Ipc));
     assert_eq!(finished.stdout, expected);
     first.terminate().expect("terminate");
-}
-
-#[test]
-fn joining_a_pid_namespace_is_refused_for_now() {
-    if !require_root("joining_a_pid_namespace_is_refused_for_now") {
-        return;
-    }
-    let mut config = sh("true");
-    config.namespaces = vec![Namespace::join(NamespaceKind::Pid, "/proc/self/ns/pid")];
-    let result = Process::start(Plan::init(config), Options::new().init_binary(INIT));
-    match result {
-        Err(Error::Launch(LaunchError::Child { error, .. })) => assert_eq!(error.step, ChildStep::Namespaces),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
 }

@@ -54,6 +54,7 @@ fn init_runs_with_exactly_its_commands_and_holds_its_process_cgroup_and_interfac
                 Command::Spawn(Spawn {
                     role: Role::Init,
                     namespaces: plan.config.new_namespaces().collect(),
+                    pid_namespace: None,
                     hold: true,
                     awaits_start: true,
                     cgroup: true,
@@ -126,6 +127,7 @@ fn setns_runs_with_exactly_its_commands_as_the_parents_child_in_the_containers_c
                 Command::Spawn(Spawn {
                     role: Role::SetnsHelper,
                     namespaces: Vec::new(),
+                    pid_namespace: None,
                     hold: false,
                     awaits_start: false,
                     cgroup: true,
@@ -167,6 +169,7 @@ fn a_bare_init_spawns_sends_and_half_closes() {
             Command::Spawn(Spawn {
                 role: Role::Init,
                 namespaces: Vec::new(),
+                pid_namespace: None,
                 hold: false,
                 awaits_start: false,
                 cgroup: false,

@@ -48,9 +48,13 @@ use crate::sys;
 /// root's propagation. Read-only and masked
 /// paths ([`paths`]) and the read-only root ([`readonly_rootfs`]) come
 /// later, after the sysctls are written.
+///
+/// In a mount namespace joined by path all of it happens there, as runc
+/// does it: the namespace's owner shares its mounts with the container.
 pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     hook(ChildStep::Mounts, config);
-    if !config.creates(NamespaceKind::Mount) {
+    let has_mount_namespace = config.has_namespace(NamespaceKind::Mount);
+    if !has_mount_namespace {
         let changes_mounts = config.rootfs.is_some()
             || !config.mounts.is_empty()
             || !config.readonly_paths.is_empty()
@@ -61,11 +65,11 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
             return Err(refused(
                 ChildStep::Mounts,
                 "a rootfs, mounts, read-only and masked paths, a read-only root and a root propagation \
-                 need a new mount namespace",
+                 need a mount namespace (new, or joined by path)",
             ));
         }
     }
-    if !config.creates(NamespaceKind::Mount) || config.rootfs.is_none() {
+    if !has_mount_namespace || config.rootfs.is_none() {
         hook(ChildStep::Devices, config);
         if !config.devices.is_empty() {
             return Err(refused(
@@ -74,7 +78,7 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
             ));
         }
     }
-    if !config.creates(NamespaceKind::Mount) {
+    if !has_mount_namespace {
         return Ok(());
     }
     let propagation = RootPropagation::of(config)?;
@@ -89,8 +93,9 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
 }
 
 /// Cradle's own `/proc`, `/dev` and `/sys` in the rootfs, then the pivot,
-/// then the config's mounts; without a rootfs, the config's mounts (and a
-/// new pid namespace's `/proc`) over the host's tree.
+/// then the config's mounts; without a rootfs, the config's mounts (and,
+/// in a new mount namespace, a `/proc` of the init's pid namespace where
+/// that is not the launcher's) over the tree it has.
 fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     let planned: Vec<Planned<'_>> = config
         .mounts
@@ -112,9 +117,10 @@ fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         drop(dev);
         mount_sys()?;
         pivot()?;
-    } else if config.creates(NamespaceKind::Pid) {
-        // The host's /proc shows the host's processes; a new pid namespace
-        // gets its own, as `unshare --mount-proc` does.
+    } else if config.creates(NamespaceKind::Mount) && config.has_namespace(NamespaceKind::Pid) {
+        // The host's /proc shows the host's processes; a new (or joined)
+        // pid namespace gets its own, as `unshare --mount-proc` does. A
+        // joined mount namespace keeps the /proc its owner gave it.
         mount_proc(Path::new("/proc"))?;
     }
     for mount in &planned {

@@ -147,30 +147,38 @@ fn no_new_privileges(config: &Config) -> Result<(), ChildError> {
     prctl::set_no_new_privs().map_err(failed(ChildStep::NoNewPrivileges, "PR_SET_NO_NEW_PRIVS"))
 }
 
-/// Joins the namespaces given by path, user first.
+/// Joins the namespaces given by path, user first, then mount: the rest of
+/// the set-up (the root's propagation, the mounts, the pivot) happens in
+/// the joined mount namespace, as runc's does. Every file is opened first:
+/// once in a joined mount namespace, a `/proc/<pid>` path may name another
+/// process, or none.
 ///
-/// Joining a pid or time namespace moves only the caller's future
-/// children, and the init `exec`s rather than forks: the command would run
-/// outside it. That takes the setns helper's fork, so it is refused here.
+/// A pid namespace is not joined here: that moves only the caller's future
+/// children, and the init `exec`s rather than forks. The parent cloned the
+/// init into it already ([`cradle_core::launch::Spawn::pid_namespace`]).
+/// A time namespace would take the same, and is refused.
 fn join_namespaces(config: &Config) -> Result<(), ChildError> {
     let step = ChildStep::Namespaces;
+    let mut opened = Vec::new();
     for kind in NamespaceKind::ALL {
-        let joined = config.namespaces.iter().filter(|ns| ns.kind == kind);
-        for path in joined.filter_map(|ns| ns.path.as_ref()) {
-            let shown = path.display();
-            if matches!(kind, NamespaceKind::Pid | NamespaceKind::Time) {
-                let message = format!(
-                    "joining the {} namespace {shown} is not supported yet: \
-                     it would hold the command's children, not the command",
-                    kind.proc_name()
-                );
-                return Err(refused(step, message));
-            }
-            let file = File::open(path).map_err(io_failed(step, format!("open {shown}")))?;
-            let flag = i32::try_from(spawn::namespace_flag(kind)).map_err(|_| Errno::EINVAL);
-            flag.and_then(|flag| setns(&file, CloneFlags::from_bits_retain(flag)))
-                .map_err(failed(step, format!("setns {shown}")))?;
+        let Some(path) = config.joins(kind).filter(|_| kind != NamespaceKind::Pid) else {
+            continue;
+        };
+        let shown = path.display();
+        if kind == NamespaceKind::Time {
+            let message = format!(
+                "joining the time namespace {shown} is not supported yet: \
+                 it would hold the command's children, not the command"
+            );
+            return Err(refused(step, message));
         }
+        let file = File::open(path).map_err(io_failed(step, format!("open {shown}")))?;
+        opened.push((kind, path, file));
+    }
+    for (kind, path, file) in opened {
+        let flag = i32::try_from(spawn::namespace_flag(kind)).map_err(|_| Errno::EINVAL);
+        flag.and_then(|flag| setns(&file, CloneFlags::from_bits_retain(flag)))
+            .map_err(failed(step, format!("setns {}", path.display())))?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! descriptors, sets its parent-death signal, waits for the release byte
 //! when asked to, and `exec`s.
 
+mod pid_namespace;
 mod pre_exec;
 mod report;
 mod sealed;
@@ -20,6 +21,7 @@ use nix::fcntl::{fcntl, FcntlArg};
 
 use cradle_core::{ChildStep, NamespaceKind, Pid};
 
+use self::pid_namespace::ChildrenInJoined;
 use self::pre_exec::PreExec;
 use self::report::{Report, Reports};
 use crate::error::Error;
@@ -165,6 +167,9 @@ impl JoinCgroup {
 pub(crate) struct CloneSpec<'a> {
     /// `CLONE_NEW*` flags.
     pub(crate) namespaces: u64,
+    /// A pid namespace to clone the child into (init only), open: never
+    /// with `CLONE_NEWPID` in `namespaces`.
+    pub(crate) pid_namespace: Option<BorrowedFd<'a>>,
     /// The child waits for one byte on the socket before `exec`.
     pub(crate) hold: bool,
     /// Clone straight into this cgroup2 directory.
@@ -278,6 +283,9 @@ pub(crate) fn clone_init(
     if spec.cgroup.is_some() {
         flags |= sys::CLONE_INTO_CGROUP;
     }
+    // For this clone only: set back when dropped on return, in the parent,
+    // whether the clone succeeded or not (the child never returns).
+    let _in_joined = spec.pid_namespace.map(ChildrenInJoined::enter).transpose()?;
     // SAFETY: the child runs `PreExec::run` only, which makes
     // async-signal-safe calls and execs or exits; no flag shares memory or
     // threads with the parent; `spec.cgroup` is a valid fd when set.

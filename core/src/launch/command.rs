@@ -1,5 +1,7 @@
 //! What a launch asks its backend to do.
 
+use std::path::PathBuf;
+
 use bytes::Bytes;
 
 use crate::config::{Interface, NamespaceKind};
@@ -129,6 +131,11 @@ pub struct Spawn {
     pub role: Role,
     /// Namespaces to create at clone time (init only).
     pub namespaces: Vec<NamespaceKind>,
+    /// The pid namespace to clone the child into, joined by path (init
+    /// only): joining one moves only the joiner's future children, and the
+    /// init `exec`s its command rather than forking it, so the parent
+    /// joins it for the clone.
+    pub pid_namespace: Option<PathBuf>,
     /// The child waits for [`Command::Release`] before `exec`.
     pub hold: bool,
     /// After `ready`, the child waits for [`Command::Start`] before the

@@ -5,6 +5,7 @@ mod error;
 mod plan;
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -90,6 +91,8 @@ pub struct Launch {
     kind: Kind,
     config: Bytes,
     new_namespaces: Vec<NamespaceKind>,
+    /// The pid namespace the config joins by path.
+    pid_namespace: Option<PathBuf>,
     id_maps: Option<IdMaps>,
     interfaces: Vec<Interface>,
     timeout: Duration,
@@ -199,6 +202,13 @@ impl Launch {
             kind: plan.kind,
             config,
             new_namespaces: plan.config.new_namespaces().collect(),
+            // A setns process's namespaces are the container's, joined by
+            // the helper (its child refuses any in the config).
+            pid_namespace: plan
+                .config
+                .joins(NamespaceKind::Pid)
+                .filter(|_| plan.kind == Kind::Init)
+                .map(Path::to_path_buf),
             id_maps: plan.id_maps,
             interfaces,
             timeout: plan.timeout,
@@ -248,6 +258,7 @@ impl Launch {
             kind: Kind::Init,
             config: Bytes::new(),
             new_namespaces: Vec::new(),
+            pid_namespace: None,
             id_maps: None,
             interfaces: Vec::new(),
             timeout,
@@ -645,6 +656,7 @@ impl Launch {
                     Kind::Setns => Role::SetnsHelper,
                 },
                 namespaces: self.new_namespaces.clone(),
+                pid_namespace: self.pid_namespace.clone(),
                 hold: self.id_maps.is_some(),
                 awaits_start: self.holds,
                 cgroup: self.cgroup,

@@ -914,6 +914,10 @@ impl CheckedLaunch {
                 Kind::Setns => Role::SetnsHelper,
             },
             namespaces: self.plan.config.new_namespaces().collect(),
+            pid_namespace: match self.plan.kind {
+                Kind::Init => self.plan.config.joins(NamespaceKind::Pid).map(Into::into),
+                Kind::Setns => None,
+            },
             hold: self.plan.id_maps.is_some(),
             awaits_start: self.plan.config.hold,
             cgroup: self.plan.cgroup,

@@ -2,12 +2,13 @@
 //! (`tests/tests/linux_*.rs`) and of the command: the root check every test
 //! makes first, the suite's lock, a busybox rootfs, running a container and
 //! capturing its output, and counting the parent's descriptors and
-//! children; test cgroups ([`cgroups`]) and network namespaces
-//! ([`netns`]).
+//! children; test cgroups ([`cgroups`]), network namespaces ([`netns`])
+//! and namespaces to join by path ([`unshared`]).
 
 mod cgroups;
 pub mod embedder;
 mod netns;
+mod unshared;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -28,6 +29,7 @@ use nix::unistd::{geteuid, pipe2};
 
 pub use self::cgroups::{cgroups_named, test_cgroups_left, CgroupTurn};
 pub use self::netns::NetnsThread;
+pub use self::unshared::Unshared;
 
 /// Set to `1` to let root-only tests pass without running when not root.
 /// CI never sets it.

@@ -1,0 +1,248 @@
+//! A mount or pid namespace joined by path, as root: the launcher clones
+//! the init into a joined pid namespace (and gives its own thread's back),
+//! the init joins a mount namespace and sets the container up in it.
+//! The namespaces joined are an `unshare` process's, made by each test and
+//! killed at its end.
+
+use std::fs;
+use std::process::Command;
+
+use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, Namespace, NamespaceKind, Plan, Step};
+use cradle_linux::{Error, Options, Process};
+use cradle_tests::linux::{
+    self, require_root, run, start_captured, unique, BusyboxRootfs, Leftovers, Unshared,
+};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::signal::Signal;
+
+const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+
+fn sh(script: &str) -> Config {
+    Config::new(["/bin/sh", "-c", script])
+}
+
+/// The pid namespace this thread's children are born in, and its own.
+fn this_threads_pid_namespaces() -> (String, String) {
+    let read = |name| {
+        let link = format!("/proc/thread-self/ns/{name}");
+        fs::read_link(&link).unwrap_or_else(|e| panic!("{link}: {e}"))
+    };
+    (
+        read("pid_for_children").display().to_string(),
+        read("pid").display().to_string(),
+    )
+}
+
+#[test]
+fn a_pid_namespace_joined_by_path_holds_the_command() {
+    if !require_root("a_pid_namespace_joined_by_path_holds_the_command") {
+        return;
+    }
+    // Counts descriptors and children: no other test may make some meanwhile.
+    let _serial = linux::serial();
+    let target = Unshared::new(&["--pid"], "true");
+    let before = Leftovers::before();
+    let mut config = sh("echo $$; cat /proc/1/comm; echo started; exec sleep 30");
+    config.namespaces = vec![
+        Namespace::new(NamespaceKind::Mount),
+        Namespace::join(NamespaceKind::Pid, target.path(NamespaceKind::Pid)),
+    ];
+    let (mut process, mut stdout) = start_captured(Plan::init(config), INIT).expect("launch");
+    let (for_children, own) = this_threads_pid_namespaces();
+    assert_eq!(
+        for_children, own,
+        "the launching thread's children go to the joined pid namespace"
+    );
+    let mut lines = Vec::new();
+    while lines.last().map(String::as_str) != Some("started\n") {
+        lines.push(linux::read_line(&mut stdout, linux::DEADLINE));
+    }
+    // Not pid 1 there: the sleeper is, and the /proc mounted in the new
+    // mount namespace is the joined pid namespace's.
+    let pid: i32 = lines[0].trim().parse().expect("a pid");
+    assert!(pid > 1, "{lines:?}");
+    assert_eq!(lines[1], "sleep\n", "{lines:?}");
+    let inside = linux::namespace_of(&process.pid().to_string(), NamespaceKind::Pid);
+    assert_eq!(inside, target.namespace(NamespaceKind::Pid));
+    // Not pid 1: its end is not the namespace's, and the sleeper lives on.
+    assert_eq!(
+        process.terminate().expect("terminate"),
+        ExitStatus::Signaled(Signal::SIGKILL as i32)
+    );
+    assert!(fs::metadata(format!("/proc/{}", target.sleeper())).is_ok());
+    drop((process, stdout));
+    before.assert_none("a launch into a joined pid namespace");
+}
+
+#[test]
+fn a_mount_namespace_joined_by_path_shows_its_mounts() {
+    if !require_root("a_mount_namespace_joined_by_path_shows_its_mounts") {
+        return;
+    }
+    // Counts descriptors and children: no other test may make some meanwhile.
+    let _serial = linux::serial();
+    let dir = tempfile::tempdir().expect("a mount point");
+    let marker = unique("cradle-marker");
+    let target = Unshared::new(
+        &["--mount"],
+        &format!("mount -t tmpfs {marker} {}", dir.path().display()),
+    );
+    let mut config = sh(&format!(
+        "readlink /proc/self/ns/mnt; grep -c '^{marker} ' /proc/self/mounts"
+    ));
+    config.namespaces = vec![Namespace::join(
+        NamespaceKind::Mount,
+        target.path(NamespaceKind::Mount),
+    )];
+    let finished = run(Plan::init(config), INIT).expect("launch");
+    assert_eq!(finished.status, ExitStatus::Exited(0), "{finished:?}");
+    let expected = format!("{}\n1\n", target.namespace(NamespaceKind::Mount));
+    assert_eq!(finished.stdout, expected);
+    let host = fs::read_to_string("/proc/self/mounts").expect("mounts");
+    assert!(!host.contains(&marker), "the target's mount reached the host");
+}
+
+#[test]
+fn a_rootfs_is_set_up_in_joined_mount_and_pid_namespaces() {
+    if !require_root("a_rootfs_is_set_up_in_joined_mount_and_pid_namespaces") {
+        return;
+    }
+    // Counts descriptors and children: no other test may make some meanwhile.
+    let _serial = linux::serial();
+    let rootfs = BusyboxRootfs::new();
+    // Dropped first: its mount namespace holds mounts on the rootfs.
+    let target = Unshared::new(&["--mount", "--pid"], "true");
+    rootfs.write("etc/marker", "in the rootfs\n");
+    let mut config = sh("cat /etc/marker; echo $$; readlink /proc/self/ns/mnt; readlink /proc/self/ns/pid");
+    config.rootfs = Some(rootfs.path().to_owned());
+    config.namespaces = [NamespaceKind::Mount, NamespaceKind::Pid]
+        .map(|kind| Namespace::join(kind, target.path(kind)))
+        .to_vec();
+    let finished = run(Plan::init(config), INIT).expect("launch");
+    assert_eq!(finished.status, ExitStatus::Exited(0), "{finished:?}");
+    let lines: Vec<&str> = finished.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{finished:?}");
+    assert_eq!(lines[0], "in the rootfs");
+    assert_ne!(lines[1], "1", "{finished:?}");
+    assert_eq!(lines[2], target.namespace(NamespaceKind::Mount));
+    assert_eq!(lines[3], target.namespace(NamespaceKind::Pid));
+}
+
+#[test]
+fn a_pid_namespace_path_that_is_not_one_fails_the_spawn() {
+    if !require_root("a_pid_namespace_path_that_is_not_one_fails_the_spawn") {
+        return;
+    }
+    // Counts descriptors and children: no other test may make some meanwhile.
+    let _serial = linux::serial();
+    let before = Leftovers::before();
+    for path in ["/proc/self/ns/net", "/nonexistent/ns/pid"] {
+        let mut config = sh("true");
+        config.namespaces = vec![Namespace::join(NamespaceKind::Pid, path)];
+        let result = Process::start(Plan::init(config), Options::new().init_binary(INIT));
+        match result {
+            Err(Error::Launch(LaunchError::Command { step, .. })) => assert_eq!(step, Step::Spawn, "{path}"),
+            other => panic!("{path}: expected a failed spawn, got {other:?}"),
+        }
+        let (for_children, own) = this_threads_pid_namespaces();
+        assert_eq!(
+            for_children, own,
+            "{path}: the launching thread's pid namespace was not given back"
+        );
+    }
+    before.assert_none("failed joins of a pid namespace");
+}
+
+/// A pid namespace whose pid 1 has exited, kept by a bind mount of its
+/// file (on a private tmpfs of its own): it can be joined, but no process
+/// can be born in it any more. Unmounted on drop.
+struct DeadPidNamespace {
+    dir: tempfile::TempDir,
+}
+
+impl DeadPidNamespace {
+    fn new() -> DeadPidNamespace {
+        let dir = tempfile::tempdir().expect("a mount point");
+        let dead = DeadPidNamespace { dir };
+        mount(
+            Some("tmpfs"),
+            dead.dir.path(),
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("size=64k"),
+        )
+        .expect("mount a tmpfs");
+        mount(
+            None::<&str>,
+            dead.dir.path(),
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .expect("make it private");
+        fs::write(dead.file(), "").expect("the file to bind the namespace on");
+        let status = Command::new("unshare")
+            .arg(format!("--pid={}", dead.file().display()))
+            .args(["--fork", "true"])
+            .status()
+            .expect("unshare");
+        assert!(status.success(), "unshare: {status}");
+        dead
+    }
+
+    fn file(&self) -> std::path::PathBuf {
+        self.dir.path().join("pid")
+    }
+}
+
+impl Drop for DeadPidNamespace {
+    fn drop(&mut self) {
+        let _ = umount2(&self.file(), MntFlags::MNT_DETACH);
+        let _ = umount2(self.dir.path(), MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn a_failed_clone_into_a_joined_pid_namespace_gives_the_thread_its_own_back() {
+    if !require_root("a_failed_clone_into_a_joined_pid_namespace_gives_the_thread_its_own_back") {
+        return;
+    }
+    let _serial = linux::serial();
+    let dead = DeadPidNamespace::new();
+    let before = Leftovers::before();
+    let mut config = sh("true");
+    config.namespaces = vec![Namespace::join(NamespaceKind::Pid, dead.file())];
+    let result = Process::start(Plan::init(config), Options::new().init_binary(INIT));
+    match result {
+        Err(Error::Launch(LaunchError::Command { step, error })) => {
+            assert_eq!(step, Step::Spawn);
+            assert_eq!(error.errno, Some(libc::ENOMEM), "{}", error.message);
+        }
+        other => panic!("expected clone3 to fail, got {other:?}"),
+    }
+    let (for_children, own) = this_threads_pid_namespaces();
+    assert_eq!(
+        for_children, own,
+        "the launching thread's pid namespace was not given back"
+    );
+    before.assert_none("a failed clone into a joined pid namespace");
+}
+
+#[test]
+fn a_mount_namespace_path_that_is_not_one_fails_the_namespaces_step() {
+    if !require_root("a_mount_namespace_path_that_is_not_one_fails_the_namespaces_step") {
+        return;
+    }
+    // Counts descriptors and children: no other test may make some meanwhile.
+    let _serial = linux::serial();
+    let mut config = sh("true");
+    config.namespaces = vec![Namespace::join(NamespaceKind::Mount, "/proc/self/ns/net")];
+    let result = Process::start(Plan::init(config), Options::new().init_binary(INIT));
+    match result {
+        Err(Error::Launch(LaunchError::Child { error, .. })) => {
+            assert_eq!(error.step, ChildStep::Namespaces);
+            assert!(error.message.contains("/proc/self/ns/net"), "{}", error.message);
+        }
+        other => panic!("expected the namespaces step to fail, got {other:?}"),
+    }
+}
