@@ -49,6 +49,10 @@ use crate::{Error, Options};
 pub use self::child::{Child, ExecCommand, Output};
 use self::stdio::Direction;
 pub use self::stdio::Stdio;
+// What an embedder needs beside this module, from the crates below it, so
+// that depending on cradle-linux suffices.
+pub use cradle_core::confinement::Capability;
+pub use cradle_core::{ExitStatus, Pid};
 
 /// How a container is confined.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
