@@ -88,11 +88,10 @@ mod process;
 mod resume;
 pub mod seccomp;
 mod setns;
+mod signal;
 mod spawn;
 mod sys;
 mod wait;
-
-pub use nix::sys::signal::Signal;
 
 pub use crate::error::Error;
 pub use crate::held::{CreatedProcess, HeldProcess};
@@ -102,3 +101,4 @@ pub use crate::options::{take_inherited_fd, InitBinary, Options};
 pub use crate::process::Process;
 pub use crate::resume::resume;
 pub use crate::setns::Container;
+pub use crate::signal::Signal;

@@ -158,10 +158,10 @@ fn the_process_is_in_the_container() {
     // It sees stdio only (stdin is the test's, stdout the pipe, stderr ours).
     assert_eq!(linux::fds_of(process.pid().as_raw()), BTreeSet::from([0, 1, 2]));
     assert!(process.start_time().expect("start time") > 0);
-    process.signal(Signal::SIGTERM).expect("signal");
+    process.signal(cradle_linux::Signal::SIGTERM).expect("signal");
     assert_eq!(
         process.wait_timeout(DEADLINE).expect("wait"),
-        Some(ExitStatus::Signaled(Signal::SIGTERM as i32))
+        Some(ExitStatus::Signaled(libc::SIGTERM))
     );
 }
 
