@@ -24,7 +24,6 @@ use cradle_core::{
     Plan, Step, Time,
 };
 use cradle_linux::{clock, Error, LinuxLaunch, Options, Process};
-use nix::errno::Errno;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::task::JoinSet;
@@ -359,20 +358,17 @@ impl Watched {
 fn register(fd: BorrowedFd<'_>) -> Result<AsyncFd<OwnedFd>, Error> {
     let fd = fd
         .try_clone_to_owned()
-        .map_err(|error| syscall_error("fcntl(F_DUPFD_CLOEXEC)", &error))?;
+        .map_err(|error| syscall_error("fcntl(F_DUPFD_CLOEXEC)", error))?;
     // SAFETY: the `AsyncFd` owns the `OwnedFd`, so the descriptor stays
     // open, and names the same file description, for as long as it lives.
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::WRITABLE) }
-        .map_err(|error| syscall_error("epoll_ctl", &error.into()))
+        .map_err(|error| syscall_error("epoll_ctl", error.into()))
 }
 
 fn epoll_error(error: io::Error) -> Error {
-    syscall_error("epoll_wait", &error)
+    syscall_error("epoll_wait", error)
 }
 
-fn syscall_error(call: &'static str, error: &io::Error) -> Error {
-    Error::Syscall {
-        call,
-        source: Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)),
-    }
+fn syscall_error(call: &'static str, error: io::Error) -> Error {
+    Error::Syscall { call, source: error }
 }

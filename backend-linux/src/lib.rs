@@ -93,7 +93,7 @@ mod spawn;
 mod sys;
 mod wait;
 
-pub use crate::error::Error;
+pub use crate::error::{Error, ErrorKind};
 pub use crate::held::{CreatedProcess, HeldProcess};
 pub use crate::init::{init, init_with_hook};
 pub use crate::launch::LinuxLaunch;

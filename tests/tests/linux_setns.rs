@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cradle_core::config::{Rlimit, RlimitResource};
 use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
-use cradle_linux::{clock, Container, Error, LinuxLaunch, Options, Process};
+use cradle_linux::{clock, Container, Error, ErrorKind, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{
     self, new_namespaces, require_root, serial, unique, BusyboxRootfs, Leftovers, DEADLINE,
 };
@@ -302,6 +302,10 @@ fn a_full_pids_limit_refuses_the_fork() {
     assert_eq!(current(), "1\n");
     let leftovers = Leftovers::before();
     let result = Process::start(exec_plan(&["/bin/true"]), container.options());
+    if let Err(error) = &result {
+        assert_eq!(error.kind(), ErrorKind::ResourceLimit, "{error}");
+        assert_eq!(error.errno(), Some(libc::EAGAIN), "{error}");
+    }
     match result {
         Err(Error::Launch(LaunchError::Child { error, .. })) => {
             assert_eq!(
