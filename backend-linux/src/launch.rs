@@ -9,7 +9,6 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags};
-use nix::sys::signal::Signal;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, Shutdown, SockFlag, SockType};
 
 use cradle_core::backend::{Cgroups, Channel, Clock, Interfaces, Processes, Wait, Wake};
@@ -23,7 +22,7 @@ use crate::process::Process;
 use crate::setns::{self, Container};
 use crate::spawn::{self, ChildFds, CloneSpec, InitProgram, JoinCgroup};
 use crate::wait::{self, Collect};
-use crate::{clock, id_maps, net, sys};
+use crate::{clock, id_maps, net, sys, Signal};
 
 /// How long cleanup waits for a killed process to be reapable.
 pub(crate) const REAP_BOUND: Duration = Duration::from_secs(2);

@@ -98,15 +98,14 @@ mod process;
 mod resume;
 pub mod seccomp;
 mod setns;
+mod signal;
 mod spawn;
 mod sys;
 mod wait;
 #[cfg(feature = "tokio")]
 pub mod with_tokio;
 
-pub use nix::sys::signal::Signal;
-
-pub use crate::error::Error;
+pub use crate::error::{Error, ErrorKind};
 pub use crate::held::{CreatedProcess, HeldProcess};
 pub use crate::init::{init, init_with_hook};
 pub use crate::launch::LinuxLaunch;
@@ -114,6 +113,7 @@ pub use crate::options::{take_inherited_fd, InitBinary, Options};
 pub use crate::process::Process;
 pub use crate::resume::resume;
 pub use crate::setns::Container;
+pub use crate::signal::Signal;
 
 /// What [`init_in_main!`] expands to needs, from the program's crate.
 #[doc(hidden)]

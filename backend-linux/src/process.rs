@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::PollFlags;
-use nix::sys::signal::Signal;
 use nix::unistd::{getegid, geteuid};
 
 use cradle_core::{ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan, Terminal};
@@ -17,6 +16,7 @@ use crate::init::network;
 use crate::launch::LinuxLaunch;
 use crate::options::Options;
 use crate::wait::{self, Collect};
+use crate::Signal;
 use crate::{clock, id_maps, net, proc_stat, sys};
 
 /// A container process that reached `exec`.

@@ -17,9 +17,10 @@ use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::signal::Signal;
 
 use cradle_core::Pid;
+
+use crate::Signal;
 
 /// Reset every caught signal to its default in the child, so no handler of
 /// the parent's ever runs there before `exec` (Linux 5.5). libc declares it
@@ -129,7 +130,7 @@ pub(crate) fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
 /// reaped, so a recycled pid is never hit. `None` only checks that it can be
 /// signalled.
 pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: Option<Signal>) -> Result<(), Errno> {
-    let signal = signal.map_or(0, |s| s as libc::c_int);
+    let signal = signal.map_or(0, Signal::number);
     // SAFETY: a valid fd, a signal number, a null `siginfo` (the kernel
     // fills in the usual `kill` info) and no flags.
     let ret = unsafe {

@@ -12,7 +12,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use crate::confinement::{ExecConfinement, RunConfinement};
 use cradle_core::config::{IpNet, Veth};
 use cradle_core::{IdMap, NamespaceKind};
-use nix::sys::signal::Signal;
+use cradle_linux::Signal;
 
 /// Where root's state lives unless `--root` says otherwise (as runc's
 /// `/run/runc`).
@@ -611,19 +611,13 @@ pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// A signal by name (`TERM`, `SIGTERM`, any case) or number.
+/// A signal by name (`TERM`, `SIGTERM`, `RTMIN+3`, any case) or number.
 pub(crate) fn parse_signal(value: &str) -> Result<Signal, String> {
-    let bad = || format!("unknown signal {value:?} (expected a name like TERM or a number like 15)");
-    if let Ok(number) = value.parse::<i32>() {
-        return Signal::try_from(number).map_err(|_| bad());
-    }
-    let upper = value.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
+    let signal = match value.parse::<i32>() {
+        Ok(number) => Signal::from_number(number),
+        Err(_) => Signal::from_name(value),
     };
-    Signal::from_str(&name).map_err(|_| bad())
+    signal.ok_or_else(|| format!("unknown signal {value:?} (expected a name like TERM or a number like 15)"))
 }
 
 fn parse_net(value: &str) -> Result<NetSpec, String> {
@@ -722,6 +716,12 @@ mod tests {
         assert_eq!(parse_signal("TERM"), Ok(Signal::SIGTERM));
         assert_eq!(parse_signal("sigkill"), Ok(Signal::SIGKILL));
         assert_eq!(parse_signal("10"), Ok(Signal::SIGUSR1));
+        // Real-time signals, which runc takes by number.
+        assert_eq!(parse_signal("40").map(Signal::number), Ok(40));
+        assert_eq!(
+            parse_signal("RTMIN+1"),
+            Ok(Signal::from_number(nix::libc::SIGRTMIN() + 1).expect("RTMIN+1"))
+        );
         for bad in ["", "NOPE", "0", "99", "-9"] {
             assert!(parse_signal(bad).is_err(), "{bad:?}");
         }

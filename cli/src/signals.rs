@@ -44,12 +44,13 @@ impl Signals {
         Ok(Signals { fd })
     }
 
-    /// The next pending signal, if any; never blocks.
-    pub(crate) fn next(&mut self) -> Result<Option<Signal>, CliError> {
+    /// The next pending signal, if any, as the container is sent it;
+    /// never blocks.
+    pub(crate) fn next(&mut self) -> Result<Option<cradle_linux::Signal>, CliError> {
         match self.fd.read_signal() {
             Ok(Some(info)) => Ok(i32::try_from(info.ssi_signo)
                 .ok()
-                .and_then(|number| Signal::try_from(number).ok())),
+                .and_then(cradle_linux::Signal::from_number)),
             Ok(None) => Ok(None),
             Err(errno) => Err(CliError::syscall("read(signalfd)")(errno)),
         }

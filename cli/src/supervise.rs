@@ -8,10 +8,9 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use cradle_core::ExitStatus;
-use cradle_linux::Process;
+use cradle_linux::{Process, Signal};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::Signal;
 
 use crate::error::CliError;
 use crate::signals::Signals;

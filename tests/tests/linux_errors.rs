@@ -3,7 +3,7 @@
 
 use cradle_core::{ChildError, ChildStep, Config, LaunchError, NamespaceKind, Plan};
 use cradle_linux::cgroup::CgroupConfig;
-use cradle_linux::{Error, Options, Process};
+use cradle_linux::{Error, ErrorKind, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
@@ -43,6 +43,40 @@ fn a_missing_command_fails_at_exec_with_enoent() {
             "{error}"
         );
         assert!(error.message.contains(missing), "{error}");
+    }
+}
+
+#[test]
+fn a_failed_launch_says_its_kind_and_errno_on_one_line() {
+    if !require_root("a_failed_launch_says_its_kind_and_errno_on_one_line") {
+        return;
+    }
+    let mut bad_rootfs = in_namespaces(&["/bin/true"]);
+    bad_rootfs.rootfs = Some("/no/such/rootfs".into());
+    let mut no_mount_namespace = Config::new(["/bin/true"]);
+    no_mount_namespace.rootfs = Some("/".into());
+    let cases = [
+        (
+            in_namespaces(&["/no/such/command"]),
+            ErrorKind::NotFound,
+            Some(libc::ENOENT),
+            "exec",
+        ),
+        (
+            in_namespaces(&["/etc/passwd"]),
+            ErrorKind::PermissionDenied,
+            Some(libc::EACCES),
+            "exec",
+        ),
+        (bad_rootfs, ErrorKind::NotFound, Some(libc::ENOENT), "rootfs"),
+        (no_mount_namespace, ErrorKind::InvalidConfig, None, "mounts"),
+    ];
+    for (config, kind, errno, step) in cases {
+        let error = launch(config).expect_err("the launch fails");
+        let text = error.to_string();
+        assert_eq!((error.kind(), error.errno()), (kind, errno), "{text}");
+        assert!(!text.contains('\n'), "{text:?}");
+        assert!(text.contains(&format!("(step: {step}")), "{text}");
     }
 }
 

@@ -46,7 +46,7 @@ fn wait_terminate_and_signal_follow_the_process() {
         .signal(Signal::SIGCONT)
         .expect("a live process takes signals");
     let status = process.terminate().expect("terminate");
-    assert_eq!(status, ExitStatus::Signaled(Signal::SIGKILL as i32));
+    assert_eq!(status, ExitStatus::Signaled(Signal::SIGKILL.number()));
     // Reaped: its pid may be someone else's now, so nothing goes to it.
     assert!(matches!(
         process.signal(Signal::SIGTERM),

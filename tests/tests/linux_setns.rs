@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cradle_core::config::{Rlimit, RlimitResource};
 use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
-use cradle_linux::{clock, Container, Error, LinuxLaunch, Options, Process};
+use cradle_linux::{clock, Container, Error, ErrorKind, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{
     self, new_namespaces, require_root, serial, unique, BusyboxRootfs, Leftovers, DEADLINE,
 };
@@ -158,10 +158,10 @@ fn the_process_is_in_the_container() {
     // It sees stdio only (stdin is the test's, stdout the pipe, stderr ours).
     assert_eq!(linux::fds_of(process.pid().as_raw()), BTreeSet::from([0, 1, 2]));
     assert!(process.start_time().expect("start time") > 0);
-    process.signal(Signal::SIGTERM).expect("signal");
+    process.signal(cradle_linux::Signal::SIGTERM).expect("signal");
     assert_eq!(
         process.wait_timeout(DEADLINE).expect("wait"),
-        Some(ExitStatus::Signaled(Signal::SIGTERM as i32))
+        Some(ExitStatus::Signaled(libc::SIGTERM))
     );
 }
 
@@ -302,6 +302,10 @@ fn a_full_pids_limit_refuses_the_fork() {
     assert_eq!(current(), "1\n");
     let leftovers = Leftovers::before();
     let result = Process::start(exec_plan(&["/bin/true"]), container.options());
+    if let Err(error) = &result {
+        assert_eq!(error.kind(), ErrorKind::ResourceLimit, "{error}");
+        assert_eq!(error.errno(), Some(libc::EAGAIN), "{error}");
+    }
     match result {
         Err(Error::Launch(LaunchError::Child { error, .. })) => {
             assert_eq!(

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cradle_core::Pid;
-use nix::sys::signal::Signal;
 
 use super::detect::parse_proc_cgroup;
 use super::error::CgroupError;
@@ -17,7 +16,7 @@ use super::fs;
 use super::hierarchy::{CgroupDir, Hierarchy};
 use super::manager::Cgroup;
 use super::wait::{poll_until, wait_for_event};
-use crate::sys;
+use crate::{sys, Signal};
 
 /// How long [`Cgroup::destroy`] may take, kill and removal together.
 pub const DESTROY_BOUND: Duration = Duration::from_secs(5);

@@ -40,7 +40,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cradle_core::config::{Interface, Mount};
-use cradle_core::confinement::Capability;
 use cradle_core::{Config, Namespace, NamespaceKind, Plan};
 
 use crate::cgroup::{CgroupConfig, Resources};

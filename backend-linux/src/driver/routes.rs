@@ -10,7 +10,6 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
-use nix::errno::Errno;
 
 use cradle_core::Pid;
 
@@ -86,10 +85,7 @@ impl Routes {
 /// A failed `epoll` call as the crate's error: mio's errors here all come
 /// from the kernel.
 pub(super) fn kernel_error(call: &'static str, error: io::Error) -> Error {
-    Error::Syscall {
-        call,
-        source: Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)),
-    }
+    Error::Syscall { call, source: error }
 }
 
 #[cfg(test)]

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::PollFlags;
-use nix::sys::signal::Signal;
 
 use cradle_core::Pid;
 
 use crate::error::Error;
 use crate::process::Process;
-use crate::{clock, proc_stat, sys, wait};
+use crate::{clock, proc_stat, sys, wait, Signal};
 
 /// A running container, held by a pidfd on its init process: a setns
 /// process joins the init's namespaces and root (see

@@ -10,15 +10,13 @@
 
 use std::os::fd::AsFd;
 
-use nix::sys::signal::Signal;
-
 use cradle_core::Pid;
 
 use super::lineage::forked_by;
 use crate::error::Error;
 use crate::launch::REAP_BOUND;
 use crate::wait;
-use crate::{proc_stat, sys};
+use crate::{proc_stat, sys, Signal};
 
 /// Kills and reaps every child of ours that `helper` forked, but those in
 /// `held` (the launch's own). Every stray is tried; the first failure is

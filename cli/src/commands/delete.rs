@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use cradle_linux::Signal;
 
 use crate::error::CliError;
 use crate::state::{ContainerState, Entry, Stage, StateRoot, Status};

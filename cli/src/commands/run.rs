@@ -88,7 +88,7 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
                 tracing::info!(%id, ?signal, "interrupted during the launch; removing the container");
                 let _ = process.terminate();
                 teardown::remove(state.cgroup, &state.interfaces, entry);
-                return Ok(exit::of_status(ExitStatus::Signaled(signal as i32)));
+                return Ok(exit::of_status(ExitStatus::Signaled(signal.number())));
             }
             writeln!(std::io::stdout(), "{id}").map_err(CliError::file("stdout"))?;
             Ok(0)

@@ -1,5 +1,9 @@
-//! The crate's one error type.
+//! The crate's one error type, and what callers branch on in it
+//! ([`ErrorKind`]).
 
+mod kind;
+
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,18 +16,25 @@ use cradle_core::{CommandError, ConfigError, ExitStatus, LaunchError, Pid, Step}
 use crate::cgroup::{CgroupError, HumanSize};
 use crate::net::NetError;
 
+pub use self::kind::ErrorKind;
+
 /// Something the Linux backend could not do. Each variant names the
 /// syscall or path that failed.
+///
+/// [`kind`](Error::kind) says what kind of failure it was and
+/// [`errno`](Error::errno) the OS error behind it, looking through the
+/// layers (a launch's child, a cgroup, a netlink request) so that callers
+/// need not match on them.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A syscall failed.
-    #[error("{call}: {source}")]
+    #[error("{call}: {}", ErrnoText(source))]
     Syscall {
         /// The syscall, and what it was for where that is not obvious.
         call: &'static str,
-        /// What the kernel said.
-        source: Errno,
+        /// What the kernel said (`raw_os_error` is its errno).
+        source: io::Error,
     },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
@@ -144,11 +155,24 @@ pub enum Error {
     },
 }
 
+/// What the kernel said, as `ENOENT: No such file or directory`: the
+/// errno's name, which the `io::Error` text lacks, and its description.
+struct ErrnoText<'a>(&'a io::Error);
+
+impl fmt::Display for ErrnoText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.raw_os_error() {
+            Some(errno) => write!(f, "{}", Errno::from_raw(errno)),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
 /// The memory limit an OOM kill came under, for a message.
 struct OomLimit(Option<u64>);
 
-impl std::fmt::Display for OomLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for OomLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(bytes) => write!(f, "memory limit {}", HumanSize(bytes)),
             None => f.write_str("no memory limit on its cgroup (the host or a parent cgroup ran out)"),
@@ -159,7 +183,10 @@ impl std::fmt::Display for OomLimit {
 impl Error {
     /// A failed syscall.
     pub(crate) fn syscall(call: &'static str) -> impl FnOnce(Errno) -> Error {
-        move |source| Error::Syscall { call, source }
+        move |errno| Error::Syscall {
+            call,
+            source: io::Error::from(errno),
+        }
     }
 
     /// A failed file operation.
@@ -183,20 +210,43 @@ impl Error {
         }
     }
 
-    /// The raw OS error behind this one, where there is one.
+    /// The raw OS error behind this one, where there is one: the
+    /// syscall's, the one a launch's child reported (its `execve`'s
+    /// `ENOENT`), a cgroup file's, the kernel's answer to a netlink
+    /// request; `ETIMEDOUT` for a timeout.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Syscall { source, .. } => Some(*source as i32),
-            Error::File { source, .. } => source.raw_os_error(),
-            Error::TimedOut { .. } => Some(Errno::ETIMEDOUT as i32),
+            Error::Syscall { source, .. } | Error::File { source, .. } => source.raw_os_error(),
+            Error::TimedOut { .. } => Some(libc::ETIMEDOUT),
             Error::Reaped { .. } | Error::UnknownProcess { .. } | Error::ContainerGone { .. } => {
-                Some(Errno::ESRCH as i32)
+                Some(libc::ESRCH)
             }
             Error::Cgroup(error) => error.errno(),
             Error::Net(error) => error.errno(),
-            Error::Unprivileged { .. } => Some(Errno::EPERM as i32),
-            _ => None,
+            Error::Launch(error) => launch_errno(error),
+            Error::Unprivileged { .. } => Some(libc::EPERM),
+            Error::Proc { .. }
+            | Error::ForgedPid { .. }
+            | Error::Options { .. }
+            | Error::NoConsole { .. }
+            | Error::OutOfOrder { .. }
+            | Error::Unsupported { .. }
+            | Error::Plan { .. }
+            | Error::Config(_)
+            | Error::Seccomp(_)
+            | Error::OomKilled { .. } => None,
         }
+    }
+}
+
+/// The errno a launch failed with: a backend command's, the child's, the
+/// socket read's.
+fn launch_errno(error: &LaunchError) -> Option<i32> {
+    match error {
+        LaunchError::Command { error, .. } | LaunchError::Read { error, .. } => error.errno,
+        LaunchError::Child { error, .. } => error.errno,
+        LaunchError::TimedOut { .. } => Some(libc::ETIMEDOUT),
+        _ => None,
     }
 }
 
@@ -208,13 +258,32 @@ impl From<Error> for CommandError {
 
 #[cfg(test)]
 mod tests {
+    use cradle_core::{ChildError, ChildStep};
+
     use super::*;
 
     #[test]
     fn command_errors_keep_the_call_and_the_errno() {
         let error = CommandError::from(Error::syscall("clone3")(Errno::EPERM));
         assert_eq!(error.errno, Some(libc::EPERM));
-        assert!(error.message.starts_with("clone3: "), "{}", error.message);
+        assert_eq!(error.message, "clone3: EPERM: Operation not permitted");
+    }
+
+    #[test]
+    fn a_childs_error_is_one_line_naming_both_steps() {
+        let error = Error::Launch(LaunchError::Child {
+            step: Step::AwaitReady,
+            error: ChildError {
+                message: "execve /bin/nope: No such file or directory".to_owned(),
+                step: ChildStep::Exec,
+                errno: Some(libc::ENOENT),
+            },
+        });
+        assert_eq!(
+            error.to_string(),
+            "await ready: child failed: execve /bin/nope: No such file or directory (step: exec, errno 2)"
+        );
+        assert_eq!(error.errno(), Some(libc::ENOENT));
     }
 
     #[test]
