@@ -13,8 +13,10 @@ use super::hierarchy::Hierarchy;
 use super::hierarchy::{CgroupDir, CgroupPaths};
 use super::limits::{Controller, Refusal, Resources, Setting, KMEM_LIMIT};
 
-/// Where and how to make a container's cgroup.
-#[derive(Clone, Debug, Default)]
+/// Where and how to make a container's cgroup. The default is a cgroup of
+/// a name no other container of this process has (`cradle-<pid>-<n>`),
+/// below the caller's own, with no limits.
+#[derive(Clone, Debug)]
 pub struct CgroupConfig {
     /// The directory name created in every hierarchy.
     pub name: String,
@@ -35,6 +37,27 @@ pub struct CgroupConfig {
     pub adopt_empty: bool,
     /// Limits written at creation.
     pub resources: Resources,
+}
+
+impl Default for CgroupConfig {
+    fn default() -> CgroupConfig {
+        CgroupConfig {
+            name: CgroupConfig::unique_name(),
+            parent: None,
+            adopt_empty: false,
+            resources: Resources::default(),
+        }
+    }
+}
+
+impl CgroupConfig {
+    /// `cradle-<pid>-<n>`: a name no other cgroup this process asks for
+    /// has (`n` counts up from 0).
+    pub fn unique_name() -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("cradle-{}-{n}", std::process::id())
+    }
 }
 
 /// A cgroup cradle created: one directory in every hierarchy the caller
@@ -558,6 +581,16 @@ mod tests {
         assert_eq!(parse_pids_max("max\n"), Some(None));
         assert_eq!(parse_pids_max("-1\n"), None);
         assert_eq!(parse_pids_max(""), None);
+    }
+
+    #[test]
+    fn the_default_config_names_a_cgroup_of_its_own() {
+        let (first, second) = (CgroupConfig::default(), CgroupConfig::default());
+        assert!(valid_name(&first.name).is_ok(), "{}", first.name);
+        assert!(first.name.starts_with(&format!("cradle-{}-", std::process::id())));
+        assert_ne!(first.name, second.name);
+        assert_eq!(first.parent, None);
+        assert!(!first.adopt_empty);
     }
 
     #[test]

@@ -26,6 +26,30 @@
 //! # }
 //! ```
 //!
+//! With the `tokio` feature, the same without blocking the runtime's
+//! thread (many launches on one task):
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn run() -> Result<(), cradle_linux::Error> {
+//! use cradle_linux::command::{Command, Stdio};
+//!
+//! let output = Command::new("/bin/echo").arg("hello").output_async().await?;
+//! assert_eq!(output.stdout, b"hello\n");
+//!
+//! let mut container = Command::new("/bin/sleep")
+//!     .arg("60")
+//!     .memory_limit(64 << 20)
+//!     .stdin(Stdio::null())
+//!     .spawn_async()
+//!     .await?;
+//! let exec = container.exec("/bin/true").output_async().await?;
+//! assert!(exec.status.success());
+//! container.kill_async().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The lower-level [`Process`](crate::Process) with a
 //! [`Plan`] and [`Options`] stays for
 //! what this does not cover.
@@ -36,7 +60,6 @@ mod stdio;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cradle_core::config::{Interface, Mount};
@@ -299,9 +322,6 @@ macro_rules! process_setters {
 }
 pub(crate) use process_setters;
 
-/// Names cgroups of this process's containers apart.
-static CONTAINERS: AtomicU64 = AtomicU64::new(0);
-
 impl Command {
     /// A container that runs `program` (looked up in the container's
     /// `PATH` when it has no `/`).
@@ -483,12 +503,10 @@ impl Command {
         plan.cgroup = with_cgroup;
         let mut options = self.process.options();
         if with_cgroup {
-            let number = CONTAINERS.fetch_add(1, Ordering::Relaxed);
             options = options.cgroup(CgroupConfig {
-                name: format!("cradle-{}-{number}", std::process::id()),
                 parent: self.cgroup_parent.clone(),
-                adopt_empty: false,
                 resources,
+                ..CgroupConfig::default()
             });
         }
         let (options, pipes) = self.process.take_stdio(options)?;
