@@ -171,7 +171,7 @@ pub enum ProcessPoint {
 
 /// The set-up steps an init runs between its config and `ready`, in the
 /// order of [`ChildStep::ALL`].
-pub const INIT_SET_UP: [ChildStep; 19] = [
+pub const INIT_SET_UP: [ChildStep; 20] = [
     ChildStep::Setsid,
     ChildStep::Namespaces,
     ChildStep::Hostname,
@@ -181,6 +181,7 @@ pub const INIT_SET_UP: [ChildStep; 19] = [
     ChildStep::Mounts,
     ChildStep::Rootfs,
     ChildStep::Devices,
+    ChildStep::CreateContainerHooks,
     ChildStep::Sysctls,
     ChildStep::Paths,
     ChildStep::ReadonlyRootfs,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cradle_core::{NamespaceKind, Plan};
+use cradle_core::{Hook as ChildHook, HookStage, NamespaceKind, Plan};
 use cradle_linux::cgroup::{Cgroup, CgroupConfig};
 use cradle_oci::{Bundle, Hook};
 
@@ -34,17 +34,26 @@ pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<Bund
     }
     let container = bundle.container(id)?;
     let hooks = container.hooks;
-    for (name, list) in [
-        ("hooks.createContainer", &hooks.create_container),
-        ("hooks.startContainer", &hooks.start_container),
-    ] {
-        if !list.is_empty() {
-            return Err(CliError::Usage(format!(
-                "{name}: not supported (hooks inside the container's namespaces)"
-            )));
-        }
-    }
     let mut plan = container.plan;
+    // Run by the child itself, inside the container's namespaces.
+    let in_container = [
+        (HookStage::CreateContainer, &hooks.create_container),
+        (HookStage::StartContainer, &hooks.start_container),
+    ];
+    plan.config.hooks = in_container
+        .into_iter()
+        .flat_map(|(stage, list)| {
+            list.iter().map(move |hook| ChildHook {
+                stage,
+                path: hook.path.clone(),
+                args: hook.args.clone(),
+                env: hook.env.clone(),
+                timeout: hook
+                    .timeout
+                    .map(|timeout| u32::try_from(timeout.as_secs().max(1)).unwrap_or(u32::MAX)),
+            })
+        })
+        .collect();
     if let Some(capabilities) = plan.config.capabilities.as_mut() {
         drop_unavailable(capabilities);
     }
@@ -106,6 +115,15 @@ pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<Bund
             poststop: records(&hooks.poststop),
         }),
     };
+    if !plan.config.hooks.is_empty() {
+        // The child adds its pid and status.
+        let mut document = document_as(&record, state::Status::Creating);
+        if let Some(fields) = document.as_object_mut() {
+            fields.remove("status");
+            fields.remove("pid");
+        }
+        plan.config.hook_state = Some(document.to_string());
+    }
     let prestart = records(&hooks.prestart)
         .into_iter()
         .chain(records(&hooks.create_runtime))

@@ -501,3 +501,118 @@ fn a_ptmx_that_is_not_the_multiplexer_is_refused() {
     assert!(line.contains("not the pseudo-terminal multiplexer"), "{line}");
     sandbox.assert_clean();
 }
+
+#[test]
+fn container_hooks_run_inside_with_the_state_on_stdin() {
+    if !require_root("container_hooks_run_inside_with_the_state_on_stdin") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-inhooks");
+    let id = sandbox.name("c");
+    let out = tempfile::tempdir().expect("hook output directory");
+    // createContainer: a path of the host's, run before the pivot, in the
+    // container's namespaces: it records its state, its UTS namespace and
+    // its host name. startContainer: a path of the container's, after the
+    // start, before the program: it writes where only the container sees.
+    let create_script = format!(
+        "cat > {dir}/create.json; readlink /proc/self/ns/uts > {dir}/create.uts; hostname > {dir}/create.hostname",
+        dir = out.path().display()
+    );
+    let bundle = Bundle::new(&sandbox, |config| {
+        args(
+            config,
+            "cat /tmp/started.json > /tmp/seen-by-the-program; exec sleep 1000",
+        );
+        config["hostname"] = json!("inside");
+        config["hooks"] = json!({
+            "createContainer": [{ "path": "/bin/sh", "args": ["sh", "-c", create_script], "timeout": 5 }],
+            "startContainer": [{ "path": "/bin/sh", "args": ["sh", "-c", "cat > /tmp/started.json"], "timeout": 5 }],
+        });
+    });
+    create(&sandbox, bundle.path(), &id);
+    let state = sandbox.state(&id);
+    let pid = state["pid"].as_i64().expect("a pid");
+    let created: Value = serde_json::from_str(
+        &fs::read_to_string(out.path().join("create.json")).expect("createContainer ran"),
+    )
+    .expect("state JSON on stdin");
+    assert_eq!(created["id"], id.as_str(), "{created}");
+    assert_eq!(created["status"], "creating", "{created}");
+    assert_eq!(created["pid"], pid, "the pid as the runtime sees it: {created}");
+    let container_uts = fs::read_link(format!("/proc/{pid}/ns/uts")).expect("the container's uts namespace");
+    let hook_uts = fs::read_to_string(out.path().join("create.uts")).expect("uts");
+    assert_eq!(
+        hook_uts.trim(),
+        container_uts.to_string_lossy(),
+        "in the container's namespaces"
+    );
+    assert_eq!(
+        fs::read_to_string(out.path().join("create.hostname"))
+            .expect("hostname")
+            .trim(),
+        "inside"
+    );
+    assert!(
+        !bundle.in_rootfs("tmp/started.json").exists(),
+        "startContainer ran before start"
+    );
+    sandbox.cradle().args(["start", &id]).assert().success();
+    let seen = wait_for_file(&bundle.in_rootfs("tmp/seen-by-the-program"));
+    let started: Value = serde_json::from_str(&seen).expect("state JSON");
+    assert_eq!(started["status"], "created", "{started}");
+    assert_eq!(started["pid"], pid, "{started}");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &id])
+        .assert()
+        .success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_failing_container_hook_fails_its_step() {
+    if !require_root("a_failing_container_hook_fails_its_step") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-inhookfail");
+    // createContainer: create fails, naming the hook and the step, and
+    // nothing is left.
+    let id = sandbox.name("c");
+    let bundle = Bundle::new(&sandbox, |config| {
+        config["hooks"] = json!({"createContainer": [{"path": "/bin/false"}]});
+    });
+    let output = sandbox
+        .cradle()
+        .args(["create", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .write_stdin("")
+        .output()
+        .expect("create");
+    assert_eq!(output.status.code(), Some(1));
+    let line = one_line(&output.stderr);
+    assert!(line.contains("createContainer hook /bin/false"), "{line}");
+    assert!(line.contains("create_container_hooks"), "{line}");
+    sandbox.assert_clean();
+    // A startContainer hook past its timeout: start fails, and the
+    // program never runs.
+    let id = sandbox.name("s");
+    let bundle = Bundle::new(&sandbox, |config| {
+        args(config, "echo ran > /tmp/ran; exec sleep 1000");
+        config["hooks"] =
+            json!({"startContainer": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    });
+    create(&sandbox, bundle.path(), &id);
+    let output = sandbox.cradle().args(["start", &id]).output().expect("start");
+    assert_eq!(output.status.code(), Some(1));
+    let line = one_line(&output.stderr);
+    assert!(line.contains("startContainer hook /bin/sleep"), "{line}");
+    assert!(line.contains("timeout"), "{line}");
+    assert!(!bundle.in_rootfs("tmp/ran").exists(), "the program ran");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &id])
+        .assert()
+        .success();
+    sandbox.assert_clean();
+}

@@ -106,6 +106,23 @@ pub struct Config {
     /// `no_new_privileges`, or while `CAP_SYS_ADMIN` is still held).
     #[serde(default)]
     pub seccomp: Option<SeccompProgram>,
+    /// Programs the child runs itself, inside the container's namespaces,
+    /// each to its end before it goes on: the OCI runtime spec's
+    /// `createContainer` hooks (once the mounts are made, before the
+    /// pivot: their paths resolve in the runtime's filesystem) and
+    /// `startContainer` hooks (after the start, just before `exec`: their
+    /// paths resolve in the container's). Each reads [`hook_state`] on
+    /// stdin; a hook that fails or outlives its timeout fails the launch.
+    ///
+    /// [`hook_state`]: Config::hook_state
+    #[serde(default)]
+    pub hooks: Vec<Hook>,
+    /// The container's state document for [`hooks`](Config::hooks): a
+    /// JSON object to which the child adds `pid` (its own, as the
+    /// runtime's pid namespace numbers it) and `status` (`creating`, then
+    /// `created`).
+    #[serde(default)]
+    pub hook_state: Option<String>,
     /// Pid 1 is a small reaper rather than the command (init only): it
     /// forks the command, forwards the signals it gets to it, reaps every
     /// orphan that the container's processes leave, and exits as the
@@ -122,6 +139,36 @@ pub struct Config {
     /// The command: `args[0]` is the program, looked up in `PATH` when it
     /// has no `/`.
     pub args: Vec<String>,
+}
+
+/// A program the child runs inside the container (see
+/// [`Config::hooks`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hook {
+    /// When it runs.
+    pub stage: HookStage,
+    /// The program, absolute.
+    pub path: PathBuf,
+    /// Its arguments, `argv[0]` included; empty means just the path.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Its whole environment, `KEY=VALUE`.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// How long it may run, in seconds; `None` for no bound but the
+    /// launch's own deadline.
+    #[serde(default)]
+    pub timeout: Option<u32>,
+}
+
+/// When a [`Hook`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookStage {
+    /// Once the mounts are made, before the pivot into the rootfs.
+    CreateContainer,
+    /// After the start, just before `exec`.
+    StartContainer,
 }
 
 /// Where the process's terminal comes from.
@@ -203,6 +250,8 @@ impl Config {
             terminal: Terminal::None,
             preserved_fds: 0,
             seccomp: None,
+            hooks: Vec::new(),
+            hook_state: None,
             reaper: false,
             hold: false,
             args: args.into_iter().map(Into::into).collect(),

@@ -78,7 +78,7 @@ pub mod time;
 
 pub use crate::child::{ChildEvent, ChildHandshake};
 pub use crate::config::{
-    Config, Interface, Namespace, NamespaceKind, Terminal, WindowSize, PROTOCOL_VERSION,
+    Config, Hook, HookStage, Interface, Namespace, NamespaceKind, Terminal, WindowSize, PROTOCOL_VERSION,
 };
 pub use crate::confinement::{Capabilities, Capability};
 pub use crate::framing::{DecodeError, Decoder, Direction, Limits};

@@ -109,6 +109,8 @@ pub enum ChildStep {
     Rootfs,
     /// The config's device nodes in the new `/dev`.
     Devices,
+    /// Running the `createContainer` hooks.
+    CreateContainerHooks,
     /// Writing namespaced sysctls under `/proc/sys`.
     Sysctls,
     /// Read-only and masked paths.
@@ -140,7 +142,7 @@ pub enum ChildStep {
 
 impl ChildStep {
     /// Every step, in the order the child runs them, and `Other` last.
-    pub const ALL: [ChildStep; 25] = [
+    pub const ALL: [ChildStep; 26] = [
         ChildStep::Config,
         ChildStep::Setns,
         ChildStep::Fork,
@@ -154,6 +156,7 @@ impl ChildStep {
         ChildStep::Mounts,
         ChildStep::Rootfs,
         ChildStep::Devices,
+        ChildStep::CreateContainerHooks,
         ChildStep::Sysctls,
         ChildStep::Paths,
         ChildStep::ReadonlyRootfs,
@@ -184,6 +187,7 @@ impl ChildStep {
             ChildStep::Mounts => "mounts",
             ChildStep::Rootfs => "rootfs",
             ChildStep::Devices => "devices",
+            ChildStep::CreateContainerHooks => "create_container_hooks",
             ChildStep::Sysctls => "sysctls",
             ChildStep::Paths => "paths",
             ChildStep::ReadonlyRootfs => "readonly_rootfs",

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cradle_core::config::{
-    Interface, IpNet, Mount, Rlimit, RlimitResource, Terminal, User, Veth, WindowSize,
+    Hook, HookStage, Interface, IpNet, Mount, Rlimit, RlimitResource, Terminal, User, Veth, WindowSize,
 };
 use cradle_core::confinement::{
     BpfInstruction, Capabilities, Capability, DeviceKind, DeviceNode, SeccompProgram,
@@ -126,6 +126,23 @@ fn mount() -> impl Strategy<Value = Mount> {
     )
 }
 
+fn hook() -> impl Strategy<Value = Hook> {
+    (
+        prop_oneof![Just(HookStage::CreateContainer), Just(HookStage::StartContainer)],
+        path(),
+        vec(text(), 0..3),
+        vec(text(), 0..3),
+        option::of(any::<u32>()),
+    )
+        .prop_map(|(stage, path, args, env, timeout)| Hook {
+            stage,
+            path,
+            args,
+            env,
+            timeout,
+        })
+}
+
 fn terminal() -> impl Strategy<Value = Terminal> {
     prop_oneof![
         Just(Terminal::None),
@@ -167,6 +184,7 @@ fn config() -> impl Strategy<Value = Config> {
             vec(text(), 0..4),
         ),
         confinement(),
+        (vec(hook(), 0..3), option::of(text())),
     )
         .prop_map(
             |(
@@ -174,6 +192,7 @@ fn config() -> impl Strategy<Value = Config> {
                 (rootfs, mounts, readonly_paths, masked_paths, (default_mounts, rootfs_propagation, umask)),
                 (user, cwd, env, (no_new_privileges, terminal, reaper, hold), preserved_fds, args),
                 (capabilities, seccomp, devices, sysctls, oom_score_adj, readonly_rootfs),
+                (hooks, hook_state),
             )| Config {
                 version,
                 namespaces: namespaces
@@ -202,6 +221,8 @@ fn config() -> impl Strategy<Value = Config> {
                 terminal,
                 preserved_fds,
                 seccomp,
+                hooks,
+                hook_state,
                 reaper,
                 hold,
                 args,

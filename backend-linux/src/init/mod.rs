@@ -20,6 +20,7 @@ mod confine;
 mod console;
 mod devices;
 mod exec;
+mod hooks;
 mod in_main;
 mod in_root;
 mod mount_options;
@@ -198,6 +199,13 @@ fn serve(
             link.flush(&mut handshake);
             std::process::exit(EXIT_SETUP_FAILED);
         }
+    }
+    // After the start, in the container: the last thing before the
+    // user's program.
+    if let Err(error) = hooks::run(&config, cradle_core::HookStage::StartContainer, ChildStep::Exec) {
+        handshake.fail(error);
+        link.flush(&mut handshake);
+        std::process::exit(EXIT_SETUP_FAILED);
     }
     hook(ChildStep::Exec, &config);
     if config.reaper {

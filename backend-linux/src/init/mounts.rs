@@ -32,7 +32,7 @@ use nix::sys::stat::{fstat, makedev, mkdirat, Mode};
 use nix::unistd::{chdir, fchdir, pivot_root, symlinkat};
 
 use cradle_core::config::Mount;
-use cradle_core::{ChildError, ChildStep, Config, NamespaceKind};
+use cradle_core::{ChildError, ChildStep, Config, HookStage, NamespaceKind};
 
 use super::devices;
 use super::in_root::{self, Leaf};
@@ -52,6 +52,8 @@ use crate::sys;
 /// In a mount namespace joined by path all of it happens there, as runc
 /// does it: the namespace's owner shares its mounts with the container.
 pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
+    // While `/proc` is still the host's.
+    super::hooks::remember_runtime_pid(config);
     hook(ChildStep::Mounts, config);
     let has_mount_namespace = config.has_namespace(NamespaceKind::Mount);
     if !has_mount_namespace {
@@ -79,7 +81,7 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         }
     }
     if !has_mount_namespace {
-        return Ok(());
+        return no_create_container_hooks(config, hook);
     }
     let propagation = RootPropagation::of(config)?;
     // Nothing mounted from here on propagates back to the host.
@@ -87,7 +89,10 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         .map_err(failed(ChildStep::Mounts, "making / rprivate (or rslave)"))?;
     match &config.rootfs {
         Some(rootfs) if !config.default_mounts => mount_table(config, rootfs, hook)?,
-        _ => default_mounts(config, hook)?,
+        _ => {
+            default_mounts(config, hook)?;
+            no_create_container_hooks(config, hook)?;
+        }
     }
     propagation.apply()
 }
@@ -157,7 +162,25 @@ fn mount_table(config: &Config, rootfs: &Path, hook: Hook<'_>) -> Result<(), Chi
         devices::populate(&dev, &config.devices)?;
     }
     drop(root);
+    // In the container's namespaces, its mounts made, before the pivot.
+    let step = ChildStep::CreateContainerHooks;
+    hook(step, config);
+    super::hooks::run(config, HookStage::CreateContainer, step)?;
     pivot()
+}
+
+/// Walks the `createContainer` step where there is no OCI mount table,
+/// refusing hooks for it: they run between the table and the pivot.
+fn no_create_container_hooks(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
+    let step = ChildStep::CreateContainerHooks;
+    hook(step, config);
+    if config.hooks.iter().any(|h| h.stage == HookStage::CreateContainer) {
+        return Err(refused(
+            step,
+            "createContainer hooks run between an OCI mount table and the pivot: they need a rootfs and default_mounts off",
+        ));
+    }
+    Ok(())
 }
 
 /// `Config::rootfs_propagation`, applied as runc does: the mount table is
