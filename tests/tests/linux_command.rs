@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cradle_core::ExitStatus;
-use cradle_linux::command::{Command, Confinement, Network, Stdio};
+use cradle_linux::command::{Command, Confinement, NamespaceKind, Network, Stdio};
 use cradle_tests::linux::{require_root, serial, BusyboxRootfs, Leftovers};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
@@ -278,4 +278,37 @@ fn a_detached_container_runs_on_after_its_handle() {
         }
         assert!(!left, "could not remove {}", dir.display());
     }
+}
+
+#[test]
+fn a_shared_namespace_is_the_callers_and_a_shared_mount_namespace_is_refused_when_confined() {
+    if !require_root(
+        "a_shared_namespace_is_the_callers_and_a_shared_mount_namespace_is_refused_when_confined",
+    ) {
+        return;
+    }
+    let _serial = serial();
+    let rootfs = BusyboxRootfs::new();
+    let leftovers = Leftovers::before();
+    let child = sh(&rootfs, "exec sleep 1000")
+        .share_namespace(NamespaceKind::Ipc)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let ns = |pid: &str, kind: &str| fs::read_link(format!("/proc/{pid}/ns/{kind}")).expect("ns link");
+    let pid = child.id().to_string();
+    assert_eq!(ns(&pid, "ipc"), ns("self", "ipc"), "the caller's IPC namespace");
+    assert_ne!(ns(&pid, "uts"), ns("self", "uts"), "a UTS namespace of its own");
+    drop(child);
+    let refused = |command: &mut Command| {
+        let error = command.spawn().expect_err("refused");
+        assert!(matches!(error, cradle_linux::Error::Plan { .. }), "{error}");
+    };
+    refused(sh(&rootfs, "true").share_namespace(NamespaceKind::Mount));
+    refused(
+        sh(&rootfs, "true")
+            .share_namespace(NamespaceKind::Uts)
+            .hostname("nope"),
+    );
+    leftovers.assert_none("after the refusals");
 }

@@ -63,7 +63,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cradle_core::config::{Interface, Mount};
-use cradle_core::{Config, Namespace, NamespaceKind, Plan};
+use cradle_core::{Config, Namespace, Plan};
 
 use crate::cgroup::{CgroupConfig, Resources};
 use crate::{Error, Options};
@@ -74,7 +74,7 @@ pub use self::stdio::Stdio;
 // What an embedder needs beside this module, from the crates below it, so
 // that depending on cradle-linux suffices.
 pub use cradle_core::confinement::Capability;
-pub use cradle_core::{ExitStatus, Pid};
+pub use cradle_core::{ExitStatus, NamespaceKind, Pid};
 
 /// How a container is confined.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,6 +114,8 @@ pub struct Command {
     readonly_rootfs: bool,
     mounts: Vec<Mount>,
     network: Network,
+    /// Namespace kinds taken from the caller rather than made new.
+    shared: BTreeSet<NamespaceKind>,
     resources: Resources,
     cgroup_parent: Option<PathBuf>,
 }
@@ -333,6 +335,7 @@ impl Command {
             readonly_rootfs: false,
             mounts: Vec::new(),
             network: Network::Loopback,
+            shared: BTreeSet::new(),
             resources: Resources::default(),
             cgroup_parent: None,
         }
@@ -395,6 +398,19 @@ impl Command {
     /// The container's network (default: its own, with `lo` up).
     pub fn network(&mut self, network: Network) -> &mut Self {
         self.network = network;
+        self
+    }
+
+    /// Shares the caller's namespace of `kind` instead of making a new one
+    /// (pid, UTS, IPC, cgroup; the network through
+    /// [`network`](Command::network)). The mount namespace cannot be
+    /// shared by a confined container: its masked paths are mounts.
+    pub fn share_namespace(&mut self, kind: NamespaceKind) -> &mut Self {
+        if kind == NamespaceKind::Net {
+            self.network = Network::Host;
+        } else {
+            self.shared.insert(kind);
+        }
         self
     }
 
@@ -472,6 +488,21 @@ impl Command {
     /// The plan and options of a launch, checked whole before anything is
     /// made.
     fn prepare(&mut self) -> Result<Prepared, Error> {
+        if self.shared.contains(&NamespaceKind::Mount)
+            && (self.process.confinement == Confinement::Default
+                || self.rootfs.is_some()
+                || !self.mounts.is_empty())
+        {
+            return Err(Error::Plan {
+                reason: "the mount namespace cannot be shared by a confined container, or one with a rootfs \
+                         or mounts: they are mounts of its own",
+            });
+        }
+        if self.shared.contains(&NamespaceKind::Uts) && self.hostname.is_some() {
+            return Err(Error::Plan {
+                reason: "a host name needs a UTS namespace of its own: it would rename the host",
+            });
+        }
         let mut config = self.process.config();
         config.namespaces = [
             NamespaceKind::Pid,
@@ -480,6 +511,7 @@ impl Command {
             NamespaceKind::Ipc,
         ]
         .into_iter()
+        .filter(|kind| !self.shared.contains(kind))
         .chain((self.network == Network::Loopback).then_some(NamespaceKind::Net))
         .map(|kind| Namespace { kind, path: None })
         .collect();
