@@ -175,3 +175,43 @@ fn root_must_name_the_maps_of_a_user_namespace() {
     );
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_bad_value_is_named_with_its_flag_and_the_subcommands_help() {
+    let sandbox = Sandbox::new("badvalue");
+    let name = sandbox.name("c");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "--memory", "-5m", "--", "true"],
+            "cradle: --memory -5m: a size must be positive (see 'cradle run --help')",
+        ),
+        (
+            &["run", "--pids", "0", "--", "true"],
+            "cradle: --pids 0: must be at least 1 (see 'cradle run --help')",
+        ),
+        (
+            &["run", "--pids", "-2", "--", "true"],
+            "cradle: --pids -2: must be at least 1 (see 'cradle run --help')",
+        ),
+        (
+            &["run", "--timeout", "xyz", "--", "true"],
+            "cradle: --timeout xyz: not a duration (e.g. 500ms, 10s, 1m) (see 'cradle run --help')",
+        ),
+        (
+            &["exec", "--bogus", "web", "--", "true"],
+            "(see 'cradle exec --help')",
+        ),
+        (&["list", "--format", "xml"], "(see 'cradle list --help')"),
+        (&["frobnicate"], "(see 'cradle --help')"),
+    ];
+    for (args, expected) in cases {
+        let mut args = args.to_vec();
+        if args.first() == Some(&"run") {
+            args.splice(1..1, ["--name", name.as_str()]);
+        }
+        let line = refused(&sandbox, &args);
+        assert!(line.trim_end().ends_with(expected), "{args:?}: {line}");
+        assert!(!line.contains("expected number at"), "{args:?}: {line}");
+    }
+    sandbox.assert_clean();
+}
