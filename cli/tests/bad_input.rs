@@ -215,3 +215,35 @@ fn a_bad_value_is_named_with_its_flag_and_the_subcommands_help() {
     }
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_tty_without_a_terminal_on_stdin_is_refused_before_anything_is_made() {
+    if !require_root("a_tty_without_a_terminal_on_stdin_is_refused_before_anything_is_made") {
+        return;
+    }
+    // The test's cradle has /dev/null as its stdin: no terminal.
+    let sandbox = Sandbox::new("notty");
+    let name = sandbox.name("c");
+    let line = refused(&sandbox, &["run", "--name", &name, "-t", "--", "true"]);
+    assert!(line.contains("the input device is not a TTY"), "{line}");
+    sandbox.assert_clean();
+
+    let running = sandbox.name("r");
+    sandbox.start_sleeping(&running);
+    let line = refused(&sandbox, &["exec", "-t", &running, "--", "true"]);
+    assert!(line.contains("the input device is not a TTY"), "{line}");
+    // Nothing was started in it: its init is still alone.
+    let ps = sandbox
+        .cradle()
+        .args(["ps", "--format", "json", &running])
+        .output()
+        .expect("ps");
+    let pids: serde_json::Value = serde_json::from_slice(&ps.stdout).expect("ps json");
+    assert_eq!(pids.as_array().map(Vec::len), Some(1), "{pids}");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &running])
+        .assert()
+        .success();
+    sandbox.assert_clean();
+}

@@ -53,6 +53,9 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
             "--tty needs a foreground run: a detached container has no terminal to relay to".to_owned(),
         ));
     }
+    if args.tty {
+        crate::tty::require_caller_terminal()?;
+    }
     let id = match &args.name {
         Some(name) => name.clone(),
         None => generate_id()?,
