@@ -142,7 +142,7 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:\n  cradle list\n  cradle list --format json")]
     List(ListArgs),
     /// Show one container's state as JSON: id, pid, status, start and
-    /// creation times, cgroup and namespace paths.
+    /// creation times, cgroup paths, and namespace paths while it runs.
     #[command(after_help = "Example:\n  cradle state web")]
     State(StateArgs),
     /// Send a signal to a container's init process.
