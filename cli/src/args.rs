@@ -31,6 +31,10 @@ const EXAMPLES: &str = "Examples:
   cradle kill web TERM
   cradle delete web";
 
+/// The heading of the flags every subcommand takes, listed after the
+/// subcommand's own so that its help starts with what is particular to it.
+const GLOBAL_OPTIONS: &str = "Global options";
+
 /// The `cradle` program.
 #[derive(Debug, Parser)]
 #[command(name = "cradle", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
@@ -41,26 +45,26 @@ pub(crate) struct Cli {
     /// $XDG_RUNTIME_DIR/cradle, else /run/user/UID/cradle if /run/user/UID
     /// exists, else $HOME/.local/state/cradle]
     /// Example: --root /var/lib/cradle-test
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
     /// More log output on stderr: -v info, -vv debug, -vvv trace. RUST_LOG,
     /// when set, takes precedence. Example: -vv
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(help_heading = GLOBAL_OPTIONS, short, long, global = true, action = ArgAction::Count)]
     pub(crate) verbose: u8,
     /// Write the log to FILE instead of stderr (as runc; engines read it
     /// when a command fails). Example: --log /run/cradle/web.log
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true, value_name = "FILE")]
     pub(crate) log: Option<PathBuf>,
     /// The log's format: text, or JSON lines as containerd's shim reads
     /// them. Example: --log-format json
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
-    /// Debug logging (as -vv).
-    #[arg(long, global = true)]
+    /// Debug logging (as -vv). Example: --debug
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true)]
     pub(crate) debug: bool,
     /// Refused: cradle manages cgroups through the filesystem, not
     /// systemd. (Accepted as a flag so that engines get a clear error.)
-    #[arg(long, global = true)]
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true)]
     pub(crate) systemd_cgroup: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -355,8 +359,8 @@ impl ExecArgs {
 /// `cradle list`.
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
-    /// Output format. Example: --format json
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Output format (-f as runc's). Example: --format json
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
 }
 
