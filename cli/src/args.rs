@@ -583,7 +583,10 @@ pub(crate) fn parse_size(value: &str) -> Result<u64, String> {
         .unwrap_or(&lower);
     let split = unit.find(|c: char| !c.is_ascii_digit()).unwrap_or(unit.len());
     let (digits, suffix) = unit.split_at(split);
-    if digits.is_empty() && suffix.starts_with('-') {
+    let negative = suffix
+        .strip_prefix('-')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+    if digits.is_empty() && negative {
         return Err("a size must be positive".to_owned());
     }
     let shift = match suffix {
@@ -715,6 +718,7 @@ mod tests {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parse_size("-5m"), Err("a size must be positive".to_owned()));
+        assert_ne!(parse_size("--"), Err("a size must be positive".to_owned()));
     }
 
     #[test]
