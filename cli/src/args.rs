@@ -31,6 +31,10 @@ const EXAMPLES: &str = "Examples:
   cradle kill web TERM
   cradle delete web";
 
+/// The heading of the flags every subcommand takes, listed after the
+/// subcommand's own so that its help starts with what is particular to it.
+const GLOBAL_OPTIONS: &str = "Global options";
+
 /// The `cradle` program.
 #[derive(Debug, Parser)]
 #[command(name = "cradle", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
@@ -41,26 +45,26 @@ pub(crate) struct Cli {
     /// $XDG_RUNTIME_DIR/cradle, else /run/user/UID/cradle if /run/user/UID
     /// exists, else $HOME/.local/state/cradle]
     /// Example: --root /var/lib/cradle-test
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true, value_name = "DIR")]
     pub(crate) root: Option<PathBuf>,
     /// More log output on stderr: -v info, -vv debug, -vvv trace. RUST_LOG,
     /// when set, takes precedence. Example: -vv
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(help_heading = GLOBAL_OPTIONS, short, long, global = true, action = ArgAction::Count)]
     pub(crate) verbose: u8,
     /// Write the log to FILE instead of stderr (as runc; engines read it
     /// when a command fails). Example: --log /run/cradle/web.log
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true, value_name = "FILE")]
     pub(crate) log: Option<PathBuf>,
     /// The log's format: text, or JSON lines as containerd's shim reads
     /// them. Example: --log-format json
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
-    /// Debug logging (as -vv).
-    #[arg(long, global = true)]
+    /// Debug logging (as -vv). Example: --debug
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true)]
     pub(crate) debug: bool,
     /// Refused: cradle manages cgroups through the filesystem, not
     /// systemd. (Accepted as a flag so that engines get a clear error.)
-    #[arg(long, global = true)]
+    #[arg(help_heading = GLOBAL_OPTIONS, long, global = true)]
     pub(crate) systemd_cgroup: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -142,7 +146,7 @@ pub(crate) enum Command {
     #[command(after_help = "Examples:\n  cradle list\n  cradle list --format json")]
     List(ListArgs),
     /// Show one container's state as JSON: id, pid, status, start and
-    /// creation times, cgroup and namespace paths.
+    /// creation times, cgroup paths, and namespace paths while it runs.
     #[command(after_help = "Example:\n  cradle state web")]
     State(StateArgs),
     /// Send a signal to a container's init process.
@@ -249,13 +253,15 @@ pub(crate) struct RunArgs {
     pub(crate) cwd: Option<PathBuf>,
     /// Memory limit in bytes, or with a suffix k, m, g, t (powers of 1024).
     /// Example: --memory 64m
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    // Hyphen values reach the parser, which refuses a negative size as a
+    // bad value rather than clap as an unknown flag.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub(crate) memory: Option<u64>,
     /// Most processes in the container. Example: --pids 64
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_pids, allow_negative_numbers = true)]
     pub(crate) pids: Option<u64>,
     /// CPU limit, in CPUs (a fraction is a share of one). Example: --cpus 0.5
-    #[arg(long, value_name = "FRACTION", value_parser = parse_cpus)]
+    #[arg(long, value_name = "FRACTION", value_parser = parse_cpus, allow_negative_numbers = true)]
     pub(crate) cpus: Option<f64>,
     /// Deadline of the launch handshake, from start to exec.
     /// Example: --timeout 500ms
@@ -353,8 +359,8 @@ impl ExecArgs {
 /// `cradle list`.
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
-    /// Output format. Example: --format json
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Output format (-f as runc's). Example: --format json
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
 }
 
@@ -577,6 +583,12 @@ pub(crate) fn parse_size(value: &str) -> Result<u64, String> {
         .unwrap_or(&lower);
     let split = unit.find(|c: char| !c.is_ascii_digit()).unwrap_or(unit.len());
     let (digits, suffix) = unit.split_at(split);
+    let negative = suffix
+        .strip_prefix('-')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+    if digits.is_empty() && negative {
+        return Err("a size must be positive".to_owned());
+    }
     let shift = match suffix {
         "" => 0,
         "k" => 10,
@@ -595,6 +607,15 @@ pub(crate) fn parse_size(value: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// `--pids`: a count of at least 1 (0 would forbid the command itself).
+fn parse_pids(value: &str) -> Result<u64, String> {
+    match value.trim().parse::<i128>() {
+        Ok(count) if count < 1 => Err("must be at least 1".to_owned()),
+        Ok(count) => u64::try_from(count).map_err(|_| format!("must be at most {}", u64::MAX)),
+        Err(_) => Err("expected a whole number of processes, e.g. 64".to_owned()),
+    }
+}
+
 fn parse_cpus(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(cpus) if cpus.is_finite() && (0.01..=4096.0).contains(&cpus) => Ok(cpus),
@@ -603,8 +624,10 @@ fn parse_cpus(value: &str) -> Result<f64, String> {
 }
 
 pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(value)
-        .map_err(|error| format!("{error} (expected e.g. 500ms, 10s, 1m)"))?;
+    // humantime's own reasons ("expected number at 0") name offsets, not
+    // what a duration looks like.
+    let duration =
+        humantime::parse_duration(value).map_err(|_| "not a duration (e.g. 500ms, 10s, 1m)".to_owned())?;
     if duration.is_zero() {
         return Err("a zero deadline would fail every launch".to_owned());
     }
@@ -694,6 +717,24 @@ mod tests {
         for bad in ["", "m", "1.5g", "-1", "12x", "0", "99999999999t"] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(parse_size("-5m"), Err("a size must be positive".to_owned()));
+        assert_ne!(parse_size("--"), Err("a size must be positive".to_owned()));
+    }
+
+    #[test]
+    fn pids() {
+        assert_eq!(parse_pids("64"), Ok(64));
+        assert_eq!(parse_pids(&u64::MAX.to_string()), Ok(u64::MAX));
+        for below in ["0", "-3"] {
+            assert_eq!(
+                parse_pids(below),
+                Err("must be at least 1".to_owned()),
+                "{below:?}"
+            );
+        }
+        for bad in ["", "x", "1.5", "18446744073709551616"] {
+            assert!(parse_pids(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -741,7 +782,10 @@ mod tests {
     fn durations_and_cpus() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
+        assert_eq!(
+            parse_duration("soon"),
+            Err("not a duration (e.g. 500ms, 10s, 1m)".to_owned())
+        );
         assert_eq!(parse_cpus("0.5"), Ok(0.5));
         for bad in ["0", "-1", "NaN", "inf", "x"] {
             assert!(parse_cpus(bad).is_err(), "{bad:?}");

@@ -24,6 +24,7 @@ mod state_fs;
 mod supervise;
 mod teardown;
 mod tty;
+mod usage;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
@@ -66,18 +67,11 @@ fn usage_error(error: &clap::Error) -> ExitCode {
         let _ = error.print();
         return ExitCode::SUCCESS;
     }
-    let rendered = error.render().to_string();
-    let line: Vec<&str> = rendered
-        .lines()
-        .map(str::trim)
-        .take_while(|line| !line.starts_with("Usage:"))
-        .filter(|line| {
-            !line.is_empty() && !line.starts_with("tip:") && !line.starts_with("For more information")
-        })
-        .collect();
-    let line = line.join(" ");
-    let line = line.strip_prefix("error: ").unwrap_or(&line);
-    let _ = writeln!(std::io::stderr(), "cradle: {line} (see 'cradle --help')");
+    let _ = writeln!(
+        std::io::stderr(),
+        "cradle: {}",
+        usage::one_line(error, std::env::args_os())
+    );
     ExitCode::from(exit::CRADLE_FAILED)
 }
 

@@ -445,7 +445,9 @@ impl Entry {
 
     /// Replaces the state file whole: written beside it, then renamed over.
     pub(crate) fn write(&self, state: &ContainerState) -> Result<(), CliError> {
-        write_state(self.lock.as_fd(), &self.path, state)
+        write_state(self.lock.as_fd(), &self.path, state)?;
+        tracing::debug!(dir = %self.path.display(), stage = ?state.stage, pid = state.pid, "state written");
+        Ok(())
     }
 
     pub(crate) fn read(&self) -> Result<ContainerState, CliError> {

@@ -7,7 +7,7 @@
 //! passed on at start and on every `SIGWINCH`. The caller's terminal
 //! settings come back when the [`Terminal`] is dropped, however cradle ends.
 
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, IsTerminal as _, Read as _, Write as _};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,20 @@ pub(crate) struct Terminal {
 /// How long the container's terminal may take to arrive once its launch
 /// has reached `ready` (it is sent before, so it is there at once).
 const CONSOLE_BOUND: Duration = Duration::from_secs(1);
+
+/// Refuses a terminal relayed to a caller whose stdin is not one (`echo |
+/// cradle run -t`), as docker does: the keys of a terminal session could
+/// not be typed, and raw mode and the window size would be silently lost.
+/// An OCI caller's `--console-socket` takes the terminal instead, so this
+/// is only for a terminal cradle relays itself.
+pub(crate) fn require_caller_terminal() -> Result<(), CliError> {
+    if io::stdin().is_terminal() {
+        return Ok(());
+    }
+    Err(CliError::Usage(
+        "--tty: the input device is not a TTY (run without -t, or from a terminal)".to_owned(),
+    ))
+}
 
 /// The caller's window size, for the terminal the container makes; `None`
 /// if stdin is not a terminal.

@@ -175,3 +175,75 @@ fn root_must_name_the_maps_of_a_user_namespace() {
     );
     sandbox.assert_clean();
 }
+
+#[test]
+fn a_bad_value_is_named_with_its_flag_and_the_subcommands_help() {
+    let sandbox = Sandbox::new("badvalue");
+    let name = sandbox.name("c");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", "--memory", "-5m", "--", "true"],
+            "cradle: --memory -5m: a size must be positive (see 'cradle run --help')",
+        ),
+        (
+            &["run", "--pids", "0", "--", "true"],
+            "cradle: --pids 0: must be at least 1 (see 'cradle run --help')",
+        ),
+        (
+            &["run", "--pids", "-2", "--", "true"],
+            "cradle: --pids -2: must be at least 1 (see 'cradle run --help')",
+        ),
+        (
+            &["run", "--timeout", "xyz", "--", "true"],
+            "cradle: --timeout xyz: not a duration (e.g. 500ms, 10s, 1m) (see 'cradle run --help')",
+        ),
+        (
+            &["exec", "--bogus", "web", "--", "true"],
+            "(see 'cradle exec --help')",
+        ),
+        (&["list", "--format", "xml"], "(see 'cradle list --help')"),
+        (&["frobnicate"], "(see 'cradle --help')"),
+    ];
+    for (args, expected) in cases {
+        let mut args = args.to_vec();
+        if args.first() == Some(&"run") {
+            args.splice(1..1, ["--name", name.as_str()]);
+        }
+        let line = refused(&sandbox, &args);
+        assert!(line.trim_end().ends_with(expected), "{args:?}: {line}");
+        assert!(!line.contains("expected number at"), "{args:?}: {line}");
+    }
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_tty_without_a_terminal_on_stdin_is_refused_before_anything_is_made() {
+    if !require_root("a_tty_without_a_terminal_on_stdin_is_refused_before_anything_is_made") {
+        return;
+    }
+    // The test's cradle has /dev/null as its stdin: no terminal.
+    let sandbox = Sandbox::new("notty");
+    let name = sandbox.name("c");
+    let line = refused(&sandbox, &["run", "--name", &name, "-t", "--", "true"]);
+    assert!(line.contains("the input device is not a TTY"), "{line}");
+    sandbox.assert_clean();
+
+    let running = sandbox.name("r");
+    sandbox.start_sleeping(&running);
+    let line = refused(&sandbox, &["exec", "-t", &running, "--", "true"]);
+    assert!(line.contains("the input device is not a TTY"), "{line}");
+    // Nothing was started in it: its init is still alone.
+    let ps = sandbox
+        .cradle()
+        .args(["ps", "--format", "json", &running])
+        .output()
+        .expect("ps");
+    let pids: serde_json::Value = serde_json::from_slice(&ps.stdout).expect("ps json");
+    assert_eq!(pids.as_array().map(Vec::len), Some(1), "{pids}");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &running])
+        .assert()
+        .success();
+    sandbox.assert_clean();
+}

@@ -66,6 +66,9 @@ fn detach_list_state_kill_delete_round_trip() {
     // sleep is pid 1 of its namespace, shielded from TERM: KILL by number.
     sandbox.cradle().args(["kill", &name, "9"]).assert().success();
     sandbox.wait_for_status(&name, "stopped");
+    // A dead init has no /proc entry: no namespace paths are given for it.
+    let stopped = sandbox.state(&name);
+    assert!(stopped["namespaces"].is_null(), "{stopped}");
     let output = sandbox.cradle().args(["kill", &name]).output().expect("kill");
     // runc's code for a failed command on a container.
     assert_eq!(output.status.code(), Some(1));

@@ -326,3 +326,30 @@ fn a_caller_without_privileges_is_root_in_a_user_namespace_of_its_own() {
         .stdout(format!("0 mine 0 {NOBODY} 1\n"));
     sandbox.assert_clean();
 }
+
+#[test]
+fn each_v_shows_more_of_the_launch() {
+    if !require_root("each_v_shows_more_of_the_launch") {
+        return;
+    }
+    let sandbox = Sandbox::new("verbose");
+    let log_of = |verbosity: &str| {
+        let output = sandbox
+            .cradle()
+            .env_remove("RUST_LOG")
+            .args([verbosity, "run", "--name", &sandbox.name("c"), "--", "true"])
+            .output()
+            .expect("cradle");
+        assert!(output.status.success(), "{verbosity}");
+        String::from_utf8(output.stderr).expect("utf-8")
+    };
+    let info = log_of("-v");
+    let debug = log_of("-vv");
+    assert!(info.contains("INFO") && !info.contains("DEBUG"), "{info}");
+    // The namespaces, the cgroup and the state file, on top of -v's lines.
+    for line in ["new namespaces", "cgroup", "state written"] {
+        assert!(debug.contains(line), "-vv lacks {line:?}: {debug}");
+    }
+    assert!(debug.lines().count() > info.lines().count(), "{debug}");
+    sandbox.assert_clean();
+}

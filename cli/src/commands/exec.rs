@@ -42,6 +42,9 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
         }
         (false, None) => (false, None),
     };
+    if relayed {
+        crate::tty::require_caller_terminal()?;
+    }
     let mut options = Options::new().container(container);
     if let Some(paths) = &state.cgroup {
         options = options.container_cgroups(paths.clone());

@@ -53,6 +53,9 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
             "--tty needs a foreground run: a detached container has no terminal to relay to".to_owned(),
         ));
     }
+    if args.tty {
+        crate::tty::require_caller_terminal()?;
+    }
     let id = match &args.name {
         Some(name) => name.clone(),
         None => generate_id()?,
@@ -63,6 +66,7 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
     // half-way and leaves a container nobody recorded.
     let signals = Signals::block()?;
     let record = intent(&args, &id, &run_plan)?;
+    log_intent(&record);
     let entry = states.create(&id, &record)?;
     crash::point("run: intent recorded");
     let (attachment, options) = match attach(args.detach, args.tty, signals) {
@@ -127,6 +131,19 @@ fn intent(args: &RunArgs, id: &str, run_plan: &RunPlan) -> Result<ContainerState
         confinement: run_plan.confinement.clone(),
         oci: None,
     })
+}
+
+/// At debug level (`-vv`), what the launch is about to make: the
+/// namespaces, the cgroup directories, the veth pairs.
+fn log_intent(record: &ContainerState) {
+    let namespaces: Vec<&str> = record.namespaces.iter().map(|kind| kind.proc_name()).collect();
+    tracing::debug!(id = %record.id, ?namespaces, "new namespaces");
+    for dir in record.cgroup.iter().flat_map(|paths| &paths.dirs) {
+        tracing::debug!(id = %record.id, path = %dir.path.display(), "cgroup");
+    }
+    for veth in &record.interfaces {
+        tracing::debug!(id = %record.id, host = %veth.host_name, container = %veth.name, "veth pair");
+    }
 }
 
 /// Launches the container, records its process while it holds before

@@ -1,4 +1,5 @@
-//! `cradle state`: one container's state as JSON.
+//! `cradle state`: one container's state as JSON; the paths of its
+//! namespaces only while its init lives (`null` once it has stopped).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -15,17 +16,20 @@ pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
     if let Some(paths) = &state.cgroup {
         proof::cgroup(paths, id, state.placement())?;
     }
-    state.init()?;
-    let namespaces: BTreeMap<&str, String> = state
-        .namespaces
-        .iter()
-        .map(|kind| {
-            (
-                kind.proc_name(),
-                format!("/proc/{}/ns/{}", state.pid, kind.proc_name()),
-            )
-        })
-        .collect();
+    // The namespaces live in the init's /proc entry: once it is gone (or
+    // its pid is another process's) there are no paths to give.
+    let namespaces: Option<BTreeMap<&str, String>> = state.init()?.map(|_| {
+        state
+            .namespaces
+            .iter()
+            .map(|kind| {
+                (
+                    kind.proc_name(),
+                    format!("/proc/{}/ns/{}", state.pid, kind.proc_name()),
+                )
+            })
+            .collect()
+    });
     let cgroup_paths: Vec<_> = state
         .cgroup
         .iter()
