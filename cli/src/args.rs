@@ -203,6 +203,11 @@ found.";
 /// `cradle run`.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
+    /// Print, once the container has ended, where the wall time went,
+    /// phase by phase (the launch step by step), and the CPU time used.
+    /// Example: --timings
+    #[arg(long)]
+    pub(crate) timings: bool,
     /// The container's id; a random one when not given. Letters, digits,
     /// '_', '.', '-', at most 64. Example: --name web
     #[arg(long, value_name = "ID", value_parser = parse_id)]

@@ -23,6 +23,7 @@ mod state;
 mod state_fs;
 mod supervise;
 mod teardown;
+mod timings;
 mod tty;
 mod usage;
 
@@ -38,6 +39,7 @@ use crate::args::{Cli, LogFormat};
 fn main() -> ExitCode {
     // In a container's init (cradle is its own init binary) this is never
     // reached: cradle-linux takes the init's role before `main`.
+    timings::process_started();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),

@@ -353,3 +353,68 @@ fn each_v_shows_more_of_the_launch() {
     assert!(debug.lines().count() > info.lines().count(), "{debug}");
     sandbox.assert_clean();
 }
+
+#[test]
+fn timings_say_where_the_wall_time_went() {
+    if !require_root("timings_say_where_the_wall_time_went") {
+        return;
+    }
+    let sandbox = Sandbox::new("timings");
+    let rootfs = BusyboxRootfs::new();
+    let output = sandbox
+        .cradle()
+        .args(["run", "--timings", "--rootfs"])
+        .arg(rootfs.path())
+        .args(["--", "/bin/sh", "-c", "echo out"])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"out\n", "the timings go to stderr");
+    let text = String::from_utf8_lossy(&output.stderr);
+    // Phase lines: milliseconds, then the phase; in the launch's order.
+    let phases: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.trim_start().split_once("  "))
+        .map(|(ms, phase)| {
+            assert!(ms.parse::<f64>().is_ok_and(|ms| ms >= 0.0), "{line}", line = ms);
+            phase
+        })
+        .collect();
+    let order = [
+        "arguments and the plan",
+        "launch: create cgroup",
+        "launch: spawn",
+        "launch: send config",
+        "launch: await ready",
+        "launch: await exec",
+        "the command, until it exits",
+        "teardown: cgroup and state",
+        "total",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|want| {
+            phases
+                .iter()
+                .position(|phase| phase == want)
+                .unwrap_or_else(|| panic!("no {want:?} in {text}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
+    assert!(text.contains("CPU, user+sys"), "{text}");
+    // Without the flag, nothing of it.
+    let quiet = sandbox
+        .cradle()
+        .args(["run", "--rootfs"])
+        .arg(rootfs.path())
+        .args(["--", "/bin/true"])
+        .output()
+        .expect("run");
+    assert!(
+        quiet.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    sandbox.assert_clean();
+}

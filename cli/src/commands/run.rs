@@ -25,7 +25,7 @@ use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::{self, ContainerState, Entry, Stage, StateRoot, Supervisor};
 use crate::tty::Terminal;
-use crate::{crash, exit, supervise, teardown};
+use crate::{crash, exit, supervise, teardown, timings};
 
 pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError> {
     match (&args.id, args.command.is_empty()) {
@@ -56,6 +56,9 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
     if args.tty {
         crate::tty::require_caller_terminal()?;
     }
+    if args.timings {
+        timings::enable("arguments and the plan");
+    }
     let id = match &args.name {
         Some(name) => name.clone(),
         None => generate_id()?,
@@ -65,10 +68,12 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
     // Blocked before anything exists, so that no signal kills cradle
     // half-way and leaves a container nobody recorded.
     let signals = Signals::block()?;
+    timings::begin("the state record");
     let record = intent(&args, &id, &run_plan)?;
     log_intent(&record);
     let entry = states.create(&id, &record)?;
     crash::point("run: intent recorded");
+    timings::begin("the launch's options");
     let (attachment, options) = match attach(args.detach, args.tty, signals) {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -95,6 +100,7 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
                 return Ok(exit::of_status(ExitStatus::Signaled(signal.number())));
             }
             writeln!(std::io::stdout(), "{id}").map_err(CliError::file("stdout"))?;
+            timings::report(&id);
             Ok(0)
         }
         Attachment::Foreground { signals, console } => {
@@ -163,11 +169,12 @@ fn start(
         Some(cgroup) => options.cgroup(cgroup),
         None => options,
     };
-    if crash::armed() {
-        options = options.on_step(crash::at_step);
+    if crash::armed() || timings::enabled() {
+        options = options.on_step(at_step);
     }
     let program = args.command.first().map_or("", String::as_str);
     let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(program, error))?;
+    timings::begin("recording the held process");
     // Dropping `held` on an error below undoes the launch.
     state.record_held(&held, Stage::Started)?;
     state.supervisor = if args.detach {
@@ -181,6 +188,13 @@ fn start(
     crash::point("run: running");
     tracing::info!(%id, pid = state.pid, "running");
     Ok((process, state))
+}
+
+/// The launch's step hook: a phase of `--timings`, and where a crash test
+/// kills cradle.
+fn at_step(step: cradle_core::Step) {
+    timings::at_step(step);
+    crash::at_step(step);
 }
 
 /// Waits for a foreground container, relaying its terminal if it made one
@@ -203,9 +217,12 @@ fn foreground(
             return Err(error);
         }
     };
+    timings::begin("the command, until it exits");
     let status = supervise::until_exit(process, &mut signals, terminal.as_mut());
     drop(terminal);
+    timings::begin("teardown: cgroup and state");
     remove(states, state);
+    timings::report(&state.id);
     let status = status?;
     tracing::info!(id = %state.id, %status, "exited");
     // A SIGKILL's 137 alone does not say it was the memory limit.
