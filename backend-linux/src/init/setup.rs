@@ -23,35 +23,17 @@ pub(super) type Hook<'a> = &'a mut dyn FnMut(ChildStep, &Config);
 
 /// Runs every set-up step; the command, ready to `exec`, if all went well.
 pub(super) fn run(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Command, ChildError> {
-    let mut step = |step: ChildStep, action: &dyn Fn(&Config) -> Result<(), ChildError>| {
-        hook(step, config);
-        action(config)
-    };
-    step(ChildStep::Setsid, &new_session)?;
-    step(ChildStep::Namespaces, &join_namespaces)?;
-    step(ChildStep::Hostname, &set_hostname)?;
-    step(ChildStep::Rlimits, &set_rlimits)?;
-    step(ChildStep::OomScoreAdj, &confine::oom_score_adj)?;
-    step(ChildStep::Network, &network::configure)?;
+    step(hook, config, ChildStep::Setsid, new_session)?;
+    step(hook, config, ChildStep::Namespaces, join_namespaces)?;
+    step(hook, config, ChildStep::Hostname, set_hostname)?;
+    step(hook, config, ChildStep::Rlimits, set_rlimits)?;
+    step(hook, config, ChildStep::OomScoreAdj, confine::oom_score_adj)?;
+    step(hook, config, ChildStep::Network, network::configure)?;
     mounts::run(config, hook)?;
-    let mut step = |step: ChildStep, action: &dyn Fn(&Config) -> Result<(), ChildError>| {
-        hook(step, config);
-        action(config)
-    };
-    step(ChildStep::Sysctls, &confine::sysctls)?;
-    step(ChildStep::Paths, &mounts::paths)?;
-    step(ChildStep::ReadonlyRootfs, &mounts::readonly_rootfs)?;
-    step(ChildStep::Console, &|config| {
-        console::make(config, placed.console)
-    })?;
-    set_umask(config);
-    step(ChildStep::User, &set_user)?;
-    step(ChildStep::Capabilities, &confine::capabilities)?;
-    step(ChildStep::Cwd, &change_dir)?;
-    step(ChildStep::NoNewPrivileges, &no_new_privileges)?;
-    step(ChildStep::Fds, &close_on_exec)?;
-    step(ChildStep::Seccomp, &confine::seccomp)?;
-    Command::prepare(config)
+    step(hook, config, ChildStep::Sysctls, confine::sysctls)?;
+    step(hook, config, ChildStep::Paths, mounts::paths)?;
+    step(hook, config, ChildStep::ReadonlyRootfs, mounts::readonly_rootfs)?;
+    the_process(config, placed, hook)
 }
 
 /// The set-up of a setns process: the steps that concern the process
@@ -60,24 +42,38 @@ pub(super) fn run(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Com
 /// mounts) is the init's, and refused here rather than ignored.
 pub(super) fn run_setns(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Command, ChildError> {
     refuse_container_fields(config)?;
-    let mut step = |step: ChildStep, action: &dyn Fn(&Config) -> Result<(), ChildError>| {
-        hook(step, config);
-        action(config)
-    };
-    step(ChildStep::Setsid, &new_session)?;
-    step(ChildStep::Rlimits, &set_rlimits)?;
-    step(ChildStep::OomScoreAdj, &confine::oom_score_adj)?;
-    step(ChildStep::Console, &|config| {
+    step(hook, config, ChildStep::Setsid, new_session)?;
+    step(hook, config, ChildStep::Rlimits, set_rlimits)?;
+    step(hook, config, ChildStep::OomScoreAdj, confine::oom_score_adj)?;
+    the_process(config, placed, hook)
+}
+
+/// The last steps, an init's and a setns process's alike: its terminal,
+/// user, capabilities, working directory, descriptors and filter; then the
+/// command, ready to `exec`.
+fn the_process(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Command, ChildError> {
+    step(hook, config, ChildStep::Console, |config| {
         console::make(config, placed.console)
     })?;
     set_umask(config);
-    step(ChildStep::User, &set_user)?;
-    step(ChildStep::Capabilities, &confine::capabilities)?;
-    step(ChildStep::Cwd, &change_dir)?;
-    step(ChildStep::NoNewPrivileges, &no_new_privileges)?;
-    step(ChildStep::Fds, &close_on_exec)?;
-    step(ChildStep::Seccomp, &confine::seccomp)?;
+    step(hook, config, ChildStep::User, set_user)?;
+    step(hook, config, ChildStep::Capabilities, confine::capabilities)?;
+    step(hook, config, ChildStep::Cwd, change_dir)?;
+    step(hook, config, ChildStep::NoNewPrivileges, no_new_privileges)?;
+    step(hook, config, ChildStep::Fds, close_on_exec)?;
+    step(hook, config, ChildStep::Seccomp, confine::seccomp)?;
     Command::prepare(config)
+}
+
+/// Shows `step` to the hook, then runs `action` as that step.
+fn step(
+    hook: &mut dyn FnMut(ChildStep, &Config),
+    config: &Config,
+    step: ChildStep,
+    action: impl FnOnce(&Config) -> Result<(), ChildError>,
+) -> Result<(), ChildError> {
+    hook(step, config);
+    action(config)
 }
 
 /// Refuses, for a setns process, the fields that set up a container.
