@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use cradle_embed_tests::{children, require_root, Rootfs};
+use cradle_linux::cgroup::Layout;
 use cradle_linux::command::{Command, ExitStatus, Stdio};
 use cradle_linux::ErrorKind;
 
@@ -53,7 +54,8 @@ fn a_container_with_limits_an_exec_and_nothing_left_after_the_drop() {
         .spawn()
         .expect("spawn");
     let pid = container.id();
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("its cgroups");
+    let cgroups = cgroup_dirs(pid);
+    assert!(!cgroups.is_empty(), "it has cgroups");
     let exec = container
         .exec("/bin/cat")
         .arg("/proc/1/comm")
@@ -67,21 +69,20 @@ fn a_container_with_limits_an_exec_and_nothing_left_after_the_drop() {
     );
     assert_eq!(children(), before, "children or zombies are left");
     // Every cgroup it was in is gone.
-    for line in cgroup.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (
-            parts.next(),
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or("/"),
-        );
-        let hierarchy = match controllers {
-            "" => "unified",
-            "name=systemd" => "systemd",
-            list => list.split(',').next().unwrap_or_default(),
-        };
-        let dir = format!("/sys/fs/cgroup/{hierarchy}{path}");
-        assert!(!std::path::Path::new(&dir).exists(), "{dir} is left");
+    for dir in cgroups {
+        assert!(!dir.exists(), "{} is left", dir.display());
     }
+}
+
+/// The directories of `pid`'s cgroups, as cradle-linux maps them.
+fn cgroup_dirs(pid: u32) -> Vec<std::path::PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("its cgroups");
+    Layout::parse(&mountinfo, &membership)
+        .hierarchies()
+        .iter()
+        .filter_map(|hierarchy| hierarchy.dir(&hierarchy.own_cgroup))
+        .collect()
 }
 
 #[test]

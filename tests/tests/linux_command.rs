@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use cradle_core::ExitStatus;
 use cradle_linux::command::{Command, Confinement, NamespaceKind, Network, Stdio};
-use cradle_tests::linux::{require_root, serial, BusyboxRootfs, Leftovers};
+use cradle_tests::linux::{self, require_root, serial, BusyboxRootfs, Leftovers};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 
@@ -25,24 +25,11 @@ fn sh(rootfs: &BusyboxRootfs, script: &str) -> Command {
     command
 }
 
-/// The directories of `pid`'s cgroup in every v1 hierarchy and cgroup2.
+/// The directories of `pid`'s cgroups that exist.
 fn cgroup_dirs(pid: u32) -> Vec<PathBuf> {
-    let membership = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("/proc/<pid>/cgroup");
-    membership
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            let hierarchy = match controllers {
-                "" => "unified".to_owned(),
-                "name=systemd" => "systemd".to_owned(),
-                list => list.split(',').next()?.to_owned(),
-            };
-            let dir = PathBuf::from("/sys/fs/cgroup")
-                .join(hierarchy)
-                .join(path.trim_start_matches('/'));
-            dir.is_dir().then_some(dir)
-        })
+    linux::cgroup_dirs_of(&pid.to_string())
+        .into_iter()
+        .filter(|dir| dir.is_dir())
         .collect()
 }
 

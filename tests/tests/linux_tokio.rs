@@ -7,7 +7,7 @@ use std::fs;
 use std::time::Duration;
 
 use cradle_linux::command::{Command, Stdio};
-use cradle_tests::linux::{require_root, serial, BusyboxRootfs, Leftovers};
+use cradle_tests::linux::{self, require_root, serial, BusyboxRootfs, Leftovers};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 
@@ -38,23 +38,11 @@ fn container(rootfs: &BusyboxRootfs, name: &str) -> Command {
 /// hierarchy, below this process's own cgroups.
 fn own_container_cgroups() -> Vec<String> {
     let prefix = format!("cradle-{}-", std::process::id());
-    let membership = fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
     let mut found = Vec::new();
-    for line in membership.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let hierarchy = match controllers {
-            "" => "unified",
-            "name=systemd" => "systemd",
-            list => list.split(',').next().unwrap_or_default(),
-        };
-        let dir = format!("/sys/fs/cgroup/{hierarchy}{}", path.trim_end_matches('/'));
+    for dir in linux::cgroup_dirs_of("self") {
         for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&prefix) {
-                found.push(format!("{dir}/{name}"));
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                found.push(entry.path().display().to_string());
             }
         }
     }

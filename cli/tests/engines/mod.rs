@@ -126,30 +126,16 @@ pub(crate) struct CgroupTree {
 /// See [`CgroupTree::made_on_the_way`].
 static MADE_ON_THE_WAY: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
 
-/// This process's cgroup in each mounted hierarchy: mount point and path.
+/// This process's cgroup in each mounted hierarchy: mount point and path
+/// (as the backend's cgroup layout finds them).
 fn own_cgroups() -> Vec<(PathBuf, String)> {
-    let membership = fs::read_to_string("/proc/self/cgroup").expect("/proc/self/cgroup");
-    let mounts = fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
-    mounts
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let (mount_point, kind, options) = match fields[..] {
-                [_, mount_point, kind @ ("cgroup" | "cgroup2"), options, ..] => (mount_point, kind, options),
-                _ => return None,
-            };
-            let options: Vec<&str> = options.split(',').collect();
-            let own = membership.lines().find_map(|entry| {
-                let mut parts = entry.splitn(3, ':');
-                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-                let matches = if kind == "cgroup2" {
-                    controllers.is_empty()
-                } else {
-                    !controllers.is_empty() && controllers.split(',').all(|c| options.contains(&c))
-                };
-                matches.then(|| path.to_owned())
-            })?;
-            Some((PathBuf::from(mount_point), own))
+    cradle_linux::cgroup::Layout::detect()
+        .expect("this process's cgroups")
+        .hierarchies()
+        .iter()
+        .map(|hierarchy| {
+            let own = hierarchy.own_cgroup.to_string_lossy().into_owned();
+            (hierarchy.mount_point.clone(), own)
         })
         .collect()
 }

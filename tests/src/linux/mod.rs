@@ -326,3 +326,17 @@ pub fn namespace_of(pid: &str, kind: NamespaceKind) -> String {
         .display()
         .to_string()
 }
+
+/// The directories of the cgroups process `pid` is in, one per hierarchy
+/// that is mounted here, as the backend's [`Layout`] maps them.
+///
+/// [`Layout`]: cradle_linux::cgroup::Layout
+pub fn cgroup_dirs_of(pid: &str) -> Vec<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("/proc/self/mountinfo");
+    let membership = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("/proc/<pid>/cgroup");
+    cradle_linux::cgroup::Layout::parse(&mountinfo, &membership)
+        .hierarchies()
+        .iter()
+        .filter_map(|hierarchy| hierarchy.dir(&hierarchy.own_cgroup))
+        .collect()
+}
