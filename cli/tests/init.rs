@@ -6,14 +6,12 @@
 mod common;
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::os::fd::AsFd;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{one_line, require_root, BusyboxRootfs, Sandbox, DEADLINE};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use common::{one_line, read_until, require_root, BusyboxRootfs, Sandbox, DEADLINE};
 use nix::pty::openpty;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -146,7 +144,8 @@ fn ctrl_c_on_the_terminal_reaches_the_command_in_its_own_foreground_group() {
         .spawn()
         .expect("spawn cradle");
     drop(pty.slave);
-    let seen = read_until(&mut master, "fg 2");
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, "fg 2");
     assert!(seen.contains("pid 2 pgrp 2 fg 2"), "{seen:?}");
     // Give the shell time to become the sleep.
     std::thread::sleep(Duration::from_millis(200));
@@ -154,27 +153,6 @@ fn ctrl_c_on_the_terminal_reaches_the_command_in_its_own_foreground_group() {
     let status = common::wait(&mut child);
     assert_eq!(status.code(), Some(130), "{seen:?}");
     sandbox.assert_clean();
-}
-
-/// Reads `master` until `needle` has appeared; everything read.
-fn read_until(master: &mut File, needle: &str) -> String {
-    let deadline = Instant::now() + DEADLINE;
-    let mut seen = String::new();
-    let mut buf = [0; 1024];
-    while !seen.contains(needle) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no {needle:?} in {seen:?}");
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        if poll(&mut fds, timeout).expect("poll") == 0 {
-            continue;
-        }
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => panic!("terminal closed before {needle:?}: {seen:?}"),
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-    seen
 }
 
 /// The `(pid, stat, comm)` of every process `ps` lists.

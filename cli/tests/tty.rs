@@ -6,37 +6,17 @@
 mod common;
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{require_root, BusyboxRootfs, Sandbox, DEADLINE};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use common::{read_until, require_root, BusyboxRootfs, Sandbox};
 use nix::pty::openpty;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::termios::{tcgetattr, LocalFlags};
 use nix::unistd::Pid;
 use rustix::termios::{tcsetwinsize, Winsize};
-
-/// Reads `master` until `needle` has appeared; everything read so far.
-fn read_until(master: &mut File, seen: &mut String, needle: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    let mut buf = [0; 1024];
-    while !seen.contains(needle) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no {needle:?} in {seen:?}");
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        if poll(&mut fds, timeout).expect("poll") == 0 {
-            continue;
-        }
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => panic!("terminal closed before {needle:?}: {seen:?}"),
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
-        }
-    }
-}
 
 fn size(rows: u16, cols: u16) -> Winsize {
     Winsize {

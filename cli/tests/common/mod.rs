@@ -151,3 +151,27 @@ pub fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Reads the terminal `master` into `seen` until `needle` has appeared in
+/// it, within [`DEADLINE`].
+pub fn read_until(master: &mut std::fs::File, seen: &mut String, needle: &str) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read as _;
+    use std::os::fd::AsFd as _;
+
+    let deadline = Instant::now() + DEADLINE;
+    let mut buf = [0; 1024];
+    while !seen.contains(needle) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no {needle:?} in {seen:?}");
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        if poll(&mut fds, timeout).expect("poll") == 0 {
+            continue;
+        }
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => panic!("terminal closed before {needle:?}: {seen:?}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+}
