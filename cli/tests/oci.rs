@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::bundle::{args, create, receive_console, wait_for_file, Bundle};
+use common::bundle::{args, create, create_refused, receive_console, wait_for_file, Bundle};
 use common::{one_line, require_root, Sandbox};
 use cradle_core::NamespaceKind;
 use cradle_tests::linux::{namespace_of, Unshared};
@@ -193,19 +193,8 @@ fn a_failing_prestart_hook_fails_create_and_leaves_nothing() {
     let bundle = Bundle::new(&sandbox, |config| {
         config["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
     });
-    let output = sandbox
-        .cradle()
-        .args(["create", "--bundle"])
-        .arg(bundle.path())
-        .arg(&id)
-        .output()
-        .expect("create");
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        one_line(&output.stderr).contains("prestart hook"),
-        "{:?}",
-        output.stderr
-    );
+    let line = create_refused(&sandbox, [""; 0], bundle.path(), &id);
+    assert!(line.contains("prestart hook"), "{line}");
     sandbox.assert_clean();
 }
 
@@ -293,15 +282,7 @@ fn bad_bundles_are_refused_with_one_line_and_nothing_left() {
     }
     let sandbox = Sandbox::new("oci-bad");
     let refused = |bundle: &Path, id: &str, expected: &str| {
-        let output = sandbox
-            .cradle()
-            .args(["create", "--bundle"])
-            .arg(bundle)
-            .arg(id)
-            .output()
-            .expect("create");
-        assert_eq!(output.status.code(), Some(1), "{expected}");
-        let line = one_line(&output.stderr);
+        let line = create_refused(&sandbox, [""; 0], bundle, id);
         assert!(line.contains(expected), "{line:?} does not name {expected:?}");
     };
     let empty = tempfile::tempdir().expect("empty bundle");
@@ -485,18 +466,12 @@ fn a_ptmx_that_is_not_the_multiplexer_is_refused() {
     let sockets = tempfile::tempdir().expect("socket directory");
     let socket = sockets.path().join("console.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
-    let output = sandbox
-        .cradle()
-        .args(["create", "--console-socket"])
-        .arg(&socket)
-        .arg("--bundle")
-        .arg(bundle.path())
-        .arg(&id)
-        .write_stdin("")
-        .output()
-        .expect("create");
-    assert_eq!(output.status.code(), Some(1));
-    let line = one_line(&output.stderr);
+    let line = create_refused(
+        &sandbox,
+        [std::ffi::OsStr::new("--console-socket"), socket.as_os_str()],
+        bundle.path(),
+        &id,
+    );
     assert!(line.contains("console"), "{line}");
     assert!(line.contains("not the pseudo-terminal multiplexer"), "{line}");
     sandbox.assert_clean();
@@ -581,16 +556,7 @@ fn a_failing_container_hook_fails_its_step() {
     let bundle = Bundle::new(&sandbox, |config| {
         config["hooks"] = json!({"createContainer": [{"path": "/bin/false"}]});
     });
-    let output = sandbox
-        .cradle()
-        .args(["create", "--bundle"])
-        .arg(bundle.path())
-        .arg(&id)
-        .write_stdin("")
-        .output()
-        .expect("create");
-    assert_eq!(output.status.code(), Some(1));
-    let line = one_line(&output.stderr);
+    let line = create_refused(&sandbox, [""; 0], bundle.path(), &id);
     assert!(line.contains("createContainer hook /bin/false"), "{line}");
     assert!(line.contains("create_container_hooks"), "{line}");
     sandbox.assert_clean();

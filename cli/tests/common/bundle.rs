@@ -69,6 +69,29 @@ pub fn create(sandbox: &Sandbox, bundle: &Path, id: &str) {
     assert!(status.success(), "create {id}: {text}");
 }
 
+/// `cradle create FLAGS --bundle BUNDLE ID`, checked to be refused as
+/// runc refuses: exit 1 and one line on stderr, which is returned.
+pub fn create_refused<S: AsRef<std::ffi::OsStr>>(
+    sandbox: &Sandbox,
+    flags: impl IntoIterator<Item = S>,
+    bundle: &Path,
+    id: &str,
+) -> String {
+    let output = sandbox
+        .cradle()
+        .arg("create")
+        .args(flags)
+        .arg("--bundle")
+        .arg(bundle)
+        .arg(id)
+        .write_stdin("")
+        .output()
+        .expect("create");
+    let line = super::one_line(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "create {id}: {line}");
+    line
+}
+
 pub fn args(config: &mut Value, script: &str) {
     config["process"]["args"] = json!(["sh", "-c", script]);
 }
