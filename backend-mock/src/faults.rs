@@ -63,11 +63,14 @@ pub enum Fault {
         /// Where.
         at: At,
     },
-    /// The program at `at` fails its set-up: it replies `error` (after the
-    /// parent's end of stream, as the child's handshake requires) and exits 1.
+    /// The program at `at` fails its set-up with `errno`: it replies
+    /// `error` (after the parent's end of stream, as the child's handshake
+    /// requires) and exits 1.
     Refuse {
         /// Where.
         at: At,
+        /// The errno its `error` names.
+        errno: i32,
     },
     /// The program at `at` closes its socket end without a word. A helper
     /// then exits 0; a container process keeps running.
@@ -98,7 +101,7 @@ impl Fault {
             | Fault::Oversized { at }
             | Fault::Truncated { at }
             | Fault::Unexpected { at }
-            | Fault::Refuse { at }
+            | Fault::Refuse { at, .. }
             | Fault::Hangup { at }
             | Fault::SocketError { at, .. } => Some(at),
             Fault::Fail { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => None,
@@ -170,8 +173,10 @@ pub enum ProcessPoint {
 }
 
 /// The set-up steps an init runs between its config and `ready`, in the
-/// order of [`ChildStep::ALL`].
-pub const INIT_SET_UP: [ChildStep; 20] = [
+/// order of [`ChildStep::ALL`]. The last, [`ChildStep::Exec`], finds the
+/// program, as Linux's child does before `ready` (a missing command fails
+/// there); `execve` itself comes after `ready` ([`ProcessPoint::Exec`]).
+pub const INIT_SET_UP: [ChildStep; 21] = [
     ChildStep::Setsid,
     ChildStep::Namespaces,
     ChildStep::Hostname,
@@ -192,13 +197,14 @@ pub const INIT_SET_UP: [ChildStep; 20] = [
     ChildStep::NoNewPrivileges,
     ChildStep::Fds,
     ChildStep::Seccomp,
+    ChildStep::Exec,
 ];
 
 /// The set-up steps a setns process (the one the helper forks) runs
 /// between its config and `ready`: the init's, less those that make the
 /// container (namespaces, host name, network, mounts, root, devices,
 /// sysctls, paths), which it joins instead.
-pub const SETNS_SET_UP: [ChildStep; 10] = [
+pub const SETNS_SET_UP: [ChildStep; 11] = [
     ChildStep::Setsid,
     ChildStep::Rlimits,
     ChildStep::OomScoreAdj,
@@ -209,6 +215,7 @@ pub const SETNS_SET_UP: [ChildStep; 10] = [
     ChildStep::NoNewPrivileges,
     ChildStep::Fds,
     ChildStep::Seccomp,
+    ChildStep::Exec,
 ];
 
 /// The set-up steps the container process of a `kind` launch runs, in
@@ -404,10 +411,12 @@ mod tests {
             ChildStep::Exec,
             ChildStep::Other,
         ];
-        let rest: Vec<ChildStep> = ChildStep::ALL
+        let mut rest: Vec<ChildStep> = ChildStep::ALL
             .into_iter()
             .filter(|step| !handshake.contains(step))
             .collect();
+        // Finding the program, last before `ready`.
+        rest.push(ChildStep::Exec);
         assert_eq!(rest, INIT_SET_UP);
     }
 }

@@ -318,6 +318,7 @@ fn an_exec_failure_is_reported_to_the_resumer() {
         // script: it strikes after the resume lets it go on to `exec`.
         let exec_fails = Fault::Refuse {
             at: At::Process(ProcessPoint::Exec),
+            errno: libc::EPERM,
         };
         let create = Create::run(Kernel::new(), vec![exec_fails.clone()], schedule);
         let pid = create.created();

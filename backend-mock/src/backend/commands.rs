@@ -67,7 +67,11 @@ impl Processes for MockBackend {
         };
         self.begin(command, CommandKind::WriteIdMaps)?;
         let call = format!("write /proc/{pid}/uid_map");
-        let process = self.live_process(pid, &call)?;
+        // Linux takes the maps of a zombie's user namespace, which lives
+        // on until it is reaped: the child's exit tells the rest.
+        let Some(process) = self.unreaped_process(pid, &call)? else {
+            return Ok(());
+        };
         if !process.new_namespaces.contains(&NamespaceKind::User) || process.id_maps.is_some() {
             return Err(error(call, libc::EPERM));
         }
@@ -78,7 +82,11 @@ impl Processes for MockBackend {
     fn release(&mut self, pid: Pid) -> Result<(), CommandError> {
         self.begin(Command::Release { pid }, CommandKind::Release)?;
         let call = format!("release {pid}");
-        let process = self.live_process(pid, &call)?;
+        // A release is a write the dead child never reads; its exit tells
+        // the rest.
+        let Some(process) = self.unreaped_process(pid, &call)? else {
+            return Ok(());
+        };
         if !process.held {
             return Err(error(call, libc::EINVAL));
         }
@@ -121,21 +129,15 @@ impl Processes for MockBackend {
         }
         let helper_serial = self.held_process(helper)?.serial;
         let launcher = self.kernel.launcher();
-        let process = self
-            .kernel
-            .process(pid)
-            .ok_or_else(|| error(format_args!("pidfd_open {pid}"), libc::ESRCH))?;
+        // A forged report is the backend's refusal, not a failed call: no
+        // errno, as on Linux.
+        let forged = |reason: &str| CommandError::new(format!("forged pid report {pid}: {reason}"), None);
+        let process = self.kernel.process(pid).ok_or_else(|| forged("not a process"))?;
         if process.parent != Some(launcher) {
-            return Err(error(
-                format_args!("{pid} is not a child of the launcher"),
-                libc::ECHILD,
-            ));
+            return Err(forged("not a child of the launcher"));
         }
         if process.creator != Some((helper, helper_serial)) {
-            return Err(error(
-                format_args!("{pid} was not forked by helper {helper}"),
-                libc::EPERM,
-            ));
+            return Err(forged("not forked by the helper"));
         }
         if let Err(error) = scripted {
             // The check passed but taking hold failed: by the `Adopt`
@@ -232,7 +234,10 @@ impl Cgroups for MockBackend {
         if !self.cgroup_created {
             return Err(error(call, libc::ENOENT));
         }
-        self.live_process(pid, &call)?.cgroup = Some(path);
+        // Linux takes a zombie's pid and moves nothing.
+        if let Some(process) = self.unreaped_process(pid, &call)? {
+            process.cgroup = Some(path);
+        }
         Ok(())
     }
 
@@ -243,7 +248,10 @@ impl Cgroups for MockBackend {
         if self.kernel.cgroup(&path).is_none() {
             return Err(error(call, libc::ENOENT));
         }
-        self.live_process(pid, &call)?.cgroup = Some(path);
+        // Linux takes a zombie's pid and moves nothing.
+        if let Some(process) = self.unreaped_process(pid, &call)? {
+            process.cgroup = Some(path);
+        }
         Ok(())
     }
 
@@ -294,7 +302,11 @@ impl Interfaces for MockBackend {
         let Interface::Veth(veth) = interface else {
             return Ok(());
         };
-        self.live_process(pid, format_args!("open /proc/{pid}/ns/net"))?;
+        // A zombie has no namespaces left to open.
+        let netns = format!("open /proc/{pid}/ns/net");
+        if self.unreaped_process(pid, &netns)?.is_none() {
+            return Err(error(netns, libc::ENOENT));
+        }
         let host = HostInterface {
             peer: veth.peer_name.clone(),
             peer_netns_of: pid,
@@ -340,10 +352,14 @@ impl Channel for MockBackend {
         self.begin(command, CommandKind::Send)?;
         let mut rest = bytes;
         loop {
-            let sent = self
-                .socket("write")?
-                .parent_send(rest)
-                .map_err(|errno| error("write", errno))?;
+            let sent = match self.socket("write")?.parent_send(rest) {
+                Ok(sent) => sent,
+                // The child is gone, as on Linux: its exit status, and what
+                // it wrote before it went, say why; the read side reports
+                // them.
+                Err(libc::EPIPE) => return Ok(()),
+                Err(errno) => return Err(error("write", errno)),
+            };
             rest = &rest[sent..];
             if rest.is_empty() {
                 return Ok(());

@@ -201,6 +201,19 @@ impl MockBackend {
             .ok_or_else(|| error(format_args!("no pidfd for {pid}"), libc::EBADF))
     }
 
+    /// The process `pid`, held and not reaped: `Some` while it runs,
+    /// `None` once it is a zombie; `ESRCH` for `call` if it is gone.
+    fn unreaped_process(
+        &mut self,
+        pid: Pid,
+        call: impl Display,
+    ) -> Result<Option<&mut Process>, CommandError> {
+        if !self.held_process(pid)?.is_alive() {
+            return Ok(None);
+        }
+        self.live_process(pid, call).map(Some)
+    }
+
     fn socket(&mut self, call: &str) -> Result<&mut SocketPair, CommandError> {
         let id = self.socket.ok_or_else(|| error(call, libc::EBADF))?;
         self.kernel.socket_mut(id).ok_or_else(|| error(call, libc::EBADF))

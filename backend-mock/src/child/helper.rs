@@ -111,13 +111,13 @@ impl HelperProgram {
                 let ready = encode_to_bytes(&Message::Ready).unwrap_or_default();
                 kernel.child_send(me, self.socket, &ready);
             }
-            Fault::Refuse { .. } => {
+            Fault::Refuse { errno, .. } => {
                 let step = match self.cursor.point() {
                     HelperPoint::Join => ChildStep::Setns,
                     HelperPoint::Fork => ChildStep::Fork,
                     HelperPoint::Report | HelperPoint::Exit => ChildStep::Report,
                 };
-                self.refuse(me, kernel, step, libc::EPERM);
+                self.refuse(me, kernel, step, errno);
             }
             Fault::Hangup { .. } => {
                 kernel.close_child_end(me, self.socket);

@@ -173,12 +173,12 @@ impl ProcessProgram {
                 kernel.exit(me, ExitStatus::Exited(0));
             }
             Fault::Unexpected { .. } => kernel.child_send(me, self.socket, &pid_report(me.as_raw())),
-            Fault::Refuse { .. } => {
+            Fault::Refuse { errno, .. } => {
                 self.failed = true;
                 self.handshake.fail(ChildError {
                     message: format!("simulated failure at {:?}", self.cursor.point()),
                     step: child_step(self.cursor.point()),
-                    errno: Some(libc::EPERM),
+                    errno: Some(errno),
                 });
                 self.flush(me, kernel);
                 self.exit_once_replied(me, kernel);

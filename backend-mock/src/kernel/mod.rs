@@ -241,6 +241,23 @@ impl Kernel {
             .ok_or(Errno(libc::EAGAIN))
     }
 
+    /// Makes the cgroup `path` (its parent must exist), as another program
+    /// would: no launch's, so no launch may remove it.
+    pub fn make_cgroup(&mut self, path: &str) -> Result<(), Errno> {
+        self.cgroups.mkdir(path, None).map_err(Errno)
+    }
+
+    /// Makes a host interface named `name` that no launch created, as
+    /// another program would (`ip link add`).
+    pub fn add_host_interface(&mut self, name: &str) -> Result<(), Errno> {
+        let interface = HostInterface {
+            peer: String::new(),
+            peer_netns_of: HOST_INIT,
+            launch: None,
+        };
+        self.net.create(name, interface).map_err(Errno)
+    }
+
     /// `kill(pid, SIGKILL)`.
     pub fn kill(&mut self, pid: Pid) -> Result<(), Errno> {
         if self.processes.get(pid).is_none() {

@@ -39,10 +39,10 @@
 //!   kill, remove interface, destroy cgroup, close, reap strays, start,
 //!   hand off),
 //!   and for the two interface commands an index byte (mod 3); a point is
-//!   a byte mod 3 (command, process point mod 23, helper point mod 4) and
-//!   its byte; the process points are awaiting release, reading the config,
-//!   the 18 set-up steps of an init in order ([`INIT_SET_UP`]; a setns
-//!   process runs 9 of them), `exec`, running, and held after `ready`
+//!   a byte mod 3 (command, process point mod their count, helper point
+//!   mod 4) and its byte; the process points are awaiting release, reading
+//!   the config, the set-up steps of an init in order ([`INIT_SET_UP`]; a
+//!   setns process runs some of them), `exec`, running, and held after `ready`
 //!   awaiting the start. A status is a byte whose bit 0 means signaled,
 //!   and a code byte. Kinds, points and cancel steps added later come
 //!   last, so that the older ones keep their bytes.
@@ -535,7 +535,10 @@ fn fault(u: &mut Unstructured<'_>) -> Result<Fault> {
         5 => Fault::Oversized { at: at(u)? },
         6 => Fault::Truncated { at: at(u)? },
         7 => Fault::Unexpected { at: at(u)? },
-        8 => Fault::Refuse { at: at(u)? },
+        8 => Fault::Refuse {
+            at: at(u)?,
+            errno: errno(u)?,
+        },
         9 => Fault::Hangup { at: at(u)? },
         10 => Fault::SocketError {
             at: at(u)?,
@@ -590,9 +593,10 @@ fn put_fault(out: &mut Vec<u8>, fault: &Fault) {
             out.push(7);
             put_at(out, at);
         }
-        Fault::Refuse { at } => {
+        Fault::Refuse { at, errno } => {
             out.push(8);
             put_at(out, at);
+            put_errno(out, errno);
         }
         Fault::Hangup { at } => {
             out.push(9);

@@ -299,12 +299,14 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
             "refuses",
             Fault::Refuse {
                 at: set_up(ChildStep::Mounts),
+                errno: libc::EPERM,
             },
         ),
         (
             "refuses-seccomp",
             Fault::Refuse {
                 at: set_up(ChildStep::Seccomp),
+                errno: libc::EPERM,
             },
         ),
         (
@@ -397,6 +399,7 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
             "helper-refuses",
             Fault::Refuse {
                 at: At::Helper(HelperPoint::Join),
+                errno: libc::EPERM,
             },
         ),
         (
@@ -423,6 +426,7 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
             "refuses",
             Fault::Refuse {
                 at: set_up(ChildStep::Capabilities),
+                errno: libc::EPERM,
             },
         ),
         (
