@@ -1,4 +1,5 @@
 //! Shared helpers for cradle's scenario tests.
+pub mod conformance;
 pub mod invariants;
 #[cfg(feature = "linux")]
 pub mod linux;

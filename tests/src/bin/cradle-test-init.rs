@@ -7,7 +7,10 @@
 //! it on the wire; `exec` is after `ready`): `stall` sleeps for an hour;
 //! `announce` writes the step's name and a newline to stdout, then sleeps,
 //! for a test to kill it there. (The child cannot kill itself: as pid 1 of
-//! a pid namespace, it is immune to its own signals.)
+//! a pid namespace, it is immune to its own signals.) `garbage` writes a
+//! line that is not a message to the launch socket and goes on; `forge`
+//! (for the helper, at `fork`) reports the pid of the host's init instead
+//! of forking, and exits 0.
 //!
 //! A setns helper has no config: its fault is the name it runs under, a
 //! link to this binary named `<action>@<step>` (`setns` or `fork`).
@@ -18,6 +21,9 @@ use std::time::Duration;
 use cradle_core::{ChildStep, Config};
 
 const FAULT: &str = "CRADLE_TEST_FAULT=";
+
+/// The launch socket's descriptor in a child without preserved ones.
+const LAUNCH_SOCKET: std::os::fd::RawFd = 3;
 
 cradle_linux::init_in_main!();
 
@@ -49,8 +55,20 @@ fn fault(step: ChildStep, config: &Config) {
             let _ = writeln!(std::io::stdout(), "{step}");
             std::thread::sleep(Duration::from_secs(3600));
         }
-        _ => {}
+        "garbage" => send(b"this is not a message\n"),
+        "forge" => {
+            send(&cradle_core::child::pid_report(1));
+            std::process::exit(0);
+        }
+        other => panic!("cradle-test-init: unknown fault action {other:?}"),
     }
+}
+
+/// Writes `bytes` to the launch socket, which a child without preserved
+/// descriptors has at 3.
+fn send(bytes: &[u8]) {
+    let sent = nix::sys::socket::send(LAUNCH_SOCKET, bytes, nix::sys::socket::MsgFlags::empty());
+    assert_eq!(sent, Ok(bytes.len()), "cradle-test-init: the fault's write");
 }
 
 /// `<action>@<step>` from the name this binary runs under.
