@@ -2,7 +2,7 @@
 //! so that its caller can record it before anything of the user's runs.
 
 use cradle_core::backend::{Wait, Wake};
-use cradle_core::{driver, Launch, LaunchError, Pid, Step};
+use cradle_core::{driver, Launch, LaunchError, Pid, Step, StepTime};
 
 use crate::cgroup::Cgroup;
 use crate::error::Error;
@@ -54,6 +54,13 @@ impl HeldProcess {
     pub fn start_time(&self) -> Result<u64, Error> {
         // Our child, not reaped: /proc/<pid> is this process.
         proc_stat::start_time(self.pid)
+    }
+
+    /// How long each of the child's set-up steps took, when the config
+    /// asked ([`Config::report_timings`](cradle_core::Config::report_timings));
+    /// empty otherwise.
+    pub fn child_timings(&self) -> &[StepTime] {
+        self.launch.child_timings()
     }
 
     /// The cgroup the launch created, if any.

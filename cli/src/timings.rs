@@ -10,11 +10,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use cradle_core::Step;
+use cradle_core::{Step, StepTime};
 use nix::sys::resource::{getrusage, UsageWho};
 
 /// When `main` began.
 static START: OnceLock<Instant> = OnceLock::new();
+/// The child's own account of its set-up steps, reported with `ready`.
+static CHILD_STEPS: Mutex<Vec<StepTime>> = Mutex::new(Vec::new());
+/// The phase the child's steps happen in.
+const AWAIT_READY: &str = "launch: await ready";
 /// Whether phases are recorded.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 /// Each phase's name and when it began, in order.
@@ -53,9 +57,37 @@ pub(crate) fn begin(name: &str) {
     }
 }
 
+/// The child's set-up steps as it timed them, shown within the parent's
+/// wait for `ready`.
+pub(crate) fn child_steps(steps: &[StepTime]) {
+    if let Ok(mut child_steps) = CHILD_STEPS.lock() {
+        child_steps.extend_from_slice(steps);
+    }
+}
+
 /// The launch's step hook: the step is a phase.
 pub(crate) fn at_step(step: Step) {
     begin(&format!("launch: {step}"));
+}
+
+/// The child's steps, indented under the wait for `ready`, with what of
+/// the wait they do not account for (the child's `exec` of the init
+/// binary, its config, the messages).
+fn child_report() -> String {
+    let steps = CHILD_STEPS.lock().map(|steps| steps.clone()).unwrap_or_default();
+    let mut text = String::new();
+    for StepTime { step, nanos } in &steps {
+        let ms = *nanos as f64 / 1e6;
+        text.push_str(&format!("{ms:9.3}    child: {step}\n"));
+    }
+    if !steps.is_empty() {
+        let total: u64 = steps.iter().map(|step| step.nanos).sum();
+        text.push_str(&format!(
+            "{:9.3}    child: its set-up steps together\n",
+            total as f64 / 1e6
+        ));
+    }
+    text
 }
 
 /// Ends the last phase and prints them all to stderr, with the total and
@@ -71,6 +103,9 @@ pub(crate) fn report(id: &str) {
         let ended = phases.get(index + 1).map_or(end, |(_, next)| *next);
         let ms = ended.duration_since(*began).as_secs_f64() * 1e3;
         text.push_str(&format!("{ms:9.3}  {name}\n"));
+        if name == AWAIT_READY {
+            text.push_str(&child_report());
+        }
     }
     if let Some(start) = START.get() {
         let ms = end.duration_since(*start).as_secs_f64() * 1e3;

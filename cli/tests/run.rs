@@ -403,6 +403,32 @@ fn timings_say_where_the_wall_time_went() {
         .collect();
     assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
     assert!(text.contains("CPU, user+sys"), "{text}");
+    // The child's own steps, as it timed them, within the wait for `ready`
+    // and together no longer than it.
+    let ms_of = |phase: &str| {
+        text.lines()
+            .find_map(|line| {
+                let (ms, name) = line.trim_start().split_once("  ")?;
+                (name.trim_start() == phase).then(|| ms.parse::<f64>().expect("milliseconds"))
+            })
+            .unwrap_or_else(|| panic!("no {phase:?} in {text}"))
+    };
+    let await_ready = positions[4];
+    for step in ["child: mounts", "child: rootfs", "child: seccomp", "child: exec"] {
+        let at = phases
+            .iter()
+            .position(|phase| phase.trim_start() == step)
+            .unwrap_or_else(|| panic!("no {step:?} in {text}"));
+        assert!(
+            at > await_ready && at < positions[5],
+            "{step} outside the wait: {text}"
+        );
+    }
+    let child_total = ms_of("child: its set-up steps together");
+    assert!(
+        child_total > 0.0 && child_total <= ms_of("launch: await ready"),
+        "{text}"
+    );
     // Without the flag, nothing of it.
     let quiet = sandbox
         .cradle()

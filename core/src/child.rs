@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use crate::config::{Config, PROTOCOL_VERSION};
 use crate::framing::{encode_to_bytes, Decoder, Direction, Limits};
-use crate::message::{ChildError, ChildStep, Message};
+use crate::message::{ChildError, ChildStep, Message, StepTime};
 
 /// What the child's handshake tells the child.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,11 +133,17 @@ impl ChildHandshake {
 
     /// Set-up is done: queue `ready`. `exec` is next.
     pub fn ready(&mut self) -> Result<(), NotConfigured> {
+        self.ready_with_timings(Vec::new())
+    }
+
+    /// [`ready`](ChildHandshake::ready), with how long each set-up step
+    /// took (for a config that asks: [`Config::report_timings`]).
+    pub fn ready_with_timings(&mut self, timings: Vec<StepTime>) -> Result<(), NotConfigured> {
         if self.state != State::Configured {
             return Err(NotConfigured);
         }
         self.state = State::Ready;
-        self.queue(&Message::Ready);
+        self.queue(&Message::Ready { timings });
         Ok(())
     }
 

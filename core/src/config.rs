@@ -131,6 +131,11 @@ pub struct Config {
     /// nothing reaps orphans unless the command does.
     #[serde(default)]
     pub reaper: bool,
+    /// The child reports how long each of its set-up steps took, with its
+    /// `ready` ([`Launch::child_timings`](crate::Launch::child_timings)):
+    /// for a caller that accounts for a start's time (`run --timings`).
+    #[serde(default)]
+    pub report_timings: bool,
     /// After `ready`, wait for the parent's start before `exec` (init
     /// only), so that the parent can record the process before anything of
     /// the user's runs; exit instead if the parent goes away first.
@@ -253,6 +258,7 @@ impl Config {
             hooks: Vec::new(),
             hook_state: None,
             reaper: false,
+            report_timings: false,
             hold: false,
             args: args.into_iter().map(Into::into).collect(),
         }

@@ -18,7 +18,8 @@ pub struct Limits {
     pub config: usize,
     /// `pid`: 64 bytes by default; a pid is at most ten digits.
     pub pid: usize,
-    /// `ready`: 64 bytes by default.
+    /// `ready`: 4 KiB by default, room for the timings of every set-up
+    /// step (about 60 bytes each) when the config asks for them.
     pub ready: usize,
     /// `error`: 64 KiB by default, room for a long message and path.
     pub error: usize,
@@ -41,7 +42,7 @@ impl Default for Limits {
         Limits {
             config: 1 << 20,
             pid: 64,
-            ready: 64,
+            ready: 4 << 10,
             error: 64 << 10,
         }
     }

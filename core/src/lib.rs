@@ -85,6 +85,6 @@ pub use crate::framing::{DecodeError, Decoder, Direction, Limits};
 pub use crate::launch::{
     Command, CommandError, ConfigError, Event, IdMap, IdMaps, Kind, Launch, LaunchError, Plan, Role, Step,
 };
-pub use crate::message::{ChildError, ChildStep, Message};
+pub use crate::message::{ChildError, ChildStep, Message, StepTime};
 pub use crate::process::{ExitStatus, Pid};
 pub use crate::time::Time;

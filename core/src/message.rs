@@ -17,19 +17,31 @@ pub enum Message {
         /// As the helper reports it; the parent checks it before use.
         pid: i32,
     },
-    /// Child → parent: set-up is done, `exec` is next.
-    Ready,
+    /// Child → parent: set-up is done, `exec` is next; with how long each
+    /// set-up step took, when the config asked
+    /// ([`Config::report_timings`]).
+    Ready {
+        /// Each step walked, in order, with its duration; empty unless asked
+        /// for (and then absent from the wire: `{"type":"ready"}`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        timings: Vec<StepTime>,
+    },
     /// Child → parent: set-up failed.
     Error(ChildError),
 }
 
 impl Message {
+    /// `ready`, without timings.
+    pub fn ready() -> Message {
+        Message::Ready { timings: Vec::new() }
+    }
+
     /// The message's `type` tag.
     pub fn kind(&self) -> MessageKind {
         match self {
             Message::Config(_) => MessageKind::Config,
             Message::Pid { .. } => MessageKind::Pid,
-            Message::Ready => MessageKind::Ready,
+            Message::Ready { .. } => MessageKind::Ready,
             Message::Error(_) => MessageKind::Error,
         }
     }
@@ -64,6 +76,15 @@ impl fmt::Display for MessageKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// How long the child took over one set-up step, on its monotonic clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTime {
+    /// The step.
+    pub step: ChildStep,
+    /// Its duration, in nanoseconds.
+    pub nanos: u64,
 }
 
 /// Why the child could not become the container process.

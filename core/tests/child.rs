@@ -68,7 +68,7 @@ fn the_config_is_delivered_only_after_the_parents_end_of_stream() {
     assert_eq!(child.poll_event(), None);
     assert_eq!(child.poll_transmit(), None);
     child.ready().unwrap();
-    assert_eq!(replies(&mut child), [Message::Ready]);
+    assert_eq!(replies(&mut child), [Message::ready()]);
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn ready_after_a_failure_or_twice_is_misuse() {
     assert_eq!(child.ready(), Err(NotConfigured));
     assert_eq!(
         replies(&mut child),
-        [Message::Ready, Message::Error(setup_error())]
+        [Message::ready(), Message::Error(setup_error())]
     );
 }
 
@@ -240,7 +240,7 @@ fn a_failure_after_ready_is_a_failed_exec_and_is_sent_at_once() {
     child.handle_eof();
     child.poll_event();
     child.ready().unwrap();
-    assert_eq!(replies(&mut child), [Message::Ready]);
+    assert_eq!(replies(&mut child), [Message::ready()]);
     let exec = ChildError {
         message: "execve /bin/echo: permission denied".to_owned(),
         step: ChildStep::Exec,

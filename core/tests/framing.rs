@@ -16,7 +16,7 @@ fn every_message() -> [Message; 4] {
     [
         Message::Config(Box::new(Config::new(["/bin/sh", "-c", "echo 'a\nb'"]))),
         Message::Pid { pid: 4242 },
-        Message::Ready,
+        Message::ready(),
         error_message(),
     ]
 }
@@ -54,14 +54,14 @@ fn the_tags_on_the_wire() {
     let tags: Vec<&str> = every_message().iter().map(|m| m.kind().as_str()).collect();
     assert_eq!(tags, ["config", "pid", "ready", "error"]);
     assert_eq!(
-        &encode_to_bytes(&Message::Ready).unwrap()[..],
+        &encode_to_bytes(&Message::ready()).unwrap()[..],
         b"{\"type\":\"ready\"}\n"
     );
 }
 
 #[test]
 fn any_chunking_gives_the_same_messages() {
-    let stream: Vec<u8> = [Message::Pid { pid: 7 }, Message::Ready, error_message()]
+    let stream: Vec<u8> = [Message::Pid { pid: 7 }, Message::ready(), error_message()]
         .iter()
         .flat_map(|m| encode_to_bytes(m).unwrap().to_vec())
         .collect();
@@ -70,7 +70,10 @@ fn any_chunking_gives_the_same_messages() {
         &[&stream],
     )
     .unwrap();
-    assert_eq!(whole, [Message::Pid { pid: 7 }, Message::Ready, error_message()]);
+    assert_eq!(
+        whole,
+        [Message::Pid { pid: 7 }, Message::ready(), error_message()]
+    );
 
     let bytewise: Vec<&[u8]> = stream.chunks(1).collect();
     let mut decoder = Decoder::new(Direction::ToParent, Limits::default());
@@ -95,7 +98,7 @@ fn decode_takes_input_up_to_the_end_of_one_message() {
     let stream = b"{\"type\":\"ready\"}\n{\"type\":\"pid\",\"pid\":1}\n{\"ty";
     let mut rest = &stream[..];
     let mut decoder = Decoder::new(Direction::ToParent, Limits::default());
-    assert_eq!(decoder.decode(&mut rest), Ok(Some(Message::Ready)));
+    assert_eq!(decoder.decode(&mut rest), Ok(Some(Message::ready())));
     assert_eq!(rest, b"{\"type\":\"pid\",\"pid\":1}\n{\"ty");
     assert_eq!(decoder.decode(&mut rest), Ok(Some(Message::Pid { pid: 1 })));
     assert_eq!(decoder.decode(&mut rest), Ok(None));
@@ -137,6 +140,7 @@ fn a_long_line_in_one_chunk_is_refused_too() {
     line.push(b'\n');
     let limits = Limits {
         error: 64,
+        ready: 64,
         ..Limits::default()
     };
     let mut rest = &line[..];
@@ -147,14 +151,14 @@ fn a_long_line_in_one_chunk_is_refused_too() {
 #[test]
 fn a_message_over_its_own_types_cap_is_over_cap() {
     // Valid JSON, padded: under the error cap (the line cap), over ready's.
-    let padded = format!("{{\"type\":\"ready\"{}}}\n", " ".repeat(100));
+    let padded = format!("{{\"type\":\"ready\"{}}}\n", " ".repeat(5000));
     let len = padded.len() - 1;
     assert_eq!(
         decode_line(Direction::ToParent, padded.as_bytes()),
         Err(DecodeError::OverCap {
             kind: MessageKind::Ready,
             len,
-            cap: 64
+            cap: 4 << 10
         })
     );
     let padded_pid = format!("{{\"type\":\"pid\",{}\"pid\":1}}\n", " ".repeat(60));
@@ -177,7 +181,7 @@ fn a_message_at_its_cap_is_accepted() {
     let mut rest = &line[..];
     assert_eq!(
         Decoder::new(Direction::ToParent, limits).decode(&mut rest),
-        Ok(Some(Message::Ready))
+        Ok(Some(Message::ready()))
     );
 }
 
@@ -234,7 +238,7 @@ fn messages_travelling_the_other_way_are_refused() {
 fn end_of_stream_inside_a_message_is_truncated() {
     let mut decoder = Decoder::new(Direction::ToParent, Limits::default());
     let mut rest = &b"{\"type\":\"ready\"}\n{\"type\":"[..];
-    assert_eq!(decoder.decode(&mut rest), Ok(Some(Message::Ready)));
+    assert_eq!(decoder.decode(&mut rest), Ok(Some(Message::ready())));
     assert_eq!(decoder.decode(&mut rest), Ok(None));
     assert_eq!(decoder.decode_eof(), Err(DecodeError::Truncated { buffered: 8 }));
 }
@@ -244,6 +248,6 @@ fn end_of_stream_between_messages_is_clean() {
     let mut decoder = Decoder::new(Direction::ToParent, Limits::default());
     assert_eq!(decoder.decode_eof(), Ok(()));
     let mut rest = &b"{\"type\":\"ready\"}\n"[..];
-    assert_eq!(decoder.decode(&mut rest), Ok(Some(Message::Ready)));
+    assert_eq!(decoder.decode(&mut rest), Ok(Some(Message::ready())));
     assert_eq!(decoder.decode_eof(), Ok(()));
 }

@@ -7,7 +7,7 @@ use cradle_core::child::pid_report;
 use cradle_core::config::{Interface, Veth};
 use cradle_core::framing::{encode_to_bytes, DecodeError};
 use cradle_core::launch::{ConfigError, Misuse, Role, Spawn, Step, Who, EXIT_GRACE};
-use cradle_core::message::{ChildError, ChildStep, MessageKind};
+use cradle_core::message::{ChildError, ChildStep, MessageKind, StepTime};
 use cradle_core::{
     Command, CommandError, Config, Event, ExitStatus, IdMap, IdMaps, Launch, LaunchError, Limits, Message,
     Namespace, NamespaceKind, Pid, Plan, Time,
@@ -221,7 +221,7 @@ impl Driver {
     #[track_caller]
     fn init_to_held(&mut self) {
         self.init_to_await_ready();
-        self.say(Message::Ready);
+        self.say(Message::ready());
         assert_eq!(self.launch.poll_event(), Some(Event::Held { pid: pid(CHILD) }));
         assert_eq!(self.launch.step(), Step::AwaitStart);
         assert!(self.launch.is_held());
@@ -371,7 +371,7 @@ fn init_runs_every_step_in_order() {
     d.expect(Command::ShutdownWrite);
     d.ok();
     d.waiting();
-    d.say(Message::Ready);
+    d.say(Message::ready());
     assert_eq!(d.launch.step(), Step::AwaitExec);
     d.waiting();
     d.eof();
@@ -397,7 +397,7 @@ fn init_without_extras_spawns_sends_and_closes() {
     d.expect(Command::ShutdownWrite);
     d.ok();
     // `ready` and the end of stream in one read, then the exit: all fine.
-    d.say(Message::Ready);
+    d.say(Message::ready());
     d.eof();
     assert_eq!(
         d.ending(),
@@ -405,6 +405,47 @@ fn init_without_extras_spawns_sends_and_closes() {
     );
     d.exit(CHILD, ExitStatus::Exited(0));
     assert_eq!(d.launch.poll_event(), None);
+}
+
+#[test]
+fn the_childs_step_timings_come_with_its_ready() {
+    let mut plan = init_plan();
+    plan.config.report_timings = true;
+    let mut d = Driver::new(plan.clone());
+    d.expect(Command::Spawn(Spawn {
+        role: Role::Init,
+        namespaces: vec![NamespaceKind::Mount, NamespaceKind::Pid],
+        pid_namespace: None,
+        hold: false,
+        awaits_start: false,
+        cgroup: false,
+    }));
+    d.spawned(CHILD);
+    d.expect(config_line(&plan));
+    d.ok();
+    d.expect(Command::ShutdownWrite);
+    d.ok();
+    d.waiting();
+    assert_eq!(d.launch.child_timings(), []);
+    let timings = vec![
+        StepTime {
+            step: ChildStep::Mounts,
+            nanos: 1_500_000,
+        },
+        StepTime {
+            step: ChildStep::Seccomp,
+            nanos: 40_000,
+        },
+    ];
+    d.say(Message::Ready {
+        timings: timings.clone(),
+    });
+    d.eof();
+    assert_eq!(
+        d.ending(),
+        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
+    );
+    assert_eq!(d.launch.child_timings(), timings);
 }
 
 #[test]
@@ -468,7 +509,7 @@ fn setns_adopts_the_reported_process() {
     d.ok();
     d.expect(Command::ShutdownWrite);
     d.ok();
-    d.say(Message::Ready);
+    d.say(Message::ready());
     d.eof();
     assert_eq!(
         d.ending(),
@@ -494,7 +535,7 @@ fn setns_takes_the_helpers_exit_before_its_report() {
 fn nothing_follows_the_terminal_event() {
     let mut d = Driver::new(init_plan());
     d.init_to_await_ready();
-    d.say(Message::Ready);
+    d.say(Message::ready());
     d.eof();
     d.ending();
     d.launch.handle_cancel(d.now);
@@ -552,7 +593,7 @@ fn a_child_error_is_the_launch_error() {
 fn an_error_after_ready_is_a_failed_exec() {
     let mut d = Driver::new(init_plan());
     d.init_to_await_ready();
-    d.say(Message::Ready);
+    d.say(Message::ready());
     let failed_exec = ChildError {
         message: "execve /sbin/init: no such file or directory".to_owned(),
         step: ChildStep::Exec,
@@ -741,7 +782,7 @@ fn ready_before_the_config_is_unexpected_and_waits_for_the_command_in_flight() {
         pid: pid(CHILD),
         maps: id_maps(),
     });
-    d.say(Message::Ready);
+    d.say(Message::ready());
     assert_eq!(
         d.launch.poll_command(),
         None,
@@ -852,7 +893,7 @@ fn any_input_past_the_deadline_times_out_even_a_ready() {
     let mut d = Driver::new(init_plan());
     d.init_to_await_ready();
     d.now = START + TIMEOUT;
-    d.say(Message::Ready);
+    d.say(Message::ready());
     let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
     assert!(matches!(error, LaunchError::TimedOut { .. }), "{error:?}");
 }
@@ -1262,7 +1303,7 @@ fn a_held_init_reports_held_and_execs_only_once_started() {
     d.expect(Command::ShutdownWrite);
     d.ok();
     assert!(!d.launch.is_held(), "not before ready");
-    d.say(Message::Ready);
+    d.say(Message::ready());
     assert_eq!(d.launch.poll_event(), Some(Event::Held { pid: pid(CHILD) }));
     assert!(d.launch.is_held());
     // Recording takes a while: nothing happens meanwhile.
@@ -1303,14 +1344,14 @@ fn a_start_of_a_launch_that_is_not_held_is_misuse() {
     // A plan that does not hold.
     let mut d = Driver::new(init_plan());
     d.init_to_await_ready();
-    d.say(Message::Ready);
+    d.say(Message::ready());
     refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
     // Before `ready`, and once started.
     let mut d = Driver::new(holding(init_plan()));
     refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
     d.init_to_await_ready();
     refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
-    d.say(Message::Ready);
+    d.say(Message::ready());
     d.launch.handle_start(d.now).unwrap();
     refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
     d.expect(Command::Start { pid: pid(CHILD) });
@@ -1438,7 +1479,7 @@ fn a_failed_start_kills_the_held_process() {
 fn a_failure_in_the_read_that_brings_ready_takes_back_the_hold() {
     let mut d = Driver::new(holding(init_plan()));
     d.init_to_await_ready();
-    let mut bytes = encode_to_bytes(&Message::Ready).unwrap().to_vec();
+    let mut bytes = encode_to_bytes(&Message::ready()).unwrap().to_vec();
     bytes.extend_from_slice(&encode_to_bytes(&Message::Error(child_error())).unwrap());
     d.write(&bytes);
     // `ending` checks that no event comes before the terminal one.
@@ -1512,7 +1553,7 @@ fn a_hand_off_of_a_launch_that_is_not_held_is_misuse() {
     // A plan that does not hold.
     let mut d = Driver::new(init_plan());
     d.init_to_await_ready();
-    d.say(Message::Ready);
+    d.say(Message::ready());
     refused(&mut d, Misuse::NotHeld, |l, now| l.handle_hand_off(now));
     // Before `ready`.
     let mut d = Driver::new(holding(init_plan()));

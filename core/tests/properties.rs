@@ -18,7 +18,7 @@ use cradle_core::confinement::{
     BpfInstruction, Capabilities, Capability, DeviceKind, DeviceNode, SeccompProgram,
 };
 use cradle_core::framing::encode_to_bytes;
-use cradle_core::message::{ChildError, ChildStep};
+use cradle_core::message::{ChildError, ChildStep, StepTime};
 use cradle_core::{
     Config, Decoder, Direction, ExitStatus, Kind, Limits, Message, Namespace, NamespaceKind, Pid,
 };
@@ -179,7 +179,12 @@ fn config() -> impl Strategy<Value = Config> {
             who,
             path(),
             vec(text(), 0..3),
-            (any::<bool>(), terminal(), any::<bool>(), any::<bool>()),
+            (
+                any::<bool>(),
+                terminal(),
+                (any::<bool>(), any::<bool>()),
+                any::<bool>(),
+            ),
             any::<u32>(),
             vec(text(), 0..4),
         ),
@@ -190,7 +195,14 @@ fn config() -> impl Strategy<Value = Config> {
             |(
                 (version, namespaces, hostname, rlimits, networks),
                 (rootfs, mounts, readonly_paths, masked_paths, (default_mounts, rootfs_propagation, umask)),
-                (user, cwd, env, (no_new_privileges, terminal, reaper, hold), preserved_fds, args),
+                (
+                    user,
+                    cwd,
+                    env,
+                    (no_new_privileges, terminal, (reaper, report_timings), hold),
+                    preserved_fds,
+                    args,
+                ),
                 (capabilities, seccomp, devices, sysctls, oom_score_adj, readonly_rootfs),
                 (hooks, hook_state),
             )| Config {
@@ -224,6 +236,7 @@ fn config() -> impl Strategy<Value = Config> {
                 hooks,
                 hook_state,
                 reaper,
+                report_timings,
                 hold,
                 args,
             },
@@ -295,7 +308,12 @@ fn child_step() -> impl Strategy<Value = ChildStep> {
 fn reply() -> impl Strategy<Value = Message> {
     prop_oneof![
         any::<i32>().prop_map(|pid| Message::Pid { pid }),
-        Just(Message::Ready),
+        vec((child_step(), any::<u64>()), 0..ChildStep::ALL.len()).prop_map(|steps| Message::Ready {
+            timings: steps
+                .into_iter()
+                .map(|(step, nanos)| StepTime { step, nanos })
+                .collect()
+        }),
         (text(), child_step(), option::of(any::<i32>()))
             .prop_map(|(message, step, errno)| Message::Error(ChildError { message, step, errno })),
     ]
@@ -422,7 +440,9 @@ fn to_held(shape: Shape, with_ready: Vec<u8>) -> Vec<Op> {
     let after_spawn =
         2 * usize::from(shape.user_namespace) + usize::from(shape.cgroup) + usize::from(shape.veths) + 2;
     ops.extend(std::iter::repeat_n(done, after_spawn));
-    let mut ready = encode_to_bytes(&Message::Ready).expect("ready encodes").to_vec();
+    let mut ready = encode_to_bytes(&Message::ready())
+        .expect("ready encodes")
+        .to_vec();
     ready.extend(with_ready);
     ops.push(Op::Bytes(ready));
     ops

@@ -30,6 +30,7 @@ pub(crate) mod network;
 mod reaper;
 mod setns;
 mod setup;
+mod step_timer;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -45,6 +46,7 @@ use cradle_core::{ChildError, ChildEvent, ChildHandshake, ChildStep, Config, Lim
 pub use self::before_main::leave_role_to_main;
 use self::exec::Command;
 pub(crate) use self::in_main::role_not_taken;
+use self::step_timer::StepTimer;
 use crate::spawn::{INIT_ENV, SETNS_ENV};
 
 /// How the init exits when set-up failed (after reporting why).
@@ -169,7 +171,7 @@ fn serve(
     mut link: Link,
     placed: Placed,
     mut hook: impl FnMut(ChildStep, &Config),
-    setup: fn(&Config, Placed, setup::Hook<'_>) -> Result<Command, ChildError>,
+    setup: fn(&Config, Placed, setup::Hook<'_>) -> Result<(), ChildError>,
     refusal: Option<ChildError>,
 ) -> ! {
     let mut handshake = ChildHandshake::new(Limits::default());
@@ -182,7 +184,20 @@ fn serve(
         link.flush(&mut handshake);
         std::process::exit(EXIT_SETUP_FAILED);
     }
-    let command = match setup(&config, placed, &mut hook) {
+    let mut timer = StepTimer::new(config.report_timings);
+    let set_up = {
+        let mut timed = |step: ChildStep, config: &Config| {
+            timer.begin(step);
+            hook(step, config);
+        };
+        setup(&config, placed, &mut timed)
+    };
+    // Finding the program is the last step before `ready`.
+    let prepared = set_up.and_then(|()| {
+        timer.begin(ChildStep::Exec);
+        Command::prepare(&config)
+    });
+    let command = match prepared {
         Ok(command) => command,
         Err(error) => {
             handshake.fail(error);
@@ -190,7 +205,7 @@ fn serve(
             std::process::exit(EXIT_SETUP_FAILED);
         }
     };
-    if handshake.ready().is_ok() {
+    if handshake.ready_with_timings(timer.finish()).is_ok() {
         link.flush(&mut handshake);
     }
     if config.hold {

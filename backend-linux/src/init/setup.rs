@@ -13,7 +13,6 @@ use nix::unistd::{self, Gid, Uid};
 use cradle_core::config::RlimitResource;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Terminal};
 
-use super::exec::Command;
 use super::{confine, console, failed, io_failed, mounts, network, refused, Placed};
 use crate::{spawn, sys};
 
@@ -21,8 +20,8 @@ use crate::{spawn, sys};
 /// steps with.
 pub(super) type Hook<'a> = &'a mut dyn FnMut(ChildStep, &Config);
 
-/// Runs every set-up step; the command, ready to `exec`, if all went well.
-pub(super) fn run(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Command, ChildError> {
+/// Runs every set-up step.
+pub(super) fn run(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<(), ChildError> {
     step(hook, config, ChildStep::Setsid, new_session)?;
     step(hook, config, ChildStep::Namespaces, join_namespaces)?;
     step(hook, config, ChildStep::Hostname, set_hostname)?;
@@ -40,7 +39,7 @@ pub(super) fn run(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Com
 /// itself. The helper has put it in the container's namespaces and root
 /// already; what concerns the container (namespaces, hostname, network,
 /// mounts) is the init's, and refused here rather than ignored.
-pub(super) fn run_setns(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Command, ChildError> {
+pub(super) fn run_setns(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<(), ChildError> {
     refuse_container_fields(config)?;
     step(hook, config, ChildStep::Setsid, new_session)?;
     step(hook, config, ChildStep::Rlimits, set_rlimits)?;
@@ -49,9 +48,8 @@ pub(super) fn run_setns(config: &Config, placed: Placed, hook: Hook<'_>) -> Resu
 }
 
 /// The last steps, an init's and a setns process's alike: its terminal,
-/// user, capabilities, working directory, descriptors and filter; then the
-/// command, ready to `exec`.
-fn the_process(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Command, ChildError> {
+/// user, capabilities, working directory, descriptors and filter.
+fn the_process(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<(), ChildError> {
     step(hook, config, ChildStep::Console, |config| {
         console::make(config, placed.console)
     })?;
@@ -61,8 +59,7 @@ fn the_process(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<Comman
     step(hook, config, ChildStep::Cwd, change_dir)?;
     step(hook, config, ChildStep::NoNewPrivileges, no_new_privileges)?;
     step(hook, config, ChildStep::Fds, close_on_exec)?;
-    step(hook, config, ChildStep::Seccomp, confine::seccomp)?;
-    Command::prepare(config)
+    step(hook, config, ChildStep::Seccomp, confine::seccomp)
 }
 
 /// Shows `step` to the hook, then runs `action` as that step.

@@ -108,7 +108,7 @@ impl HelperProgram {
                 kernel.exit(me, ExitStatus::Exited(0));
             }
             Fault::Unexpected { .. } => {
-                let ready = encode_to_bytes(&Message::Ready).unwrap_or_default();
+                let ready = encode_to_bytes(&Message::ready()).unwrap_or_default();
                 kernel.child_send(me, self.socket, &ready);
             }
             Fault::Refuse { errno, .. } => {

@@ -124,7 +124,7 @@ mod tests {
     fn a_first_half_is_a_truncated_message() {
         let limits = Limits::default();
         let mut decoder = Decoder::new(Direction::ToParent, limits);
-        let ready = encode_to_bytes(&Message::Ready).unwrap();
+        let ready = encode_to_bytes(&Message::ready()).unwrap();
         let mut input = first_half(&ready);
         assert_eq!(decoder.decode(&mut input), Ok(None));
         assert!(matches!(decoder.decode_eof(), Err(DecodeError::Truncated { .. })));

@@ -5,7 +5,7 @@ use cradle_core::child::pid_report;
 use cradle_core::framing::encode_to_bytes;
 use cradle_core::message::MessageKind;
 use cradle_core::{
-    ChildError, ChildEvent, ChildHandshake, ChildStep, ExitStatus, Kind, Limits, Message, Pid,
+    ChildError, ChildEvent, ChildHandshake, ChildStep, ExitStatus, Kind, Limits, Message, Pid, StepTime,
 };
 
 use super::cursor::Cursor;
@@ -30,6 +30,8 @@ pub(crate) struct ProcessProgram {
     failed: bool,
     /// Its config holds it after `ready` until the parent starts it.
     holds: bool,
+    /// Its config asks for its steps' durations with `ready`.
+    reports_timings: bool,
 }
 
 impl ProcessProgram {
@@ -42,6 +44,7 @@ impl ProcessProgram {
             cursor: Cursor::new(start),
             failed: false,
             holds: false,
+            reports_timings: false,
         }
     }
 
@@ -66,7 +69,7 @@ impl ProcessProgram {
             ProcessPoint::SetUp(step) => match self.step_after(step) {
                 Some(next) => self.cursor.go(ProcessPoint::SetUp(next)),
                 None => {
-                    if self.handshake.ready().is_err() {
+                    if self.handshake.ready_with_timings(self.timings()).is_err() {
                         kernel.exit(me, ExitStatus::Exited(1));
                         return true;
                     }
@@ -106,6 +109,18 @@ impl ProcessProgram {
         true
     }
 
+    /// Its set-up steps' durations, when its config asks: each takes no
+    /// virtual time here.
+    fn timings(&self) -> Vec<StepTime> {
+        if !self.reports_timings {
+            return Vec::new();
+        }
+        set_up_steps(self.kind)
+            .iter()
+            .map(|&step| StepTime { step, nanos: 0 })
+            .collect()
+    }
+
     /// Reads what there is of the config, up to the parent's end of stream.
     fn read(&mut self, me: Pid, kernel: &mut Kernel) -> bool {
         if !self.handshake.wants_read() {
@@ -125,6 +140,7 @@ impl ProcessProgram {
             match event {
                 ChildEvent::Config(config) => {
                     self.holds = config.hold;
+                    self.reports_timings = config.report_timings;
                     self.cursor.go(ProcessPoint::SetUp(self.steps()[0]));
                 }
                 ChildEvent::Failed(_) => self.failed = true,
@@ -160,7 +176,7 @@ impl ProcessProgram {
     }
 
     pub(super) fn suffer(&mut self, fault: &Fault, me: Pid, kernel: &mut Kernel) {
-        let ready = || encode_to_bytes(&Message::Ready).unwrap_or_default();
+        let ready = || encode_to_bytes(&Message::ready()).unwrap_or_default();
         match *fault {
             Fault::Die { status, .. } => kernel.exit(me, status),
             Fault::Stall { .. } => self.cursor.stall(),

@@ -162,7 +162,8 @@ fn start(
     options: Options,
     entry: &Entry,
 ) -> Result<(Process, ContainerState), CliError> {
-    let RunPlan { plan, cgroup, .. } = run_plan;
+    let RunPlan { mut plan, cgroup, .. } = run_plan;
+    plan.config.report_timings = timings::enabled();
     let id = state.id.clone();
     tracing::info!(%id, command = ?args.command, "launching");
     let mut options = match cgroup {
@@ -175,6 +176,7 @@ fn start(
     let program = args.command.first().map_or("", String::as_str);
     let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(program, error))?;
     timings::begin("recording the held process");
+    timings::child_steps(held.child_timings());
     // Dropping `held` on an error below undoes the launch.
     state.record_held(&held, Stage::Started)?;
     state.supervisor = if args.detach {

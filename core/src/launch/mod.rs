@@ -15,7 +15,7 @@ pub use self::error::{CleanupFailure, CommandError, LaunchError, Misuse, Step, W
 pub use self::plan::{ConfigError, IdMap, IdMaps, Kind, Plan};
 use crate::config::{Interface, NamespaceKind};
 use crate::framing::{encode_to_bytes, Decoder, Direction};
-use crate::message::Message;
+use crate::message::{Message, StepTime};
 use crate::process::{ExitStatus, Pid};
 use crate::time::Time;
 
@@ -112,6 +112,8 @@ pub struct Launch {
     reading: bool,
     eof: bool,
     ready: bool,
+    /// What the child's `ready` said of its set-up steps' durations.
+    child_timings: Vec<StepTime>,
     config_sent: bool,
     /// The config holds the process after `ready` until the caller starts
     /// it: before that, an end of stream is no `exec`.
@@ -222,6 +224,7 @@ impl Launch {
             reading: false,
             eof: false,
             ready: false,
+            child_timings: Vec::new(),
             config_sent: false,
             holds: plan.config.hold,
             start_asked: false,
@@ -272,6 +275,7 @@ impl Launch {
             reading: false,
             eof: false,
             ready: true,
+            child_timings: Vec::new(),
             config_sent: true,
             holds: true,
             start_asked: true,
@@ -338,6 +342,15 @@ impl Launch {
     /// Cleanup commands that failed: what may have been left behind.
     pub fn cleanup_failures(&self) -> &[CleanupFailure] {
         &self.cleanup_failures
+    }
+
+    /// How long each of the child's set-up steps took, as its `ready`
+    /// reported them (for a config that asks:
+    /// [`Config::report_timings`](crate::Config::report_timings)); empty
+    /// before `ready` or when not asked. The child's clock, its word: for
+    /// accounting, not for decisions.
+    pub fn child_timings(&self) -> &[StepTime] {
+        &self.child_timings
     }
 
     /// The container process, once the launch knows it.
@@ -768,7 +781,10 @@ impl Launch {
                     Err(reason) => self.fail(LaunchError::ForgedPid { step, pid, reason }),
                 }
             }
-            Message::Ready if self.config_sent && !self.ready => self.ready = true,
+            Message::Ready { timings } if self.config_sent && !self.ready => {
+                self.ready = true;
+                self.child_timings = timings;
+            }
             other => self.fail(LaunchError::Unexpected {
                 step,
                 kind: other.kind(),

@@ -221,7 +221,7 @@ impl ChildRun {
             return;
         }
         let mut replies = Vec::new();
-        replies.extend(self.ready.then_some(Message::Ready));
+        replies.extend(self.ready.then_some(Message::ready()));
         replies.extend(self.first_failure.clone().map(Message::Error));
         // Both ends use the same caps: the replies must fit the parent's.
         let (sent, error) = decode_all(Direction::ToParent, self.limits, &self.transmitted, true);

@@ -212,7 +212,7 @@ impl Reply {
     /// The message as the child writes it.
     pub fn message(self) -> Message {
         match self {
-            Reply::Ready => Message::Ready,
+            Reply::Ready => Message::ready(),
             Reply::Error => Message::Error(ChildError {
                 message: "mount /proc: permission denied".to_owned(),
                 step: ChildStep::Mounts,
@@ -735,7 +735,7 @@ impl CheckedLaunch {
                 match message {
                     // `ready` counts only once the config is out: the
                     // child cannot be ready without it.
-                    Message::Ready => self.ready_seen |= self.config_sent,
+                    Message::Ready { .. } => self.ready_seen |= self.config_sent,
                     // A report is the helper's first word or none at all:
                     // any other message before it ends the launch.
                     Message::Pid { pid } if self.messages == 0 => self.first_report = Some(pid),
