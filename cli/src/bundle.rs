@@ -11,6 +11,7 @@ use cradle_oci::{Bundle, Hook};
 use crate::confinement::{Recorded, SeccompChoice};
 use crate::error::CliError;
 use crate::seccomp_cache::Compiler;
+use crate::shared_mounts::SharedMounts;
 use crate::state::{self, ContainerState, HookRecord, OciRecord, Placement, Stage};
 
 /// What `create` and `run ID` launch for a bundle.
@@ -114,6 +115,7 @@ pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<Bund
             poststart: records(&hooks.poststart),
             poststop: records(&hooks.poststop),
         }),
+        shared_mounts: SharedMounts::planned(&plan.config)?,
     };
     if !plan.config.hooks.is_empty() {
         // The child adds its pid and status.

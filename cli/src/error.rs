@@ -97,6 +97,15 @@ pub(crate) enum CliError {
         /// What is wrong with the record.
         reason: String,
     },
+    /// A container's mounts in the caller's mount namespace (it had none
+    /// of its own) that cannot be detached from here.
+    #[error("container {id:?}: {reason}")]
+    Unreachable {
+        /// The id.
+        id: String,
+        /// Where the mounts are, and why they cannot be reached.
+        reason: String,
+    },
     /// A running container that did not end after SIGKILL within the bound.
     #[error("container {id:?} did not exit within {seconds}s of SIGKILL")]
     Unkillable {

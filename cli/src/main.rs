@@ -18,6 +18,7 @@ mod hooks;
 mod log_json;
 mod proof;
 mod seccomp_cache;
+mod shared_mounts;
 mod signals;
 mod state;
 mod state_fs;

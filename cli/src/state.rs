@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::confinement::Recorded;
 use crate::error::CliError;
+use crate::shared_mounts::SharedMounts;
 use crate::{proof, state_fs};
 
 const STATE_FILE: &str = "state.json";
@@ -89,6 +90,10 @@ pub(crate) struct ContainerState {
     /// A container from an OCI bundle (`create`, or `run ID`).
     #[serde(default)]
     pub(crate) oci: Option<OciRecord>,
+    /// Where its mounts are when it has no mount namespace of its own:
+    /// recorded before they are made, detached when it is removed.
+    #[serde(default)]
+    pub(crate) shared_mounts: Option<SharedMounts>,
 }
 
 /// What the OCI interface keeps of a container's bundle.
@@ -563,6 +568,7 @@ mod tests {
             supervisor: None,
             confinement: Recorded::default(),
             oci: None,
+            shared_mounts: None,
         }
     }
 

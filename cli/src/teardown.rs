@@ -1,17 +1,28 @@
 //! Removing a container that has stopped: its cgroup (and anything still
-//! in it), its veth pairs, its state directory. Also what a damaged record
-//! leaves to go by: cradle's own names for the id.
+//! in it), its veth pairs, the mounts it made in the caller's mount
+//! namespace, its state directory. Also what a damaged record leaves to
+//! go by: cradle's own names for the id.
 
 use cradle_core::config::Veth;
 use cradle_linux::cgroup::{Cgroup, CgroupConfig, CgroupPaths};
 use cradle_linux::net;
 
 use crate::error::CliError;
+use crate::shared_mounts::SharedMounts;
 use crate::state::Entry;
 
 /// Removes each part even if another could not be; failures are logged,
-/// as the container has ended either way.
-pub(crate) fn remove(cgroup: Option<CgroupPaths>, interfaces: &[Veth], entry: Entry) {
+/// as the container has ended either way. Its mounts in the caller's
+/// namespace (`mounts`, after the cgroup: nothing of it runs any more)
+/// are the exception: mounts that cannot be detached would outlive every
+/// record of them, so the record is kept for a later `delete` and the
+/// error returned.
+pub(crate) fn remove(
+    cgroup: Option<CgroupPaths>,
+    interfaces: &[Veth],
+    mounts: Option<&SharedMounts>,
+    entry: Entry,
+) -> Result<(), CliError> {
     if let Some(paths) = cgroup {
         destroy_cgroup(paths, entry.id());
     }
@@ -27,9 +38,25 @@ pub(crate) fn remove(cgroup: Option<CgroupPaths>, interfaces: &[Veth], entry: En
             tracing::warn!(%error, id = entry.id(), "removing the container's veth pair");
         }
     }
+    if let Some(mounts) = mounts {
+        mounts.remove(entry.id())?;
+    }
     if let Err(error) = entry.remove() {
         tracing::warn!(%error, "removing the container's state");
     }
+    Ok(())
+}
+
+/// What a failed launch leaves to its caller (the launch has undone its
+/// process and cgroup): the mounts it made in the caller's namespace, and
+/// the record, which stays if they cannot be detached, for `delete
+/// --force` to finish.
+pub(crate) fn after_failed_launch(mounts: Option<&SharedMounts>, entry: Entry) {
+    if let Some(Err(error)) = mounts.map(|mounts| mounts.remove(entry.id())) {
+        tracing::error!(%error, id = entry.id(), "the container's mounts are left: delete --force removes them");
+        return;
+    }
+    let _ = entry.remove();
 }
 
 /// Kills what is in the cgroup `paths` and removes its directories: those

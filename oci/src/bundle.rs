@@ -183,6 +183,7 @@ fn map(dir: &Path, spec: &Spec, document: &Value, minor_version: u32) -> Result<
     if let Some(given) = spec.linux() {
         linux::confinement(given, &mut config)?;
     }
+    linux::without_mount_namespace(&config)?;
     let resources = resources::resources(spec, &config.devices)?;
     let cgroups_path = spec
         .linux()

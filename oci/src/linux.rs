@@ -1,6 +1,7 @@
 //! The Linux part of a bundle that the child applies: namespaces and the
 //! host name, user-namespace id maps, device nodes, sysctls, masked and
-//! read-only paths.
+//! read-only paths, and what a container without a mount namespace
+//! cannot have.
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
@@ -54,14 +55,32 @@ pub(crate) fn namespaces(spec: &Spec, config: &mut Config) -> Result<(), OciErro
         }
         config.hostname = Some(hostname.clone());
     }
-    // A joined one takes the container's mounts and pivot, as runc's does.
-    if !config.has_namespace(NamespaceKind::Mount) {
-        return Err(OciError::invalid(
-            "linux.namespaces",
-            "no mount namespace: cradle sets up the root filesystem in one (new, or joined by path)",
-        ));
-    }
     Ok(())
+}
+
+/// Without a mount namespace (none listed: the runtime's is inherited,
+/// as the spec says) the mount table is made in the runtime's namespace,
+/// below the rootfs, and the root entered with `chroot`. Refused there,
+/// as runc refuses the paths: masked and read-only paths, which would
+/// hide nothing from a container that shares the host's mounts (its
+/// `/proc` reaches the host's root), and a root propagation, as `/` is
+/// the runtime's.
+pub(crate) fn without_mount_namespace(config: &Config) -> Result<(), OciError> {
+    if config.has_namespace(NamespaceKind::Mount) {
+        return Ok(());
+    }
+    let needs_one = [
+        ("linux.maskedPaths", !config.masked_paths.is_empty()),
+        ("linux.readonlyPaths", !config.readonly_paths.is_empty()),
+        ("linux.rootfsPropagation", config.rootfs_propagation.is_some()),
+    ];
+    match needs_one.into_iter().find(|(_, given)| *given) {
+        Some((path, _)) => Err(OciError::invalid(
+            path,
+            "needs a mount namespace (linux.namespaces): without one the container shares the runtime's mounts",
+        )),
+        None => Ok(()),
+    }
 }
 
 fn namespace_kind(kind: LinuxNamespaceType) -> NamespaceKind {

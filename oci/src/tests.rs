@@ -497,6 +497,25 @@ fn mount_and_pid_namespaces_joined_by_path_are_mapped() {
 }
 
 #[test]
+fn a_bundle_without_namespaces_inherits_the_runtimes() {
+    let mut config = with("linux", json!({}));
+    config["mounts"] = json!([{ "destination": "/proc", "type": "proc", "source": "proc" }]);
+    config["root"]["readonly"] = json!(true);
+    let (dir, container) = launchable(&config);
+    let config = &container.plan.config;
+    assert!(config.namespaces.is_empty(), "{:?}", config.namespaces);
+    // The table is made below the rootfs, in the runtime's mount namespace.
+    assert_eq!(
+        config.rootfs.as_deref(),
+        Some(dir.path().join("rootfs").as_path())
+    );
+    assert!(!config.default_mounts);
+    assert_eq!(config.mounts.len(), 1);
+    assert!(config.readonly_rootfs);
+    assert_eq!(config.networks, []);
+}
+
+#[test]
 fn versions_outside_one_zero_to_one_two_are_refused() {
     for version in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.1"] {
         assert!(load(&with("ociVersion", json!(version))).is_ok(), "{version}");
@@ -623,8 +642,22 @@ fn each_refusal_names_its_path() {
             "linux.namespaces[1].path",
         ),
         (
-            with("linux.namespaces", json!([{ "type": "pid" }])),
-            "linux.namespaces",
+            with(
+                "linux",
+                json!({ "namespaces": [{ "type": "pid" }], "maskedPaths": ["/proc/kcore"] }),
+            ),
+            "linux.maskedPaths",
+        ),
+        (
+            with(
+                "linux",
+                json!({ "namespaces": [], "readonlyPaths": ["/proc/sys"] }),
+            ),
+            "linux.readonlyPaths",
+        ),
+        (
+            with("linux", json!({ "rootfsPropagation": "rshared" })),
+            "linux.rootfsPropagation",
         ),
         (
             with(

@@ -8,7 +8,10 @@
 //! are copied as detached mounts (`open_tree`) before the pivot and
 //! attached (`move_mount`) after it. An OCI bundle's table (without
 //! default mounts) is made before the pivot instead, each destination
-//! resolved in the rootfs ([`super::mount_table`]).
+//! resolved in the rootfs ([`super::mount_table`]). Without a mount
+//! namespace of its own, only such a table is made, in the caller's
+//! namespace, and the root is entered with `chroot` instead of the pivot
+//! ([`in_callers_namespace`]).
 //!
 //! `/proc`, `/dev` and `/sys` are mounted in the rootfs just *before* the
 //! pivot, for user namespaces: there the kernel mounts a new proc or sysfs
@@ -29,7 +32,7 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, AT_FDCWD};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, makedev, mkdirat, Mode};
-use nix::unistd::{chdir, fchdir, pivot_root, symlinkat};
+use nix::unistd::{chdir, chroot, fchdir, pivot_root, symlinkat};
 
 use cradle_core::config::Mount;
 use cradle_core::{ChildError, ChildStep, Config, HookStage, NamespaceKind};
@@ -51,12 +54,43 @@ use crate::sys;
 ///
 /// In a mount namespace joined by path all of it happens there, as runc
 /// does it: the namespace's owner shares its mounts with the container.
+/// Without a mount namespace, see [`in_callers_namespace`].
 pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     // While `/proc` is still the host's.
     super::hooks::remember_runtime_pid(config);
     hook(ChildStep::Mounts, config);
-    let has_mount_namespace = config.has_namespace(NamespaceKind::Mount);
-    if !has_mount_namespace {
+    if !config.has_namespace(NamespaceKind::Mount) {
+        return in_callers_namespace(config, hook);
+    }
+    if config.rootfs.is_none() {
+        no_device_nodes(config, hook)?;
+    }
+    let propagation = RootPropagation::of(config)?;
+    // Nothing mounted from here on propagates back to the host.
+    mount_at(None, "/", None, propagation.initial(), None)
+        .map_err(failed(ChildStep::Mounts, "making / rprivate (or rslave)"))?;
+    match &config.rootfs {
+        Some(rootfs) if !config.default_mounts => mount_table(config, rootfs, hook, EnterRoot::Pivot)?,
+        _ => {
+            default_mounts(config, hook)?;
+            no_create_container_hooks(config, hook)?;
+        }
+    }
+    propagation.apply()
+}
+
+/// Without a mount namespace of its own, the container's mounts are made
+/// in the caller's, as runc and crun make them, where they outlive the
+/// container: only an OCI mount table is made there, all of it below the
+/// bind mount of the rootfs stacked on the rootfs (which the caller
+/// detaches, with everything below it, when it removes the container).
+/// The root is entered with `chroot`, as `pivot_root` would change the
+/// root of every process in the namespace; the propagation of `/` is the
+/// caller's and is left as it is. What would change the caller's mounts,
+/// or only seem to confine the container while it shares them (masked and
+/// read-only paths), is refused.
+fn in_callers_namespace(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
+    let Some(rootfs) = config.rootfs.as_ref().filter(|_| !config.default_mounts) else {
         let changes_mounts = config.rootfs.is_some()
             || !config.mounts.is_empty()
             || !config.readonly_paths.is_empty()
@@ -66,35 +100,38 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         if changes_mounts {
             return Err(refused(
                 ChildStep::Mounts,
-                "a rootfs, mounts, read-only and masked paths, a read-only root and a root propagation \
-                 need a mount namespace (new, or joined by path)",
+                "cradle's own mounts, read-only and masked paths, a read-only root and a root propagation \
+                 need a mount namespace (new, or joined by path); without one only an OCI mount table is made",
             ));
         }
-    }
-    if !has_mount_namespace || config.rootfs.is_none() {
-        hook(ChildStep::Devices, config);
-        if !config.devices.is_empty() {
-            return Err(refused(
-                ChildStep::Devices,
-                "device nodes are made in the container's own /dev, which needs a rootfs",
-            ));
-        }
-    }
-    if !has_mount_namespace {
+        no_device_nodes(config, hook)?;
         return no_create_container_hooks(config, hook);
+    };
+    let needs_namespace = [
+        ("a root propagation", config.rootfs_propagation.is_some()),
+        ("read-only paths", !config.readonly_paths.is_empty()),
+        ("masked paths", !config.masked_paths.is_empty()),
+    ];
+    if let Some((what, _)) = needs_namespace.iter().find(|(_, set)| *set) {
+        return Err(refused(
+            ChildStep::Mounts,
+            format!("{what} need a mount namespace (new, or joined by path): without one the mounts are the caller's"),
+        ));
     }
-    let propagation = RootPropagation::of(config)?;
-    // Nothing mounted from here on propagates back to the host.
-    mount_at(None, "/", None, propagation.initial(), None)
-        .map_err(failed(ChildStep::Mounts, "making / rprivate (or rslave)"))?;
-    match &config.rootfs {
-        Some(rootfs) if !config.default_mounts => mount_table(config, rootfs, hook)?,
-        _ => {
-            default_mounts(config, hook)?;
-            no_create_container_hooks(config, hook)?;
-        }
+    mount_table(config, rootfs, hook, EnterRoot::Chroot)
+}
+
+/// Walks the device step where no `/dev` of the container's is made,
+/// refusing device nodes for it.
+fn no_device_nodes(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
+    hook(ChildStep::Devices, config);
+    if !config.devices.is_empty() {
+        return Err(refused(
+            ChildStep::Devices,
+            "device nodes are made in the container's own /dev, which needs a rootfs",
+        ));
     }
-    propagation.apply()
+    Ok(())
 }
 
 /// Cradle's own `/proc`, `/dev` and `/sys` in the rootfs, then the pivot,
@@ -136,8 +173,8 @@ fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
 
 /// An OCI bundle's mount table: the config's mounts made inside the
 /// rootfs before the pivot ([`MountTable`]), then the device nodes and
-/// links in whatever `/dev` they left.
-fn mount_table(config: &Config, rootfs: &Path, hook: Hook<'_>) -> Result<(), ChildError> {
+/// links in whatever `/dev` they left; then the root is entered.
+fn mount_table(config: &Config, rootfs: &Path, hook: Hook<'_>, enter: EnterRoot) -> Result<(), ChildError> {
     let table = MountTable::open(&config.mounts)?;
     hook(ChildStep::Rootfs, config);
     enter_rootfs(rootfs)?;
@@ -166,7 +203,19 @@ fn mount_table(config: &Config, rootfs: &Path, hook: Hook<'_>) -> Result<(), Chi
     let step = ChildStep::CreateContainerHooks;
     hook(step, config);
     super::hooks::run(config, HookStage::CreateContainer, step)?;
-    pivot()
+    match enter {
+        EnterRoot::Pivot => pivot(),
+        EnterRoot::Chroot => chroot_into_rootfs(),
+    }
+}
+
+/// How the process makes the rootfs its root.
+#[derive(Clone, Copy, Debug)]
+enum EnterRoot {
+    /// In a mount namespace of its own: `pivot_root`, the old root detached.
+    Pivot,
+    /// In the caller's: `chroot`, which changes this process's root alone.
+    Chroot,
 }
 
 /// Walks the `createContainer` step where there is no OCI mount table,
@@ -317,6 +366,13 @@ fn pivot() -> Result<(), ChildError> {
     // a lazy unmount of "." takes it away: no directory for it is needed.
     pivot_root(".", ".").map_err(failed(ChildStep::Rootfs, "pivot_root into the rootfs"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(failed(ChildStep::Rootfs, "unmounting the old root"))?;
+    chdir("/").map_err(failed(ChildStep::Rootfs, "chdir /"))
+}
+
+/// Makes the working directory (the rootfs) this process's root, leaving
+/// the mount namespace it shares as it is.
+fn chroot_into_rootfs() -> Result<(), ChildError> {
+    chroot(".").map_err(failed(ChildStep::Rootfs, "chroot into the rootfs"))?;
     chdir("/").map_err(failed(ChildStep::Rootfs, "chdir /"))
 }
 

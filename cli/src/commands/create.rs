@@ -19,7 +19,7 @@ use crate::bundle::{self, BundlePlan};
 use crate::error::CliError;
 use crate::seccomp_cache::Compiler;
 use crate::state::{ContainerState, Entry, Stage, StateRoot};
-use crate::{console, crash, exit, hooks};
+use crate::{console, crash, exit, hooks, teardown};
 
 /// The hold's listening socket, in the container's state directory.
 pub(crate) const HOLD_SOCKET: &str = "hold.sock";
@@ -53,17 +53,20 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
     }
     let entry = states.create(&args.id, &record)?;
     crash::point("create: intent recorded");
+    let mounts = record.shared_mounts.clone();
     match launch(plan, options, record, &entry, &prestart, args.pid_file.as_deref()) {
         Ok(()) => Ok(()),
         Err(error) => {
-            let _ = entry.remove();
+            teardown::after_failed_launch(mounts.as_ref(), entry);
             Err(error)
         }
     }
 }
 
-/// Launches, records the held process, runs the prestart hooks and hands
-/// the hold off. On failure nothing of the container is left but `entry`.
+/// Launches, records the held process, runs the prestart hooks, writes the
+/// pid file and hands the hold off. On failure nothing of the container is
+/// left but `entry` and the mounts it made in the caller's namespace: the
+/// process is gone (everything that can fail comes before the hand-off).
 fn launch(
     plan: cradle_core::Plan,
     options: Options,
@@ -85,12 +88,12 @@ fn launch(
         let document = bundle::document_as(&state, crate::state::Status::Created);
         hooks::run_all("prestart", prestart, &document)?;
     }
-    held.hand_off()
-        .map_err(|error| exit::launch_error(&program, error))?;
-    crash::point("create: handed off");
     if let Some(path) = pid_file {
         write_pid_file(path, state.pid)?;
     }
+    held.hand_off()
+        .map_err(|error| exit::launch_error(&program, error))?;
+    crash::point("create: handed off");
     tracing::info!(id = %state.id, pid = state.pid, "created");
     Ok(())
 }

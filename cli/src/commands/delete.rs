@@ -1,5 +1,6 @@
 //! `cradle delete`: remove a stopped container (with `--force`, kill a
-//! running one first): its cgroup, its veth pairs, its state.
+//! running one first): its cgroup, its veth pairs, the mounts it made in
+//! the caller's mount namespace, its state.
 //!
 //! Whatever its record says: a `creating` record (its `cradle` died during
 //! the launch) names the cgroup and interfaces that may exist; a damaged
@@ -41,6 +42,10 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
     if let Some(paths) = &state.cgroup {
         proof::cgroup(paths, id, state.placement())?;
     }
+    // Refused before anything is done, where its mounts cannot be reached.
+    if let Some(mounts) = &state.shared_mounts {
+        mounts.reachable(id)?;
+    }
     if state.stage == Stage::Creating {
         return delete_creating(id, state, entry);
     }
@@ -71,10 +76,7 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
             return Ok(());
         }
         return match states.open(id) {
-            Ok(entry) => {
-                teardown::remove(state.cgroup, &interfaces, entry);
-                Ok(())
-            }
+            Ok(entry) => teardown::remove(state.cgroup, &interfaces, state.shared_mounts.as_ref(), entry),
             Err(CliError::NotFound { .. }) => Ok(()),
             Err(error) => Err(error),
         };
@@ -85,7 +87,7 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
             crate::bundle::document_as(&state, Status::Stopped),
         )
     });
-    teardown::remove(state.cgroup, &interfaces, entry);
+    teardown::remove(state.cgroup, &interfaces, state.shared_mounts.as_ref(), entry)?;
     if let Some((hooks, document)) = poststop.filter(|(hooks, _)| !hooks.is_empty()) {
         crate::hooks::run_all_warning("poststop", &hooks, &document);
     }
@@ -100,8 +102,7 @@ fn delete_creating(id: &str, state: ContainerState, entry: Entry) -> Result<(), 
     // Without an init, only interfaces by cradle's own name are proved;
     // any other went with the launch's network namespace.
     let interfaces = proof::interfaces(id, &state.interfaces, None);
-    teardown::remove(state.cgroup, &interfaces, entry);
-    Ok(())
+    teardown::remove(state.cgroup, &interfaces, state.shared_mounts.as_ref(), entry)
 }
 
 /// A record too damaged to read: what cradle's own names for `id` find is
@@ -112,6 +113,5 @@ fn delete_damaged(id: &str, reason: &str, entry: Entry) -> Result<(), CliError> 
     if let Some(paths) = &cgroup {
         proof::cgroup(paths, id, None)?;
     }
-    teardown::remove(cgroup, &interfaces, entry);
-    Ok(())
+    teardown::remove(cgroup, &interfaces, None, entry)
 }

@@ -96,7 +96,12 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
             if let Some(signal) = signals.next()? {
                 tracing::info!(%id, ?signal, "interrupted during the launch; removing the container");
                 let _ = process.terminate();
-                teardown::remove(state.cgroup, &state.interfaces, entry);
+                teardown::remove(
+                    state.cgroup,
+                    &state.interfaces,
+                    state.shared_mounts.as_ref(),
+                    entry,
+                )?;
                 return Ok(exit::of_status(ExitStatus::Signaled(signal.number())));
             }
             writeln!(std::io::stdout(), "{id}").map_err(CliError::file("stdout"))?;
@@ -136,6 +141,7 @@ fn intent(args: &RunArgs, id: &str, run_plan: &RunPlan) -> Result<ContainerState
         supervisor: None,
         confinement: run_plan.confinement.clone(),
         oci: None,
+        shared_mounts: None,
     })
 }
 
@@ -237,10 +243,13 @@ fn foreground(
 /// Removes a foreground container once it has exited.
 fn remove(states: &StateRoot, state: &ContainerState) {
     // A `delete --force` from elsewhere may have removed it already.
-    match states.open(&state.id) {
-        Ok(entry) => teardown::remove(state.cgroup.clone(), &state.interfaces, entry),
-        Err(CliError::NotFound { .. }) => {}
-        Err(error) => tracing::warn!(%error, "removing the container's state"),
+    let removed = states.open(&state.id).and_then(|entry| {
+        let mounts = state.shared_mounts.as_ref();
+        teardown::remove(state.cgroup.clone(), &state.interfaces, mounts, entry)
+    });
+    match removed {
+        Ok(()) | Err(CliError::NotFound { .. }) => {}
+        Err(error) => tracing::warn!(%error, "removing the container"),
     }
 }
 
@@ -377,19 +386,17 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
             let document = crate::bundle::document_as(&state, crate::state::Status::Created);
             crate::hooks::run_all("prestart", &prestart, &document)?;
         }
-        let process = held
-            .start()
-            .map_err(|error| exit::launch_error(&program, error))?;
+        // Before the start, so that a failure leaves no process behind.
         if let Some(path) = &args.pid_file {
             crate::commands::create::write_pid_file(path, state.pid)?;
         }
-        Ok::<_, CliError>(process)
+        held.start().map_err(|error| exit::launch_error(&program, error))
     })();
     let mut process = match started {
         Ok(process) => process,
         Err(error) => {
             drop(attachment);
-            let _ = entry.remove();
+            teardown::after_failed_launch(state.shared_mounts.as_ref(), entry);
             return Err(error);
         }
     };
