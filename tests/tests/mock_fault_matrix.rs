@@ -31,7 +31,7 @@ use cradle_core::{
 };
 use cradle_mock::{
     plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, MockBackend, Options,
-    ProcessPoint, Report, Scenario, Schedule,
+    ProcessPoint, Report, Scenario, Schedule, HIERARCHIES,
 };
 
 /// Everything at once, data before exits.
@@ -157,6 +157,18 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
         }
     }
     match step {
+        // The create stops partway through the hierarchies, and removes
+        // the directories it made, as on Linux: nothing is left.
+        Step::CreateCgroup => rows.extend([1, HIERARCHIES - 1].map(|after| {
+            fault(
+                Fault::FailPartway {
+                    command: CommandKind::CreateCgroup,
+                    after,
+                    errno: libc::EEXIST,
+                },
+                Expect::Command(libc::EEXIST),
+            )
+        })),
         Step::SendConfig if kind == Kind::Init => rows.extend(send_waits_on_the_child()),
 
         Step::ReportPid => rows.extend(report_faults()),
@@ -681,6 +693,7 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
         Trigger::NeverStart => "never start",
         Trigger::Fault(fault) => match fault {
             Fault::Fail { .. } => "fail",
+            Fault::FailPartway { .. } => "fail partway",
             Fault::Slow { .. } => "slow",
             Fault::Die { .. } => "die",
             Fault::Stall { .. } => "stall",
@@ -697,6 +710,7 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
     let every = [
         "cancel",
         "fail",
+        "fail partway",
         "slow",
         "die",
         "stall",
