@@ -21,6 +21,28 @@ pub enum Fault {
         /// The error it returns.
         errno: i32,
     },
+    /// The multi-part command does `after` of its parts, then fails with
+    /// `errno` at the next; what becomes of the parts done, and of those
+    /// after, is what the Linux backend makes of such a failure:
+    ///
+    /// - [`CommandKind::CreateCgroup`] (one `mkdir` per hierarchy, in
+    ///   order) removes the directories it made and fails: nothing is left;
+    /// - [`CommandKind::DestroyCgroup`] (one `rmdir` per hierarchy) goes on
+    ///   to the other hierarchies and fails: the directory it could not
+    ///   remove is left, in that hierarchy alone.
+    ///
+    /// Every other command is done in one part on Linux (a veth is one
+    /// netlink request that makes both ends, its peer straight in the
+    /// child's namespace): there, as with `after` at or past a command's
+    /// last part, it never strikes and stays pending.
+    FailPartway {
+        /// Which command.
+        command: CommandKind,
+        /// How many of its parts succeed first.
+        after: usize,
+        /// The error its next part fails with.
+        errno: i32,
+    },
     /// The command succeeds, but takes `by` of virtual time.
     Slow {
         /// Which command.
@@ -104,7 +126,7 @@ impl Fault {
             | Fault::Refuse { at, .. }
             | Fault::Hangup { at }
             | Fault::SocketError { at, .. } => Some(at),
-            Fault::Fail { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => None,
+            Fault::Fail { .. } | Fault::FailPartway { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => None,
         }
     }
 
@@ -363,6 +385,16 @@ impl FaultScript {
     pub(crate) fn failure(&mut self, command: CommandKind) -> Option<i32> {
         match self.take(|f| matches!(f, Fault::Fail { command: c, .. } if *c == command))? {
             Fault::Fail { errno, .. } => Some(errno),
+            _ => None,
+        }
+    }
+
+    /// Where `command`, one of `parts` parts, is scripted to fail partway:
+    /// the part that fails (how many succeed first) and its errno.
+    pub(crate) fn failing_part(&mut self, command: CommandKind, parts: usize) -> Option<(usize, i32)> {
+        let strikes = |f: &Fault| matches!(f, Fault::FailPartway { command: c, after, .. } if *c == command && *after < parts);
+        match self.take(strikes)? {
+            Fault::FailPartway { after, errno, .. } => Some((after, errno)),
             _ => None,
         }
     }

@@ -5,8 +5,9 @@
 //!   once reaped, with parents, creators (`CLONE_PARENT` makes them differ),
 //!   zombies and exit statuses; socketpairs with chunked deliveries and
 //!   Linux's close and reset rules; cgroups with membership, freezing and an
-//!   `rmdir` refused while populated; host interfaces; id maps; a virtual
-//!   clock. It boots a host with one running container.
+//!   `rmdir` refused while populated, one directory per hierarchy; host
+//!   interfaces; id maps; a virtual clock. It boots a host with one running
+//!   container.
 //! - Simulated children: an init process and a setns helper (which forks
 //!   the container process as the parent's child) that run the core's real
 //!   child side, [`ChildHandshake`](cradle_core::ChildHandshake) and
@@ -14,7 +15,8 @@
 //! - [`MockBackend`]: one launch's backend over the kernel, implementing
 //!   every [`cradle_core::backend`] trait, so the core's driver runs over it
 //!   unchanged.
-//! - [`Fault`]: a script that can fail or slow any command, kill, stall or
+//! - [`Fault`]: a script that can fail or slow any command (or fail a
+//!   multi-part one partway, leaving what Linux leaves), kill, stall or
 //!   fail a child at any point (each of its set-up steps among them, walked
 //!   one at a time in the order Linux runs them: [`set_up_steps`]), make it
 //!   send garbage, oversized, truncated, unexpected or forged messages, or
@@ -61,7 +63,7 @@ mod report;
 mod socket;
 
 pub use crate::backend::{MockBackend, Options, Schedule, REAP_BOUND, SOCKET_BUFFER};
-pub use crate::cgroup::{Cgroup, ROOT};
+pub use crate::cgroup::{Cgroup, HIERARCHIES, ROOT};
 pub use crate::faults::{
     set_up_steps, At, CommandKind, Fault, FaultScript, Forgery, HelperPoint, ProcessPoint, INIT_SET_UP,
     SETNS_SET_UP,

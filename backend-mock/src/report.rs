@@ -3,10 +3,11 @@
 use std::fmt;
 
 use cradle_core::launch::CleanupFailure;
-use cradle_core::{Command, LaunchError, Pid};
+use cradle_core::{Command, Interface, LaunchError, Pid};
 
 use crate::faults::Fault;
-use crate::kernel::{Kernel, LaunchId, Leftovers};
+use crate::kernel::{Kernel, LaunchId, LeftProcess, Leftovers};
+use crate::process::ProcessState;
 
 /// The end of one launch, with the world it left.
 #[derive(Debug)]
@@ -45,8 +46,8 @@ pub enum Violation {
     /// The launch never emitted its terminal event.
     #[error("the launch did not finish")]
     Unfinished,
-    /// A failed launch left these behind, with no failed cleanup command
-    /// to account for them.
+    /// A failed launch left these behind, and no failed cleanup command
+    /// accounts for them.
     #[error("the failed launch left {0:?}")]
     Leaked(Leftovers),
     /// A running launch holds something other than its process, its
@@ -65,18 +66,21 @@ pub enum Violation {
 
 impl Report {
     /// Every invariant the launch broke: a failed launch leaves nothing
-    /// (unless a cleanup command failed), a running one holds exactly its
-    /// process, cgroup and interfaces, and nobody else is touched.
+    /// but what its failed cleanup commands should have removed, a running
+    /// one holds exactly its process, cgroup and interfaces, and nobody
+    /// else is touched.
     pub fn violations(&self) -> Vec<Violation> {
         let mut found = Vec::new();
         if !self.finished {
             found.push(Violation::Unfinished);
         }
         match self.result {
-            Err(_) if !self.leftovers.is_empty() && self.cleanup_failures.is_empty() => {
-                found.push(Violation::Leaked(self.leftovers.clone()));
+            Err(_) => {
+                let unaccounted = self.unaccounted_leftovers();
+                if !unaccounted.is_empty() {
+                    found.push(Violation::Leaked(unaccounted));
+                }
             }
-            Err(_) => {}
             Ok(pid) => {
                 let process = self.leftovers.processes.iter().filter(|p| p.pid == pid);
                 let expected = Leftovers {
@@ -95,6 +99,68 @@ impl Report {
         }
         found.extend(bystanders_harmed(&self.kernel).map(Violation::Bystander));
         found
+    }
+}
+
+impl Report {
+    /// What the launch left that no failed cleanup command accounts for.
+    /// Each accounts for what it should have removed, and only that:
+    ///
+    /// - `Kill` of a process: that process, alive or a zombie;
+    /// - `Reap` of a process: that process, a zombie;
+    /// - `ReapStrays` of a helper: the processes the helper forked;
+    /// - `RemoveInterface`: that host interface;
+    /// - `DestroyCgroup`: the launch's cgroup, in any of its hierarchies;
+    /// - the socket, while a process accounted for lives and holds its end.
+    ///
+    /// A failed `Close` accounts for nothing: the descriptor is gone even
+    /// when `close` reports an error.
+    pub fn unaccounted_leftovers(&self) -> Leftovers {
+        let failed: Vec<&Command> = self.cleanup_failures.iter().map(|f| &f.command).collect();
+        let accounted = |process: &LeftProcess| {
+            failed.iter().any(|command| match **command {
+                Command::Kill { pid } => pid == process.pid,
+                Command::Reap { pid } => {
+                    pid == process.pid && matches!(process.state, ProcessState::Zombie(_))
+                }
+                Command::ReapStrays { helper } => {
+                    self.kernel.process(process.pid).and_then(|p| p.creator()) == Some(helper)
+                }
+                _ => false,
+            })
+        };
+        let (kept, processes): (Vec<LeftProcess>, Vec<LeftProcess>) =
+            self.leftovers.processes.iter().cloned().partition(accounted);
+        let holds_socket = kept.iter().any(|p| p.state == ProcessState::Running);
+        let removal_failed = |name: &str| {
+            failed.iter().any(|command| {
+                matches!(command, Command::RemoveInterface { interface: Interface::Veth(veth), .. }
+                    if veth.host_name == name)
+            })
+        };
+        let destroy_failed = failed
+            .iter()
+            .any(|command| matches!(command, Command::DestroyCgroup));
+        Leftovers {
+            processes,
+            sockets: if holds_socket {
+                Vec::new()
+            } else {
+                self.leftovers.sockets.clone()
+            },
+            cgroups: if destroy_failed {
+                Vec::new()
+            } else {
+                self.leftovers.cgroups.clone()
+            },
+            interfaces: self
+                .leftovers
+                .interfaces
+                .iter()
+                .filter(|name| !removal_failed(name))
+                .cloned()
+                .collect(),
+        }
     }
 }
 

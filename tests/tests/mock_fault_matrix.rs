@@ -11,6 +11,15 @@
 //! a hang or a panic in the core is a failed case, not a stuck suite. All
 //! failures are reported together.
 //!
+//! A create of the cgroup that stops partway through the hierarchies
+//! removes what it made, as on Linux, and so leaves nothing either.
+//!
+//! Cleanup commands have cases of their own: each fails in turn in a
+//! launch that has failed already, which must still end in its original
+//! error, report exactly that command (and what failed because of it) in
+//! its cleanup failures, and leave exactly what that command should have
+//! removed.
+//!
 //! The hand-off has a matrix of its own: the init's hold handed off (the
 //! OCI `create`) under every fault of its command, and the resuming launch
 //! (the OCI `start`) under every fault of its start and of the wait for
@@ -31,7 +40,7 @@ use cradle_core::{
 };
 use cradle_mock::{
     plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, MockBackend, Options,
-    ProcessPoint, Report, Scenario, Schedule,
+    ProcessPoint, ProcessState, Report, Scenario, Schedule, Violation, HIERARCHIES,
 };
 
 /// Everything at once, data before exits.
@@ -157,6 +166,18 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
         }
     }
     match step {
+        // The create stops partway through the hierarchies, and removes
+        // the directories it made, as on Linux: nothing is left.
+        Step::CreateCgroup => rows.extend([1, HIERARCHIES - 1].map(|after| {
+            fault(
+                Fault::FailPartway {
+                    command: CommandKind::CreateCgroup,
+                    after,
+                    errno: libc::EEXIST,
+                },
+                Expect::Command(libc::EEXIST),
+            )
+        })),
         Step::SendConfig if kind == Kind::Init => rows.extend(send_waits_on_the_child()),
 
         Step::ReportPid => rows.extend(report_faults()),
@@ -681,6 +702,7 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
         Trigger::NeverStart => "never start",
         Trigger::Fault(fault) => match fault {
             Fault::Fail { .. } => "fail",
+            Fault::FailPartway { .. } => "fail partway",
             Fault::Slow { .. } => "slow",
             Fault::Die { .. } => "die",
             Fault::Stall { .. } => "stall",
@@ -697,6 +719,7 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
     let every = [
         "cancel",
         "fail",
+        "fail partway",
         "slow",
         "die",
         "stall",
@@ -1040,4 +1063,221 @@ fn the_hand_off_matrix_reaches_every_step_of_both_launches() {
             assert!(found, "no {what} case at {step}");
         }
     }
+}
+
+// Cleanup commands that fail.
+//
+// A launch that fails at a representative step (its config cannot be
+// sent, while the process runs) has each of its cleanup commands fail in
+// turn. It must still end in the original error, naming its step; its
+// `cleanup_failures` name exactly the command that failed (and what failed
+// because of it); and the kernel must hold exactly what that command
+// should have removed, which `Report::violations` accepts and nothing more.
+
+/// The launch's original failure: its config cannot be sent.
+const SEND_FAILS: Fault = Fault::Fail {
+    command: CommandKind::Send,
+    errno: libc::EIO,
+};
+
+/// One cleanup command failing, and what must come of it.
+struct CleanupCase {
+    kind: Kind,
+    fault: Fault,
+    /// The cleanup failures, as command and errno, in order.
+    failures: &'static [(CommandKind, i32)],
+    /// What the kernel holds of the launch, as [`left_of`] says it.
+    left: &'static [&'static str],
+}
+
+fn cleanup_cases() -> Vec<CleanupCase> {
+    let fail = |command, errno| Fault::Fail { command, errno };
+    let init = |fault, failures, left| CleanupCase {
+        kind: Kind::Init,
+        fault,
+        failures,
+        left,
+    };
+    vec![
+        // The core goes on to reap the process it could not kill: the reap
+        // waits out its bound and fails too. The cgroup's removal then
+        // kills the process, which nobody reaps.
+        init(
+            fail(CommandKind::Kill, libc::EPERM),
+            &[
+                (CommandKind::Kill, libc::EPERM),
+                (CommandKind::Reap, libc::ETIMEDOUT),
+            ],
+            &["init: zombie"],
+        ),
+        init(
+            fail(CommandKind::Reap, libc::EIO),
+            &[(CommandKind::Reap, libc::EIO)],
+            &["init: zombie"],
+        ),
+        init(
+            fail(CommandKind::RemoveInterface { index: 2 }, libc::EIO),
+            &[(CommandKind::RemoveInterface { index: 2 }, libc::EIO)],
+            &["interface veth1h"],
+        ),
+        init(
+            fail(CommandKind::RemoveInterface { index: 0 }, libc::EIO),
+            &[(CommandKind::RemoveInterface { index: 0 }, libc::EIO)],
+            &["interface veth0h"],
+        ),
+        init(
+            fail(CommandKind::DestroyCgroup, libc::EIO),
+            &[(CommandKind::DestroyCgroup, libc::EIO)],
+            &["cgroup in hierarchies [0, 1, 2, 3, 4, 5, 6, 7, 8]"],
+        ),
+        // One hierarchy refuses; the others are removed, as on Linux.
+        init(
+            Fault::FailPartway {
+                command: CommandKind::DestroyCgroup,
+                after: 4,
+                errno: libc::EBUSY,
+            },
+            &[(CommandKind::DestroyCgroup, libc::EBUSY)],
+            &["cgroup in hierarchies [4]"],
+        ),
+        // The descriptor is gone even when close reports an error.
+        init(
+            fail(CommandKind::Close, libc::EIO),
+            &[(CommandKind::Close, libc::EIO)],
+            &[],
+        ),
+        // Without a cgroup of its own, nothing else kills the process: it
+        // runs on, holding its end of the socket.
+        CleanupCase {
+            kind: Kind::Setns,
+            fault: fail(CommandKind::Kill, libc::EPERM),
+            failures: &[
+                (CommandKind::Kill, libc::EPERM),
+                (CommandKind::Reap, libc::ETIMEDOUT),
+            ],
+            left: &["setns process: running", "socket"],
+        },
+    ]
+}
+
+/// What the kernel holds of the launch, for people: its processes and
+/// their state, its sockets, interfaces, and cgroups by hierarchy.
+fn left_of(report: &Report) -> Vec<String> {
+    let left = &report.leftovers;
+    let processes = left.processes.iter().map(|p| {
+        let state = match p.state {
+            ProcessState::Running => "running",
+            ProcessState::Zombie(_) => "zombie",
+        };
+        format!("{}: {state}", p.name)
+    });
+    let sockets = left.sockets.iter().map(|_| "socket".to_owned());
+    let interfaces = left.interfaces.iter().map(|name| format!("interface {name}"));
+    let cgroups = left.cgroups.iter().map(|path| {
+        let hierarchies = report.kernel.cgroup(path).map(|c| c.hierarchies());
+        format!("cgroup in hierarchies {:?}", hierarchies.unwrap_or_default())
+    });
+    processes
+        .chain(sockets)
+        .chain(interfaces)
+        .chain(cgroups)
+        .collect()
+}
+
+/// Everything wrong with how `case` ended.
+fn check_cleanup(case: &CleanupCase, report: &Report) -> Vec<String> {
+    let mut wrong = Vec::new();
+    check_failure(
+        Step::SendConfig,
+        &Expect::Command(libc::EIO),
+        &report.result,
+        &mut wrong,
+    );
+    if !report.unspent.is_empty() {
+        wrong.push(format!("a fault never struck: {:?}", report.unspent));
+    }
+    let failures: Vec<(CommandKind, Option<i32>)> = report
+        .cleanup_failures
+        .iter()
+        .map(|f| (kind_of(&f.command), f.error.errno))
+        .collect();
+    let expected: Vec<(CommandKind, Option<i32>)> = case
+        .failures
+        .iter()
+        .map(|&(kind, errno)| (kind, Some(errno)))
+        .collect();
+    if failures != expected {
+        wrong.push(format!("cleanup failures {failures:?}, not {expected:?}"));
+    }
+    let left = left_of(report);
+    if left != case.left {
+        wrong.push(format!("left {left:?}, not {:?}", case.left));
+    }
+    wrong.extend(report.violations().iter().map(ToString::to_string));
+    wrong
+}
+
+/// A cleanup command's kind.
+fn kind_of(command: &Command) -> CommandKind {
+    match command {
+        Command::Kill { .. } => CommandKind::Kill,
+        Command::Reap { .. } => CommandKind::Reap,
+        Command::ReapStrays { .. } => CommandKind::ReapStrays,
+        Command::RemoveInterface { index, .. } => CommandKind::RemoveInterface { index: *index },
+        Command::DestroyCgroup => CommandKind::DestroyCgroup,
+        Command::Close => CommandKind::Close,
+        other => panic!("{other:?} is not a cleanup command"),
+    }
+}
+
+#[test]
+fn a_failed_cleanup_command_is_reported_and_leaves_what_it_should_have_removed() {
+    let mut failures = Vec::new();
+    for case in cleanup_cases() {
+        let scenario = Scenario::new(plan(case.kind))
+            .with_fault(SEND_FAILS)
+            .with_fault(case.fault.clone());
+        let report = run_on(Kernel::new(), &scenario).expect("the plan");
+        let wrong = check_cleanup(&case, &report);
+        if !wrong.is_empty() {
+            failures.push(format!("{:?} {:?}: {}", case.kind, case.fault, wrong.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `Report::violations` takes what a failed cleanup command leaves as
+/// accounted for, and only that: the same leftovers with another command
+/// failed are a leak.
+#[test]
+fn violations_accept_only_the_leftovers_of_the_failed_cleanup_command() {
+    let with = |faults: [Fault; 2]| {
+        let scenario = faults
+            .into_iter()
+            .fold(Scenario::new(plans::init()), Scenario::with_fault);
+        run_on(Kernel::new(), &scenario).expect("the plan")
+    };
+    let interface_left = with([
+        SEND_FAILS,
+        Fault::Fail {
+            command: CommandKind::RemoveInterface { index: 0 },
+            errno: libc::EIO,
+        },
+    ]);
+    assert!(interface_left.violations().is_empty());
+
+    let mut unaccounted = with([
+        SEND_FAILS,
+        Fault::Fail {
+            command: CommandKind::Close,
+            errno: libc::EIO,
+        },
+    ]);
+    unaccounted.leftovers = interface_left.leftovers.clone();
+    unaccounted.kernel = interface_left.kernel;
+    let violations = unaccounted.violations();
+    assert!(
+        matches!(violations.as_slice(), [Violation::Leaked(left)] if left.interfaces == ["veth0h"]),
+        "{violations:?}"
+    );
 }

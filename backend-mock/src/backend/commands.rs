@@ -9,7 +9,7 @@ use cradle_core::launch::Spawn;
 use cradle_core::{Command, CommandError, IdMaps, Interface, NamespaceKind, Pid, Role, Time};
 
 use super::{error, MockBackend};
-use crate::cgroup::ROOT;
+use crate::cgroup::{HIERARCHIES, ROOT};
 use crate::child::Program;
 use crate::faults::CommandKind;
 use crate::net::HostInterface;
@@ -216,13 +216,27 @@ impl Processes for MockBackend {
 }
 
 impl Cgroups for MockBackend {
+    /// One `mkdir` per hierarchy, in order; the first that fails ends the
+    /// create, which removes the directories it made before (as Linux's
+    /// `Cgroup::create` does): a failed create leaves nothing.
     fn create_cgroup(&mut self) -> Result<(), CommandError> {
         self.begin(Command::CreateCgroup, CommandKind::CreateCgroup)?;
         let (path, launch) = (self.cgroup.clone(), self.launch);
-        self.kernel
-            .cgroups_mut()
-            .mkdir(&path, Some(launch))
-            .map_err(|errno| error(format_args!("mkdir {path}"), errno))?;
+        let failing = self.failing_part(CommandKind::CreateCgroup);
+        for hierarchy in 0..HIERARCHIES {
+            let cgroups = self.kernel.cgroups_mut();
+            let made = match failing {
+                Some((part, errno)) if part == hierarchy => Err(errno),
+                _ => cgroups.mkdir(&path, hierarchy, Some(launch)),
+            };
+            if let Err(errno) = made {
+                cgroups.undo_mkdir(&path, hierarchy);
+                return Err(error(
+                    format_args!("mkdir {path} in hierarchy {hierarchy}"),
+                    errno,
+                ));
+            }
+        }
         self.cgroup_created = true;
         Ok(())
     }
@@ -255,10 +269,14 @@ impl Cgroups for MockBackend {
         Ok(())
     }
 
+    /// Kills the members, then one `rmdir` per hierarchy: as Linux's
+    /// `Cgroup::destroy` does, each hierarchy is tried whatever became of
+    /// the others, a directory already gone is fine, and the first failure
+    /// is reported. The cgroup is forgotten either way, as on Linux.
     fn destroy_cgroup(&mut self) -> Result<(), CommandError> {
         self.begin(Command::DestroyCgroup, CommandKind::DestroyCgroup)?;
         let path = self.cgroup.clone();
-        if !self.cgroup_created {
+        if !std::mem::take(&mut self.cgroup_created) {
             return Err(error(format_args!("rmdir {path}"), libc::ENOENT));
         }
         // Freeze, so nothing forks while the members are killed; thaw, so
@@ -275,13 +293,26 @@ impl Cgroups for MockBackend {
             .cgroups_mut()
             .set_frozen(&path, false)
             .map_err(freeze)?;
+        let failing = self.failing_part(CommandKind::DestroyCgroup);
         let populated = !self.kernel.cgroup_procs(&path).is_empty();
-        self.kernel
-            .cgroups_mut()
-            .rmdir(&path, populated)
-            .map_err(|errno| error(format_args!("rmdir {path}"), errno))?;
-        self.cgroup_created = false;
-        Ok(())
+        let mut first_failure = None;
+        for hierarchy in 0..HIERARCHIES {
+            let cgroups = self.kernel.cgroups_mut();
+            let removed = match failing {
+                Some((part, errno)) if part == hierarchy => Err(errno),
+                _ => cgroups.rmdir(&path, hierarchy, populated),
+            };
+            match removed {
+                Ok(()) | Err(libc::ENOENT) => {}
+                Err(errno) => {
+                    first_failure.get_or_insert(error(
+                        format_args!("rmdir {path} in hierarchy {hierarchy}"),
+                        errno,
+                    ));
+                }
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
     }
 }
 

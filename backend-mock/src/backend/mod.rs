@@ -19,6 +19,7 @@ use cradle_core::{Command, CommandError, Pid, Time};
 
 pub use self::commands::REAP_BOUND;
 pub use self::options::{Options, Schedule, SOCKET_BUFFER};
+use crate::cgroup::HIERARCHIES;
 use crate::faults::{At, CommandKind, Fault, FaultScript};
 use crate::kernel::{Kernel, LaunchId, Leftovers};
 use crate::process::Process;
@@ -161,6 +162,15 @@ impl MockBackend {
             Some(errno) => Err(error(format_args!("{kind:?} (scripted)"), errno)),
             None => Ok(()),
         }
+    }
+
+    /// Where the cgroup command `kind`, one part per hierarchy, is
+    /// scripted to fail partway ([`Fault::FailPartway`]): the part and its
+    /// errno.
+    fn failing_part(&mut self, kind: CommandKind) -> Option<(usize, i32)> {
+        self.kernel
+            .script_mut(self.launch)
+            .failing_part(kind, HIERARCHIES)
     }
 
     fn newest_live_process(&self) -> Option<Pid> {

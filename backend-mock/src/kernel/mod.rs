@@ -123,7 +123,7 @@ impl Kernel {
             ("launcher", Some(HOST_INIT), ROOT),
             ("container init", Some(LAUNCHER), CONTAINER_CGROUP),
         ];
-        let _ = cgroups.mkdir(CONTAINER_CGROUP, None);
+        let _ = cgroups.mkdir_all(CONTAINER_CGROUP, None);
         for (name, parent, cgroup) in booted {
             let creator = parent
                 .and_then(|pid| processes.get(pid))
@@ -241,10 +241,17 @@ impl Kernel {
             .ok_or(Errno(libc::EAGAIN))
     }
 
-    /// Makes the cgroup `path` (its parent must exist), as another program
-    /// would: no launch's, so no launch may remove it.
+    /// Makes the cgroup `path` (its parent must exist) in every hierarchy,
+    /// as another program would: no launch's, so no launch may remove it.
     pub fn make_cgroup(&mut self, path: &str) -> Result<(), Errno> {
-        self.cgroups.mkdir(path, None).map_err(Errno)
+        self.cgroups.mkdir_all(path, None).map_err(Errno)
+    }
+
+    /// Makes the directory of the cgroup `path` in `hierarchy` alone, as
+    /// another program would: a launch that creates `path` meets it there,
+    /// having made the directories of the hierarchies before.
+    pub fn make_cgroup_in(&mut self, path: &str, hierarchy: usize) -> Result<(), Errno> {
+        self.cgroups.mkdir(path, hierarchy, None).map_err(Errno)
     }
 
     /// Makes a host interface named `name` that no launch created, as

@@ -517,7 +517,7 @@ fn put_errno(out: &mut Vec<u8>, errno: i32) {
 }
 
 fn fault(u: &mut Unstructured<'_>) -> Result<Fault> {
-    Ok(match byte(u)? % 12 {
+    Ok(match byte(u)? % 13 {
         0 => Fault::Fail {
             command: command_kind(u)?,
             errno: errno(u)?,
@@ -544,7 +544,7 @@ fn fault(u: &mut Unstructured<'_>) -> Result<Fault> {
             at: at(u)?,
             errno: errno(u)?,
         },
-        _ => Fault::ForgedPid(match byte(u)? % 7 {
+        11 => Fault::ForgedPid(match byte(u)? % 7 {
             0 => Forgery::Zero,
             1 => Forgery::Negative,
             2 => Forgery::Helper,
@@ -553,6 +553,12 @@ fn fault(u: &mut Unstructured<'_>) -> Result<Fault> {
             5 => Forgery::Vacant,
             _ => Forgery::Raw(i32::arbitrary(u)?),
         }),
+        _ => Fault::FailPartway {
+            command: command_kind(u)?,
+            // Past the last hierarchy too: a fault that never strikes.
+            after: usize::from(byte(u)? % 16),
+            errno: errno(u)?,
+        },
     })
 }
 
@@ -621,6 +627,16 @@ fn put_fault(out: &mut Vec<u8>, fault: &Fault) {
                     out.extend_from_slice(&pid.to_le_bytes());
                 }
             }
+        }
+        Fault::FailPartway {
+            command,
+            after,
+            errno,
+        } => {
+            out.push(12);
+            put_command_kind(out, command);
+            out.push(u8::try_from(after).expect("a part below 256"));
+            put_errno(out, errno);
         }
     }
 }

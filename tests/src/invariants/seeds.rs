@@ -275,6 +275,14 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
             },
         ),
         (
+            "cgroup-create-fails-partway",
+            Fault::FailPartway {
+                command: CommandKind::CreateCgroup,
+                after: 3,
+                errno: 17,
+            },
+        ),
+        (
             "slow-send",
             Fault::Slow {
                 command: CommandKind::Send,
