@@ -121,9 +121,12 @@ fn in_callers_namespace(config: &Config, hook: Hook<'_>) -> Result<(), ChildErro
     mount_table(config, rootfs, hook, EnterRoot::Chroot)
 }
 
-/// Walks the device step where no `/dev` of the container's is made,
-/// refusing device nodes for it.
+/// Walks the root and device steps where there is no root to enter and
+/// no `/dev` of the container's is made, refusing device nodes for it.
 fn no_device_nodes(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
+    // No root to enter: the step is walked all the same, so that every
+    // config walks every step (the mock's model, and a hook's view).
+    hook(ChildStep::Rootfs, config);
     hook(ChildStep::Devices, config);
     if !config.devices.is_empty() {
         return Err(refused(

@@ -22,7 +22,7 @@ use cradle_linux::{clock, Container, LinuxLaunch, Options, Process};
 use nix::sys::signal::{kill, Signal};
 use tempfile::TempDir;
 
-use super::{Outcome, Scenario, Shape, Trouble, Verdict, World};
+use super::{steps_walked, Outcome, Scenario, Shape, Trouble, Verdict, World};
 use crate::linux::{
     self, cgroup_dirs_of, children, identity_maps, new_namespaces, open_fds, unique, BusyboxRootfs,
 };
@@ -132,6 +132,7 @@ impl LinuxWorld {
             }
         };
         plan.timeout = TIMEOUT;
+        plan.config.report_timings = true;
         let fault = |action: &str, step: ChildStep| format!("CRADLE_TEST_FAULT={action}@{step}");
         match scenario.trouble {
             Trouble::KilledAt(step) => plan.config.env.push(fault("announce", step)),
@@ -229,6 +230,7 @@ impl World for LinuxWorld {
                 kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).expect("kill at the announced step");
             })
         });
+        let steps;
         let (result, backend) = {
             let mut launch = Launch::new(plan, clock::now()).expect("a valid plan");
             let mut backend = LinuxLaunch::new(options).expect("the backend");
@@ -255,6 +257,7 @@ impl World for LinuxWorld {
             for failure in launch.cleanup_failures() {
                 leftovers.push(format!("a failed cleanup: {failure:?}"));
             }
+            steps = steps_walked(launch.child_timings());
             (result, (backend, leftovers))
         };
         if let Some(killer) = killer {
@@ -268,7 +271,11 @@ impl World for LinuxWorld {
         }
         in_use.remove();
         leftovers.extend(left_behind(&fds, &before, &names));
-        Outcome { verdict, leftovers }
+        Outcome {
+            verdict,
+            steps,
+            leftovers,
+        }
     }
 }
 

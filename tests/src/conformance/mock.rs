@@ -8,7 +8,7 @@ use cradle_mock::{
     plans, At, Fault, Forgery, HelperPoint, Kernel, MockBackend, Options, ProcessPoint, SIGKILL,
 };
 
-use super::{Outcome, Scenario, Shape, Trouble, Verdict, World};
+use super::{steps_walked, Outcome, Scenario, Shape, Trouble, Verdict, World};
 
 /// The cgroup an init launch creates here.
 const CGROUP: &str = "/conformance";
@@ -40,6 +40,8 @@ impl World for MockWorld {
             cgroup: Some(CGROUP.to_owned()),
             ..Options::default()
         };
+        let mut plan = plan;
+        plan.config.report_timings = true;
         let mut launch = Launch::new(plan, kernel.now()).expect("a valid plan");
         let mut backend = MockBackend::new(kernel, options, fault(scenario.trouble));
         let result = match scenario.trouble {
@@ -77,6 +79,7 @@ impl World for MockWorld {
         }
         Outcome {
             verdict: Verdict::of(&result),
+            steps: steps_walked(launch.child_timings()),
             leftovers,
         }
     }

@@ -15,7 +15,7 @@
 //! verdict is still the same on both.
 
 use cradle_core::launch::Who;
-use cradle_core::{ChildStep, ExitStatus, Kind, LaunchError, Pid, Step};
+use cradle_core::{ChildStep, ExitStatus, Kind, LaunchError, Pid, Step, StepTime};
 
 #[cfg(feature = "linux")]
 pub mod linux;
@@ -189,6 +189,12 @@ impl Scenario {
 pub struct Outcome {
     /// How the launch ended.
     pub verdict: Verdict,
+    /// The set-up steps the child said it walked, with its `ready` (every
+    /// scenario asks, [`Config::report_timings`]), each once, in the order
+    /// it first reached them.
+    ///
+    /// [`Config::report_timings`]: cradle_core::Config::report_timings
+    pub steps: Vec<ChildStep>,
     /// What it left behind (processes, zombies, descriptors, cgroups,
     /// interfaces), described; empty when nothing.
     pub leftovers: Vec<String>,
@@ -230,6 +236,17 @@ fn steps_with_a_child(shape: Shape) -> Vec<Step> {
         Shape::UserNs => vec![Step::IdMaps, Step::Release, Step::SendConfig],
         Shape::Setns => vec![Step::EnterCgroup, Step::SendConfig],
     }
+}
+
+/// The steps of `timings`, each once, in the order first reached.
+pub fn steps_walked(timings: &[StepTime]) -> Vec<ChildStep> {
+    let mut steps: Vec<ChildStep> = Vec::new();
+    for timing in timings {
+        if !steps.contains(&timing.step) {
+            steps.push(timing.step);
+        }
+    }
+    steps
 }
 
 /// Every scenario, each with its verdict.
@@ -349,6 +366,15 @@ pub fn check(world: &mut dyn World, scenarios: &[Scenario]) -> Vec<String> {
                 scenario.name(),
                 scenario.expect,
                 outcome.verdict
+            ));
+        }
+        let walks = cradle_mock::set_up_steps(scenario.kind());
+        if outcome.verdict == Verdict::Running && outcome.steps != walks {
+            wrong.push(format!(
+                "{}: {}: the child walked {:?}, not {walks:?}",
+                world.name(),
+                scenario.name(),
+                outcome.steps
             ));
         }
         if !outcome.leftovers.is_empty() {
