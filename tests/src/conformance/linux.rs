@@ -149,6 +149,7 @@ impl LinuxWorld {
             Trouble::ForgedPid => options = options.init_binary(self.helper("forge", ChildStep::Fork)),
             Trouble::MissingCwd => plan.config.cwd = "/no-such-directory".into(),
             Trouble::MissingCommand => plan.config.args = vec!["/no/such/command".to_owned()],
+            Trouble::MissingRootfs => plan.config.rootfs = Some(self.rootfs.path().join("no-such-root")),
             Trouble::None | Trouble::KilledBefore(_) | Trouble::CgroupInUse | Trouble::InterfaceInUse => {}
         }
         (plan, options)

@@ -169,6 +169,10 @@ fn fault(trouble: Trouble) -> Option<Fault> {
             at: process(ChildStep::Cwd),
             errno: libc::ENOENT,
         },
+        Trouble::MissingRootfs => Fault::Refuse {
+            at: At::Process(ProcessPoint::SetUp(ChildStep::Rootfs)),
+            errno: libc::ENOENT,
+        },
         Trouble::MissingCommand => Fault::Refuse {
             at: At::Process(ProcessPoint::SetUp(ChildStep::Exec)),
             errno: libc::ENOENT,

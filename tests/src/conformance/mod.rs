@@ -65,6 +65,8 @@ pub enum Trouble {
     MissingCwd,
     /// The command does not exist.
     MissingCommand,
+    /// The root filesystem does not exist.
+    MissingRootfs,
     /// A cgroup of the name the launch creates exists already.
     CgroupInUse,
     /// A host interface of the name the launch's veth takes exists already.
@@ -319,6 +321,16 @@ pub fn scenarios() -> Vec<Scenario> {
             Verdict::failed(Step::AwaitReady, Why::Child(ChildStep::Exec, Some(libc::ENOENT))),
         ));
     }
+    all.push(Scenario::new(
+        Shape::Init,
+        Trouble::MissingRootfs,
+        Verdict::failed(
+            Step::AwaitReady,
+            Why::Child(ChildStep::Rootfs, Some(libc::ENOENT)),
+        ),
+    ));
+    // A cgroup parent that does not exist is no failure on Linux (the
+    // backend makes the directories on the way): a name in use is.
     all.push(Scenario::new(
         Shape::Init,
         Trouble::CgroupInUse,
