@@ -2,12 +2,14 @@
 //! (`tests/tests/linux_*.rs`) and of the command: the root check every test
 //! makes first, the suite's lock, a busybox rootfs, running a container and
 //! capturing its output, and counting the parent's descriptors and
-//! children; test cgroups ([`cgroups`]), network namespaces ([`netns`])
-//! and namespaces to join by path ([`unshared`]).
+//! children; test cgroups ([`cgroups`]), network namespaces ([`netns`]),
+//! namespaces to join by path ([`unshared`]) and launches that time out at
+//! a stall ([`stall`]).
 
 mod cgroups;
 pub mod embedder;
 mod netns;
+mod stall;
 mod unshared;
 
 use std::collections::BTreeSet;
@@ -29,6 +31,7 @@ use nix::unistd::{geteuid, pipe2};
 
 pub use self::cgroups::{cgroups_named, test_cgroups_left, CgroupTurn};
 pub use self::netns::NetnsThread;
+pub use self::stall::{start_stalling, with_growing_timeout, Stalled, FIRST_STALL_TIMEOUT};
 pub use self::unshared::Unshared;
 
 /// Set to `1` to let root-only tests pass without running when not root.
@@ -295,17 +298,31 @@ pub fn fds_of(pid: i32) -> BTreeSet<i32> {
         .collect()
 }
 
-/// The parent's children, zombies included, from every thread.
+/// The parent's children, zombies included, whichever thread forked them:
+/// every process in `/proc` whose parent is this process.
+///
+/// Not `/proc/<pid>/task/<tid>/children`: that file exists only with
+/// `CONFIG_PROC_CHILDREN`, and proc(5) calls it reliable only while the
+/// children are stopped; a kernel without it would make every check of
+/// children pass on an empty set.
 pub fn children() -> BTreeSet<i32> {
-    let mut children = BTreeSet::new();
-    for task in fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .flatten()
-    {
-        let list = fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        children.extend(list.split_whitespace().filter_map(|pid| pid.parse::<i32>().ok()));
-    }
-    children
+    let me = i32::try_from(std::process::id()).expect("a pid fits an i32");
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        // A process that is gone by the time its stat is read (reaped, so
+        // no child of ours any more) is skipped.
+        .filter(|&pid| parent_of(pid) == Some(me))
+        .collect()
+}
+
+/// The parent pid of process `pid` (field 4 of `/proc/<pid>/stat`, after
+/// the command name, which may hold spaces and parentheses); `None` once
+/// it is gone.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A name no other test in this run uses (for hostnames, mount sources).
