@@ -316,13 +316,23 @@ pub fn children() -> BTreeSet<i32> {
         .collect()
 }
 
-/// The parent pid of process `pid` (field 4 of `/proc/<pid>/stat`, after
-/// the command name, which may hold spaces and parentheses); `None` once
-/// it is gone.
+/// Whether process `pid` has ended and waits to be reaped (or is gone).
+pub fn is_zombie(pid: i32) -> bool {
+    stat_fields(pid).is_none_or(|fields| matches!(fields.first().map(String::as_str), Some("Z" | "X")))
+}
+
+/// The parent pid of process `pid`; `None` once it is gone.
 fn parent_of(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold
+/// spaces and parentheses): the state first, then the parent pid, ...;
+/// `None` once the process is gone.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, after_name) = stat.rsplit_once(')')?;
-    after_name.split_whitespace().nth(1)?.parse().ok()
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
 }
 
 /// A name no other test in this run uses (for hostnames, mount sources).
