@@ -298,21 +298,25 @@ pub fn fds_of(pid: i32) -> BTreeSet<i32> {
         .collect()
 }
 
-/// The parent's children, zombies included, whichever thread forked them:
-/// every process in `/proc` whose parent is this process.
+/// The parent's children, zombies included, whichever thread forked them.
+pub fn children() -> BTreeSet<i32> {
+    children_of(i32::try_from(std::process::id()).expect("a pid fits an i32"))
+}
+
+/// The children of process `parent`, zombies included: every process in
+/// `/proc` whose parent it is.
 ///
 /// Not `/proc/<pid>/task/<tid>/children`: that file exists only with
 /// `CONFIG_PROC_CHILDREN`, and proc(5) calls it reliable only while the
 /// children are stopped; a kernel without it would make every check of
 /// children pass on an empty set.
-pub fn children() -> BTreeSet<i32> {
-    let me = i32::try_from(std::process::id()).expect("a pid fits an i32");
+pub fn children_of(parent: i32) -> BTreeSet<i32> {
     fs::read_dir("/proc")
         .expect("/proc")
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
         // A process that is gone by the time its stat is read (reaped, so
-        // no child of ours any more) is skipped.
-        .filter(|&pid| parent_of(pid) == Some(me))
+        // no child any more) is skipped.
+        .filter(|&pid| parent_of(pid) == Some(parent))
         .collect()
 }
 
