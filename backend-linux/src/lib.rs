@@ -96,6 +96,8 @@ mod options;
 pub mod proc_stat;
 mod process;
 mod resume;
+#[cfg(test)]
+mod root_gate;
 pub mod seccomp;
 mod setns;
 mod signal;

@@ -9,7 +9,6 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::process::Stdio;
-use std::time::Duration;
 
 use common::{read_until, require_root, BusyboxRootfs, Sandbox};
 use nix::pty::openpty;
@@ -86,7 +85,10 @@ fn relays_a_terminal(mut cradle: std::process::Command) {
         r#"read -r _ _ _ _ _ _ ctty _ < /proc/self/stat; test "$ctty" != 0 && echo has-a-ctty; "#,
         // Made inside the container, from its own devpts: the first.
         r#"echo "name=$(tty)."; "#,
-        r#"stty size; read line; stty size; echo "got $line"; exit 7"#
+        // After the caller's resize: until the terminal has the new size
+        // (cradle relays it on SIGWINCH), then that size.
+        r#"stty size; read line; while [ "$(stty size)" = "33 111" ]; do sleep 0.01; done; "#,
+        r#"stty size; echo "got $line"; exit 7"#
     );
     let mut child = cradle
         .args(["--", "/bin/sh", "-c", script])
@@ -109,7 +111,6 @@ fn relays_a_terminal(mut cradle: std::process::Command) {
     tcsetwinsize(&master, size(40, 100)).expect("window size");
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     kill(pid, Signal::SIGWINCH).expect("SIGWINCH");
-    std::thread::sleep(Duration::from_millis(200));
     master.write_all(b"hello\r").expect("type");
     read_until(&mut master, &mut seen, "40 100");
     read_until(&mut master, &mut seen, "got hello");

@@ -6,6 +6,7 @@
 //! good after. The seed corpora in `fuzz/corpus/<target>/` are regenerated
 //! with `cargo test -p cradle-tests --test fuzz_regressions -- --ignored`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -109,43 +110,87 @@ fn seeds_decode_to_the_scripts_they_were_written_from() {
     }
 }
 
-/// The committed seeds are the ones the recorder makes now: a change to
-/// the wire format, an input layout or the mock's points must come with
-/// the corpus regenerated (see [`write_seed_corpus`]).
-#[test]
-fn committed_seeds_are_the_generated_ones() {
-    let corpus = fuzz_dir().join("corpus");
-    let mut stale = Vec::new();
-    for target in TARGETS {
-        let generated: Vec<_> = seed_corpus()
-            .into_iter()
-            .filter(|s| s.target == target.name)
-            .collect();
-        let committed = inputs(&corpus, target);
-        for path in &committed {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            match generated.iter().find(|s| s.name == name) {
-                None => stale.push(format!("{}/{name}: no longer generated", target.name)),
-                Some(seed) if fs::read(path).ok().as_ref() != Some(&seed.bytes) => {
-                    stale.push(format!("{}/{name}: differs", target.name));
-                }
-                Some(_) => {}
-            }
-        }
-        for seed in &generated {
-            if !committed
-                .iter()
-                .any(|p| p.file_name() == Some(seed.name.as_ref()))
-            {
-                stale.push(format!("{}/{}: not committed", target.name, seed.name));
+/// The files under `dir`, at any depth, by their path below it, with their
+/// bytes.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(at) = pending.pop() {
+        for entry in fs::read_dir(&at).unwrap_or_else(|e| panic!("{}: {e}", at.display())) {
+            let path = entry.expect("a readable directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let relative = path.strip_prefix(dir).expect("below the tree").to_owned();
+                files.insert(relative, bytes);
             }
         }
     }
+    files
+}
+
+/// A directory of this test's own in cargo's scratch space, removed when
+/// dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("a scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The committed corpora are what the seed generator writes now, file for
+/// file and byte for byte: a change to the wire format, an input layout or
+/// the mock's points must come with the corpus regenerated.
+#[test]
+fn committed_seeds_are_the_generated_ones() {
+    let generated = Scratch::new("seed-corpus");
+    write_corpus(&generated.0);
+    let (committed, generated) = (tree(&fuzz_dir().join("corpus")), tree(&generated.0));
+    let mut stale = Vec::new();
+    for (path, bytes) in &committed {
+        match generated.get(path) {
+            None => stale.push(format!("{}: no longer generated", path.display())),
+            Some(new) if new != bytes => stale.push(format!("{}: differs", path.display())),
+            Some(_) => {}
+        }
+    }
+    for path in generated.keys().filter(|path| !committed.contains_key(*path)) {
+        stale.push(format!("{}: not committed", path.display()));
+    }
     assert!(
         stale.is_empty(),
-        "fuzz/corpus is stale; run write_seed_corpus and commit:\n{}",
+        "fuzz/corpus is not what the seed generator writes; regenerate it with\n  \
+         cargo test -p cradle-tests --test fuzz_regressions -- --ignored write_seed_corpus\n\
+         and commit it:\n{}",
         stale.join("\n")
     );
+}
+
+/// Makes `corpus` hold the recorder's seeds, in `<target>/` for every
+/// target, and nothing else.
+fn write_corpus(corpus: &Path) {
+    let seeds = seed_corpus();
+    if corpus.exists() {
+        fs::remove_dir_all(corpus).expect("a removable corpus");
+    }
+    for target in TARGETS {
+        let dir = corpus.join(target.name);
+        fs::create_dir_all(&dir).expect("a writable corpus folder");
+        for seed in seeds.iter().filter(|s| s.target == target.name) {
+            fs::write(dir.join(&seed.name), &seed.bytes).expect("a writable seed");
+        }
+    }
 }
 
 /// Rewrites `fuzz/corpus/` from the recorder. Run it after a change to the
@@ -153,15 +198,5 @@ fn committed_seeds_are_the_generated_ones() {
 #[test]
 #[ignore = "writes fuzz/corpus; run by hand"]
 fn write_seed_corpus() {
-    let seeds = seed_corpus();
-    for target in TARGETS {
-        let dir = fuzz_dir().join("corpus").join(target.name);
-        for old in inputs(&fuzz_dir().join("corpus"), target) {
-            fs::remove_file(old).expect("a removable seed");
-        }
-        fs::create_dir_all(&dir).expect("a writable corpus folder");
-        for seed in seeds.iter().filter(|s| s.target == target.name) {
-            fs::write(dir.join(&seed.name), &seed.bytes).expect("a writable seed");
-        }
-    }
+    write_corpus(&fuzz_dir().join("corpus"));
 }

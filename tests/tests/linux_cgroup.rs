@@ -1,7 +1,11 @@
 //! `cradle_linux::cgroup` on a real kernel, as root, in every layout this
 //! host offers: its v1 hierarchies alone, its cgroup2 tree alone, both
 //! together (a hybrid host), and a pure v2 host made in a private mount
-//! namespace with a fresh cgroup2 mount.
+//! namespace with a fresh cgroup2 mount. cgroup2's formats are checked in
+//! a tree of plain files too: a hybrid host's cgroup2 offers none of the
+//! controllers its v1 hierarchies hold (memory, pids, cpu...), and only
+//! hugetlb's is checked on the kernel (enabled at the cgroup2 root for
+//! the check, and disabled again, if it was not).
 //!
 //! The processes are the tests' own `sh` children, held at a `read` until
 //! they are in the cgroup; two tests launch containers through
@@ -22,12 +26,14 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cradle_core::{Config, Plan};
+use cradle_core::launch::Who;
+use cradle_core::{ChildStep, Config, LaunchError, Plan, Step};
 use cradle_linux::cgroup::{
     Cgroup, CgroupConfig, CgroupError, FreezerState, Hierarchy, Layout, Mode, Resources, Version,
 };
 use cradle_linux::{Options, Process};
 use cradle_tests::linux::{self, CgroupTurn};
+use nix::fcntl::{Flock, FlockArg};
 
 /// Every test cgroup's name starts so.
 const PREFIX: &str = "cradle-test-";
@@ -213,11 +219,20 @@ fn still_runs(pid: i32, start_time: u64) -> bool {
     stat(pid).is_some_and(|now| now.start_time == start_time && !matches!(now.state, 'Z' | 'X'))
 }
 
-/// The CPU ticks `pid` uses in 300 ms.
+/// The CPU ticks `pid` uses in 300 ms: for a process that must use none
+/// (a loaded machine can only make it use less).
 fn cpu_use(pid: i32) -> u64 {
     let before = stat(pid).expect("process is there").cpu_ticks;
     std::thread::sleep(Duration::from_millis(300));
     stat(pid).expect("process is there").cpu_ticks - before
+}
+
+/// Waits until `pid` has used CPU time from now on, failing naming `what`
+/// if it has not within [`DEADLINE`] (a spinner that runs at all does, on
+/// however loaded a machine).
+fn wait_until_it_runs(pid: i32, what: &str) {
+    let before = stat(pid).expect("process is there").cpu_ticks;
+    wait_until(what, || stat(pid).expect("process is there").cpu_ticks > before);
 }
 
 fn sigkill(pid: i32) -> std::io::Result<()> {
@@ -270,12 +285,9 @@ fn the_hosts_layout_is_detected() {
     turn.finish();
 }
 
-#[test]
-fn limits_are_written_in_each_hierarchys_format() {
-    let Some(turn) = CgroupTurn::take("limits_are_written_in_each_hierarchys_format", PREFIX) else {
-        return;
-    };
-    let resources = Resources {
+/// The limits of [`limits_are_written_in_each_hierarchys_format`].
+fn format_resources() -> Resources {
+    Resources {
         memory_max: Some(64 << 20),
         memory_swap_max: Some(16 << 20),
         pids_max: Some(20),
@@ -284,57 +296,196 @@ fn limits_are_written_in_each_hierarchys_format() {
         cpu_weight: Some(100),
         devices: None,
         ..Resources::default()
+    }
+}
+
+/// [`format_resources`] in v1's files: controller, file, content.
+const V1_FORMATS: [(&str, &str, &str); 6] = [
+    ("memory", "memory.limit_in_bytes", "67108864"),
+    ("memory", "memory.memsw.limit_in_bytes", "83886080"),
+    ("pids", "pids.max", "20"),
+    ("cpu", "cpu.cfs_period_us", "100000"),
+    ("cpu", "cpu.cfs_quota_us", "50000"),
+    ("cpu", "cpu.shares", "2597"),
+];
+
+/// [`format_resources`] in cgroup2's files: controller, file, content.
+const V2_FORMATS: [(&str, &str, &str); 5] = [
+    ("memory", "memory.max", "67108864"),
+    ("memory", "memory.swap.max", "16777216"),
+    ("pids", "pids.max", "20"),
+    ("cpu", "cpu.max", "50000 100000"),
+    ("cpu", "cpu.weight", "100"),
+];
+
+/// The controllers `/proc/cgroups` shows attached to a v1 hierarchy (a
+/// hierarchy id other than 0), with that id: cgroup2 cannot offer them
+/// while that hierarchy exists.
+fn bound_to_v1() -> Vec<(String, u32)> {
+    read(Path::new("/proc/cgroups"))
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let name = fields.next()?.to_owned();
+            let hierarchy: u32 = fields.next()?.parse().ok()?;
+            (hierarchy != 0).then_some((name, hierarchy))
+        })
+        .collect()
+}
+
+#[test]
+fn limits_are_written_in_each_hierarchys_format() {
+    let Some(turn) = CgroupTurn::take("limits_are_written_in_each_hierarchys_format", PREFIX) else {
+        return;
     };
-    let v1_expected = [
-        ("memory", "memory.limit_in_bytes", "67108864"),
-        ("memory", "memory.memsw.limit_in_bytes", "83886080"),
-        ("pids", "pids.max", "20"),
-        ("cpu", "cpu.cfs_period_us", "100000"),
-        ("cpu", "cpu.cfs_quota_us", "50000"),
-        ("cpu", "cpu.shares", "2597"),
-    ];
-    let v2_expected = [
-        ("memory", "memory.max", "67108864"),
-        ("memory", "memory.swap.max", "16777216"),
-        ("pids", "pids.max", "20"),
-        ("cpu", "cpu.max", "50000 100000"),
-        ("cpu", "cpu.weight", "100"),
-    ];
     for (label, layout) in layouts() {
         let name = unique_name(label);
-        match Cgroup::create_in(&layout, &config(&name, resources.clone())) {
+        match Cgroup::create_in(&layout, &config(&name, format_resources())) {
             Ok(cgroup) => {
                 let cgroup = TestCgroup(cgroup);
                 let paths = cgroup.paths();
-                for (controller, file, value) in v1_expected {
+                for (controller, file, value) in V1_FORMATS {
                     if let Some(dir) = paths.v1_with(controller) {
                         assert_eq!(read(&dir.file(file)).trim(), value, "{label}: {file}");
                     }
                 }
-                for (controller, file, value) in v2_expected {
+                for (controller, file, value) in V2_FORMATS {
                     if let Some(dir) = paths.v2().filter(|_| paths.v1_with(controller).is_none()) {
                         assert_eq!(read(&dir.file(file)).trim(), value, "{label}: {file}");
                     }
                 }
             }
-            // A v2 tree without controllers (this host's): refused, naming
-            // the file and the hierarchy, and nothing left behind.
+            // The v2 tree does not offer the first controller the limits
+            // need (memory): refused, naming the file, the hierarchy and
+            // the controller, and nothing left behind. Only for the reason
+            // the host gives, which is said; the formats themselves are
+            // checked where they can be (see below).
             Err(error @ CgroupError::ControllerUnavailable { .. }) => {
-                let CgroupError::ControllerUnavailable { hierarchy, path, .. } = &error else {
+                let CgroupError::ControllerUnavailable {
+                    hierarchy,
+                    path,
+                    controller,
+                } = &error
+                else {
                     unreachable!()
                 };
-                assert_eq!(*hierarchy, Hierarchy::V2, "{label}: {error}");
+                assert_eq!(
+                    (hierarchy, *controller),
+                    (&Hierarchy::V2, "memory"),
+                    "{label}: {error}"
+                );
                 assert!(
                     path.ends_with(format!("{name}/cgroup.controllers")),
                     "{label}: {error}"
                 );
                 let message = error.to_string();
                 assert!(message.starts_with("cgroup v2: ") && message.contains(&*path.to_string_lossy()));
+                let v2 = layout.hierarchies().iter().find(|h| h.hierarchy == Hierarchy::V2);
+                let v2 = v2.expect("a v2 hierarchy");
+                let own = v2.dir(&v2.own_cgroup).expect("own cgroup is under its mount");
+                let offered = read(&own.join("cgroup.subtree_control"));
+                assert!(
+                    !offered.split_whitespace().any(|c| c == *controller),
+                    "{label}: {controller} is offered ({offered:?}), yet {error}"
+                );
+                let left = v2.dir(&v2.own_cgroup.join(&name)).expect("under the mount");
+                assert!(!left.exists(), "{label}: {} is left", left.display());
+                let bound = bound_to_v1();
+                let reason = match bound.iter().find(|(name, _)| name == controller) {
+                    Some((_, id)) => format!("/proc/cgroups binds it to v1 hierarchy {id}"),
+                    None => format!("{} does not delegate it", own.display()),
+                };
+                eprintln!(
+                    "{label}: cgroup2 cannot take these limits here ({controller}: {reason}); \
+                     v2_formats_in_a_tree_of_plain_files checks what cradle writes, and \
+                     pure_v2_in_a_private_mount_namespace a v2 limit for real where the host can"
+                );
             }
             Err(error) => panic!("{label}: {error}"),
         }
     }
     turn.finish();
+}
+
+/// A cgroup2 tree made of plain files in a temporary directory, which the
+/// backend takes for a mounted one: the files and contents cradle writes
+/// for each v2 limit, whether or not this host's cgroup2 offers the
+/// controllers (a hybrid host's offers none of memory, pids or cpu).
+struct PlainTree {
+    dir: tempfile::TempDir,
+    layout: Layout,
+}
+
+impl PlainTree {
+    fn new() -> PlainTree {
+        let dir = tempfile::Builder::new()
+            .prefix("cradle-plain-cgroup2-")
+            .tempdir()
+            .expect("temporary directory");
+        let mountinfo = format!("99 1 0:99 / {} rw - cgroup2 cgroup2 rw", dir.path().display());
+        let layout = Layout::parse(&mountinfo, "0::/\n");
+        assert_eq!(layout.mode(), Some(Mode::Unified), "{layout:?}");
+        PlainTree { dir, layout }
+    }
+
+    /// Creates `resources`' cgroup named `name`, whose directory is laid
+    /// out beforehand as an empty cgroup offering every controller, with
+    /// an empty `files` each (the backend writes only to files the kernel
+    /// shows). The directory, to read the files back.
+    fn create(&self, name: &str, files: &[&str], resources: Resources) -> Result<PathBuf, CgroupError> {
+        let dir = self.dir.path().join(name);
+        std::fs::create_dir(&dir).expect("the plain cgroup directory");
+        let controllers = "cpuset cpu io memory hugetlb pids rdma misc\n";
+        std::fs::write(dir.join("cgroup.controllers"), controllers).expect("cgroup.controllers");
+        for file in ["cgroup.procs"].iter().chain(files) {
+            std::fs::write(dir.join(file), "").expect("an empty file");
+        }
+        let config = CgroupConfig {
+            adopt_empty: true,
+            ..config(name, resources)
+        };
+        Cgroup::create_in(&self.layout, &config).map(|_| dir)
+    }
+}
+
+#[test]
+fn v2_formats_in_a_tree_of_plain_files() {
+    let tree = PlainTree::new();
+    let files: Vec<&str> = V2_FORMATS.iter().map(|(_, file, _)| *file).collect();
+    let dir = tree
+        .create("formats", &files, format_resources())
+        .expect("the limits in cgroup2's format");
+    for (_, file, value) in V2_FORMATS {
+        assert_eq!(read(&dir.join(file)), value, "{file}");
+    }
+    // Every limit of the every-limit test that cgroup2 has, in its file.
+    for case in limit_cases() {
+        let what = case.limit;
+        let name = format!("case-{what}");
+        match &case.v2 {
+            Some((_, shown)) => {
+                let files: Vec<&str> = shown.iter().map(|(alternatives, _)| alternatives[0]).collect();
+                let dir = tree
+                    .create(&name, &files, case.resources.clone())
+                    .unwrap_or_else(|error| panic!("{what}: {error}"));
+                for (alternatives, value) in shown {
+                    let content = read(&dir.join(alternatives[0]));
+                    assert!(
+                        shows(&content, value),
+                        "{what}: {} shows {content:?}",
+                        alternatives[0]
+                    );
+                }
+            }
+            None => match tree.create(&name, &[], case.resources.clone()) {
+                Err(CgroupError::LimitUnsupported { limit, hierarchy, .. }) => {
+                    assert_eq!((limit, hierarchy), (what, Hierarchy::V2))
+                }
+                other => panic!("{what}: cgroup2 has no such limit, got {other:?}"),
+            },
+        }
+    }
 }
 
 #[test]
@@ -463,10 +614,7 @@ fn freeze_stops_the_processes_and_thaw_resumes_them() {
             FreezerState::Thawed,
             "{label}"
         );
-        assert!(
-            cpu_use(spinner.pid()) > 0,
-            "{label}: the thawed process did not run"
-        );
+        wait_until_it_runs(spinner.pid(), &format!("{label}: the thawed process runs"));
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
     }
@@ -656,9 +804,9 @@ fn a_freeze_that_times_out_leaves_the_cgroup_thawed() {
             .expect("pids")
             .into_iter()
             .find(|pid| *pid != spinners.pid());
-        assert!(
-            cpu_use(spinner.expect("a spinner")) > 0,
-            "{label}: the spinners stopped"
+        wait_until_it_runs(
+            spinner.expect("a spinner"),
+            &format!("{label}: the spinners run on"),
         );
         cgroup.destroy().expect("destroy");
         assert_removed(&cgroup);
@@ -862,6 +1010,8 @@ fn pure_v2_in_a_private_mount_namespace() {
         stdout.contains("1 passed"),
         "the inner test did not run: {stdout}"
     );
+    // What the inner run says it checked.
+    eprint!("{stderr}");
     turn.finish();
 }
 
@@ -888,6 +1038,101 @@ fn pure_v2_scenario() {
     assert!(started.iter().all(|(pid, start)| !still_runs(*pid, *start)));
     cgroup.destroy().expect("destroy");
     assert_removed(&cgroup);
+
+    a_v2_limit_for_real(&host);
+}
+
+/// The cgroup2 root's `cgroup.subtree_control`.
+const ROOT_SUBTREE_CONTROL: &str = "/sys/fs/cgroup/cgroup.subtree_control";
+
+/// The hugetlb controller, enabled at the cgroup2 root by the test and
+/// disabled again when dropped, however the test ends.
+struct RootHugetlb;
+
+impl RootHugetlb {
+    fn enable() -> RootHugetlb {
+        std::fs::write(ROOT_SUBTREE_CONTROL, "+hugetlb").expect("enable hugetlb at the cgroup2 root");
+        RootHugetlb
+    }
+}
+
+impl Drop for RootHugetlb {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::write(ROOT_SUBTREE_CONTROL, "-hugetlb") {
+            eprintln!("could not disable hugetlb at the cgroup2 root again: {error}");
+        }
+    }
+}
+
+/// A v2 limit written to and read back from the kernel, in the pure v2
+/// view: hugetlb's, the one controller cgroup2 offers on a hybrid host that
+/// binds every other to v1. The private mount shares the one cgroup2
+/// hierarchy with the host, so the controller is enabled in the root's
+/// `cgroup.subtree_control` (which takes no process of the machine
+/// anywhere) only if it was not, under a machine-wide lock, and disabled
+/// again after.
+fn a_v2_limit_for_real(host: &Layout) {
+    let mounted = &host.hierarchies()[0];
+    if mounted.own_cgroup != Path::new("/") {
+        eprintln!(
+            "no v2 limit checked for real: this process is in {}, and the parent that would \
+             offer it a controller is not the test's to write",
+            mounted.own_cgroup.display()
+        );
+        return;
+    }
+    let offered = read(Path::new("/sys/fs/cgroup/cgroup.controllers"));
+    let huge_pages = Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists();
+    if !offered.split_whitespace().any(|c| c == "hugetlb") || !huge_pages {
+        eprintln!(
+            "no v2 limit checked for real: cgroup2 offers {offered:?} (/proc/cgroups binds {:?} \
+             to v1), and 2 MB huge pages are {}",
+            bound_to_v1(),
+            if huge_pages { "there" } else { "missing" }
+        );
+        return;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/run/lock/cradle-test-cgroup2-root.lock")
+        .expect("the lock file");
+    let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .expect("flock");
+    let enabled_at_root = || {
+        read(Path::new(ROOT_SUBTREE_CONTROL))
+            .split_whitespace()
+            .any(|c| c == "hugetlb")
+    };
+    let enabled_before = enabled_at_root();
+    let enabled_here = (!enabled_before).then(RootHugetlb::enable);
+    let limit = Resources {
+        hugetlb: vec![("2MB".to_owned(), 4 << 20)],
+        ..Resources::default()
+    };
+    let created = Cgroup::create_in(host, &config(&unique_name("hugetlb"), limit));
+    let shown = created.as_ref().map(|cgroup| {
+        let dir = cgroup.paths().v2().expect("a v2 directory");
+        read(&dir.file("hugetlb.2MB.max"))
+    });
+    if let Ok(cgroup) = &created {
+        cgroup.destroy().expect("destroy");
+        assert_removed(cgroup);
+    }
+    drop(enabled_here);
+    assert_eq!(
+        enabled_at_root(),
+        enabled_before,
+        "hugetlb at the cgroup2 root is not as it was"
+    );
+    assert_eq!(
+        shown.as_deref().map(str::trim).map_err(ToString::to_string),
+        Ok("4194304"),
+        "hugetlb.2MB.max"
+    );
+    eprintln!("hugetlb.2MB.max written and read back on cgroup2");
 }
 
 /// The launch's directories of a cgroup named `name`, whether or not they
@@ -947,50 +1192,98 @@ fn a_launched_command_runs_in_its_cgroup_from_its_first_instruction() {
     turn.finish();
 }
 
-/// The set-up steps at which `cradle-test-init` can stall or announce
-/// itself, for a launch without a rootfs.
-const CHILD_STEPS: [&str; 9] = [
-    "setsid",
-    "namespaces",
-    "hostname",
-    "rlimits",
-    "network",
-    "mounts",
-    "user",
-    "cwd",
-    "fds",
+/// The set-up steps at which `cradle-test-init` can announce itself and
+/// stall, for a launch without a rootfs.
+const CHILD_STEPS: [ChildStep; 9] = [
+    ChildStep::Setsid,
+    ChildStep::Namespaces,
+    ChildStep::Hostname,
+    ChildStep::Rlimits,
+    ChildStep::Network,
+    ChildStep::Mounts,
+    ChildStep::User,
+    ChildStep::Cwd,
+    ChildStep::Fds,
 ];
 
 /// How a launch is made to fail.
-#[allow(clippy::large_enum_variant)]
 enum Failure {
-    /// `Process::start` of the plan fails on its own.
-    Start(Plan, &'static str, Box<Resources>),
-    /// The child announces (on stdout) that it reached its fault step and
-    /// is killed there.
-    KilledAtAnnounce(Plan),
+    /// `Process::start` of the plan with this init binary and these limits
+    /// fails on its own.
+    Start(Box<Plan>, &'static str, Box<Resources>),
+    /// The init never reads its config: the launch times out waiting for
+    /// `ready`.
+    Deaf,
+    /// The child announces (on stdout) that it reached this step, and is
+    /// killed there.
+    KilledAt(ChildStep),
+    /// The child announces that it reached this step, and stalls there
+    /// until the launch times out.
+    StallsAt(ChildStep),
+}
+
+/// What a failed launch must have failed with.
+#[derive(Debug)]
+enum FailedWith {
+    /// The init binary cannot be opened, before the launch begins.
+    NoInitBinary(&'static str),
+    /// A launch command failed at this step.
+    Command(Step),
+    /// The child reported a failure of its own at this step.
+    Child(ChildStep),
+    /// The child died of SIGKILL, seen at this step.
+    Killed(Step),
+    /// The deadline passed at this step.
+    TimedOut(Step),
 }
 
 /// Runs `failure`'s launch with a cgroup named `name`; the launch's error.
 fn launch_failing(failure: Failure, name: &str) -> cradle_linux::Error {
+    let options = || {
+        Options::new()
+            .init_binary(INIT)
+            .cgroup(config(name, Resources::default()))
+    };
     let result = match failure {
         Failure::Start(plan, init, resources) => Process::start(
-            plan,
+            *plan,
             Options::new().init_binary(init).cgroup(config(name, *resources)),
         ),
-        Failure::KilledAtAnnounce(plan) => {
+        Failure::Deaf => {
+            let what = "a deaf init";
+            linux::with_growing_timeout(what, |timeout| {
+                let mut plan = init_plan(&["/bin/true"]);
+                plan.timeout = timeout;
+                let result = Process::start(plan, options().init_binary(DEAF_INIT));
+                // Timed out before its config was even sent: too soon.
+                let early = matches!(
+                    &result,
+                    Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, .. }))
+                        if *step != Step::AwaitReady
+                );
+                (!early).then_some(result)
+            })
+        }
+        Failure::KilledAt(step) => {
             let (mut announcements, stdout) = linux::pipe();
-            let options = Options::new()
-                .init_binary(INIT)
-                .cgroup(config(name, Resources::default()));
+            let mut plan = init_plan(&["/bin/true"]);
+            plan.config.env.push(format!("CRADLE_TEST_FAULT=announce@{step}"));
+            let options = options().stdout(stdout);
             let before = linux::children();
-            let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
-            let step = linux::read_line(&mut announcements, DEADLINE);
-            assert!(!step.is_empty(), "the child never announced its step");
+            let launch = std::thread::spawn(move || Process::start(plan, options));
+            let announced = linux::read_line(&mut announcements, DEADLINE);
+            assert_eq!(announced.trim_end(), step.as_str(), "the child's announcement");
             for child in linux::children().difference(&before) {
                 sigkill(*child).expect("kill the child");
             }
             launch.join().expect("the launch thread")
+        }
+        Failure::StallsAt(step) => {
+            let mut plan = init_plan(&["/bin/true"]);
+            plan.config.env.push(format!("CRADLE_TEST_FAULT=announce@{step}"));
+            let stalled = linux::start_stalling(&format!("a stall at {step}"), &plan, options);
+            assert_eq!(stalled.announced, step.as_str(), "the child's announcement");
+            stalled.result
         }
     };
     match result {
@@ -1005,52 +1298,92 @@ fn launch_failing(failure: Failure, name: &str) -> cradle_linux::Error {
     }
 }
 
+/// Panics, naming `case`, unless `error` is what `expected` says.
+fn assert_failed_as(case: &str, error: &cradle_linux::Error, expected: &FailedWith) {
+    use cradle_linux::Error::{File, Launch};
+    let matches = match (expected, error) {
+        (FailedWith::NoInitBinary(path), File { path: at, source }) => {
+            at == Path::new(path) && source.raw_os_error() == Some(nix::libc::ENOENT)
+        }
+        (FailedWith::Command(step), Launch(LaunchError::Command { step: at, .. })) => at == step,
+        (FailedWith::Child(step), Launch(LaunchError::Child { error, .. })) => error.step == *step,
+        (
+            FailedWith::Killed(step),
+            Launch(LaunchError::Exited {
+                step: at,
+                who,
+                status,
+            }),
+        ) => {
+            (at, who, status)
+                == (
+                    step,
+                    &Who::Process,
+                    &cradle_core::ExitStatus::Signaled(nix::libc::SIGKILL),
+                )
+        }
+        (FailedWith::TimedOut(step), Launch(LaunchError::TimedOut { step: at, .. })) => at == step,
+        _ => false,
+    };
+    assert!(matches, "{case}: expected {expected:?}, got {error:?}");
+}
+
 #[test]
 fn a_failed_launch_leaves_no_cgroup_whichever_step_fails() {
     let Some(turn) = CgroupTurn::take("a_failed_launch_leaves_no_cgroup_whichever_step_fails", PREFIX) else {
         return;
     };
-    let with_fault = |fault: String| {
-        let mut plan = init_plan(&["/bin/true"]);
-        plan.timeout = Duration::from_millis(300);
-        plan.config.env.push(format!("CRADLE_TEST_FAULT={fault}"));
-        plan
-    };
     let bad_weight = Resources {
         cpu_weight: Some(0),
         ..Resources::default()
     };
-    let mut short = init_plan(&["/bin/true"]);
-    short.timeout = Duration::from_millis(300);
-    let mut failures: Vec<(String, Failure)> = vec![
+    let mut failures: Vec<(String, Failure, FailedWith)> = vec![
         (
             "limits refused".into(),
-            Failure::Start(init_plan(&["/bin/true"]), INIT, Box::new(bad_weight)),
+            Failure::Start(Box::new(init_plan(&["/bin/true"])), INIT, Box::new(bad_weight)),
+            FailedWith::Command(Step::CreateCgroup),
         ),
         (
             "init binary missing".into(),
-            Failure::Start(init_plan(&["/bin/true"]), "/nonexistent/init", Box::default()),
+            Failure::Start(
+                Box::new(init_plan(&["/bin/true"])),
+                "/nonexistent/init",
+                Box::default(),
+            ),
+            FailedWith::NoInitBinary("/nonexistent/init"),
         ),
         (
             "init never answers".into(),
-            Failure::Start(short, DEAF_INIT, Box::default()),
+            Failure::Deaf,
+            FailedWith::TimedOut(Step::AwaitReady),
         ),
         (
             "command missing".into(),
-            Failure::Start(init_plan(&["/nonexistent/command"]), INIT, Box::default()),
+            Failure::Start(
+                Box::new(init_plan(&["/nonexistent/command"])),
+                INIT,
+                Box::default(),
+            ),
+            FailedWith::Child(ChildStep::Exec),
         ),
     ];
     for step in CHILD_STEPS {
-        let stalls = Failure::Start(with_fault(format!("stall@{step}")), INIT, Box::default());
-        failures.push((format!("init stalls at {step}"), stalls));
-        let killed = Failure::KilledAtAnnounce(with_fault(format!("announce@{step}")));
-        failures.push((format!("init killed at {step}"), killed));
+        failures.push((
+            format!("init stalls at {step}"),
+            Failure::StallsAt(step),
+            FailedWith::TimedOut(Step::AwaitReady),
+        ));
+        failures.push((
+            format!("init killed at {step}"),
+            Failure::KilledAt(step),
+            FailedWith::Killed(Step::AwaitReady),
+        ));
     }
-    for (case, failure) in failures {
+    assert_eq!(failures.len(), 22);
+    for (case, failure, expected) in failures {
         let name = unique_name("failed-launch");
-        let began = Instant::now();
         let error = launch_failing(failure, &name);
-        eprintln!("{case}: {error} (after {:?})", began.elapsed());
+        assert_failed_as(&case, &error, &expected);
         let left: Vec<PathBuf> = dirs_named(&name).into_iter().filter(|dir| dir.exists()).collect();
         assert!(left.is_empty(), "{case}: left behind {left:?}");
     }

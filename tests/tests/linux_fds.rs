@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 
-use cradle_core::{Config, ExitStatus, NamespaceKind, Plan};
-use cradle_linux::{Options, Process};
+use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, NamespaceKind, Plan, Step};
+use cradle_linux::{Error, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root, serial};
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
@@ -73,8 +73,15 @@ fn preserved_descriptors_follow_stdio() {
     assert_eq!(linux::fds_of(pid), BTreeSet::from([0, 1, 2, 3, 4]));
     let third = std::fs::read_link(format!("/proc/{pid}/fd/3")).expect("fd 3");
     assert_eq!(third, marker.path());
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/fd/4")).expect("fd 4"),
+        std::path::Path::new("/dev/null")
+    );
     drop(stdin);
-    process.wait_timeout(linux::DEADLINE).expect("wait");
+    assert_eq!(
+        process.wait_timeout(linux::DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
     drop(held);
 }
 
@@ -88,14 +95,26 @@ fn a_launch_leaves_no_descriptor_in_the_parent() {
     // A success, waited for.
     let (mut process, stdin) = waiting(Vec::new());
     drop(stdin);
-    process.wait_timeout(linux::DEADLINE).expect("wait");
+    assert_eq!(
+        process.wait_timeout(linux::DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
     drop(process);
     assert_eq!(linux::open_fds(), before, "after a success");
-    // A failure.
+    // A failure, of the child's exec.
     let result = Process::start(
         Plan::init(Config::new(["/no/such/command"])),
         Options::new().init_binary(INIT),
     );
-    assert!(result.is_err());
+    match result {
+        Err(Error::Launch(LaunchError::Child { step, error })) => {
+            assert_eq!(
+                (step, error.step, error.errno),
+                (Step::AwaitReady, ChildStep::Exec, Some(libc::ENOENT)),
+                "{error:?}"
+            );
+        }
+        other => panic!("expected the child's exec to fail, got {other:?}"),
+    }
     assert_eq!(linux::open_fds(), before, "after a failure");
 }

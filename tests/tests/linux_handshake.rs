@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use cradle_core::launch::Who;
 use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
 use cradle_linux::{clock, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root, serial, BusyboxRootfs, Leftovers};
@@ -60,8 +61,13 @@ fn plan_with_hold(mut config: Config) -> Plan {
 }
 
 /// `cradle_core::driver::drive`, killing the child just before the launch
-/// reaches `kill_at` (before its command, or before waiting at it).
-fn drive_killing(launch: &mut Launch, backend: &mut LinuxLaunch, kill_at: Step) -> Result<Pid, LaunchError> {
+/// reaches `kill_at` (before its command, or before waiting at it); the
+/// launch's result, and whether the child was there to kill.
+fn drive_killing(
+    launch: &mut Launch,
+    backend: &mut LinuxLaunch,
+    kill_at: Step,
+) -> (Result<Pid, LaunchError>, bool) {
     let mut killed = false;
     let kill_if_due = |launch: &mut Launch, _: &mut LinuxLaunch| {
         if !killed && launch.step() == kill_at {
@@ -71,13 +77,24 @@ fn drive_killing(launch: &mut Launch, backend: &mut LinuxLaunch, kill_at: Step) 
             }
         }
     };
-    cradle_core::driver::drive_with(launch, backend, kill_if_due)
+    let result = cradle_core::driver::drive_with(launch, backend, kill_if_due);
+    (result, killed)
 }
 
+/// The child's death by SIGKILL, seen where the parent first waits on it:
+/// at `ready` (the backend takes a send to a dead child for sent).
 fn assert_killed(result: &Result<Pid, LaunchError>, what: &str) {
     match result {
-        Err(LaunchError::Exited { status, .. }) => {
-            assert_eq!(*status, ExitStatus::Signaled(Signal::SIGKILL as i32), "{what}");
+        Err(LaunchError::Exited { step, who, status }) => {
+            assert_eq!(
+                (*step, *who, *status),
+                (
+                    Step::AwaitReady,
+                    Who::Process,
+                    ExitStatus::Signaled(Signal::SIGKILL as i32)
+                ),
+                "{what}"
+            );
         }
         other => panic!("{what}: expected the child's death, got {other:?}"),
     }
@@ -117,6 +134,8 @@ fn the_child_killed_before_each_parent_step() {
             drive_killing(&mut launch, &mut backend, step)
         };
         let what = format!("killed before {step}");
+        let (result, killed) = result;
+        assert!(killed, "{what}: the launch never reached {step} with a child");
         assert_killed(&result, &what);
         assert!(
             started.elapsed() < plan.timeout,
@@ -127,17 +146,22 @@ fn the_child_killed_before_each_parent_step() {
     }
 }
 
-/// Starts `config` in a thread; kills the child once it announces (on
-/// stdout) that it has reached its fault step; returns the launch's result.
-fn start_and_kill_on_announce(config: Config, timeout: Duration) -> Result<Process, cradle_linux::Error> {
+/// Starts `config`, whose child announces (on stdout) the step `at` and
+/// stalls there, in a thread; kills the child once it has announced `at`;
+/// returns the launch's result.
+fn start_and_kill_on_announce(
+    config: Config,
+    at: ChildStep,
+    timeout: Duration,
+) -> Result<Process, cradle_linux::Error> {
     let (mut announcements, stdout) = linux::pipe();
     let before = linux::children();
     let mut plan = Plan::init(config);
     plan.timeout = timeout;
     let launch =
         std::thread::spawn(move || Process::start(plan, Options::new().init_binary(INIT).stdout(stdout)));
-    let step = linux::read_line(&mut announcements, timeout);
-    assert!(!step.is_empty(), "the child never announced its step");
+    let announced = linux::read_line(&mut announcements, timeout);
+    assert_eq!(announced.trim_end(), at.as_str(), "the child's announcement");
     let new: Vec<i32> = linux::children().difference(&before).copied().collect();
     assert_eq!(new.len(), 1, "one new child: {new:?}");
     kill(nix::unistd::Pid::from_raw(new[0]), Signal::SIGKILL).expect("kill the child");
@@ -157,13 +181,10 @@ fn the_child_killed_at_each_of_its_steps() {
         config.env = vec![format!("CRADLE_TEST_FAULT=announce@{step}")];
         let leftovers = Leftovers::before();
         let started = Instant::now();
-        let result = start_and_kill_on_announce(config, timeout);
+        let result = start_and_kill_on_announce(config, step, timeout);
         let what = format!("killed at {step}");
         match result {
-            Err(cradle_linux::Error::Launch(error)) => {
-                assert_eq!(error.step(), Step::AwaitReady, "{what}");
-                assert_killed(&Err(error), &what);
-            }
+            Err(cradle_linux::Error::Launch(error)) => assert_killed(&Err(error), &what),
             other => panic!("{what}: expected the child's death, got {other:?}"),
         }
         assert!(
@@ -188,7 +209,8 @@ fn a_child_killed_between_ready_and_exec_looks_like_its_command_died() {
     let mut config = full_config(&rootfs);
     config.env = vec!["CRADLE_TEST_FAULT=announce@exec".into()];
     let leftovers = Leftovers::before();
-    let mut process = start_and_kill_on_announce(config, Duration::from_secs(5)).expect("running");
+    let mut process =
+        start_and_kill_on_announce(config, ChildStep::Exec, Duration::from_secs(5)).expect("running");
     let status = process.wait_timeout(linux::DEADLINE).expect("wait");
     assert_eq!(status, Some(ExitStatus::Signaled(Signal::SIGKILL as i32)));
     drop(process);
@@ -202,33 +224,61 @@ fn a_child_that_stalls_times_out_at_that_step() {
     }
     let _serial = serial();
     let rootfs = BusyboxRootfs::new();
-    let timeout = Duration::from_millis(300);
     let stalls = init_steps()
         .map(|step| (step, Step::AwaitReady))
         .chain([(ChildStep::Exec, Step::AwaitExec)]);
     for (child_step, parent_step) in stalls {
         let mut config = full_config(&rootfs);
-        config.env = vec![format!("CRADLE_TEST_FAULT=stall@{child_step}")];
-        let mut plan = Plan::init(config);
-        plan.timeout = timeout;
+        config.env = vec![format!("CRADLE_TEST_FAULT=announce@{child_step}")];
+        let plan = Plan::init(config);
         let leftovers = Leftovers::before();
-        let started = Instant::now();
-        let result = Process::start(plan, Options::new().init_binary(INIT));
-        let elapsed = started.elapsed();
         let what = format!("stalled at {child_step}");
-        match result {
+        let stalled = linux::start_stalling(&what, &plan, || Options::new().init_binary(INIT));
+        assert_eq!(stalled.announced, child_step.as_str(), "{what}");
+        match stalled.result {
             Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, after })) => {
-                assert_eq!((step, after), (parent_step, timeout), "{what}");
+                assert_eq!((step, after), (parent_step, stalled.timeout), "{what}");
             }
             other => panic!("{what}: expected a time-out, got {other:?}"),
         }
-        assert!(elapsed >= timeout, "{what}: gave up early, after {elapsed:?}");
+        let took = stalled.took;
+        assert!(took >= stalled.timeout, "{what}: gave up early, after {took:?}");
         assert!(
-            elapsed < timeout + Duration::from_secs(2),
-            "{what}: took {elapsed:?}"
+            took < stalled.timeout + Duration::from_secs(2),
+            "{what}: took {took:?}"
         );
         leftovers.assert_none(&what);
     }
+}
+
+/// Starts `plan` with the deaf init until it times out at `expected`, or
+/// at a later step: a launch that timed out at an earlier one (its
+/// deadline passed before it got to `expected`, on a loaded machine) is
+/// tried again with a longer timeout. The result, the timeout, and how long
+/// that last launch took.
+fn deaf_launch_timing_out_at(
+    plan: &Plan,
+    expected: Step,
+) -> (Result<Process, cradle_linux::Error>, Duration, Duration) {
+    let steps = Launch::new(plan.clone(), clock::now())
+        .expect("plan")
+        .steps()
+        .to_vec();
+    let position = |step: Step| steps.iter().position(|&s| s == step);
+    linux::with_growing_timeout(&format!("a deaf child, at {expected}"), |timeout| {
+        let mut plan = plan.clone();
+        plan.timeout = timeout;
+        let started = Instant::now();
+        let result = Process::start(plan, Options::new().init_binary(DEAF));
+        let took = started.elapsed();
+        let early = match &result {
+            Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, .. })) => {
+                position(*step) < position(expected)
+            }
+            _ => false,
+        };
+        (!early).then_some((result, timeout, took))
+    })
 }
 
 #[test]
@@ -237,35 +287,29 @@ fn a_child_that_never_reads_times_out() {
         return;
     }
     let _serial = serial();
-    let timeout = Duration::from_millis(300);
     // A config that fits the socket's buffer: the parent half-closes and
     // waits for a reply that never comes.
-    let mut plan = Plan::init(Config::new(["/bin/true"]));
-    plan.timeout = timeout;
+    let plan = Plan::init(Config::new(["/bin/true"]));
     let leftovers = Leftovers::before();
-    let result = Process::start(plan, Options::new().init_binary(DEAF));
-    match result {
-        Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, .. })) => {
-            assert_eq!(step, Step::AwaitReady);
+    match deaf_launch_timing_out_at(&plan, Step::AwaitReady) {
+        (Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, after })), timeout, _) => {
+            assert_eq!((step, after), (Step::AwaitReady, timeout));
         }
-        other => panic!("expected a time-out, got {other:?}"),
+        (other, ..) => panic!("expected a time-out, got {other:?}"),
     }
     leftovers.assert_none("a deaf child, small config");
 
     // A config larger than the socket's buffer: the send itself would block.
     let mut config = Config::new(["/bin/true"]);
     config.env = vec![format!("BIG={}", "x".repeat(900 << 10))];
-    let mut plan = Plan::init(config);
-    plan.timeout = timeout;
-    let started = Instant::now();
-    let result = Process::start(plan, Options::new().init_binary(DEAF));
-    match result {
-        Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, .. })) => {
-            assert_eq!(step, Step::SendConfig);
+    let plan = Plan::init(config);
+    match deaf_launch_timing_out_at(&plan, Step::SendConfig) {
+        (Err(cradle_linux::Error::Launch(LaunchError::TimedOut { step, after })), timeout, took) => {
+            assert_eq!((step, after), (Step::SendConfig, timeout));
+            assert!(took < timeout + Duration::from_secs(2), "took {took:?}");
         }
-        other => panic!("expected the send to time out, got {other:?}"),
+        (other, ..) => panic!("expected the send to time out, got {other:?}"),
     }
-    assert!(started.elapsed() < timeout + Duration::from_secs(2));
     leftovers.assert_none("a deaf child, large config");
 }
 

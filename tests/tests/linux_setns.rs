@@ -8,9 +8,11 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cradle_core::config::{Rlimit, RlimitResource};
+use cradle_core::launch::Who;
 use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::{clock, Container, Error, ErrorKind, LinuxLaunch, Options, Process};
@@ -395,17 +397,27 @@ fn a_setns_process_cannot_set_up_the_container() {
     }
     let _serial = serial();
     let container = Running::start();
+    let leftovers = Leftovers::before();
     let mut plan = exec_plan(&["/bin/true"]);
     plan.config.hostname = Some("other".into());
     let result = Process::start(plan, container.options());
     match result {
-        Err(Error::Launch(LaunchError::Child { error, .. })) => assert_eq!(error.step, ChildStep::Hostname),
+        Err(Error::Launch(LaunchError::Child { error, .. })) => {
+            assert_eq!(error.step, ChildStep::Hostname, "{error:?}");
+            assert!(error.message.contains("cannot set a hostname"), "{error:?}");
+        }
         other => panic!("expected the hostname refused, got {other:?}"),
     }
+    leftovers.assert_none("a refused hostname");
+    // The container's own name, as its UTS namespace has it, is untouched.
+    let seen = Command::new("nsenter")
+        .args(["--uts", "--target", &container.pid(), "hostname"])
+        .output()
+        .expect("nsenter");
+    assert!(seen.status.success(), "nsenter: {seen:?}");
     assert_eq!(
-        fs::read_to_string(format!("/proc/{}/root/etc/hostname", container.pid())).ok(),
-        None,
-        "nothing was written"
+        String::from_utf8_lossy(&seen.stdout).trim_end(),
+        container.hostname
     );
 }
 
@@ -426,20 +438,23 @@ fn an_exited_container_is_refused_at_once() {
         children: linux::children(),
     };
     let options = Options::new().init_binary(INIT).container(handle);
-    let started = Instant::now();
-    let result = Process::start(Plan::setns(Config::new(["/bin/true"])), options);
+    // At once: the spawn itself refuses, before any process is made that
+    // the launch would have to wait for (its deadline is the default one).
+    let mut backend = LinuxLaunch::new(options).expect("backend");
+    let mut launch = Launch::new(Plan::setns(Config::new(["/bin/true"])), clock::now()).expect("plan");
+    let mut made = BTreeSet::<i32>::new();
+    let result = cradle_core::driver::drive_with(&mut launch, &mut backend, |_, _| {
+        made.extend(linux::children().difference(&leftovers.children));
+    });
     match &result {
-        Err(Error::Launch(LaunchError::Command { step, error })) => {
+        Err(LaunchError::Command { step, error }) => {
             assert_eq!(*step, Step::Spawn);
             assert!(error.message.contains("has exited"), "{error:?}");
         }
         other => panic!("expected a refusal at spawn, got {other:?}"),
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert_eq!(made, BTreeSet::new(), "processes made for an exited container");
+    drop(backend);
     leftovers.assert_none("an exited container");
     // By pid and start time, as a state file would name it: gone too.
     let reopened = Container::open(pid, start_time);
@@ -455,15 +470,53 @@ fn a_recycled_pid_is_not_taken_for_the_container() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
+    let mut container = Running::start();
+    let pid = container.init.pid();
     let start_time = container.init.start_time().expect("start time");
-    let same = Container::open(container.init.pid(), start_time).expect("the same container");
-    assert_eq!(
-        (same.pid(), same.start_time()),
-        (container.init.pid(), start_time)
-    );
-    let other = Container::open(container.init.pid(), start_time + 1);
-    assert!(matches!(other, Err(Error::ContainerGone { .. })), "{other:?}");
+    let same = Container::open(pid, start_time).expect("the same container");
+    assert_eq!((same.pid(), same.start_time()), (pid, start_time));
+    drop(same);
+    container.init.terminate().expect("end the init");
+
+    // Another process with the init's pid, as a state file outliving its
+    // container would meet it.
+    let mut other = process_with_pid(pid.as_raw(), start_time);
+    let reopened = Container::open(pid, start_time);
+    let other_start = cradle_linux::proc_stat::start_time(pid).expect("the other's start time");
+    let other_opened = Container::open(pid, other_start).map(|c| c.start_time());
+    other.kill().expect("kill the other process");
+    other.wait().expect("reap the other process");
+    match reopened {
+        Err(Error::ContainerGone { pid: gone, reason }) => {
+            assert_eq!(gone, pid);
+            assert!(reason.contains("belongs to another process"), "{reason}");
+        }
+        other => panic!("the pid's new process taken for the container: {other:?}"),
+    }
+    // The pid itself opens, with its own start time: the refusal was the
+    // start time's.
+    assert_eq!(other_opened.ok(), Some(other_start));
+}
+
+/// A `sleep` of this process's with pid `pid`, which must be free, and a
+/// start time other than `not_at` (start times count clock ticks, and a
+/// process started in the init's tick would be the init by pid and start
+/// time). The kernel gives a new process the pid after `ns_last_pid` when
+/// that one is free; another process of the machine may take it first, or
+/// the tick may not have passed: then it is tried again, a few times.
+fn process_with_pid(pid: i32, not_at: u64) -> std::process::Child {
+    for _ in 0..50 {
+        fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).expect("write ns_last_pid");
+        let mut child = Command::new("sleep").arg("1000").spawn().expect("spawn sleep");
+        let started = Pid::new(pid).and_then(|pid| cradle_linux::proc_stat::start_time(pid).ok());
+        if i32::try_from(child.id()) == Ok(pid) && started.is_some_and(|at| at != not_at) {
+            return child;
+        }
+        child.kill().expect("kill the sleep that will not do");
+        child.wait().expect("reap it");
+        std::thread::yield_now();
+    }
+    panic!("no process could be given pid {pid} after the init's start");
 }
 
 #[test]
@@ -494,46 +547,66 @@ enum Victim {
 }
 
 /// The launch's live processes, as `(helper, process)`: the new children
-/// since `before`, told apart by pid namespace (the helper stays in ours).
+/// since `before` that are no zombies, told apart by pid namespace (the
+/// helper stays in ours).
 fn helper_and_process(before: &BTreeSet<i32>) -> (Option<i32>, Option<i32>) {
     let own = linux::namespace_of("self", NamespaceKind::Pid);
     let mut found = (None, None);
-    for pid in linux::children().difference(before) {
-        let link = format!("/proc/{pid}/ns/pid");
-        match fs::read_link(link) {
-            Ok(ns) if ns.display().to_string() == own => found.0 = Some(*pid),
-            Ok(_) => found.1 = Some(*pid),
-            // A zombie: already dead, nothing to kill.
+    for &pid in linux::children().difference(before) {
+        if linux::is_zombie(pid) {
+            continue;
+        }
+        match fs::read_link(format!("/proc/{pid}/ns/pid")) {
+            Ok(ns) if ns.display().to_string() == own => found.0 = Some(pid),
+            Ok(_) => found.1 = Some(pid),
+            // Gone meanwhile: nothing to kill.
             Err(_) => {}
         }
     }
     found
 }
 
+/// What [`drive_killing`] found at its step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shot {
+    /// The launch never stood at the step.
+    NotReached,
+    /// The victim was not there to kill: not forked yet, or already ended.
+    Absent,
+    /// The victim was alive, and SIGKILL went to it.
+    Killed,
+}
+
 /// `cradle_core::driver::drive`, killing `victim` just before the launch
 /// reaches `kill_at` (before its command, or before waiting at it), if it
-/// is alive then.
+/// is alive then; the launch's result, and what the kill found.
 fn drive_killing(
     launch: &mut Launch,
     backend: &mut LinuxLaunch,
     kill_at: Step,
     victim: Victim,
     before: &BTreeSet<i32>,
-) -> Result<Pid, LaunchError> {
-    let mut done = false;
+) -> (Result<Pid, LaunchError>, Shot) {
+    let mut shot = Shot::NotReached;
     let kill_if_due = |launch: &mut Launch, _: &mut LinuxLaunch| {
-        if !done && launch.step() == kill_at {
-            done = true;
+        if shot == Shot::NotReached && launch.step() == kill_at {
             let target = match (victim, helper_and_process(before)) {
                 (Victim::Helper, (helper, _)) => helper,
                 (Victim::Process, (_, process)) => process,
             };
-            if let Some(pid) = target {
-                let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-            }
+            shot = match target {
+                // Only the launch reaps, and it is waiting for this hook:
+                // a live child cannot be gone before the signal.
+                Some(pid) => {
+                    kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL).expect("kill a live child");
+                    Shot::Killed
+                }
+                None => Shot::Absent,
+            };
         }
     };
-    cradle_core::driver::drive_with(launch, backend, kill_if_due)
+    let result = cradle_core::driver::drive_with(launch, backend, kill_if_due);
+    (result, shot)
 }
 
 #[test]
@@ -544,48 +617,80 @@ fn the_helper_or_the_process_killed_before_each_parent_step() {
     let _serial = serial();
     let container = Running::start();
     let timeout = Duration::from_secs(5);
-    let steps = {
-        let launch = Launch::new(exec_plan(&["/bin/true"]), clock::now()).expect("plan");
-        launch.steps().to_vec()
+    // `cat` runs until the test closes its stdin: killed, it cannot have
+    // exited on its own first, and spared, it exits 0.
+    let plan = || {
+        let mut plan = exec_plan(&["/bin/cat"]);
+        plan.timeout = timeout;
+        plan
     };
+    let steps = Launch::new(plan(), clock::now()).expect("plan").steps().to_vec();
+    let mut shots = Vec::new();
     for victim in [Victim::Helper, Victim::Process] {
         for &step in &steps {
             let what = format!("{victim:?} killed before {step}");
-            let mut plan = exec_plan(&["/bin/true"]);
-            plan.timeout = timeout;
             let leftovers = Leftovers::before();
-            let mut backend = LinuxLaunch::new(container.options()).expect("backend");
+            let (stdin, typing) = linux::pipe();
+            let options = container.options().stdin(stdin.into());
+            let mut backend = LinuxLaunch::new(options).expect("backend");
             let started = Instant::now();
-            let mut launch = Launch::new(plan, clock::now()).expect("plan");
-            let result = drive_killing(&mut launch, &mut backend, step, victim, &leftovers.children);
+            let mut launch = Launch::new(plan(), clock::now()).expect("plan");
+            let (result, shot) = drive_killing(&mut launch, &mut backend, step, victim, &leftovers.children);
             assert!(
                 started.elapsed() < timeout,
                 "{what}: took {:?}",
                 started.elapsed()
             );
-            match result {
-                // Killed too late to matter (the helper had done its part,
-                // or the process had exec'd): the caller reaps it.
-                Ok(pid) => {
+            match (shot, result) {
+                (Shot::NotReached, result) => panic!("{what}: the launch never got there: {result:?}"),
+                // Nothing was killed: the process runs, and exits 0 at the
+                // end of its input; so does it when the helper took the
+                // signal only as it was exiting 0 already. A process killed
+                // where its launch could no longer tell (after `ready`)
+                // has its status say so.
+                (shot, Ok(pid)) => {
                     let mut process = backend.into_process(pid).expect("the process");
+                    drop(typing);
+                    let expected = match (shot, victim) {
+                        (Shot::Killed, Victim::Process) => ExitStatus::Signaled(libc::SIGKILL),
+                        _ => ExitStatus::Exited(0),
+                    };
                     let status = process.wait_timeout(DEADLINE).expect("wait");
-                    assert!(status.is_some(), "{what}: the process did not end");
+                    assert_eq!(status, Some(expected), "{what}");
                 }
-                Err(error) => {
-                    assert!(
-                        matches!(
-                            error,
-                            LaunchError::Exited { .. }
-                                | LaunchError::Closed { .. }
-                                | LaunchError::Command { .. }
-                        ),
-                        "{what}: {error:?}"
+                // The death of the one killed, told as such.
+                (Shot::Killed, Err(LaunchError::Exited { who, status, .. })) => {
+                    let killed = match victim {
+                        Victim::Helper => Who::Helper,
+                        Victim::Process => Who::Process,
+                    };
+                    assert_eq!(
+                        (who, status),
+                        (killed, ExitStatus::Signaled(libc::SIGKILL)),
+                        "{what}"
                     );
-                    drop(backend);
+                    drop((backend, typing));
                 }
+                (Shot::Killed, Err(error)) => panic!("{what}: expected its death, got {error:?}"),
+                (Shot::Absent, Err(error)) => panic!("{what}: nothing was killed, yet {error:?}"),
             }
+            shots.push((victim, step, shot));
             leftovers.assert_none(&what);
         }
+    }
+    // Once its pid is reported it lives until its input ends: from then on
+    // every kill must have found it. (Whether the helper is still there
+    // when the parent looks depends on the scheduler; the helper killed
+    // for sure is the_helper_killed_at_each_of_its_steps's.)
+    let reported = steps
+        .iter()
+        .position(|&s| s == Step::Adopt)
+        .expect("an adopt step");
+    for &step in &steps[reported..] {
+        assert!(
+            shots.contains(&(Victim::Process, step, Shot::Killed)),
+            "the process was not there to kill before {step}: {shots:?}"
+        );
     }
 }
 
@@ -646,12 +751,34 @@ fn a_helper_that_never_reports_times_out_at_the_report() {
     let _serial = serial();
     let container = Running::start();
     let leftovers = Leftovers::before();
-    let mut plan = exec_plan(&["/bin/true"]);
-    plan.timeout = Duration::from_millis(500);
-    let deaf = container
-        .options()
-        .init_binary(env!("CARGO_BIN_EXE_cradle-test-deaf"));
-    times_out_at(&leftovers, plan, deaf, Step::ReportPid, "a deaf helper");
+    let what = "a deaf helper";
+    let deaf = env!("CARGO_BIN_EXE_cradle-test-deaf");
+    // Until the helper is spawned the launch is not waiting on it: a
+    // deadline that passed during the spawn (a loaded machine) is tried
+    // again with more time.
+    let (result, timeout, took) = linux::with_growing_timeout(what, |timeout| {
+        let mut plan = exec_plan(&["/bin/true"]);
+        plan.timeout = timeout;
+        let started = Instant::now();
+        let result = Process::start(plan, container.options().init_binary(deaf));
+        let took = started.elapsed();
+        let early = matches!(
+            &result,
+            Err(Error::Launch(LaunchError::TimedOut {
+                step: Step::Spawn,
+                ..
+            }))
+        );
+        (!early).then_some((result, timeout, took))
+    });
+    match result {
+        Err(Error::Launch(LaunchError::TimedOut { step, after })) => {
+            assert_eq!((step, after), (Step::ReportPid, timeout), "{what}");
+        }
+        other => panic!("{what}: expected a timeout at {}, got {other:?}", Step::ReportPid),
+    }
+    assert!(took < timeout + Duration::from_secs(2), "{what}: took {took:?}");
+    leftovers.assert_none(what);
 }
 
 #[test]
@@ -663,30 +790,19 @@ fn a_process_that_stalls_times_out_with_its_step() {
     let container = Running::start();
     let leftovers = Leftovers::before();
     let mut plan = exec_plan(&["/bin/true"]);
-    plan.timeout = Duration::from_millis(500);
-    plan.config.env = vec!["CRADLE_TEST_FAULT=stall@cwd".into()];
-    times_out_at(
-        &leftovers,
-        plan,
-        container.options(),
-        Step::AwaitReady,
-        "a stalled process",
-    );
-}
-
-/// Starts `plan`, which must time out at `step` (its deadline, not the 3 s
-/// this allows) and leave nothing behind but what was there at `leftovers`.
-fn times_out_at(leftovers: &Leftovers, plan: Plan, options: Options, step: Step, what: &str) {
-    let started = Instant::now();
-    match Process::start(plan, options) {
-        Err(Error::Launch(LaunchError::TimedOut { step: at, .. })) => assert_eq!(at, step, "{what}"),
-        other => panic!("{what}: expected a timeout at {step}, got {other:?}"),
+    plan.config.env = vec!["CRADLE_TEST_FAULT=announce@cwd".into()];
+    let what = "a stalled process";
+    let stalled = linux::start_stalling(what, &plan, || container.options());
+    assert_eq!(stalled.announced, "cwd", "{what}");
+    match stalled.result {
+        Err(Error::Launch(LaunchError::TimedOut { step, after })) => {
+            assert_eq!((step, after), (Step::AwaitReady, stalled.timeout), "{what}");
+        }
+        other => panic!(
+            "{what}: expected a timeout at {}, got {other:?}",
+            Step::AwaitReady
+        ),
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{what}: took {:?}",
-        started.elapsed()
-    );
     leftovers.assert_none(what);
 }
 
@@ -778,7 +894,7 @@ fn the_helper_killed_at_each_of_its_steps() {
                     (step, who, status),
                     (
                         Step::ReportPid,
-                        cradle_core::launch::Who::Helper,
+                        Who::Helper,
                         ExitStatus::Signaled(Signal::SIGKILL as i32)
                     ),
                     "{what}"

@@ -297,8 +297,7 @@ mod tests {
     /// UTS and IPC can be joined by one thread, so a test thread can.
     #[test]
     fn namespaces_are_joined_by_path_too() {
-        if !nix::unistd::geteuid().is_root() {
-            println!("SKIPPED: unshare needs root");
+        if !crate::root_gate::require_root("namespaces_are_joined_by_path_too") {
             return;
         }
         let mut child = std::process::Command::new("unshare")

@@ -203,8 +203,7 @@ mod tests {
 
     #[test]
     fn only_a_process_of_the_containers_own_pid_namespace_is_in_it() {
-        if !nix::unistd::geteuid().is_root() {
-            println!("SKIPPED: unshare --pid needs root");
+        if !crate::root_gate::require_root("only_a_process_of_the_containers_own_pid_namespace_is_in_it") {
             return;
         }
         let (mut unshare, init) = pid_namespace_of_its_own();

@@ -2,12 +2,14 @@
 //! (`tests/tests/linux_*.rs`) and of the command: the root check every test
 //! makes first, the suite's lock, a busybox rootfs, running a container and
 //! capturing its output, and counting the parent's descriptors and
-//! children; test cgroups ([`cgroups`]), network namespaces ([`netns`])
-//! and namespaces to join by path ([`unshared`]).
+//! children; test cgroups ([`cgroups`]), network namespaces ([`netns`]),
+//! namespaces to join by path ([`unshared`]) and launches that time out at
+//! a stall ([`stall`]).
 
 mod cgroups;
 pub mod embedder;
 mod netns;
+mod stall;
 mod unshared;
 
 use std::collections::BTreeSet;
@@ -29,6 +31,7 @@ use nix::unistd::{geteuid, pipe2};
 
 pub use self::cgroups::{cgroups_named, test_cgroups_left, CgroupTurn};
 pub use self::netns::NetnsThread;
+pub use self::stall::{start_stalling, with_growing_timeout, Stalled, FIRST_STALL_TIMEOUT};
 pub use self::unshared::Unshared;
 
 /// Set to `1` to let root-only tests pass without running when not root.
@@ -295,17 +298,45 @@ pub fn fds_of(pid: i32) -> BTreeSet<i32> {
         .collect()
 }
 
-/// The parent's children, zombies included, from every thread.
+/// The parent's children, zombies included, whichever thread forked them.
 pub fn children() -> BTreeSet<i32> {
-    let mut children = BTreeSet::new();
-    for task in fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .flatten()
-    {
-        let list = fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        children.extend(list.split_whitespace().filter_map(|pid| pid.parse::<i32>().ok()));
-    }
-    children
+    children_of(i32::try_from(std::process::id()).expect("a pid fits an i32"))
+}
+
+/// The children of process `parent`, zombies included: every process in
+/// `/proc` whose parent it is.
+///
+/// Not `/proc/<pid>/task/<tid>/children`: that file exists only with
+/// `CONFIG_PROC_CHILDREN`, and proc(5) calls it reliable only while the
+/// children are stopped; a kernel without it would make every check of
+/// children pass on an empty set.
+pub fn children_of(parent: i32) -> BTreeSet<i32> {
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        // A process that is gone by the time its stat is read (reaped, so
+        // no child any more) is skipped.
+        .filter(|&pid| parent_of(pid) == Some(parent))
+        .collect()
+}
+
+/// Whether process `pid` has ended and waits to be reaped (or is gone).
+pub fn is_zombie(pid: i32) -> bool {
+    stat_fields(pid).is_none_or(|fields| matches!(fields.first().map(String::as_str), Some("Z" | "X")))
+}
+
+/// The parent pid of process `pid`; `None` once it is gone.
+fn parent_of(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold
+/// spaces and parentheses): the state first, then the parent pid, ...;
+/// `None` once the process is gone.
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after_name) = stat.rsplit_once(')')?;
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
 }
 
 /// A name no other test in this run uses (for hostnames, mount sources).

@@ -10,7 +10,7 @@ use cradle_core::NamespaceKind;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::DEADLINE;
+use super::{children_of, DEADLINE};
 
 /// An `unshare <flags> --fork --kill-child` process: it holds the new
 /// namespaces (its `pid_for_children` is a new pid namespace's), and its
@@ -35,12 +35,8 @@ impl Unshared {
         let mut unshared = Unshared { unshare, sleeper: 0 };
         let deadline = Instant::now() + DEADLINE;
         while unshared.sleeper == 0 {
-            let id = unshared.unshare.id();
-            let children = fs::read_to_string(format!("/proc/{id}/task/{id}/children")).unwrap_or_default();
-            if let Some(child) = children
-                .split_whitespace()
-                .find_map(|pid| pid.parse::<i32>().ok())
-            {
+            let id = i32::try_from(unshared.unshare.id()).expect("a pid fits an i32");
+            if let Some(&child) = children_of(id).first() {
                 let comm = fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
                 if comm == "sleep\n" {
                     unshared.sleeper = child;
