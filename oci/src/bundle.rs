@@ -85,7 +85,8 @@ impl Bundle {
         let minor_version = version::check(given_version)?;
         raw::check(document)?;
         let mut document = document.clone();
-        let warnings = raw::drop_unknown_capabilities(&mut document);
+        let mut warnings = raw::drop_unknown_capabilities(&mut document);
+        warnings.extend(raw::drop_unraisable_ambient(&mut document));
         let document = &document;
         let spec: Spec = serde_path_to_error::deserialize(document).map_err(|error| {
             let path = error.path().to_string();

@@ -48,7 +48,8 @@ impl ExecProcess {
             return Err(OciError::invalid("process", "not a JSON object"));
         }
         let mut wrapped = json!({ "process": document });
-        let warnings = raw::drop_unknown_capabilities(&mut wrapped);
+        let mut warnings = raw::drop_unknown_capabilities(&mut wrapped);
+        warnings.extend(raw::drop_unraisable_ambient(&mut wrapped));
         let process: Process = serde_path_to_error::deserialize(&wrapped["process"]).map_err(|error| {
             let inner = error.path().to_string();
             let path = if inner == "." {

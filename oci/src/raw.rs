@@ -135,6 +135,47 @@ pub(crate) fn drop_unknown_capabilities(config: &mut Value) -> Vec<String> {
     warnings
 }
 
+/// Drops from `process.capabilities.ambient` each capability that is not
+/// both permitted and inheritable, with a warning for each: the kernel
+/// raises no other, and runc, which tries and warns, runs such a config
+/// (`runc spec` and `crun spec` write one: ambient `CAP_KILL`, no
+/// inheritable set). The process gets the ambient set it can have.
+pub(crate) fn drop_unraisable_ambient(config: &mut Value) -> Vec<String> {
+    let set = |config: &Value, name: &str| -> Vec<Capability> {
+        lookup(config, &format!("process.capabilities.{name}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| name.as_str()?.parse().ok())
+            .collect()
+    };
+    let raisable: Vec<Capability> = set(config, "permitted")
+        .into_iter()
+        .filter(|cap| set(config, "inheritable").contains(cap))
+        .collect();
+    let mut warnings = Vec::new();
+    let path = "process.capabilities.ambient";
+    let Some(names) = lookup_mut(config, path).and_then(Value::as_array_mut) else {
+        return warnings;
+    };
+    let mut index = 0;
+    names.retain(|name| {
+        let keep = name
+            .as_str()
+            .and_then(|name| name.parse::<Capability>().ok())
+            .is_none_or(|cap| raisable.contains(&cap));
+        if !keep {
+            warnings.push(format!(
+                "{path}[{index}]: {name} is not both permitted and inheritable, so the kernel cannot \
+                 raise it: ignored"
+            ));
+        }
+        index += 1;
+        keep
+    });
+    warnings
+}
+
 fn lookup_mut<'a>(value: &'a mut Value, path: &str) -> Option<&'a mut Value> {
     path.split('.').try_fold(value, |value, key| value.get_mut(key))
 }

@@ -1084,3 +1084,44 @@ fn an_unknown_capability_is_ignored_with_a_warning() {
         .expect("caps");
     assert_eq!(caps.bounding.len(), 1);
 }
+
+#[test]
+fn an_ambient_capability_the_kernel_cannot_raise_is_ignored_with_a_warning() {
+    // As `runc spec` and `crun spec` write it: ambient, no inheritable set.
+    let dir = tempfile::tempdir().expect("bundle");
+    std::fs::create_dir(dir.path().join("rootfs")).expect("rootfs");
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let config = json!({
+        "ociVersion": "1.0.2-dev",
+        "root": { "path": "rootfs" },
+        "process": {
+            "args": ["/bin/true"], "cwd": "/", "user": { "uid": 0, "gid": 0 },
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps,
+                "inheritable": ["CAP_KILL"], "ambient": caps
+            }
+        },
+        "linux": { "namespaces": [{ "type": "mount" }] }
+    });
+    std::fs::write(dir.path().join("config.json"), config.to_string()).expect("config.json");
+    let bundle = Bundle::load(dir.path()).expect("loads");
+    let warnings = bundle.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("process.capabilities.ambient[0]: \"CAP_AUDIT_WRITE\""),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].starts_with("process.capabilities.ambient[2]: \"CAP_NET_BIND_SERVICE\""),
+        "{warnings:?}"
+    );
+    let caps = bundle
+        .container("u")
+        .expect("maps")
+        .plan
+        .config
+        .capabilities
+        .expect("caps");
+    assert_eq!(caps.ambient, BTreeSet::from([Capability::Kill]));
+    assert_eq!(caps.permitted.len(), 3);
+}
