@@ -10,7 +10,8 @@ use crate::support::cgroups::View;
 use crate::support::stats::{ms, ratio, Stats};
 
 /// The most a launch may spend on confinement (capabilities, seccomp,
-/// masked paths): `cradle run` against `cradle run --privileged`.
+/// masked paths): `cradle run` against `cradle run --privileged`, in the
+/// medians of wall time and in the mean CPU time.
 const CONFINEMENT_TARGET: Duration = Duration::from_micros(300);
 
 /// A ratio of medians, and its target where the issue sets one.
@@ -109,9 +110,12 @@ pub(crate) fn print(view: View, rows: &[Row]) {
         (Some(confined), Some(privileged)) => {
             let wall = signed_ms(confined.median, privileged.median);
             let cpu = signed_ms(confined.cpu, privileged.cpu);
-            let met = confined.median.saturating_sub(privileged.median) <= CONFINEMENT_TARGET;
+            // Both: on a busy machine the difference of wall medians is
+            // noise (even negative), while the CPU time is not.
+            let met = confined.median.saturating_sub(privileged.median) <= CONFINEMENT_TARGET
+                && confined.cpu.saturating_sub(privileged.cpu) <= CONFINEMENT_TARGET;
             println!(
-                "{:<36} {wall:>6} ms   <= {} ms: {} (CPU {cpu} ms)",
+                "{:<36} {wall:>6} ms   <= {} ms, wall and CPU: {} (CPU {cpu} ms)",
                 "confinement: run - run --privileged",
                 ms(CONFINEMENT_TARGET),
                 if met { "met" } else { "MISSED" }
