@@ -1,0 +1,18 @@
+//! What the `views` and `launches` benchmarks share: the busybox rootfs,
+//! the OCI bundle the runtimes run, whole processes timed with their CPU
+//! time, the statistics, and the cgroup view they run in.
+
+pub(crate) mod bundle;
+pub(crate) mod cgroups;
+pub(crate) mod error;
+pub(crate) mod rootfs;
+pub(crate) mod sample;
+pub(crate) mod stats;
+
+/// `/proc/loadavg`'s 1, 5 and 15 minute averages: how busy the machine was
+/// (it may be shared), printed beside the numbers.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|error| format!("unknown (/proc/loadavg: {error})"))
+}
