@@ -22,7 +22,7 @@ pub(crate) struct Spec {
 impl Spec {
     /// `crun spec` (else `runc spec`) run in `scratch`, adapted: no
     /// terminal, `rootfs` as the root, the namespaces of the other rows
-    /// (pid, network, ipc, uts, mount), and no ambient capabilities.
+    /// (pid, network, ipc, uts, mount).
     pub(crate) fn generate(scratch: &Path, rootfs: &Path) -> Result<Spec, BenchError> {
         fs::create_dir_all(scratch).map_err(BenchError::io(scratch))?;
         let path = scratch.join("config.json");
@@ -55,15 +55,6 @@ impl Spec {
             .and_then(Value::as_object_mut)
             .ok_or_else(|| not_object("process"))?;
         process.insert("terminal".to_owned(), false.into());
-        // cradle refuses capabilities that are ambient but not inheritable,
-        // which both runtimes' default configs have ("process.capabilities:
-        // CAP_KILL is ambient but not inheritable"); runc and crun do not
-        // raise them either.
-        let dropped_ambient = process
-            .get_mut("capabilities")
-            .and_then(Value::as_object_mut)
-            .and_then(|caps| caps.remove("ambient"))
-            .is_some();
         config["root"] = json!({ "path": rootfs, "readonly": true });
         config
             .get_mut("linux")
@@ -73,16 +64,10 @@ impl Spec {
                 "namespaces".to_owned(),
                 json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]),
             );
-        let mut note = format!(
+        let note = format!(
             "`{origin} spec`, with no terminal, the busybox rootfs (read-only), the namespaces \
              pid, network, ipc, uts, mount"
         );
-        if dropped_ambient {
-            note.push_str(
-                ", and no ambient capabilities (cradle refuses them without inheritable ones: \
-                 \"process.capabilities: CAP_KILL is ambient but not inheritable\")",
-            );
-        }
         Ok(Spec {
             config,
             notes: vec![note],
