@@ -40,7 +40,7 @@ use cradle_core::{
 };
 use cradle_mock::{
     plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, MockBackend, Options,
-    ProcessPoint, ProcessState, Report, Scenario, Schedule, Violation, HIERARCHIES,
+    ProcessPoint, ProcessState, Report, Scenario, Schedule, Violation, DYING_TIME, HIERARCHIES,
 };
 
 /// Everything at once, data before exits.
@@ -714,6 +714,7 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
             Fault::Hangup { .. } => "hangup",
             Fault::SocketError { .. } => "socket error",
             Fault::ForgedPid(_) => "forged pid",
+            Fault::SlowToDie { .. } => "slow to die",
         },
     };
     let every = [
@@ -918,6 +919,10 @@ fn run_hand_off_case(case: &HandOffCase) -> Vec<String> {
     );
     let mut resume = Launch::resume(pid, RESUME_TIMEOUT, Limits::default(), backend.now());
     let result = drive_to_end(&mut resume, &mut backend, cancel_at);
+    // The resume kills what it started but is not its parent, so it does
+    // not wait for it: the process exits a moment later, and holds its
+    // channel until then.
+    backend.kernel_mut().advance(DYING_TIME);
     check_failure(case.step, &case.expect, &result, &mut wrong);
     let unspent = [backend.pending_faults(), backend.kernel().pending_faults(creator)].concat();
     if !unspent.is_empty() {
@@ -1167,6 +1172,7 @@ fn left_of(report: &Report) -> Vec<String> {
     let processes = left.processes.iter().map(|p| {
         let state = match p.state {
             ProcessState::Running => "running",
+            ProcessState::Dying { .. } => "dying",
             ProcessState::Zombie(_) => "zombie",
         };
         format!("{}: {state}", p.name)
