@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use cradle_core::launch::Who;
 use cradle_core::{ChildStep, ExitStatus, Kind, Step};
 
 /// One thing that goes wrong.
@@ -110,6 +111,19 @@ pub enum Fault {
     },
     /// The setns helper reports this pid instead of forking a process.
     ForgedPid(Forgery),
+    /// When `who` is next sent `SIGKILL`, it takes `by` of virtual time to
+    /// exit, instead of [`DYING_TIME`](crate::DYING_TIME): a process busy
+    /// in the kernel, or, past the reap's bound
+    /// ([`REAP_BOUND`](crate::REAP_BOUND)), one stuck in `D` state (an
+    /// uninterruptible sleep on a hung mount, say). Until then it is dying:
+    /// still in its cgroup, holding its socket end, not reapable.
+    SlowToDie {
+        /// The process it strikes: the container process (a stray the
+        /// helper forked is one too) or the setns helper.
+        who: Who,
+        /// How long its death takes.
+        by: Duration,
+    },
 }
 
 impl Fault {
@@ -126,7 +140,11 @@ impl Fault {
             | Fault::Refuse { at, .. }
             | Fault::Hangup { at }
             | Fault::SocketError { at, .. } => Some(at),
-            Fault::Fail { .. } | Fault::FailPartway { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => None,
+            Fault::Fail { .. }
+            | Fault::FailPartway { .. }
+            | Fault::Slow { .. }
+            | Fault::ForgedPid(_)
+            | Fault::SlowToDie { .. } => None,
         }
     }
 
@@ -403,6 +421,14 @@ impl FaultScript {
     pub(crate) fn delay(&mut self, command: CommandKind) -> Option<Duration> {
         match self.take(|f| matches!(f, Fault::Slow { command: c, .. } if *c == command))? {
             Fault::Slow { by, .. } => Some(by),
+            _ => None,
+        }
+    }
+
+    /// How long `who`'s death is scripted to take, when it is killed.
+    pub(crate) fn dying_time(&mut self, who: Who) -> Option<Duration> {
+        match self.take(|f| matches!(f, Fault::SlowToDie { who: w, .. } if *w == who))? {
+            Fault::SlowToDie { by, .. } => Some(by),
             _ => None,
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! - [`Kernel`]: the simulated world. A process table whose pids are reused
 //!   once reaped, with parents, creators (`CLONE_PARENT` makes them differ),
-//!   zombies and exit statuses; socketpairs with chunked deliveries and
+//!   killed processes that take time to exit, zombies and exit statuses; socketpairs with chunked deliveries and
 //!   Linux's close and reset rules; cgroups with membership, freezing and an
 //!   `rmdir` refused while populated, one directory per hierarchy; host
 //!   interfaces; id maps; a virtual clock. It boots a host with one running
@@ -62,14 +62,14 @@ mod process;
 mod report;
 mod socket;
 
-pub use crate::backend::{MockBackend, Options, Schedule, REAP_BOUND, SOCKET_BUFFER};
+pub use crate::backend::{MockBackend, Options, Schedule, DESTROY_BOUND, REAP_BOUND, SOCKET_BUFFER};
 pub use crate::cgroup::{Cgroup, HIERARCHIES, ROOT};
 pub use crate::faults::{
     set_up_steps, At, CommandKind, Fault, FaultScript, Forgery, HelperPoint, ProcessPoint, INIT_SET_UP,
     SETNS_SET_UP,
 };
 pub use crate::kernel::{
-    Container, Errno, Kernel, LaunchId, LeftProcess, Leftovers, DEFAULT_PID_MAX, SIGKILL,
+    Container, Errno, Kernel, LaunchId, LeftProcess, Leftovers, DEFAULT_PID_MAX, DYING_TIME, SIGKILL,
 };
 pub use crate::net::HostInterface;
 pub use crate::pair::{run, run_on, Pair, Scenario, RECORD_TIME};

@@ -2,19 +2,37 @@
 
 use std::collections::BTreeMap;
 
-use cradle_core::{ExitStatus, IdMaps, NamespaceKind, Pid};
+use cradle_core::{ExitStatus, IdMaps, NamespaceKind, Pid, Time};
 
 use crate::child::Program;
 use crate::kernel::LaunchId;
 use crate::socket::SocketId;
 
-/// Whether a process runs or waits to be reaped.
+/// Whether a process runs, is on its way out, or waits to be reaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcessState {
     /// Alive (perhaps stalled, frozen or held, but not ended).
     Running,
+    /// Killed, and not yet exited: as on Linux, where a `SIGKILL` takes
+    /// effect only once the process leaves the kernel (or, in `D` state,
+    /// its uninterruptible sleep). It runs nothing more, but it is still
+    /// there: in `/proc` and in its cgroup, holding its socket ends, and
+    /// not reapable.
+    Dying {
+        /// What it will exit with.
+        status: ExitStatus,
+        /// When, in the kernel's virtual time, it becomes a zombie.
+        exits_at: Time,
+    },
     /// Ended with this status; its parent has not reaped it.
     Zombie(ExitStatus),
+}
+
+impl ProcessState {
+    /// Not ended: running or dying, as `/proc` and `kill(pid, 0)` see it.
+    pub fn is_alive(self) -> bool {
+        !matches!(self, ProcessState::Zombie(_))
+    }
 }
 
 /// One entry of the process table.
@@ -79,14 +97,27 @@ impl Process {
         self.launch
     }
 
-    /// Running or zombie.
+    /// Running, dying or zombie.
     pub fn state(&self) -> ProcessState {
         self.state
     }
 
-    /// Not ended.
+    /// Not ended: running, or killed and not yet exited.
     pub fn is_alive(&self) -> bool {
+        self.state.is_alive()
+    }
+
+    /// Running its program: neither killed nor ended.
+    pub fn is_running(&self) -> bool {
         self.state == ProcessState::Running
+    }
+
+    /// When a killed process will exit; `None` unless it is dying.
+    pub fn exits_at(&self) -> Option<Time> {
+        match self.state {
+            ProcessState::Dying { exits_at, .. } => Some(exits_at),
+            _ => None,
+        }
     }
 
     /// The namespaces created for it.
@@ -114,7 +145,7 @@ impl Process {
         self.id_maps.as_ref()
     }
 
-    /// The cgroup it is in, while alive.
+    /// The cgroup it is in, while alive (dying included).
     pub fn cgroup(&self) -> Option<&str> {
         self.cgroup.as_deref()
     }

@@ -107,7 +107,8 @@ impl Report {
     /// Each accounts for what it should have removed, and only that:
     ///
     /// - `Kill` of a process: that process, alive or a zombie;
-    /// - `Reap` of a process: that process, a zombie;
+    /// - `Reap` of a process: that process, killed (dying, perhaps stuck in
+    ///   `D` state past the reap's bound) or a zombie;
     /// - `ReapStrays` of a helper: the processes the helper forked;
     /// - `RemoveInterface`: that host interface;
     /// - `DestroyCgroup`: the launch's cgroup, in any of its hierarchies;
@@ -120,9 +121,7 @@ impl Report {
         let accounted = |process: &LeftProcess| {
             failed.iter().any(|command| match **command {
                 Command::Kill { pid } => pid == process.pid,
-                Command::Reap { pid } => {
-                    pid == process.pid && matches!(process.state, ProcessState::Zombie(_))
-                }
+                Command::Reap { pid } => pid == process.pid && process.state != ProcessState::Running,
                 Command::ReapStrays { helper } => {
                     self.kernel.process(process.pid).and_then(|p| p.creator()) == Some(helper)
                 }
@@ -131,7 +130,8 @@ impl Report {
         };
         let (kept, processes): (Vec<LeftProcess>, Vec<LeftProcess>) =
             self.leftovers.processes.iter().cloned().partition(accounted);
-        let holds_socket = kept.iter().any(|p| p.state == ProcessState::Running);
+        // A dying process holds its socket end until it exits.
+        let holds_socket = kept.iter().any(|p| p.state.is_alive());
         let removal_failed = |name: &str| {
             failed.iter().any(|command| {
                 matches!(command, Command::RemoveInterface { interface: Interface::Veth(veth), .. }

@@ -26,6 +26,13 @@
 //! `exec`. A failed hand-off leaves nothing; a failed resume leaves nothing
 //! of its own, kills the process only if its start reached it, and never
 //! reaps it (its creator's launcher does).
+//!
+//! A killed process takes time to exit, as on Linux. At representative
+//! steps of both kinds, the launch fails with its processes slow to die (a
+//! few milliseconds: the main matrix, which must end as with a quick
+//! death), and stuck dying past every bound (as in `D` state): the launch
+//! still ends, within a bound of its own, its cleanup failures name the
+//! waits that gave up, and it leaves only what those account for.
 
 use std::sync::mpsc;
 use std::thread;
@@ -40,7 +47,8 @@ use cradle_core::{
 };
 use cradle_mock::{
     plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, MockBackend, Options,
-    ProcessPoint, ProcessState, Report, Scenario, Schedule, Violation, HIERARCHIES,
+    ProcessPoint, ProcessState, Report, Scenario, Schedule, Violation, DESTROY_BOUND, DYING_TIME,
+    HIERARCHIES, REAP_BOUND,
 };
 
 /// Everything at once, data before exits.
@@ -73,6 +81,9 @@ const SIGKILL: ExitStatus = ExitStatus::Signaled(9);
 #[derive(Clone, Debug)]
 enum Trigger {
     Fault(Fault),
+    /// Several faults: one that fails the launch, and what else goes
+    /// wrong on the way (a process slow to die).
+    Faults(Vec<Fault>),
     /// The caller cancels when the launch reaches the step.
     Cancel,
     /// The caller never starts the held process.
@@ -196,6 +207,7 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
         Step::AwaitExec => rows.extend(await_exec_faults()),
         _ => {}
     }
+    rows.extend(slow_death_rows(kind, step));
     rows
 }
 
@@ -561,6 +573,7 @@ fn scenario(case: &Case) -> Scenario {
     let scenario = Scenario::new(plan(case.kind)).with_schedule(case.schedule);
     match &case.trigger {
         Trigger::Fault(fault) => scenario.with_fault(fault.clone()),
+        Trigger::Faults(faults) => faults.iter().cloned().fold(scenario, Scenario::with_fault),
         Trigger::Cancel => scenario.cancelled_at(case.step),
         Trigger::NeverStart => scenario.never_started(),
     }
@@ -697,24 +710,27 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
             );
         }
     }
-    let named = |c: &Case| match &c.trigger {
-        Trigger::Cancel => "cancel",
-        Trigger::NeverStart => "never start",
-        Trigger::Fault(fault) => match fault {
-            Fault::Fail { .. } => "fail",
-            Fault::FailPartway { .. } => "fail partway",
-            Fault::Slow { .. } => "slow",
-            Fault::Die { .. } => "die",
-            Fault::Stall { .. } => "stall",
-            Fault::Garbage { .. } => "garbage",
-            Fault::Oversized { .. } => "oversized",
-            Fault::Truncated { .. } => "truncated",
-            Fault::Unexpected { .. } => "unexpected",
-            Fault::Refuse { .. } => "refuse",
-            Fault::Hangup { .. } => "hangup",
-            Fault::SocketError { .. } => "socket error",
-            Fault::ForgedPid(_) => "forged pid",
-        },
+    let fault_name = |fault: &Fault| match fault {
+        Fault::Fail { .. } => "fail",
+        Fault::FailPartway { .. } => "fail partway",
+        Fault::Slow { .. } => "slow",
+        Fault::Die { .. } => "die",
+        Fault::Stall { .. } => "stall",
+        Fault::Garbage { .. } => "garbage",
+        Fault::Oversized { .. } => "oversized",
+        Fault::Truncated { .. } => "truncated",
+        Fault::Unexpected { .. } => "unexpected",
+        Fault::Refuse { .. } => "refuse",
+        Fault::Hangup { .. } => "hangup",
+        Fault::SocketError { .. } => "socket error",
+        Fault::ForgedPid(_) => "forged pid",
+        Fault::SlowToDie { .. } => "slow to die",
+    };
+    let names = |c: &Case| match &c.trigger {
+        Trigger::Cancel => vec!["cancel"],
+        Trigger::NeverStart => vec!["never start"],
+        Trigger::Fault(fault) => vec![fault_name(fault)],
+        Trigger::Faults(faults) => faults.iter().map(fault_name).collect(),
     };
     let every = [
         "cancel",
@@ -731,9 +747,10 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
         "hangup",
         "socket error",
         "forged pid",
+        "slow to die",
     ];
     for name in every {
-        assert!(cases.iter().any(|c| named(c) == name), "no {name} case");
+        assert!(cases.iter().any(|c| names(c).contains(&name)), "no {name} case");
     }
 }
 
@@ -864,13 +881,14 @@ fn drive_to_end(
 fn run_hand_off_case(case: &HandOffCase) -> Vec<String> {
     // A process fault strikes the process, whose script is its creating
     // launch's; a command fault strikes the launch whose command it is.
-    let (create_faults, resume_faults) = match &case.trigger {
-        Trigger::Fault(fault) if case.step == Step::HandOff || fault.at().is_some() => {
-            (vec![fault.clone()], Vec::new())
-        }
-        Trigger::Fault(fault) => (Vec::new(), vec![fault.clone()]),
-        Trigger::Cancel | Trigger::NeverStart => (Vec::new(), Vec::new()),
+    let faults = match &case.trigger {
+        Trigger::Fault(fault) => vec![fault.clone()],
+        Trigger::Faults(faults) => faults.clone(),
+        Trigger::Cancel | Trigger::NeverStart => Vec::new(),
     };
+    let (create_faults, resume_faults): (Vec<Fault>, Vec<Fault>) = faults.into_iter().partition(|fault| {
+        case.step == Step::HandOff || fault.at().is_some() || matches!(fault, Fault::SlowToDie { .. })
+    });
     let cancel_at = matches!(case.trigger, Trigger::Cancel).then_some(case.step);
     let plan = plans::init();
     let options = |limits| Options {
@@ -918,6 +936,10 @@ fn run_hand_off_case(case: &HandOffCase) -> Vec<String> {
     );
     let mut resume = Launch::resume(pid, RESUME_TIMEOUT, Limits::default(), backend.now());
     let result = drive_to_end(&mut resume, &mut backend, cancel_at);
+    // The resume kills what it started but is not its parent, so it does
+    // not wait for it: the process exits a moment later, and holds its
+    // channel until then.
+    backend.kernel_mut().advance(DYING_TIME);
     check_failure(case.step, &case.expect, &result, &mut wrong);
     let unspent = [backend.pending_faults(), backend.kernel().pending_faults(creator)].concat();
     if !unspent.is_empty() {
@@ -1167,6 +1189,7 @@ fn left_of(report: &Report) -> Vec<String> {
     let processes = left.processes.iter().map(|p| {
         let state = match p.state {
             ProcessState::Running => "running",
+            ProcessState::Dying { .. } => "dying",
             ProcessState::Zombie(_) => "zombie",
         };
         format!("{}: {state}", p.name)
@@ -1280,4 +1303,239 @@ fn violations_accept_only_the_leftovers_of_the_failed_cleanup_command() {
         matches!(violations.as_slice(), [Violation::Leaked(left)] if left.interfaces == ["veth0h"]),
         "{violations:?}"
     );
+}
+
+// ---- Deaths that take time.
+
+/// A death that takes a few milliseconds: every wait for it succeeds.
+const SLOW_DEATH: Duration = Duration::from_millis(5);
+
+/// A death that takes longer than any wait of a launch's: a process stuck
+/// in `D` state.
+const STUCK: Duration = Duration::from_secs(60);
+
+/// A launch failing at a representative step while some of its processes
+/// are slow to die.
+struct DeathCase {
+    kind: Kind,
+    /// The step the launch fails at, and what makes it fail.
+    step: Step,
+    fault: Fault,
+    expect: Expect,
+    /// The processes slow to die: all that the ending kills.
+    dying: &'static [Who],
+    /// With them stuck: the cleanup failures, as command and errno, in
+    /// order.
+    stuck_failures: &'static [(CommandKind, i32)],
+    /// With them stuck: what the kernel holds of the launch, as
+    /// [`left_of`] says it.
+    stuck_left: &'static [&'static str],
+}
+
+fn death_cases() -> Vec<DeathCase> {
+    let set_up = |step| At::Process(ProcessPoint::SetUp(step));
+    vec![
+        // Before the init is in its cgroup: the removal of the cgroup
+        // does not wait on it.
+        DeathCase {
+            kind: Kind::Init,
+            step: Step::ApplyCgroup,
+            fault: Fault::Fail {
+                command: CommandKind::ApplyCgroup,
+                errno: libc::EIO,
+            },
+            expect: Expect::Command(libc::EIO),
+            dying: &[Who::Process],
+            stuck_failures: &[(CommandKind::Reap, libc::ETIMEDOUT)],
+            stuck_left: &["init: dying", "socket"],
+        },
+        // In its cgroup, with interfaces: the reap gives up, the
+        // interfaces go, and the cgroup cannot empty.
+        DeathCase {
+            kind: Kind::Init,
+            step: Step::AwaitReady,
+            fault: Fault::Stall {
+                at: set_up(ChildStep::Mounts),
+            },
+            expect: Expect::TimedOut,
+            dying: &[Who::Process],
+            stuck_failures: &[
+                (CommandKind::Reap, libc::ETIMEDOUT),
+                (CommandKind::DestroyCgroup, libc::ETIMEDOUT),
+            ],
+            stuck_left: &[
+                "init: dying",
+                "socket",
+                "cgroup in hierarchies [0, 1, 2, 3, 4, 5, 6, 7, 8]",
+            ],
+        },
+        // The helper stalls after its fork, before its report: the ending
+        // kills it, sweeps up its fork, and reaps it.
+        DeathCase {
+            kind: Kind::Setns,
+            step: Step::ReportPid,
+            fault: Fault::Stall {
+                at: At::Helper(HelperPoint::Report),
+            },
+            expect: Expect::TimedOut,
+            dying: &[Who::Helper, Who::Process],
+            stuck_failures: &[
+                (CommandKind::ReapStrays, libc::ETIMEDOUT),
+                (CommandKind::Reap, libc::ETIMEDOUT),
+            ],
+            stuck_left: &["setns helper: dying", "setns process: dying", "socket"],
+        },
+        // The adopt kills the process it verified but could not take hold
+        // of, and waits for it. Stuck, it outlives that wait; the ending's
+        // adopt, whose check it still passes, takes hold of it to kill and
+        // reap it, in vain.
+        DeathCase {
+            kind: Kind::Setns,
+            step: Step::Adopt,
+            fault: Fault::Fail {
+                command: CommandKind::Adopt,
+                errno: libc::EIO,
+            },
+            expect: Expect::Command(libc::EIO),
+            dying: &[Who::Process],
+            stuck_failures: &[(CommandKind::Reap, libc::ETIMEDOUT)],
+            stuck_left: &["setns process: dying", "socket"],
+        },
+        // The process is adopted and the helper reaped.
+        DeathCase {
+            kind: Kind::Setns,
+            step: Step::EnterCgroup,
+            fault: Fault::Fail {
+                command: CommandKind::EnterCgroup,
+                errno: libc::EIO,
+            },
+            expect: Expect::Command(libc::EIO),
+            dying: &[Who::Process],
+            stuck_failures: &[(CommandKind::Reap, libc::ETIMEDOUT)],
+            stuck_left: &["setns process: dying", "socket"],
+        },
+    ]
+}
+
+/// `case`'s fault, with each process it names taking `by` to die.
+fn dying_faults(case: &DeathCase, by: Duration) -> Vec<Fault> {
+    let slow = case.dying.iter().map(|&who| Fault::SlowToDie { who, by });
+    std::iter::once(case.fault.clone()).chain(slow).collect()
+}
+
+/// The rows at `step` of a `kind` launch whose processes are slow to die:
+/// they must end as with a quick death.
+fn slow_death_rows(kind: Kind, step: Step) -> Vec<Row> {
+    death_cases()
+        .iter()
+        .filter(|case| (case.kind, case.step) == (kind, step))
+        .map(|case| {
+            row(
+                Trigger::Faults(dying_faults(case, SLOW_DEATH)),
+                case.expect.clone(),
+            )
+        })
+        .collect()
+}
+
+/// How long a launch may take when its processes never die: its deadline,
+/// then each wait of its ending within its own bound (the adopt's, the
+/// sweep's, the reap's and the cgroup's removal), and no more.
+fn stuck_launch_bound(plan: &Plan) -> Duration {
+    plan.timeout + 3 * REAP_BOUND + DESTROY_BOUND
+}
+
+/// Everything wrong with how a launch whose processes are stuck dying
+/// ended.
+fn check_stuck(case: &DeathCase, report: &Report, bound: Duration) -> Vec<String> {
+    let mut wrong = Vec::new();
+    check_failure(case.step, &case.expect, &report.result, &mut wrong);
+    if !report.finished {
+        wrong.push("it never ended".to_owned());
+    }
+    let took = report.kernel.now().saturating_since(Time::ZERO);
+    if took > bound {
+        wrong.push(format!("it ended after {took:?}, past its bound of {bound:?}"));
+    }
+    if !report.unspent.is_empty() {
+        wrong.push(format!("a fault never struck: {:?}", report.unspent));
+    }
+    let failures: Vec<(CommandKind, Option<i32>)> = report
+        .cleanup_failures
+        .iter()
+        .map(|f| (kind_of(&f.command), f.error.errno))
+        .collect();
+    let expected: Vec<(CommandKind, Option<i32>)> = case
+        .stuck_failures
+        .iter()
+        .map(|&(kind, errno)| (kind, Some(errno)))
+        .collect();
+    if failures != expected {
+        wrong.push(format!("cleanup failures {failures:?}, not {expected:?}"));
+    }
+    let left = left_of(report);
+    if left != case.stuck_left {
+        wrong.push(format!("left {left:?}, not {:?}", case.stuck_left));
+    }
+    wrong.extend(report.violations().iter().map(ToString::to_string));
+    wrong
+}
+
+/// A launch whose processes are stuck dying still ends within its bound,
+/// names the waits that gave up, and leaves exactly what they account
+/// for: with no cleanup failure on record, the same leftovers are a leak.
+#[test]
+fn a_launch_whose_processes_are_stuck_dying_ends_and_names_what_it_left() {
+    let mut failures = Vec::new();
+    for case in death_cases() {
+        for schedule in [BULK, TRICKLE] {
+            let plan = plan(case.kind);
+            let bound = stuck_launch_bound(&plan);
+            assert!(STUCK > bound, "a stuck death must outlast the launch");
+            let scenario = dying_faults(&case, STUCK)
+                .into_iter()
+                .fold(Scenario::new(plan).with_schedule(schedule), Scenario::with_fault);
+            let mut report = run_on(Kernel::new(), &scenario).expect("the plan");
+            let mut wrong = check_stuck(&case, &report, bound);
+            report.cleanup_failures.clear();
+            if !matches!(report.violations().as_slice(), [Violation::Leaked(_)]) {
+                wrong.push(format!(
+                    "without its cleanup failures the leftovers are no leak: {:?}",
+                    report.violations()
+                ));
+            }
+            if !wrong.is_empty() {
+                let schedule = (schedule.chunk, schedule.exits_first);
+                failures.push(format!(
+                    "{:?} at {}, {:?}, schedule {schedule:?}: {}",
+                    case.kind,
+                    case.step,
+                    case.fault,
+                    wrong.join("; ")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Once a stuck process has died, its zombie is what a failed reap left:
+/// the world catches up with the launch.
+#[test]
+fn a_stuck_process_is_a_zombie_once_its_death_is_over() {
+    let case = &death_cases()[1];
+    let scenario = dying_faults(case, STUCK)
+        .into_iter()
+        .fold(Scenario::new(plan(case.kind)), Scenario::with_fault);
+    let mut report = run_on(Kernel::new(), &scenario).expect("the plan");
+    let pid = report.leftovers.processes[0].pid;
+    let cgroup = report.leftovers.cgroups[0].clone();
+    assert_eq!(report.kernel.cgroup_procs(&cgroup), [pid]);
+    report.kernel.advance(STUCK);
+    let process = report.kernel.process(pid).expect("its zombie");
+    assert_eq!(process.state(), ProcessState::Zombie(SIGKILL));
+    assert!(report.kernel.cgroup_procs(&cgroup).is_empty());
+    let left = report.kernel.leftovers(report.launch);
+    assert!(left.sockets.is_empty(), "its socket end closed with its exit");
+    assert_eq!(report.kernel.reap(pid), Ok(SIGKILL));
 }

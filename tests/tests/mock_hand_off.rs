@@ -381,8 +381,9 @@ fn a_resumed_process_that_stalls_before_exec_is_killed_at_the_deadline() {
         resume.backend.commands(),
         [Command::Start { pid }, Command::Kill { pid }, Command::Close]
     );
-    let kernel = resume.backend.into_kernel();
+    let mut kernel = resume.backend.into_kernel();
     assert!(kernel.now() >= started_at + RESUME_TIMEOUT);
+    kernel.advance(cradle_mock::DYING_TIME); // a killed process takes a moment to exit
     assert_eq!(
         kernel.process(pid).map(|p| p.state()),
         Some(ProcessState::Zombie(ExitStatus::Signaled(SIGKILL)))

@@ -18,6 +18,10 @@ use crate::process::NewProcess;
 /// How long a reap of a process that has not exited waits before it fails.
 pub const REAP_BOUND: Duration = Duration::from_secs(1);
 
+/// How long a cgroup's removal waits for the processes it killed to exit
+/// before it tries the `rmdir`s anyway.
+pub const DESTROY_BOUND: Duration = Duration::from_secs(2);
+
 impl Processes for MockBackend {
     fn spawn(&mut self, spawn: &Spawn) -> Result<Pid, CommandError> {
         self.begin(Command::Spawn(spawn.clone()), CommandKind::Spawn)?;
@@ -142,7 +146,8 @@ impl Processes for MockBackend {
         if let Err(error) = scripted {
             // The check passed but taking hold failed: by the `Adopt`
             // contract the backend releases the verified process itself.
-            let _ = self.kernel.kill(pid);
+            let _ = self.kernel.send_sigkill(pid);
+            self.await_exit(pid);
             let _ = self.kernel.reap(pid);
             return Err(error);
         }
@@ -154,18 +159,16 @@ impl Processes for MockBackend {
         self.begin(Command::Kill { pid }, CommandKind::Kill)?;
         self.held_process(pid)?;
         self.kernel
-            .kill(pid)
+            .send_sigkill(pid)
             .map_err(|e| error(format_args!("pidfd_send_signal {pid}"), e.0))
     }
 
     fn reap(&mut self, pid: Pid) -> Result<(), CommandError> {
         self.begin(Command::Reap { pid }, CommandKind::Reap)?;
-        if self.held_process(pid)?.is_alive() {
-            // A real reap waits, within its bound, for an exit that is not
-            // coming: nothing here runs while the parent is in a command.
-            self.kernel.advance(REAP_BOUND);
+        self.held_process(pid)?;
+        if !self.await_exit(pid) {
             return Err(error(
-                format_args!("waitid {pid}: still running after {REAP_BOUND:?}"),
+                format_args!("waitid {pid}: not exited after {REAP_BOUND:?}"),
                 libc::ETIMEDOUT,
             ));
         }
@@ -185,8 +188,9 @@ impl Processes for MockBackend {
             ));
         }
         let helper = self.held_process(helper)?;
-        // A live helper could fork again after the sweep.
-        if helper.is_alive() {
+        // A running helper could fork again after the sweep; a killed one
+        // cannot, even before it has exited.
+        if helper.is_running() {
             return Err(error(
                 format_args!("sweep for {}: the helper is still running", helper.pid),
                 libc::EBUSY,
@@ -203,15 +207,27 @@ impl Processes for MockBackend {
             .map(|p| p.pid)
             .filter(|&pid| !self.held.iter().any(|h| h.pid == pid))
             .collect();
+        // As on Linux, each is killed and reaped within the reap's bound,
+        // and a stray that cannot be does not stop the sweep of the others.
+        let mut first_failure = None;
         for pid in strays {
-            if self.kernel.process(pid).is_some_and(|p| p.is_alive()) {
-                let _ = self.kernel.kill(pid);
+            let _ = self.kernel.send_sigkill(pid);
+            let reaped = if self.await_exit(pid) {
+                self.kernel
+                    .reap(pid)
+                    .map(drop)
+                    .map_err(|e| error(format_args!("waitid {pid}"), e.0))
+            } else {
+                Err(error(
+                    format_args!("waitid {pid}: stray not exited after {REAP_BOUND:?}"),
+                    libc::ETIMEDOUT,
+                ))
+            };
+            if let Err(failure) = reaped {
+                first_failure.get_or_insert(failure);
             }
-            self.kernel
-                .reap(pid)
-                .map_err(|e| error(format_args!("waitid {pid}"), e.0))?;
         }
-        Ok(())
+        first_failure.map_or(Ok(()), Err)
     }
 }
 
@@ -269,10 +285,13 @@ impl Cgroups for MockBackend {
         Ok(())
     }
 
-    /// Kills the members, then one `rmdir` per hierarchy: as Linux's
-    /// `Cgroup::destroy` does, each hierarchy is tried whatever became of
-    /// the others, a directory already gone is fine, and the first failure
-    /// is reported. The cgroup is forgotten either way, as on Linux.
+    /// Kills the members and waits, within [`DESTROY_BOUND`], for them to
+    /// exit (a dying process still counts in its cgroup, and `rmdir` of a
+    /// populated one fails with `EBUSY`), then one `rmdir` per hierarchy:
+    /// as Linux's `Cgroup::destroy` does, each hierarchy is tried whatever
+    /// became of the others, a directory already gone is fine, and the
+    /// first failure (the wait's, if it timed out) is reported. The cgroup
+    /// is forgotten either way, as on Linux.
     fn destroy_cgroup(&mut self) -> Result<(), CommandError> {
         self.begin(Command::DestroyCgroup, CommandKind::DestroyCgroup)?;
         let path = self.cgroup.clone();
@@ -287,15 +306,24 @@ impl Cgroups for MockBackend {
             .set_frozen(&path, true)
             .map_err(freeze)?;
         for pid in self.kernel.cgroup_procs(&path) {
-            let _ = self.kernel.kill(pid);
+            let _ = self.kernel.send_sigkill(pid);
         }
         self.kernel
             .cgroups_mut()
             .set_frozen(&path, false)
             .map_err(freeze)?;
+        let bound = self.kernel.now() + DESTROY_BOUND;
+        let emptied = self
+            .kernel
+            .block_until(bound, |kernel| kernel.cgroup_procs(&path).is_empty());
+        let mut first_failure = (!emptied).then(|| {
+            error(
+                format_args!("wait for {path} to empty: still populated after {DESTROY_BOUND:?}"),
+                libc::ETIMEDOUT,
+            )
+        });
         let failing = self.failing_part(CommandKind::DestroyCgroup);
-        let populated = !self.kernel.cgroup_procs(&path).is_empty();
-        let mut first_failure = None;
+        let populated = !emptied;
         for hierarchy in 0..HIERARCHIES {
             let cgroups = self.kernel.cgroups_mut();
             let removed = match failing {
@@ -395,7 +423,7 @@ impl Channel for MockBackend {
             if rest.is_empty() {
                 return Ok(());
             }
-            if self.kernel.now() >= deadline || !self.kernel.run_once() {
+            if self.kernel.now() >= deadline || !self.kernel.progress(Some(deadline)) {
                 self.kernel.advance_to(deadline);
                 let unsent = rest.len();
                 return Err(error(

@@ -17,7 +17,7 @@ use std::io;
 use cradle_core::backend::Clock;
 use cradle_core::{Command, CommandError, Pid, Time};
 
-pub use self::commands::REAP_BOUND;
+pub use self::commands::{DESTROY_BOUND, REAP_BOUND};
 pub use self::options::{Options, Schedule, SOCKET_BUFFER};
 use crate::cgroup::HIERARCHIES;
 use crate::faults::{At, CommandKind, Fault, FaultScript};
@@ -173,10 +173,12 @@ impl MockBackend {
             .failing_part(kind, HIERARCHIES)
     }
 
+    /// The launch's newest process that still runs its program: the one a
+    /// fault at a command strikes.
     fn newest_live_process(&self) -> Option<Pid> {
         self.kernel
             .processes()
-            .filter(|p| p.launch == Some(self.launch) && p.is_alive())
+            .filter(|p| p.launch == Some(self.launch) && p.is_running())
             .max_by_key(|p| p.serial)
             .map(Process::pid)
     }
@@ -189,6 +191,16 @@ impl MockBackend {
                 exit_reported: false,
             });
         }
+    }
+
+    /// Blocks, as a reap does, until `pid` has exited, for at most
+    /// [`REAP_BOUND`]: whether it has. A dying process exits as the clock
+    /// moves on; nothing runs while the parent is in a command, so a
+    /// process that was not killed waits out the bound.
+    fn await_exit(&mut self, pid: Pid) -> bool {
+        let bound = self.kernel.now() + REAP_BOUND;
+        self.kernel
+            .block_until(bound, |kernel| kernel.process(pid).is_none_or(|p| !p.is_alive()))
     }
 
     /// The process `pid` if the backend holds it, alive or not.

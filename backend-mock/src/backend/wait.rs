@@ -14,7 +14,7 @@ impl MockBackend {
             self.held.iter_mut().filter(|h| !h.exit_reported).find_map(|h| {
                 match kernel.process(h.pid).filter(|p| p.serial == h.serial)?.state {
                     ProcessState::Zombie(status) => Some((h, status)),
-                    ProcessState::Running => None,
+                    ProcessState::Running | ProcessState::Dying { .. } => None,
                 }
             })?;
         held.exit_reported = true;
@@ -49,9 +49,10 @@ impl MockBackend {
 impl Wait for MockBackend {
     /// Reports an exit, bytes or end of stream if there is one (exits
     /// first or last, as the [`Schedule`] says); otherwise lets the
-    /// programs step until there is. When nothing can happen, the clock
-    /// jumps to `deadline` (with no deadline, it returns at once: only a
-    /// driver bug waits without one).
+    /// programs step, and the clock move on to the next death of a killed
+    /// process, until there is. When nothing can happen before `deadline`,
+    /// the clock jumps to it (with no deadline, and no death to come, it
+    /// returns at once: only a driver bug waits without one).
     fn wait(&mut self, deadline: Option<Time>, read: bool, buf: &mut [u8]) -> Wake {
         loop {
             if self.options.schedule.exits_first {
@@ -70,7 +71,7 @@ impl Wait for MockBackend {
             if deadline.is_some_and(|deadline| self.kernel.now() >= deadline) {
                 return Wake::Deadline;
             }
-            if !self.kernel.run_once() {
+            if !self.kernel.progress(deadline) {
                 if let Some(deadline) = deadline {
                     self.kernel.advance_to(deadline);
                 }

@@ -133,7 +133,11 @@ impl HelperProgram {
                 kernel.close_child_end(me, self.socket);
             }
             Fault::SocketError { errno, .. } => set_parent_error(kernel, self.socket, errno),
-            Fault::Fail { .. } | Fault::FailPartway { .. } | Fault::Slow { .. } | Fault::ForgedPid(_) => {}
+            Fault::Fail { .. }
+            | Fault::FailPartway { .. }
+            | Fault::Slow { .. }
+            | Fault::ForgedPid(_)
+            | Fault::SlowToDie { .. } => {}
         }
     }
 }

@@ -10,6 +10,7 @@ mod cursor;
 mod helper;
 mod process;
 
+use cradle_core::launch::Who;
 use cradle_core::message::MessageKind;
 use cradle_core::{Decoder, Direction, Kind, Limits, Pid};
 
@@ -49,6 +50,14 @@ impl Program {
         match self {
             Program::Process(p) => p.socket,
             Program::Helper(h) => h.socket,
+        }
+    }
+
+    /// Which of the launch's processes runs it.
+    pub(crate) fn who(&self) -> Who {
+        match self {
+            Program::Process(_) => Who::Process,
+            Program::Helper(_) => Who::Helper,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::socket::SocketId;
 /// What a launch still holds in the kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Leftovers {
-    /// Its processes, alive or zombie.
+    /// Its processes, running, dying or zombie.
     pub processes: Vec<LeftProcess>,
     /// Its socketpairs with an end still open.
     pub sockets: Vec<SocketId>,
@@ -37,7 +37,7 @@ pub struct LeftProcess {
     pub pid: Pid,
     /// What it is.
     pub name: &'static str,
-    /// Alive or zombie.
+    /// Running, dying or zombie.
     pub state: ProcessState,
 }
 

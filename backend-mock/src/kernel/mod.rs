@@ -5,8 +5,10 @@
 //!   caller, after a launch) makes;
 //! - [`syscalls`]: the calls the launcher's backend and the programs make;
 //! - [`scheduler`]: running the programs, and the faults that strike them;
+//! - [`deaths`]: killed processes, which exit as the clock moves on;
 //! - [`leftovers`]: what a launch still holds.
 
+mod deaths;
 mod leftovers;
 mod scheduler;
 mod syscalls;
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use cradle_core::{ExitStatus, NamespaceKind, Pid, Time};
 
+pub use self::deaths::DYING_TIME;
 pub use self::leftovers::{LeftProcess, Leftovers};
 use crate::cgroup::{Cgroup, CgroupTree, ROOT};
 use crate::faults::FaultScript;
@@ -165,13 +168,18 @@ impl Kernel {
         self.now
     }
 
-    /// Moves the clock on.
+    /// Moves the clock on; the killed processes whose time has come exit.
     pub fn advance(&mut self, by: Duration) {
-        self.now = self.now + by;
+        self.advance_to(self.now + by);
     }
 
-    /// Moves the clock to `time`, if that is later.
+    /// Moves the clock to `time`, if that is later; the killed processes
+    /// whose time has come exit, in the order they were due.
     pub fn advance_to(&mut self, time: Time) {
+        while let Some((pid, exits_at)) = self.next_death().filter(|&(_, at)| at <= time) {
+            self.now = self.now.max(exits_at);
+            self.finish_dying(pid);
+        }
         self.now = self.now.max(time);
     }
 
@@ -190,7 +198,7 @@ impl Kernel {
         &self.container
     }
 
-    /// The process with `pid`, alive or zombie.
+    /// The process with `pid`: running, dying or zombie.
     pub fn process(&self, pid: Pid) -> Option<&Process> {
         self.processes.get(pid)
     }
@@ -210,7 +218,8 @@ impl Kernel {
         self.cgroups.get(path)
     }
 
-    /// `cgroup.procs`: the live processes in the cgroup at `path`.
+    /// `cgroup.procs`: the live processes in the cgroup at `path`, dying
+    /// ones included (they leave it when they exit).
     pub fn cgroup_procs(&self, path: &str) -> Vec<Pid> {
         self.processes
             .iter()
@@ -265,16 +274,8 @@ impl Kernel {
         self.net.create(name, interface).map_err(Errno)
     }
 
-    /// `kill(pid, SIGKILL)`.
-    pub fn kill(&mut self, pid: Pid) -> Result<(), Errno> {
-        if self.processes.get(pid).is_none() {
-            return Err(Errno(libc::ESRCH));
-        }
-        self.exit(pid, ExitStatus::Signaled(SIGKILL));
-        Ok(())
-    }
-
-    /// `waitpid(pid)` by the launcher: reaps its zombie child `pid`.
+    /// `waitpid(pid, WNOHANG)` by the launcher: reaps its zombie child
+    /// `pid`; `EAGAIN` while it runs or is still dying.
     pub fn reap(&mut self, pid: Pid) -> Result<ExitStatus, Errno> {
         let process = self.processes.get(pid).ok_or(Errno(libc::ECHILD))?;
         match (process.parent, process.state) {
@@ -282,7 +283,7 @@ impl Kernel {
                 self.processes.remove(pid);
                 Ok(status)
             }
-            (Some(LAUNCHER), ProcessState::Running) => Err(Errno(libc::EAGAIN)),
+            (Some(LAUNCHER), _) => Err(Errno(libc::EAGAIN)),
             _ => Err(Errno(libc::ECHILD)),
         }
     }

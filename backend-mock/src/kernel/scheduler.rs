@@ -48,13 +48,13 @@ impl Kernel {
         self.script_mut(launch).take_at(index)
     }
 
-    /// Lets one program do one thing, round-robin over the live, unfrozen
-    /// processes that have a program. False when none can do anything.
+    /// Lets one program do one thing, round-robin over the running,
+    /// unfrozen processes that have a program. False when none can do anything.
     pub(crate) fn run_once(&mut self) -> bool {
         let runnable: Vec<Pid> = self
             .processes
             .iter()
-            .filter(|p| p.is_alive() && p.program.is_some() && !self.is_frozen(p))
+            .filter(|p| p.is_running() && p.program.is_some() && !self.is_frozen(p))
             .map(Process::pid)
             .collect();
         let last = self.last_ran;
@@ -75,13 +75,13 @@ impl Kernel {
             .is_some_and(Cgroup::is_frozen)
     }
 
-    /// Whether `fault` can strike `pid` now: a live process with a program
-    /// (which holds its socket end, for the faults that use it).
+    /// Whether `fault` can strike `pid` now: a running process with a
+    /// program (which holds its socket end, for the faults that use it).
     pub(crate) fn can_suffer(&self, pid: Pid, fault: &Fault) -> bool {
         let Some(program) = self
             .processes
             .get(pid)
-            .filter(|p| p.is_alive())
+            .filter(|p| p.is_running())
             .and_then(|p| p.program.as_ref())
         else {
             return false;
@@ -99,7 +99,7 @@ impl Kernel {
 
     /// Runs `f` on the program of `pid` and its launch's faults, both taken
     /// out of the kernel while it runs (it gets the kernel), and puts them
-    /// back: the program only if the process lives.
+    /// back: the program only if the process still runs.
     fn with_program(
         &mut self,
         pid: Pid,
@@ -117,7 +117,7 @@ impl Kernel {
         if let Some(launch) = launch {
             self.scripts.insert(launch, script);
         }
-        if let Some(process) = self.processes.get_mut(pid).filter(|p| p.is_alive()) {
+        if let Some(process) = self.processes.get_mut(pid).filter(|p| p.is_running()) {
             process.program = Some(program);
         }
         progressed

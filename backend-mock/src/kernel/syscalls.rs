@@ -76,7 +76,7 @@ impl Kernel {
         let parent = self
             .processes
             .get(creator)
-            .filter(|p| p.is_alive())
+            .filter(|p| p.is_running())
             .ok_or(libc::ESRCH)?;
         let new = NewProcess {
             name,
@@ -95,9 +95,9 @@ impl Kernel {
         Ok(pid)
     }
 
-    /// The process ends: it becomes a zombie (its parent reaps it), leaves
-    /// its cgroup, and its socket ends close. Its orphans go to the host's
-    /// init, which reaps them.
+    /// The process ends (of itself, or at the end of its dying): it becomes
+    /// a zombie (its parent reaps it), leaves its cgroup, and its socket
+    /// ends close. Its orphans go to the host's init, which reaps them.
     pub(crate) fn exit(&mut self, pid: Pid, status: ExitStatus) {
         let Some(process) = self.processes.get_mut(pid).filter(|p| p.is_alive()) else {
             return;

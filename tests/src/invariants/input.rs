@@ -28,28 +28,30 @@
 //!   setns), a schedule byte (bit 0: exits first; bits 1–3: the chunk size,
 //!   from [`CHUNKS`]; bits 4–5: the send buffer, from [`BUFFERS`]), a cancel
 //!   byte (0: none, else the step [`CANCEL_STEPS`]`[(n - 1) % len]`), then
-//!   faults to the end, each a tag byte (mod 12) and its fields: `0` fail
+//!   faults to the end, each a tag byte (mod 14) and its fields: `0` fail
 //!   (command, errno byte, 0 read as 1), `1` slow (command, u16 ms), `2`
 //!   die (point, status), `3`–`9` stall, garbage, oversized, truncated,
 //!   unexpected, refuse, hangup (point), `10` socket error (point, errno
 //!   byte), `11` forged pid (a byte mod 7: zero, negative, helper,
-//!   stranger, sibling, vacant, or raw and an i32). A command is a byte
-//!   mod 18 (create cgroup, spawn, write id maps, release, apply cgroup,
-//!   create interface, adopt, reap, enter cgroup, send, shut down writing,
-//!   kill, remove interface, destroy cgroup, close, reap strays, start,
-//!   hand off),
-//!   and for the two interface commands an index byte (mod 3); a point is
+//!   stranger, sibling, vacant, or raw and an i32), `12` fail partway
+//!   (command, a part byte mod 16, errno byte), `13` slow to die (bit 0
+//!   of a byte: the helper, else the container process; u16 ms). A
+//!   command is a byte mod 18 (create cgroup, spawn, write id maps,
+//!   release, apply cgroup, create interface, adopt, reap, enter cgroup,
+//!   send, shut down writing, kill, remove interface, destroy cgroup,
+//!   close, reap strays, start, hand off), and for the two interface commands an index byte (mod 3); a point is
 //!   a byte mod 3 (command, process point mod their count, helper point
 //!   mod 4) and its byte; the process points are awaiting release, reading
 //!   the config, the set-up steps of an init in order ([`INIT_SET_UP`]; a
 //!   setns process runs some of them), `exec`, running, and held after `ready`
 //!   awaiting the start. A status is a byte whose bit 0 means signaled,
-//!   and a code byte. Kinds, points and cancel steps added later come
-//!   last, so that the older ones keep their bytes.
+//!   and a code byte. Faults, kinds, points and cancel steps added later
+//!   come last, so that the older ones keep their bytes.
 
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
+use cradle_core::launch::Who;
 use cradle_core::{ChildStep, Direction, ExitStatus, Kind, Limits, Pid, Step};
 use cradle_mock::{
     At, CommandKind, Fault, Forgery, HelperPoint, ProcessPoint, Schedule, INIT_SET_UP, SOCKET_BUFFER,
@@ -517,7 +519,7 @@ fn put_errno(out: &mut Vec<u8>, errno: i32) {
 }
 
 fn fault(u: &mut Unstructured<'_>) -> Result<Fault> {
-    Ok(match byte(u)? % 13 {
+    Ok(match byte(u)? % 14 {
         0 => Fault::Fail {
             command: command_kind(u)?,
             errno: errno(u)?,
@@ -553,11 +555,19 @@ fn fault(u: &mut Unstructured<'_>) -> Result<Fault> {
             5 => Forgery::Vacant,
             _ => Forgery::Raw(i32::arbitrary(u)?),
         }),
-        _ => Fault::FailPartway {
+        12 => Fault::FailPartway {
             command: command_kind(u)?,
             // Past the last hierarchy too: a fault that never strikes.
             after: usize::from(byte(u)? % 16),
             errno: errno(u)?,
+        },
+        _ => Fault::SlowToDie {
+            who: if byte(u)? & 1 == 0 {
+                Who::Process
+            } else {
+                Who::Helper
+            },
+            by: millis(u)?,
         },
     })
 }
@@ -637,6 +647,14 @@ fn put_fault(out: &mut Vec<u8>, fault: &Fault) {
             put_command_kind(out, command);
             out.push(u8::try_from(after).expect("a part below 256"));
             put_errno(out, errno);
+        }
+        Fault::SlowToDie { who, by } => {
+            out.push(13);
+            out.push(match who {
+                Who::Process => 0,
+                Who::Helper => 1,
+            });
+            put_millis(out, by);
         }
     }
 }

@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use cradle_core::child::pid_report;
+use cradle_core::launch::Who;
 use cradle_core::message::ChildStep;
 use cradle_core::{
     ChildError, ChildEvent, ChildHandshake, Command, Direction, ExitStatus, Kind, Limits, Pid, Step,
@@ -477,6 +478,38 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
             ..scenario(PairPlan::FullSetns, vec![])
         },
     ));
+    // Killed processes that take time to die: a few milliseconds, and
+    // longer than any of the launch's waits (stuck in `D` state).
+    let slow_to_die = |who, millis| Fault::SlowToDie {
+        who,
+        by: Duration::from_millis(millis),
+    };
+    let stalls_in_set_up = Fault::Stall {
+        at: set_up(ChildStep::Devices),
+    };
+    let helper_stalls = Fault::Stall {
+        at: At::Helper(HelperPoint::Report),
+    };
+    for (name, millis) in [("slow-to-die", 5), ("stuck-dying", 60_000)] {
+        scenarios.push((
+            format!("init-stalls-{name}"),
+            scenario(
+                PairPlan::FullInit,
+                vec![stalls_in_set_up.clone(), slow_to_die(Who::Process, millis)],
+            ),
+        ));
+        scenarios.push((
+            format!("setns-helper-stalls-{name}"),
+            scenario(
+                PairPlan::FullSetns,
+                vec![
+                    helper_stalls.clone(),
+                    slow_to_die(Who::Helper, millis),
+                    slow_to_die(Who::Process, millis),
+                ],
+            ),
+        ));
+    }
     scenarios
 }
 
