@@ -522,6 +522,62 @@ fn apply_and_enter_put_a_process_in_every_hierarchy() {
 }
 
 #[test]
+fn a_cpuset_parent_another_launch_is_still_making_is_filled_before_use() {
+    let Some(turn) = CgroupTurn::take(
+        "a_cpuset_parent_another_launch_is_still_making_is_filled_before_use",
+        PREFIX,
+    ) else {
+        return;
+    };
+    let host = host();
+    let Some(cpuset) = host
+        .hierarchies()
+        .iter()
+        .find(|mounted| mounted.hierarchy.is_v1_with("cpuset"))
+    else {
+        eprintln!("no v1 cpuset hierarchy here: nothing to check");
+        return turn.finish();
+    };
+    // A parent as another launch leaves it between its mkdir and its copy
+    // of the CPUs: there, without them.
+    let parent_name = unique_name("racing-parent");
+    let own = cpuset.dir(&cpuset.own_cgroup).expect("the own cpuset");
+    let parent = own.join(&parent_name);
+    std::fs::create_dir(&parent).expect("mkdir the racing parent");
+    assert_eq!(
+        read(&parent.join("cpuset.cpus")).trim(),
+        "",
+        "a new cpuset has no CPUs"
+    );
+    let config = CgroupConfig {
+        parent: Some(PathBuf::from(&parent_name)),
+        ..config(&unique_name("below-racing-parent"), Resources::default())
+    };
+    let created = Cgroup::create_in(&host, &config);
+    let joined = created.as_ref().map(|cgroup| {
+        let child = TestChild::held_sh("sleep 30");
+        let applied = cgroup.apply(child.pid());
+        (child, applied)
+    });
+    let parent_cpus = read(&parent.join("cpuset.cpus"));
+    if let Ok(cgroup) = &created {
+        cgroup.destroy().expect("destroy");
+    }
+    // cradle found the parent missing in the other hierarchies and made it.
+    for dir in dirs_named(&parent_name) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    let (_child, applied) = joined.expect("a cgroup below the racing parent");
+    applied.expect("a process joins it (no ENOSPC)");
+    assert_eq!(
+        parent_cpus.trim(),
+        read(&own.join("cpuset.cpus")).trim(),
+        "the parent was filled"
+    );
+    turn.finish();
+}
+
+#[test]
 fn a_pids_limit_stops_a_fork_loop() {
     let Some(turn) = CgroupTurn::take("a_pids_limit_stops_a_fork_loop", PREFIX) else {
         return;
