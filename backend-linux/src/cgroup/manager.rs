@@ -97,7 +97,13 @@ impl Cgroup {
     /// whether this kernel has a file (and enforces what it is given) shows
     /// only in the new directory, which is then removed again.
     pub fn create_in(layout: &Layout, config: &CgroupConfig) -> Result<Cgroup, CgroupError> {
-        let paths = Cgroup::paths_in(layout, config)?;
+        Cgroup::create_at(Cgroup::paths_in(layout, config)?, config)
+    }
+
+    /// [`Cgroup::create`] in the directories [`Cgroup::planned`] gave for
+    /// `config` earlier (a record of them written first): the same
+    /// directories, without reading the host's layout again.
+    pub fn create_at(paths: CgroupPaths, config: &CgroupConfig) -> Result<Cgroup, CgroupError> {
         let limits = plan_limits(&paths, &config.resources)?;
         let mut created = Vec::new();
         match build(&paths, config.adopt_empty, &limits, &mut created) {
