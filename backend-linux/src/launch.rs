@@ -51,6 +51,8 @@ pub struct LinuxLaunch {
     /// Moved into the child at spawn, then closed here.
     child_fds: ChildFds,
     cgroup_config: Option<CgroupConfig>,
+    /// Where `cgroup_config`'s cgroup goes, when the caller planned it.
+    planned_cgroup: Option<CgroupPaths>,
     container_cgroups: Option<CgroupPaths>,
     /// The running container a setns helper joins.
     container: Option<Container>,
@@ -108,6 +110,7 @@ impl LinuxLaunch {
                 preserved: options.preserved,
             },
             cgroup_config: options.cgroup,
+            planned_cgroup: options.planned_cgroup,
             container_cgroups: options.container_cgroups,
             container: options.container,
             cgroup: None,
@@ -678,7 +681,11 @@ impl Cgroups for LinuxLaunch {
         let config = self.cgroup_config.as_ref().ok_or(Error::Options {
             reason: "the plan asks for a cgroup but the options name none",
         })?;
-        self.cgroup = Some(Cgroup::create(config).map_err(Error::from)?);
+        let cgroup = match self.planned_cgroup.clone() {
+            Some(paths) => Cgroup::create_at(paths, config),
+            None => Cgroup::create(config),
+        };
+        self.cgroup = Some(cgroup.map_err(Error::from)?);
         Ok(())
     }
 

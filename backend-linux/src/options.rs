@@ -31,6 +31,7 @@ pub enum InitBinary {
 pub struct Options {
     pub(crate) init: InitBinary,
     pub(crate) cgroup: Option<CgroupConfig>,
+    pub(crate) planned_cgroup: Option<CgroupPaths>,
     pub(crate) container_cgroups: Option<CgroupPaths>,
     pub(crate) container: Option<Container>,
     pub(crate) stdio: [Option<OwnedFd>; 3],
@@ -65,6 +66,17 @@ impl Options {
     /// `cgroup` set).
     pub fn cgroup(mut self, config: CgroupConfig) -> Options {
         self.cgroup = Some(config);
+        self.planned_cgroup = None;
+        self
+    }
+
+    /// [`cgroup`](Options::cgroup), made in `planned`, the directories
+    /// [`Cgroup::planned`](crate::cgroup::Cgroup::planned) gave for
+    /// `config` (and the caller recorded): the launch makes those, and
+    /// does not read the host's cgroup layout again.
+    pub fn cgroup_at(mut self, config: CgroupConfig, planned: CgroupPaths) -> Options {
+        self.cgroup = Some(config);
+        self.planned_cgroup = Some(planned);
         self
     }
 

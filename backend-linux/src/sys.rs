@@ -31,8 +31,6 @@ pub(crate) const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// Return a pidfd for the child (Linux 5.2).
 pub(crate) const CLONE_PIDFD: u64 = libc::CLONE_PIDFD as u64;
-/// Suspend the parent until the child `exec`s or exits.
-pub(crate) const CLONE_VFORK: u64 = libc::CLONE_VFORK as u64;
 /// Make the child the caller's sibling: a child of the caller's parent.
 pub(crate) const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;
 

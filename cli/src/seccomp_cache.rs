@@ -70,12 +70,14 @@ fn open_cache(root: BorrowedFd<'_>) -> Option<std::os::fd::OwnedFd> {
     state_fs::open_dir_at(root, CACHE_DIR).ok()
 }
 
-/// The entry's name: this build's version and a 64-bit FNV-1a of the
-/// policy (stable across builds, unlike std's hasher).
+/// The entry's name: a 64-bit FNV-1a (stable across builds, unlike std's
+/// hasher) of this build's version, the shape of program the compiler
+/// makes, and the policy.
 fn entry_name(key: &[u8]) -> String {
     let hash = env!("CARGO_PKG_VERSION")
         .as_bytes()
         .iter()
+        .chain(seccomp::PROGRAM_SHAPE.as_bytes())
         .chain(key)
         .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
             (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)

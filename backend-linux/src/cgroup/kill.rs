@@ -150,12 +150,7 @@ impl Cgroup {
     /// whether or not anyone has reaped them yet, so this never waits on
     /// processes that are not the caller's children.
     pub fn wait_empty(&self, deadline: Instant) -> Result<(), CgroupError> {
-        if let Some(v2) = self.paths.v2().filter(|dir| dir.path.exists()) {
-            match wait_for_event(&v2.path, "populated", "0", "empty", deadline) {
-                Err(CgroupError::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
-                result => result?,
-            }
-        }
+        self.wait_v2_unpopulated(deadline)?;
         let v1: Vec<&CgroupDir> = self.paths.dirs.iter().filter(|dir| !dir.is_v2()).collect();
         let mut busy = None;
         let empty = poll_until(deadline, || {
@@ -172,14 +167,27 @@ impl Cgroup {
         }
     }
 
+    /// Waits for `populated 0` in the v2 directory, if there is one.
+    fn wait_v2_unpopulated(&self, deadline: Instant) -> Result<(), CgroupError> {
+        let Some(v2) = self.paths.v2() else {
+            return Ok(());
+        };
+        match wait_for_event(&v2.path, "populated", "0", "empty", deadline) {
+            // Removed already: nothing is left in it.
+            Err(CgroupError::Open { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(()),
+            result => result,
+        }
+    }
+
     /// Kills everything in the cgroup and returns once it is empty, in
     /// rounds (kill, wait a little, kill what is left) until `deadline`.
     pub fn kill_all_and_wait(&self, deadline: Instant) -> Result<(), CgroupError> {
         loop {
             if self.pids()?.is_empty() {
-                // Nothing listed; processes still exiting count in v2's
-                // `populated`, so wait for that too.
-                return self.wait_empty(deadline);
+                // Nothing listed, and v1 lists a process until it has
+                // exited: v1 is empty (that listing was its check). Processes
+                // still exiting count in v2's `populated`: wait for that.
+                return self.wait_v2_unpopulated(deadline);
             }
             self.kill_all(deadline)?;
             let round = deadline.min(Instant::now() + KILL_ROUND);
@@ -205,6 +213,12 @@ impl Cgroup {
         let killed = self.kill_all_and_wait(deadline);
         let mut removed = Ok(());
         for dir in &self.paths.dirs {
+            // Usually nothing was made below it: one rmdir, no walk. The
+            // kernel refuses (EBUSY) a cgroup with children, never removes
+            // them, so any other outcome takes the walk, deepest first.
+            if matches!(remove_once(&dir.path), Ok(())) {
+                continue;
+            }
             let result = fs::subtree(&dir.hierarchy, &dir.path).and_then(|cgroups| {
                 cgroups
                     .iter()
@@ -226,6 +240,14 @@ fn first_populated(dirs: &[&CgroupDir]) -> Result<Option<(Hierarchy, std::path::
         }
     }
     Ok(None)
+}
+
+/// One `rmdir`; a directory already gone counts as removed.
+fn remove_once(dir: &Path) -> io::Result<()> {
+    match std::fs::remove_dir(dir) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        result => result,
+    }
 }
 
 /// `rmdir`, retried while the kernel answers `EBUSY` (tasks still on their

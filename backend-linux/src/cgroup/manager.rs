@@ -97,7 +97,13 @@ impl Cgroup {
     /// whether this kernel has a file (and enforces what it is given) shows
     /// only in the new directory, which is then removed again.
     pub fn create_in(layout: &Layout, config: &CgroupConfig) -> Result<Cgroup, CgroupError> {
-        let paths = Cgroup::paths_in(layout, config)?;
+        Cgroup::create_at(Cgroup::paths_in(layout, config)?, config)
+    }
+
+    /// [`Cgroup::create`] in the directories [`Cgroup::planned`] gave for
+    /// `config` earlier (a record of them written first): the same
+    /// directories, without reading the host's layout again.
+    pub fn create_at(paths: CgroupPaths, config: &CgroupConfig) -> Result<Cgroup, CgroupError> {
         let limits = plan_limits(&paths, &config.resources)?;
         let mut created = Vec::new();
         match build(&paths, config.adopt_empty, &limits, &mut created) {
@@ -276,8 +282,16 @@ fn build<'a>(
     created: &mut Vec<&'a CgroupDir>,
 ) -> Result<Option<OwnedFd>, CgroupError> {
     for dir in &paths.dirs {
-        make_parents(dir)?;
-        match std::fs::create_dir(&dir.path) {
+        // The parent usually exists (the caller's own cgroup): make the
+        // missing ones only when the kernel says so.
+        let made = match std::fs::create_dir(&dir.path) {
+            Err(source) if source.kind() == ErrorKind::NotFound => {
+                make_parents(dir)?;
+                std::fs::create_dir(&dir.path)
+            }
+            result => result,
+        };
+        match made {
             Err(source) if source.kind() == ErrorKind::AlreadyExists && adopt_empty && is_empty(dir) => {
                 continue;
             }
@@ -407,26 +421,30 @@ fn write_setting(dir: &CgroupDir, setting: &Setting) -> Result<(), CgroupError> 
         reason,
     };
     let primary = dir.file(&setting.file);
+    // Without a fallback the write itself shows whether the file exists
+    // (ENOENT): no stat before each of, say, a dozen device rules.
     let (path, value) = match &setting.fallback {
+        None => (primary, setting.value.as_str()),
         _ if primary.exists() => (primary, setting.value.as_str()),
         Some((file, value)) if dir.file(file).exists() => (dir.file(file), value.as_str()),
         Some((file, _)) => {
             let reason = format!("this kernel has neither {} nor {file}", setting.file);
             return Err(unsupported(primary, reason));
         }
-        None => return Err(unsupported(primary, "this kernel has no such file".to_owned())),
     };
-    let before = match setting.verify {
-        true => Some(fs::read(&dir.hierarchy, &path)?),
-        false => None,
-    };
-    fs::write(&dir.hierarchy, &path, value).map_err(|error| match error.errno() {
+    let refusal = |error: CgroupError| match error.errno() {
+        Some(libc::ENOENT) => unsupported(path.clone(), "this kernel has no such file".to_owned()),
         Some(libc::EOPNOTSUPP) => unsupported(
             path.clone(),
             "the kernel no longer supports it (EOPNOTSUPP)".to_owned(),
         ),
         _ => error,
-    })?;
+    };
+    let before = match setting.verify {
+        true => Some(fs::read(&dir.hierarchy, &path).map_err(refusal)?),
+        false => None,
+    };
+    fs::write(&dir.hierarchy, &path, value).map_err(refusal)?;
     if let Some(before) = before {
         let after = fs::read(&dir.hierarchy, &path)?;
         if ignored(value, &before, &after) {

@@ -59,9 +59,8 @@
 //! writing its config, learning of and reaping its exit. The other
 //! commands run inline, each bounded and short:
 //!
-//! - spawn: `clone3` with `CLONE_VFORK` suspends the thread until the child
-//!   has `exec`'d the init binary (microseconds to a millisecond). A child
-//!   held for its id maps (a new user namespace) does not suspend it.
+//! - spawn: one `clone3` (the new namespaces make it tens to hundreds of
+//!   microseconds); the thread does not wait for the child's `exec`.
 //! - the cgroup: `mkdir`, limit files and `cgroup.procs` writes in cgroupfs
 //!   (the first `cgroup.procs` write after the machine was idle costs about
 //!   8 ms, an RCU grace period); destroying it kills what is left and waits

@@ -21,7 +21,7 @@ mod policy;
 #[cfg(test)]
 mod tests;
 
-pub use compile::compile;
+pub use compile::{compile, PROGRAM_SHAPE};
 pub use default::default_policy;
 pub use error::SeccompError;
 pub use policy::{Action, Arch, ArgCondition, ArgOp, Flag, Policy, Rule};

@@ -274,12 +274,13 @@ pub(crate) fn clone_init(
         hold: spec.hold,
         become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
     };
+    // No CLONE_VFORK: the parent does not wait for the child's `exec`, but
+    // places it in the v1 cgroups and sends its config meanwhile (the
+    // child reads the config only after its `exec`, and runs nothing of
+    // its own before). A launcher that dies before the child has armed
+    // its parent-death signal leaves it reading the end of the launch
+    // socket: it exits, as a held child does.
     let mut flags = spec.namespaces | sys::CLONE_CLEAR_SIGHAND;
-    if !spec.hold {
-        // The parent has nothing to do until the child has exec'd, and this
-        // way it touches no copy-on-write page meanwhile.
-        flags |= sys::CLONE_VFORK;
-    }
     if spec.cgroup.is_some() {
         flags |= sys::CLONE_INTO_CGROUP;
     }

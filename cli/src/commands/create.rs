@@ -45,8 +45,11 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
         let fd = i32::try_from(fd).map_err(|_| CliError::Usage("--preserve-fds is too large".to_owned()))?;
         options = options.preserve_fd(cradle_linux::take_inherited_fd(fd)?);
     }
-    if let Some(cgroup) = cgroup {
-        options = options.cgroup(cgroup);
+    match (cgroup, record.cgroup.clone()) {
+        // Made where the record says, without reading the layout again.
+        (Some(cgroup), Some(planned)) => options = options.cgroup_at(cgroup, planned),
+        (Some(cgroup), None) => options = options.cgroup(cgroup),
+        (None, _) => {}
     }
     if crash::armed() {
         options = options.on_step(crash::at_step);

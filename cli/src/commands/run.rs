@@ -172,9 +172,12 @@ fn start(
     plan.config.report_timings = timings::enabled();
     let id = state.id.clone();
     tracing::info!(%id, command = ?args.command, "launching");
-    let mut options = match cgroup {
-        Some(cgroup) => options.cgroup(cgroup),
-        None => options,
+    // The directories recorded in the intent: made as recorded, without
+    // reading the host's layout a second time.
+    let mut options = match (cgroup, state.cgroup.clone()) {
+        (Some(cgroup), Some(planned)) => options.cgroup_at(cgroup, planned),
+        (Some(cgroup), None) => options.cgroup(cgroup),
+        (None, _) => options,
     };
     if crash::armed() || timings::enabled() {
         options = options.on_step(at_step);
@@ -365,9 +368,10 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
             return Err(error);
         }
     };
-    let options = match cgroup {
-        Some(cgroup) => options.cgroup(cgroup),
-        None => options,
+    let options = match (cgroup, record.cgroup.clone()) {
+        (Some(cgroup), Some(planned)) => options.cgroup_at(cgroup, planned),
+        (Some(cgroup), None) => options.cgroup(cgroup),
+        (None, _) => options,
     };
     let mut state = record;
     state.detached = args.detach;
