@@ -79,8 +79,9 @@ fn main() {
             launches as f64 / total.as_secs_f64()
         );
     }
-    // What the driver's thread spends inline, mostly `clone3` suspended
-    // (CLONE_VFORK) until the child has exec'd the init binary.
+    // What the driver's thread spends inline: mostly `clone3` itself (the
+    // namespaces it makes) and the cgroup writes; it does not wait for the
+    // child's `exec`.
     let counted = (ROUNDS * launches + launches.min(10)) as f64;
     println!(
         "(mio driver: {:.0} µs a launch inside `Driver::start`)",
