@@ -333,8 +333,7 @@ fn build<'a>(
 /// [set up](set_up) as a new cgroup, and on cgroup2 passes every controller
 /// it has on to its children (as the parent of a container's cgroup, it
 /// holds no process). One made meanwhile by another process is used as it
-/// is, but for a v1 cpuset still without CPUs or memory nodes, which is
-/// filled ([`fill_empty_cpusets`]).
+/// is (but see [`inherit_cpuset`]).
 fn make_parents(dir: &CgroupDir) -> Result<(), CgroupError> {
     let Some(parent) = dir.path.parent() else {
         return Ok(());
@@ -358,28 +357,6 @@ fn make_parents(dir: &CgroupDir) -> Result<(), CgroupError> {
                 })
             }
         }
-    }
-    if dir.hierarchy.is_v1_with("cpuset") {
-        fill_empty_cpusets(&dir.hierarchy, parent)?;
-    }
-    Ok(())
-}
-
-/// Fills, top down, each cpuset from the mount point's child to `dir` that
-/// has no CPUs or memory nodes with its parent's. A parent that another
-/// launch is making at the same moment has none until its maker copies
-/// them; a cgroup made below it meanwhile would copy the emptiness, and
-/// joining it fail with `ENOSPC` (two engines' containers started at once
-/// under one new parent). Only empty files are written, as runc does: a
-/// cpuset without CPUs holds no process, so nothing of anyone's changes.
-fn fill_empty_cpusets(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
-    // The mount point's parent is no cpuset: the walk stops at the mount.
-    let on_the_way: Vec<&Path> = dir
-        .ancestors()
-        .take_while(|path| path.parent().is_some_and(|up| up.join("cpuset.cpus").exists()))
-        .collect();
-    for path in on_the_way.into_iter().rev() {
-        inherit_cpuset(hierarchy, path)?;
     }
     Ok(())
 }
@@ -535,6 +512,13 @@ fn require_v2_controller(dir: &CgroupDir, controller: &'static str) -> Result<()
 /// A new v1 cpuset starts with no CPUs and no memory nodes (unless the
 /// parent sets `cgroup.clone_children`), and joining it fails with
 /// `ENOSPC`: copy the parent's.
+///
+/// A parent without them is one another launch is still making (two
+/// engines' containers started at once under one new `cgroupsPath`
+/// parent): it is filled from its own parent first, up the tree as far as
+/// needed, rather than its emptiness copied. Only empty files are written,
+/// as runc does: a cpuset without CPUs holds no process. The walk ends
+/// below the mount point, whose cpuset is never empty.
 fn inherit_cpuset(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> {
     let Some(parent) = dir.parent() else {
         return Ok(());
@@ -542,7 +526,11 @@ fn inherit_cpuset(hierarchy: &Hierarchy, dir: &Path) -> Result<(), CgroupError> 
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let own = dir.join(file);
         if fs::read(hierarchy, &own)?.trim().is_empty() {
-            let inherited = fs::read(hierarchy, &parent.join(file))?;
+            let mut inherited = fs::read(hierarchy, &parent.join(file))?;
+            if inherited.trim().is_empty() {
+                inherit_cpuset(hierarchy, parent)?;
+                inherited = fs::read(hierarchy, &parent.join(file))?;
+            }
             fs::write(hierarchy, &own, inherited.trim())?;
         }
     }
