@@ -8,17 +8,22 @@
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cradle_core::{Step, StepTime};
+use cradle_linux::cgroup::CgroupTimings;
 use nix::sys::resource::{getrusage, UsageWho};
 
 /// When `main` began.
 static START: OnceLock<Instant> = OnceLock::new();
-/// The child's own account of its set-up steps, reported with `ready`.
-static CHILD_STEPS: Mutex<Vec<StepTime>> = Mutex::new(Vec::new());
-/// The phase the child's steps happen in.
+/// Parts of phases measured by whoever did them (the child's steps, the
+/// kernel's cgroup work): the phase, the part, how long.
+type Detail = (&'static str, String, Duration);
+static DETAILS: Mutex<Vec<Detail>> = Mutex::new(Vec::new());
+/// The phases the details belong to.
 const AWAIT_READY: &str = "launch: await ready";
+const CREATE_CGROUP: &str = "launch: create cgroup";
+const APPLY_CGROUP: &str = "launch: apply cgroup";
 /// Whether phases are recorded.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 /// Each phase's name and when it began, in order.
@@ -60,34 +65,59 @@ pub(crate) fn begin(name: &str) {
 /// The child's set-up steps as it timed them, shown within the parent's
 /// wait for `ready`.
 pub(crate) fn child_steps(steps: &[StepTime]) {
-    if let Ok(mut child_steps) = CHILD_STEPS.lock() {
-        child_steps.extend_from_slice(steps);
+    for StepTime { step, nanos } in steps {
+        detail(
+            AWAIT_READY,
+            format!("child: {step}"),
+            Duration::from_nanos(*nanos),
+        );
     }
+}
+
+/// The kernel's time over the cgroup in each hierarchy, shown within the
+/// launch's steps that create it and put the child in it.
+pub(crate) fn cgroup_steps(timings: &CgroupTimings) {
+    for (hierarchy, took) in &timings.create {
+        detail(CREATE_CGROUP, format!("{hierarchy}: mkdir and limits"), *took);
+    }
+    for (hierarchy, took) in &timings.attach {
+        detail(APPLY_CGROUP, format!("{hierarchy}: attach"), *took);
+    }
+}
+
+/// A part of `phase`, measured by whoever did it, shown under it.
+fn detail(phase: &'static str, label: String, took: Duration) {
+    if !enabled() {
+        return;
+    }
+    if let Ok(mut details) = DETAILS.lock() {
+        details.push((phase, label, took));
+    }
+}
+
+/// The parts of `phase`, indented under it, with their sum.
+fn details_of(phase: &str) -> String {
+    let details = DETAILS.lock().map(|details| details.clone()).unwrap_or_default();
+    let parts: Vec<&(&str, String, Duration)> = details.iter().filter(|(of, ..)| *of == phase).collect();
+    let mut text = String::new();
+    for (_, label, took) in &parts {
+        text.push_str(&format!("{:9.3}    {label}\n", took.as_secs_f64() * 1e3));
+    }
+    if !parts.is_empty() {
+        let total: Duration = parts.iter().map(|(.., took)| *took).sum();
+        let what = if phase == AWAIT_READY {
+            "child: its set-up steps together"
+        } else {
+            "together"
+        };
+        text.push_str(&format!("{:9.3}    {what}\n", total.as_secs_f64() * 1e3));
+    }
+    text
 }
 
 /// The launch's step hook: the step is a phase.
 pub(crate) fn at_step(step: Step) {
     begin(&format!("launch: {step}"));
-}
-
-/// The child's steps, indented under the wait for `ready`, with what of
-/// the wait they do not account for (the child's `exec` of the init
-/// binary, its config, the messages).
-fn child_report() -> String {
-    let steps = CHILD_STEPS.lock().map(|steps| steps.clone()).unwrap_or_default();
-    let mut text = String::new();
-    for StepTime { step, nanos } in &steps {
-        let ms = *nanos as f64 / 1e6;
-        text.push_str(&format!("{ms:9.3}    child: {step}\n"));
-    }
-    if !steps.is_empty() {
-        let total: u64 = steps.iter().map(|step| step.nanos).sum();
-        text.push_str(&format!(
-            "{:9.3}    child: its set-up steps together\n",
-            total as f64 / 1e6
-        ));
-    }
-    text
 }
 
 /// Ends the last phase and prints them all to stderr, with the total and
@@ -103,9 +133,7 @@ pub(crate) fn report(id: &str) {
         let ended = phases.get(index + 1).map_or(end, |(_, next)| *next);
         let ms = ended.duration_since(*began).as_secs_f64() * 1e3;
         text.push_str(&format!("{ms:9.3}  {name}\n"));
-        if name == AWAIT_READY {
-            text.push_str(&child_report());
-        }
+        text.push_str(&details_of(name));
     }
     if let Some(start) = START.get() {
         let ms = end.duration_since(*start).as_secs_f64() * 1e3;

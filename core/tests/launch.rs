@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cradle_core::child::pid_report;
-use cradle_core::config::{Interface, Veth};
+use cradle_core::config::{Hook, HookStage, Interface, Veth};
 use cradle_core::framing::{encode_to_bytes, DecodeError};
 use cradle_core::launch::{ConfigError, Misuse, Role, Spawn, Step, Who, EXIT_GRACE};
 use cradle_core::message::{ChildError, ChildStep, MessageKind, StepTime};
@@ -178,10 +178,23 @@ impl Driver {
         assert!(self.launch.poll_timeout().is_some(), "no verdict yet");
     }
 
+    /// Whether this driver's plan applies its cgroup after the half-close
+    /// (it holds, with no `createContainer` hook).
+    fn applies_cgroup_late(&self) -> bool {
+        self.plan.config.hold
+            && !self
+                .plan
+                .config
+                .hooks
+                .iter()
+                .any(|hook| hook.stage == HookStage::CreateContainer)
+    }
+
     /// Runs an init launch of this driver's plan up to waiting for `ready`.
     fn init_to_await_ready(&mut self) {
         let maps = self.plan.id_maps.clone();
         let child = pid(CHILD);
+        let late = self.applies_cgroup_late();
         if self.plan.cgroup {
             self.expect(Command::CreateCgroup);
             self.ok();
@@ -194,7 +207,7 @@ impl Driver {
             self.expect(Command::Release { pid: child });
             self.ok();
         }
-        if self.plan.cgroup {
+        if self.plan.cgroup && !late {
             self.expect(Command::ApplyCgroup { pid: child });
             self.ok();
         }
@@ -212,6 +225,10 @@ impl Driver {
         self.ok();
         self.expect(Command::ShutdownWrite);
         self.ok();
+        if self.plan.cgroup && late {
+            self.expect(Command::ApplyCgroup { pid: child });
+            self.ok();
+        }
         assert_eq!(self.launch.step(), Step::AwaitReady);
         self.waiting();
     }
@@ -1526,11 +1543,11 @@ fn a_handed_off_init_is_created_and_keeps_everything_it_acquired() {
             Step::Spawn,
             Step::IdMaps,
             Step::Release,
-            Step::ApplyCgroup,
             Step::Network { index: 1 },
             Step::Network { index: 2 },
             Step::SendConfig,
             Step::HalfClose,
+            Step::ApplyCgroup,
             Step::AwaitReady,
             Step::AwaitStart,
             Step::HandOff,
@@ -2013,4 +2030,33 @@ fn misuse_after_the_verdict_is_still_refused() {
     refused(&mut d, Misuse::Completion { in_flight }, |l, now| {
         l.handle_spawned(now, pid(CHILD))
     });
+}
+
+#[test]
+fn a_held_init_is_put_in_its_cgroup_while_it_sets_itself_up() {
+    let steps = |plan: Plan| Launch::new(plan, START).expect("plan").steps().to_vec();
+    let position = |steps: &[Step], step: Step| steps.iter().position(|s| *s == step).expect("the step");
+    // Without a hold the child runs its command right after `ready`: it
+    // must be in its cgroup before it gets its config.
+    let early = steps(full_init_plan());
+    assert!(position(&early, Step::ApplyCgroup) < position(&early, Step::SendConfig));
+    // Held, its command waits for the start: the attach (a v1 hierarchy's
+    // first waits for an RCU grace period) overlaps its set-up.
+    let late = steps(holding(full_init_plan()));
+    assert_eq!(
+        late[position(&late, Step::HalfClose)..position(&late, Step::AwaitStart)],
+        [Step::HalfClose, Step::ApplyCgroup, Step::AwaitReady]
+    );
+    // But the processes of the set-up itself, `createContainer` hooks,
+    // start in the container's cgroups.
+    let mut hooked = holding(full_init_plan());
+    hooked.config.hooks = vec![Hook {
+        stage: HookStage::CreateContainer,
+        path: "/bin/true".into(),
+        args: Vec::new(),
+        env: Vec::new(),
+        timeout: None,
+    }];
+    let hooked = steps(hooked);
+    assert!(position(&hooked, Step::ApplyCgroup) < position(&hooked, Step::SendConfig));
 }

@@ -219,19 +219,30 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
 /// the exit.
 fn death_before(kind: Kind, step: Step) -> Option<Expect> {
     let killed = || Expect::At(Step::AwaitReady, Box::new(Expect::Exited(Who::Process, SIGKILL)));
-    // The first veth at or after `index`, where the death is met.
-    let veth_from = |index: usize| {
-        let networks = &plan(kind).config.networks;
-        (index..networks.len()).find(|&i| matches!(networks[i], cradle_core::Interface::Veth(_)))
-    };
-    let at_veth = |index: usize| match veth_from(index) {
-        Some(index) => Expect::At(Step::Network { index }, Box::new(Expect::Command(libc::ENOENT))),
-        None => killed(),
-    };
     match step {
-        Step::IdMaps | Step::Release | Step::ApplyCgroup => Some(at_veth(0)),
-        Step::Network { index } => Some(at_veth(index)),
-        Step::EnterCgroup | Step::SendConfig => Some(killed()),
+        Step::IdMaps
+        | Step::Release
+        | Step::ApplyCgroup
+        | Step::Network { .. }
+        | Step::EnterCgroup
+        | Step::SendConfig => {
+            // The death is met at the first veth's creation from here on
+            // (a launch's network steps are its veths), else at the wait
+            // for `ready`.
+            let steps = Launch::new(plan(kind), Time::from_nanos(0))
+                .expect("plan")
+                .steps()
+                .to_vec();
+            let from = steps.iter().position(|s| *s == step).expect("the step");
+            Some(
+                steps[from..]
+                    .iter()
+                    .find(|s| matches!(s, Step::Network { .. }))
+                    .map_or_else(killed, |&at| {
+                        Expect::At(at, Box::new(Expect::Command(libc::ENOENT)))
+                    }),
+            )
+        }
         Step::Start => Some(Expect::Command(libc::ESRCH)),
         _ => None,
     }
@@ -1122,20 +1133,24 @@ fn cleanup_cases() -> Vec<CleanupCase> {
     };
     vec![
         // The core goes on to reap the process it could not kill: the reap
-        // waits out its bound and fails too. The cgroup's removal then
-        // kills the process, which nobody reaps.
+        // waits out its bound and fails too. The plan holds, so its init
+        // is put in its cgroup only after the half-close: the send failed
+        // before that, and the cgroup's removal does not reach it either.
+        // It runs on, holding its end of the socket.
         init(
             fail(CommandKind::Kill, libc::EPERM),
             &[
                 (CommandKind::Kill, libc::EPERM),
                 (CommandKind::Reap, libc::ETIMEDOUT),
             ],
-            &["init: zombie"],
+            &["init: running", "socket"],
         ),
+        // Killed, but not waited for: nothing else waits for it (it is in
+        // no cgroup of the launch's yet), so it is still dying at the end.
         init(
             fail(CommandKind::Reap, libc::EIO),
             &[(CommandKind::Reap, libc::EIO)],
-            &["init: zombie"],
+            &["init: dying", "socket"],
         ),
         init(
             fail(CommandKind::RemoveInterface { index: 2 }, libc::EIO),

@@ -4,6 +4,8 @@
 use std::io::ErrorKind;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::detect::{parse_proc_cgroup, Layout, MOUNTINFO};
 use super::devices::{self, DeviceRule};
@@ -68,8 +70,24 @@ impl CgroupConfig {
 #[derive(Debug)]
 pub struct Cgroup {
     pub(crate) paths: CgroupPaths,
+    /// Where the kernel's time went, hierarchy by hierarchy.
+    timings: Mutex<CgroupTimings>,
     /// The v2 directory, opened for `CLONE_INTO_CGROUP`.
     v2_dir: Option<OwnedFd>,
+}
+
+/// How long the kernel took over a cgroup in each hierarchy, for an
+/// account of a start's time (`cradle run --timings`): a v1 hierarchy's
+/// first attach can wait for an RCU grace period, a `mkdir` for its
+/// controllers' set-up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CgroupTimings {
+    /// Its creation in each hierarchy: the directory (and missing
+    /// parents) and its limits, in the order made.
+    pub create: Vec<(Hierarchy, Duration)>,
+    /// Each [`Cgroup::apply`]'s write of the pid, in each hierarchy the
+    /// process was not in already.
+    pub attach: Vec<(Hierarchy, Duration)>,
 }
 
 /// Files to write to one directory, in order; for v2 devices, the rules
@@ -106,8 +124,19 @@ impl Cgroup {
     pub fn create_at(paths: CgroupPaths, config: &CgroupConfig) -> Result<Cgroup, CgroupError> {
         let limits = plan_limits(&paths, &config.resources)?;
         let mut created = Vec::new();
-        match build(&paths, config.adopt_empty, &limits, &mut created) {
-            Ok(v2_dir) => Ok(Cgroup { paths, v2_dir }),
+        let mut timings = CgroupTimings::default();
+        match build(
+            &paths,
+            config.adopt_empty,
+            &limits,
+            &mut created,
+            &mut timings.create,
+        ) {
+            Ok(v2_dir) => Ok(Cgroup {
+                paths,
+                timings: Mutex::new(timings),
+                v2_dir,
+            }),
             Err(error) => {
                 // Only the just-made, still empty directories: rmdir cannot
                 // fail on them except by a concurrent removal. Parents made
@@ -169,7 +198,11 @@ impl Cgroup {
             });
         }
         let v2_dir = paths.v2().map(open_dir).transpose()?;
-        Ok(Cgroup { paths, v2_dir })
+        Ok(Cgroup {
+            paths,
+            timings: Mutex::default(),
+            v2_dir,
+        })
     }
 
     /// A directory fd for `clone3(CLONE_INTO_CGROUP)`: the child starts in
@@ -187,7 +220,22 @@ impl Cgroup {
     /// Puts `pid` (its whole thread group) in the cgroup, in every
     /// hierarchy it is not in yet.
     pub fn apply(&self, pid: i32) -> Result<(), CgroupError> {
-        place(&self.paths, pid)
+        let mut attach = Vec::new();
+        let placed = place(&self.paths, pid, &mut attach);
+        if let Ok(mut timings) = self.timings.lock() {
+            timings.attach.extend(attach);
+        }
+        placed
+    }
+
+    /// How long its creation and its attaches took, hierarchy by
+    /// hierarchy (nothing for a cgroup [opened](Cgroup::open) rather than
+    /// made).
+    pub fn timings(&self) -> CgroupTimings {
+        self.timings
+            .lock()
+            .map(|timings| timings.clone())
+            .unwrap_or_default()
     }
 
     /// Its directories.
@@ -221,7 +269,7 @@ impl Cgroup {
 /// Puts `pid` in a running container's cgroups (a setns process), in
 /// every hierarchy it is not in yet.
 pub fn enter(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
-    place(paths, pid)
+    place(paths, pid, &mut Vec::new())
 }
 
 /// The pids limit of a container's cgroup: `pids.max` in the v1 hierarchy
@@ -252,7 +300,7 @@ fn parse_pids_max(text: &str) -> Option<Option<u64>> {
 }
 
 /// Writes `pid` to the `cgroup.procs` of each of `paths` it is not in yet.
-fn place(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
+fn place(paths: &CgroupPaths, pid: i32, took: &mut Vec<(Hierarchy, Duration)>) -> Result<(), CgroupError> {
     // Writing a pid where it already is still costs an RCU grace period
     // (~8 ms when idle); /proc/<pid>/cgroup tells which to skip.
     let current = if pid > 0 {
@@ -266,7 +314,9 @@ fn place(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
             .iter()
             .any(|m| m.hierarchy == dir.hierarchy && m.cgroup == dir.cgroup);
         if !there {
+            let started = Instant::now();
             fs::write_pid(&dir.hierarchy, &dir.path, pid)?;
+            took.push((dir.hierarchy.clone(), started.elapsed()));
         }
     }
     Ok(())
@@ -274,14 +324,16 @@ fn place(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
 
 /// Makes the directories (and missing parents), checks and writes the
 /// limits, opens the v2 directory. Records each cgroup directory it makes
-/// in `created`.
+/// in `created`, and how long each hierarchy took in `took`.
 fn build<'a>(
     paths: &'a CgroupPaths,
     adopt_empty: bool,
     limits: &[Limits<'_>],
     created: &mut Vec<&'a CgroupDir>,
+    took: &mut Vec<(Hierarchy, Duration)>,
 ) -> Result<Option<OwnedFd>, CgroupError> {
     for dir in &paths.dirs {
+        let started = Instant::now();
         // The parent usually exists (the caller's own cgroup): make the
         // missing ones only when the kernel says so.
         let made = match std::fs::create_dir(&dir.path) {
@@ -310,8 +362,10 @@ fn build<'a>(
         })?;
         created.push(dir);
         set_up(&dir.hierarchy, &dir.path)?;
+        took.push((dir.hierarchy.clone(), started.elapsed()));
     }
     for limit in limits {
+        let started = Instant::now();
         // A limit that writes nothing (an `oom_kill_disable` of false on
         // cgroup2) needs no controller.
         let controller = limit.controller.v2_name().filter(|_| !limit.settings.is_empty());
@@ -324,6 +378,9 @@ fn build<'a>(
         if let Some(rules) = limit.device_program {
             let dir = open_dir(limit.dir)?;
             devices::attach_device_program(dir.as_fd(), &limit.dir.path, rules)?;
+        }
+        if let Some((_, time)) = took.iter_mut().find(|(h, _)| *h == limit.dir.hierarchy) {
+            *time += started.elapsed();
         }
     }
     paths.v2().map(open_dir).transpose()

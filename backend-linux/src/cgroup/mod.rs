@@ -43,4 +43,4 @@ pub use freezer::FreezerState;
 pub use hierarchy::{CgroupDir, CgroupPaths, Hierarchy, Version};
 pub use kill::DESTROY_BOUND;
 pub use limits::{HumanSize, Resources};
-pub use manager::{enter, pids_max, Cgroup, CgroupConfig};
+pub use manager::{enter, pids_max, Cgroup, CgroupConfig, CgroupTimings};

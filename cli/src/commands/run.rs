@@ -186,6 +186,9 @@ fn start(
     let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(program, error))?;
     timings::begin("recording the held process");
     timings::child_steps(held.child_timings());
+    if let Some(cgroup) = held.cgroup() {
+        timings::cgroup_steps(&cgroup.timings());
+    }
     // Dropping `held` on an error below undoes the launch.
     state.record_held(&held, Stage::Started)?;
     state.supervisor = if args.detach {

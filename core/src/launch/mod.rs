@@ -13,7 +13,7 @@ use bytes::Bytes;
 pub use self::command::{Command, Role, Spawn};
 pub use self::error::{CleanupFailure, CommandError, LaunchError, Misuse, Step, Who};
 pub use self::plan::{ConfigError, IdMap, IdMaps, Kind, Plan};
-use crate::config::{Interface, NamespaceKind};
+use crate::config::{HookStage, Interface, NamespaceKind};
 use crate::framing::{encode_to_bytes, Decoder, Direction};
 use crate::message::{Message, StepTime};
 use crate::process::{ExitStatus, Pid};
@@ -991,9 +991,28 @@ impl Launch {
     }
 }
 
+/// Whether an init's cgroup is applied after the half-close rather than
+/// before the config: for a process that waits for the caller's start
+/// after `ready`, so that the kernel's slowest cgroup work (a v1
+/// hierarchy's first attach waits for an RCU grace period, milliseconds)
+/// runs while the child sets itself up. Nothing of the user's runs before
+/// the start, and the start comes after the attach; the set-up's own
+/// processes, `createContainer` hooks, must start in the container's
+/// cgroups, so a plan with any keeps the early attach. (A cgroup2
+/// hierarchy has the child from its clone either way.)
+fn applies_cgroup_late(plan: &Plan) -> bool {
+    plan.config.hold
+        && !plan
+            .config
+            .hooks
+            .iter()
+            .any(|hook| hook.stage == HookStage::CreateContainer)
+}
+
 /// The plan's steps, in order.
 fn steps(plan: &Plan, interfaces: &[Interface]) -> Vec<Step> {
     let mut steps = Vec::new();
+    let late = plan.kind == Kind::Init && plan.cgroup && applies_cgroup_late(plan);
     match plan.kind {
         Kind::Init => {
             if plan.cgroup {
@@ -1003,7 +1022,7 @@ fn steps(plan: &Plan, interfaces: &[Interface]) -> Vec<Step> {
             if plan.id_maps.is_some() {
                 steps.extend([Step::IdMaps, Step::Release]);
             }
-            if plan.cgroup {
+            if plan.cgroup && !late {
                 steps.push(Step::ApplyCgroup);
             }
             steps.extend(
@@ -1029,7 +1048,11 @@ fn steps(plan: &Plan, interfaces: &[Interface]) -> Vec<Step> {
             }
         }
     }
-    steps.extend([Step::SendConfig, Step::HalfClose, Step::AwaitReady]);
+    steps.extend([Step::SendConfig, Step::HalfClose]);
+    if late {
+        steps.push(Step::ApplyCgroup);
+    }
+    steps.push(Step::AwaitReady);
     if plan.config.hold {
         steps.extend([Step::AwaitStart, Step::Start]);
     }

@@ -277,6 +277,15 @@ enum Planned {
 
 fn planned(plan: &Plan) -> Vec<Planned> {
     let mut steps = Vec::new();
+    // A held init is put in its cgroup while it sets itself up, unless its
+    // set-up starts processes of its own (`createContainer` hooks).
+    let late = holds(plan)
+        && plan.cgroup
+        && !plan
+            .config
+            .hooks
+            .iter()
+            .any(|hook| hook.stage == cradle_core::HookStage::CreateContainer);
     match plan.kind {
         Kind::Init => {
             if plan.cgroup {
@@ -286,7 +295,7 @@ fn planned(plan: &Plan) -> Vec<Planned> {
             if plan.id_maps.is_some() {
                 steps.extend([Planned::WriteIdMaps, Planned::Release]);
             }
-            if plan.cgroup {
+            if plan.cgroup && !late {
                 steps.push(Planned::ApplyCgroup);
             }
             for (index, interface) in plan.config.networks.iter().enumerate() {
@@ -303,6 +312,9 @@ fn planned(plan: &Plan) -> Vec<Planned> {
         }
     }
     steps.extend([Planned::SendConfig, Planned::ShutdownWrite]);
+    if late {
+        steps.push(Planned::ApplyCgroup);
+    }
     if holds(plan) {
         steps.push(Planned::Start);
     }
@@ -628,6 +640,16 @@ impl CheckedLaunch {
             && self.half_closed
             && self.ready_seen
             && !self.start_issued
+            && self.set_up_commands_done()
+    }
+
+    /// Whether every planned command before the start (the cgroup's late
+    /// attach among them) has been issued and completed.
+    fn set_up_commands_done(&self) -> bool {
+        self.in_flight.is_none()
+            && self.planned[self.next_planned..]
+                .iter()
+                .all(|planned| *planned == Planned::Start)
     }
 
     /// Whether the contract calls the launch held, waiting at `AwaitStart`
