@@ -147,9 +147,15 @@ fn a_handed_off_process_outlives_its_launch_and_a_resume_runs_it() {
         let create = Create::run(Kernel::new(), Vec::new(), schedule);
         let pid = create.created();
         let commands = create.backend.commands();
+        // The cgroup's attach overlaps the set-up of a process that holds.
         assert_eq!(
-            commands[commands.len() - 3..],
-            [Command::ShutdownWrite, Command::HandOff { pid }, Command::Close],
+            commands[commands.len() - 4..],
+            [
+                Command::ShutdownWrite,
+                Command::ApplyCgroup { pid },
+                Command::HandOff { pid },
+                Command::Close
+            ],
             "{schedule:?}"
         );
         assert!(

@@ -64,7 +64,6 @@ fn init_runs_with_exactly_its_commands_and_holds_its_process_cgroup_and_interfac
                     maps: maps.clone()
                 },
                 Command::Release { pid },
-                Command::ApplyCgroup { pid },
                 Command::CreateInterface {
                     pid,
                     index: 0,
@@ -77,6 +76,8 @@ fn init_runs_with_exactly_its_commands_and_holds_its_process_cgroup_and_interfac
                 },
                 send_config(&plan),
                 Command::ShutdownWrite,
+                // It holds: the attach overlaps its set-up.
+                Command::ApplyCgroup { pid },
                 Command::Start { pid },
                 Command::Close,
             ],

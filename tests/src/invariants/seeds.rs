@@ -149,6 +149,8 @@ pub fn record(shape: Shape, story: Story) -> Recording {
         to_child: Vec::new(),
         to_parent: Vec::new(),
         commands: 0,
+        holds: shape.plan().config.hold,
+        hold_pending: false,
     };
     recorder.run();
     Recording {
@@ -565,6 +567,12 @@ struct Recorder {
     to_parent: Vec<u8>,
     /// Commands issued so far.
     commands: usize,
+    /// The plan holds its process after `ready` until the caller's start.
+    holds: bool,
+    /// The child replied `ready` to a plan that holds: the caller acts as
+    /// the story says once the launch is held (a late cgroup attach may
+    /// come first).
+    hold_pending: bool,
 }
 
 impl Recorder {
@@ -582,6 +590,7 @@ impl Recorder {
                 Some(command) => {
                     self.commands += 1;
                     self.carry_out(command);
+                    self.act_on_hold();
                 }
                 // Waiting on a child that does not answer.
                 None => self.op(Op::Timeout {
@@ -699,19 +708,29 @@ impl Recorder {
                 status: ExitStatus::Exited(1),
             });
         }
-        if self.launch.launch().is_held() {
-            // The caller starts it at once (or hands it off, or never
-            // starts it, and the deadline ends the hold); it `exec`s once
-            // started.
-            if self.story.hands_off() {
-                self.op(Op::HandOff);
-            } else if self.story != Story::NeverStarted {
-                self.op(Op::Start);
-            }
+        let replied_ready = configured && !matches!(self.story, Story::ChildFails | Story::ChildDies);
+        if replied_ready && self.holds {
+            self.hold_pending = true;
+            self.act_on_hold();
             return;
         }
         // The socket closes: on `exec`, or with the child.
         self.op(Op::Eof);
+    }
+
+    /// Once the launch is held, the caller starts it at once (or hands it
+    /// off, or never starts it, and the deadline ends the hold); it
+    /// `exec`s once started.
+    fn act_on_hold(&mut self) {
+        if !self.hold_pending || !self.launch.launch().is_held() {
+            return;
+        }
+        self.hold_pending = false;
+        if self.story.hands_off() {
+            self.op(Op::HandOff);
+        } else if self.story != Story::NeverStarted {
+            self.op(Op::Start);
+        }
     }
 
     fn child_writes(&mut self, bytes: &[u8]) {
