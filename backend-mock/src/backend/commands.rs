@@ -327,7 +327,14 @@ impl Cgroups for MockBackend {
         for hierarchy in 0..HIERARCHIES {
             let cgroups = self.kernel.cgroups_mut();
             let removed = match failing {
-                Some((part, errno)) if part == hierarchy => Err(errno),
+                Some((part, errno)) if part == hierarchy => {
+                    // `ENOENT` says the directory is not there: another
+                    // remover's, as on Linux, which counts it removed.
+                    if errno == libc::ENOENT {
+                        let _ = cgroups.rmdir(&path, hierarchy, populated);
+                    }
+                    Err(errno)
+                }
                 _ => cgroups.rmdir(&path, hierarchy, populated),
             };
             match removed {
