@@ -15,17 +15,14 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use cradle_core::config::Veth;
-use cradle_core::{driver, ChildStep, Config, Interface, Launch, NamespaceKind, Pid, Plan};
+use cradle_core::{driver, ChildStep, Config, Launch, Pid, Plan};
 use cradle_linux::cgroup::CgroupConfig;
 use cradle_linux::{clock, Container, LinuxLaunch, Options, Process};
 use nix::sys::signal::{kill, Signal};
 use tempfile::TempDir;
 
-use super::{steps_walked, Outcome, Scenario, Shape, Trouble, Verdict, World};
-use crate::linux::{
-    self, cgroup_dirs_of, children, identity_maps, new_namespaces, open_fds, unique, BusyboxRootfs,
-};
+use super::{init_plan, steps_walked, Outcome, Scenario, Shape, Trouble, Verdict, World, INIT_NAMESPACES};
+use crate::linux::{self, cgroup_dirs_of, children, new_namespaces, open_fds, unique, BusyboxRootfs};
 
 /// How long a launch may take when nothing stalls: generous, for a loaded
 /// machine.
@@ -60,13 +57,7 @@ impl LinuxWorld {
     fn container(&mut self) -> &Process {
         if self.container.is_none() {
             let mut config = Config::new(["/bin/sleep", "1000"]);
-            config.namespaces = new_namespaces(&[
-                NamespaceKind::Mount,
-                NamespaceKind::Pid,
-                NamespaceKind::Uts,
-                NamespaceKind::Ipc,
-                NamespaceKind::Net,
-            ]);
+            config.namespaces = new_namespaces(&INIT_NAMESPACES);
             config.rootfs = Some(self.rootfs.path().to_owned());
             let mut plan = Plan::init(config);
             plan.cgroup = true;
@@ -84,38 +75,14 @@ impl LinuxWorld {
     fn launch(&mut self, scenario: &Scenario, names: &Names) -> (Plan, Options) {
         let mut options = Options::new().init_binary(&self.init);
         let mut plan = match scenario.shape {
-            Shape::Init => {
-                let mut config = Config::new(["/bin/true"]);
-                config.namespaces = new_namespaces(&[
-                    NamespaceKind::Mount,
-                    NamespaceKind::Pid,
-                    NamespaceKind::Uts,
-                    NamespaceKind::Ipc,
-                    NamespaceKind::Net,
-                ]);
-                config.rootfs = Some(self.rootfs.path().to_owned());
-                config.hostname = Some("conformance".to_owned());
-                config.networks = vec![Interface::Veth(Veth {
-                    host_name: names.veth.clone(),
-                    peer_name: format!("{}p", &names.veth[..names.veth.len() - 1]),
-                    name: "eth0".to_owned(),
-                    ..Veth::default()
-                })];
-                let mut plan = Plan::init(config);
-                plan.cgroup = true;
-                options = options.cgroup(CgroupConfig {
-                    name: names.cgroup.clone(),
-                    ..CgroupConfig::default()
-                });
-                plan
-            }
-            Shape::UserNs => {
-                let mut config = Config::new(["/bin/true"]);
-                config.namespaces =
-                    new_namespaces(&[NamespaceKind::User, NamespaceKind::Mount, NamespaceKind::Pid]);
-                let mut plan = Plan::init(config);
-                plan.id_maps = Some(identity_maps());
-                plan
+            Shape::Init | Shape::UserNs => {
+                if scenario.shape == Shape::Init {
+                    options = options.cgroup(CgroupConfig {
+                        name: names.cgroup.clone(),
+                        ..CgroupConfig::default()
+                    });
+                }
+                init_plan(scenario.shape, self.rootfs.path().to_owned(), &names.veth)
             }
             Shape::Setns => {
                 let container = self.container();

@@ -1,14 +1,11 @@
 //! The conformance scenarios over the simulated kernel.
 
-use cradle_core::config::Veth;
-use cradle_core::{
-    driver, ChildStep, Config, IdMap, IdMaps, Interface, Launch, Namespace, NamespaceKind, Plan,
-};
+use cradle_core::{driver, ChildStep, Launch, Plan};
 use cradle_mock::{
     plans, At, Fault, Forgery, HelperPoint, Kernel, MockBackend, Options, ProcessPoint, SIGKILL,
 };
 
-use super::{steps_walked, Outcome, Scenario, Shape, Trouble, Verdict, World};
+use super::{init_plan, steps_walked, Outcome, Scenario, Shape, Trouble, Verdict, World};
 
 /// The cgroup an init launch creates here.
 const CGROUP: &str = "/conformance";
@@ -88,47 +85,7 @@ impl World for MockWorld {
 /// The plan of `shape` in `kernel`'s world.
 fn plan(shape: Shape, kernel: &Kernel) -> Plan {
     match shape {
-        Shape::Init => {
-            let mut config = Config::new(["/bin/true"]);
-            config.namespaces = [
-                NamespaceKind::Mount,
-                NamespaceKind::Pid,
-                NamespaceKind::Uts,
-                NamespaceKind::Ipc,
-                NamespaceKind::Net,
-            ]
-            .map(Namespace::new)
-            .to_vec();
-            config.rootfs = Some("/rootfs".into());
-            config.hostname = Some("conformance".to_owned());
-            config.networks = vec![Interface::Veth(Veth {
-                host_name: HOST_VETH.to_owned(),
-                peer_name: "conf0p".to_owned(),
-                name: "eth0".to_owned(),
-                ..Veth::default()
-            })];
-            let mut plan = Plan::init(config);
-            plan.cgroup = true;
-            plan
-        }
-        Shape::UserNs => {
-            let mut config = Config::new(["/bin/true"]);
-            config.namespaces = [NamespaceKind::User, NamespaceKind::Mount, NamespaceKind::Pid]
-                .map(Namespace::new)
-                .to_vec();
-            let ids = vec![IdMap {
-                container: 0,
-                host: 0,
-                count: 1,
-            }];
-            let mut plan = Plan::init(config);
-            plan.id_maps = Some(IdMaps {
-                uid: ids.clone(),
-                gid: ids,
-                deny_setgroups: false,
-            });
-            plan
-        }
+        Shape::Init | Shape::UserNs => init_plan(shape, "/rootfs".into(), HOST_VETH),
         Shape::Setns => {
             let mut plan = plans::setns(kernel.container());
             plan.config.args = vec!["/bin/true".to_owned()];

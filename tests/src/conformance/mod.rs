@@ -15,7 +15,13 @@
 //! verdict is still the same on both.
 
 use cradle_core::launch::Who;
-use cradle_core::{ChildStep, ExitStatus, Kind, LaunchError, Pid, Step, StepTime};
+use std::path::PathBuf;
+
+use cradle_core::config::Veth;
+use cradle_core::{
+    ChildStep, Config, ExitStatus, Interface, Kind, LaunchError, Namespace, NamespaceKind, Pid, Plan, Step,
+    StepTime,
+};
 
 #[cfg(feature = "linux")]
 pub mod linux;
@@ -210,6 +216,49 @@ pub trait World {
     /// Runs `scenario` to its end, cleans up a running process, and
     /// reports the verdict and what the launch left.
     fn run(&mut self, scenario: &Scenario) -> Outcome;
+}
+
+/// The namespaces an init of [`Shape::Init`] makes (and, on Linux, the
+/// container a setns scenario joins).
+pub const INIT_NAMESPACES: [NamespaceKind; 5] = [
+    NamespaceKind::Mount,
+    NamespaceKind::Pid,
+    NamespaceKind::Uts,
+    NamespaceKind::Ipc,
+    NamespaceKind::Net,
+];
+
+/// The plan of an init `shape` ([`Shape::Init`] or [`Shape::UserNs`]),
+/// the same in every world but for where its rootfs is and what its
+/// veth's host end is named (`...h`; the peer is `...p`).
+pub fn init_plan(shape: Shape, rootfs: PathBuf, host_veth: &str) -> Plan {
+    let mut config = Config::new(["/bin/true"]);
+    match shape {
+        Shape::Init => {
+            config.namespaces = INIT_NAMESPACES.map(Namespace::new).to_vec();
+            config.rootfs = Some(rootfs);
+            config.hostname = Some("conformance".to_owned());
+            let stem = host_veth.strip_suffix('h').unwrap_or(host_veth);
+            config.networks = vec![Interface::Veth(Veth {
+                host_name: host_veth.to_owned(),
+                peer_name: format!("{stem}p"),
+                name: "eth0".to_owned(),
+                ..Veth::default()
+            })];
+            let mut plan = Plan::init(config);
+            plan.cgroup = true;
+            plan
+        }
+        Shape::UserNs => {
+            config.namespaces = [NamespaceKind::User, NamespaceKind::Mount, NamespaceKind::Pid]
+                .map(Namespace::new)
+                .to_vec();
+            let mut plan = Plan::init(config);
+            plan.id_maps = Some(crate::identity_maps());
+            plan
+        }
+        Shape::Setns => panic!("a setns plan joins a container of its world's"),
+    }
 }
 
 /// The set-up steps a container process of `kind` walks before `ready`,

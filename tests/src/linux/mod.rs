@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use cradle_core::{ExitStatus, IdMap, IdMaps, Namespace, NamespaceKind, Plan};
+use cradle_core::{ExitStatus, Namespace, NamespaceKind, Plan};
 use cradle_linux::{Error, Options, Process};
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -66,21 +66,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Id maps that map every id onto itself: a new user namespace that
-/// changes no file's owner, so the root-only suites can hold the child for
-/// its maps without shifting anything.
-pub fn identity_maps() -> IdMaps {
-    let identity = IdMap {
-        container: 0,
-        host: 0,
-        count: u32::MAX,
-    };
-    IdMaps {
-        uid: vec![identity],
-        gid: vec![identity],
-        deny_setgroups: false,
-    }
-}
+pub use crate::identity_maps;
 
 /// The escape probe of the confinement suites (`cradle-test-probe`),
 /// which `cargo test --workspace` builds beside the test binaries.
