@@ -1234,24 +1234,7 @@ fn check_cleanup(case: &CleanupCase, report: &Report) -> Vec<String> {
     if !report.unspent.is_empty() {
         wrong.push(format!("a fault never struck: {:?}", report.unspent));
     }
-    let failures: Vec<(CommandKind, Option<i32>)> = report
-        .cleanup_failures
-        .iter()
-        .map(|f| (kind_of(&f.command), f.error.errno))
-        .collect();
-    let expected: Vec<(CommandKind, Option<i32>)> = case
-        .failures
-        .iter()
-        .map(|&(kind, errno)| (kind, Some(errno)))
-        .collect();
-    if failures != expected {
-        wrong.push(format!("cleanup failures {failures:?}, not {expected:?}"));
-    }
-    let left = left_of(report);
-    if left != case.left {
-        wrong.push(format!("left {left:?}, not {:?}", case.left));
-    }
-    wrong.extend(report.violations().iter().map(ToString::to_string));
+    cleanup_ended_as(report, case.failures, case.left, &mut wrong);
     wrong
 }
 
@@ -1475,25 +1458,36 @@ fn check_stuck(case: &DeathCase, report: &Report, bound: Duration) -> Vec<String
     if !report.unspent.is_empty() {
         wrong.push(format!("a fault never struck: {:?}", report.unspent));
     }
-    let failures: Vec<(CommandKind, Option<i32>)> = report
+    cleanup_ended_as(report, case.stuck_failures, case.stuck_left, &mut wrong);
+    wrong
+}
+
+/// Adds to `wrong` whatever differs from a cleanup that failed exactly
+/// with `failures` (command and errno, in order) and left exactly `left`,
+/// and each broken invariant.
+fn cleanup_ended_as(
+    report: &Report,
+    failures: &[(CommandKind, i32)],
+    left: &[&str],
+    wrong: &mut Vec<String>,
+) {
+    let found: Vec<(CommandKind, Option<i32>)> = report
         .cleanup_failures
         .iter()
         .map(|f| (kind_of(&f.command), f.error.errno))
         .collect();
-    let expected: Vec<(CommandKind, Option<i32>)> = case
-        .stuck_failures
+    let expected: Vec<(CommandKind, Option<i32>)> = failures
         .iter()
         .map(|&(kind, errno)| (kind, Some(errno)))
         .collect();
-    if failures != expected {
-        wrong.push(format!("cleanup failures {failures:?}, not {expected:?}"));
+    if found != expected {
+        wrong.push(format!("cleanup failures {found:?}, not {expected:?}"));
     }
-    let left = left_of(report);
-    if left != case.stuck_left {
-        wrong.push(format!("left {left:?}, not {:?}", case.stuck_left));
+    let found_left = left_of(report);
+    if found_left != left {
+        wrong.push(format!("left {found_left:?}, not {left:?}"));
     }
     wrong.extend(report.violations().iter().map(ToString::to_string));
-    wrong
 }
 
 /// A launch whose processes are stuck dying still ends within its bound,
