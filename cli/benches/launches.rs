@@ -270,18 +270,7 @@ fn driver(launches: usize, rootfs: &Path, cgroup_parent: &str) -> Result<(), Str
 
 fn unshare(launches: usize) -> Result<(), String> {
     for _ in 0..launches {
-        let mut command = Command::new("unshare");
-        command.args([
-            "--fork",
-            "--pid",
-            "--mount",
-            "--uts",
-            "--ipc",
-            "--net",
-            "--",
-            "/bin/true",
-        ]);
-        output(&mut command).map_err(|e| e.to_string())?;
+        output(&mut support::unshare_true()).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -9,6 +9,24 @@ pub(crate) mod rootfs;
 pub(crate) mod sample;
 pub(crate) mod stats;
 
+/// The kernel's floor for a start: `unshare` making the namespaces
+/// cradle's default container has (pid, mount, uts, ipc, net), running
+/// `/bin/true`.
+pub(crate) fn unshare_true() -> std::process::Command {
+    let mut command = std::process::Command::new("unshare");
+    command.args([
+        "--fork",
+        "--pid",
+        "--mount",
+        "--uts",
+        "--ipc",
+        "--net",
+        "--",
+        "/bin/true",
+    ]);
+    command
+}
+
 /// `/proc/loadavg`'s 1, 5 and 15 minute averages: how busy the machine was
 /// (it may be shared), printed beside the numbers.
 pub(crate) fn load_average() -> String {

@@ -152,20 +152,7 @@ impl Plan {
                 .ok_or_else(|| missing("running container"))
         };
         Ok(match row {
-            RowId::Unshare => {
-                let mut command = Command::new("unshare");
-                command.args([
-                    "--fork",
-                    "--pid",
-                    "--mount",
-                    "--uts",
-                    "--ipc",
-                    "--net",
-                    "--",
-                    "/bin/true",
-                ]);
-                command
-            }
+            RowId::Unshare => crate::support::unshare_true(),
             RowId::CradleRun | RowId::CradlePrivileged => {
                 let mut command = self.cradle.command();
                 command.args(["run", "--name", &id, "--rootfs"]).arg(&self.rootfs);
