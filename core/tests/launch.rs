@@ -428,21 +428,8 @@ fn init_without_extras_spawns_sends_and_closes() {
 fn the_childs_step_timings_come_with_its_ready() {
     let mut plan = init_plan();
     plan.config.report_timings = true;
-    let mut d = Driver::new(plan.clone());
-    d.expect(Command::Spawn(Spawn {
-        role: Role::Init,
-        namespaces: vec![NamespaceKind::Mount, NamespaceKind::Pid],
-        pid_namespace: None,
-        hold: false,
-        awaits_start: false,
-        cgroup: false,
-    }));
-    d.spawned(CHILD);
-    d.expect(config_line(&plan));
-    d.ok();
-    d.expect(Command::ShutdownWrite);
-    d.ok();
-    d.waiting();
+    let mut d = Driver::new(plan);
+    d.init_to_await_ready();
     assert_eq!(d.launch.child_timings(), []);
     let timings = vec![
         StepTime {
