@@ -8,6 +8,7 @@
 //!
 //! Run as root with `bench/run [iterations]`.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,8 +17,8 @@ use cradle_core::config::{IpNet, Veth};
 use cradle_core::{Config, Interface, Namespace, NamespaceKind, Plan};
 use cradle_linux::{net, Container, Options, Process};
 
-/// The tiny init binary of this crate, for the second cradle column.
-const CRADLE_INIT: &str = env!("CARGO_BIN_EXE_cradle-init");
+#[path = "support/small_init.rs"]
+mod small_init;
 
 const DEFAULT_ITERATIONS: usize = 300;
 const WARMUP: usize = 20;
@@ -117,7 +118,7 @@ fn cradle_with(kinds: &[NamespaceKind], networks: impl Fn() -> Vec<Interface>) -
     move || {
         let mut config = config.clone();
         config.networks = networks();
-        let options = Options::new().init_binary(CRADLE_INIT);
+        let options = small_init::options();
         let mut process = Process::start(Plan::init(config), options).expect("cradle launch");
         let status = process.wait().expect("cradle wait");
         assert!(status.success(), "/bin/true in cradle: {status}");
@@ -145,7 +146,7 @@ fn bench(kinds: &[NamespaceKind], iterations: usize) {
         },
         Launcher {
             name: "cradle (cradle-init)",
-            run: Box::new(cradle(kinds, Some(CRADLE_INIT))),
+            run: Box::new(cradle(kinds, small_init::path())),
             samples: Vec::new(),
         },
     ];
@@ -159,8 +160,7 @@ fn bench(kinds: &[NamespaceKind], iterations: usize) {
 fn bench_exec(kinds: &[NamespaceKind], iterations: usize) {
     let mut config = Config::new(["/bin/sleep", "100000"]);
     config.namespaces = kinds.iter().map(|&kind| Namespace::new(kind)).collect();
-    let mut init = Process::start(Plan::init(config), Options::new().init_binary(CRADLE_INIT))
-        .expect("start the container");
+    let mut init = Process::start(Plan::init(config), small_init::options()).expect("start the container");
     let pid = init.pid().as_raw();
     let launchers = [
         Launcher {
@@ -175,7 +175,7 @@ fn bench_exec(kinds: &[NamespaceKind], iterations: usize) {
         },
         Launcher {
             name: "cradle (cradle-init)",
-            run: Box::new(cradle_exec(&init, Some(CRADLE_INIT))),
+            run: Box::new(cradle_exec(&init, small_init::path())),
             samples: Vec::new(),
         },
     ];
@@ -213,11 +213,11 @@ fn run_and_report<const N: usize>(mut launchers: [Launcher; N], iterations: usiz
     }
 }
 
-fn cradle(kinds: &[NamespaceKind], init: Option<&'static str>) -> impl Fn() {
+fn cradle(kinds: &[NamespaceKind], init: Option<PathBuf>) -> impl Fn() {
     let mut config = Config::new(["/bin/true"]);
     config.namespaces = kinds.iter().map(|&kind| Namespace::new(kind)).collect();
     move || {
-        let options = match init {
+        let options = match &init {
             Some(init) => Options::new().init_binary(init),
             None => Options::new(),
         };
@@ -227,13 +227,13 @@ fn cradle(kinds: &[NamespaceKind], init: Option<&'static str>) -> impl Fn() {
     }
 }
 
-fn cradle_exec(init: &Process, binary: Option<&'static str>) -> impl Fn() {
+fn cradle_exec(init: &Process, binary: Option<PathBuf>) -> impl Fn() {
     let pid = init.pid();
     let start_time = init.start_time().expect("the container's start time");
     move || {
         // As `cradle exec` would: the container named by pid and start time.
         let container = Container::open(pid, start_time).expect("the container");
-        let options = match binary {
+        let options = match &binary {
             Some(binary) => Options::new().init_binary(binary),
             None => Options::new(),
         };

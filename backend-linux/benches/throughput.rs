@@ -16,8 +16,8 @@ use cradle_core::{Config, Namespace, NamespaceKind, Plan};
 use cradle_linux::driver::{Driver, Event};
 use cradle_linux::{Options, Process};
 
-/// The tiny init binary of this crate: what a launcher would ship.
-const CRADLE_INIT: &str = env!("CARGO_BIN_EXE_cradle-init");
+#[path = "support/small_init.rs"]
+mod small_init;
 
 /// Runs `/bin/true` this many times, to exit.
 type Launcher<'a> = Box<dyn Fn(usize) + 'a>;
@@ -96,7 +96,7 @@ fn plan() -> Plan {
 }
 
 fn options() -> Options {
-    Options::new().init_binary(CRADLE_INIT)
+    small_init::options()
 }
 
 fn cradle_blocking(launches: usize) {

@@ -49,8 +49,10 @@
 //! An init binary whose hook must see the set-up steps takes its role in
 //! `main` instead: it declares [`init_in_main!`] and calls
 //! [`init_with_hook`] first thing there. [`Options::init_binary`] names
-//! another init binary; this crate's `cradle-init` binary is one that does
-//! nothing else.
+//! another init binary: any program that links this crate, such as the
+//! `cradle` command's `cradle-init`, which does nothing else and, a third
+//! of `cradle`'s size, starts sooner; [`init_beside`] finds one of this
+//! very build beside the running program.
 //!
 //! # A new process in a running container
 //!
@@ -81,6 +83,7 @@
 //! namespace that maps only its own uid and gid (no cgroup, loopback only);
 //! anything more needs root.
 
+mod build_note;
 pub mod cgroup;
 pub mod clock;
 pub mod command;
@@ -107,6 +110,7 @@ mod wait;
 #[cfg(feature = "tokio")]
 pub mod with_tokio;
 
+pub use crate::build_note::{init_beside, is_of_this_build};
 pub use crate::error::{Error, ErrorKind};
 pub use crate::held::{CreatedProcess, HeldProcess};
 pub use crate::init::{init, init_with_hook};

@@ -15,6 +15,7 @@ mod error;
 mod escape;
 mod exit;
 mod hooks;
+mod init_binary;
 mod log_json;
 mod proof;
 mod seccomp_cache;

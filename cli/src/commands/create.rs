@@ -17,6 +17,7 @@ use cradle_linux::{Options, Process};
 use crate::args::CreateArgs;
 use crate::bundle::{self, BundlePlan};
 use crate::error::CliError;
+use crate::init_binary::launch_options;
 use crate::seccomp_cache::Compiler;
 use crate::state::{ContainerState, Entry, Stage, StateRoot};
 use crate::{console, crash, exit, hooks, teardown};
@@ -33,7 +34,7 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
     } = bundle::load(&args.bundle, &args.id, &Compiler::new(states))?;
     let mut plan = plan;
     plan.timeout = args.timeout;
-    let mut options = Options::new();
+    let mut options = launch_options();
     if plan.config.terminal.is_some() {
         let socket = args.console_socket.as_deref().ok_or_else(|| {
             CliError::Usage("process.terminal needs --console-socket: where to send the terminal".to_owned())

@@ -5,12 +5,13 @@
 //! (conmon's, containerd's shim's) to reap.
 
 use cradle_linux::cgroup::{self, CgroupPaths};
-use cradle_linux::{Container, Options, Process};
+use cradle_linux::{Container, Process};
 
 use crate::args::ExecArgs;
 use crate::commands::create::write_pid_file;
 use crate::config;
 use crate::error::CliError;
+use crate::init_binary::launch_options;
 use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::{ContainerState, StateRoot, Status};
@@ -45,7 +46,7 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     if relayed {
         crate::tty::require_caller_terminal()?;
     }
-    let mut options = Options::new().container(container);
+    let mut options = launch_options().container(container);
     if let Some(paths) = &state.cgroup {
         options = options.container_cgroups(paths.clone());
     }

@@ -21,6 +21,7 @@ use cradle_linux::{Options, Process};
 use crate::args::RunArgs;
 use crate::config::{self, RunPlan};
 use crate::error::CliError;
+use crate::init_binary::launch_options;
 use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::{self, ContainerState, Entry, Stage, StateRoot, Supervisor};
@@ -279,7 +280,7 @@ fn attach(detach: bool, tty: bool, signals: Signals) -> Result<(Attachment, Opti
     if detach {
         // Nobody reads a detached container's output, and it must not keep
         // the caller's pipes open after `run -d` has returned.
-        let options = Options::new()
+        let options = launch_options()
             .stdin(dev_null()?)
             .stdout(dev_null()?)
             .stderr(dev_null()?);
@@ -287,10 +288,10 @@ fn attach(detach: bool, tty: bool, signals: Signals) -> Result<(Attachment, Opti
     }
     if !tty {
         let console = None;
-        return Ok((Attachment::Foreground { signals, console }, Options::new()));
+        return Ok((Attachment::Foreground { signals, console }, launch_options()));
     }
     let (receiver, socket) = cradle_linux::console::channel()?;
-    let options = Options::new().console_socket(socket);
+    let options = launch_options().console_socket(socket);
     let console = Some(receiver);
     Ok((Attachment::Foreground { signals, console }, options))
 }
