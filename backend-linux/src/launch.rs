@@ -261,6 +261,18 @@ impl LinuxLaunch {
             target: None,
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
+        // While the child `exec`s the init binary; before it can read its
+        // config, so before its first set-up step.
+        let devices = match self.cgroup.as_mut().filter(|_| spawn.cgroup) {
+            Some(cgroup) => cgroup.attach_deferred_device_program(),
+            None => Ok(()),
+        };
+        if let Err(error) = devices {
+            // The spawn fails as a whole: the child goes with it.
+            let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL));
+            let _ = wait::reap_within(pidfd.as_fd(), REAP_BOUND);
+            return Err(error.into());
+        }
         // Only a new one: in a pid namespace joined by path the init is not
         // pid 1, and its exit ends no other process there.
         self.own_pid_namespace = spawn.namespaces.contains(&NamespaceKind::Pid);
@@ -681,10 +693,7 @@ impl Cgroups for LinuxLaunch {
         let config = self.cgroup_config.as_ref().ok_or(Error::Options {
             reason: "the plan asks for a cgroup but the options name none",
         })?;
-        let cgroup = match self.planned_cgroup.clone() {
-            Some(paths) => Cgroup::create_at(paths, config),
-            None => Cgroup::create(config),
-        };
+        let cgroup = Cgroup::create_for_launch(self.planned_cgroup.clone(), config);
         self.cgroup = Some(cgroup.map_err(Error::from)?);
         Ok(())
     }
@@ -692,9 +701,13 @@ impl Cgroups for LinuxLaunch {
     fn apply_cgroup(&mut self, pid: Pid) -> Result<(), CommandError> {
         // After a clone into the cgroup this covers the v1 hierarchies of a
         // hybrid host, and skips the v2 one the child is in already.
-        let cgroup = self.cgroup.as_ref().ok_or(Error::OutOfOrder {
+        let cgroup = self.cgroup.as_mut().ok_or(Error::OutOfOrder {
             reason: "apply before the cgroup was created",
         })?;
+        // The spawn attached it already, unless its child was not cloned
+        // into the cgroup: never a process in it without its device rules
+        // past this step.
+        cgroup.attach_deferred_device_program().map_err(Error::from)?;
         cgroup.apply(pid.as_raw()).map_err(Error::from)?;
         Ok(())
     }

@@ -24,6 +24,7 @@ static DETAILS: Mutex<Vec<Detail>> = Mutex::new(Vec::new());
 const AWAIT_READY: &str = "launch: await ready";
 const CREATE_CGROUP: &str = "launch: create cgroup";
 const APPLY_CGROUP: &str = "launch: apply cgroup";
+const SPAWN: &str = "launch: spawn";
 /// Whether phases are recorded.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 /// Each phase's name and when it began, in order.
@@ -82,6 +83,13 @@ pub(crate) fn cgroup_steps(timings: &CgroupTimings) {
     }
     for (hierarchy, took) in &timings.attach {
         detail(APPLY_CGROUP, format!("{hierarchy}: attach"), *took);
+    }
+    if let Some(took) = timings.device_program {
+        detail(
+            SPAWN,
+            "cgroup v2: device program, as the child execs".to_owned(),
+            took,
+        );
     }
 }
 

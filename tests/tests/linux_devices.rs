@@ -287,6 +287,37 @@ fn a_launched_command_gets_the_default_device_list() {
     let Some(turn) = CgroupTurn::take("a_launched_command_gets_the_default_device_list", PREFIX) else {
         return;
     };
+    launch_and_probe("launch", |options, config| options.cgroup(config));
+    turn.finish();
+}
+
+/// On cgroup2 a launch attaches the device program right after its clone,
+/// while the child execs the init binary: in force all the same for the
+/// command (and for a held plan, whose v1 attach comes late).
+#[test]
+fn a_launch_on_the_cgroup2_tree_attaches_the_device_program_before_the_command() {
+    let Some(turn) = CgroupTurn::take(
+        "a_launch_on_the_cgroup2_tree_attaches_the_device_program_before_the_command",
+        PREFIX,
+    ) else {
+        return;
+    };
+    let unified = Layout::detect().expect("detect").only(Version::V2);
+    for label in ["launch-v2", "launch-v2-held"] {
+        launch_and_probe(label, |options, config| {
+            let planned = Cgroup::paths_in(&unified, &config).expect("cgroup2 paths");
+            assert_eq!(planned.dirs.len(), 1, "{planned:?}");
+            options.cgroup_at(config, planned)
+        });
+    }
+    turn.finish();
+}
+
+/// Launches the probes as a container's command (held until started, for
+/// a label ending in `-held`), in the cgroup `cgroup` gives the options,
+/// with the default device rules; checks what they could open and that
+/// the cgroup goes.
+fn launch_and_probe(label: &str, cgroup: impl FnOnce(Options, CgroupConfig) -> Options) {
     let nodes = tempfile::tempdir().expect("a directory for the mknods");
     let script = probe_script().replacen("read _\n", "", 1);
     let mut command = vec!["/bin/sh", "-c", &script, "sh"];
@@ -294,27 +325,34 @@ fn a_launched_command_gets_the_default_device_list() {
     command.push(nodes_path);
     let mut plan = Plan::init(Config::new(command.iter().copied()));
     plan.cgroup = true;
+    plan.config.hold = label.ends_with("-held");
     let (mut stdout, stdout_end) = linux::pipe();
-    let options = Options::new()
-        .init_binary(INIT)
-        .cgroup(config(&unique_name("launch"), DeviceRule::container_default()))
-        .stdout(stdout_end);
-    let mut process = Process::start(plan, options).expect("launch");
+    let options = Options::new().init_binary(INIT).stdout(stdout_end);
+    let options = cgroup(
+        options,
+        config(&unique_name(label), DeviceRule::container_default()),
+    );
+    let mut process = match plan.config.hold {
+        true => {
+            let held = Process::start_held(plan, options).expect("launch");
+            held.start().expect("start")
+        }
+        false => Process::start(plan, options).expect("launch"),
+    };
     let paths = process.cgroup().expect("the launch's cgroup").paths().clone();
     let cgroup = TestCgroup(Cgroup::open(paths).expect("open the launch's cgroup"));
     let output = linux::read_to_end(&mut stdout, DEADLINE);
     let status = process.wait_timeout(DEADLINE).expect("wait").expect("sh exits");
-    assert_eq!(status, cradle_core::ExitStatus::Exited(0), "{output}");
+    assert_eq!(status, cradle_core::ExitStatus::Exited(0), "{label}: {output}");
     let results: Vec<(String, String)> = output
         .lines()
         .filter_map(|line| line.split_once(": "))
         .map(|(name, result)| (name.to_owned(), result.to_owned()))
         .collect();
-    assert_only("launch", &results, &DEFAULT_ALLOWED);
+    assert_only(label, &results, &DEFAULT_ALLOWED);
     cgroup.0.destroy().expect("destroy");
     assert_removed(&cgroup.0);
-    assert!(!Path::new(nodes_path).join("block").exists());
-    turn.finish();
+    assert!(!Path::new(nodes_path).join("block").exists(), "{label}");
 }
 
 #[test]
