@@ -306,6 +306,48 @@ pub(crate) fn open_tree_clone(path: &CStr, recursive: bool) -> Result<OwnedFd, E
     open_tree_clone_at(nix::fcntl::AT_FDCWD, path, recursive)
 }
 
+/// An `ifreq` naming the interface `name` (shorter than `IFNAMSIZ`).
+fn interface_request(name: &CStr) -> Result<libc::ifreq, Errno> {
+    let bytes = name.to_bytes_with_nul();
+    if bytes.len() > libc::IFNAMSIZ {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: `ifreq` is plain data (a name and a union of integers,
+    // addresses and a pointer), for which all zeros is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, &byte) in request.ifr_name.iter_mut().zip(bytes) {
+        *slot = byte as libc::c_char;
+    }
+    Ok(request)
+}
+
+/// The flags (`IFF_*`) of the interface `name`, by `SIOCGIFFLAGS` on
+/// `socket`, in the socket's network namespace.
+pub(crate) fn interface_flags(socket: BorrowedFd<'_>, name: &CStr) -> Result<libc::c_short, Errno> {
+    let mut request = interface_request(name)?;
+    // SAFETY: a valid fd and an `ifreq` the kernel fills in, which
+    // outlives the call.
+    let ret = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) };
+    Errno::result(ret)?;
+    // SAFETY: SIOCGIFFLAGS filled the union's flags member.
+    Ok(unsafe { request.ifr_ifru.ifru_flags })
+}
+
+/// Sets the flags of the interface `name` to `flags`, by `SIOCSIFFLAGS`
+/// on `socket`.
+pub(crate) fn set_interface_flags(
+    socket: BorrowedFd<'_>,
+    name: &CStr,
+    flags: libc::c_short,
+) -> Result<(), Errno> {
+    let mut request = interface_request(name)?;
+    request.ifr_ifru.ifru_flags = flags;
+    // SAFETY: a valid fd and an `ifreq` the kernel only reads, which
+    // outlives the call.
+    let ret = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    Errno::result(ret).map(drop)
+}
+
 /// Attaches the detached mount `tree` (from [`open_tree_clone`]) at `to`.
 pub(crate) fn move_mount(tree: BorrowedFd<'_>, to: &CStr) -> Result<(), Errno> {
     // SAFETY: a valid fd, an empty C string, a C string that outlives the

@@ -16,7 +16,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use super::error::{NetError, Operation};
 use super::link;
 use super::netlink::{Connection, Subject};
-use super::validate::{parse_mac, validate, LOOPBACK};
+use super::validate::{parse_mac, validate};
 
 /// Configures `interfaces` in the calling thread's network namespace, in
 /// order: `lo` up for [`Interface::Loopback`]; for each veth, the peer
@@ -29,14 +29,18 @@ use super::validate::{parse_mac, validate, LOOPBACK};
 /// The whole configuration is checked before the first change.
 pub fn configure(interfaces: &[Interface]) -> Result<(), NetError> {
     validate(interfaces)?;
-    let mut connection = Connection::open()?;
+    // Opened for the first veth: `lo` needs no netlink.
+    let mut connection = None;
     for interface in interfaces {
         match interface {
-            Interface::Loopback => {
-                let index = link::index_of(&mut connection, LOOPBACK)?;
-                link::set_up(&mut connection, index, LOOPBACK)?;
+            Interface::Loopback => link::loopback_up()?,
+            Interface::Veth(veth) => {
+                let connection = match &mut connection {
+                    Some(connection) => connection,
+                    None => connection.insert(Connection::open()?),
+                };
+                configure_veth(connection, veth)?;
             }
-            Interface::Veth(veth) => configure_veth(&mut connection, veth)?,
         }
     }
     Ok(())

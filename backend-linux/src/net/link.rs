@@ -1,11 +1,16 @@
 //! Link requests shared by the host and container sides: find by name,
 //! change, bring up, delete.
 
+use std::os::fd::AsFd as _;
+
 use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
+use nix::errno::Errno;
 
 use super::error::{NetError, Operation};
 use super::netlink::{Connection, Subject};
+use super::validate::LOOPBACK;
+use crate::sys;
 
 /// The kernel's answer to a lookup of a name that no interface has.
 fn is_missing(error: &NetError) -> bool {
@@ -81,6 +86,33 @@ pub(crate) fn set_up(connection: &mut Connection, index: u32, interface: &str) -
         interface,
     };
     connection.change(RouteNetlinkMessage::SetLink(request), 0, subject)
+}
+
+/// `lo` up, by two ioctls on a datagram socket (`SIOCGIFFLAGS`, then
+/// `SIOCSIFFLAGS` with `IFF_UP` added), as crun does: in a container's
+/// start that takes 0.05 ms where netlink's socket, link lookup and
+/// acknowledged change took 0.13 to 0.2.
+pub(crate) fn loopback_up() -> Result<(), NetError> {
+    let name = c"lo";
+    let kernel = |source: Errno| NetError::Kernel {
+        operation: Operation::SetUp,
+        interface: LOOPBACK.to_owned(),
+        source: source.into(),
+    };
+    let socket = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(kernel)?;
+    let flags = sys::interface_flags(socket.as_fd(), name).map_err(kernel)?;
+    // IFF_UP is 1: it fits the kernel's short.
+    let up = libc::IFF_UP as libc::c_short;
+    if flags & up == 0 {
+        sys::set_interface_flags(socket.as_fd(), name, flags | up).map_err(kernel)?;
+    }
+    Ok(())
 }
 
 /// Deletes the link called `name` if it is of kind `expected` (`veth`,
