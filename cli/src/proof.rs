@@ -28,6 +28,7 @@
 use std::fs;
 use std::os::fd::AsFd as _;
 use std::path::{Component, Path};
+use std::sync::OnceLock;
 
 use cradle_core::config::Veth;
 use cradle_linux::cgroup::{Cgroup, CgroupConfig, CgroupPaths, Layout};
@@ -50,7 +51,7 @@ fn refuse(id: &str, reason: String) -> CliError {
 /// own (`cradle-<id>` below the caller's cgroup) or, for a container from
 /// an OCI bundle, where its `linux.cgroupsPath` (`placed`) puts it.
 pub(crate) fn cgroup(paths: &CgroupPaths, id: &str, placed: Option<&Placement>) -> Result<(), CliError> {
-    let layout = Layout::detect().map_err(|error| CliError::Backend(error.into()))?;
+    let layout = own_layout()?;
     if let Some(placed) = placed {
         let config = CgroupConfig {
             adopt_empty: false,
@@ -58,7 +59,7 @@ pub(crate) fn cgroup(paths: &CgroupPaths, id: &str, placed: Option<&Placement>) 
             parent: placed.parent.clone(),
             resources: Default::default(),
         };
-        let planned = Cgroup::paths_in(&layout, &config).map_err(|error| CliError::Backend(error.into()))?;
+        let planned = Cgroup::paths_in(layout, &config).map_err(|error| CliError::Backend(error.into()))?;
         if planned != *paths {
             return Err(refuse(
                 id,
@@ -133,19 +134,49 @@ pub(crate) fn cgroup(paths: &CgroupPaths, id: &str, placed: Option<&Placement>) 
     Ok(())
 }
 
+/// The host's mount table, read once per command: a command's proofs
+/// (an `exec` makes three, a `list` two per container) all read the same
+/// table, and each read costs the kernel some 40 µs of formatting.
+fn mountinfo() -> Option<&'static str> {
+    static MOUNTINFO: OnceLock<Option<String>> = OnceLock::new();
+    MOUNTINFO
+        .get_or_init(|| {
+            let bytes = fs::read("/proc/self/mountinfo").ok()?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        })
+        .as_deref()
+}
+
+/// This process's cgroups, from [`mountinfo`] and `/proc/self/cgroup`,
+/// once per command (the process does not move meanwhile).
+fn own_layout() -> Result<&'static Layout, CliError> {
+    static LAYOUT: OnceLock<Layout> = OnceLock::new();
+    if let Some(layout) = LAYOUT.get() {
+        return Ok(layout);
+    }
+    let membership = fs::read("/proc/self/cgroup").map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let layout = match (mountinfo(), membership) {
+        (Some(mountinfo), Ok(membership)) => Some(Layout::parse(mountinfo, &membership)),
+        _ => None,
+    };
+    // Unreadable or without a hierarchy: detect says which, as an error.
+    let layout = match layout.filter(|layout| !layout.hierarchies().is_empty()) {
+        Some(layout) => layout,
+        None => Layout::detect().map_err(|error| CliError::Backend(error.into()))?,
+    };
+    Ok(LAYOUT.get_or_init(|| layout))
+}
+
 /// Whether the process `pid` is in the cgroup `paths` (or below it) in
 /// every hierarchy of it. Unreadable means no.
 pub(crate) fn in_cgroup(pid: i32, paths: &CgroupPaths) -> bool {
     let Ok(membership) = fs::read(format!("/proc/{pid}/cgroup")) else {
         return false;
     };
-    let Ok(mountinfo) = fs::read("/proc/self/mountinfo") else {
+    let Some(mountinfo) = mountinfo() else {
         return false;
     };
-    let layout = Layout::parse(
-        &String::from_utf8_lossy(&mountinfo),
-        &String::from_utf8_lossy(&membership),
-    );
+    let layout = Layout::parse(mountinfo, &String::from_utf8_lossy(&membership));
     !paths.dirs.is_empty()
         && paths.dirs.iter().all(|dir| {
             layout
