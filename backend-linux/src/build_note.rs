@@ -51,6 +51,15 @@ pub(crate) fn fingerprint() -> &'static [u8; FINGERPRINT_LEN] {
     &BUILD_NOTE.desc
 }
 
+/// This build of cradle-linux, as 32 hex digits: a hash of its sources,
+/// cradle-core's and the lock file, and of the profile and target. Two
+/// binaries with the same one take the same steps; a cache of what this
+/// crate computes (a compiled default seccomp policy, say) can key on it.
+pub fn build_fingerprint() -> &'static str {
+    // build.rs writes hex digits only.
+    std::str::from_utf8(fingerprint()).unwrap_or_default()
+}
+
 /// The program `name` in the running program's directory, if it is there
 /// and is a binary of this very build of cradle-linux (its build note says
 /// so): an init binary to give [`Options::init_binary`](crate::Options::init_binary),

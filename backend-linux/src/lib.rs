@@ -110,7 +110,7 @@ mod wait;
 #[cfg(feature = "tokio")]
 pub mod with_tokio;
 
-pub use crate::build_note::{init_beside, is_of_this_build};
+pub use crate::build_note::{build_fingerprint, init_beside, is_of_this_build};
 pub use crate::error::{Error, ErrorKind};
 pub use crate::held::{CreatedProcess, HeldProcess};
 pub use crate::init::{init, init_with_hook};

@@ -14,7 +14,7 @@ use cradle_core::config::Mount;
 use cradle_core::confinement::{self, Capabilities, Capability, DeviceKind, DeviceNode};
 use cradle_core::{Config, NamespaceKind};
 use cradle_linux::cgroup::{DeviceAccess, DeviceRule, DeviceType};
-use cradle_linux::seccomp::{self, Policy};
+use cradle_linux::seccomp::Policy;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
@@ -387,7 +387,7 @@ fn compile(
 ) -> Result<Option<cradle_core::confinement::SeccompProgram>, CliError> {
     let policy = match choice {
         SeccompChoice::Unconfined => return Ok(None),
-        SeccompChoice::Default => seccomp::default_policy(capabilities),
+        SeccompChoice::Default => return compiler.compile_default(capabilities).map(Some),
         SeccompChoice::Profile { profile } => {
             let bytes = serde_json::to_vec(profile).map_err(|e| usage(format!("seccomp profile: {e}")))?;
             Policy::from_json(&bytes, capabilities).map_err(|e| usage(format!("seccomp profile: {e}")))?

@@ -10,9 +10,11 @@
 //! else (see `state_fs::open_root`), and entries are reached through its
 //! descriptor, following no symlink.
 
+use std::borrow::Borrow;
+use std::collections::BTreeSet;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use cradle_core::confinement::SeccompProgram;
+use cradle_core::confinement::{Capability, SeccompProgram};
 use cradle_linux::seccomp::{self, Policy};
 use nix::errno::Errno;
 
@@ -38,23 +40,52 @@ impl<'a> Compiler<'a> {
     /// before its input is checked).
     pub(crate) fn compile(&self, policy: &Policy) -> Result<SeccompProgram, CliError> {
         let key = serde_json::to_vec(policy).map_err(|e| usage(format!("seccomp profile: {e}")))?;
-        let name = entry_name(&key);
+        self.compile_keyed(&key, || policy)
+    }
+
+    /// The program of cradle's default policy for a process with
+    /// `capabilities`, cached under a key of this build and the
+    /// capabilities: the policy is made of this build's tables, so a hit
+    /// needs neither the policy (30 us to build) nor its JSON (20 us).
+    pub(crate) fn compile_default(
+        &self,
+        capabilities: &BTreeSet<Capability>,
+    ) -> Result<SeccompProgram, CliError> {
+        let key = default_key(capabilities)?;
+        self.compile_keyed(&key, || seccomp::default_policy(capabilities))
+    }
+
+    /// The program cached under `key`, else of `policy()`, compiled and
+    /// cached under `key`.
+    fn compile_keyed<P: Borrow<Policy>>(
+        &self,
+        key: &[u8],
+        policy: impl FnOnce() -> P,
+    ) -> Result<SeccompProgram, CliError> {
+        let name = entry_name(key);
         let root = self.states.open_existing()?;
         let cache = root.as_ref().and_then(|root| open_cache(root.as_fd()));
-        if let Some(program) = cache
-            .as_ref()
-            .and_then(|dir| read_entry(dir.as_fd(), &name, &key))
-        {
+        if let Some(program) = cache.as_ref().and_then(|dir| read_entry(dir.as_fd(), &name, key)) {
             return Ok(program);
         }
-        let program = seccomp::compile(policy).map_err(|e| usage(format!("seccomp profile: {e}")))?;
+        let program =
+            seccomp::compile(policy().borrow()).map_err(|e| usage(format!("seccomp profile: {e}")))?;
         if let Some(dir) = &cache {
             // A cache that cannot be written costs the next run a compile,
             // nothing more.
-            let _ = write_entry(dir.as_fd(), &name, &key, &program);
+            let _ = write_entry(dir.as_fd(), &name, key, &program);
         }
         Ok(program)
     }
+}
+
+/// The cache key of the default policy for `capabilities`: a line no
+/// policy's JSON can be (it has no `defaultAction`).
+fn default_key(capabilities: &BTreeSet<Capability>) -> Result<Vec<u8>, CliError> {
+    let capabilities =
+        serde_json::to_string(capabilities).map_err(|e| usage(format!("seccomp profile: {e}")))?;
+    let build = cradle_linux::build_fingerprint();
+    Ok(format!("{{\"cradle default policy\":\"{build}\",\"capabilities\":{capabilities}}}").into_bytes())
 }
 
 fn usage(message: String) -> CliError {
@@ -105,10 +136,6 @@ fn write_entry(dir: BorrowedFd<'_>, name: &str, key: &[u8], program: &SeccompPro
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
-    use cradle_core::confinement::Capability;
-
     use super::*;
 
     #[test]
@@ -134,5 +161,41 @@ mod tests {
         );
         std::fs::write(&path, forged).expect("forge the entry");
         assert_eq!(compiler.compile(&policy).expect("compiled again"), compiled);
+    }
+
+    #[test]
+    fn the_default_policy_is_cached_by_build_and_capabilities() {
+        let root = tempfile::tempdir().expect("a state root");
+        let states = StateRoot::new(root.path());
+        let compiler = Compiler::new(&states);
+        let caps: BTreeSet<Capability> = Capability::DEFAULT.into_iter().collect();
+        let expected = seccomp::compile(&seccomp::default_policy(&caps)).expect("compiles");
+        assert_eq!(compiler.compile_default(&caps).expect("compiled"), expected);
+        let key = default_key(&caps).expect("key");
+        let path = root.path().join(CACHE_DIR).join(entry_name(&key));
+        let entry = std::fs::read(&path).expect("the entry");
+        assert!(entry.starts_with(&key), "keyed by build and capabilities");
+        assert!(String::from_utf8_lossy(&key).contains(cradle_linux::build_fingerprint()));
+        assert_eq!(compiler.compile_default(&caps).expect("from the cache"), expected);
+
+        // Other capabilities (ptrace allows its syscalls): another entry,
+        // another program.
+        let mut more = caps.clone();
+        more.insert(Capability::SysPtrace);
+        assert_ne!(default_key(&more).expect("key"), key);
+        let with_ptrace = compiler.compile_default(&more).expect("compiled");
+        assert_eq!(
+            with_ptrace,
+            seccomp::compile(&seccomp::default_policy(&more)).expect("compiles")
+        );
+        assert_ne!(with_ptrace, expected);
+
+        // A forged entry under the key is not taken.
+        let forged = format!(
+            "{{}}\n{}",
+            serde_json::to_string(&SeccompProgram::default()).expect("json")
+        );
+        std::fs::write(&path, forged).expect("forge the entry");
+        assert_eq!(compiler.compile_default(&caps).expect("compiled again"), expected);
     }
 }
