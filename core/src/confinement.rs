@@ -242,7 +242,12 @@ impl Capabilities {
 /// by the parent once and installed by the child as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeccompProgram {
-    /// The instructions (`struct sock_filter`), as `[code, jt, jf, k]`.
+    /// The instructions (`struct sock_filter`). Encoded as one string of
+    /// 16 hex digits per instruction (`code`, `jt`, `jf`, `k`: 4, 2, 2
+    /// and 8 digits): the default filter's 600 decode in microseconds,
+    /// where as arrays of numbers they took tens, in the parent and again
+    /// in the child.
+    #[serde(with = "hex_instructions")]
     pub instructions: Vec<BpfInstruction>,
     /// `SECCOMP_FILTER_FLAG_*` bits passed to `seccomp(2)`.
     #[serde(default)]
@@ -250,8 +255,7 @@ pub struct SeccompProgram {
 }
 
 /// One `struct sock_filter`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "(u16, u8, u8, u32)", into = "(u16, u8, u8, u32)")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BpfInstruction {
     /// Opcode.
     pub code: u16,
@@ -263,15 +267,62 @@ pub struct BpfInstruction {
     pub k: u32,
 }
 
-impl From<(u16, u8, u8, u32)> for BpfInstruction {
-    fn from((code, jt, jf, k): (u16, u8, u8, u32)) -> BpfInstruction {
-        BpfInstruction { code, jt, jf, k }
-    }
-}
+/// [`SeccompProgram::instructions`] as hex: each instruction one 64-bit
+/// word, `code << 48 | jt << 40 | jf << 32 | k`, in 16 digits.
+mod hex_instructions {
+    use serde::{de, Deserialize, Deserializer, Serializer};
 
-impl From<BpfInstruction> for (u16, u8, u8, u32) {
-    fn from(i: BpfInstruction) -> (u16, u8, u8, u32) {
-        (i.code, i.jt, i.jf, i.k)
+    use super::BpfInstruction;
+
+    const DIGITS_PER_INSTRUCTION: usize = 16;
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+    pub(super) fn serialize<S: Serializer>(
+        instructions: &[BpfInstruction],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut text = String::with_capacity(instructions.len() * DIGITS_PER_INSTRUCTION);
+        for instruction in instructions {
+            let word = u64::from(instruction.code) << 48
+                | u64::from(instruction.jt) << 40
+                | u64::from(instruction.jf) << 32
+                | u64::from(instruction.k);
+            for digit in (0..DIGITS_PER_INSTRUCTION).rev() {
+                let nibble = (word >> (digit * 4)) & 0xf;
+                text.push(char::from(DIGITS[usize::try_from(nibble).unwrap_or(0)]));
+            }
+        }
+        serializer.serialize_str(&text)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<BpfInstruction>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.len() % DIGITS_PER_INSTRUCTION != 0 {
+            return Err(de::Error::custom(
+                "seccomp program: not a whole number of 16-digit instructions",
+            ));
+        }
+        text.as_bytes()
+            .chunks_exact(DIGITS_PER_INSTRUCTION)
+            .map(|digits| {
+                let mut word = 0u64;
+                for &digit in digits {
+                    let value = char::from(digit)
+                        .to_digit(16)
+                        .ok_or_else(|| de::Error::custom("seccomp program: not a hex digit"))?;
+                    word = word << 4 | u64::from(value);
+                }
+                let [c1, c0, jt, jf, k3, k2, k1, k0] = word.to_be_bytes();
+                Ok(BpfInstruction {
+                    code: u16::from_be_bytes([c1, c0]),
+                    jt,
+                    jf,
+                    k: u32::from_be_bytes([k3, k2, k1, k0]),
+                })
+            })
+            .collect()
     }
 }
 
@@ -436,22 +487,62 @@ mod tests {
     }
 
     #[test]
-    fn bpf_instructions_travel_as_tuples() {
+    fn bpf_instructions_travel_as_hex_words() {
         let program = SeccompProgram {
-            instructions: vec![BpfInstruction {
-                code: 6,
-                jt: 0,
-                jf: 0,
-                k: 0x7fff_0000,
-            }],
+            instructions: vec![
+                BpfInstruction {
+                    code: 6,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x7fff_0000,
+                },
+                BpfInstruction {
+                    code: 0x15,
+                    jt: 1,
+                    jf: 0xab,
+                    k: 0x0102_0304,
+                },
+                BpfInstruction {
+                    code: u16::MAX,
+                    jt: u8::MAX,
+                    jf: u8::MAX,
+                    k: u32::MAX,
+                },
+            ],
             flags: 0,
         };
         let json = serde_json::to_string(&program).expect("encodes");
-        assert_eq!(json, r#"{"instructions":[[6,0,0,2147418112]],"flags":0}"#);
+        assert_eq!(
+            json,
+            r#"{"instructions":"000600007fff0000001501ab01020304ffffffffffffffff","flags":0}"#
+        );
         assert_eq!(
             serde_json::from_str::<SeccompProgram>(&json).expect("decodes"),
             program
         );
+        let empty = r#"{"instructions":""}"#;
+        assert_eq!(
+            serde_json::from_str::<SeccompProgram>(empty).expect("decodes"),
+            SeccompProgram::default()
+        );
+    }
+
+    #[test]
+    fn a_program_that_is_not_whole_hex_words_is_refused() {
+        for instructions in [
+            r#""0006""#,
+            r#""000600007fff000g""#,
+            r#""000600007fff0000 ""#,
+            "[[6,0,0,0]]",
+            "7",
+        ] {
+            let json = format!(r#"{{"instructions":{instructions}}}"#);
+            let error = serde_json::from_str::<SeccompProgram>(&json).expect_err(&json);
+            assert!(
+                error.to_string().contains("seccomp program") || error.to_string().contains("invalid type"),
+                "{json}: {error}"
+            );
+        }
     }
 
     #[test]
