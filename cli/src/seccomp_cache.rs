@@ -138,6 +138,13 @@ fn write_entry(dir: BorrowedFd<'_>, name: &str, key: &[u8], program: &SeccompPro
 mod tests {
     use super::*;
 
+    /// Overwrites the entry at `path` with an empty program under another
+    /// policy line.
+    fn forge(path: &std::path::Path) {
+        let program = serde_json::to_string(&SeccompProgram::default()).expect("json");
+        std::fs::write(path, format!("{{}}\n{program}")).expect("forge the entry");
+    }
+
     #[test]
     fn a_policy_is_compiled_once_and_read_back_the_same() {
         let root = tempfile::tempdir().expect("a state root");
@@ -155,11 +162,7 @@ mod tests {
         // An entry whose policy line differs is not taken.
         let name = entry_name(&serde_json::to_vec(&policy).expect("json"));
         let path = root.path().join(CACHE_DIR).join(&name);
-        let forged = format!(
-            "{{}}\n{}",
-            serde_json::to_string(&SeccompProgram::default()).expect("json")
-        );
-        std::fs::write(&path, forged).expect("forge the entry");
+        forge(&path);
         assert_eq!(compiler.compile(&policy).expect("compiled again"), compiled);
     }
 
@@ -191,11 +194,7 @@ mod tests {
         assert_ne!(with_ptrace, expected);
 
         // A forged entry under the key is not taken.
-        let forged = format!(
-            "{{}}\n{}",
-            serde_json::to_string(&SeccompProgram::default()).expect("json")
-        );
-        std::fs::write(&path, forged).expect("forge the entry");
+        forge(&path);
         assert_eq!(compiler.compile_default(&caps).expect("compiled again"), expected);
     }
 }

@@ -8,9 +8,9 @@ mod common;
 use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::bundle::{args, Bundle};
+use common::bundle::{args, create_with, Bundle};
 use common::{cradle_bin, require_root, Sandbox};
 
 #[test]
@@ -54,21 +54,9 @@ fn a_held_init_runs_cradle_init_only_when_it_is_of_the_same_build() {
 /// deletes it.
 fn held_init_binary(sandbox: &Sandbox, cradle: &Path, bundle: &Path, suffix: &str) -> (u64, u64) {
     let id = sandbox.name(suffix);
-    // Not a pipe: the held container inherits stderr (see bundle::create).
-    let errors = tempfile::NamedTempFile::new().expect("stderr file");
-    let status = Command::new(cradle)
-        .arg("--root")
-        .arg(sandbox.root())
-        .args(["create", "--bundle"])
-        .arg(bundle)
-        .arg(&id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(errors.reopen().expect("stderr file"))
-        .status()
-        .expect("cradle create");
-    let text = fs::read_to_string(errors.path()).unwrap_or_default();
-    assert!(status.success(), "create: {text}");
+    let mut command = Command::new(cradle);
+    command.arg("--root").arg(sandbox.root());
+    create_with(command, bundle, &id);
     let pid = sandbox.state(&id)["pid"].as_i64().expect("a pid");
     // The init binary runs from a read-only bind mount of the file: the
     // same inode on the same filesystem.

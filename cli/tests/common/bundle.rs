@@ -54,9 +54,13 @@ impl Bundle {
 /// container inherits it (as runc's does), and a pipe would stay open
 /// until the container exits.
 pub fn create(sandbox: &Sandbox, bundle: &Path, id: &str) {
+    create_with(sandbox.std_cradle(), bundle, id);
+}
+
+/// [`create`] by `cradle`, a `cradle` command with its `--root` given.
+pub fn create_with(mut cradle: std::process::Command, bundle: &Path, id: &str) {
     let errors = tempfile::NamedTempFile::new().expect("stderr file");
-    let status = sandbox
-        .std_cradle()
+    let status = cradle
         .args(["create", "--bundle"])
         .arg(bundle)
         .arg(id)
