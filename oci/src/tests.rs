@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cradle_core::config::{Interface, Mount, Rlimit, RlimitResource};
-use cradle_core::confinement::{DeviceKind, DeviceNode};
+use cradle_core::confinement::{Capabilities, DeviceKind, DeviceNode};
 use cradle_core::{Capability, IdMap, Launch, Namespace, NamespaceKind, Terminal, Time, WindowSize};
 use cradle_linux::cgroup::{DeviceAccess, DeviceRule, DeviceType};
 use cradle_linux::seccomp::Action;
@@ -65,6 +65,12 @@ fn launchable(config: &Value) -> (TempDir, Container) {
     let (dir, bundle) = load(config).expect("the bundle loads");
     let container = bundle.container("box").expect("maps");
     (dir, container)
+}
+
+/// The capabilities `bundle`'s container gets.
+fn capabilities(bundle: &Bundle) -> Capabilities {
+    let container = bundle.container("u").expect("maps");
+    container.plan.config.capabilities.expect("capabilities")
 }
 
 /// The JSON path the refusal of `config` names.
@@ -1075,36 +1081,23 @@ fn an_unknown_capability_is_ignored_with_a_warning() {
         "{:?}",
         bundle.warnings()
     );
-    let caps = bundle
-        .container("u")
-        .expect("maps")
-        .plan
-        .config
-        .capabilities
-        .expect("caps");
+    let caps = capabilities(&bundle);
     assert_eq!(caps.bounding.len(), 1);
 }
 
 #[test]
 fn an_ambient_capability_the_kernel_cannot_raise_is_ignored_with_a_warning() {
     // As `runc spec` and `crun spec` write it: ambient, no inheritable set.
-    let dir = tempfile::tempdir().expect("bundle");
-    std::fs::create_dir(dir.path().join("rootfs")).expect("rootfs");
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    let config = json!({
-        "ociVersion": "1.0.2-dev",
-        "root": { "path": "rootfs" },
-        "process": {
-            "args": ["/bin/true"], "cwd": "/", "user": { "uid": 0, "gid": 0 },
-            "capabilities": {
-                "bounding": caps, "effective": caps, "permitted": caps,
-                "inheritable": ["CAP_KILL"], "ambient": caps
-            }
-        },
-        "linux": { "namespaces": [{ "type": "mount" }] }
-    });
-    std::fs::write(dir.path().join("config.json"), config.to_string()).expect("config.json");
-    let bundle = Bundle::load(dir.path()).expect("loads");
+    let mut config = with(
+        "process.capabilities",
+        json!({
+            "bounding": caps, "effective": caps, "permitted": caps,
+            "inheritable": ["CAP_KILL"], "ambient": caps
+        }),
+    );
+    config["ociVersion"] = json!("1.0.2-dev");
+    let (_dir, bundle) = load(&config).expect("loads");
     let warnings = bundle.warnings();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
@@ -1115,13 +1108,7 @@ fn an_ambient_capability_the_kernel_cannot_raise_is_ignored_with_a_warning() {
         warnings[1].starts_with("process.capabilities.ambient[2]: \"CAP_NET_BIND_SERVICE\""),
         "{warnings:?}"
     );
-    let caps = bundle
-        .container("u")
-        .expect("maps")
-        .plan
-        .config
-        .capabilities
-        .expect("caps");
+    let caps = capabilities(&bundle);
     assert_eq!(caps.ambient, BTreeSet::from([Capability::Kill]));
     assert_eq!(caps.permitted.len(), 3);
 }

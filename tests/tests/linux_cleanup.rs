@@ -25,11 +25,11 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
-use cradle_core::{driver, ChildStep, Config, Launch, LaunchError, NamespaceKind, Plan, Step, Time};
+use cradle_core::{driver, ChildStep, Launch, LaunchError, Plan, Step, Time};
 use cradle_linux::cgroup::CgroupConfig;
 use cradle_linux::{clock, LinuxLaunch, Options};
 use cradle_mock::{At, Fault, Kernel, MockBackend, ProcessPoint, HIERARCHIES};
-use cradle_tests::linux::{self, cgroup_dirs_of, new_namespaces, unique, BusyboxRootfs};
+use cradle_tests::linux::{self, cgroup_dirs_of, unique, BusyboxRootfs};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
@@ -87,15 +87,7 @@ fn command_name(command: &cradle_core::Command) -> String {
 /// An init in new namespaces, in a busybox rootfs, with a cgroup, whose
 /// command does not exist: it fails at its set-up's last step.
 fn missing_command(rootfs: &BusyboxRootfs) -> Plan {
-    let mut config = Config::new(["/no/such/command"]);
-    config.namespaces = new_namespaces(&[
-        NamespaceKind::Mount,
-        NamespaceKind::Pid,
-        NamespaceKind::Uts,
-        NamespaceKind::Ipc,
-    ]);
-    config.rootfs = Some(rootfs.path().to_owned());
-    let mut plan = Plan::init(config);
+    let mut plan = Plan::init(linux::in_busybox(rootfs, ["/no/such/command"]));
     plan.cgroup = true;
     plan.timeout = TIMEOUT;
     plan

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cradle_core::launch::Who;
 use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
 use cradle_linux::{clock, LinuxLaunch, Options, Process};
-use cradle_tests::linux::{self, new_namespaces, require_root, serial, BusyboxRootfs, Leftovers};
+use cradle_tests::linux::{self, require_root, serial, BusyboxRootfs, Leftovers};
 use nix::sys::signal::{kill, Signal};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
@@ -34,15 +34,8 @@ fn init_steps() -> impl Iterator<Item = ChildStep> {
 
 /// A config that runs every child step: namespaces, a rootfs, `/bin/true`.
 fn full_config(rootfs: &BusyboxRootfs) -> Config {
-    let mut config = Config::new(["/bin/true"]);
-    config.namespaces = new_namespaces(&[
-        NamespaceKind::Mount,
-        NamespaceKind::Pid,
-        NamespaceKind::Uts,
-        NamespaceKind::Ipc,
-    ]);
+    let mut config = linux::in_busybox(rootfs, ["/bin/true"]);
     config.hostname = Some("handshake".into());
-    config.rootfs = Some(rootfs.path().to_owned());
     config
 }
 

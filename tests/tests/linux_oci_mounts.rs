@@ -11,9 +11,7 @@ use cradle_core::config::Mount;
 use cradle_core::{ChildError, ChildStep, Config, ExitStatus, LaunchError, NamespaceKind, Plan};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::{Error, Options, Process};
-use cradle_tests::linux::{
-    self, new_namespaces, require_root, run, start_captured, unique, BusyboxRootfs, CgroupTurn,
-};
+use cradle_tests::linux::{self, require_root, run, start_captured, unique, BusyboxRootfs, CgroupTurn};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
@@ -83,14 +81,7 @@ fn oci_defaults() -> Vec<Mount> {
 
 /// A config running `script` in `rootfs` with only `mounts` as its table.
 fn in_rootfs(rootfs: &BusyboxRootfs, mounts: Vec<Mount>, script: &str) -> Config {
-    let mut config = Config::new(["/bin/sh", "-c", script]);
-    config.namespaces = new_namespaces(&[
-        NamespaceKind::Mount,
-        NamespaceKind::Pid,
-        NamespaceKind::Uts,
-        NamespaceKind::Ipc,
-    ]);
-    config.rootfs = Some(rootfs.path().to_owned());
+    let mut config = linux::in_busybox(rootfs, ["/bin/sh", "-c", script]);
     config.default_mounts = false;
     config.mounts = mounts;
     config

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use cradle_core::{ExitStatus, Namespace, NamespaceKind, Plan};
+use cradle_core::{Config, ExitStatus, Namespace, NamespaceKind, Plan};
 use cradle_linux::{Error, Options, Process};
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -151,6 +151,24 @@ impl Default for BusyboxRootfs {
 /// New namespaces of `kinds`.
 pub fn new_namespaces(kinds: &[NamespaceKind]) -> Vec<Namespace> {
     kinds.iter().map(|&kind| Namespace::new(kind)).collect()
+}
+
+/// A config that runs `args` in `rootfs`, in new mount, pid, uts and ipc
+/// namespaces: a container as the root suites start one.
+pub fn in_busybox<I, S>(rootfs: &BusyboxRootfs, args: I) -> Config
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut config = Config::new(args);
+    config.namespaces = new_namespaces(&[
+        NamespaceKind::Mount,
+        NamespaceKind::Pid,
+        NamespaceKind::Uts,
+        NamespaceKind::Ipc,
+    ]);
+    config.rootfs = Some(rootfs.path().to_owned());
+    config
 }
 
 /// What a container did.
