@@ -149,7 +149,7 @@ fn mountinfo() -> Option<&'static str> {
 
 /// This process's cgroups, from [`mountinfo`] and `/proc/self/cgroup`,
 /// once per command (the process does not move meanwhile).
-fn own_layout() -> Result<&'static Layout, CliError> {
+pub(crate) fn own_layout() -> Result<&'static Layout, CliError> {
     static LAYOUT: OnceLock<Layout> = OnceLock::new();
     if let Some(layout) = LAYOUT.get() {
         return Ok(layout);

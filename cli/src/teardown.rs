@@ -83,7 +83,9 @@ pub(crate) fn own_names(id: &str) -> Result<(Option<CgroupPaths>, Vec<Veth>), Cl
         name: format!("cradle-{id}"),
         ..CgroupConfig::default()
     };
-    let cgroup = Cgroup::planned(&config).map_err(|error| CliError::Backend(error.into()))?;
+    // The layout the proof of these paths reads too.
+    let layout = crate::proof::own_layout()?;
+    let cgroup = Cgroup::paths_in(layout, &config).map_err(|error| CliError::Backend(error.into()))?;
     let host_name = crate::config::host_name(id);
     let interfaces = if std::path::Path::new("/sys/class/net").join(&host_name).exists() {
         vec![Veth {
