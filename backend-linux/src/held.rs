@@ -143,6 +143,39 @@ impl Drop for HeldProcess {
     }
 }
 
+/// Work of the caller's that overlaps the child's set-up
+/// ([`Process::start_held_while`](crate::Process::start_held_while)).
+pub(crate) type Meanwhile<'a> =
+    Box<dyn FnOnce(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + 'a>;
+
+/// [`drive`], calling `meanwhile` with the child's pid once, when all the
+/// parent has left to do is await `ready`. If it fails, the launch is
+/// cancelled (and so undone) and its error kept in `failed`.
+pub(crate) fn drive_meanwhile(
+    launch: &mut Launch,
+    backend: &mut LinuxLaunch,
+    on_step: Option<fn(Step)>,
+    meanwhile: Meanwhile<'_>,
+    failed: &mut Option<Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<Pid, LaunchError> {
+    let mut meanwhile = Some(meanwhile);
+    driver::drive_with(launch, backend, |launch, _| {
+        if let Some(hook) = on_step {
+            hook(launch.step());
+        }
+        if launch.step() != Step::AwaitReady || launch.is_finished() {
+            return;
+        }
+        let (Some(pid), Some(work)) = (launch.pid(), meanwhile.take()) else {
+            return;
+        };
+        if let Err(error) = work(pid) {
+            *failed = Some(error);
+            launch.handle_cancel(clock::now());
+        }
+    })
+}
+
 /// [`driver::drive`], calling `on_step` with the launch's step before each
 /// of its moves.
 pub(crate) fn drive(

@@ -11,7 +11,7 @@ use cradle_core::{ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan,
 
 use crate::cgroup::{Cgroup, CgroupError};
 use crate::error::Error;
-use crate::held::HeldProcess;
+use crate::held::{HeldProcess, Meanwhile};
 use crate::init::network;
 use crate::launch::LinuxLaunch;
 use crate::options::Options;
@@ -94,10 +94,26 @@ impl Process {
     /// `exec` (the plan's config is made to hold): record it, then
     /// [`start`](HeldProcess::start) it. Fails as
     /// [`start`](Process::start) does, leaving nothing.
-    pub fn start_held(mut plan: Plan, options: Options) -> Result<HeldProcess, Error> {
+    pub fn start_held(plan: Plan, options: Options) -> Result<HeldProcess, Error> {
+        Process::start_held_while(plan, options, |_| Ok(()))
+    }
+
+    /// [`start_held`](Process::start_held), calling `meanwhile` with the
+    /// child's pid once the parent has done its part of the set-up (the
+    /// cgroup, the interfaces, the config), while the child does its own:
+    /// work that needs the pid, such as recording it, then overlaps the
+    /// child's set-up instead of following it. The process holds before
+    /// `exec` until started, whenever `meanwhile` ends. If `meanwhile`
+    /// fails, the launch is undone and its error is returned as
+    /// [`Error::Meanwhile`].
+    pub fn start_held_while(
+        mut plan: Plan,
+        options: Options,
+        meanwhile: impl FnOnce(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Result<HeldProcess, Error> {
         plan.config.hold = true;
         let on_step = options.on_step;
-        let (launch, backend, pid) = launch(plan, options)?;
+        let (launch, backend, pid) = launch_while(plan, options, Some(Box::new(meanwhile)))?;
         if !launch.is_held() {
             return Err(Error::OutOfOrder {
                 reason: "a launch that holds ended without holding",
@@ -263,13 +279,35 @@ impl AsFd for Process {
 /// Checks `plan` and `options`, then drives a launch of them until it runs
 /// or holds (the pid it reports), or fails having released everything.
 fn launch(plan: Plan, options: Options) -> Result<(Launch, LinuxLaunch, Pid), Error> {
+    launch_while(plan, options, None)
+}
+
+/// [`launch`], calling `meanwhile` once the parent awaits `ready`.
+fn launch_while(
+    plan: Plan,
+    options: Options,
+    meanwhile: Option<Meanwhile<'_>>,
+) -> Result<(Launch, LinuxLaunch, Pid), Error> {
     check_options(&plan, &options)?;
     let on_step = options.on_step;
     let mut launch = Launch::new(plan, clock::now())?;
     let mut backend = LinuxLaunch::new(options)?;
-    match crate::held::drive(&mut launch, &mut backend, on_step) {
-        Ok(pid) => Ok((launch, backend, pid)),
-        Err(error) => Err(backend.failure(error)),
+    let mut failed = None;
+    let driven = match meanwhile {
+        Some(work) => crate::held::drive_meanwhile(&mut launch, &mut backend, on_step, work, &mut failed),
+        None => crate::held::drive(&mut launch, &mut backend, on_step),
+    };
+    match (driven, failed) {
+        (Ok(pid), None) => Ok((launch, backend, pid)),
+        // The launch was cancelled, and so undone, because the work failed.
+        (Err(_), Some(error)) => Err(Error::Meanwhile(error)),
+        (Ok(pid), Some(error)) => {
+            // A launch cancelled as it ended: undone all the same (a held
+            // process is, when dropped), rather than left unrecorded.
+            drop(HeldProcess::new(launch, backend, pid, None));
+            Err(Error::Meanwhile(error))
+        }
+        (Err(error), None) => Err(backend.failure(error)),
     }
 }
 

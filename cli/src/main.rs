@@ -14,6 +14,7 @@ mod crash;
 mod error;
 mod escape;
 mod exit;
+mod held;
 mod hooks;
 mod init_binary;
 mod log_json;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use cradle_core::config::Veth;
 use cradle_core::{NamespaceKind, Pid};
 use cradle_linux::cgroup::{Cgroup, CgroupPaths, FreezerState};
-use cradle_linux::{proc_stat, Container, HeldProcess};
+use cradle_linux::{proc_stat, Container};
 use nix::errno::Errno;
 use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags};
 use serde::{Deserialize, Serialize};
@@ -49,8 +49,8 @@ pub(crate) enum Stage {
     /// Written before anything it names exists: the cgroup and interfaces
     /// may or may not have been made, and no process is recorded.
     Creating,
-    /// The init is recorded (pid and start time), set up and held before
-    /// `exec` until `start` (an OCI `create`).
+    /// The init is recorded (pid and start time), and is set up and held
+    /// before `exec` until `start` once its `create` has returned.
     Created,
     /// The init is recorded (pid and start time), before it `exec`d.
     #[default]
@@ -207,25 +207,15 @@ impl ContainerState {
         Status::Running
     }
 
-    /// The init, held by a pidfd so that nothing sent to it can reach a
-    /// process that got its pid since; `None` when it no longer runs.
-    /// Refused unless it is in the container's (checked) cgroup: see
-    /// [`proof`].
-    /// Records `held`, the launch's process set up before `exec`: its pid,
-    /// start time and cgroup, at `stage`.
-    pub(crate) fn record_held(&mut self, held: &HeldProcess, stage: Stage) -> Result<(), CliError> {
-        self.stage = stage;
-        self.pid = held.pid().as_raw();
-        self.start_time = held.start_time()?;
-        self.cgroup = held.cgroup().map(|cgroup| cgroup.paths().clone());
-        Ok(())
-    }
-
     /// Where an OCI bundle put its cgroup; `None`: cradle's own place.
     pub(crate) fn placement(&self) -> Option<&Placement> {
         self.oci.as_ref().map(|oci| &oci.placement)
     }
 
+    /// The init, held by a pidfd so that nothing sent to it can reach a
+    /// process that got its pid since; `None` when it no longer runs.
+    /// Refused unless it is in the container's (checked) cgroup: see
+    /// [`proof`].
     pub(crate) fn init(&self) -> Result<Option<Container>, CliError> {
         if self.stage == Stage::Creating {
             return Ok(None);

@@ -75,6 +75,12 @@ pub(crate) fn child_steps(steps: &[StepTime]) {
     }
 }
 
+/// Work the parent did while it awaited the child's `ready` (`label`,
+/// how long), shown within that wait.
+pub(crate) fn meanwhile(label: &str, took: Duration) {
+    detail(AWAIT_READY, label.to_owned(), took);
+}
+
 /// The kernel's time over the cgroup in each hierarchy, shown within the
 /// launch's steps that create it and put the child in it.
 pub(crate) fn cgroup_steps(timings: &CgroupTimings) {

@@ -26,8 +26,9 @@ const RUN_POINTS: &[(&str, bool)] = &[
     ("send config", false),
     ("half-close", false),
     ("await ready", false),
-    ("await start", false),
+    // Recorded while the child sets itself up.
     ("run: process recorded", false),
+    ("await start", false),
     ("start", false),
     ("await exec", true),
     ("run: running", true),

@@ -105,6 +105,69 @@ fn a_dropped_hold_kills_the_process_and_removes_its_cgroup() {
 }
 
 #[test]
+fn work_meanwhile_runs_while_the_child_sets_up_and_before_it_can_run() {
+    if !require_root("work_meanwhile_runs_while_the_child_sets_up_and_before_it_can_run") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("marker");
+    let name = unique("cradle-meanwhile");
+    let mut seen = None;
+    let held = Process::start_held_while(plan(&marker), options(&name), |pid| {
+        // The child is there, in its cgroup, and has not got far: its
+        // command cannot have run, and it is not held yet.
+        let raw = pid.as_raw();
+        let exe = std::fs::read_link(format!("/proc/{raw}/exe")).ok();
+        let in_cgroup = linux::cgroups_named(&name).iter().any(|dir| {
+            std::fs::read_to_string(dir.join("cgroup.procs"))
+                .is_ok_and(|procs| procs.lines().any(|line| line == raw.to_string()))
+        });
+        seen = Some((raw, exe, in_cgroup, marker.exists()));
+        // As long as it takes: the child goes on and holds meanwhile.
+        std::thread::sleep(Duration::from_millis(100));
+        Ok(())
+    })
+    .expect("held");
+    let (pid, exe, in_cgroup, ran) = seen.expect("the work ran");
+    assert_eq!(pid, held.pid().as_raw(), "the work got another pid");
+    assert!(in_cgroup, "process {pid} is not in its cgroup yet");
+    assert!(!ran, "the command ran before the work");
+    assert!(
+        !exe.is_some_and(|exe| exe.ends_with("sh")),
+        "exec'd before the work"
+    );
+    assert!(!marker.exists(), "the command ran before its start");
+    let mut process = held.start().expect("start");
+    assert!(wait_for(|| marker.exists()), "the command never ran");
+    process.terminate().expect("terminate");
+    process.cgroup().expect("cgroup").destroy().expect("destroy");
+}
+
+#[test]
+fn failed_work_meanwhile_undoes_the_launch_and_is_the_error() {
+    if !require_root("failed_work_meanwhile_undoes_the_launch_and_is_the_error") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("marker");
+    let name = unique("cradle-meanwhile-failed");
+    let mut child = None;
+    let result = Process::start_held_while(plan(&marker), options(&name), |pid| {
+        child = Some(pid.as_raw());
+        Err("the record could not be written".into())
+    });
+    match result {
+        Err(Error::Meanwhile(error)) => assert_eq!(error.to_string(), "the record could not be written"),
+        other => panic!("not the work's error: {other:?}"),
+    }
+    let pid = child.expect("the work ran");
+    assert!(!alive(pid), "process {pid} (or its zombie) is left");
+    assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!marker.exists(), "the command ran");
+}
+
+#[test]
 fn a_hold_past_the_deadline_fails_at_await_start_and_leaves_nothing() {
     if !require_root("a_hold_past_the_deadline_fails_at_await_start_and_leaves_nothing") {
         return;

@@ -71,7 +71,9 @@ impl Error {
             Error::Net(error) => error.kind(),
             Error::Config(error) => of_config(error),
             Error::Launch(error) => of_launch(error),
-            Error::Proc { .. } | Error::ForgedPid { .. } | Error::OutOfOrder { .. } => ErrorKind::Other,
+            Error::Proc { .. } | Error::ForgedPid { .. } | Error::OutOfOrder { .. } | Error::Meanwhile(_) => {
+                ErrorKind::Other
+            }
         }
     }
 }

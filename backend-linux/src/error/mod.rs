@@ -153,6 +153,11 @@ pub enum Error {
         /// own (the host or a parent cgroup ran out).
         limit: Option<u64>,
     },
+    /// The caller's work during the child's set-up failed
+    /// ([`Process::start_held_while`](crate::Process::start_held_while)),
+    /// so the launch was undone: this is the work's own error.
+    #[error(transparent)]
+    Meanwhile(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// What the kernel said, as `ENOENT: No such file or directory`: the
@@ -234,7 +239,8 @@ impl Error {
             | Error::Plan { .. }
             | Error::Config(_)
             | Error::Seccomp(_)
-            | Error::OomKilled { .. } => None,
+            | Error::OomKilled { .. }
+            | Error::Meanwhile(_) => None,
         }
     }
 }

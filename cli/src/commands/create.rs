@@ -3,16 +3,17 @@
 //! `cradle start` lets it run.
 //!
 //! As `run`, the record exists before anything it names, and the process
-//! is recorded while it holds: a `create` killed at any instant leaves a
-//! record `delete --force` finishes. A hold whose `create` died before the
-//! hand-off exits without running the user's process.
+//! is recorded while it sets itself up, before it holds: a `create` killed
+//! at any instant leaves a record `delete --force` finishes. A hold whose
+//! `create` died before the hand-off exits without running the user's
+//! process.
 
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
-use cradle_linux::{Options, Process};
+use cradle_linux::Options;
 
 use crate::args::CreateArgs;
 use crate::bundle::{self, BundlePlan};
@@ -20,7 +21,7 @@ use crate::error::CliError;
 use crate::init_binary::launch_options;
 use crate::seccomp_cache::Compiler;
 use crate::state::{ContainerState, Entry, Stage, StateRoot};
-use crate::{console, crash, exit, hooks, teardown};
+use crate::{console, crash, exit, held, hooks, teardown};
 
 /// The hold's listening socket, in the container's state directory.
 pub(crate) const HOLD_SOCKET: &str = "hold.sock";
@@ -67,7 +68,7 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
     }
 }
 
-/// Launches, records the held process, runs the prestart hooks, writes the
+/// Launches and records the process, runs the prestart hooks, writes the
 /// pid file and hands the hold off. On failure nothing of the container is
 /// left but `entry` and the mounts it made in the caller's namespace: the
 /// process is gone (everything that can fail comes before the hand-off).
@@ -83,11 +84,8 @@ fn launch(
     let listener = UnixListener::bind(&hold).map_err(CliError::file(&hold))?;
     let options = options.hand_off_listener(OwnedFd::from(listener));
     let program = plan.config.args.first().cloned().unwrap_or_default();
-    let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(&program, error))?;
     // Dropping `held` on an error below undoes the launch.
-    state.record_held(&held, Stage::Created)?;
-    entry.write(&state)?;
-    crash::point("create: process recorded");
+    let held = held::start_recorded(plan, options, &mut state, Stage::Created, entry)?;
     if !prestart.is_empty() {
         let document = bundle::document_as(&state, crate::state::Status::Created);
         hooks::run_all("prestart", prestart, &document)?;

@@ -5,9 +5,10 @@
 //!
 //! The user's command never runs unrecorded: the record (naming the cgroup
 //! and interfaces) exists before any of them, and the process is recorded
-//! while it holds before `exec`. A `cradle` killed at any instant leaves a
-//! record `delete --force` can finish, or nothing; a held process whose
-//! `cradle` died exits without running its command.
+//! while it sets itself up, before it may `exec` (it holds until then). A
+//! `cradle` killed at any instant leaves a record `delete --force` can
+//! finish, or nothing; a held process whose `cradle` died exits without
+//! running its command.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
@@ -26,7 +27,7 @@ use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::{self, ContainerState, Entry, Stage, StateRoot, Supervisor};
 use crate::tty::Terminal;
-use crate::{crash, exit, supervise, teardown, timings};
+use crate::{crash, exit, held, supervise, teardown, timings};
 
 pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError> {
     match (&args.id, args.command.is_empty()) {
@@ -184,21 +185,16 @@ fn start(
         options = options.on_step(at_step);
     }
     let program = args.command.first().map_or("", String::as_str);
-    let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(program, error))?;
-    timings::begin("recording the held process");
-    timings::child_steps(held.child_timings());
-    if let Some(cgroup) = held.cgroup() {
-        timings::cgroup_steps(&cgroup.timings());
-    }
-    // Dropping `held` on an error below undoes the launch.
-    state.record_held(&held, Stage::Started)?;
     state.supervisor = if args.detach {
         None
     } else {
         Supervisor::this_process()
     };
-    entry.write(&state)?;
-    crash::point("run: process recorded");
+    let held = held::start_recorded(plan, options, &mut state, Stage::Started, entry)?;
+    timings::child_steps(held.child_timings());
+    if let Some(cgroup) = held.cgroup() {
+        timings::cgroup_steps(&cgroup.timings());
+    }
     let process = held.start().map_err(|error| exit::launch_error(program, error))?;
     crash::point("run: running");
     tracing::info!(%id, pid = state.pid, "running");
@@ -381,15 +377,12 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
     state.detached = args.detach;
     let started = (|| {
         let program = plan.config.args.first().cloned().unwrap_or_default();
-        let held = Process::start_held(plan, options).map_err(|error| exit::launch_error(&program, error))?;
-        state.record_held(&held, Stage::Started)?;
         state.supervisor = if args.detach {
             None
         } else {
             Supervisor::this_process()
         };
-        entry.write(&state)?;
-        crash::point("run: process recorded");
+        let held = held::start_recorded(plan, options, &mut state, Stage::Started, &entry)?;
         if !prestart.is_empty() {
             let document = crate::bundle::document_as(&state, crate::state::Status::Created);
             crate::hooks::run_all("prestart", &prestart, &document)?;
