@@ -28,6 +28,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::CgroupError;
 use super::limits::Setting;
@@ -282,6 +283,7 @@ const BPF_X: u8 = 0x08;
 const BPF_AND: u8 = 0x50;
 const BPF_RSH: u8 = 0x70;
 const BPF_MOV: u8 = 0xb0;
+const BPF_JA: u8 = 0x00;
 const BPF_JEQ: u8 = 0x10;
 const BPF_JNE: u8 = 0x50;
 const BPF_EXIT: u8 = 0x90;
@@ -325,6 +327,11 @@ impl Insn {
         Insn::new(BPF_JMP32 | op | BPF_K, dst, 0, off, imm)
     }
 
+    /// `goto pc + 1 + off`
+    fn jump(off: i16) -> Insn {
+        Insn::new(BPF_JMP | BPF_JA, 0, 0, off, 0)
+    }
+
     fn exit() -> Insn {
         Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
     }
@@ -366,7 +373,15 @@ fn verdict(allow: bool) -> [Insn; 2] {
 ///
 /// An `a` rule decides everything, so the rules before the last one are
 /// dropped, and the last one becomes the final verdict. The program is
-/// 8 instructions, plus at most 8 a rule.
+/// 8 instructions, plus at most 11 a rule.
+///
+/// Each test of a rule jumps on a match and falls through to a jump past
+/// the rule. The verifier walks the fall-through first, so it meets each
+/// rule first with what a mismatch leaves known (nothing), and prunes
+/// every later path into that rule, which knows more, as already covered.
+/// Jumping on a mismatch instead (a test less a rule) made it walk the
+/// matches first and verify most rules again for each: 300 µs a load
+/// against 190 µs for the default list, on the launch's critical path.
 pub(crate) fn program(rules: &[DeviceRule]) -> Vec<Insn> {
     let last_all = rules.iter().rposition(|rule| rule.kind == DeviceType::All);
     let (rest, default) = match last_all {
@@ -415,12 +430,14 @@ pub(crate) fn program(rules: &[DeviceRule]) -> Vec<Insn> {
         .into_iter()
         .filter_map(|(register, value)| Some((register, value?)))
         .collect();
-        // Each test skips the tests after it and the body when it fails.
-        let mut skip = body.len() + tests.len();
+        // Each test steps over its jump when it matches; the jump skips
+        // the tests after it and the body.
+        let mut skip = body.len() + 2 * tests.len();
         for (register, value) in tests {
-            skip -= 1;
+            skip -= 2;
             let off = i16::try_from(skip).expect("a rule's block is a few instructions");
-            insns.push(Insn::jump32(BPF_JNE, register, value, off));
+            insns.push(Insn::jump32(BPF_JEQ, register, value, 1));
+            insns.push(Insn::jump(off));
         }
         insns.extend(body);
     }
@@ -475,16 +492,39 @@ struct ProgAttachAttr {
 /// (`BPF_F_ALLOW_MULTI`): an access passes only if every program of the
 /// cgroup and of the cgroups above allows it.
 ///
-/// The cgroup holds on to the program; its fd is closed on return. The
-/// program goes when the cgroup is removed.
+/// The cgroup holds on to the program, which goes when the cgroup is
+/// removed and this process no longer keeps it (see [`LOADED`]).
 pub fn attach_device_program(
     dir: BorrowedFd<'_>,
     path: &Path,
     rules: &[DeviceRule],
 ) -> Result<(), CgroupError> {
     validate(rules)?;
-    let program = load(&program(rules), path)?;
+    let program = loaded(program(rules), path)?;
     attach(dir, &program, path)
+}
+
+/// How many programs a process keeps loaded.
+const PROGRAMS_KEPT: usize = 8;
+
+/// The programs this process loaded last, with their instructions: a
+/// launcher that starts many containers with the same rules has each
+/// program verified by the kernel once, not once a container (0.2 ms).
+/// One program may be attached to any number of cgroups.
+static LOADED: Mutex<Vec<(Vec<Insn>, Arc<OwnedFd>)>> = Mutex::new(Vec::new());
+
+/// The program of `insns`, loaded now or earlier by this process.
+fn loaded(insns: Vec<Insn>, path: &Path) -> Result<Arc<OwnedFd>, CgroupError> {
+    let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, program)) = loaded.iter().find(|(kept, _)| *kept == insns) {
+        return Ok(Arc::clone(program));
+    }
+    let program = Arc::new(load(&insns, path)?);
+    if loaded.len() == PROGRAMS_KEPT {
+        loaded.remove(0);
+    }
+    loaded.push((insns, Arc::clone(&program)));
+    Ok(program)
 }
 
 /// `bpf(BPF_PROG_LOAD)`; when the kernel refuses the program, loads it
@@ -728,6 +768,7 @@ mod tests {
                     }
                 }
                 c if c == BPF_JMP | BPF_EXIT => return regs[0],
+                c if c == BPF_JMP | BPF_JA => pc = (pc as i64 + i64::from(insn.off)) as usize,
                 c => panic!("unexpected opcode {c:#x} at {}", pc - 1),
             }
             assert!(pc < program.len(), "jumped out of the program");
@@ -781,6 +822,75 @@ mod tests {
         }
     }
 
+    /// The verifier's count of instructions it walked to accept `insns`
+    /// (its `BPF_LOG_STATS` line: "processed N insns").
+    fn verifier_walk(insns: &[Insn]) -> usize {
+        const BPF_LOG_STATS: u32 = 4;
+        let license = CString::new(LICENSE).expect("no NUL");
+        let mut log = vec![0u8; VERIFIER_LOG_SIZE];
+        let mut attr = ProgLoadAttr {
+            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
+            insn_cnt: u32::try_from(insns.len()).expect("a short program"),
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            log_level: BPF_LOG_STATS,
+            log_size: VERIFIER_LOG_SIZE as u32,
+            log_buf: log.as_mut_ptr() as u64,
+            ..ProgLoadAttr::default()
+        };
+        let ret = bpf(BPF_PROG_LOAD, &mut attr);
+        let end = log.iter().position(|byte| *byte == 0).unwrap_or(0);
+        let log = String::from_utf8_lossy(&log[..end]).into_owned();
+        assert!(ret >= 0, "refused: {} {log}", io::Error::last_os_error());
+        drop(owned_fd(ret));
+        log.split_once("processed ")
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no count in the verifier's log: {log}"))
+    }
+
+    #[test]
+    fn the_verifier_walks_each_instruction_about_once() {
+        if !crate::root_gate::require_root("the_verifier_walks_each_instruction_about_once") {
+            return;
+        }
+        let c = DeviceType::Char;
+        let mut long = DeviceRule::container_default();
+        long.extend((0..20).map(|minor| rule(minor % 3 != 0, c, Some(10), Some(minor), "rw")));
+        for rules in [DeviceRule::container_default(), long] {
+            let program = program(&rules);
+            let walked = verifier_walk(&program);
+            // Each rule's paths but the first are pruned where they join
+            // it: the walk grows with the program, not with its square.
+            assert!(
+                walked <= 2 * program.len(),
+                "{walked} instructions walked for {}",
+                program.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_program_is_loaded_once_and_kept_among_the_last_few() {
+        if !crate::root_gate::require_root("a_program_is_loaded_once_and_kept_among_the_last_few") {
+            return;
+        }
+        let path = Path::new("/sys/fs/cgroup/test");
+        let list = |minor: u32| vec![rule(true, DeviceType::Char, Some(99), Some(minor), "r")];
+        let first = loaded(program(&list(0)), path).expect("load");
+        let again = loaded(program(&list(0)), path).expect("load");
+        assert!(Arc::ptr_eq(&first, &again), "the same rules were loaded twice");
+        let other = loaded(program(&list(1)), path).expect("load");
+        assert!(!Arc::ptr_eq(&first, &other), "other rules got the same program");
+        // Other tests load too: enough new lists push the first one out.
+        for minor in 2..2 + PROGRAMS_KEPT as u32 {
+            loaded(program(&list(minor)), path).expect("load");
+        }
+        let reloaded = loaded(program(&list(0)), path).expect("load");
+        assert!(!Arc::ptr_eq(&first, &reloaded), "more than {PROGRAMS_KEPT} kept");
+        let kept = LOADED.lock().unwrap_or_else(PoisonError::into_inner).len();
+        assert!(kept <= PROGRAMS_KEPT, "{kept} kept");
+    }
+
     #[test]
     fn the_default_list_allows_only_its_devices() {
         let rules = DeviceRule::container_default();
@@ -793,8 +903,8 @@ mod tests {
         assert_eq!(run(&program, char_, rw, 1, 1), 0, "/dev/mem");
         assert_eq!(run(&program, block, BPF_DEVCG_ACC_MKNOD, 7, 0), 0, "mknod loop0");
         assert_eq!(run(&program, block, BPF_DEVCG_ACC_READ, 1, 3), 0, "a block 1:3");
-        // 6 to load, 3 + 4 a rule (2 for c 136:*), 2 to end.
-        assert_eq!(program.len(), 6 + 8 * 7 + 6 + 2);
+        // 6 to load, 6 + 4 a rule (4 for c 136:*), 2 to end.
+        assert_eq!(program.len(), 6 + 8 * 10 + 8 + 2);
         check_against_the_meaning(&rules);
     }
 
