@@ -281,7 +281,7 @@ impl StateRoot {
         let locked = state_fs::open_dir_at(root.as_fd(), &staging)
             .map_err(|errno| CliError::file(&staging_path)(errno.into()))
             .and_then(|dir| lock(File::from(dir), id))
-            .and_then(|lock| write_state(lock.as_fd(), &staging_path, record).map(|()| lock))
+            .and_then(|lock| first_state(lock.as_fd(), &staging_path, record).map(|()| lock))
             .and_then(|lock| {
                 match renameat2(
                     root.as_fd(),
@@ -483,12 +483,25 @@ fn is_staging_name(name: &str) -> bool {
 /// Writes `state` as the state file of the directory `dir` (at `path`).
 fn write_state(dir: BorrowedFd<'_>, path: &Path, state: &ContainerState) -> Result<(), CliError> {
     let path = path.join(STATE_FILE);
-    let json = serde_json::to_vec_pretty(state).map_err(|error| CliError::BadState {
-        path: path.clone(),
-        reason: error.to_string(),
-    })?;
+    let json = state_json(&path, state)?;
     let temporary = format!(".{STATE_FILE}.tmp");
     state_fs::replace_at(dir, STATE_FILE, &temporary, &json).map_err(CliError::file(&path))
+}
+
+/// The first record, in the staging directory `dir` (at `path`) that no
+/// other command looks into: written in place, as the directory is
+/// renamed into view only once it holds the whole record.
+fn first_state(dir: BorrowedFd<'_>, path: &Path, state: &ContainerState) -> Result<(), CliError> {
+    let path = path.join(STATE_FILE);
+    let json = state_json(&path, state)?;
+    state_fs::create_at(dir, STATE_FILE, &json).map_err(CliError::file(&path))
+}
+
+fn state_json(path: &Path, state: &ContainerState) -> Result<Vec<u8>, CliError> {
+    serde_json::to_vec_pretty(state).map_err(|error| CliError::BadState {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })
 }
 
 /// The state in the directory `dir` (at `path`) of container `id`: it must

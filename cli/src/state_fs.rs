@@ -146,6 +146,20 @@ pub(crate) fn replace_at(dir: BorrowedFd<'_>, name: &str, temporary: &str, bytes
     renamed
 }
 
+/// Writes `bytes` to `name`, a new file in `dir` (`O_EXCL|O_NOFOLLOW`),
+/// for a directory nobody else can see yet: in one that others read,
+/// [`replace_at`] makes the file appear whole.
+pub(crate) fn create_at(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mut file = File::from(openat(dir, name, flags, Mode::from_bits_truncate(0o600))?);
+    // No fsync: see the state module on what records guard against.
+    let written = file.write_all(bytes);
+    if written.is_err() {
+        let _ = unlinkat(dir, name, UnlinkatFlags::NoRemoveDir);
+    }
+    written
+}
+
 /// Removes everything in `dir` (files and empty directories; nothing is
 /// followed), then `name`, which is `dir`, from `parent`.
 pub(crate) fn remove_dir_at(parent: BorrowedFd<'_>, name: &str, dir: BorrowedFd<'_>) -> io::Result<()> {
@@ -208,5 +222,27 @@ pub(crate) fn user_root(uid: u32) -> PathBuf {
     match absolute("HOME") {
         Some(home) => home.join(".local/state/cradle"),
         None => run_user.join("cradle"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd as _;
+
+    use super::*;
+
+    #[test]
+    fn a_new_file_is_written_whole_and_never_over_or_through_another() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fd = File::open(dir.path()).expect("open the directory");
+        create_at(fd.as_fd(), "state.json", b"{}").expect("create");
+        assert_eq!(fs::read(dir.path().join("state.json")).expect("read"), b"{}");
+        let again = create_at(fd.as_fd(), "state.json", b"[]").expect_err("created twice");
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(dir.path().join("state.json")).expect("read"), b"{}");
+        let target = dir.path().join("target");
+        std::os::unix::fs::symlink(&target, dir.path().join("planted")).expect("symlink");
+        create_at(fd.as_fd(), "planted", b"{}").expect_err("wrote through a symlink");
+        assert!(!target.exists(), "the symlink was followed");
     }
 }
