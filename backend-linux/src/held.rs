@@ -94,7 +94,7 @@ impl HeldProcess {
         // deadline passed): then the drive below reports why.
         let _ = self.launch.handle_start(clock::now());
         match drive(&mut self.launch, &mut backend, self.on_step) {
-            Ok(pid) => backend.into_process(pid),
+            Ok(pid) => Ok(backend.into_process(pid)?.timed_by(&self.launch)),
             Err(error) => Err(backend.failure(error)),
         }
     }

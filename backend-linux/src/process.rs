@@ -7,7 +7,7 @@ use nix::errno::Errno;
 use nix::poll::PollFlags;
 use nix::unistd::{getegid, geteuid};
 
-use cradle_core::{ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan, Terminal};
+use cradle_core::{ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan, StepTime, Terminal};
 
 use crate::cgroup::{Cgroup, CgroupError};
 use crate::error::Error;
@@ -58,6 +58,8 @@ pub struct Process {
     ended: bool,
     /// Read from the cgroup when the container ended.
     oom_kills: Option<u64>,
+    /// The child's set-up steps, as it timed them.
+    child_timings: Vec<StepTime>,
 }
 
 impl Process {
@@ -86,8 +88,8 @@ impl Process {
         if plan.config.hold {
             return Process::start_held(plan, options)?.start();
         }
-        let (_, backend, pid) = launch(plan, options)?;
-        backend.into_process(pid)
+        let (launch, backend, pid) = launch(plan, options)?;
+        Ok(backend.into_process(pid)?.timed_by(&launch))
     }
 
     /// Runs a launch of `plan` until its process is set up and held before
@@ -132,7 +134,21 @@ impl Process {
             own_pid_namespace,
             ended: false,
             oom_kills: None,
+            child_timings: Vec::new(),
         }
+    }
+
+    /// The process, with how long `launch`'s child took at each set-up step.
+    pub(crate) fn timed_by(mut self, launch: &Launch) -> Process {
+        self.child_timings = launch.child_timings().to_vec();
+        self
+    }
+
+    /// How long each of the child's set-up steps took, when the config
+    /// asked ([`Config::report_timings`](cradle_core::Config::report_timings));
+    /// empty otherwise.
+    pub fn child_timings(&self) -> &[StepTime] {
+        &self.child_timings
     }
 
     /// Its pid, in the caller's pid namespace.

@@ -307,6 +307,11 @@ pub(crate) struct RunArgs {
 /// `cradle exec`.
 #[derive(Debug, Args)]
 pub(crate) struct ExecArgs {
+    /// Print, once the command has ended, where the wall time went, phase
+    /// by phase (the launch step by step), and the CPU time used. Not with
+    /// --detach. Example: --timings
+    #[arg(long, conflicts_with = "detach")]
+    pub(crate) timings: bool,
     /// An environment variable (repeatable). Example: --env DEBUG=1
     #[arg(long, short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
     pub(crate) env: Vec<String>,

@@ -1,9 +1,10 @@
-//! `run --timings`: where the wall time of a `cradle run` went, phase by
-//! phase, on a monotonic clock: cradle's own start (parsing, the plan, the
-//! state record), each step of the launch as the parent reaches it (the
-//! cgroup, the clone, the config, the child's whole set-up while the
-//! parent awaits `ready`, the `exec`), the command's run, the teardown;
-//! then the CPU time cradle and the processes it reaped used.
+//! `run --timings` and `exec --timings`: where the wall time of a
+//! `cradle run` (or `exec`) went, phase by phase, on a monotonic clock:
+//! cradle's own start (parsing, the plan, the state record), each step of
+//! the launch as the parent reaches it (the cgroup, the clone, the config,
+//! the child's whole set-up while the parent awaits `ready`, the `exec`),
+//! the command's run, the teardown; then the CPU time cradle and the
+//! processes it reaped used.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -117,13 +118,16 @@ fn details_of(phase: &str) -> String {
     for (_, label, took) in &parts {
         text.push_str(&format!("{:9.3}    {label}\n", took.as_secs_f64() * 1e3));
     }
-    if !parts.is_empty() {
-        let total: Duration = parts.iter().map(|(.., took)| *took).sum();
-        let what = if phase == AWAIT_READY {
-            "child: its set-up steps together"
-        } else {
-            "together"
-        };
+    // Within the wait for `ready`, the child's steps add up; what the
+    // parent did meanwhile overlaps them.
+    let (summed, what): (Vec<_>, _) = if phase == AWAIT_READY {
+        let steps = parts.iter().filter(|(_, label, _)| label.starts_with("child: "));
+        (steps.collect(), "child: its set-up steps together")
+    } else {
+        (parts.iter().collect(), "together")
+    };
+    if !summed.is_empty() {
+        let total: Duration = summed.iter().map(|(.., took)| *took).sum();
         text.push_str(&format!("{:9.3}    {what}\n", total.as_secs_f64() * 1e3));
     }
     text

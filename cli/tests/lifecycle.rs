@@ -5,6 +5,7 @@ mod common;
 
 use std::path::Path;
 
+use common::timings::Timings;
 use common::{one_line, require_root, BusyboxRootfs, Sandbox};
 use predicates::prelude::*;
 
@@ -243,6 +244,58 @@ fn exec_runs_in_the_container_with_the_exit_code_rules() {
     assert_eq!(output.status.code(), Some(125));
     assert!(one_line(&output.stderr).contains("is not running"));
     sandbox.cradle().args(["delete", &name]).assert().success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn exec_timings_say_where_the_wall_time_went() {
+    if !require_root("exec_timings_say_where_the_wall_time_went") {
+        return;
+    }
+    let sandbox = Sandbox::new("exectimings");
+    let rootfs = BusyboxRootfs::new();
+    let name = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--rootfs"])
+        .arg(rootfs.path())
+        .args(["--", "sleep", "1000"])
+        .assert()
+        .success();
+    let output = sandbox
+        .cradle()
+        .args(["exec", "--timings", &name, "--", "/bin/sh", "-c", "echo out"])
+        .output()
+        .expect("exec");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(output.stdout, b"out\n", "the timings go to stderr");
+    let timings = Timings::parse(&output.stderr);
+    timings.assert_in_order(&[
+        "arguments and the container's record",
+        "proving the container's init",
+        "the plan and the launch's options",
+        "launch: spawn",
+        "launch: pid report",
+        "launch: enter cgroup",
+        "launch: send config",
+        "launch: await ready",
+        "launch: await exec",
+        "the command, until it exits",
+        "total",
+    ]);
+    timings.assert_child_steps_within_the_wait(&["child: capabilities", "child: seccomp", "child: exec"]);
+    // Not for a process nobody waits for.
+    let detached = sandbox
+        .cradle()
+        .args(["exec", "--timings", "--detach", &name, "--", "true"])
+        .output()
+        .expect("exec");
+    assert_eq!(detached.status.code(), Some(125), "{detached:?}");
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &name])
+        .assert()
+        .success();
     sandbox.assert_clean();
 }
 

@@ -6,6 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
+use common::timings::Timings;
 use common::{one_line, require_root, BusyboxRootfs, Sandbox};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -370,18 +371,9 @@ fn timings_say_where_the_wall_time_went() {
         .expect("run");
     assert!(output.status.success(), "{output:?}");
     assert_eq!(output.stdout, b"out\n", "the timings go to stderr");
-    let text = String::from_utf8_lossy(&output.stderr);
-    // Phase lines: milliseconds, then the phase; in the launch's order.
-    let phases: Vec<&str> = text
-        .lines()
-        .skip(1)
-        .filter_map(|line| line.trim_start().split_once("  "))
-        .map(|(ms, phase)| {
-            assert!(ms.parse::<f64>().is_ok_and(|ms| ms >= 0.0), "{line}", line = ms);
-            phase
-        })
-        .collect();
-    let order = [
+    let timings = Timings::parse(&output.stderr);
+    let text = &timings.text;
+    timings.assert_in_order(&[
         "arguments and the plan",
         "launch: create cgroup",
         "launch: spawn",
@@ -391,46 +383,18 @@ fn timings_say_where_the_wall_time_went() {
         "the command, until it exits",
         "teardown: cgroup and state",
         "total",
-    ];
-    let positions: Vec<usize> = order
-        .iter()
-        .map(|want| {
-            phases
-                .iter()
-                .position(|phase| phase == want)
-                .unwrap_or_else(|| panic!("no {want:?} in {text}"))
-        })
-        .collect();
-    assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
+    ]);
     assert!(text.contains("CPU, user+sys"), "{text}");
-    // The child's own steps, as it timed them, shown within the wait for
-    // `ready`, and together no longer than what the parent did from the
-    // half-close to `ready` (the cgroup's attach, which the set-up
-    // overlaps, and the wait).
-    let ms_of = |phase: &str| {
-        text.lines()
-            .find_map(|line| {
-                let (ms, name) = line.trim_start().split_once("  ")?;
-                (name.trim_start() == phase).then(|| ms.parse::<f64>().expect("milliseconds"))
-            })
-            .unwrap_or_else(|| panic!("no {phase:?} in {text}"))
-    };
-    let await_ready = positions[4];
-    for step in ["child: mounts", "child: rootfs", "child: seccomp", "child: exec"] {
-        let at = phases
-            .iter()
-            .position(|phase| phase.trim_start() == step)
-            .unwrap_or_else(|| panic!("no {step:?} in {text}"));
-        assert!(
-            at > await_ready && at < positions[5],
-            "{step} outside the wait: {text}"
-        );
-    }
-    let child_total = ms_of("child: its set-up steps together");
-    assert!(
-        child_total > 0.0 && child_total <= ms_of("launch: apply cgroup") + ms_of("launch: await ready"),
-        "{text}"
-    );
+    // The child's own steps, as it timed them, and the record written
+    // meanwhile, shown within the wait for `ready`.
+    timings.assert_child_steps_within_the_wait(&[
+        "child: mounts",
+        "child: rootfs",
+        "child: seccomp",
+        "child: exec",
+    ]);
+    let recorded = timings.position("recording the process, as the child sets up");
+    assert!(recorded > timings.position("launch: await ready"), "{text}");
     // The kernel's part of the cgroup, hierarchy by hierarchy.
     assert!(text.contains(": mkdir and limits\n"), "{text}");
     assert!(text.contains(": attach\n"), "{text}");

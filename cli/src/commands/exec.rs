@@ -16,14 +16,20 @@ use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
 use crate::state::{ContainerState, StateRoot, Status};
 use crate::tty::Terminal;
-use crate::{console, crash, exit, supervise};
+use crate::{console, crash, exit, supervise, timings};
 
 pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
+    if args.timings {
+        timings::enable("arguments and the container's record");
+    }
     // Held through the launch, so that the container is not deleted under it.
     let entry = states.open(&args.id)?;
     let state = entry.read()?;
+    timings::begin("proving the container's init");
     let container = running_init(&args.id, &state)?;
-    let plan = config::exec_plan(&args, &state, &Compiler::new(states))?;
+    timings::begin("the plan and the launch's options");
+    let mut plan = config::exec_plan(&args, &state, &Compiler::new(states))?;
+    plan.config.report_timings = timings::enabled();
     // Where the terminal the process makes goes: to the caller's console
     // socket, or relayed here (in the foreground only).
     let wants_terminal = plan.config.terminal.is_some();
@@ -54,8 +60,8 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
         let fd = i32::try_from(fd).map_err(|_| CliError::Usage("--preserve-fds is too large".to_owned()))?;
         options = options.preserve_fd(cradle_linux::take_inherited_fd(fd)?);
     }
-    if crash::armed() {
-        options = options.on_step(crash::at_step);
+    if crash::armed() || timings::enabled() {
+        options = options.on_step(at_step);
     }
     // A detached process is not waited for: nothing to pass signals on to.
     let mut signals = if args.detach {
@@ -76,6 +82,7 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     tracing::info!(id = %args.id, command = ?plan.config.args, "launching into the container");
     let mut process =
         Process::start(plan, options).map_err(|error| launch_failure(&state, &program, error))?;
+    timings::child_steps(process.child_timings());
     drop(entry);
     if let Some(path) = &args.pid_file {
         if let Err(error) = write_pid_file(path, process.pid().as_raw()) {
@@ -97,11 +104,20 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
             return Err(error);
         }
     };
+    timings::begin("the command, until it exits");
     let status = supervise::until_exit(&mut process, signals, terminal.as_mut());
     drop(terminal);
+    timings::report(&args.id);
     let status = status?;
     tracing::info!(id = %args.id, %status, "exited");
     Ok(exit::of_status(status))
+}
+
+/// The launch's step hook: a phase of `--timings`, and where a crash test
+/// kills cradle.
+fn at_step(step: cradle_core::Step) {
+    timings::at_step(step);
+    crash::at_step(step);
 }
 
 /// The init of `state`, which must be running: neither created (its

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 
 pub mod bundle;
+pub mod timings;
 
 // The root check, its deadline, the busybox rootfs and the cgroup search
 // are the root suites' own, shared.
