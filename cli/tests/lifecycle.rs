@@ -253,15 +253,8 @@ fn exec_timings_say_where_the_wall_time_went() {
         return;
     }
     let sandbox = Sandbox::new("exectimings");
-    let rootfs = BusyboxRootfs::new();
     let name = sandbox.name("c");
-    sandbox
-        .cradle()
-        .args(["run", "-d", "--name", &name, "--rootfs"])
-        .arg(rootfs.path())
-        .args(["--", "sleep", "1000"])
-        .assert()
-        .success();
+    sandbox.start_sleeping(&name);
     let output = sandbox
         .cradle()
         .args(["exec", "--timings", &name, "--", "/bin/sh", "-c", "echo out"])
