@@ -263,11 +263,11 @@ impl LinuxLaunch {
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
         // While the child `exec`s the init binary; before it can read its
         // config, so before its first set-up step.
-        let devices = match self.cgroup.as_mut().filter(|_| spawn.cgroup) {
-            Some(cgroup) => cgroup.attach_deferred_device_program(),
+        let finished = match self.cgroup.as_mut().filter(|_| spawn.cgroup) {
+            Some(cgroup) => cgroup.finish_after_clone(),
             None => Ok(()),
         };
-        if let Err(error) = devices {
+        if let Err(error) = finished {
             // The spawn fails as a whole: the child goes with it.
             let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL));
             let _ = wait::reap_within(pidfd.as_fd(), REAP_BOUND);
@@ -704,10 +704,10 @@ impl Cgroups for LinuxLaunch {
         let cgroup = self.cgroup.as_mut().ok_or(Error::OutOfOrder {
             reason: "apply before the cgroup was created",
         })?;
-        // The spawn attached it already, unless its child was not cloned
-        // into the cgroup: never a process in it without its device rules
-        // past this step.
-        cgroup.attach_deferred_device_program().map_err(Error::from)?;
+        // The spawn finished it already, unless its child was not cloned
+        // into the cgroup: never a process in it without all of it (its
+        // v1 directories, its device rules) past this step.
+        cgroup.finish_after_clone().map_err(Error::from)?;
         cgroup.apply(pid.as_raw()).map_err(Error::from)?;
         Ok(())
     }

@@ -88,6 +88,13 @@ pub(crate) fn cgroup_steps(timings: &CgroupTimings) {
     for (hierarchy, took) in &timings.create {
         detail(CREATE_CGROUP, format!("{hierarchy}: mkdir and limits"), *took);
     }
+    for (hierarchy, took) in &timings.create_after_clone {
+        detail(
+            SPAWN,
+            format!("{hierarchy}: mkdir and limits, as the child execs"),
+            *took,
+        );
+    }
     for (hierarchy, took) in &timings.attach {
         detail(APPLY_CGROUP, format!("{hierarchy}: attach"), *took);
     }

@@ -1176,6 +1176,69 @@ fn a_launched_command_runs_in_its_cgroup_from_its_first_instruction() {
     turn.finish();
 }
 
+/// The v1 directory [`plant_at_spawn`] makes, once.
+static PLANT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// A launch's step hook: just before the spawn, makes the directory in
+/// [`PLANT`], where the launch is to make its own after the clone.
+fn plant_at_spawn(step: Step) {
+    if step == Step::Spawn {
+        if let Some(dir) = PLANT.lock().expect("the plant").take() {
+            std::fs::create_dir(&dir).expect("plant a v1 directory");
+        }
+    }
+}
+
+#[test]
+fn a_v1_directory_made_after_the_clone_that_fails_takes_the_child_and_the_rest() {
+    let Some(turn) = CgroupTurn::take(
+        "a_v1_directory_made_after_the_clone_that_fails_takes_the_child_and_the_rest",
+        PREFIX,
+    ) else {
+        return;
+    };
+    let config = config(&unique_name("late-v1"), Resources::default());
+    let planned = Cgroup::planned(&config).expect("planned");
+    // The last v1 directory: the ones before it are made, then removed.
+    let Some(planted) = planned
+        .dirs
+        .iter()
+        .rev()
+        .find(|dir| dir.hierarchy != Hierarchy::V2)
+        .map(|dir| dir.path.clone())
+    else {
+        eprintln!("no cgroup v1 hierarchy on this host: nothing is made after the clone");
+        turn.finish();
+        return;
+    };
+    *PLANT.lock().expect("the plant") = Some(planted.clone());
+    let before = linux::children();
+    let options = Options::new()
+        .init_binary(INIT)
+        .cgroup_at(config, planned.clone())
+        .on_step(plant_at_spawn);
+    let result = Process::start(init_plan(&["/bin/true"]), options);
+    let made_after_the_clone = matches!(
+        &result,
+        Err(cradle_linux::Error::Launch(LaunchError::Command {
+            step: Step::Spawn,
+            ..
+        }))
+    );
+    assert!(made_after_the_clone, "{result:?}");
+    assert!(result.is_err_and(|error| error.errno() == Some(nix::libc::EEXIST)));
+    assert_eq!(linux::children(), before, "the child is left");
+    let left: Vec<&PathBuf> = planned
+        .dirs
+        .iter()
+        .map(|dir| &dir.path)
+        .filter(|path| path.exists())
+        .collect();
+    assert_eq!(left, [&planted], "the launch left its own directories");
+    std::fs::remove_dir(&planted).expect("remove the planted directory");
+    turn.finish();
+}
+
 /// The set-up steps at which `cradle-test-init` can announce itself and
 /// stall, for a launch without a rootfs.
 const CHILD_STEPS: [ChildStep; 9] = [

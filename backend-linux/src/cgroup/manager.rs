@@ -74,9 +74,20 @@ pub struct Cgroup {
     timings: Mutex<CgroupTimings>,
     /// The v2 directory, opened for `CLONE_INTO_CGROUP`.
     v2_dir: Option<OwnedFd>,
-    /// The rules of a v2 device program not attached yet: a launch
-    /// attaches it right after its clone (see [`Cgroup::create_for_launch`]).
-    deferred_devices: Option<Vec<DeviceRule>>,
+    /// What a launch does right after its clone (see
+    /// [`Cgroup::create_for_launch`]).
+    after_clone: AfterClone,
+}
+
+/// The part of a launch's cgroup made right after the clone, while the
+/// child `exec`s the init binary.
+#[derive(Debug, Default)]
+struct AfterClone {
+    /// The v1 directories, made with their limits (from these
+    /// resources, and whether an existing empty one is taken over).
+    v1: Option<(Resources, bool)>,
+    /// The rules of the v2 device program, loaded and attached.
+    devices: Option<Vec<DeviceRule>>,
 }
 
 /// How long the kernel took over a cgroup in each hierarchy, for an
@@ -88,6 +99,9 @@ pub struct CgroupTimings {
     /// Its creation in each hierarchy: the directory (and missing
     /// parents) and its limits, in the order made.
     pub create: Vec<(Hierarchy, Duration)>,
+    /// A launch's part of the creation made right after its clone, while
+    /// the child `exec`s the init binary: the v1 hierarchies.
+    pub create_after_clone: Vec<(Hierarchy, Duration)>,
     /// Each [`Cgroup::apply`]'s write of the pid, in each hierarchy the
     /// process was not in already.
     pub attach: Vec<(Hierarchy, Duration)>,
@@ -132,13 +146,19 @@ impl Cgroup {
     }
 
     /// A launch's cgroup: [`Cgroup::create_at`] the `planned` directories,
-    /// else [`Cgroup::create`], but with the v2 device program left for
-    /// [`Cgroup::attach_deferred_device_program`], which the launch calls
-    /// right after its clone. Loading and attaching the program (0.4 ms)
-    /// then overlaps the child's `exec` of the init binary, and the
-    /// program is still in force before the child reads its config, so
-    /// before any of its set-up steps: the child runs only the init
-    /// binary's start until then, which opens no device.
+    /// else [`Cgroup::create`], but only its v2 directory (for
+    /// `CLONE_INTO_CGROUP`), without its device program. The rest is left
+    /// for [`Cgroup::finish_after_clone`], which the launch calls right
+    /// after its clone: the v1 directories with their limits (0.4 ms on a
+    /// hybrid host) and the device program (0.2 ms) then overlap the
+    /// child's `exec` of the init binary, and are in force before the
+    /// child reads its config, so before any of its set-up steps: until
+    /// then the child runs only the init binary's start, which opens no
+    /// device and forks nothing, and is put in the v1 hierarchies (the
+    /// launch's `apply`) before it gets its config.
+    ///
+    /// Everything that can be refused before anything is made still is:
+    /// the limits, and a directory that exists in any hierarchy.
     pub(crate) fn create_for_launch(
         planned: Option<CgroupPaths>,
         config: &CgroupConfig,
@@ -150,43 +170,35 @@ impl Cgroup {
         Cgroup::make(paths, config, true)
     }
 
-    /// Makes the cgroup; with `defer_devices`, keeps the v2 device
-    /// program's rules for later.
-    fn make(paths: CgroupPaths, config: &CgroupConfig, defer_devices: bool) -> Result<Cgroup, CgroupError> {
+    /// Makes the cgroup; with `defer`, only its v2 directory, leaving the
+    /// v1 ones and the device program for [`Cgroup::finish_after_clone`].
+    fn make(paths: CgroupPaths, config: &CgroupConfig, defer: bool) -> Result<Cgroup, CgroupError> {
         let mut limits = plan_limits(&paths, &config.resources)?;
-        let mut deferred_devices = None;
-        if defer_devices {
+        let mut after_clone = AfterClone::default();
+        let mut now = paths.clone();
+        if defer {
             for limit in &mut limits {
                 if let Some(rules) = limit.device_program.take() {
-                    deferred_devices = Some(rules.to_vec());
+                    after_clone.devices = Some(rules.to_vec());
                 }
             }
+            if paths.dirs.iter().any(|dir| !dir.is_v2()) {
+                for dir in paths.dirs.iter().filter(|dir| !dir.is_v2()) {
+                    refuse_existing(dir, config.adopt_empty)?;
+                }
+                limits.retain(|limit| limit.dir.is_v2());
+                now.dirs.retain(CgroupDir::is_v2);
+                after_clone.v1 = Some((config.resources.clone(), config.adopt_empty));
+            }
         }
-        let mut created = Vec::new();
         let mut timings = CgroupTimings::default();
-        match build(
-            &paths,
-            config.adopt_empty,
-            &limits,
-            &mut created,
-            &mut timings.create,
-        ) {
-            Ok(v2_dir) => Ok(Cgroup {
-                paths,
-                timings: Mutex::new(timings),
-                v2_dir,
-                deferred_devices,
-            }),
-            Err(error) => {
-                // Only the just-made, still empty directories: rmdir cannot
-                // fail on them except by a concurrent removal. Parents made
-                // on the way stay: another create may be using them already.
-                for dir in created.iter().rev() {
-                    let _ = std::fs::remove_dir(&dir.path);
-                }
-                Err(error)
-            }
-        }
+        let v2_dir = build_or_undo(&now, config.adopt_empty, &limits, &mut timings.create)?;
+        Ok(Cgroup {
+            paths,
+            timings: Mutex::new(timings),
+            v2_dir,
+            after_clone,
+        })
     }
 
     /// Where [`Cgroup::create`] would make the cgroup of `config`, without
@@ -242,7 +254,7 @@ impl Cgroup {
             paths,
             timings: Mutex::default(),
             v2_dir,
-            deferred_devices: None,
+            after_clone: AfterClone::default(),
         })
     }
 
@@ -269,11 +281,30 @@ impl Cgroup {
         placed
     }
 
-    /// Loads and attaches the v2 device program that
-    /// [`Cgroup::create_for_launch`] left, once; nothing when there is
-    /// none.
-    pub(crate) fn attach_deferred_device_program(&mut self) -> Result<(), CgroupError> {
-        let Some(rules) = self.deferred_devices.take() else {
+    /// Makes what [`Cgroup::create_for_launch`] left, once: the v1
+    /// directories with their limits, then the v2 device program; nothing
+    /// when nothing was left. A v1 directory made before a failure is
+    /// removed again.
+    pub(crate) fn finish_after_clone(&mut self) -> Result<(), CgroupError> {
+        if let Some((resources, adopt_empty)) = self.after_clone.v1.take() {
+            let limits = plan_limits(&self.paths, &resources)?;
+            let limits: Vec<Limits<'_>> = limits.into_iter().filter(|limit| !limit.dir.is_v2()).collect();
+            let mut v1 = self.paths.clone();
+            v1.dirs.retain(|dir| !dir.is_v2());
+            let mut took = Vec::new();
+            let built = build_or_undo(&v1, adopt_empty, &limits, &mut took);
+            if let Ok(timings) = self.timings.get_mut() {
+                timings.create_after_clone = took;
+            }
+            if let Err(error) = built {
+                // None of the v1 directories is this cgroup's now (those
+                // made are removed again; one that was there already is
+                // another's): destroying it must not touch them.
+                self.paths.dirs.retain(CgroupDir::is_v2);
+                return Err(error);
+            }
+        }
+        let Some(rules) = self.after_clone.devices.take() else {
             return Ok(());
         };
         // plan_limits gives a device program only to a v2 directory, which
@@ -388,6 +419,39 @@ fn place(paths: &CgroupPaths, pid: i32, took: &mut Vec<(Hierarchy, Duration)>) -
 /// Makes the directories (and missing parents), checks and writes the
 /// limits, opens the v2 directory. Records each cgroup directory it makes
 /// in `created`, and how long each hierarchy took in `took`.
+/// [`build`]; on failure, removes the directories it made (only those:
+/// still empty, so rmdir cannot fail on them except by a concurrent
+/// removal; parents made on the way stay, as another create may be using
+/// them already).
+fn build_or_undo(
+    paths: &CgroupPaths,
+    adopt_empty: bool,
+    limits: &[Limits<'_>],
+    took: &mut Vec<(Hierarchy, Duration)>,
+) -> Result<Option<OwnedFd>, CgroupError> {
+    let mut created = Vec::new();
+    let built = build(paths, adopt_empty, limits, &mut created, took);
+    if built.is_err() {
+        for dir in created.iter().rev() {
+            let _ = std::fs::remove_dir(&dir.path);
+        }
+    }
+    built
+}
+
+/// Refuses `dir` if it exists and is not an empty one to take over
+/// (`adopt_empty`): what [`build`] would refuse, checked before anything
+/// is made.
+fn refuse_existing(dir: &CgroupDir, adopt_empty: bool) -> Result<(), CgroupError> {
+    if dir.path.exists() && !(adopt_empty && is_empty(dir)) {
+        return Err(CgroupError::Exists {
+            hierarchy: dir.hierarchy.clone(),
+            path: dir.path.clone(),
+        });
+    }
+    Ok(())
+}
+
 fn build<'a>(
     paths: &'a CgroupPaths,
     adopt_empty: bool,
