@@ -849,8 +849,8 @@ mod tests {
     }
 
     #[test]
-    fn the_verifier_walks_each_instruction_about_once() {
-        if !crate::root_gate::require_root("the_verifier_walks_each_instruction_about_once") {
+    fn the_verifier_walks_each_instruction_at_most_twice() {
+        if !crate::root_gate::require_root("the_verifier_walks_each_instruction_at_most_twice") {
             return;
         }
         let c = DeviceType::Char;

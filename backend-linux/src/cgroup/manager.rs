@@ -287,12 +287,13 @@ impl Cgroup {
     /// removed again.
     pub(crate) fn finish_after_clone(&mut self) -> Result<(), CgroupError> {
         if let Some((resources, adopt_empty)) = self.after_clone.v1.take() {
-            let limits = plan_limits(&self.paths, &resources)?;
-            let limits: Vec<Limits<'_>> = limits.into_iter().filter(|limit| !limit.dir.is_v2()).collect();
             let mut v1 = self.paths.clone();
             v1.dirs.retain(|dir| !dir.is_v2());
             let mut took = Vec::new();
-            let built = build_or_undo(&v1, adopt_empty, &limits, &mut took);
+            let built = plan_limits(&self.paths, &resources).and_then(|limits| {
+                let limits: Vec<Limits<'_>> = limits.into_iter().filter(|limit| !limit.dir.is_v2()).collect();
+                build_or_undo(&v1, adopt_empty, &limits, &mut took)
+            });
             if let Ok(timings) = self.timings.get_mut() {
                 timings.create_after_clone = took;
             }
@@ -416,9 +417,6 @@ fn place(paths: &CgroupPaths, pid: i32, took: &mut Vec<(Hierarchy, Duration)>) -
     Ok(())
 }
 
-/// Makes the directories (and missing parents), checks and writes the
-/// limits, opens the v2 directory. Records each cgroup directory it makes
-/// in `created`, and how long each hierarchy took in `took`.
 /// [`build`]; on failure, removes the directories it made (only those:
 /// still empty, so rmdir cannot fail on them except by a concurrent
 /// removal; parents made on the way stay, as another create may be using
@@ -452,6 +450,9 @@ fn refuse_existing(dir: &CgroupDir, adopt_empty: bool) -> Result<(), CgroupError
     Ok(())
 }
 
+/// Makes the directories (and missing parents), checks and writes the
+/// limits, opens the v2 directory. Records each cgroup directory it makes
+/// in `created`, and how long each hierarchy took in `took`.
 fn build<'a>(
     paths: &'a CgroupPaths,
     adopt_empty: bool,
