@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::options::Options;
 use crate::process::Process;
 use crate::setns::{self, Container};
-use crate::spawn::{self, ChildFds, CloneSpec, InitProgram, JoinCgroup};
+use crate::spawn::{self, ChildFds, CloneSpec, InitProgram};
 use crate::wait::{self, Collect};
 use crate::{clock, id_maps, net, sys, Signal};
 
@@ -257,7 +257,6 @@ impl LinuxLaunch {
             cgroup,
             start: start_pipe.as_ref().map(|(read, _)| read.as_fd()),
             console: self.console.as_ref().map(AsFd::as_fd),
-            join: &[],
             target: None,
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
@@ -286,11 +285,13 @@ impl LinuxLaunch {
 
     /// Spawns the setns helper: the init binary, in no new namespace, with
     /// a pidfd on the container's init. Where the plan enters the
-    /// container's cgroups, the helper is cloned into the v2 one and joins
-    /// the others before its `exec`, so the process it forks is born in
-    /// all of them: only a fork is held to `pids.max`, a move into the
-    /// cgroup is not. The helper itself counts against the limit until it
-    /// exits, right after its fork (runc's does too): a container one
+    /// container's cgroups, the helper is cloned into the v2 one and put
+    /// in the others while it `exec`s (a v1 hierarchy's first write can
+    /// wait for an RCU grace period: the `exec` overlaps it); it forks only
+    /// once the byte sent after that comes, so the process it forks is
+    /// born in all of them: only a fork is held to `pids.max`, a move into
+    /// the cgroup is not. The helper itself counts against the limit until
+    /// it exits, right after its fork (runc's does too): a container one
     /// process short of its limit cannot be joined.
     fn spawn_helper(&mut self, spawn: &Spawn) -> Result<Pid, Error> {
         if !self.processes.is_empty() {
@@ -312,12 +313,6 @@ impl LinuxLaunch {
             .and_then(CgroupPaths::v2)
             .map(|dir| std::fs::File::open(&dir.path).map_err(Error::file(&dir.path)))
             .transpose()?;
-        let join = paths
-            .map_or(&[][..], |paths| &paths.dirs[..])
-            .iter()
-            .filter(|dir| !dir.is_v2())
-            .map(|dir| JoinCgroup::open(&dir.path))
-            .collect::<Result<Vec<_>, Error>>()?;
         let (parent_end, child_end) = launch_socket()?;
         let spec = CloneSpec {
             namespaces: 0,
@@ -327,10 +322,20 @@ impl LinuxLaunch {
             start: None,
             hand_off: None,
             console: self.console.as_ref().map(AsFd::as_fd),
-            join: &join,
             target: Some(container.pidfd()),
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
+        let joined = paths
+            .map_or(Ok(()), |paths| {
+                cgroup::enter(paths, pid.as_raw()).map_err(Error::from)
+            })
+            .and_then(|()| let_fork(&parent_end));
+        if let Err(error) = joined {
+            // The spawn fails as a whole: the helper goes with it.
+            let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL));
+            let _ = wait::reap_within(pidfd.as_fd(), REAP_BOUND);
+            return Err(error);
+        }
         self.spawned(pid, pidfd, parent_end, child_end);
         Ok(pid)
     }
@@ -480,6 +485,22 @@ impl LinuxLaunch {
 }
 
 /// The launch socket: the parent's end (non-blocking) and the child's.
+/// Sends the setns helper the byte it awaits before its fork
+/// ([`spawn::HELPER_MAY_FORK`]): it is in the container's cgroups.
+fn let_fork(helper: &OwnedFd) -> Result<(), Error> {
+    // Into an empty socket buffer, so it never blocks; no SIGPIPE should
+    // the helper have died already (its exit fails the launch).
+    match socket::send(
+        helper.as_raw_fd(),
+        &[spawn::HELPER_MAY_FORK],
+        MsgFlags::MSG_NOSIGNAL,
+    ) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(Error::syscall("send to the setns helper")(Errno::EIO)),
+        Err(errno) => Err(Error::syscall("send to the setns helper")(errno)),
+    }
+}
+
 fn launch_socket() -> Result<(OwnedFd, OwnedFd), Error> {
     let (parent_end, child_end) = socket::socketpair(
         AddressFamily::Unix,

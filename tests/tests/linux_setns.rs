@@ -323,8 +323,8 @@ fn a_full_pids_limit_refuses_the_fork() {
 }
 
 #[test]
-fn a_cgroup_the_helper_cannot_join_fails_the_launch_at_setns() {
-    if !require_root("a_cgroup_the_helper_cannot_join_fails_the_launch_at_setns") {
+fn a_cgroup_the_helper_cannot_join_fails_the_launch_at_spawn() {
+    if !require_root("a_cgroup_the_helper_cannot_join_fails_the_launch_at_spawn") {
         return;
     }
     let _serial = serial();
@@ -353,11 +353,13 @@ fn a_cgroup_the_helper_cannot_join_fails_the_launch_at_setns() {
     options = options.container_cgroups(paths);
     let result = Process::start(exec_plan(&["/bin/true"]), options);
     fs::remove_dir(&empty).expect("the cpuset is empty still");
+    // The launcher puts the helper in the v1 cgroups while it execs: the
+    // spawn fails, and takes the helper with it.
     match result {
-        Err(Error::Launch(LaunchError::Child { error, .. })) => {
+        Err(Error::Launch(LaunchError::Command { step, error })) => {
             assert_eq!(
-                (error.step, error.errno),
-                (ChildStep::Setns, Some(libc::ENOSPC)),
+                (step, error.errno),
+                (Step::Spawn, Some(libc::ENOSPC)),
                 "{error:?}"
             );
             let procs = empty.join("cgroup.procs");

@@ -15,15 +15,14 @@ mod sealed;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use nix::fcntl::{fcntl, FcntlArg};
 
-use cradle_core::{ChildStep, NamespaceKind, Pid};
+use cradle_core::{NamespaceKind, Pid};
 
 use self::pid_namespace::ChildrenInJoined;
 use self::pre_exec::PreExec;
-use self::report::{Report, Reports};
+use self::report::Reports;
 use crate::error::Error;
 use crate::options::InitBinary;
 use crate::sys::{self, Cloned};
@@ -130,37 +129,10 @@ pub(crate) struct ChildFds {
     pub(crate) preserved: Vec<OwnedFd>,
 }
 
-/// A cgroup the child joins before `exec`, by writing `0` (itself) to its
-/// `cgroup.procs`, opened here (close-on-exec) because the child may not
-/// allocate. What the child then forks is born in the cgroup. Only the
-/// setns helper joins cgroups so: a failure is reported at its step,
-/// [`ChildStep::Setns`].
-#[derive(Debug)]
-pub(crate) struct JoinCgroup {
-    procs: OwnedFd,
-    /// The report of a failed write, naming the file.
-    report: Report,
-}
-
-impl JoinCgroup {
-    /// Opens `cgroup.procs` in the cgroup directory `dir` for writing.
-    pub(crate) fn open(dir: &Path) -> Result<JoinCgroup, Error> {
-        let path = dir.join("cgroup.procs");
-        // std opens with O_CLOEXEC: the descriptor never reaches the init.
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(Error::file(&path))?;
-        let report = Report::new(
-            &format!("write of 0 to {} before exec", path.display()),
-            ChildStep::Setns,
-        );
-        Ok(JoinCgroup {
-            procs: file.into(),
-            report,
-        })
-    }
-}
+/// The byte the launcher sends a setns helper once it has put it in the
+/// container's cgroups; the helper forks only then (see
+/// `LinuxLaunch::spawn_helper`).
+pub(crate) const HELPER_MAY_FORK: u8 = b'j';
 
 /// How to clone.
 #[derive(Clone, Copy, Debug)]
@@ -182,8 +154,6 @@ pub(crate) struct CloneSpec<'a> {
     pub(crate) hand_off: Option<BorrowedFd<'a>>,
     /// The socket a console is sent on, placed at [`console_fd`].
     pub(crate) console: Option<BorrowedFd<'a>>,
-    /// Cgroups the child joins first thing, before anything else it does.
-    pub(crate) join: &'a [JoinCgroup],
     /// A setns helper's pidfd of the container's init, placed where the
     /// program says.
     pub(crate) target: Option<BorrowedFd<'a>>,
@@ -265,7 +235,6 @@ pub(crate) fn clone_init(
 
     let pre_exec = PreExec {
         program,
-        cgroups: spec.join,
         binary: &binary_path,
         argv: [program.path.as_ptr(), std::ptr::null()],
         envp: [program.env.as_ptr(), std::ptr::null()],

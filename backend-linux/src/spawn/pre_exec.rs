@@ -1,6 +1,6 @@
-//! The clone child's life before `exec`: join the cgroups it is given,
-//! place the descriptors, set the parent-death signal, wait for the release
-//! if asked, `exec` the init binary.
+//! The clone child's life before `exec`: place the descriptors, set the
+//! parent-death signal, wait for the release if asked, `exec` the init
+//! binary.
 //!
 //! The child is a copy of a possibly multi-threaded parent, so it makes
 //! async-signal-safe calls only: no allocation, no locks, no unwinding.
@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use nix::unistd;
 
 use super::report::Report;
-use super::{InitProgram, JoinCgroup};
+use super::InitProgram;
 
 /// How the child exits when it failed before `exec` (after reporting why).
 const EXIT_FAILED: i32 = 125;
@@ -27,8 +27,6 @@ const EXIT_ABANDONED: i32 = 124;
 #[derive(Debug)]
 pub(super) struct PreExec<'a> {
     pub(super) program: &'a InitProgram,
-    /// Cgroups to join before anything else.
-    pub(super) cgroups: &'a [JoinCgroup],
     /// What is `exec`d: `/proc/self/fd/<n>` of the sealed init binary.
     pub(super) binary: &'a CStr,
     pub(super) argv: [*const libc::c_char; 2],
@@ -52,11 +50,6 @@ pub(super) struct PreExec<'a> {
 impl PreExec<'_> {
     /// The child's whole life; it `exec`s or exits, never returns.
     pub(super) fn run(&self) -> ! {
-        // First: a placement below could land on a `cgroup.procs`
-        // descriptor's number.
-        for cgroup in self.cgroups {
-            self.join(cgroup);
-        }
         for &(from, to) in self.placements {
             // SAFETY: dup2 onto a bare number. No `OwnedFd` of this process
             // copy is ever dropped (the child execs or exits), so replacing
@@ -81,19 +74,6 @@ impl PreExec<'_> {
         // (this is a copy of its memory). execve returns only on failure.
         unsafe { libc::execve(self.binary.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
         self.fail(&self.program.reports.exec, Errno::last())
-    }
-
-    /// Moves this process into `cgroup`: `0` in `cgroup.procs` names the
-    /// writer.
-    fn join(&self, cgroup: &JoinCgroup) {
-        loop {
-            match unistd::write(&cgroup.procs, b"0") {
-                // One byte: any success wrote it.
-                Ok(_) => return,
-                Err(Errno::EINTR) => {}
-                Err(errno) => self.fail(&cgroup.report, errno),
-            }
-        }
     }
 
     /// Blocks until the parent sends the release byte.
