@@ -484,7 +484,6 @@ impl LinuxLaunch {
     }
 }
 
-/// The launch socket: the parent's end (non-blocking) and the child's.
 /// Sends the setns helper the byte it awaits before its fork
 /// ([`spawn::HELPER_MAY_FORK`]): it is in the container's cgroups.
 fn let_fork(helper: &OwnedFd) -> Result<(), Error> {
@@ -501,6 +500,7 @@ fn let_fork(helper: &OwnedFd) -> Result<(), Error> {
     }
 }
 
+/// The launch socket: the parent's end (non-blocking) and the child's.
 fn launch_socket() -> Result<(OwnedFd, OwnedFd), Error> {
     let (parent_end, child_end) = socket::socketpair(
         AddressFamily::Unix,
