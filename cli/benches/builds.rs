@@ -1,0 +1,192 @@
+//! Two builds of cradle against each other: `cradle run --rootfs <busybox>
+//! -- /bin/true` of each, whole processes, in one interleaved run, so that
+//! a change of a few tenths of a millisecond shows through the machine's
+//! drift, which moves the `views` benchmark's rows by more.
+//!
+//! Copies of one binary can differ by half a millisecond a run when one
+//! of them has sat in the page cache longer, so each build is copied
+//! afresh into a directory of the benchmark's, the older one twice: its
+//! second copy is a control, which shows what noise is left. `unshare` of
+//! the same namespaces runs beside them as the floor.
+//!
+//! Run as root with `bench/builds REV [v1|v2] [rounds]`, which builds
+//! REV and the work tree, or alone:
+//! `cargo bench -p cradle --bench builds -- BEFORE_DIR AFTER_DIR [rounds]`
+//! (each DIR holding the `cradle` and `cradle-init` of one build).
+
+// Shared with the views benchmark, which uses all of it.
+#[allow(dead_code)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::cgroups::{self, View};
+use support::error::BenchError;
+use support::sample::{timed, ErrorLog, Sample};
+use support::stats::{ms, Stats};
+
+const DEFAULT_ROUNDS: usize = 300;
+/// Runs of each row before the rounds, to warm the caches.
+const WARMUP: usize = 10;
+/// The binaries of one build, copied together.
+const BINARIES: [&str; 2] = ["cradle", "cradle-init"];
+
+fn main() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("bench builds: the benchmark creates containers: run it as root");
+        std::process::exit(1);
+    }
+    let args: Vec<String> = std::env::args().skip(1).filter(|arg| arg != "--bench").collect();
+    let (before, after, rounds) = match args.as_slice() {
+        [before, after] => (before, after, DEFAULT_ROUNDS),
+        [before, after, rounds] => match rounds.parse() {
+            Ok(rounds) if rounds > 0 => (before, after, rounds),
+            _ => usage(),
+        },
+        _ => usage(),
+    };
+    if let Err(error) = run(Path::new(before), Path::new(after), rounds) {
+        eprintln!("bench builds: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: cargo bench -p cradle --bench builds -- BEFORE_DIR AFTER_DIR [rounds]");
+    std::process::exit(2);
+}
+
+/// One row: a build's copy (or `unshare`), and its samples.
+struct Row {
+    name: String,
+    cradle: Option<PathBuf>,
+    samples: Vec<Sample>,
+}
+
+fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
+    let view = View::detect()?;
+    let pid = std::process::id();
+    let tag = format!("cb{pid}");
+    let dir = tempfile::Builder::new()
+        .prefix("cradle-bench-builds-")
+        .tempdir()
+        .map_err(BenchError::io("/tmp/cradle-bench-builds-*"))?;
+    let _sweep = Sweep {
+        own_dirs: cgroups::own_dirs()?,
+        cradle_cgroups: format!("cradle-{tag}-"),
+    };
+    let rootfs = support::rootfs::busybox(&dir.path().join("rootfs"))?;
+    let state = dir.path().join("state");
+    // Copied last of all, so that no copy has sat in the page cache longer.
+    let copies = [
+        ("before", before, "before"),
+        ("before, control copy", before, "control"),
+        ("after", after, "after"),
+    ];
+    let mut rows = Vec::new();
+    for (name, build, copy) in copies {
+        rows.push(Row {
+            name: name.to_owned(),
+            cradle: Some(fresh_copy(build, &dir.path().join(copy))?),
+            samples: Vec::with_capacity(rounds),
+        });
+    }
+    rows.push(Row {
+        name: "unshare --fork (same ns)".to_owned(),
+        cradle: None,
+        samples: Vec::with_capacity(rounds),
+    });
+
+    println!("== two builds: {} ==", view.title());
+    println!("load average at the start: {}", support::load_average());
+    println!("before: {}", before.display());
+    println!("after: {}", after.display());
+    println!(
+        "cradle run --rootfs <busybox> -- /bin/true (and unshare of the same namespaces); \
+         {rounds} rounds after {WARMUP} warm-up, the rows in a rotating order"
+    );
+    let mut errors = ErrorLog::create(&dir.path().join("stderr"))?;
+    let mut run_id = 0usize;
+    let count = rows.len();
+    for round in 0..WARMUP + rounds {
+        for offset in 0..count {
+            let row = &mut rows[(round + offset) % count];
+            let mut command = match &row.cradle {
+                Some(cradle) => {
+                    run_id += 1;
+                    let mut command = Command::new(cradle);
+                    command.arg("--root").arg(&state).args(["run", "--name"]);
+                    command
+                        .arg(format!("{tag}-{run_id}"))
+                        .arg("--rootfs")
+                        .arg(&rootfs);
+                    command.args(["--", "/bin/true"]);
+                    command
+                }
+                None => support::unshare_true(),
+            };
+            let sample = timed(&mut command, &mut errors)?;
+            if round >= WARMUP {
+                row.samples.push(sample);
+            }
+        }
+    }
+
+    println!("row (ms, whole process)          median        p90   CPU usr+sys  samples");
+    // Every row has `rounds` samples, at least one.
+    let stats: Vec<Option<Stats>> = rows.iter().map(|row| Stats::of(&row.samples)).collect();
+    for (row, stats) in rows.iter().zip(&stats) {
+        match stats {
+            Some(stats) => println!(
+                "{:<30} {:>8} {:>10} {:>13} {:>8}",
+                row.name,
+                ms(stats.median),
+                ms(stats.p90),
+                ms(stats.cpu),
+                row.samples.len()
+            ),
+            None => println!("{:<30} no samples", row.name),
+        }
+    }
+    let median = |index: usize| stats[index].map(|stats| stats.median.as_secs_f64() * 1e3);
+    if let (Some(before), Some(control), Some(after)) = (median(0), median(1), median(2)) {
+        println!("after - before: {:+.2} ms", after - before);
+        println!(
+            "control - before: {:+.2} ms (what the same build's two copies differ by)",
+            control - before
+        );
+    }
+    println!("load average at the end: {}", support::load_average());
+    Ok(())
+}
+
+/// Copies the binaries of the build in `build` into the new directory
+/// `to`; the path of the copied `cradle`. A build without `cradle-init`
+/// (before it existed) runs `cradle` as its own init.
+fn fresh_copy(build: &Path, to: &Path) -> Result<PathBuf, BenchError> {
+    std::fs::create_dir(to).map_err(BenchError::io(to))?;
+    for binary in BINARIES {
+        let from = build.join(binary);
+        if binary != "cradle" && !from.exists() {
+            continue;
+        }
+        std::fs::copy(&from, to.join(binary)).map_err(BenchError::io(&from))?;
+    }
+    Ok(to.join("cradle"))
+}
+
+/// Removes, when the benchmark ends however it ends, every cgroup of its
+/// containers that a failed run left below this process's own cgroups.
+struct Sweep {
+    own_dirs: Vec<PathBuf>,
+    cradle_cgroups: String,
+}
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        for line in cgroups::sweep(&self.own_dirs, |name| name.starts_with(&self.cradle_cgroups)) {
+            println!("bench builds: left behind: {line}");
+        }
+    }
+}
