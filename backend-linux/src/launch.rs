@@ -268,8 +268,7 @@ impl LinuxLaunch {
         };
         if let Err(error) = finished {
             // The spawn fails as a whole: the child goes with it.
-            let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL));
-            let _ = wait::reap_within(pidfd.as_fd(), REAP_BOUND);
+            kill_and_reap(&pidfd);
             return Err(error.into());
         }
         // Only a new one: in a pid namespace joined by path the init is not
@@ -332,8 +331,7 @@ impl LinuxLaunch {
             .and_then(|()| let_fork(&parent_end));
         if let Err(error) = joined {
             // The spawn fails as a whole: the helper goes with it.
-            let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL));
-            let _ = wait::reap_within(pidfd.as_fd(), REAP_BOUND);
+            kill_and_reap(&pidfd);
             return Err(error);
         }
         self.spawned(pid, pidfd, parent_end, child_end);
@@ -482,6 +480,13 @@ impl LinuxLaunch {
         self.socket = Some(stream);
         Ok(())
     }
+}
+
+/// Kills and reaps a child its spawn gives up on after the clone, before
+/// anything else knows of it (best effort, bounded by [`REAP_BOUND`]).
+fn kill_and_reap(pidfd: &OwnedFd) {
+    let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL));
+    let _ = wait::reap_within(pidfd.as_fd(), REAP_BOUND);
 }
 
 /// Sends the setns helper the byte it awaits before its fork
