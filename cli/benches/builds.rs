@@ -21,7 +21,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::cgroups::{self, View};
+use support::cgroups::{SweepOnDrop, View};
 use support::error::BenchError;
 use support::sample::{timed, ErrorLog, Sample};
 use support::stats::{ms, Stats};
@@ -72,10 +72,8 @@ fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
         .prefix("cradle-bench-builds-")
         .tempdir()
         .map_err(BenchError::io("/tmp/cradle-bench-builds-*"))?;
-    let _sweep = Sweep {
-        own_dirs: cgroups::own_dirs()?,
-        cradle_cgroups: format!("cradle-{tag}-"),
-    };
+    let cradle_cgroups = format!("cradle-{tag}-");
+    let _sweep = SweepOnDrop::new("builds", move |name| name.starts_with(&cradle_cgroups))?;
     let rootfs = support::rootfs::busybox(&dir.path().join("rootfs"))?;
     let state = dir.path().join("state");
     // Copied last of all, so that no copy has sat in the page cache longer.
@@ -174,19 +172,4 @@ fn fresh_copy(build: &Path, to: &Path) -> Result<PathBuf, BenchError> {
         std::fs::copy(&from, to.join(binary)).map_err(BenchError::io(&from))?;
     }
     Ok(to.join("cradle"))
-}
-
-/// Removes, when the benchmark ends however it ends, every cgroup of its
-/// containers that a failed run left below this process's own cgroups.
-struct Sweep {
-    own_dirs: Vec<PathBuf>,
-    cradle_cgroups: String,
-}
-
-impl Drop for Sweep {
-    fn drop(&mut self) {
-        for line in cgroups::sweep(&self.own_dirs, |name| name.starts_with(&self.cradle_cgroups)) {
-            println!("bench builds: left behind: {line}");
-        }
-    }
 }

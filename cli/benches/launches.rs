@@ -29,7 +29,7 @@ use cradle_linux::Options;
 use nix::sys::resource::UsageWho;
 
 use support::bundle::Spec;
-use support::cgroups::{self, View};
+use support::cgroups::{SweepOnDrop, View};
 use support::error::BenchError;
 use support::sample::{children_cpu, cpu_time, output};
 
@@ -76,11 +76,11 @@ fn run(launches: usize) -> Result<(), BenchError> {
         .prefix("cradle-bench-launches-")
         .tempdir()
         .map_err(BenchError::io("/tmp/cradle-bench-launches-*"))?;
-    let _sweep = Sweep {
-        own_dirs: cgroups::own_dirs()?,
-        cgroup_parent: cgroup_parent.clone(),
-        cradle_cgroups: format!("cradle-{tag}-"),
-    };
+    // The driver's and crun's parent, and cradle run's `cradle-<id>`.
+    let (parent, cradle_cgroups) = (cgroup_parent.clone(), format!("cradle-{tag}-"));
+    let _sweep = SweepOnDrop::new("launches", move |name| {
+        name == parent || name.starts_with(&cradle_cgroups)
+    })?;
     let rootfs = support::rootfs::busybox(&dir.path().join("rootfs"))?;
     let cradle_state = dir.path().join("state-cradle");
     let crun_state = dir.path().join("state-crun");
@@ -312,23 +312,4 @@ fn crun_bundles(dir: &Path, rootfs: &Path, cgroup_parent: &str) -> Result<[PathB
         )
     };
     Ok([bundle(0)?, bundle(1)?])
-}
-
-/// Removes, when dropped, the cgroups this run made below this process's
-/// own: the driver's and crun's parent, and cradle run's `cradle-<id>`.
-struct Sweep {
-    own_dirs: Vec<PathBuf>,
-    cgroup_parent: String,
-    cradle_cgroups: String,
-}
-
-impl Drop for Sweep {
-    fn drop(&mut self) {
-        let (parent, cradle_cgroups) = (&self.cgroup_parent, &self.cradle_cgroups);
-        for line in cgroups::sweep(&self.own_dirs, |name| {
-            name == parent || name.starts_with(cradle_cgroups)
-        }) {
-            println!("bench launches: left behind: {line}");
-        }
-    }
 }

@@ -123,6 +123,41 @@ pub(crate) fn sweep(own: &[PathBuf], is_ours: impl Fn(&str) -> bool) -> Vec<Stri
     found
 }
 
+/// A [`sweep`] when dropped, however the benchmark ends, of the cgroups
+/// below this process's own that `is_ours` names; what it found there is
+/// printed, under the benchmark's `name`. (The views benchmark checks more
+/// at its end, in its own cleanup.)
+#[allow(dead_code)]
+pub(crate) struct SweepOnDrop {
+    name: &'static str,
+    own_dirs: Vec<PathBuf>,
+    is_ours: Box<dyn Fn(&str) -> bool>,
+}
+
+#[allow(dead_code)]
+impl SweepOnDrop {
+    /// Reads this process's own cgroups now, while the layout is known
+    /// good.
+    pub(crate) fn new(
+        name: &'static str,
+        is_ours: impl Fn(&str) -> bool + 'static,
+    ) -> Result<SweepOnDrop, BenchError> {
+        Ok(SweepOnDrop {
+            name,
+            own_dirs: own_dirs()?,
+            is_ours: Box::new(is_ours),
+        })
+    }
+}
+
+impl Drop for SweepOnDrop {
+    fn drop(&mut self) {
+        for line in sweep(&self.own_dirs, &self.is_ours) {
+            println!("bench {}: left behind: {line}", self.name);
+        }
+    }
+}
+
 /// Kills what is in the cgroup `root` and below, then removes them,
 /// deepest first. What it found and could not remove, as messages.
 fn remove_tree(root: &Path) -> Vec<String> {
