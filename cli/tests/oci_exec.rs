@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::bundle::{args, create, receive_console, Bundle};
-use common::{one_line, require_root, Sandbox};
+use common::{one_line, require_root, try_read_until, Sandbox};
 use serde_json::{json, Value};
 
 /// `CAP_SYS_ADMIN`'s bit in `CapEff`.
@@ -316,22 +316,28 @@ fn a_detached_exec_sends_its_terminal_to_the_console_socket() {
     if !require_root("a_detached_exec_sends_its_terminal_to_the_console_socket") {
         return;
     }
-    use std::io::Read as _;
     let sandbox = Sandbox::new("ociexec-console");
     let id = sandbox.name("c");
     let _bundle = running(&sandbox, &id);
     let files = tempfile::tempdir().expect("process files");
-    let mut process = shell_process(r#"echo "name=$(tty). size=$(stty size)."; read line; echo "got $line""#);
+    // It outlives its answer (`delete --force` ends it), so that an early
+    // end of the terminal is the process's, never the test's doing.
+    let mut process = shell_process(
+        r#"echo "name=$(tty). size=$(stty size)."; read line; echo "got $line"; exec sleep 1000"#,
+    );
     process["terminal"] = json!(true);
     process["consoleSize"] = json!({ "height": 30, "width": 70 });
     let path = process_file(files.path(), "p.json", &process);
     let socket = files.path().join("console.sock");
+    let pid_file = files.path().join("exec.pid");
     let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
     let receiving = std::thread::spawn(move || receive_console(&listener));
     sandbox
         .cradle()
         .args(["exec", "--detach", "--console-socket"])
         .arg(&socket)
+        .arg("--pid-file")
+        .arg(&pid_file)
         .arg("--process")
         .arg(&path)
         .arg(&id)
@@ -340,17 +346,19 @@ fn a_detached_exec_sends_its_terminal_to_the_console_socket() {
     let (mut master, name) = receiving.join().expect("the console arrives");
     // The container's init has no terminal: this is its devpts' first.
     assert_eq!(name, "/dev/pts/0");
+    // Typed ahead: the shell has not read its line yet, may not have run.
     std::io::Write::write_all(&mut master, b"hi\n").expect("type");
     let mut seen = String::new();
-    let mut buf = [0; 1024];
-    while !seen.contains("got hi") {
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+    for needle in ["name=/dev/pts/0. size=30 70.", "got hi"] {
+        if let Err(why) = try_read_until(&mut master, &mut seen, needle) {
+            let pid = fs::read_to_string(&pid_file).unwrap_or_default();
+            let process = fs::read_to_string(format!("/proc/{pid}/status")).map_or_else(
+                |_| "gone".to_owned(),
+                |status| status.lines().take(3).collect::<Vec<_>>().join(", "),
+            );
+            panic!("{why}; the process ({pid}): {process}");
         }
     }
-    assert!(seen.contains("name=/dev/pts/0. size=30 70."), "{seen:?}");
-    assert!(seen.contains("got hi"), "{seen:?}");
     delete(&sandbox, &id);
     sandbox.assert_clean();
 }

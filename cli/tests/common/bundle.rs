@@ -124,8 +124,10 @@ pub fn receive_console(listener: &std::os::unix::net::UnixListener) -> (fs::File
     let mut name = [0u8; 64];
     let mut iov = [IoSliceMut::new(&mut name)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let message = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
-        .expect("recvmsg of the console");
+    // CLOEXEC: not inherited by what other tests spawn meanwhile.
+    let flags = MsgFlags::MSG_CMSG_CLOEXEC;
+    let message =
+        recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), flags).expect("recvmsg of the console");
     let mut master = None;
     for control in message.cmsgs().expect("control messages") {
         if let ControlMessageOwned::ScmRights(fds) = control {

@@ -156,6 +156,14 @@ pub fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
 /// Reads the terminal `master` into `seen` until `needle` has appeared in
 /// it, within [`DEADLINE`].
 pub fn read_until(master: &mut std::fs::File, seen: &mut String, needle: &str) {
+    if let Err(why) = try_read_until(master, seen, needle) {
+        panic!("{why}");
+    }
+}
+
+/// [`read_until`], with why it failed (the terminal closed, or the
+/// deadline passed) for the caller to add to.
+pub fn try_read_until(master: &mut std::fs::File, seen: &mut String, needle: &str) -> Result<(), String> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::io::Read as _;
     use std::os::fd::AsFd as _;
@@ -164,15 +172,19 @@ pub fn read_until(master: &mut std::fs::File, seen: &mut String, needle: &str) {
     let mut buf = [0; 1024];
     while !seen.contains(needle) {
         let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "no {needle:?} in {seen:?}");
+        if left.is_zero() {
+            return Err(format!("no {needle:?} in {seen:?}"));
+        }
         let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
         let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
         if poll(&mut fds, timeout).expect("poll") == 0 {
             continue;
         }
         match master.read(&mut buf) {
-            Ok(0) | Err(_) => panic!("terminal closed before {needle:?}: {seen:?}"),
+            Ok(0) => return Err(format!("terminal closed before {needle:?}: {seen:?}")),
+            Err(error) => return Err(format!("terminal closed before {needle:?} ({error}): {seen:?}")),
             Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
         }
     }
+    Ok(())
 }
