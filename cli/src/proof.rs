@@ -10,7 +10,9 @@
 //!   container's cgroup (cradle gives it no other parent); its name is
 //!   `cradle-<id>`; and its directory is exactly where the hierarchy's mount
 //!   shows that cgroup. A command run from another cgroup (another login
-//!   session's scope) is therefore refused too.
+//!   session's scope) is therefore refused too, unless none of the
+//!   directories exists any more: then `state` shows the record and
+//!   `delete` removes it, acting on no cgroup (see [`cgroup_unless_gone`]).
 //! - **process**: the init's pid and start time name a running process
 //!   (the pidfd of [`Container::open`]), and `/proc/<pid>/cgroup` puts it in
 //!   the recorded, checked cgroup (or below it) in every hierarchy; checked
@@ -132,6 +134,36 @@ pub(crate) fn cgroup(paths: &CgroupPaths, id: &str, placed: Option<&Placement>) 
         }
     }
     Ok(())
+}
+
+/// What [`cgroup_unless_gone`] found of a state's cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CgroupCheck {
+    /// Proved the container's, as [`cgroup`] proves it.
+    Proved,
+    /// Not provable from here, but none of its directories exists.
+    Gone,
+}
+
+/// [`cgroup`], except that a cgroup none of whose directories exists is
+/// [`Gone`](CgroupCheck::Gone) rather than refused: a container run from
+/// another cgroup (a login session's scope) whose cgroups went with that
+/// one, when the session ended. What does not exist cannot be acted on;
+/// a process the state names still needs [`init`]'s proof.
+pub(crate) fn cgroup_unless_gone(
+    paths: &CgroupPaths,
+    id: &str,
+    placed: Option<&Placement>,
+) -> Result<CgroupCheck, CliError> {
+    match cgroup(paths, id, placed) {
+        Ok(()) => Ok(CgroupCheck::Proved),
+        Err(_) if paths.dirs.iter().all(|dir| is_absent(&dir.path)) => Ok(CgroupCheck::Gone),
+        Err(refused) => Err(refused),
+    }
+}
+
+fn is_absent(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_err_and(|error| error.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// The host's mount table, read once per command: a command's proofs

@@ -2,7 +2,9 @@
 //! and state files that name what is not the container's (a host process,
 //! a foreign cgroup, a foreign veth, a symlink for the temporary file).
 //! Each is a real attempt against a harmless target the test made itself;
-//! each must be refused in one line with the target untouched.
+//! each must be refused in one line with the target untouched. And the
+//! other side of the cgroup proof: a stopped container run from another
+//! cgroup, whose cgroups went with that one, can still be deleted.
 
 mod common;
 
@@ -322,6 +324,171 @@ fn a_state_file_naming_a_foreign_cgroup_does_not_get_it_killed_or_removed() {
     held.victim.as_mut().expect("victim").assert_alive();
     drop(held);
     assert!(!dir.exists());
+    sandbox.assert_clean();
+}
+
+/// A cgroup of the test's own in every hierarchy, below the test's own
+/// cgroup, that a `cradle` can be run from, as from another login
+/// session's scope. Its processes are killed and it is removed on drop,
+/// with the container cgroup below it.
+struct SessionCgroup {
+    dirs: Vec<PathBuf>,
+    container: String,
+}
+
+impl SessionCgroup {
+    fn new(container: &str) -> SessionCgroup {
+        let name = format!("session-{}", std::process::id());
+        let dirs: Vec<PathBuf> = cradle_tests::linux::cgroup_dirs_of("self")
+            .into_iter()
+            .map(|own| own.join(&name))
+            .collect();
+        let session = SessionCgroup {
+            dirs,
+            container: format!("cradle-{container}"),
+        };
+        for dir in &session.dirs {
+            fs::create_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            // A v1 cpuset starts empty, and nothing can join an empty one.
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(value) = fs::read_to_string(dir.with_file_name(file)) {
+                    fs::write(dir.join(file), value).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+                }
+            }
+        }
+        session
+    }
+
+    /// `cradle` with `args`, run from this cgroup in every hierarchy.
+    fn cradle(&self, root: &Path, args: &[&str]) -> std::process::ExitStatus {
+        let procs: Vec<String> = self
+            .dirs
+            .iter()
+            .map(|dir| dir.join("cgroup.procs").display().to_string())
+            .collect();
+        StdCommand::new("sh")
+            .args([
+                "-c",
+                r#"for procs in $SESSION_PROCS; do echo $$ > "$procs" || exit 1; done; exec "$@""#,
+                "sh",
+            ])
+            .arg(common::cradle_bin())
+            .arg("--root")
+            .arg(root)
+            .args(args)
+            .env("SESSION_PROCS", procs.join(" "))
+            .stdout(Stdio::null())
+            .status()
+            .expect("sh")
+    }
+
+    /// The container's cgroup below this one, in every hierarchy.
+    fn container_dirs(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|dir| dir.join(&self.container)).collect()
+    }
+
+    /// Kills what is in the container's cgroup and removes it, then this
+    /// one: what the end of a login session does to its scope.
+    fn end(&self) {
+        for dir in self.container_dirs().iter().chain(&self.dirs) {
+            remove_cgroup(dir);
+        }
+    }
+}
+
+impl Drop for SessionCgroup {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Kills the processes in cgroup `dir` (the test's own) and removes it,
+/// within [`DEADLINE`]; nothing if it is not there.
+fn remove_cgroup(dir: &Path) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while dir.exists() && std::time::Instant::now() < deadline {
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|line| line.parse().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+        if fs::remove_dir(dir).is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn a_stopped_container_whose_cgroups_are_gone_is_deleted_from_another_cgroup() {
+    if !require_root("a_stopped_container_whose_cgroups_are_gone_is_deleted_from_another_cgroup") {
+        return;
+    }
+    let sandbox = Sandbox::new("gonecg");
+    let id = sandbox.name("c");
+    let session = SessionCgroup::new(&id);
+    let ran = session.cradle(
+        sandbox.root(),
+        &["run", "-d", "--name", &id, "--", "sleep", "1000"],
+    );
+    assert!(ran.success(), "run -d from the session's cgroup: {ran}");
+    for dir in session.container_dirs() {
+        assert!(dir.is_dir(), "{} was not made", dir.display());
+    }
+    // While its cgroup is there, it is not this cgroup's to act on.
+    assert_refused(
+        sandbox.cradle().args(["delete", "--force", &id]),
+        "is not below cradle's parent",
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(sandbox.root().join(&id).join("state.json")).expect("state.json"))
+            .expect("JSON");
+    let pid = state["pid"].as_i64().expect("a pid");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the refused delete ended the container"
+    );
+
+    session.end();
+    assert_eq!(sandbox.state(&id)["status"], "stopped");
+    sandbox.cradle().args(["delete", &id]).assert().success();
+    sandbox.assert_clean();
+}
+
+#[test]
+fn a_state_file_naming_a_gone_cgroup_does_not_get_its_process_signalled() {
+    if !require_root("a_state_file_naming_a_gone_cgroup_does_not_get_its_process_signalled") {
+        return;
+    }
+    let Some((own, mount)) = own_pids_cgroup() else {
+        eprintln!("no v1 pids hierarchy: the planted cgroup case needs one");
+        return;
+    };
+    let sandbox = Sandbox::new("gonecgproc");
+    let mut victim = Victim::start();
+    let id = sandbox.name("c");
+    // Named as cradle names it, below a cgroup that does not exist.
+    let cgroup = format!(
+        "{}/elsewhere-{}/cradle-{id}",
+        own.trim_end_matches('/'),
+        std::process::id()
+    );
+    plant_state(
+        sandbox.root(),
+        &id,
+        victim.pid(),
+        victim.start_time(),
+        pids_cgroup_record(&cgroup, &mount),
+        json!([]),
+    );
+    assert_refused(
+        sandbox.cradle().args(["delete", "--force", &id]),
+        "is not below cradle's parent",
+    );
+    victim.assert_alive();
+    assert!(
+        sandbox.root().join(&id).exists(),
+        "the record of a live process went"
+    );
+    fs::remove_dir_all(sandbox.root().join(&id)).expect("remove planted state");
     sandbox.assert_clean();
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use cradle_linux::Signal;
 
 use crate::error::CliError;
+use crate::proof::CgroupCheck;
 use crate::state::{ContainerState, Entry, Stage, StateRoot, Status};
 use crate::{crash, proof, teardown};
 
@@ -26,7 +27,7 @@ const SUPERVISOR_BOUND: Duration = Duration::from_secs(10);
 pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), CliError> {
     states.sweep();
     let entry = states.open(id)?;
-    let state = match entry.read() {
+    let mut state = match entry.read() {
         Ok(state) => state,
         Err(CliError::BadState { reason, .. }) if force => return delete_damaged(id, &reason, entry),
         Err(CliError::BadState { reason, .. }) => {
@@ -39,17 +40,27 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
     };
     // Nothing the state names is acted on before it is proved the
     // container's: its cgroup, its init (in `init()`), its interfaces.
-    if let Some(paths) = &state.cgroup {
-        proof::cgroup(paths, id, state.placement())?;
-    }
+    let cgroup_gone = match &state.cgroup {
+        Some(paths) => proof::cgroup_unless_gone(paths, id, state.placement())? == CgroupCheck::Gone,
+        None => false,
+    };
     // Refused before anything is done, where its mounts cannot be reached.
     if let Some(mounts) = &state.shared_mounts {
         mounts.reachable(id)?;
     }
     if state.stage == Stage::Creating {
+        if cgroup_gone {
+            state.cgroup = None;
+        }
         return delete_creating(id, state, entry);
     }
     let init = state.init()?;
+    if cgroup_gone {
+        // Not even looked for again: whatever is at its paths now is not
+        // the container's.
+        tracing::warn!(%id, "the container's cgroup is gone; removing its record");
+        state.cgroup = None;
+    }
     // Proved while the init runs: its network namespace holds the peers.
     let interfaces = proof::interfaces(id, &state.interfaces, init.as_ref());
     if let Some(init) = init {

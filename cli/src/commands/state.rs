@@ -12,9 +12,10 @@ use crate::state::StateRoot;
 
 pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
     let state = states.open(id)?.read()?;
-    // A state that names what is not the container's is refused, not shown.
+    // A state that names what is not the container's is refused, not
+    // shown; one whose cgroup is gone names nothing to act on.
     if let Some(paths) = &state.cgroup {
-        proof::cgroup(paths, id, state.placement())?;
+        proof::cgroup_unless_gone(paths, id, state.placement())?;
     }
     // The namespaces live in the init's /proc entry: once it is gone (or
     // its pid is another process's) there are no paths to give.
