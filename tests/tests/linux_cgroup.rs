@@ -1033,6 +1033,35 @@ fn a_process_missing_from_the_v2_tree_is_killed_too() {
     turn.finish();
 }
 
+#[test]
+fn a_destroy_that_removes_the_first_directory_at_once_still_kills_what_the_rest_hold() {
+    // Destroy first tries one rmdir a directory, with no listing: the
+    // first succeeds (its hierarchy holds nothing), the second is refused,
+    // and the whole way must still kill the process the others hold.
+    let Some(turn) = CgroupTurn::take(
+        "a_destroy_that_removes_the_first_directory_at_once_still_kills_what_the_rest_hold",
+        PREFIX,
+    ) else {
+        return;
+    };
+    let host = host();
+    if host.hierarchies().len() < 2 {
+        eprintln!("not applicable: this host mounts one hierarchy");
+        return turn.finish();
+    }
+    let cgroup = TestCgroup::create(&host, "first-empty", Resources::default());
+    let mut sleeper = TestChild::held_sh("sleep 30");
+    let dirs = &cgroup.paths().dirs;
+    for dir in &dirs[1..] {
+        std::fs::write(dir.file("cgroup.procs"), sleeper.pid().to_string()).expect("join a cgroup");
+    }
+    assert_eq!(read(&dirs[0].file("cgroup.procs")), "", "the first holds nothing");
+    cgroup.destroy().expect("destroy");
+    assert_eq!(sleeper.wait().signal(), Some(nix::libc::SIGKILL));
+    assert_removed(&cgroup);
+    turn.finish();
+}
+
 /// The scenario run on a pure v2 host: this binary again, in a private mount
 /// namespace where `/sys/fs/cgroup` is a fresh cgroup2 mount and nothing of
 /// v1 is mounted (the host's mounts are not touched).

@@ -210,6 +210,15 @@ impl Cgroup {
     /// them busy. Directories already gone are fine. Tries every hierarchy
     /// and returns the first failure.
     pub fn destroy_by(&self, deadline: Instant) -> Result<(), CgroupError> {
+        // Usually the cgroup is empty by now (its processes reaped) and has
+        // nothing below it: then an rmdir a directory does it all, without
+        // listing anything. The kernel refuses (EBUSY) to remove a cgroup
+        // that holds a process or a cgroup, so a removal shows there was
+        // nothing to kill; any refusal takes the whole way below, which
+        // finds the directories removed here gone, as it may.
+        if self.paths.dirs.iter().all(|dir| remove_once(&dir.path).is_ok()) {
+            return Ok(());
+        }
         let killed = self.kill_all_and_wait(deadline);
         let mut removed = Ok(());
         for dir in &self.paths.dirs {
