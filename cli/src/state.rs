@@ -193,6 +193,12 @@ impl ContainerState {
         if !(is_running(self.pid, self.start_time) && in_cgroup()) {
             return Status::Stopped;
         }
+        self.status_of_running()
+    }
+
+    /// The status of a container whose init runs: created (held before
+    /// `exec`), paused (its cgroup frozen) or running.
+    pub(crate) fn status_of_running(&self) -> Status {
         if self.stage == Stage::Created {
             return Status::Created;
         }

@@ -63,6 +63,14 @@ fn create_holds_and_start_runs_across_processes() {
 
     sandbox.cradle().args(["pause", &id]).assert().success();
     assert_eq!(sandbox.state(&id)["status"], "paused");
+    // A process joining the frozen cgroup would freeze with it.
+    let exec = sandbox
+        .cradle()
+        .args(["exec", &id, "--", "true"])
+        .output()
+        .expect("exec");
+    assert!(!exec.status.success(), "exec into a paused container ran");
+    assert!(one_line(&exec.stderr).contains("is paused"), "{:?}", exec.stderr);
     sandbox.cradle().args(["resume", &id]).assert().success();
     assert_eq!(sandbox.state(&id)["status"], "running");
 

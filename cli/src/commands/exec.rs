@@ -124,20 +124,20 @@ fn at_step(step: cradle_core::Step) {
 /// process has not started), nor paused (a process joining its frozen
 /// cgroup would freeze with it), nor stopped.
 fn running_init(id: &str, state: &ContainerState) -> Result<Container, CliError> {
-    let not_running = || CliError::NotRunning { id: id.to_owned() };
-    match state.status() {
-        Status::Running => {}
-        status @ (Status::Created | Status::Paused) => {
-            return Err(CliError::WrongStatus {
-                id: id.to_owned(),
-                status: status.as_str(),
-                wanted: "running",
-            })
-        }
-        Status::Creating | Status::Stopped => return Err(not_running()),
+    // Proved first (its pid, start time and cgroup: a pid reused by another
+    // process is refused), then asked what it is doing: the proof reads
+    // what a status would, once.
+    let init = state
+        .init()?
+        .ok_or_else(|| CliError::NotRunning { id: id.to_owned() })?;
+    match state.status_of_running() {
+        Status::Running => Ok(init),
+        status => Err(CliError::WrongStatus {
+            id: id.to_owned(),
+            status: status.as_str(),
+            wanted: "running",
+        }),
     }
-    // Checks the start time too: a pid reused by another process is refused.
-    state.init()?.ok_or_else(not_running)
 }
 
 /// The error of a launch of `program` that failed: a full pids limit by
