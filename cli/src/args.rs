@@ -39,6 +39,15 @@ const GLOBAL_OPTIONS: &str = "Global options";
 #[derive(Debug, Parser)]
 #[command(name = "cradle", version, about = ABOUT, after_help = EXAMPLES, propagate_version = true)]
 pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) globals: Globals,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The options every subcommand takes, before or after its name.
+#[derive(Debug, Args)]
+pub(crate) struct Globals {
     /// Directory of the containers' state, one subdirectory per container.
     /// It must be yours, not a symlink, and not writable by group or others
     /// (it is made 0700). [default: /run/cradle for root, else
@@ -66,8 +75,6 @@ pub(crate) struct Cli {
     /// systemd. (Accepted as a flag so that engines get a clear error.)
     #[arg(help_heading = GLOBAL_OPTIONS, long, global = true)]
     pub(crate) systemd_cgroup: bool,
-    #[command(subcommand)]
-    pub(crate) command: Command,
 }
 
 impl Cli {
@@ -75,7 +82,7 @@ impl Cli {
     /// else, who cannot write to `/run`, a directory of the caller's own
     /// (see [`crate::state_fs::user_root`]), never a guessable `/tmp` path.
     pub(crate) fn state_root(&self) -> PathBuf {
-        if let Some(root) = &self.root {
+        if let Some(root) = &self.globals.root {
             return root.clone();
         }
         let uid = nix::unistd::geteuid();

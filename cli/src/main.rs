@@ -18,6 +18,7 @@ mod held;
 mod hooks;
 mod init_binary;
 mod log_json;
+mod parse;
 mod proof;
 mod seccomp_cache;
 mod shared_mounts;
@@ -34,7 +35,6 @@ use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::args::{Cli, LogFormat};
@@ -43,14 +43,14 @@ fn main() -> ExitCode {
     // In a container's init (cradle is its own init binary) this is never
     // reached: cradle-linux takes the init's role before `main`.
     timings::process_started();
-    let cli = match Cli::try_parse() {
+    let cli = match parse::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
     };
     init_logging(&cli);
     let oci = cli.command.is_oci();
     // An engine reads a failed command's error from the log file.
-    let logs_to_file = cli.log.is_some();
+    let logs_to_file = cli.globals.log.is_some();
     match commands::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
@@ -84,10 +84,10 @@ fn usage_error(error: &clap::Error) -> ExitCode {
 /// more with each `-v` or `--debug`; `RUST_LOG` wins when set. With
 /// `--log-format json`, one JSON object per line.
 fn init_logging(cli: &Cli) {
-    let verbose = if cli.debug {
-        cli.verbose.max(2)
+    let verbose = if cli.globals.debug {
+        cli.globals.verbose.max(2)
     } else {
-        cli.verbose
+        cli.globals.verbose
     };
     let level = match verbose {
         0 => "warn",
@@ -96,7 +96,7 @@ fn init_logging(cli: &Cli) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let file = cli.log.as_ref().and_then(|path| {
+    let file = cli.globals.log.as_ref().and_then(|path| {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -115,7 +115,7 @@ fn init_logging(cli: &Cli) {
         .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false);
-    match cli.log_format {
+    match cli.globals.log_format {
         LogFormat::Json => builder.event_format(log_json::RuncJson).init(),
         LogFormat::Text => builder.init(),
     }

@@ -19,7 +19,7 @@ use crate::state::StateRoot;
 
 /// Runs the subcommand `cli` names.
 pub(crate) fn dispatch(cli: Cli) -> Result<u8, CliError> {
-    if cli.systemd_cgroup {
+    if cli.globals.systemd_cgroup {
         return Err(CliError::Usage(
             "--systemd-cgroup: not supported (cradle manages cgroups through the filesystem)".to_owned(),
         ));
