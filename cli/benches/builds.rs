@@ -1,13 +1,15 @@
 //! Two builds of cradle against each other: `cradle run --rootfs <busybox>
-//! -- /bin/true` of each, whole processes, in one interleaved run, so that
-//! a change of a few tenths of a millisecond shows through the machine's
-//! drift, which moves the `views` benchmark's rows by more.
+//! -- /bin/true` of each, whole processes, in one interleaved run, then
+//! `cradle exec` of `/bin/true` into one running container the same way,
+//! so that a change of a few tenths of a millisecond shows through the
+//! machine's drift, which moves the `views` benchmark's rows by more.
 //!
 //! Copies of one binary can differ by half a millisecond a run when one
 //! of them has sat in the page cache longer, so each build is copied
 //! afresh into a directory of the benchmark's, the older one twice: its
 //! second copy is a control, which shows what noise is left. `unshare` of
-//! the same namespaces runs beside them as the floor.
+//! the same namespaces, and `nsenter -a` for the execs, run beside them as
+//! the floors.
 //!
 //! Run as root with `bench/builds REV [v1|v2] [rounds]`, which builds
 //! REV and the work tree, or alone:
@@ -57,11 +59,25 @@ fn usage() -> ! {
     std::process::exit(2);
 }
 
-/// One row: a build's copy (or `unshare`), and its samples.
+/// One row: a build's copy (or the kernel's floor), and its samples.
 struct Row {
     name: String,
     cradle: Option<PathBuf>,
     samples: Vec<Sample>,
+}
+
+/// The rows of one table: each copy of `copies`, then `floor`.
+fn rows(copies: &[(&str, PathBuf)], floor: &str, rounds: usize) -> Vec<Row> {
+    copies
+        .iter()
+        .map(|(name, cradle)| (name.to_string(), Some(cradle.clone())))
+        .chain(std::iter::once((floor.to_owned(), None)))
+        .map(|(name, cradle)| Row {
+            name,
+            cradle,
+            samples: Vec::with_capacity(rounds),
+        })
+        .collect()
 }
 
 fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
@@ -77,62 +93,104 @@ fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
     let rootfs = support::rootfs::busybox(&dir.path().join("rootfs"))?;
     let state = dir.path().join("state");
     // Copied last of all, so that no copy has sat in the page cache longer.
-    let copies = [
+    let mut copies = Vec::new();
+    for (name, build, copy) in [
         ("before", before, "before"),
         ("before, control copy", before, "control"),
         ("after", after, "after"),
-    ];
-    let mut rows = Vec::new();
-    for (name, build, copy) in copies {
-        rows.push(Row {
-            name: name.to_owned(),
-            cradle: Some(fresh_copy(build, &dir.path().join(copy))?),
-            samples: Vec::with_capacity(rounds),
-        });
+    ] {
+        copies.push((name, fresh_copy(build, &dir.path().join(copy))?));
     }
-    rows.push(Row {
-        name: "unshare --fork (same ns)".to_owned(),
-        cradle: None,
-        samples: Vec::with_capacity(rounds),
-    });
+    let cradle = |program: &Path| {
+        let mut command = Command::new(program);
+        command.arg("--root").arg(&state);
+        command
+    };
 
     println!("== two builds: {} ==", view.title());
     println!("load average at the start: {}", support::load_average());
     println!("before: {}", before.display());
     println!("after: {}", after.display());
+    let mut errors = ErrorLog::create(&dir.path().join("stderr"))?;
+
     println!(
         "cradle run --rootfs <busybox> -- /bin/true (and unshare of the same namespaces); \
          {rounds} rounds after {WARMUP} warm-up, the rows in a rotating order"
     );
-    let mut errors = ErrorLog::create(&dir.path().join("stderr"))?;
+    let mut runs = rows(&copies, "unshare --fork (same ns)", rounds);
     let mut run_id = 0usize;
+    interleave(&mut runs, rounds, &mut errors, |program| match program {
+        Some(program) => {
+            run_id += 1;
+            let mut command = cradle(program);
+            command.args(["run", "--name", &format!("{tag}-{run_id}"), "--rootfs"]);
+            command.arg(&rootfs).args(["--", "/bin/true"]);
+            command
+        }
+        None => support::unshare_true(),
+    })?;
+    report(&runs);
+
+    // Into a container of the after build's; each build's exec reads its
+    // record, so the builds' state formats must agree.
+    let target = format!("{tag}-exec");
+    println!(
+        "cradle exec {target} -- /bin/true (and nsenter -a into it); {rounds} rounds after {WARMUP} \
+         warm-up, the rows in a rotating order"
+    );
+    let (_, after_copy) = &copies[2];
+    let execs = support::container::start_sleeping(|| cradle(after_copy), &target, &rootfs, &mut errors)
+        .and_then(|init| {
+            let mut execs = rows(&copies, "nsenter -t PID -a", rounds);
+            interleave(&mut execs, rounds, &mut errors, |program| match program {
+                Some(program) => {
+                    let mut command = cradle(program);
+                    command.args(["exec", &target, "--", "/bin/true"]);
+                    command
+                }
+                None => support::nsenter_true(init),
+            })?;
+            Ok(execs)
+        });
+    // Removed whatever happened; its cgroup is swept on drop besides.
+    let deleted = support::sample::output(cradle(after_copy).args(["delete", "--force", &target]));
+    match execs {
+        Ok(execs) => report(&execs),
+        Err(error) => println!("cradle exec: stopped: {error}"),
+    }
+    if let Err(error) = deleted {
+        println!("the exec rows' container: {error}");
+    }
+    println!("load average at the end: {}", support::load_average());
+    Ok(())
+}
+
+/// Runs each row's command (`command` of its copy, or of `None` for the
+/// floor) once a round, in a rotating order, keeping the samples after
+/// [`WARMUP`] rounds.
+fn interleave(
+    rows: &mut [Row],
+    rounds: usize,
+    errors: &mut ErrorLog,
+    mut command: impl FnMut(Option<&Path>) -> Command,
+) -> Result<(), BenchError> {
     let count = rows.len();
     for round in 0..WARMUP + rounds {
         for offset in 0..count {
             let row = &mut rows[(round + offset) % count];
-            let mut command = match &row.cradle {
-                Some(cradle) => {
-                    run_id += 1;
-                    let mut command = Command::new(cradle);
-                    command.arg("--root").arg(&state).args(["run", "--name"]);
-                    command
-                        .arg(format!("{tag}-{run_id}"))
-                        .arg("--rootfs")
-                        .arg(&rootfs);
-                    command.args(["--", "/bin/true"]);
-                    command
-                }
-                None => support::unshare_true(),
-            };
-            let sample = timed(&mut command, &mut errors)?;
+            let sample = timed(&mut command(row.cradle.as_deref()), errors)?;
             if round >= WARMUP {
                 row.samples.push(sample);
             }
         }
     }
+    Ok(())
+}
 
+/// The table of `rows` (the three copies, then the floor) and the
+/// differences of the copies' medians.
+fn report(rows: &[Row]) {
     println!("row (ms, whole process)          median        p90   CPU usr+sys  samples");
-    // Every row has `rounds` samples, at least one.
     let stats: Vec<Option<Stats>> = rows.iter().map(|row| Stats::of(&row.samples)).collect();
     for (row, stats) in rows.iter().zip(&stats) {
         match stats {
@@ -155,8 +213,6 @@ fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
             control - before
         );
     }
-    println!("load average at the end: {}", support::load_average());
-    Ok(())
 }
 
 /// Copies the binaries of the build in `build` into the new directory

@@ -1,9 +1,10 @@
-//! What the `views` and `launches` benchmarks share: the busybox rootfs,
-//! the OCI bundle the runtimes run, whole processes timed with their CPU
-//! time, the statistics, and the cgroup view they run in.
+//! What the benchmarks share: the busybox rootfs, the OCI bundle the
+//! runtimes run, a sleeping container to exec into, whole processes timed
+//! with their CPU time, the statistics, and the cgroup view they run in.
 
 pub(crate) mod bundle;
 pub(crate) mod cgroups;
+pub(crate) mod container;
 pub(crate) mod error;
 pub(crate) mod rootfs;
 pub(crate) mod sample;
@@ -24,6 +25,14 @@ pub(crate) fn unshare_true() -> std::process::Command {
         "--",
         "/bin/true",
     ]);
+    command
+}
+
+/// The floor for an exec: `nsenter` into every namespace of process
+/// `pid`, running `/bin/true`.
+pub(crate) fn nsenter_true(pid: u32) -> std::process::Command {
+    let mut command = std::process::Command::new("nsenter");
+    command.args(["-t", &pid.to_string(), "-a", "/bin/true"]);
     command
 }
 

@@ -5,16 +5,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
-
 use crate::rows::{Plan, Runtime, CRADLE, CRUN, RUNC};
 use crate::support::bundle::Spec;
 use crate::support::cgroups;
+use crate::support::container;
 use crate::support::error::BenchError;
 use crate::support::sample::{output, timed, ErrorLog};
-
-/// The long-lived containers' command: busybox's sleep, for a day.
-const SLEEP: [&str; 2] = ["sleep", "86400"];
 
 /// What this run made that outlives a row's run: the running containers
 /// and the cgroups the runtimes leave. [`Cleanup::finish`] removes them;
@@ -174,7 +170,7 @@ pub(crate) fn prepare(
         if index == CRUN && crun_works.is_err() {
             continue;
         }
-        let exec_bundle = bundle(&spec, &runtime, "exec", &SLEEP)?;
+        let exec_bundle = bundle(&spec, &runtime, "exec", &container::SLEEP)?;
         let id = format!("{}-{}-exec", plan.tag, runtime.name);
         cleanup.containers.push((runtime.clone(), id.clone()));
         let mut run = runtime.command();
@@ -196,28 +192,7 @@ pub(crate) fn prepare(
 fn start_cradle_container(plan: &mut Plan, cleanup: &mut Cleanup, errors: &mut ErrorLog) {
     let id = format!("{}-exec", plan.tag);
     cleanup.containers.push((plan.cradle.clone(), id.clone()));
-    let mut run = plan.cradle.command();
-    run.args(["run", "--detach", "--name", &id, "--rootfs"])
-        .arg(&plan.rootfs)
-        .arg("--")
-        .args(SLEEP);
-    let started = timed(&mut run, errors).and_then(|_| {
-        let state = output(plan.cradle.command().args(["state", &id]))?;
-        let value: Value = serde_json::from_str(&state).map_err(|e| BenchError::Json {
-            document: format!("cradle state {id}"),
-            path: "",
-            reason: e.to_string(),
-        })?;
-        value["pid"]
-            .as_u64()
-            .and_then(|pid| u32::try_from(pid).ok())
-            .ok_or_else(|| BenchError::Json {
-                document: format!("cradle state {id}"),
-                path: "pid",
-                reason: format!("not a pid: {}", value["pid"]),
-            })
-    });
-    match started {
+    match container::start_sleeping(|| plan.cradle.command(), &id, &plan.rootfs, errors) {
         Ok(pid) => {
             plan.exec_ids[CRADLE] = Some(id);
             plan.exec_pid = Some(pid);

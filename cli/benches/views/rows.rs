@@ -174,9 +174,7 @@ impl Plan {
             }
             RowId::Nsenter => {
                 let pid = self.exec_pid.ok_or_else(|| missing("running container"))?;
-                let mut command = Command::new("nsenter");
-                command.args(["-t", &pid.to_string(), "-a", "/bin/true"]);
-                command
+                crate::support::nsenter_true(pid)
             }
             RowId::CradleExec => {
                 let mut command = self.cradle.command();
