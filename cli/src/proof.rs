@@ -157,7 +157,9 @@ pub(crate) fn cgroup_unless_gone(
 ) -> Result<CgroupCheck, CliError> {
     match cgroup(paths, id, placed) {
         Ok(()) => Ok(CgroupCheck::Proved),
-        Err(_) if paths.dirs.iter().all(|dir| is_absent(&dir.path)) => Ok(CgroupCheck::Gone),
+        Err(_) if !paths.dirs.is_empty() && paths.dirs.iter().all(|dir| is_absent(&dir.path)) => {
+            Ok(CgroupCheck::Gone)
+        }
         Err(refused) => Err(refused),
     }
 }

@@ -211,7 +211,7 @@ impl Cgroup {
     /// and returns the first failure.
     pub fn destroy_by(&self, deadline: Instant) -> Result<(), CgroupError> {
         // Usually the cgroup is empty by now (its processes reaped) and has
-        // nothing below it: then an rmdir a directory does it all, without
+        // nothing below it: then one rmdir per directory does it all, without
         // listing anything. The kernel refuses (EBUSY) to remove a cgroup
         // that holds a process or a cgroup, so a removal shows there was
         // nothing to kill; any refusal takes the whole way below, which
