@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use cradle_core::launch::Who;
 use cradle_core::{ChildStep, Config, LaunchError, Plan, Step};
 use cradle_linux::cgroup::{
-    Cgroup, CgroupConfig, CgroupError, FreezerState, Hierarchy, Layout, Mode, Resources, Version,
+    Cgroup, CgroupConfig, CgroupError, CgroupPaths, FreezerState, Hierarchy, Layout, Mode, Resources, Version,
 };
 use cradle_linux::{Options, Process};
 use cradle_tests::linux::{self, CgroupTurn};
@@ -1058,6 +1058,57 @@ fn a_destroy_that_removes_the_first_directory_at_once_still_kills_what_the_rest_
     assert_eq!(read(&dirs[0].file("cgroup.procs")), "", "the first holds nothing");
     cgroup.destroy().expect("destroy");
     assert_eq!(sleeper.wait().signal(), Some(nix::libc::SIGKILL));
+    assert_removed(&cgroup);
+    turn.finish();
+}
+
+#[test]
+fn a_freezer_directory_already_gone_does_not_fail_a_kill_by_signals() {
+    // A process in every v1 directory but the freezer's, and not in the
+    // v2 one; the freezer's directory is gone (destroy removes an empty
+    // directory at once). The kill by signals finds no freezer to use or
+    // thaw, kills the process, and says so; and destroy removes the rest.
+    let Some(turn) = CgroupTurn::take(
+        "a_freezer_directory_already_gone_does_not_fail_a_kill_by_signals",
+        PREFIX,
+    ) else {
+        return;
+    };
+    let host = host();
+    let cgroup = TestCgroup::create(&host, "no-freezer", Resources::default());
+    let Some(freezer) = cgroup.paths().v1_with("freezer").cloned() else {
+        eprintln!("not applicable: this host has no v1 freezer hierarchy");
+        return turn.finish();
+    };
+    let mut sleeper = TestChild::held_sh("sleep 30");
+    let joined: Vec<_> = cgroup
+        .paths()
+        .dirs
+        .iter()
+        .filter(|dir| dir.hierarchy != Hierarchy::V2 && dir.hierarchy != freezer.hierarchy)
+        .collect();
+    assert!(!joined.is_empty(), "a v1 hierarchy besides the freezer's");
+    for dir in joined {
+        std::fs::write(dir.file("cgroup.procs"), sleeper.pid().to_string()).expect("join a cgroup");
+    }
+    std::fs::remove_dir(&freezer.path).expect("remove the empty freezer directory");
+    // Its v1 part alone, as on a host without cgroup2, whose freezer would
+    // be used instead.
+    let v1_part = Cgroup::open(CgroupPaths {
+        dirs: cgroup
+            .paths()
+            .dirs
+            .iter()
+            .filter(|dir| dir.hierarchy != Hierarchy::V2)
+            .cloned()
+            .collect(),
+    })
+    .expect("the v1 part");
+    v1_part
+        .kill_all_signalling(Instant::now() + linux::DEADLINE, sigkill)
+        .expect("kill by signals");
+    assert_eq!(sleeper.wait().signal(), Some(nix::libc::SIGKILL));
+    cgroup.destroy().expect("destroy");
     assert_removed(&cgroup);
     turn.finish();
 }

@@ -39,10 +39,14 @@ impl Freezer {
         if let Some(dir) = v2 {
             return Some(Freezer::V2(dir.path.clone()));
         }
-        paths.v1_with("freezer").map(|dir| Freezer::V1 {
-            hierarchy: dir.hierarchy.clone(),
-            dir: dir.path.clone(),
-        })
+        // A directory gone (removed as empty) freezes nothing.
+        paths
+            .v1_with("freezer")
+            .filter(|dir| dir.path.exists())
+            .map(|dir| Freezer::V1 {
+                hierarchy: dir.hierarchy.clone(),
+                dir: dir.path.clone(),
+            })
     }
 
     /// Freezes, and waits until every process is stopped. If that fails or

@@ -13,7 +13,7 @@ use super::detect::parse_proc_cgroup;
 use super::error::CgroupError;
 use super::freezer::Freezer;
 use super::fs;
-use super::hierarchy::{CgroupDir, Hierarchy};
+use super::hierarchy::{CgroupDir, CgroupPaths, Hierarchy};
 use super::manager::Cgroup;
 use super::wait::{poll_until, wait_for_event};
 use crate::{sys, Signal};
@@ -211,14 +211,28 @@ impl Cgroup {
     /// and returns the first failure.
     pub fn destroy_by(&self, deadline: Instant) -> Result<(), CgroupError> {
         // Usually the cgroup is empty by now (its processes reaped) and has
-        // nothing below it: then one rmdir per directory does it all, without
-        // listing anything. The kernel refuses (EBUSY) to remove a cgroup
-        // that holds a process or a cgroup, so a removal shows there was
-        // nothing to kill; any refusal takes the whole way below, which
-        // finds the directories removed here gone, as it may.
-        if self.paths.dirs.iter().all(|dir| remove_once(&dir.path).is_ok()) {
+        // nothing below it: then one rmdir per directory does it all,
+        // without listing anything. The kernel refuses (EBUSY) to remove a
+        // cgroup that holds a process or a cgroup, so a removed directory
+        // held nothing to kill.
+        let left: Vec<CgroupDir> = self
+            .paths
+            .dirs
+            .iter()
+            .filter(|dir| remove_once(&dir.path).is_err())
+            .cloned()
+            .collect();
+        if left.is_empty() {
             return Ok(());
         }
+        // The rest is ended as a cgroup of its own: the hierarchies whose
+        // directory went (a freezer's among them) take no part in the kill.
+        Cgroup::to_end(CgroupPaths { dirs: left }).kill_and_remove(deadline)
+    }
+
+    /// Kills and waits for the cgroup to empty, then removes each
+    /// directory and any cgroups made below it, deepest first.
+    fn kill_and_remove(&self, deadline: Instant) -> Result<(), CgroupError> {
         let killed = self.kill_all_and_wait(deadline);
         let mut removed = Ok(());
         for dir in &self.paths.dirs {

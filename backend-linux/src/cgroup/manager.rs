@@ -243,6 +243,17 @@ impl Cgroup {
 
     /// Takes up a cgroup that cradle created before, from its
     /// [`paths`](Cgroup::paths) (kept in a state file, say).
+    /// The cgroup at `paths` to end, with none of a launch's state and no
+    /// directory opened (some of them may be gone).
+    pub(crate) fn to_end(paths: CgroupPaths) -> Cgroup {
+        Cgroup {
+            paths,
+            timings: Mutex::default(),
+            v2_dir: None,
+            after_clone: AfterClone::default(),
+        }
+    }
+
     pub fn open(paths: CgroupPaths) -> Result<Cgroup, CgroupError> {
         if paths.dirs.is_empty() {
             return Err(CgroupError::NoHierarchy {
