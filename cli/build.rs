@@ -25,6 +25,10 @@ fn main() {
     if target("CARGO_CFG_TARGET_OS") != "linux" || target("CARGO_CFG_TARGET_ENV") != "gnu" {
         return;
     }
+    // The compiler asked is the host's: a cross build keeps libgcc_s.
+    if target("TARGET") != target("HOST") {
+        return;
+    }
     // A static build links libgcc_eh already.
     if target("CARGO_CFG_TARGET_FEATURE")
         .split(',')
@@ -44,6 +48,8 @@ fn main() {
     )
     .expect("write the linker script");
     println!("cargo:rustc-link-search=native={}", dir.display());
+    // A compiler upgrade that moves the archive writes the script again.
+    println!("cargo:rerun-if-changed={}", archive.display());
 }
 
 /// Where the C compiler (rustc's linker driver) keeps `libgcc_eh.a`.
