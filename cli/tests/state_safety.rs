@@ -458,25 +458,29 @@ fn a_state_file_naming_a_gone_cgroup_does_not_get_its_process_signalled() {
     if !require_root("a_state_file_naming_a_gone_cgroup_does_not_get_its_process_signalled") {
         return;
     }
-    let Some((own, mount)) = own_pids_cgroup() else {
-        eprintln!("no v1 pids hierarchy: the planted cgroup case needs one");
-        return;
-    };
     let sandbox = Sandbox::new("gonecgproc");
     let mut victim = Victim::start();
     let id = sandbox.name("c");
-    // Named as cradle names it, below a cgroup that does not exist.
-    let cgroup = format!(
-        "{}/elsewhere-{}/cradle-{id}",
-        own.trim_end_matches('/'),
-        std::process::id()
-    );
+    // Named as cradle names it, below a cgroup that does not exist, in
+    // the first hierarchy this host mounts (whichever its layout).
+    let layout = cradle_linux::cgroup::Layout::detect().expect("this host's cgroups");
+    let mounted = layout.hierarchies().first().expect("a cgroup hierarchy");
+    let cgroup = mounted
+        .own_cgroup
+        .join(format!("elsewhere-{}", std::process::id()))
+        .join(format!("cradle-{id}"));
+    let dir = cradle_linux::cgroup::CgroupDir {
+        hierarchy: mounted.hierarchy.clone(),
+        path: mounted.dir(&cgroup).expect("below the mount"),
+        cgroup,
+    };
+    assert!(!dir.path.exists());
     plant_state(
         sandbox.root(),
         &id,
         victim.pid(),
         victim.start_time(),
-        pids_cgroup_record(&cgroup, &mount),
+        json!({ "dirs": [dir] }),
         json!([]),
     );
     assert_refused(
