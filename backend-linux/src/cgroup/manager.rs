@@ -243,6 +243,19 @@ impl Cgroup {
 
     /// Takes up a cgroup that cradle created before, from its
     /// [`paths`](Cgroup::paths) (kept in a state file, say).
+    pub fn open(paths: CgroupPaths) -> Result<Cgroup, CgroupError> {
+        if paths.dirs.is_empty() {
+            return Err(CgroupError::NoHierarchy {
+                path: PathBuf::from(MOUNTINFO),
+            });
+        }
+        let v2_dir = paths.v2().map(open_dir).transpose()?;
+        Ok(Cgroup {
+            v2_dir,
+            ..Cgroup::to_end(paths)
+        })
+    }
+
     /// The cgroup at `paths` to end, with none of a launch's state and no
     /// directory opened (some of them may be gone).
     pub(crate) fn to_end(paths: CgroupPaths) -> Cgroup {
@@ -252,21 +265,6 @@ impl Cgroup {
             v2_dir: None,
             after_clone: AfterClone::default(),
         }
-    }
-
-    pub fn open(paths: CgroupPaths) -> Result<Cgroup, CgroupError> {
-        if paths.dirs.is_empty() {
-            return Err(CgroupError::NoHierarchy {
-                path: PathBuf::from(MOUNTINFO),
-            });
-        }
-        let v2_dir = paths.v2().map(open_dir).transpose()?;
-        Ok(Cgroup {
-            paths,
-            timings: Mutex::default(),
-            v2_dir,
-            after_clone: AfterClone::default(),
-        })
     }
 
     /// A directory fd for `clone3(CLONE_INTO_CGROUP)`: the child starts in
