@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 use cradle_core::launch::Who;
 use cradle_core::{ChildStep, Config, LaunchError, Plan, Step};
 use cradle_linux::cgroup::{
-    Cgroup, CgroupConfig, CgroupError, CgroupPaths, FreezerState, Hierarchy, Layout, Mode, Resources, Version,
+    Cgroup, CgroupConfig, CgroupDir, CgroupError, CgroupPaths, FreezerState, Hierarchy, Layout, Mode,
+    Resources, Version,
 };
 use cradle_linux::{Options, Process};
 use cradle_tests::linux::{self, CgroupTurn};
@@ -232,6 +233,15 @@ fn cpu_use(pid: i32) -> u64 {
 fn wait_until_it_runs(pid: i32, what: &str) {
     let before = stat(pid).expect("process is there").cpu_ticks;
     wait_until(what, || stat(pid).expect("process is there").cpu_ticks > before);
+}
+
+/// Moves process `pid` into each of `dirs` (a cgroup's directories), by
+/// hand: the tests' way to put it in some hierarchies and not others.
+fn join<'a>(pid: i32, dirs: impl IntoIterator<Item = &'a CgroupDir>) {
+    for dir in dirs {
+        std::fs::write(dir.file("cgroup.procs"), pid.to_string())
+            .unwrap_or_else(|e| panic!("join {}: {e}", dir.path.display()));
+    }
 }
 
 fn sigkill(pid: i32) -> std::io::Result<()> {
@@ -1013,14 +1023,14 @@ fn a_process_missing_from_the_v2_tree_is_killed_too() {
     }
     let cgroup = TestCgroup::create(&host, "v1-only", Resources::default());
     let mut sleeper = TestChild::held_sh("sleep 30");
-    for dir in cgroup
-        .paths()
-        .dirs
-        .iter()
-        .filter(|dir| dir.hierarchy != Hierarchy::V2)
-    {
-        std::fs::write(dir.file("cgroup.procs"), sleeper.pid().to_string()).expect("join a v1 cgroup");
-    }
+    join(
+        sleeper.pid(),
+        cgroup
+            .paths()
+            .dirs
+            .iter()
+            .filter(|dir| dir.hierarchy != Hierarchy::V2),
+    );
     let v2 = cgroup.paths().v2().expect("a v2 directory");
     assert_eq!(
         read(&v2.file("cgroup.procs")),
@@ -1035,9 +1045,9 @@ fn a_process_missing_from_the_v2_tree_is_killed_too() {
 
 #[test]
 fn a_destroy_that_removes_the_first_directory_at_once_still_kills_what_the_rest_hold() {
-    // Destroy first tries one rmdir a directory, with no listing: the
-    // first succeeds (its hierarchy holds nothing), the second is refused,
-    // and the whole way must still kill the process the others hold.
+    // Destroy first tries one rmdir per directory, with no listing: the
+    // first succeeds (its hierarchy holds nothing), the others are
+    // refused, and the kill must still reach the process they hold.
     let Some(turn) = CgroupTurn::take(
         "a_destroy_that_removes_the_first_directory_at_once_still_kills_what_the_rest_hold",
         PREFIX,
@@ -1052,9 +1062,7 @@ fn a_destroy_that_removes_the_first_directory_at_once_still_kills_what_the_rest_
     let cgroup = TestCgroup::create(&host, "first-empty", Resources::default());
     let mut sleeper = TestChild::held_sh("sleep 30");
     let dirs = &cgroup.paths().dirs;
-    for dir in &dirs[1..] {
-        std::fs::write(dir.file("cgroup.procs"), sleeper.pid().to_string()).expect("join a cgroup");
-    }
+    join(sleeper.pid(), &dirs[1..]);
     assert_eq!(read(&dirs[0].file("cgroup.procs")), "", "the first holds nothing");
     cgroup.destroy().expect("destroy");
     assert_eq!(sleeper.wait().signal(), Some(nix::libc::SIGKILL));
@@ -1088,9 +1096,7 @@ fn a_freezer_directory_already_gone_does_not_fail_a_kill_by_signals() {
         .filter(|dir| dir.hierarchy != Hierarchy::V2 && dir.hierarchy != freezer.hierarchy)
         .collect();
     assert!(!joined.is_empty(), "a v1 hierarchy besides the freezer's");
-    for dir in joined {
-        std::fs::write(dir.file("cgroup.procs"), sleeper.pid().to_string()).expect("join a cgroup");
-    }
+    join(sleeper.pid(), joined);
     std::fs::remove_dir(&freezer.path).expect("remove the empty freezer directory");
     // Its v1 part alone, as on a host without cgroup2, whose freezer would
     // be used instead.
