@@ -1,7 +1,8 @@
 //! The binary a container's init runs until its command: `cradle-init`
 //! from beside `cradle` when it is of the same build (smaller, so sooner
 //! started), else `cradle` itself, so that a stale or foreign
-//! `cradle-init` is never run. Root only.
+//! `cradle-init` is never run (root only); and how `cradle-init` is
+//! linked.
 
 mod common;
 
@@ -47,6 +48,86 @@ fn a_held_init_runs_cradle_init_only_when_it_is_of_the_same_build() {
         held_init_binary(&sandbox, &cradle, bundle.path(), "none"),
         file_id(&cradle)
     );
+}
+
+/// `cli/build.rs` links `cradle-init` statically wherever the toolchain
+/// can: then it has no program interpreter and needs no shared library
+/// (one would be loaded by nothing). Either way it starts: run by hand,
+/// it says it is not, and exits 2.
+#[test]
+fn cradle_init_is_linked_as_the_build_says_and_starts() {
+    let path = env!("CARGO_BIN_EXE_cradle-init");
+    let links = Links::of(&fs::read(path).expect("read cradle-init"));
+    match env!("CRADLE_INIT_LINK") {
+        "static" => assert_eq!(
+            links,
+            Links {
+                interpreter: false,
+                needed: 0
+            },
+            "a static cradle-init"
+        ),
+        "dynamic" => assert!(links.interpreter, "a dynamic cradle-init: {links:?}"),
+        other => panic!("CRADLE_INIT_LINK is {other}"),
+    }
+    // The reading itself, checked on a dynamic binary: cradle needs
+    // libseccomp and the C library.
+    if !cfg!(target_feature = "crt-static") {
+        let cradle = Links::of(&fs::read(cradle_bin()).expect("read cradle"));
+        assert!(cradle.interpreter && cradle.needed >= 2, "cradle: {cradle:?}");
+    }
+    let output = Command::new(path).output().expect("run cradle-init");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "cradle-init by hand: {stderr}");
+    assert!(
+        stderr.contains("run by cradle as a container's init only"),
+        "{stderr}"
+    );
+}
+
+/// What an ELF executable asks of the dynamic loader.
+#[derive(Debug, PartialEq)]
+struct Links {
+    /// It names a program interpreter (`PT_INTERP`).
+    interpreter: bool,
+    /// The shared libraries it names (`DT_NEEDED`).
+    needed: usize,
+}
+
+impl Links {
+    /// Reads them from a little-endian 64-bit ELF file's program headers.
+    fn of(elf: &[u8]) -> Links {
+        assert!(
+            elf.starts_with(b"\x7fELF\x02\x01"),
+            "not a little-endian 64-bit ELF file"
+        );
+        let word = |at: usize| u64::from_le_bytes(elf[at..at + 8].try_into().expect("8 bytes"));
+        let half = |at: usize| usize::from(u16::from_le_bytes([elf[at], elf[at + 1]]));
+        let (table, size, count) = (word(0x20) as usize, half(0x36), half(0x38));
+        let mut links = Links {
+            interpreter: false,
+            needed: 0,
+        };
+        for header in (0..count).map(|index| table + index * size) {
+            let kind = u32::from_le_bytes(elf[header..header + 4].try_into().expect("4 bytes"));
+            let (offset, length) = (word(header + 8) as usize, word(header + 32) as usize);
+            match kind {
+                // PT_INTERP
+                3 => links.interpreter = true,
+                // PT_DYNAMIC: (tag, value) pairs up to DT_NULL.
+                2 => {
+                    links.needed = (offset..offset + length)
+                        .step_by(16)
+                        .map(word)
+                        .take_while(|&tag| tag != 0)
+                        .filter(|&tag| tag == 1)
+                        .count();
+                }
+                _ => {}
+            }
+        }
+        links
+    }
 }
 
 /// `cradle create`s a container with the `cradle` at `cradle`, and gives
