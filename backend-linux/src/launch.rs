@@ -1,7 +1,8 @@
 //! [`LinuxLaunch`]: one launch's worth of kernel objects, behind the core's
 //! backend traits.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,18 +10,18 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags};
-use nix::sys::socket::{self, AddressFamily, MsgFlags, Shutdown, SockFlag, SockType};
+use nix::sys::socket::{self, AddressFamily, ControlMessage, MsgFlags, Shutdown, SockFlag, SockType};
 
 use cradle_core::backend::{Cgroups, Channel, Clock, Interfaces, Processes, Wait, Wake};
 use cradle_core::launch::Spawn;
-use cradle_core::{CommandError, IdMaps, Interface, LaunchError, NamespaceKind, Pid, Role, Time};
+use cradle_core::{ChildStep, CommandError, IdMaps, Interface, LaunchError, NamespaceKind, Pid, Role, Time};
 
 use crate::cgroup::{self, Cgroup, CgroupConfig, CgroupPaths};
 use crate::error::Error;
 use crate::options::Options;
 use crate::process::Process;
 use crate::setns::{self, Container};
-use crate::spawn::{self, ChildFds, CloneSpec, InitProgram};
+use crate::spawn::{self, ChildFds, CloneSpec, InitProgram, Report};
 use crate::wait::{self, Collect};
 use crate::{clock, id_maps, net, sys, Signal};
 
@@ -81,6 +82,22 @@ pub struct LinuxLaunch {
     /// The OOM kills the cgroup counted, read as a failed launch destroyed
     /// it: after that nothing is left to ask.
     oom_kills: Option<u64>,
+    /// The `tasks` files of the init's v1 cgroups, sent with its config
+    /// (`SCM_RIGHTS`, on its first bytes): the init joins them itself
+    /// (see [`Cgroup::v1_tasks`]).
+    cgroup_tasks: Vec<OwnedFd>,
+    /// The init joins its v1 cgroups itself: applying the cgroup leaves
+    /// them to it.
+    init_joins_v1: bool,
+}
+
+/// What a send carries besides its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Carry {
+    /// Nothing: the release byte, which the child reads before its `exec`.
+    Nothing,
+    /// The init's `tasks` files, if not sent yet: the config.
+    CgroupTasks,
 }
 
 /// A process of this launch.
@@ -123,6 +140,8 @@ impl LinuxLaunch {
             processes: Vec::new(),
             own_pid_namespace: false,
             oom_kills: None,
+            cgroup_tasks: Vec::new(),
+            init_joins_v1: false,
         })
     }
 
@@ -258,19 +277,27 @@ impl LinuxLaunch {
             start: start_pipe.as_ref().map(|(read, _)| read.as_fd()),
             console: self.console.as_ref().map(AsFd::as_fd),
             target: None,
+            // Its v1 cgroups are made after the clone; their `tasks` files
+            // go with the config instead (see `spawn`'s end).
+            join: &[],
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
         // While the child `exec`s the init binary; before it can read its
-        // config, so before its first set-up step.
+        // config, so before its first set-up step. The v1 directories'
+        // `tasks` files go with the config, for the init to join them.
         let finished = match self.cgroup.as_mut().filter(|_| spawn.cgroup) {
-            Some(cgroup) => cgroup.finish_after_clone(),
-            None => Ok(()),
+            Some(cgroup) => cgroup.finish_after_clone().and_then(|()| cgroup.v1_tasks()),
+            None => Ok(Vec::new()),
         };
-        if let Err(error) = finished {
-            // The spawn fails as a whole: the child goes with it.
-            kill_and_reap(&pidfd);
-            return Err(error.into());
+        match finished {
+            Ok(tasks) => self.cgroup_tasks = tasks,
+            Err(error) => {
+                // The spawn fails as a whole: the child goes with it.
+                kill_and_reap(&pidfd);
+                return Err(error.into());
+            }
         }
+        self.init_joins_v1 = spawn.cgroup && self.cgroup.is_some();
         // Only a new one: in a pid namespace joined by path the init is not
         // pid 1, and its exit ends no other process there.
         self.own_pid_namespace = spawn.namespaces.contains(&NamespaceKind::Pid);
@@ -284,14 +311,13 @@ impl LinuxLaunch {
 
     /// Spawns the setns helper: the init binary, in no new namespace, with
     /// a pidfd on the container's init. Where the plan enters the
-    /// container's cgroups, the helper is cloned into the v2 one and put
-    /// in the others while it `exec`s (a v1 hierarchy's first write can
-    /// wait for an RCU grace period: the `exec` overlaps it); it forks only
-    /// once the byte sent after that comes, so the process it forks is
-    /// born in all of them: only a fork is held to `pids.max`, a move into
-    /// the cgroup is not. The helper itself counts against the limit until
-    /// it exits, right after its fork (runc's does too): a container one
-    /// process short of its limit cannot be joined.
+    /// container's cgroups, the helper is cloned into the v2 one and joins
+    /// the v1 ones itself before its `exec`, through their `tasks` files
+    /// (no RCU grace period to wait for: see [`Cgroup::v1_tasks`]), so the
+    /// process it forks is born in them all: only a fork is held to
+    /// `pids.max`, a move into the cgroup is not. The helper itself counts
+    /// against the limit until it exits, right after its fork (runc's does
+    /// too): a container one process short of its limit cannot be joined.
     fn spawn_helper(&mut self, spawn: &Spawn) -> Result<Pid, Error> {
         if !self.processes.is_empty() {
             return Err(Error::OutOfOrder {
@@ -312,6 +338,20 @@ impl LinuxLaunch {
             .and_then(CgroupPaths::v2)
             .map(|dir| std::fs::File::open(&dir.path).map_err(Error::file(&dir.path)))
             .transpose()?;
+        let join = match paths {
+            Some(paths) => cgroup::v1_tasks(paths)
+                .map_err(Error::from)?
+                .into_iter()
+                .map(|(tasks, path)| {
+                    let report = Report::new(
+                        &format!("write of 0 to {} before exec", path.display()),
+                        ChildStep::Cgroup,
+                    );
+                    (tasks, report)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let (parent_end, child_end) = launch_socket()?;
         let spec = CloneSpec {
             namespaces: 0,
@@ -322,18 +362,9 @@ impl LinuxLaunch {
             hand_off: None,
             console: self.console.as_ref().map(AsFd::as_fd),
             target: Some(container.pidfd()),
+            join: &join,
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
-        let joined = paths
-            .map_or(Ok(()), |paths| {
-                cgroup::enter(paths, pid.as_raw()).map_err(Error::from)
-            })
-            .and_then(|()| let_fork(&parent_end));
-        if let Err(error) = joined {
-            // The spawn fails as a whole: the helper goes with it.
-            kill_and_reap(&pidfd);
-            return Err(error);
-        }
         self.spawned(pid, pidfd, parent_end, child_end);
         Ok(pid)
     }
@@ -363,27 +394,27 @@ impl LinuxLaunch {
     }
 
     /// Writes all of `bytes`, waiting for room until `deadline` (`None`: not
-    /// at all).
-    fn send_all(&mut self, mut bytes: &[u8], deadline: Option<Time>) -> Result<(), Error> {
-        let socket = self.socket.as_ref().ok_or(Error::OutOfOrder {
-            reason: "send before spawn",
-        })?;
+    /// at all); `Carry::CgroupTasks` for the config (see [`send_once`]).
+    ///
+    /// [`send_once`]: LinuxLaunch::send_once
+    fn send_all(&mut self, mut bytes: &[u8], deadline: Option<Time>, carry: Carry) -> Result<(), Error> {
+        if self.socket.is_none() {
+            return Err(Error::OutOfOrder {
+                reason: "send before spawn",
+            });
+        }
         while !bytes.is_empty() {
-            match socket::send(
-                socket.as_raw_fd(),
-                bytes,
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-            ) {
+            match self.send_once(bytes, carry) {
                 Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
                 Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => {
                     let started = clock::now();
-                    let writable = match deadline {
-                        Some(deadline) => {
+                    let writable = match (deadline, self.socket.as_ref()) {
+                        (Some(deadline), Some(socket)) => {
                             wait::until_ready(socket.as_fd(), PollFlags::POLLOUT, Some(deadline))
                                 .map_err(Error::syscall("ppoll"))?
                         }
-                        None => false,
+                        _ => false,
                     };
                     if !writable {
                         return Err(Error::TimedOut {
@@ -399,6 +430,25 @@ impl LinuxLaunch {
             }
         }
         Ok(())
+    }
+
+    /// One send of `bytes`, without waiting: how many went (`ENOTCONN`
+    /// before the spawn). With
+    /// `Carry::CgroupTasks` (the config), the init's `tasks` files go on
+    /// the first bytes that do (`SCM_RIGHTS`), and ours are closed.
+    fn send_once(&mut self, bytes: &[u8], carry: Carry) -> Result<usize, Errno> {
+        let socket = self.socket.as_ref().ok_or(Errno::ENOTCONN)?.as_raw_fd();
+        let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
+        if carry == Carry::Nothing || self.cgroup_tasks.is_empty() {
+            return socket::send(socket, bytes, flags);
+        }
+        let fds: Vec<RawFd> = self.cgroup_tasks.iter().map(AsRawFd::as_raw_fd).collect();
+        let control = [ControlMessage::ScmRights(&fds)];
+        let sent = socket::sendmsg::<()>(socket, &[IoSlice::new(bytes)], &control, flags, None)?;
+        if sent > 0 {
+            self.cgroup_tasks.clear();
+        }
+        Ok(sent)
     }
 
     /// Reads what the socket has: `None` if nothing after all.
@@ -489,22 +539,6 @@ fn kill_and_reap(pidfd: &OwnedFd) {
     let _ = wait::reap_within(pidfd.as_fd(), REAP_BOUND);
 }
 
-/// Sends the setns helper the byte it awaits before its fork
-/// ([`spawn::HELPER_MAY_FORK`]): it is in the container's cgroups.
-fn let_fork(helper: &OwnedFd) -> Result<(), Error> {
-    // Into an empty socket buffer, so it never blocks; no SIGPIPE should
-    // the helper have died already (its exit fails the launch).
-    match socket::send(
-        helper.as_raw_fd(),
-        &[spawn::HELPER_MAY_FORK],
-        MsgFlags::MSG_NOSIGNAL,
-    ) {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(Error::syscall("send to the setns helper")(Errno::EIO)),
-        Err(errno) => Err(Error::syscall("send to the setns helper")(errno)),
-    }
-}
-
 /// The launch socket: the parent's end (non-blocking) and the child's.
 fn launch_socket() -> Result<(OwnedFd, OwnedFd), Error> {
     let (parent_end, child_end) = socket::socketpair(
@@ -526,20 +560,19 @@ fn launch_socket() -> Result<(OwnedFd, OwnedFd), Error> {
 /// waiting commands ([`Command::Send`](cradle_core::Command::Send),
 /// [`Command::Reap`](cradle_core::Command::Reap)).
 impl LinuxLaunch {
-    /// Writes what fits of `bytes` now and returns how many bytes are done
+    /// Writes what fits of `bytes` (the config: an init's `tasks` files go
+    /// with its first bytes) now and returns how many bytes are done
     /// with: 0 when the socket is full, all of them once the child is gone
     /// (its exit status and what it wrote say why; the read side reports
     /// them).
     pub fn try_send(&mut self, bytes: &[u8]) -> Result<usize, Error> {
-        let socket = self.socket.as_ref().ok_or(Error::OutOfOrder {
-            reason: "send before spawn",
-        })?;
+        if self.socket.is_none() {
+            return Err(Error::OutOfOrder {
+                reason: "send before spawn",
+            });
+        }
         loop {
-            return match socket::send(
-                socket.as_raw_fd(),
-                bytes,
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-            ) {
+            return match self.send_once(bytes, Carry::CgroupTasks) {
                 Ok(n) => Ok(n),
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => Ok(0),
@@ -636,7 +669,7 @@ impl Processes for LinuxLaunch {
     fn release(&mut self, pid: Pid) -> Result<(), CommandError> {
         self.tracked(pid)?;
         // The first byte on a new socket: there is always room for it.
-        Ok(self.send_all(&[RELEASE], None)?)
+        Ok(self.send_all(&[RELEASE], None, Carry::Nothing)?)
     }
 
     fn start(&mut self, pid: Pid) -> Result<(), CommandError> {
@@ -734,7 +767,14 @@ impl Cgroups for LinuxLaunch {
         // into the cgroup: never a process in it without all of it (its
         // v1 directories, its device rules) past this step.
         cgroup.finish_after_clone().map_err(Error::from)?;
-        cgroup.apply(pid.as_raw()).map_err(Error::from)?;
+        // The v1 hierarchies' `tasks` files go with the config: the init
+        // joins those first thing, before any set-up step.
+        let placed = if self.init_joins_v1 {
+            cgroup.apply_but_v1(pid.as_raw())
+        } else {
+            cgroup.apply(pid.as_raw())
+        };
+        placed.map_err(Error::from)?;
         Ok(())
     }
 
@@ -793,8 +833,9 @@ impl Interfaces for LinuxLaunch {
 }
 
 impl Channel for LinuxLaunch {
+    /// The config, the one thing sent; an init's `tasks` files go with it.
     fn send(&mut self, bytes: &[u8], deadline: Time) -> Result<(), CommandError> {
-        Ok(self.send_all(bytes, Some(deadline))?)
+        Ok(self.send_all(bytes, Some(deadline), Carry::CgroupTasks)?)
     }
 
     fn shutdown_write(&mut self) -> Result<(), CommandError> {

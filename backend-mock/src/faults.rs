@@ -216,7 +216,8 @@ pub enum ProcessPoint {
 /// order of [`ChildStep::ALL`]. The last, [`ChildStep::Exec`], finds the
 /// program, as Linux's child does before `ready` (a missing command fails
 /// there); `execve` itself comes after `ready` ([`ProcessPoint::Exec`]).
-pub const INIT_SET_UP: [ChildStep; 21] = [
+pub const INIT_SET_UP: [ChildStep; 22] = [
+    ChildStep::Cgroup,
     ChildStep::Setsid,
     ChildStep::Namespaces,
     ChildStep::Hostname,

@@ -47,7 +47,8 @@ pub trait Processes {
 pub trait Cgroups {
     /// Creates the cgroup for an init process.
     fn create_cgroup(&mut self) -> Result<(), CommandError>;
-    /// Puts the init process in it.
+    /// Puts the init process in it, or leaves to the process what it
+    /// joins itself before its first set-up step.
     fn apply_cgroup(&mut self, pid: Pid) -> Result<(), CommandError>;
     /// Puts a setns process in the running container's cgroups.
     fn enter_cgroup(&mut self, pid: Pid) -> Result<(), CommandError>;

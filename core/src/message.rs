@@ -112,6 +112,9 @@ pub enum ChildStep {
     Fork,
     /// The setns helper reporting the pid of the process it forked.
     Report,
+    /// An init joining the cgroups that the parent made for it, through
+    /// the descriptors of their `tasks` files that came with the config.
+    Cgroup,
     /// `setsid`.
     Setsid,
     /// Joining namespaces by path.
@@ -163,11 +166,12 @@ pub enum ChildStep {
 
 impl ChildStep {
     /// Every step, in the order the child runs them, and `Other` last.
-    pub const ALL: [ChildStep; 26] = [
+    pub const ALL: [ChildStep; 27] = [
         ChildStep::Config,
         ChildStep::Setns,
         ChildStep::Fork,
         ChildStep::Report,
+        ChildStep::Cgroup,
         ChildStep::Setsid,
         ChildStep::Namespaces,
         ChildStep::Hostname,
@@ -199,6 +203,7 @@ impl ChildStep {
             ChildStep::Setns => "setns",
             ChildStep::Fork => "fork",
             ChildStep::Report => "report",
+            ChildStep::Cgroup => "cgroup",
             ChildStep::Setsid => "setsid",
             ChildStep::Namespaces => "namespaces",
             ChildStep::Hostname => "hostname",

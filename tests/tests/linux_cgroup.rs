@@ -1237,7 +1237,14 @@ fn a_launched_command_runs_in_its_cgroup_from_its_first_instruction() {
         .cgroup(config(&unique_name("launch"), Resources::default()))
         .stdout(stdout_end);
     let mut process = Process::start(plan, options).expect("launch");
-    let paths = process.cgroup().expect("the launch's cgroup").paths().clone();
+    let launched = process.cgroup().expect("the launch's cgroup");
+    let paths = launched.paths().clone();
+    // The init joins its v1 hierarchies itself, through their `tasks`
+    // files: the launcher writes its pid to none (such a write can wait
+    // for an RCU grace period), and to cgroup2 neither (the clone put it
+    // there).
+    let written = launched.timings().attach;
+    assert!(written.is_empty(), "the launcher wrote the pid to {written:?}");
     let cgroup = TestCgroup(Cgroup::open(paths).expect("open the launch's cgroup"));
     let memberships = linux::read_to_end(&mut stdout, DEADLINE);
     let status = process.wait_timeout(DEADLINE).expect("wait").expect("cat exits");
@@ -1322,6 +1329,69 @@ fn a_v1_directory_made_after_the_clone_that_fails_takes_the_child_and_the_rest()
         .collect();
     assert_eq!(left, [&planted], "the launch left its own directories");
     std::fs::remove_dir(&planted).expect("remove the planted directory");
+    turn.finish();
+}
+
+/// The v1 cpuset directory [`empty_at_send`] empties, once.
+static EMPTY: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+/// A launch's step hook: just before the config goes, takes the CPUs from
+/// the cpuset in [`EMPTY`]; no task can join a cpuset without any.
+fn empty_at_send(step: Step) {
+    if step == Step::SendConfig {
+        if let Some(dir) = EMPTY.lock().expect("the cpuset").take() {
+            std::fs::write(dir.join("cpuset.cpus"), "\n").expect("empty the cpuset");
+        }
+    }
+}
+
+#[test]
+fn a_v1_cgroup_the_init_cannot_join_fails_its_cgroup_step_and_leaves_nothing() {
+    let Some(turn) = CgroupTurn::take(
+        "a_v1_cgroup_the_init_cannot_join_fails_its_cgroup_step_and_leaves_nothing",
+        PREFIX,
+    ) else {
+        return;
+    };
+    let config = config(&unique_name("no-join"), Resources::default());
+    let planned = Cgroup::planned(&config).expect("planned");
+    let Some(cpuset) = planned
+        .dirs
+        .iter()
+        .find(|dir| dir.hierarchy.is_v1_with("cpuset"))
+        .map(|dir| dir.path.clone())
+    else {
+        eprintln!("no v1 cpuset hierarchy on this host: nothing to refuse the join");
+        turn.finish();
+        return;
+    };
+    *EMPTY.lock().expect("the cpuset") = Some(cpuset.clone());
+    let before = linux::children();
+    let options = Options::new()
+        .init_binary(INIT)
+        .cgroup_at(config, planned.clone())
+        .on_step(empty_at_send);
+    let result = Process::start(init_plan(&["/bin/true"]), options);
+    // The init joins its v1 cgroups itself, first thing after its config:
+    // the kernel refuses the empty cpuset, and the init says so.
+    match &result {
+        Err(cradle_linux::Error::Launch(LaunchError::Child { step, error })) => {
+            assert_eq!(
+                (*step, error.step, error.errno),
+                (Step::AwaitReady, ChildStep::Cgroup, Some(nix::libc::ENOSPC)),
+                "{error:?}"
+            );
+        }
+        other => panic!("expected the init's join refused, got {other:?}"),
+    }
+    assert_eq!(linux::children(), before, "the child is left");
+    let left: Vec<&PathBuf> = planned
+        .dirs
+        .iter()
+        .map(|dir| &dir.path)
+        .filter(|path| path.exists())
+        .collect();
+    assert!(left.is_empty(), "the launch left {left:?}");
     turn.finish();
 }
 

@@ -323,8 +323,8 @@ fn a_full_pids_limit_refuses_the_fork() {
 }
 
 #[test]
-fn a_cgroup_the_helper_cannot_join_fails_the_launch_at_spawn() {
-    if !require_root("a_cgroup_the_helper_cannot_join_fails_the_launch_at_spawn") {
+fn a_cgroup_the_helper_cannot_join_fails_the_launch_as_it_reports() {
+    if !require_root("a_cgroup_the_helper_cannot_join_fails_the_launch_as_it_reports") {
         return;
     }
     let _serial = serial();
@@ -353,19 +353,19 @@ fn a_cgroup_the_helper_cannot_join_fails_the_launch_at_spawn() {
     options = options.container_cgroups(paths);
     let result = Process::start(exec_plan(&["/bin/true"]), options);
     fs::remove_dir(&empty).expect("the cpuset is empty still");
-    // The launcher puts the helper in the v1 cgroups while it execs: the
-    // spawn fails, and takes the helper with it.
+    // The helper joins the v1 cgroups itself before its exec: it reports
+    // the refusal, naming the file, and the launch fails with nothing left.
     match result {
-        Err(Error::Launch(LaunchError::Command { step, error })) => {
+        Err(Error::Launch(LaunchError::Child { step, error })) => {
             assert_eq!(
-                (step, error.errno),
-                (Step::Spawn, Some(libc::ENOSPC)),
+                (step, error.step, error.errno),
+                (Step::ReportPid, ChildStep::Cgroup, Some(libc::ENOSPC)),
                 "{error:?}"
             );
-            let procs = empty.join("cgroup.procs");
-            assert!(error.message.contains(&*procs.to_string_lossy()), "{error:?}");
+            let tasks = empty.join("tasks");
+            assert!(error.message.contains(&*tasks.to_string_lossy()), "{error:?}");
         }
-        other => panic!("expected the helper's cgroup write refused, got {other:?}"),
+        other => panic!("expected the helper's join refused, got {other:?}"),
     }
     leftovers.assert_none("a cgroup the helper cannot join");
 }

@@ -2,6 +2,7 @@
 //! hierarchy.
 
 use std::io::{ErrorKind, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::error::CgroupError;
@@ -48,6 +49,21 @@ pub(crate) fn write_pid(hierarchy: &Hierarchy, dir: &Path, pid: i32) -> Result<(
         });
     }
     write(hierarchy, &procs, &pid.to_string())
+}
+
+/// The `tasks` file of the v1 cgroup at `dir`, open for writing: for a
+/// thread to write `0` to, which moves it (see `init::cgroups`).
+pub(crate) fn open_tasks(hierarchy: &Hierarchy, dir: &Path) -> Result<OwnedFd, CgroupError> {
+    let path = dir.join("tasks");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map(OwnedFd::from)
+        .map_err(|source| CgroupError::Open {
+            hierarchy: hierarchy.clone(),
+            path,
+            source,
+        })
 }
 
 /// The processes in the cgroup at `dir` itself (not its descendants); none

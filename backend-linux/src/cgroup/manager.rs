@@ -282,8 +282,32 @@ impl Cgroup {
     /// Puts `pid` (its whole thread group) in the cgroup, in every
     /// hierarchy it is not in yet.
     pub fn apply(&self, pid: i32) -> Result<(), CgroupError> {
+        self.place(&self.paths, pid)
+    }
+
+    /// [`apply`](Cgroup::apply) but for the v1 hierarchies: for a process
+    /// that joins those itself, through [`v1_tasks`](Cgroup::v1_tasks).
+    pub(crate) fn apply_but_v1(&self, pid: i32) -> Result<(), CgroupError> {
+        let mut v2 = self.paths.clone();
+        v2.dirs.retain(CgroupDir::is_v2);
+        self.place(&v2, pid)
+    }
+
+    /// The `tasks` files of its v1 directories, open for writing, for a
+    /// single-threaded process to write `0` to and so join them itself:
+    /// a process that moves itself thread by thread takes no lock on
+    /// every thread group, which the writer of a pid to `cgroup.procs`
+    /// takes, and the first such writer after an idle spell waits for an
+    /// RCU grace period (8 to 12 ms here). None on a cgroup2-only host.
+    pub(crate) fn v1_tasks(&self) -> Result<Vec<OwnedFd>, CgroupError> {
+        let files = v1_tasks(&self.paths)?;
+        Ok(files.into_iter().map(|(tasks, _)| tasks).collect())
+    }
+
+    /// [`place`]s `pid` in `paths`, timing each write.
+    fn place(&self, paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
         let mut attach = Vec::new();
-        let placed = place(&self.paths, pid, &mut attach);
+        let placed = place(paths, pid, &mut attach);
         if let Ok(mut timings) = self.timings.lock() {
             timings.attach.extend(attach);
         }
@@ -374,6 +398,21 @@ impl Cgroup {
 /// every hierarchy it is not in yet.
 pub fn enter(paths: &CgroupPaths, pid: i32) -> Result<(), CgroupError> {
     place(paths, pid, &mut Vec::new())
+}
+
+/// The `tasks` files of the v1 directories of `paths`, open for writing
+/// (see [`Cgroup::v1_tasks`]), with their paths: a setns helper joins a
+/// running container's cgroups with them.
+pub(crate) fn v1_tasks(paths: &CgroupPaths) -> Result<Vec<(OwnedFd, PathBuf)>, CgroupError> {
+    paths
+        .dirs
+        .iter()
+        .filter(|dir| !dir.is_v2())
+        .map(|dir| {
+            let path = dir.file("tasks");
+            fs::open_tasks(&dir.hierarchy, &dir.path).map(|tasks| (tasks, path))
+        })
+        .collect()
 }
 
 /// The pids limit of a container's cgroup: `pids.max` in the v1 hierarchy

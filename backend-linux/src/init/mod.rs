@@ -16,6 +16,7 @@
 
 mod before_main;
 mod cgroup_mount;
+mod cgroups;
 mod confine;
 mod console;
 mod devices;
@@ -33,11 +34,12 @@ mod setup;
 mod step_timer;
 
 use std::ffi::OsString;
-use std::io::Write as _;
+use std::io::{IoSliceMut, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::socket::{self, ControlMessageOwned, MsgFlags};
 use nix::unistd;
 
 use cradle_core::framing::encode_to_bytes;
@@ -48,6 +50,10 @@ use self::exec::Command;
 pub(crate) use self::in_main::role_not_taken;
 use self::step_timer::StepTimer;
 use crate::spawn::{INIT_ENV, SETNS_ENV};
+
+/// The most descriptors the parent sends with the config: one `tasks`
+/// file a cgroup v1 hierarchy (a kernel has fewer than 16 controllers).
+pub(crate) const MAX_SENT_FDS: usize = 32;
 
 /// How the init exits when set-up failed (after reporting why).
 const EXIT_SETUP_FAILED: i32 = 1;
@@ -169,13 +175,15 @@ fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config), refusal: Option<ChildErr
 /// with a `refusal`, the handshake ends with it once the config is in.
 fn serve(
     mut link: Link,
-    placed: Placed,
+    mut placed: Placed,
     mut hook: impl FnMut(ChildStep, &Config),
     setup: fn(&Config, Placed, setup::Hook<'_>) -> Result<(), ChildError>,
     refusal: Option<ChildError>,
 ) -> ! {
     let mut handshake = ChildHandshake::new(Limits::default());
-    let Some(config) = link.receive(&mut handshake) else {
+    let (config, cgroup_tasks) = link.receive(&mut handshake);
+    placed.cgroup_tasks = cgroup_tasks;
+    let Some(config) = config else {
         link.flush(&mut handshake);
         std::process::exit(EXIT_SETUP_FAILED);
     };
@@ -251,12 +259,15 @@ fn serve(
 }
 
 /// Where the parent may have placed descriptors for the set-up, beside the
-/// launch socket; a step that needs one checks it is there and of its
-/// kind.
-#[derive(Clone, Copy, Debug)]
+/// launch socket, and those it sent with the config; a step that needs
+/// one checks it is there and of its kind.
+#[derive(Debug)]
 pub(super) struct Placed {
     /// The console socket (see [`crate::spawn::console_fd`]).
     console: Option<RawFd>,
+    /// The `tasks` files of the cgroups to join (see [`cgroups`]), sent
+    /// with the config.
+    cgroup_tasks: Vec<OwnedFd>,
 }
 
 impl Placed {
@@ -264,6 +275,7 @@ impl Placed {
     fn after_socket(socket_fd: RawFd) -> Placed {
         Placed {
             console: Some(crate::spawn::console_fd(socket_fd)),
+            cgroup_tasks: Vec::new(),
         }
     }
 }
@@ -348,20 +360,47 @@ impl Link {
         Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
-    /// Reads until the config and the parent's half-close have arrived.
+    /// Reads until the config and the parent's half-close have arrived,
+    /// and takes the descriptors that came with it (the `tasks` files of
+    /// the cgroups to join; at most [`MAX_SENT_FDS`]).
     /// (The launch socket is the one at spawn; after a hand-off, the
     /// resuming launcher's connection.)
-    /// `None` if the parent sent something unusable (the handshake has an
-    /// `error` queued) or the socket failed.
-    fn receive(&self, handshake: &mut ChildHandshake) -> Option<Box<Config>> {
+    /// No config if the parent sent something unusable (the handshake has
+    /// an `error` queued) or the socket failed.
+    fn receive(&self, handshake: &mut ChildHandshake) -> (Option<Box<Config>>, Vec<OwnedFd>) {
         let mut buf = vec![0; 64 << 10];
+        let mut space = nix::cmsg_space!([RawFd; MAX_SENT_FDS]);
         let mut config = None;
+        let mut sent = Vec::new();
+        let mut truncated = false;
         while handshake.wants_read() {
-            match unistd::read(self.socket.as_fd(), &mut buf) {
-                Ok(0) => handshake.handle_eof(),
-                Ok(n) => handshake.handle_read(buf.get(..n).unwrap_or_default()),
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let received = socket::recvmsg::<()>(
+                self.socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            let n = match received {
+                Ok(message) => {
+                    if let Ok(controls) = message.cmsgs() {
+                        for control in controls {
+                            if let ControlMessageOwned::ScmRights(fds) = control {
+                                // SAFETY: SCM_RIGHTS made each `fd` in this
+                                // process; nothing else owns it.
+                                sent.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                            }
+                        }
+                    }
+                    truncated |= message.flags.contains(MsgFlags::MSG_CTRUNC);
+                    message.bytes
+                }
                 Err(Errno::EINTR) => continue,
-                Err(_) => return None,
+                Err(_) => return (None, sent),
+            };
+            match n {
+                0 => handshake.handle_eof(),
+                n => handshake.handle_read(buf.get(..n).unwrap_or_default()),
             }
             while let Some(event) = handshake.poll_event() {
                 match event {
@@ -372,7 +411,16 @@ impl Link {
                 }
             }
         }
-        config
+        // More descriptors than room: the kernel closed the rest, so some
+        // cgroup would not be joined.
+        if truncated && config.is_some() {
+            handshake.fail(refused(
+                ChildStep::Config,
+                "the config came with too many descriptors",
+            ));
+            return (None, sent);
+        }
+        (config, sent)
     }
 
     /// Writes what the handshake has queued. A parent that is gone cannot

@@ -104,10 +104,8 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
         std::process::exit(EXIT_SETUP_FAILED);
     }
     hook(ChildStep::Fork, &no_config);
-    if let Err(error) = await_cgroups(&link) {
-        link.report(&error);
-        std::process::exit(EXIT_SETUP_FAILED);
-    }
+    // In the container's cgroups since before its `exec` (it joined them
+    // itself): the fork is born in them all.
     match fork() {
         Ok(Forked::Process) => super::serve(
             link,
@@ -130,31 +128,6 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
         Err(error) => {
             link.report(&error);
             std::process::exit(EXIT_SETUP_FAILED);
-        }
-    }
-}
-
-/// Waits for the launcher's byte that says this helper is in the
-/// container's cgroups (it puts it there while the helper `exec`s), so
-/// that the process it forks is born in them all. A launcher gone (end of
-/// stream) ends the helper.
-fn await_cgroups(link: &Link) -> Result<(), ChildError> {
-    let mut byte = [0u8; 1];
-    loop {
-        match unistd::read(&link.socket, &mut byte) {
-            Ok(1) if byte[0] == spawn::HELPER_MAY_FORK => return Ok(()),
-            Ok(0) => std::process::exit(EXIT_NO_LINK),
-            Ok(_) => {
-                return Err(refused(
-                    ChildStep::Fork,
-                    format!(
-                        "the launcher sent {:#04x}, not the byte that lets the helper fork",
-                        byte[0]
-                    ),
-                ))
-            }
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(failed(ChildStep::Fork, "read of the launcher's go-ahead")(errno)),
         }
     }
 }

@@ -13,7 +13,7 @@ use nix::unistd::{self, Gid, Uid};
 use cradle_core::config::RlimitResource;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Terminal};
 
-use super::{confine, console, failed, io_failed, mounts, network, refused, Placed};
+use super::{cgroups, confine, console, failed, io_failed, mounts, network, refused, Placed};
 use crate::{spawn, sys};
 
 /// What the caller of [`init_with_hook`](crate::init_with_hook) watches the
@@ -21,7 +21,10 @@ use crate::{spawn, sys};
 pub(super) type Hook<'a> = &'a mut dyn FnMut(ChildStep, &Config);
 
 /// Runs every set-up step.
-pub(super) fn run(config: &Config, placed: Placed, hook: Hook<'_>) -> Result<(), ChildError> {
+pub(super) fn run(config: &Config, mut placed: Placed, hook: Hook<'_>) -> Result<(), ChildError> {
+    // First, so that every step after runs, and is charged, in them.
+    let tasks = std::mem::take(&mut placed.cgroup_tasks);
+    step(hook, config, ChildStep::Cgroup, |_| cgroups::join(tasks))?;
     step(hook, config, ChildStep::Setsid, new_session)?;
     step(hook, config, ChildStep::Namespaces, join_namespaces)?;
     step(hook, config, ChildStep::Hostname, set_hostname)?;

@@ -22,6 +22,7 @@ use cradle_core::{NamespaceKind, Pid};
 
 use self::pid_namespace::ChildrenInJoined;
 use self::pre_exec::PreExec;
+pub(crate) use self::report::Report;
 use self::report::Reports;
 use crate::error::Error;
 use crate::options::InitBinary;
@@ -129,11 +130,6 @@ pub(crate) struct ChildFds {
     pub(crate) preserved: Vec<OwnedFd>,
 }
 
-/// The byte the launcher sends a setns helper once it has put it in the
-/// container's cgroups; the helper forks only then (see
-/// `LinuxLaunch::spawn_helper`).
-pub(crate) const HELPER_MAY_FORK: u8 = b'j';
-
 /// How to clone.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CloneSpec<'a> {
@@ -157,6 +153,10 @@ pub(crate) struct CloneSpec<'a> {
     /// A setns helper's pidfd of the container's init, placed where the
     /// program says.
     pub(crate) target: Option<BorrowedFd<'a>>,
+    /// The `tasks` files of v1 cgroups the child joins before `exec`,
+    /// by writing `0` to each (see `Cgroup::v1_tasks`), each with the
+    /// report of its failure.
+    pub(crate) join: &'a [(OwnedFd, Report)],
 }
 
 /// Clones the child, which `exec`s `program` with `socket` (the child's end)
@@ -233,6 +233,18 @@ pub(crate) fn clone_init(
         }
     }
 
+    // Above every placement too; close-on-exec, they go with the `exec`.
+    let lifted_tasks = spec
+        .join
+        .iter()
+        .map(|(tasks, _)| dup_above(tasks.as_fd(), floor))
+        .collect::<Result<Vec<_>, _>>()?;
+    let join: Vec<(BorrowedFd<'_>, &Report)> = lifted_tasks
+        .iter()
+        .zip(spec.join)
+        .map(|(tasks, (_, report))| (tasks.as_fd(), report))
+        .collect();
+
     let pre_exec = PreExec {
         program,
         binary: &binary_path,
@@ -242,6 +254,7 @@ pub(crate) fn clone_init(
         socket: socket.as_fd(),
         hold: spec.hold,
         become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
+        join: &join,
     };
     // No CLONE_VFORK: the parent does not wait for the child's `exec`, but
     // places it in the v1 cgroups and sends its config meanwhile (the

@@ -45,6 +45,12 @@ pub(super) struct PreExec<'a> {
     /// mapped in a namespace that maps a range: without this the init
     /// would run as nobody, with none.)
     pub(super) become_root: bool,
+    /// The `tasks` files of v1 cgroups to join, before `exec`: the child
+    /// has one thread, so writing `0` to each moves the whole process,
+    /// without the lock on every thread group that a write of a pid takes
+    /// (and the RCU grace period its first taker after an idle spell
+    /// waits for).
+    pub(super) join: &'a [(BorrowedFd<'a>, &'a Report)],
 }
 
 impl PreExec<'_> {
@@ -63,6 +69,9 @@ impl PreExec<'_> {
         if let Err(errno) = prctl::set_pdeathsig(Signal::SIGKILL) {
             self.fail(&self.program.reports.parent_death_signal, errno);
         }
+        for &(tasks, report) in self.join {
+            self.join_cgroup(tasks, report);
+        }
         if self.hold {
             self.await_release();
         }
@@ -74,6 +83,19 @@ impl PreExec<'_> {
         // (this is a copy of its memory). execve returns only on failure.
         unsafe { libc::execve(self.binary.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
         self.fail(&self.program.reports.exec, Errno::last())
+    }
+
+    /// Moves this process into the cgroup whose `tasks` file is `tasks`;
+    /// `report` says it could not.
+    fn join_cgroup(&self, tasks: BorrowedFd<'_>, report: &Report) {
+        loop {
+            match unistd::write(tasks, b"0") {
+                Ok(1) => return,
+                Ok(_) => self.fail(report, Errno::EIO),
+                Err(Errno::EINTR) => {}
+                Err(errno) => self.fail(report, errno),
+            }
+        }
     }
 
     /// Blocks until the parent sends the release byte.

@@ -51,7 +51,9 @@ pub enum Command {
         pid: Pid,
     },
     /// Put the init process in the cgroup made by
-    /// [`Command::CreateCgroup`] (a no-op where the spawn already did).
+    /// [`Command::CreateCgroup`] (a no-op where the spawn already did), or
+    /// see that it joins it itself before its first set-up step (Linux's
+    /// init joins its v1 hierarchies, [`ChildStep::Cgroup`](crate::ChildStep::Cgroup)).
     ApplyCgroup {
         /// The process.
         pid: Pid,
