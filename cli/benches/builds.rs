@@ -15,6 +15,11 @@
 //! REV and the work tree, or alone:
 //! `cargo bench -p cradle --bench builds -- BEFORE_DIR AFTER_DIR [rounds]`
 //! (each DIR holding the `cradle` and `cradle-init` of one build).
+//!
+//! Run after run, the machine is never idle: `CRADLE_BENCH_PAUSE_MS=N`
+//! pauses N ms before each run, so that each finds the machine as a
+//! user's occasional command does (after an idle spell, the first write
+//! of a pid to a v1 `cgroup.procs` waits for an RCU grace period).
 
 // Shared with the views benchmark, which uses all of it.
 #[allow(dead_code)]
@@ -22,6 +27,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use support::cgroups::{SweepOnDrop, View};
 use support::error::BenchError;
@@ -29,6 +35,8 @@ use support::sample::{timed, ErrorLog, Sample};
 use support::stats::{ms, Stats};
 
 const DEFAULT_ROUNDS: usize = 300;
+/// How long to pause before each run, in ms.
+const PAUSE_ENV: &str = "CRADLE_BENCH_PAUSE_MS";
 /// Runs of each row before the rounds, to warm the caches.
 const WARMUP: usize = 10;
 /// The binaries of one build, copied together.
@@ -48,7 +56,17 @@ fn main() {
         },
         _ => usage(),
     };
-    if let Err(error) = run(Path::new(before), Path::new(after), rounds) {
+    let pause = match std::env::var(PAUSE_ENV) {
+        Err(_) => Duration::ZERO,
+        Ok(ms) => match ms.parse() {
+            Ok(ms) => Duration::from_millis(ms),
+            Err(_) => {
+                eprintln!("bench builds: {PAUSE_ENV} is a number of milliseconds, not {ms:?}");
+                std::process::exit(2);
+            }
+        },
+    };
+    if let Err(error) = run(Path::new(before), Path::new(after), rounds, pause) {
         eprintln!("bench builds: {error}");
         std::process::exit(1);
     }
@@ -80,7 +98,7 @@ fn rows(copies: &[(&str, PathBuf)], floor: &str, rounds: usize) -> Vec<Row> {
         .collect()
 }
 
-fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
+fn run(before: &Path, after: &Path, rounds: usize, pause: Duration) -> Result<(), BenchError> {
     let view = View::detect()?;
     let pid = std::process::id();
     let tag = format!("cb{pid}");
@@ -111,6 +129,12 @@ fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
     println!("load average at the start: {}", support::load_average());
     println!("before: {}", before.display());
     println!("after: {}", after.display());
+    if !pause.is_zero() {
+        println!(
+            "each run after a pause of {} ms, the machine idle",
+            pause.as_millis()
+        );
+    }
     let mut errors = ErrorLog::create(&dir.path().join("stderr"))?;
 
     println!(
@@ -119,7 +143,7 @@ fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
     );
     let mut runs = rows(&copies, "unshare --fork (same ns)", rounds);
     let mut run_id = 0usize;
-    interleave(&mut runs, rounds, &mut errors, |program| match program {
+    interleave(&mut runs, rounds, pause, &mut errors, |program| match program {
         Some(program) => {
             run_id += 1;
             let mut command = cradle(program);
@@ -142,7 +166,7 @@ fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
     let execs = support::container::start_sleeping(|| cradle(after_copy), &target, &rootfs, &mut errors)
         .and_then(|init| {
             let mut execs = rows(&copies, "nsenter -t PID -a", rounds);
-            interleave(&mut execs, rounds, &mut errors, |program| match program {
+            interleave(&mut execs, rounds, pause, &mut errors, |program| match program {
                 Some(program) => {
                     let mut command = cradle(program);
                     command.args(["exec", &target, "--", "/bin/true"]);
@@ -166,11 +190,12 @@ fn run(before: &Path, after: &Path, rounds: usize) -> Result<(), BenchError> {
 }
 
 /// Runs each row's command (`command` of its copy, or of `None` for the
-/// floor) once a round, in a rotating order, keeping the samples after
-/// [`WARMUP`] rounds.
+/// floor) once a round, in a rotating order, each after `pause`, keeping
+/// the samples after [`WARMUP`] rounds.
 fn interleave(
     rows: &mut [Row],
     rounds: usize,
+    pause: Duration,
     errors: &mut ErrorLog,
     mut command: impl FnMut(Option<&Path>) -> Command,
 ) -> Result<(), BenchError> {
@@ -178,6 +203,7 @@ fn interleave(
     for round in 0..WARMUP + rounds {
         for offset in 0..count {
             let row = &mut rows[(round + offset) % count];
+            std::thread::sleep(pause);
             let sample = timed(&mut command(row.cradle.as_deref()), errors)?;
             if round >= WARMUP {
                 row.samples.push(sample);
