@@ -10,7 +10,8 @@
 //! linker scripts named `libc.so`, `libm.so` and `libseccomp.so` on that
 //! link's search path that hand the linker the archives (rustc puts
 //! `-Bdynamic` before its `-lc`, which would otherwise find the shared
-//! libraries); and GNU ld, because rust-lld's static PIE crashes at start
+//! libraries; libpthread, libdl, librt and libutil the same, for a glibc
+//! older than 2.34); and GNU ld, because rust-lld's static PIE crashes at start
 //! on an unrelocated `__gmon_start__`. `cradle` calls libseccomp, so it is
 //! static only where `libseccomp.a` is (Debian's libseccomp-dev has it).
 //! `CRADLE_LINK=dynamic` keeps both dynamic, for a distribution that
@@ -37,6 +38,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CC");
     println!("cargo:rerun-if-env-changed=CRADLE_LINK");
+    println!("cargo:rerun-if-env-changed=LIBSECCOMP_LIB_PATH");
     println!("cargo:rustc-env=CRADLE_STATIC_BINARIES={}", link().join(" "));
 }
 
@@ -44,15 +46,16 @@ fn main() {
 /// as a static PIE; gives the binaries linked statically.
 fn link() -> Vec<&'static str> {
     let target = |key: &str| env::var(key).unwrap_or_default();
-    if target("CARGO_CFG_TARGET_OS") != "linux" || target("CARGO_CFG_TARGET_ENV") != "gnu" {
-        return Vec::new();
-    }
-    // A static build links everything statically already.
+    // A static build (musl's default, or crt-static) links everything
+    // statically already.
     if target("CARGO_CFG_TARGET_FEATURE")
         .split(',')
         .any(|feature| feature == "crt-static")
     {
         return BINARIES.to_vec();
+    }
+    if target("CARGO_CFG_TARGET_OS") != "linux" || target("CARGO_CFG_TARGET_ENV") != "gnu" {
+        return Vec::new();
     }
     // The compiler asked is the host's: a cross build is left as it is.
     if target("TARGET") != target("HOST") {
@@ -76,7 +79,7 @@ fn link() -> Vec<&'static str> {
     }
     let Some(mut scripts) = static_c_library(unwinder) else {
         println!(
-            "cargo:warning=no static C library or GNU ld: cradle and cradle-init will be linked dynamically"
+            "cargo:warning=no static C library or GNU ld, or LIBSECCOMP_LIB_PATH set: cradle and cradle-init will be linked dynamically"
         );
         return Vec::new();
     };
@@ -134,13 +137,27 @@ fn static_c_library(unwinder: PathBuf) -> Option<Vec<(&'static str, Vec<PathBuf>
     if !bfd.status.success() {
         return None;
     }
-    Some(vec![
-        (
-            "libc.so",
-            vec![compiler_file("libc.a")?, unwinder, compiler_file("libgcc.a")?],
-        ),
-        ("libm.so", vec![compiler_file("libm.a")?]),
-    ])
+    // A search path of a dependency's build script comes before this
+    // link's own: one given for libseccomp could hold the shared C library.
+    if env::var_os("LIBSECCOMP_LIB_PATH").is_some() {
+        return None;
+    }
+    let mut scripts = vec![(
+        "libc.so",
+        vec![compiler_file("libc.a")?, unwinder, compiler_file("libgcc.a")?],
+    )];
+    // The rest of what std links. Since glibc 2.34 all but libm are empty
+    // archives; before, each is a shared library of its own too.
+    for (shared, archive) in [
+        ("libm.so", "libm.a"),
+        ("libpthread.so", "libpthread.a"),
+        ("libdl.so", "libdl.a"),
+        ("librt.so", "librt.a"),
+        ("libutil.so", "libutil.a"),
+    ] {
+        scripts.push((shared, vec![compiler_file(archive)?]));
+    }
+    Some(scripts)
 }
 
 /// The C compiler that rustc links with.
