@@ -50,7 +50,8 @@ pub trait Cgroups {
     /// Puts the init process in it, or leaves to the process what it
     /// joins itself before its first set-up step.
     fn apply_cgroup(&mut self, pid: Pid) -> Result<(), CommandError>;
-    /// Puts a setns process in the running container's cgroups.
+    /// Puts a setns process in the running container's cgroups, in each
+    /// it was not born in.
     fn enter_cgroup(&mut self, pid: Pid) -> Result<(), CommandError>;
     /// Kills what is left in the cgroup and removes it.
     fn destroy_cgroup(&mut self) -> Result<(), CommandError>;

@@ -165,7 +165,9 @@ pub enum ChildStep {
 }
 
 impl ChildStep {
-    /// Every step, in the order the child runs them, and `Other` last.
+    /// Every step, in the order the child runs them, and `Other` last. (A
+    /// setns helper joins the container's cgroups, `Cgroup`, before its
+    /// `exec`, so before `Setns`; an init, after its config.)
     pub const ALL: [ChildStep; 27] = [
         ChildStep::Config,
         ChildStep::Setns,

@@ -50,6 +50,40 @@ fn own_container_cgroups() -> Vec<String> {
 }
 
 #[test]
+fn a_container_launched_on_tokio_is_in_its_cgroup_in_every_hierarchy() {
+    if !require_root("a_container_launched_on_tokio_is_in_its_cgroup_in_every_hierarchy") {
+        return;
+    }
+    let _serial = serial();
+    let rootfs = BusyboxRootfs::new();
+    let runtime = runtime();
+    let leftovers = Leftovers::before();
+    let mut container = runtime
+        .block_on(container(&rootfs, "member").spawn_async())
+        .expect("a launch");
+    // The config went out through tokio's sends, with the v1 hierarchies'
+    // `tasks` files, which the init joined itself.
+    let prefix = format!("cradle-{}-", std::process::id());
+    let dirs = linux::cgroup_dirs_of(&container.id().to_string());
+    let outside: Vec<_> = dirs
+        .iter()
+        .filter(|dir| {
+            !dir.file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with(&prefix))
+        })
+        .collect();
+    assert!(
+        !dirs.is_empty() && outside.is_empty(),
+        "outside its cgroup in {outside:?}"
+    );
+    runtime.block_on(container.kill_async()).expect("kill");
+    drop(container);
+    leftovers.assert_none("after the launch");
+    assert_eq!(own_container_cgroups(), Vec::<String>::new());
+    drop(runtime);
+}
+
+#[test]
 fn a_hundred_launches_at_once_twenty_rounds_in_a_row() {
     if !require_root("a_hundred_launches_at_once_twenty_rounds_in_a_row") {
         return;

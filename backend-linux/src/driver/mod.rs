@@ -61,9 +61,10 @@
 //!
 //! - spawn: one `clone3` (the new namespaces make it tens to hundreds of
 //!   microseconds); the thread does not wait for the child's `exec`.
-//! - the cgroup: `mkdir`, limit files and `cgroup.procs` writes in cgroupfs
-//!   (the first `cgroup.procs` write after the machine was idle costs about
-//!   8 ms, an RCU grace period); destroying it kills what is left and waits
+//! - the cgroup: `mkdir`, limit files and opens of the v1 `tasks` files
+//!   in cgroupfs (the init joins those itself: a write of its pid would
+//!   wait for an RCU grace period, about 8 ms, after the machine was
+//!   idle); destroying it kills what is left and waits
 //!   for it to empty, within [`DESTROY_BOUND`](crate::cgroup::DESTROY_BOUND),
 //!   though after the launch has reaped its processes it is one `rmdir` per
 //!   hierarchy.

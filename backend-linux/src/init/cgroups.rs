@@ -6,7 +6,10 @@
 //! moves a whole thread group, under the kernel's lock on every thread
 //! group (`cgroup_threadgroup_rwsem`), whose first writer after an idle
 //! spell waits for an RCU grace period, 8 to 12 ms here. A thread that
-//! moves itself through `tasks` takes no such lock. The init has one
+//! moves itself through `tasks` takes no such lock (on kernels with the
+//! single-thread migration that skips it, as this project's 6.18; on an
+//! older one the join takes the lock too: as slow as the parent's write,
+//! and as correct). The init has one
 //! thread (the role is refused to a process with more), so that thread is
 //! the whole process. The descriptors were opened by the parent, whose
 //! credentials the kernel checks (a `tasks` write is allowed to the

@@ -383,6 +383,9 @@ impl Link {
             );
             let n = match received {
                 Ok(message) => {
+                    // With MSG_CTRUNC, nix gives no control messages at
+                    // all: what did come stays unowned, close-on-exec,
+                    // and the init refuses below and exits.
                     if let Ok(controls) = message.cmsgs() {
                         for control in controls {
                             if let ControlMessageOwned::ScmRights(fds) = control {

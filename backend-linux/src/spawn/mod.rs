@@ -257,7 +257,7 @@ pub(crate) fn clone_init(
         join: &join,
     };
     // No CLONE_VFORK: the parent does not wait for the child's `exec`, but
-    // places it in the v1 cgroups and sends its config meanwhile (the
+    // makes its v1 cgroups and sends its config meanwhile (the
     // child reads the config only after its `exec`, and runs nothing of
     // its own before). A launcher that dies before the child has armed
     // its parent-death signal leaves it reading the end of the launch

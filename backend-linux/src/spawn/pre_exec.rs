@@ -1,6 +1,6 @@
 //! The clone child's life before `exec`: place the descriptors, set the
-//! parent-death signal, wait for the release if asked, `exec` the init
-//! binary.
+//! parent-death signal, join the cgroups it was given (a setns helper),
+//! wait for the release if asked, `exec` the init binary.
 //!
 //! The child is a copy of a possibly multi-threaded parent, so it makes
 //! async-signal-safe calls only: no allocation, no locks, no unwinding.

@@ -993,13 +993,14 @@ impl Launch {
 
 /// Whether an init's cgroup is applied after the half-close rather than
 /// before the config: for a process that waits for the caller's start
-/// after `ready`, so that the kernel's slowest cgroup work (a v1
-/// hierarchy's first attach waits for an RCU grace period, milliseconds)
-/// runs while the child sets itself up. Nothing of the user's runs before
-/// the start, and the start comes after the attach; the set-up's own
-/// processes, `createContainer` hooks, must start in the container's
-/// cgroups, so a plan with any keeps the early attach. (A cgroup2
-/// hierarchy has the child from its clone either way.)
+/// after `ready`, so that a backend's slow attach (a write of a pid to a
+/// v1 hierarchy's first `cgroup.procs` can wait for an RCU grace period,
+/// milliseconds) runs while the child sets itself up. Nothing of the
+/// user's runs before the start, and the start comes after the attach;
+/// the set-up's own processes, `createContainer` hooks, must start in the
+/// container's cgroups, so a plan with any keeps the early attach. (A
+/// cgroup2 hierarchy has the child from its clone either way, and Linux's
+/// init joins its v1 hierarchies itself, before its first set-up step.)
 fn applies_cgroup_late(plan: &Plan) -> bool {
     plan.config.hold
         && !plan
