@@ -12,7 +12,7 @@ use crate::confinement::{Recorded, SeccompChoice};
 use crate::error::CliError;
 use crate::seccomp_cache::Compiler;
 use crate::shared_mounts::SharedMounts;
-use crate::state::{self, ContainerState, HookRecord, OciRecord, Placement, Stage};
+use crate::state::{self, ContainerState, HookRecord, OciRecord, Placement, Stage, Viewpoint};
 
 /// What `create` and `run ID` launch for a bundle.
 #[derive(Debug)]
@@ -116,6 +116,7 @@ pub(crate) fn load(dir: &Path, id: &str, compiler: &Compiler<'_>) -> Result<Bund
             poststop: records(&hooks.poststop),
         }),
         shared_mounts: SharedMounts::planned(&plan.config)?,
+        written_from: Viewpoint::own(),
     };
     if !plan.config.hooks.is_empty() {
         // The child adds its pid and status.

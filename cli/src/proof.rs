@@ -11,8 +11,10 @@
 //!   `cradle-<id>`; and its directory is exactly where the hierarchy's mount
 //!   shows that cgroup. A command run from another cgroup (another login
 //!   session's scope) is therefore refused too, unless none of the
-//!   directories exists any more: then `state` shows the record and
-//!   `delete` removes it, acting on no cgroup (see [`cgroup_unless_gone`]).
+//!   directories exists any more and the caller sees the system from the
+//!   record writer's mount, cgroup and pid namespaces: then `state` shows
+//!   the record and `delete` removes it, acting on no cgroup (see
+//!   [`cgroup_unless_gone`]).
 //! - **process**: the init's pid and start time name a running process
 //!   (the pidfd of [`Container::open`]), and `/proc/<pid>/cgroup` puts it in
 //!   the recorded, checked cgroup (or below it) in every hierarchy; checked
@@ -40,7 +42,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::geteuid;
 
 use crate::error::CliError;
-use crate::state::Placement;
+use crate::state::{Placement, Viewpoint};
 
 fn refuse(id: &str, reason: String) -> CliError {
     CliError::Untrusted {
@@ -150,18 +152,32 @@ pub(crate) enum CgroupCheck {
 /// another cgroup (a login session's scope) whose cgroups went with that
 /// one, when the session ended. What does not exist cannot be acted on;
 /// a process the state names still needs [`init`]'s proof.
+///
+/// Absent means absent only where the record was written: from another
+/// mount, cgroup or pid namespace (`written_from` differs) the same paths
+/// can miss a cgroup that exists, and the same pid a process that runs,
+/// and the record of a running container would be dropped. There it is
+/// refused, as [`cgroup`] refuses it. (A record without a viewpoint is
+/// of an older cradle.)
 pub(crate) fn cgroup_unless_gone(
     paths: &CgroupPaths,
     id: &str,
     placed: Option<&Placement>,
+    written_from: Option<&Viewpoint>,
 ) -> Result<CgroupCheck, CliError> {
     match cgroup(paths, id, placed) {
         Ok(()) => Ok(CgroupCheck::Proved),
+        Err(refused) if !seen_as_written(written_from) => Err(refused),
         Err(_) if !paths.dirs.is_empty() && paths.dirs.iter().all(|dir| is_absent(&dir.path)) => {
             Ok(CgroupCheck::Gone)
         }
         Err(refused) => Err(refused),
     }
+}
+
+/// Whether this process sees the system as the writer of a record did.
+fn seen_as_written(written_from: Option<&Viewpoint>) -> bool {
+    written_from.is_none_or(|written| Viewpoint::own().as_ref() == Some(written))
 }
 
 fn is_absent(path: &Path) -> bool {

@@ -94,6 +94,38 @@ pub(crate) struct ContainerState {
     /// recorded before they are made, detached when it is removed.
     #[serde(default)]
     pub(crate) shared_mounts: Option<SharedMounts>,
+    /// The namespaces of the cradle that wrote the record, in which its
+    /// paths and pid mean what they say (`None` in a record of an older
+    /// cradle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) written_from: Option<Viewpoint>,
+}
+
+/// Where a process sees the system from: its mount, cgroup and pid
+/// namespaces (`/proc/self/ns/*`, as `mnt:[4026531841]`). Another
+/// viewpoint can see a cgroup directory as absent, or a pid as another
+/// process, while they exist for the writer's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Viewpoint {
+    pub(crate) mount: String,
+    pub(crate) cgroup: String,
+    pub(crate) pid: String,
+}
+
+impl Viewpoint {
+    /// This process's; `None` when `/proc` cannot say.
+    pub(crate) fn own() -> Option<Viewpoint> {
+        let namespace = |kind: &str| {
+            std::fs::read_link(format!("/proc/self/ns/{kind}"))
+                .ok()
+                .map(|link| link.to_string_lossy().into_owned())
+        };
+        Some(Viewpoint {
+            mount: namespace("mnt")?,
+            cgroup: namespace("cgroup")?,
+            pid: namespace("pid")?,
+        })
+    }
 }
 
 /// What the OCI interface keeps of a container's bundle.
@@ -578,6 +610,7 @@ mod tests {
             confinement: Recorded::default(),
             oci: None,
             shared_mounts: None,
+            written_from: Viewpoint::own(),
         }
     }
 

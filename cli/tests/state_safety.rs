@@ -454,6 +454,64 @@ fn a_stopped_container_whose_cgroups_are_gone_is_deleted_from_another_cgroup() {
 }
 
 #[test]
+fn a_running_container_is_not_dropped_from_a_view_that_misses_its_cgroups() {
+    if !require_root("a_running_container_is_not_dropped_from_a_view_that_misses_its_cgroups") {
+        return;
+    }
+    let sandbox = Sandbox::new("otherview");
+    let id = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &id, "--", "sleep", "1000"])
+        .assert()
+        .success();
+    let pid = sandbox.state(&id)["pid"].as_i64().expect("a pid");
+    // New mount, pid and cgroup namespaces, with an empty /sys/fs/cgroup
+    // and a /proc of their own: every directory of the container's cgroup
+    // looks absent from there, and its init's pid is no process.
+    let script = format!(
+        "mount -t tmpfs none /sys/fs/cgroup && exec {} --root {} delete --force {id}",
+        common::cradle_bin().display(),
+        sandbox.root().display()
+    );
+    let output = StdCommand::new("unshare")
+        .args([
+            "--mount",
+            "--cgroup",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare");
+    assert!(
+        !output.status.success(),
+        "deleted from a view without its cgroups: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the container's init went"
+    );
+    assert_eq!(
+        sandbox.state(&id)["status"],
+        "running",
+        "the record went or changed"
+    );
+    sandbox
+        .cradle()
+        .args(["delete", "--force", &id])
+        .assert()
+        .success();
+    sandbox.assert_clean();
+}
+
+#[test]
 fn a_state_file_naming_a_gone_cgroup_does_not_get_its_process_signalled() {
     if !require_root("a_state_file_naming_a_gone_cgroup_does_not_get_its_process_signalled") {
         return;

@@ -41,7 +41,10 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
     // Nothing the state names is acted on before it is proved the
     // container's: its cgroup, its init (in `init()`), its interfaces.
     let cgroup_gone = match &state.cgroup {
-        Some(paths) => proof::cgroup_unless_gone(paths, id, state.placement())? == CgroupCheck::Gone,
+        Some(paths) => {
+            proof::cgroup_unless_gone(paths, id, state.placement(), state.written_from.as_ref())?
+                == CgroupCheck::Gone
+        }
         None => false,
     };
     // Refused before anything is done, where its mounts cannot be reached.

@@ -25,7 +25,7 @@ use crate::error::CliError;
 use crate::init_binary::launch_options;
 use crate::seccomp_cache::Compiler;
 use crate::signals::Signals;
-use crate::state::{self, ContainerState, Entry, Stage, StateRoot, Supervisor};
+use crate::state::{self, ContainerState, Entry, Stage, StateRoot, Supervisor, Viewpoint};
 use crate::tty::Terminal;
 use crate::{crash, exit, held, supervise, teardown, timings};
 
@@ -144,6 +144,7 @@ fn intent(args: &RunArgs, id: &str, run_plan: &RunPlan) -> Result<ContainerState
         confinement: run_plan.confinement.clone(),
         oci: None,
         shared_mounts: None,
+        written_from: Viewpoint::own(),
     })
 }
 

@@ -15,7 +15,7 @@ pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
     // A state that names what is not the container's is refused, not
     // shown; one whose cgroup is gone names nothing to act on.
     if let Some(paths) = &state.cgroup {
-        proof::cgroup_unless_gone(paths, id, state.placement())?;
+        proof::cgroup_unless_gone(paths, id, state.placement(), state.written_from.as_ref())?;
     }
     // The namespaces live in the init's /proc entry: once it is gone (or
     // its pid is another process's) there are no paths to give.
