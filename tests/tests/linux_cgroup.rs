@@ -1269,17 +1269,37 @@ fn a_launched_command_runs_in_its_cgroup_from_its_first_instruction() {
     turn.finish();
 }
 
-/// The v1 directory [`plant_at_spawn`] makes, once.
-static PLANT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+/// What [`once_at_step`] does, and at which step (`Options::on_step`
+/// takes a plain function, so the action waits here).
+type StepAction = (Step, Box<dyn FnOnce() + Send>);
+static AT_STEP: std::sync::Mutex<Option<StepAction>> = std::sync::Mutex::new(None);
 
-/// A launch's step hook: just before the spawn, makes the directory in
-/// [`PLANT`], where the launch is to make its own after the clone.
-fn plant_at_spawn(step: Step) {
-    if step == Step::Spawn {
-        if let Some(dir) = PLANT.lock().expect("the plant").take() {
-            std::fs::create_dir(&dir).expect("plant a v1 directory");
+/// A launch's step hook: runs the action in [`AT_STEP`] once, just before
+/// the launch reaches its step.
+fn once_at_step(step: Step) {
+    let due = {
+        let mut pending = AT_STEP.lock().expect("the step's action");
+        match pending.take() {
+            Some((at, action)) if at == step => Some(action),
+            other => {
+                *pending = other;
+                None
+            }
         }
+    };
+    if let Some(action) = due {
+        action();
     }
+}
+
+/// The directories of `paths` that exist.
+fn existing(paths: &CgroupPaths) -> Vec<&PathBuf> {
+    paths
+        .dirs
+        .iter()
+        .map(|dir| &dir.path)
+        .filter(|path| path.exists())
+        .collect()
 }
 
 #[test]
@@ -1304,12 +1324,18 @@ fn a_v1_directory_made_after_the_clone_that_fails_takes_the_child_and_the_rest()
         turn.finish();
         return;
     };
-    *PLANT.lock().expect("the plant") = Some(planted.clone());
+    // Just before the spawn, where the launch is to make its own after
+    // the clone.
+    let plant = planted.clone();
+    *AT_STEP.lock().expect("the step's action") = Some((
+        Step::Spawn,
+        Box::new(move || std::fs::create_dir(&plant).expect("plant a v1 directory")),
+    ));
     let before = linux::children();
     let options = Options::new()
         .init_binary(INIT)
         .cgroup_at(config, planned.clone())
-        .on_step(plant_at_spawn);
+        .on_step(once_at_step);
     let result = Process::start(init_plan(&["/bin/true"]), options);
     let made_after_the_clone = matches!(
         &result,
@@ -1321,28 +1347,13 @@ fn a_v1_directory_made_after_the_clone_that_fails_takes_the_child_and_the_rest()
     assert!(made_after_the_clone, "{result:?}");
     assert!(result.is_err_and(|error| error.errno() == Some(nix::libc::EEXIST)));
     assert_eq!(linux::children(), before, "the child is left");
-    let left: Vec<&PathBuf> = planned
-        .dirs
-        .iter()
-        .map(|dir| &dir.path)
-        .filter(|path| path.exists())
-        .collect();
-    assert_eq!(left, [&planted], "the launch left its own directories");
+    assert_eq!(
+        existing(&planned),
+        [&planted],
+        "the launch left its own directories"
+    );
     std::fs::remove_dir(&planted).expect("remove the planted directory");
     turn.finish();
-}
-
-/// The v1 cpuset directory [`empty_at_send`] empties, once.
-static EMPTY: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
-
-/// A launch's step hook: just before the config goes, takes the CPUs from
-/// the cpuset in [`EMPTY`]; no task can join a cpuset without any.
-fn empty_at_send(step: Step) {
-    if step == Step::SendConfig {
-        if let Some(dir) = EMPTY.lock().expect("the cpuset").take() {
-            std::fs::write(dir.join("cpuset.cpus"), "\n").expect("empty the cpuset");
-        }
-    }
 }
 
 #[test]
@@ -1365,12 +1376,16 @@ fn a_v1_cgroup_the_init_cannot_join_fails_its_cgroup_step_and_leaves_nothing() {
         turn.finish();
         return;
     };
-    *EMPTY.lock().expect("the cpuset") = Some(cpuset.clone());
+    // Just before the config goes: no task can join a cpuset without CPUs.
+    *AT_STEP.lock().expect("the step's action") = Some((
+        Step::SendConfig,
+        Box::new(move || std::fs::write(cpuset.join("cpuset.cpus"), "\n").expect("empty the cpuset")),
+    ));
     let before = linux::children();
     let options = Options::new()
         .init_binary(INIT)
         .cgroup_at(config, planned.clone())
-        .on_step(empty_at_send);
+        .on_step(once_at_step);
     let result = Process::start(init_plan(&["/bin/true"]), options);
     // The init joins its v1 cgroups itself, first thing after its config:
     // the kernel refuses the empty cpuset, and the init says so.
@@ -1385,12 +1400,7 @@ fn a_v1_cgroup_the_init_cannot_join_fails_its_cgroup_step_and_leaves_nothing() {
         other => panic!("expected the init's join refused, got {other:?}"),
     }
     assert_eq!(linux::children(), before, "the child is left");
-    let left: Vec<&PathBuf> = planned
-        .dirs
-        .iter()
-        .map(|dir| &dir.path)
-        .filter(|path| path.exists())
-        .collect();
+    let left = existing(&planned);
     assert!(left.is_empty(), "the launch left {left:?}");
     turn.finish();
 }
