@@ -34,8 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::confinement::Recorded;
 use crate::error::CliError;
+use crate::proof::{self, CgroupCheck};
 use crate::shared_mounts::SharedMounts;
-use crate::{proof, state_fs};
+use crate::state_fs;
 
 const STATE_FILE: &str = "state.json";
 /// How long a command waits for another one to let go of a container.
@@ -248,6 +249,18 @@ impl ContainerState {
     /// Where an OCI bundle put its cgroup; `None`: cradle's own place.
     pub(crate) fn placement(&self) -> Option<&Placement> {
         self.oci.as_ref().map(|oci| &oci.placement)
+    }
+
+    /// Its cgroup, checked ([`proof::cgroup_unless_gone`]) from where this
+    /// process sees it against where the record was written; `None` when
+    /// it records none.
+    pub(crate) fn cgroup_check(&self) -> Result<Option<CgroupCheck>, CliError> {
+        self.cgroup
+            .as_ref()
+            .map(|paths| {
+                proof::cgroup_unless_gone(paths, &self.id, self.placement(), self.written_from.as_ref())
+            })
+            .transpose()
     }
 
     /// The init, held by a pidfd so that nothing sent to it can reach a

@@ -40,13 +40,7 @@ pub(crate) fn delete(states: &StateRoot, id: &str, force: bool) -> Result<(), Cl
     };
     // Nothing the state names is acted on before it is proved the
     // container's: its cgroup, its init (in `init()`), its interfaces.
-    let cgroup_gone = match &state.cgroup {
-        Some(paths) => {
-            proof::cgroup_unless_gone(paths, id, state.placement(), state.written_from.as_ref())?
-                == CgroupCheck::Gone
-        }
-        None => false,
-    };
+    let cgroup_gone = state.cgroup_check()? == Some(CgroupCheck::Gone);
     // Refused before anything is done, where its mounts cannot be reached.
     if let Some(mounts) = &state.shared_mounts {
         mounts.reachable(id)?;

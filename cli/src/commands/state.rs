@@ -7,16 +7,13 @@ use std::io::Write as _;
 use serde_json::json;
 
 use crate::error::CliError;
-use crate::proof;
 use crate::state::StateRoot;
 
 pub(crate) fn state(states: &StateRoot, id: &str) -> Result<(), CliError> {
     let state = states.open(id)?.read()?;
     // A state that names what is not the container's is refused, not
     // shown; one whose cgroup is gone names nothing to act on.
-    if let Some(paths) = &state.cgroup {
-        proof::cgroup_unless_gone(paths, id, state.placement(), state.written_from.as_ref())?;
-    }
+    state.cgroup_check()?;
     // The namespaces live in the init's /proc entry: once it is gone (or
     // its pid is another process's) there are no paths to give.
     let namespaces: Option<BTreeMap<&str, String>> = state.init()?.map(|_| {
