@@ -7,7 +7,7 @@
 //! directory fd (`openat`, `mkdirat`, `renameat2`, `unlinkat`), never by a
 //! path, and no symlink is followed: what the check proved is what is used.
 //! A file is written by `openat(O_CREAT|O_EXCL|O_NOFOLLOW)` of a temporary
-//! name and `renameat` over the old one.
+//! name and swapped with the old one (`renameat2(RENAME_EXCHANGE)`).
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -18,7 +18,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, OFlag};
+use nix::fcntl::{openat, renameat, renameat2, OFlag, RenameFlags};
 use nix::sys::stat::{fstat, fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::{geteuid, unlinkat, UnlinkatFlags};
 
@@ -129,7 +129,17 @@ pub(crate) fn read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<Vec<u8>> {
 
 /// Replaces `name` in `dir` with `bytes`: written to `temporary` (made
 /// anew with `O_EXCL|O_NOFOLLOW`, whatever was there removed, a symlink
-/// itself and not what it points to), renamed over `name`.
+/// itself and not what it points to), then swapped with `name`
+/// (`RENAME_EXCHANGE`) and the old file, now at `temporary`, removed; or,
+/// with no `name` yet (or a filesystem that cannot swap), renamed to it.
+///
+/// Swapped, not renamed over `name`: ext4 (`auto_da_alloc`, its default)
+/// writes a file back at once when it is renamed over another, so that a
+/// power loss leaves the old content or the new one rather than an empty
+/// file. That write-back gives the file its blocks, and removing the file
+/// later (a foreground run's record, a few milliseconds on) frees them,
+/// with `discard` a device request waited for: about 0.3 ms of a run here.
+/// Records do not guard against a power loss (see the state module).
 pub(crate) fn replace_at(dir: BorrowedFd<'_>, name: &str, temporary: &str, bytes: &[u8]) -> io::Result<()> {
     match unlinkat(dir, temporary, UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => {}
@@ -139,11 +149,33 @@ pub(crate) fn replace_at(dir: BorrowedFd<'_>, name: &str, temporary: &str, bytes
     let mut file = File::from(openat(dir, temporary, flags, Mode::from_bits_truncate(0o600))?);
     // No fsync: see the state module on what records guard against.
     let written = file.write_all(bytes);
-    let renamed = written.and_then(|()| renameat(dir, temporary, dir, name).map_err(io::Error::from));
-    if renamed.is_err() {
+    let replaced = written.and_then(|()| swap_in(dir, name, temporary));
+    if replaced.is_err() {
         let _ = unlinkat(dir, temporary, UnlinkatFlags::NoRemoveDir);
     }
-    renamed
+    replaced
+}
+
+/// Puts the file `temporary` in place of `name` (see [`replace_at`]); on
+/// success `temporary` no longer exists, and neither does the old file.
+fn swap_in(dir: BorrowedFd<'_>, name: &str, temporary: &str) -> io::Result<()> {
+    match renameat2(dir, temporary, dir, name, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => {}
+        Err(Errno::ENOENT | Errno::EINVAL) => {
+            return renameat(dir, temporary, dir, name).map_err(io::Error::from)
+        }
+        Err(errno) => return Err(errno.into()),
+    }
+    match unlinkat(dir, temporary, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) => Ok(()),
+        // `name` was a directory, which a rename would not have replaced:
+        // swapped back, and refused as a rename refuses it.
+        Err(Errno::EISDIR) => {
+            renameat2(dir, temporary, dir, name, RenameFlags::RENAME_EXCHANGE)?;
+            Err(Errno::EISDIR.into())
+        }
+        Err(errno) => Err(errno.into()),
+    }
 }
 
 /// Writes `bytes` to `name`, a new file in `dir` (`O_EXCL|O_NOFOLLOW`),
@@ -244,5 +276,66 @@ mod tests {
         std::os::unix::fs::symlink(&target, dir.path().join("planted")).expect("symlink");
         create_at(fd.as_fd(), "planted", b"{}").expect_err("wrote through a symlink");
         assert!(!target.exists(), "the symlink was followed");
+    }
+
+    #[test]
+    fn a_replaced_file_is_whole_and_leaves_no_temporary_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fd = File::open(dir.path()).expect("open the directory");
+        let names = || {
+            let mut names = names(fd.as_fd()).expect("list");
+            names.sort();
+            names
+        };
+        replace_at(fd.as_fd(), "state.json", ".state.json.tmp", b"first").expect("with no file yet");
+        replace_at(fd.as_fd(), "state.json", ".state.json.tmp", b"second").expect("over the first");
+        assert_eq!(fs::read(dir.path().join("state.json")).expect("read"), b"second");
+        assert_eq!(names(), ["state.json"]);
+
+        let target = dir.path().join("target");
+        std::os::unix::fs::symlink(&target, dir.path().join("planted")).expect("symlink");
+        replace_at(fd.as_fd(), "planted", ".planted.tmp", b"file").expect("over a symlink");
+        assert!(!target.exists(), "the symlink was followed");
+        assert!(fs::symlink_metadata(dir.path().join("planted"))
+            .expect("stat")
+            .is_file());
+
+        fs::create_dir(dir.path().join("a-directory")).expect("mkdir");
+        let refused = replace_at(fd.as_fd(), "a-directory", ".a-directory.tmp", b"file")
+            .expect_err("replaced a directory");
+        assert_eq!(refused.raw_os_error(), Some(Errno::EISDIR as i32));
+        assert!(dir.path().join("a-directory").is_dir());
+        assert_eq!(names(), ["a-directory", "planted", "state.json"]);
+    }
+
+    /// The reason [`replace_at`] swaps: on ext4 a file renamed over another
+    /// is written back at once, and its blocks allocated; a swapped one
+    /// keeps its delayed allocation (`filefrag` shows it), so removing it
+    /// soon after frees nothing on the device.
+    #[test]
+    fn a_replaced_file_on_ext4_is_not_written_back_at_once() {
+        const EXT4_SUPER_MAGIC: i64 = 0xef53;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let filesystem = nix::sys::statfs::statfs(dir.path())
+            .expect("statfs")
+            .filesystem_type();
+        if filesystem.0 as i64 != EXT4_SUPER_MAGIC {
+            eprintln!("not on ext4 ({filesystem:?}): nothing to check here");
+            return;
+        }
+        let fd = File::open(dir.path()).expect("open the directory");
+        replace_at(fd.as_fd(), "state.json", ".state.json.tmp", b"first").expect("first");
+        replace_at(fd.as_fd(), "state.json", ".state.json.tmp", b"second").expect("second");
+        let output = std::process::Command::new("filefrag")
+            .arg("-v")
+            .arg(dir.path().join("state.json"))
+            .output()
+            .expect("run filefrag (e2fsprogs)");
+        let shown = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "filefrag: {shown}");
+        assert!(
+            shown.contains("delalloc"),
+            "the replaced record was written back:\n{shown}"
+        );
     }
 }
