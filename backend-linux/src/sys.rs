@@ -327,7 +327,13 @@ pub(crate) fn interface_flags(socket: BorrowedFd<'_>, name: &CStr) -> Result<lib
     let mut request = interface_request(name)?;
     // SAFETY: a valid fd and an `ifreq` the kernel fills in, which
     // outlives the call.
-    let ret = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) };
+    let ret = unsafe {
+        libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCGIFFLAGS as libc::Ioctl,
+            &mut request,
+        )
+    };
     Errno::result(ret)?;
     // SAFETY: SIOCGIFFLAGS filled the union's flags member.
     Ok(unsafe { request.ifr_ifru.ifru_flags })
@@ -344,7 +350,7 @@ pub(crate) fn set_interface_flags(
     request.ifr_ifru.ifru_flags = flags;
     // SAFETY: a valid fd and an `ifreq` the kernel only reads, which
     // outlives the call.
-    let ret = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    let ret = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS as libc::Ioctl, &request) };
     Errno::result(ret).map(drop)
 }
 
