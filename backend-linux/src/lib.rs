@@ -104,6 +104,7 @@ mod root_gate;
 pub mod seccomp;
 mod setns;
 mod signal;
+pub mod small_file;
 mod spawn;
 mod sys;
 mod wait;

@@ -57,7 +57,7 @@ pub(crate) fn read(pid: Pid) -> Result<Stat, Error> {
 /// `/proc/<pid>/stat`, and its path for errors.
 fn read_line(pid: Pid) -> Result<(PathBuf, Vec<u8>), Error> {
     let path = PathBuf::from(format!("/proc/{pid}/stat"));
-    let stat = std::fs::read(&path).map_err(Error::file(&path))?;
+    let stat = crate::small_file::read(&path).map_err(Error::file(&path))?;
     Ok((path, stat))
 }
 

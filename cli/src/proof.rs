@@ -37,7 +37,7 @@ use std::sync::OnceLock;
 use cradle_core::config::Veth;
 use cradle_linux::cgroup::{Cgroup, CgroupConfig, CgroupPaths, Layout};
 use cradle_linux::net::inspect;
-use cradle_linux::Container;
+use cradle_linux::{small_file, Container};
 use nix::sched::CloneFlags;
 use nix::unistd::geteuid;
 
@@ -191,7 +191,7 @@ fn mountinfo() -> Option<&'static str> {
     static MOUNTINFO: OnceLock<Option<String>> = OnceLock::new();
     MOUNTINFO
         .get_or_init(|| {
-            let bytes = fs::read("/proc/self/mountinfo").ok()?;
+            let bytes = small_file::read("/proc/self/mountinfo").ok()?;
             Some(String::from_utf8_lossy(&bytes).into_owned())
         })
         .as_deref()
@@ -204,7 +204,8 @@ pub(crate) fn own_layout() -> Result<&'static Layout, CliError> {
     if let Some(layout) = LAYOUT.get() {
         return Ok(layout);
     }
-    let membership = fs::read("/proc/self/cgroup").map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let membership =
+        small_file::read("/proc/self/cgroup").map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let layout = match (mountinfo(), membership) {
         (Some(mountinfo), Ok(membership)) => Some(Layout::parse(mountinfo, &membership)),
         _ => None,
@@ -220,7 +221,7 @@ pub(crate) fn own_layout() -> Result<&'static Layout, CliError> {
 /// Whether the process `pid` is in the cgroup `paths` (or below it) in
 /// every hierarchy of it. Unreadable means no.
 pub(crate) fn in_cgroup(pid: i32, paths: &CgroupPaths) -> bool {
-    let Ok(membership) = fs::read(format!("/proc/{pid}/cgroup")) else {
+    let Ok(membership) = small_file::read(format!("/proc/{pid}/cgroup")) else {
         return false;
     };
     let Some(mountinfo) = mountinfo() else {
@@ -241,7 +242,7 @@ pub(crate) fn in_cgroup(pid: i32, paths: &CgroupPaths) -> bool {
 /// `/proc/<pid>/stat`), or gone.
 fn is_exiting(pid: i32) -> bool {
     const PF_EXITING: u64 = 0x4;
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Ok(stat) = small_file::read_to_string(format!("/proc/{pid}/stat")) else {
         return true;
     };
     // Fields after the name (which may hold spaces and parentheses):

@@ -119,7 +119,9 @@ pub(crate) fn read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<Vec<u8>> {
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
     }
-    let mut bytes = Vec::new();
+    // Sized from the start: through `take`, std would probe with 32 bytes
+    // and double, nine `read`s for a record.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(MAX_FILE)).unwrap_or(0) + 1);
     file.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_FILE {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "larger than 1 MiB"));

@@ -70,7 +70,7 @@ impl Layout {
     /// Reads `/proc/self/mountinfo` and `/proc/self/cgroup`.
     pub fn detect() -> Result<Layout, CgroupError> {
         let read = |path: &str| {
-            std::fs::read(path)
+            crate::small_file::read(path)
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
                 .map_err(|source| CgroupError::Proc {
                     path: PathBuf::from(path),

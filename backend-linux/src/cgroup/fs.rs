@@ -10,7 +10,7 @@ use super::hierarchy::Hierarchy;
 
 /// Reads a whole cgroup file.
 pub(crate) fn read(hierarchy: &Hierarchy, path: &Path) -> Result<String, CgroupError> {
-    std::fs::read_to_string(path).map_err(|source| CgroupError::Read {
+    crate::small_file::read_to_string(path).map_err(|source| CgroupError::Read {
         hierarchy: hierarchy.clone(),
         path: path.to_owned(),
         source,
@@ -70,7 +70,7 @@ pub(crate) fn open_tasks(hierarchy: &Hierarchy, dir: &Path) -> Result<OwnedFd, C
 /// when the directory is gone.
 pub(crate) fn procs(hierarchy: &Hierarchy, dir: &Path) -> Result<Vec<i32>, CgroupError> {
     let path = dir.join("cgroup.procs");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::small_file::read_to_string(&path) {
         Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
         result => result.map_err(|source| CgroupError::Read {
             hierarchy: hierarchy.clone(),

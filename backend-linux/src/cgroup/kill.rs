@@ -94,7 +94,8 @@ impl Cgroup {
         let esrch = || io::Error::from_raw_os_error(libc::ESRCH);
         let pid = Pid::new(pid).ok_or_else(esrch)?;
         let pidfd = sys::pidfd_open(pid)?;
-        let memberships = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|_| esrch())?;
+        let memberships =
+            crate::small_file::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|_| esrch())?;
         let ours = parse_proc_cgroup(&memberships).iter().any(|membership| {
             self.paths.dirs.iter().any(|dir| {
                 membership.hierarchy == dir.hierarchy && membership.cgroup.starts_with(&dir.cgroup)

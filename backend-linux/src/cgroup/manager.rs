@@ -447,7 +447,7 @@ fn place(paths: &CgroupPaths, pid: i32, took: &mut Vec<(Hierarchy, Duration)>) -
     // Writing a pid where it already is still costs an RCU grace period
     // (~8 ms when idle); /proc/<pid>/cgroup tells which to skip.
     let current = if pid > 0 {
-        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
+        crate::small_file::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default()
     } else {
         String::new()
     };
@@ -829,7 +829,7 @@ fn valid_parent(parent: &Path) -> Result<PathBuf, CgroupError> {
 /// Whether the cgroup directory holds no process (unreadable: it is not
 /// taken as empty).
 fn is_empty(dir: &CgroupDir) -> bool {
-    std::fs::read_to_string(dir.file("cgroup.procs")).is_ok_and(|procs| procs.trim().is_empty())
+    crate::small_file::read_to_string(dir.file("cgroup.procs")).is_ok_and(|procs| procs.trim().is_empty())
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub(super) fn refusal_if_threaded(step: ChildStep) -> Option<ChildError> {
 
 /// This process's threads, as `/proc/self/status` counts them.
 fn thread_count() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let status = crate::small_file::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("Threads:"))?
