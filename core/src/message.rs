@@ -21,7 +21,8 @@ pub enum Message {
     /// set-up step took, when the config asked
     /// ([`Config::report_timings`]).
     Ready {
-        /// Each step walked, in order, with its duration; empty unless asked
+        /// Each step walked, in the order first walked, with its whole
+        /// duration (a step walked in parts is summed); empty unless asked
         /// for (and then absent from the wire: `{"type":"ready"}`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         timings: Vec<StepTime>,

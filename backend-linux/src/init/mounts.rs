@@ -160,7 +160,11 @@ fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         hook(ChildStep::Devices, config);
         devices::make_nodes(&dev, &config.devices)?;
         drop(dev);
+        // Each part shown as the step its errors name, so that a step's
+        // time (`--timings`) is its own.
+        hook(ChildStep::Mounts, config);
         mount_sys()?;
+        hook(ChildStep::Rootfs, config);
         pivot()?;
     } else if config.creates(NamespaceKind::Mount) && config.has_namespace(NamespaceKind::Pid) {
         // The host's /proc shows the host's processes; a new (or joined)
@@ -168,6 +172,7 @@ fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         // joined mount namespace keeps the /proc its owner gave it.
         mount_proc(Path::new("/proc"))?;
     }
+    hook(ChildStep::Mounts, config);
     for mount in &planned {
         mount.mount()?;
     }
@@ -206,6 +211,7 @@ fn mount_table(config: &Config, rootfs: &Path, hook: Hook<'_>, enter: EnterRoot)
     let step = ChildStep::CreateContainerHooks;
     hook(step, config);
     super::hooks::run(config, HookStage::CreateContainer, step)?;
+    hook(ChildStep::Rootfs, config);
     match enter {
         EnterRoot::Pivot => pivot(),
         EnterRoot::Chroot => chroot_into_rootfs(),

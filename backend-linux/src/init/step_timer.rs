@@ -25,8 +25,8 @@ impl StepTimer {
         }
     }
 
-    /// `step` begins now, and the step before it ends. A step shown again
-    /// goes on.
+    /// `step` begins now, and the step before it ends. The current step
+    /// shown again goes on.
     pub(super) fn begin(&mut self, step: ChildStep) {
         if !self.enabled || self.current.is_some_and(|(current, _)| current == step) {
             return;
@@ -44,10 +44,16 @@ impl StepTimer {
         self.done
     }
 
+    /// Ends the current step. A step shown again later (the mounts, made
+    /// before and after the rootfs is entered) adds to its first entry:
+    /// the report names each step once, with all of its time.
     fn end_current(&mut self, now: Instant) {
         if let Some((step, began)) = self.current.take() {
             let nanos = u64::try_from(now.duration_since(began).as_nanos()).unwrap_or(u64::MAX);
-            self.done.push(StepTime { step, nanos });
+            match self.done.iter_mut().find(|done| done.step == step) {
+                Some(done) => done.nanos = done.nanos.saturating_add(nanos),
+                None => self.done.push(StepTime { step, nanos }),
+            }
         }
     }
 }
@@ -67,6 +73,21 @@ mod tests {
         let steps: Vec<ChildStep> = timings.iter().map(|t| t.step).collect();
         assert_eq!(steps, [ChildStep::Mounts, ChildStep::Seccomp]);
         assert!(timings[0].nanos >= 2_000_000, "{timings:?}");
+    }
+
+    #[test]
+    fn a_step_shown_again_later_adds_to_its_first_entry() {
+        let mut timer = StepTimer::new(true);
+        timer.begin(ChildStep::Mounts);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        timer.begin(ChildStep::Rootfs);
+        timer.begin(ChildStep::Mounts);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        timer.begin(ChildStep::Devices);
+        let timings = timer.finish();
+        let steps: Vec<ChildStep> = timings.iter().map(|t| t.step).collect();
+        assert_eq!(steps, [ChildStep::Mounts, ChildStep::Rootfs, ChildStep::Devices]);
+        assert!(timings[0].nanos >= 4_000_000, "{timings:?}");
     }
 
     #[test]
