@@ -4,15 +4,15 @@
 //!
 //! Those files report a size of 0, and std's `read_to_end` then probes
 //! with 32 bytes and doubles from there: six to nine `read`s for a
-//! `mountinfo` or a state record, each a system call. A buffer of a page
-//! or two from the start holds any of them.
+//! `mountinfo`, each a system call. A buffer of two pages from the start
+//! holds most of them whole.
 
 use std::fs::File;
 use std::io;
 use std::path::Path;
 
-/// The first buffer: larger than any file read this way on a usual host
-/// (a larger one is read whole all the same, in more `read`s).
+/// The first buffer (a larger file, such as the `mountinfo` of a host
+/// with many mounts, is read whole all the same, in more `read`s).
 const FIRST_BUFFER: usize = 8192;
 
 /// The contents of the file at `path`.

@@ -242,9 +242,11 @@ pub(crate) fn in_cgroup(pid: i32, paths: &CgroupPaths) -> bool {
 /// `/proc/<pid>/stat`), or gone.
 fn is_exiting(pid: i32) -> bool {
     const PF_EXITING: u64 = 0x4;
-    let Ok(stat) = small_file::read_to_string(format!("/proc/{pid}/stat")) else {
+    // Lossy: a name (`comm`) need not be UTF-8.
+    let Ok(stat) = small_file::read(format!("/proc/{pid}/stat")) else {
         return true;
     };
+    let stat = String::from_utf8_lossy(&stat);
     // Fields after the name (which may hold spaces and parentheses):
     // state is field 3, flags field 9.
     let flags = stat

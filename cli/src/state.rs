@@ -1,7 +1,7 @@
 //! The state directory: one subdirectory per container holding
-//! `state.json`, written atomically (write, then rename) and guarded by an
-//! exclusive `flock` on the subdirectory so that two commands never act on
-//! one container at once.
+//! `state.json`, replaced atomically (written beside it, then swapped in)
+//! and guarded by an exclusive `flock` on the subdirectory so that two
+//! commands never act on one container at once.
 //!
 //! Intent before action: a new container's directory is made under a
 //! temporary name, locked, given its record (stage `creating`, naming the
@@ -489,7 +489,7 @@ impl Entry {
         PathBuf::from(format!("/proc/self/fd/{}/{name}", self.lock.as_fd().as_raw_fd()))
     }
 
-    /// Replaces the state file whole: written beside it, then renamed over.
+    /// Replaces the state file whole: written beside it, then swapped in.
     pub(crate) fn write(&self, state: &ContainerState) -> Result<(), CliError> {
         write_state(self.lock.as_fd(), &self.path, state)?;
         tracing::debug!(dir = %self.path.display(), stage = ?state.stage, pid = state.pid, "state written");

@@ -64,6 +64,7 @@ pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     }
     if config.rootfs.is_none() {
         no_device_nodes(config, hook)?;
+        hook(ChildStep::Mounts, config);
     }
     let propagation = RootPropagation::of(config)?;
     // Nothing mounted from here on propagates back to the host.

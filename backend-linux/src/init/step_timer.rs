@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use cradle_core::{ChildStep, StepTime};
 
-/// Times the set-up steps, each from its start to the next one's.
+/// Times the set-up steps, each part from its start to the next one's.
 #[derive(Debug)]
 pub(super) struct StepTimer {
     enabled: bool,
@@ -36,7 +36,8 @@ impl StepTimer {
         self.current = Some((step, now));
     }
 
-    /// Ends the last step; every step's duration, in order.
+    /// Ends the last step; every step's whole duration, in the order the
+    /// steps were first begun.
     pub(super) fn finish(mut self) -> Vec<StepTime> {
         if self.enabled {
             self.end_current(Instant::now());

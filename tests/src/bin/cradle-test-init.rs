@@ -3,8 +3,9 @@
 //! that its hook sees the set-up steps.
 //!
 //! A config whose environment holds `CRADLE_TEST_FAULT=<action>@<step>`
-//! makes the child act at that set-up step (`<step>` as `ChildStep` names
-//! it on the wire; `exec` is after `ready`): `stall` sleeps for an hour;
+//! makes the child act the first time it reaches that set-up step
+//! (`<step>` as `ChildStep` names it on the wire; `exec` is after
+//! `ready`): `stall` sleeps for an hour;
 //! `announce` writes the step's name and a newline to stdout, then sleeps,
 //! for a test to kill it there. (The child cannot kill itself: as pid 1 of
 //! a pid namespace, it is immune to its own signals.) `garbage` writes a
@@ -16,11 +17,15 @@
 //! link to this binary named `<action>@<step>` (`setns` or `fork`).
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cradle_core::{ChildStep, Config};
 
 const FAULT: &str = "CRADLE_TEST_FAULT=";
+
+/// Whether the fault has acted.
+static FIRED: AtomicBool = AtomicBool::new(false);
 
 /// The launch socket's descriptor in a child without preserved ones.
 const LAUNCH_SOCKET: std::os::fd::RawFd = 3;
@@ -46,7 +51,8 @@ fn fault(step: ChildStep, config: &Config) {
     let Some((action, at)) = fault.as_deref().and_then(|fault| fault.split_once('@')) else {
         return;
     };
-    if at != step.as_str() {
+    // Once: a step the child walks in parts is shown to the hook again.
+    if at != step.as_str() || FIRED.swap(true, Ordering::Relaxed) {
         return;
     }
     match action {
