@@ -264,7 +264,8 @@ fn exec_timings_say_where_the_wall_time_went() {
     assert_eq!(output.stdout, b"out\n", "the timings go to stderr");
     let timings = Timings::parse(&output.stderr);
     timings.assert_in_order(&[
-        "arguments and the container's record",
+        "arguments",
+        "the container's record",
         "proving the container's init",
         "the plan and the launch's options",
         "launch: spawn",

@@ -374,7 +374,9 @@ fn timings_say_where_the_wall_time_went() {
     let timings = Timings::parse(&output.stderr);
     let text = &timings.text;
     timings.assert_in_order(&[
-        "arguments and the plan",
+        "arguments",
+        "the plan",
+        "the state record",
         "launch: create cgroup",
         "launch: spawn",
         "launch: send config",

@@ -59,7 +59,8 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
         crate::tty::require_caller_terminal()?;
     }
     if args.timings {
-        timings::enable("arguments and the plan");
+        timings::enable("arguments");
+        timings::begin("the plan");
     }
     let id = match &args.name {
         Some(name) => name.clone(),
