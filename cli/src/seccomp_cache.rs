@@ -74,6 +74,7 @@ impl<'a> Compiler<'a> {
             // A cache that cannot be written costs the next run a compile,
             // nothing more.
             let _ = write_entry(dir.as_fd(), &name, key, &program);
+            prune(dir.as_fd(), &name);
         }
         Ok(program)
     }
@@ -84,8 +85,15 @@ impl<'a> Compiler<'a> {
 fn default_key(capabilities: &BTreeSet<Capability>) -> Result<Vec<u8>, CliError> {
     let capabilities =
         serde_json::to_string(capabilities).map_err(|e| usage(format!("seccomp profile: {e}")))?;
-    let build = cradle_linux::build_fingerprint();
-    Ok(format!("{{\"cradle default policy\":\"{build}\",\"capabilities\":{capabilities}}}").into_bytes())
+    Ok(format!("{}\"capabilities\":{capabilities}}}", default_key_prefix()).into_bytes())
+}
+
+/// How every default policy's key begins.
+const DEFAULT_KEY_OPENING: &str = "{\"cradle default policy\":";
+
+/// How this build's default policy keys begin.
+fn default_key_prefix() -> String {
+    format!("{DEFAULT_KEY_OPENING}\"{}\",", cradle_linux::build_fingerprint())
 }
 
 fn usage(message: String) -> CliError {
@@ -124,6 +132,45 @@ fn read_entry(dir: BorrowedFd<'_>, name: &str, key: &[u8]) -> Option<SeccompProg
         return None;
     }
     serde_json::from_slice(program.get(1..)?).ok()
+}
+
+/// Removes, on a miss (a new build's first run, a new policy), what no
+/// run of this build will read: entries of other versions or program
+/// shapes (their name is not the hash this build gives their policy
+/// line), the default policy of other builds, and the temporaries of
+/// writers that died before their rename. Another build's run that still
+/// wanted its entry compiles it again.
+fn prune(dir: BorrowedFd<'_>, keep: &str) {
+    let own_default = default_key_prefix();
+    for name in state_fs::names(dir).unwrap_or_default() {
+        let stale = if let Some(temporary) = name.strip_prefix('.') {
+            temporary
+                .rsplit_once('.')
+                .and_then(|(_, pid)| pid.parse::<i32>().ok())
+                .is_some_and(|pid| !is_alive(pid))
+        } else if name == keep {
+            false
+        } else {
+            match state_fs::read_at(dir, &name) {
+                Ok(bytes) => {
+                    let key = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+                    entry_name(key) != name
+                        || (key.starts_with(DEFAULT_KEY_OPENING.as_bytes())
+                            && !key.starts_with(own_default.as_bytes()))
+                }
+                Err(_) => false,
+            }
+        };
+        if stale {
+            let _ = nix::unistd::unlinkat(dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        }
+    }
+}
+
+/// Whether process `pid` exists (a temporary's writer).
+fn is_alive(pid: i32) -> bool {
+    pid == std::process::id() as i32
+        || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) != Err(Errno::ESRCH)
 }
 
 fn write_entry(dir: BorrowedFd<'_>, name: &str, key: &[u8], program: &SeccompProgram) -> std::io::Result<()> {
@@ -196,5 +243,57 @@ mod tests {
         // A forged entry under the key is not taken.
         forge(&path);
         assert_eq!(compiler.compile_default(&caps).expect("compiled again"), expected);
+    }
+
+    #[test]
+    fn a_miss_prunes_what_no_run_of_this_build_reads() {
+        let root = tempfile::tempdir().expect("a state root");
+        let states = StateRoot::new(root.path());
+        let compiler = Compiler::new(&states);
+        let caps: BTreeSet<Capability> = Capability::DEFAULT.into_iter().collect();
+        compiler.compile_default(&caps).expect("compiled");
+        let cache = root.path().join(CACHE_DIR);
+        let entry = |key: &str| (entry_name(key.as_bytes()), format!("{key}\n{{}}"));
+        let put =
+            |(name, contents): &(String, String)| std::fs::write(cache.join(name), contents).expect("write");
+
+        // Kept: this build's entries, another policy's, a live writer's
+        // temporary.
+        let policy = entry(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#);
+        let mut more = caps.clone();
+        more.insert(Capability::SysPtrace);
+        let other_caps = String::from_utf8(default_key(&more).expect("key")).expect("utf-8");
+        let own_default = entry(&other_caps);
+        let live = (format!(".{}.{}", policy.0, std::process::id()), String::new());
+        // Stale: another build's default policy, an entry under a name
+        // this build does not give its line (another version), a dead
+        // writer's temporary.
+        let old_build = entry(r#"{"cradle default policy":"0123","capabilities":[]}"#);
+        let other_version = ("00000000deadbeef".to_owned(), policy.1.clone());
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        child.wait().expect("wait");
+        let dead = (format!(".{}.{}", policy.0, child.id()), String::new());
+        for file in [&policy, &own_default, &live, &old_build, &other_version, &dead] {
+            put(file);
+        }
+
+        // A miss: a policy not cached yet.
+        let new_policy = seccomp::default_policy(&BTreeSet::new());
+        compiler.compile(&new_policy).expect("compiled");
+
+        let mut left: Vec<String> = std::fs::read_dir(&cache)
+            .expect("the cache")
+            .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+            .collect();
+        left.sort();
+        let mut expected = vec![
+            entry_name(&default_key(&caps).expect("key")),
+            entry_name(&serde_json::to_vec(&new_policy).expect("json")),
+            policy.0.clone(),
+            own_default.0.clone(),
+            live.0.clone(),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
     }
 }
