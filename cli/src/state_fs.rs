@@ -140,7 +140,7 @@ pub(crate) fn read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<Vec<u8>> {
 /// power loss leaves the old content or the new one rather than an empty
 /// file. That write-back gives the file its blocks, and removing the file
 /// later (a foreground run's record, a few milliseconds on) frees them,
-/// with `discard` a device request waited for: about 0.3 ms of a run here.
+/// with `discard` a device request waited for: about 0.2 ms of a run here.
 /// Records do not guard against a power loss (see the state module).
 pub(crate) fn replace_at(dir: BorrowedFd<'_>, name: &str, temporary: &str, bytes: &[u8]) -> io::Result<()> {
     match unlinkat(dir, temporary, UnlinkatFlags::NoRemoveDir) {
