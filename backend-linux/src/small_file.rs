@@ -25,6 +25,13 @@ pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
     String::from_utf8(read(path)?).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
 }
 
+/// The contents of the file at `path`, any bytes that are not UTF-8
+/// replaced: for `/proc` files that hold names (a `comm`, a mount point,
+/// a cgroup's path), which need not be UTF-8.
+pub fn read_lossy(path: impl AsRef<Path>) -> io::Result<String> {
+    Ok(String::from_utf8_lossy(&read(path)?).into_owned())
+}
+
 /// The rest of the open `file`.
 pub fn read_from(file: &mut impl io::Read) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(FIRST_BUFFER);
@@ -50,6 +57,7 @@ mod tests {
         std::fs::write(&path, &contents).expect("write");
         assert_eq!(read(&path).expect("read"), contents);
         std::fs::write(&path, b"\xff").expect("write");
+        assert_eq!(read_lossy(&path).expect("read"), "\u{fffd}");
         let refused = read_to_string(&path).expect_err("not UTF-8");
         std::fs::remove_file(&path).expect("remove");
         assert_eq!(refused.kind(), io::ErrorKind::InvalidData);

@@ -190,10 +190,7 @@ fn is_absent(path: &Path) -> bool {
 fn mountinfo() -> Option<&'static str> {
     static MOUNTINFO: OnceLock<Option<String>> = OnceLock::new();
     MOUNTINFO
-        .get_or_init(|| {
-            let bytes = small_file::read("/proc/self/mountinfo").ok()?;
-            Some(String::from_utf8_lossy(&bytes).into_owned())
-        })
+        .get_or_init(|| small_file::read_lossy("/proc/self/mountinfo").ok())
         .as_deref()
 }
 
@@ -204,8 +201,7 @@ pub(crate) fn own_layout() -> Result<&'static Layout, CliError> {
     if let Some(layout) = LAYOUT.get() {
         return Ok(layout);
     }
-    let membership =
-        small_file::read("/proc/self/cgroup").map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let membership = small_file::read_lossy("/proc/self/cgroup");
     let layout = match (mountinfo(), membership) {
         (Some(mountinfo), Ok(membership)) => Some(Layout::parse(mountinfo, &membership)),
         _ => None,
@@ -221,13 +217,13 @@ pub(crate) fn own_layout() -> Result<&'static Layout, CliError> {
 /// Whether the process `pid` is in the cgroup `paths` (or below it) in
 /// every hierarchy of it. Unreadable means no.
 pub(crate) fn in_cgroup(pid: i32, paths: &CgroupPaths) -> bool {
-    let Ok(membership) = small_file::read(format!("/proc/{pid}/cgroup")) else {
+    let Ok(membership) = small_file::read_lossy(format!("/proc/{pid}/cgroup")) else {
         return false;
     };
     let Some(mountinfo) = mountinfo() else {
         return false;
     };
-    let layout = Layout::parse(mountinfo, &String::from_utf8_lossy(&membership));
+    let layout = Layout::parse(mountinfo, &membership);
     !paths.dirs.is_empty()
         && paths.dirs.iter().all(|dir| {
             layout
@@ -242,11 +238,9 @@ pub(crate) fn in_cgroup(pid: i32, paths: &CgroupPaths) -> bool {
 /// `/proc/<pid>/stat`), or gone.
 fn is_exiting(pid: i32) -> bool {
     const PF_EXITING: u64 = 0x4;
-    // Lossy: a name (`comm`) need not be UTF-8.
-    let Ok(stat) = small_file::read(format!("/proc/{pid}/stat")) else {
+    let Ok(stat) = small_file::read_lossy(format!("/proc/{pid}/stat")) else {
         return true;
     };
-    let stat = String::from_utf8_lossy(&stat);
     // Fields after the name (which may hold spaces and parentheses):
     // state is field 3, flags field 9.
     let flags = stat

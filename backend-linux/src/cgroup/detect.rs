@@ -70,12 +70,10 @@ impl Layout {
     /// Reads `/proc/self/mountinfo` and `/proc/self/cgroup`.
     pub fn detect() -> Result<Layout, CgroupError> {
         let read = |path: &str| {
-            crate::small_file::read(path)
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-                .map_err(|source| CgroupError::Proc {
-                    path: PathBuf::from(path),
-                    source,
-                })
+            crate::small_file::read_lossy(path).map_err(|source| CgroupError::Proc {
+                path: PathBuf::from(path),
+                source,
+            })
         };
         let layout = Layout::parse(&read(MOUNTINFO)?, &read(PROC_CGROUP)?);
         if layout.hierarchies.is_empty() {

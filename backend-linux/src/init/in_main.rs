@@ -28,9 +28,7 @@ pub(super) fn refusal_if_threaded(step: ChildStep) -> Option<ChildError> {
 
 /// This process's threads, as `/proc/self/status` counts them.
 fn thread_count() -> Option<usize> {
-    // Lossy: its `Name:` need not be UTF-8.
-    let status = crate::small_file::read("/proc/self/status").ok()?;
-    threads_in(&String::from_utf8_lossy(&status))
+    threads_in(&crate::small_file::read_lossy("/proc/self/status").ok()?)
 }
 
 /// The `Threads:` count of a `/proc/<pid>/status`.

@@ -30,9 +30,7 @@ pub(crate) fn namespace_id(pid: &str, kind: NamespaceKind) -> std::io::Result<(u
 /// program's `/proc` down: the fields of `NSpid` in `/proc/<pid>/status`,
 /// which, unlike `/proc/<pid>/ns`, anyone may read.
 pub(crate) fn pid_namespace_depth(pid: cradle_core::Pid) -> std::io::Result<usize> {
-    // Lossy: its `Name:` need not be UTF-8.
-    let status = crate::small_file::read(format!("/proc/{pid}/status"))?;
-    let status = String::from_utf8_lossy(&status);
+    let status = crate::small_file::read_lossy(format!("/proc/{pid}/status"))?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("NSpid:"))
