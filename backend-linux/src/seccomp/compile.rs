@@ -1,5 +1,8 @@
-//! Compiling a policy to classic BPF with libseccomp, once, in the parent.
+//! Compiling a policy to classic BPF, once, in the parent: libseccomp,
+//! behind a front of this crate's own for the syscalls that need no
+//! argument checked.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
@@ -7,7 +10,9 @@ use cradle_core::confinement::{BpfInstruction, SeccompProgram};
 use libseccomp::{ScmpAction, ScmpFilterContext, ScmpSyscall};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
-use super::policy::{Policy, Rule};
+use super::bpf::NATIVE_AUDIT_ARCH;
+use super::front::{self, Outcome};
+use super::policy::{Arch, Policy, Rule};
 use super::SeccompError;
 
 /// The most instructions the kernel takes in one filter (`BPF_MAXINSNS`).
@@ -18,9 +23,19 @@ const INSTRUCTION_SIZE: usize = 8;
 
 /// How [`compile`] shapes its programs: a cache of compiled programs
 /// keys on it, so that one of an earlier shape is compiled anew.
-pub const PROGRAM_SHAPE: &str = "libseccomp binary tree (SCMP_FLTATR_CTL_OPTIMIZE 2)";
+pub const PROGRAM_SHAPE: &str =
+    "a search over runs of syscalls, then libseccomp's binary tree (SCMP_FLTATR_CTL_OPTIMIZE 2)";
 
-/// Compiles `policy` to a BPF program with libseccomp.
+/// A rule's syscall, by number: what libseccomp is given.
+#[derive(Clone, Copy)]
+struct Resolved<'a> {
+    index: usize,
+    rule: &'a Rule,
+    name: &'a str,
+    syscall: ScmpSyscall,
+}
+
+/// Compiles `policy` to a BPF program.
 ///
 /// The filter takes the native architecture and the policy's
 /// `architectures`; a syscall of any other ABI (on x86-64: i386 through
@@ -30,7 +45,124 @@ pub const PROGRAM_SHAPE: &str = "libseccomp binary tree (SCMP_FLTATR_CTL_OPTIMIZ
 /// skipped (libseccomp refuses them). `flags` become the program's
 /// `SECCOMP_FILTER_FLAG_*` bits. The program does not set
 /// `no_new_privs`: the child does that itself before installing it.
+///
+/// Where the policy takes the native architecture only, the syscalls whose
+/// action does not depend on their arguments are decided by a search over
+/// runs of numbers ([`front`](super::front)); libseccomp compiles the rest,
+/// and the program returns what libseccomp's program of the whole policy
+/// would. The default profile's program is a quarter of libseccomp's
+/// (127 instructions against 506), and installs in half the time.
 pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
+    let resolved = resolve(policy)?;
+    let native_only = policy
+        .architectures
+        .iter()
+        .all(|&arch| Some(arch) == Arch::NATIVE);
+    let decided = if native_only {
+        decided(&resolved)
+    } else {
+        BTreeMap::new()
+    };
+    let front =
+        NATIVE_AUDIT_ARCH.and_then(|arch| front::front(&decided, policy.default_action.ret_value(), arch));
+    let in_front = |syscall: ScmpSyscall| {
+        front.is_some()
+            && u32::try_from(syscall.as_raw_syscall())
+                .is_ok_and(|number| matches!(decided.get(&number), Some(Outcome::Return(_))))
+    };
+    let mut filter = filter(policy)?;
+    for entry in resolved.iter().filter(|entry| !in_front(entry.syscall)) {
+        add_rule(&mut filter, entry)?;
+    }
+    let mut instructions = front.unwrap_or_default();
+    instructions.extend(export(&filter)?);
+    if instructions.len() > MAX_INSTRUCTIONS {
+        return Err(SeccompError::BadProgram(format!(
+            "{} instructions; the kernel takes at most {MAX_INSTRUCTIONS}",
+            instructions.len()
+        )));
+    }
+    Ok(SeccompProgram {
+        instructions,
+        flags: policy.flags.iter().fold(0, |bits, flag| bits | flag.bit()),
+    })
+}
+
+/// Compiles `policy` with libseccomp alone: what [`compile`]'s programs
+/// must decide alike.
+#[cfg(test)]
+pub(super) fn compile_whole(policy: &Policy) -> Result<Vec<BpfInstruction>, SeccompError> {
+    let mut filter = filter(policy)?;
+    for entry in &resolve(policy)? {
+        add_rule(&mut filter, entry)?;
+    }
+    export(&filter)
+}
+
+/// The policy's rules by syscall, but those whose action is the default;
+/// an error if no name is known here.
+fn resolve(policy: &Policy) -> Result<Vec<Resolved<'_>>, SeccompError> {
+    let mut resolved = Vec::new();
+    let mut known = 0;
+    let mut unknown = Vec::new();
+    for (index, rule) in policy.syscalls.iter().enumerate() {
+        for name in &rule.names {
+            let Ok(syscall) = ScmpSyscall::from_name(name) else {
+                unknown.push(name.as_str());
+                continue;
+            };
+            known += 1;
+            if rule.action != policy.default_action {
+                resolved.push(Resolved {
+                    index,
+                    rule,
+                    name,
+                    syscall,
+                });
+            }
+        }
+    }
+    if known == 0 {
+        if let Some(first) = unknown.first() {
+            return Err(SeccompError::NoKnownSyscall {
+                count: unknown.len(),
+                first: (*first).to_owned(),
+            });
+        }
+    }
+    Ok(resolved)
+}
+
+/// What the front can decide of each native syscall number the rules
+/// name: its action, where every rule naming it has no argument condition
+/// and all have one action; else libseccomp's program decides it. (A
+/// pseudo-syscall, negative, names no native number: libseccomp's.)
+fn decided(resolved: &[Resolved<'_>]) -> BTreeMap<u32, Outcome> {
+    let mut decided = BTreeMap::new();
+    for entry in resolved {
+        let Ok(number) = u32::try_from(entry.syscall.as_raw_syscall()) else {
+            continue;
+        };
+        let outcome = if entry.rule.args.is_empty() {
+            Outcome::Return(entry.rule.action.ret_value())
+        } else {
+            Outcome::Delegate
+        };
+        decided
+            .entry(number)
+            .and_modify(|known| {
+                if *known != outcome {
+                    *known = Outcome::Delegate;
+                }
+            })
+            .or_insert(outcome);
+    }
+    decided
+}
+
+/// libseccomp's filter of `policy` with no rule yet: its default action,
+/// its architectures, a bad architecture's kill.
+fn filter(policy: &Policy) -> Result<ScmpFilterContext, SeccompError> {
     let lib = |call: &'static str, context: String| {
         move |source| SeccompError::Libseccomp {
             call,
@@ -48,11 +180,10 @@ pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
     filter
         .set_act_badarch(ScmpAction::KillProcess)
         .map_err(lib("seccomp_attr_set", "SCMP_FLTATR_ACT_BADARCH".to_owned()))?;
-    // The same decisions as a binary search over the syscall numbers
-    // instead of a linear scan: the kernel runs the filter for every
-    // syscall number when it is installed (to fill its cache of syscalls
-    // always allowed), so the default profile installs in 0.1 ms instead
-    // of 0.3, and an uncached syscall is checked in ~9 jumps, not ~200.
+    // A binary search over the syscall numbers instead of a linear scan:
+    // the kernel runs the filter for every syscall number when it is
+    // installed (to fill its cache of syscalls always allowed), and an
+    // uncached syscall is checked in ~9 jumps, not ~200.
     filter
         .set_ctl_optimize(2)
         .map_err(lib("seccomp_attr_set", "SCMP_FLTATR_CTL_OPTIMIZE 2".to_owned()))?;
@@ -67,48 +198,20 @@ pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
                 .map_err(lib("seccomp_arch_add", arch.to_string()))?;
         }
     }
-
-    let mut known = 0;
-    let mut unknown = Vec::new();
-    for (i, rule) in policy.syscalls.iter().enumerate() {
-        for name in &rule.names {
-            let Ok(syscall) = ScmpSyscall::from_name(name) else {
-                unknown.push(name.as_str());
-                continue;
-            };
-            known += 1;
-            if rule.action != policy.default_action {
-                add_rule(&mut filter, i, rule, name, syscall)?;
-            }
-        }
-    }
-    if known == 0 {
-        if let Some(first) = unknown.first() {
-            return Err(SeccompError::NoKnownSyscall {
-                count: unknown.len(),
-                first: (*first).to_owned(),
-            });
-        }
-    }
-
-    let instructions = export(&filter)?;
-    Ok(SeccompProgram {
-        instructions,
-        flags: policy.flags.iter().fold(0, |bits, flag| bits | flag.bit()),
-    })
+    Ok(filter)
 }
 
 /// Adds one rule for one syscall. Conditions on distinct arguments must
 /// all hold (one libseccomp rule); several conditions on the same argument
 /// are alternatives (one libseccomp rule each), as runc does it, since
 /// libseccomp cannot AND two comparisons of one argument.
-fn add_rule(
-    filter: &mut ScmpFilterContext,
-    index: usize,
-    rule: &Rule,
-    name: &str,
-    syscall: ScmpSyscall,
-) -> Result<(), SeccompError> {
+fn add_rule(filter: &mut ScmpFilterContext, entry: &Resolved<'_>) -> Result<(), SeccompError> {
+    let Resolved {
+        index,
+        rule,
+        name,
+        syscall,
+    } = *entry;
     let error = |source| SeccompError::Libseccomp {
         call: "seccomp_rule_add",
         context: format!("syscalls[{index}], {name}, {}", rule.action),

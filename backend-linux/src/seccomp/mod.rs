@@ -1,8 +1,8 @@
 //! Seccomp, the parent's side: the policy model (the OCI `linux.seccomp`
 //! object), the default profile, and the compiler to classic BPF. The
-//! parent compiles a policy once, with libseccomp, and sends the program
-//! to the child in its config (`Config.seccomp`); the child only installs
-//! it.
+//! parent compiles a policy once (libseccomp, behind a front of its own:
+//! `front`) and sends the program to the child in its config
+//! (`Config.seccomp`); the child only installs it.
 //!
 //! ```no_run
 //! use std::collections::BTreeSet;
@@ -14,9 +14,13 @@
 //! # Ok::<(), cradle_linux::seccomp::SeccompError>(())
 //! ```
 
+mod bpf;
 mod compile;
 mod default;
 mod error;
+mod front;
+#[cfg(test)]
+mod interpreter;
 mod policy;
 #[cfg(test)]
 mod tests;

@@ -546,3 +546,251 @@ fn the_probes_are_not_refused_without_the_default_filter() {
         "x32 getpid kills under any compiled filter"
     );
 }
+
+// ---- The front decides every syscall as libseccomp's whole program. ----
+
+mod equivalence {
+    use proptest::prelude::*;
+
+    use super::super::bpf::NATIVE_AUDIT_ARCH;
+    use super::super::compile::compile_whole;
+    use super::super::interpreter::{run, SeccompData};
+    use super::*;
+
+    /// `AUDIT_ARCH_I386` and `AUDIT_ARCH_AARCH64`, beside the native one.
+    const OTHER_ARCHES: [u32; 3] = [0x4000_0003, 0xc000_00b7, 0];
+
+    /// Numbers past the native table's: the x32 ABI's, the extremes.
+    fn far_numbers() -> impl Iterator<Item = u32> {
+        (0x3fff_fff0..0x4000_0300).chain([0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff])
+    }
+
+    /// Argument vectors that cross each of `policy`'s conditions: its
+    /// values, their neighbours, their upper halves changed, the extremes,
+    /// each at its argument with the others 0.
+    fn argument_vectors(policy: &Policy) -> Vec<[u64; 6]> {
+        let mut vectors = vec![[0; 6], [u64::MAX; 6]];
+        for condition in policy.syscalls.iter().flat_map(|rule| &rule.args) {
+            let index = usize::try_from(condition.index).expect("small");
+            for base in [
+                condition.value,
+                condition.value_two,
+                condition.value & condition.value_two,
+            ] {
+                for value in [
+                    base,
+                    base.wrapping_add(1),
+                    base.wrapping_sub(1),
+                    base ^ (1 << 32),
+                    base | 0xffff_ffff_0000_0000,
+                    !base,
+                    0,
+                    u64::MAX,
+                ] {
+                    if index < 6 {
+                        let mut args = [0; 6];
+                        args[index] = value;
+                        vectors.push(args);
+                    }
+                }
+            }
+        }
+        vectors.sort_unstable();
+        vectors.dedup();
+        vectors
+    }
+
+    /// Runs both programs of `policy` on `numbers` under every
+    /// architecture, each with every argument vector; the first syscall
+    /// they decide differently.
+    fn first_difference(policy: &Policy, numbers: &[u32]) -> Option<String> {
+        let ours = compile(policy).expect("compiles").instructions;
+        let whole = compile_whole(policy).expect("libseccomp compiles it");
+        let native = NATIVE_AUDIT_ARCH.expect("a native architecture the front knows");
+        let vectors = argument_vectors(policy);
+        for arch in std::iter::once(native).chain(OTHER_ARCHES) {
+            for &nr in numbers {
+                for args in &vectors {
+                    let data = SeccompData {
+                        nr,
+                        arch,
+                        args: *args,
+                        ..SeccompData::default()
+                    };
+                    let (a, b) = (run(&ours, &data), run(&whole, &data));
+                    if a != b {
+                        return Some(format!(
+                            "arch {arch:#x} nr {nr} args {args:x?}: {a:#x}, libseccomp's {b:#x}"
+                        ));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_default_policy_decides_as_libseccomp_on_every_syscall() {
+        let numbers: Vec<u32> = (0..1100).chain(far_numbers()).collect();
+        for caps in [
+            BTreeSet::new(),
+            default_caps(),
+            Capability::ALL.iter().copied().collect(),
+        ] {
+            let policy = default_policy(&caps);
+            assert_eq!(first_difference(&policy, &numbers), None, "{} caps", caps.len());
+            let ours = compile(&policy).expect("compiles").instructions.len();
+            let whole = compile_whole(&policy).expect("compiles").len();
+            println!(
+                "default profile, {} caps: {ours} instructions, libseccomp's {whole}",
+                caps.len()
+            );
+            assert!(
+                ours * 3 < whole,
+                "{ours} instructions against libseccomp's {whole}"
+            );
+        }
+    }
+
+    /// Names the random policies draw from: known ones, neighbours by
+    /// number and not, and two that no architecture has.
+    const NAMES: &[&str] = &[
+        "read",
+        "write",
+        "open",
+        "close",
+        "stat",
+        "fstat",
+        "lstat",
+        "poll",
+        "lseek",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "brk",
+        "ioctl",
+        "clone",
+        "clone3",
+        "fork",
+        "vfork",
+        "execve",
+        "exit",
+        "kill",
+        "uname",
+        "socket",
+        "connect",
+        "personality",
+        "mount",
+        "umount2",
+        "ptrace",
+        "keyctl",
+        "unshare",
+        "setns",
+        "getpid",
+        "getppid",
+        "io_uring_setup",
+        "openat2",
+        "futex_waitv",
+        "socketcall",
+        "no_such_syscall",
+        "another_unknown",
+    ];
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            Just(Action::Allow),
+            (1u16..4).prop_map(Action::Errno),
+            Just(Action::Errno(38)),
+            Just(Action::KillProcess),
+            Just(Action::KillThread),
+            Just(Action::Trap),
+            Just(Action::Log),
+            (0u16..3).prop_map(Action::Trace),
+        ]
+    }
+
+    fn condition() -> impl Strategy<Value = ArgCondition> {
+        let value = prop_oneof![
+            Just(0u64),
+            Just(1),
+            Just(8),
+            Just(0xffff_ffff),
+            Just(1 << 32),
+            Just(u64::MAX),
+            any::<u64>(),
+        ];
+        let op = prop_oneof![
+            Just(ArgOp::NotEqual),
+            Just(ArgOp::LessThan),
+            Just(ArgOp::LessOrEqual),
+            Just(ArgOp::Equal),
+            Just(ArgOp::GreaterOrEqual),
+            Just(ArgOp::GreaterThan),
+            Just(ArgOp::MaskedEqual),
+        ];
+        (0u32..3, op, value.clone(), value).prop_map(|(index, op, value, value_two)| ArgCondition {
+            index,
+            value,
+            value_two: if op == ArgOp::MaskedEqual {
+                value_two & value
+            } else {
+                0
+            },
+            op,
+        })
+    }
+
+    fn rule() -> impl Strategy<Value = Rule> {
+        (
+            proptest::collection::vec(proptest::sample::select(NAMES), 1..6),
+            action(),
+            prop_oneof![
+                3 => Just(Vec::new()),
+                1 => proptest::collection::vec(condition(), 1..3),
+            ],
+        )
+            .prop_map(|(names, action, args)| Rule {
+                names: names.into_iter().map(str::to_owned).collect(),
+                action,
+                args,
+            })
+    }
+
+    fn native_policy() -> impl Strategy<Value = Policy> {
+        (action(), any::<bool>(), proptest::collection::vec(rule(), 0..25)).prop_map(
+            |(default_action, named, syscalls)| Policy {
+                default_action,
+                architectures: if named {
+                    Arch::NATIVE.into_iter().collect()
+                } else {
+                    Vec::new()
+                },
+                flags: Vec::new(),
+                syscalls,
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Any policy of the native architecture: both compile or neither,
+        /// with the same error; compiled, they decide alike.
+        #[test]
+        fn a_random_policy_decides_as_libseccomp(policy in native_policy()) {
+            match (compile(&policy), compile_whole(&policy)) {
+                (Ok(_), Ok(_)) => {
+                    let numbers: Vec<u32> = (0..470).chain(far_numbers().step_by(7)).collect();
+                    prop_assert_eq!(first_difference(&policy, &numbers), None);
+                }
+                (Err(ours), Err(whole)) => prop_assert_eq!(ours.to_string(), whole.to_string()),
+                (ours, whole) => prop_assert!(
+                    false,
+                    "compile: {:?}, libseccomp alone: {:?}",
+                    ours.map(|p| p.instructions.len()),
+                    whole.map(|p| p.len())
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Classic BPF as seccomp runs it: the few instructions the compiler's
+//! front emits, and what each action returns.
+
+use cradle_core::confinement::BpfInstruction;
+
+use super::policy::Action;
+
+// Opcode fields (linux/bpf_common.h).
+const BPF_LD: u16 = 0x00;
+const BPF_W: u16 = 0x00;
+const BPF_ABS: u16 = 0x20;
+const BPF_JMP: u16 = 0x05;
+const BPF_JEQ: u16 = 0x10;
+const BPF_JGE: u16 = 0x30;
+const BPF_K: u16 = 0x00;
+const BPF_RET: u16 = 0x06;
+
+/// Where `struct seccomp_data` holds the syscall number.
+pub(super) const NR_OFFSET: u32 = 0;
+/// Where `struct seccomp_data` holds the `AUDIT_ARCH_*` of the syscall's
+/// ABI.
+pub(super) const ARCH_OFFSET: u32 = 4;
+
+/// The `AUDIT_ARCH_*` of this build's architecture (linux/audit.h), where
+/// the compiler's front is used.
+pub(super) const NATIVE_AUDIT_ARCH: Option<u32> = if cfg!(target_arch = "x86_64") {
+    // AUDIT_ARCH_X86_64: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
+    Some(0xc000_003e)
+} else if cfg!(target_arch = "aarch64") {
+    // AUDIT_ARCH_AARCH64: EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
+    Some(0xc000_00b7)
+} else {
+    None
+};
+
+/// `A = seccomp_data[offset]` (32 bits).
+pub(super) fn load(offset: u32) -> BpfInstruction {
+    BpfInstruction {
+        code: BPF_LD | BPF_W | BPF_ABS,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    }
+}
+
+/// `if A == k` skip `jt` instructions, else `jf`.
+pub(super) fn jump_if_equal(k: u32, jt: u8, jf: u8) -> BpfInstruction {
+    BpfInstruction {
+        code: BPF_JMP | BPF_JEQ | BPF_K,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// `if A >= k` skip `jt` instructions, else `jf`.
+pub(super) fn jump_if_at_least(k: u32, jt: u8, jf: u8) -> BpfInstruction {
+    BpfInstruction {
+        code: BPF_JMP | BPF_JGE | BPF_K,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// Return `k`: the action (linux/seccomp.h's `SECCOMP_RET_*`).
+pub(super) fn ret(k: u32) -> BpfInstruction {
+    BpfInstruction {
+        code: BPF_RET | BPF_K,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+impl Action {
+    /// What a filter returns for this action (`SECCOMP_RET_*` and its
+    /// data), as libseccomp encodes it.
+    pub(super) fn ret_value(self) -> u32 {
+        match self {
+            Action::Allow => 0x7fff_0000,
+            Action::Errno(errno) => 0x0005_0000 | u32::from(errno),
+            Action::KillThread => 0x0000_0000,
+            Action::KillProcess => 0x8000_0000,
+            Action::Trap => 0x0003_0000,
+            Action::Log => 0x7ffc_0000,
+            Action::Trace(data) => 0x7ff0_0000 | u32::from(data),
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The front of a compiled filter: a binary search over runs of native
+//! syscall numbers, for the syscalls whose action does not depend on
+//! their arguments.
+//!
+//! libseccomp compiles a policy to one comparison per syscall (506
+//! instructions for the default profile), and the kernel converts and
+//! JIT-compiles every instruction when the filter is installed. But most
+//! rules name syscalls with one action and no argument condition, and
+//! their numbers fall into runs that share an action: a comparison per
+//! run decides them. Whatever the front does not decide (another ABI, a
+//! syscall with argument conditions or more than one action, a number past
+//! the last one it knows) jumps to libseccomp's program of the remaining
+//! rules, which begins with its own architecture check. So the filter
+//! returns for every syscall what libseccomp's program of the whole policy
+//! returns; the tests run both on every number.
+
+use std::collections::BTreeMap;
+
+use cradle_core::confinement::BpfInstruction;
+
+use super::bpf::{self, ARCH_OFFSET, NR_OFFSET};
+
+/// What the front does with a syscall number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Returns this (a `SECCOMP_RET_*` value).
+    Return(u32),
+    /// Leaves it to the program after the front.
+    Delegate,
+}
+
+/// The front for syscalls of `audit_arch`: `decided` maps numbers to what
+/// they get; a number below the last one in it that it does not hold gets
+/// `default`, and every number past the last is delegated. The program
+/// after the front starts right after its last instruction.
+///
+/// `None` when the front would decide nothing, or when its jumps would not
+/// fit classic BPF's 8-bit offsets (some 250 runs): then the whole policy
+/// is left to libseccomp.
+pub(super) fn front(
+    decided: &BTreeMap<u32, Outcome>,
+    default: u32,
+    audit_arch: u32,
+) -> Option<Vec<BpfInstruction>> {
+    if !decided
+        .values()
+        .any(|outcome| matches!(outcome, Outcome::Return(_)))
+    {
+        return None;
+    }
+    let runs = runs(decided, default);
+    // At least two runs: one that returns, and the delegated one at the end.
+    let nodes = runs.len() - 1;
+    let mut returns: Vec<u32> = Vec::new();
+    for &(_, outcome) in &runs {
+        if let Outcome::Return(value) = outcome {
+            if !returns.contains(&value) {
+                returns.push(value);
+            }
+        }
+    }
+    // The architecture check, the number's load, the search, the returns.
+    let search_at = 3;
+    let returns_at = search_at + nodes;
+    let delegated_at = returns_at + returns.len();
+    let target = |outcome: Outcome| match outcome {
+        Outcome::Delegate => delegated_at,
+        Outcome::Return(value) => returns_at + returns.iter().position(|&r| r == value).unwrap_or(0),
+    };
+
+    let mut program = vec![bpf::ret(0); delegated_at];
+    program[0] = bpf::load(ARCH_OFFSET);
+    program[1] = bpf::jump_if_equal(audit_arch, 0, offset(1, delegated_at)?);
+    program[2] = bpf::load(NR_OFFSET);
+    search(&runs, 0, runs.len(), search_at, &target, &mut program)?;
+    for (i, &value) in returns.iter().enumerate() {
+        program[returns_at + i] = bpf::ret(value);
+    }
+    Some(program)
+}
+
+/// The runs of numbers that share an outcome, each as its first number and
+/// outcome: the first from 0, each up to the next one's first, the last
+/// delegated.
+fn runs(decided: &BTreeMap<u32, Outcome>, default: u32) -> Vec<(u32, Outcome)> {
+    let mut runs: Vec<(u32, Outcome)> = Vec::new();
+    let mut push = |first: u32, outcome: Outcome| {
+        if runs.last().map(|&(_, last)| last) != Some(outcome) {
+            runs.push((first, outcome));
+        }
+    };
+    let mut next = Some(0u32);
+    for (&number, &outcome) in decided {
+        if next.is_some_and(|next| number > next) {
+            push(next.unwrap_or(0), Outcome::Return(default));
+        }
+        push(number, outcome);
+        next = number.checked_add(1);
+    }
+    if let Some(next) = next {
+        push(next, Outcome::Delegate);
+    }
+    runs
+}
+
+/// Lays out the search over `runs[low..high]` (two runs or more) from
+/// instruction `at`: one `jge` per run but the first, in pre-order, so
+/// that every jump goes forward, to a later comparison or to a run's
+/// outcome.
+fn search(
+    runs: &[(u32, Outcome)],
+    low: usize,
+    high: usize,
+    at: usize,
+    target: &impl Fn(Outcome) -> usize,
+    program: &mut [BpfInstruction],
+) -> Option<()> {
+    let middle = (low + high) / 2;
+    // The lower half's comparisons follow this one; the upper half's
+    // follow theirs.
+    let lower_at = at + 1;
+    let upper_at = at + (middle - low);
+    let lower = if middle - low == 1 {
+        target(runs[low].1)
+    } else {
+        lower_at
+    };
+    let upper = if high - middle == 1 {
+        target(runs[middle].1)
+    } else {
+        upper_at
+    };
+    program[at] = bpf::jump_if_at_least(runs[middle].0, offset(at, upper)?, offset(at, lower)?);
+    if middle - low > 1 {
+        search(runs, low, middle, lower_at, target, program)?;
+    }
+    if high - middle > 1 {
+        search(runs, middle, high, upper_at, target, program)?;
+    }
+    Some(())
+}
+
+/// The jump offset from instruction `from` to `to`, if it fits.
+fn offset(from: usize, to: usize) -> Option<u8> {
+    u8::try_from(to.checked_sub(from + 1)?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::interpreter::{run, SeccompData};
+    use super::*;
+
+    const ARCH: u32 = 0xc000_003e;
+    const DEFAULT: u32 = 0x0005_0026;
+    const ALLOW: u32 = 0x7fff_0000;
+    const EPERM: u32 = 0x0005_0001;
+    /// What the program after the front returns, in these tests.
+    const AFTER: u32 = 0xdead;
+
+    fn decide(program: &[BpfInstruction], arch: u32, nr: u32) -> u32 {
+        let mut whole = program.to_vec();
+        whole.push(bpf::ret(AFTER));
+        run(
+            &whole,
+            &SeccompData {
+                nr,
+                arch,
+                ..SeccompData::default()
+            },
+        )
+    }
+
+    #[test]
+    fn runs_merge_neighbours_and_fill_gaps_with_the_default() {
+        let decided = BTreeMap::from([
+            (0, Outcome::Return(ALLOW)),
+            (1, Outcome::Return(ALLOW)),
+            (3, Outcome::Return(DEFAULT)),
+            (4, Outcome::Delegate),
+            (5, Outcome::Return(EPERM)),
+        ]);
+        assert_eq!(
+            runs(&decided, DEFAULT),
+            [
+                (0, Outcome::Return(ALLOW)),
+                (2, Outcome::Return(DEFAULT)),
+                (4, Outcome::Delegate),
+                (5, Outcome::Return(EPERM)),
+                (6, Outcome::Delegate),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_number_gets_its_outcome() {
+        // Numbers with an outcome of their own, every few, so that runs
+        // are many and of every length.
+        let mut decided = BTreeMap::new();
+        for number in 0..100u32 {
+            let outcome = match number % 7 {
+                0 | 1 => Outcome::Return(ALLOW),
+                2 => Outcome::Return(EPERM),
+                3 => Outcome::Delegate,
+                4 => continue,
+                _ => Outcome::Return(0x7ff0_0000 | (number % 3)),
+            };
+            decided.insert(number * 2, outcome);
+        }
+        let program = front(&decided, DEFAULT, ARCH).expect("fits");
+        let last = *decided.keys().last().expect("some");
+        for nr in (0..=last + 5).chain([0x4000_0000, u32::MAX]) {
+            let expected = match decided.get(&nr) {
+                Some(Outcome::Return(value)) => *value,
+                Some(Outcome::Delegate) => AFTER,
+                None if nr < last => DEFAULT,
+                None => AFTER,
+            };
+            assert_eq!(decide(&program, ARCH, nr), expected, "nr {nr}");
+        }
+        // Another ABI is the program after's.
+        assert_eq!(decide(&program, 0x4000_0003, 0), AFTER);
+    }
+
+    #[test]
+    fn too_many_runs_for_short_jumps_are_left_to_libseccomp() {
+        let decided: BTreeMap<u32, Outcome> = (0..600u32)
+            .map(|number| {
+                (
+                    number,
+                    Outcome::Return(if number % 2 == 0 { ALLOW } else { EPERM }),
+                )
+            })
+            .collect();
+        assert_eq!(front(&decided, DEFAULT, ARCH), None);
+    }
+
+    #[test]
+    fn a_front_that_decides_nothing_is_not_made() {
+        let decided = BTreeMap::from([(0, Outcome::Delegate)]);
+        assert_eq!(front(&decided, DEFAULT, ARCH), None);
+        assert_eq!(front(&BTreeMap::new(), DEFAULT, ARCH), None);
+    }
+}
