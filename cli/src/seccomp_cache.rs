@@ -13,10 +13,13 @@
 use std::borrow::Borrow;
 use std::collections::BTreeSet;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cradle_core::confinement::{Capability, SeccompProgram};
 use cradle_linux::seccomp::{self, Policy};
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::fstatat;
 
 use crate::error::CliError;
 use crate::state::StateRoot;
@@ -134,12 +137,19 @@ fn read_entry(dir: BorrowedFd<'_>, name: &str, key: &[u8]) -> Option<SeccompProg
     serde_json::from_slice(program.get(1..)?).ok()
 }
 
+/// How long an entry that no run of this build reads is kept after it
+/// was written: two builds run side by side (an upgrade under way, a
+/// benchmark of two builds) each keep theirs, instead of each miss
+/// removing the other's and every other run compiling.
+const OTHER_BUILDS_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Removes, on a miss (a new build's first run, a new policy), what no
-/// run of this build will read: entries of other versions or program
-/// shapes (their name is not the hash this build gives their policy
-/// line), the default policy of other builds, and the temporaries of
-/// writers that died before their rename. Another build's run that still
-/// wanted its entry compiles it again.
+/// run of this build will read, once it is [`OTHER_BUILDS_KEPT`] old:
+/// entries of other versions or program shapes (their name is not the
+/// hash this build gives their policy line) and the default policy of
+/// other builds; and the temporaries of writers that died before their
+/// rename. Another build's run that still wanted its entry compiles it
+/// again.
 fn prune(dir: BorrowedFd<'_>, keep: &str) {
     let own_default = default_key_prefix();
     for name in state_fs::names(dir).unwrap_or_default() {
@@ -154,9 +164,10 @@ fn prune(dir: BorrowedFd<'_>, keep: &str) {
             match state_fs::read_at(dir, &name) {
                 Ok(bytes) => {
                     let key = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-                    entry_name(key) != name
+                    let others = entry_name(key) != name
                         || (key.starts_with(DEFAULT_KEY_OPENING.as_bytes())
-                            && !key.starts_with(own_default.as_bytes()))
+                            && !key.starts_with(own_default.as_bytes()));
+                    others && written_before(dir, &name, OTHER_BUILDS_KEPT)
                 }
                 Err(_) => false,
             }
@@ -165,6 +176,18 @@ fn prune(dir: BorrowedFd<'_>, keep: &str) {
             let _ = nix::unistd::unlinkat(dir, name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
         }
     }
+}
+
+/// Whether entry `name` was last written more than `age` ago.
+fn written_before(dir: BorrowedFd<'_>, name: &str, age: Duration) -> bool {
+    let Ok(stat) = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) else {
+        return false;
+    };
+    let written =
+        u64::try_from(stat.st_mtime).map_or(UNIX_EPOCH, |secs| UNIX_EPOCH + Duration::from_secs(secs));
+    SystemTime::now()
+        .duration_since(written)
+        .is_ok_and(|since| since > age)
 }
 
 /// Whether process `pid` exists (a temporary's writer).
@@ -265,16 +288,39 @@ mod tests {
         let other_caps = String::from_utf8(default_key(&more).expect("key")).expect("utf-8");
         let own_default = entry(&other_caps);
         let live = (format!(".{}.{}", policy.0, std::process::id()), String::new());
-        // Stale: another build's default policy, an entry under a name
-        // this build does not give its line (another version), a dead
-        // writer's temporary.
+        // Kept too: another build's default policy written an hour ago
+        // (a build run beside this one).
+        let recent_build = entry(r#"{"cradle default policy":"4567","capabilities":[]}"#);
+        // Stale: another build's default policy and an entry under a name
+        // this build does not give its line (another version), both
+        // written two days ago; a dead writer's temporary.
         let old_build = entry(r#"{"cradle default policy":"0123","capabilities":[]}"#);
         let other_version = ("00000000deadbeef".to_owned(), policy.1.clone());
         let mut child = std::process::Command::new("true").spawn().expect("spawn");
         child.wait().expect("wait");
         let dead = (format!(".{}.{}", policy.0, child.id()), String::new());
-        for file in [&policy, &own_default, &live, &old_build, &other_version, &dead] {
+        for file in [
+            &policy,
+            &own_default,
+            &live,
+            &recent_build,
+            &old_build,
+            &other_version,
+            &dead,
+        ] {
             put(file);
+        }
+        let written_ago = |(name, _): &(String, String), hours: u64| {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(cache.join(name))
+                .expect("open");
+            file.set_modified(SystemTime::now() - Duration::from_secs(hours * 3600))
+                .expect("set the time written");
+        };
+        written_ago(&recent_build, 1);
+        for file in [&old_build, &other_version] {
+            written_ago(file, 48);
         }
 
         // A miss: a policy not cached yet.
@@ -292,6 +338,7 @@ mod tests {
             policy.0.clone(),
             own_default.0.clone(),
             live.0.clone(),
+            recent_build.0.clone(),
         ];
         expected.sort();
         assert_eq!(left, expected);
