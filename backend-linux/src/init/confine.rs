@@ -120,17 +120,25 @@ pub(super) fn capabilities(config: &Config) -> Result<(), ChildError> {
 }
 
 /// The capabilities this kernel knows, as a mask: those the bounding set
-/// can be asked about.
+/// can be asked about, numbers 0 to the last one, found by bisection (six
+/// questions, not one per capability).
 fn known_capabilities() -> Result<u64, Errno> {
-    let mut known = 0;
-    for number in 0..64 {
-        match sys::capbset_read(number) {
-            Ok(_) => known |= 1 << number,
-            Err(Errno::EINVAL) => break,
-            Err(errno) => return Err(errno),
+    let known = |number: u32| match sys::capbset_read(number) {
+        Ok(_) => Ok(true),
+        Err(Errno::EINVAL) => Ok(false),
+        Err(errno) => Err(errno),
+    };
+    // Every kernel knows capability 0; the last known is in [low, high).
+    let (mut low, mut high) = (0u32, 64u32);
+    while high - low > 1 {
+        let middle = (low + high) / 2;
+        if known(middle)? {
+            low = middle;
+        } else {
+            high = middle;
         }
     }
-    Ok(known)
+    Ok(u64::MAX >> (63 - low))
 }
 
 fn cap_name(number: u32) -> String {
@@ -235,5 +243,17 @@ mod tests {
         config.capabilities = None;
         config.user.uid = 1000;
         assert_eq!(final_sets(&config, before), CapSets::default());
+    }
+
+    #[test]
+    fn the_known_capabilities_are_the_kernels() {
+        let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .expect("cap_last_cap")
+            .trim()
+            .parse()
+            .expect("a number");
+        let known = known_capabilities().expect("PR_CAPBSET_READ");
+        assert_eq!(known.count_ones(), last + 1);
+        assert_eq!(known, (1u64 << (last + 1)) - 1);
     }
 }
