@@ -61,13 +61,12 @@ pub(crate) fn after_failed_launch(mounts: Option<&SharedMounts>, entry: Entry) {
 
 /// Kills what is in the cgroup `paths` and removes its directories: those
 /// that exist (a launch killed half-way may have made some, or none; a
-/// reboot takes them all).
-fn destroy_cgroup(mut paths: CgroupPaths, id: &str) {
-    paths.dirs.retain(|dir| dir.path.exists());
+/// reboot takes them all). Not looked for first: each `rmdir` says.
+fn destroy_cgroup(paths: CgroupPaths, id: &str) {
     if paths.dirs.is_empty() {
         return;
     }
-    if let Err(error) = Cgroup::open(paths).and_then(|cgroup| cgroup.destroy()) {
+    if let Err(error) = Cgroup::destroy_at(paths) {
         tracing::warn!(%error, id, "removing the container's cgroup");
     }
 }

@@ -199,6 +199,15 @@ impl Cgroup {
         }
     }
 
+    /// Kills everything in the cgroup at `paths`, then removes it, as
+    /// [`destroy`](Cgroup::destroy) does, where some or all of its
+    /// directories may be gone already (a launch killed half-way made some
+    /// or none; a reboot takes them all): nothing is opened first, and a
+    /// directory not there counts as removed.
+    pub fn destroy_at(paths: CgroupPaths) -> Result<(), CgroupError> {
+        Cgroup::to_end(paths).destroy()
+    }
+
     /// Kills everything in the cgroup, then removes it (bounded retries).
     /// Idempotent.
     pub fn destroy(&self) -> Result<(), CgroupError> {
