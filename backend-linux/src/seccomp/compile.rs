@@ -12,7 +12,7 @@ use nix::sys::memfd::{memfd_create, MFdFlags};
 
 use super::bpf::NATIVE_AUDIT_ARCH;
 use super::front::{self, Outcome};
-use super::policy::{Arch, Policy, Rule};
+use super::policy::{Action, Arch, Policy, Rule};
 use super::SeccompError;
 
 /// The most instructions the kernel takes in one filter (`BPF_MAXINSNS`).
@@ -50,9 +50,9 @@ struct Resolved<'a> {
 /// action does not depend on their arguments are decided by a search over
 /// runs of numbers ([`front`](super::front)); libseccomp compiles the rest,
 /// and the program returns what libseccomp's program of the whole policy
-/// would. The default profile's program is a quarter of libseccomp's
-/// (127 instructions against 506), and installs in half the time.
+/// would. For the default profile that is a quarter of the instructions.
 pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
+    let flags = policy.flags.iter().fold(0, |bits, flag| bits | flag.bit());
     let resolved = resolve(policy)?;
     let native_only = policy
         .architectures
@@ -74,33 +74,38 @@ pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
     for entry in resolved.iter().filter(|entry| !in_front(entry.syscall)) {
         add_rule(&mut filter, entry)?;
     }
-    let mut instructions = front.unwrap_or_default();
-    instructions.extend(export(&filter)?);
-    if instructions.len() > MAX_INSTRUCTIONS {
-        return Err(SeccompError::BadProgram(format!(
-            "{} instructions; the kernel takes at most {MAX_INSTRUCTIONS}",
-            instructions.len()
-        )));
+    let rest = export(&filter)?;
+    let instructions = match front {
+        Some(mut front) if front.len() + rest.len() <= MAX_INSTRUCTIONS => {
+            front.extend(rest);
+            front
+        }
+        // Too long with the front (never for the default profile):
+        // libseccomp's program of the whole policy, checked as ever.
+        Some(_) => whole(policy, &resolved)?,
+        None => rest,
+    };
+    Ok(SeccompProgram { instructions, flags })
+}
+
+/// libseccomp's program of the whole of `policy` (its rules `resolved`).
+fn whole(policy: &Policy, resolved: &[Resolved<'_>]) -> Result<Vec<BpfInstruction>, SeccompError> {
+    let mut filter = filter(policy)?;
+    for entry in resolved {
+        add_rule(&mut filter, entry)?;
     }
-    Ok(SeccompProgram {
-        instructions,
-        flags: policy.flags.iter().fold(0, |bits, flag| bits | flag.bit()),
-    })
+    export(&filter)
 }
 
 /// Compiles `policy` with libseccomp alone: what [`compile`]'s programs
 /// must decide alike.
 #[cfg(test)]
 pub(super) fn compile_whole(policy: &Policy) -> Result<Vec<BpfInstruction>, SeccompError> {
-    let mut filter = filter(policy)?;
-    for entry in &resolve(policy)? {
-        add_rule(&mut filter, entry)?;
-    }
-    export(&filter)
+    whole(policy, &resolve(policy)?)
 }
 
-/// The policy's rules by syscall, but those whose action is the default;
-/// an error if no name is known here.
+/// The policy's rules by syscall, except those whose action is the
+/// default; an error if no name is known here.
 fn resolve(policy: &Policy) -> Result<Vec<Resolved<'_>>, SeccompError> {
     let mut resolved = Vec::new();
     let mut known = 0;
@@ -135,15 +140,16 @@ fn resolve(policy: &Policy) -> Result<Vec<Resolved<'_>>, SeccompError> {
 
 /// What the front can decide of each native syscall number the rules
 /// name: its action, where every rule naming it has no argument condition
-/// and all have one action; else libseccomp's program decides it. (A
-/// pseudo-syscall, negative, names no native number: libseccomp's.)
+/// and all have one action that libseccomp takes as it is; else
+/// libseccomp's program decides it. (A pseudo-syscall, negative, names no
+/// native number: libseccomp's.)
 fn decided(resolved: &[Resolved<'_>]) -> BTreeMap<u32, Outcome> {
     let mut decided = BTreeMap::new();
     for entry in resolved {
         let Ok(number) = u32::try_from(entry.syscall.as_raw_syscall()) else {
             continue;
         };
-        let outcome = if entry.rule.args.is_empty() {
+        let outcome = if entry.rule.args.is_empty() && unchecked_by_libseccomp(entry.rule.action) {
             Outcome::Return(entry.rule.action.ret_value())
         } else {
             Outcome::Delegate
@@ -158,6 +164,19 @@ fn decided(resolved: &[Resolved<'_>]) -> BTreeMap<u32, Outcome> {
             .or_insert(outcome);
     }
     decided
+}
+
+/// Whether libseccomp takes a rule of `action` without a check that could
+/// refuse it. It refuses an errno of 4095 or more (`MAX_ERRNO`), and asks
+/// the kernel whether it has `SECCOMP_RET_LOG` and `SECCOMP_RET_KILL_PROCESS`
+/// (Linux 4.14): such a rule stays libseccomp's, so that a policy it
+/// refuses is refused as before.
+fn unchecked_by_libseccomp(action: Action) -> bool {
+    match action {
+        Action::Errno(errno) => errno < 4095,
+        Action::Log | Action::KillProcess => false,
+        Action::Allow | Action::KillThread | Action::Trap | Action::Trace(_) => true,
+    }
 }
 
 /// libseccomp's filter of `policy` with no rule yet: its default action,

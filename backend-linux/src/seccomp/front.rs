@@ -64,10 +64,12 @@ pub(super) fn front(
     let returns_at = search_at + nodes;
     let delegated_at = returns_at + returns.len();
     let target = |outcome: Outcome| match outcome {
-        Outcome::Delegate => delegated_at,
-        Outcome::Return(value) => returns_at + returns.iter().position(|&r| r == value).unwrap_or(0),
+        Outcome::Delegate => Some(delegated_at),
+        Outcome::Return(value) => returns.iter().position(|&r| r == value).map(|i| returns_at + i),
     };
 
+    // Every slot is written below; were one not, it would kill the thread
+    // (`SECCOMP_RET_KILL_THREAD` is 0), never allow.
     let mut program = vec![bpf::ret(0); delegated_at];
     program[0] = bpf::load(ARCH_OFFSET);
     program[1] = bpf::jump_if_equal(audit_arch, 0, offset(1, delegated_at)?);
@@ -91,8 +93,8 @@ fn runs(decided: &BTreeMap<u32, Outcome>, default: u32) -> Vec<(u32, Outcome)> {
     };
     let mut next = Some(0u32);
     for (&number, &outcome) in decided {
-        if next.is_some_and(|next| number > next) {
-            push(next.unwrap_or(0), Outcome::Return(default));
+        if let Some(gap) = next.filter(|&next| number > next) {
+            push(gap, Outcome::Return(default));
         }
         push(number, outcome);
         next = number.checked_add(1);
@@ -112,7 +114,7 @@ fn search(
     low: usize,
     high: usize,
     at: usize,
-    target: &impl Fn(Outcome) -> usize,
+    target: &impl Fn(Outcome) -> Option<usize>,
     program: &mut [BpfInstruction],
 ) -> Option<()> {
     let middle = (low + high) / 2;
@@ -121,12 +123,12 @@ fn search(
     let lower_at = at + 1;
     let upper_at = at + (middle - low);
     let lower = if middle - low == 1 {
-        target(runs[low].1)
+        target(runs[low].1)?
     } else {
         lower_at
     };
     let upper = if high - middle == 1 {
-        target(runs[middle].1)
+        target(runs[middle].1)?
     } else {
         upper_at
     };

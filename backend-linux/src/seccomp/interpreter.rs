@@ -45,6 +45,10 @@ pub(super) fn run(program: &[BpfInstruction], data: &SeccompData) -> u32 {
             .unwrap_or_else(|| panic!("ran off the end at {pc}"));
         pc += 1;
         let source = if code & 0x08 != 0 { x } else { k };
+        // Seccomp loads words only (BPF_W); the kernel refuses the others.
+        if code & 0x07 <= 0x01 && code & 0x18 != 0 {
+            panic!("a load of another size than a word: {code:#x}");
+        }
         match code & 0x07 {
             // BPF_LD
             0x00 => {
