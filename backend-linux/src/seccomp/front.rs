@@ -49,7 +49,11 @@ pub(super) fn front(
         return None;
     }
     let runs = runs(decided, default);
-    // At least two runs: one that returns, and the delegated one at the end.
+    // At least two runs, one that returns and the delegated one at the
+    // end, unless the numbers reach u32::MAX (no syscall's do).
+    if runs.len() < 2 {
+        return None;
+    }
     let nodes = runs.len() - 1;
     let mut returns: Vec<u32> = Vec::new();
     for &(_, outcome) in &runs {
@@ -241,5 +245,9 @@ mod tests {
         let decided = BTreeMap::from([(0, Outcome::Delegate)]);
         assert_eq!(front(&decided, DEFAULT, ARCH), None);
         assert_eq!(front(&BTreeMap::new(), DEFAULT, ARCH), None);
+        // One run from 0 to the last number: nothing to search.
+        let everything = BTreeMap::from([(0, Outcome::Return(ALLOW)), (u32::MAX, Outcome::Return(ALLOW))]);
+        assert_eq!(runs(&everything, ALLOW), [(0, Outcome::Return(ALLOW))]);
+        assert_eq!(front(&everything, ALLOW, ARCH), None);
     }
 }
