@@ -271,6 +271,11 @@ pub fn set_up_steps(kind: Kind) -> &'static [ChildStep] {
 /// The setns helper's life, by what it is about to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HelperPoint {
+    /// Join the container's v1 cgroups itself, before its `exec` (on Linux
+    /// a write of `0` to each `tasks` file; a refusal is a
+    /// [`ChildStep::Cgroup`] failure). Every helper passes here, whether or
+    /// not its plan enters cgroups.
+    JoinCgroups,
     /// Join the container's namespaces.
     Join,
     /// Fork the process, as a child of the parent (`CLONE_PARENT`).

@@ -272,7 +272,8 @@ fn send_waits_on_the_child() -> Vec<Row> {
 /// and after it, when the process it forked is the parent's child, whose
 /// pid the parent never learns (the ending's sweep must find it).
 fn report_faults() -> Vec<Row> {
-    let mut rows = helper_faults(HelperPoint::Join);
+    let mut rows = helper_faults(HelperPoint::JoinCgroups);
+    rows.extend(helper_faults(HelperPoint::Join));
     rows.extend(helper_faults(HelperPoint::Report));
     rows.push(row(Trigger::Cancel, Expect::Cancelled));
     for forgery in [Forgery::Zero, Forgery::Negative, Forgery::Helper] {
@@ -285,8 +286,13 @@ fn report_faults() -> Vec<Row> {
 fn helper_faults(point: HelperPoint) -> Vec<Row> {
     let at = At::Helper(point);
     let (refused_at, truncated, closed) = match point {
-        HelperPoint::Join => (
-            ChildStep::Setns,
+        // Before its fork it alone holds its end of the socket.
+        HelperPoint::JoinCgroups | HelperPoint::Join => (
+            if point == HelperPoint::JoinCgroups {
+                ChildStep::Cgroup
+            } else {
+                ChildStep::Setns
+            },
             Expect::Protocol(Decode::Truncated),
             Expect::Closed,
         ),

@@ -1,5 +1,6 @@
-//! The setns helper: joins the container, forks the process as the
-//! parent's child, reports its pid (or a forged one), exits 0.
+//! The setns helper: joins the container's cgroups and then the container,
+//! forks the process as the parent's child, reports its pid (or a forged
+//! one), exits 0.
 
 use cradle_core::child::pid_report;
 use cradle_core::framing::encode_to_bytes;
@@ -30,7 +31,7 @@ impl HelperProgram {
             socket,
             limits,
             target,
-            cursor: Cursor::new(HelperPoint::Join),
+            cursor: Cursor::new(HelperPoint::JoinCgroups),
             report: None,
         }
     }
@@ -44,6 +45,7 @@ impl HelperProgram {
             return true;
         }
         match self.cursor.point() {
+            HelperPoint::JoinCgroups => self.cursor.go(HelperPoint::Join),
             HelperPoint::Join => {
                 if kernel.process(self.target).is_some_and(|p| p.is_alive()) {
                     self.cursor.go(HelperPoint::Fork);
@@ -113,6 +115,7 @@ impl HelperProgram {
             }
             Fault::Refuse { errno, .. } => {
                 let step = match self.cursor.point() {
+                    HelperPoint::JoinCgroups => ChildStep::Cgroup,
                     HelperPoint::Join => ChildStep::Setns,
                     HelperPoint::Fork => ChildStep::Fork,
                     HelperPoint::Report | HelperPoint::Exit => ChildStep::Report,

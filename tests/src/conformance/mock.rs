@@ -103,6 +103,7 @@ fn fault(trouble: Trouble) -> Option<Fault> {
     };
     let helper = |step: ChildStep| {
         At::Helper(match step {
+            ChildStep::Cgroup => HelperPoint::JoinCgroups,
             ChildStep::Setns => HelperPoint::Join,
             ChildStep::Fork => HelperPoint::Fork,
             _ => HelperPoint::Report,

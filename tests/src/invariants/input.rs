@@ -484,11 +484,14 @@ const PROCESS_POINTS: [ProcessPoint; INIT_SET_UP.len() + 5] = {
     points
 };
 
-const HELPER_POINTS: [HelperPoint; 4] = [
+/// Last the one added last, so that the seeds' encodings keep their
+/// meaning.
+const HELPER_POINTS: [HelperPoint; 5] = [
     HelperPoint::Join,
     HelperPoint::Fork,
     HelperPoint::Report,
     HelperPoint::Exit,
+    HelperPoint::JoinCgroups,
 ];
 
 fn at(u: &mut Unstructured<'_>) -> Result<At> {
