@@ -70,11 +70,7 @@ pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
             && u32::try_from(syscall.as_raw_syscall())
                 .is_ok_and(|number| matches!(decided.get(&number), Some(Outcome::Return(_))))
     };
-    let mut filter = filter(policy)?;
-    for entry in resolved.iter().filter(|entry| !in_front(entry.syscall)) {
-        add_rule(&mut filter, entry)?;
-    }
-    let rest = export(&filter)?;
+    let rest = libseccomp_program(policy, resolved.iter().filter(|entry| !in_front(entry.syscall)))?;
     let instructions = match front {
         Some(mut front) if front.len() + rest.len() <= MAX_INSTRUCTIONS => {
             front.extend(rest);
@@ -82,16 +78,19 @@ pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
         }
         // Too long with the front (never for the default profile):
         // libseccomp's program of the whole policy, checked as ever.
-        Some(_) => whole(policy, &resolved)?,
+        Some(_) => libseccomp_program(policy, &resolved)?,
         None => rest,
     };
     Ok(SeccompProgram { instructions, flags })
 }
 
-/// libseccomp's program of the whole of `policy` (its rules `resolved`).
-fn whole(policy: &Policy, resolved: &[Resolved<'_>]) -> Result<Vec<BpfInstruction>, SeccompError> {
+/// libseccomp's program of `policy` with the rules `entries`.
+fn libseccomp_program<'a, 'p: 'a>(
+    policy: &Policy,
+    entries: impl IntoIterator<Item = &'a Resolved<'p>>,
+) -> Result<Vec<BpfInstruction>, SeccompError> {
     let mut filter = filter(policy)?;
-    for entry in resolved {
+    for entry in entries {
         add_rule(&mut filter, entry)?;
     }
     export(&filter)
@@ -101,7 +100,7 @@ fn whole(policy: &Policy, resolved: &[Resolved<'_>]) -> Result<Vec<BpfInstructio
 /// must decide alike.
 #[cfg(test)]
 pub(super) fn compile_whole(policy: &Policy) -> Result<Vec<BpfInstruction>, SeccompError> {
-    whole(policy, &resolve(policy)?)
+    libseccomp_program(policy, &resolve(policy)?)
 }
 
 /// The policy's rules by syscall, except those whose action is the
