@@ -150,7 +150,7 @@ impl Cgroup {
     /// `CLONE_INTO_CGROUP`), without its device program. The rest is left
     /// for [`Cgroup::finish_after_clone`], which the launch calls right
     /// after its clone: the v1 directories with their limits (0.4 ms on a
-    /// hybrid host) and the device program (0.2 ms) then overlap the
+    /// hybrid host) and the device program (0.13 ms) then overlap the
     /// child's `exec` of the init binary, and are in force before the
     /// child reads its config, so before any of its set-up steps: until
     /// then the child runs only the init binary's start, which opens no
