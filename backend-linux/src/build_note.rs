@@ -52,7 +52,8 @@ pub(crate) fn fingerprint() -> &'static [u8; FINGERPRINT_LEN] {
 }
 
 /// This build of cradle-linux, as 32 hex digits: a hash of its sources,
-/// cradle-core's and the lock file, and of the profile and target. Two
+/// cradle-core's and the lock file, and of the profile and architecture
+/// (not the C library: an init built for musl is of the same build). Two
 /// binaries with the same one take the same steps; a cache of what this
 /// crate computes (a compiled default seccomp policy, say) can key on it.
 pub fn build_fingerprint() -> &'static str {
