@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::resource::{getrusage, UsageWho};
 
-/// The program under test, built by cargo with this benchmark (release).
-const CRADLE: &str = env!("CARGO_BIN_EXE_cradle");
+// Shared with the views benchmark, which uses all of it.
+#[allow(dead_code)]
+mod support;
 
 const DEFAULT_RUNS: usize = 200;
 const WARMUP: usize = 20;
@@ -50,7 +51,7 @@ fn main() {
     let cradle = |extra: &'static [&'static str]| {
         let (state, rootfs) = (state.clone(), rootfs.clone());
         Box::new(move |_| {
-            let mut command = Command::new(CRADLE);
+            let mut command = Command::new(support::cradle_binary());
             command
                 .arg("--root")
                 .arg(&state)

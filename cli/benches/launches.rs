@@ -33,7 +33,6 @@ use support::cgroups::{SweepOnDrop, View};
 use support::error::BenchError;
 use support::sample::{children_cpu, cpu_time, output};
 
-const CRADLE: &str = env!("CARGO_BIN_EXE_cradle");
 const DEFAULT_LAUNCHES: usize = 100;
 /// Each column runs this many times; the median total is shown.
 const ROUNDS: usize = 5;
@@ -110,7 +109,7 @@ fn run(launches: usize) -> Result<(), BenchError> {
     let cradle_run = |n: usize| {
         let tag = &tag;
         two_at_a_time(n, |_, i| {
-            let mut command = Command::new(CRADLE);
+            let mut command = Command::new(support::cradle_binary());
             command.arg("--root").arg(&cradle_state).args(["run", "--name"]);
             command.arg(format!("{tag}-run-{i}")).arg("--rootfs").arg(&rootfs);
             command.args(["--", "/bin/true"]);

@@ -10,6 +10,17 @@ pub(crate) mod rootfs;
 pub(crate) mod sample;
 pub(crate) mod stats;
 
+/// The `cradle` under test: `$CRADLE_BENCH_BINARY` when set (`bench/run`
+/// sets it to a copy of the release `cradle` with the `cradle-init` it
+/// installs beside it, which cargo would replace in its own target
+/// directory at its next run), else the release build cargo made with
+/// this benchmark.
+pub(crate) fn cradle_binary() -> std::path::PathBuf {
+    std::env::var_os("CRADLE_BENCH_BINARY")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_cradle").into())
+}
+
 /// The kernel's floor for a start: `unshare` making the namespaces
 /// cradle's default container has (pid, mount, uts, ipc, net), running
 /// `/bin/true`.

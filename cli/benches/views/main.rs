@@ -34,10 +34,6 @@ use support::cgroups::View;
 use support::error::BenchError;
 use support::sample::{timed, ErrorLog};
 
-/// The program under test, built by cargo with this benchmark: the release
-/// profile's build.
-const CRADLE: &str = env!("CARGO_BIN_EXE_cradle");
-
 const DEFAULT_ROUNDS: usize = 300;
 const WARMUP: usize = 10;
 /// Failed runs a row may have (each run again) before it is dropped.
@@ -93,7 +89,7 @@ fn run(rounds: usize, stop: &AtomicBool) -> Result<bool, BenchError> {
     };
     let mut plan = Plan {
         rootfs,
-        cradle: runtime("cradle", Path::new(CRADLE))?,
+        cradle: runtime("cradle", &support::cradle_binary())?,
         crun: runtime("crun", Path::new("crun"))?,
         runc: runtime("runc", Path::new("runc"))?,
         run_bundles: [None, None, None],
