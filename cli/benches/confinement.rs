@@ -44,7 +44,8 @@ fn main() {
         .prefix("cradle-bench-confinement-")
         .tempdir()
         .expect("a temporary directory");
-    let rootfs = busybox_rootfs(&dir.path().join("rootfs"));
+    let rootfs = support::rootfs::busybox(&dir.path().join("rootfs"))
+        .unwrap_or_else(|error| panic!("the rootfs: {error}"));
     let state = dir.path().join("state");
     fs::create_dir(&state).expect("the state root");
 
@@ -275,32 +276,6 @@ impl Stats {
 
 fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
-}
-
-/// `/bin/busybox` (a copy of Debian's busybox-static), a link in `/bin` for
-/// each of its applets, and empty `/proc`, `/sys`, `/dev`, `/tmp`.
-fn busybox_rootfs(root: &Path) -> PathBuf {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(Path::new)
-        .find(|path| path.is_file())
-        .expect("busybox is missing: apt-get install busybox-static");
-    let bin = root.join("bin");
-    fs::create_dir_all(&bin).expect("rootfs/bin");
-    fs::copy(busybox, bin.join("busybox")).expect("copy busybox");
-    let list = Command::new(busybox)
-        .arg("--list")
-        .output()
-        .expect("busybox --list");
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" && !applet.contains('/') {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).expect("an applet's link");
-        }
-    }
-    for sub in ["proc", "sys", "dev", "tmp", "etc"] {
-        fs::create_dir_all(root.join(sub)).expect("a rootfs directory");
-    }
-    root.to_path_buf()
 }
 
 /// A bundle of crun's default config (`crun spec`) on the same rootfs,
