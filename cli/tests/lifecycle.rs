@@ -108,6 +108,10 @@ fn kill_takes_signal_names_and_reaches_a_handler() {
         ])
         .assert()
         .success();
+    // The shell is its pid namespace's init: a signal it has no handler
+    // for yet is dropped, so wait for its trap.
+    let pid = sandbox.state(&name)["pid"].as_u64().expect("a pid");
+    sandbox.wait_for_handler(pid, nix::sys::signal::Signal::SIGUSR1);
     sandbox
         .cradle()
         .args(["kill", &name, "SIGUSR1"])

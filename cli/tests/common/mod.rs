@@ -90,6 +90,25 @@ impl Sandbox {
         }
     }
 
+    /// Waits until process `pid` has a handler for `signal` (its
+    /// `SigCgt` in `/proc/<pid>/status`).
+    pub fn wait_for_handler(&self, pid: u64, signal: nix::sys::signal::Signal) {
+        let deadline = Instant::now() + DEADLINE;
+        let bit = 1u64 << (signal as i32 - 1);
+        loop {
+            let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let caught = status
+                .lines()
+                .find_map(|line| line.strip_prefix("SigCgt:"))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok());
+            if caught.is_some_and(|mask| mask & bit != 0) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{pid} never caught {signal}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Fails unless nothing of the test's containers is left: no state
     /// directory entry and no cgroup named after them.
     pub fn assert_clean(&self) {
