@@ -145,8 +145,14 @@ impl Drop for Sandbox {
     }
 }
 
+/// The `cradle` under test: `$CRADLE_TEST_BINARY` when set (CI points it
+/// at a copy of this build's `cradle` with a `cradle-init` built for musl
+/// beside it), else the `cradle` built with these tests.
 pub fn cradle_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cradle"))
+    match std::env::var_os("CRADLE_TEST_BINARY") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_cradle")),
+    }
 }
 
 /// `stderr` as text, checked to be exactly one line.
