@@ -3,7 +3,7 @@
 
 use cradle_core::confinement::BpfInstruction;
 
-use super::policy::Action;
+use super::policy::{Action, Arch};
 
 // Opcode fields (linux/bpf_common.h).
 const BPF_LD: u16 = 0x00;
@@ -21,16 +21,23 @@ pub(super) const NR_OFFSET: u32 = 0;
 /// ABI.
 pub(super) const ARCH_OFFSET: u32 = 4;
 
-/// The `AUDIT_ARCH_*` of this build's architecture (linux/audit.h), where
-/// the compiler's front is used.
-pub(super) const NATIVE_AUDIT_ARCH: Option<u32> = if cfg!(target_arch = "x86_64") {
-    // AUDIT_ARCH_X86_64: EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
-    Some(0xc000_003e)
-} else if cfg!(target_arch = "aarch64") {
-    // AUDIT_ARCH_AARCH64: EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
-    Some(0xc000_00b7)
-} else {
-    None
+/// The `AUDIT_ARCH_*` of `arch` (linux/audit.h), for the architectures
+/// the compiler's front is used on.
+pub(super) const fn audit_arch(arch: Arch) -> Option<u32> {
+    match arch {
+        // EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
+        Arch::X86_64 => Some(0xc000_003e),
+        // EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
+        Arch::Aarch64 => Some(0xc000_00b7),
+        _ => None,
+    }
+}
+
+/// The `AUDIT_ARCH_*` of this build's architecture, where the front is
+/// used.
+pub(super) const NATIVE_AUDIT_ARCH: Option<u32> = match Arch::NATIVE {
+    Some(arch) => audit_arch(arch),
+    None => None,
 };
 
 /// `A = seccomp_data[offset]` (32 bits).
