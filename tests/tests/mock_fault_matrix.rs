@@ -287,12 +287,13 @@ fn helper_faults(point: HelperPoint) -> Vec<Row> {
     let at = At::Helper(point);
     let (refused_at, truncated, closed) = match point {
         // Before its fork it alone holds its end of the socket.
-        HelperPoint::JoinCgroups | HelperPoint::Join => (
-            if point == HelperPoint::JoinCgroups {
-                ChildStep::Cgroup
-            } else {
-                ChildStep::Setns
-            },
+        HelperPoint::JoinCgroups => (
+            ChildStep::Cgroup,
+            Expect::Protocol(Decode::Truncated),
+            Expect::Closed,
+        ),
+        HelperPoint::Join => (
+            ChildStep::Setns,
             Expect::Protocol(Decode::Truncated),
             Expect::Closed,
         ),
