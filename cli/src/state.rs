@@ -29,7 +29,9 @@ use cradle_core::{NamespaceKind, Pid};
 use cradle_linux::cgroup::{Cgroup, CgroupPaths, FreezerState};
 use cradle_linux::{proc_stat, Container};
 use nix::errno::Errno;
-use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags};
+use nix::fcntl::{Flock, FlockArg};
+// rustix makes the syscall itself: musl has no `renameat2` to call.
+use rustix::fs::{renameat_with, RenameFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::confinement::Recorded;
@@ -334,21 +336,22 @@ impl StateRoot {
             .and_then(|dir| lock(File::from(dir), id))
             .and_then(|lock| first_state(lock.as_fd(), &staging_path, record).map(|()| lock))
             .and_then(|lock| {
-                match renameat2(
+                match renameat_with(
                     root.as_fd(),
                     staging.as_str(),
                     root.as_fd(),
                     id,
-                    RenameFlags::RENAME_NOREPLACE,
+                    RenameFlags::NOREPLACE,
                 ) {
                     Ok(()) => Ok(lock),
-                    Err(Errno::EEXIST | Errno::ENOTEMPTY) => Err(CliError::Exists {
+                    Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => Err(CliError::Exists {
                         id: id.to_owned(),
                         root: self.root.clone(),
                     }),
-                    Err(errno) => Err(CliError::syscall(
-                        "renameat2(RENAME_NOREPLACE) of a new state directory",
-                    )(errno)),
+                    Err(errno) => Err(CliError::Syscall {
+                        call: "renameat2(RENAME_NOREPLACE) of a new state directory",
+                        source: errno.into(),
+                    }),
                 }
             });
         match locked {

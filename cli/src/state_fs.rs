@@ -18,7 +18,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, renameat2, OFlag, RenameFlags};
+use nix::fcntl::{openat, renameat, OFlag};
 use nix::sys::stat::{fstat, fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::{geteuid, unlinkat, UnlinkatFlags};
 
@@ -166,11 +166,12 @@ fn swap_in(dir: BorrowedFd<'_>, name: &str, temporary: &str) -> io::Result<()> {
     if is_dir_at(dir, name) {
         return Err(Errno::EISDIR.into());
     }
-    match renameat2(dir, temporary, dir, name, RenameFlags::RENAME_EXCHANGE) {
+    // rustix makes the syscall itself: musl has no `renameat2` to call.
+    match rustix::fs::renameat_with(dir, temporary, dir, name, rustix::fs::RenameFlags::EXCHANGE) {
         Ok(()) => {}
         // No `name` yet; or a filesystem that cannot swap (EINVAL), or a
         // kernel or sandbox without `renameat2` (ENOSYS).
-        Err(Errno::ENOENT | Errno::EINVAL | Errno::ENOSYS) => {
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
             return renameat(dir, temporary, dir, name).map_err(io::Error::from)
         }
         Err(errno) => return Err(errno.into()),
