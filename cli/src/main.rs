@@ -39,6 +39,10 @@ use tracing_subscriber::EnvFilter;
 
 use crate::args::{Cli, LogFormat};
 
+/// A start allocates much and briefly: see `dlmalloc` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() -> ExitCode {
     // In a container's init (cradle is its own init binary) this is never
     // reached: cradle-linux takes the init's role before `main`.

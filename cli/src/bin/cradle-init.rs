@@ -10,6 +10,10 @@ use std::io::Write as _;
 // Links the crate, and with it the constructor.
 use cradle_linux as _;
 
+/// A start allocates much and briefly: see `dlmalloc` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 fn main() {
     let _ = writeln!(
         std::io::stderr(),
