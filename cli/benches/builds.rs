@@ -139,7 +139,7 @@ fn run(before: &Path, after: &Path, rounds: usize, pause: Duration) -> Result<()
 
     println!(
         "cradle run --rootfs <busybox> -- /bin/true (and unshare of the same namespaces); \
-         {rounds} rounds after {WARMUP} warm-up, the rows in a rotating order"
+         {rounds} rounds after {WARMUP} warm-up, the rows in an order shuffled each round"
     );
     let mut runs = rows(&copies, "unshare --fork (same ns)", rounds);
     let mut run_id = 0usize;
@@ -160,7 +160,7 @@ fn run(before: &Path, after: &Path, rounds: usize, pause: Duration) -> Result<()
     let target = format!("{tag}-exec");
     println!(
         "cradle exec {target} -- /bin/true (and nsenter -a into it); {rounds} rounds after {WARMUP} \
-         warm-up, the rows in a rotating order"
+         warm-up, the rows in an order shuffled each round"
     );
     let (_, after_copy) = &copies[2];
     let execs = support::container::start_sleeping(|| cradle(after_copy), &target, &rootfs, &mut errors)
@@ -190,7 +190,8 @@ fn run(before: &Path, after: &Path, rounds: usize, pause: Duration) -> Result<()
 }
 
 /// Runs each row's command (`command` of its copy, or of `None` for the
-/// floor) once a round, in a rotating order, each after `pause`, keeping
+/// floor) once a round, in an order shuffled each round (see
+/// `support::order`), each after `pause`, keeping
 /// the samples after [`WARMUP`] rounds.
 fn interleave(
     rows: &mut [Row],
@@ -201,8 +202,8 @@ fn interleave(
 ) -> Result<(), BenchError> {
     let count = rows.len();
     for round in 0..WARMUP + rounds {
-        for offset in 0..count {
-            let row = &mut rows[(round + offset) % count];
+        for index in support::order::of_round(round, count) {
+            let row = &mut rows[index];
             std::thread::sleep(pause);
             let sample = timed(&mut command(row.cradle.as_deref()), errors)?;
             if round >= WARMUP {

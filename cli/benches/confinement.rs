@@ -3,7 +3,8 @@
 //! against `--privileged`, and against `crun run` with crun's default
 //! config (`crun spec`) on the same rootfs; and, to split the cost, the
 //! default with `--security-opt seccomp=unconfined`. The variants run interleaved,
-//! one of each per round in a rotating order, so all see the same machine;
+//! one of each per round in an order shuffled each round (`support::order`),
+//! so all see the same machine and none always follows the same one;
 //! user+sys CPU per run comes from `getrusage(RUSAGE_CHILDREN)` deltas.
 //! Last, the seccomp compile of the default profile, in this process.
 //!
@@ -97,9 +98,8 @@ fn main() {
         .expect("the error file");
     let count = variants.len();
     for round in 0..WARMUP + runs {
-        for k in 0..count {
-            // A rotating order: no variant always follows the same one.
-            let variant = &mut variants[(round + k) % count];
+        for index in support::order::of_round(round, count) {
+            let variant = &mut variants[index];
             let sample = loop {
                 if let Some(sample) = variant.time(round, &mut errors) {
                     break sample;

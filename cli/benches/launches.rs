@@ -4,7 +4,7 @@
 //! none). cradle's mio driver with all N in flight on one thread, against
 //! N `unshare --fork` one after another, N `crun run` two at a time, and N
 //! `cradle run --rootfs` two at a time. The columns take turns, one round
-//! each in a rotating order; each shows the median total of its rounds and
+//! each in an order shuffled each round; each shows the median total of its rounds and
 //! the user+sys CPU time per launch (this process's own and that of every
 //! process it reaped).
 //!
@@ -122,7 +122,7 @@ fn run(launches: usize) -> Result<(), BenchError> {
     println!("load average at the start: {}", support::load_average());
     println!(
         "{launches} x /bin/true to exit, busybox rootfs, new pid,mount,uts,ipc,net namespaces, \
-         each in a cgroup of its own (unshare: none); median of {ROUNDS} rounds, the columns in turn"
+         each in a cgroup of its own (unshare: none); median of {ROUNDS} rounds, the columns in an order shuffled each round"
     );
     let mut totals: Vec<Vec<(Duration, Duration)>> = vec![Vec::new(); columns.len()];
     let mut failed: Vec<Option<String>> = vec![None; columns.len()];
@@ -133,9 +133,7 @@ fn run(launches: usize) -> Result<(), BenchError> {
         }
     }
     for round in 0..ROUNDS {
-        for k in 0..columns.len() {
-            // A rotating order: no column always follows the same one.
-            let index = (round + k) % columns.len();
+        for index in support::order::of_round(round, columns.len()) {
             if failed[index].is_some() {
                 continue;
             }

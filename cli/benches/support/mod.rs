@@ -6,6 +6,7 @@ pub(crate) mod bundle;
 pub(crate) mod cgroups;
 pub(crate) mod container;
 pub(crate) mod error;
+pub(crate) mod order;
 pub(crate) mod rootfs;
 pub(crate) mod sample;
 pub(crate) mod stats;

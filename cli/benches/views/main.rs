@@ -7,8 +7,9 @@
 //! process: fork+exec to reap on the monotonic clock, with its user+sys
 //! CPU time and that of everything it reaped.
 //!
-//! The rows run interleaved, one run of each per round in a rotating
-//! order, so that drift hits all alike; the ratios of medians come from
+//! The rows run interleaved, one run of each per round in an order
+//! shuffled each round (`support::order`), so that drift hits all alike
+//! and no row always runs after the same one; the ratios of medians come from
 //! the same run. The cgroup layout is the one this process sees:
 //! `bench/run` runs it on this host as it is (hybrid), and in the
 //! cgroup-v1-only and cgroup2-only views of `bench/cgroup-view`. A row a
@@ -127,7 +128,7 @@ fn run(rounds: usize, stop: &AtomicBool) -> Result<bool, BenchError> {
     }
     println!(
         "/bin/true, namespaces pid, mount, uts, ipc, net (cradle: lo up, its default); {rounds} rounds \
-         after {WARMUP} warm-up, the rows interleaved in a rotating order"
+         after {WARMUP} warm-up, the rows interleaved in an order shuffled each round"
     );
     let interrupted = !interleave(&plan, &mut rows, rounds, &mut errors, stop);
     let left = cleanup.finish();
@@ -160,12 +161,11 @@ fn interleave(
 ) -> bool {
     let count = rows.len();
     for round in 0..WARMUP + rounds {
-        for k in 0..count {
+        for index in support::order::of_round(round, count) {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
-            // A rotating order: no row always follows the same one.
-            let row = &mut rows[(round + k) % count];
+            let row = &mut rows[index];
             if row.skipped.is_some() {
                 continue;
             }
