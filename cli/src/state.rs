@@ -12,6 +12,13 @@
 //! exists, and which [`StateRoot::sweep`] removes once its maker is gone)
 //! or a record that `delete --force` can finish.
 //!
+//! A removed container's directory is emptied and kept, under the name
+//! `.spare` (one at most), for the next container to take by a rename: on
+//! a filesystem of blocks (ext4) a new directory is given a block and a
+//! removed one frees it, which with `discard` the removal waits for. The
+//! spare names nothing: a `cradle` killed while it empties a directory
+//! leaves a container without a record, which `delete --force` removes.
+//!
 //! Records are not `fsync`ed: they guard against the death of a `cradle`
 //! process, which the page cache survives, not against a power loss, after
 //! which nothing they name (processes, cgroups, interfaces) exists. A record
@@ -41,6 +48,9 @@ use crate::shared_mounts::SharedMounts;
 use crate::state_fs;
 
 const STATE_FILE: &str = "state.json";
+/// An empty directory kept from a removed container for the next one to
+/// take (see `state_fs::take_or_make_dir_at`): one at most.
+const SPARE_DIR: &str = ".spare";
 /// How long a command waits for another one to let go of a container.
 const LOCK_BOUND: Duration = Duration::from_secs(10);
 const LOCK_RETRY: Duration = Duration::from_millis(10);
@@ -328,7 +338,7 @@ impl StateRoot {
         let root = state_fs::open_root(&self.root, true)?
             .ok_or_else(|| CliError::file(&self.root)(std::io::Error::from(ErrorKind::NotFound)))?;
         let staging = format!(".{id}.{}", std::process::id());
-        state_fs::mkdir_at(root.as_fd(), &staging)
+        state_fs::take_or_make_dir_at(root.as_fd(), SPARE_DIR, &staging)
             .map_err(|errno| CliError::file(self.root.join(&staging))(errno.into()))?;
         let staging_path = self.root.join(&staging);
         let locked = state_fs::open_dir_at(root.as_fd(), &staging)
@@ -363,7 +373,7 @@ impl StateRoot {
             }),
             Err(error) => {
                 if let Ok(dir) = state_fs::open_dir_at(root.as_fd(), &staging) {
-                    let _ = state_fs::remove_dir_at(root.as_fd(), &staging, dir.as_fd());
+                    let _ = state_fs::retire_dir_at(root.as_fd(), &staging, dir.as_fd(), SPARE_DIR);
                 }
                 Err(error)
             }
@@ -519,9 +529,11 @@ impl Entry {
         true
     }
 
-    /// Removes the directory; the lock goes with it.
+    /// Removes the container's directory: emptied, and kept as the root's
+    /// spare directory (or removed, if there is one); the lock goes with
+    /// it.
     pub(crate) fn remove(self) -> Result<(), CliError> {
-        state_fs::remove_dir_at(self.root.as_fd(), &self.id, self.lock.as_fd())
+        state_fs::retire_dir_at(self.root.as_fd(), &self.id, self.lock.as_fd(), SPARE_DIR)
             .map_err(CliError::file(&self.path))
     }
 }
@@ -651,11 +663,51 @@ mod tests {
         entry.remove().expect("remove");
         assert!(matches!(root.open("c1"), Err(CliError::NotFound { .. })));
         assert!(root.ids().expect("ids").is_empty());
-        // Nothing but the root is left: no staging directory.
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("state")).expect("root").count(),
-            0
-        );
+        // Nothing is left but the spare, empty: no staging directory.
+        assert_eq!(names(&dir.path().join("state")), [SPARE_DIR]);
+        assert!(names(&dir.path().join("state").join(SPARE_DIR)).is_empty());
+    }
+
+    /// The names in the directory `path`, sorted.
+    fn names(path: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(path)
+            .expect("read_dir")
+            .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_removed_containers_directory_is_kept_for_the_next_one() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state");
+        let root = StateRoot::new(&path);
+        let inode = |name: &str| std::fs::symlink_metadata(path.join(name)).expect("stat").ino();
+
+        let first = root.create("c1", &state("c1")).expect("create c1");
+        let kept = inode("c1");
+        first.remove().expect("remove c1");
+        assert_eq!(names(&path), [SPARE_DIR]);
+        assert_eq!(inode(SPARE_DIR), kept, "the directory is kept, emptied");
+
+        // The next container takes it, and finds it empty but for its record.
+        let second = root.create("c2", &state("c2")).expect("create c2");
+        assert_eq!(inode("c2"), kept);
+        assert_eq!(names(&path), ["c2"]);
+        assert_eq!(names(&path.join("c2")), [STATE_FILE]);
+        assert_eq!(second.read().expect("read").id, "c2");
+
+        // With no spare, a directory is made; with one, a removed one goes.
+        let third = root.create("c3", &state("c3")).expect("create c3");
+        assert_ne!(inode("c3"), kept);
+        second.remove().expect("remove c2");
+        third.remove().expect("remove c3");
+        assert_eq!(names(&path), [SPARE_DIR]);
+        assert_eq!(inode(SPARE_DIR), kept);
+        assert!(names(&path.join(SPARE_DIR)).is_empty());
+        assert!(root.ids().expect("ids").is_empty());
     }
 
     #[test]

@@ -21,6 +21,8 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, renameat, OFlag};
 use nix::sys::stat::{fstat, fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::{geteuid, unlinkat, UnlinkatFlags};
+// rustix makes the syscall itself: musl has no `renameat2` to call.
+use rustix::fs::{renameat_with, RenameFlags};
 
 use crate::error::CliError;
 
@@ -166,8 +168,7 @@ fn swap_in(dir: BorrowedFd<'_>, name: &str, temporary: &str) -> io::Result<()> {
     if is_dir_at(dir, name) {
         return Err(Errno::EISDIR.into());
     }
-    // rustix makes the syscall itself: musl has no `renameat2` to call.
-    match rustix::fs::renameat_with(dir, temporary, dir, name, rustix::fs::RenameFlags::EXCHANGE) {
+    match renameat_with(dir, temporary, dir, name, RenameFlags::EXCHANGE) {
         Ok(()) => {}
         // No `name` yet; or a filesystem that cannot swap (EINVAL), or a
         // kernel or sandbox without `renameat2` (ENOSYS).
@@ -196,9 +197,49 @@ pub(crate) fn create_at(dir: BorrowedFd<'_>, name: &str, bytes: &[u8]) -> io::Re
     written
 }
 
+/// Makes the directory `name` in `parent`, empty and mode `0700`: the
+/// spare directory `spare` that [`retire_dir_at`] kept, renamed, if there
+/// is one; else a new one.
+///
+/// On a filesystem of blocks (ext4), a new directory is given a block, and
+/// removing it frees that block; with `discard`, a device request waited
+/// for by the last close of the removed directory (about 0.05 to 0.25 ms
+/// here). A spare's block is used again instead.
+pub(crate) fn take_or_make_dir_at(parent: BorrowedFd<'_>, spare: &str, name: &str) -> Result<(), Errno> {
+    match renameat_with(parent, spare, parent, name, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        // No spare (ENOENT), or another command took it first: a new one.
+        Err(_) => mkdir_at(parent, name),
+    }
+}
+
+/// Removes everything in `dir` (files and empty directories; nothing is
+/// followed), then `name`, which is `dir`, from `parent`: kept as the
+/// spare directory `spare` (see [`take_or_make_dir_at`]) unless there is
+/// one already, else removed.
+pub(crate) fn retire_dir_at(
+    parent: BorrowedFd<'_>,
+    name: &str,
+    dir: BorrowedFd<'_>,
+    spare: &str,
+) -> io::Result<()> {
+    empty_dir(dir)?;
+    match renameat_with(parent, name, parent, spare, RenameFlags::NOREPLACE) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        // A spare is there already (or the filesystem cannot say so).
+        Err(_) => remove_empty_dir_at(parent, name),
+    }
+}
+
 /// Removes everything in `dir` (files and empty directories; nothing is
 /// followed), then `name`, which is `dir`, from `parent`.
 pub(crate) fn remove_dir_at(parent: BorrowedFd<'_>, name: &str, dir: BorrowedFd<'_>) -> io::Result<()> {
+    empty_dir(dir)?;
+    remove_empty_dir_at(parent, name)
+}
+
+/// Removes the files and empty directories in `dir`, following nothing.
+fn empty_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
     let listing = nix::dir::Dir::from_fd(openat(dir, ".", flags_dir(), Mode::empty())?)?;
     let mut names = Vec::new();
     for entry in listing {
@@ -216,6 +257,10 @@ pub(crate) fn remove_dir_at(parent: BorrowedFd<'_>, name: &str, dir: BorrowedFd<
             Err(errno) => return Err(errno.into()),
         }
     }
+    Ok(())
+}
+
+fn remove_empty_dir_at(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
     match unlinkat(parent, name, UnlinkatFlags::RemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(errno) => Err(errno.into()),

@@ -95,13 +95,11 @@ fn leftovers(sandbox: &Sandbox, id: &str) -> Vec<String> {
     if Path::new("/sys/class/net").join(&interface).exists() {
         left.push(format!("interface {interface}"));
     }
-    for entry in fs::read_dir(sandbox.root()).expect("state root").flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        // The seccomp filters compiled once for every container.
-        if name != ".seccomp" {
-            left.push(format!("state entry {name}"));
-        }
-    }
+    left.extend(
+        cradle_tests::linux::state_leftovers(sandbox.root())
+            .into_iter()
+            .map(|name| format!("state entry {name}")),
+    );
     left
 }
 

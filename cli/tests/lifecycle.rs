@@ -163,11 +163,7 @@ fn a_generated_id_is_printed_and_usable() {
         .args(["delete", "--force", id])
         .assert()
         .success();
-    let left: Vec<_> = std::fs::read_dir(sandbox.root())
-        .expect("root")
-        .filter_map(|entry| entry.ok().map(|e| e.file_name()))
-        .filter(|name| name != ".seccomp")
-        .collect();
+    let left = cradle_tests::linux::state_leftovers(sandbox.root());
     assert!(left.is_empty(), "{left:?}");
     assert!(common::cgroups_named(&format!("cradle-{id}")).is_empty());
 }

@@ -112,18 +112,7 @@ impl Sandbox {
     /// Fails unless nothing of the test's containers is left: no state
     /// directory entry and no cgroup named after them.
     pub fn assert_clean(&self) {
-        // `.seccomp` holds compiled filters, shared by containers: no state.
-        let left: Vec<_> = fs::read_dir(self.root())
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|name| name != ".seccomp")
-            .collect();
+        let left = cradle_tests::linux::state_leftovers(self.root());
         assert!(left.is_empty(), "state left behind: {left:?}");
         let prefix = format!("cradle-{}-{}-", self.test, std::process::id());
         let cgroups = cgroups_named(&prefix);

@@ -16,7 +16,7 @@
 #![allow(dead_code)]
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read};
+use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -391,17 +391,9 @@ pub(crate) fn unmount_below(dir: &Path) {
 }
 
 /// The containers a runtime's state directory holds: its entries, except
-/// cradle's `.seccomp` (compiled filters that containers share).
+/// what cradle's containers share (see `state_leftovers`).
 pub(crate) fn containers_in_state(dir: &Path) -> Vec<String> {
-    match fs::read_dir(dir) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .filter(|name| name != ".seccomp")
-            .collect(),
-        Err(error) if error.kind() == ErrorKind::NotFound => Vec::new(),
-        Err(error) => panic!("read the runtime's state {}: {error}", dir.display()),
-    }
+    cradle_tests::linux::state_leftovers(dir)
 }
 
 /// What a command run on a terminal wrote there, and how it ended.

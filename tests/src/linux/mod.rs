@@ -343,6 +343,36 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
     Some(after_name.split_whitespace().map(str::to_owned).collect())
 }
 
+/// What a `cradle` state root holds beyond what its containers share:
+/// its entries but the compiled seccomp filters (`.seccomp`) and the
+/// directory a removed container leaves for the next one (`.spare`) while
+/// that is empty; a spare that holds anything is named with what it
+/// holds. Nothing for a root that does not exist.
+pub fn state_leftovers(root: &Path) -> Vec<String> {
+    let entries = match fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(error) => panic!("read the state root {}: {error}", root.display()),
+    };
+    let mut left = Vec::new();
+    for name in entries
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+    {
+        match name.as_str() {
+            ".seccomp" => {}
+            ".spare" => left.extend(
+                fs::read_dir(root.join(&name))
+                    .expect("read the spare directory")
+                    .flatten()
+                    .map(|entry| format!(".spare/{}", entry.file_name().to_string_lossy())),
+            ),
+            _ => left.push(name),
+        }
+    }
+    left
+}
+
 /// A name no other test in this run uses (for hostnames, mount sources).
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
