@@ -27,6 +27,10 @@ pub struct Scenario {
     /// How long the caller takes to record a held process before it
     /// starts it (the child runs meanwhile); `None`: it never does.
     pub start_after: Option<Duration>,
+    /// The caller starts a process that holds as soon as the launch awaits
+    /// its `ready` ([`Launch::handle_start_when_ready`]): the child goes on
+    /// to `exec` once ready, never held.
+    pub start_when_ready: bool,
 }
 
 /// How long a caller takes, by default, to record a held process.
@@ -41,6 +45,7 @@ impl Scenario {
             schedule: Schedule::default(),
             cancel_at: None,
             start_after: Some(RECORD_TIME),
+            start_when_ready: false,
         }
     }
 
@@ -67,6 +72,12 @@ impl Scenario {
         self.start_after = None;
         self
     }
+
+    /// A caller that starts a process that holds before its `ready`.
+    pub fn started_when_ready(mut self) -> Scenario {
+        self.start_when_ready = true;
+        self
+    }
 }
 
 /// A [`Launch`] (the parent) and a [`MockBackend`] (the launcher's calls,
@@ -78,6 +89,7 @@ pub struct Pair {
     plan: Plan,
     cancel_at: Option<Step>,
     start_after: Option<Duration>,
+    start_when_ready: bool,
     result: Option<Result<Pid, LaunchError>>,
 }
 
@@ -97,6 +109,7 @@ impl Pair {
             plan: scenario.plan.clone(),
             cancel_at: scenario.cancel_at,
             start_after: scenario.start_after,
+            start_when_ready: scenario.start_when_ready,
             result: None,
         })
     }
@@ -120,9 +133,9 @@ impl Pair {
             return result.clone();
         }
         let result = loop {
-            let result = match self.cancel_at {
-                None => driver::drive(&mut self.launch, &mut self.backend),
-                Some(step) => self.drive_cancelling_at(step),
+            let result = match (self.cancel_at, self.start_when_ready) {
+                (None, false) => driver::drive(&mut self.launch, &mut self.backend),
+                (cancel_at, start_when_ready) => self.drive_with_caller(cancel_at, start_when_ready),
             };
             if self.launch.is_finished() {
                 break result;
@@ -160,14 +173,25 @@ impl Pair {
         }
     }
 
-    /// [`driver::drive`], with the caller's cancel as an input the first
-    /// time the launch is at `at`.
-    fn drive_cancelling_at(&mut self, at: Step) -> Result<Pid, LaunchError> {
+    /// [`driver::drive`], with the caller's inputs: its cancel the first
+    /// time the launch is at `cancel_at`, and, with `start_when_ready`, its
+    /// start the first time the launch awaits `ready`.
+    fn drive_with_caller(
+        &mut self,
+        cancel_at: Option<Step>,
+        start_when_ready: bool,
+    ) -> Result<Pid, LaunchError> {
         let mut cancelled = false;
+        let mut started = !start_when_ready;
         driver::drive_with(&mut self.launch, &mut self.backend, |launch, backend| {
-            if !cancelled && launch.step() == at {
+            if !cancelled && Some(launch.step()) == cancel_at {
                 cancelled = true;
                 launch.handle_cancel(backend.now());
+            }
+            if !started && launch.step() == Step::AwaitReady && launch.pid().is_some() {
+                started = true;
+                // Refused once the child has ended: the launch says how.
+                let _ = launch.handle_start_when_ready(backend.now());
             }
         })
     }

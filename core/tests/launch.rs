@@ -1374,6 +1374,161 @@ fn a_start_of_a_launch_that_is_not_held_is_misuse() {
 }
 
 #[test]
+fn a_start_when_ready_goes_before_the_ready_and_holds_nothing() {
+    let mut d = Driver::new(holding(full_init_plan()));
+    d.init_to_await_ready();
+    d.launch.handle_start_when_ready(d.now).unwrap();
+    assert!(!d.launch.steps().contains(&Step::AwaitStart));
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.ok();
+    assert_eq!(d.launch.step(), Step::AwaitReady);
+    d.waiting();
+    // Its end of stream before `ready` is no exec.
+    d.say(Message::ready());
+    assert!(!d.launch.is_held());
+    assert_eq!(d.launch.step(), Step::AwaitExec);
+    d.waiting();
+    d.eof();
+    assert_eq!(
+        d.ending(),
+        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
+    );
+}
+
+#[test]
+fn a_ready_and_exec_while_the_early_start_is_in_flight_is_running() {
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.launch.handle_start_when_ready(d.now).unwrap();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    // The child had it before the command's completion came back.
+    d.say(Message::ready());
+    d.eof();
+    d.ok();
+    assert_eq!(
+        d.ending(),
+        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
+    );
+}
+
+#[test]
+fn a_child_that_fails_after_an_early_start_fails_the_launch_with_its_error() {
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.launch.handle_start_when_ready(d.now).unwrap();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.ok();
+    d.say(Message::Error(child_error()));
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Child {
+            step: Step::AwaitReady,
+            error: child_error()
+        }
+    );
+}
+
+#[test]
+fn an_early_start_that_cannot_be_given_leaves_the_verdict_to_the_child() {
+    // It had ended (the start pipe's EPIPE): its `error` says why.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.launch.handle_start_when_ready(d.now).unwrap();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.fail();
+    d.waiting();
+    d.say(Message::Error(child_error()));
+    d.eof();
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Child {
+            step: Step::AwaitReady,
+            error: child_error()
+        }
+    );
+    // Or its exit status, with no word.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.launch.handle_start_when_ready(d.now).unwrap();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.fail();
+    d.exit(CHILD, ExitStatus::Signaled(9));
+    d.eof();
+    let error = d.fails_with(&[reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Exited {
+            step: Step::AwaitReady,
+            who: Who::Process,
+            status: ExitStatus::Signaled(9)
+        }
+    );
+    // Ready all the same: the start did not reach it, and it would hold
+    // until the deadline.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.launch.handle_start_when_ready(d.now).unwrap();
+    d.expect(Command::Start { pid: pid(CHILD) });
+    d.fail();
+    d.say(Message::ready());
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Command {
+            step: Step::Start,
+            error: backend_error()
+        }
+    );
+}
+
+#[test]
+fn a_start_when_ready_is_refused_unless_the_launch_holds_and_awaits_ready() {
+    // A plan that does not hold.
+    let mut d = Driver::new(init_plan());
+    d.init_to_await_ready();
+    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
+        l.handle_start_when_ready(now)
+    });
+    // Before the config is sent, once ready, once started, and twice.
+    let mut d = Driver::new(holding(init_plan()));
+    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
+        l.handle_start_when_ready(now)
+    });
+    d.init_to_held();
+    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
+        l.handle_start_when_ready(now)
+    });
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.launch.handle_start_when_ready(d.now).unwrap();
+    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
+        l.handle_start_when_ready(now)
+    });
+    refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
+    // After the child's end of stream or exit, and after the verdict.
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.eof();
+    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
+        l.handle_start_when_ready(now)
+    });
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.exit(CHILD, ExitStatus::Exited(1));
+    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
+        l.handle_start_when_ready(now)
+    });
+    let mut d = Driver::new(holding(init_plan()));
+    d.init_to_await_ready();
+    d.launch.handle_cancel(d.now);
+    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
+        l.handle_start_when_ready(now)
+    });
+}
+
+#[test]
 fn an_end_of_stream_before_the_start_is_no_exec() {
     // With nothing after it: closed, once the grace is over.
     let mut d = Driver::new(holding(init_plan()));

@@ -501,5 +501,6 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..1500u64).prop_map(|ms| Op::Advance { by: Duration::from_millis(ms) }),
         1 => Just(Op::Cancel),
         2 => Just(Op::Start),
+        1 => Just(Op::StartWhenReady),
     ]
 }

@@ -282,3 +282,74 @@ fn pids_are_reused_and_a_stale_pid_report_is_refused() {
     );
     assert_eq!(again.violations(), []);
 }
+
+/// A caller that records the process while it sets up starts it before its
+/// `ready` (`handle_start_when_ready`): the same commands as a start after
+/// the hold, the process running and started, nothing left.
+#[test]
+fn a_process_started_before_its_ready_runs_with_the_same_commands() {
+    for schedule in SCHEDULES {
+        let plan = plans::init();
+        let held = run(&Scenario::new(plan.clone()).with_schedule(schedule)).unwrap();
+        let early = run(&Scenario::new(plan.clone())
+            .with_schedule(schedule)
+            .started_when_ready())
+        .unwrap();
+        let pid = running(&early);
+        assert_eq!(early.commands, held.commands, "{schedule:?}");
+        let process = early.kernel.process(pid).unwrap();
+        assert!(process.is_alive() && process.is_started());
+        assert_eq!(early.violations(), []);
+    }
+}
+
+/// A child that fails its set-up after an early start (or dies in it)
+/// fails the launch as it would have without one: its own error, or its
+/// exit, never the start the backend could not give it.
+#[test]
+fn a_child_that_fails_after_an_early_start_is_the_launch_error() {
+    for schedule in SCHEDULES {
+        let refuses = Fault::Refuse {
+            at: At::Process(ProcessPoint::SetUp(cradle_core::ChildStep::Mounts)),
+            errno: 13,
+        };
+        let scenario = Scenario::new(plans::init())
+            .with_schedule(schedule)
+            .started_when_ready()
+            .with_fault(refuses);
+        let report = run(&scenario).unwrap();
+        match &report.result {
+            Err(LaunchError::Child { step, error }) => {
+                assert_eq!(*step, Step::AwaitReady, "{schedule:?}");
+                assert_eq!(
+                    (error.step, error.errno),
+                    (cradle_core::ChildStep::Mounts, Some(13))
+                );
+            }
+            other => panic!("not the child's error: {other:?}"),
+        }
+        assert_eq!(report.violations(), []);
+
+        let dies = Fault::Die {
+            at: At::Process(ProcessPoint::SetUp(cradle_core::ChildStep::Mounts)),
+            status: ExitStatus::Signaled(9),
+        };
+        let scenario = Scenario::new(plans::init())
+            .with_schedule(schedule)
+            .started_when_ready()
+            .with_fault(dies);
+        let report = run(&scenario).unwrap();
+        assert!(
+            matches!(
+                report.result,
+                Err(LaunchError::Exited {
+                    status: ExitStatus::Signaled(9),
+                    ..
+                })
+            ),
+            "not its exit: {:?}",
+            report.result
+        );
+        assert_eq!(report.violations(), []);
+    }
+}

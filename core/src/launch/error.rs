@@ -240,6 +240,10 @@ pub enum Misuse {
     /// A start of a launch that is not held.
     #[error("start of a launch that is not held before exec")]
     NotHeld,
+    /// A start before `ready` of a launch that does not hold, or that is
+    /// not awaiting `ready` with its process alive.
+    #[error("start before ready of a launch that is not awaiting its ready")]
+    NotAwaitingReady,
     /// An exit of a process the launch did not start.
     #[error("exit of unknown process {pid}")]
     UnknownProcess {

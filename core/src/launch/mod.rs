@@ -120,6 +120,12 @@ pub struct Launch {
     holds: bool,
     /// The caller has started the held process.
     start_asked: bool,
+    /// The start was asked before `ready` ([`Launch::handle_start_when_ready`]).
+    start_early: bool,
+    /// Why that early start could not be given: the child had ended (its
+    /// own word or exit says how), or, if it is ready all the same, the
+    /// launch's error.
+    early_start_error: Option<CommandError>,
     /// The caller has handed the held process off.
     hand_off_asked: bool,
     /// A launch that resumes a handed-off process: not its parent, so it
@@ -228,6 +234,8 @@ impl Launch {
             config_sent: false,
             holds: plan.config.hold,
             start_asked: false,
+            start_early: false,
+            early_start_error: None,
             hand_off_asked: false,
             resumed: false,
             started: false,
@@ -279,6 +287,8 @@ impl Launch {
             config_sent: true,
             holds: true,
             start_asked: true,
+            start_early: false,
+            early_start_error: None,
             hand_off_asked: false,
             resumed: true,
             started: false,
@@ -459,6 +469,13 @@ impl Launch {
         if result.is_ok() {
             self.acquired(step);
         }
+        let result = match result {
+            Err(error) if step == Step::Start && self.start_early => {
+                self.early_start_error = Some(error);
+                Ok(())
+            }
+            result => result,
+        };
         self.after_completion(now, result);
         Ok(())
     }
@@ -623,6 +640,41 @@ impl Launch {
             return Err(Misuse::NotHeld);
         }
         self.start_asked = true;
+        if !self.expire(now) {
+            self.advance();
+        }
+        Ok(())
+    }
+
+    /// The caller has recorded the process while it sets itself up (after
+    /// the spawn, before its `ready`): let it `exec` as soon as it is
+    /// ready. The start is given now, and the child, which holds until it
+    /// has it, goes on from its `ready` to its `exec` without waiting for a
+    /// round trip through its parent; no [`Event::Held`] comes, and the
+    /// launch ends as one that does not hold. A start the backend cannot
+    /// give (the child has ended) fails nothing by itself: the child's
+    /// `error`, or its exit, says why it ended. Refused unless the config
+    /// holds and the launch awaits `ready`, its config sent; once it is
+    /// ready, [`handle_start`](Launch::handle_start) is the start.
+    pub fn handle_start_when_ready(&mut self, now: Time) -> Result<(), Misuse> {
+        let awaiting = matches!(self.phase, Phase::Steps)
+            && self.step() == Step::AwaitReady
+            && self.holds
+            && !self.resumed
+            && !self.ready
+            && !self.eof
+            && !self.start_asked
+            && !self.hand_off_asked
+            && self.process.is_some_and(|p| p.exit.is_none());
+        if !awaiting {
+            return Err(Misuse::NotAwaitingReady);
+        }
+        self.start_asked = true;
+        self.start_early = true;
+        // The start now, then the wait for `ready`; none for a start after.
+        self.steps
+            .retain(|&step| step != Step::AwaitStart && step != Step::Start);
+        self.steps.insert(self.cursor, Step::Start);
         if !self.expire(now) {
             self.advance();
         }
@@ -796,17 +848,7 @@ impl Launch {
     /// Whether an end of stream now means `exec`: after `ready`, and, for a
     /// held process, after its start.
     fn exec_allowed(&self) -> bool {
-        self.ready && (!self.holds || self.in_flight_or_past(Step::Start))
-    }
-
-    /// Whether `step`'s command is in flight or done.
-    fn in_flight_or_past(&self, step: Step) -> bool {
-        self.in_flight == Some(step)
-            || self
-                .steps
-                .iter()
-                .position(|&s| s == step)
-                .is_some_and(|index| index < self.cursor)
+        self.ready && (!self.holds || self.in_flight == Some(Step::Start) || self.started)
     }
 
     /// What the core can refuse of a pid report by itself; the backend's
@@ -877,9 +919,17 @@ impl Launch {
                 Step::ReportPid => self.reported.is_some(),
                 Step::HelperExit => self.helper.and_then(|h| h.exit).is_some_and(ExitStatus::success),
                 Step::AwaitReady => {
+                    if let Some(error) = self.early_start_error.take_if(|_| self.ready) {
+                        // Ready, yet the start did not reach it.
+                        self.fail(LaunchError::Command {
+                            step: Step::Start,
+                            error,
+                        });
+                        return;
+                    }
                     // Not after an end of stream: the process has ended,
                     // and the grace for its exit status runs on.
-                    if self.ready && self.holds && !self.eof {
+                    if self.ready && self.holds && !self.eof && !self.start_asked {
                         if let Some(pid) = self.process.map(|p| p.pid) {
                             self.events.push_back(Event::Held { pid });
                         }

@@ -205,7 +205,7 @@ impl Encode for Shape {
 
 impl<'a> Arbitrary<'a> for Op {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        Ok(match byte(u)? % 12 {
+        Ok(match byte(u)? % 13 {
             0 => Op::Spawned(pid(u)?),
             1 => Op::Done {
                 ok: byte(u)? & 1 == 1,
@@ -233,6 +233,7 @@ impl<'a> Arbitrary<'a> for Op {
             8 => Op::Cancel,
             9 => Op::Advance { by: millis(u)? },
             11 => Op::HandOff,
+            12 => Op::StartWhenReady,
             _ => Op::Start,
         })
     }
@@ -281,6 +282,7 @@ impl Encode for Op {
             }
             Op::Start => out.push(10),
             Op::HandOff => out.push(11),
+            Op::StartWhenReady => out.push(12),
         }
     }
 }

@@ -193,6 +193,9 @@ pub enum Op {
     Cancel,
     /// The caller starts the held process ([`Launch::handle_start`]).
     Start,
+    /// The caller starts the process before its `ready`
+    /// ([`Launch::handle_start_when_ready`]).
+    StartWhenReady,
     /// The caller hands the held process off ([`Launch::handle_hand_off`]).
     HandOff,
 }
@@ -416,6 +419,8 @@ pub struct CheckedLaunch {
     held: Option<Pid>,
     /// The caller's start was accepted.
     start_asked: bool,
+    /// The caller's start was asked before `ready`, and accepted.
+    start_early: bool,
     /// `Start` has been issued.
     start_issued: bool,
     /// `Start` completed successfully.
@@ -478,6 +483,7 @@ impl CheckedLaunch {
             ready_seen: false,
             held: None,
             start_asked: false,
+            start_early: false,
             start_issued: false,
             started: false,
             hand_off_asked: false,
@@ -595,6 +601,13 @@ impl CheckedLaunch {
                     self.start_asked = true;
                 }
             }
+            Op::StartWhenReady => {
+                let expected = self.predicted_awaiting_ready();
+                if self.call(expected, |launch, now| launch.handle_start_when_ready(now)) {
+                    self.start_asked = true;
+                    self.start_early = true;
+                }
+            }
             Op::HandOff => {
                 let expected = self.predicted_held();
                 if self.call(expected, |launch, now| launch.handle_hand_off(now)) {
@@ -617,7 +630,7 @@ impl CheckedLaunch {
                 format!("an end of stream before the start at {at:?}, and no verdict")
             });
         }
-        if matches!(op, Op::Start) && self.accepted && self.verdict.is_none() {
+        if matches!(op, Op::Start | Op::StartWhenReady) && self.accepted && self.verdict.is_none() {
             let start = self.in_flight_is(|c| matches!(c, Command::Start { .. }));
             self.check(start, || {
                 format!("a start accepted, but {:?} in flight", self.in_flight)
@@ -650,6 +663,24 @@ impl CheckedLaunch {
             && self.planned[self.next_planned..]
                 .iter()
                 .all(|planned| *planned == Planned::Start)
+    }
+
+    /// Whether the contract lets the caller start the process before its
+    /// `ready`: a plan that holds, its set-up commands done (the config
+    /// sent, the half-close), no `ready` yet, no start or hand-off asked,
+    /// no end of stream or exit of the process, and no verdict.
+    fn predicted_awaiting_ready(&self) -> bool {
+        let exited = self.container_process().is_some_and(|p| p.exit.is_some());
+        holds(&self.plan)
+            && self.verdict.is_none()
+            && self.half_closed
+            && !self.ready_seen
+            && !self.start_issued
+            && self.set_up_commands_done()
+            && !self.start_asked
+            && !self.hand_off_asked
+            && !self.eof
+            && !exited
     }
 
     /// Whether the contract calls the launch held, waiting at `AwaitStart`
@@ -969,9 +1000,13 @@ impl CheckedLaunch {
             (Planned::EnterCgroup, Command::EnterCgroup { pid }) => Some(*pid) == adopted,
             (Planned::SendConfig, Command::Send { bytes }) => bytes[..] == self.config_line[..],
             (Planned::ShutdownWrite, Command::ShutdownWrite) => true,
-            // Only once the caller, told of the hold, has started it.
+            // Only once the caller, told of the hold, has started it; or,
+            // asked before `ready`, at once.
             (Planned::Start, Command::Start { pid }) => {
-                Some(*pid) == spawned && self.held == Some(*pid) && self.start_asked && !self.hand_off_asked
+                Some(*pid) == spawned
+                    && self.start_asked
+                    && !self.hand_off_asked
+                    && (self.held == Some(*pid) || self.start_early && self.held.is_none())
             }
             // A hand-off ends the hold in place of the start.
             (Planned::Start, Command::HandOff { pid }) => {
@@ -1126,6 +1161,11 @@ impl CheckedLaunch {
             format!("{error:?} at {:?}, deadline {:?}", verdict.at, self.deadline)
         });
         let causes: &[&str] = match error {
+            // An early start that failed (the child had ended) fails the
+            // launch only if the child is ready all the same.
+            LaunchError::Command {
+                step: Step::Start, ..
+            } if self.start_early => &["failed completion", "reply", "bytes"],
             LaunchError::Command { .. } => &["failed completion"],
             LaunchError::Child { .. } | LaunchError::Unexpected { .. } => &["reply", "bytes"],
             LaunchError::ForgedPid { pid, .. } => {
@@ -1342,6 +1382,7 @@ impl Op {
             Op::Advance { .. } => "advance",
             Op::Cancel => "cancel",
             Op::Start => "start",
+            Op::StartWhenReady => "start when ready",
             Op::HandOff => "hand off",
         }
     }

@@ -86,6 +86,7 @@ pub fn check_pair(input: &PairInput) {
         schedule: input.schedule,
         cancel_at: input.cancel_at,
         start_after: Some(cradle_mock::RECORD_TIME),
+        start_when_ready: false,
     };
     let checked = drive_checked(&scenario);
     let report = match cradle_mock::run(&scenario) {

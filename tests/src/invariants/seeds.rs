@@ -61,6 +61,9 @@ pub enum Story {
     ForgedPid,
     /// The caller never starts the held process.
     NeverStarted,
+    /// The caller starts the process while it sets up, before its `ready`
+    /// (a recorded run): it `exec`s once ready.
+    StartedWhenReady,
     /// The caller hands the held process off (the OCI `create`): the launch
     /// ends in `Created`.
     HandedOff,
@@ -151,6 +154,7 @@ pub fn record(shape: Shape, story: Story) -> Recording {
         commands: 0,
         holds: shape.plan().config.hold,
         hold_pending: false,
+        answer_pending: false,
     };
     recorder.run();
     Recording {
@@ -186,6 +190,7 @@ pub fn seed_corpus() -> Vec<Seed> {
         if shape.plan().config.hold {
             stories.extend([
                 ("never-started".to_owned(), Story::NeverStarted),
+                ("started-when-ready".to_owned(), Story::StartedWhenReady),
                 ("handed-off".to_owned(), Story::HandedOff),
                 ("hand-off-fails".to_owned(), Story::HandOffFails),
                 ("dies-handed-off".to_owned(), Story::DiesHandedOff),
@@ -573,6 +578,8 @@ struct Recorder {
     /// the story says once the launch is held (a late cgroup attach may
     /// come first).
     hold_pending: bool,
+    /// The child, configured, answers only once it has its early start.
+    answer_pending: bool,
 }
 
 impl Recorder {
@@ -591,6 +598,7 @@ impl Recorder {
                     self.commands += 1;
                     self.carry_out(command);
                     self.act_on_hold();
+                    self.start_when_ready();
                 }
                 // Waiting on a child that does not answer.
                 None => self.op(Op::Timeout {
@@ -637,6 +645,17 @@ impl Recorder {
                 self.op(Op::Done { ok });
                 self.child.handle_eof();
                 self.child_ops.push(ChildOp::Eof);
+                if self.story == Story::StartedWhenReady {
+                    self.answer_pending = true;
+                } else {
+                    self.child_answers();
+                }
+            }
+            Command::Start { .. } if ok && self.answer_pending => {
+                self.op(Op::Done { ok });
+                // Started before it was set up: it goes on to `ready`, then
+                // `exec`s.
+                self.answer_pending = false;
                 self.child_answers();
             }
             Command::Start { .. } if ok => {
@@ -709,13 +728,22 @@ impl Recorder {
             });
         }
         let replied_ready = configured && !matches!(self.story, Story::ChildFails | Story::ChildDies);
-        if replied_ready && self.holds {
+        if replied_ready && self.holds && self.story != Story::StartedWhenReady {
             self.hold_pending = true;
             self.act_on_hold();
             return;
         }
         // The socket closes: on `exec`, or with the child.
         self.op(Op::Eof);
+    }
+
+    /// Once the launch awaits `ready` with the child set up (the story's
+    /// answer pending), the caller starts it.
+    fn start_when_ready(&mut self) {
+        let launch = self.launch.launch();
+        if self.answer_pending && self.launch.in_flight().is_none() && launch.step() == Step::AwaitReady {
+            self.op(Op::StartWhenReady);
+        }
     }
 
     /// Once the launch is held, the caller starts it at once (or hands it
