@@ -148,14 +148,25 @@ impl Drop for HeldProcess {
 pub(crate) type Meanwhile<'a> =
     Box<dyn FnOnce(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>> + 'a>;
 
+/// When a held process is started, once the caller's work is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StartAfter {
+    /// After its `ready`, by the caller ([`HeldProcess::start`]).
+    Held,
+    /// As soon as it is ready: the start is given when the work ends
+    /// ([`Launch::handle_start_when_ready`]).
+    Work,
+}
+
 /// [`drive`], calling `meanwhile` with the child's pid once, when all the
-/// parent has left to do is await `ready`. If it fails, the launch is
-/// cancelled (and so undone) and its error kept in `failed`.
+/// parent has left to do is await `ready`, then, with [`StartAfter::Work`],
+/// starting the process. If it fails, the launch is cancelled (and so
+/// undone) and its error kept in `failed`.
 pub(crate) fn drive_meanwhile(
     launch: &mut Launch,
     backend: &mut LinuxLaunch,
     on_step: Option<fn(Step)>,
-    meanwhile: Meanwhile<'_>,
+    (meanwhile, start): (Meanwhile<'_>, StartAfter),
     failed: &mut Option<Box<dyn std::error::Error + Send + Sync>>,
 ) -> Result<Pid, LaunchError> {
     let mut meanwhile = Some(meanwhile);
@@ -169,9 +180,22 @@ pub(crate) fn drive_meanwhile(
         let (Some(pid), Some(work)) = (launch.pid(), meanwhile.take()) else {
             return;
         };
-        if let Err(error) = work(pid) {
-            *failed = Some(error);
-            launch.handle_cancel(clock::now());
+        match work(pid) {
+            Err(error) => {
+                *failed = Some(error);
+                launch.handle_cancel(clock::now());
+            }
+            // Refused only if the child has ended (or is ready already,
+            // for a start after its `ready`): the launch goes on to say how.
+            Ok(()) if start == StartAfter::Work => {
+                // The hook sees the start's step too, before its command.
+                if launch.handle_start_when_ready(clock::now()).is_ok() {
+                    if let Some(hook) = on_step {
+                        hook(launch.step());
+                    }
+                }
+            }
+            Ok(()) => {}
         }
     })
 }

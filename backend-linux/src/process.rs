@@ -11,7 +11,7 @@ use cradle_core::{ExitStatus, Interface, Kind, Launch, NamespaceKind, Pid, Plan,
 
 use crate::cgroup::{Cgroup, CgroupError};
 use crate::error::Error;
-use crate::held::{HeldProcess, Meanwhile};
+use crate::held::{HeldProcess, Meanwhile, StartAfter};
 use crate::init::network;
 use crate::launch::LinuxLaunch;
 use crate::options::Options;
@@ -115,13 +115,41 @@ impl Process {
     ) -> Result<HeldProcess, Error> {
         plan.config.hold = true;
         let on_step = options.on_step;
-        let (launch, backend, pid) = launch_while(plan, options, Some(Box::new(meanwhile)))?;
+        let (launch, backend, pid) =
+            launch_while(plan, options, Some((Box::new(meanwhile), StartAfter::Held)))?;
         if !launch.is_held() {
             return Err(Error::OutOfOrder {
                 reason: "a launch that holds ended without holding",
             });
         }
         Ok(HeldProcess::new(launch, backend, pid, on_step))
+    }
+
+    /// Runs a launch of `plan` to its end, as [`start`](Process::start)
+    /// does, calling `meanwhile` with the child's pid while the child sets
+    /// itself up, as [`start_held_while`](Process::start_held_while) does:
+    /// the process holds before `exec` until `meanwhile` has returned, and
+    /// then `exec`s as soon as it is ready, without waiting at its hold
+    /// for its `ready` to reach the parent and a start to come back. For a
+    /// caller that records the process and has nothing to decide once it
+    /// is set up. If `meanwhile` fails, the launch is undone and its error
+    /// is returned as [`Error::Meanwhile`].
+    pub fn start_recorded_while(
+        mut plan: Plan,
+        options: Options,
+        meanwhile: impl FnOnce(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Result<Process, Error> {
+        plan.config.hold = true;
+        let on_step = options.on_step;
+        let (launch, backend, pid) =
+            launch_while(plan, options, Some((Box::new(meanwhile), StartAfter::Work)))?;
+        if launch.is_held() {
+            // The launch refused the start before `ready` (it does only
+            // once the child has ended, and then it does not hold): a
+            // hold is started the usual way all the same.
+            return HeldProcess::new(launch, backend, pid, on_step).start();
+        }
+        Ok(backend.into_process(pid)?.timed_by(&launch))
     }
 
     /// `own_pid_namespace`: the init was cloned into a new pid namespace.
@@ -298,11 +326,12 @@ fn launch(plan: Plan, options: Options) -> Result<(Launch, LinuxLaunch, Pid), Er
     launch_while(plan, options, None)
 }
 
-/// [`launch`], calling `meanwhile` once the parent awaits `ready`.
+/// [`launch`], calling `meanwhile` once the parent awaits `ready`, then
+/// starting the process as it says.
 fn launch_while(
     plan: Plan,
     options: Options,
-    meanwhile: Option<Meanwhile<'_>>,
+    meanwhile: Option<(Meanwhile<'_>, StartAfter)>,
 ) -> Result<(Launch, LinuxLaunch, Pid), Error> {
     check_options(&plan, &options)?;
     let on_step = options.on_step;

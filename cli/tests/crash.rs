@@ -26,9 +26,9 @@ const RUN_POINTS: &[(&str, bool)] = &[
     ("send config", false),
     ("half-close", false),
     ("await ready", false),
-    // Recorded while the child sets itself up.
+    // Recorded while the child sets itself up, then started before its
+    // `ready`: it holds until the start byte reaches it.
     ("run: process recorded", false),
-    ("await start", false),
     ("start", false),
     ("await exec", true),
     ("run: running", true),

@@ -1,6 +1,7 @@
 //! The hold after `ready`, as root: a held init runs nothing of the user's
-//! until it is started, and a hold that is dropped, or outlasts the
-//! launch's deadline, leaves nothing behind. A hold handed off (the OCI
+//! until it is started (or, in a recorded run, until the caller's work
+//! ends), and a hold that is dropped, or outlasts the launch's deadline,
+//! leaves nothing behind. A hold handed off (the OCI
 //! `create`) outlives its launcher until another one resumes it (the OCI
 //! `start`) through the listening socket it was given.
 
@@ -164,6 +165,89 @@ fn failed_work_meanwhile_undoes_the_launch_and_is_the_error() {
     assert!(!alive(pid), "process {pid} (or its zombie) is left");
     assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
     std::thread::sleep(Duration::from_millis(100));
+    assert!(!marker.exists(), "the command ran");
+}
+
+#[test]
+fn a_recorded_run_holds_until_the_work_ends_then_runs_unstarted() {
+    if !require_root("a_recorded_run_holds_until_the_work_ends_then_runs_unstarted") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("marker");
+    let name = unique("cradle-recorded");
+    let mut seen = None;
+    let mut process = Process::start_recorded_while(plan(&marker), options(&name), |pid| {
+        // Long enough for the child to be set up and at its hold: it
+        // waits there for the work, whatever its `ready` says.
+        std::thread::sleep(Duration::from_millis(200));
+        let raw = pid.as_raw();
+        let exe = std::fs::read_link(format!("/proc/{raw}/exe")).ok();
+        seen = Some((raw, exe, marker.exists()));
+        Ok(())
+    })
+    .expect("running");
+    let (pid, exe, ran) = seen.expect("the work ran");
+    assert_eq!(pid, process.pid().as_raw(), "the work got another pid");
+    assert!(!ran, "the command ran before the work ended");
+    assert!(
+        !exe.is_some_and(|exe| exe.ends_with("sh")),
+        "exec'd before the work ended"
+    );
+    // Running with no start of the caller's.
+    assert!(wait_for(|| marker.exists()), "the command never ran");
+    process.terminate().expect("terminate");
+    process.cgroup().expect("cgroup").destroy().expect("destroy");
+    assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
+}
+
+#[test]
+fn failed_work_in_a_recorded_run_undoes_the_launch_and_is_the_error() {
+    if !require_root("failed_work_in_a_recorded_run_undoes_the_launch_and_is_the_error") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("marker");
+    let name = unique("cradle-recorded-failed");
+    let mut child = None;
+    let result = Process::start_recorded_while(plan(&marker), options(&name), |pid| {
+        child = Some(pid.as_raw());
+        Err("the record could not be written".into())
+    });
+    match result {
+        Err(Error::Meanwhile(error)) => assert_eq!(error.to_string(), "the record could not be written"),
+        other => panic!("not the work's error: {other:?}"),
+    }
+    let pid = child.expect("the work ran");
+    assert!(!alive(pid), "process {pid} (or its zombie) is left");
+    assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!marker.exists(), "the command ran");
+}
+
+#[test]
+fn a_recorded_run_whose_child_fails_its_set_up_names_the_childs_step() {
+    if !require_root("a_recorded_run_whose_child_fails_its_set_up_names_the_childs_step") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("marker");
+    let name = unique("cradle-recorded-cwd");
+    let mut plan = plan(&marker);
+    plan.config.cwd = PathBuf::from("/no/such/directory");
+    // The work outlasts the child, which has failed and exited when the
+    // start is given: the start pipe's EPIPE is not what is reported.
+    let result = Process::start_recorded_while(plan, options(&name), |_| {
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(())
+    });
+    match &result {
+        Err(Error::Launch(LaunchError::Child { error, .. })) => {
+            assert_eq!((error.step, error.errno), (ChildStep::Cwd, Some(libc::ENOENT)));
+        }
+        other => panic!("expected the child's cwd error, got {other:?}"),
+    }
+    assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
     assert!(!marker.exists(), "the command ran");
 }
 

@@ -186,18 +186,16 @@ fn start(
     if crash::armed() || timings::enabled() {
         options = options.on_step(at_step);
     }
-    let program = args.command.first().map_or("", String::as_str);
     state.supervisor = if args.detach {
         None
     } else {
         Supervisor::this_process()
     };
-    let held = held::start_recorded(plan, options, &mut state, Stage::Started, entry)?;
-    timings::child_steps(held.child_timings());
-    if let Some(cgroup) = held.cgroup() {
+    let process = held::run_recorded(plan, options, &mut state, entry)?;
+    timings::child_steps(process.child_timings());
+    if let Some(cgroup) = process.cgroup() {
         timings::cgroup_steps(&cgroup.timings());
     }
-    let process = held.start().map_err(|error| exit::launch_error(program, error))?;
     crash::point("run: running");
     tracing::info!(%id, pid = state.pid, "running");
     Ok((process, state))
