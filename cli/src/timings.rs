@@ -158,7 +158,11 @@ pub(crate) fn report(id: &str) {
         let ended = phases.get(index + 1).map_or(end, |(_, next)| *next);
         let ms = ended.duration_since(*began).as_secs_f64() * 1e3;
         text.push_str(&format!("{ms:9.3}  {name}\n"));
-        text.push_str(&details_of(name));
+        // Under its last occurrence: a run waits for `ready` before and
+        // after its early start, and the child's steps end with the last.
+        if phases[index + 1..].iter().all(|(next, _)| next != name) {
+            text.push_str(&details_of(name));
+        }
     }
     if let Some(start) = START.get() {
         let ms = end.duration_since(*start).as_secs_f64() * 1e3;

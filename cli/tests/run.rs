@@ -397,6 +397,18 @@ fn timings_say_where_the_wall_time_went() {
     ]);
     let recorded = timings.position("recording the process, as the child sets up");
     assert!(recorded > timings.position("launch: await ready"), "{text}");
+    // Started once recorded, before its `ready`: the start comes within
+    // the wait, and the child's steps are shown once, under its end.
+    let count = |label: &str| timings.lines.iter().filter(|(_, name)| name == label).count();
+    assert_eq!(count("launch: await ready"), 2, "{text}");
+    assert_eq!(count("launch: await start"), 0, "{text}");
+    let start = timings.position("launch: start");
+    assert!(
+        start > timings.position("launch: await ready") && start < timings.position("launch: await exec"),
+        "{text}"
+    );
+    assert_eq!(count("child: seccomp"), 1, "{text}");
+    assert!(timings.position("child: seccomp") > start, "{text}");
     // The kernel's part of the cgroup, hierarchy by hierarchy; the v1
     // hierarchies the child joins itself, first thing.
     assert!(text.contains(": mkdir and limits\n"), "{text}");
