@@ -42,13 +42,20 @@ pub(crate) fn run_recorded(
     entry: &Entry,
 ) -> Result<Process, CliError> {
     let program = plan.config.args.first().cloned().unwrap_or_default();
-    let process =
+    let mut process =
         Process::start_recorded_while(plan, options, |pid| record(state, Stage::Started, entry, pid))
             .map_err(|error| launch_error(&program, error))?;
     // The cgroup was made at the paths recorded (`Options::cgroup_at`): a
     // check after the start, which would only correct a record that names
-    // another.
-    recorded_cgroup(state, entry, process.cgroup())?;
+    // another. A container its record cannot name is undone, as a failed
+    // launch is.
+    if let Err(error) = recorded_cgroup(state, entry, process.cgroup()) {
+        let _ = process.terminate();
+        if let Some(cgroup) = process.cgroup() {
+            let _ = cgroup.destroy();
+        }
+        return Err(error);
+    }
     Ok(process)
 }
 
