@@ -25,6 +25,7 @@ pub(crate) fn start_recorded(
     let program = plan.config.args.first().cloned().unwrap_or_default();
     let held = Process::start_held_while(plan, options, |pid| record(state, stage, entry, pid))
         .map_err(|error| launch_error(&program, error))?;
+    // Before anything runs; dropping `held` on an error undoes the launch.
     recorded_cgroup(state, entry, held.cgroup())?;
     Ok(held)
 }
@@ -97,7 +98,7 @@ fn launch_error(program: &str, error: cradle_linux::Error) -> CliError {
     match error {
         cradle_linux::Error::Meanwhile(error) => match error.downcast::<CliError>() {
             Ok(error) => *error,
-            // Only ours are returned above; any other stays as it came.
+            // Only `record`'s errors are ours; any other stays as it came.
             Err(other) => CliError::Backend(cradle_linux::Error::Meanwhile(other)),
         },
         error => exit::launch_error(program, error),
