@@ -135,10 +135,9 @@ fn reset_signals() -> Result<(), ChildError> {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        sys::reset_signal(signal).map_err(failed(
-            ChildStep::Exec,
-            format!("rt_sigaction({signal}, SIG_DFL)"),
-        ))?;
+        // The message only on a failure: this runs for every signal.
+        sys::reset_signal(signal)
+            .map_err(|errno| failed(ChildStep::Exec, format!("rt_sigaction({signal}, SIG_DFL)"))(errno))?;
     }
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(failed(ChildStep::Exec, "sigprocmask"))
