@@ -245,6 +245,16 @@ impl Driver {
         self.waiting();
     }
 
+    /// Runs an init launch of this driver's plan, which holds, up to its
+    /// start given before `ready` ([`Launch::handle_start_when_ready`]):
+    /// the `Start` command in flight.
+    #[track_caller]
+    fn init_started_early(&mut self) {
+        self.init_to_await_ready();
+        self.launch.handle_start_when_ready(self.now).unwrap();
+        self.expect(Command::Start { pid: pid(CHILD) });
+    }
+
     /// Runs a setns launch up to waiting for `ready`.
     fn setns_to_await_ready(&mut self) {
         assert!(matches!(self.launch.poll_command(), Some(Command::Spawn(_))));
@@ -1376,10 +1386,8 @@ fn a_start_of_a_launch_that_is_not_held_is_misuse() {
 #[test]
 fn a_start_when_ready_goes_before_the_ready_and_holds_nothing() {
     let mut d = Driver::new(holding(full_init_plan()));
-    d.init_to_await_ready();
-    d.launch.handle_start_when_ready(d.now).unwrap();
+    d.init_started_early();
     assert!(!d.launch.steps().contains(&Step::AwaitStart));
-    d.expect(Command::Start { pid: pid(CHILD) });
     d.ok();
     assert_eq!(d.launch.step(), Step::AwaitReady);
     d.waiting();
@@ -1398,9 +1406,7 @@ fn a_start_when_ready_goes_before_the_ready_and_holds_nothing() {
 #[test]
 fn a_ready_and_exec_while_the_early_start_is_in_flight_is_running() {
     let mut d = Driver::new(holding(init_plan()));
-    d.init_to_await_ready();
-    d.launch.handle_start_when_ready(d.now).unwrap();
-    d.expect(Command::Start { pid: pid(CHILD) });
+    d.init_started_early();
     // The child had it before the command's completion came back.
     d.say(Message::ready());
     d.eof();
@@ -1414,9 +1420,7 @@ fn a_ready_and_exec_while_the_early_start_is_in_flight_is_running() {
 #[test]
 fn a_child_that_fails_after_an_early_start_fails_the_launch_with_its_error() {
     let mut d = Driver::new(holding(init_plan()));
-    d.init_to_await_ready();
-    d.launch.handle_start_when_ready(d.now).unwrap();
-    d.expect(Command::Start { pid: pid(CHILD) });
+    d.init_started_early();
     d.ok();
     d.say(Message::Error(child_error()));
     let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
@@ -1433,9 +1437,7 @@ fn a_child_that_fails_after_an_early_start_fails_the_launch_with_its_error() {
 fn an_early_start_that_cannot_be_given_leaves_the_verdict_to_the_child() {
     // It had ended (the start pipe's EPIPE): its `error` says why.
     let mut d = Driver::new(holding(init_plan()));
-    d.init_to_await_ready();
-    d.launch.handle_start_when_ready(d.now).unwrap();
-    d.expect(Command::Start { pid: pid(CHILD) });
+    d.init_started_early();
     d.fail();
     d.waiting();
     d.say(Message::Error(child_error()));
@@ -1450,9 +1452,7 @@ fn an_early_start_that_cannot_be_given_leaves_the_verdict_to_the_child() {
     );
     // Or its exit status, with no word.
     let mut d = Driver::new(holding(init_plan()));
-    d.init_to_await_ready();
-    d.launch.handle_start_when_ready(d.now).unwrap();
-    d.expect(Command::Start { pid: pid(CHILD) });
+    d.init_started_early();
     d.fail();
     d.exit(CHILD, ExitStatus::Signaled(9));
     d.eof();
@@ -1468,9 +1468,7 @@ fn an_early_start_that_cannot_be_given_leaves_the_verdict_to_the_child() {
     // Ready all the same: the start did not reach it, and it would hold
     // until the deadline.
     let mut d = Driver::new(holding(init_plan()));
-    d.init_to_await_ready();
-    d.launch.handle_start_when_ready(d.now).unwrap();
-    d.expect(Command::Start { pid: pid(CHILD) });
+    d.init_started_early();
     d.fail();
     d.say(Message::ready());
     let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
