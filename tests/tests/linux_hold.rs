@@ -10,7 +10,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cradle_core::{ChildStep, Config, LaunchError, NamespaceKind, Plan, Step};
+use cradle_core::{ChildStep, Config, LaunchError, NamespaceKind, Pid, Plan, Step};
 use cradle_linux::cgroup::{Cgroup, CgroupConfig};
 use cradle_linux::{CreatedProcess, Error, HeldProcess, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root, unique};
@@ -149,11 +149,22 @@ fn failed_work_meanwhile_undoes_the_launch_and_is_the_error() {
     if !require_root("failed_work_meanwhile_undoes_the_launch_and_is_the_error") {
         return;
     }
+    failed_work_undoes_the_launch("cradle-meanwhile-failed", |plan, options, work| {
+        Process::start_held_while(plan, options, work).map(drop)
+    });
+}
+
+/// The work a caller does while the child sets up, failing.
+type Work<'a> = &'a mut dyn FnMut(Pid) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// A launch by `start` (held, or recorded) whose work fails is undone,
+/// and the work's error is the launch's; the command never runs.
+fn failed_work_undoes_the_launch(name: &str, start: fn(Plan, Options, Work<'_>) -> Result<(), Error>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let marker = dir.path().join("marker");
-    let name = unique("cradle-meanwhile-failed");
+    let name = unique(name);
     let mut child = None;
-    let result = Process::start_held_while(plan(&marker), options(&name), |pid| {
+    let result = start(plan(&marker), options(&name), &mut |pid| {
         child = Some(pid.as_raw());
         Err("the record could not be written".into())
     });
@@ -206,23 +217,9 @@ fn failed_work_in_a_recorded_run_undoes_the_launch_and_is_the_error() {
     if !require_root("failed_work_in_a_recorded_run_undoes_the_launch_and_is_the_error") {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let marker = dir.path().join("marker");
-    let name = unique("cradle-recorded-failed");
-    let mut child = None;
-    let result = Process::start_recorded_while(plan(&marker), options(&name), |pid| {
-        child = Some(pid.as_raw());
-        Err("the record could not be written".into())
+    failed_work_undoes_the_launch("cradle-recorded-failed", |plan, options, work| {
+        Process::start_recorded_while(plan, options, work).map(drop)
     });
-    match result {
-        Err(Error::Meanwhile(error)) => assert_eq!(error.to_string(), "the record could not be written"),
-        other => panic!("not the work's error: {other:?}"),
-    }
-    let pid = child.expect("the work ran");
-    assert!(!alive(pid), "process {pid} (or its zombie) is left");
-    assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(!marker.exists(), "the command ran");
 }
 
 #[test]
