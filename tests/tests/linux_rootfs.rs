@@ -128,17 +128,31 @@ fn read_only_and_masked_paths() {
     }
     let rootfs = BusyboxRootfs::new();
     rootfs.write("etc/secret", "secret");
+    // Two masked directories: the second gets a bind mount of the first's
+    // tmpfs; both read empty and refuse writes.
     let script = "touch /etc/new 2>/dev/null || echo etc-ro; \
                   cat /etc/secret | wc -c; \
                   ls /mnt | wc -l; touch /mnt/x 2>/dev/null || echo mnt-ro; \
+                  ls -A /srv | wc -l; mkdir /srv/x 2>/dev/null || echo srv-ro; \
                   touch /tmp/x && echo tmp-rw";
     let mut config = in_rootfs(&rootfs, script);
     fs::create_dir(rootfs.path().join("mnt/hidden")).expect("mkdir");
+    fs::create_dir(rootfs.path().join("srv")).expect("mkdir");
+    rootfs.write("srv/hidden", "hidden");
     config.readonly_paths = vec!["/etc".into(), "/no/such/path".into()];
-    config.masked_paths = vec!["/etc/secret".into(), "/mnt".into(), "/no/such/file".into()];
+    config.masked_paths = vec![
+        "/etc/secret".into(),
+        "/mnt".into(),
+        "/no/such/file".into(),
+        "/srv".into(),
+    ];
     let finished = run(Plan::init(config), INIT).expect("launch");
     let words: Vec<&str> = finished.stdout.split_whitespace().collect();
-    assert_eq!(words, ["etc-ro", "0", "0", "mnt-ro", "tmp-rw"], "{finished:?}");
+    assert_eq!(
+        words,
+        ["etc-ro", "0", "0", "mnt-ro", "0", "srv-ro", "tmp-rw"],
+        "{finished:?}"
+    );
 }
 
 #[test]

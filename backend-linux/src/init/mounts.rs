@@ -26,7 +26,7 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, AT_FDCWD};
@@ -290,8 +290,9 @@ pub(super) fn paths(config: &Config) -> Result<(), ChildError> {
     for path in &config.readonly_paths {
         make_readonly(path)?;
     }
+    let mut empty_dir = None;
     for path in &config.masked_paths {
-        mask(path)?;
+        mask(path, &mut empty_dir)?;
     }
     Ok(())
 }
@@ -576,8 +577,11 @@ fn make_readonly(path: &Path) -> Result<(), ChildError> {
 }
 
 /// Hides `path`: an empty read-only tmpfs over a directory, `/dev/null` over
-/// anything else (a missing path is skipped).
-fn mask(path: &Path) -> Result<(), ChildError> {
+/// anything else (a missing path is skipped). The first directory masked
+/// gets the tmpfs, and is kept in `empty_dir`; the next ones get bind mounts
+/// of it, read-only as it is: one superblock made, and torn down when the
+/// container ends, instead of one a directory.
+fn mask(path: &Path, empty_dir: &mut Option<PathBuf>) -> Result<(), ChildError> {
     let failure = || failed(ChildStep::Paths, format!("masking {}", path.display()));
     let metadata = match fs::metadata(path) {
         Ok(metadata) => metadata,
@@ -588,24 +592,24 @@ fn mask(path: &Path) -> Result<(), ChildError> {
             ))
         }
     };
-    if metadata.is_dir() {
-        mount(
-            Some("tmpfs"),
-            path,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .map_err(failure())
-    } else {
-        mount(
-            Some("/dev/null"),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(failure())
+    let bind = |source: &Path| mount(Some(source), path, None::<&str>, MsFlags::MS_BIND, None::<&str>);
+    if !metadata.is_dir() {
+        return bind(Path::new("/dev/null")).map_err(failure());
+    }
+    match empty_dir {
+        Some(empty) => bind(empty).map_err(failure()),
+        None => {
+            mount(
+                Some("tmpfs"),
+                path,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(failure())?;
+            *empty_dir = Some(path.to_owned());
+            Ok(())
+        }
     }
 }
 
