@@ -86,6 +86,10 @@ fn main() {
         variant.check();
     }
 
+    let mut binaries = support::cradle_binaries();
+    binaries.extend([PathBuf::from("crun"), rootfs.join("bin/busybox")]);
+    let evicted = support::page_cache::evict(binaries.iter().map(PathBuf::as_path));
+    println!("page cache: dropped before the warm-up, which reads them back alike: {evicted}");
     println!(
         "/bin/true in a busybox rootfs, the whole launcher process from spawn to reap; \
          {runs} runs each after {WARMUP} warm-up runs, interleaved"

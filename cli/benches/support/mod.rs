@@ -1,12 +1,14 @@
 //! What the benchmarks share: the busybox rootfs, the OCI bundle the
 //! runtimes run, a sleeping container to exec into, whole processes timed
-//! with their CPU time, the statistics, and the cgroup view they run in.
+//! with their CPU time, the statistics, the cgroup view they run in, and
+//! the timed binaries dropped from the page cache before the warm-up.
 
 pub(crate) mod bundle;
 pub(crate) mod cgroups;
 pub(crate) mod container;
 pub(crate) mod error;
 pub(crate) mod order;
+pub(crate) mod page_cache;
 pub(crate) mod rootfs;
 pub(crate) mod sample;
 pub(crate) mod stats;
@@ -20,6 +22,15 @@ pub(crate) fn cradle_binary() -> std::path::PathBuf {
     std::env::var_os("CRADLE_BENCH_BINARY")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_cradle").into())
+}
+
+/// `cradle` and the `cradle-init` beside it, if there is one.
+pub(crate) fn cradle_binaries() -> Vec<std::path::PathBuf> {
+    let cradle = cradle_binary();
+    let init = cradle.with_file_name("cradle-init");
+    std::iter::once(cradle)
+        .chain(init.is_file().then_some(init))
+        .collect()
 }
 
 /// The kernel's floor for a start: `unshare` making the namespaces

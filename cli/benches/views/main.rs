@@ -126,6 +126,11 @@ fn run(rounds: usize, stop: &AtomicBool) -> Result<bool, BenchError> {
             row.skipped = Some(reason);
         }
     }
+    let mut binaries = support::cradle_binaries();
+    binaries.extend(["unshare", "nsenter", "crun", "runc", "/bin/true"].map(PathBuf::from));
+    binaries.push(plan.rootfs.join("bin/busybox"));
+    let evicted = support::page_cache::evict(binaries.iter().map(PathBuf::as_path));
+    println!("page cache: dropped before the warm-up, which reads them back alike: {evicted}");
     println!(
         "/bin/true, namespaces pid, mount, uts, ipc, net (cradle: lo up, its default); {rounds} rounds \
          after {WARMUP} warm-up, the rows interleaved in an order shuffled each round"
