@@ -24,7 +24,10 @@ pub(crate) fn evict<'a>(programs: impl IntoIterator<Item = &'a Path>) -> String 
         let Some(path) = resolve(program) else {
             continue;
         };
+        // Dirty pages (a copy written moments ago) stay in the cache:
+        // written back first, they go too.
         let outcome = File::open(&path)
+            .and_then(|file| file.sync_all().map(|()| file))
             .map_err(|error| error.to_string())
             .and_then(|file| {
                 posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED)
