@@ -303,6 +303,16 @@ impl Driver {
         (commands, event)
     }
 
+    /// Completes the ending of a launch whose child runs: the socket is
+    /// closed, and the verdict is that it is running.
+    #[track_caller]
+    fn ends_running(&mut self) {
+        assert_eq!(
+            self.ending(),
+            (vec![Command::Close], Event::Running { pid: pid(CHILD) })
+        );
+    }
+
     #[track_caller]
     fn fails_with(&mut self, cleanup: &[Command]) -> LaunchError {
         match self.ending() {
@@ -426,10 +436,7 @@ fn init_without_extras_spawns_sends_and_closes() {
     // `ready` and the end of stream in one read, then the exit: all fine.
     d.say(Message::ready());
     d.eof();
-    assert_eq!(
-        d.ending(),
-        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
-    );
+    d.ends_running();
     d.exit(CHILD, ExitStatus::Exited(0));
     assert_eq!(d.launch.poll_event(), None);
 }
@@ -455,10 +462,7 @@ fn the_childs_step_timings_come_with_its_ready() {
         timings: timings.clone(),
     });
     d.eof();
-    assert_eq!(
-        d.ending(),
-        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
-    );
+    d.ends_running();
     assert_eq!(d.launch.child_timings(), timings);
 }
 
@@ -1331,10 +1335,7 @@ fn a_held_init_reports_held_and_execs_only_once_started() {
     assert_eq!(d.launch.step(), Step::AwaitExec);
     d.waiting();
     d.eof();
-    assert_eq!(
-        d.ending(),
-        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
-    );
+    d.ends_running();
 }
 
 #[test]
@@ -1347,10 +1348,7 @@ fn an_end_of_stream_while_the_start_is_in_flight_is_the_exec() {
     d.eof();
     d.exit(CHILD, ExitStatus::Exited(0));
     d.ok();
-    assert_eq!(
-        d.ending(),
-        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
-    );
+    d.ends_running();
 }
 
 #[test]
@@ -1397,10 +1395,7 @@ fn a_start_when_ready_goes_before_the_ready_and_holds_nothing() {
     assert_eq!(d.launch.step(), Step::AwaitExec);
     d.waiting();
     d.eof();
-    assert_eq!(
-        d.ending(),
-        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
-    );
+    d.ends_running();
 }
 
 #[test]
@@ -1411,10 +1406,7 @@ fn a_ready_and_exec_while_the_early_start_is_in_flight_is_running() {
     d.say(Message::ready());
     d.eof();
     d.ok();
-    assert_eq!(
-        d.ending(),
-        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
-    );
+    d.ends_running();
 }
 
 #[test]
@@ -1481,49 +1473,43 @@ fn an_early_start_that_cannot_be_given_leaves_the_verdict_to_the_child() {
     );
 }
 
+/// A start before `ready` is refused, and changes nothing.
+#[track_caller]
+fn refused_start_when_ready(d: &mut Driver) {
+    refused(d, Misuse::NotAwaitingReady, |l, now| {
+        l.handle_start_when_ready(now)
+    });
+}
+
 #[test]
 fn a_start_when_ready_is_refused_unless_the_launch_holds_and_awaits_ready() {
     // A plan that does not hold.
     let mut d = Driver::new(init_plan());
     d.init_to_await_ready();
-    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
-        l.handle_start_when_ready(now)
-    });
+    refused_start_when_ready(&mut d);
     // Before the config is sent, once ready, once started, and twice.
     let mut d = Driver::new(holding(init_plan()));
-    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
-        l.handle_start_when_ready(now)
-    });
+    refused_start_when_ready(&mut d);
     d.init_to_held();
-    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
-        l.handle_start_when_ready(now)
-    });
+    refused_start_when_ready(&mut d);
     let mut d = Driver::new(holding(init_plan()));
     d.init_to_await_ready();
     d.launch.handle_start_when_ready(d.now).unwrap();
-    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
-        l.handle_start_when_ready(now)
-    });
+    refused_start_when_ready(&mut d);
     refused(&mut d, Misuse::NotHeld, |l, now| l.handle_start(now));
     // After the child's end of stream or exit, and after the verdict.
     let mut d = Driver::new(holding(init_plan()));
     d.init_to_await_ready();
     d.eof();
-    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
-        l.handle_start_when_ready(now)
-    });
+    refused_start_when_ready(&mut d);
     let mut d = Driver::new(holding(init_plan()));
     d.init_to_await_ready();
     d.exit(CHILD, ExitStatus::Exited(1));
-    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
-        l.handle_start_when_ready(now)
-    });
+    refused_start_when_ready(&mut d);
     let mut d = Driver::new(holding(init_plan()));
     d.init_to_await_ready();
     d.launch.handle_cancel(d.now);
-    refused(&mut d, Misuse::NotAwaitingReady, |l, now| {
-        l.handle_start_when_ready(now)
-    });
+    refused_start_when_ready(&mut d);
 }
 
 #[test]
@@ -1953,10 +1939,7 @@ fn a_resume_starts_the_process_and_runs_once_it_execs() {
     assert!(d.launch.wants_read());
     d.waiting();
     d.eof();
-    assert_eq!(
-        d.ending(),
-        (vec![Command::Close], Event::Running { pid: pid(CHILD) })
-    );
+    d.ends_running();
 }
 
 #[test]
