@@ -49,6 +49,16 @@ fn cgroups_left(name: &str) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// Nothing of the launch of process `pid`, in cgroups named `name`, is
+/// left, and its command (which makes `marker`) never ran.
+#[track_caller]
+fn assert_undone(pid: i32, name: &str, marker: &Path) {
+    assert!(!alive(pid), "process {pid} (or its zombie) is left");
+    assert!(cgroups_left(name).is_empty(), "{:?}", cgroups_left(name));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!marker.exists(), "the command ran");
+}
+
 fn wait_for(what: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + linux::DEADLINE;
     while Instant::now() < deadline {
@@ -99,10 +109,7 @@ fn a_dropped_hold_kills_the_process_and_removes_its_cgroup() {
     let held = Process::start_held(plan(&marker), options(&name)).expect("held");
     let pid = held.pid().as_raw();
     drop(held);
-    assert!(!alive(pid), "process {pid} (or its zombie) is left");
-    assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(!marker.exists(), "the command ran");
+    assert_undone(pid, &name, &marker);
 }
 
 #[test]
@@ -173,10 +180,7 @@ fn failed_work_undoes_the_launch(name: &str, start: fn(Plan, Options, Work<'_>) 
         other => panic!("not the work's error: {other:?}"),
     }
     let pid = child.expect("the work ran");
-    assert!(!alive(pid), "process {pid} (or its zombie) is left");
-    assert!(cgroups_left(&name).is_empty(), "{:?}", cgroups_left(&name));
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(!marker.exists(), "the command ran");
+    assert_undone(pid, &name, &marker);
 }
 
 #[test]
