@@ -374,8 +374,15 @@ impl Launch {
     /// closed (a held process holds it until `exec`) nor once it has
     /// exited: it has ended, and the launch is about to fail saying how.
     pub fn is_held(&self) -> bool {
+        self.undecided_at(Step::AwaitStart)
+    }
+
+    /// Whether the launch is at `step` with its process alive and its
+    /// stream open, and the caller has neither started it nor handed it
+    /// off: where a start (or a hand-off) may come.
+    fn undecided_at(&self, step: Step) -> bool {
         matches!(self.phase, Phase::Steps)
-            && self.step() == Step::AwaitStart
+            && self.step() == step
             && !self.start_asked
             && !self.hand_off_asked
             && !self.eof
@@ -657,15 +664,7 @@ impl Launch {
     /// holds and the launch awaits `ready`, its config sent; once it is
     /// ready, [`handle_start`](Launch::handle_start) is the start.
     pub fn handle_start_when_ready(&mut self, now: Time) -> Result<(), Misuse> {
-        let awaiting = matches!(self.phase, Phase::Steps)
-            && self.step() == Step::AwaitReady
-            && self.holds
-            && !self.resumed
-            && !self.ready
-            && !self.eof
-            && !self.start_asked
-            && !self.hand_off_asked
-            && self.process.is_some_and(|p| p.exit.is_none());
+        let awaiting = self.undecided_at(Step::AwaitReady) && self.holds && !self.resumed && !self.ready;
         if !awaiting {
             return Err(Misuse::NotAwaitingReady);
         }
