@@ -501,7 +501,7 @@ pub(crate) enum NetSpec {
     Veth(Veth),
 }
 
-fn parse_id(value: &str) -> Result<String, String> {
+pub(crate) fn parse_id(value: &str) -> Result<String, String> {
     let valid_chars = value
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -514,7 +514,7 @@ fn parse_id(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-fn parse_namespace(value: &str) -> Result<NamespaceKind, String> {
+pub(crate) fn parse_namespace(value: &str) -> Result<NamespaceKind, String> {
     Ok(match value {
         "user" => NamespaceKind::User,
         "mount" | "mnt" => NamespaceKind::Mount,
@@ -551,7 +551,7 @@ pub(crate) fn parse_id_map(value: &str) -> Result<IdMap, String> {
     })
 }
 
-fn parse_user(value: &str) -> Result<UserSpec, String> {
+pub(crate) fn parse_user(value: &str) -> Result<UserSpec, String> {
     let bad = || "expected UID or UID:GID, numbers, e.g. 1000:1000".to_owned();
     let (uid, gid) = match value.split_once(':') {
         Some((uid, gid)) => (uid, Some(gid)),
@@ -563,7 +563,7 @@ fn parse_user(value: &str) -> Result<UserSpec, String> {
 }
 
 /// `KEY=VALUE`, or `KEY` alone for cradle's own value of `KEY`.
-fn parse_env(value: &str) -> Result<String, String> {
+pub(crate) fn parse_env(value: &str) -> Result<String, String> {
     let (key, rest) = match value.split_once('=') {
         Some((key, rest)) => (key, Some(rest)),
         None => (value, None),
@@ -580,7 +580,7 @@ fn parse_env(value: &str) -> Result<String, String> {
     }
 }
 
-fn parse_absolute(value: &str) -> Result<PathBuf, String> {
+pub(crate) fn parse_absolute(value: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(value);
     if path.is_absolute() {
         Ok(path)
@@ -625,7 +625,7 @@ pub(crate) fn parse_size(value: &str) -> Result<u64, String> {
 }
 
 /// `--pids`: a count of at least 1 (0 would forbid the command itself).
-fn parse_pids(value: &str) -> Result<u64, String> {
+pub(crate) fn parse_pids(value: &str) -> Result<u64, String> {
     match value.trim().parse::<i128>() {
         Ok(count) if count < 1 => Err("must be at least 1".to_owned()),
         Ok(count) => u64::try_from(count).map_err(|_| format!("must be at most {}", u64::MAX)),
@@ -633,7 +633,7 @@ fn parse_pids(value: &str) -> Result<u64, String> {
     }
 }
 
-fn parse_cpus(value: &str) -> Result<f64, String> {
+pub(crate) fn parse_cpus(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(cpus) if cpus.is_finite() && (0.01..=4096.0).contains(&cpus) => Ok(cpus),
         _ => Err("expected a number of CPUs from 0.01 to 4096, e.g. 0.5".to_owned()),
@@ -660,7 +660,7 @@ pub(crate) fn parse_signal(value: &str) -> Result<Signal, String> {
     signal.ok_or_else(|| format!("unknown signal {value:?} (expected a name like TERM or a number like 15)"))
 }
 
-fn parse_net(value: &str) -> Result<NetSpec, String> {
+pub(crate) fn parse_net(value: &str) -> Result<NetSpec, String> {
     let (kind, rest) = match value.split_once(':') {
         Some((kind, rest)) => (kind, Some(rest)),
         None => (value, None),

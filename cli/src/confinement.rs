@@ -423,7 +423,7 @@ fn usage(message: impl Into<String>) -> CliError {
     CliError::Usage(message.into())
 }
 
-fn parse_capability(value: &str) -> Result<CapabilityName, String> {
+pub(crate) fn parse_capability(value: &str) -> Result<CapabilityName, String> {
     if value.eq_ignore_ascii_case("all") {
         return Ok(CapabilityName::All);
     }
@@ -433,7 +433,7 @@ fn parse_capability(value: &str) -> Result<CapabilityName, String> {
         .map_err(|e: confinement::UnknownCapability| e.to_string())
 }
 
-fn parse_security_opt(value: &str) -> Result<SecurityOpt, String> {
+pub(crate) fn parse_security_opt(value: &str) -> Result<SecurityOpt, String> {
     match value.split_once(['=', ':']) {
         None if value == "no-new-privileges" => Ok(SecurityOpt::NoNewPrivileges),
         Some(("no-new-privileges", "true")) => Ok(SecurityOpt::NoNewPrivileges),
@@ -443,7 +443,7 @@ fn parse_security_opt(value: &str) -> Result<SecurityOpt, String> {
     }
 }
 
-fn parse_sysctl(value: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_sysctl(value: &str) -> Result<(String, String), String> {
     match value.split_once('=') {
         Some((key, value)) if !key.is_empty() => {
             confinement::sysctl_namespace(key).map_err(|e| e.to_string())?;
@@ -454,7 +454,7 @@ fn parse_sysctl(value: &str) -> Result<(String, String), String> {
 }
 
 /// `HOST[:CONTAINER][:rwm]`, paths absolute and under `/dev` inside.
-fn parse_device(value: &str) -> Result<DeviceSpec, String> {
+pub(crate) fn parse_device(value: &str) -> Result<DeviceSpec, String> {
     let parts: Vec<&str> = value.split(':').collect();
     let is_access = |part: &str| !part.is_empty() && part.chars().all(|c| "rwm".contains(c));
     let (host, container, access) = match parts.as_slice() {

@@ -1,13 +1,18 @@
-//! The command line, parsed by the tree of the one subcommand it names.
+//! The command line, parsed in three tries, each taken only where the one
+//! before gives up:
 //!
-//! clap builds its whole command tree before it parses: every subcommand,
-//! each global option copied into each, every help text, on every start,
-//! for every `run`, `exec` and every `state`, `kill` and `delete` an
-//! engine calls. A line that parses needs only the global options and its
-//! own subcommand's arguments, built by the same derives: 0.1 ms sooner a
-//! start here (`cradle state` 1.22 -> 1.10 ms). Anything else (help, a version,
-//! a mistake, no subcommand) is parsed again by the whole tree, so that
-//! what clap says and how cradle exits are exactly as before.
+//! 1. without clap (`without_clap`), the plain lines of the commands on a
+//!    container's path: `run`, `exec`, and those an engine calls;
+//! 2. by the tree of the one subcommand the line names. clap builds its
+//!    whole command tree before it parses: every subcommand, each global
+//!    option copied into each, every help text. A line that parses needs
+//!    only the global options and its own subcommand's arguments, built by
+//!    the same derives (`cradle state` 1.22 -> 1.10 ms, when this was the
+//!    first try);
+//! 3. by the whole tree: help, a version, a mistake, no subcommand, so that
+//!    what clap says and how cradle exits are exactly as clap has them.
+
+mod without_clap;
 
 use std::ffi::OsString;
 
@@ -40,9 +45,13 @@ const SUBCOMMANDS: &[(&str, Augment)] = &[
     ("delete", DeleteArgs::augment_args),
 ];
 
-/// `args` (the program's name first) parsed: by the named subcommand's
-/// tree where that succeeds, else by the whole one, whose error it is.
+/// `args` (the program's name first) parsed: without clap where the line
+/// is plain, else by the named subcommand's tree where that succeeds,
+/// else by the whole one, whose error it is.
 pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    if let Some(cli) = without_clap::parse(&args) {
+        return Ok(cli);
+    }
     match by_its_subcommand(&args) {
         Some(cli) => Ok(cli),
         None => <Cli as clap::Parser>::try_parse_from(args),
