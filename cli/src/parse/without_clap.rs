@@ -3,15 +3,15 @@
 //! engines call), parsed without clap.
 //!
 //! Even the one subcommand's tree costs clap about 0.1 ms of a start here
-//! (building it, parsing, from a binary whose parser pages are cold), a
-//! twentieth of an `exec`. This parser knows the same options, takes only
-//! the plain forms (`--name VALUE`, `--name=VALUE`, `-x VALUE`, short flags
-//! together as in `-dt`), converts values with the very functions clap is
-//! given, and gives up at anything else: help, versions, a repeated option,
-//! a value that starts with `-`, a conflict, any mistake. clap then parses
-//! the line, and says what is wrong with it. Tests hold the two to the
-//! same result on every line this one parses, and each table to clap's
-//! arguments.
+//! (building it, parsing, from a binary whose parser pages are cold),
+//! about a twentieth of an `exec`. This parser knows the same options,
+//! takes only the plain forms (`--name VALUE`, `--name=VALUE`,
+//! `-x VALUE`, short flags together as in `-dt`), converts values with the
+//! very functions clap is given, and gives up at anything else: help,
+//! versions, a repeated option, a value that starts with `-`, a conflict,
+//! any mistake. clap then parses the line, and says what is wrong with
+//! it. Tests hold the two to the same result on every line this one
+//! parses, and each table to clap's arguments.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -29,10 +29,10 @@ use crate::confinement::{
 /// An option: its long name, its short letter, whether it takes a value,
 /// and the name it is recorded under (its long name but for an alias).
 #[derive(Debug)]
-pub(super) struct Opt {
-    pub(super) long: &'static str,
-    pub(super) short: Option<char>,
-    pub(super) takes_value: bool,
+struct Opt {
+    long: &'static str,
+    short: Option<char>,
+    takes_value: bool,
     field: &'static str,
 }
 
@@ -69,13 +69,13 @@ enum Rest {
 /// A subcommand's options, how many positionals it takes, and what
 /// follows them.
 #[derive(Debug)]
-pub(super) struct Form {
-    pub(super) options: &'static [Opt],
+struct Form {
+    options: &'static [Opt],
     positionals: usize,
     rest: Rest,
 }
 
-pub(super) const GLOBALS: &[Opt] = &[
+const GLOBALS: &[Opt] = &[
     value("root", None),
     flag("verbose", Some('v')),
     value("log", None),
@@ -179,7 +179,7 @@ const DELETE: Form = Form {
 };
 
 /// The subcommands parsed here, and their forms.
-pub(super) const FORMS: &[(&str, &Form)] = &[
+const FORMS: &[(&str, &Form)] = &[
     ("run", &RUN),
     ("exec", &EXEC),
     ("create", &CREATE),
