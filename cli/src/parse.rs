@@ -111,7 +111,8 @@ mod tests {
     use super::*;
     use clap::{CommandFactory, Parser};
 
-    fn line(text: &str) -> Vec<OsString> {
+    /// `text`'s words as arguments, after the program's name.
+    pub(super) fn line(text: &str) -> Vec<OsString> {
         std::iter::once("cradle")
             .chain(text.split_whitespace())
             .map(OsString::from)
@@ -120,7 +121,7 @@ mod tests {
 
     /// Command lines that parse, one or more for each subcommand, with
     /// global options before and after its name.
-    const PARSING: &[&str] = &[
+    pub(super) const PARSING: &[&str] = &[
         "create --bundle /srv/b web",
         "--root /tmp/r create -b b --pid-file p --console-socket s --no-new-keyring web",
         "start web",
