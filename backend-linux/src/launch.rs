@@ -55,8 +55,10 @@ pub struct LinuxLaunch {
     /// Where `cgroup_config`'s cgroup goes, when the caller planned it.
     planned_cgroup: Option<CgroupPaths>,
     container_cgroups: Option<CgroupPaths>,
-    /// The running container a setns helper joins.
+    /// The running container a setns helper or process joins.
     container: Option<Container>,
+    /// The first process spawned is a setns helper (not the process).
+    spawned_helper: bool,
     cgroup: Option<Cgroup>,
     /// The parent's end of the launch socket.
     socket: Option<OwnedFd>,
@@ -117,7 +119,7 @@ impl LinuxLaunch {
     pub fn new(options: Options) -> Result<LinuxLaunch, Error> {
         let preserved = options.preserved.len();
         let program = match &options.container {
-            Some(container) => InitProgram::setns_helper(&options.init, preserved, container.pid())?,
+            Some(container) => InitProgram::setns(&options.init, preserved, container.pid())?,
             None => InitProgram::new(&options.init, preserved)?,
         };
         Ok(LinuxLaunch {
@@ -130,6 +132,7 @@ impl LinuxLaunch {
             planned_cgroup: options.planned_cgroup,
             container_cgroups: options.container_cgroups,
             container: options.container,
+            spawned_helper: false,
             cgroup: None,
             socket: None,
             start: None,
@@ -222,7 +225,7 @@ impl LinuxLaunch {
     /// The setns helper, until it is reaped.
     fn helper(&self) -> Option<Pid> {
         let helper = self.processes.first().filter(|p| !p.reaped)?;
-        self.container.is_some().then_some(helper.pid)
+        self.spawned_helper.then_some(helper.pid)
     }
 
     /// The pids of the processes this launch holds.
@@ -272,6 +275,7 @@ impl LinuxLaunch {
                 .iter()
                 .fold(0, |flags, &kind| flags | spawn::namespace_flag(kind)),
             pid_namespace: pid_namespace.as_ref().map(AsFd::as_fd),
+            setns_process: false,
             hold: spawn.hold,
             cgroup,
             start: start_pipe.as_ref().map(|(read, _)| read.as_fd()),
@@ -309,19 +313,23 @@ impl LinuxLaunch {
         Ok(pid)
     }
 
-    /// Spawns the setns helper: the init binary, in no new namespace, with
-    /// a pidfd on the container's init. Where the plan enters the
-    /// container's cgroups, the helper is cloned into the v2 one and joins
-    /// the v1 ones itself before its `exec`, through their `tasks` files
-    /// (no RCU grace period to wait for: see [`Cgroup::v1_tasks`]), so the
-    /// process it forks is born in them all: only a fork is held to
-    /// `pids.max`, a move into the cgroup is not. The helper itself counts
-    /// against the limit until it exits, right after its fork (runc's does
-    /// too): a container one process short of its limit cannot be joined.
-    fn spawn_helper(&mut self, spawn: &Spawn) -> Result<Pid, Error> {
+    /// Spawns the setns helper, or the setns process itself (`process`,
+    /// cloned into the container's pid namespace): the init binary, in no
+    /// new namespace, with a pidfd on the container's init. Where the plan
+    /// enters the container's cgroups, the child is cloned into the v2 one
+    /// and joins the v1 ones itself before its `exec`, through their
+    /// `tasks` files (no RCU grace period to wait for: see
+    /// [`Cgroup::v1_tasks`]). A helper's fork is then born in them all,
+    /// held to every `pids.max` (a move into a v1 cgroup is not), and the
+    /// helper counts against the limit until it exits, right after its
+    /// fork (runc's does too): a container one process short of its limit
+    /// cannot be joined through a helper. A cloned process is held to the
+    /// v2 limit by its clone; [`Container::setns_entry`] leaves a container
+    /// with a v1 limit to the helper.
+    fn spawn_setns(&mut self, spawn: &Spawn, process: bool) -> Result<Pid, Error> {
         if !self.processes.is_empty() {
             return Err(Error::OutOfOrder {
-                reason: "a launch spawns its setns helper once",
+                reason: "a launch spawns its setns child once",
             });
         }
         if !spawn.namespaces.is_empty() || spawn.pid_namespace.is_some() {
@@ -355,7 +363,9 @@ impl LinuxLaunch {
         let (parent_end, child_end) = launch_socket()?;
         let spec = CloneSpec {
             namespaces: 0,
-            pid_namespace: None,
+            // A pidfd names its process's pid namespace (Linux 5.8).
+            pid_namespace: process.then(|| container.pidfd()),
+            setns_process: process,
             hold: spawn.hold,
             cgroup: cgroup.as_ref().map(AsFd::as_fd),
             start: None,
@@ -366,6 +376,7 @@ impl LinuxLaunch {
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
         self.spawned(pid, pidfd, parent_end, child_end);
+        self.spawned_helper = !process;
         Ok(pid)
     }
 
@@ -657,7 +668,8 @@ impl Processes for LinuxLaunch {
     fn spawn(&mut self, spawn: &Spawn) -> Result<Pid, CommandError> {
         match spawn.role {
             Role::Init => Ok(self.spawn_init(spawn)?),
-            Role::SetnsHelper => Ok(self.spawn_helper(spawn)?),
+            Role::SetnsHelper => Ok(self.spawn_setns(spawn, false)?),
+            Role::SetnsProcess => Ok(self.spawn_setns(spawn, true)?),
         }
     }
 
@@ -782,9 +794,19 @@ impl Cgroups for LinuxLaunch {
         let paths = self.container_cgroups.as_ref().ok_or(Error::Options {
             reason: "the plan asks to enter the container's cgroups but the options name none",
         })?;
-        // The helper's fork was born in them all (see `spawn_helper`): this
-        // checks that it still is, and writes nothing where it is.
-        cgroup::enter(paths, pid.as_raw()).map_err(Error::from)?;
+        // The setns process was born in them all (see `spawn_setns`): this
+        // checks that it still is, and writes nothing where it is. A
+        // process cloned without a helper joins its v1 cgroups itself
+        // before its `exec`, maybe after this (a failure it reports), as an
+        // init does: the check is its v2 cgroup's, where it was cloned.
+        let v2_only;
+        let checked = if self.spawned_helper {
+            paths
+        } else {
+            v2_only = paths.without_v1();
+            &v2_only
+        };
+        cgroup::enter(checked, pid.as_raw()).map_err(Error::from)?;
         Ok(())
     }
 

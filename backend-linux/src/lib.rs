@@ -61,9 +61,11 @@
 //! [`Container::open`] with the pid and start time a state file kept
 //! ([`proc_stat`] reads a start time, and tells whether a pid and start
 //! time still name a running process). The init binary, in its setns
-//! role, joins the init's namespaces and root and forks the process, which
-//! gets its own args, env, cwd, user and rlimits from the config, and the
-//! same [`Process`] API as an init.
+//! role, joins the init's namespaces and root: cloned by this program into
+//! the container's pid namespace, where [`Container::setns_entry`] says it
+//! may be, or forked there by a helper. The process gets its own args,
+//! env, cwd, user and rlimits from the config, and the same [`Process`] API
+//! as an init.
 //!
 //! ```no_run
 //! use cradle_core::{Config, Plan};
@@ -71,7 +73,9 @@
 //!
 //! fn exec(init: &Process) -> Result<(), Box<dyn std::error::Error>> {
 //!     let container = Container::of(init)?;
-//!     let plan = Plan::setns(Config::new(["/bin/hostname"]));
+//!     let mut plan = Plan::setns(Config::new(["/bin/hostname"]));
+//!     // No cgroups to enter here.
+//!     plan.setns_entry = container.setns_entry(None);
 //!     let mut process = Process::start(plan, Options::new().container(container))?;
 //!     println!("exited with {}", process.wait()?);
 //!     Ok(())

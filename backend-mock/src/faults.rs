@@ -195,6 +195,10 @@ pub enum ProcessPoint {
     /// Wait for [`Command::Release`](cradle_core::Command::Release) (an
     /// init process spawned with `hold`).
     AwaitRelease,
+    /// Join the container's namespaces (a setns process the parent cloned
+    /// into its pid namespace, which has no helper to do it), before it
+    /// reads its config.
+    Join,
     /// Read the config, up to the parent's end of stream.
     ReadConfig,
     /// Run this set-up step: one of [`set_up_steps`] of the process's

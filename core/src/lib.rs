@@ -83,7 +83,8 @@ pub use crate::config::{
 pub use crate::confinement::{Capabilities, Capability};
 pub use crate::framing::{DecodeError, Decoder, Direction, Limits};
 pub use crate::launch::{
-    Command, CommandError, ConfigError, Event, IdMap, IdMaps, Kind, Launch, LaunchError, Plan, Role, Step,
+    Command, CommandError, ConfigError, Event, IdMap, IdMaps, Kind, Launch, LaunchError, Plan, Role,
+    SetnsEntry, Step,
 };
 pub use crate::message::{ChildError, ChildStep, Message, StepTime};
 pub use crate::process::{ExitStatus, Pid};

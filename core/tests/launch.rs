@@ -10,7 +10,7 @@ use cradle_core::launch::{ConfigError, Misuse, Role, Spawn, Step, Who, EXIT_GRAC
 use cradle_core::message::{ChildError, ChildStep, MessageKind, StepTime};
 use cradle_core::{
     Command, CommandError, Config, Event, ExitStatus, IdMap, IdMaps, Launch, LaunchError, Limits, Message,
-    Namespace, NamespaceKind, Pid, Plan, Time,
+    Namespace, NamespaceKind, Pid, Plan, SetnsEntry, Time,
 };
 
 const START: Time = Time::from_nanos(5_000_000_000);
@@ -547,6 +547,106 @@ fn setns_takes_the_helpers_exit_before_its_report() {
         helper: pid(HELPER),
         pid: pid(REPORTED),
     });
+}
+
+fn setns_clone_plan(cgroup: bool) -> Plan {
+    let mut plan = setns_plan(cgroup);
+    plan.setns_entry = SetnsEntry::Clone;
+    plan
+}
+
+#[test]
+fn a_setns_process_cloned_into_the_pid_namespace_is_the_process() {
+    let plan = setns_clone_plan(true);
+    let mut d = Driver::new(plan.clone());
+    assert_eq!(
+        d.launch.steps(),
+        [
+            Step::Spawn,
+            Step::EnterCgroup,
+            Step::SendConfig,
+            Step::HalfClose,
+            Step::AwaitReady,
+            Step::AwaitExec,
+        ]
+    );
+    d.expect(Command::Spawn(Spawn {
+        role: Role::SetnsProcess,
+        namespaces: vec![],
+        pid_namespace: None,
+        hold: false,
+        awaits_start: false,
+        cgroup: true,
+    }));
+    d.spawned(CHILD);
+    assert_eq!(d.launch.pid(), Some(pid(CHILD)));
+    d.expect(Command::EnterCgroup { pid: pid(CHILD) });
+    d.ok();
+    d.expect(config_line(&plan));
+    d.ok();
+    d.expect(Command::ShutdownWrite);
+    d.ok();
+    d.say(Message::ready());
+    d.eof();
+    d.ends_running();
+}
+
+#[test]
+fn a_cloned_setns_process_that_fails_is_killed_and_reaped_with_nothing_to_sweep() {
+    let mut d = Driver::new(setns_clone_plan(false));
+    d.launch.poll_command();
+    d.spawned(CHILD);
+    d.expect(config_line(&d.plan.clone()));
+    d.ok();
+    d.expect(Command::ShutdownWrite);
+    d.ok();
+    d.say(Message::Error(child_error()));
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Child {
+            step: Step::AwaitReady,
+            error: child_error()
+        }
+    );
+}
+
+#[test]
+fn a_pid_report_from_a_cloned_setns_process_is_unexpected() {
+    let mut d = Driver::new(setns_clone_plan(false));
+    d.launch.poll_command();
+    d.spawned(CHILD);
+    d.write(&pid_report(REPORTED));
+    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Unexpected {
+            step: Step::SendConfig,
+            kind: MessageKind::Pid
+        }
+    );
+}
+
+#[test]
+fn a_cloned_setns_process_exiting_before_ready_fails_with_its_status() {
+    let mut d = Driver::new(setns_clone_plan(false));
+    d.launch.poll_command();
+    d.spawned(CHILD);
+    d.expect(config_line(&d.plan.clone()));
+    d.ok();
+    d.expect(Command::ShutdownWrite);
+    d.ok();
+    d.exit(CHILD, ExitStatus::Exited(1));
+    d.eof();
+    let error = d.fails_with(&[reap(CHILD), Command::Close]);
+    assert_eq!(
+        error,
+        LaunchError::Exited {
+            step: Step::AwaitReady,
+            who: Who::Process,
+            status: ExitStatus::Exited(1)
+        }
+    );
 }
 
 #[test]

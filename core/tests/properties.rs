@@ -20,7 +20,7 @@ use cradle_core::confinement::{
 use cradle_core::framing::encode_to_bytes;
 use cradle_core::message::{ChildError, ChildStep, StepTime};
 use cradle_core::{
-    Config, Decoder, Direction, ExitStatus, Kind, Limits, Message, Namespace, NamespaceKind, Pid,
+    Config, Decoder, Direction, ExitStatus, Kind, Limits, Message, Namespace, NamespaceKind, Pid, SetnsEntry,
 };
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::option;
@@ -453,18 +453,26 @@ fn shape() -> impl Strategy<Value = Shape> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
         0..=MAX_VETHS,
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(setns, cgroup, user_namespace, veths, loopback, hold)| Shape {
-            kind: if setns { Kind::Setns } else { Kind::Init },
-            cgroup,
-            user_namespace,
-            veths,
-            loopback,
-            hold,
-        })
+        .prop_map(
+            |(setns, clone, cgroup, user_namespace, veths, loopback, hold)| Shape {
+                kind: if setns { Kind::Setns } else { Kind::Init },
+                setns_entry: if clone {
+                    SetnsEntry::Clone
+                } else {
+                    SetnsEntry::Helper
+                },
+                cgroup,
+                user_namespace,
+                veths,
+                loopback,
+                hold,
+            },
+        )
 }
 
 fn small_pid() -> impl Strategy<Value = Pid> {

@@ -1,7 +1,9 @@
-//! A new process in a running container (setns), as root: it shares the
-//! container's namespaces, root, hostname and cgroups, with its own args,
-//! env, cwd and user; failures at every step are typed and leave no
-//! zombie and no descriptor; a container whose init has exited is refused.
+//! A new process in a running container (setns), as root, whether a
+//! helper forks it or the launcher clones it into the container's pid
+//! namespace: it shares the container's namespaces, root, hostname and
+//! cgroups, with its own args, env, cwd and user; failures at every step
+//! are typed and leave no zombie and no descriptor; a container whose init
+//! has exited is refused.
 //!
 //! The tests count the parent's descriptors and children, so they take
 //! turns (`linux::serial`), and other suites run in other processes.
@@ -13,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use cradle_core::config::{Rlimit, RlimitResource};
 use cradle_core::launch::Who;
-use cradle_core::{ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, Step};
+use cradle_core::{
+    ChildStep, Config, ExitStatus, Launch, LaunchError, NamespaceKind, Pid, Plan, SetnsEntry, Step,
+};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::{clock, Container, Error, ErrorKind, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{
@@ -104,10 +108,15 @@ impl Drop for Running {
     }
 }
 
-/// A setns plan for `args`, entering the container's cgroups.
-fn exec_plan(args: &[&str]) -> Plan {
+/// Both ways into the container's pid namespace: each test of a property
+/// both have runs with each.
+const ENTRIES: [SetnsEntry; 2] = [SetnsEntry::Helper, SetnsEntry::Clone];
+
+/// A setns plan for `args`, entering the container's cgroups by `entry`.
+fn exec_plan(args: &[&str], entry: SetnsEntry) -> Plan {
     let mut plan = Plan::setns(Config::new(args.iter().copied()));
     plan.cgroup = true;
+    plan.setns_entry = entry;
     plan
 }
 
@@ -117,54 +126,58 @@ fn the_process_is_in_the_container() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let (mut stdout, write) = linux::pipe();
-    let script = "cat /etc/marker; echo; hostname; echo $$; ls /; echo done; exec sleep 100";
-    let mut process = Process::start(
-        exec_plan(&["/bin/sh", "-c", script]),
-        container.options().stdout(write),
-    )
-    .expect("exec into the container");
-    let mut lines = Vec::new();
-    while lines.last().map(String::as_str) != Some("done") {
-        let line = linux::read_line(&mut stdout, DEADLINE);
-        assert!(!line.is_empty(), "the process ended early: {lines:?}");
-        lines.push(line.trim_end().to_owned());
-    }
-    assert_eq!(lines[0], container.marker, "the container's rootfs: {lines:?}");
-    assert_eq!(lines[1], container.hostname, "{lines:?}");
-    assert_ne!(lines[2], "1", "a setns process is not the container's pid 1");
-    let listing: Vec<&str> = lines[3..lines.len() - 1]
-        .iter()
-        .flat_map(|line| line.split_whitespace())
-        .collect();
-    assert_eq!(
-        listing,
-        ["bin", "dev", "etc", "mnt", "proc", "sys", "tmp"],
-        "{lines:?}"
-    );
-
-    // From the host: every namespace is the init's, and so are the cgroups.
-    let pid = process.pid().to_string();
-    for kind in NamespaceKind::ALL {
-        if fs::metadata(format!("/proc/self/ns/{}", kind.proc_name())).is_ok() {
-            assert_eq!(
-                linux::namespace_of(&pid, kind),
-                linux::namespace_of(&container.pid(), kind),
-                "{kind:?}"
-            );
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let (mut stdout, write) = linux::pipe();
+        let script = "cat /etc/marker; echo; hostname; echo $$; ls /; echo done; exec sleep 100";
+        let mut process = Process::start(
+            exec_plan(&["/bin/sh", "-c", script], entry),
+            container.options().stdout(write),
+        )
+        .expect("exec into the container");
+        let mut lines = Vec::new();
+        while lines.last().map(String::as_str) != Some("done") {
+            let line = linux::read_line(&mut stdout, DEADLINE);
+            assert!(!line.is_empty(), "the process ended early: {lines:?}");
+            lines.push(line.trim_end().to_owned());
         }
+        assert_eq!(lines[0], container.marker, "the container's rootfs: {lines:?}");
+        assert_eq!(lines[1], container.hostname, "{lines:?}");
+        assert_ne!(lines[2], "1", "a setns process is not the container's pid 1");
+        let listing: Vec<&str> = lines[3..lines.len() - 1]
+            .iter()
+            .flat_map(|line| line.split_whitespace())
+            .collect();
+        assert_eq!(
+            listing,
+            ["bin", "dev", "etc", "mnt", "proc", "sys", "tmp"],
+            "{lines:?}"
+        );
+
+        // From the host: every namespace is the init's, and so are the cgroups.
+        let pid = process.pid().to_string();
+        for kind in NamespaceKind::ALL {
+            if fs::metadata(format!("/proc/self/ns/{}", kind.proc_name())).is_ok() {
+                assert_eq!(
+                    linux::namespace_of(&pid, kind),
+                    linux::namespace_of(&container.pid(), kind),
+                    "{kind:?}"
+                );
+            }
+        }
+        let cgroups = |pid: &str| fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+        assert_eq!(cgroups(&pid), cgroups(&container.pid()));
+        // It sees stdio only (stdin is the test's, stdout the pipe, stderr ours).
+        assert_eq!(linux::fds_of(process.pid().as_raw()), BTreeSet::from([0, 1, 2]));
+        assert!(process.start_time().expect("start time") > 0);
+        process.signal(cradle_linux::Signal::SIGTERM).expect("signal");
+        assert_eq!(
+            process.wait_timeout(DEADLINE).expect("wait"),
+            Some(ExitStatus::Signaled(libc::SIGTERM))
+        );
     }
-    let cgroups = |pid: &str| fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
-    assert_eq!(cgroups(&pid), cgroups(&container.pid()));
-    // It sees stdio only (stdin is the test's, stdout the pipe, stderr ours).
-    assert_eq!(linux::fds_of(process.pid().as_raw()), BTreeSet::from([0, 1, 2]));
-    assert!(process.start_time().expect("start time") > 0);
-    process.signal(cradle_linux::Signal::SIGTERM).expect("signal");
-    assert_eq!(
-        process.wait_timeout(DEADLINE).expect("wait"),
-        Some(ExitStatus::Signaled(libc::SIGTERM))
-    );
 }
 
 #[test]
@@ -173,43 +186,48 @@ fn the_process_joins_a_user_namespace_first() {
         return;
     }
     let _serial = serial();
-    // An identity map: a container of a shifted map cannot make its mounts
-    // private yet (user namespaces proper are another issue's), nor have a
-    // rootfs.
-    let mut config = Config::new(["/bin/sleep", "1000"]);
-    config.namespaces = new_namespaces(&[
-        NamespaceKind::User,
-        NamespaceKind::Mount,
-        NamespaceKind::Pid,
-        NamespaceKind::Uts,
-        NamespaceKind::Ipc,
-    ]);
-    let mut plan = Plan::init(config);
-    plan.id_maps = Some(linux::identity_maps());
-    let mut init = Process::start(plan, Options::new().init_binary(INIT)).expect("the container");
-    let container = Container::of(&init).expect("container");
-    let options = Options::new().init_binary(INIT).container(container);
-    let mut exec = Plan::setns(Config::new(["/bin/sleep", "100"]));
-    exec.config.user.uid = 7;
-    let mut process = Process::start(exec, options).expect("exec into the container");
-    let (pid, init_pid) = (process.pid().to_string(), init.pid().to_string());
-    for kind in NamespaceKind::ALL {
-        if fs::metadata(format!("/proc/self/ns/{}", kind.proc_name())).is_ok() {
-            assert_eq!(
-                linux::namespace_of(&pid, kind),
-                linux::namespace_of(&init_pid, kind),
-                "{kind:?}"
-            );
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        // An identity map: a container of a shifted map cannot make its mounts
+        // private yet (user namespaces proper are another issue's), nor have a
+        // rootfs.
+        let mut config = Config::new(["/bin/sleep", "1000"]);
+        config.namespaces = new_namespaces(&[
+            NamespaceKind::User,
+            NamespaceKind::Mount,
+            NamespaceKind::Pid,
+            NamespaceKind::Uts,
+            NamespaceKind::Ipc,
+        ]);
+        let mut plan = Plan::init(config);
+        plan.id_maps = Some(linux::identity_maps());
+        let mut init = Process::start(plan, Options::new().init_binary(INIT)).expect("the container");
+        let container = Container::of(&init).expect("container");
+        let options = Options::new().init_binary(INIT).container(container);
+        let mut exec = Plan::setns(Config::new(["/bin/sleep", "100"]));
+        exec.setns_entry = entry;
+        exec.config.user.uid = 7;
+        let mut process = Process::start(exec, options).expect("exec into the container");
+        let (pid, init_pid) = (process.pid().to_string(), init.pid().to_string());
+        for kind in NamespaceKind::ALL {
+            if fs::metadata(format!("/proc/self/ns/{}", kind.proc_name())).is_ok() {
+                assert_eq!(
+                    linux::namespace_of(&pid, kind),
+                    linux::namespace_of(&init_pid, kind),
+                    "{kind:?}"
+                );
+            }
         }
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let uids = status
+            .lines()
+            .find(|line| line.starts_with("Uid:"))
+            .expect("Uid line");
+        assert_eq!(uids.split_whitespace().nth(1), Some("7"), "{status}");
+        process.terminate().expect("terminate");
+        init.terminate().expect("terminate the container");
     }
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let uids = status
-        .lines()
-        .find(|line| line.starts_with("Uid:"))
-        .expect("Uid line");
-    assert_eq!(uids.split_whitespace().nth(1), Some("7"), "{status}");
-    process.terminate().expect("terminate");
-    init.terminate().expect("terminate the container");
 }
 
 #[test]
@@ -218,34 +236,41 @@ fn the_process_has_its_own_args_env_cwd_user_and_rlimits() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let mut plan = exec_plan(&[
-        "/bin/sh",
-        "-c",
-        "echo $FOO $1; pwd; id -u; id -g; ulimit -n",
-        "sh",
-        "arg",
-    ]);
-    plan.config.env = vec!["FOO=foo".into(), "PATH=/bin".into()];
-    plan.config.cwd = "/tmp".into();
-    plan.config.user.uid = 1000;
-    plan.config.user.gid = 1001;
-    plan.config.rlimits = vec![Rlimit {
-        resource: RlimitResource::Nofile,
-        soft: 100,
-        hard: 200,
-    }];
-    let (mut process, mut stdout) = {
-        let (read, write) = linux::pipe();
-        let process = Process::start(plan, container.options().stdout(write)).expect("exec");
-        (process, read)
-    };
-    let output = linux::read_to_end(&mut stdout, DEADLINE);
-    assert_eq!(
-        process.wait_timeout(DEADLINE).expect("wait"),
-        Some(ExitStatus::Exited(0))
-    );
-    assert_eq!(output, "foo arg\n/tmp\n1000\n1001\n100\n");
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let mut plan = exec_plan(
+            &[
+                "/bin/sh",
+                "-c",
+                "echo $FOO $1; pwd; id -u; id -g; ulimit -n",
+                "sh",
+                "arg",
+            ],
+            entry,
+        );
+        plan.config.env = vec!["FOO=foo".into(), "PATH=/bin".into()];
+        plan.config.cwd = "/tmp".into();
+        plan.config.user.uid = 1000;
+        plan.config.user.gid = 1001;
+        plan.config.rlimits = vec![Rlimit {
+            resource: RlimitResource::Nofile,
+            soft: 100,
+            hard: 200,
+        }];
+        let (mut process, mut stdout) = {
+            let (read, write) = linux::pipe();
+            let process = Process::start(plan, container.options().stdout(write)).expect("exec");
+            (process, read)
+        };
+        let output = linux::read_to_end(&mut stdout, DEADLINE);
+        assert_eq!(
+            process.wait_timeout(DEADLINE).expect("wait"),
+            Some(ExitStatus::Exited(0))
+        );
+        assert_eq!(output, "foo arg\n/tmp\n1000\n1001\n100\n");
+    }
 }
 
 #[test]
@@ -254,30 +279,45 @@ fn the_process_is_born_in_the_containers_cgroups() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let leftovers = Leftovers::before();
-    let mut backend = LinuxLaunch::new(container.options()).expect("backend");
-    let mut launch = Launch::new(exec_plan(&["/bin/true"]), clock::now()).expect("plan");
-    // Read when the launch reaches the step that used to move the process
-    // in: by then it must be in every one of the container's cgroups.
-    let mut seen = None;
-    let result = cradle_core::driver::drive_with(&mut launch, &mut backend, |launch, _| {
-        if seen.is_none() && launch.step() == Step::EnterCgroup {
-            let (_, process) = helper_and_process(&leftovers.children);
-            let process = process.expect("the process, before its cgroups are entered");
-            seen = Some(fs::read_to_string(format!("/proc/{process}/cgroup")).expect("its cgroups"));
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let init = fs::read_to_string(format!("/proc/{}/cgroup", container.pid())).expect("cgroup");
+        let leftovers = Leftovers::before();
+        // `cat` runs until the test closes its stdin.
+        let (stdin, typing) = linux::pipe();
+        let options = container.options().stdin(stdin.into());
+        let mut backend = LinuxLaunch::new(options).expect("backend");
+        let mut launch = Launch::new(exec_plan(&["/bin/cat"], entry), clock::now()).expect("plan");
+        // A helper's fork is born after the helper joined them all: read
+        // when the launch reaches the step that used to move the process
+        // in. (A cloned process joins its v1 cgroups itself, before its
+        // `exec`: the parent may be at any step by then.)
+        let mut seen = None;
+        let result = cradle_core::driver::drive_with(&mut launch, &mut backend, |launch, _| {
+            if entry == SetnsEntry::Helper && seen.is_none() && launch.step() == Step::EnterCgroup {
+                let (_, process) = helper_and_process(&leftovers.children);
+                let process = process.expect("the process, before its cgroups are entered");
+                seen = Some(fs::read_to_string(format!("/proc/{process}/cgroup")).expect("its cgroups"));
+            }
+        });
+        let pid = result.expect("exec into the container");
+        if entry == SetnsEntry::Helper {
+            assert_eq!(seen.as_deref(), Some(init.as_str()), "the process at EnterCgroup");
         }
-    });
-    let pid = result.expect("exec into the container");
-    let init = fs::read_to_string(format!("/proc/{}/cgroup", container.pid())).expect("cgroup");
-    assert_eq!(seen.as_deref(), Some(init.as_str()), "the process at EnterCgroup");
-    let mut process = backend.into_process(pid).expect("the process");
-    assert_eq!(
-        process.wait_timeout(DEADLINE).expect("wait"),
-        Some(ExitStatus::Exited(0))
-    );
-    drop(process);
-    leftovers.assert_none("an exec");
+        // Its command runs in every one of them.
+        let running = fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("its cgroups");
+        assert_eq!(running, init, "the command's cgroups");
+        let mut process = backend.into_process(pid).expect("the process");
+        drop(typing);
+        assert_eq!(
+            process.wait_timeout(DEADLINE).expect("wait"),
+            Some(ExitStatus::Exited(0))
+        );
+        drop(process);
+        leftovers.assert_none("an exec");
+    }
 }
 
 #[test]
@@ -303,7 +343,7 @@ fn a_full_pids_limit_refuses_the_fork() {
     };
     assert_eq!(current(), "1\n");
     let leftovers = Leftovers::before();
-    let result = Process::start(exec_plan(&["/bin/true"]), container.options());
+    let result = Process::start(exec_plan(&["/bin/true"], SetnsEntry::Helper), container.options());
     if let Err(error) = &result {
         assert_eq!(error.kind(), ErrorKind::ResourceLimit, "{error}");
         assert_eq!(error.errno(), Some(libc::EAGAIN), "{error}");
@@ -328,46 +368,65 @@ fn a_cgroup_the_helper_cannot_join_fails_the_launch_as_it_reports() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let leftovers = Leftovers::before();
-    let mut options = container.options();
-    let mut paths = container
-        .init
-        .cgroup()
-        .expect("the container's cgroup")
-        .paths()
-        .clone();
-    let Some(cpuset) = paths
-        .dirs
-        .iter_mut()
-        .find(|dir| dir.hierarchy.is_v1_with("cpuset"))
-    else {
-        println!("SKIPPED: no v1 cpuset hierarchy");
-        return;
-    };
-    // A new v1 cpuset has no CPUs, and no task can join it (ENOSPC).
-    cpuset.path = cpuset.path.join("no-cpus");
-    cpuset.cgroup = cpuset.cgroup.join("no-cpus");
-    fs::create_dir(&cpuset.path).expect("a cpuset of the test's own");
-    let empty = cpuset.path.clone();
-    options = options.container_cgroups(paths);
-    let result = Process::start(exec_plan(&["/bin/true"]), options);
-    fs::remove_dir(&empty).expect("the cpuset is empty still");
-    // The helper joins the v1 cgroups itself before its exec: it reports
-    // the refusal, naming the file, and the launch fails with nothing left.
-    match result {
-        Err(Error::Launch(LaunchError::Child { step, error })) => {
-            assert_eq!(
-                (step, error.step, error.errno),
-                (Step::ReportPid, ChildStep::Cgroup, Some(libc::ENOSPC)),
-                "{error:?}"
-            );
-            let tasks = empty.join("tasks");
-            assert!(error.message.contains(&*tasks.to_string_lossy()), "{error:?}");
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let leftovers = Leftovers::before();
+        let mut options = container.options();
+        let mut paths = container
+            .init
+            .cgroup()
+            .expect("the container's cgroup")
+            .paths()
+            .clone();
+        let Some(cpuset) = paths
+            .dirs
+            .iter_mut()
+            .find(|dir| dir.hierarchy.is_v1_with("cpuset"))
+        else {
+            println!("SKIPPED: no v1 cpuset hierarchy");
+            return;
+        };
+        // A new v1 cpuset has no CPUs, and no task can join it (ENOSPC).
+        cpuset.path = cpuset.path.join("no-cpus");
+        cpuset.cgroup = cpuset.cgroup.join("no-cpus");
+        fs::create_dir(&cpuset.path).expect("a cpuset of the test's own");
+        let empty = cpuset.path.clone();
+        options = options.container_cgroups(paths);
+        let result = Process::start(exec_plan(&["/bin/true"], entry), options);
+        fs::remove_dir(&empty).expect("the cpuset is empty still");
+        // The child joins the v1 cgroups itself before its exec: it reports
+        // the refusal, naming the file, and the launch fails with nothing
+        // left. A cloned process is the launch's at once, which may meet the
+        // refusal first as it enters the cgroups (naming the directory).
+        match (entry, result) {
+            (_, Err(Error::Launch(LaunchError::Child { step, error }))) => {
+                assert_eq!(
+                    (error.step, error.errno),
+                    (ChildStep::Cgroup, Some(libc::ENOSPC)),
+                    "{error:?}"
+                );
+                if entry == SetnsEntry::Helper {
+                    assert_eq!(step, Step::ReportPid, "{error:?}");
+                }
+                let tasks = empty.join("tasks");
+                assert!(error.message.contains(&*tasks.to_string_lossy()), "{error:?}");
+            }
+            (
+                SetnsEntry::Clone,
+                Err(Error::Launch(LaunchError::Command {
+                    step: Step::EnterCgroup,
+                    error,
+                })),
+            ) => {
+                assert_eq!(error.errno, Some(libc::ENOSPC), "{error:?}");
+                assert!(error.message.contains(&*empty.to_string_lossy()), "{error:?}");
+            }
+            (_, other) => panic!("expected the cgroup's join refused, got {other:?}"),
         }
-        other => panic!("expected the helper's join refused, got {other:?}"),
+        leftovers.assert_none("a cgroup the helper cannot join");
     }
-    leftovers.assert_none("a cgroup the helper cannot join");
 }
 
 #[test]
@@ -376,20 +435,24 @@ fn a_missing_command_fails_at_exec_with_enoent() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let leftovers = Leftovers::before();
-    let result = Process::start(exec_plan(&["/no/such/command"]), container.options());
-    match result {
-        Err(Error::Launch(LaunchError::Child { error, .. })) => {
-            assert_eq!(
-                (error.step, error.errno),
-                (ChildStep::Exec, Some(libc::ENOENT)),
-                "{error:?}"
-            );
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let leftovers = Leftovers::before();
+        let result = Process::start(exec_plan(&["/no/such/command"], entry), container.options());
+        match result {
+            Err(Error::Launch(LaunchError::Child { error, .. })) => {
+                assert_eq!(
+                    (error.step, error.errno),
+                    (ChildStep::Exec, Some(libc::ENOENT)),
+                    "{error:?}"
+                );
+            }
+            other => panic!("expected the child's exec error, got {other:?}"),
         }
-        other => panic!("expected the child's exec error, got {other:?}"),
+        leftovers.assert_none("a missing command");
     }
-    leftovers.assert_none("a missing command");
 }
 
 #[test]
@@ -398,29 +461,33 @@ fn a_setns_process_cannot_set_up_the_container() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let leftovers = Leftovers::before();
-    let mut plan = exec_plan(&["/bin/true"]);
-    plan.config.hostname = Some("other".into());
-    let result = Process::start(plan, container.options());
-    match result {
-        Err(Error::Launch(LaunchError::Child { error, .. })) => {
-            assert_eq!(error.step, ChildStep::Hostname, "{error:?}");
-            assert!(error.message.contains("cannot set a hostname"), "{error:?}");
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let leftovers = Leftovers::before();
+        let mut plan = exec_plan(&["/bin/true"], entry);
+        plan.config.hostname = Some("other".into());
+        let result = Process::start(plan, container.options());
+        match result {
+            Err(Error::Launch(LaunchError::Child { error, .. })) => {
+                assert_eq!(error.step, ChildStep::Hostname, "{error:?}");
+                assert!(error.message.contains("cannot set a hostname"), "{error:?}");
+            }
+            other => panic!("expected the hostname refused, got {other:?}"),
         }
-        other => panic!("expected the hostname refused, got {other:?}"),
+        leftovers.assert_none("a refused hostname");
+        // The container's own name, as its UTS namespace has it, is untouched.
+        let seen = Command::new("nsenter")
+            .args(["--uts", "--target", &container.pid(), "hostname"])
+            .output()
+            .expect("nsenter");
+        assert!(seen.status.success(), "nsenter: {seen:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&seen.stdout).trim_end(),
+            container.hostname
+        );
     }
-    leftovers.assert_none("a refused hostname");
-    // The container's own name, as its UTS namespace has it, is untouched.
-    let seen = Command::new("nsenter")
-        .args(["--uts", "--target", &container.pid(), "hostname"])
-        .output()
-        .expect("nsenter");
-    assert!(seen.status.success(), "nsenter: {seen:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&seen.stdout).trim_end(),
-        container.hostname
-    );
 }
 
 #[test]
@@ -429,41 +496,47 @@ fn an_exited_container_is_refused_at_once() {
         return;
     }
     let _serial = serial();
-    let mut container = Running::start();
-    let pid = container.init.pid();
-    let start_time = container.init.start_time().expect("start time");
-    let fds = linux::open_fds();
-    let handle = Container::of(&container.init).expect("container");
-    container.init.terminate().expect("terminate the init");
-    let leftovers = Leftovers {
-        fds,
-        children: linux::children(),
-    };
-    let options = Options::new().init_binary(INIT).container(handle);
-    // At once: the spawn itself refuses, before any process is made that
-    // the launch would have to wait for (its deadline is the default one).
-    let mut backend = LinuxLaunch::new(options).expect("backend");
-    let mut launch = Launch::new(Plan::setns(Config::new(["/bin/true"])), clock::now()).expect("plan");
-    let mut made = BTreeSet::<i32>::new();
-    let result = cradle_core::driver::drive_with(&mut launch, &mut backend, |_, _| {
-        made.extend(linux::children().difference(&leftovers.children));
-    });
-    match &result {
-        Err(LaunchError::Command { step, error }) => {
-            assert_eq!(*step, Step::Spawn);
-            assert!(error.message.contains("has exited"), "{error:?}");
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let mut container = Running::start();
+        let pid = container.init.pid();
+        let start_time = container.init.start_time().expect("start time");
+        let fds = linux::open_fds();
+        let handle = Container::of(&container.init).expect("container");
+        container.init.terminate().expect("terminate the init");
+        let leftovers = Leftovers {
+            fds,
+            children: linux::children(),
+        };
+        let options = Options::new().init_binary(INIT).container(handle);
+        // At once: the spawn itself refuses, before any process is made that
+        // the launch would have to wait for (its deadline is the default one).
+        let mut backend = LinuxLaunch::new(options).expect("backend");
+        let mut plan = Plan::setns(Config::new(["/bin/true"]));
+        plan.setns_entry = entry;
+        let mut launch = Launch::new(plan, clock::now()).expect("plan");
+        let mut made = BTreeSet::<i32>::new();
+        let result = cradle_core::driver::drive_with(&mut launch, &mut backend, |_, _| {
+            made.extend(linux::children().difference(&leftovers.children));
+        });
+        match &result {
+            Err(LaunchError::Command { step, error }) => {
+                assert_eq!(*step, Step::Spawn);
+                assert!(error.message.contains("has exited"), "{error:?}");
+            }
+            other => panic!("expected a refusal at spawn, got {other:?}"),
         }
-        other => panic!("expected a refusal at spawn, got {other:?}"),
+        assert_eq!(made, BTreeSet::new(), "processes made for an exited container");
+        drop(backend);
+        leftovers.assert_none("an exited container");
+        // By pid and start time, as a state file would name it: gone too.
+        let reopened = Container::open(pid, start_time);
+        assert!(
+            matches!(reopened, Err(Error::ContainerGone { .. })),
+            "{reopened:?}"
+        );
     }
-    assert_eq!(made, BTreeSet::new(), "processes made for an exited container");
-    drop(backend);
-    leftovers.assert_none("an exited container");
-    // By pid and start time, as a state file would name it: gone too.
-    let reopened = Container::open(pid, start_time);
-    assert!(
-        matches!(reopened, Err(Error::ContainerGone { .. })),
-        "{reopened:?}"
-    );
 }
 
 #[test]
@@ -527,18 +600,22 @@ fn a_hundred_execs_in_a_row_leave_nothing() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let leftovers = Leftovers::before();
-    for round in 0..100 {
-        let mut process = Process::start(exec_plan(&["/bin/true"]), container.options())
-            .unwrap_or_else(|error| panic!("exec {round}: {error}"));
-        assert_eq!(
-            process.wait_timeout(DEADLINE).expect("wait"),
-            Some(ExitStatus::Exited(0)),
-            "exec {round}"
-        );
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let leftovers = Leftovers::before();
+        for round in 0..100 {
+            let mut process = Process::start(exec_plan(&["/bin/true"], entry), container.options())
+                .unwrap_or_else(|error| panic!("exec {round}: {error}"));
+            assert_eq!(
+                process.wait_timeout(DEADLINE).expect("wait"),
+                Some(ExitStatus::Exited(0)),
+                "exec {round}"
+            );
+        }
+        leftovers.assert_none("100 execs");
     }
-    leftovers.assert_none("100 execs");
 }
 
 /// Which of the launch's processes a test kills.
@@ -617,82 +694,93 @@ fn the_helper_or_the_process_killed_before_each_parent_step() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let timeout = Duration::from_secs(5);
-    // `cat` runs until the test closes its stdin: killed, it cannot have
-    // exited on its own first, and spared, it exits 0.
-    let plan = || {
-        let mut plan = exec_plan(&["/bin/cat"]);
-        plan.timeout = timeout;
-        plan
-    };
-    let steps = Launch::new(plan(), clock::now()).expect("plan").steps().to_vec();
-    let mut shots = Vec::new();
-    for victim in [Victim::Helper, Victim::Process] {
-        for &step in &steps {
-            let what = format!("{victim:?} killed before {step}");
-            let leftovers = Leftovers::before();
-            let (stdin, typing) = linux::pipe();
-            let options = container.options().stdin(stdin.into());
-            let mut backend = LinuxLaunch::new(options).expect("backend");
-            let started = Instant::now();
-            let mut launch = Launch::new(plan(), clock::now()).expect("plan");
-            let (result, shot) = drive_killing(&mut launch, &mut backend, step, victim, &leftovers.children);
-            assert!(
-                started.elapsed() < timeout,
-                "{what}: took {:?}",
-                started.elapsed()
-            );
-            match (shot, result) {
-                (Shot::NotReached, result) => panic!("{what}: the launch never got there: {result:?}"),
-                // Nothing was killed: the process runs, and exits 0 at the
-                // end of its input; so does it when the helper took the
-                // signal only as it was exiting 0 already. A process killed
-                // where its launch could no longer tell (after `ready`)
-                // has its status say so.
-                (shot, Ok(pid)) => {
-                    let mut process = backend.into_process(pid).expect("the process");
-                    drop(typing);
-                    let expected = match (shot, victim) {
-                        (Shot::Killed, Victim::Process) => ExitStatus::Signaled(libc::SIGKILL),
-                        _ => ExitStatus::Exited(0),
-                    };
-                    let status = process.wait_timeout(DEADLINE).expect("wait");
-                    assert_eq!(status, Some(expected), "{what}");
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let timeout = Duration::from_secs(5);
+        // `cat` runs until the test closes its stdin: killed, it cannot have
+        // exited on its own first, and spared, it exits 0.
+        let plan = || {
+            let mut plan = exec_plan(&["/bin/cat"], entry);
+            plan.timeout = timeout;
+            plan
+        };
+        let steps = Launch::new(plan(), clock::now()).expect("plan").steps().to_vec();
+        let mut shots = Vec::new();
+        let victims: &[Victim] = match entry {
+            SetnsEntry::Helper => &[Victim::Helper, Victim::Process],
+            _ => &[Victim::Process],
+        };
+        for &victim in victims {
+            for &step in &steps {
+                let what = format!("{victim:?} killed before {step}");
+                let leftovers = Leftovers::before();
+                let (stdin, typing) = linux::pipe();
+                let options = container.options().stdin(stdin.into());
+                let mut backend = LinuxLaunch::new(options).expect("backend");
+                let started = Instant::now();
+                let mut launch = Launch::new(plan(), clock::now()).expect("plan");
+                let (result, shot) =
+                    drive_killing(&mut launch, &mut backend, step, victim, &leftovers.children);
+                assert!(
+                    started.elapsed() < timeout,
+                    "{what}: took {:?}",
+                    started.elapsed()
+                );
+                match (shot, result) {
+                    (Shot::NotReached, result) => panic!("{what}: the launch never got there: {result:?}"),
+                    // Nothing was killed: the process runs, and exits 0 at the
+                    // end of its input; so does it when the helper took the
+                    // signal only as it was exiting 0 already. A process killed
+                    // where its launch could no longer tell (after `ready`)
+                    // has its status say so.
+                    (shot, Ok(pid)) => {
+                        let mut process = backend.into_process(pid).expect("the process");
+                        drop(typing);
+                        let expected = match (shot, victim) {
+                            (Shot::Killed, Victim::Process) => ExitStatus::Signaled(libc::SIGKILL),
+                            _ => ExitStatus::Exited(0),
+                        };
+                        let status = process.wait_timeout(DEADLINE).expect("wait");
+                        assert_eq!(status, Some(expected), "{what}");
+                    }
+                    // The death of the one killed, told as such.
+                    (Shot::Killed, Err(LaunchError::Exited { who, status, .. })) => {
+                        let killed = match victim {
+                            Victim::Helper => Who::Helper,
+                            Victim::Process => Who::Process,
+                        };
+                        assert_eq!(
+                            (who, status),
+                            (killed, ExitStatus::Signaled(libc::SIGKILL)),
+                            "{what}"
+                        );
+                        drop((backend, typing));
+                    }
+                    (Shot::Killed, Err(error)) => panic!("{what}: expected its death, got {error:?}"),
+                    (Shot::Absent, Err(error)) => panic!("{what}: nothing was killed, yet {error:?}"),
                 }
-                // The death of the one killed, told as such.
-                (Shot::Killed, Err(LaunchError::Exited { who, status, .. })) => {
-                    let killed = match victim {
-                        Victim::Helper => Who::Helper,
-                        Victim::Process => Who::Process,
-                    };
-                    assert_eq!(
-                        (who, status),
-                        (killed, ExitStatus::Signaled(libc::SIGKILL)),
-                        "{what}"
-                    );
-                    drop((backend, typing));
-                }
-                (Shot::Killed, Err(error)) => panic!("{what}: expected its death, got {error:?}"),
-                (Shot::Absent, Err(error)) => panic!("{what}: nothing was killed, yet {error:?}"),
+                shots.push((victim, step, shot));
+                leftovers.assert_none(&what);
             }
-            shots.push((victim, step, shot));
-            leftovers.assert_none(&what);
         }
-    }
-    // Once its pid is reported it lives until its input ends: from then on
-    // every kill must have found it. (Whether the helper is still there
-    // when the parent looks depends on the scheduler; the helper killed
-    // for sure is the_helper_killed_at_each_of_its_steps's.)
-    let reported = steps
-        .iter()
-        .position(|&s| s == Step::Adopt)
-        .expect("an adopt step");
-    for &step in &steps[reported..] {
-        assert!(
-            shots.contains(&(Victim::Process, step, Shot::Killed)),
-            "the process was not there to kill before {step}: {shots:?}"
-        );
+        // Once its pid is reported (or, cloned, once spawned) it lives until
+        // its input ends: from then on every kill must have found it.
+        // (Whether the helper is still there when the parent looks depends
+        // on the scheduler; the helper killed for sure is
+        // the_helper_killed_at_each_of_its_steps's.)
+        let known = match entry {
+            SetnsEntry::Helper => Step::Adopt,
+            _ => Step::EnterCgroup,
+        };
+        let reported = steps.iter().position(|&s| s == known).expect("the step");
+        for &step in &steps[reported..] {
+            assert!(
+                shots.contains(&(Victim::Process, step, Shot::Killed)),
+                "the process was not there to kill before {step}: {shots:?}"
+            );
+        }
     }
 }
 
@@ -712,36 +800,40 @@ fn the_process_killed_at_each_of_its_steps() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let timeout = Duration::from_secs(5);
-    for step in PROCESS_STEPS {
-        let what = format!("killed at {step}");
-        let mut plan = exec_plan(&["/bin/true"]);
-        plan.timeout = timeout;
-        plan.config.env = vec![format!("CRADLE_TEST_FAULT=announce@{step}")];
-        let leftovers = Leftovers::before();
-        let options = container.options();
-        let (mut announcements, stdout) = linux::pipe();
-        let started = Instant::now();
-        let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
-        let announced = linux::read_line(&mut announcements, timeout);
-        assert_eq!(announced.trim_end(), step.as_str(), "{what}");
-        let (_, process) = helper_and_process(&leftovers.children);
-        let process = process.unwrap_or_else(|| panic!("{what}: no process in the container"));
-        kill(nix::unistd::Pid::from_raw(process), Signal::SIGKILL).expect("kill the process");
-        match launch.join().expect("the launch thread") {
-            Err(Error::Launch(LaunchError::Exited { status, .. })) => {
-                assert_eq!(status, ExitStatus::Signaled(Signal::SIGKILL as i32), "{what}");
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let timeout = Duration::from_secs(5);
+        for step in PROCESS_STEPS {
+            let what = format!("killed at {step}");
+            let mut plan = exec_plan(&["/bin/true"], entry);
+            plan.timeout = timeout;
+            plan.config.env = vec![format!("CRADLE_TEST_FAULT=announce@{step}")];
+            let leftovers = Leftovers::before();
+            let options = container.options();
+            let (mut announcements, stdout) = linux::pipe();
+            let started = Instant::now();
+            let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
+            let announced = linux::read_line(&mut announcements, timeout);
+            assert_eq!(announced.trim_end(), step.as_str(), "{what}");
+            let (_, process) = helper_and_process(&leftovers.children);
+            let process = process.unwrap_or_else(|| panic!("{what}: no process in the container"));
+            kill(nix::unistd::Pid::from_raw(process), Signal::SIGKILL).expect("kill the process");
+            match launch.join().expect("the launch thread") {
+                Err(Error::Launch(LaunchError::Exited { status, .. })) => {
+                    assert_eq!(status, ExitStatus::Signaled(Signal::SIGKILL as i32), "{what}");
+                }
+                other => panic!("{what}: expected the process's death, got {other:?}"),
             }
-            other => panic!("{what}: expected the process's death, got {other:?}"),
+            assert!(
+                started.elapsed() < timeout,
+                "{what}: took {:?}",
+                started.elapsed()
+            );
+            drop(announcements);
+            leftovers.assert_none(&what);
         }
-        assert!(
-            started.elapsed() < timeout,
-            "{what}: took {:?}",
-            started.elapsed()
-        );
-        drop(announcements);
-        leftovers.assert_none(&what);
     }
 }
 
@@ -759,7 +851,7 @@ fn a_helper_that_never_reports_times_out_at_the_report() {
     // deadline that passed during the spawn (a loaded machine) is tried
     // again with more time.
     let (result, timeout, took) = linux::with_growing_timeout(what, |timeout| {
-        let mut plan = exec_plan(&["/bin/true"]);
+        let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Helper);
         plan.timeout = timeout;
         let started = Instant::now();
         let result = Process::start(plan, container.options().init_binary(deaf));
@@ -789,23 +881,27 @@ fn a_process_that_stalls_times_out_with_its_step() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let leftovers = Leftovers::before();
-    let mut plan = exec_plan(&["/bin/true"]);
-    plan.config.env = vec!["CRADLE_TEST_FAULT=announce@cwd".into()];
-    let what = "a stalled process";
-    let stalled = linux::start_stalling(what, &plan, || container.options());
-    assert_eq!(stalled.announced, "cwd", "{what}");
-    match stalled.result {
-        Err(Error::Launch(LaunchError::TimedOut { step, after })) => {
-            assert_eq!((step, after), (Step::AwaitReady, stalled.timeout), "{what}");
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let leftovers = Leftovers::before();
+        let mut plan = exec_plan(&["/bin/true"], entry);
+        plan.config.env = vec!["CRADLE_TEST_FAULT=announce@cwd".into()];
+        let what = "a stalled process";
+        let stalled = linux::start_stalling(what, &plan, || container.options());
+        assert_eq!(stalled.announced, "cwd", "{what}");
+        match stalled.result {
+            Err(Error::Launch(LaunchError::TimedOut { step, after })) => {
+                assert_eq!((step, after), (Step::AwaitReady, stalled.timeout), "{what}");
+            }
+            other => panic!(
+                "{what}: expected a timeout at {}, got {other:?}",
+                Step::AwaitReady
+            ),
         }
-        other => panic!(
-            "{what}: expected a timeout at {}, got {other:?}",
-            Step::AwaitReady
-        ),
+        leftovers.assert_none(what);
     }
-    leftovers.assert_none(what);
 }
 
 #[test]
@@ -814,23 +910,27 @@ fn a_preserved_descriptor_is_passed_on() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let (mut read, write) = linux::pipe();
-    let mut plan = exec_plan(&["/bin/sh", "-c", "ls /proc/self/fd >&3"]);
-    plan.config.preserved_fds = 1;
-    let options = container.options().preserve_fd(write);
-    let mut process = Process::start(plan, options).expect("exec");
-    let listing = linux::read_to_end(&mut read, DEADLINE);
-    assert_eq!(
-        process.wait_timeout(DEADLINE).expect("wait"),
-        Some(ExitStatus::Exited(0))
-    );
-    // stdio, the preserved pipe, and the descriptor `ls` reads the
-    // directory with; nothing of the launcher's or the helper's.
-    assert_eq!(
-        listing.split_whitespace().collect::<Vec<_>>(),
-        ["0", "1", "2", "3", "4"]
-    );
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let (mut read, write) = linux::pipe();
+        let mut plan = exec_plan(&["/bin/sh", "-c", "ls /proc/self/fd >&3"], entry);
+        plan.config.preserved_fds = 1;
+        let options = container.options().preserve_fd(write);
+        let mut process = Process::start(plan, options).expect("exec");
+        let listing = linux::read_to_end(&mut read, DEADLINE);
+        assert_eq!(
+            process.wait_timeout(DEADLINE).expect("wait"),
+            Some(ExitStatus::Exited(0))
+        );
+        // stdio, the preserved pipe, and the descriptor `ls` reads the
+        // directory with; nothing of the launcher's or the helper's.
+        assert_eq!(
+            listing.split_whitespace().collect::<Vec<_>>(),
+            ["0", "1", "2", "3", "4"]
+        );
+    }
 }
 
 #[test]
@@ -839,24 +939,28 @@ fn a_detached_process_runs_on_for_the_caller_to_reap() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let (read, write) = linux::pipe();
-    // It exits once the test closes its stdin: detaching killed nothing.
-    let plan = exec_plan(&["/bin/sh", "-c", "read line; exit 7"]);
-    let process = Process::start(plan, container.options().stdin(read.into())).expect("exec");
-    let pid = process.detach();
-    let pid = nix::unistd::Pid::from_raw(pid.as_raw());
-    assert_eq!(
-        nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).expect("waitpid"),
-        nix::sys::wait::WaitStatus::StillAlive,
-        "detach reaped or killed it"
-    );
-    drop(write);
-    // Still the caller's child, and its status is the caller's to take.
-    assert_eq!(
-        nix::sys::wait::waitpid(pid, None).expect("waitpid"),
-        nix::sys::wait::WaitStatus::Exited(pid, 7)
-    );
+    for entry in ENTRIES {
+        // Which way in, for a failure's output.
+        eprintln!("{entry:?}");
+        let container = Running::start();
+        let (read, write) = linux::pipe();
+        // It exits once the test closes its stdin: detaching killed nothing.
+        let plan = exec_plan(&["/bin/sh", "-c", "read line; exit 7"], entry);
+        let process = Process::start(plan, container.options().stdin(read.into())).expect("exec");
+        let pid = process.detach();
+        let pid = nix::unistd::Pid::from_raw(pid.as_raw());
+        assert_eq!(
+            nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).expect("waitpid"),
+            nix::sys::wait::WaitStatus::StillAlive,
+            "detach reaped or killed it"
+        );
+        drop(write);
+        // Still the caller's child, and its status is the caller's to take.
+        assert_eq!(
+            nix::sys::wait::waitpid(pid, None).expect("waitpid"),
+            nix::sys::wait::WaitStatus::Exited(pid, 7)
+        );
+    }
 }
 
 #[test]
@@ -876,7 +980,7 @@ fn the_helper_killed_at_each_of_its_steps() {
         // the name it runs under.
         let faulty = links.path().join(format!("announce@{step}"));
         std::os::unix::fs::symlink(INIT, &faulty).expect("link the faulty helper");
-        let mut plan = exec_plan(&["/bin/true"]);
+        let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Helper);
         plan.timeout = timeout;
         let leftovers = Leftovers::before();
         let options = container.options().init_binary(&faulty);
@@ -912,4 +1016,102 @@ fn the_helper_killed_at_each_of_its_steps() {
         drop(announcements);
         leftovers.assert_none(&what);
     }
+}
+
+#[test]
+fn root_clones_into_the_pid_namespace_unless_a_v1_pids_limit_needs_the_fork() {
+    if !require_root("root_clones_into_the_pid_namespace_unless_a_v1_pids_limit_needs_the_fork") {
+        return;
+    }
+    let _serial = serial();
+    let paths = |container: &Running| {
+        container
+            .init
+            .cgroup()
+            .expect("the container's cgroup")
+            .paths()
+            .clone()
+    };
+    let free = Running::start();
+    let handle = Container::of(&free.init).expect("container");
+    assert_eq!(handle.setns_entry(None), SetnsEntry::Clone, "root, no cgroups");
+    assert_eq!(
+        handle.setns_entry(Some(&paths(&free))),
+        SetnsEntry::Clone,
+        "no pids limit"
+    );
+    drop(free);
+
+    // A move into a v1 cgroup is held to no pids limit; a clone into a v2
+    // one is, as a fork is.
+    let limited = Running::start_with(Resources {
+        pids_max: Some(2),
+        ..Resources::default()
+    });
+    let handle = Container::of(&limited.init).expect("container");
+    let cgroups = paths(&limited);
+    let entry = handle.setns_entry(Some(&cgroups));
+    if cgroups.v1_with("pids").is_some() {
+        assert_eq!(entry, SetnsEntry::Helper, "a v1 pids limit");
+    } else {
+        assert_eq!(entry, SetnsEntry::Clone, "a v2 pids limit");
+        // The init fills the limit with the clone: refused at the spawn.
+        let leftovers = Leftovers::before();
+        let result = Process::start(exec_plan(&["/bin/true"], entry), limited.options());
+        match result {
+            Err(Error::Launch(LaunchError::Command {
+                step: Step::Spawn,
+                error,
+            })) => assert_eq!(error.errno, Some(libc::EAGAIN), "{error:?}"),
+            other => panic!("expected the clone refused, got {other:?}"),
+        }
+        leftovers.assert_none("a refused clone");
+    }
+}
+
+#[test]
+fn a_cloned_process_killed_as_it_joins_fails_the_launch_with_its_death() {
+    if !require_root("a_cloned_process_killed_as_it_joins_fails_the_launch_with_its_death") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let links = tempfile::tempdir().expect("a directory for the faulty process");
+    let timeout = Duration::from_secs(5);
+    let what = "a cloned process killed at setns";
+    // Before it joins, it has no config to read a fault from: it takes it
+    // from the name it runs under.
+    let faulty = links.path().join("announce@setns");
+    std::os::unix::fs::symlink(INIT, &faulty).expect("link the faulty init");
+    let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Clone);
+    plan.timeout = timeout;
+    let leftovers = Leftovers::before();
+    let options = container.options().init_binary(&faulty);
+    let (mut announcements, stdout) = linux::pipe();
+    let started = Instant::now();
+    let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
+    let announced = linux::read_line(&mut announcements, timeout);
+    assert_eq!(announced.trim_end(), "setns", "{what}");
+    // Born in the container's pid namespace: no helper in ours.
+    let (helper, process) = helper_and_process(&leftovers.children);
+    assert_eq!(helper, None, "{what}");
+    let process = process.unwrap_or_else(|| panic!("{what}: no process"));
+    kill(nix::unistd::Pid::from_raw(process), Signal::SIGKILL).expect("kill the process");
+    match launch.join().expect("the launch thread") {
+        Err(Error::Launch(LaunchError::Exited { who, status, .. })) => {
+            assert_eq!(
+                (who, status),
+                (Who::Process, ExitStatus::Signaled(Signal::SIGKILL as i32)),
+                "{what}"
+            );
+        }
+        other => panic!("{what}: expected the process's death, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < timeout,
+        "{what}: took {:?}",
+        started.elapsed()
+    );
+    drop(announcements);
+    leftovers.assert_none(what);
 }

@@ -1,7 +1,9 @@
-//! The fault matrix: every step of both launch kinds, under every fault that
-//! applies at that step, under more than one schedule. While the launch
-//! awaits `ready`, that includes a failure, a stall and a death at each of
-//! the child's set-up steps of its kind.
+//! The fault matrix: every step of each launch shape (an init, a setns
+//! process forked by a helper, a setns process cloned by the launcher),
+//! under every fault that applies at that step, under more than one
+//! schedule. While the launch awaits `ready`, that includes a failure, a
+//! stall and a death at each of the child's set-up steps of its kind, and,
+//! for a cloned setns process, at its join of the container.
 //!
 //! Each case must end in a typed error of the expected kind naming the step,
 //! with the fault spent (it struck), no cleanup command failed, nothing of
@@ -28,7 +30,7 @@
 //! reaps it (its creator's launcher does).
 //!
 //! A killed process takes time to exit, as on Linux. At representative
-//! steps of both kinds, the launch fails with its processes slow to die (a
+//! steps of each shape, the launch fails with its processes slow to die (a
 //! few milliseconds: the main matrix, which must end as with a quick
 //! death), and stuck dying past every bound (as in `D` state): the launch
 //! still ends, within a bound of its own, its cleanup failures name the
@@ -42,8 +44,8 @@ use cradle_core::backend::Clock;
 use cradle_core::launch::Who;
 use cradle_core::message::MessageKind;
 use cradle_core::{
-    driver, ChildStep, Command, DecodeError, ExitStatus, Kind, Launch, LaunchError, Limits, Pid, Plan, Step,
-    Time,
+    driver, ChildStep, Command, DecodeError, ExitStatus, Kind, Launch, LaunchError, Limits, Pid, Plan, Role,
+    SetnsEntry, Step, Time,
 };
 use cradle_mock::{
     plans, run_on, set_up_steps, At, CommandKind, Fault, Forgery, HelperPoint, Kernel, MockBackend, Options,
@@ -122,7 +124,7 @@ enum Decode {
 
 #[derive(Clone, Debug)]
 struct Case {
-    kind: Kind,
+    shape: Shape,
     step: Step,
     trigger: Trigger,
     expect: Expect,
@@ -148,15 +150,42 @@ fn fault(fault: Fault, expect: Expect) -> Row {
     row(Trigger::Fault(fault), expect)
 }
 
-fn plan(kind: Kind) -> Plan {
-    match kind {
-        Kind::Init => plans::init(),
-        Kind::Setns => plans::setns(Kernel::new().container()),
+/// What a launch starts: its kind, and for setns how the process gets
+/// into the container's pid namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    Init,
+    /// Forked there by a helper, which reports its pid.
+    SetnsHelper,
+    /// Cloned there by the launcher, and joins the rest itself: no helper.
+    SetnsClone,
+}
+
+const SHAPES: [Shape; 3] = [Shape::Init, Shape::SetnsHelper, Shape::SetnsClone];
+
+impl Shape {
+    fn kind(self) -> Kind {
+        match self {
+            Shape::Init => Kind::Init,
+            Shape::SetnsHelper | Shape::SetnsClone => Kind::Setns,
+        }
     }
 }
 
-/// Every row that applies at `step` of a `kind` launch.
-fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
+fn plan(shape: Shape) -> Plan {
+    let setns = |setns_entry| Plan {
+        setns_entry,
+        ..plans::setns(Kernel::new().container())
+    };
+    match shape {
+        Shape::Init => plans::init(),
+        Shape::SetnsHelper => setns(SetnsEntry::Helper),
+        Shape::SetnsClone => setns(SetnsEntry::Clone),
+    }
+}
+
+/// Every row that applies at `step` of a `shape` launch.
+fn rows(shape: Shape, step: Step, timeout: Duration) -> Vec<Row> {
     let mut rows = Vec::new();
     if let Some(command) = CommandKind::of_step(step) {
         rows.extend([
@@ -171,7 +200,7 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
             row(Trigger::Cancel, Expect::Cancelled),
         ]);
         // The process dies just as the parent gets to a command on it.
-        if let Some(expect) = death_before(kind, step) {
+        if let Some(expect) = death_before(shape, step) {
             let at = At::Command(command);
             rows.push(fault(Fault::Die { at, status: SIGKILL }, expect));
         }
@@ -189,7 +218,8 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
                 Expect::Command(libc::EEXIST),
             )
         })),
-        Step::SendConfig if kind == Kind::Init => rows.extend(send_waits_on_the_child()),
+        Step::SendConfig if shape == Shape::Init => rows.extend(send_waits_on_the_child()),
+        Step::SendConfig if shape == Shape::SetnsClone => rows.extend(send_waits_on_the_joining_child()),
 
         Step::ReportPid => rows.extend(report_faults()),
         Step::Adopt => rows.extend(forged_reports_the_backend_refuses()),
@@ -202,22 +232,22 @@ fn rows(kind: Kind, step: Step, timeout: Duration) -> Vec<Row> {
             expect: Expect::At(Step::AwaitReady, Box::new(Expect::Exited(Who::Process, SIGKILL))),
             schedules: &[TRICKLE],
         }),
-        Step::AwaitReady => rows.extend(await_ready_faults(kind)),
+        Step::AwaitReady => rows.extend(await_ready_faults(shape)),
         Step::AwaitStart => rows.extend(await_start_faults()),
         Step::AwaitExec => rows.extend(await_exec_faults()),
         _ => {}
     }
-    rows.extend(slow_death_rows(kind, step));
+    rows.extend(slow_death_rows(shape, step));
     rows
 }
 
-/// How a launch of `kind` (the plan of [`plan`]) ends when its process
+/// How a `shape` launch (the plan of [`plan`]) ends when its process
 /// dies just before the command of `step`, as on Linux (the conformance
 /// suite checks the two agree): writing a zombie's id maps, releasing it
 /// and putting it in a cgroup succeed, and so does a send to it; opening
 /// its network namespace fails (`ENOENT`); the wait for `ready` hears of
 /// the exit.
-fn death_before(kind: Kind, step: Step) -> Option<Expect> {
+fn death_before(shape: Shape, step: Step) -> Option<Expect> {
     let killed = || Expect::At(Step::AwaitReady, Box::new(Expect::Exited(Who::Process, SIGKILL)));
     match step {
         Step::IdMaps
@@ -229,7 +259,7 @@ fn death_before(kind: Kind, step: Step) -> Option<Expect> {
             // The death is met at the first veth's creation from here on
             // (a launch's network steps are its veths), else at the wait
             // for `ready`.
-            let steps = Launch::new(plan(kind), Time::from_nanos(0))
+            let steps = Launch::new(plan(shape), Time::from_nanos(0))
                 .expect("plan")
                 .steps()
                 .to_vec();
@@ -262,6 +292,35 @@ fn send_waits_on_the_child() -> Vec<Row> {
         // `ready` hears of the death.
         Row {
             trigger: Trigger::Fault(Fault::Die { at, status: SIGKILL }),
+            expect: Expect::At(Step::AwaitReady, Box::new(Expect::Exited(Who::Process, SIGKILL))),
+            schedules: &[NARROW],
+        },
+    ]
+}
+
+/// With a send buffer smaller than the config, a cloned setns process
+/// must read for the send to finish: one that stalls before (at its join)
+/// or at its config never does, and one that dies at its join leaves the
+/// send nothing to say, as on Linux.
+fn send_waits_on_the_joining_child() -> Vec<Row> {
+    let join = At::Process(ProcessPoint::Join);
+    let read = At::Process(ProcessPoint::ReadConfig);
+    vec![
+        Row {
+            trigger: Trigger::Fault(Fault::Stall { at: join }),
+            expect: Expect::TimedOut,
+            schedules: &[NARROW],
+        },
+        Row {
+            trigger: Trigger::Fault(Fault::Stall { at: read }),
+            expect: Expect::TimedOut,
+            schedules: &[NARROW],
+        },
+        Row {
+            trigger: Trigger::Fault(Fault::Die {
+                at: join,
+                status: SIGKILL,
+            }),
             expect: Expect::At(Step::AwaitReady, Box::new(Expect::Exited(Who::Process, SIGKILL))),
             schedules: &[NARROW],
         },
@@ -383,11 +442,11 @@ fn forged_reports_the_backend_refuses() -> Vec<Row> {
 }
 
 /// The container process misbehaving before `ready`: on the way to its
-/// config, on its socket as it finishes its set-up, and at each set-up step
-/// of its kind.
-fn await_ready_faults(kind: Kind) -> Vec<Row> {
+/// config, on its socket as it finishes its set-up, at each set-up step
+/// of its kind, and, cloned into a container, as it joins.
+fn await_ready_faults(shape: Shape) -> Vec<Row> {
     let read = At::Process(ProcessPoint::ReadConfig);
-    let steps = set_up_steps(kind);
+    let steps = set_up_steps(shape.kind());
     let last = steps.last().copied().expect("a kind with set-up steps");
     let set_up = At::Process(ProcessPoint::SetUp(last));
     let mut rows = vec![
@@ -435,7 +494,10 @@ fn await_ready_faults(kind: Kind) -> Vec<Row> {
         row(Trigger::Cancel, Expect::Cancelled),
     ];
     rows.extend(steps.iter().flat_map(|&step| set_up_step_faults(step)));
-    if kind == Kind::Init {
+    if shape == Shape::SetnsClone {
+        rows.extend(join_faults());
+    }
+    if shape == Shape::Init {
         let held = At::Process(ProcessPoint::AwaitRelease);
         rows.extend([
             fault(
@@ -481,6 +543,48 @@ fn set_up_step_faults(step: ChildStep) -> Vec<Row> {
                 status: ExitStatus::Exited(1),
             },
             Expect::Exited(Who::Process, ExitStatus::Exited(1)),
+        ),
+    ]
+}
+
+/// A cloned setns process misbehaving as it joins the container, before
+/// its config: the parent's commands up to the half-close do not wait on
+/// it, so the wait for `ready` is where each tells.
+fn join_faults() -> Vec<Row> {
+    let at = At::Process(ProcessPoint::Join);
+    vec![
+        fault(
+            Fault::Die { at, status: SIGKILL },
+            Expect::Exited(Who::Process, SIGKILL),
+        ),
+        fault(
+            Fault::Die {
+                at,
+                status: ExitStatus::Exited(2),
+            },
+            Expect::Exited(Who::Process, ExitStatus::Exited(2)),
+        ),
+        fault(Fault::Stall { at }, Expect::TimedOut),
+        fault(Fault::Garbage { at }, Expect::Protocol(Decode::Malformed)),
+        fault(Fault::Oversized { at }, Expect::Protocol(Decode::TooLong)),
+        fault(Fault::Truncated { at }, Expect::Protocol(Decode::Truncated)),
+        // It is the process: a pid report is not its to send.
+        fault(Fault::Unexpected { at }, Expect::Unexpected(MessageKind::Pid)),
+        // Failed, it still reads the config to its end before it replies:
+        // a send that waits on it finishes.
+        Row {
+            trigger: Trigger::Fault(Fault::Refuse {
+                at,
+                errno: libc::EPERM,
+            }),
+            expect: Expect::Child(ChildStep::Setns, libc::EPERM),
+            schedules: &[BULK, TRICKLE, NARROW],
+        },
+        // Its socket end closed, and it runs on: the end of stream tells.
+        fault(Fault::Hangup { at }, Expect::Closed),
+        fault(
+            Fault::SocketError { at, errno: libc::EIO },
+            Expect::Read(libc::EIO),
         ),
     ]
 }
@@ -562,19 +666,22 @@ fn await_exec_faults() -> Vec<Row> {
     ]
 }
 
-/// Every case: each step of each kind, each row, each of its schedules.
+/// Every case: each step of each shape, each row, each of its schedules.
 fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
-    for kind in [Kind::Init, Kind::Setns] {
-        let plan = plan(kind);
+    for shape in SHAPES {
+        let plan = plan(shape);
         let launch = Launch::new(plan.clone(), Time::ZERO).unwrap();
         for &step in launch.steps() {
-            let rows = rows(kind, step, plan.timeout);
-            assert!(!rows.is_empty(), "no fault reaches {kind:?} {step}: add its rows");
+            let rows = rows(shape, step, plan.timeout);
+            assert!(
+                !rows.is_empty(),
+                "no fault reaches {shape:?} {step}: add its rows"
+            );
             for row in rows {
                 for &schedule in row.schedules {
                     cases.push(Case {
-                        kind,
+                        shape,
                         step,
                         trigger: row.trigger.clone(),
                         expect: row.expect.clone(),
@@ -588,7 +695,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn scenario(case: &Case) -> Scenario {
-    let scenario = Scenario::new(plan(case.kind)).with_schedule(case.schedule);
+    let scenario = Scenario::new(plan(case.shape)).with_schedule(case.schedule);
     match &case.trigger {
         Trigger::Fault(fault) => scenario.with_fault(fault.clone()),
         Trigger::Faults(faults) => faults.iter().cloned().fold(scenario, Scenario::with_fault),
@@ -647,7 +754,38 @@ fn check(case: &Case, report: &Report) -> Vec<String> {
     if !report.cleanup_failures.is_empty() {
         wrong.push(format!("cleanup failed: {:?}", report.cleanup_failures));
     }
+    if case.shape == Shape::SetnsClone {
+        wrong.extend(helper_traces(&report.commands));
+    }
     wrong.extend(report.violations().iter().map(ToString::to_string));
+    wrong
+}
+
+/// What in `commands` only a launch with a setns helper may do: a cloned
+/// setns process is the spawn's own pid, with nothing to adopt or sweep up
+/// and only itself to reap.
+fn helper_traces(commands: &[Command]) -> Vec<String> {
+    let spawned = commands.iter().find_map(|c| match c {
+        Command::Spawn(spawn) => Some(spawn.role),
+        _ => None,
+    });
+    let mut wrong = Vec::new();
+    if let Some(role) = spawned.filter(|&role| role != Role::SetnsProcess) {
+        wrong.push(format!("spawned a {role:?}, not the process"));
+    }
+    wrong.extend(
+        commands
+            .iter()
+            .filter(|c| matches!(c, Command::Adopt { .. } | Command::ReapStrays { .. }))
+            .map(|c| format!("a launch without a helper issued {c:?}")),
+    );
+    let reaped = commands
+        .iter()
+        .filter(|c| matches!(c, Command::Reap { .. }))
+        .count();
+    if reaped > 1 {
+        wrong.push(format!("{reaped} reaps of its one process"));
+    }
     wrong
 }
 
@@ -691,7 +829,7 @@ fn every_step_under_every_fault_ends_in_its_error_and_leaves_nothing() {
         };
         if !wrong.is_empty() {
             let Case {
-                kind,
+                shape,
                 step,
                 trigger,
                 schedule,
@@ -699,7 +837,7 @@ fn every_step_under_every_fault_ends_in_its_error_and_leaves_nothing() {
             } = case;
             let schedule = (schedule.chunk, schedule.exits_first, schedule.buffer);
             failures.push(format!(
-                "{kind:?} at {step}, {trigger:?}, schedule (chunk, exits first, buffer) {schedule:?}:\n    {}",
+                "{shape:?} at {step}, {trigger:?}, schedule (chunk, exits first, buffer) {schedule:?}:\n    {}",
                 wrong.join("\n    ")
             ));
         }
@@ -714,17 +852,17 @@ fn every_step_under_every_fault_ends_in_its_error_and_leaves_nothing() {
     );
 }
 
-/// The matrix covers every step of both kinds (a new step without rows
+/// The matrix covers every step of each shape (a new step without rows
 /// fails [`cases`]), and every fault kind somewhere.
 #[test]
 fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
     let cases = cases();
-    for kind in [Kind::Init, Kind::Setns] {
-        let launch = Launch::new(plan(kind), Time::ZERO).unwrap();
+    for shape in SHAPES {
+        let launch = Launch::new(plan(shape), Time::ZERO).unwrap();
         for step in launch.steps() {
             assert!(
-                cases.iter().any(|c| c.kind == kind && c.step == *step),
-                "{kind:?} {step}"
+                cases.iter().any(|c| c.shape == shape && c.step == *step),
+                "{shape:?} {step}"
             );
         }
     }
@@ -772,38 +910,119 @@ fn the_matrix_reaches_every_step_with_every_kind_of_fault() {
     }
 }
 
-/// A failure, a stall and a death at each set-up step of both kinds, each
+/// The expectations of the matrix's cases of `shape` at `Step::AwaitReady`
+/// whose fault strikes at `point`.
+fn expects_at(cases: &[Case], shape: Shape, point: ProcessPoint) -> Vec<&Expect> {
+    let at = Some(At::Process(point));
+    cases
+        .iter()
+        .filter(|c| {
+            c.shape == shape
+                && c.step == Step::AwaitReady
+                && matches!(&c.trigger, Trigger::Fault(f) if f.at() == at)
+        })
+        .map(|c| &c.expect)
+        .collect()
+}
+
+/// A failure, a stall and a death at each set-up step of each shape, each
 /// ending where the process is awaited, and the failure naming its step.
 #[test]
 fn the_matrix_fails_stalls_and_kills_at_every_set_up_step() {
     let cases = cases();
-    for kind in [Kind::Init, Kind::Setns] {
-        for &step in set_up_steps(kind) {
-            let at = Some(At::Process(ProcessPoint::SetUp(step)));
-            let here = |c: &&Case| {
-                c.kind == kind
-                    && c.step == Step::AwaitReady
-                    && matches!(&c.trigger, Trigger::Fault(f) if f.at() == at)
-            };
-            let expects: Vec<&Expect> = cases.iter().filter(here).map(|c| &c.expect).collect();
+    for shape in SHAPES {
+        for &step in set_up_steps(shape.kind()) {
+            let expects = expects_at(&cases, shape, ProcessPoint::SetUp(step));
             assert!(
                 expects
                     .iter()
                     .any(|e| matches!(e, Expect::Child(s, _) if *s == step)),
-                "{kind:?}: no failure at {step}"
+                "{shape:?}: no failure at {step}"
             );
             assert!(
                 expects.iter().any(|e| matches!(e, Expect::TimedOut)),
-                "{kind:?}: no stall at {step}"
+                "{shape:?}: no stall at {step}"
             );
             assert!(
                 expects
                     .iter()
                     .any(|e| matches!(e, Expect::Exited(Who::Process, _))),
-                "{kind:?}: no death at {step}"
+                "{shape:?}: no death at {step}"
             );
         }
     }
+}
+
+/// A cloned setns process fails (naming the join), stalls, dies and sends
+/// a pid report as it joins the container, each ending where it is
+/// awaited.
+#[test]
+fn the_matrix_fails_stalls_and_kills_a_cloned_setns_process_at_its_join() {
+    let cases = cases();
+    let expects = expects_at(&cases, Shape::SetnsClone, ProcessPoint::Join);
+    for (what, found) in [
+        (
+            "failure",
+            expects
+                .iter()
+                .any(|e| matches!(e, Expect::Child(ChildStep::Setns, _))),
+        ),
+        ("stall", expects.iter().any(|e| matches!(e, Expect::TimedOut))),
+        (
+            "death",
+            expects
+                .iter()
+                .any(|e| matches!(e, Expect::Exited(Who::Process, _))),
+        ),
+        (
+            "pid report",
+            expects
+                .iter()
+                .any(|e| matches!(e, Expect::Unexpected(MessageKind::Pid))),
+        ),
+    ] {
+        assert!(found, "no {what} at the join");
+    }
+}
+
+/// A setns launch into a container whose init is gone fails at the join
+/// with `ESRCH`: the helper's, before its report, or the cloned process's,
+/// before `ready`. Nothing of the launch is left.
+#[test]
+fn a_setns_launch_into_a_container_whose_init_is_gone_fails_at_the_join() {
+    let mut failures = Vec::new();
+    for (shape, step) in [
+        (Shape::SetnsHelper, Step::ReportPid),
+        (Shape::SetnsClone, Step::AwaitReady),
+    ] {
+        for schedule in [BULK, TRICKLE, NARROW] {
+            let mut kernel = Kernel::new();
+            let init = kernel.container().init;
+            kernel.kill(init).expect("the container's init");
+            let scenario = Scenario::new(plan(shape)).with_schedule(schedule);
+            let report = run_on(kernel, &scenario).expect("the plan");
+            let mut wrong = Vec::new();
+            let gone = Expect::Child(ChildStep::Setns, libc::ESRCH);
+            check_failure(step, &gone, &report.result, &mut wrong);
+            if !report.cleanup_failures.is_empty() {
+                wrong.push(format!("cleanup failed: {:?}", report.cleanup_failures));
+            }
+            // Its init's death is the case's, not the launch's.
+            let dead_init = format!("the container's init ({init}) is dead");
+            wrong.extend(
+                report
+                    .violations()
+                    .iter()
+                    .filter(|v| !matches!(v, Violation::Bystander(what) if *what == dead_init))
+                    .map(ToString::to_string),
+            );
+            if !wrong.is_empty() {
+                let schedule = (schedule.chunk, schedule.exits_first, schedule.buffer);
+                failures.push(format!("{shape:?}, schedule {schedule:?}: {}", wrong.join("; ")));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 // ---- The hand-off and the resume.
@@ -1122,7 +1341,7 @@ const SEND_FAILS: Fault = Fault::Fail {
 
 /// One cleanup command failing, and what must come of it.
 struct CleanupCase {
-    kind: Kind,
+    shape: Shape,
     fault: Fault,
     /// The cleanup failures, as command and errno, in order.
     failures: &'static [(CommandKind, i32)],
@@ -1133,7 +1352,7 @@ struct CleanupCase {
 fn cleanup_cases() -> Vec<CleanupCase> {
     let fail = |command, errno| Fault::Fail { command, errno };
     let init = |fault, failures, left| CleanupCase {
-        kind: Kind::Init,
+        shape: Shape::Init,
         fault,
         failures,
         left,
@@ -1193,13 +1412,31 @@ fn cleanup_cases() -> Vec<CleanupCase> {
         // Without a cgroup of its own, nothing else kills the process: it
         // runs on, holding its end of the socket.
         CleanupCase {
-            kind: Kind::Setns,
+            shape: Shape::SetnsHelper,
             fault: fail(CommandKind::Kill, libc::EPERM),
             failures: &[
                 (CommandKind::Kill, libc::EPERM),
                 (CommandKind::Reap, libc::ETIMEDOUT),
             ],
             left: &["setns process: running", "socket"],
+        },
+        // The same of a cloned one.
+        CleanupCase {
+            shape: Shape::SetnsClone,
+            fault: fail(CommandKind::Kill, libc::EPERM),
+            failures: &[
+                (CommandKind::Kill, libc::EPERM),
+                (CommandKind::Reap, libc::ETIMEDOUT),
+            ],
+            left: &["setns process: running", "socket"],
+        },
+        // Killed, but not waited for: the container's cgroup is not the
+        // launch's to remove, so nothing else waits for it either.
+        CleanupCase {
+            shape: Shape::SetnsClone,
+            fault: fail(CommandKind::Reap, libc::EIO),
+            failures: &[(CommandKind::Reap, libc::EIO)],
+            left: &["setns process: dying", "socket"],
         },
     ]
 }
@@ -1262,13 +1499,13 @@ fn kind_of(command: &Command) -> CommandKind {
 fn a_failed_cleanup_command_is_reported_and_leaves_what_it_should_have_removed() {
     let mut failures = Vec::new();
     for case in cleanup_cases() {
-        let scenario = Scenario::new(plan(case.kind))
+        let scenario = Scenario::new(plan(case.shape))
             .with_fault(SEND_FAILS)
             .with_fault(case.fault.clone());
         let report = run_on(Kernel::new(), &scenario).expect("the plan");
         let wrong = check_cleanup(&case, &report);
         if !wrong.is_empty() {
-            failures.push(format!("{:?} {:?}: {}", case.kind, case.fault, wrong.join("; ")));
+            failures.push(format!("{:?} {:?}: {}", case.shape, case.fault, wrong.join("; ")));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -1322,7 +1559,7 @@ const STUCK: Duration = Duration::from_secs(60);
 /// A launch failing at a representative step while some of its processes
 /// are slow to die.
 struct DeathCase {
-    kind: Kind,
+    shape: Shape,
     /// The step the launch fails at, and what makes it fail.
     step: Step,
     fault: Fault,
@@ -1343,7 +1580,7 @@ fn death_cases() -> Vec<DeathCase> {
         // Before the init is in its cgroup: the removal of the cgroup
         // does not wait on it.
         DeathCase {
-            kind: Kind::Init,
+            shape: Shape::Init,
             step: Step::ApplyCgroup,
             fault: Fault::Fail {
                 command: CommandKind::ApplyCgroup,
@@ -1357,7 +1594,7 @@ fn death_cases() -> Vec<DeathCase> {
         // In its cgroup, with interfaces: the reap gives up, the
         // interfaces go, and the cgroup cannot empty.
         DeathCase {
-            kind: Kind::Init,
+            shape: Shape::Init,
             step: Step::AwaitReady,
             fault: Fault::Stall {
                 at: set_up(ChildStep::Mounts),
@@ -1377,7 +1614,7 @@ fn death_cases() -> Vec<DeathCase> {
         // The helper stalls after its fork, before its report: the ending
         // kills it, sweeps up its fork, and reaps it.
         DeathCase {
-            kind: Kind::Setns,
+            shape: Shape::SetnsHelper,
             step: Step::ReportPid,
             fault: Fault::Stall {
                 at: At::Helper(HelperPoint::Report),
@@ -1395,7 +1632,7 @@ fn death_cases() -> Vec<DeathCase> {
         // adopt, whose check it still passes, takes hold of it to kill and
         // reap it, in vain.
         DeathCase {
-            kind: Kind::Setns,
+            shape: Shape::SetnsHelper,
             step: Step::Adopt,
             fault: Fault::Fail {
                 command: CommandKind::Adopt,
@@ -1408,13 +1645,39 @@ fn death_cases() -> Vec<DeathCase> {
         },
         // The process is adopted and the helper reaped.
         DeathCase {
-            kind: Kind::Setns,
+            shape: Shape::SetnsHelper,
             step: Step::EnterCgroup,
             fault: Fault::Fail {
                 command: CommandKind::EnterCgroup,
                 errno: libc::EIO,
             },
             expect: Expect::Command(libc::EIO),
+            dying: &[Who::Process],
+            stuck_failures: &[(CommandKind::Reap, libc::ETIMEDOUT)],
+            stuck_left: &["setns process: dying", "socket"],
+        },
+        // A cloned process, with no helper to reap: its own reap alone
+        // gives up.
+        DeathCase {
+            shape: Shape::SetnsClone,
+            step: Step::EnterCgroup,
+            fault: Fault::Fail {
+                command: CommandKind::EnterCgroup,
+                errno: libc::EIO,
+            },
+            expect: Expect::Command(libc::EIO),
+            dying: &[Who::Process],
+            stuck_failures: &[(CommandKind::Reap, libc::ETIMEDOUT)],
+            stuck_left: &["setns process: dying", "socket"],
+        },
+        // It stalls as it joins, and is killed at the deadline.
+        DeathCase {
+            shape: Shape::SetnsClone,
+            step: Step::AwaitReady,
+            fault: Fault::Stall {
+                at: At::Process(ProcessPoint::Join),
+            },
+            expect: Expect::TimedOut,
             dying: &[Who::Process],
             stuck_failures: &[(CommandKind::Reap, libc::ETIMEDOUT)],
             stuck_left: &["setns process: dying", "socket"],
@@ -1428,12 +1691,12 @@ fn dying_faults(case: &DeathCase, by: Duration) -> Vec<Fault> {
     std::iter::once(case.fault.clone()).chain(slow).collect()
 }
 
-/// The rows at `step` of a `kind` launch whose processes are slow to die:
+/// The rows at `step` of a `shape` launch whose processes are slow to die:
 /// they must end as with a quick death.
-fn slow_death_rows(kind: Kind, step: Step) -> Vec<Row> {
+fn slow_death_rows(shape: Shape, step: Step) -> Vec<Row> {
     death_cases()
         .iter()
-        .filter(|case| (case.kind, case.step) == (kind, step))
+        .filter(|case| (case.shape, case.step) == (shape, step))
         .map(|case| {
             row(
                 Trigger::Faults(dying_faults(case, SLOW_DEATH)),
@@ -1505,7 +1768,7 @@ fn a_launch_whose_processes_are_stuck_dying_ends_and_names_what_it_left() {
     let mut failures = Vec::new();
     for case in death_cases() {
         for schedule in [BULK, TRICKLE] {
-            let plan = plan(case.kind);
+            let plan = plan(case.shape);
             let bound = stuck_launch_bound(&plan);
             assert!(STUCK > bound, "a stuck death must outlast the launch");
             let scenario = dying_faults(&case, STUCK)
@@ -1524,7 +1787,7 @@ fn a_launch_whose_processes_are_stuck_dying_ends_and_names_what_it_left() {
                 let schedule = (schedule.chunk, schedule.exits_first);
                 failures.push(format!(
                     "{:?} at {}, {:?}, schedule {schedule:?}: {}",
-                    case.kind,
+                    case.shape,
                     case.step,
                     case.fault,
                     wrong.join("; ")
@@ -1542,7 +1805,7 @@ fn a_stuck_process_is_a_zombie_once_its_death_is_over() {
     let case = &death_cases()[1];
     let scenario = dying_faults(case, STUCK)
         .into_iter()
-        .fold(Scenario::new(plan(case.kind)), Scenario::with_fault);
+        .fold(Scenario::new(plan(case.shape)), Scenario::with_fault);
     let mut report = run_on(Kernel::new(), &scenario).expect("the plan");
     let pid = report.leftovers.processes[0].pid;
     let cgroup = report.leftovers.cgroups[0].clone();

@@ -1,9 +1,10 @@
-//! Both launch kinds over the mock kernel when nothing goes wrong: the exact
+//! Both launch kinds over the mock kernel when nothing goes wrong (a setns
+//! process forked by a helper, or cloned by the launcher): the exact
 //! commands, and the world they leave.
 
 use cradle_core::framing::encode_to_bytes;
 use cradle_core::launch::Spawn;
-use cradle_core::{Command, ExitStatus, Interface, LaunchError, Message, Pid, Plan, Role, Step};
+use cradle_core::{Command, ExitStatus, Interface, LaunchError, Message, Pid, Plan, Role, SetnsEntry, Step};
 use cradle_mock::{
     plans, run, run_on, At, Fault, Forgery, Kernel, ProcessPoint, ProcessState, Report, Scenario, Schedule,
 };
@@ -151,6 +152,51 @@ fn setns_runs_with_exactly_its_commands_as_the_parents_child_in_the_containers_c
         );
         assert_ne!(helper, kernel.launcher());
         assert!(kernel.process(helper).is_none(), "the helper is reaped");
+        assert_eq!(process.cgroup(), Some(container.cgroup.as_str()));
+        assert_eq!(kernel.cgroup_procs(&container.cgroup), [container.init, pid]);
+        assert!(report.leftovers.sockets.is_empty());
+        assert!(report.leftovers.cgroups.is_empty() && report.leftovers.interfaces.is_empty());
+        assert_eq!(report.violations(), []);
+    }
+}
+
+#[test]
+fn a_cloned_setns_process_runs_with_exactly_its_commands_as_the_parents_child_in_the_containers_cgroup() {
+    for schedule in SCHEDULES {
+        let kernel = Kernel::new();
+        let container = kernel.container().clone();
+        let plan = Plan {
+            setns_entry: SetnsEntry::Clone,
+            ..plans::setns(&container)
+        };
+        let report = run_on(kernel, &Scenario::new(plan.clone()).with_schedule(schedule)).unwrap();
+        let pid = running(&report);
+        // No helper: no pid report, adoption or reap before it runs.
+        assert_eq!(
+            report.commands,
+            [
+                Command::Spawn(Spawn {
+                    role: Role::SetnsProcess,
+                    namespaces: Vec::new(),
+                    pid_namespace: None,
+                    hold: false,
+                    awaits_start: false,
+                    cgroup: true,
+                }),
+                Command::EnterCgroup { pid },
+                send_config(&plan),
+                Command::ShutdownWrite,
+                Command::Close,
+            ],
+            "{schedule:?}"
+        );
+
+        let kernel = &report.kernel;
+        let process = kernel.process(pid).unwrap();
+        assert!(process.is_alive());
+        assert_eq!(process.name(), "setns process");
+        assert_eq!(process.parent(), Some(kernel.launcher()));
+        assert_eq!(process.creator(), Some(kernel.launcher()), "the launcher's clone");
         assert_eq!(process.cgroup(), Some(container.cgroup.as_str()));
         assert_eq!(kernel.cgroup_procs(&container.cgroup), [container.init, pid]);
         assert!(report.leftovers.sockets.is_empty());

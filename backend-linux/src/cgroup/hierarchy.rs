@@ -96,6 +96,13 @@ impl CgroupPaths {
     pub fn v1_with(&self, controller: &str) -> Option<&CgroupDir> {
         self.dirs.iter().find(|dir| dir.hierarchy.is_v1_with(controller))
     }
+
+    /// The directory in the v2 hierarchy alone.
+    pub(crate) fn without_v1(&self) -> CgroupPaths {
+        CgroupPaths {
+            dirs: self.v2().into_iter().cloned().collect(),
+        }
+    }
 }
 
 #[cfg(test)]

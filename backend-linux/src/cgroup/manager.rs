@@ -434,6 +434,21 @@ pub fn pids_max(paths: &CgroupPaths) -> Result<Option<u64>, CgroupError> {
     })
 }
 
+/// Whether `dir` (a directory of a v1 pids hierarchy) and every ancestor
+/// of it below the hierarchy's root have no pids limit: a process moved in
+/// is then held to none, as one forked in would not be either. A file that
+/// cannot be read or parsed counts as a limit.
+pub(crate) fn unlimited_pids(dir: &CgroupDir) -> bool {
+    let depth = dir.cgroup.components().count().saturating_sub(1);
+    dir.path.ancestors().take(depth).all(|level| {
+        let path = level.join("pids.max");
+        fs::read(&dir.hierarchy, &path)
+            .ok()
+            .and_then(|text| parse_pids_max(&text))
+            .is_some_and(|limit| limit.is_none())
+    })
+}
+
 /// `pids.max`: a number, or `max` for none; `None` for anything else.
 fn parse_pids_max(text: &str) -> Option<Option<u64>> {
     match text.trim() {

@@ -43,5 +43,5 @@ pub use freezer::FreezerState;
 pub use hierarchy::{CgroupDir, CgroupPaths, Hierarchy, Version};
 pub use kill::DESTROY_BOUND;
 pub use limits::{HumanSize, Resources};
-pub(crate) use manager::v1_tasks;
 pub use manager::{enter, pids_max, Cgroup, CgroupConfig, CgroupTimings};
+pub(crate) use manager::{unlimited_pids, v1_tasks};

@@ -1,6 +1,8 @@
-//! The setns role of the init binary: the helper that joins a running
+//! The setns roles of the init binary: the helper that joins a running
 //! container and forks the process, which then sets itself up like an init
-//! (without the container's own steps) and `exec`s.
+//! (without the container's own steps) and `exec`s; or that process alone,
+//! cloned by the launcher into the container's pid namespace, which joins
+//! the other namespaces and the root itself, as the helper would.
 //!
 //! The helper is the init binary just `exec`'d, taking its role before
 //! `main` (or refusing it in a `main` that has started threads: see
@@ -8,11 +10,12 @@
 //! kernel refuses that to a threaded process), and its fork may run any
 //! code, allocation included.
 //!
-//! Joining a pid (or time) namespace moves only the caller's future
-//! children, so the process is the helper's fork; `CLONE_PARENT` makes it
-//! the launcher's child, which reaps it and holds its pidfd. The helper
-//! forks once the launcher says it has put it in the container's cgroups
-//! (so the process is born in them), reports the pid and exits.
+//! Joining a pid namespace moves only the caller's future children, so the
+//! process is either born in it by the launcher's clone (for a launcher
+//! that may enter it) or is the helper's fork; `CLONE_PARENT` makes that
+//! fork the launcher's child, which reaps it and holds its pidfd. The
+//! helper forks in the container's cgroups, which it joined before its
+//! `exec` (so the process is born in them), reports the pid and exits.
 //!
 //! Root: joining a mount namespace puts the caller at the top of that
 //! namespace's mount tree, which is the container's root only if its init
@@ -36,9 +39,9 @@ use nix::unistd;
 use cradle_core::child::pid_report;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Pid};
 
-use super::{failed, io_failed, refused, setup, Link, Placed, EXIT_NO_LINK, EXIT_SETUP_FAILED};
+use super::{failed, io_failed, refused, serve, setup, Link, Placed, EXIT_NO_LINK, EXIT_SETUP_FAILED};
 use crate::setns::{lineage, namespace_id};
-use crate::spawn::{self, SETNS_ENV};
+use crate::spawn::{self, CLONED, SETNS_ENV};
 use crate::sys::{self, Cloned};
 
 /// The container's init, as the parent handed it to the helper.
@@ -58,16 +61,23 @@ enum Forked {
 }
 
 /// The setns role, with `value` of [`SETNS_ENV`]:
-/// `<socket fd>:<target pidfd fd>:<target pid>`. The hook sees
-/// [`ChildStep::Setns`], [`ChildStep::Fork`] and, in the helper after the
-/// fork, [`ChildStep::Report`], with an empty config (the helper never has
-/// one); the process then sees its own steps with its own. With a
-/// `refusal`, the helper only reports it, and exits.
+/// `<socket fd>:<target pidfd fd>:<target pid>`, and `:cloned` for a
+/// process cloned into the container's pid namespace. The hook sees
+/// [`ChildStep::Setns`] and, in a helper, [`ChildStep::Fork`] and, after
+/// the fork, [`ChildStep::Report`], with an empty config (the helper never
+/// has one); the process then sees its own steps with its own. With a
+/// `refusal`, the child only reports it, and exits.
 pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refusal: Option<ChildError>) -> ! {
-    let Some((socket_fd, target_fd, pid)) = parse(value) else {
+    let Some(Variable {
+        socket_fd,
+        target_fd,
+        pid,
+        cloned,
+    }) = parse(value)
+    else {
         let _ = writeln!(
             std::io::stderr(),
-            "cradle init: {SETNS_ENV} is not <socket>:<pidfd>:<pid>: {value:?}"
+            "cradle init: {SETNS_ENV} is not <socket>:<pidfd>:<pid>[:{CLONED}]: {value:?}"
         );
         std::process::exit(EXIT_NO_LINK);
     };
@@ -93,6 +103,23 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     }
     let no_config = Config::new(Vec::<String>::new());
     hook(ChildStep::Setns, &no_config);
+    if cloned {
+        // Born in the container's pid namespace and cgroups: it joins the
+        // rest, and is the process. (The init binary could not join them
+        // before its `exec`: a dynamically linked one needs the host's
+        // files to start.)
+        if let Err(error) = join(Target { pid, pidfd }) {
+            link.report(&error);
+            std::process::exit(EXIT_SETUP_FAILED);
+        }
+        serve(
+            link,
+            Placed::after_socket(socket_fd),
+            hook,
+            setup::run_setns,
+            None,
+        )
+    }
     // Before anything that could end in a fork: the name is how the parent
     // knows a fork of this helper that it never heard of.
     if let Err(error) = name_itself() {
@@ -107,7 +134,7 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     // In the container's cgroups since before its `exec` (it joined them
     // itself): the fork is born in them all.
     match fork() {
-        Ok(Forked::Process) => super::serve(
+        Ok(Forked::Process) => serve(
             link,
             Placed::after_socket(socket_fd),
             hook,
@@ -132,12 +159,37 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     }
 }
 
-fn parse(value: &OsStr) -> Option<(RawFd, RawFd, Pid)> {
+/// What [`SETNS_ENV`] says.
+#[derive(Debug, PartialEq, Eq)]
+struct Variable {
+    socket_fd: RawFd,
+    target_fd: RawFd,
+    /// The container's init.
+    pid: Pid,
+    /// A process cloned into the container's pid namespace, not a helper.
+    cloned: bool,
+}
+
+fn parse(value: &OsStr) -> Option<Variable> {
     let mut parts = value.to_str()?.split(':');
-    let socket = parts.next()?.parse().ok().filter(|&fd| fd >= 3)?;
-    let target = parts.next()?.parse().ok().filter(|&fd| fd >= 3 && fd != socket)?;
+    let socket_fd = parts.next()?.parse().ok().filter(|&fd| fd >= 3)?;
+    let target_fd = parts
+        .next()?
+        .parse()
+        .ok()
+        .filter(|&fd| fd >= 3 && fd != socket_fd)?;
     let pid = Pid::new(parts.next()?.parse().ok()?)?;
-    parts.next().is_none().then_some((socket, target, pid))
+    let cloned = match parts.next() {
+        None => false,
+        Some(CLONED) => true,
+        Some(_) => return None,
+    };
+    parts.next().is_none().then_some(Variable {
+        socket_fd,
+        target_fd,
+        pid,
+        cloned,
+    })
 }
 
 /// Takes the name ([`lineage::helper_name`]) that every fork of this
@@ -253,7 +305,7 @@ fn join_by_path(target: &Target, kinds: &[NamespaceKind]) -> Result<(), ChildErr
 }
 
 /// Forks the process as the launcher's child. The helper joined the
-/// container's cgroups before its `exec` (see `LinuxLaunch::spawn_helper`),
+/// container's cgroups before its `exec` (see `LinuxLaunch::spawn_setns`),
 /// so the process is born in them, and a full `pids.max` refuses this
 /// fork with `EAGAIN`.
 fn fork() -> Result<Forked, ChildError> {
@@ -286,11 +338,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_variable_names_two_descriptors_and_a_pid() {
+    fn the_variable_names_two_descriptors_a_pid_and_maybe_a_clone() {
         let pid = Pid::new(77).expect("pid");
-        assert_eq!(parse(OsStr::new("3:4:77")), Some((3, 4, pid)));
+        let helper = Variable {
+            socket_fd: 3,
+            target_fd: 4,
+            pid,
+            cloned: false,
+        };
+        assert_eq!(parse(OsStr::new("3:4:77")), Some(helper));
+        let cloned = Variable {
+            socket_fd: 3,
+            target_fd: 4,
+            pid,
+            cloned: true,
+        };
+        assert_eq!(parse(OsStr::new("3:4:77:cloned")), Some(cloned));
         for bad in [
-            "", "3", "3:4", "3:3:77", "2:4:77", "3:4:0", "3:4:-1", "3:4:77:5", "a:4:77",
+            "",
+            "3",
+            "3:4",
+            "3:3:77",
+            "2:4:77",
+            "3:4:0",
+            "3:4:-1",
+            "3:4:77:5",
+            "a:4:77",
+            "3:4:77:cloned:x",
+            "3:4:77:",
         ] {
             assert_eq!(parse(OsStr::new(bad)), None, "{bad:?}");
         }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 
-use cradle_core::Pid;
+use cradle_core::{Pid, SetnsEntry};
 
+use crate::cgroup::{self, CgroupPaths};
 use crate::error::Error;
 use crate::process::Process;
 use crate::{clock, proc_stat, sys, wait, Signal};
@@ -109,6 +110,29 @@ impl Container {
     /// Whether the init still runs (checked now; it can exit at any time).
     pub fn is_running(&self) -> bool {
         self.check_running().is_ok()
+    }
+
+    /// How a setns process launched from the calling thread, entering the
+    /// container's `cgroups` (if any), gets into the container's pid
+    /// namespace: [`SetnsEntry::Clone`], the faster, where the thread can
+    /// enter that namespace for a clone (it tries, and sets itself back)
+    /// and that clone is held to the container's pids limit as the
+    /// helper's fork would be; else through a helper.
+    ///
+    /// A clone into a cgroup2 directory is held to its `pids.max`; a
+    /// process moved into a v1 one (as the cloned process joins its v1
+    /// hierarchies) is not. So a container whose v1 pids cgroup, or an
+    /// ancestor of it, has a limit is joined through the helper.
+    pub fn setns_entry(&self, cgroups: Option<&CgroupPaths>) -> SetnsEntry {
+        let v1_pids = cgroups.and_then(|paths| paths.v1_with("pids"));
+        if v1_pids.is_some_and(|dir| !cgroup::unlimited_pids(dir)) {
+            return SetnsEntry::Helper;
+        }
+        if crate::spawn::can_clone_into(self.pidfd()) {
+            SetnsEntry::Clone
+        } else {
+            SetnsEntry::Helper
+        }
     }
 
     /// The pidfd on the init.

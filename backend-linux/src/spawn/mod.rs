@@ -1,6 +1,6 @@
-//! Starting the child: `clone3` into the new namespaces (or, for a setns
-//! helper, into none), then `exec` of the init binary with the launch socket
-//! on a known descriptor.
+//! Starting the child: `clone3` into the new namespaces (a setns helper
+//! into none, a setns process into the container's pid namespace), then
+//! `exec` of the init binary with the launch socket on a known descriptor.
 //!
 //! Everything the child needs is prepared here, before the clone; the child
 //! itself ([`pre_exec`]) only joins the cgroups it is given, copies
@@ -20,6 +20,7 @@ use nix::fcntl::{fcntl, FcntlArg};
 
 use cradle_core::{NamespaceKind, Pid};
 
+pub(crate) use self::pid_namespace::can_clone_into;
 use self::pid_namespace::ChildrenInJoined;
 use self::pre_exec::PreExec;
 pub(crate) use self::report::Report;
@@ -32,10 +33,15 @@ use crate::sys::{self, Cloned};
 /// role; its value is the launch socket's descriptor.
 pub(crate) const INIT_ENV: &str = "_CRADLE_INIT";
 
-/// The environment variable that makes [`init`](crate::init) take the setns
-/// helper role: `<socket fd>:<target pidfd fd>:<target pid>`, the target
-/// being the init of the container to join.
+/// The environment variable that makes [`init`](crate::init) take a setns
+/// role: `<socket fd>:<target pidfd fd>:<target pid>` for the helper, with
+/// [`CLONED`] after it for a process cloned into the container's pid
+/// namespace; the target is the init of the container to join.
 pub(crate) const SETNS_ENV: &str = "_CRADLE_SETNS";
+
+/// The last field of [`SETNS_ENV`] for a setns process cloned into the
+/// container's pid namespace, which joins the rest itself.
+pub(crate) const CLONED: &str = "cloned";
 
 /// Where the running program is, for [`InitBinary::CurrentExe`].
 const CURRENT_EXE: &CStr = c"/proc/self/exe";
@@ -48,14 +54,18 @@ pub(crate) struct InitProgram {
     binary: BorrowedFd<'static>,
     /// `argv[0]`: the binary's path as given.
     path: CString,
-    /// `_CRADLE_INIT=<socket_fd>`: the init binary's whole environment (the
-    /// container's own comes with the config).
+    /// `_CRADLE_INIT=<socket_fd>` (or a setns helper's [`SETNS_ENV`]): the
+    /// init binary's whole environment (the container's own comes with the
+    /// config).
     env: CString,
+    /// A setns process's [`SETNS_ENV`], for a clone into the container's
+    /// pid namespace.
+    cloned_env: Option<CString>,
     /// Where the socket lands in the child: right after stdio and the
     /// preserved descriptors.
     socket_fd: RawFd,
-    /// Where a setns helper finds the pidfd of the container's init: right
-    /// after the socket.
+    /// Where a setns helper or process finds the pidfd of the container's
+    /// init: right after the socket.
     target_fd: Option<RawFd>,
     reports: Reports,
 }
@@ -97,26 +107,26 @@ impl InitProgram {
             binary,
             path,
             env,
+            cloned_env: None,
             socket_fd,
             target_fd: None,
         })
     }
 
-    /// The program for a setns helper that joins the container whose init
-    /// is `target`, in a child that gets `preserved` descriptors after stdio.
-    pub(crate) fn setns_helper(
-        init: &InitBinary,
-        preserved: usize,
-        target: Pid,
-    ) -> Result<InitProgram, Error> {
+    /// The program for a setns helper or process that joins the container
+    /// whose init is `target`, in a child that gets `preserved` descriptors
+    /// after stdio.
+    pub(crate) fn setns(init: &InitBinary, preserved: usize, target: Pid) -> Result<InitProgram, Error> {
         let mut program = InitProgram::new(init, preserved)?;
         let target_fd = program.socket_fd.checked_add(1).ok_or(Error::Options {
             reason: "too many preserved descriptors",
         })?;
         let value = format!("{SETNS_ENV}={}:{target_fd}:{target}", program.socket_fd);
-        program.env = CString::new(value).map_err(|_| Error::Options {
+        let nul = |_| Error::Options {
             reason: "unreachable: the setns variable holds a NUL byte",
-        })?;
+        };
+        program.cloned_env = Some(CString::new(format!("{value}:{CLONED}")).map_err(nul)?);
+        program.env = CString::new(value).map_err(nul)?;
         program.target_fd = Some(target_fd);
         Ok(program)
     }
@@ -135,9 +145,13 @@ pub(crate) struct ChildFds {
 pub(crate) struct CloneSpec<'a> {
     /// `CLONE_NEW*` flags.
     pub(crate) namespaces: u64,
-    /// A pid namespace to clone the child into (init only), open: never
-    /// with `CLONE_NEWPID` in `namespaces`.
+    /// A pid namespace to clone the child into, open (a namespace file, or
+    /// a setns process's pidfd of the container's init): never with
+    /// `CLONE_NEWPID` in `namespaces`.
     pub(crate) pid_namespace: Option<BorrowedFd<'a>>,
+    /// A setns process (not its helper): it `exec`s with the program's
+    /// cloned variable.
+    pub(crate) setns_process: bool,
     /// The child waits for one byte on the socket before `exec`.
     pub(crate) hold: bool,
     /// Clone straight into this cgroup2 directory.
@@ -150,8 +164,8 @@ pub(crate) struct CloneSpec<'a> {
     pub(crate) hand_off: Option<BorrowedFd<'a>>,
     /// The socket a console is sent on, placed at [`console_fd`].
     pub(crate) console: Option<BorrowedFd<'a>>,
-    /// A setns helper's pidfd of the container's init, placed where the
-    /// program says.
+    /// A setns helper's or process's pidfd of the container's init, placed
+    /// where the program says.
     pub(crate) target: Option<BorrowedFd<'a>>,
     /// The `tasks` files of v1 cgroups the child joins before `exec`,
     /// by writing `0` to each (see `Cgroup::v1_tasks`), each with the
@@ -228,10 +242,19 @@ pub(crate) fn clone_init(
         (None, None) => {}
         _ => {
             return Err(Error::OutOfOrder {
-                reason: "a setns helper needs its target, and only a setns helper takes one",
+                reason: "a setns child needs its target, and only a setns child takes one",
             })
         }
     }
+    let env = match (spec.setns_process, &program.cloned_env) {
+        (false, _) => &program.env,
+        (true, Some(cloned)) => cloned,
+        (true, None) => {
+            return Err(Error::OutOfOrder {
+                reason: "a setns process needs the setns program",
+            })
+        }
+    };
 
     // Above every placement too; close-on-exec, they go with the `exec`.
     let lifted_tasks = spec
@@ -249,7 +272,7 @@ pub(crate) fn clone_init(
         program,
         binary: &binary_path,
         argv: [program.path.as_ptr(), std::ptr::null()],
-        envp: [program.env.as_ptr(), std::ptr::null()],
+        envp: [env.as_ptr(), std::ptr::null()],
         placements: &placements,
         socket: socket.as_fd(),
         hold: spec.hold,
@@ -340,12 +363,16 @@ mod tests {
     }
 
     #[test]
-    fn a_setns_helper_finds_its_target_after_the_socket() {
+    fn a_setns_child_finds_its_target_after_the_socket() {
         let target = Pid::new(4242).expect("pid");
-        let program = InitProgram::setns_helper(&InitBinary::CurrentExe, 1, target).expect("program");
+        let program = InitProgram::setns(&InitBinary::CurrentExe, 1, target).expect("program");
         assert_eq!(program.socket_fd, 4);
         assert_eq!(program.target_fd, Some(5));
         assert_eq!(program.env.to_bytes(), b"_CRADLE_SETNS=4:5:4242");
+        assert_eq!(
+            program.cloned_env.as_deref().map(CStr::to_bytes),
+            Some(&b"_CRADLE_SETNS=4:5:4242:cloned"[..])
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! on the calling thread, which a multi-threaded launcher may do (the
 //! target must be its own pid namespace or a descendant of it). The init
 //! `exec`s its command rather than forking it, so the launcher sets it
-//! around the clone and then sets it back to its own active pid namespace.
+//! around the clone and then sets it back to its own active pid namespace;
+//! a setns process cloned into a running container's pid namespace is
+//! born there the same way.
 
 use std::fs::File;
 use std::marker::PhantomData;
@@ -30,7 +32,8 @@ pub(super) struct ChildrenInJoined {
 
 impl ChildrenInJoined {
     /// The calling thread's next children are born in the pid namespace
-    /// `joined` (an open `/proc/<pid>/ns/pid` or `pid_for_children`).
+    /// `joined` (an open `/proc/<pid>/ns/pid` or `pid_for_children`, or a
+    /// pidfd of a process in it).
     pub(super) fn enter(joined: BorrowedFd<'_>) -> Result<ChildrenInJoined, Error> {
         let own = File::open(OWN).map_err(Error::file(OWN))?;
         // The way back first: a launcher without `CAP_SYS_ADMIN` over the
@@ -47,6 +50,14 @@ impl ChildrenInJoined {
             _this_thread: PhantomData,
         })
     }
+}
+
+/// Whether the calling thread can have children born in the pid namespace
+/// of the process behind `pidfd`: it enters it and sets itself back. (The
+/// kernel's conditions, `CAP_SYS_ADMIN` over both namespaces and a target
+/// below the thread's own, are its to judge.)
+pub(crate) fn can_clone_into(pidfd: BorrowedFd<'_>) -> bool {
+    ChildrenInJoined::enter(pidfd).is_ok()
 }
 
 impl Drop for ChildrenInJoined {

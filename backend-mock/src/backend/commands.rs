@@ -36,6 +36,7 @@ impl Processes for MockBackend {
         let (name, hold) = match spawn.role {
             Role::Init => ("init", spawn.hold),
             Role::SetnsHelper => ("setns helper", false),
+            Role::SetnsProcess => (crate::child::SETNS_PROCESS, false),
         };
         let role = spawn.role;
         let schedule = self.options.schedule;
@@ -53,6 +54,7 @@ impl Processes for MockBackend {
                 program: Some(match role {
                     Role::Init => Program::init(socket, limits, hold),
                     Role::SetnsHelper => Program::helper(socket, limits, target),
+                    Role::SetnsProcess => Program::setns_process(socket, limits, target),
                 }),
             })
             .map_err(|errno| error("clone", errno))?;

@@ -1,7 +1,7 @@
 //! The simulated programs a launch starts.
 //!
-//! The container process (an init, or the process a setns helper forks)
-//! runs the core's real child machine, [`ChildHandshake`]; the setns helper
+//! The container process (an init, or a setns process: cloned by the
+//! parent, or forked by a setns helper) runs the core's real child machine, [`ChildHandshake`]; the setns helper
 //! reports with the core's [`pid_report`]. Each program moves through its
 //! points ([`ProcessPoint`], [`HelperPoint`]) one step at a time; on
 //! arriving at a point it looks up the faults scripted there.
@@ -38,6 +38,12 @@ impl Program {
             ProcessPoint::ReadConfig
         };
         Program::Process(ProcessProgram::new(socket, limits, Kind::Init, start))
+    }
+
+    /// A setns process cloned into the pid namespace of the container
+    /// whose init is `target`: it joins the other namespaces itself.
+    pub(crate) fn setns_process(socket: SocketId, limits: Limits, target: Pid) -> Program {
+        Program::Process(ProcessProgram::cloned_setns(socket, limits, target))
     }
 
     /// A setns helper that joins the container whose init is `target`.
@@ -101,7 +107,7 @@ fn first_half(message: &[u8]) -> &[u8] {
     &line[..line.len().div_ceil(2)]
 }
 
-/// The process name of what a setns helper forks.
+/// The process name of a setns process (a helper's fork, or cloned).
 pub(crate) const SETNS_PROCESS: &str = "setns process";
 
 fn set_parent_error(kernel: &mut Kernel, socket: SocketId, errno: i32) {

@@ -20,9 +20,11 @@ use crate::socket::{Received, SocketId};
 pub(crate) struct ProcessProgram {
     pub(super) socket: SocketId,
     limits: Limits,
-    /// An init, or a process a setns helper forked: which set-up steps it
-    /// runs.
+    /// An init, or a setns process: which set-up steps it runs.
     kind: Kind,
+    /// A setns process cloned into the container's pid namespace: the
+    /// container's init, whose other namespaces it joins first.
+    target: Option<Pid>,
     handshake: ChildHandshake,
     cursor: Cursor<ProcessPoint>,
     /// Set-up failed: the `error` reply goes out once the parent's stream
@@ -40,12 +42,21 @@ impl ProcessProgram {
             socket,
             limits,
             kind,
+            target: None,
             handshake: ChildHandshake::new(limits),
             cursor: Cursor::new(start),
             failed: false,
             holds: false,
             reports_timings: false,
         }
+    }
+
+    /// A setns process cloned into the pid namespace of the container
+    /// whose init is `target`: it joins the rest first.
+    pub(super) fn cloned_setns(socket: SocketId, limits: Limits, target: Pid) -> ProcessProgram {
+        let mut program = ProcessProgram::new(socket, limits, Kind::Setns, ProcessPoint::Join);
+        program.target = Some(target);
+        program
     }
 
     pub(super) fn step(&mut self, me: Pid, kernel: &mut Kernel, faults: &mut FaultScript) -> bool {
@@ -62,6 +73,22 @@ impl ProcessProgram {
                     return false;
                 }
                 self.cursor.go(ProcessPoint::ReadConfig);
+            }
+            ProcessPoint::Join => {
+                let target = self.target.and_then(|pid| kernel.process(pid));
+                if target.is_some_and(|p| p.is_alive()) {
+                    self.cursor.go(ProcessPoint::ReadConfig);
+                } else {
+                    // Nothing to join: it says so at once, as a helper
+                    // would, and exits.
+                    let error = Message::Error(ChildError {
+                        message: "simulated setns failure".to_owned(),
+                        step: ChildStep::Setns,
+                        errno: Some(libc::ESRCH),
+                    });
+                    kernel.child_send(me, self.socket, &encode_to_bytes(&error).unwrap_or_default());
+                    kernel.exit(me, ExitStatus::Exited(1));
+                }
             }
             ProcessPoint::ReadConfig => return self.read(me, kernel),
             // The step is done (the mock has nothing to apply): on to the
@@ -226,6 +253,7 @@ impl ProcessProgram {
 fn child_step(point: ProcessPoint) -> ChildStep {
     match point {
         ProcessPoint::AwaitRelease => ChildStep::Namespaces,
+        ProcessPoint::Join => ChildStep::Setns,
         ProcessPoint::ReadConfig => ChildStep::Config,
         ProcessPoint::SetUp(step) => step,
         ProcessPoint::AwaitStart | ProcessPoint::Exec | ProcessPoint::Run => ChildStep::Exec,

@@ -129,7 +129,7 @@ pub enum Command {
 /// How to start the child.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spawn {
-    /// Init process or setns helper.
+    /// Init process, setns helper or setns process.
     pub role: Role,
     /// Namespaces to create at clone time (init only).
     pub namespaces: Vec<NamespaceKind>,
@@ -158,4 +158,8 @@ pub enum Role {
     Init,
     /// The helper that joins a running container and forks the process.
     SetnsHelper,
+    /// A process of a running container, cloned into its pid namespace
+    /// ([`SetnsEntry::Clone`](crate::launch::SetnsEntry::Clone)): it joins
+    /// the container's other namespaces itself, and is the process.
+    SetnsProcess,
 }

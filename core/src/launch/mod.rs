@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 pub use self::command::{Command, Role, Spawn};
 pub use self::error::{CleanupFailure, CommandError, LaunchError, Misuse, Step, Who};
-pub use self::plan::{ConfigError, IdMap, IdMaps, Kind, Plan};
+pub use self::plan::{ConfigError, IdMap, IdMaps, Kind, Plan, SetnsEntry};
 use crate::config::{HookStage, Interface, NamespaceKind};
 use crate::framing::{encode_to_bytes, Decoder, Direction};
 use crate::message::{Message, StepTime};
@@ -89,6 +89,8 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Launch {
     kind: Kind,
+    /// What the spawn starts: for setns, a helper or the process itself.
+    role: Role,
     config: Bytes,
     new_namespaces: Vec<NamespaceKind>,
     /// The pid namespace the config joins by path.
@@ -208,6 +210,11 @@ impl Launch {
         let steps = steps(&plan, &interfaces);
         Ok(Launch {
             kind: plan.kind,
+            role: match (plan.kind, plan.setns_entry) {
+                (Kind::Init, _) => Role::Init,
+                (Kind::Setns, SetnsEntry::Helper) => Role::SetnsHelper,
+                (Kind::Setns, SetnsEntry::Clone) => Role::SetnsProcess,
+            },
             config,
             new_namespaces: plan.config.new_namespaces().collect(),
             // A setns process's namespaces are the container's, joined by
@@ -267,6 +274,7 @@ impl Launch {
     pub fn resume(pid: Pid, timeout: Duration, limits: crate::Limits, now: Time) -> Launch {
         Launch {
             kind: Kind::Init,
+            role: Role::Init,
             config: Bytes::new(),
             new_namespaces: Vec::new(),
             pid_namespace: None,
@@ -432,9 +440,9 @@ impl Launch {
     /// [`Command::Spawn`] succeeded: the child (or helper) is `pid`.
     pub fn handle_spawned(&mut self, now: Time, pid: Pid) -> Result<(), Misuse> {
         self.complete(Step::Spawn)?;
-        match self.kind {
-            Kind::Init => self.process = Some(Process::new(pid)),
-            Kind::Setns => self.helper = Some(Process::new(pid)),
+        match self.role {
+            Role::Init | Role::SetnsProcess => self.process = Some(Process::new(pid)),
+            Role::SetnsHelper => self.helper = Some(Process::new(pid)),
         }
         self.reading = true;
         self.after_completion(now, Ok(()));
@@ -715,10 +723,7 @@ impl Launch {
         Some(match step {
             Step::CreateCgroup => Command::CreateCgroup,
             Step::Spawn => Command::Spawn(Spawn {
-                role: match self.kind {
-                    Kind::Init => Role::Init,
-                    Kind::Setns => Role::SetnsHelper,
-                },
+                role: self.role,
                 namespaces: self.new_namespaces.clone(),
                 pid_namespace: self.pid_namespace.clone(),
                 hold: self.id_maps.is_some(),
@@ -1084,15 +1089,12 @@ fn steps(plan: &Plan, interfaces: &[Interface]) -> Vec<Step> {
             );
         }
         Kind::Setns => {
+            steps.push(Step::Spawn);
             // Adopt as soon as the report arrives, before the helper's exit:
             // from then on a failure kills the process too.
-            steps.extend([
-                Step::Spawn,
-                Step::ReportPid,
-                Step::Adopt,
-                Step::HelperExit,
-                Step::ReapHelper,
-            ]);
+            if plan.setns_entry == SetnsEntry::Helper {
+                steps.extend([Step::ReportPid, Step::Adopt, Step::HelperExit, Step::ReapHelper]);
+            }
             if plan.cgroup {
                 steps.push(Step::EnterCgroup);
             }

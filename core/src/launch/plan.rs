@@ -14,9 +14,28 @@ use crate::framing::Limits;
 pub enum Kind {
     /// A container's init process, in new namespaces.
     Init,
-    /// A new process in a running container: a helper joins its namespaces
-    /// and forks the process, which reports back through the same socket.
+    /// A new process in a running container, in its namespaces (see
+    /// [`SetnsEntry`] for how it gets into its pid namespace); it reports
+    /// back through the same socket.
     Setns,
+}
+
+/// How a setns process gets into the running container's pid namespace:
+/// joining one moves only the joiner's future children, so the process is
+/// born in it, by a fork of a helper inside or by a clone of the launcher's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SetnsEntry {
+    /// A helper joins the container's namespaces and forks the process,
+    /// which it reports; the launcher checks the report and adopts the
+    /// process. Any caller allowed to join the namespaces can.
+    #[default]
+    Helper,
+    /// The launcher clones the process into the container's pid namespace,
+    /// and the process joins the other namespaces itself: no helper, fork,
+    /// report or adoption. The launcher needs `CAP_SYS_ADMIN` over its own
+    /// pid namespace and the container's, which must be one of its
+    /// descendants (as for an init joining a pid namespace by path).
+    Clone,
 }
 
 /// One uid or gid mapping line: `count` ids from `container` inside map to
@@ -48,6 +67,8 @@ pub struct IdMaps {
 pub struct Plan {
     /// Init or setns.
     pub kind: Kind,
+    /// Setns: how the process enters the container's pid namespace.
+    pub setns_entry: SetnsEntry,
     /// Sent to the child.
     pub config: Config,
     /// Written for the child when `config` creates a user namespace.
@@ -78,6 +99,7 @@ impl Plan {
     fn new(kind: Kind, config: Config) -> Plan {
         Plan {
             kind,
+            setns_entry: SetnsEntry::default(),
             config,
             id_maps: None,
             cgroup: false,

@@ -11,23 +11,25 @@
 //! - `decoder`: a flags byte (bit 0: the child's end, else the parent's;
 //!   bit 1: [`SMALL_LIMITS`], else the defaults), then chunks to the end.
 //! - `launch`: a shape byte (bit 0: setns, else init; bit 1: cgroup; bit 2:
-//!   user namespace; bits 3–4: veth pairs; bit 5: loopback; bit 6: hold),
-//!   then ops to the end, each a tag byte (mod 12) and its fields: `0`
-//!   spawned (u16 pid, 0 read as 1), `1` done (bit 0 of a byte: ok), `2`
-//!   reply (a byte mod 3: ready, error, or pid and an i32), `3` bytes (a
-//!   chunk), `4` EOF, `5` read error, `6` exit (a byte mod 3: spawned,
-//!   adopted, or a u16 pid; a byte whose bit 0 means signaled; a code byte),
-//!   `7` timeout (u16 ms), `8` cancel, `9` advance (u16 ms), `10` start,
-//!   `11` hand off.
+//!   user namespace; bits 3–4: veth pairs; bit 5: loopback; bit 6: hold;
+//!   bit 7: a setns process cloned into the container, else forked by a
+//!   helper), then ops to the end, each a tag byte (mod 13) and its
+//!   fields: `0` spawned (u16 pid, 0 read as 1), `1` done (bit 0 of a
+//!   byte: ok), `2` reply (a byte mod 3: ready, error, or pid and an i32),
+//!   `3` bytes (a chunk), `4` EOF, `5` read error, `6` exit (a byte mod 3:
+//!   spawned, adopted, or a u16 pid; a byte whose bit 0 means signaled; a
+//!   code byte), `7` timeout (u16 ms), `8` cancel, `9` advance (u16 ms),
+//!   `10` start, `11` hand off, `12` start when ready.
 //! - `child`: a flags byte (bit 0: [`SMALL_LIMITS`]), then ops to the end,
 //!   each a tag byte (mod 5) and its fields: `0` bytes (a chunk), `1` config
 //!   (u32 version), `2` EOF, `3` ready, `4` fail (a step byte, mod 24:
 //!   [`ChildStep::ALL`]).
 //! - `message`: the bytes are the line.
-//! - `pair`: a plan byte (mod 4: full init, bare init, full setns, bare
-//!   setns), a schedule byte (bit 0: exits first; bits 1–3: the chunk size,
-//!   from [`CHUNKS`]; bits 4–5: the send buffer, from [`BUFFERS`]), a cancel
-//!   byte (0: none, else the step [`CANCEL_STEPS`]`[(n - 1) % len]`), then
+//! - `pair`: a plan byte (mod 6: full init, bare init, full setns, bare
+//!   setns, full and bare setns cloned into the container), a schedule
+//!   byte (bit 0: exits first; bits 1–3: the chunk size, from [`CHUNKS`];
+//!   bits 4–5: the send buffer, from [`BUFFERS`]), a cancel byte (0:
+//!   none, else the step [`CANCEL_STEPS`]`[(n - 1) % len]`), then
 //!   faults to the end, each a tag byte (mod 14) and its fields: `0` fail
 //!   (command, errno byte, 0 read as 1), `1` slow (command, u16 ms), `2`
 //!   die (point, status), `3`–`9` stall, garbage, oversized, truncated,
@@ -39,20 +41,22 @@
 //!   command is a byte mod 18 (create cgroup, spawn, write id maps,
 //!   release, apply cgroup, create interface, adopt, reap, enter cgroup,
 //!   send, shut down writing, kill, remove interface, destroy cgroup,
-//!   close, reap strays, start, hand off), and for the two interface commands an index byte (mod 3); a point is
-//!   a byte mod 3 (command, process point mod their count, helper point
-//!   mod 4) and its byte; the process points are awaiting release, reading
-//!   the config, the set-up steps of an init in order ([`INIT_SET_UP`]; a
-//!   setns process runs some of them), `exec`, running, and held after `ready`
-//!   awaiting the start. A status is a byte whose bit 0 means signaled,
-//!   and a code byte. Faults, kinds, points and cancel steps added later
-//!   come last, so that the older ones keep their bytes.
+//!   close, reap strays, start, hand off), and for the two interface
+//!   commands an index byte (mod 3); a point is a byte mod 3 (command,
+//!   process point mod their count, helper point mod theirs) and its byte;
+//!   the process points are awaiting release, reading the config, the
+//!   set-up steps of an init in order ([`INIT_SET_UP`]; a setns process
+//!   runs some of them), `exec`, running, held after `ready` awaiting the
+//!   start, and joining the container's namespaces (a setns process cloned
+//!   into it). A status is a byte whose bit 0 means signaled, and a code
+//!   byte. Faults, kinds, points and cancel steps added later come last,
+//!   so that the older ones keep their bytes.
 
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use cradle_core::launch::Who;
-use cradle_core::{ChildStep, Direction, ExitStatus, Kind, Limits, Pid, Step};
+use cradle_core::{ChildStep, Direction, ExitStatus, Kind, Limits, Pid, SetnsEntry, Step};
 use cradle_mock::{
     At, CommandKind, Fault, Forgery, HelperPoint, ProcessPoint, Schedule, INIT_SET_UP, SOCKET_BUFFER,
 };
@@ -186,6 +190,11 @@ impl<'a> Arbitrary<'a> for Shape {
             veths: (bits >> 3) & 0b11,
             loopback: bits & 32 != 0,
             hold: bits & 64 != 0,
+            setns_entry: if bits & 128 != 0 {
+                SetnsEntry::Clone
+            } else {
+                SetnsEntry::Helper
+            },
         })
     }
 }
@@ -198,7 +207,8 @@ impl Encode for Shape {
                 | u8::from(self.user_namespace) << 2
                 | (self.veths & 0b11) << 3
                 | u8::from(self.loopback) << 5
-                | u8::from(self.hold) << 6,
+                | u8::from(self.hold) << 6
+                | u8::from(self.setns_entry == SetnsEntry::Clone) << 7,
         );
     }
 }
@@ -397,11 +407,13 @@ pub const CANCEL_STEPS: [Step; 18] = [
     Step::Start,
 ];
 
-const PAIR_PLANS: [PairPlan; 4] = [
+const PAIR_PLANS: [PairPlan; 6] = [
     PairPlan::FullInit,
     PairPlan::BareInit,
     PairPlan::FullSetns,
     PairPlan::BareSetns,
+    PairPlan::FullSetnsCloned,
+    PairPlan::BareSetnsCloned,
 ];
 
 /// Where `item` is in `list`, as a byte.
@@ -470,10 +482,11 @@ fn put_command_kind(out: &mut Vec<u8>, kind: CommandKind) {
 
 /// The container process's points in the order of its life: each of the
 /// init's set-up steps (a setns process runs some of them) between reading
-/// its config and `exec`. The hold after `ready`, which came later, is
-/// last, so that the others keep their bytes.
-const PROCESS_POINTS: [ProcessPoint; INIT_SET_UP.len() + 5] = {
-    let mut points = [ProcessPoint::AwaitRelease; INIT_SET_UP.len() + 5];
+/// its config and `exec`. The hold after `ready`, then the join of a
+/// cloned setns process, which came later, are last, so that the others
+/// keep their bytes.
+const PROCESS_POINTS: [ProcessPoint; INIT_SET_UP.len() + 6] = {
+    let mut points = [ProcessPoint::AwaitRelease; INIT_SET_UP.len() + 6];
     points[1] = ProcessPoint::ReadConfig;
     let mut i = 0;
     while i < INIT_SET_UP.len() {
@@ -483,6 +496,7 @@ const PROCESS_POINTS: [ProcessPoint; INIT_SET_UP.len() + 5] = {
     points[2 + i] = ProcessPoint::Exec;
     points[3 + i] = ProcessPoint::Run;
     points[4 + i] = ProcessPoint::AwaitStart;
+    points[5 + i] = ProcessPoint::Join;
     points
 };
 
@@ -705,6 +719,19 @@ impl Encode for PairInput {
         );
         for fault in &self.faults {
             put_fault(out, fault);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shape_byte_round_trips() {
+        for bits in 0..=u8::MAX {
+            let shape: Shape = decode(&[bits]);
+            assert_eq!(shape.to_bytes(), [bits], "{shape:?}");
         }
     }
 }

@@ -18,6 +18,10 @@
 //! - the verdict is one the inputs explain (`TimedOut` exactly when the
 //!   deadline had passed, `Cancelled` from a cancel, ...), and `Running` only
 //!   for the adopted or spawned process after `ready` and end of stream;
+//! - only a launch that spawns a setns helper takes a `pid` report, adopts,
+//!   reaps a helper or sweeps for strays; without one (an init, or a setns
+//!   process cloned into the container) the spawned process is the
+//!   container's, and a `pid` report fails the launch;
 //! - a plan that holds reports `Held` for the spawned process once, exactly
 //!   when it is set up (config sent, half-closed) and ready, before any
 //!   verdict or start, and while it is held; `Start` goes out only after
@@ -46,7 +50,7 @@ use cradle_core::launch::{Misuse, Role, Spawn, Step, Who, EXIT_GRACE};
 use cradle_core::message::ChildStep;
 use cradle_core::{
     ChildError, Command, CommandError, Config, Decoder, Direction, Event, ExitStatus, IdMap, IdMaps, Kind,
-    Launch, LaunchError, Limits, Message, Namespace, NamespaceKind, Pid, Plan, Time,
+    Launch, LaunchError, Limits, Message, Namespace, NamespaceKind, Pid, Plan, SetnsEntry, Time,
 };
 
 /// Which plan a script launches.
@@ -54,6 +58,9 @@ use cradle_core::{
 pub struct Shape {
     /// Init or setns.
     pub kind: Kind,
+    /// Setns only: through a helper's fork, or cloned by the launcher
+    /// straight into the container's pid namespace.
+    pub setns_entry: SetnsEntry,
     /// Create (init) or enter (setns) a cgroup.
     pub cgroup: bool,
     /// Init only: a new user namespace, with id maps.
@@ -132,7 +139,9 @@ impl Shape {
                     .into_iter()
                     .map(|kind| Namespace::join(kind, format!("/proc/4242/ns/{}", kind.proc_name())))
                     .collect();
-                Plan::setns(config)
+                let mut plan = Plan::setns(config);
+                plan.setns_entry = self.setns_entry;
+                plan
             }
         };
         plan.cgroup = self.cgroup;
@@ -229,8 +238,8 @@ impl Reply {
 /// Whose exit an [`Op::Exit`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitOf {
-    /// The process the spawn made (init's child, or the setns helper); the
-    /// op does nothing before it exists.
+    /// The process the spawn made (init's child, the setns helper, or the
+    /// cloned setns process); the op does nothing before it exists.
     Spawned,
     /// The process a setns launch adopted; the op does nothing before it
     /// exists.
@@ -308,7 +317,10 @@ fn planned(plan: &Plan) -> Vec<Planned> {
             }
         }
         Kind::Setns => {
-            steps.extend([Planned::Spawn, Planned::Adopt, Planned::ReapHelper]);
+            steps.push(Planned::Spawn);
+            if spawns_helper(plan) {
+                steps.extend([Planned::Adopt, Planned::ReapHelper]);
+            }
             if plan.cgroup {
                 steps.push(Planned::EnterCgroup);
             }
@@ -324,6 +336,13 @@ fn planned(plan: &Plan) -> Vec<Planned> {
     steps
 }
 
+/// Whether the spawn of `plan` makes a setns helper, which forks the
+/// process and reports it; otherwise the spawned process is the
+/// container's (an init, or a setns process cloned into the container).
+fn spawns_helper(plan: &Plan) -> bool {
+    plan.kind == Kind::Setns && plan.setns_entry == SetnsEntry::Helper
+}
+
 /// Whether `plan` holds its process after `ready` until the caller starts
 /// it (an init only: the launch refuses a setns plan that holds).
 fn holds(plan: &Plan) -> bool {
@@ -334,7 +353,8 @@ fn holds(plan: &Plan) -> bool {
 #[derive(Clone, Copy, Debug)]
 struct Process {
     pid: Pid,
-    /// Made by the spawn (init's child or the setns helper), or adopted.
+    /// Made by the spawn (init's child, the setns helper or the cloned
+    /// setns process), or adopted.
     spawned: bool,
     exit: Option<ExitStatus>,
     reaped: bool,
@@ -413,6 +433,9 @@ pub struct CheckedLaunch {
     /// Messages the reference decoded.
     messages: usize,
     first_report: Option<i32>,
+    /// A `pid` message came to a launch with no helper, which takes none:
+    /// the launch must have failed by the end of that read.
+    report_without_helper: bool,
     ready_seen: bool,
 
     /// The pid of the `Held` event, once it has come.
@@ -480,6 +503,7 @@ impl CheckedLaunch {
             reference_failed: false,
             messages: 0,
             first_report: None,
+            report_without_helper: false,
             ready_seen: false,
             held: None,
             start_asked: false,
@@ -504,8 +528,12 @@ impl CheckedLaunch {
     /// Panics with the broken invariant and where the script was.
     #[track_caller]
     fn broken(&self, what: impl std::fmt::Display) -> ! {
+        let entry = match self.plan.kind {
+            Kind::Init => String::new(),
+            Kind::Setns => format!(" ({:?})", self.plan.setns_entry),
+        };
         panic!(
-            "launch invariant broken at op {} ({}), {:?} launch: {what}",
+            "launch invariant broken at op {} ({}), {:?}{entry} launch: {what}",
             self.step, self.op, self.plan.kind
         )
     }
@@ -616,6 +644,9 @@ impl CheckedLaunch {
             }
         }
         self.settle();
+        self.check(!self.report_without_helper || self.verdict.is_some(), || {
+            "a pid report taken by a launch with no helper".to_owned()
+        });
         let late = self.accepted && self.verdict.is_none() && self.now >= self.deadline;
         self.check(!late, || {
             "an input past the deadline did not end the launch".to_owned()
@@ -789,6 +820,8 @@ impl CheckedLaunch {
                     // `ready` counts only once the config is out: the
                     // child cannot be ready without it.
                     Message::Ready { .. } => self.ready_seen |= self.config_sent,
+                    // Only a helper reports a pid.
+                    Message::Pid { .. } if !spawns_helper(&self.plan) => self.report_without_helper = true,
                     // A report is the helper's first word or none at all:
                     // any other message before it ends the launch.
                     Message::Pid { pid } if self.messages == 0 => self.first_report = Some(pid),
@@ -809,8 +842,8 @@ impl CheckedLaunch {
         self.in_flight.as_ref().is_some_and(|f| test(&f.command))
     }
 
-    /// The spawned process (init's child or the setns helper), or the
-    /// adopted one.
+    /// The spawned process (init's child, the setns helper or the cloned
+    /// setns process), or the adopted one.
     fn process(&self, spawned: bool) -> Option<Process> {
         self.acquired
             .processes
@@ -819,9 +852,15 @@ impl CheckedLaunch {
             .find(|p| p.spawned == spawned)
     }
 
-    /// The process a launch starts for its caller.
+    /// The process a launch starts for its caller: the spawned one, unless
+    /// that is a helper.
     fn container_process(&self) -> Option<Process> {
-        self.process(self.plan.kind == Kind::Init)
+        self.process(!spawns_helper(&self.plan))
+    }
+
+    /// The setns helper, for a plan that spawns one.
+    fn helper(&self) -> Option<Process> {
+        self.process(true).filter(|_| spawns_helper(&self.plan))
     }
 
     /// The command in flight completed, as the launch accepted.
@@ -959,12 +998,13 @@ impl CheckedLaunch {
         };
         self.next_planned += 1;
         let spawned = self.process(true).map(|p| p.pid);
-        let helper_exit = self.process(true).and_then(|p| p.exit);
-        let adopted = self.process(false).map(|p| p.pid);
+        let helper_exit = self.helper().and_then(|p| p.exit);
+        let container_process = self.container_process().map(|p| p.pid);
         let expected_spawn = Spawn {
-            role: match self.plan.kind {
-                Kind::Init => Role::Init,
-                Kind::Setns => Role::SetnsHelper,
+            role: match (self.plan.kind, self.plan.setns_entry) {
+                (Kind::Init, _) => Role::Init,
+                (Kind::Setns, SetnsEntry::Helper) => Role::SetnsHelper,
+                (Kind::Setns, SetnsEntry::Clone) => Role::SetnsProcess,
             },
             namespaces: self.plan.config.new_namespaces().collect(),
             pid_namespace: match self.plan.kind {
@@ -997,7 +1037,7 @@ impl CheckedLaunch {
             (Planned::ReapHelper, Command::Reap { pid }) => {
                 Some(*pid) == spawned && helper_exit.is_some_and(ExitStatus::success)
             }
-            (Planned::EnterCgroup, Command::EnterCgroup { pid }) => Some(*pid) == adopted,
+            (Planned::EnterCgroup, Command::EnterCgroup { pid }) => Some(*pid) == container_process,
             (Planned::SendConfig, Command::Send { bytes }) => bytes[..] == self.config_line[..],
             (Planned::ShutdownWrite, Command::ShutdownWrite) => true,
             // Only once the caller, told of the hold, has started it; or,
@@ -1108,8 +1148,8 @@ impl CheckedLaunch {
         self.check(!holds(&self.plan) || self.started, || {
             "a process that holds running without a successful start".to_owned()
         });
-        if self.plan.kind == Kind::Setns {
-            let helper = self.process(true);
+        if spawns_helper(&self.plan) {
+            let helper = self.helper();
             self.check(
                 helper.is_some_and(|h| h.reaped && h.exit.is_some_and(ExitStatus::success)),
                 || format!("running with the helper {helper:?}"),
@@ -1169,7 +1209,10 @@ impl CheckedLaunch {
             LaunchError::Command { .. } => &["failed completion"],
             LaunchError::Child { .. } | LaunchError::Unexpected { .. } => &["reply", "bytes"],
             LaunchError::ForgedPid { pid, .. } => {
-                let helper = self.process(true).map(|p| p.pid.as_raw());
+                self.check(spawns_helper(&self.plan), || {
+                    format!("{error:?} from a launch with no helper to report")
+                });
+                let helper = self.helper().map(|p| p.pid.as_raw());
                 self.check(*pid <= 0 || Some(*pid) == helper, || {
                     format!("{error:?} refused a fine pid")
                 });
@@ -1179,7 +1222,7 @@ impl CheckedLaunch {
             LaunchError::Exited { who, status, .. } => {
                 let process = match who {
                     Who::Process => self.container_process(),
-                    Who::Helper => self.process(true),
+                    Who::Helper => self.helper(),
                 };
                 self.check(process.is_some_and(|p| p.exit == Some(*status)), || {
                     format!("{error:?}, but that process has {process:?}")
@@ -1302,10 +1345,11 @@ impl CheckedLaunch {
         });
     }
 
-    /// A setns ending without an adopted process sweeps up what the helper
-    /// may have forked, once, after the helper's kill and before its reap
-    /// (while its pid is still its own); with one, it does not. Returns
-    /// the number of sweeps.
+    /// An ending with an unreaped setns helper and no adopted process
+    /// sweeps up what the helper may have forked, once, after the helper's
+    /// kill and before its reap (while its pid is still its own); any
+    /// other (an init, a cloned setns process) does not. Returns the
+    /// number of sweeps.
     fn check_sweep(&self, held: &Acquired) -> usize {
         let sweeps: Vec<usize> = (0..self.ending.len())
             .filter(|&i| matches!(self.ending[i], Command::ReapStrays { .. }))
@@ -1315,7 +1359,7 @@ impl CheckedLaunch {
             .processes
             .iter()
             .find(|p| p.spawned && !p.reaped)
-            .filter(|_| self.plan.kind == Kind::Setns && !adopted);
+            .filter(|_| spawns_helper(&self.plan) && !adopted);
         let Some(helper) = helper else {
             self.check(sweeps.is_empty(), || {
                 format!(
@@ -1345,7 +1389,7 @@ impl CheckedLaunch {
     /// The helper and the process it validly reported, if that process
     /// was not adopted.
     fn unadopted_report(&self, held: &Acquired) -> Option<(Pid, Pid)> {
-        if self.plan.kind != Kind::Setns || held.processes.iter().any(|p| !p.spawned) {
+        if !spawns_helper(&self.plan) || held.processes.iter().any(|p| !p.spawned) {
             return None;
         }
         let helper = held.processes.iter().find(|p| p.spawned)?.pid;

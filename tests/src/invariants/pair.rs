@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use cradle_core::backend::{Clock, Wait, Wake};
 use cradle_core::driver::{execute, READ_CHUNK};
-use cradle_core::{Command, Config, Namespace, NamespaceKind, Pid, Plan, Step};
+use cradle_core::{Command, Config, Namespace, NamespaceKind, Pid, Plan, SetnsEntry, Step};
 use cradle_mock::{plans, Fault, Kernel, MockBackend, Options, Scenario, Schedule};
 
 use super::launch::{CheckedLaunch, ExitOf, Op};
@@ -47,6 +47,11 @@ pub enum PairPlan {
     FullSetns,
     /// The same, without the cgroup.
     BareSetns,
+    /// [`FullSetns`](PairPlan::FullSetns), the process cloned into the
+    /// container's pid namespace rather than forked by a helper.
+    FullSetnsCloned,
+    /// [`BareSetns`](PairPlan::BareSetns), cloned likewise.
+    BareSetnsCloned,
 }
 
 impl PairPlan {
@@ -68,8 +73,16 @@ impl PairPlan {
                 plan.cgroup = false;
                 plan
             }
+            PairPlan::FullSetnsCloned => cloned(PairPlan::FullSetns.plan(kernel)),
+            PairPlan::BareSetnsCloned => cloned(PairPlan::BareSetns.plan(kernel)),
         }
     }
+}
+
+/// `plan` with its process cloned into the container's pid namespace.
+fn cloned(mut plan: Plan) -> Plan {
+    plan.setns_entry = SetnsEntry::Clone;
+    plan
 }
 
 /// Bounds the checked driver loop: a launch over the mock ends in fewer

@@ -16,10 +16,12 @@
 use std::time::Duration;
 
 use cradle_core::child::pid_report;
+use cradle_core::framing::encode_to_bytes;
 use cradle_core::launch::Who;
 use cradle_core::message::ChildStep;
 use cradle_core::{
-    ChildError, ChildEvent, ChildHandshake, Command, Direction, ExitStatus, Kind, Limits, Pid, Step,
+    ChildError, ChildEvent, ChildHandshake, Command, Direction, ExitStatus, Kind, Limits, Message, Pid,
+    SetnsEntry, Step,
 };
 use cradle_mock::{At, CommandKind, Fault, Forgery, HelperPoint, ProcessPoint, Schedule};
 
@@ -59,6 +61,12 @@ pub enum Story {
     ChildHangs,
     /// The setns helper reports its own pid.
     ForgedPid,
+    /// The setns child (helper or cloned process) cannot join the
+    /// container's namespaces: it says so at once, and exits.
+    JoinFails,
+    /// The setns process cloned into the container writes a pid report,
+    /// which only a helper sends.
+    ProcessReportsPid,
     /// The caller never starts the held process.
     NeverStarted,
     /// The caller starts the process while it sets up, before its `ready`
@@ -103,9 +111,10 @@ pub struct Recording {
 }
 
 /// The shapes the corpus records, by name.
-pub fn shapes() -> [(&'static str, Shape); 4] {
+pub fn shapes() -> [(&'static str, Shape); 6] {
     let init = Shape {
         kind: Kind::Init,
+        setns_entry: SetnsEntry::Helper,
         cgroup: false,
         user_namespace: false,
         veths: 0,
@@ -115,6 +124,10 @@ pub fn shapes() -> [(&'static str, Shape); 4] {
     let setns = Shape {
         kind: Kind::Setns,
         ..init
+    };
+    let setns_clone = Shape {
+        setns_entry: SetnsEntry::Clone,
+        ..setns
     };
     [
         ("init", init),
@@ -137,6 +150,14 @@ pub fn shapes() -> [(&'static str, Shape); 4] {
                 ..setns
             },
         ),
+        ("setns-clone", setns_clone),
+        (
+            "setns-clone-cgroup",
+            Shape {
+                cgroup: true,
+                ..setns_clone
+            },
+        ),
     ]
 }
 
@@ -145,7 +166,7 @@ pub fn record(shape: Shape, story: Story) -> Recording {
     let mut recorder = Recorder {
         launch: CheckedLaunch::new(shape),
         child: ChildHandshake::new(Limits::default()),
-        kind: shape.kind,
+        helper: spawns_helper(shape),
         story,
         ops: Vec::new(),
         child_ops: Vec::new(),
@@ -185,7 +206,12 @@ pub fn seed_corpus() -> Vec<Seed> {
         let commands = planned_commands(shape);
         stories.extend((1..=commands).map(|n| (format!("command-{n}-fails"), Story::CommandFails(n))));
         if shape.kind == Kind::Setns {
-            stories.push(("forged-pid".to_owned(), Story::ForgedPid));
+            stories.push(if spawns_helper(shape) {
+                ("forged-pid".to_owned(), Story::ForgedPid)
+            } else {
+                ("process-reports-pid".to_owned(), Story::ProcessReportsPid)
+            });
+            stories.push(("join-fails".to_owned(), Story::JoinFails));
         }
         if shape.plan().config.hold {
             stories.extend([
@@ -259,6 +285,14 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
         ("init-bare".to_owned(), scenario(PairPlan::BareInit, vec![])),
         ("setns-full".to_owned(), scenario(PairPlan::FullSetns, vec![])),
         ("setns-bare".to_owned(), scenario(PairPlan::BareSetns, vec![])),
+        (
+            "setns-cloned-full".to_owned(),
+            scenario(PairPlan::FullSetnsCloned, vec![]),
+        ),
+        (
+            "setns-cloned-bare".to_owned(),
+            scenario(PairPlan::BareSetnsCloned, vec![]),
+        ),
     ];
     let init_faults = [
         (
@@ -459,6 +493,75 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
             scenario(PairPlan::FullSetns, vec![fault]),
         ));
     }
+    // The cloned process in place of the helper: it joins the namespaces
+    // itself, and a pid report from it is unexpected.
+    let joining = process(ProcessPoint::Join);
+    let cloned_faults = [
+        (
+            "spawn-fails",
+            Fault::Fail {
+                command: CommandKind::Spawn,
+                errno: libc::EAGAIN,
+            },
+        ),
+        (
+            "join-refused",
+            Fault::Refuse {
+                at: joining,
+                errno: libc::EPERM,
+            },
+        ),
+        (
+            "dies-joining",
+            Fault::Die {
+                at: joining,
+                status: ExitStatus::Signaled(9),
+            },
+        ),
+        ("reports-pid", Fault::Unexpected { at: joining }),
+        ("hangs-up-joining", Fault::Hangup { at: joining }),
+        (
+            "enter-fails",
+            Fault::Fail {
+                command: CommandKind::EnterCgroup,
+                errno: 13,
+            },
+        ),
+        (
+            "send-fails",
+            Fault::Fail {
+                command: CommandKind::Send,
+                errno: libc::EPIPE,
+            },
+        ),
+        (
+            "refuses",
+            Fault::Refuse {
+                at: set_up(ChildStep::Capabilities),
+                errno: libc::EPERM,
+            },
+        ),
+        (
+            "dies-in-set-up",
+            Fault::Die {
+                at: set_up(ChildStep::OomScoreAdj),
+                status: ExitStatus::Signaled(9),
+            },
+        ),
+        (
+            "exec-fails",
+            Fault::Die {
+                at: process(ProcessPoint::Exec),
+                status: ExitStatus::Exited(127),
+            },
+        ),
+    ];
+    for (name, fault) in cloned_faults {
+        scenarios.push((
+            format!("setns-cloned-{name}"),
+            scenario(PairPlan::FullSetnsCloned, vec![fault]),
+        ));
+    }
     scenarios.push((
         "init-cancelled-bytewise".to_owned(),
         PairInput {
@@ -485,6 +588,13 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
             ..scenario(PairPlan::FullSetns, vec![])
         },
     ));
+    scenarios.push((
+        "setns-cloned-cancelled-entering-cgroup".to_owned(),
+        PairInput {
+            cancel_at: Some(Step::EnterCgroup),
+            ..scenario(PairPlan::FullSetnsCloned, vec![])
+        },
+    ));
     // Killed processes that take time to die: a few milliseconds, and
     // longer than any of the launch's waits (stuck in `D` state).
     let slow_to_die = |who, millis| Fault::SlowToDie {
@@ -496,6 +606,9 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
     };
     let helper_stalls = Fault::Stall {
         at: At::Helper(HelperPoint::Report),
+    };
+    let stalls_in_setns_set_up = Fault::Stall {
+        at: set_up(ChildStep::Cwd),
     };
     for (name, millis) in [("slow-to-die", 5), ("stuck-dying", 60_000)] {
         scenarios.push((
@@ -514,6 +627,13 @@ pub fn pair_scenarios() -> Vec<(String, PairInput)> {
                     slow_to_die(Who::Helper, millis),
                     slow_to_die(Who::Process, millis),
                 ],
+            ),
+        ));
+        scenarios.push((
+            format!("setns-cloned-stalls-{name}"),
+            scenario(
+                PairPlan::FullSetnsCloned,
+                vec![stalls_in_setns_set_up.clone(), slow_to_die(Who::Process, millis)],
             ),
         ));
     }
@@ -551,9 +671,16 @@ fn planned_commands(shape: Shape) -> usize {
             n += plan.config.networks.iter().filter(|i| i.has_host_side()).count();
             n += usize::from(plan.config.hold);
         }
-        Kind::Setns => n += 2 + usize::from(plan.cgroup),
+        // Adopt and reap the helper, if any; enter the cgroup.
+        Kind::Setns => n += 2 * usize::from(spawns_helper(shape)) + usize::from(plan.cgroup),
     }
     n
+}
+
+/// Whether a launch of `shape` spawns a setns helper, which reports the
+/// process it forks; otherwise the spawned process is the container's.
+fn spawns_helper(shape: Shape) -> bool {
+    shape.kind == Kind::Setns && shape.setns_entry == SetnsEntry::Helper
 }
 
 /// `bytes` cut into chunks of `size`.
@@ -564,7 +691,8 @@ fn chunks(bytes: &[u8], size: usize) -> Vec<Vec<u8>> {
 struct Recorder {
     launch: CheckedLaunch,
     child: ChildHandshake,
-    kind: Kind,
+    /// The spawn makes a setns helper (not the container process).
+    helper: bool,
     story: Story,
     ops: Vec<Op>,
     child_ops: Vec<ChildOp>,
@@ -620,7 +748,18 @@ impl Recorder {
         match command {
             Command::Spawn(_) if ok => {
                 self.op(Op::Spawned(pid(SPAWNED_PID)));
-                if self.kind == Kind::Setns {
+                if self.story == Story::JoinFails {
+                    let error = Message::Error(ChildError {
+                        message: "setns into /proc/4242/ns/mnt: operation not permitted".to_owned(),
+                        step: ChildStep::Setns,
+                        errno: Some(1),
+                    });
+                    self.child_writes(&encode_to_bytes(&error).expect("an error encodes"));
+                    self.op(Op::Exit {
+                        of: ExitOf::Spawned,
+                        status: ExitStatus::Exited(1),
+                    });
+                } else if self.helper {
                     let report = if self.story == Story::ForgedPid {
                         SPAWNED_PID
                     } else {
@@ -631,6 +770,8 @@ impl Recorder {
                         of: ExitOf::Spawned,
                         status: ExitStatus::Exited(0),
                     });
+                } else if self.story == Story::ProcessReportsPid {
+                    self.child_writes(&pid_report(REPORTED_PID));
                 }
             }
             Command::Send { bytes } if ok => {
@@ -696,9 +837,10 @@ impl Recorder {
     /// story says.
     fn child_answers(&mut self) {
         let configured = matches!(self.child.poll_event(), Some(ChildEvent::Config(_)));
-        let process = match self.kind {
-            Kind::Init => ExitOf::Spawned,
-            Kind::Setns => ExitOf::Adopted,
+        let process = if self.helper {
+            ExitOf::Adopted
+        } else {
+            ExitOf::Spawned
         };
         match self.story {
             Story::ChildHangs => return,
@@ -775,6 +917,7 @@ fn pid(raw: i32) -> Pid {
 
 #[cfg(test)]
 mod tests {
+    use cradle_core::message::MessageKind;
     use cradle_core::{Event, LaunchError};
 
     use super::*;
@@ -795,23 +938,87 @@ mod tests {
         launch.terminal().cloned().expect("the recorded story ends")
     }
 
+    fn failure(event: Event) -> LaunchError {
+        match event {
+            Event::Failed(error) => error,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_cloned_setns_seeds_run_the_spawned_process_and_fail_where_told() {
+        let pid = Pid::new(SPAWNED_PID).expect("a pid");
+        for shape in ["setns-clone", "setns-clone-cgroup"] {
+            let ends_in = |story: &str| seed_ends_in(&format!("{shape}-{story}"));
+            assert_eq!(ends_in("success"), Event::Running { pid });
+            assert!(matches!(
+                failure(ends_in("command-1-fails")),
+                LaunchError::Command {
+                    step: Step::Spawn,
+                    ..
+                }
+            ));
+            // It says so while the first command after the spawn is in
+            // flight.
+            let after_spawn = if shape.ends_with("cgroup") {
+                Step::EnterCgroup
+            } else {
+                Step::SendConfig
+            };
+            match failure(ends_in("join-fails")) {
+                LaunchError::Child { step, error } => {
+                    assert_eq!((step, error.step), (after_spawn, ChildStep::Setns));
+                }
+                other => panic!("expected the child's error, got {other:?}"),
+            }
+            assert!(matches!(
+                failure(ends_in("process-reports-pid")),
+                LaunchError::Unexpected {
+                    kind: MessageKind::Pid,
+                    ..
+                }
+            ));
+            assert!(matches!(
+                failure(ends_in("child-fails")),
+                LaunchError::Child {
+                    step: Step::AwaitReady,
+                    ..
+                }
+            ));
+            assert!(matches!(
+                failure(ends_in("child-dies")),
+                LaunchError::Exited {
+                    who: Who::Process,
+                    ..
+                }
+            ));
+            assert!(matches!(
+                failure(ends_in("child-hangs")),
+                LaunchError::TimedOut { .. }
+            ));
+        }
+        assert!(matches!(
+            failure(seed_ends_in("setns-clone-cgroup-command-2-fails")),
+            LaunchError::Command {
+                step: Step::EnterCgroup,
+                ..
+            }
+        ));
+    }
+
     #[test]
     fn the_hand_off_seeds_reach_created_and_its_failures() {
         let pid = Pid::new(SPAWNED_PID).expect("a pid");
         assert_eq!(seed_ends_in("init-full-handed-off"), Event::Created { pid });
-        let failed_at = |event| match event {
-            Event::Failed(error) => error,
-            other => panic!("expected a failure, got {other:?}"),
-        };
         assert!(matches!(
-            failed_at(seed_ends_in("init-full-hand-off-fails")),
+            failure(seed_ends_in("init-full-hand-off-fails")),
             LaunchError::Command {
                 step: Step::HandOff,
                 ..
             }
         ));
         assert!(matches!(
-            failed_at(seed_ends_in("init-full-dies-handed-off")),
+            failure(seed_ends_in("init-full-dies-handed-off")),
             LaunchError::Exited {
                 step: Step::HandOff,
                 status: ExitStatus::Signaled(9),
