@@ -37,15 +37,37 @@ const RUN_POINTS: &[(&str, bool)] = &[
 /// The points of `exec` in a running container.
 const EXEC_POINTS: &[&str] = &[
     "spawn",
+    "enter cgroup",
+    "send config",
+    "await ready",
+    "await exec",
+];
+
+/// The points of an exec through the setns helper: into a container whose
+/// v1 pids cgroup has a limit, which a process cloned and moved in would
+/// escape.
+const HELPER_EXEC_POINTS: &[&str] = &[
+    "spawn",
     "pid report",
     "adopt",
     "helper exit",
     "reap helper",
     "enter cgroup",
     "send config",
-    "await ready",
-    "await exec",
 ];
+
+/// Whether this host has a v1 pids hierarchy (then a pids limit makes
+/// `exec` take the helper).
+fn v1_pids() -> bool {
+    fs::read_to_string("/proc/self/cgroup")
+        .expect("/proc/self/cgroup")
+        .lines()
+        .any(|line| {
+            line.split(':')
+                .nth(1)
+                .is_some_and(|list| list.split(',').any(|c| c == "pids"))
+        })
+}
 
 /// Any process still in a cgroup named `name`, in any hierarchy.
 fn processes_in(name: &str) -> Vec<String> {
@@ -226,16 +248,27 @@ fn exec_and_delete_killed_at_every_step_leave_nothing_delete_cannot_remove() {
     }
     let sandbox = Sandbox::new("crash-exec");
     let mut failures = Vec::new();
-    for (index, &point) in EXEC_POINTS.iter().enumerate() {
+    let cloned = EXEC_POINTS.iter().map(|&point| (point, false));
+    let helper = HELPER_EXEC_POINTS.iter().map(|&point| (point, true));
+    let helper = helper.filter(|_| v1_pids());
+    for (index, (point, limited)) in cloned.chain(helper).enumerate() {
         let id = sandbox.name(&format!("e{index}"));
-        sandbox.start_sleeping(&id);
+        let pids: &[&str] = if limited { &["--pids", "100"] } else { &[] };
+        sandbox
+            .cradle()
+            .args(["run", "-d", "--name", &id])
+            .args(pids)
+            .args(["--", "sleep", "1000"])
+            .assert()
+            .success();
         let status = bounded(
             sandbox
                 .std_cradle()
                 .env("CRADLE_TEST_KILL_AT", point)
                 .args(["exec", &id, "--", "sleep", "1000"]),
         );
-        let case = format!("exec killed at {point:?}");
+        let through = if limited { " through the helper" } else { "" };
+        let case = format!("exec{through} killed at {point:?}");
         if !killed(status) {
             failures.push(format!("{case}: the point was not reached ({status})"));
         }

@@ -30,6 +30,10 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     let container = running_init(&args.id, &state)?;
     timings::begin("the plan and the launch's options");
     let mut plan = config::exec_plan(&args, &state, &Compiler::new(states))?;
+    // Cloned straight into the container's pid namespace where this
+    // process may enter it (root may) and its pids limit holds the clone:
+    // no helper to fork and reap.
+    plan.setns_entry = container.setns_entry(state.cgroup.as_ref());
     plan.config.report_timings = timings::enabled();
     // Where the terminal the process makes goes: to the caller's console
     // socket, or relayed here (in the foreground only).
