@@ -237,7 +237,8 @@ fn cradle_exec(init: &Process, binary: Option<PathBuf>) -> impl Fn() {
             Some(binary) => Options::new().init_binary(binary),
             None => Options::new(),
         };
-        let plan = Plan::setns(Config::new(["/bin/true"]));
+        let mut plan = Plan::setns(Config::new(["/bin/true"]));
+        plan.setns_entry = container.setns_entry(None);
         let mut process = Process::start(plan, options.container(container)).expect("cradle exec");
         let status = process.wait().expect("cradle wait");
         assert!(status.success(), "/bin/true in cradle exec: {status}");
