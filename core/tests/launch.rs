@@ -279,6 +279,18 @@ impl Driver {
         self.waiting();
     }
 
+    /// Runs a setns launch whose process is cloned into the container's
+    /// pid namespace (no cgroup) up to waiting for `ready`.
+    fn cloned_setns_to_await_ready(&mut self) {
+        assert!(matches!(self.launch.poll_command(), Some(Command::Spawn(_))));
+        self.spawned(CHILD);
+        self.expect(config_line(&self.plan));
+        self.ok();
+        self.expect(Command::ShutdownWrite);
+        self.ok();
+        self.waiting();
+    }
+
     /// Completes every ending command with success and returns them with
     /// the terminal event.
     #[track_caller]
@@ -592,26 +604,6 @@ fn a_setns_process_cloned_into_the_pid_namespace_is_the_process() {
 }
 
 #[test]
-fn a_cloned_setns_process_that_fails_is_killed_and_reaped_with_nothing_to_sweep() {
-    let mut d = Driver::new(setns_clone_plan(false));
-    d.launch.poll_command();
-    d.spawned(CHILD);
-    d.expect(config_line(&d.plan.clone()));
-    d.ok();
-    d.expect(Command::ShutdownWrite);
-    d.ok();
-    d.say(Message::Error(child_error()));
-    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
-    assert_eq!(
-        error,
-        LaunchError::Child {
-            step: Step::AwaitReady,
-            error: child_error()
-        }
-    );
-}
-
-#[test]
 fn a_pid_report_from_a_cloned_setns_process_is_unexpected() {
     let mut d = Driver::new(setns_clone_plan(false));
     d.launch.poll_command();
@@ -630,12 +622,7 @@ fn a_pid_report_from_a_cloned_setns_process_is_unexpected() {
 #[test]
 fn a_cloned_setns_process_exiting_before_ready_fails_with_its_status() {
     let mut d = Driver::new(setns_clone_plan(false));
-    d.launch.poll_command();
-    d.spawned(CHILD);
-    d.expect(config_line(&d.plan.clone()));
-    d.ok();
-    d.expect(Command::ShutdownWrite);
-    d.ok();
+    d.cloned_setns_to_await_ready();
     d.exit(CHILD, ExitStatus::Exited(1));
     d.eof();
     let error = d.fails_with(&[reap(CHILD), Command::Close]);
@@ -694,17 +681,30 @@ fn a_failed_spawn_destroys_the_cgroup_made_for_it() {
 
 #[test]
 fn a_child_error_is_the_launch_error() {
-    let mut d = Driver::new(init_plan());
-    d.init_to_await_ready();
-    d.say(Message::Error(child_error()));
-    let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
-    assert_eq!(
-        error,
-        LaunchError::Child {
-            step: Step::AwaitReady,
-            error: child_error()
-        }
-    );
+    // An init, or a setns process cloned into the container: the spawned
+    // child is the process, killed and reaped with no helper's strays to
+    // sweep.
+    for cloned in [false, true] {
+        let mut d = if cloned {
+            let mut d = Driver::new(setns_clone_plan(false));
+            d.cloned_setns_to_await_ready();
+            d
+        } else {
+            let mut d = Driver::new(init_plan());
+            d.init_to_await_ready();
+            d
+        };
+        d.say(Message::Error(child_error()));
+        let error = d.fails_with(&[kill(CHILD), reap(CHILD), Command::Close]);
+        assert_eq!(
+            error,
+            LaunchError::Child {
+                step: Step::AwaitReady,
+                error: child_error()
+            },
+            "cloned: {cloned}"
+        );
+    }
 }
 
 #[test]

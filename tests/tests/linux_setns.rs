@@ -108,9 +108,14 @@ impl Drop for Running {
     }
 }
 
-/// Both ways into the container's pid namespace: each test of a property
-/// both have runs with each.
-const ENTRIES: [SetnsEntry; 2] = [SetnsEntry::Helper, SetnsEntry::Clone];
+/// Both ways into the container's pid namespace, for each test of a
+/// property both have to run with; each is named on stderr as its turn
+/// comes, for a failure's output.
+fn entries() -> impl Iterator<Item = SetnsEntry> {
+    [SetnsEntry::Helper, SetnsEntry::Clone]
+        .into_iter()
+        .inspect(|entry| eprintln!("{entry:?}"))
+}
 
 /// A setns plan for `args`, entering the container's cgroups by `entry`.
 fn exec_plan(args: &[&str], entry: SetnsEntry) -> Plan {
@@ -126,9 +131,7 @@ fn the_process_is_in_the_container() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let (mut stdout, write) = linux::pipe();
         let script = "cat /etc/marker; echo; hostname; echo $$; ls /; echo done; exec sleep 100";
@@ -186,9 +189,7 @@ fn the_process_joins_a_user_namespace_first() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         // An identity map: a container of a shifted map cannot make its mounts
         // private yet (user namespaces proper are another issue's), nor have a
         // rootfs.
@@ -236,9 +237,7 @@ fn the_process_has_its_own_args_env_cwd_user_and_rlimits() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let mut plan = exec_plan(
             &[
@@ -279,9 +278,7 @@ fn the_process_is_born_in_the_containers_cgroups() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let init = fs::read_to_string(format!("/proc/{}/cgroup", container.pid())).expect("cgroup");
         let leftovers = Leftovers::before();
@@ -368,9 +365,7 @@ fn a_cgroup_the_helper_cannot_join_fails_the_launch_as_it_reports() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let leftovers = Leftovers::before();
         let mut options = container.options();
@@ -435,9 +430,7 @@ fn a_missing_command_fails_at_exec_with_enoent() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let leftovers = Leftovers::before();
         let result = Process::start(exec_plan(&["/no/such/command"], entry), container.options());
@@ -461,9 +454,7 @@ fn a_setns_process_cannot_set_up_the_container() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let leftovers = Leftovers::before();
         let mut plan = exec_plan(&["/bin/true"], entry);
@@ -496,9 +487,7 @@ fn an_exited_container_is_refused_at_once() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let mut container = Running::start();
         let pid = container.init.pid();
         let start_time = container.init.start_time().expect("start time");
@@ -600,9 +589,7 @@ fn a_hundred_execs_in_a_row_leave_nothing() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let leftovers = Leftovers::before();
         for round in 0..100 {
@@ -694,9 +681,7 @@ fn the_helper_or_the_process_killed_before_each_parent_step() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let timeout = Duration::from_secs(5);
         // `cat` runs until the test closes its stdin: killed, it cannot have
@@ -800,9 +785,7 @@ fn the_process_killed_at_each_of_its_steps() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let timeout = Duration::from_secs(5);
         for step in PROCESS_STEPS {
@@ -881,9 +864,7 @@ fn a_process_that_stalls_times_out_with_its_step() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let leftovers = Leftovers::before();
         let mut plan = exec_plan(&["/bin/true"], entry);
@@ -910,9 +891,7 @@ fn a_preserved_descriptor_is_passed_on() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let (mut read, write) = linux::pipe();
         let mut plan = exec_plan(&["/bin/sh", "-c", "ls /proc/self/fd >&3"], entry);
@@ -939,9 +918,7 @@ fn a_detached_process_runs_on_for_the_caller_to_reap() {
         return;
     }
     let _serial = serial();
-    for entry in ENTRIES {
-        // Which way in, for a failure's output.
-        eprintln!("{entry:?}");
+    for entry in entries() {
         let container = Running::start();
         let (read, write) = linux::pipe();
         // It exits once the test closes its stdin: detaching killed nothing.

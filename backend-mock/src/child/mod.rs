@@ -1,8 +1,9 @@
 //! The simulated programs a launch starts.
 //!
 //! The container process (an init, or a setns process: cloned by the
-//! parent, or forked by a setns helper) runs the core's real child machine, [`ChildHandshake`]; the setns helper
-//! reports with the core's [`pid_report`]. Each program moves through its
+//! parent, or forked by a setns helper) runs the core's real child
+//! machine, [`ChildHandshake`]; the setns helper reports with the core's
+//! [`pid_report`]. Each program moves through its
 //! points ([`ProcessPoint`], [`HelperPoint`]) one step at a time; on
 //! arriving at a point it looks up the faults scripted there.
 
