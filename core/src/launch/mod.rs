@@ -88,8 +88,8 @@ pub enum Event {
 /// ([`Command::ReapStrays`]) between the helper's kill and its reap.
 #[derive(Debug)]
 pub struct Launch {
-    kind: Kind,
-    /// What the spawn starts: for setns, a helper or the process itself.
+    /// What the spawn starts: an init, or for setns a helper or the process
+    /// itself (which says the launch's kind).
     role: Role,
     config: Bytes,
     new_namespaces: Vec<NamespaceKind>,
@@ -209,7 +209,6 @@ impl Launch {
         let interfaces = plan.config.networks.clone();
         let steps = steps(&plan, &interfaces);
         Ok(Launch {
-            kind: plan.kind,
             role: match (plan.kind, plan.setns_entry) {
                 (Kind::Init, _) => Role::Init,
                 (Kind::Setns, SetnsEntry::Helper) => Role::SetnsHelper,
@@ -273,7 +272,6 @@ impl Launch {
     /// a running container).
     pub fn resume(pid: Pid, timeout: Duration, limits: crate::Limits, now: Time) -> Launch {
         Launch {
-            kind: Kind::Init,
             role: Role::Init,
             config: Bytes::new(),
             new_namespaces: Vec::new(),
@@ -331,7 +329,10 @@ impl Launch {
 
     /// Init or setns.
     pub fn kind(&self) -> Kind {
-        self.kind
+        match self.role {
+            Role::Init => Kind::Init,
+            Role::SetnsHelper | Role::SetnsProcess => Kind::Setns,
+        }
     }
 
     /// Whether the driver should read the socket.
