@@ -56,19 +56,6 @@ const HELPER_EXEC_POINTS: &[&str] = &[
     "send config",
 ];
 
-/// Whether this host has a v1 pids hierarchy (then a pids limit makes
-/// `exec` take the helper).
-fn v1_pids() -> bool {
-    fs::read_to_string("/proc/self/cgroup")
-        .expect("/proc/self/cgroup")
-        .lines()
-        .any(|line| {
-            line.split(':')
-                .nth(1)
-                .is_some_and(|list| list.split(',').any(|c| c == "pids"))
-        })
-}
-
 /// Any process still in a cgroup named `name`, in any hierarchy.
 fn processes_in(name: &str) -> Vec<String> {
     let suffix = format!("/{name}");
@@ -250,7 +237,8 @@ fn exec_and_delete_killed_at_every_step_leave_nothing_delete_cannot_remove() {
     let mut failures = Vec::new();
     let cloned = EXEC_POINTS.iter().map(|&point| (point, false));
     let helper = HELPER_EXEC_POINTS.iter().map(|&point| (point, true));
-    let helper = helper.filter(|_| v1_pids());
+    // With a v1 pids hierarchy, a pids limit makes `exec` take the helper.
+    let helper = helper.filter(|_| common::own_pids_cgroup().is_some());
     for (index, (point, limited)) in cloned.chain(helper).enumerate() {
         let id = sandbox.name(&format!("e{index}"));
         let pids: &[&str] = if limited { &["--pids", "100"] } else { &[] };

@@ -87,21 +87,6 @@ fn start_time(pid: i32) -> u64 {
         .expect("start time")
 }
 
-/// The test's own cgroup in the v1 pids hierarchy, and where it is mounted.
-fn own_pids_cgroup() -> Option<(String, PathBuf)> {
-    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let cgroup = text.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        controllers
-            .split(',')
-            .any(|c| c == "pids")
-            .then(|| path.to_owned())
-    })?;
-    let mount = PathBuf::from("/sys/fs/cgroup/pids");
-    mount.join("tasks").exists().then_some((cgroup, mount))
-}
-
 /// Writes `<root>/<id>/state.json` as `cradle run -d` would, with what the
 /// test gives.
 fn plant_state(
@@ -221,7 +206,7 @@ fn a_state_file_naming_a_host_process_does_not_get_it_signalled() {
     assert_refused(sandbox.cradle().args(["state", &bare]), "records no cgroup");
     victim.assert_alive();
     // A well-formed cgroup of the container's, which the process is not in.
-    if let Some((own, mount)) = own_pids_cgroup() {
+    if let Some((own, mount)) = common::own_pids_cgroup() {
         let shaped = sandbox.name("shaped");
         let cgroup = format!("{}/cradle-{shaped}", own.trim_end_matches('/'));
         plant_state(
@@ -269,7 +254,7 @@ fn a_state_file_naming_a_foreign_cgroup_does_not_get_it_killed_or_removed() {
     if !require_root("a_state_file_naming_a_foreign_cgroup_does_not_get_it_killed_or_removed") {
         return;
     }
-    let Some((own, mount)) = own_pids_cgroup() else {
+    let Some((own, mount)) = common::own_pids_cgroup() else {
         eprintln!("no v1 pids hierarchy: the foreign cgroup case needs one");
         return;
     };

@@ -202,3 +202,18 @@ pub fn try_read_until(master: &mut std::fs::File, seen: &mut String, needle: &st
     }
     Ok(())
 }
+
+/// The test's own cgroup in the v1 pids hierarchy, and where it is mounted.
+pub fn own_pids_cgroup() -> Option<(String, PathBuf)> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let cgroup = text.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "pids")
+            .then(|| path.to_owned())
+    })?;
+    let mount = PathBuf::from("/sys/fs/cgroup/pids");
+    mount.join("tasks").exists().then_some((cgroup, mount))
+}
