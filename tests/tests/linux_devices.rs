@@ -412,3 +412,173 @@ fn a_rule_the_kernel_refuses_midway_leaves_nothing_behind() {
     assert_removed(&outer.0);
     turn.finish();
 }
+
+// --- Device programs shared between launchers -------------------------------
+
+const LAUNCHER: &str = env!("CARGO_BIN_EXE_cradle-test-device-program");
+
+/// `cradle-test-device-program`: a launcher process of its own that shares
+/// device programs through `registry`, with a cgroup `name` (see the
+/// binary for `flags`).
+fn launcher(registry: &Path, name: &str, flags: &[&str]) -> Command {
+    let mut command = Command::new(LAUNCHER);
+    command.arg(registry).arg(name).args(flags);
+    command
+}
+
+/// The ids a launcher printed on its `programs: ` line.
+fn programs(stdout: &str) -> Vec<u32> {
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("programs: "))
+        .unwrap_or_else(|| panic!("no programs line in {stdout:?}"));
+    line.split(',')
+        .filter(|id| !id.is_empty())
+        .map(|id| id.parse().expect("a program id"))
+        .collect()
+}
+
+/// A launcher run to its end: the ids it printed.
+fn launch_once(registry: &Path, name: &str, flags: &[&str]) -> Vec<u32> {
+    let output = launcher(registry, name, flags)
+        .output()
+        .expect("run the launcher");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{name}: {}\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    programs(&stdout)
+}
+
+/// A launcher that keeps its cgroup, and so its program, until released.
+struct Held {
+    child: std::process::Child,
+    programs: Vec<u32>,
+}
+
+impl Held {
+    fn start(registry: &Path, name: &str, flags: &[&str]) -> Held {
+        let mut child = launcher(registry, name, &[flags, &["--hold"]].concat())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the launcher");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("its stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read its line");
+        Held {
+            programs: programs(&line),
+            child,
+        }
+    }
+
+    fn release(mut self) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().expect("wait for the launcher");
+        assert!(status.success(), "the held launcher: {status}");
+    }
+}
+
+/// The entries of a registry directory, by name, with what each holds.
+fn entries(registry: &Path) -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String)> = std::fs::read_dir(registry)
+        .expect("read the registry")
+        .flatten()
+        .map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(entry.path()).expect("read an entry");
+            (name, text)
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
+#[test]
+fn a_launcher_attaches_the_device_program_a_running_container_holds() {
+    let test = "a_launcher_attaches_the_device_program_a_running_container_holds";
+    let Some(turn) = CgroupTurn::take(test, PREFIX) else {
+        return;
+    };
+    let registry = tempfile::tempdir().expect("a registry");
+    // An entry whose program is long gone: the first new entry removes it.
+    let gone = "ffffffffffffffff";
+    std::fs::write(registry.path().join(gone), "4294967295\n").expect("write an entry");
+
+    let first = Held::start(registry.path(), &unique_name("first"), &[]);
+    let [held] = first.programs[..] else {
+        panic!("one program: {:?}", first.programs);
+    };
+    let after_first = entries(registry.path());
+    assert_eq!(after_first.len(), 1, "{after_first:?}");
+    assert_eq!(
+        after_first[0].1,
+        format!("{held:010}\n"),
+        "the entry names the program loaded"
+    );
+
+    let next = launch_once(registry.path(), &unique_name("next"), &[]);
+    assert_eq!(
+        next,
+        [held],
+        "the next launcher attached the program the first holds"
+    );
+
+    // Other rules: a program of their own, and an entry beside the first.
+    let other = launch_once(registry.path(), &unique_name("other"), &["--allow-all"]);
+    assert_eq!(other.len(), 1);
+    assert_ne!(other, [held], "other rules got the default rules' program");
+    assert_eq!(entries(registry.path()).len(), 2);
+
+    first.release();
+    turn.finish();
+}
+
+#[test]
+fn a_device_program_named_in_the_registry_is_checked_before_it_is_attached() {
+    let test = "a_device_program_named_in_the_registry_is_checked_before_it_is_attached";
+    let Some(turn) = CgroupTurn::take(test, PREFIX) else {
+        return;
+    };
+    // A device program that runs other instructions, held.
+    let elsewhere = tempfile::tempdir().expect("another registry");
+    let allow_all = Held::start(elsewhere.path(), &unique_name("allow-all"), &["--allow-all"]);
+    let [permissive] = allow_all.programs[..] else {
+        panic!("one program: {:?}", allow_all.programs);
+    };
+    // The name of the default rules' entry, as a launcher writes it.
+    let scratch = tempfile::tempdir().expect("a scratch registry");
+    launch_once(scratch.path(), &unique_name("name"), &[]);
+    let [(name, _)] = &entries(scratch.path())[..] else {
+        panic!("one entry: {:?}", entries(scratch.path()));
+    };
+
+    let registry = tempfile::tempdir().expect("a registry");
+    for forged in [
+        format!("{permissive:010}\n"),
+        "not an id\n".to_owned(),
+        String::new(),
+    ] {
+        std::fs::write(registry.path().join(name), &forged).expect("forge the entry");
+        let taken = launch_once(registry.path(), &unique_name("default"), &[]);
+        let [program] = taken[..] else {
+            panic!("one program: {taken:?}");
+        };
+        assert_ne!(
+            program, permissive,
+            "the entry {forged:?} had another program taken"
+        );
+        let rewritten = &entries(registry.path())[0].1;
+        assert_eq!(
+            *rewritten,
+            format!("{program:010}\n"),
+            "the entry names the program loaded"
+        );
+    }
+
+    allow_all.release();
+    turn.finish();
+}

@@ -14,7 +14,9 @@
 //!
 //! The program is assembled here from a handful of instructions, as runc
 //! and crun do, rather than with an eBPF toolchain crate: see
-//! [`program`]. Each `unsafe` block is one `bpf` syscall.
+//! [`program`]. The `bpf` calls are in `bpf`; a program another process
+//! loaded is taken rather than loaded again where `shared_programs` finds
+//! one.
 //!
 //! v1's own quirk is not reproduced in v2: in v1 a deny rule only takes
 //! access away from an earlier allow rule that names exactly the same
@@ -22,16 +24,15 @@
 //! Lists whose later rules name the same devices as the earlier ones, as
 //! the OCI default does, mean the same in both.
 
-use std::ffi::CString;
 use std::fmt;
-use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::error::CgroupError;
 use super::limits::Setting;
+use super::{bpf, shared_programs};
 
 /// One device cgroup rule (OCI `linux.resources.devices` entry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -339,6 +340,13 @@ impl Insn {
         Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
     }
 
+    /// The instruction as the kernel reads it, `struct bpf_insn`'s bytes.
+    pub(super) fn to_bytes(self) -> [u8; 8] {
+        let [off0, off1] = self.off.to_ne_bytes();
+        let [imm0, imm1, imm2, imm3] = self.imm.to_ne_bytes();
+        [self.code, self.regs, off0, off1, imm0, imm1, imm2, imm3]
+    }
+
     #[cfg(test)]
     fn dst(self) -> usize {
         #[cfg(target_endian = "little")]
@@ -457,46 +465,6 @@ pub(crate) fn program(rules: &[DeviceRule]) -> Vec<Insn> {
 
 // --- Loading and attaching ------------------------------------------------
 
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_ATTACH: libc::c_long = 8;
-const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
-const BPF_CGROUP_DEVICE: u32 = 6;
-const BPF_F_ALLOW_MULTI: u32 = 2;
-/// The program's license; a device program calls no GPL-only helper.
-const LICENSE: &str = "Apache-2.0";
-/// Room for the verifier's account of a refused program.
-const VERIFIER_LOG_SIZE: usize = 64 * 1024;
-
-/// The `BPF_PROG_LOAD` part of `union bpf_attr`, up to
-/// `expected_attach_type` (the kernel takes a shorter attr than its own).
-#[repr(C)]
-#[derive(Debug, Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-/// The `BPF_PROG_ATTACH` part of `union bpf_attr`.
-#[repr(C)]
-#[derive(Debug, Default)]
-struct ProgAttachAttr {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-    replace_bpf_fd: u32,
-}
-
 /// Attaches the program made from `rules` to the cgroup2 directory `dir`
 /// (open, at `path`, named in errors), beside the programs already there
 /// (`BPF_F_ALLOW_MULTI`): an access passes only if every program of the
@@ -511,7 +479,7 @@ pub fn attach_device_program(
 ) -> Result<(), CgroupError> {
     validate(rules)?;
     let program = loaded(program(rules), path)?;
-    attach(dir, &program, path)
+    bpf::attach(dir, &program, path)
 }
 
 /// How many programs a process keeps loaded.
@@ -523,115 +491,28 @@ const PROGRAMS_KEPT: usize = 8;
 /// One program may be attached to any number of cgroups.
 static LOADED: Mutex<Vec<(Vec<Insn>, Arc<OwnedFd>)>> = Mutex::new(Vec::new());
 
-/// The program of `insns`, loaded now or earlier by this process.
+/// The program of `insns`: loaded earlier by this process, else the one
+/// another process loaded if it is still there (see `shared_programs`),
+/// else loaded now.
 fn loaded(insns: Vec<Insn>, path: &Path) -> Result<Arc<OwnedFd>, CgroupError> {
     let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, program)) = loaded.iter().find(|(kept, _)| *kept == insns) {
         return Ok(Arc::clone(program));
     }
-    let program = Arc::new(load(&insns, path)?);
+    let program = match shared_programs::find(&insns) {
+        Some(program) => program,
+        None => {
+            let program = bpf::load(&insns, path)?;
+            shared_programs::remember(&insns, program.as_fd());
+            program
+        }
+    };
+    let program = Arc::new(program);
     if loaded.len() == PROGRAMS_KEPT {
         loaded.remove(0);
     }
     loaded.push((insns, Arc::clone(&program)));
     Ok(program)
-}
-
-/// `bpf(BPF_PROG_LOAD)`; when the kernel refuses the program, loads it
-/// again with a verifier log to report.
-fn load(insns: &[Insn], path: &Path) -> Result<OwnedFd, CgroupError> {
-    let license = CString::new(LICENSE).expect("no NUL in the license");
-    let mut name = [0u8; 16];
-    name[..12].copy_from_slice(b"cradle_devcg");
-    let insn_cnt = u32::try_from(insns.len()).map_err(|_| CgroupError::Bpf {
-        command: "BPF_PROG_LOAD",
-        path: path.to_owned(),
-        source: io::Error::from_raw_os_error(libc::E2BIG),
-        log: String::new(),
-    })?;
-    let mut attr = ProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        prog_name: name,
-        ..ProgLoadAttr::default()
-    };
-    // The instructions and the license `attr` points to outlive the
-    // call, and the kernel only reads them.
-    let ret = bpf(BPF_PROG_LOAD, &mut attr);
-    if ret >= 0 {
-        return owned_fd(ret);
-    }
-    let source = io::Error::last_os_error();
-    let mut log = vec![0u8; VERIFIER_LOG_SIZE];
-    attr.log_level = 1;
-    attr.log_size = VERIFIER_LOG_SIZE as u32;
-    attr.log_buf = log.as_mut_ptr() as u64;
-    // The kernel writes at most `log_size` bytes of the verifier's log
-    // into `log`, which outlives the call.
-    let ret = bpf(BPF_PROG_LOAD, &mut attr);
-    if ret >= 0 {
-        // Accepted the second time: whatever refused it first has passed.
-        return owned_fd(ret);
-    }
-    let end = log.iter().position(|byte| *byte == 0).unwrap_or(log.len());
-    Err(CgroupError::Bpf {
-        command: "BPF_PROG_LOAD",
-        path: path.to_owned(),
-        source,
-        log: String::from_utf8_lossy(&log[..end]).trim_end().to_owned(),
-    })
-}
-
-/// `bpf(BPF_PROG_ATTACH, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)`.
-fn attach(dir: BorrowedFd<'_>, program: &OwnedFd, path: &Path) -> Result<(), CgroupError> {
-    let fd = |fd: RawFd| u32::try_from(fd).expect("an open fd is not negative");
-    let mut attr = ProgAttachAttr {
-        target_fd: fd(dir.as_raw_fd()),
-        attach_bpf_fd: fd(program.as_raw_fd()),
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-        ..ProgAttachAttr::default()
-    };
-    // `attr` holds two fds that stay open for the call.
-    let ret = bpf(BPF_PROG_ATTACH, &mut attr);
-    if ret < 0 {
-        return Err(CgroupError::Bpf {
-            command: "BPF_PROG_ATTACH",
-            path: path.to_owned(),
-            source: io::Error::last_os_error(),
-            log: String::new(),
-        });
-    }
-    Ok(())
-}
-
-/// The `bpf_attr` prefixes this module passes to the kernel.
-trait BpfAttr {}
-impl BpfAttr for ProgLoadAttr {}
-impl BpfAttr for ProgAttachAttr {}
-
-/// `bpf(command, attr, sizeof attr)`; the raw return value (-1 with
-/// `errno` set on failure).
-fn bpf<Attr: BpfAttr>(command: libc::c_long, attr: &mut Attr) -> libc::c_long {
-    // SAFETY: `attr` is a `bpf_attr` prefix (one of the `repr(C)` types
-    // that implement `BpfAttr`) of the size passed; every pointer it holds
-    // is the caller's and outlives the call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            command,
-            std::ptr::from_mut(attr),
-            std::mem::size_of::<Attr>(),
-        )
-    }
-}
-
-fn owned_fd(ret: libc::c_long) -> Result<OwnedFd, CgroupError> {
-    let fd = RawFd::try_from(ret).expect("the kernel returns an int fd");
-    // SAFETY: BPF_PROG_LOAD returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
@@ -847,32 +728,6 @@ mod tests {
         }
     }
 
-    /// The verifier's count of instructions it walked to accept `insns`
-    /// (its `BPF_LOG_STATS` line: "processed N insns").
-    fn verifier_walk(insns: &[Insn]) -> usize {
-        const BPF_LOG_STATS: u32 = 4;
-        let license = CString::new(LICENSE).expect("no NUL");
-        let mut log = vec![0u8; VERIFIER_LOG_SIZE];
-        let mut attr = ProgLoadAttr {
-            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-            insn_cnt: u32::try_from(insns.len()).expect("a short program"),
-            insns: insns.as_ptr() as u64,
-            license: license.as_ptr() as u64,
-            log_level: BPF_LOG_STATS,
-            log_size: VERIFIER_LOG_SIZE as u32,
-            log_buf: log.as_mut_ptr() as u64,
-            ..ProgLoadAttr::default()
-        };
-        let ret = bpf(BPF_PROG_LOAD, &mut attr);
-        let end = log.iter().position(|byte| *byte == 0).unwrap_or(0);
-        let log = String::from_utf8_lossy(&log[..end]).into_owned();
-        assert!(ret >= 0, "refused: {} {log}", io::Error::last_os_error());
-        drop(owned_fd(ret));
-        log.split_once("processed ")
-            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no count in the verifier's log: {log}"))
-    }
-
     #[test]
     fn the_verifier_walks_each_instruction_once() {
         if !crate::root_gate::require_root("the_verifier_walks_each_instruction_once") {
@@ -885,7 +740,7 @@ mod tests {
         for rules in [DeviceRule::container_default(), long] {
             let program = program(&rules);
             // A straight line: nothing to walk twice, no state to keep.
-            assert_eq!(verifier_walk(&program), program.len());
+            assert_eq!(bpf::verifier_walk(&program), program.len());
         }
     }
 

@@ -93,7 +93,7 @@ pub enum CgroupError {
     /// A `bpf` syscall for the cgroup's v2 device program failed.
     #[error("cgroup v2: bpf({command}) for {path}: {source}{}", verifier_log(log))]
     Bpf {
-        /// `BPF_PROG_LOAD` or `BPF_PROG_ATTACH`.
+        /// `BPF_PROG_LOAD`, `BPF_PROG_ATTACH` or `BPF_PROG_QUERY`.
         command: &'static str,
         /// The cgroup's directory.
         path: PathBuf,

@@ -356,6 +356,17 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The ids of the device programs attached to its cgroup2 directory,
+    /// in the order they run (none without one): what guards its devices
+    /// there, besides the programs of the cgroups above.
+    pub fn device_programs(&self) -> Result<Vec<u32>, CgroupError> {
+        let Some(v2) = self.paths.v2() else {
+            return Ok(Vec::new());
+        };
+        let dir = open_dir(v2)?;
+        super::bpf::attached(dir.as_fd(), &v2.path)
+    }
+
     /// How long its creation and its attaches took, hierarchy by
     /// hierarchy (nothing for a cgroup [opened](Cgroup::open) rather than
     /// made).

@@ -15,7 +15,8 @@
 //!   kills everything in it, waits until it is empty and removes it.
 //! - [`DeviceRule`]s restrict the devices the container may open or
 //!   create: v1's `devices.allow`/`devices.deny`, or a `BPF_CGROUP_DEVICE`
-//!   program on v2 ([`attach_device_program`]).
+//!   program on v2 ([`attach_device_program`]), which processes that
+//!   [share](share_device_programs) a directory load once between them.
 //! - [`enter`] puts a setns process into a running container's cgroups;
 //!   [`pids_max`] reads their pids limit.
 //!
@@ -25,6 +26,7 @@
 //!
 //! Every wait has a deadline. Errors name the file and the hierarchy.
 
+mod bpf;
 mod detect;
 mod devices;
 mod error;
@@ -34,6 +36,7 @@ mod hierarchy;
 mod kill;
 mod limits;
 mod manager;
+mod shared_programs;
 mod wait;
 
 pub use detect::{Layout, Mode, MountedHierarchy};
@@ -45,3 +48,4 @@ pub use kill::DESTROY_BOUND;
 pub use limits::{HumanSize, Resources};
 pub use manager::{enter, pids_max, Cgroup, CgroupConfig, CgroupTimings};
 pub(crate) use manager::{unlimited_pids, v1_tasks};
+pub use shared_programs::share_device_programs;
