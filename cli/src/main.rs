@@ -11,6 +11,7 @@ mod config;
 mod confinement;
 mod console;
 mod crash;
+mod device_programs;
 mod error;
 mod escape;
 mod exit;

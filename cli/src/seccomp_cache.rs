@@ -105,11 +105,7 @@ fn usage(message: String) -> CliError {
 
 /// The cache directory in the state root, made if missing.
 fn open_cache(root: BorrowedFd<'_>) -> Option<std::os::fd::OwnedFd> {
-    match state_fs::mkdir_at(root, CACHE_DIR) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(_) => return None,
-    }
-    state_fs::open_dir_at(root, CACHE_DIR).ok()
+    state_fs::open_or_make_dir_at(root, CACHE_DIR)
 }
 
 /// The entry's name: a 64-bit FNV-1a (stable across builds, unlike std's

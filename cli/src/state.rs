@@ -495,6 +495,11 @@ impl Entry {
         &self.id
     }
 
+    /// The state root, as it was opened and checked.
+    pub(crate) fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+
     /// A path to `name` in the container's directory, through its
     /// descriptor (short, as a socket's address must be, and reaching
     /// this directory even if the root's path changes).

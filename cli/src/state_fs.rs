@@ -92,6 +92,17 @@ pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Er
     openat(dir, name, flags_dir(), Mode::empty())
 }
 
+/// The directory `name` in `dir`, made (mode `0700`) if missing.
+pub(crate) fn open_or_make_dir_at(dir: BorrowedFd<'_>, name: &str) -> Option<OwnedFd> {
+    match open_dir_at(dir, name) {
+        Err(Errno::ENOENT) => match mkdir_at(dir, name) {
+            Ok(()) | Err(Errno::EEXIST) => open_dir_at(dir, name).ok(),
+            Err(_) => None,
+        },
+        opened => opened.ok(),
+    }
+}
+
 /// Makes the directory `name` in `dir`, mode `0700`.
 pub(crate) fn mkdir_at(dir: BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
     mkdirat(dir, name, Mode::S_IRWXU)

@@ -57,6 +57,7 @@ pub(crate) fn create(states: &StateRoot, args: &CreateArgs) -> Result<(), CliErr
         options = options.on_step(crash::at_step);
     }
     let entry = states.create(&args.id, &record)?;
+    crate::device_programs::share(entry.root());
     crash::point("create: intent recorded");
     let mounts = record.shared_mounts.clone();
     match launch(plan, options, record, &entry, &prestart, args.pid_file.as_deref()) {

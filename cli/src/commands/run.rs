@@ -75,6 +75,7 @@ pub(crate) fn run(states: &StateRoot, args: Box<RunArgs>) -> Result<u8, CliError
     let record = intent(&args, &id, &run_plan)?;
     log_intent(&record);
     let entry = states.create(&id, &record)?;
+    crate::device_programs::share(entry.root());
     crash::point("run: intent recorded");
     timings::begin("the launch's options");
     let (attachment, options) = match attach(args.detach, args.tty, signals) {
@@ -360,6 +361,7 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
     plan.config.reaper = args.init;
     let signals = Signals::block()?;
     let entry = states.create(&id, &record)?;
+    crate::device_programs::share(entry.root());
     crash::point("run: intent recorded");
     let (attachment, options) = match attach(args.detach, plan.config.terminal.is_some(), signals) {
         Ok(prepared) => prepared,

@@ -344,10 +344,11 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
 }
 
 /// What a `cradle` state root holds beyond what its containers share:
-/// its entries but the compiled seccomp filters (`.seccomp`) and the
-/// directory a removed container leaves for the next one (`.spare`) while
-/// that is empty; a spare that holds anything is named with what it
-/// holds. Nothing for a root that does not exist.
+/// its entries but the compiled seccomp filters (`.seccomp`), the ids of
+/// the device programs loaded (`.devices`) and the directory a removed
+/// container leaves for the next one (`.spare`) while that is empty; a
+/// spare that holds anything is named with what it holds. Nothing for a
+/// root that does not exist.
 pub fn state_leftovers(root: &Path) -> Vec<String> {
     let entries = match fs::read_dir(root) {
         Ok(entries) => entries,
@@ -360,7 +361,7 @@ pub fn state_leftovers(root: &Path) -> Vec<String> {
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
     {
         match name.as_str() {
-            ".seccomp" => {}
+            ".seccomp" | ".devices" => {}
             ".spare" => left.extend(
                 fs::read_dir(root.join(&name))
                     .expect("read the spare directory")
