@@ -284,6 +284,7 @@ impl LinuxLaunch {
             // Its v1 cgroups are made after the clone; their `tasks` files
             // go with the config instead (see `spawn`'s end).
             join: &[],
+            fork_in: None,
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
         // While the child `exec`s the init binary; before it can read its
@@ -324,8 +325,10 @@ impl LinuxLaunch {
     /// helper counts against the limit until it exits, right after its
     /// fork (runc's does too): a container one process short of its limit
     /// cannot be joined through a helper. A cloned process is held to the
-    /// v2 limit by its clone; [`Container::setns_entry`] leaves a container
-    /// with a v1 limit to the helper.
+    /// v2 limit by its clone; under a v1 limit it is cloned in the
+    /// container's pids cgroup, which the launching thread enters for the
+    /// clone (and counts in meanwhile, as the helper does) and leaves
+    /// after (see `cgroup::fork_into_v1_pids`).
     fn spawn_setns(&mut self, spawn: &Spawn, process: bool) -> Result<Pid, Error> {
         if !self.processes.is_empty() {
             return Err(Error::OutOfOrder {
@@ -346,10 +349,22 @@ impl LinuxLaunch {
             .and_then(CgroupPaths::v2)
             .map(|dir| std::fs::File::open(&dir.path).map_err(Error::file(&dir.path)))
             .transpose()?;
+        // A process cloned into a container with a v1 pids limit is
+        // cloned in its pids cgroup, where the limit holds it, rather than
+        // joining it.
+        let fork_in = match paths.filter(|_| process) {
+            Some(paths) => cgroup::fork_into_v1_pids(paths)?,
+            None => None,
+        };
+        let born_in = fork_in
+            .as_ref()
+            .and_then(|_| paths?.v1_with("pids"))
+            .map(|dir| dir.file("tasks"));
         let join = match paths {
             Some(paths) => cgroup::v1_tasks(paths)
                 .map_err(Error::from)?
                 .into_iter()
+                .filter(|(_, path)| Some(path) != born_in.as_ref())
                 .map(|(tasks, path)| {
                     let report = Report::new(
                         &format!("write of 0 to {} before exec", path.display()),
@@ -373,6 +388,7 @@ impl LinuxLaunch {
             console: self.console.as_ref().map(AsFd::as_fd),
             target: Some(container.pidfd()),
             join: &join,
+            fork_in: fork_in.as_ref(),
         };
         let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
         self.spawned(pid, pidfd, parent_end, child_end);

@@ -88,9 +88,10 @@ pub(crate) fn oom_note(
     })
 }
 
-/// Whether a setns launch failed because the kernel refused a process:
-/// the helper's fork (the v1 pids controller), or the clone of the helper
-/// straight into the container's v2 cgroup, with `EAGAIN`. A full
+/// Whether a setns launch failed because the kernel refused a process
+/// with `EAGAIN`: a helper's fork, or the clone of the process (or of a
+/// helper) into the container's cgroup2 directory or from its v1 pids
+/// cgroup. A full
 /// `pids.max` does that; so would the host's own limit on processes, which
 /// the caller tells apart by the container's limit.
 pub(crate) fn fork_refused(error: &cradle_linux::Error) -> bool {

@@ -43,19 +43,6 @@ const EXEC_POINTS: &[&str] = &[
     "await exec",
 ];
 
-/// The points of an exec through the setns helper: into a container whose
-/// v1 pids cgroup has a limit, which a process cloned and moved in would
-/// escape.
-const HELPER_EXEC_POINTS: &[&str] = &[
-    "spawn",
-    "pid report",
-    "adopt",
-    "helper exit",
-    "reap helper",
-    "enter cgroup",
-    "send config",
-];
-
 /// Any process still in a cgroup named `name`, in any hierarchy.
 fn processes_in(name: &str) -> Vec<String> {
     let suffix = format!("/{name}");
@@ -235,11 +222,12 @@ fn exec_and_delete_killed_at_every_step_leave_nothing_delete_cannot_remove() {
     }
     let sandbox = Sandbox::new("crash-exec");
     let mut failures = Vec::new();
-    let cloned = EXEC_POINTS.iter().map(|&point| (point, false));
-    let helper = HELPER_EXEC_POINTS.iter().map(|&point| (point, true));
-    // With a v1 pids hierarchy, a pids limit makes `exec` take the helper.
-    let helper = helper.filter(|_| common::own_pids_cgroup().is_some());
-    for (index, (point, limited)) in cloned.chain(helper).enumerate() {
+    let free = EXEC_POINTS.iter().map(|&point| (point, false));
+    // With a v1 pids hierarchy, under a pids limit `exec` clones from the
+    // container's pids cgroup, which it enters for the clone.
+    let limited = EXEC_POINTS.iter().map(|&point| (point, true));
+    let limited = limited.filter(|_| common::own_pids_cgroup().is_some());
+    for (index, (point, limited)) in free.chain(limited).enumerate() {
         let id = sandbox.name(&format!("e{index}"));
         let pids: &[&str] = if limited { &["--pids", "100"] } else { &[] };
         sandbox
@@ -255,8 +243,8 @@ fn exec_and_delete_killed_at_every_step_leave_nothing_delete_cannot_remove() {
                 .env("CRADLE_TEST_KILL_AT", point)
                 .args(["exec", &id, "--", "sleep", "1000"]),
         );
-        let through = if limited { " through the helper" } else { "" };
-        let case = format!("exec{through} killed at {point:?}");
+        let under = if limited { " under a v1 pids limit" } else { "" };
+        let case = format!("exec{under} killed at {point:?}");
         if !killed(status) {
             failures.push(format!("{case}: the point was not reached ({status})"));
         }

@@ -996,53 +996,74 @@ fn the_helper_killed_at_each_of_its_steps() {
 }
 
 #[test]
-fn root_clones_into_the_pid_namespace_unless_a_v1_pids_limit_needs_the_fork() {
-    if !require_root("root_clones_into_the_pid_namespace_unless_a_v1_pids_limit_needs_the_fork") {
+fn root_clones_into_the_pid_namespace_held_to_the_pids_limit() {
+    if !require_root("root_clones_into_the_pid_namespace_held_to_the_pids_limit") {
         return;
     }
     let _serial = serial();
-    let paths = |container: &Running| {
-        container
+    let free = Running::start();
+    let handle = Container::of(&free.init).expect("container");
+    assert_eq!(handle.setns_entry(), SetnsEntry::Clone, "root");
+    drop(free);
+
+    // A move into a v1 cgroup is held to no pids limit, a fork there is:
+    // under a v1 limit the launching thread clones from the container's
+    // pids cgroup, where it counts meanwhile, as a helper does. A clone
+    // into a cgroup2 directory is held to its limit by the kernel.
+    let own = || fs::read_to_string("/proc/thread-self/cgroup").expect("own cgroups");
+    let before = own();
+    for (limit, fits) in [(2, false), (3, true)] {
+        let limited = Running::start_with(Resources {
+            pids_max: Some(limit),
+            ..Resources::default()
+        });
+        let cgroups = limited
             .init
             .cgroup()
             .expect("the container's cgroup")
             .paths()
-            .clone()
-    };
-    let free = Running::start();
-    let handle = Container::of(&free.init).expect("container");
-    assert_eq!(handle.setns_entry(None), SetnsEntry::Clone, "root, no cgroups");
-    assert_eq!(
-        handle.setns_entry(Some(&paths(&free))),
-        SetnsEntry::Clone,
-        "no pids limit"
-    );
-    drop(free);
-
-    // A move into a v1 cgroup is held to no pids limit; a clone into a v2
-    // one is, as a fork is.
-    let limited = Running::start_with(Resources {
-        pids_max: Some(2),
-        ..Resources::default()
-    });
-    let handle = Container::of(&limited.init).expect("container");
-    let cgroups = paths(&limited);
-    let entry = handle.setns_entry(Some(&cgroups));
-    if cgroups.v1_with("pids").is_some() {
-        assert_eq!(entry, SetnsEntry::Helper, "a v1 pids limit");
-    } else {
-        assert_eq!(entry, SetnsEntry::Clone, "a v2 pids limit");
-        // The init fills the limit with the clone: refused at the spawn.
+            .clone();
+        let dir = cgroups
+            .v1_with("pids")
+            .or(cgroups.v2())
+            .expect("a pids hierarchy");
+        let current = || fs::read_to_string(dir.file("pids.current")).expect("pids.current");
+        assert_eq!(current(), "1\n");
         let leftovers = Leftovers::before();
-        let result = Process::start(exec_plan(&["/bin/true"], entry), limited.options());
+        let (mut stdout, write) = linux::pipe();
+        let plan = exec_plan(
+            &["/bin/sh", "-c", "echo ready; exec sleep 100"],
+            SetnsEntry::Clone,
+        );
+        let result = Process::start(plan, limited.options().stdout(write));
+        // The thread counts too in v1: a limit of 2 is full there.
+        let refused = cgroups.v1_with("pids").is_some() && !fits;
         match result {
+            Ok(mut process) if !refused => {
+                assert_eq!(linux::read_line(&mut stdout, DEADLINE), "ready\n");
+                let cgroups = |pid: &str| fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+                assert_eq!(
+                    cgroups(&process.pid().to_string()),
+                    cgroups(&limited.pid()),
+                    "limit {limit}: in the container's cgroups"
+                );
+                assert_eq!(current(), "2\n", "limit {limit}: counted");
+                process.terminate().expect("terminate");
+            }
             Err(Error::Launch(LaunchError::Command {
                 step: Step::Spawn,
                 error,
-            })) => assert_eq!(error.errno, Some(libc::EAGAIN), "{error:?}"),
-            other => panic!("expected the clone refused, got {other:?}"),
+            })) if refused => assert_eq!(error.errno, Some(libc::EAGAIN), "limit {limit}: {error:?}"),
+            other => panic!("limit {limit}: expected refused = {refused}, got {other:?}"),
         }
-        leftovers.assert_none("a refused clone");
+        drop(stdout);
+        leftovers.assert_none("an exec at a pids limit");
+        assert_eq!(
+            own(),
+            before,
+            "limit {limit}: the launching thread went back to its cgroups"
+        );
+        assert_eq!(current(), "1\n", "limit {limit}: only the init is left");
     }
 }
 

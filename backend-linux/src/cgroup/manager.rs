@@ -445,6 +445,52 @@ pub fn pids_max(paths: &CgroupPaths) -> Result<Option<u64>, CgroupError> {
     })
 }
 
+/// The `tasks` files a launching thread forks through into a running
+/// container's v1 pids cgroup (see [`fork_into_v1_pids`]).
+#[derive(Debug)]
+pub(crate) struct PidsFork {
+    /// The container's v1 pids cgroup's.
+    pub(crate) container: OwnedFd,
+    /// The calling thread's own cgroup's, in the same hierarchy.
+    pub(crate) own: OwnedFd,
+}
+
+/// For a process cloned into a running container whose v1 pids cgroup,
+/// or an ancestor of it, has a limit: the `tasks` files to fork it there
+/// through. A process moved into a v1 cgroup is held to no limit, and one
+/// forked there is: so the calling thread moves itself into the
+/// container's pids cgroup (a write of `0` to `tasks` moves the writing
+/// thread alone, without the lock on every thread group), clones, and
+/// moves back. `None` where no limit applies, or the container has no v1
+/// pids cgroup.
+pub(crate) fn fork_into_v1_pids(paths: &CgroupPaths) -> Result<Option<PidsFork>, CgroupError> {
+    let Some(dir) = paths.v1_with("pids").filter(|dir| !unlimited_pids(dir)) else {
+        return Ok(None);
+    };
+    let unreachable = || CgroupError::Unreachable {
+        hierarchy: dir.hierarchy.clone(),
+        cgroup: dir.cgroup.clone(),
+        mount_point: dir.path.clone(),
+    };
+    // The hierarchy's mount: the container's directory, less its cgroup.
+    let depth = dir.cgroup.components().count().saturating_sub(1);
+    let mount = dir.path.ancestors().nth(depth).ok_or_else(unreachable)?;
+    let own_file = "/proc/thread-self/cgroup";
+    let own = crate::small_file::read_to_string(own_file).map_err(|source| CgroupError::Proc {
+        path: PathBuf::from(own_file),
+        source,
+    })?;
+    let own = parse_proc_cgroup(&own)
+        .into_iter()
+        .find(|membership| membership.hierarchy == dir.hierarchy)
+        .ok_or_else(unreachable)?;
+    let own_dir = mount.join(own.cgroup.strip_prefix("/").unwrap_or(&own.cgroup));
+    Ok(Some(PidsFork {
+        container: fs::open_tasks(&dir.hierarchy, &dir.path)?,
+        own: fs::open_tasks(&dir.hierarchy, &own_dir)?,
+    }))
+}
+
 /// Whether `dir` (a directory of a v1 pids hierarchy) and every ancestor
 /// of it below the hierarchy's root have no pids limit: a process moved in
 /// is then held to none, as one forked in would not be either. A file that

@@ -47,5 +47,5 @@ pub use hierarchy::{CgroupDir, CgroupPaths, Hierarchy, Version};
 pub use kill::DESTROY_BOUND;
 pub use limits::{HumanSize, Resources};
 pub use manager::{enter, pids_max, Cgroup, CgroupConfig, CgroupTimings};
-pub(crate) use manager::{unlimited_pids, v1_tasks};
+pub(crate) use manager::{fork_into_v1_pids, v1_tasks, PidsFork};
 pub use shared_programs::share_device_programs;

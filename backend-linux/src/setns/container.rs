@@ -9,7 +9,6 @@ use nix::poll::PollFlags;
 
 use cradle_core::{Pid, SetnsEntry};
 
-use crate::cgroup::{self, CgroupPaths};
 use crate::error::Error;
 use crate::process::Process;
 use crate::{clock, proc_stat, sys, wait, Signal};
@@ -112,22 +111,16 @@ impl Container {
         self.check_running().is_ok()
     }
 
-    /// How a setns process launched from the calling thread, entering the
-    /// container's `cgroups` (if any), gets into the container's pid
-    /// namespace: [`SetnsEntry::Clone`], the faster, where the thread can
-    /// enter that namespace for a clone (it tries, and sets itself back)
-    /// and that clone is held to the container's pids limit as the
-    /// helper's fork would be; else through a helper.
+    /// How a setns process launched from the calling thread gets into the
+    /// container's pid namespace: [`SetnsEntry::Clone`], the faster, where
+    /// the thread can enter that namespace for a clone (it tries, and sets
+    /// itself back); else through a helper.
     ///
-    /// A clone into a cgroup2 directory is held to its `pids.max`; a
-    /// process moved into a v1 one (as the cloned process joins its v1
-    /// hierarchies) is not. So a container whose v1 pids cgroup, or an
-    /// ancestor of it, has a limit is joined through the helper.
-    pub fn setns_entry(&self, cgroups: Option<&CgroupPaths>) -> SetnsEntry {
-        let v1_pids = cgroups.and_then(|paths| paths.v1_with("pids"));
-        if v1_pids.is_some_and(|dir| !cgroup::unlimited_pids(dir)) {
-            return SetnsEntry::Helper;
-        }
+    /// Either way the process is held to the container's pids limit: a
+    /// clone into a cgroup2 directory is held to its `pids.max`, and under
+    /// a v1 limit the clone is made in the container's v1 pids cgroup (see
+    /// `cgroup::fork_into_v1_pids`), as the helper's fork is.
+    pub fn setns_entry(&self) -> SetnsEntry {
         if crate::spawn::can_clone_into(self.pidfd()) {
             SetnsEntry::Clone
         } else {

@@ -7,6 +7,7 @@
 //! descriptors, sets its parent-death signal, waits for the release byte
 //! when asked to, and `exec`s.
 
+mod fork_in_v1;
 mod pid_namespace;
 mod pre_exec;
 mod report;
@@ -20,11 +21,13 @@ use nix::fcntl::{fcntl, FcntlArg};
 
 use cradle_core::{NamespaceKind, Pid};
 
+use self::fork_in_v1::ThreadInCgroup;
 pub(crate) use self::pid_namespace::can_clone_into;
 use self::pid_namespace::ChildrenInJoined;
 use self::pre_exec::PreExec;
 pub(crate) use self::report::Report;
 use self::report::Reports;
+use crate::cgroup::PidsFork;
 use crate::error::Error;
 use crate::options::InitBinary;
 use crate::sys::{self, Cloned};
@@ -171,6 +174,10 @@ pub(crate) struct CloneSpec<'a> {
     /// by writing `0` to each (see `Cgroup::v1_tasks`), each with the
     /// report of its failure.
     pub(crate) join: &'a [(OwnedFd, Report)],
+    /// Clone in this v1 cgroup, where it is held to the pids limit: the
+    /// calling thread moves itself there for the clone, and back (see
+    /// `cgroup::fork_into_v1_pids`).
+    pub(crate) fork_in: Option<&'a PidsFork>,
 }
 
 /// Clones the child, which `exec`s `program` with `socket` (the child's end)
@@ -292,6 +299,10 @@ pub(crate) fn clone_init(
     // For this clone only: set back when dropped on return, in the parent,
     // whether the clone succeeded or not (the child never returns).
     let _in_joined = spec.pid_namespace.map(ChildrenInJoined::enter).transpose()?;
+    let _in_cgroup = spec
+        .fork_in
+        .map(|fork| ThreadInCgroup::enter(fork.container.as_fd(), fork.own.as_fd()))
+        .transpose()?;
     // SAFETY: the child runs `PreExec::run` only, which makes
     // async-signal-safe calls and execs or exits; no flag shares memory or
     // threads with the parent; `spec.cgroup` is a valid fd when set.

@@ -31,9 +31,9 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     timings::begin("the plan and the launch's options");
     let mut plan = config::exec_plan(&args, &state, &Compiler::new(states))?;
     // Cloned straight into the container's pid namespace where this
-    // process may enter it (root may) and its pids limit holds the clone:
-    // no helper to fork and reap.
-    plan.setns_entry = container.setns_entry(state.cgroup.as_ref());
+    // process may enter it (root may), held to its pids limit: no helper
+    // to fork and reap.
+    plan.setns_entry = container.setns_entry();
     plan.config.report_timings = timings::enabled();
     // Where the terminal the process makes goes: to the caller's console
     // socket, or relayed here (in the foreground only).
