@@ -543,12 +543,18 @@ fn a_device_program_named_in_the_registry_is_checked_before_it_is_attached() {
     let Some(turn) = CgroupTurn::take(test, PREFIX) else {
         return;
     };
-    // A device program that runs other instructions, held.
+    // Device programs that run other instructions, held: one longer than
+    // the default rules' program, one as long.
     let elsewhere = tempfile::tempdir().expect("another registry");
-    let allow_all = Held::start(elsewhere.path(), &unique_name("allow-all"), &["--allow-all"]);
-    let [permissive] = allow_all.programs[..] else {
-        panic!("one program: {:?}", allow_all.programs);
+    let held = |label: &str, flag: &str| {
+        let launcher = Held::start(elsewhere.path(), &unique_name(label), &[flag]);
+        let [program] = launcher.programs[..] else {
+            panic!("one program: {:?}", launcher.programs);
+        };
+        (launcher, program)
     };
+    let (allow_all, permissive) = held("allow-all", "--allow-all");
+    let (other_minor, as_long) = held("other-minor", "--other-minor");
     // The name of the default rules' entry, as a launcher writes it.
     let scratch = tempfile::tempdir().expect("a scratch registry");
     launch_once(scratch.path(), &unique_name("name"), &[]);
@@ -557,18 +563,20 @@ fn a_device_program_named_in_the_registry_is_checked_before_it_is_attached() {
     };
 
     let registry = tempfile::tempdir().expect("a registry");
-    for forged in [
+    let forgeries = [
         format!("{permissive:010}\n"),
+        format!("{as_long:010}\n"),
         "not an id\n".to_owned(),
         String::new(),
-    ] {
+    ];
+    for forged in forgeries {
         std::fs::write(registry.path().join(name), &forged).expect("forge the entry");
         let taken = launch_once(registry.path(), &unique_name("default"), &[]);
         let [program] = taken[..] else {
             panic!("one program: {taken:?}");
         };
-        assert_ne!(
-            program, permissive,
+        assert!(
+            program != permissive && program != as_long,
             "the entry {forged:?} had another program taken"
         );
         let rewritten = &entries(registry.path())[0].1;
@@ -580,5 +588,6 @@ fn a_device_program_named_in_the_registry_is_checked_before_it_is_attached() {
     }
 
     allow_all.release();
+    other_minor.release();
     turn.finish();
 }

@@ -272,6 +272,14 @@ pub(super) fn verifier_walk(insns: &[Insn]) -> usize {
         .unwrap_or_else(|| panic!("no count in the verifier's log: {log}"))
 }
 
+// The layouts the kernel reads and writes (`union bpf_attr`'s parts,
+// `struct bpf_prog_info`'s start, `struct bpf_insn`).
+const _: () = assert!(std::mem::size_of::<GetFdByIdAttr>() == 12);
+const _: () = assert!(std::mem::size_of::<InfoByFdAttr>() == 16);
+const _: () = assert!(std::mem::size_of::<ProgInfo>() == 40);
+const _: () = assert!(std::mem::size_of::<ProgQueryAttr>() == 32);
+const _: () = assert!(std::mem::size_of::<Insn>() == 8);
+
 /// The `bpf_attr` prefixes this module passes to the kernel.
 trait BpfAttr {}
 impl BpfAttr for ProgLoadAttr {}

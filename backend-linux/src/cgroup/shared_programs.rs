@@ -69,7 +69,8 @@ pub(super) fn remember(insns: &[Insn], program: BorrowedFd<'_>) {
         return;
     };
     let name = entry_name(insns);
-    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    // Not blocking: a FIFO put in the entry's place does not hang this.
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     let mode = Mode::from_bits_truncate(0o600);
     let (file, new) = match openat(dir, name.as_str(), flags | OFlag::O_EXCL, mode) {
         Ok(file) => (file, true),
@@ -81,7 +82,8 @@ pub(super) fn remember(insns: &[Insn], program: BorrowedFd<'_>) {
     // Written over the last id, same width, not truncated: a truncation
     // frees the file's block, which a filesystem mounted with `discard`
     // waits for the device to drop (0.4 ms here). A reader that finds
-    // the file half written reads no id, or one that fails its check.
+    // the file half written reads no id, or a mix of two, which names
+    // no program or one checked as any other.
     let _ = unistd::write(&file, format!("{id:010}\n").as_bytes());
     if new {
         forget_freed(dir, &name);
@@ -110,7 +112,7 @@ fn forget_freed(dir: BorrowedFd<'_>, keep: &str) {
 
 /// The id in entry `name`, if it holds one.
 fn read_id(dir: BorrowedFd<'_>, name: &str) -> Option<u32> {
-    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
     let file = openat(dir, name, flags, Mode::empty()).ok()?;
     let mut buf = [0u8; 16];
     let n = unistd::read(&file, &mut buf).ok()?;

@@ -2,11 +2,14 @@
 //! between processes: it shares them through REGISTRY, as `cradle` shares
 //! them through its state root; makes the cgroup NAME in the cgroup2 tree
 //! alone, below its own cgroup, with the container's default device rules
-//! (`--allow-all`: with one more rule that allows everything); prints
+//! (`--allow-all`: with one more rule that allows everything;
+//! `--other-minor`: with `/dev/full`'s rule for 1:4 instead of 1:7, a
+//! program as long as the default one with other instructions); prints
 //! `programs: ` and the ids of the device programs attached to it; with
 //! `--hold`, keeps it until its stdin ends; and removes it.
 //!
-//! Usage: `cradle-test-device-program REGISTRY NAME [--allow-all] [--hold]`
+//! Usage: `cradle-test-device-program REGISTRY NAME [--allow-all]
+//! [--other-minor] [--hold]`
 
 #![forbid(unsafe_code)]
 
@@ -21,11 +24,18 @@ use cradle_linux::cgroup::{
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [registry, name, flags @ ..] = &args[..] else {
-        panic!("usage: cradle-test-device-program REGISTRY NAME [--allow-all] [--hold]");
+        panic!("usage: cradle-test-device-program REGISTRY NAME [--allow-all] [--other-minor] [--hold]");
     };
     let registry = registry.clone();
     cgroup::share_device_programs(move || File::open(&registry).ok().map(OwnedFd::from));
     let mut rules = DeviceRule::container_default();
+    if flags.iter().any(|flag| flag == "--other-minor") {
+        let full = rules
+            .iter_mut()
+            .find(|rule| rule.major == Some(1) && rule.minor == Some(7))
+            .expect("the default rules allow /dev/full");
+        full.minor = Some(4);
+    }
     if flags.iter().any(|flag| flag == "--allow-all") {
         rules.push(DeviceRule {
             allow: true,
