@@ -238,7 +238,7 @@ fn cradle_exec(init: &Process, binary: Option<PathBuf>) -> impl Fn() {
             None => Options::new(),
         };
         let mut plan = Plan::setns(Config::new(["/bin/true"]));
-        plan.setns_entry = container.setns_entry();
+        plan.setns_entry = container.setns_entry(None);
         let mut process = Process::start(plan, options.container(container)).expect("cradle exec");
         let status = process.wait().expect("cradle wait");
         assert!(status.success(), "/bin/true in cradle exec: {status}");

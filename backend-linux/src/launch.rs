@@ -813,8 +813,9 @@ impl Cgroups for LinuxLaunch {
         // The setns process was born in them all (see `spawn_setns`): this
         // checks that it still is, and writes nothing where it is. A
         // process cloned without a helper joins its v1 cgroups itself
-        // before its `exec`, maybe after this (a failure it reports), as an
-        // init does: the check is its v2 cgroup's, where it was cloned.
+        // before its `exec` (but a limited pids one, where it was cloned),
+        // maybe after this (a failure it reports), as an init does: the
+        // check is its v2 cgroup's, where it was cloned.
         let v2_only;
         let checked = if self.spawned_helper {
             paths

@@ -75,7 +75,7 @@
 //!     let container = Container::of(init)?;
 //!     let mut plan = Plan::setns(Config::new(["/bin/hostname"]));
 //!     // No cgroups to enter here.
-//!     plan.setns_entry = container.setns_entry();
+//!     plan.setns_entry = container.setns_entry(None);
 //!     let mut process = Process::start(plan, Options::new().container(container))?;
 //!     println!("exited with {}", process.wait()?);
 //!     Ok(())

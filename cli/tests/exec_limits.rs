@@ -88,10 +88,11 @@ fn a_full_pids_limit_refuses_exec_and_is_never_exceeded() {
     assert_eq!(one_line(&output.stderr), refused);
     assert_eq!(procs(&dir), container, "nothing is left in the container");
 
-    // Three at once. Each helper joins the cgroup before its fork and
-    // counts in pids.current until it exits a moment later (a move is not
-    // held to the limit, only a fork): the container's own processes, the
-    // ones in its pid namespace, must never be more than the limit.
+    // Three at once. Each launcher's thread enters the container's pids
+    // cgroup for its clone and counts in pids.current until it leaves a
+    // moment later (on cgroup2 the clone goes straight in): the
+    // container's own processes, the ones in its pid namespace, must never
+    // be more than the limit.
     let namespace = pid_namespace(*container.first().expect("a process")).expect("its pid namespace");
     let mut execs: Vec<Child> = (0..3)
         .map(|_| {
@@ -157,7 +158,7 @@ fn an_exec_within_the_limit_is_in_every_cgroup_of_the_container() {
     stdout.read_line(&mut line).expect("first line");
     assert_eq!(line, "ready\n");
 
-    // The process is cradle exec's child (the helper forked it as such).
+    // The process is cradle exec's child (cloned by it).
     let children: Vec<i32> = fs::read_dir(format!("/proc/{}/task", exec.id()))
         .expect("cradle exec's threads")
         .flatten()
@@ -179,7 +180,7 @@ fn an_exec_within_the_limit_is_in_every_cgroup_of_the_container() {
     for line in theirs.lines() {
         assert!(line.ends_with(&suffix), "not the container's: {line}");
     }
-    // The init and the process: the helper has gone.
+    // The init and the process: the launcher's thread has left.
     assert_eq!(read_number(&dir.join("pids.current")), 2);
 
     let pid = nix::unistd::Pid::from_raw(i32::try_from(exec.id()).expect("pid"));
@@ -190,5 +191,80 @@ fn an_exec_within_the_limit_is_in_every_cgroup_of_the_container() {
         .args(["delete", "--force", &name])
         .assert()
         .success();
+    sandbox.assert_clean();
+}
+
+/// Where the v1 pids hierarchy is mounted as a subtree of it, as a
+/// container sees its host's (`/docker/<id>` at `/sys/fs/cgroup/pids`),
+/// an exec under a limit finds the launcher's own cgroup through the
+/// mount and is cloned there, and one without a limit is cloned too. The commands run in a mount
+/// namespace of their own, moved into a cgroup below this test's, which
+/// the mount shows as its root.
+#[test]
+fn an_exec_under_a_limit_works_where_the_pids_hierarchy_is_mounted_as_a_subtree() {
+    let test = "an_exec_under_a_limit_works_where_the_pids_hierarchy_is_mounted_as_a_subtree";
+    if !require_root(test) {
+        return;
+    }
+    let Some((own, mount)) = common::own_pids_cgroup() else {
+        println!("{test}: no v1 pids hierarchy here; nothing to mount a subtree of");
+        return;
+    };
+    let sandbox = Sandbox::new("execsubtree");
+    let rootfs = common::BusyboxRootfs::new();
+    let outer = mount
+        .join(own.trim_start_matches('/'))
+        .join(sandbox.name("subtree"));
+    let inner = outer.join("inner");
+    fs::create_dir_all(&inner).expect("make the subtree's cgroup");
+    let script = r#"
+        set -eu
+        echo $$ > "$INNER/cgroup.procs"
+        mount --make-rprivate /
+        scratch=$(mktemp -d)
+        mount --bind "$INNER" "$scratch"
+        umount "$MOUNT"
+        mount --move "$scratch" "$MOUNT"
+        rmdir "$scratch"
+        cradle() { "$CRADLE" --root "$ROOT" "$@"; }
+        cradle run -d --name "$LIMITED" --pids 10 --rootfs "$ROOTFS" -- /bin/sleep 100 >/dev/null
+        cradle run -d --name "$FREE" --rootfs "$ROOTFS" -- /bin/sleep 100 >/dev/null
+        cradle exec --timings "$LIMITED" -- /bin/echo limited 2>&1
+        cradle exec --timings "$FREE" -- /bin/echo free 2>&1
+        cradle delete --force "$LIMITED"
+        cradle delete --force "$FREE"
+    "#;
+    let output = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", script])
+        .env("CRADLE", common::cradle_bin())
+        .env("ROOT", sandbox.root())
+        .env("ROOTFS", rootfs.path())
+        .env("INNER", &inner)
+        .env("MOUNT", &mount)
+        .env("LIMITED", sandbox.name("limited"))
+        .env("FREE", sandbox.name("free"))
+        .output()
+        .expect("run unshare");
+    // The shell is gone: its cgroups are empty.
+    fs::remove_dir(&inner).expect("remove the subtree's cgroup");
+    fs::remove_dir(&outer).expect("remove its parent");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.contains(&"limited") && lines.contains(&"free"), "{stdout}");
+    // Cloned, not forked by a helper: its phases would show.
+    assert!(
+        lines.iter().filter(|line| line.contains("launch:")).count() >= 8,
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("helper") && !stdout.contains("pid report"),
+        "{stdout}"
+    );
     sandbox.assert_clean();
 }

@@ -2261,3 +2261,54 @@ fn no_test_cgroup_is_left_in_any_hierarchy() {
     };
     turn.finish();
 }
+
+/// A thread of the process that kills passes through the cgroup's v1
+/// pids hierarchy, as a launcher's thread does to clone an exec under a
+/// v1 pids limit: the kill passes over the killer itself, and over nothing
+/// else. The thread moved is this process's main thread (its tid is the
+/// pid; `tasks` moves the thread it names), whose cgroups are the ones
+/// `/proc/<pid>/cgroup` shows: were the process killed, this test binary
+/// would die with it.
+#[test]
+fn a_kill_passes_over_the_process_that_kills() {
+    let Some(turn) = CgroupTurn::take("a_kill_passes_over_the_process_that_kills", PREFIX) else {
+        return;
+    };
+    let layout = host().only(Version::V1);
+    let pids = |hierarchy: &Hierarchy| matches!(hierarchy, Hierarchy::V1 { controllers } if controllers.iter().any(|c| c == "pids"));
+    let Some(mounted) = layout
+        .hierarchies()
+        .iter()
+        .find(|mounted| pids(&mounted.hierarchy))
+    else {
+        println!("no v1 pids hierarchy here: no launcher's thread passes through one");
+        turn.finish();
+        return;
+    };
+    // Where the main thread comes back to: the process's own cgroup.
+    let own = mounted
+        .dir(&mounted.own_cgroup)
+        .expect("the own cgroup is visible");
+    let cgroup =
+        Cgroup::create_in(&layout, &config(&unique_name("killer"), Resources::default())).expect("create");
+    let mut sleeper = Command::new("sleep").arg("1000").spawn().expect("spawn sleep");
+    let sleeper_pid = i32::try_from(sleeper.id()).expect("a pid");
+    cgroup.apply(sleeper_pid).expect("apply");
+    let main_thread = std::process::id().to_string();
+    let dir = cgroup
+        .paths()
+        .v1_with("pids")
+        .expect("the cgroup's pids directory");
+    std::fs::write(dir.file("tasks"), &main_thread).expect("move the main thread in");
+    cgroup.kill_all(Instant::now() + DEADLINE).expect("kill");
+    let mut status = None;
+    wait_until("the cgroup's process is killed", || {
+        status = sleeper.try_wait().expect("wait for sleep");
+        status.is_some()
+    });
+    assert_eq!(status.and_then(|status| status.signal()), Some(libc::SIGKILL));
+    std::fs::write(own.join("tasks"), &main_thread).expect("move the main thread back");
+    cgroup.destroy().expect("destroy");
+    assert_removed(&cgroup);
+    turn.finish();
+}

@@ -1003,7 +1003,7 @@ fn root_clones_into_the_pid_namespace_held_to_the_pids_limit() {
     let _serial = serial();
     let free = Running::start();
     let handle = Container::of(&free.init).expect("container");
-    assert_eq!(handle.setns_entry(), SetnsEntry::Clone, "root");
+    assert_eq!(handle.setns_entry(None), SetnsEntry::Clone, "root, no cgroups");
     drop(free);
 
     // A move into a v1 cgroup is held to no pids limit, a fork there is:
@@ -1023,6 +1023,12 @@ fn root_clones_into_the_pid_namespace_held_to_the_pids_limit() {
             .expect("the container's cgroup")
             .paths()
             .clone();
+        let handle = Container::of(&limited.init).expect("container");
+        assert_eq!(
+            handle.setns_entry(Some(&cgroups)),
+            SetnsEntry::Clone,
+            "root, a pids limit of {limit}"
+        );
         let dir = cgroups
             .v1_with("pids")
             .or(cgroups.v2())

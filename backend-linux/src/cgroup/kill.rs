@@ -89,9 +89,15 @@ impl Cgroup {
 
     /// `SIGKILL` to `pid` if it is in the cgroup: the pidfd pins the
     /// process, then `/proc/<pid>/cgroup` (the same process while the pidfd
-    /// can signal it) shows whether it is ours. `ESRCH` when it is not.
+    /// can signal it) shows whether it is ours. `ESRCH` when it is not, and
+    /// for this process: one of its threads may be passing through the
+    /// container's v1 pids cgroup to clone an exec there
+    /// (`fork_into_v1_pids`).
     fn kill_member(&self, pid: i32) -> io::Result<()> {
         let esrch = || io::Error::from_raw_os_error(libc::ESRCH);
+        if u32::try_from(pid).ok() == Some(std::process::id()) {
+            return Err(esrch());
+        }
         let pid = Pid::new(pid).ok_or_else(esrch)?;
         let pidfd = sys::pidfd_open(pid)?;
         let memberships =

@@ -467,34 +467,44 @@ pub(crate) fn fork_into_v1_pids(paths: &CgroupPaths) -> Result<Option<PidsFork>,
     let Some(dir) = paths.v1_with("pids").filter(|dir| !unlimited_pids(dir)) else {
         return Ok(None);
     };
-    let unreachable = || CgroupError::Unreachable {
-        hierarchy: dir.hierarchy.clone(),
-        cgroup: dir.cgroup.clone(),
-        mount_point: dir.path.clone(),
+    // The thread's own cgroup, where the mount shows it: a mount may show
+    // a subtree only (a container's view of the host's hierarchy).
+    let read = |path: &str| {
+        crate::small_file::read_lossy(path).map_err(|source| CgroupError::Proc {
+            path: PathBuf::from(path),
+            source,
+        })
     };
-    // The hierarchy's mount: the container's directory, less its cgroup.
-    let depth = dir.cgroup.components().count().saturating_sub(1);
-    let mount = dir.path.ancestors().nth(depth).ok_or_else(unreachable)?;
-    let own_file = "/proc/thread-self/cgroup";
-    let own = crate::small_file::read_to_string(own_file).map_err(|source| CgroupError::Proc {
-        path: PathBuf::from(own_file),
-        source,
-    })?;
-    let own = parse_proc_cgroup(&own)
-        .into_iter()
-        .find(|membership| membership.hierarchy == dir.hierarchy)
-        .ok_or_else(unreachable)?;
-    let own_dir = mount.join(own.cgroup.strip_prefix("/").unwrap_or(&own.cgroup));
+    let layout = Layout::parse(&read(MOUNTINFO)?, &read(THREAD_CGROUP)?);
+    let mounted = layout
+        .hierarchies()
+        .iter()
+        .find(|mounted| mounted.hierarchy == dir.hierarchy)
+        .ok_or_else(|| CgroupError::NoController {
+            controller: "pids",
+            path: PathBuf::from(MOUNTINFO),
+        })?;
+    let own_dir = mounted
+        .dir(&mounted.own_cgroup)
+        .ok_or_else(|| CgroupError::Unreachable {
+            hierarchy: dir.hierarchy.clone(),
+            cgroup: mounted.own_cgroup.clone(),
+            mount_point: mounted.mount_point.clone(),
+        })?;
     Ok(Some(PidsFork {
         container: fs::open_tasks(&dir.hierarchy, &dir.path)?,
         own: fs::open_tasks(&dir.hierarchy, &own_dir)?,
     }))
 }
 
+/// The calling thread's cgroups: in v1 each thread has its own.
+const THREAD_CGROUP: &str = "/proc/thread-self/cgroup";
+
 /// Whether `dir` (a directory of a v1 pids hierarchy) and every ancestor
 /// of it below the hierarchy's root have no pids limit: a process moved in
 /// is then held to none, as one forked in would not be either. A file that
-/// cannot be read or parsed counts as a limit.
+/// cannot be read or parsed counts as a limit: so does an ancestor a mount
+/// of a subtree hides, whose `pids.max` is not where this looks for it.
 pub(crate) fn unlimited_pids(dir: &CgroupDir) -> bool {
     let depth = dir.cgroup.components().count().saturating_sub(1);
     dir.path.ancestors().take(depth).all(|level| {

@@ -15,6 +15,7 @@ use cradle_core::{ExitStatus, Pid, Plan};
 
 use super::confinement::{self, Confined};
 use super::{process_setters, ProcessSpec};
+use crate::cgroup::Cgroup;
 use crate::{Container, Error, Process, Signal};
 
 /// How long a dropped container's processes and cgroup may take to go.
@@ -306,7 +307,7 @@ impl ExecCommand<'_> {
         )?;
         let mut plan = Plan::setns(config);
         plan.timeout = self.process.timeout;
-        plan.setns_entry = container.setns_entry();
+        plan.setns_entry = container.setns_entry(init.cgroup().map(Cgroup::paths));
         let mut options = self.process.options().container(container);
         if let Some(cgroup) = init.cgroup() {
             plan.cgroup = true;

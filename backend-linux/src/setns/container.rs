@@ -9,6 +9,7 @@ use nix::poll::PollFlags;
 
 use cradle_core::{Pid, SetnsEntry};
 
+use crate::cgroup::{self, CgroupPaths};
 use crate::error::Error;
 use crate::process::Process;
 use crate::{clock, proc_stat, sys, wait, Signal};
@@ -111,17 +112,21 @@ impl Container {
         self.check_running().is_ok()
     }
 
-    /// How a setns process launched from the calling thread gets into the
-    /// container's pid namespace: [`SetnsEntry::Clone`], the faster, where
-    /// the thread can enter that namespace for a clone (it tries, and sets
-    /// itself back); else through a helper.
+    /// How a setns process launched from the calling thread, entering the
+    /// container's `cgroups` (if any), gets into the container's pid
+    /// namespace: [`SetnsEntry::Clone`], the faster, where the thread can
+    /// enter that namespace for a clone (it tries, and sets itself back);
+    /// else through a helper.
     ///
     /// Either way the process is held to the container's pids limit: a
     /// clone into a cgroup2 directory is held to its `pids.max`, and under
-    /// a v1 limit the clone is made in the container's v1 pids cgroup (see
-    /// `cgroup::fork_into_v1_pids`), as the helper's fork is.
-    pub fn setns_entry(&self) -> SetnsEntry {
-        if crate::spawn::can_clone_into(self.pidfd()) {
+    /// a v1 limit the clone is made from the container's v1 pids cgroup,
+    /// as the helper's fork is, which the thread must be able to reach
+    /// and leave (see `cgroup::fork_into_v1_pids`; where it cannot, the
+    /// helper is taken).
+    pub fn setns_entry(&self, cgroups: Option<&CgroupPaths>) -> SetnsEntry {
+        let forks_in = cgroups.map_or(Ok(None), cgroup::fork_into_v1_pids);
+        if forks_in.is_ok() && crate::spawn::can_clone_into(self.pidfd()) {
             SetnsEntry::Clone
         } else {
             SetnsEntry::Helper

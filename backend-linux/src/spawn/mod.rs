@@ -299,18 +299,27 @@ pub(crate) fn clone_init(
     // For this clone only: set back when dropped on return, in the parent,
     // whether the clone succeeded or not (the child never returns).
     let _in_joined = spec.pid_namespace.map(ChildrenInJoined::enter).transpose()?;
-    let _in_cgroup = spec
+    let in_cgroup = spec
         .fork_in
         .map(|fork| ThreadInCgroup::enter(fork.container.as_fd(), fork.own.as_fd()))
         .transpose()?;
     // SAFETY: the child runs `PreExec::run` only, which makes
     // async-signal-safe calls and execs or exits; no flag shares memory or
     // threads with the parent; `spec.cgroup` is a valid fd when set.
-    match unsafe { sys::clone3(flags, spec.cgroup) } {
+    let cloned = match unsafe { sys::clone3(flags, spec.cgroup) } {
         Ok(Cloned::Child) => pre_exec.run(),
-        Ok(Cloned::Parent { pid, pidfd }) => Ok((pid, pidfd)),
-        Err(errno) => Err(Error::syscall("clone3")(errno)),
+        Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
+        Err(errno) => return Err(Error::syscall("clone3")(errno)),
+    };
+    // A thread that cannot get back would count against the container's
+    // limit, and charge it every fork: the launch fails, its child with it.
+    if let Some(Err(error)) = in_cgroup.map(ThreadInCgroup::leave) {
+        let (_, pidfd) = cloned;
+        let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(crate::Signal::SIGKILL));
+        let _ = crate::wait::reap_within(pidfd.as_fd(), crate::launch::REAP_BOUND);
+        return Err(error);
     }
+    Ok(cloned)
 }
 
 /// Where an init that holds after `ready` finds the read end of its start

@@ -33,7 +33,7 @@ pub(crate) fn exec(states: &StateRoot, args: ExecArgs) -> Result<u8, CliError> {
     // Cloned straight into the container's pid namespace where this
     // process may enter it (root may), held to its pids limit: no helper
     // to fork and reap.
-    plan.setns_entry = container.setns_entry();
+    plan.setns_entry = container.setns_entry(state.cgroup.as_ref());
     plan.config.report_timings = timings::enabled();
     // Where the terminal the process makes goes: to the caller's console
     // socket, or relayed here (in the foreground only).
