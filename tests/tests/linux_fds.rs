@@ -47,7 +47,8 @@ fn only_stdio_reaches_the_container() {
     let _serial = serial();
     let held = inheritable(50);
     let (mut process, stdin) = waiting(Vec::new());
-    assert_eq!(linux::fds_of(process.pid().as_raw()), BTreeSet::from([0, 1, 2]));
+    let stdio = BTreeSet::from([0, 1, 2]);
+    assert_eq!(linux::settled_fds_of(process.pid().as_raw(), &stdio), stdio);
     drop(stdin);
     assert_eq!(
         process.wait_timeout(linux::DEADLINE).expect("wait"),
@@ -70,7 +71,8 @@ fn preserved_descriptors_follow_stdio() {
     ];
     let (mut process, stdin) = waiting(preserved);
     let pid = process.pid().as_raw();
-    assert_eq!(linux::fds_of(pid), BTreeSet::from([0, 1, 2, 3, 4]));
+    let wanted = BTreeSet::from([0, 1, 2, 3, 4]);
+    assert_eq!(linux::settled_fds_of(pid, &wanted), wanted);
     let third = std::fs::read_link(format!("/proc/{pid}/fd/3")).expect("fd 3");
     assert_eq!(third, marker.path());
     assert_eq!(

@@ -173,7 +173,8 @@ fn the_process_is_in_the_container() {
         let cgroups = |pid: &str| fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
         assert_eq!(cgroups(&pid), cgroups(&container.pid()));
         // It sees stdio only (stdin is the test's, stdout the pipe, stderr ours).
-        assert_eq!(linux::fds_of(process.pid().as_raw()), BTreeSet::from([0, 1, 2]));
+        let stdio = BTreeSet::from([0, 1, 2]);
+        assert_eq!(linux::settled_fds_of(process.pid().as_raw(), &stdio), stdio);
         assert!(process.start_time().expect("start time") > 0);
         process.signal(cradle_linux::Signal::SIGTERM).expect("signal");
         assert_eq!(

@@ -302,6 +302,22 @@ pub fn fds_of(pid: i32) -> BTreeSet<i32> {
         .collect()
 }
 
+/// The descriptors open in process `pid` once its program has started,
+/// compared with `wanted`: a dynamically linked program's loader opens and
+/// closes its libraries as it starts, so a set other than `wanted` is
+/// looked at again until [`DEADLINE`]. A descriptor the process inherited
+/// stays, and is in the set returned.
+pub fn settled_fds_of(pid: i32, wanted: &BTreeSet<i32>) -> BTreeSet<i32> {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let fds = fds_of(pid);
+        if fds == *wanted || std::time::Instant::now() >= deadline {
+            return fds;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 /// The parent's children, zombies included, whichever thread forked them.
 pub fn children() -> BTreeSet<i32> {
     children_of(i32::try_from(std::process::id()).expect("a pid fits an i32"))
