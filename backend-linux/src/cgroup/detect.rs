@@ -17,6 +17,7 @@ use super::hierarchy::{Hierarchy, Version};
 /// The mount table, named in errors about what is mounted.
 pub(crate) const MOUNTINFO: &str = "/proc/self/mountinfo";
 const PROC_CGROUP: &str = "/proc/self/cgroup";
+const THREAD_CGROUP: &str = "/proc/thread-self/cgroup";
 
 /// How the host mounts its cgroups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,13 +70,24 @@ pub struct Layout {
 impl Layout {
     /// Reads `/proc/self/mountinfo` and `/proc/self/cgroup`.
     pub fn detect() -> Result<Layout, CgroupError> {
+        Layout::detect_from(PROC_CGROUP)
+    }
+
+    /// [`Layout::detect`] of the calling thread's cgroups
+    /// (`/proc/thread-self/cgroup`): in v1 a thread may be in cgroups of
+    /// its own.
+    pub(crate) fn detect_for_thread() -> Result<Layout, CgroupError> {
+        Layout::detect_from(THREAD_CGROUP)
+    }
+
+    fn detect_from(proc_cgroup: &str) -> Result<Layout, CgroupError> {
         let read = |path: &str| {
             crate::small_file::read_lossy(path).map_err(|source| CgroupError::Proc {
                 path: PathBuf::from(path),
                 source,
             })
         };
-        let layout = Layout::parse(&read(MOUNTINFO)?, &read(PROC_CGROUP)?);
+        let layout = Layout::parse(&read(MOUNTINFO)?, &read(proc_cgroup)?);
         if layout.hierarchies.is_empty() {
             return Err(CgroupError::NoHierarchy {
                 path: PathBuf::from(MOUNTINFO),

@@ -469,13 +469,7 @@ pub(crate) fn fork_into_v1_pids(paths: &CgroupPaths) -> Result<Option<PidsFork>,
     };
     // The thread's own cgroup, where the mount shows it: a mount may show
     // a subtree only (a container's view of the host's hierarchy).
-    let read = |path: &str| {
-        crate::small_file::read_lossy(path).map_err(|source| CgroupError::Proc {
-            path: PathBuf::from(path),
-            source,
-        })
-    };
-    let layout = Layout::parse(&read(MOUNTINFO)?, &read(THREAD_CGROUP)?);
+    let layout = Layout::detect_for_thread()?;
     let mounted = layout
         .hierarchies()
         .iter()
@@ -497,15 +491,12 @@ pub(crate) fn fork_into_v1_pids(paths: &CgroupPaths) -> Result<Option<PidsFork>,
     }))
 }
 
-/// The calling thread's cgroups: in v1 each thread has its own.
-const THREAD_CGROUP: &str = "/proc/thread-self/cgroup";
-
 /// Whether `dir` (a directory of a v1 pids hierarchy) and every ancestor
 /// of it below the hierarchy's root have no pids limit: a process moved in
 /// is then held to none, as one forked in would not be either. A file that
 /// cannot be read or parsed counts as a limit: so does an ancestor a mount
 /// of a subtree hides, whose `pids.max` is not where this looks for it.
-pub(crate) fn unlimited_pids(dir: &CgroupDir) -> bool {
+fn unlimited_pids(dir: &CgroupDir) -> bool {
     let depth = dir.cgroup.components().count().saturating_sub(1);
     dir.path.ancestors().take(depth).all(|level| {
         let path = level.join("pids.max");
