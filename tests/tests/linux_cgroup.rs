@@ -2275,11 +2275,10 @@ fn a_kill_passes_over_the_process_that_kills() {
         return;
     };
     let layout = host().only(Version::V1);
-    let pids = |hierarchy: &Hierarchy| matches!(hierarchy, Hierarchy::V1 { controllers } if controllers.iter().any(|c| c == "pids"));
     let Some(mounted) = layout
         .hierarchies()
         .iter()
-        .find(|mounted| pids(&mounted.hierarchy))
+        .find(|mounted| mounted.hierarchy.is_v1_with("pids"))
     else {
         println!("no v1 pids hierarchy here: no launcher's thread passes through one");
         turn.finish();

@@ -236,13 +236,7 @@ fn an_allow_all_rule_lets_everything_through_the_v2_program() {
     };
     let unified = Layout::detect().expect("detect").only(Version::V2);
     let mut rules = DeviceRule::container_default();
-    rules.push(DeviceRule {
-        allow: true,
-        kind: DeviceType::All,
-        major: None,
-        minor: None,
-        access: DeviceAccess::ALL,
-    });
+    rules.push(linux::allow_every_device());
     let cgroup = Cgroup::create_in(&unified, &config(&unique_name("allow-all"), rules)).expect("create");
     let cgroup = TestCgroup(cgroup);
     let results = probe(|pid| cgroup.0.apply(pid).expect("apply"));

@@ -1,27 +1,15 @@
 //! Launches that fail, as root: each failure comes back typed, naming the
 //! step where it happened and the errno.
 
-use cradle_core::{ChildError, ChildStep, Config, LaunchError, NamespaceKind, Plan};
+use cradle_core::{ChildStep, Config, NamespaceKind, Plan};
 use cradle_linux::cgroup::CgroupConfig;
 use cradle_linux::{Error, ErrorKind, Options, Process};
-use cradle_tests::linux::{self, new_namespaces, require_root};
+use cradle_tests::linux::{self, child_error, new_namespaces, require_root};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 
 fn launch(config: Config) -> Result<Process, Error> {
     Process::start(Plan::init(config), Options::new().init_binary(INIT))
-}
-
-/// The child's error, or a panic naming what came instead.
-fn child_error(result: Result<Process, Error>) -> ChildError {
-    match result {
-        Err(Error::Launch(LaunchError::Child { error, .. })) => error,
-        Err(other) => panic!("expected the child's error, got {other:?}"),
-        Ok(mut process) => {
-            let status = process.terminate();
-            panic!("expected the child's error, the process ran ({status:?})")
-        }
-    }
 }
 
 fn in_namespaces(args: &[&str]) -> Config {

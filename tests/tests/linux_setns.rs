@@ -346,16 +346,12 @@ fn a_full_pids_limit_refuses_the_fork() {
         assert_eq!(error.kind(), ErrorKind::ResourceLimit, "{error}");
         assert_eq!(error.errno(), Some(libc::EAGAIN), "{error}");
     }
-    match result {
-        Err(Error::Launch(LaunchError::Child { error, .. })) => {
-            assert_eq!(
-                (error.step, error.errno),
-                (ChildStep::Fork, Some(libc::EAGAIN)),
-                "{error:?}"
-            );
-        }
-        other => panic!("expected the fork refused, got {other:?}"),
-    }
+    let error = linux::child_error(result);
+    assert_eq!(
+        (error.step, error.errno),
+        (ChildStep::Fork, Some(libc::EAGAIN)),
+        "{error:?}"
+    );
     leftovers.assert_none("a refused fork");
     assert_eq!(current(), "1\n", "the helper is gone from the cgroup");
 }
@@ -435,16 +431,12 @@ fn a_missing_command_fails_at_exec_with_enoent() {
         let container = Running::start();
         let leftovers = Leftovers::before();
         let result = Process::start(exec_plan(&["/no/such/command"], entry), container.options());
-        match result {
-            Err(Error::Launch(LaunchError::Child { error, .. })) => {
-                assert_eq!(
-                    (error.step, error.errno),
-                    (ChildStep::Exec, Some(libc::ENOENT)),
-                    "{error:?}"
-                );
-            }
-            other => panic!("expected the child's exec error, got {other:?}"),
-        }
+        let error = linux::child_error(result);
+        assert_eq!(
+            (error.step, error.errno),
+            (ChildStep::Exec, Some(libc::ENOENT)),
+            "{error:?}"
+        );
         leftovers.assert_none("a missing command");
     }
 }
@@ -461,13 +453,9 @@ fn a_setns_process_cannot_set_up_the_container() {
         let mut plan = exec_plan(&["/bin/true"], entry);
         plan.config.hostname = Some("other".into());
         let result = Process::start(plan, container.options());
-        match result {
-            Err(Error::Launch(LaunchError::Child { error, .. })) => {
-                assert_eq!(error.step, ChildStep::Hostname, "{error:?}");
-                assert!(error.message.contains("cannot set a hostname"), "{error:?}");
-            }
-            other => panic!("expected the hostname refused, got {other:?}"),
-        }
+        let error = linux::child_error(result);
+        assert_eq!(error.step, ChildStep::Hostname, "{error:?}");
+        assert!(error.message.contains("cannot set a hostname"), "{error:?}");
         leftovers.assert_none("a refused hostname");
         // The container's own name, as its UTS namespace has it, is untouched.
         let seen = Command::new("nsenter")

@@ -346,13 +346,11 @@ mod tests {
             pid,
             cloned: false,
         };
-        assert_eq!(parse(OsStr::new("3:4:77")), Some(helper));
         let cloned = Variable {
-            socket_fd: 3,
-            target_fd: 4,
-            pid,
             cloned: true,
+            ..helper
         };
+        assert_eq!(parse(OsStr::new("3:4:77")), Some(helper));
         assert_eq!(parse(OsStr::new("3:4:77:cloned")), Some(cloned));
         for bad in [
             "",

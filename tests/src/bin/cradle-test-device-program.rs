@@ -17,9 +17,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 
-use cradle_linux::cgroup::{
-    self, Cgroup, CgroupConfig, DeviceAccess, DeviceRule, DeviceType, Layout, Resources, Version,
-};
+use cradle_linux::cgroup::{self, Cgroup, CgroupConfig, DeviceRule, Layout, Resources, Version};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,13 +35,7 @@ fn main() {
         full.minor = Some(4);
     }
     if flags.iter().any(|flag| flag == "--allow-all") {
-        rules.push(DeviceRule {
-            allow: true,
-            kind: DeviceType::All,
-            major: None,
-            minor: None,
-            access: DeviceAccess::ALL,
-        });
+        rules.push(cradle_tests::linux::allow_every_device());
     }
     let config = CgroupConfig {
         name: name.clone(),

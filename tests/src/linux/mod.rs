@@ -294,6 +294,31 @@ pub fn open_fds() -> BTreeSet<i32> {
         .collect()
 }
 
+/// The child's error a launch failed with, or a panic naming what came
+/// instead (a process that ran is terminated first).
+pub fn child_error(result: Result<Process, Error>) -> cradle_core::ChildError {
+    match result {
+        Err(Error::Launch(cradle_core::LaunchError::Child { error, .. })) => error,
+        Err(other) => panic!("expected the child's error, got {other:?}"),
+        Ok(mut process) => {
+            let status = process.terminate();
+            panic!("expected the child's error, the process ran ({status:?})")
+        }
+    }
+}
+
+/// A device rule that allows every access to every device.
+pub fn allow_every_device() -> cradle_linux::cgroup::DeviceRule {
+    use cradle_linux::cgroup::{DeviceAccess, DeviceRule, DeviceType};
+    DeviceRule {
+        allow: true,
+        kind: DeviceType::All,
+        major: None,
+        minor: None,
+        access: DeviceAccess::ALL,
+    }
+}
+
 /// The descriptors open in process `pid`.
 pub fn fds_of(pid: i32) -> BTreeSet<i32> {
     fs::read_dir(format!("/proc/{pid}/fd"))
