@@ -9,6 +9,7 @@ use cradle_core::{Capability, Config, IdMaps, Plan};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::seccomp::Policy;
 use oci_spec::runtime::Spec;
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use crate::cgroup_path::CgroupPlace;
@@ -72,27 +73,29 @@ impl Bundle {
         let bytes = read_capped(&file, Bundle::CONFIG_CAP)?;
         let document: Value =
             serde_json::from_slice(&bytes).map_err(|source| OciError::NotJson { path: file, source })?;
-        Bundle::from_document(dir, &document)
+        Bundle::from_document(dir, document)
     }
 
     /// The bundle at `dir` (canonical) whose `config.json` is `document`.
-    fn from_document(dir: PathBuf, document: &Value) -> Result<Bundle, OciError> {
+    fn from_document(dir: PathBuf, mut document: Value) -> Result<Bundle, OciError> {
         let given_version = match document.get("ociVersion") {
             Some(Value::String(text)) => text.as_str(),
             Some(_) => return Err(OciError::invalid("ociVersion", "not a string")),
             None => return Err(OciError::invalid("ociVersion", "missing")),
         };
         let minor_version = version::check(given_version)?;
-        raw::check(document)?;
-        let mut document = document.clone();
+        raw::check(&document)?;
         let mut warnings = raw::drop_unknown_capabilities(&mut document);
         warnings.extend(raw::drop_unraisable_ambient(&mut document));
-        let document = &document;
-        let spec: Spec = serde_path_to_error::deserialize(document).map_err(|error| {
-            let path = error.path().to_string();
-            OciError::invalid(path, error.into_inner().to_string())
+        // Tracking the path costs on every field: only a document that
+        // fails is read again to name where.
+        let spec = Spec::deserialize(&document).or_else(|_| {
+            serde_path_to_error::deserialize::<_, Spec>(&document).map_err(|error| {
+                let path = error.path().to_string();
+                OciError::invalid(path, error.into_inner().to_string())
+            })
         })?;
-        let mapped = map(&dir, &spec, document, minor_version)?;
+        let mapped = map(&dir, &spec, &document, minor_version)?;
         Ok(Bundle {
             dir,
             spec,
