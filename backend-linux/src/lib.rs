@@ -87,6 +87,7 @@
 //! namespace that maps only its own uid and gid (no cgroup, loopback only);
 //! anything more needs root.
 
+pub mod bounding_set;
 mod build_note;
 pub mod cgroup;
 pub mod clock;

@@ -182,10 +182,7 @@ pub(crate) fn document_as(state: &ContainerState, status: state::Status) -> serd
 /// all the host has, as docker's `--privileged` does. Unreadable, nothing
 /// is taken out (the launch then fails at the capability step if it must).
 pub(crate) fn drop_unavailable(capabilities: &mut cradle_core::confinement::Capabilities) {
-    let Some(own) = own_bounding_set() else {
-        return;
-    };
-    let available = |cap: &cradle_core::confinement::Capability| own & (1u64 << cap.number()) != 0;
+    // Each asked about once, whatever the sets that name it.
     let lacking: std::collections::BTreeSet<_> = capabilities
         .bounding
         .iter()
@@ -193,9 +190,12 @@ pub(crate) fn drop_unavailable(capabilities: &mut cradle_core::confinement::Capa
         .chain(&capabilities.effective)
         .chain(&capabilities.inheritable)
         .chain(&capabilities.ambient)
-        .filter(|cap| !available(cap))
         .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|cap| !cradle_linux::bounding_set::holds(*cap).unwrap_or(true))
         .collect();
+    let available = |cap: &cradle_core::confinement::Capability| !lacking.contains(cap);
     for cap in &lacking {
         tracing::warn!("process.capabilities: {cap} is not in this runtime's bounding set; left out");
     }
@@ -210,9 +210,44 @@ pub(crate) fn drop_unavailable(capabilities: &mut cradle_core::confinement::Capa
     }
 }
 
-/// `CapBnd` of `/proc/self/status`.
-fn own_bounding_set() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|line| line.strip_prefix("CapBnd:"))?;
-    u64::from_str_radix(line.trim(), 16).ok()
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use cradle_core::confinement::{Capabilities, Capability};
+
+    /// Every set keeps exactly the capabilities in `CapBnd` of this
+    /// process's status.
+    #[test]
+    fn capabilities_outside_the_own_bounding_set_are_left_out() {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let line = status
+            .lines()
+            .find_map(|line| line.strip_prefix("CapBnd:"))
+            .expect("CapBnd");
+        let own = u64::from_str_radix(line.trim(), 16).expect("hex");
+        let all: BTreeSet<Capability> = Capability::ALL.iter().copied().collect();
+        let mut capabilities = Capabilities {
+            bounding: all.clone(),
+            effective: all.clone(),
+            permitted: all.clone(),
+            inheritable: all.clone(),
+            ambient: all.clone(),
+        };
+        super::drop_unavailable(&mut capabilities);
+        let held: BTreeSet<Capability> = all
+            .into_iter()
+            .filter(|cap| own & (1u64 << cap.number()) != 0)
+            .collect();
+        assert!(!held.is_empty());
+        for set in [
+            &capabilities.bounding,
+            &capabilities.effective,
+            &capabilities.permitted,
+            &capabilities.inheritable,
+            &capabilities.ambient,
+        ] {
+            assert_eq!(set, &held);
+        }
+    }
 }
