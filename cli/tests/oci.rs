@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::bundle::{args, create, create_refused, receive_console, wait_for_file, Bundle};
+use common::timings::Timings;
 use common::{one_line, require_root, Sandbox};
 use cradle_core::NamespaceKind;
 use cradle_tests::linux::{namespace_of, Unshared};
@@ -144,6 +145,80 @@ fn spec_then_run_runs_the_bundle_in_the_foreground() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout), "cradle\n");
+    sandbox.assert_clean();
+}
+
+#[test]
+fn run_of_a_bundle_gives_its_timings_and_starts_once_recorded() {
+    if !require_root("run_of_a_bundle_gives_its_timings_and_starts_once_recorded") {
+        return;
+    }
+    let sandbox = Sandbox::new("oci-timings");
+    let bundle = Bundle::new(&sandbox, |config| args(config, "echo out"));
+    let run = |extra: &[&str], name: &str| {
+        let output = sandbox
+            .cradle()
+            .args(["run", "--timings"])
+            .args(extra)
+            .arg("--bundle")
+            .arg(bundle.path())
+            .arg(sandbox.name(name))
+            .output()
+            .expect("run");
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(output.stdout, b"out\n", "the timings go to stderr");
+        Timings::parse(&output.stderr)
+    };
+    let count =
+        |timings: &Timings, label: &str| timings.lines.iter().filter(|(_, name)| name == label).count();
+
+    // Nothing to do between the set-up and the start: the start is given
+    // as soon as the process is recorded, within the wait for `ready`.
+    let early = run(&[], "early");
+    early.assert_in_order(&[
+        "arguments",
+        "the bundle",
+        "the state record",
+        "launch: create cgroup",
+        "launch: spawn",
+        "launch: send config",
+        "launch: await ready",
+        "launch: start",
+        "launch: await exec",
+        "the command, until it exits",
+        "teardown: cgroup and state",
+        "total",
+    ]);
+    assert!(early.text.contains("CPU, user+sys"), "{}", early.text);
+    early.assert_child_steps_within_the_wait(&["child: mounts", "child: rootfs", "child: exec"]);
+    assert!(
+        early.position("recording the process, as the child sets up") > early.position("launch: await ready"),
+        "{}",
+        early.text
+    );
+    assert_eq!(count(&early, "launch: await ready"), 2, "{}", early.text);
+    assert_eq!(count(&early, "launch: await start"), 0, "{}", early.text);
+
+    // A pid file is written before the start: the process holds until
+    // then, after its `ready`.
+    let out = tempfile::tempdir().expect("a directory for the pid file");
+    let pid_file = out.path().join("pid");
+    let held = run(&["--pid-file", &pid_file.display().to_string()], "held");
+    held.assert_in_order(&[
+        "the bundle",
+        "launch: await ready",
+        "launch: await start",
+        "launch: start",
+        "launch: await exec",
+        "total",
+    ]);
+    assert_eq!(count(&held, "launch: await ready"), 1, "{}", held.text);
+    let pid: i32 = fs::read_to_string(&pid_file)
+        .expect("the pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(pid > 1, "{pid}");
     sandbox.assert_clean();
 }
 

@@ -339,6 +339,10 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
             "{flag} belongs to the shell form (`-- CMD`); in the OCI form the bundle's config.json says it"
         )));
     }
+    if args.timings {
+        timings::enable("arguments");
+        timings::begin("the bundle");
+    }
     let id = args.id.clone().unwrap_or_default();
     let dir = args
         .bundle
@@ -359,10 +363,13 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
     plan.timeout = args.timeout;
     // Not the bundle's to say: no field of config.json asks for a reaper.
     plan.config.reaper = args.init;
+    plan.config.report_timings = timings::enabled();
     let signals = Signals::block()?;
+    timings::begin("the state record");
     let entry = states.create(&id, &record)?;
     crate::device_programs::share(entry.root());
     crash::point("run: intent recorded");
+    timings::begin("the launch's options");
     let (attachment, options) = match attach(args.detach, plan.config.terminal.is_some(), signals) {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -370,31 +377,40 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
             return Err(error);
         }
     };
-    let options = match (cgroup, record.cgroup.clone()) {
+    let mut options = match (cgroup, record.cgroup.clone()) {
         (Some(cgroup), Some(planned)) => options.cgroup_at(cgroup, planned),
         (Some(cgroup), None) => options.cgroup(cgroup),
         (None, _) => options,
     };
+    if crash::armed() || timings::enabled() {
+        options = options.on_step(at_step);
+    }
     let mut state = record;
     state.detached = args.detach;
-    let started = (|| {
-        let program = plan.config.args.first().cloned().unwrap_or_default();
-        state.supervisor = if args.detach {
-            None
-        } else {
-            Supervisor::this_process()
-        };
-        let held = held::start_recorded(plan, options, &mut state, Stage::Started, &entry)?;
-        if !prestart.is_empty() {
-            let document = crate::bundle::document_as(&state, crate::state::Status::Created);
-            crate::hooks::run_all("prestart", &prestart, &document)?;
-        }
-        // Before the start, so that a failure leaves no process behind.
-        if let Some(path) = &args.pid_file {
-            crate::commands::create::write_pid_file(path, state.pid)?;
-        }
-        held.start().map_err(|error| exit::launch_error(&program, error))
-    })();
+    state.supervisor = if args.detach {
+        None
+    } else {
+        Supervisor::this_process()
+    };
+    // With nothing to do between the set-up and the start, the start is
+    // given as soon as the process is recorded, as in the shell form.
+    let started = if prestart.is_empty() && args.pid_file.is_none() {
+        held::run_recorded(plan, options, &mut state, &entry)
+    } else {
+        (|| {
+            let program = plan.config.args.first().cloned().unwrap_or_default();
+            let held = held::start_recorded(plan, options, &mut state, Stage::Started, &entry)?;
+            if !prestart.is_empty() {
+                let document = crate::bundle::document_as(&state, crate::state::Status::Created);
+                crate::hooks::run_all("prestart", &prestart, &document)?;
+            }
+            // Before the start, so that a failure leaves no process behind.
+            if let Some(path) = &args.pid_file {
+                crate::commands::create::write_pid_file(path, state.pid)?;
+            }
+            held.start().map_err(|error| exit::launch_error(&program, error))
+        })()
+    };
     let mut process = match started {
         Ok(process) => process,
         Err(error) => {
@@ -403,12 +419,19 @@ fn bundle_run(states: &StateRoot, args: &RunArgs) -> Result<u8, CliError> {
             return Err(error);
         }
     };
+    timings::child_steps(process.child_timings());
+    if let Some(cgroup) = process.cgroup() {
+        timings::cgroup_steps(&cgroup.timings());
+    }
     if let Some(oci) = &state.oci {
         let document = crate::bundle::document_as(&state, crate::state::Status::Running);
         crate::hooks::run_all_warning("poststart", &oci.poststart, &document);
     }
     match attachment {
-        Attachment::Detached { .. } => Ok(0),
+        Attachment::Detached { .. } => {
+            timings::report(&id);
+            Ok(0)
+        }
         Attachment::Foreground { signals, console } => {
             drop(entry);
             let code = foreground(states, &state, &mut process, signals, console, None)?;
