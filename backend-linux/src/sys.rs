@@ -161,17 +161,17 @@ pub(crate) fn pid_in_pid_namespace(namespace: BorrowedFd<'_>, pid: Pid) -> Resul
 
 /// Marks every fd from `first` up close-on-exec (Linux 5.11).
 pub(crate) fn close_range_cloexec(first: RawFd) -> Result<(), Errno> {
+    close_range_cloexec_to(first, RawFd::MAX)
+}
+
+/// Marks the fds `first` to `last` close-on-exec (Linux 5.11); an fd not
+/// open is passed over. Async-signal-safe: one raw syscall.
+pub(crate) fn close_range_cloexec_to(first: RawFd, last: RawFd) -> Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;
+    let last = libc::c_uint::try_from(last).map_err(|_| Errno::EBADF)?;
     // SAFETY: `CLOSE_RANGE_CLOEXEC` only sets flags; no fd is closed, so no
     // owner is invalidated.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            libc::c_uint::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, libc::CLOSE_RANGE_CLOEXEC) };
     Errno::result(ret).map(drop)
 }
 

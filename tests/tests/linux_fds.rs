@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 
 use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, NamespaceKind, Plan, Step};
 use cradle_linux::{Error, Options, Process};
@@ -119,4 +119,79 @@ fn a_launch_leaves_no_descriptor_in_the_parent() {
         other => panic!("expected the child's exec to fail, got {other:?}"),
     }
     assert_eq!(linux::open_fds(), before, "after a failure");
+}
+
+/// A directory of the host, open without close-on-exec in the parent (as
+/// a caller of a launcher can leave one), and where the container would
+/// find it: `/proc/self/fd/<n>`. Opened after `held`, so numbered above
+/// the descriptors the child gets.
+fn host_directory(held: &[OwnedFd]) -> (tempfile::TempDir, OwnedFd, String) {
+    assert!(
+        held.len() >= 10,
+        "the directory's number is to be above the child's"
+    );
+    let dir = tempfile::tempdir().expect("a host directory");
+    let fd = open(dir.path(), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).expect("open it");
+    let through_proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    (dir, fd, through_proc)
+}
+
+/// A descriptor the parent leaks (not close-on-exec, not preserved) never
+/// reaches the init: a working directory through it does not exist there,
+/// where it would lead out of the container's root (CVE-2024-21626).
+#[test]
+fn a_leaked_directory_is_no_way_out_for_the_init() {
+    if !require_root("a_leaked_directory_is_no_way_out_for_the_init") {
+        return;
+    }
+    let _serial = serial();
+    let rootfs = linux::BusyboxRootfs::new();
+    let held = inheritable(20);
+    let (_dir, leaked, through_proc) = host_directory(&held);
+    let mut config = linux::in_busybox(&rootfs, ["/bin/true"]);
+    config.cwd = through_proc.clone().into();
+    let error = linux::child_error(Process::start(
+        Plan::init(config),
+        Options::new().init_binary(INIT),
+    ));
+    assert_eq!(
+        (error.step, error.errno),
+        (ChildStep::Cwd, Some(libc::ENOENT)),
+        "{error:?}"
+    );
+    assert!(error.message.contains(&through_proc), "{}", error.message);
+    drop((leaked, held));
+}
+
+/// A directory the caller passes on itself (preserved) is in the init, but
+/// a working directory through it is outside the root: refused.
+#[test]
+fn a_working_directory_outside_the_root_is_refused() {
+    if !require_root("a_working_directory_outside_the_root_is_refused") {
+        return;
+    }
+    let _serial = serial();
+    let rootfs = linux::BusyboxRootfs::new();
+    let held = inheritable(20);
+    let (_dir, preserved, _) = host_directory(&held);
+    let mut config = linux::in_busybox(&rootfs, ["/bin/true"]);
+    config.preserved_fds = 1;
+    config.cwd = "/proc/self/fd/3".into();
+    let options = Options::new().init_binary(INIT).preserve_fd(preserved);
+    let error = linux::child_error(Process::start(Plan::init(config), options));
+    assert_eq!((error.step, error.errno), (ChildStep::Cwd, None), "{error:?}");
+    assert!(
+        error.message.contains("leads out of the container's root"),
+        "{}",
+        error.message
+    );
+    // The same directory as a working directory inside the root is fine.
+    let mut config = linux::in_busybox(&rootfs, ["/bin/true"]);
+    config.cwd = "/tmp".into();
+    let mut process = Process::start(Plan::init(config), Options::new().init_binary(INIT)).expect("launch");
+    assert_eq!(
+        process.wait_timeout(linux::DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    drop(held);
 }

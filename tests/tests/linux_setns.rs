@@ -184,6 +184,42 @@ fn the_process_is_in_the_container() {
     }
 }
 
+/// A directory of the host that the launcher leaks (open, not
+/// close-on-exec, numbered above the child's descriptors) reaches neither
+/// the process nor a helper: a working directory through
+/// `/proc/self/fd/<n>` does not exist in the container (CVE-2024-21626).
+#[test]
+fn a_leaked_directory_is_no_way_out_for_an_exec() {
+    if !require_root("a_leaked_directory_is_no_way_out_for_an_exec") {
+        return;
+    }
+    let _serial = serial();
+    let open = |path: &std::path::Path, flags| {
+        nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).expect("open")
+    };
+    let held: Vec<_> = (0..20)
+        .map(|_| open("/dev/null".as_ref(), nix::fcntl::OFlag::O_RDONLY))
+        .collect();
+    let dir = tempfile::tempdir().expect("a host directory");
+    let leaked = open(
+        dir.path(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY,
+    );
+    let through_proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&leaked));
+    for entry in entries() {
+        let container = Running::start();
+        let mut plan = exec_plan(&["/bin/true"], entry);
+        plan.config.cwd = through_proc.clone().into();
+        let error = linux::child_error(Process::start(plan, container.options()));
+        assert_eq!(
+            (error.step, error.errno),
+            (ChildStep::Cwd, Some(libc::ENOENT)),
+            "{entry:?}: {error:?}"
+        );
+    }
+    drop((leaked, held));
+}
+
 #[test]
 fn the_process_joins_a_user_namespace_first() {
     if !require_root("the_process_joins_a_user_namespace_first") {

@@ -131,9 +131,23 @@ fn set_umask(config: &Config) {
     }
 }
 
+/// Enters the working directory, and checks that it is below the root: a
+/// path through `/proc/self/fd/<n>` of a descriptor opened outside (one
+/// preserved by the caller, say) would leave the process in a directory
+/// of the host, from which `..` leads anywhere (CVE-2024-21626). The
+/// kernel shows such a directory to `getcwd` as unreachable, which the C
+/// library reports as `ENOENT`.
 fn change_dir(config: &Config) -> Result<(), ChildError> {
     let cwd = &config.cwd;
-    unistd::chdir(cwd).map_err(failed(ChildStep::Cwd, format!("chdir {}", cwd.display())))
+    unistd::chdir(cwd).map_err(failed(ChildStep::Cwd, format!("chdir {}", cwd.display())))?;
+    match unistd::getcwd() {
+        Ok(_) => Ok(()),
+        Err(Errno::ENOENT) => Err(refused(
+            ChildStep::Cwd,
+            format!("{} leads out of the container's root", cwd.display()),
+        )),
+        Err(errno) => Err(failed(ChildStep::Cwd, "getcwd")(errno)),
+    }
 }
 
 fn no_new_privileges(config: &Config) -> Result<(), ChildError> {

@@ -281,6 +281,7 @@ pub(crate) fn clone_init(
         argv: [program.path.as_ptr(), std::ptr::null()],
         envp: [env.as_ptr(), std::ptr::null()],
         placements: &placements,
+        floor,
         socket: socket.as_fd(),
         hold: spec.hold,
         become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,

@@ -16,6 +16,7 @@ use nix::unistd;
 
 use super::report::Report;
 use super::InitProgram;
+use crate::sys;
 
 /// How the child exits when it failed before `exec` (after reporting why).
 const EXIT_FAILED: i32 = 125;
@@ -34,6 +35,9 @@ pub(super) struct PreExec<'a> {
     /// `(from, to)`: `dup2(from, to)`. Every `from` is above every `to`, so
     /// no placement overwrites a later one's source.
     pub(super) placements: &'a [(RawFd, RawFd)],
+    /// Above every placement's `to`: from here up, nothing crosses the
+    /// `exec` of the init binary.
+    pub(super) floor: RawFd,
     /// The launch socket (its copy above the placements): the release byte
     /// comes in on it and reports go out on it.
     pub(super) socket: BorrowedFd<'a>,
@@ -78,11 +82,31 @@ impl PreExec<'_> {
         if self.become_root {
             self.set_ids_to_root();
         }
+        self.keep_only_the_placed();
         // SAFETY: `binary` is a C string, `argv` and `envp` are
         // null-terminated arrays of C strings that the parent keeps alive
         // (this is a copy of its memory). execve returns only on failure.
         unsafe { libc::execve(self.binary.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
         self.fail(&self.program.reports.exec, Errno::last())
+    }
+
+    /// Marks close-on-exec every descriptor after stdio but the placed
+    /// ones: one the launcher inherited open across `exec` (a caller's
+    /// open directory, say) would reach the container, where
+    /// `/proc/self/fd/<n>` leads out of its root (CVE-2024-21626). The
+    /// sources above the placements, the binary's among them, are
+    /// close-on-exec already and stay open for the `execve`.
+    fn keep_only_the_placed(&self) {
+        for fd in 3..self.floor {
+            if !self.placements.iter().any(|&(_, to)| to == fd) {
+                if let Err(errno) = sys::close_range_cloexec_to(fd, fd) {
+                    self.fail(&self.program.reports.close_inherited, errno);
+                }
+            }
+        }
+        if let Err(errno) = sys::close_range_cloexec(self.floor) {
+            self.fail(&self.program.reports.close_inherited, errno);
+        }
     }
 
     /// Moves this process into the cgroup whose `tasks` file is `tasks`;

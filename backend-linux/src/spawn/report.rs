@@ -35,6 +35,7 @@ impl Report {
 #[derive(Debug)]
 pub(crate) struct Reports {
     pub(crate) place_fds: Report,
+    pub(crate) close_inherited: Report,
     pub(crate) parent_death_signal: Report,
     pub(crate) release: Report,
     pub(crate) become_root: Report,
@@ -48,6 +49,10 @@ impl Reports {
         // `Other` stands in for the two steps that have no match.
         Reports {
             place_fds: Report::new("dup2 of the launch descriptors before exec", ChildStep::Fds),
+            close_inherited: Report::new(
+                "close_range(CLOSE_RANGE_CLOEXEC) of the inherited descriptors before exec",
+                ChildStep::Fds,
+            ),
             parent_death_signal: Report::new("prctl(PR_SET_PDEATHSIG) before exec", ChildStep::Other),
             release: Report::new("read of the release byte before exec", ChildStep::Other),
             become_root: Report::new(
