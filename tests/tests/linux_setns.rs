@@ -220,6 +220,94 @@ fn a_leaked_directory_is_no_way_out_for_an_exec() {
     drop((leaked, held));
 }
 
+/// The blocked-signal masks (`SigBlk`) of the calling thread's children,
+/// by pid, as the launch's step hook saw them once the process was cloned.
+static MASKS_AT_SEND_CONFIG: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn record_masks(step: Step) {
+    if step != Step::SendConfig {
+        return;
+    }
+    let children = fs::read_to_string("/proc/thread-self/children").expect("children");
+    for pid in children.split_whitespace() {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if let Some(mask) = status.lines().find_map(|line| line.strip_prefix("SigBlk:")) {
+            let mut masks = MASKS_AT_SEND_CONFIG.lock().expect("masks");
+            masks.push((pid.to_owned(), mask.trim().to_owned()));
+        }
+    }
+}
+
+/// `Max core file size` of `/proc/<pid>/limits`: soft and hard.
+fn core_limit(limits: &str) -> Vec<String> {
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap_or_else(|| panic!("no core limit in {limits}"));
+    line.split_whitespace()
+        .skip(4)
+        .take(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A process cloned into the container's pid namespace is there, in the
+/// host's root and working directory, before it has joined the rest: it
+/// is born with every signal blocked and no core file size (a core would
+/// be written in the host's directory), so that no process of the
+/// container can kill it into a dump meanwhile. Its command gets the
+/// launcher's core file size limit back where the launcher may raise a
+/// hard limit (`CAP_SYS_RESOURCE`), and none where it may not (this VM's
+/// bounding set lacks it); a helper's fork inherits the launcher's.
+#[test]
+fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
+    if !require_root("a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit") {
+        return;
+    }
+    let _serial = serial();
+    let own = core_limit(&fs::read_to_string("/proc/self/limits").expect("limits"));
+    let may_raise =
+        cradle_linux::bounding_set::holds(cradle_core::Capability::SysResource).expect("bounding set");
+    for entry in entries() {
+        let expected = match entry {
+            SetnsEntry::Clone if !may_raise => vec!["0".to_owned(), "0".to_owned()],
+            _ => own.clone(),
+        };
+        let container = Running::start();
+        MASKS_AT_SEND_CONFIG.lock().expect("masks").clear();
+        let (mut stdout, write) = linux::pipe();
+        let mut process = Process::start(
+            exec_plan(&["/bin/cat", "/proc/self/limits"], entry),
+            container.options().stdout(write).on_step(record_masks),
+        )
+        .expect("exec into the container");
+        let mut limits = String::new();
+        loop {
+            let line = linux::read_line(&mut stdout, DEADLINE);
+            if line.is_empty() {
+                break;
+            }
+            limits.push_str(&line);
+        }
+        assert_eq!(core_limit(&limits), expected, "{entry:?}: {limits}");
+        assert_eq!(
+            process.wait_timeout(DEADLINE).expect("wait"),
+            Some(ExitStatus::Exited(0))
+        );
+        if entry == SetnsEntry::Clone {
+            let masks = MASKS_AT_SEND_CONFIG.lock().expect("masks").clone();
+            let process_pid = process.pid().to_string();
+            let (_, mask) = masks
+                .iter()
+                .find(|(pid, _)| *pid == process_pid)
+                .unwrap_or_else(|| panic!("the process {process_pid} was not seen: {masks:?}"));
+            // Every signal but KILL and STOP, which cannot be blocked.
+            let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
+            assert_eq!(*mask, format!("{:016x}", !unblockable), "blocked from its birth");
+        }
+    }
+}
+
 #[test]
 fn the_process_joins_a_user_namespace_first() {
     if !require_root("the_process_joins_a_user_namespace_first") {

@@ -34,6 +34,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::prctl;
+use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd;
 
 use cradle_core::child::pid_report;
@@ -77,7 +78,7 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     else {
         let _ = writeln!(
             std::io::stderr(),
-            "cradle init: {SETNS_ENV} is not <socket>:<pidfd>:<pid>[:{CLONED}]: {value:?}"
+            "cradle init: {SETNS_ENV} is not <socket>:<pidfd>:<pid>[:{CLONED}:<soft>:<hard>]: {value:?}"
         );
         std::process::exit(EXIT_NO_LINK);
     };
@@ -103,12 +104,12 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     }
     let no_config = Config::new(Vec::<String>::new());
     hook(ChildStep::Setns, &no_config);
-    if cloned {
+    if let Some(core) = cloned {
         // Born in the container's pid namespace and cgroups: it joins the
         // rest, and is the process. (The init binary could not join them
         // before its `exec`: a dynamically linked one needs the host's
         // files to start.)
-        if let Err(error) = join(Target { pid, pidfd }) {
+        if let Err(error) = join(Target { pid, pidfd }, Some(core)) {
             link.report(&error);
             std::process::exit(EXIT_SETUP_FAILED);
         }
@@ -126,7 +127,7 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
         link.report(&error);
         std::process::exit(EXIT_SETUP_FAILED);
     }
-    if let Err(error) = join(Target { pid, pidfd }) {
+    if let Err(error) = join(Target { pid, pidfd }, None) {
         link.report(&error);
         std::process::exit(EXIT_SETUP_FAILED);
     }
@@ -166,9 +167,14 @@ struct Variable {
     target_fd: RawFd,
     /// The container's init.
     pid: Pid,
-    /// A process cloned into the container's pid namespace, not a helper.
-    cloned: bool,
+    /// A process cloned into the container's pid namespace, not a helper:
+    /// the launcher's core file size limit, to restore once joined.
+    cloned: Option<CoreLimit>,
 }
+
+/// A core file size limit: soft, hard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CoreLimit(u64, u64);
 
 fn parse(value: &OsStr) -> Option<Variable> {
     let mut parts = value.to_str()?.split(':');
@@ -180,8 +186,11 @@ fn parse(value: &OsStr) -> Option<Variable> {
         .filter(|&fd| fd >= 3 && fd != socket_fd)?;
     let pid = Pid::new(parts.next()?.parse().ok()?)?;
     let cloned = match parts.next() {
-        None => false,
-        Some(CLONED) => true,
+        None => None,
+        Some(CLONED) => Some(CoreLimit(
+            parts.next()?.parse().ok()?,
+            parts.next()?.parse().ok()?,
+        )),
         Some(_) => return None,
     };
     parts.next().is_none().then_some(Variable {
@@ -207,13 +216,25 @@ fn name_itself() -> Result<(), ChildError> {
 }
 
 /// Joins every namespace of the target's that differs from the helper's,
-/// and its root.
-fn join(target: Target) -> Result<(), ChildError> {
+/// and its root; a cloned process first restores the launcher's core file
+/// size limit (`core`), which it was born without.
+fn join(target: Target, core: Option<CoreLimit>) -> Result<(), ChildError> {
     let step = ChildStep::Setns;
     // Until the command's exec nothing in the container may ptrace this
     // process or open its /proc files: it still holds the host's
     // descriptors (and the exec makes it dumpable again).
     prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
+    // Not dumpable, no core file is written whatever the limit; the
+    // command gets the launcher's. Raising the hard limit takes
+    // CAP_SYS_RESOURCE over the host, which is lost in a joined user
+    // namespace: before joining. A launcher without it leaves the
+    // command none.
+    if let Some(CoreLimit(soft, hard)) = core {
+        match setrlimit(Resource::RLIMIT_CORE, soft, hard) {
+            Ok(()) | Err(Errno::EPERM) => {}
+            Err(errno) => return Err(failed(step, "setrlimit(RLIMIT_CORE)")(errno)),
+        }
+    }
     let kinds = namespaces_to_join(target.pid)?;
     let root_path = format!("/proc/{}/root", target.pid);
     let root = File::open(&root_path).map_err(|error| match error.raw_os_error() {
@@ -344,14 +365,17 @@ mod tests {
             socket_fd: 3,
             target_fd: 4,
             pid,
-            cloned: false,
+            cloned: None,
         };
         let cloned = Variable {
-            cloned: true,
+            cloned: Some(CoreLimit(0, u64::MAX)),
             ..helper
         };
         assert_eq!(parse(OsStr::new("3:4:77")), Some(helper));
-        assert_eq!(parse(OsStr::new("3:4:77:cloned")), Some(cloned));
+        assert_eq!(
+            parse(OsStr::new("3:4:77:cloned:0:18446744073709551615")),
+            Some(cloned)
+        );
         for bad in [
             "",
             "3",
@@ -362,7 +386,10 @@ mod tests {
             "3:4:-1",
             "3:4:77:5",
             "a:4:77",
-            "3:4:77:cloned:x",
+            "3:4:77:cloned",
+            "3:4:77:cloned:0",
+            "3:4:77:cloned:0:x",
+            "3:4:77:cloned:0:1:2",
             "3:4:77:",
         ] {
             assert_eq!(parse(OsStr::new(bad)), None, "{bad:?}");

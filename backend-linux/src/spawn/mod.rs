@@ -18,6 +18,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::fcntl::{fcntl, FcntlArg};
+use nix::sys::resource::{getrlimit, Resource};
 
 use cradle_core::{NamespaceKind, Pid};
 
@@ -38,8 +39,9 @@ pub(crate) const INIT_ENV: &str = "_CRADLE_INIT";
 
 /// The environment variable that makes [`init`](crate::init) take a setns
 /// role: `<socket fd>:<target pidfd fd>:<target pid>` for the helper, with
-/// [`CLONED`] after it for a process cloned into the container's pid
-/// namespace; the target is the init of the container to join.
+/// `:`[`CLONED`]`:<soft>:<hard>` after it for a process cloned into the
+/// container's pid namespace (the launcher's core file size limit, which
+/// it restores); the target is the init of the container to join.
 pub(crate) const SETNS_ENV: &str = "_CRADLE_SETNS";
 
 /// The last field of [`SETNS_ENV`] for a setns process cloned into the
@@ -128,7 +130,11 @@ impl InitProgram {
         let nul = |_| Error::Options {
             reason: "unreachable: the setns variable holds a NUL byte",
         };
-        program.cloned_env = Some(CString::new(format!("{value}:{CLONED}")).map_err(nul)?);
+        // The launcher's core file size limit, which the process restores
+        // once it has joined (it is born with none: see `PreExec::run`).
+        let (soft, hard) =
+            getrlimit(Resource::RLIMIT_CORE).map_err(Error::syscall("getrlimit(RLIMIT_CORE)"))?;
+        program.cloned_env = Some(CString::new(format!("{value}:{CLONED}:{soft}:{hard}")).map_err(nul)?);
         program.env = CString::new(value).map_err(nul)?;
         program.target_fd = Some(target_fd);
         Ok(program)
@@ -284,6 +290,7 @@ pub(crate) fn clone_init(
         floor,
         socket: socket.as_fd(),
         hold: spec.hold,
+        deny_core_files: spec.setns_process,
         become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
         join: &join,
     };
@@ -299,6 +306,7 @@ pub(crate) fn clone_init(
     }
     // For this clone only: set back when dropped on return, in the parent,
     // whether the clone succeeded or not (the child never returns).
+    let _blocked = spec.setns_process.then(SignalsBlocked::block).transpose()?;
     let _in_joined = spec.pid_namespace.map(ChildrenInJoined::enter).transpose()?;
     let in_cgroup = spec
         .fork_in
@@ -321,6 +329,33 @@ pub(crate) fn clone_init(
         return Err(error);
     }
     Ok(cloned)
+}
+
+/// Every signal blocked in the calling thread until dropped, when its mask
+/// is set back: a child cloned meanwhile is born with them all blocked,
+/// and keeps them so across `exec` (a setns process until its command's:
+/// see `PreExec::run`).
+struct SignalsBlocked {
+    previous: u64,
+    /// A mask is the calling thread's: set back on another, it would
+    /// leave this one blocked.
+    _this_thread: std::marker::PhantomData<*const ()>,
+}
+
+impl SignalsBlocked {
+    fn block() -> Result<SignalsBlocked, Error> {
+        let previous = sys::set_signal_mask(sys::ALL_SIGNALS).map_err(Error::syscall("rt_sigprocmask"))?;
+        Ok(SignalsBlocked {
+            previous,
+            _this_thread: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        let _ = sys::set_signal_mask(self.previous);
+    }
 }
 
 /// Where an init that holds after `ready` finds the read end of its start
@@ -390,9 +425,12 @@ mod tests {
         assert_eq!(program.socket_fd, 4);
         assert_eq!(program.target_fd, Some(5));
         assert_eq!(program.env.to_bytes(), b"_CRADLE_SETNS=4:5:4242");
+        // With the launcher's core file size limit, for the process to
+        // restore.
+        let (soft, hard) = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
         assert_eq!(
             program.cloned_env.as_deref().map(CStr::to_bytes),
-            Some(&b"_CRADLE_SETNS=4:5:4242:cloned"[..])
+            Some(format!("_CRADLE_SETNS=4:5:4242:cloned:{soft}:{hard}").as_bytes())
         );
     }
 

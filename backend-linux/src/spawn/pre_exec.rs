@@ -43,6 +43,9 @@ pub(super) struct PreExec<'a> {
     pub(super) socket: BorrowedFd<'a>,
     /// Wait for the release byte before `exec`.
     pub(super) hold: bool,
+    /// A setns process, born in the container's pid namespace: see
+    /// [`PreExec::run`].
+    pub(super) deny_core_files: bool,
     /// The child is in a new user namespace: once released (its id maps
     /// written), it becomes uid and gid 0 there, which `exec` needs to
     /// keep the namespace's capabilities. (A root parent's ids are not
@@ -60,6 +63,20 @@ pub(super) struct PreExec<'a> {
 impl PreExec<'_> {
     /// The child's whole life; it `exec`s or exits, never returns.
     pub(super) fn run(&self) -> ! {
+        // A setns process is in the container's pid namespace from its
+        // birth, but in the host's root and working directory until it has
+        // joined the rest, and the container's processes (the same uid)
+        // may signal it and change its limits meanwhile. It was born with
+        // every signal blocked (its launching thread's mask, kept across
+        // `exec` until the command's); a fault could still dump its core,
+        // in the host's working directory: no core file until it has
+        // joined, when it is not dumpable (the setns role restores the
+        // limit then).
+        if self.deny_core_files {
+            if let Err(errno) = sys::deny_core_files() {
+                self.fail(&self.program.reports.deny_core_files, errno);
+            }
+        }
         for &(from, to) in self.placements {
             // SAFETY: dup2 onto a bare number. No `OwnedFd` of this process
             // copy is ever dropped (the child execs or exits), so replacing

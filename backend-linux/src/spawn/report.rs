@@ -36,6 +36,7 @@ impl Report {
 pub(crate) struct Reports {
     pub(crate) place_fds: Report,
     pub(crate) close_inherited: Report,
+    pub(crate) deny_core_files: Report,
     pub(crate) parent_death_signal: Report,
     pub(crate) release: Report,
     pub(crate) become_root: Report,
@@ -53,6 +54,7 @@ impl Reports {
                 "close_range(CLOSE_RANGE_CLOEXEC) of the inherited descriptors before exec",
                 ChildStep::Fds,
             ),
+            deny_core_files: Report::new("prlimit(RLIMIT_CORE, 0) before exec", ChildStep::Setns),
             parent_death_signal: Report::new("prctl(PR_SET_PDEATHSIG) before exec", ChildStep::Other),
             release: Report::new("read of the release byte before exec", ChildStep::Other),
             become_root: Report::new(
