@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use cradle_core::{Capability, Config, IdMaps, Plan};
+use cradle_core::{Capability, Config, IdMaps, NamespaceKind, Plan};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::seccomp::Policy;
 use oci_spec::runtime::Spec;
@@ -96,6 +96,21 @@ impl Bundle {
             })
         })?;
         let mapped = map(&dir, &spec, &document, minor_version)?;
+        let config = &mapped.config;
+        let may_chroot = config
+            .capabilities
+            .as_ref()
+            .is_none_or(|caps| caps.bounding.contains(&Capability::SysChroot));
+        if config.rootfs.is_some()
+            && !config.namespaces.iter().any(|ns| ns.kind == NamespaceKind::Mount)
+            && may_chroot
+        {
+            warnings.push(
+                "linux.namespaces: no mount namespace, so the rootfs is entered by chroot, which a process \
+                 with CAP_SYS_CHROOT can leave for the host's files (as with runc and crun)"
+                    .to_owned(),
+            );
+        }
         Ok(Bundle {
             dir,
             spec,

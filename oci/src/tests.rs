@@ -522,6 +522,25 @@ fn a_bundle_without_namespaces_inherits_the_runtimes() {
 }
 
 #[test]
+fn a_rootfs_without_a_mount_namespace_is_warned_of_where_chroot_can_be_left() {
+    let chroot_warnings = |config: &Value| {
+        let (_dir, bundle) = load(config).expect("loads");
+        let warnings = bundle.warnings().to_vec();
+        warnings
+            .into_iter()
+            .filter(|warning| warning.contains("no mount namespace"))
+            .count()
+    };
+    let without = with("linux", json!({}));
+    assert_eq!(chroot_warnings(&without), 1);
+    assert_eq!(chroot_warnings(&minimal()), 0, "with a mount namespace");
+    // No process of it can chroot: nothing to say.
+    let mut no_chroot = without.clone();
+    no_chroot["process"]["capabilities"] = json!({ "bounding": ["CAP_KILL"] });
+    assert_eq!(chroot_warnings(&no_chroot), 0);
+}
+
+#[test]
 fn versions_outside_one_zero_to_one_two_are_refused() {
     for version in ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.1"] {
         assert!(load(&with("ociVersion", json!(version))).is_ok(), "{version}");
