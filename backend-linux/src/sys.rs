@@ -374,23 +374,6 @@ pub(crate) fn set_interface_flags(
     Errno::result(ret).map(drop)
 }
 
-/// Attaches the detached mount `tree` (from [`open_tree_clone`]) at `to`.
-pub(crate) fn move_mount(tree: BorrowedFd<'_>, to: &CStr) -> Result<(), Errno> {
-    // SAFETY: a valid fd, an empty C string, a C string that outlives the
-    // call; no pointer is kept.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    Errno::result(ret).map(drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,3 +186,53 @@ fn config_mounts_are_made_inside() {
     assert_eq!(lines, ["from the host", "ro", "scratch"], "{finished:?}");
     assert!(!shared.path().join("new").exists());
 }
+
+/// A destination in the image that is a symlink through `/proc` to the
+/// host's files (here the test's own root, seen by a container without a
+/// pid namespace of its own) is resolved inside the rootfs and refused:
+/// nothing is made on the host, nothing mounted there.
+#[test]
+fn a_mount_destination_through_proc_reaches_nothing_of_the_host() {
+    if !require_root("a_mount_destination_through_proc_reaches_nothing_of_the_host") {
+        return;
+    }
+    let rootfs = BusyboxRootfs::new();
+    let host = tempfile::tempdir().expect("a host directory");
+    let through_proc = format!("/proc/{}/root{}", std::process::id(), host.path().display());
+    std::os::unix::fs::symlink(&through_proc, rootfs.path().join("mnt/volume")).expect("symlink");
+    let shared = tempfile::tempdir().expect("the bind source");
+    for (fstype, source) in [
+        (None, shared.path().to_owned()),
+        (Some("tmpfs"), "scratch".into()),
+    ] {
+        let mut config = in_rootfs(&rootfs, "true");
+        // Without a pid namespace: its /proc shows the host's processes.
+        config.namespaces = new_namespaces(&[NamespaceKind::Mount, NamespaceKind::Uts]);
+        config.mounts = vec![cradle_core::config::Mount {
+            source: Some(source),
+            destination: "/mnt/volume/made/here".into(),
+            fstype: fstype.map(str::to_owned),
+            options: if fstype.is_none() {
+                vec!["bind".into()]
+            } else {
+                Vec::new()
+            },
+        }];
+        let error = linux::child_error(cradle_linux::Process::start(
+            Plan::init(config),
+            cradle_linux::Options::new().init_binary(INIT),
+        ));
+        assert_eq!(
+            error.step,
+            cradle_core::ChildStep::Mounts,
+            "{fstype:?}: {error:?}"
+        );
+        assert!(
+            fs::read_dir(host.path())
+                .expect("the host directory")
+                .next()
+                .is_none(),
+            "{fstype:?}: something was made on the host"
+        );
+    }
+}

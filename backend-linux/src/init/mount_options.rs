@@ -40,17 +40,6 @@ impl MountOptions {
         self.flags.contains(MsFlags::MS_BIND)
     }
 
-    /// The flags a bind mount needs a remount for: the first pass of a
-    /// bind mount ignores all but `MS_BIND` and `MS_REC`.
-    pub(super) fn remount_flags(&self) -> MsFlags {
-        self.flags - (MsFlags::MS_BIND | MsFlags::MS_REC)
-    }
-
-    /// The filesystem's data as `mount(2)` takes it: comma-joined.
-    pub(super) fn joined_data(&self) -> String {
-        self.data.join(",")
-    }
-
     /// The `MOUNT_ATTR_*` bits of a new mount (for `fsmount`).
     pub(super) fn attributes(&self) -> u64 {
         attributes(self.flags) | atime_mode(self.flags).unwrap_or(libc::MOUNT_ATTR_RELATIME)
@@ -251,9 +240,8 @@ mod tests {
             MsFlags::MS_NOSUID | MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY
         );
         assert_eq!(parsed.propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
-        assert_eq!(parsed.joined_data(), "size=64k,mode=755");
+        assert_eq!(parsed.data, ["size=64k", "mode=755"]);
         assert!(parsed.is_bind());
-        assert_eq!(parsed.remount_flags(), MsFlags::MS_NOSUID | MsFlags::MS_RDONLY);
     }
 
     #[test]
@@ -307,7 +295,7 @@ mod tests {
     fn nothing_is_nothing() {
         let none: [&str; 0] = [];
         assert_eq!(parse(&none), MountOptions::default());
-        assert_eq!(parse(&["", ""]).joined_data(), "");
+        assert!(parse(&["", ""]).data.is_empty());
         assert!(!parse(&["ro"]).is_bind());
     }
 }

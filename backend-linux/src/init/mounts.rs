@@ -31,15 +31,14 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, AT_FDCWD};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{fstat, makedev, mkdirat, Mode};
+use nix::sys::stat::{makedev, mkdirat, Mode};
 use nix::unistd::{chdir, chroot, fchdir, pivot_root, symlinkat};
 
-use cradle_core::config::Mount;
 use cradle_core::{ChildError, ChildStep, Config, HookStage, NamespaceKind};
 
 use super::devices;
 use super::in_root::{self, Leaf};
-use super::mount_options::{self, MountOptions};
+use super::mount_options;
 use super::mount_table::MountTable;
 use super::setup::Hook;
 use super::{failed, io_failed, refused};
@@ -138,16 +137,19 @@ fn no_device_nodes(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
     Ok(())
 }
 
-/// Cradle's own `/proc`, `/dev` and `/sys` in the rootfs, then the pivot,
-/// then the config's mounts; without a rootfs, the config's mounts (and,
-/// in a new mount namespace, a `/proc` of the init's pid namespace where
-/// that is not the launcher's) over the tree it has.
+/// Cradle's own `/proc`, `/dev` and `/sys` in the rootfs, then the
+/// config's mounts, then the pivot; without a rootfs, the config's mounts
+/// (and, in a new mount namespace, a `/proc` of the init's pid namespace
+/// where that is not the launcher's) over the tree it has.
+///
+/// The config's mounts are made as an OCI table's are ([`MountTable`]):
+/// each destination resolved inside the root by descriptor, through no
+/// magic link and no symlink out of it, so that an image's
+/// `/data -> /proc/1/root/...` can neither make directories on the host
+/// nor put a mount there. With a rootfs they are made in it before the
+/// pivot, while the bind sources, named by the host's paths, are in view.
 fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
-    let planned: Vec<Planned<'_>> = config
-        .mounts
-        .iter()
-        .map(Planned::open)
-        .collect::<Result<_, _>>()?;
+    let table = MountTable::open(&config.mounts)?;
     if let Some(rootfs) = &config.rootfs {
         hook(ChildStep::Rootfs, config);
         enter_rootfs(rootfs)?;
@@ -165,19 +167,32 @@ fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
         // time (`--timings`) is its own.
         hook(ChildStep::Mounts, config);
         mount_sys()?;
+        table.mount_all(open_root(".")?.as_fd())?;
         hook(ChildStep::Rootfs, config);
-        pivot()?;
-    } else if config.creates(NamespaceKind::Mount) && config.has_namespace(NamespaceKind::Pid) {
+        return pivot();
+    }
+    if config.creates(NamespaceKind::Mount) && config.has_namespace(NamespaceKind::Pid) {
         // The host's /proc shows the host's processes; a new (or joined)
         // pid namespace gets its own, as `unshare --mount-proc` does. A
         // joined mount namespace keeps the /proc its owner gave it.
         mount_proc(Path::new("/proc"))?;
     }
     hook(ChildStep::Mounts, config);
-    for mount in &planned {
-        mount.mount()?;
-    }
-    Ok(())
+    table.mount_all(open_root("/")?.as_fd())
+}
+
+/// The directory the config's mounts are made in (`.`, the rootfs being
+/// entered, or `/`), as a descriptor.
+fn open_root(path: &str) -> Result<OwnedFd, ChildError> {
+    nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(failed(
+        ChildStep::Mounts,
+        format!("open of {path} for the config's mounts"),
+    ))
 }
 
 /// An OCI bundle's mount table: the config's mounts made inside the
@@ -477,86 +492,6 @@ fn mount_sys() -> Result<(), ChildError> {
     .map_err(failure())
 }
 
-/// One of the config's mounts, with its bind source copied while the host
-/// is still in view.
-#[derive(Debug)]
-struct Planned<'a> {
-    mount: &'a Mount,
-    options: MountOptions,
-    /// A detached copy of the source's mount tree.
-    bind_source: Option<OwnedFd>,
-}
-
-impl<'a> Planned<'a> {
-    fn open(mount: &'a Mount) -> Result<Planned<'a>, ChildError> {
-        let options = mount_options::parse(&mount.options);
-        let bind_source = match (&mount.source, options.is_bind()) {
-            (Some(source), true) => {
-                let failure = || failed(ChildStep::Mounts, format!("open_tree {}", source.display()));
-                let path = c_path(source).map_err(failure())?;
-                let recursive = options.flags.contains(MsFlags::MS_REC);
-                Some(sys::open_tree_clone(&path, recursive).map_err(failure())?)
-            }
-            (None, true) => {
-                let message = format!("bind mount on {} without a source", mount.destination.display());
-                return Err(refused(ChildStep::Mounts, message));
-            }
-            (_, false) => None,
-        };
-        Ok(Planned {
-            mount,
-            options,
-            bind_source,
-        })
-    }
-
-    fn mount(&self) -> Result<(), ChildError> {
-        let step = ChildStep::Mounts;
-        let destination = &self.mount.destination;
-        let shown = destination.display();
-        if !destination.is_absolute() {
-            return Err(refused(
-                step,
-                format!("mount destination {shown} is not absolute"),
-            ));
-        }
-        let failure = || failed(step, format!("mount on {shown}"));
-        match &self.bind_source {
-            Some(source) => {
-                let is_dir = fstat(source)
-                    .map_err(failed(step, format!("stat of the source for {shown}")))?
-                    .st_mode
-                    & libc::S_IFMT
-                    == libc::S_IFDIR;
-                if is_dir {
-                    make_dir(destination)?;
-                } else {
-                    make_file(destination)?;
-                }
-                let to = c_path(destination).map_err(failure())?;
-                sys::move_mount(source.as_fd(), &to).map_err(failure())?;
-                let remount = self.options.remount_flags();
-                if !remount.is_empty() {
-                    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | remount;
-                    mount_at(None, destination, None, flags, None).map_err(failure())?;
-                }
-            }
-            None => {
-                make_dir(destination)?;
-                let fstype = self.mount.fstype.as_deref();
-                let source = self.mount.source.as_deref().and_then(Path::to_str).or(fstype);
-                let data = self.options.joined_data();
-                let data = Some(data.as_str()).filter(|d| !d.is_empty());
-                mount_at(source, destination, fstype, self.options.flags, data).map_err(failure())?;
-            }
-        }
-        if !self.options.propagation.is_empty() {
-            mount_at(None, destination, None, self.options.propagation, None).map_err(failure())?;
-        }
-        Ok(())
-    }
-}
-
 /// Makes `path` read-only, with every mount below it (a missing path is
 /// skipped: images differ). A bind mount of the path onto itself gives it
 /// a mount of its own to change.
@@ -615,21 +550,4 @@ fn mask(path: &Path, empty_dir: &mut Option<PathBuf>) -> Result<(), ChildError> 
 
 fn c_path(path: &Path) -> Result<CString, Errno> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
-}
-
-fn make_dir(path: impl AsRef<Path>) -> Result<(), ChildError> {
-    let path = path.as_ref();
-    fs::create_dir_all(path).map_err(io_failed(ChildStep::Mounts, format!("mkdir {}", path.display())))
-}
-
-/// An empty file to bind a file onto, unless something is there already.
-fn make_file(path: &Path) -> Result<(), ChildError> {
-    if let Some(parent) = path.parent() {
-        make_dir(parent)?;
-    }
-    match fs::OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(_) => Ok(()),
-        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(error) => Err(io_failed(ChildStep::Mounts, format!("create {}", path.display()))(error)),
-    }
 }
