@@ -74,6 +74,94 @@ fn a_pid_namespace_joined_by_path_holds_the_command() {
     before.assert_none("a launch into a joined pid namespace");
 }
 
+/// The blocked-signal masks (`SigBlk`) of the calling thread's children,
+/// as the launch's step hook saw them once the init was cloned.
+static MASKS_AT_SEND_CONFIG: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn record_masks(step: Step) {
+    if step != Step::SendConfig {
+        return;
+    }
+    let children = fs::read_to_string("/proc/thread-self/children").expect("children");
+    for pid in children.split_whitespace() {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if let Some(mask) = status.lines().find_map(|line| line.strip_prefix("SigBlk:")) {
+            let mut masks = MASKS_AT_SEND_CONFIG.lock().expect("masks");
+            masks.push((pid.to_owned(), mask.trim().to_owned()));
+        }
+    }
+}
+
+/// `Max core file size` of a `/proc/<pid>/limits`: soft and hard.
+fn core_limit(limits: &str) -> Vec<String> {
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap_or_else(|| panic!("no core limit in {limits}"));
+    line.split_whitespace()
+        .skip(4)
+        .take(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// An init cloned into a pid namespace that has processes already is seen
+/// by them while it sets itself up in the host's root and working
+/// directory: it is born with every signal blocked and no core file size,
+/// so that none of them can kill it into a core dump there; its command
+/// gets the launcher's limit back where the launcher may raise a hard
+/// limit, and none where it may not (this VM's bounding set lacks
+/// `CAP_SYS_RESOURCE`).
+#[test]
+fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
+    if !require_root("an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit") {
+        return;
+    }
+    let _serial = linux::serial();
+    let target = Unshared::new(&["--pid"], "true");
+    let own = core_limit(&fs::read_to_string("/proc/self/limits").expect("limits"));
+    let may_raise =
+        cradle_linux::bounding_set::holds(cradle_core::Capability::SysResource).expect("bounding set");
+    let expected = if may_raise {
+        own
+    } else {
+        vec!["0".to_owned(), "0".to_owned()]
+    };
+    let mut config = sh("cat /proc/self/limits");
+    config.namespaces = vec![
+        Namespace::new(NamespaceKind::Mount),
+        Namespace::join(NamespaceKind::Pid, target.path(NamespaceKind::Pid)),
+    ];
+    MASKS_AT_SEND_CONFIG.lock().expect("masks").clear();
+    let (mut stdout, write) = linux::pipe();
+    let options = Options::new()
+        .init_binary(INIT)
+        .stdout(write)
+        .on_step(record_masks);
+    let mut process = Process::start(Plan::init(config), options).expect("launch");
+    let mut limits = String::new();
+    loop {
+        let line = linux::read_line(&mut stdout, linux::DEADLINE);
+        if line.is_empty() {
+            break;
+        }
+        limits.push_str(&line);
+    }
+    assert_eq!(core_limit(&limits), expected, "{limits}");
+    assert_eq!(
+        process.wait_timeout(linux::DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    let masks = MASKS_AT_SEND_CONFIG.lock().expect("masks").clone();
+    let init = process.pid().to_string();
+    let (_, mask) = masks
+        .iter()
+        .find(|(pid, _)| *pid == init)
+        .unwrap_or_else(|| panic!("the init {init} was not seen: {masks:?}"));
+    let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
+    assert_eq!(*mask, format!("{:016x}", !unblockable), "blocked from its birth");
+}
+
 #[test]
 fn a_mount_namespace_joined_by_path_shows_its_mounts() {
     if !require_root("a_mount_namespace_joined_by_path_shows_its_mounts") {

@@ -130,24 +130,68 @@ impl Role {
             Role::Setns(value) => setns::run(&value, hook, refusal),
             Role::Init(value) => value,
         };
-        let Some(fd) = value
-            .to_str()
-            .and_then(|v| v.parse::<RawFd>().ok())
-            .filter(|&fd| fd >= 3)
-        else {
+        let Some((fd, core)) = parse_init(&value) else {
             let _ = writeln!(
                 std::io::stderr(),
-                "cradle init: {INIT_ENV} is not a descriptor: {value:?}"
+                "cradle init: {INIT_ENV} is not <socket>[:<soft>:<hard>]: {value:?}"
             );
             std::process::exit(EXIT_NO_LINK);
         };
-        run(fd, hook, refusal)
+        run(fd, core, hook, refusal)
     }
+}
+
+/// The launcher's core file size limit (soft, hard), which a child born
+/// into a pid namespace that has processes already is born without
+/// (`spawn::pre_exec`), and restores once it is not dumpable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CoreLimit(u64, u64);
+
+impl CoreLimit {
+    /// The limit in a role's variable: `<soft>`, `<hard>`.
+    fn parse(soft: &str, hard: &str) -> Option<CoreLimit> {
+        Some(CoreLimit(soft.parse().ok()?, hard.parse().ok()?))
+    }
+
+    /// Makes this process not dumpable (no core file is written of it,
+    /// whatever the limit), then restores the limit for its command.
+    /// Raising the hard limit takes `CAP_SYS_RESOURCE` over the host: a
+    /// launcher without it (or a child already in a user namespace of its
+    /// own) leaves the command none.
+    fn restore(self, step: ChildStep) -> Result<(), ChildError> {
+        nix::sys::prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
+        let CoreLimit(soft, hard) = self;
+        match nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, soft, hard) {
+            Ok(()) | Err(Errno::EPERM) => Ok(()),
+            Err(errno) => Err(failed(step, "setrlimit(RLIMIT_CORE)")(errno)),
+        }
+    }
+}
+
+/// What [`INIT_ENV`] says: the launch socket, and for an init born into a
+/// pid namespace joined by path, the launcher's core file size limit
+/// (`<fd>[:<soft>:<hard>]`).
+fn parse_init(value: &std::ffi::OsStr) -> Option<(RawFd, Option<CoreLimit>)> {
+    let mut parts = value.to_str()?.split(':');
+    let fd = parts.next()?.parse::<RawFd>().ok().filter(|&fd| fd >= 3)?;
+    let core = match (parts.next(), parts.next()) {
+        (None, _) => None,
+        (Some(soft), Some(hard)) => Some(CoreLimit::parse(soft, hard)?),
+        (Some(_), None) => return None,
+    };
+    parts.next().is_none().then_some((fd, core))
 }
 
 /// The init role, on the launch socket at `fd`; with a `refusal`, only to
 /// report it once the config is in.
-fn run(fd: RawFd, hook: impl FnMut(ChildStep, &Config), refusal: Option<ChildError>) -> ! {
+fn run(
+    fd: RawFd,
+    core: Option<CoreLimit>,
+    hook: impl FnMut(ChildStep, &Config),
+    refusal: Option<ChildError>,
+) -> ! {
+    // First: it may be among other processes of its pid namespace.
+    let refusal = refusal.or_else(|| core.and_then(|core| core.restore(ChildStep::Config).err()));
     // SAFETY: the parent put the launch socket at `fd` for this process
     // (that is what the variable says); nothing else here owns it.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -514,6 +558,24 @@ fn await_resume(listener: &OwnedFd) -> Result<OwnedFd, ChildError> {
                 Err(Errno::EINTR) => {}
                 Err(_) => break,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_init_variable_is_a_socket_and_maybe_a_core_limit() {
+        let parse = |text: &str| parse_init(std::ffi::OsStr::new(text));
+        assert_eq!(parse("5"), Some((5, None)));
+        assert_eq!(
+            parse("5:0:18446744073709551615"),
+            Some((5, Some(CoreLimit(0, u64::MAX))))
+        );
+        for bad in ["", "2", "x", "5:", "5:0", "5:0:", "5:0:x", "5:0:1:2", "-1:0:0"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
         }
     }
 }

@@ -34,13 +34,14 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::prctl;
-use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd;
 
 use cradle_core::child::pid_report;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Pid};
 
-use super::{failed, io_failed, refused, serve, setup, Link, Placed, EXIT_NO_LINK, EXIT_SETUP_FAILED};
+use super::{
+    failed, io_failed, refused, serve, setup, CoreLimit, Link, Placed, EXIT_NO_LINK, EXIT_SETUP_FAILED,
+};
 use crate::setns::{lineage, namespace_id};
 use crate::spawn::{self, CLONED, SETNS_ENV};
 use crate::sys::{self, Cloned};
@@ -172,10 +173,6 @@ struct Variable {
     cloned: Option<CoreLimit>,
 }
 
-/// A core file size limit: soft, hard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct CoreLimit(u64, u64);
-
 fn parse(value: &OsStr) -> Option<Variable> {
     let mut parts = value.to_str()?.split(':');
     let socket_fd = parts.next()?.parse().ok().filter(|&fd| fd >= 3)?;
@@ -187,10 +184,7 @@ fn parse(value: &OsStr) -> Option<Variable> {
     let pid = Pid::new(parts.next()?.parse().ok()?)?;
     let cloned = match parts.next() {
         None => None,
-        Some(CLONED) => Some(CoreLimit(
-            parts.next()?.parse().ok()?,
-            parts.next()?.parse().ok()?,
-        )),
+        Some(CLONED) => Some(CoreLimit::parse(parts.next()?, parts.next()?)?),
         Some(_) => return None,
     };
     parts.next().is_none().then_some(Variable {
@@ -224,16 +218,10 @@ fn join(target: Target, core: Option<CoreLimit>) -> Result<(), ChildError> {
     // process or open its /proc files: it still holds the host's
     // descriptors (and the exec makes it dumpable again).
     prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
-    // Not dumpable, no core file is written whatever the limit; the
-    // command gets the launcher's. Raising the hard limit takes
-    // CAP_SYS_RESOURCE over the host, which is lost in a joined user
-    // namespace: before joining. A launcher without it leaves the
-    // command none.
-    if let Some(CoreLimit(soft, hard)) = core {
-        match setrlimit(Resource::RLIMIT_CORE, soft, hard) {
-            Ok(()) | Err(Errno::EPERM) => {}
-            Err(errno) => return Err(failed(step, "setrlimit(RLIMIT_CORE)")(errno)),
-        }
+    // Before joining a user namespace, where raising it would take more
+    // than this process has.
+    if let Some(core) = core {
+        core.restore(step)?;
     }
     let kinds = namespaces_to_join(target.pid)?;
     let root_path = format!("/proc/{}/root", target.pid);

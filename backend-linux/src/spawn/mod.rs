@@ -66,6 +66,9 @@ pub(crate) struct InitProgram {
     /// A setns process's [`SETNS_ENV`], for a clone into the container's
     /// pid namespace.
     cloned_env: Option<CString>,
+    /// An init's [`INIT_ENV`] for a clone into a pid namespace joined by
+    /// path: with the launcher's core file size limit after the socket.
+    joined_env: CString,
     /// Where the socket lands in the child: right after stdio and the
     /// preserved descriptors.
     socket_fd: RawFd,
@@ -103,6 +106,11 @@ impl InitProgram {
         let env = CString::new(format!("{INIT_ENV}={socket_fd}")).map_err(|_| Error::Options {
             reason: "unreachable: the init variable holds a NUL byte",
         })?;
+        let (soft, hard) = launchers_core_limit()?;
+        let joined_env =
+            CString::new(format!("{INIT_ENV}={socket_fd}:{soft}:{hard}")).map_err(|_| Error::Options {
+                reason: "unreachable: the init variable holds a NUL byte",
+            })?;
         let shown = match init {
             InitBinary::CurrentExe => CURRENT_EXE.to_string_lossy(),
             InitBinary::Path(path) => path.to_string_lossy(),
@@ -113,6 +121,7 @@ impl InitProgram {
             path,
             env,
             cloned_env: None,
+            joined_env,
             socket_fd,
             target_fd: None,
         })
@@ -132,8 +141,7 @@ impl InitProgram {
         };
         // The launcher's core file size limit, which the process restores
         // once it has joined (it is born with none: see `PreExec::run`).
-        let (soft, hard) =
-            getrlimit(Resource::RLIMIT_CORE).map_err(Error::syscall("getrlimit(RLIMIT_CORE)"))?;
+        let (soft, hard) = launchers_core_limit()?;
         program.cloned_env = Some(CString::new(format!("{value}:{CLONED}:{soft}:{hard}")).map_err(nul)?);
         program.env = CString::new(value).map_err(nul)?;
         program.target_fd = Some(target_fd);
@@ -259,7 +267,11 @@ pub(crate) fn clone_init(
             })
         }
     }
+    // Born into a pid namespace that has processes already (a running
+    // container's, or one joined by path): see `PreExec::run`.
+    let among_others = spec.pid_namespace.is_some();
     let env = match (spec.setns_process, &program.cloned_env) {
+        (false, _) if among_others && program.target_fd.is_none() => &program.joined_env,
         (false, _) => &program.env,
         (true, Some(cloned)) => cloned,
         (true, None) => {
@@ -290,7 +302,7 @@ pub(crate) fn clone_init(
         floor,
         socket: socket.as_fd(),
         hold: spec.hold,
-        deny_core_files: spec.setns_process,
+        deny_core_files: among_others,
         become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
         join: &join,
     };
@@ -306,7 +318,7 @@ pub(crate) fn clone_init(
     }
     // For this clone only: set back when dropped on return, in the parent,
     // whether the clone succeeded or not (the child never returns).
-    let _blocked = spec.setns_process.then(SignalsBlocked::block).transpose()?;
+    let _blocked = among_others.then(SignalsBlocked::block).transpose()?;
     let _in_joined = spec.pid_namespace.map(ChildrenInJoined::enter).transpose()?;
     let in_cgroup = spec
         .fork_in
@@ -331,10 +343,15 @@ pub(crate) fn clone_init(
     Ok(cloned)
 }
 
+/// The calling process's core file size limit: soft, hard.
+fn launchers_core_limit() -> Result<(u64, u64), Error> {
+    getrlimit(Resource::RLIMIT_CORE).map_err(Error::syscall("getrlimit(RLIMIT_CORE)"))
+}
+
 /// Every signal blocked in the calling thread until dropped, when its mask
 /// is set back: a child cloned meanwhile is born with them all blocked,
-/// and keeps them so across `exec` (a setns process until its command's:
-/// see `PreExec::run`).
+/// and keeps them so across `exec`, until its command's (see
+/// `PreExec::run`).
 struct SignalsBlocked {
     previous: u64,
     /// A mask is the calling thread's: set back on another, it would

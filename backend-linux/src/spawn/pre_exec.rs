@@ -43,8 +43,8 @@ pub(super) struct PreExec<'a> {
     pub(super) socket: BorrowedFd<'a>,
     /// Wait for the release byte before `exec`.
     pub(super) hold: bool,
-    /// A setns process, born in the container's pid namespace: see
-    /// [`PreExec::run`].
+    /// Born into a pid namespace with processes in it already (a setns
+    /// process, or an init that joins one by path): see [`PreExec::run`].
     pub(super) deny_core_files: bool,
     /// The child is in a new user namespace: once released (its id maps
     /// written), it becomes uid and gid 0 there, which `exec` needs to
@@ -63,15 +63,15 @@ pub(super) struct PreExec<'a> {
 impl PreExec<'_> {
     /// The child's whole life; it `exec`s or exits, never returns.
     pub(super) fn run(&self) -> ! {
-        // A setns process is in the container's pid namespace from its
-        // birth, but in the host's root and working directory until it has
-        // joined the rest, and the container's processes (the same uid)
-        // may signal it and change its limits meanwhile. It was born with
-        // every signal blocked (its launching thread's mask, kept across
-        // `exec` until the command's); a fault could still dump its core,
-        // in the host's working directory: no core file until it has
-        // joined, when it is not dumpable (the setns role restores the
-        // limit then).
+        // A child born into a pid namespace that has processes already (a
+        // setns process, an init joining one by path) is seen by them, in
+        // the host's root and working directory until it has set itself
+        // up, and they (the same uid) may signal it and change its limits
+        // meanwhile. It was born with every signal blocked (its launching
+        // thread's mask, kept across `exec` until the command's); a fault
+        // could still dump its core, in the host's working directory: no
+        // core file until its role has made it not dumpable and restored
+        // the launcher's limit (`init::setns::join`, `init::run`).
         if self.deny_core_files {
             if let Err(errno) = sys::deny_core_files() {
                 self.fail(&self.program.reports.deny_core_files, errno);
