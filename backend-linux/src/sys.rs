@@ -159,20 +159,17 @@ pub(crate) fn pid_in_pid_namespace(namespace: BorrowedFd<'_>, pid: Pid) -> Resul
     Errno::result(ret).and_then(|raw| Pid::new(raw).ok_or(Errno::ESRCH))
 }
 
-/// Sets this process's core file size limit to 0, soft and hard: the
-/// kernel writes no core file of it, and only `CAP_SYS_RESOURCE` raises
-/// the limit again. Async-signal-safe: one raw syscall.
-pub(crate) fn deny_core_files() -> Result<(), Errno> {
-    // `struct rlimit64`: the soft limit, then the hard one.
-    let zero: [u64; 2] = [0, 0];
+/// Sets this process's core file size limit: `[soft, hard]`, as
+/// `struct rlimit64` has them. Async-signal-safe: one raw syscall.
+pub(crate) fn set_core_limit(limit: &[u64; 2]) -> Result<(), Errno> {
     // SAFETY: prlimit64 of this process (pid 0) reads the two `u64`s of
-    // `zero`, which outlive the call, and returns no old limit (null).
+    // `limit`, which outlive the call, and returns no old limit (null).
     let ret = unsafe {
         libc::syscall(
             libc::SYS_prlimit64,
             0,
             libc::RLIMIT_CORE,
-            zero.as_ptr(),
+            limit.as_ptr(),
             std::ptr::null_mut::<u64>(),
         )
     };

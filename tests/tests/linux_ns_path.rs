@@ -16,6 +16,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::Signal;
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+const LIMITS: &str = env!("CARGO_BIN_EXE_cradle-test-limits");
 
 fn sh(script: &str) -> Config {
     Config::new(["/bin/sh", "-c", script])
@@ -107,11 +108,10 @@ fn core_limit(limits: &str) -> Vec<String> {
 
 /// An init cloned into a pid namespace that has processes already is seen
 /// by them while it sets itself up in the host's root and working
-/// directory: it is born with every signal blocked and no core file size,
-/// so that none of them can kill it into a core dump there; its command
-/// gets the launcher's limit back where the launcher may raise a hard
-/// limit, and none where it may not (this VM's bounding set lacks
-/// `CAP_SYS_RESOURCE`).
+/// directory: it is born with every signal blocked and a soft core file
+/// size of 0 (the hard one too where it can be raised back: this VM's
+/// bounding set lacks `CAP_SYS_RESOURCE`), so that none of them can kill
+/// it into a core dump there; its command gets the launcher's limit back.
 #[test]
 fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
     if !require_root("an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit") {
@@ -119,26 +119,42 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
     }
     let _serial = linux::serial();
     let target = Unshared::new(&["--pid"], "true");
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let before = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
+    // A soft limit above 0, so that the child's 0 shows.
+    setrlimit(Resource::RLIMIT_CORE, 4096.min(before.1), before.1).expect("setrlimit");
     let own = core_limit(&fs::read_to_string("/proc/self/limits").expect("limits"));
     let may_raise =
         cradle_linux::bounding_set::holds(cradle_core::Capability::SysResource).expect("bounding set");
-    let expected = if may_raise {
-        own
-    } else {
-        vec!["0".to_owned(), "0".to_owned()]
-    };
-    let mut config = sh("cat /proc/self/limits");
-    config.namespaces = vec![
-        Namespace::new(NamespaceKind::Mount),
-        Namespace::join(NamespaceKind::Pid, target.path(NamespaceKind::Pid)),
+    let at_birth = vec![
+        "0".to_owned(),
+        if may_raise { "0".to_owned() } else { own[1].clone() },
     ];
+    let config = |script: &str| {
+        let mut config = sh(script);
+        config.namespaces = vec![
+            Namespace::new(NamespaceKind::Mount),
+            Namespace::join(NamespaceKind::Pid, target.path(NamespaceKind::Pid)),
+        ];
+        config
+    };
+    // Its init binary `cradle-test-limits`, which prints what it was born
+    // with and takes no role (the launch fails).
+    let (mut stdout, write) = linux::pipe();
+    let options = Options::new().init_binary(LIMITS).stdout(write);
+    assert!(Process::start(Plan::init(config("true")), options).is_err());
+    assert_eq!(
+        core_limit(&linux::read_line(&mut stdout, linux::DEADLINE)),
+        at_birth
+    );
+
     MASKS_AT_SEND_CONFIG.lock().expect("masks").clear();
     let (mut stdout, write) = linux::pipe();
     let options = Options::new()
         .init_binary(INIT)
         .stdout(write)
         .on_step(record_masks);
-    let mut process = Process::start(Plan::init(config), options).expect("launch");
+    let mut process = Process::start(Plan::init(config("cat /proc/self/limits")), options).expect("launch");
     let mut limits = String::new();
     loop {
         let line = linux::read_line(&mut stdout, linux::DEADLINE);
@@ -147,7 +163,8 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
         }
         limits.push_str(&line);
     }
-    assert_eq!(core_limit(&limits), expected, "{limits}");
+    setrlimit(Resource::RLIMIT_CORE, before.0, before.1).expect("setrlimit back");
+    assert_eq!(core_limit(&limits), own, "{limits}");
     assert_eq!(
         process.wait_timeout(linux::DEADLINE).expect("wait"),
         Some(ExitStatus::Exited(0))

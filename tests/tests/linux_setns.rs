@@ -26,6 +26,7 @@ use cradle_tests::linux::{
 use nix::sys::signal::{kill, Signal};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+const LIMITS: &str = env!("CARGO_BIN_EXE_cradle-test-limits");
 
 /// The namespace types the test container has of its own: all but user
 /// (which needs id maps, and is the host's here), time where the kernel has
@@ -251,29 +252,72 @@ fn core_limit(limits: &str) -> Vec<String> {
         .collect()
 }
 
+/// The core file size a child of the launcher is born with, as
+/// `cradle-test-limits`, run as its init binary, prints it (the launch
+/// itself then fails: that binary takes no role).
+fn core_limit_at_birth(plan: Plan, options: Options) -> Vec<String> {
+    let (mut stdout, write) = linux::pipe();
+    let result = Process::start(plan, options.init_binary(LIMITS).stdout(write));
+    assert!(result.is_err(), "cradle-test-limits takes no role");
+    core_limit(&linux::read_line(&mut stdout, DEADLINE))
+}
+
+/// What a child born among a pid namespace's processes gets until its role
+/// restores the launcher's limit: a soft limit of 0, and a hard one of 0
+/// where it can raise it back (`CAP_SYS_RESOURCE`, which this VM's
+/// bounding set lacks), else the launcher's.
+fn core_limit_until_set_up(own: &[String]) -> Vec<String> {
+    let may_raise =
+        cradle_linux::bounding_set::holds(cradle_core::Capability::SysResource).expect("bounding set");
+    let hard = if may_raise { "0".to_owned() } else { own[1].clone() };
+    vec!["0".to_owned(), hard]
+}
+
+/// This process's core file size limit set to a soft limit of 4096 (under
+/// its hard one), so that a child's 0 shows; set back when dropped.
+struct SoftCoreLimit((u64, u64));
+
+impl SoftCoreLimit {
+    fn set() -> SoftCoreLimit {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let before = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
+        setrlimit(Resource::RLIMIT_CORE, 4096.min(before.1), before.1).expect("setrlimit");
+        SoftCoreLimit(before)
+    }
+}
+
+impl Drop for SoftCoreLimit {
+    fn drop(&mut self) {
+        let (soft, hard) = self.0;
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, soft, hard);
+    }
+}
+
 /// A process cloned into the container's pid namespace is there, in the
 /// host's root and working directory, before it has joined the rest: it
-/// is born with every signal blocked and no core file size (a core would
-/// be written in the host's directory), so that no process of the
-/// container can kill it into a dump meanwhile. Its command gets the
-/// launcher's core file size limit back where the launcher may raise a
-/// hard limit (`CAP_SYS_RESOURCE`), and none where it may not (this VM's
-/// bounding set lacks it); a helper's fork inherits the launcher's.
+/// is born with every signal blocked and a soft core file size of 0 (the
+/// hard one too where it can be raised back), so that no process of the
+/// container can kill it into a core dump (written in the host's
+/// directory) meanwhile; its command gets the launcher's limit back, as a
+/// helper's fork inherits it.
 #[test]
 fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
     if !require_root("a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit") {
         return;
     }
     let _serial = serial();
+    let _soft = SoftCoreLimit::set();
     let own = core_limit(&fs::read_to_string("/proc/self/limits").expect("limits"));
-    let may_raise =
-        cradle_linux::bounding_set::holds(cradle_core::Capability::SysResource).expect("bounding set");
+    assert_ne!(own[0], "0", "{own:?}");
     for entry in entries() {
-        let expected = match entry {
-            SetnsEntry::Clone if !may_raise => vec!["0".to_owned(), "0".to_owned()],
-            _ => own.clone(),
-        };
         let container = Running::start();
+        let at_birth = core_limit_at_birth(exec_plan(&["/bin/true"], entry), container.options());
+        let expected = match entry {
+            SetnsEntry::Clone => core_limit_until_set_up(&own),
+            // The helper is born in the launcher's pid namespace.
+            SetnsEntry::Helper => own.clone(),
+        };
+        assert_eq!(at_birth, expected, "{entry:?}");
         MASKS_AT_SEND_CONFIG.lock().expect("masks").clear();
         let (mut stdout, write) = linux::pipe();
         let mut process = Process::start(
@@ -289,9 +333,32 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
             }
             limits.push_str(&line);
         }
-        assert_eq!(core_limit(&limits), expected, "{entry:?}: {limits}");
+        assert_eq!(core_limit(&limits), own, "{entry:?}: {limits}");
         assert_eq!(
             process.wait_timeout(DEADLINE).expect("wait"),
+            Some(ExitStatus::Exited(0))
+        );
+        // A core limit of the config's own, under the launcher's hard one.
+        let mut plan = exec_plan(&["/bin/cat", "/proc/self/limits"], entry);
+        plan.config.rlimits = vec![Rlimit {
+            resource: RlimitResource::Core,
+            soft: 1024,
+            hard: 1024,
+        }];
+        let (mut config_stdout, write) = linux::pipe();
+        let mut configured =
+            Process::start(plan, container.options().stdout(write)).expect("exec with a core limit");
+        let mut limits = String::new();
+        loop {
+            let line = linux::read_line(&mut config_stdout, DEADLINE);
+            if line.is_empty() {
+                break;
+            }
+            limits.push_str(&line);
+        }
+        assert_eq!(core_limit(&limits), ["1024", "1024"], "{entry:?}: {limits}");
+        assert_eq!(
+            configured.wait_timeout(DEADLINE).expect("wait"),
             Some(ExitStatus::Exited(0))
         );
         if entry == SetnsEntry::Clone {

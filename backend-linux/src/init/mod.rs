@@ -154,17 +154,13 @@ impl CoreLimit {
     }
 
     /// Makes this process not dumpable (no core file is written of it,
-    /// whatever the limit), then restores the limit for its command.
-    /// Raising the hard limit takes `CAP_SYS_RESOURCE` over the host: a
-    /// launcher without it (or a child already in a user namespace of its
-    /// own) leaves the command none.
+    /// whatever the limit), then restores the limit for its command. The
+    /// launcher zeroed the hard limit only where this can raise it back.
     fn restore(self, step: ChildStep) -> Result<(), ChildError> {
         nix::sys::prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
         let CoreLimit(soft, hard) = self;
-        match nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, soft, hard) {
-            Ok(()) | Err(Errno::EPERM) => Ok(()),
-            Err(errno) => Err(failed(step, "setrlimit(RLIMIT_CORE)")(errno)),
-        }
+        nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, soft, hard)
+            .map_err(failed(step, "setrlimit(RLIMIT_CORE) back to the launcher's"))
     }
 }
 

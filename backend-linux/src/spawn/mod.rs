@@ -302,7 +302,9 @@ pub(crate) fn clone_init(
         floor,
         socket: socket.as_fd(),
         hold: spec.hold,
-        deny_core_files: among_others,
+        core_limit: among_others
+            .then(|| core_limit_until_set_up(spec.namespaces))
+            .transpose()?,
         become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
         join: &join,
     };
@@ -346,6 +348,21 @@ pub(crate) fn clone_init(
 /// The calling process's core file size limit: soft, hard.
 fn launchers_core_limit() -> Result<(u64, u64), Error> {
     getrlimit(Resource::RLIMIT_CORE).map_err(Error::syscall("getrlimit(RLIMIT_CORE)"))
+}
+
+/// The core file size limit, `[soft, hard]`, of a child born among a pid
+/// namespace's processes until its role restores the launcher's: a soft
+/// limit of 0, and a hard one of 0 where the child can raise it back
+/// (`CAP_SYS_RESOURCE`, which the launcher holds, and no user namespace
+/// of the child's own, in which it would not have it over the host).
+/// Elsewhere the hard limit stays: a config's core limit (up to it) must
+/// still be settable, and nothing could raise it again.
+fn core_limit_until_set_up(namespaces: u64) -> Result<[u64; 2], Error> {
+    let (_, hard) = launchers_core_limit()?;
+    let own_user_namespace = namespaces & namespace_flag(NamespaceKind::User) != 0;
+    let effective = sys::capget().map_err(Error::syscall("capget"))?.effective;
+    let may_raise = effective & (1 << cradle_core::Capability::SysResource.number()) != 0;
+    Ok([0, if may_raise && !own_user_namespace { 0 } else { hard }])
 }
 
 /// Every signal blocked in the calling thread until dropped, when its mask

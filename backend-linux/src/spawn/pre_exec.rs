@@ -44,8 +44,9 @@ pub(super) struct PreExec<'a> {
     /// Wait for the release byte before `exec`.
     pub(super) hold: bool,
     /// Born into a pid namespace with processes in it already (a setns
-    /// process, or an init that joins one by path): see [`PreExec::run`].
-    pub(super) deny_core_files: bool,
+    /// process, or an init that joins one by path): the core file size
+    /// limit to take at once, `[soft, hard]` (see [`PreExec::run`]).
+    pub(super) core_limit: Option<[u64; 2]>,
     /// The child is in a new user namespace: once released (its id maps
     /// written), it becomes uid and gid 0 there, which `exec` needs to
     /// keep the namespace's capabilities. (A root parent's ids are not
@@ -71,9 +72,12 @@ impl PreExec<'_> {
         // thread's mask, kept across `exec` until the command's); a fault
         // could still dump its core, in the host's working directory: no
         // core file until its role has made it not dumpable and restored
-        // the launcher's limit (`init::setns::join`, `init::run`).
-        if self.deny_core_files {
-            if let Err(errno) = sys::deny_core_files() {
+        // the launcher's limit (`init::setns::join`, `init::run`). The
+        // hard limit is 0 too where that can be undone (see
+        // `spawn::core_limit_until_set_up`); elsewhere a process of the
+        // container could raise the soft one to it.
+        if let Some(limit) = &self.core_limit {
+            if let Err(errno) = sys::set_core_limit(limit) {
                 self.fail(&self.program.reports.deny_core_files, errno);
             }
         }

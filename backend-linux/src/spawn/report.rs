@@ -54,7 +54,7 @@ impl Reports {
                 "close_range(CLOSE_RANGE_CLOEXEC) of the inherited descriptors before exec",
                 ChildStep::Fds,
             ),
-            deny_core_files: Report::new("prlimit(RLIMIT_CORE, 0) before exec", ChildStep::Setns),
+            deny_core_files: Report::new("prlimit(RLIMIT_CORE, 0) before exec", ChildStep::Rlimits),
             parent_death_signal: Report::new("prctl(PR_SET_PDEATHSIG) before exec", ChildStep::Other),
             release: Report::new("read of the release byte before exec", ChildStep::Other),
             become_root: Report::new(
