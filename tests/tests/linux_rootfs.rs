@@ -236,3 +236,33 @@ fn a_mount_destination_through_proc_reaches_nothing_of_the_host() {
         );
     }
 }
+
+/// A relative bind source is named from the launcher's working directory
+/// (cargo runs this test in the crate's), not looked up in the rootfs,
+/// whose symlinks lead elsewhere; a bind with `remount` gets its flags.
+#[test]
+fn a_relative_bind_source_is_the_launchers_and_remount_binds_are_made() {
+    if !require_root("a_relative_bind_source_is_the_launchers_and_remount_binds_are_made") {
+        return;
+    }
+    let rootfs = BusyboxRootfs::new();
+    // The same name in the image, leading to the host's /etc.
+    std::os::unix::fs::symlink("/etc", rootfs.path().join("src")).expect("symlink");
+    assert!(
+        std::path::Path::new("src/bin/cradle-test-init.rs").exists(),
+        "run from the crate"
+    );
+    let mut config = in_rootfs(
+        &rootfs,
+        "ls /data | grep -c cradle-test-init.rs; touch /data/new 2>/dev/null || echo ro",
+    );
+    config.mounts = vec![cradle_core::config::Mount {
+        source: Some("src/bin".into()),
+        destination: "/data".into(),
+        fstype: None,
+        options: vec!["bind".into(), "remount".into(), "ro".into()],
+    }];
+    let finished = run(Plan::init(config), INIT).expect("launch");
+    let lines: Vec<&str> = finished.stdout.lines().collect();
+    assert_eq!(lines, ["1", "ro"], "{finished:?}");
+}

@@ -25,13 +25,15 @@ use cradle_core::{ChildError, ChildStep};
 
 use super::in_root::{self, Leaf};
 use super::mount_options::{self, MountOptions};
-use super::{cgroup_mount, failed, refused};
+use super::{cgroup_mount, failed, io_failed, refused};
 use crate::sys;
 
 const STEP: ChildStep = ChildStep::Mounts;
 
-/// The config's mounts, with the bind sources copied while the caller's
-/// working directory is still the one relative sources are named from.
+/// The config's mounts, with relative bind sources made absolute while
+/// the working directory is still the caller's, which they are named
+/// from (before the rootfs is entered, where they would be looked up
+/// instead).
 #[derive(Debug)]
 pub(super) struct MountTable<'a> {
     entries: Vec<Entry<'a>>,
@@ -85,7 +87,10 @@ impl<'a> Entry<'a> {
     fn open(mount: &'a Mount) -> Result<Entry<'a>, ChildError> {
         let options = mount_options::parse(&mount.options);
         let shown = mount.destination.display();
-        if options.flags.contains(MsFlags::MS_REMOUNT) {
+        // A bind's copy gets its flags before it is attached (from the
+        // attributes, where `remount` has none): the remount a bind needs
+        // with mount(2) is done already.
+        if options.flags.contains(MsFlags::MS_REMOUNT) && !options.is_bind() {
             return Err(refused(
                 STEP,
                 format!("mount on {shown}: `remount` changes a mount, which a mount table cannot name"),
@@ -95,6 +100,16 @@ impl<'a> Entry<'a> {
         let kind = if options.is_bind() || fstype == Some("bind") {
             let Some(source) = &mount.source else {
                 return Err(refused(STEP, format!("bind mount on {shown} without a source")));
+            };
+            let source = if source.is_relative() {
+                std::env::current_dir()
+                    .map_err(io_failed(
+                        STEP,
+                        format!("the working directory, for {}", source.display()),
+                    ))?
+                    .join(source)
+            } else {
+                source.clone()
             };
             let path = CString::new(source.as_os_str().as_bytes()).map_err(|_| {
                 failed(STEP, format!("open_tree {} for {shown}", source.display()))(Errno::EINVAL)
