@@ -428,3 +428,34 @@ fn timings_say_where_the_wall_time_went() {
     );
     sandbox.assert_clean();
 }
+
+/// A directory the caller leaves open across `exec` (a shell's `5<dir`)
+/// is not in the container, even at a number the launch leaves unused
+/// (5, a foreground run's hand-off slot): a working directory through it
+/// is not found there, rather than leading out of the root.
+#[test]
+fn a_directory_the_caller_left_open_is_no_way_out() {
+    if !require_root("a_directory_the_caller_left_open_is_no_way_out") {
+        return;
+    }
+    let sandbox = Sandbox::new("leaked-dir");
+    let rootfs = BusyboxRootfs::new();
+    let host = tempfile::tempdir().expect("a host directory");
+    let output = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(r#"exec 5<"$1"; exec "$2" --root "$3" run --rootfs "$4" --cwd /proc/self/fd/5 -- /bin/true"#)
+        .arg("sh")
+        .arg(host.path())
+        .arg(common::cradle_bin())
+        .arg(sandbox.root())
+        .arg(rootfs.path())
+        .output()
+        .expect("sh");
+    let line = one_line(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{line}");
+    assert!(
+        line.contains("chdir /proc/self/fd/5: No such file or directory (step: cwd)"),
+        "{line}"
+    );
+    sandbox.assert_clean();
+}
