@@ -2,16 +2,17 @@
 //! `/proc`, `/dev`, `/sys`, the config's mounts, the root's propagation,
 //! read-only and masked paths.
 //!
-//! With `Config::default_mounts` (cradle's own configs), everything after
-//! `pivot_root` is resolved inside the rootfs, so a symlink in the image
-//! cannot point a mount at the host. Bind sources are host paths: they
-//! are copied as detached mounts (`open_tree`) before the pivot and
-//! attached (`move_mount`) after it. An OCI bundle's table (without
-//! default mounts) is made before the pivot instead, each destination
-//! resolved in the rootfs ([`super::mount_table`]). Without a mount
-//! namespace of its own, only such a table is made, in the caller's
-//! namespace, and the root is entered with `chroot` instead of the pivot
-//! ([`in_callers_namespace`]).
+//! With `Config::default_mounts` (cradle's own configs), cradle's
+//! `/proc`, `/dev` and `/sys` are made in the rootfs through descriptors
+//! resolved without symlinks, then the config's mounts, then the pivot.
+//! The config's mounts, and an OCI bundle's table (without default
+//! mounts), are made by [`super::mount_table`]: each destination resolved
+//! inside the rootfs by descriptor, so a symlink in the image cannot
+//! point a mount at the host; bind sources are host paths, copied as
+//! detached mounts (`open_tree`) and attached by descriptor. Without a
+//! mount namespace of its own, only such a table is made, in the
+//! caller's namespace, and the root is entered with `chroot` instead of
+//! the pivot ([`in_callers_namespace`]).
 //!
 //! `/proc`, `/dev` and `/sys` are mounted in the rootfs just *before* the
 //! pivot, for user namespaces: there the kernel mounts a new proc or sysfs
