@@ -10,7 +10,7 @@ use std::process::Command;
 use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, Namespace, NamespaceKind, Plan, Step};
 use cradle_linux::{Error, Options, Process};
 use cradle_tests::linux::{
-    self, require_root, run, start_captured, unique, BusyboxRootfs, Leftovers, Unshared,
+    self, birth, require_root, run, start_captured, unique, BusyboxRootfs, Leftovers, Unshared,
 };
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::Signal;
@@ -75,37 +75,6 @@ fn a_pid_namespace_joined_by_path_holds_the_command() {
     before.assert_none("a launch into a joined pid namespace");
 }
 
-/// The blocked-signal masks (`SigBlk`) of the calling thread's children,
-/// as the launch's step hook saw them once the init was cloned.
-static MASKS_AT_SEND_CONFIG: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
-
-fn record_masks(step: Step) {
-    if step != Step::SendConfig {
-        return;
-    }
-    let children = fs::read_to_string("/proc/thread-self/children").expect("children");
-    for pid in children.split_whitespace() {
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        if let Some(mask) = status.lines().find_map(|line| line.strip_prefix("SigBlk:")) {
-            let mut masks = MASKS_AT_SEND_CONFIG.lock().expect("masks");
-            masks.push((pid.to_owned(), mask.trim().to_owned()));
-        }
-    }
-}
-
-/// `Max core file size` of a `/proc/<pid>/limits`: soft and hard.
-fn core_limit(limits: &str) -> Vec<String> {
-    let line = limits
-        .lines()
-        .find(|line| line.starts_with("Max core file size"))
-        .unwrap_or_else(|| panic!("no core limit in {limits}"));
-    line.split_whitespace()
-        .skip(4)
-        .take(2)
-        .map(str::to_owned)
-        .collect()
-}
-
 /// An init cloned into a pid namespace that has processes already is seen
 /// by them while it sets itself up in the host's root and working
 /// directory: it is born with every signal blocked and a soft core file
@@ -119,17 +88,7 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
     }
     let _serial = linux::serial();
     let target = Unshared::new(&["--pid"], "true");
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let before = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
-    // A soft limit above 0, so that the child's 0 shows.
-    setrlimit(Resource::RLIMIT_CORE, 4096.min(before.1), before.1).expect("setrlimit");
-    let own = core_limit(&fs::read_to_string("/proc/self/limits").expect("limits"));
-    let may_raise =
-        cradle_linux::bounding_set::holds(cradle_core::Capability::SysResource).expect("bounding set");
-    let at_birth = vec![
-        "0".to_owned(),
-        if may_raise { "0".to_owned() } else { own[1].clone() },
-    ];
+    let _soft = birth::SoftCoreLimit::set();
     let config = |script: &str| {
         let mut config = sh(script);
         config.namespaces = vec![
@@ -144,39 +103,25 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
     let options = Options::new().init_binary(LIMITS).stdout(write);
     assert!(Process::start(Plan::init(config("true")), options).is_err());
     assert_eq!(
-        core_limit(&linux::read_line(&mut stdout, linux::DEADLINE)),
-        at_birth
+        birth::core_limit(&linux::read_line(&mut stdout, linux::DEADLINE)),
+        birth::core_limit_until_set_up()
     );
 
-    MASKS_AT_SEND_CONFIG.lock().expect("masks").clear();
+    birth::forget_child_masks();
     let (mut stdout, write) = linux::pipe();
     let options = Options::new()
         .init_binary(INIT)
         .stdout(write)
-        .on_step(record_masks);
+        .on_step(birth::record_child_masks);
     let mut process = Process::start(Plan::init(config("cat /proc/self/limits")), options).expect("launch");
-    let mut limits = String::new();
-    loop {
-        let line = linux::read_line(&mut stdout, linux::DEADLINE);
-        if line.is_empty() {
-            break;
-        }
-        limits.push_str(&line);
-    }
-    setrlimit(Resource::RLIMIT_CORE, before.0, before.1).expect("setrlimit back");
-    assert_eq!(core_limit(&limits), own, "{limits}");
+    let limits = linux::read_to_end(&mut stdout, linux::DEADLINE);
+    assert_eq!(birth::core_limit(&limits), birth::own_core_limit(), "{limits}");
     assert_eq!(
         process.wait_timeout(linux::DEADLINE).expect("wait"),
         Some(ExitStatus::Exited(0))
     );
-    let masks = MASKS_AT_SEND_CONFIG.lock().expect("masks").clone();
-    let init = process.pid().to_string();
-    let (_, mask) = masks
-        .iter()
-        .find(|(pid, _)| *pid == init)
-        .unwrap_or_else(|| panic!("the init {init} was not seen: {masks:?}"));
-    let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
-    assert_eq!(*mask, format!("{:016x}", !unblockable), "blocked from its birth");
+    let mask = birth::child_mask(process.pid().as_raw());
+    assert_eq!(mask, birth::every_signal_blocked(), "blocked from its birth");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use cradle_core::{
 use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::{clock, Container, Error, ErrorKind, LinuxLaunch, Options, Process};
 use cradle_tests::linux::{
-    self, new_namespaces, require_root, serial, unique, BusyboxRootfs, Leftovers, DEADLINE,
+    self, birth, new_namespaces, require_root, serial, unique, BusyboxRootfs, Leftovers, DEADLINE,
 };
 use nix::sys::signal::{kill, Signal};
 
@@ -221,37 +221,6 @@ fn a_leaked_directory_is_no_way_out_for_an_exec() {
     drop((leaked, held));
 }
 
-/// The blocked-signal masks (`SigBlk`) of the calling thread's children,
-/// by pid, as the launch's step hook saw them once the process was cloned.
-static MASKS_AT_SEND_CONFIG: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
-
-fn record_masks(step: Step) {
-    if step != Step::SendConfig {
-        return;
-    }
-    let children = fs::read_to_string("/proc/thread-self/children").expect("children");
-    for pid in children.split_whitespace() {
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        if let Some(mask) = status.lines().find_map(|line| line.strip_prefix("SigBlk:")) {
-            let mut masks = MASKS_AT_SEND_CONFIG.lock().expect("masks");
-            masks.push((pid.to_owned(), mask.trim().to_owned()));
-        }
-    }
-}
-
-/// `Max core file size` of `/proc/<pid>/limits`: soft and hard.
-fn core_limit(limits: &str) -> Vec<String> {
-    let line = limits
-        .lines()
-        .find(|line| line.starts_with("Max core file size"))
-        .unwrap_or_else(|| panic!("no core limit in {limits}"));
-    line.split_whitespace()
-        .skip(4)
-        .take(2)
-        .map(str::to_owned)
-        .collect()
-}
-
 /// The core file size a child of the launcher is born with, as
 /// `cradle-test-limits`, run as its init binary, prints it (the launch
 /// itself then fails: that binary takes no role).
@@ -259,38 +228,7 @@ fn core_limit_at_birth(plan: Plan, options: Options) -> Vec<String> {
     let (mut stdout, write) = linux::pipe();
     let result = Process::start(plan, options.init_binary(LIMITS).stdout(write));
     assert!(result.is_err(), "cradle-test-limits takes no role");
-    core_limit(&linux::read_line(&mut stdout, DEADLINE))
-}
-
-/// What a child born among a pid namespace's processes gets until its role
-/// restores the launcher's limit: a soft limit of 0, and a hard one of 0
-/// where it can raise it back (`CAP_SYS_RESOURCE`, which this VM's
-/// bounding set lacks), else the launcher's.
-fn core_limit_until_set_up(own: &[String]) -> Vec<String> {
-    let may_raise =
-        cradle_linux::bounding_set::holds(cradle_core::Capability::SysResource).expect("bounding set");
-    let hard = if may_raise { "0".to_owned() } else { own[1].clone() };
-    vec!["0".to_owned(), hard]
-}
-
-/// This process's core file size limit set to a soft limit of 4096 (under
-/// its hard one), so that a child's 0 shows; set back when dropped.
-struct SoftCoreLimit((u64, u64));
-
-impl SoftCoreLimit {
-    fn set() -> SoftCoreLimit {
-        use nix::sys::resource::{getrlimit, setrlimit, Resource};
-        let before = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
-        setrlimit(Resource::RLIMIT_CORE, 4096.min(before.1), before.1).expect("setrlimit");
-        SoftCoreLimit(before)
-    }
-}
-
-impl Drop for SoftCoreLimit {
-    fn drop(&mut self) {
-        let (soft, hard) = self.0;
-        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, soft, hard);
-    }
+    birth::core_limit(&linux::read_line(&mut stdout, DEADLINE))
 }
 
 /// A process cloned into the container's pid namespace is there, in the
@@ -299,45 +237,46 @@ impl Drop for SoftCoreLimit {
 /// hard one too where it can be raised back), so that no process of the
 /// container can kill it into a core dump (written in the host's
 /// directory) meanwhile; its command gets the launcher's limit back, as a
-/// helper's fork inherits it.
+/// helper's fork inherits it, or the config's own.
 #[test]
 fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
     if !require_root("a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit") {
         return;
     }
     let _serial = serial();
-    let _soft = SoftCoreLimit::set();
-    let own = core_limit(&fs::read_to_string("/proc/self/limits").expect("limits"));
-    assert_ne!(own[0], "0", "{own:?}");
+    let _soft = birth::SoftCoreLimit::set();
+    let own = birth::own_core_limit();
     for entry in entries() {
         let container = Running::start();
         let at_birth = core_limit_at_birth(exec_plan(&["/bin/true"], entry), container.options());
         let expected = match entry {
-            SetnsEntry::Clone => core_limit_until_set_up(&own),
+            SetnsEntry::Clone => birth::core_limit_until_set_up(),
             // The helper is born in the launcher's pid namespace.
             SetnsEntry::Helper => own.clone(),
         };
         assert_eq!(at_birth, expected, "{entry:?}");
-        MASKS_AT_SEND_CONFIG.lock().expect("masks").clear();
+
+        birth::forget_child_masks();
         let (mut stdout, write) = linux::pipe();
         let mut process = Process::start(
             exec_plan(&["/bin/cat", "/proc/self/limits"], entry),
-            container.options().stdout(write).on_step(record_masks),
+            container
+                .options()
+                .stdout(write)
+                .on_step(birth::record_child_masks),
         )
         .expect("exec into the container");
-        let mut limits = String::new();
-        loop {
-            let line = linux::read_line(&mut stdout, DEADLINE);
-            if line.is_empty() {
-                break;
-            }
-            limits.push_str(&line);
-        }
-        assert_eq!(core_limit(&limits), own, "{entry:?}: {limits}");
+        let limits = linux::read_to_end(&mut stdout, DEADLINE);
+        assert_eq!(birth::core_limit(&limits), own, "{entry:?}: {limits}");
         assert_eq!(
             process.wait_timeout(DEADLINE).expect("wait"),
             Some(ExitStatus::Exited(0))
         );
+        if entry == SetnsEntry::Clone {
+            let mask = birth::child_mask(process.pid().as_raw());
+            assert_eq!(mask, birth::every_signal_blocked(), "blocked from its birth");
+        }
+
         // A core limit of the config's own, under the launcher's hard one.
         let mut plan = exec_plan(&["/bin/cat", "/proc/self/limits"], entry);
         plan.config.rlimits = vec![Rlimit {
@@ -345,33 +284,19 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
             soft: 1024,
             hard: 1024,
         }];
-        let (mut config_stdout, write) = linux::pipe();
+        let (mut stdout, write) = linux::pipe();
         let mut configured =
             Process::start(plan, container.options().stdout(write)).expect("exec with a core limit");
-        let mut limits = String::new();
-        loop {
-            let line = linux::read_line(&mut config_stdout, DEADLINE);
-            if line.is_empty() {
-                break;
-            }
-            limits.push_str(&line);
-        }
-        assert_eq!(core_limit(&limits), ["1024", "1024"], "{entry:?}: {limits}");
+        let limits = linux::read_to_end(&mut stdout, DEADLINE);
+        assert_eq!(
+            birth::core_limit(&limits),
+            ["1024", "1024"],
+            "{entry:?}: {limits}"
+        );
         assert_eq!(
             configured.wait_timeout(DEADLINE).expect("wait"),
             Some(ExitStatus::Exited(0))
         );
-        if entry == SetnsEntry::Clone {
-            let masks = MASKS_AT_SEND_CONFIG.lock().expect("masks").clone();
-            let process_pid = process.pid().to_string();
-            let (_, mask) = masks
-                .iter()
-                .find(|(pid, _)| *pid == process_pid)
-                .unwrap_or_else(|| panic!("the process {process_pid} was not seen: {masks:?}"));
-            // Every signal but KILL and STOP, which cannot be blocked.
-            let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
-            assert_eq!(*mask, format!("{:016x}", !unblockable), "blocked from its birth");
-        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! namespaces to join by path ([`unshared`]) and launches that time out at
 //! a stall ([`stall`]).
 
+pub mod birth;
 mod cgroups;
 pub mod embedder;
 mod netns;

@@ -1,0 +1,104 @@
+//! What a launcher's clone child is born with, seen from outside: its
+//! blocked signals (read by a launch's step hook once it exists) and its
+//! core file size limit.
+
+use std::sync::Mutex;
+
+use cradle_core::Step;
+
+/// The blocked-signal masks (`SigBlk`) of the calling thread's children,
+/// by pid, as [`record_child_masks`] last saw them.
+static MASKS: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
+
+/// A launch's step hook (`Options::on_step`): at [`Step::SendConfig`],
+/// once the child is cloned and before it has its config, records the
+/// blocked-signal mask of each of the calling thread's children.
+pub fn record_child_masks(step: Step) {
+    if step != Step::SendConfig {
+        return;
+    }
+    let children = std::fs::read_to_string("/proc/thread-self/children").expect("children");
+    for pid in children.split_whitespace() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let mask = status.lines().find_map(|line| line.strip_prefix("SigBlk:"));
+        if let (Ok(pid), Some(mask)) = (pid.parse(), mask) {
+            let mut masks = MASKS.lock().expect("masks");
+            masks.push((pid, mask.trim().to_owned()));
+        }
+    }
+}
+
+/// Forgets the masks recorded so far.
+pub fn forget_child_masks() {
+    MASKS.lock().expect("masks").clear();
+}
+
+/// The mask [`record_child_masks`] saw for child `pid`.
+pub fn child_mask(pid: i32) -> String {
+    let masks = MASKS.lock().expect("masks");
+    masks
+        .iter()
+        .find(|(child, _)| *child == pid)
+        .map(|(_, mask)| mask.clone())
+        .unwrap_or_else(|| panic!("child {pid} was not seen: {masks:?}"))
+}
+
+/// `SigBlk` with every signal blocked but KILL and STOP, which cannot be.
+pub fn every_signal_blocked() -> String {
+    let unblockable = (1u64 << (libc::SIGKILL - 1)) | (1u64 << (libc::SIGSTOP - 1));
+    format!("{:016x}", !unblockable)
+}
+
+/// `Max core file size` of a `/proc/<pid>/limits` text: soft and hard.
+pub fn core_limit(limits: &str) -> Vec<String> {
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap_or_else(|| panic!("no core limit in {limits}"));
+    line.split_whitespace()
+        .skip(4)
+        .take(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// This process's own core limit.
+pub fn own_core_limit() -> Vec<String> {
+    core_limit(&std::fs::read_to_string("/proc/self/limits").expect("limits"))
+}
+
+/// What a child born among a pid namespace's processes has until its role
+/// restores the launcher's limit: a soft limit of 0, and a hard one of 0
+/// where it can raise it back (`CAP_SYS_RESOURCE`), else the launcher's.
+pub fn core_limit_until_set_up() -> Vec<String> {
+    let may_raise =
+        cradle_linux::bounding_set::holds(cradle_core::Capability::SysResource).expect("bounding set");
+    let hard = if may_raise {
+        "0".to_owned()
+    } else {
+        own_core_limit()[1].clone()
+    };
+    vec!["0".to_owned(), hard]
+}
+
+/// This process's core file size limit with a soft limit of 4096 (under
+/// its hard one), so that a child's 0 shows; set back when dropped.
+#[derive(Debug)]
+pub struct SoftCoreLimit((u64, u64));
+
+impl SoftCoreLimit {
+    pub fn set() -> SoftCoreLimit {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let before = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
+        setrlimit(Resource::RLIMIT_CORE, 4096.min(before.1), before.1).expect("setrlimit");
+        assert_ne!(own_core_limit()[0], "0", "a soft limit that shows");
+        SoftCoreLimit(before)
+    }
+}
+
+impl Drop for SoftCoreLimit {
+    fn drop(&mut self) {
+        let (soft, hard) = self.0;
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, soft, hard);
+    }
+}
