@@ -34,7 +34,10 @@ use crate::options::InitBinary;
 use crate::sys::{self, Cloned};
 
 /// The environment variable that makes [`init`](crate::init) take the init
-/// role; its value is the launch socket's descriptor.
+/// role; its value is the launch socket's descriptor, with
+/// `:<soft>:<hard>` after it for an init cloned into a pid namespace
+/// joined by path (the launcher's core file size limit, which it
+/// restores).
 pub(crate) const INIT_ENV: &str = "_CRADLE_INIT";
 
 /// The environment variable that makes [`init`](crate::init) take a setns
@@ -66,9 +69,6 @@ pub(crate) struct InitProgram {
     /// A setns process's [`SETNS_ENV`], for a clone into the container's
     /// pid namespace.
     cloned_env: Option<CString>,
-    /// An init's [`INIT_ENV`] for a clone into a pid namespace joined by
-    /// path: with the launcher's core file size limit after the socket.
-    joined_env: CString,
     /// Where the socket lands in the child: right after stdio and the
     /// preserved descriptors.
     socket_fd: RawFd,
@@ -106,11 +106,6 @@ impl InitProgram {
         let env = CString::new(format!("{INIT_ENV}={socket_fd}")).map_err(|_| Error::Options {
             reason: "unreachable: the init variable holds a NUL byte",
         })?;
-        let (soft, hard) = launchers_core_limit()?;
-        let joined_env =
-            CString::new(format!("{INIT_ENV}={socket_fd}:{soft}:{hard}")).map_err(|_| Error::Options {
-                reason: "unreachable: the init variable holds a NUL byte",
-            })?;
         let shown = match init {
             InitBinary::CurrentExe => CURRENT_EXE.to_string_lossy(),
             InitBinary::Path(path) => path.to_string_lossy(),
@@ -121,7 +116,6 @@ impl InitProgram {
             path,
             env,
             cloned_env: None,
-            joined_env,
             socket_fd,
             target_fd: None,
         })
@@ -139,10 +133,7 @@ impl InitProgram {
         let nul = |_| Error::Options {
             reason: "unreachable: the setns variable holds a NUL byte",
         };
-        // The launcher's core file size limit, which the process restores
-        // once it has joined (it is born with none: see `PreExec::run`).
-        let (soft, hard) = launchers_core_limit()?;
-        program.cloned_env = Some(CString::new(format!("{value}:{CLONED}:{soft}:{hard}")).map_err(nul)?);
+        program.cloned_env = Some(CString::new(format!("{value}:{CLONED}")).map_err(nul)?);
         program.env = CString::new(value).map_err(nul)?;
         program.target_fd = Some(target_fd);
         Ok(program)
@@ -267,11 +258,7 @@ pub(crate) fn clone_init(
             })
         }
     }
-    // Born into a pid namespace that has processes already (a running
-    // container's, or one joined by path): see `PreExec::run`.
-    let among_others = spec.pid_namespace.is_some();
     let env = match (spec.setns_process, &program.cloned_env) {
-        (false, _) if among_others && program.target_fd.is_none() => &program.joined_env,
         (false, _) => &program.env,
         (true, Some(cloned)) => cloned,
         (true, None) => {
@@ -279,6 +266,19 @@ pub(crate) fn clone_init(
                 reason: "a setns process needs the setns program",
             })
         }
+    };
+    // Born into a pid namespace that has processes already (a running
+    // container's, or one joined by path; never a setns helper's): see
+    // `PreExec::run`. Its variable carries the launcher's core file size
+    // limit, which it restores once it is not dumpable.
+    let launchers_core = spec.pid_namespace.map(|_| launchers_core_limit()).transpose()?;
+    let with_core;
+    let env = match launchers_core {
+        Some(limit) => {
+            with_core = with_core_limit(env, limit)?;
+            with_core.as_c_str()
+        }
+        None => env.as_c_str(),
     };
 
     // Above every placement too; close-on-exec, they go with the `exec`.
@@ -302,8 +302,8 @@ pub(crate) fn clone_init(
         floor,
         socket: socket.as_fd(),
         hold: spec.hold,
-        core_limit: among_others
-            .then(|| core_limit_until_set_up(spec.namespaces))
+        core_limit: launchers_core
+            .map(|(_, hard)| core_limit_until_set_up(spec.namespaces, hard))
             .transpose()?,
         become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
         join: &join,
@@ -320,7 +320,7 @@ pub(crate) fn clone_init(
     }
     // For this clone only: set back when dropped on return, in the parent,
     // whether the clone succeeded or not (the child never returns).
-    let _blocked = among_others.then(SignalsBlocked::block).transpose()?;
+    let _blocked = launchers_core.map(|_| SignalsBlocked::block()).transpose()?;
     let _in_joined = spec.pid_namespace.map(ChildrenInJoined::enter).transpose()?;
     let in_cgroup = spec
         .fork_in
@@ -350,15 +350,25 @@ fn launchers_core_limit() -> Result<(u64, u64), Error> {
     getrlimit(Resource::RLIMIT_CORE).map_err(Error::syscall("getrlimit(RLIMIT_CORE)"))
 }
 
+/// A role's variable `env` with the core file size limit `(soft, hard)`
+/// after its value: `<env>:<soft>:<hard>`.
+fn with_core_limit(env: &CStr, (soft, hard): (u64, u64)) -> Result<CString, Error> {
+    let mut bytes = env.to_bytes().to_vec();
+    bytes.extend_from_slice(format!(":{soft}:{hard}").as_bytes());
+    CString::new(bytes).map_err(|_| Error::Options {
+        reason: "unreachable: the role's variable holds a NUL byte",
+    })
+}
+
 /// The core file size limit, `[soft, hard]`, of a child born among a pid
 /// namespace's processes until its role restores the launcher's: a soft
 /// limit of 0, and a hard one of 0 where the child can raise it back
 /// (`CAP_SYS_RESOURCE`, which the launcher holds, and no user namespace
 /// of the child's own, in which it would not have it over the host).
-/// Elsewhere the hard limit stays: a config's core limit (up to it) must
-/// still be settable, and nothing could raise it again.
-fn core_limit_until_set_up(namespaces: u64) -> Result<[u64; 2], Error> {
-    let (_, hard) = launchers_core_limit()?;
+/// Elsewhere the hard limit stays (the launcher's `hard`): a config's
+/// core limit (up to it) must still be settable, and nothing could raise
+/// it again.
+fn core_limit_until_set_up(namespaces: u64, hard: u64) -> Result<[u64; 2], Error> {
     let own_user_namespace = namespaces & namespace_flag(NamespaceKind::User) != 0;
     let effective = sys::capget().map_err(Error::syscall("capget"))?.effective;
     let may_raise = effective & (1 << cradle_core::Capability::SysResource.number()) != 0;
@@ -459,13 +469,21 @@ mod tests {
         assert_eq!(program.socket_fd, 4);
         assert_eq!(program.target_fd, Some(5));
         assert_eq!(program.env.to_bytes(), b"_CRADLE_SETNS=4:5:4242");
-        // With the launcher's core file size limit, for the process to
-        // restore.
-        let (soft, hard) = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
         assert_eq!(
             program.cloned_env.as_deref().map(CStr::to_bytes),
-            Some(format!("_CRADLE_SETNS=4:5:4242:cloned:{soft}:{hard}").as_bytes())
+            Some(&b"_CRADLE_SETNS=4:5:4242:cloned"[..])
         );
+    }
+
+    #[test]
+    fn a_child_among_others_is_told_the_launchers_core_limit() {
+        let cloned = with_core_limit(c"_CRADLE_SETNS=4:5:4242:cloned", (0, u64::MAX)).expect("variable");
+        assert_eq!(
+            cloned.to_bytes(),
+            b"_CRADLE_SETNS=4:5:4242:cloned:0:18446744073709551615"
+        );
+        let init = with_core_limit(c"_CRADLE_INIT=3", (4096, 8192)).expect("variable");
+        assert_eq!(init.to_bytes(), b"_CRADLE_INIT=3:4096:8192");
     }
 
     #[test]
