@@ -7,22 +7,13 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, NamespaceKind, Plan, Step};
 use cradle_linux::{Error, Options, Process};
 use cradle_tests::linux::{self, new_namespaces, require_root, serial};
-use nix::fcntl::{open, OFlag};
-use nix::sys::stat::Mode;
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
-
-/// `count` descriptors of `/dev/null` without close-on-exec.
-fn inheritable(count: usize) -> Vec<OwnedFd> {
-    (0..count)
-        .map(|_| open("/dev/null", OFlag::O_RDONLY, Mode::empty()).expect("open /dev/null"))
-        .collect()
-}
 
 /// A container that waits on stdin (a pipe the test holds), so its
 /// descriptors can be looked at from outside.
@@ -45,7 +36,7 @@ fn only_stdio_reaches_the_container() {
         return;
     }
     let _serial = serial();
-    let held = inheritable(50);
+    let held = linux::inheritable(50);
     let (mut process, stdin) = waiting(Vec::new());
     let stdio = BTreeSet::from([0, 1, 2]);
     assert_eq!(linux::settled_fds_of(process.pid().as_raw(), &stdio), stdio);
@@ -63,11 +54,11 @@ fn preserved_descriptors_follow_stdio() {
         return;
     }
     let _serial = serial();
-    let held = inheritable(50);
+    let held = linux::inheritable(50);
     let marker = tempfile::NamedTempFile::new().expect("temporary file");
     let preserved = vec![
         OwnedFd::from(File::open(marker.path()).expect("open")),
-        inheritable(1).remove(0),
+        linux::inheritable(1).remove(0),
     ];
     let (mut process, stdin) = waiting(preserved);
     let pid = process.pid().as_raw();
@@ -121,21 +112,6 @@ fn a_launch_leaves_no_descriptor_in_the_parent() {
     assert_eq!(linux::open_fds(), before, "after a failure");
 }
 
-/// A directory of the host, open without close-on-exec in the parent (as
-/// a caller of a launcher can leave one), and where the container would
-/// find it: `/proc/self/fd/<n>`. Opened after `held`, so numbered above
-/// the descriptors the child gets.
-fn host_directory(held: &[OwnedFd]) -> (tempfile::TempDir, OwnedFd, String) {
-    assert!(
-        held.len() >= 10,
-        "the directory's number is to be above the child's"
-    );
-    let dir = tempfile::tempdir().expect("a host directory");
-    let fd = open(dir.path(), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).expect("open it");
-    let through_proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    (dir, fd, through_proc)
-}
-
 /// A descriptor the parent leaks (not close-on-exec, not preserved) never
 /// reaches the init: a working directory through it does not exist there,
 /// where it would lead out of the container's root (CVE-2024-21626).
@@ -146,8 +122,8 @@ fn a_leaked_directory_is_no_way_out_for_the_init() {
     }
     let _serial = serial();
     let rootfs = linux::BusyboxRootfs::new();
-    let held = inheritable(20);
-    let (_dir, leaked, through_proc) = host_directory(&held);
+    let leaked = linux::HostDirectory::open();
+    let through_proc = leaked.through_proc();
     let mut config = linux::in_busybox(&rootfs, ["/bin/true"]);
     config.cwd = through_proc.clone().into();
     let error = linux::child_error(Process::start(
@@ -160,7 +136,7 @@ fn a_leaked_directory_is_no_way_out_for_the_init() {
         "{error:?}"
     );
     assert!(error.message.contains(&through_proc), "{}", error.message);
-    drop((leaked, held));
+    drop(leaked);
 }
 
 /// A directory the caller passes on itself (preserved) is in the init, but
@@ -172,12 +148,11 @@ fn a_working_directory_outside_the_root_is_refused() {
     }
     let _serial = serial();
     let rootfs = linux::BusyboxRootfs::new();
-    let held = inheritable(20);
-    let (_dir, preserved, _) = host_directory(&held);
+    let preserved = linux::HostDirectory::open();
     let mut config = linux::in_busybox(&rootfs, ["/bin/true"]);
     config.preserved_fds = 1;
     config.cwd = "/proc/self/fd/3".into();
-    let options = Options::new().init_binary(INIT).preserve_fd(preserved);
+    let options = Options::new().init_binary(INIT).preserve_fd(preserved.fd);
     let error = linux::child_error(Process::start(Plan::init(config), options));
     assert_eq!((error.step, error.errno), (ChildStep::Cwd, None), "{error:?}");
     assert!(
@@ -193,5 +168,4 @@ fn a_working_directory_outside_the_root_is_refused() {
         process.wait_timeout(linux::DEADLINE).expect("wait"),
         Some(ExitStatus::Exited(0))
     );
-    drop(held);
 }

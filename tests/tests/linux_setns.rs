@@ -195,18 +195,8 @@ fn a_leaked_directory_is_no_way_out_for_an_exec() {
         return;
     }
     let _serial = serial();
-    let open = |path: &std::path::Path, flags| {
-        nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()).expect("open")
-    };
-    let held: Vec<_> = (0..20)
-        .map(|_| open("/dev/null".as_ref(), nix::fcntl::OFlag::O_RDONLY))
-        .collect();
-    let dir = tempfile::tempdir().expect("a host directory");
-    let leaked = open(
-        dir.path(),
-        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY,
-    );
-    let through_proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&leaked));
+    let leaked = linux::HostDirectory::open();
+    let through_proc = leaked.through_proc();
     for entry in entries() {
         let container = Running::start();
         let mut plan = exec_plan(&["/bin/true"], entry);
@@ -218,7 +208,7 @@ fn a_leaked_directory_is_no_way_out_for_an_exec() {
             "{entry:?}: {error:?}"
         );
     }
-    drop((leaked, held));
+    drop(leaked);
 }
 
 /// The core file size a child of the launcher is born with, as

@@ -448,3 +448,43 @@ pub fn cgroup_dirs_of(pid: &str) -> Vec<PathBuf> {
         .filter_map(|hierarchy| hierarchy.dir(&hierarchy.own_cgroup))
         .collect()
 }
+
+/// `count` descriptors of `/dev/null` without close-on-exec, as a caller
+/// of a launcher can leave them.
+pub fn inheritable(count: usize) -> Vec<OwnedFd> {
+    (0..count)
+        .map(|_| {
+            nix::fcntl::open("/dev/null", OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
+                .expect("open /dev/null")
+        })
+        .collect()
+}
+
+/// A directory of the host open without close-on-exec in this process, as
+/// a caller of a launcher can leave one, numbered above the descriptors a
+/// launch's child gets (opened after 20 others, held as long as it is).
+#[derive(Debug)]
+pub struct HostDirectory {
+    pub dir: tempfile::TempDir,
+    pub fd: OwnedFd,
+    _below: Vec<OwnedFd>,
+}
+
+impl HostDirectory {
+    pub fn open() -> HostDirectory {
+        let below = inheritable(20);
+        let dir = tempfile::tempdir().expect("a host directory");
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY;
+        let fd = nix::fcntl::open(dir.path(), flags, nix::sys::stat::Mode::empty()).expect("open it");
+        HostDirectory {
+            dir,
+            fd,
+            _below: below,
+        }
+    }
+
+    /// Where a process that holds it finds it: `/proc/self/fd/<n>`.
+    pub fn through_proc(&self) -> String {
+        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&self.fd))
+    }
+}
