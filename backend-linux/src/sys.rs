@@ -604,8 +604,14 @@ struct OpenHow {
     resolve: u64,
 }
 
+/// `openat2`: fail on crossing a mount point (`EXDEV`), including a
+/// mount over the file itself.
+pub(crate) const RESOLVE_NO_XDEV: u64 = 0x01;
 /// `openat2`: fail on any symlink in the path.
 pub(crate) const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+/// `openat2`: fail on leaving `dirfd` (`..` above it, an absolute path or
+/// symlink).
+pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
 /// `openat2`: fail on magic links (`/proc/<pid>/fd/*`, `exe`, `root`...).
 pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 /// `openat2`: resolve as if `dirfd` were `/`: `..` and absolute symlinks

@@ -152,6 +152,49 @@ fn a_mount_namespace_joined_by_path_shows_its_mounts() {
     assert!(!host.contains(&marker), "the target's mount reached the host");
 }
 
+/// A sysctl is written to the kernel's file only: where the mount
+/// namespace joined has a tmpfs over `/proc` (its processes may mount
+/// there, with a user namespace of their own), the init refuses it at its
+/// step and writes nothing to the file there (CVE-2025-52881's class);
+/// with the kernel's `/proc` it is set.
+#[test]
+fn a_sysctl_is_written_to_the_kernels_file_only() {
+    if !require_root("a_sysctl_is_written_to_the_kernels_file_only") {
+        return;
+    }
+    // Counts descriptors and children: no other test may make some meanwhile.
+    let _serial = linux::serial();
+    let config = |target: &Unshared| {
+        let mut config = sh("cat /proc/sys/net/ipv4/ip_forward");
+        config.namespaces = vec![
+            Namespace::join(NamespaceKind::Mount, target.path(NamespaceKind::Mount)),
+            Namespace::new(NamespaceKind::Net),
+        ];
+        config.sysctls = [("net.ipv4.ip_forward".to_owned(), "1".to_owned())].into();
+        config
+    };
+    let genuine = Unshared::new(&["--mount"], "true");
+    let finished = run(Plan::init(config(&genuine)), INIT).expect("launch");
+    assert_eq!(
+        (finished.status, finished.stdout.as_str()),
+        (ExitStatus::Exited(0), "1\n")
+    );
+
+    let rigged = Unshared::new(
+        &["--mount"],
+        "mount -t tmpfs rigged /proc\nmkdir -p /proc/sys/net/ipv4\necho untouched > /proc/sys/net/ipv4/ip_forward",
+    );
+    let before = Leftovers::before();
+    let error = linux::child_error(Process::start(
+        Plan::init(config(&rigged)),
+        Options::new().init_binary(INIT),
+    ));
+    assert_eq!(error.step, ChildStep::Sysctls, "{error:?}");
+    let file = format!("/proc/{}/root/proc/sys/net/ipv4/ip_forward", rigged.sleeper());
+    assert_eq!(fs::read_to_string(&file).expect(&file), "untouched\n");
+    before.assert_none("a refused sysctl");
+}
+
 #[test]
 fn a_rootfs_is_set_up_in_joined_mount_and_pid_namespaces() {
     if !require_root("a_rootfs_is_set_up_in_joined_mount_and_pid_namespaces") {

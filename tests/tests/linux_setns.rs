@@ -211,6 +211,54 @@ fn a_leaked_directory_is_no_way_out_for_an_exec() {
     drop(leaked);
 }
 
+/// Mounts over the container's `/proc`, as its root may where it has a
+/// user namespace of its own: a tmpfs whose `self/oom_score_adj` is a file
+/// of the container's (where it could as well be a bind mount of a host
+/// sysctl, which the process, still the host's root, could write).
+fn rig_proc(container: &Running) {
+    let status = Command::new("nsenter")
+        .args(["-t", &container.pid(), "-m", "--", "/bin/sh", "-c"])
+        .arg("mount -t tmpfs rigged /proc && mkdir /proc/self && echo untouched > /proc/self/oom_score_adj")
+        .status()
+        .expect("nsenter");
+    assert!(status.success(), "rigging the container's /proc: {status}");
+}
+
+/// An exec's `oom_score_adj` is written to the kernel's file of its own
+/// process: with the container's `/proc` genuine it is set; with a tmpfs
+/// over it the launch is refused at that step, and the container's file
+/// is not written (CVE-2025-52881's class: a write of the runtime's
+/// redirected by the container's mounts).
+#[test]
+fn an_exec_writes_its_oom_score_adj_to_the_kernels_file_only() {
+    if !require_root("an_exec_writes_its_oom_score_adj_to_the_kernels_file_only") {
+        return;
+    }
+    let _serial = serial();
+    for entry in entries() {
+        let container = Running::start();
+        let mut plan = exec_plan(&["/bin/cat", "/proc/self/oom_score_adj"], entry);
+        plan.config.oom_score_adj = Some(7);
+        let (mut stdout, write) = linux::pipe();
+        let mut process = Process::start(plan.clone(), container.options().stdout(write)).expect("exec");
+        assert_eq!(linux::read_to_end(&mut stdout, DEADLINE), "7\n", "{entry:?}");
+        assert_eq!(
+            process.wait_timeout(DEADLINE).expect("wait"),
+            Some(ExitStatus::Exited(0))
+        );
+
+        rig_proc(&container);
+        let error = linux::child_error(Process::start(plan, container.options()));
+        assert_eq!(error.step, ChildStep::OomScoreAdj, "{entry:?}: {error:?}");
+        let rigged = format!("/proc/{}/root/proc/self/oom_score_adj", container.pid());
+        assert_eq!(
+            fs::read_to_string(&rigged).expect("the container's file"),
+            "untouched\n",
+            "{entry:?}"
+        );
+    }
+}
+
 /// The core file size a child of the launcher is born with, as
 /// `cradle-test-limits`, run as its init binary, prints it (the launch
 /// itself then fails: that binary takes no role).

@@ -8,16 +8,12 @@
 //! `CAP_SYS_ADMIN`, so in that case it is kept (permitted and effective)
 //! until the filter is in, then dropped: the filter must allow `capset`.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
-
 use nix::errno::Errno;
 
 use cradle_core::confinement::{self, Capability};
 use cradle_core::{ChildError, ChildStep, Config};
 
-use super::{failed, io_failed, refused};
+use super::{failed, proc_files, refused};
 use crate::sys::{self, CapSets};
 
 /// Whether the seccomp filter needs `CAP_SYS_ADMIN` kept until it is
@@ -37,11 +33,7 @@ pub(super) fn oom_score_adj(config: &Config) -> Result<(), ChildError> {
     let Some(value) = config.oom_score_adj else {
         return Ok(());
     };
-    write_proc_file(
-        "/proc/self/oom_score_adj",
-        &value.to_string(),
-        ChildStep::OomScoreAdj,
-    )
+    proc_files::write_value("self/oom_score_adj", &value.to_string(), ChildStep::OomScoreAdj)
 }
 
 /// Writes each sysctl under `/proc/sys`, after checking again that it is
@@ -51,21 +43,9 @@ pub(super) fn sysctls(config: &Config) -> Result<(), ChildError> {
     for (key, value) in &config.sysctls {
         confinement::check_sysctl(key, |kind| config.creates(kind))
             .map_err(|e| refused(step, e.to_string()))?;
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        write_proc_file(&path, value, step)?;
+        proc_files::write_value(&format!("sys/{}", key.replace('.', "/")), value, step)?;
     }
     Ok(())
-}
-
-/// Writes `value` to the `/proc` file `path`, following no symlink.
-fn write_proc_file(path: &str, value: &str, step: ChildStep) -> Result<(), ChildError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(io_failed(step, format!("open {path}")))?;
-    file.write_all(value.as_bytes())
-        .map_err(io_failed(step, format!("write {value:?} to {path}")))
 }
 
 /// Cuts the bounding set to the config's, then sets the effective,
