@@ -195,6 +195,52 @@ fn a_sysctl_is_written_to_the_kernels_file_only() {
     before.assert_none("a refused sysctl");
 }
 
+/// A mask is the null device, bound by descriptor: where the mount
+/// namespace joined has a symlink at `/dev/null` (to a `/proc` file, as a
+/// process there could make it), the init refuses to mask with it at the
+/// paths step, and binds nothing over the masked path (runc's
+/// CVE-2025-31133).
+#[test]
+fn a_mask_is_the_null_device_or_nothing() {
+    if !require_root("a_mask_is_the_null_device_or_nothing") {
+        return;
+    }
+    // Counts descriptors and children: no other test may make some meanwhile.
+    let _serial = linux::serial();
+    let masked = tempfile::NamedTempFile::new().expect("a file to mask");
+    fs::write(masked.path(), "shown").expect("write the file to mask");
+    let shown = masked.path().display();
+    let config = |target: &Unshared| {
+        let mut config = sh(&format!("cat {shown}"));
+        config.namespaces = vec![Namespace::join(
+            NamespaceKind::Mount,
+            target.path(NamespaceKind::Mount),
+        )];
+        config.masked_paths = vec![masked.path().to_owned()];
+        config
+    };
+    let genuine = Unshared::new(&["--mount"], "true");
+    let finished = run(Plan::init(config(&genuine)), INIT).expect("launch");
+    assert_eq!(
+        (finished.status, finished.stdout.as_str()),
+        (ExitStatus::Exited(0), "")
+    );
+
+    let rigged = Unshared::new(
+        &["--mount"],
+        "mount -t tmpfs rigged /dev\nln -s /proc/sys/vm/drop_caches /dev/null",
+    );
+    let before = Leftovers::before();
+    let error = linux::child_error(Process::start(
+        Plan::init(config(&rigged)),
+        Options::new().init_binary(INIT),
+    ));
+    assert_eq!(error.step, ChildStep::Paths, "{error:?}");
+    let file = format!("/proc/{}/root{shown}", rigged.sleeper());
+    assert_eq!(fs::read_to_string(&file).expect(&file), "shown");
+    before.assert_none("a refused mask");
+}
+
 #[test]
 fn a_rootfs_is_set_up_in_joined_mount_and_pid_namespaces() {
     if !require_root("a_rootfs_is_set_up_in_joined_mount_and_pid_namespaces") {

@@ -306,9 +306,9 @@ pub(super) fn paths(config: &Config) -> Result<(), ChildError> {
     for path in &config.readonly_paths {
         make_readonly(path)?;
     }
-    let mut empty_dir = None;
+    let mut masks = Masks::default();
     for path in &config.masked_paths {
-        mask(path, &mut empty_dir)?;
+        masks.mask(path)?;
     }
     Ok(())
 }
@@ -512,41 +512,84 @@ fn make_readonly(path: &Path) -> Result<(), ChildError> {
     sys::mount_setattr_readonly(&c, true).map_err(failure())
 }
 
-/// Hides `path`: an empty read-only tmpfs over a directory, `/dev/null` over
-/// anything else (a missing path is skipped). The first directory masked
-/// gets the tmpfs, and is kept in `empty_dir`; the next ones get bind mounts
-/// of it, read-only as it is: one superblock made, and torn down when the
-/// container ends, instead of one a directory.
-fn mask(path: &Path, empty_dir: &mut Option<PathBuf>) -> Result<(), ChildError> {
-    let failure = || failed(ChildStep::Paths, format!("masking {}", path.display()));
-    let metadata = match fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => {
-            return Err(io_failed(ChildStep::Paths, format!("stat {}", path.display()))(
-                error,
-            ))
+/// What masks are made of, each made once: the null device, and the
+/// empty read-only tmpfs of the first directory masked.
+#[derive(Default)]
+struct Masks {
+    null: Option<OwnedFd>,
+    empty_dir: Option<PathBuf>,
+}
+
+impl Masks {
+    /// Hides `path`: the null device over anything but a directory (a
+    /// missing path is skipped), an empty read-only tmpfs over a
+    /// directory. The first directory masked gets the tmpfs; the next ones
+    /// get bind mounts of it, read-only as it is: one superblock made, and
+    /// torn down when the container ends, instead of one a directory.
+    fn mask(&mut self, path: &Path) -> Result<(), ChildError> {
+        let failure = || failed(ChildStep::Paths, format!("masking {}", path.display()));
+        let metadata = match fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => {
+                return Err(io_failed(ChildStep::Paths, format!("stat {}", path.display()))(
+                    error,
+                ))
+            }
+        };
+        if !metadata.is_dir() {
+            let null = match &self.null {
+                Some(null) => null,
+                None => self.null.insert(null_device()?),
+            };
+            // Followed as `mount(2)` follows it: the target is inside the
+            // container's root, which it has entered.
+            let target =
+                nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(failure())?;
+            let tree = sys::open_tree_clone_fd(null.as_fd()).map_err(failure())?;
+            return sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(failure());
         }
-    };
-    let bind = |source: &Path| mount(Some(source), path, None::<&str>, MsFlags::MS_BIND, None::<&str>);
-    if !metadata.is_dir() {
-        return bind(Path::new("/dev/null")).map_err(failure());
-    }
-    match empty_dir {
-        Some(empty) => bind(empty).map_err(failure()),
-        None => {
-            mount(
-                Some("tmpfs"),
-                path,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                None::<&str>,
-            )
-            .map_err(failure())?;
-            *empty_dir = Some(path.to_owned());
-            Ok(())
+        let bind = |source: &Path| mount(Some(source), path, None::<&str>, MsFlags::MS_BIND, None::<&str>);
+        match &self.empty_dir {
+            Some(empty) => bind(empty).map_err(failure()),
+            None => {
+                mount(
+                    Some("tmpfs"),
+                    path,
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+                .map_err(failure())?;
+                self.empty_dir = Some(path.to_owned());
+                Ok(())
+            }
         }
     }
+}
+
+/// The container's `/dev/null`, checked to be the null device (`c 1:3`),
+/// not a symlink nor another file: a mask is a bind mount of it, made by
+/// descriptor, so that a `/dev/null` the image (or a process of a mount
+/// namespace joined) put there, a symlink to a `/proc` file say, is never
+/// what is bound over a masked path (runc's CVE-2025-31133).
+fn null_device() -> Result<OwnedFd, ChildError> {
+    let step = ChildStep::Paths;
+    let null = nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(failed(step, "open /dev/null"))?;
+    let stat = nix::sys::stat::fstat(&null).map_err(failed(step, "stat /dev/null"))?;
+    let is_char_device = stat.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    if !is_char_device || stat.st_rdev != makedev(1, 3) {
+        return Err(refused(
+            step,
+            "/dev/null is not the null device (c 1:3): masks are bind mounts of it",
+        ));
+    }
+    Ok(null)
 }
 
 fn c_path(path: &Path) -> Result<CString, Errno> {
