@@ -152,9 +152,37 @@ fn a_mount_namespace_joined_by_path_shows_its_mounts() {
     assert!(!host.contains(&marker), "the target's mount reached the host");
 }
 
+/// Runs `config` in a mount namespace of its own, joined by path, as it
+/// is: the command prints `stdout`. Then in one where the script `rig` ran
+/// first (as a process of it could, with a user namespace of its own): the
+/// launch is refused at `step`, leaving no descriptor and no child. Gives
+/// the rigged namespace's process back, for a look at what is there.
+fn genuine_then_rigged(
+    config: impl Fn(&Unshared) -> Config,
+    stdout: &str,
+    rig: &str,
+    step: ChildStep,
+) -> Unshared {
+    let genuine = Unshared::new(&["--mount"], "true");
+    let finished = run(Plan::init(config(&genuine)), INIT).expect("launch");
+    assert_eq!(
+        (finished.status, finished.stdout.as_str()),
+        (ExitStatus::Exited(0), stdout)
+    );
+
+    let rigged = Unshared::new(&["--mount"], rig);
+    let before = Leftovers::before();
+    let error = linux::child_error(Process::start(
+        Plan::init(config(&rigged)),
+        Options::new().init_binary(INIT),
+    ));
+    assert_eq!(error.step, step, "{error:?}");
+    before.assert_none("a refused launch");
+    rigged
+}
+
 /// A sysctl is written to the kernel's file only: where the mount
-/// namespace joined has a tmpfs over `/proc` (its processes may mount
-/// there, with a user namespace of their own), the init refuses it at its
+/// namespace joined has a tmpfs over `/proc`, the init refuses it at its
 /// step and writes nothing to the file there (CVE-2025-52881's class);
 /// with the kernel's `/proc` it is set.
 #[test]
@@ -173,33 +201,21 @@ fn a_sysctl_is_written_to_the_kernels_file_only() {
         config.sysctls = [("net.ipv4.ip_forward".to_owned(), "1".to_owned())].into();
         config
     };
-    let genuine = Unshared::new(&["--mount"], "true");
-    let finished = run(Plan::init(config(&genuine)), INIT).expect("launch");
-    assert_eq!(
-        (finished.status, finished.stdout.as_str()),
-        (ExitStatus::Exited(0), "1\n")
-    );
-
-    let rigged = Unshared::new(
-        &["--mount"],
+    let rigged = genuine_then_rigged(
+        config,
+        "1\n",
         "mount -t tmpfs rigged /proc\nmkdir -p /proc/sys/net/ipv4\necho untouched > /proc/sys/net/ipv4/ip_forward",
+        ChildStep::Sysctls,
     );
-    let before = Leftovers::before();
-    let error = linux::child_error(Process::start(
-        Plan::init(config(&rigged)),
-        Options::new().init_binary(INIT),
-    ));
-    assert_eq!(error.step, ChildStep::Sysctls, "{error:?}");
     let file = format!("/proc/{}/root/proc/sys/net/ipv4/ip_forward", rigged.sleeper());
     assert_eq!(fs::read_to_string(&file).expect(&file), "untouched\n");
-    before.assert_none("a refused sysctl");
 }
 
 /// A mask is the null device, bound by descriptor: where the mount
-/// namespace joined has a symlink at `/dev/null` (to a `/proc` file, as a
-/// process there could make it), the init refuses to mask with it at the
-/// paths step, and binds nothing over the masked path (runc's
-/// CVE-2025-31133).
+/// namespace joined has a symlink at `/dev/null` (to a `/proc` file), the
+/// init refuses to mask with it at the paths step, and binds nothing over
+/// the masked path (runc's CVE-2025-31133); with the null device the file
+/// reads empty.
 #[test]
 fn a_mask_is_the_null_device_or_nothing() {
     if !require_root("a_mask_is_the_null_device_or_nothing") {
@@ -219,26 +235,14 @@ fn a_mask_is_the_null_device_or_nothing() {
         config.masked_paths = vec![masked.path().to_owned()];
         config
     };
-    let genuine = Unshared::new(&["--mount"], "true");
-    let finished = run(Plan::init(config(&genuine)), INIT).expect("launch");
-    assert_eq!(
-        (finished.status, finished.stdout.as_str()),
-        (ExitStatus::Exited(0), "")
-    );
-
-    let rigged = Unshared::new(
-        &["--mount"],
+    let rigged = genuine_then_rigged(
+        config,
+        "",
         "mount -t tmpfs rigged /dev\nln -s /proc/sys/vm/drop_caches /dev/null",
+        ChildStep::Paths,
     );
-    let before = Leftovers::before();
-    let error = linux::child_error(Process::start(
-        Plan::init(config(&rigged)),
-        Options::new().init_binary(INIT),
-    ));
-    assert_eq!(error.step, ChildStep::Paths, "{error:?}");
     let file = format!("/proc/{}/root{shown}", rigged.sleeper());
     assert_eq!(fs::read_to_string(&file).expect(&file), "shown");
-    before.assert_none("a refused mask");
 }
 
 #[test]
