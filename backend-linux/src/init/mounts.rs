@@ -204,12 +204,7 @@ fn mount_table(config: &Config, rootfs: &Path, hook: Hook<'_>, enter: EnterRoot)
     hook(ChildStep::Rootfs, config);
     enter_rootfs(rootfs)?;
     hook(ChildStep::Mounts, config);
-    let root = nix::fcntl::open(
-        ".",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(failed(ChildStep::Rootfs, "open of the rootfs"))?;
+    let root = open_root(".")?;
     table.mount_all(root.as_fd())?;
     hook(ChildStep::Devices, config);
     if table.binds_dev() {

@@ -216,12 +216,13 @@ fn join(target: Target, core: Option<CoreLimit>) -> Result<(), ChildError> {
     let step = ChildStep::Setns;
     // Until the command's exec nothing in the container may ptrace this
     // process or open its /proc files: it still holds the host's
-    // descriptors (and the exec makes it dumpable again).
-    prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
-    // Before joining a user namespace, where raising it would take more
-    // than this process has.
-    if let Some(core) = core {
-        core.restore(step)?;
+    // descriptors (and the exec makes it dumpable again). A cloned
+    // process's restore makes it so first, and restores the limit before
+    // it joins a user namespace, where raising it would take more than
+    // this process has.
+    match core {
+        Some(core) => core.restore(step)?,
+        None => prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?,
     }
     let kinds = namespaces_to_join(target.pid)?;
     let root_path = format!("/proc/{}/root", target.pid);
