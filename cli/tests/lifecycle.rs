@@ -122,6 +122,44 @@ fn kill_takes_signal_names_and_reaches_a_handler() {
     sandbox.assert_clean();
 }
 
+/// `kill --all` signals every process of the container, not only its
+/// init: the shell, its pid namespace's init, ignores `TERM` it has no
+/// handler for, and ends only when both of its sleeps are gone.
+#[test]
+fn kill_all_reaches_every_process_of_the_container() {
+    if !require_root("kill_all_reaches_every_process_of_the_container") {
+        return;
+    }
+    let sandbox = Sandbox::new("killall");
+    let name = sandbox.name("c");
+    sandbox
+        .cradle()
+        .args(["run", "-d", "--name", &name, "--"])
+        .args(["/bin/sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+        .assert()
+        .success();
+    let pid = sandbox.state(&name)["pid"].as_u64().expect("a pid");
+    let children = format!("/proc/{pid}/task/{pid}/children");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&children)
+        .unwrap_or_default()
+        .split_whitespace()
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "the sleeps never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    sandbox
+        .cradle()
+        .args(["kill", "--all", &name, "TERM"])
+        .assert()
+        .success();
+    sandbox.wait_for_status(&name, "stopped");
+    sandbox.cradle().args(["delete", &name]).assert().success();
+    sandbox.assert_clean();
+}
+
 #[test]
 fn delete_refuses_a_running_container_unless_forced() {
     if !require_root("delete_refuses_a_running_container_unless_forced") {

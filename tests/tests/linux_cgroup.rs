@@ -769,6 +769,60 @@ fn killing_by_signals_under_the_freezer_empties_the_cgroup() {
     turn.finish();
 }
 
+/// `kill --all`'s way: a signal of the caller's choosing reaches every
+/// process of the cgroup's subtree, children and orphans alike, and the
+/// cgroup is thawed after; a frozen (paused) cgroup stays frozen.
+#[test]
+fn signal_all_reaches_every_process_and_leaves_a_paused_cgroup_paused() {
+    let Some(turn) = CgroupTurn::take(
+        "signal_all_reaches_every_process_and_leaves_a_paused_cgroup_paused",
+        PREFIX,
+    ) else {
+        return;
+    };
+    for (label, layout) in layouts() {
+        for paused in [false, true] {
+            let cgroup = TestCgroup::create(&layout, label, Resources::default());
+            let mut shell = TestChild::held_sh("sleep 1000 & (sleep 1000 &); wait");
+            cgroup.apply(shell.pid()).expect("apply");
+            shell.release();
+            wait_until("the shell and two sleeps run", || {
+                cgroup.pids().expect("pids").len() == 3
+            });
+            let started: Vec<(i32, u64)> = cgroup
+                .pids()
+                .expect("pids")
+                .into_iter()
+                .filter_map(|pid| Some((pid, stat(pid)?.start_time)))
+                .collect();
+            let deadline = Instant::now() + DEADLINE;
+            if paused {
+                cgroup.freeze(deadline).expect("freeze");
+            }
+            cgroup
+                .signal_all(cradle_linux::Signal::SIGTERM, deadline)
+                .expect("signal all");
+            // Paused, it stays so: frozen, or freezing again while a v2
+            // freezer lets the signal end the frozen processes (v1 holds
+            // them until the thaw).
+            let state = cgroup.freezer_state().expect("state");
+            assert_eq!(state == FreezerState::Thawed, !paused, "{label}: {state:?}");
+            if paused {
+                cgroup.thaw().expect("thaw");
+            }
+            cgroup.wait_empty(deadline).expect("the cgroup empties");
+            assert!(
+                started.iter().all(|(pid, start)| !still_runs(*pid, *start)),
+                "{label}"
+            );
+            assert_eq!(shell.wait().signal(), Some(nix::libc::SIGTERM), "{label}");
+            cgroup.destroy().expect("destroy");
+            assert_removed(&cgroup);
+        }
+    }
+    turn.finish();
+}
+
 #[test]
 fn a_kill_that_fails_midway_leaves_the_cgroup_thawed() {
     let Some(turn) = CgroupTurn::take("a_kill_that_fails_midway_leaves_the_cgroup_thawed", PREFIX) else {

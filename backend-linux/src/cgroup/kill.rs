@@ -44,7 +44,7 @@ impl Cgroup {
             .map(|v2| v2.file("cgroup.kill"))
             .filter(|f| f.exists())
         else {
-            return self.kill_all_signalling(deadline, |pid| self.kill_member(pid));
+            return self.kill_all_signalling(deadline, |pid| self.signal_member(pid, Signal::SIGKILL));
         };
         // On a hybrid host a process can be in a v1 directory and not in the
         // v2 one (an apply that failed halfway): cgroup.kill misses it.
@@ -56,7 +56,7 @@ impl Cgroup {
         }
         self.signal_each(&mut |pid| {
             if v1_only.contains(&pid) {
-                self.kill_member(pid)
+                self.signal_member(pid, Signal::SIGKILL)
             } else {
                 Ok(())
             }
@@ -87,13 +87,33 @@ impl Cgroup {
         killed.and(thawed)
     }
 
-    /// `SIGKILL` to `pid` if it is in the cgroup: the pidfd pins the
+    /// Sends `signal` to every process in the cgroup (`kill --all`), as
+    /// [`kill_all_signalling`](Cgroup::kill_all_signalling) sends `SIGKILL`:
+    /// frozen meanwhile where it can be, so that nothing forks unseen, and
+    /// each process through a pidfd once it is checked to be in the
+    /// cgroup. A pid read from `cgroup.procs` may be another process's by
+    /// the time it is signalled (the listed one exited, and the pid was
+    /// given to a new process of the host); the signal never reaches that
+    /// one.
+    /// A paused container stays paused: frozen already, nothing in it
+    /// forks, and it is not thawed after.
+    pub fn signal_all(&self, signal: Signal, deadline: Instant) -> Result<(), CgroupError> {
+        let mut send = |pid| self.signal_member(pid, signal);
+        if let Some(freezer) = Freezer::of(&self.paths) {
+            if freezer.state()? == super::FreezerState::Frozen {
+                return self.signal_each(&mut send);
+            }
+        }
+        self.kill_all_signalling(deadline, send)
+    }
+
+    /// `signal` to `pid` if it is in the cgroup: the pidfd pins the
     /// process, then `/proc/<pid>/cgroup` (the same process while the pidfd
     /// can signal it) shows whether it is ours. `ESRCH` when it is not, and
     /// for this process: one of its threads may be passing through the
     /// container's v1 pids cgroup to clone an exec there
     /// (`fork_into_v1_pids`).
-    fn kill_member(&self, pid: i32) -> io::Result<()> {
+    fn signal_member(&self, pid: i32, signal: Signal) -> io::Result<()> {
         let esrch = || io::Error::from_raw_os_error(libc::ESRCH);
         if u32::try_from(pid).ok() == Some(std::process::id()) {
             return Err(esrch());
@@ -110,7 +130,7 @@ impl Cgroup {
         if !ours {
             return Err(esrch());
         }
-        Ok(sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL))?)
+        Ok(sys::pidfd_send_signal(pidfd.as_fd(), Some(signal))?)
     }
 
     /// The processes listed in the directories `which` selects, and below.
