@@ -1742,6 +1742,33 @@ fn only_an_init_holds() {
     assert_eq!(error, ConfigError::SetnsHold);
 }
 
+/// `createContainer` hooks run as the host's root from the container's
+/// mount namespace: one joined by path, whose processes could put another
+/// program at the hook's path, is refused before anything is made;
+/// `startContainer` hooks, which run confined, are not.
+#[test]
+fn create_container_hooks_are_refused_in_a_joined_mount_namespace() {
+    let hook = |stage| Hook {
+        stage,
+        path: "/usr/local/bin/hook".into(),
+        args: Vec::new(),
+        env: Vec::new(),
+        timeout: None,
+    };
+    let mut plan = init_plan();
+    plan.config.namespaces = vec![
+        Namespace::new(NamespaceKind::Pid),
+        Namespace::join(NamespaceKind::Mount, "/proc/4242/ns/mnt"),
+    ];
+    plan.config.hooks = vec![hook(HookStage::StartContainer)];
+    assert!(Launch::new(plan.clone(), START).is_ok());
+    plan.config.hooks.push(hook(HookStage::CreateContainer));
+    let error = Launch::new(plan.clone(), START).unwrap_err();
+    assert_eq!(error, ConfigError::CreateContainerHooksInJoinedMountNamespace);
+    plan.config.namespaces[1] = Namespace::new(NamespaceKind::Mount);
+    assert!(Launch::new(plan, START).is_ok());
+}
+
 // ---- The hand-off: the held process outlives its launch (the OCI
 // `create`), and a later launch resumes it (the OCI `start`).
 

@@ -21,9 +21,9 @@ static RUNTIME_PID: OnceLock<Option<i64>> = OnceLock::new();
 /// How often a running hook is looked at.
 const POLL: Duration = Duration::from_millis(5);
 
-/// Notes this process's pid in the runtime's pid namespace, while the
-/// host's `/proc` is still what `/proc` is (before any mount of the
-/// set-up). Nothing for a config without hooks.
+/// Notes this process's pid in the runtime's pid namespace, while `/proc`
+/// is still the launcher's (before the init joins a mount namespace or
+/// mounts anything). Nothing for a config without hooks.
 pub(super) fn remember_runtime_pid(config: &Config) {
     if config.hooks.is_empty() {
         return;

@@ -56,8 +56,6 @@ use crate::sys;
 /// does it: the namespace's owner shares its mounts with the container.
 /// Without a mount namespace, see [`in_callers_namespace`].
 pub(super) fn run(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
-    // While `/proc` is still the host's.
-    super::hooks::remember_runtime_pid(config);
     hook(ChildStep::Mounts, config);
     if !config.has_namespace(NamespaceKind::Mount) {
         return in_callers_namespace(config, hook);

@@ -26,6 +26,9 @@ pub(super) fn run(config: &Config, mut placed: Placed, hook: Hook<'_>) -> Result
     let tasks = std::mem::take(&mut placed.cgroup_tasks);
     step(hook, config, ChildStep::Cgroup, |_| cgroups::join(tasks))?;
     step(hook, config, ChildStep::Setsid, new_session)?;
+    // While `/proc` is the launcher's: a mount namespace joined next may
+    // show another.
+    super::hooks::remember_runtime_pid(config);
     step(hook, config, ChildStep::Namespaces, join_namespaces)?;
     step(hook, config, ChildStep::Hostname, set_hostname)?;
     step(hook, config, ChildStep::Rlimits, set_rlimits)?;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{Config, Interface, NamespaceKind, PROTOCOL_VERSION};
+use crate::config::{Config, HookStage, Interface, NamespaceKind, PROTOCOL_VERSION};
 use crate::confinement::{self, Capability, SysctlError};
 use crate::framing::Limits;
 
@@ -156,6 +156,16 @@ impl Plan {
             }
         }
         self.validate_confinement()?;
+        // The hooks would run as the host's root, before any confinement,
+        // from a path looked up where the namespace's processes may have
+        // mounted another program (or its interpreter, or a library).
+        let creates_hooks = config
+            .hooks
+            .iter()
+            .any(|hook| hook.stage == HookStage::CreateContainer);
+        if creates_hooks && config.joins(NamespaceKind::Mount).is_some() {
+            return Err(ConfigError::CreateContainerHooksInJoinedMountNamespace);
+        }
         if self.kind == Kind::Setns {
             if let Some(kind) = config.new_namespaces().next() {
                 return Err(ConfigError::SetnsCreatesNamespace { kind });
@@ -275,6 +285,14 @@ pub enum ConfigError {
         /// The value asked for.
         value: i32,
     },
+    /// `createContainer` hooks run in the container's mount namespace:
+    /// one joined by path is another's, where a hook's path may lead to
+    /// another program.
+    #[error(
+        "createContainer hooks run in the container's mount namespace, and one joined by \
+         path is shared with processes that could put another program at a hook's path"
+    )]
+    CreateContainerHooksInJoinedMountNamespace,
     /// A device node that would not be in the container's `/dev`.
     #[error("device node {path:?} is not under /dev")]
     DevicePath {
