@@ -799,9 +799,14 @@ fn signal_all_reaches_every_process_and_leaves_a_paused_cgroup_paused() {
             if paused {
                 cgroup.freeze(deadline).expect("freeze");
             }
-            cgroup
-                .signal_all(cradle_linux::Signal::SIGTERM, deadline)
-                .expect("signal all");
+            // Twice: a second `kill --all` finds a paused v2 cgroup freezing
+            // (its frozen processes ending of the first signal), and must
+            // leave it so.
+            for _ in 0..2 {
+                cgroup
+                    .signal_all(cradle_linux::Signal::SIGTERM, deadline)
+                    .expect("signal all");
+            }
             // Paused, it stays so: frozen, or freezing again while a v2
             // freezer lets the signal end the frozen processes (v1 holds
             // them until the thaw).

@@ -201,7 +201,8 @@ pub enum CgroupError {
         /// The offending part.
         content: String,
     },
-    /// Sending `SIGKILL` to a process listed in the cgroup failed.
+    /// Signalling a process listed in the cgroup failed (`SIGKILL`, or
+    /// `kill --all`'s signal).
     #[error("{hierarchy}: kill pid {pid} (listed in {path}): {source}")]
     Kill {
         /// The hierarchy.

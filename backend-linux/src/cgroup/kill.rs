@@ -89,18 +89,22 @@ impl Cgroup {
 
     /// Sends `signal` to every process in the cgroup (`kill --all`), as
     /// [`kill_all_signalling`](Cgroup::kill_all_signalling) sends `SIGKILL`:
-    /// frozen meanwhile where it can be, so that nothing forks unseen, and
+    /// frozen meanwhile where it has a freezer, so that nothing forks
+    /// unseen, and
     /// each process through a pidfd once it is checked to be in the
     /// cgroup. A pid read from `cgroup.procs` may be another process's by
     /// the time it is signalled (the listed one exited, and the pid was
     /// given to a new process of the host); the signal never reaches that
     /// one.
-    /// A paused container stays paused: frozen already, nothing in it
-    /// forks, and it is not thawed after.
+    /// A paused container stays paused: frozen already (or freezing),
+    /// nothing in it forks, and it is not thawed after.
     pub fn signal_all(&self, signal: Signal, deadline: Instant) -> Result<(), CgroupError> {
         let mut send = |pid| self.signal_member(pid, signal);
         if let Some(freezer) = Freezer::of(&self.paths) {
-            if freezer.state()? == super::FreezerState::Frozen {
+            // Freezing counts as paused too: a v2 cgroup reads so while a
+            // fatal signal ends its frozen processes, or while a pause is
+            // under way.
+            if freezer.state()? != super::FreezerState::Thawed {
                 return self.signal_each(&mut send);
             }
         }
