@@ -155,13 +155,15 @@ fn a_mount_namespace_joined_by_path_shows_its_mounts() {
 /// Runs `config` in a mount namespace of its own, joined by path, as it
 /// is: the command prints `stdout`. Then in one where the script `rig` ran
 /// first (as a process of it could, with a user namespace of its own): the
-/// launch is refused at `step`, leaving no descriptor and no child. Gives
-/// the rigged namespace's process back, for a look at what is there.
+/// launch is refused at `step`, saying `why`, leaving no descriptor and no
+/// child. Gives the rigged namespace's process back, for a look at what is
+/// there.
 fn genuine_then_rigged(
     config: impl Fn(&Unshared) -> Config,
     stdout: &str,
     rig: &str,
     step: ChildStep,
+    why: &str,
 ) -> Unshared {
     let genuine = Unshared::new(&["--mount"], "true");
     let finished = run(Plan::init(config(&genuine)), INIT).expect("launch");
@@ -176,15 +178,20 @@ fn genuine_then_rigged(
         Plan::init(config(&rigged)),
         Options::new().init_binary(INIT),
     ));
-    assert_eq!(error.step, step, "{error:?}");
+    assert_eq!(error.step, step, "{rig}: {error:?}");
+    assert!(error.message.contains(why), "{rig}: {error:?}");
     before.assert_none("a refused launch");
     rigged
 }
 
-/// A sysctl is written to the kernel's file only: where the mount
-/// namespace joined has a tmpfs over `/proc`, the init refuses it at its
-/// step and writes nothing to the file there (CVE-2025-52881's class);
-/// with the kernel's `/proc` it is set.
+/// A sysctl is written to the kernel's file only, never where a mount
+/// in the mount namespace joined would put the write (CVE-2025-52881's
+/// class): not to a tmpfs over `/proc`, not to a file bound over the
+/// sysctl's own, not below a procfs directory other than its root bound
+/// at `/proc`. Each is refused at its step, saying why, and the file there
+/// is not written; with the kernel's `/proc` the sysctl is set. (A UTS
+/// sysctl: the kernel finds `net.*` files by the reader's namespace, so a
+/// mount over one is not what a new network namespace's init opens.)
 #[test]
 fn a_sysctl_is_written_to_the_kernels_file_only() {
     if !require_root("a_sysctl_is_written_to_the_kernels_file_only") {
@@ -193,22 +200,35 @@ fn a_sysctl_is_written_to_the_kernels_file_only() {
     // Counts descriptors and children: no other test may make some meanwhile.
     let _serial = linux::serial();
     let config = |target: &Unshared| {
-        let mut config = sh("cat /proc/sys/net/ipv4/ip_forward");
+        let mut config = sh("cat /proc/sys/kernel/domainname");
         config.namespaces = vec![
             Namespace::join(NamespaceKind::Mount, target.path(NamespaceKind::Mount)),
-            Namespace::new(NamespaceKind::Net),
+            Namespace::new(NamespaceKind::Uts),
         ];
-        config.sysctls = [("net.ipv4.ip_forward".to_owned(), "1".to_owned())].into();
+        config.sysctls = [("kernel.domainname".to_owned(), "cradle-test".to_owned())].into();
         config
     };
-    let rigged = genuine_then_rigged(
-        config,
-        "1\n",
-        "mount -t tmpfs rigged /proc\nmkdir -p /proc/sys/net/ipv4\necho untouched > /proc/sys/net/ipv4/ip_forward",
-        ChildStep::Sysctls,
-    );
-    let file = format!("/proc/{}/root/proc/sys/net/ipv4/ip_forward", rigged.sleeper());
-    assert_eq!(fs::read_to_string(&file).expect(&file), "untouched\n");
+    let decoy = tempfile::NamedTempFile::new().expect("a file to bind");
+    fs::write(decoy.path(), "untouched\n").expect("write the decoy");
+    let decoy = decoy.path().display();
+    let bound_over = format!("mount --bind {decoy} /proc/sys/kernel/domainname");
+    // Each rig, and the file it would have the write go to.
+    let rigs = [
+        (
+            "mount -t tmpfs rigged /proc\nmkdir -p /proc/sys/kernel\necho untouched > /proc/sys/kernel/domainname",
+            Some("/proc/sys/kernel/domainname"),
+            "is not a procfs",
+        ),
+        (&*bound_over, Some("/proc/sys/kernel/domainname"), "has a mount over it"),
+        ("mount --bind /proc/sys /proc", None, "is not the root of a procfs"),
+    ];
+    for (rig, file, why) in rigs {
+        let rigged = genuine_then_rigged(config, "cradle-test\n", rig, ChildStep::Sysctls, why);
+        if let Some(file) = file {
+            let file = format!("/proc/{}/root{file}", rigged.sleeper());
+            assert_eq!(fs::read_to_string(&file).expect(&file), "untouched\n", "{rig}");
+        }
+    }
 }
 
 /// A mask is the null device, bound by descriptor: where the mount
@@ -235,14 +255,16 @@ fn a_mask_is_the_null_device_or_nothing() {
         config.masked_paths = vec![masked.path().to_owned()];
         config
     };
-    let rigged = genuine_then_rigged(
-        config,
-        "",
+    let rigs = [
+        // A symlink to a `/proc` file; another character device.
         "mount -t tmpfs rigged /dev\nln -s /proc/sys/vm/drop_caches /dev/null",
-        ChildStep::Paths,
-    );
-    let file = format!("/proc/{}/root{shown}", rigged.sleeper());
-    assert_eq!(fs::read_to_string(&file).expect(&file), "shown");
+        "mount -t tmpfs rigged /dev\nmknod /dev/null c 1 5",
+    ];
+    for rig in rigs {
+        let rigged = genuine_then_rigged(config, "", rig, ChildStep::Paths, "is not the null device");
+        let file = format!("/proc/{}/root{shown}", rigged.sleeper());
+        assert_eq!(fs::read_to_string(&file).expect(&file), "shown", "{rig}");
+    }
 }
 
 #[test]

@@ -15,7 +15,8 @@ use cradle_core::{ChildError, ChildStep, Config, HookStage};
 use super::refused;
 
 /// This process's pid as the runtime's pid namespace numbers it: read
-/// from the host's `/proc` before the pivot, for the state document.
+/// from the launcher's `/proc` before the init joins a mount namespace or
+/// mounts anything, for the state document.
 static RUNTIME_PID: OnceLock<Option<i64>> = OnceLock::new();
 
 /// How often a running hook is looked at.

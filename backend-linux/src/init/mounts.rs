@@ -535,10 +535,17 @@ impl Masks {
                 Some(null) => null,
                 None => self.null.insert(null_device()?),
             };
-            // Followed as `mount(2)` follows it: the target is inside the
-            // container's root, which it has entered.
-            let target =
-                nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(failure())?;
+            // Symlinks followed as `mount(2)` follows them, inside the
+            // root (the container's, entered); no magic link, which could
+            // lead out of it where the container shares a pid namespace.
+            let name = c_path(path).map_err(failure())?;
+            let target = sys::openat2(
+                open_root("/")?.as_fd(),
+                &name,
+                libc::O_PATH,
+                sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS,
+            )
+            .map_err(failure())?;
             let tree = sys::open_tree_clone_fd(null.as_fd()).map_err(failure())?;
             return sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(failure());
         }
