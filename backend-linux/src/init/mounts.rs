@@ -23,8 +23,6 @@
 //! `/sys`, bound read-only.
 
 use std::ffi::CString;
-use std::fs;
-use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -42,7 +40,7 @@ use super::in_root::{self, Leaf};
 use super::mount_options;
 use super::mount_table::MountTable;
 use super::setup::Hook;
-use super::{failed, io_failed, refused};
+use super::{failed, refused};
 use crate::sys;
 
 /// Sets up the container's filesystem, calling `hook` before each step:
@@ -505,10 +503,12 @@ fn make_readonly(path: &Path) -> Result<(), ChildError> {
     sys::mount_setattr_readonly(&c, true).map_err(failure())
 }
 
-/// What masks are made of, each made once: the null device, and the
-/// empty read-only tmpfs of the first directory masked.
+/// What masks are made of, each made once: the root they are resolved
+/// in, the null device, and the empty read-only tmpfs of the first
+/// directory masked.
 #[derive(Default)]
 struct Masks {
+    root: Option<OwnedFd>,
     null: Option<OwnedFd>,
     empty_dir: Option<PathBuf>,
 }
@@ -521,31 +521,26 @@ impl Masks {
     /// torn down when the container ends, instead of one a directory.
     fn mask(&mut self, path: &Path) -> Result<(), ChildError> {
         let failure = || failed(ChildStep::Paths, format!("masking {}", path.display()));
-        let metadata = match fs::metadata(path) {
-            Ok(metadata) => metadata,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(error) => {
-                return Err(io_failed(ChildStep::Paths, format!("stat {}", path.display()))(
-                    error,
-                ))
-            }
+        let root = match &self.root {
+            Some(root) => root,
+            None => self.root.insert(open_root("/")?),
         };
-        if !metadata.is_dir() {
+        // Symlinks followed as `mount(2)` follows them, inside the root
+        // (the container's, entered); no magic link, which could lead out
+        // of it where the container shares a pid namespace.
+        let name = c_path(path).map_err(failure())?;
+        let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
+        let target = match sys::openat2(root.as_fd(), &name, libc::O_PATH, resolve) {
+            Ok(target) => target,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(errno) => return Err(failure()(errno)),
+        };
+        let kind = nix::sys::stat::fstat(&target).map_err(failure())?.st_mode & libc::S_IFMT;
+        if kind != libc::S_IFDIR {
             let null = match &self.null {
                 Some(null) => null,
                 None => self.null.insert(null_device()?),
             };
-            // Symlinks followed as `mount(2)` follows them, inside the
-            // root (the container's, entered); no magic link, which could
-            // lead out of it where the container shares a pid namespace.
-            let name = c_path(path).map_err(failure())?;
-            let target = sys::openat2(
-                open_root("/")?.as_fd(),
-                &name,
-                libc::O_PATH,
-                sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS,
-            )
-            .map_err(failure())?;
             let tree = sys::open_tree_clone_fd(null.as_fd()).map_err(failure())?;
             return sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(failure());
         }
