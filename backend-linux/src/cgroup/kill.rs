@@ -90,12 +90,12 @@ impl Cgroup {
     /// Sends `signal` to every process in the cgroup (`kill --all`), as
     /// [`kill_all_signalling`](Cgroup::kill_all_signalling) sends `SIGKILL`:
     /// frozen meanwhile where it has a freezer, so that nothing forks
-    /// unseen, and
-    /// each process through a pidfd once it is checked to be in the
-    /// cgroup. A pid read from `cgroup.procs` may be another process's by
-    /// the time it is signalled (the listed one exited, and the pid was
-    /// given to a new process of the host); the signal never reaches that
-    /// one.
+    /// unseen, and each process through a pidfd once it is checked to be
+    /// in the cgroup. A pid read from `cgroup.procs` may be another
+    /// process's by the time it is signalled (the listed one exited, and
+    /// the pid was given to a new process of the host); the signal never
+    /// reaches that one.
+    ///
     /// A paused container stays paused: frozen already (or freezing),
     /// nothing in it forks, and it is not thawed after.
     pub fn signal_all(&self, signal: Signal, deadline: Instant) -> Result<(), CgroupError> {

@@ -159,11 +159,11 @@ impl Plan {
         // The hooks would run as the host's root, before any confinement,
         // from a path looked up where the namespace's processes may have
         // mounted another program (or its interpreter, or a library).
-        let creates_hooks = config
+        let has_create_container_hooks = config
             .hooks
             .iter()
             .any(|hook| hook.stage == HookStage::CreateContainer);
-        if creates_hooks && config.joins(NamespaceKind::Mount).is_some() {
+        if has_create_container_hooks && config.joins(NamespaceKind::Mount).is_some() {
             return Err(ConfigError::CreateContainerHooksInJoinedMountNamespace);
         }
         if self.kind == Kind::Setns {
