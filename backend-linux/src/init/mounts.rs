@@ -181,15 +181,18 @@ fn default_mounts(config: &Config, hook: Hook<'_>) -> Result<(), ChildError> {
 /// The directory the config's mounts are made in (`.`, the rootfs being
 /// entered, or `/`), as a descriptor.
 fn open_root(path: &str) -> Result<OwnedFd, ChildError> {
+    open_dir(path, ChildStep::Mounts, "for the config's mounts")
+}
+
+/// The directory `path`, as an `O_PATH` descriptor; a failure is `step`'s,
+/// naming its `purpose`.
+fn open_dir(path: &str, step: ChildStep, purpose: &str) -> Result<OwnedFd, ChildError> {
     nix::fcntl::open(
         path,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(failed(
-        ChildStep::Mounts,
-        format!("open of {path} for the config's mounts"),
-    ))
+    .map_err(failed(step, format!("open of {path} {purpose}")))
 }
 
 /// An OCI bundle's mount table: the config's mounts made inside the
@@ -523,7 +526,9 @@ impl Masks {
         let failure = || failed(ChildStep::Paths, format!("masking {}", path.display()));
         let root = match &self.root {
             Some(root) => root,
-            None => self.root.insert(open_root("/")?),
+            None => self
+                .root
+                .insert(open_dir("/", ChildStep::Paths, "to mask paths in")?),
         };
         // Symlinks followed as `mount(2)` follows them, inside the root
         // (the container's, entered); no magic link, which could lead out
