@@ -76,14 +76,24 @@ impl Cgroup {
     pub fn kill_all_signalling(
         &self,
         deadline: Instant,
+        send: impl FnMut(i32) -> io::Result<()>,
+    ) -> Result<(), CgroupError> {
+        self.signal_frozen(Freezer::of(&self.paths).as_ref(), deadline, send)
+    }
+
+    /// [`kill_all_signalling`](Cgroup::kill_all_signalling) with the
+    /// cgroup's `freezer` found already.
+    fn signal_frozen(
+        &self,
+        freezer: Option<&Freezer>,
+        deadline: Instant,
         mut send: impl FnMut(i32) -> io::Result<()>,
     ) -> Result<(), CgroupError> {
-        let freezer = Freezer::of(&self.paths);
-        if let Some(freezer) = &freezer {
+        if let Some(freezer) = freezer {
             let _ = freezer.freeze(deadline);
         }
         let killed = self.signal_each(&mut send);
-        let thawed = freezer.as_ref().map_or(Ok(()), Freezer::thaw);
+        let thawed = freezer.map_or(Ok(()), Freezer::thaw);
         killed.and(thawed)
     }
 
@@ -100,7 +110,8 @@ impl Cgroup {
     /// nothing in it forks, and it is not thawed after.
     pub fn signal_all(&self, signal: Signal, deadline: Instant) -> Result<(), CgroupError> {
         let mut send = |pid| self.signal_member(pid, signal);
-        if let Some(freezer) = Freezer::of(&self.paths) {
+        let freezer = Freezer::of(&self.paths);
+        if let Some(freezer) = &freezer {
             // Freezing counts as paused too: a v2 cgroup reads so while a
             // fatal signal ends its frozen processes, or while a pause is
             // under way.
@@ -108,7 +119,7 @@ impl Cgroup {
                 return self.signal_each(&mut send);
             }
         }
-        self.kill_all_signalling(deadline, send)
+        self.signal_frozen(freezer.as_ref(), deadline, send)
     }
 
     /// `signal` to `pid` if it is in the cgroup: the pidfd pins the
