@@ -221,6 +221,17 @@ fn still_runs(pid: i32, start_time: u64) -> bool {
 
 /// The CPU ticks `pid` uses in 300 ms: for a process that must use none
 /// (a loaded machine can only make it use less).
+/// Every process in `cgroup`, with its start time (to tell it from a
+/// later process that takes its pid).
+fn started_in(cgroup: &Cgroup) -> Vec<(i32, u64)> {
+    cgroup
+        .pids()
+        .expect("pids")
+        .into_iter()
+        .filter_map(|pid| Some((pid, stat(pid)?.start_time)))
+        .collect()
+}
+
 fn cpu_use(pid: i32) -> u64 {
     let before = stat(pid).expect("process is there").cpu_ticks;
     std::thread::sleep(Duration::from_millis(300));
@@ -702,12 +713,7 @@ fn start_200_descendants(cgroup: &Cgroup) -> (TestChild, Vec<(i32, u64)>) {
         sleeps.count()
     };
     wait_until("200 sleeps run", || sleeping() == 200);
-    let started = cgroup
-        .pids()
-        .expect("pids")
-        .into_iter()
-        .filter_map(|pid| Some((pid, stat(pid)?.start_time)));
-    (shell, started.collect())
+    (shell, started_in(cgroup))
 }
 
 #[test]
@@ -789,12 +795,7 @@ fn signal_all_reaches_every_process_and_leaves_a_paused_cgroup_paused() {
             wait_until("the shell and two sleeps run", || {
                 cgroup.pids().expect("pids").len() == 3
             });
-            let started: Vec<(i32, u64)> = cgroup
-                .pids()
-                .expect("pids")
-                .into_iter()
-                .filter_map(|pid| Some((pid, stat(pid)?.start_time)))
-                .collect();
+            let started = started_in(&cgroup);
             let deadline = Instant::now() + DEADLINE;
             if paused {
                 cgroup.freeze(deadline).expect("freeze");
@@ -840,12 +841,7 @@ fn a_kill_that_fails_midway_leaves_the_cgroup_thawed() {
         cgroup.apply(shell.pid()).expect("apply");
         shell.release();
         wait_until("21 processes run", || cgroup.pids().expect("pids").len() == 21);
-        let started: Vec<(i32, u64)> = cgroup
-            .pids()
-            .expect("pids")
-            .into_iter()
-            .filter_map(|pid| Some((pid, stat(pid)?.start_time)))
-            .collect();
+        let started = started_in(&cgroup);
 
         // The kill of one sleep fails (not the shell's: it would end once
         // its children are gone); the others still go out.
