@@ -15,6 +15,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
+use crate::elf;
+
 /// The note's owner name, NUL-terminated and padded to 4 bytes.
 const OWNER: [u8; 8] = *b"cradle\0\0";
 /// The owner's note type that holds the build fingerprint.
@@ -98,49 +100,19 @@ pub fn is_of_this_build(path: &Path) -> bool {
         .is_some_and(|found| found == *fingerprint())
 }
 
-/// ELF identification and header fields, for a 64-bit binary of this
-/// machine's byte order.
-const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
-const ELF_CLASS_64: u8 = 2;
-#[cfg(target_endian = "little")]
-const ELF_DATA_NATIVE: u8 = 1;
-#[cfg(target_endian = "big")]
-const ELF_DATA_NATIVE: u8 = 2;
-const ELF_HEADER_LEN: usize = 64;
-const PROGRAM_HEADER_LEN: usize = 56;
-const PT_NOTE: u32 = 4;
-/// Bounds on what is read: more program headers or notes than any binary
-/// has mean the file is not one to trust.
-const MAX_PROGRAM_HEADERS: usize = 64;
+/// Bound on a note segment that is read.
 const MAX_NOTES_LEN: u64 = 64 * 1024;
 
 /// The fingerprint in `file`'s cradle build note, if it is a 64-bit ELF
 /// binary of this machine's byte order that has one.
 fn read_fingerprint(file: &File) -> Option<[u8; FINGERPRINT_LEN]> {
-    let mut header = [0u8; ELF_HEADER_LEN];
-    file.read_exact_at(&mut header, 0).ok()?;
-    if &header[..4] != ELF_MAGIC || header[4] != ELF_CLASS_64 || header[5] != ELF_DATA_NATIVE {
-        return None;
-    }
-    let table = u64_at(&header, 32)?;
-    let entry_len = usize::from(u16_at(&header, 54)?);
-    let entries = usize::from(u16_at(&header, 56)?);
-    if entry_len < PROGRAM_HEADER_LEN || entries > MAX_PROGRAM_HEADERS {
-        return None;
-    }
-    let mut headers = vec![0u8; entry_len * entries];
-    file.read_exact_at(&mut headers, table).ok()?;
-    headers.chunks_exact(entry_len).find_map(|entry| {
-        if u32_at(entry, 0)? != PT_NOTE {
+    elf::segments(file)?.into_iter().find_map(|segment| {
+        if segment.kind != elf::PT_NOTE || segment.file_len > MAX_NOTES_LEN {
             return None;
         }
-        let (offset, len, align) = (u64_at(entry, 8)?, u64_at(entry, 32)?, u64_at(entry, 48)?);
-        if len > MAX_NOTES_LEN {
-            return None;
-        }
-        let mut notes = vec![0u8; usize::try_from(len).ok()?];
-        file.read_exact_at(&mut notes, offset).ok()?;
-        find_fingerprint(&notes, if align == 8 { 8 } else { 4 })
+        let mut notes = vec![0u8; usize::try_from(segment.file_len).ok()?];
+        file.read_exact_at(&mut notes, segment.offset).ok()?;
+        find_fingerprint(&notes, if segment.align == 8 { 8 } else { 4 })
     })
 }
 
@@ -149,9 +121,9 @@ fn read_fingerprint(file: &File) -> Option<[u8; FINGERPRINT_LEN]> {
 fn find_fingerprint(mut notes: &[u8], align: usize) -> Option<[u8; FINGERPRINT_LEN]> {
     let padded = |len: usize| len.checked_add(align - 1).map(|len| len / align * align);
     while notes.len() >= 12 {
-        let name_len = usize::try_from(u32_at(notes, 0)?).ok()?;
-        let desc_len = usize::try_from(u32_at(notes, 4)?).ok()?;
-        let kind = u32_at(notes, 8)?;
+        let name_len = usize::try_from(elf::u32_at(notes, 0)?).ok()?;
+        let desc_len = usize::try_from(elf::u32_at(notes, 4)?).ok()?;
+        let kind = elf::u32_at(notes, 8)?;
         let name_end = 12usize.checked_add(padded(name_len)?)?;
         let desc_end = name_end.checked_add(padded(desc_len)?)?;
         let name = notes.get(12..12 + name_len)?;
@@ -162,18 +134,6 @@ fn find_fingerprint(mut notes: &[u8], align: usize) -> Option<[u8; FINGERPRINT_L
         notes = notes.get(desc_end..)?;
     }
     None
-}
-
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_ne_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use crate::cgroup::{self, Cgroup, CgroupConfig, CgroupPaths};
 use crate::error::Error;
 use crate::options::Options;
 use crate::process::Process;
-use crate::setns::{self, Container};
-use crate::spawn::{self, ChildFds, CloneSpec, InitProgram, Report};
+use crate::setns::{self, before_exec, Container};
+use crate::spawn::{self, ChildFds, CloneSpec, Enter, InitProgram, Report};
 use crate::wait::{self, Collect};
 use crate::{clock, id_maps, net, sys, Signal};
 
@@ -276,6 +276,7 @@ impl LinuxLaunch {
                 .fold(0, |flags, &kind| flags | spawn::namespace_flag(kind)),
             pid_namespace: pid_namespace.as_ref().map(AsFd::as_fd),
             setns_process: false,
+            enter: None,
             hold: spawn.hold,
             cgroup,
             start: start_pipe.as_ref().map(|(read, _)| read.as_fd()),
@@ -375,12 +376,21 @@ impl LinuxLaunch {
                 .collect(),
             None => Vec::new(),
         };
+        let before_exec = match process {
+            true => before_exec::prepare(container, self.program.is_static())?,
+            false => None,
+        };
         let (parent_end, child_end) = launch_socket()?;
         let spec = CloneSpec {
             namespaces: 0,
             // A pidfd names its process's pid namespace (Linux 5.8).
             pid_namespace: process.then(|| container.pidfd()),
             setns_process: process,
+            enter: before_exec.as_ref().map(|before| Enter {
+                namespaces: before.namespaces,
+                root: before.root.as_fd(),
+                user_left: before.user_left,
+            }),
             hold: spawn.hold,
             cgroup: cgroup.as_ref().map(AsFd::as_fd),
             start: None,

@@ -94,6 +94,7 @@ pub mod clock;
 pub mod command;
 pub mod console;
 pub mod driver;
+mod elf;
 mod error;
 mod held;
 mod id_maps;

@@ -26,6 +26,8 @@ use cradle_tests::linux::{
 use nix::sys::signal::{kill, Signal};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
+/// The same, linked as a static PIE where the toolchain can (build.rs).
+const INIT_STATIC: &str = env!("CARGO_BIN_EXE_cradle-test-init-static");
 const LIMITS: &str = env!("CARGO_BIN_EXE_cradle-test-limits");
 
 /// The namespace types the test container has of its own: all but user
@@ -84,6 +86,12 @@ impl Running {
         self.init.pid().to_string()
     }
 
+    /// Options for a process in this container by `way`: its init and
+    /// cgroups.
+    fn options_for(&self, way: Way) -> Options {
+        self.options().init_binary(way.init)
+    }
+
     /// Options for a process in this container: its init and cgroups.
     fn options(&self) -> Options {
         let container = Container::of(&self.init).expect("the running container");
@@ -109,13 +117,32 @@ impl Drop for Running {
     }
 }
 
-/// Both ways into the container's pid namespace, for each test of a
-/// property both have to run with; each is named on stderr as its turn
-/// comes, for a failure's output.
-fn entries() -> impl Iterator<Item = SetnsEntry> {
-    [SetnsEntry::Helper, SetnsEntry::Clone]
+/// A way into the container: how the process gets into its pid namespace,
+/// and the init binary it `exec`s, whose linking decides when a cloned
+/// process joins the rest (before its `exec` of a static one, after its
+/// `exec` of a dynamic one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Way {
+    entry: SetnsEntry,
+    init: &'static str,
+}
+
+/// Every way into the container, for each test of a property all have to
+/// run with: a helper's fork, and a process cloned in that joins after its
+/// `exec` and before it; each is named on stderr as its turn comes, for a
+/// failure's output.
+fn ways() -> impl Iterator<Item = Way> {
+    let helper = Way {
+        entry: SetnsEntry::Helper,
+        init: INIT,
+    };
+    let cloned = |init| Way {
+        entry: SetnsEntry::Clone,
+        init,
+    };
+    [helper, cloned(INIT), cloned(INIT_STATIC)]
         .into_iter()
-        .inspect(|entry| eprintln!("{entry:?}"))
+        .inspect(|way| eprintln!("{way:?}"))
 }
 
 /// A setns plan for `args`, entering the container's cgroups by `entry`.
@@ -132,13 +159,13 @@ fn the_process_is_in_the_container() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let (mut stdout, write) = linux::pipe();
         let script = "cat /etc/marker; echo; hostname; echo $$; ls /; echo done; exec sleep 100";
         let mut process = Process::start(
-            exec_plan(&["/bin/sh", "-c", script], entry),
-            container.options().stdout(write),
+            exec_plan(&["/bin/sh", "-c", script], way.entry),
+            container.options_for(way).stdout(write),
         )
         .expect("exec into the container");
         let mut lines = Vec::new();
@@ -197,15 +224,15 @@ fn a_leaked_directory_is_no_way_out_for_an_exec() {
     let _serial = serial();
     let leaked = linux::HostDirectory::open();
     let through_proc = leaked.through_proc();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
-        let mut plan = exec_plan(&["/bin/true"], entry);
+        let mut plan = exec_plan(&["/bin/true"], way.entry);
         plan.config.cwd = through_proc.clone().into();
-        let error = linux::child_error(Process::start(plan, container.options()));
+        let error = linux::child_error(Process::start(plan, container.options_for(way)));
         assert_eq!(
             (error.step, error.errno),
             (ChildStep::Cwd, Some(libc::ENOENT)),
-            "{entry:?}: {error:?}"
+            "{way:?}: {error:?}"
         );
     }
     drop(leaked);
@@ -235,26 +262,27 @@ fn an_exec_writes_its_oom_score_adj_to_the_kernels_file_only() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
-        let mut plan = exec_plan(&["/bin/cat", "/proc/self/oom_score_adj"], entry);
+        let mut plan = exec_plan(&["/bin/cat", "/proc/self/oom_score_adj"], way.entry);
         plan.config.oom_score_adj = Some(7);
         let (mut stdout, write) = linux::pipe();
-        let mut process = Process::start(plan.clone(), container.options().stdout(write)).expect("exec");
-        assert_eq!(linux::read_to_end(&mut stdout, DEADLINE), "7\n", "{entry:?}");
+        let mut process =
+            Process::start(plan.clone(), container.options_for(way).stdout(write)).expect("exec");
+        assert_eq!(linux::read_to_end(&mut stdout, DEADLINE), "7\n", "{way:?}");
         assert_eq!(
             process.wait_timeout(DEADLINE).expect("wait"),
             Some(ExitStatus::Exited(0))
         );
 
         rig_proc(&container);
-        let error = linux::child_error(Process::start(plan, container.options()));
-        assert_eq!(error.step, ChildStep::OomScoreAdj, "{entry:?}: {error:?}");
+        let error = linux::child_error(Process::start(plan, container.options_for(way)));
+        assert_eq!(error.step, ChildStep::OomScoreAdj, "{way:?}: {error:?}");
         let rigged = format!("/proc/{}/root/proc/self/oom_score_adj", container.pid());
         assert_eq!(
             fs::read_to_string(&rigged).expect("the container's file"),
             "untouched\n",
-            "{entry:?}"
+            "{way:?}"
         );
     }
 }
@@ -284,20 +312,20 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
     let _serial = serial();
     let _soft = birth::SoftCoreLimit::set();
     let own = birth::own_core_limit();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
-        let at_birth = core_limit_at_birth(exec_plan(&["/bin/true"], entry), container.options());
-        let expected = match entry {
+        let at_birth = core_limit_at_birth(exec_plan(&["/bin/true"], way.entry), container.options_for(way));
+        let expected = match way.entry {
             SetnsEntry::Clone => birth::core_limit_until_set_up(),
             // The helper is born in the launcher's pid namespace.
             SetnsEntry::Helper => own.clone(),
         };
-        assert_eq!(at_birth, expected, "{entry:?}");
+        assert_eq!(at_birth, expected, "{way:?}");
 
         birth::forget_child_masks();
         let (mut stdout, write) = linux::pipe();
         let mut process = Process::start(
-            exec_plan(&["/bin/cat", "/proc/self/limits"], entry),
+            exec_plan(&["/bin/cat", "/proc/self/limits"], way.entry),
             container
                 .options()
                 .stdout(write)
@@ -305,18 +333,18 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
         )
         .expect("exec into the container");
         let limits = linux::read_to_end(&mut stdout, DEADLINE);
-        assert_eq!(birth::core_limit(&limits), own, "{entry:?}: {limits}");
+        assert_eq!(birth::core_limit(&limits), own, "{way:?}: {limits}");
         assert_eq!(
             process.wait_timeout(DEADLINE).expect("wait"),
             Some(ExitStatus::Exited(0))
         );
-        if entry == SetnsEntry::Clone {
+        if way.entry == SetnsEntry::Clone {
             let mask = birth::child_mask(process.pid().as_raw());
             assert_eq!(mask, birth::every_signal_blocked(), "blocked from its birth");
         }
 
         // A core limit of the config's own, under the launcher's hard one.
-        let mut plan = exec_plan(&["/bin/cat", "/proc/self/limits"], entry);
+        let mut plan = exec_plan(&["/bin/cat", "/proc/self/limits"], way.entry);
         plan.config.rlimits = vec![Rlimit {
             resource: RlimitResource::Core,
             soft: 1024,
@@ -324,18 +352,48 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
         }];
         let (mut stdout, write) = linux::pipe();
         let mut configured =
-            Process::start(plan, container.options().stdout(write)).expect("exec with a core limit");
+            Process::start(plan, container.options_for(way).stdout(write)).expect("exec with a core limit");
         let limits = linux::read_to_end(&mut stdout, DEADLINE);
-        assert_eq!(
-            birth::core_limit(&limits),
-            ["1024", "1024"],
-            "{entry:?}: {limits}"
-        );
+        assert_eq!(birth::core_limit(&limits), ["1024", "1024"], "{way:?}: {limits}");
         assert_eq!(
             configured.wait_timeout(DEADLINE).expect("wait"),
             Some(ExitStatus::Exited(0))
         );
     }
+}
+
+/// A process cloned into the container is seen there from its birth: it
+/// joins the container's mount namespace and root before its `exec` of a
+/// static init binary (a few system calls after its clone), so that what
+/// the container can read of it (its mount table) is never the host's
+/// once it runs a file. A dynamic one would load the container's `ld.so`:
+/// the process joins after its `exec` of that.
+#[test]
+fn a_cloned_process_execs_a_static_init_inside_the_container() {
+    if !require_root("a_cloned_process_execs_a_static_init_inside_the_container") {
+        return;
+    }
+    if env!("CRADLE_TEST_STATIC_INIT") != "1" {
+        // CI installs the static C library: there it must run.
+        assert!(std::env::var_os("CI").is_none(), "no static test init in CI");
+        eprintln!("no static PIE from this toolchain (tests/build.rs): not run");
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    let way = Way {
+        entry: SetnsEntry::Clone,
+        init: INIT_STATIC,
+    };
+    let options = container.options_for(way).on_step(birth::record_views_at_exec);
+    let mut process = Process::start(exec_plan(&["/bin/true"], way.entry), options).expect("exec");
+    assert_eq!(
+        process.wait_timeout(DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    let view = birth::view_at_exec(process.pid().as_raw());
+    assert_eq!(view, birth::ExecView::of(&container.pid()), "at its exec");
+    assert_ne!(view, birth::ExecView::of("self"), "the host's");
 }
 
 #[test]
@@ -344,7 +402,7 @@ fn the_process_joins_a_user_namespace_first() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         // An identity map: a container of a shifted map cannot make its mounts
         // private yet (user namespaces proper are another issue's), nor have a
         // rootfs.
@@ -360,9 +418,9 @@ fn the_process_joins_a_user_namespace_first() {
         plan.id_maps = Some(linux::identity_maps());
         let mut init = Process::start(plan, Options::new().init_binary(INIT)).expect("the container");
         let container = Container::of(&init).expect("container");
-        let options = Options::new().init_binary(INIT).container(container);
+        let options = Options::new().init_binary(way.init).container(container);
         let mut exec = Plan::setns(Config::new(["/bin/sleep", "100"]));
-        exec.setns_entry = entry;
+        exec.setns_entry = way.entry;
         exec.config.user.uid = 7;
         let mut process = Process::start(exec, options).expect("exec into the container");
         let (pid, init_pid) = (process.pid().to_string(), init.pid().to_string());
@@ -392,7 +450,7 @@ fn the_process_has_its_own_args_env_cwd_user_and_rlimits() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let mut plan = exec_plan(
             &[
@@ -402,7 +460,7 @@ fn the_process_has_its_own_args_env_cwd_user_and_rlimits() {
                 "sh",
                 "arg",
             ],
-            entry,
+            way.entry,
         );
         plan.config.env = vec!["FOO=foo".into(), "PATH=/bin".into()];
         plan.config.cwd = "/tmp".into();
@@ -415,7 +473,7 @@ fn the_process_has_its_own_args_env_cwd_user_and_rlimits() {
         }];
         let (mut process, mut stdout) = {
             let (read, write) = linux::pipe();
-            let process = Process::start(plan, container.options().stdout(write)).expect("exec");
+            let process = Process::start(plan, container.options_for(way).stdout(write)).expect("exec");
             (process, read)
         };
         let output = linux::read_to_end(&mut stdout, DEADLINE);
@@ -433,29 +491,29 @@ fn the_process_is_born_in_the_containers_cgroups() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let init = fs::read_to_string(format!("/proc/{}/cgroup", container.pid())).expect("cgroup");
         let leftovers = Leftovers::before();
         // `cat` runs until the test closes its stdin.
         let (stdin, typing) = linux::pipe();
-        let options = container.options().stdin(stdin.into());
+        let options = container.options_for(way).stdin(stdin.into());
         let mut backend = LinuxLaunch::new(options).expect("backend");
-        let mut launch = Launch::new(exec_plan(&["/bin/cat"], entry), clock::now()).expect("plan");
+        let mut launch = Launch::new(exec_plan(&["/bin/cat"], way.entry), clock::now()).expect("plan");
         // A helper's fork is born after the helper joined them all: read
         // when the launch reaches the step that used to move the process
         // in. (A cloned process joins its v1 cgroups itself, before its
         // `exec`: the parent may be at any step by then.)
         let mut seen = None;
         let result = cradle_core::driver::drive_with(&mut launch, &mut backend, |launch, _| {
-            if entry == SetnsEntry::Helper && seen.is_none() && launch.step() == Step::EnterCgroup {
+            if way.entry == SetnsEntry::Helper && seen.is_none() && launch.step() == Step::EnterCgroup {
                 let (_, process) = helper_and_process(&leftovers.children);
                 let process = process.expect("the process, before its cgroups are entered");
                 seen = Some(fs::read_to_string(format!("/proc/{process}/cgroup")).expect("its cgroups"));
             }
         });
         let pid = result.expect("exec into the container");
-        if entry == SetnsEntry::Helper {
+        if way.entry == SetnsEntry::Helper {
             assert_eq!(seen.as_deref(), Some(init.as_str()), "the process at EnterCgroup");
         }
         // Its command runs in every one of them.
@@ -516,10 +574,10 @@ fn a_cgroup_the_helper_cannot_join_fails_the_launch_as_it_reports() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let leftovers = Leftovers::before();
-        let mut options = container.options();
+        let mut options = container.options_for(way);
         let mut paths = container
             .init
             .cgroup()
@@ -540,20 +598,20 @@ fn a_cgroup_the_helper_cannot_join_fails_the_launch_as_it_reports() {
         fs::create_dir(&cpuset.path).expect("a cpuset of the test's own");
         let empty = cpuset.path.clone();
         options = options.container_cgroups(paths);
-        let result = Process::start(exec_plan(&["/bin/true"], entry), options);
+        let result = Process::start(exec_plan(&["/bin/true"], way.entry), options);
         fs::remove_dir(&empty).expect("the cpuset is empty still");
         // The child joins the v1 cgroups itself before its exec: it reports
         // the refusal, naming the file, and the launch fails with nothing
         // left. A cloned process is the launch's at once, which may meet the
         // refusal first as it enters the cgroups (naming the directory).
-        match (entry, result) {
+        match (way.entry, result) {
             (_, Err(Error::Launch(LaunchError::Child { step, error }))) => {
                 assert_eq!(
                     (error.step, error.errno),
                     (ChildStep::Cgroup, Some(libc::ENOSPC)),
                     "{error:?}"
                 );
-                if entry == SetnsEntry::Helper {
+                if way.entry == SetnsEntry::Helper {
                     assert_eq!(step, Step::ReportPid, "{error:?}");
                 }
                 let tasks = empty.join("tasks");
@@ -581,10 +639,13 @@ fn a_missing_command_fails_at_exec_with_enoent() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let leftovers = Leftovers::before();
-        let result = Process::start(exec_plan(&["/no/such/command"], entry), container.options());
+        let result = Process::start(
+            exec_plan(&["/no/such/command"], way.entry),
+            container.options_for(way),
+        );
         let error = linux::child_error(result);
         assert_eq!(
             (error.step, error.errno),
@@ -601,12 +662,12 @@ fn a_setns_process_cannot_set_up_the_container() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let leftovers = Leftovers::before();
-        let mut plan = exec_plan(&["/bin/true"], entry);
+        let mut plan = exec_plan(&["/bin/true"], way.entry);
         plan.config.hostname = Some("other".into());
-        let result = Process::start(plan, container.options());
+        let result = Process::start(plan, container.options_for(way));
         let error = linux::child_error(result);
         assert_eq!(error.step, ChildStep::Hostname, "{error:?}");
         assert!(error.message.contains("cannot set a hostname"), "{error:?}");
@@ -630,7 +691,7 @@ fn an_exited_container_is_refused_at_once() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let mut container = Running::start();
         let pid = container.init.pid();
         let start_time = container.init.start_time().expect("start time");
@@ -641,12 +702,12 @@ fn an_exited_container_is_refused_at_once() {
             fds,
             children: linux::children(),
         };
-        let options = Options::new().init_binary(INIT).container(handle);
+        let options = Options::new().init_binary(way.init).container(handle);
         // At once: the spawn itself refuses, before any process is made that
         // the launch would have to wait for (its deadline is the default one).
         let mut backend = LinuxLaunch::new(options).expect("backend");
         let mut plan = Plan::setns(Config::new(["/bin/true"]));
-        plan.setns_entry = entry;
+        plan.setns_entry = way.entry;
         let mut launch = Launch::new(plan, clock::now()).expect("plan");
         let mut made = BTreeSet::<i32>::new();
         let result = cradle_core::driver::drive_with(&mut launch, &mut backend, |_, _| {
@@ -732,12 +793,13 @@ fn a_hundred_execs_in_a_row_leave_nothing() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let leftovers = Leftovers::before();
         for round in 0..100 {
-            let mut process = Process::start(exec_plan(&["/bin/true"], entry), container.options())
-                .unwrap_or_else(|error| panic!("exec {round}: {error}"));
+            let mut process =
+                Process::start(exec_plan(&["/bin/true"], way.entry), container.options_for(way))
+                    .unwrap_or_else(|error| panic!("exec {round}: {error}"));
             assert_eq!(
                 process.wait_timeout(DEADLINE).expect("wait"),
                 Some(ExitStatus::Exited(0)),
@@ -824,19 +886,19 @@ fn the_helper_or_the_process_killed_before_each_parent_step() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let timeout = Duration::from_secs(5);
         // `cat` runs until the test closes its stdin: killed, it cannot have
         // exited on its own first, and spared, it exits 0.
         let plan = || {
-            let mut plan = exec_plan(&["/bin/cat"], entry);
+            let mut plan = exec_plan(&["/bin/cat"], way.entry);
             plan.timeout = timeout;
             plan
         };
         let steps = Launch::new(plan(), clock::now()).expect("plan").steps().to_vec();
         let mut shots = Vec::new();
-        let victims: &[Victim] = match entry {
+        let victims: &[Victim] = match way.entry {
             SetnsEntry::Helper => &[Victim::Helper, Victim::Process],
             _ => &[Victim::Process],
         };
@@ -845,7 +907,7 @@ fn the_helper_or_the_process_killed_before_each_parent_step() {
                 let what = format!("{victim:?} killed before {step}");
                 let leftovers = Leftovers::before();
                 let (stdin, typing) = linux::pipe();
-                let options = container.options().stdin(stdin.into());
+                let options = container.options_for(way).stdin(stdin.into());
                 let mut backend = LinuxLaunch::new(options).expect("backend");
                 let started = Instant::now();
                 let mut launch = Launch::new(plan(), clock::now()).expect("plan");
@@ -898,7 +960,7 @@ fn the_helper_or_the_process_killed_before_each_parent_step() {
         // (Whether the helper is still there when the parent looks depends
         // on the scheduler; the helper killed for sure is
         // the_helper_killed_at_each_of_its_steps's.)
-        let known = match entry {
+        let known = match way.entry {
             SetnsEntry::Helper => Step::Adopt,
             _ => Step::EnterCgroup,
         };
@@ -928,16 +990,16 @@ fn the_process_killed_at_each_of_its_steps() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let timeout = Duration::from_secs(5);
         for step in PROCESS_STEPS {
             let what = format!("killed at {step}");
-            let mut plan = exec_plan(&["/bin/true"], entry);
+            let mut plan = exec_plan(&["/bin/true"], way.entry);
             plan.timeout = timeout;
             plan.config.env = vec![format!("CRADLE_TEST_FAULT=announce@{step}")];
             let leftovers = Leftovers::before();
-            let options = container.options();
+            let options = container.options_for(way);
             let (mut announcements, stdout) = linux::pipe();
             let started = Instant::now();
             let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
@@ -1007,13 +1069,13 @@ fn a_process_that_stalls_times_out_with_its_step() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let leftovers = Leftovers::before();
-        let mut plan = exec_plan(&["/bin/true"], entry);
+        let mut plan = exec_plan(&["/bin/true"], way.entry);
         plan.config.env = vec!["CRADLE_TEST_FAULT=announce@cwd".into()];
         let what = "a stalled process";
-        let stalled = linux::start_stalling(what, &plan, || container.options());
+        let stalled = linux::start_stalling(what, &plan, || container.options_for(way));
         assert_eq!(stalled.announced, "cwd", "{what}");
         match stalled.result {
             Err(Error::Launch(LaunchError::TimedOut { step, after })) => {
@@ -1034,12 +1096,12 @@ fn a_preserved_descriptor_is_passed_on() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let (mut read, write) = linux::pipe();
-        let mut plan = exec_plan(&["/bin/sh", "-c", "ls /proc/self/fd >&3"], entry);
+        let mut plan = exec_plan(&["/bin/sh", "-c", "ls /proc/self/fd >&3"], way.entry);
         plan.config.preserved_fds = 1;
-        let options = container.options().preserve_fd(write);
+        let options = container.options_for(way).preserve_fd(write);
         let mut process = Process::start(plan, options).expect("exec");
         let listing = linux::read_to_end(&mut read, DEADLINE);
         assert_eq!(
@@ -1061,12 +1123,12 @@ fn a_detached_process_runs_on_for_the_caller_to_reap() {
         return;
     }
     let _serial = serial();
-    for entry in entries() {
+    for way in ways() {
         let container = Running::start();
         let (read, write) = linux::pipe();
         // It exits once the test closes its stdin: detaching killed nothing.
-        let plan = exec_plan(&["/bin/sh", "-c", "read line; exit 7"], entry);
-        let process = Process::start(plan, container.options().stdin(read.into())).expect("exec");
+        let plan = exec_plan(&["/bin/sh", "-c", "read line; exit 7"], way.entry);
+        let process = Process::start(plan, container.options_for(way).stdin(read.into())).expect("exec");
         let pid = process.detach();
         let pid = nix::unistd::Pid::from_raw(pid.as_raw());
         assert_eq!(

@@ -42,8 +42,8 @@ use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Pid};
 use super::{
     failed, io_failed, refused, serve, setup, CoreLimit, Link, Placed, EXIT_NO_LINK, EXIT_SETUP_FAILED,
 };
-use crate::setns::{lineage, namespace_id};
-use crate::spawn::{self, CLONED, SETNS_ENV};
+use crate::setns::{lineage, namespaces_apart};
+use crate::spawn::{self, CLONED, ENTERED, SETNS_ENV};
 use crate::sys::{self, Cloned};
 
 /// The container's init, as the parent handed it to the helper.
@@ -63,8 +63,9 @@ enum Forked {
 }
 
 /// The setns role, with `value` of [`SETNS_ENV`]:
-/// `<socket fd>:<target pidfd fd>:<target pid>`, and `:cloned` for a
-/// process cloned into the container's pid namespace. The hook sees
+/// `<socket fd>:<target pidfd fd>:<target pid>`, and for a process cloned
+/// into the container's pid namespace `:cloned` (or `:entered:<0|1>`, see
+/// [`Entered`]) and the launcher's core limit. The hook sees
 /// [`ChildStep::Setns`] and, in a helper, [`ChildStep::Fork`] and, after
 /// the fork, [`ChildStep::Report`], with an empty config (the helper never
 /// has one); the process then sees its own steps with its own. With a
@@ -79,7 +80,7 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     else {
         let _ = writeln!(
             std::io::stderr(),
-            "cradle init: {SETNS_ENV} is not <socket>:<pidfd>:<pid>[:{CLONED}:<soft>:<hard>]: {value:?}"
+            "cradle init: {SETNS_ENV} is not <socket>:<pidfd>:<pid>[:{CLONED}|:{ENTERED}:<0|1>][:<soft>:<hard>]: {value:?}"
         );
         std::process::exit(EXIT_NO_LINK);
     };
@@ -105,12 +106,17 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     }
     let no_config = Config::new(Vec::<String>::new());
     hook(ChildStep::Setns, &no_config);
-    if let Some(core) = cloned {
+    if let Some(ClonedProcess { core, entered }) = cloned {
         // Born in the container's pid namespace and cgroups: it joins the
-        // rest, and is the process. (The init binary could not join them
-        // before its `exec`: a dynamically linked one needs the host's
-        // files to start.)
-        if let Err(error) = join(Target { pid, pidfd }, Some(core)) {
+        // rest, and is the process. (A dynamically linked init binary could
+        // not join them before its `exec`: it needs the host's files to
+        // start; see `setns::before_exec`.)
+        let target = Target { pid, pidfd };
+        let joined = match entered {
+            None => join(target, Some(core)),
+            Some(Entered { user_left }) => join_user(target, core, user_left),
+        };
+        if let Err(error) = joined {
             link.report(&error);
             std::process::exit(EXIT_SETUP_FAILED);
         }
@@ -168,9 +174,26 @@ struct Variable {
     target_fd: RawFd,
     /// The container's init.
     pid: Pid,
-    /// A process cloned into the container's pid namespace, not a helper:
-    /// the launcher's core file size limit, to restore once joined.
-    cloned: Option<CoreLimit>,
+    /// A process cloned into the container's pid namespace, not a helper.
+    cloned: Option<ClonedProcess>,
+}
+
+/// A process cloned into the container's pid namespace.
+#[derive(Debug, PartialEq, Eq)]
+struct ClonedProcess {
+    /// The launcher's core file size limit, to restore once it is not
+    /// dumpable.
+    core: CoreLimit,
+    /// What it joined before its `exec`; `None`: nothing.
+    entered: Option<Entered>,
+}
+
+/// A process that joined every namespace of the container's but the user
+/// one, and its root, before its `exec` (see `setns::before_exec`).
+#[derive(Debug, PartialEq, Eq)]
+struct Entered {
+    /// The container has a user namespace of its own, left to join.
+    user_left: bool,
 }
 
 fn parse(value: &OsStr) -> Option<Variable> {
@@ -182,10 +205,24 @@ fn parse(value: &OsStr) -> Option<Variable> {
         .ok()
         .filter(|&fd| fd >= 3 && fd != socket_fd)?;
     let pid = Pid::new(parts.next()?.parse().ok()?)?;
-    let cloned = match parts.next() {
+    let entered = match parts.next() {
         None => None,
-        Some(CLONED) => Some(CoreLimit::parse(parts.next()?, parts.next()?)?),
+        Some(CLONED) => Some(None),
+        Some(ENTERED) => Some(Some(Entered {
+            user_left: match parts.next()? {
+                "0" => false,
+                "1" => true,
+                _ => return None,
+            },
+        })),
         Some(_) => return None,
+    };
+    let cloned = match entered {
+        Some(entered) => Some(ClonedProcess {
+            core: CoreLimit::parse(parts.next()?, parts.next()?)?,
+            entered,
+        }),
+        None => None,
     };
     parts.next().is_none().then_some(Variable {
         socket_fd,
@@ -259,33 +296,35 @@ fn join(target: Target, core: Option<CoreLimit>) -> Result<(), ChildError> {
     unistd::chroot(".").map_err(failed(step, format!("chroot {root_path}")))
 }
 
+/// For a process that joined the rest before its `exec`: restores the
+/// launcher's core file size limit once it is not dumpable, then joins the
+/// container's user namespace if it has one (`user_left`). Through the
+/// pidfd: `/proc` is the container's now, where the target's pid is
+/// another.
+fn join_user(target: Target, core: CoreLimit, user_left: bool) -> Result<(), ChildError> {
+    let step = ChildStep::Setns;
+    core.restore(step)?;
+    if !user_left {
+        return Ok(());
+    }
+    match setns(target.pidfd.as_fd(), CloneFlags::CLONE_NEWUSER) {
+        Ok(()) => Ok(()),
+        Err(Errno::ESRCH) => Err(exited(target.pid)),
+        Err(errno) => Err(failed(
+            step,
+            format!("setns(pidfd of {}, CLONE_NEWUSER)", target.pid),
+        )(errno)),
+    }
+}
+
 /// The namespace types in which the target's namespace is not the helper's
 /// own: what the container has of its own. (Joining one's own user
 /// namespace is an error, and joining any other of one's own a no-op.)
 fn namespaces_to_join(pid: Pid) -> Result<Vec<NamespaceKind>, ChildError> {
-    let step = ChildStep::Setns;
-    let mut kinds = Vec::new();
-    for kind in NamespaceKind::ALL {
-        let own = match namespace_id("self", kind) {
-            Ok(own) => own,
-            // A type this kernel does not have.
-            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => continue,
-            Err(error) => {
-                return Err(io_failed(
-                    step,
-                    format!("stat /proc/self/ns/{}", kind.proc_name()),
-                )(error))
-            }
-        };
-        let theirs = namespace_id(&pid.to_string(), kind).map_err(|error| match error.raw_os_error() {
-            Some(libc::ENOENT | libc::ESRCH) => exited(pid),
-            _ => io_failed(step, format!("stat /proc/{pid}/ns/{}", kind.proc_name()))(error),
-        })?;
-        if own != theirs {
-            kinds.push(kind);
-        }
-    }
-    Ok(kinds)
+    namespaces_apart(pid).map_err(|(path, error)| match error.raw_os_error() {
+        Some(libc::ENOENT | libc::ESRCH) if !path.starts_with("/proc/self/") => exited(pid),
+        _ => io_failed(ChildStep::Setns, format!("stat {path}"))(error),
+    })
 }
 
 /// Joins `kinds` through `/proc/<pid>/ns/*`, all opened before the first
@@ -346,6 +385,7 @@ fn exited(pid: Pid) -> ChildError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::setns::namespace_id;
 
     #[test]
     fn the_variable_names_two_descriptors_a_pid_and_maybe_a_clone() {
@@ -356,14 +396,27 @@ mod tests {
             pid,
             cloned: None,
         };
-        let cloned = Variable {
-            cloned: Some(CoreLimit(0, u64::MAX)),
-            ..helper
+        let cloned = |entered| Variable {
+            socket_fd: 3,
+            target_fd: 4,
+            pid,
+            cloned: Some(ClonedProcess {
+                core: CoreLimit(0, u64::MAX),
+                entered,
+            }),
         };
         assert_eq!(parse(OsStr::new("3:4:77")), Some(helper));
         assert_eq!(
             parse(OsStr::new("3:4:77:cloned:0:18446744073709551615")),
-            Some(cloned)
+            Some(cloned(None))
+        );
+        assert_eq!(
+            parse(OsStr::new("3:4:77:entered:0:0:18446744073709551615")),
+            Some(cloned(Some(Entered { user_left: false })))
+        );
+        assert_eq!(
+            parse(OsStr::new("3:4:77:entered:1:0:18446744073709551615")),
+            Some(cloned(Some(Entered { user_left: true })))
         );
         for bad in [
             "",
@@ -379,6 +432,10 @@ mod tests {
             "3:4:77:cloned:0",
             "3:4:77:cloned:0:x",
             "3:4:77:cloned:0:1:2",
+            "3:4:77:entered:0:1",
+            "3:4:77:entered:2:0:1",
+            "3:4:77:entered:0:1:2:3",
+            "3:4:77:entered",
             "3:4:77:",
         ] {
             assert_eq!(parse(OsStr::new(bad)), None, "{bad:?}");

@@ -6,13 +6,14 @@
 //! (`init::setns`).
 
 mod adopt;
+pub(crate) mod before_exec;
 mod container;
 pub(crate) mod lineage;
 mod strays;
 
 use std::os::unix::fs::MetadataExt;
 
-use cradle_core::NamespaceKind;
+use cradle_core::{NamespaceKind, Pid};
 
 pub(crate) use self::adopt::adopt;
 pub use self::container::Container;
@@ -24,6 +25,26 @@ pub(crate) use self::strays::reap_strays;
 pub(crate) fn namespace_id(pid: &str, kind: NamespaceKind) -> std::io::Result<(u64, u64)> {
     let metadata = std::fs::metadata(format!("/proc/{pid}/ns/{}", kind.proc_name()))?;
     Ok((metadata.dev(), metadata.ino()))
+}
+
+/// The namespace types in which `pid`'s namespace is not this process's
+/// own: what the container has of its own. A type this kernel lacks is
+/// left out. On failure, the `/proc` path that could not be read.
+pub(crate) fn namespaces_apart(pid: Pid) -> Result<Vec<NamespaceKind>, (String, std::io::Error)> {
+    let mut kinds = Vec::new();
+    for kind in NamespaceKind::ALL {
+        let own = match namespace_id("self", kind) {
+            Ok(own) => own,
+            Err(error) if error.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(error) => return Err((format!("/proc/self/ns/{}", kind.proc_name()), error)),
+        };
+        let theirs = namespace_id(&pid.to_string(), kind)
+            .map_err(|error| (format!("/proc/{pid}/ns/{}", kind.proc_name()), error))?;
+        if own != theirs {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
 }
 
 /// How many pid namespaces `pid` has a number in, from the one of this

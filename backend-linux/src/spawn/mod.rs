@@ -47,9 +47,15 @@ pub(crate) const INIT_ENV: &str = "_CRADLE_INIT";
 /// it restores); the target is the init of the container to join.
 pub(crate) const SETNS_ENV: &str = "_CRADLE_SETNS";
 
-/// The last field of [`SETNS_ENV`] for a setns process cloned into the
+/// The fourth field of [`SETNS_ENV`] for a setns process cloned into the
 /// container's pid namespace, which joins the rest itself.
 pub(crate) const CLONED: &str = "cloned";
+
+/// The fourth field of [`SETNS_ENV`] for a setns process cloned into the
+/// container's pid namespace that joined every namespace but the user one,
+/// and the root, before its `exec`; then `:1` if it is left to join the
+/// container's user namespace, else `:0`.
+pub(crate) const ENTERED: &str = "entered";
 
 /// Where the running program is, for [`InitBinary::CurrentExe`].
 const CURRENT_EXE: &CStr = c"/proc/self/exe";
@@ -59,16 +65,13 @@ const CURRENT_EXE_PATH: &str = "/proc/self/exe";
 #[derive(Debug)]
 pub(crate) struct InitProgram {
     /// The sealed copy of the binary that is `exec`d (see [`sealed`]).
-    binary: BorrowedFd<'static>,
+    binary: sealed::Sealed,
     /// `argv[0]`: the binary's path as given.
     path: CString,
     /// `_CRADLE_INIT=<socket_fd>` (or a setns helper's [`SETNS_ENV`]): the
     /// init binary's whole environment (the container's own comes with the
     /// config).
     env: CString,
-    /// A setns process's [`SETNS_ENV`], for a clone into the container's
-    /// pid namespace.
-    cloned_env: Option<CString>,
     /// Where the socket lands in the child: right after stdio and the
     /// preserved descriptors.
     socket_fd: RawFd,
@@ -115,7 +118,6 @@ impl InitProgram {
             binary,
             path,
             env,
-            cloned_env: None,
             socket_fd,
             target_fd: None,
         })
@@ -133,10 +135,15 @@ impl InitProgram {
         let nul = |_| Error::Options {
             reason: "unreachable: the setns variable holds a NUL byte",
         };
-        program.cloned_env = Some(CString::new(format!("{value}:{CLONED}")).map_err(nul)?);
         program.env = CString::new(value).map_err(nul)?;
         program.target_fd = Some(target_fd);
         Ok(program)
+    }
+
+    /// Whether the binary names no program interpreter: it starts the same
+    /// from the container's root as from the host's.
+    pub(crate) fn is_static(&self) -> bool {
+        self.binary.is_static
     }
 }
 
@@ -158,8 +165,11 @@ pub(crate) struct CloneSpec<'a> {
     /// `CLONE_NEWPID` in `namespaces`.
     pub(crate) pid_namespace: Option<BorrowedFd<'a>>,
     /// A setns process (not its helper): it `exec`s with the program's
-    /// cloned variable.
+    /// variable for a process.
     pub(crate) setns_process: bool,
+    /// What a setns process joins before it `exec`s the init binary
+    /// (see `setns::before_exec`); without it, it joins everything after.
+    pub(crate) enter: Option<Enter<'a>>,
     /// The child waits for one byte on the socket before `exec`.
     pub(crate) hold: bool,
     /// Clone straight into this cgroup2 directory.
@@ -183,6 +193,20 @@ pub(crate) struct CloneSpec<'a> {
     /// calling thread moves itself there for the clone, and back (see
     /// `cgroup::fork_into_v1_pids`).
     pub(crate) fork_in: Option<&'a PidsFork>,
+}
+
+/// What a setns process joins between its clone and its `exec` of a
+/// static init binary, through its pidfd of the container's init.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Enter<'a> {
+    /// The `CLONE_NEW*` flags of the namespaces to join (never the user or
+    /// pid one).
+    pub(crate) namespaces: u64,
+    /// The container's root, open: the child `chroot`s there.
+    pub(crate) root: BorrowedFd<'a>,
+    /// The container has a user namespace of its own, which the process
+    /// joins after its `exec`.
+    pub(crate) user_left: bool,
 }
 
 /// Clones the child, which `exec`s `program` with `socket` (the child's end)
@@ -215,7 +239,7 @@ pub(crate) fn clone_init(
     placements.push((socket.as_raw_fd(), program.socket_fd));
     // The sealed binary, above every placement so that none overwrites
     // it; the child execs it through its descriptor.
-    let binary = dup_above(program.binary, floor)?;
+    let binary = dup_above(program.binary.fd, floor)?;
     let binary_path =
         CString::new(format!("/proc/self/fd/{}", binary.as_raw_fd())).map_err(|_| Error::Options {
             reason: "unreachable: a descriptor path holds a NUL byte",
@@ -245,10 +269,12 @@ pub(crate) fn clone_init(
         placements.push((high.as_raw_fd(), console_fd(program.socket_fd)));
         lifted.push(high);
     }
+    let mut target_copy = None;
     match (spec.target, program.target_fd) {
         (Some(target), Some(target_fd)) => {
             let high = dup_above(target, floor)?;
             placements.push((high.as_raw_fd(), target_fd));
+            target_copy = Some(high.as_raw_fd());
             lifted.push(high);
         }
         (None, None) => {}
@@ -258,12 +284,22 @@ pub(crate) fn clone_init(
             })
         }
     }
-    let env = match (spec.setns_process, &program.cloned_env) {
-        (false, _) => &program.env,
-        (true, Some(cloned)) => cloned,
-        (true, None) => {
+    // A setns process's variable says what it joined before its `exec`.
+    let process_env;
+    let env = match (spec.setns_process, spec.enter, target_copy) {
+        (false, None, _) => program.env.as_c_str(),
+        (true, None, Some(_)) => {
+            process_env = with_fields(&program.env, &format!(":{CLONED}"))?;
+            process_env.as_c_str()
+        }
+        (true, Some(enter), Some(_)) => {
+            let user = u8::from(enter.user_left);
+            process_env = with_fields(&program.env, &format!(":{ENTERED}:{user}"))?;
+            process_env.as_c_str()
+        }
+        _ => {
             return Err(Error::OutOfOrder {
-                reason: "a setns process needs the setns program",
+                reason: "a setns process needs the setns program, and only it enters before its exec",
             })
         }
     };
@@ -274,11 +310,22 @@ pub(crate) fn clone_init(
     let launchers_core = spec.pid_namespace.map(|_| launchers_core_limit()).transpose()?;
     let with_core;
     let env = match launchers_core {
-        Some(limit) => {
-            with_core = with_core_limit(env, limit)?;
+        Some((soft, hard)) => {
+            with_core = with_fields(env, &format!(":{soft}:{hard}"))?;
             with_core.as_c_str()
         }
-        None => env.as_c_str(),
+        None => env,
+    };
+    let root = spec.enter.map(|enter| dup_above(enter.root, floor)).transpose()?;
+    let enter = match (spec.enter, &root, target_copy) {
+        (Some(enter), Some(root), Some(pidfd)) => Some(pre_exec::Enter {
+            pidfd,
+            namespaces: i32::try_from(enter.namespaces).map_err(|_| Error::Options {
+                reason: "unreachable: a namespace flag above 32 bits",
+            })?,
+            root: root.as_raw_fd(),
+        }),
+        _ => None,
     };
 
     // Above every placement too; close-on-exec, they go with the `exec`.
@@ -296,6 +343,7 @@ pub(crate) fn clone_init(
     let pre_exec = PreExec {
         program,
         binary: &binary_path,
+        binary_fd: binary.as_raw_fd(),
         argv: [program.path.as_ptr(), std::ptr::null()],
         envp: [env.as_ptr(), std::ptr::null()],
         placements: &placements,
@@ -307,6 +355,7 @@ pub(crate) fn clone_init(
             .transpose()?,
         become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
         join: &join,
+        enter,
     };
     // No CLONE_VFORK: the parent does not wait for the child's `exec`, but
     // makes its v1 cgroups and sends its config meanwhile (the
@@ -350,11 +399,10 @@ fn launchers_core_limit() -> Result<(u64, u64), Error> {
     getrlimit(Resource::RLIMIT_CORE).map_err(Error::syscall("getrlimit(RLIMIT_CORE)"))
 }
 
-/// A role's variable `env` with the core file size limit `(soft, hard)`
-/// after its value: `<env>:<soft>:<hard>`.
-fn with_core_limit(env: &CStr, (soft, hard): (u64, u64)) -> Result<CString, Error> {
+/// A role's variable `env` with `fields` after its value.
+fn with_fields(env: &CStr, fields: &str) -> Result<CString, Error> {
     let mut bytes = env.to_bytes().to_vec();
-    bytes.extend_from_slice(format!(":{soft}:{hard}").as_bytes());
+    bytes.extend_from_slice(fields.as_bytes());
     CString::new(bytes).map_err(|_| Error::Options {
         reason: "unreachable: the role's variable holds a NUL byte",
     })
@@ -469,21 +517,6 @@ mod tests {
         assert_eq!(program.socket_fd, 4);
         assert_eq!(program.target_fd, Some(5));
         assert_eq!(program.env.to_bytes(), b"_CRADLE_SETNS=4:5:4242");
-        assert_eq!(
-            program.cloned_env.as_deref().map(CStr::to_bytes),
-            Some(&b"_CRADLE_SETNS=4:5:4242:cloned"[..])
-        );
-    }
-
-    #[test]
-    fn a_child_among_others_is_told_the_launchers_core_limit() {
-        let cloned = with_core_limit(c"_CRADLE_SETNS=4:5:4242:cloned", (0, u64::MAX)).expect("variable");
-        assert_eq!(
-            cloned.to_bytes(),
-            b"_CRADLE_SETNS=4:5:4242:cloned:0:18446744073709551615"
-        );
-        let init = with_core_limit(c"_CRADLE_INIT=3", (4096, 8192)).expect("variable");
-        assert_eq!(init.to_bytes(), b"_CRADLE_INIT=3:4096:8192");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The clone child's life before `exec`: place the descriptors, set the
-//! parent-death signal, join the cgroups it was given (a setns helper),
-//! wait for the release if asked, `exec` the init binary.
+//! parent-death signal, join the cgroups it was given (a setns helper), a
+//! setns process the container's namespaces and root where it can, wait
+//! for the release if asked, `exec` the init binary.
 //!
 //! The child is a copy of a possibly multi-threaded parent, so it makes
 //! async-signal-safe calls only: no allocation, no locks, no unwinding.
@@ -30,6 +31,9 @@ pub(super) struct PreExec<'a> {
     pub(super) program: &'a InitProgram,
     /// What is `exec`d: `/proc/self/fd/<n>` of the sealed init binary.
     pub(super) binary: &'a CStr,
+    /// That descriptor, `exec`d by itself once the child has entered the
+    /// container (where `/proc` is the container's).
+    pub(super) binary_fd: RawFd,
     pub(super) argv: [*const libc::c_char; 2],
     pub(super) envp: [*const libc::c_char; 2],
     /// `(from, to)`: `dup2(from, to)`. Every `from` is above every `to`, so
@@ -59,6 +63,21 @@ pub(super) struct PreExec<'a> {
     /// (and the RCU grace period its first taker after an idle spell
     /// waits for).
     pub(super) join: &'a [(BorrowedFd<'a>, &'a Report)],
+    /// A setns process that joins the container before its `exec`.
+    pub(super) enter: Option<Enter>,
+}
+
+/// What a setns process joins before its `exec` (see `spawn::Enter`),
+/// by descriptors above the placements.
+#[derive(Debug)]
+pub(super) struct Enter {
+    /// The pidfd of the container's init.
+    pub(super) pidfd: RawFd,
+    /// `CLONE_NEW*` flags; 0 when every namespace but the user one is
+    /// the launcher's own.
+    pub(super) namespaces: i32,
+    /// The container's root, open.
+    pub(super) root: RawFd,
 }
 
 impl PreExec<'_> {
@@ -66,13 +85,14 @@ impl PreExec<'_> {
     pub(super) fn run(&self) -> ! {
         // A child born into a pid namespace that has processes already (a
         // setns process, an init joining one by path) is seen by them, in
-        // the host's root and working directory until it has set itself
-        // up, and they (the same uid) may signal it and change its limits
-        // meanwhile. It was born with every signal blocked (its launching
-        // thread's mask, kept across `exec` until the command's); a fault
-        // could still dump its core, in the host's working directory: no
-        // core file until its role has made it not dumpable and restored
-        // the launcher's limit (`init::setns::join`, `init::run`). The
+        // the host's root and working directory until it has joined (a
+        // setns process that enters before its `exec`: until `enter`,
+        // below), and they (the same uid) may signal it and change its
+        // limits meanwhile. It was born with every signal blocked (its
+        // launching thread's mask, kept across `exec` until the
+        // command's); a fault could still dump its core: no core file
+        // until its role has made it not dumpable and restored the
+        // launcher's limit (`init::setns`, `init::run`). The
         // hard limit is 0 too where that can be undone (see
         // `spawn::core_limit_until_set_up`); elsewhere a process of the
         // container could raise the soft one to it.
@@ -97,6 +117,9 @@ impl PreExec<'_> {
         for &(tasks, report) in self.join {
             self.join_cgroup(tasks, report);
         }
+        if let Some(enter) = &self.enter {
+            self.enter(enter);
+        }
         if self.hold {
             self.await_release();
         }
@@ -104,11 +127,56 @@ impl PreExec<'_> {
             self.set_ids_to_root();
         }
         self.keep_only_the_placed();
-        // SAFETY: `binary` is a C string, `argv` and `envp` are
-        // null-terminated arrays of C strings that the parent keeps alive
-        // (this is a copy of its memory). execve returns only on failure.
-        unsafe { libc::execve(self.binary.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        if self.enter.is_some() {
+            // SAFETY: `binary_fd` is open (close-on-exec, it goes with the
+            // exec), the path is an empty C string, `argv` and `envp` are
+            // null-terminated arrays of C strings that the parent keeps
+            // alive (this is a copy of its memory). execveat returns only
+            // on failure.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_execveat,
+                    self.binary_fd,
+                    c"".as_ptr(),
+                    self.argv.as_ptr(),
+                    self.envp.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            };
+        } else {
+            // SAFETY: `binary` is a C string, `argv` and `envp` are
+            // null-terminated arrays of C strings that the parent keeps
+            // alive (this is a copy of its memory). execve returns only on
+            // failure.
+            unsafe { libc::execve(self.binary.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        }
         self.fail(&self.program.reports.exec, Errno::last())
+    }
+
+    /// Joins the container's namespaces but the user one, through the
+    /// init's pidfd, and its root: the process is in the container's mount
+    /// namespace and root before anything of its runs from a file, so
+    /// that what a process of the container can see of it (its mount
+    /// table) is the container's, after these few system calls rather
+    /// than after the init binary's `exec` and start. The user namespace
+    /// is joined after the `exec`: a binary `exec`d in it would be
+    /// traceable by the container's `CAP_SYS_PTRACE` there.
+    fn enter(&self, enter: &Enter) {
+        let reports = &self.program.reports;
+        if enter.namespaces != 0 {
+            // SAFETY: setns with a descriptor and flags; no memory is passed.
+            if unsafe { libc::setns(enter.pidfd, enter.namespaces) } < 0 {
+                self.fail(&reports.enter_namespaces, Errno::last());
+            }
+        }
+        // SAFETY: fchdir to an open directory; no memory is passed.
+        if unsafe { libc::fchdir(enter.root) } < 0 {
+            self.fail(&reports.enter_root, Errno::last());
+        }
+        // SAFETY: chroot with a static C string.
+        if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
+            self.fail(&reports.enter_root, Errno::last());
+        }
     }
 
     /// Marks close-on-exec every descriptor after stdio but the placed

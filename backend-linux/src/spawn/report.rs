@@ -40,6 +40,8 @@ pub(crate) struct Reports {
     pub(crate) parent_death_signal: Report,
     pub(crate) release: Report,
     pub(crate) become_root: Report,
+    pub(crate) enter_namespaces: Report,
+    pub(crate) enter_root: Report,
     pub(crate) exec: Report,
 }
 
@@ -60,6 +62,14 @@ impl Reports {
             become_root: Report::new(
                 "setresgid/setresuid to 0 in the new user namespace (is 0 mapped?)",
                 ChildStep::User,
+            ),
+            enter_namespaces: Report::new(
+                "setns(pidfd of the container's init) before exec",
+                ChildStep::Setns,
+            ),
+            enter_root: Report::new(
+                "fchdir and chroot to the container's root before exec",
+                ChildStep::Setns,
             ),
             exec: Report::new(&format!("execve of the init binary {init}"), ChildStep::Exec),
         }
@@ -122,6 +132,8 @@ mod tests {
             &reports.parent_death_signal,
             &reports.release,
             &reports.become_root,
+            &reports.enter_namespaces,
+            &reports.enter_root,
             &reports.exec,
         ] {
             let mut buf = [0; 11];
