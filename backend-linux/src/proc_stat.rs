@@ -54,6 +54,16 @@ pub(crate) fn read(pid: Pid) -> Result<Stat, Error> {
     })
 }
 
+/// How many threads this process has (`num_threads`, field 20).
+pub(crate) fn own_thread_count() -> Result<u64, Error> {
+    let path = PathBuf::from("/proc/self/stat");
+    let stat = crate::small_file::read(&path).map_err(Error::file(&path))?;
+    field(&stat, 20).ok_or(Error::Proc {
+        path,
+        reason: "no thread count in field 20",
+    })
+}
+
 /// `/proc/<pid>/stat`, and its path for errors.
 fn read_line(pid: Pid) -> Result<(PathBuf, Vec<u8>), Error> {
     let path = PathBuf::from(format!("/proc/{pid}/stat"));
@@ -93,6 +103,13 @@ fn field<T: std::str::FromStr>(stat: &[u8], n: usize) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_thread_count_is_field_20() {
+        assert_eq!(field::<u64>(&stat_line("a) 7 (b", 99), 20), Some(1));
+        // The test harness runs this on a thread of its own.
+        assert!(own_thread_count().expect("count") >= 2);
+    }
 
     fn stat_line(name: &str, start: u64) -> Vec<u8> {
         format!(

@@ -29,6 +29,7 @@ const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 /// The same, linked as a static PIE where the toolchain can (build.rs).
 const INIT_STATIC: &str = env!("CARGO_BIN_EXE_cradle-test-init-static");
 const LIMITS: &str = env!("CARGO_BIN_EXE_cradle-test-limits");
+const EXEC_BIRTH: &str = env!("CARGO_BIN_EXE_cradle-test-exec-birth");
 
 /// The namespace types the test container has of its own: all but user
 /// (which needs id maps, and is the host's here), time where the kernel has
@@ -327,7 +328,7 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
         let mut process = Process::start(
             exec_plan(&["/bin/cat", "/proc/self/limits"], way.entry),
             container
-                .options()
+                .options_for(way)
                 .stdout(write)
                 .on_step(birth::record_child_masks),
         )
@@ -362,12 +363,15 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
     }
 }
 
-/// A process cloned into the container is seen there from its birth: it
-/// joins the container's mount namespace and root before its `exec` of a
-/// static init binary (a few system calls after its clone), so that what
-/// the container can read of it (its mount table) is never the host's
-/// once it runs a file. A dynamic one would load the container's `ld.so`:
-/// the process joins after its `exec` of that.
+/// A process cloned into the container is seen there from its birth: a
+/// process of the container that stops it may read its mount table and
+/// network tables. Launched from a thread of a multi-threaded program
+/// (this test's), it joins the container's namespaces but the user one,
+/// and its root, before its `exec` of a static init binary; a dynamic one
+/// would load the container's `ld.so`, so that one joins after its `exec`.
+/// Held at its first step after the `exec` (the init binary's name asks
+/// for it), it is inside. (`cradle exec`, single-threaded, is born
+/// inside: `cli/tests/exec_entry.rs`.)
 #[test]
 fn a_cloned_process_execs_a_static_init_inside_the_container() {
     if !require_root("a_cloned_process_execs_a_static_init_inside_the_container") {
@@ -381,19 +385,70 @@ fn a_cloned_process_execs_a_static_init_inside_the_container() {
     }
     let _serial = serial();
     let container = Running::start();
-    let way = Way {
-        entry: SetnsEntry::Clone,
-        init: INIT_STATIC,
-    };
-    let options = container.options_for(way).on_step(birth::record_views_at_exec);
-    let mut process = Process::start(exec_plan(&["/bin/true"], way.entry), options).expect("exec");
-    assert_eq!(
-        process.wait_timeout(DEADLINE).expect("wait"),
-        Some(ExitStatus::Exited(0))
+    let links = tempfile::tempdir().expect("a directory for the holding init");
+    let holding = links.path().join("announce@setns");
+    std::os::unix::fs::symlink(INIT_STATIC, &holding).expect("link the holding init");
+    let timeout = Duration::from_secs(5);
+    let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Clone);
+    plan.timeout = timeout;
+    let leftovers = Leftovers::before();
+    let options = container.options().init_binary(&holding);
+    let (mut announcements, stdout) = linux::pipe();
+    let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
+    assert_eq!(linux::read_line(&mut announcements, timeout).trim_end(), "setns");
+    let (_, process) = helper_and_process(&leftovers.children);
+    let process = process.expect("the held process").to_string();
+    let view = birth::View::of(&process);
+    assert_eq!(view, birth::View::of(&container.pid()), "after its exec");
+    assert_ne!(view, birth::View::of("self"), "the host's");
+
+    kill(
+        nix::unistd::Pid::from_raw(process.parse().expect("pid")),
+        Signal::SIGKILL,
+    )
+    .expect("kill the held process");
+    let result = launch.join().expect("the launch thread");
+    assert!(
+        matches!(result, Err(Error::Launch(LaunchError::Exited { .. }))),
+        "{result:?}"
     );
-    let view = birth::view_at_exec(process.pid().as_raw());
-    assert_eq!(view, birth::ExecView::of(&container.pid()), "at its exec");
-    assert_ne!(view, birth::ExecView::of("self"), "the host's");
+    drop(announcements);
+    leftovers.assert_none("a held process");
+}
+
+/// A single-threaded launcher (`cradle exec`) clones the process inside
+/// the container: its thread enters the container's namespaces and root
+/// for the clone, so that no process of the container ever sees it in the
+/// host's. Cloned into a frozen cgroup, the newborn stops before its
+/// first instruction, and is inside already.
+#[test]
+fn a_single_threaded_launcher_clones_the_process_inside() {
+    if !require_root("a_single_threaded_launcher_clones_the_process_inside") {
+        return;
+    }
+    if env!("CRADLE_TEST_STATIC_INIT") != "1" {
+        assert!(std::env::var_os("CI").is_none(), "no static test init in CI");
+        eprintln!("no static PIE from this toolchain (tests/build.rs): not run");
+        return;
+    }
+    let _serial = serial();
+    let output = Command::new(EXEC_BIRTH)
+        .arg(INIT_STATIC)
+        .output()
+        .expect("run the launcher");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let [threads, newborn, container, host] = lines[..] else {
+        panic!("four lines, not {stdout:?}");
+    };
+    assert_eq!(threads, "1", "a single-threaded launcher");
+    assert_eq!(newborn, container, "born inside");
+    assert_ne!(newborn, host, "the host's");
 }
 
 #[test]
@@ -1284,43 +1339,47 @@ fn a_cloned_process_killed_as_it_joins_fails_the_launch_with_its_death() {
         return;
     }
     let _serial = serial();
-    let container = Running::start();
-    let links = tempfile::tempdir().expect("a directory for the faulty process");
-    let timeout = Duration::from_secs(5);
-    let what = "a cloned process killed at setns";
-    // Before it joins, it has no config to read a fault from: it takes it
-    // from the name it runs under.
-    let faulty = links.path().join("announce@setns");
-    std::os::unix::fs::symlink(INIT, &faulty).expect("link the faulty init");
-    let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Clone);
-    plan.timeout = timeout;
-    let leftovers = Leftovers::before();
-    let options = container.options().init_binary(&faulty);
-    let (mut announcements, stdout) = linux::pipe();
-    let started = Instant::now();
-    let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
-    let announced = linux::read_line(&mut announcements, timeout);
-    assert_eq!(announced.trim_end(), "setns", "{what}");
-    // Born in the container's pid namespace: no helper in ours.
-    let (helper, process) = helper_and_process(&leftovers.children);
-    assert_eq!(helper, None, "{what}");
-    let process = process.unwrap_or_else(|| panic!("{what}: no process"));
-    kill(nix::unistd::Pid::from_raw(process), Signal::SIGKILL).expect("kill the process");
-    match launch.join().expect("the launch thread") {
-        Err(Error::Launch(LaunchError::Exited { who, status, .. })) => {
-            assert_eq!(
-                (who, status),
-                (Who::Process, ExitStatus::Signaled(Signal::SIGKILL as i32)),
-                "{what}"
-            );
+    // Joining after its exec (a dynamic init binary) and before (static).
+    for init in [INIT, INIT_STATIC] {
+        let container = Running::start();
+        let links = tempfile::tempdir().expect("a directory for the faulty process");
+        let timeout = Duration::from_secs(5);
+        let what = format!("a cloned process of {init} killed at setns");
+        let what = what.as_str();
+        // Before it joins, it has no config to read a fault from: it takes it
+        // from the name it runs under.
+        let faulty = links.path().join("announce@setns");
+        std::os::unix::fs::symlink(init, &faulty).expect("link the faulty init");
+        let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Clone);
+        plan.timeout = timeout;
+        let leftovers = Leftovers::before();
+        let options = container.options().init_binary(&faulty);
+        let (mut announcements, stdout) = linux::pipe();
+        let started = Instant::now();
+        let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
+        let announced = linux::read_line(&mut announcements, timeout);
+        assert_eq!(announced.trim_end(), "setns", "{what}");
+        // Born in the container's pid namespace: no helper in ours.
+        let (helper, process) = helper_and_process(&leftovers.children);
+        assert_eq!(helper, None, "{what}");
+        let process = process.unwrap_or_else(|| panic!("{what}: no process"));
+        kill(nix::unistd::Pid::from_raw(process), Signal::SIGKILL).expect("kill the process");
+        match launch.join().expect("the launch thread") {
+            Err(Error::Launch(LaunchError::Exited { who, status, .. })) => {
+                assert_eq!(
+                    (who, status),
+                    (Who::Process, ExitStatus::Signaled(Signal::SIGKILL as i32)),
+                    "{what}"
+                );
+            }
+            other => panic!("{what}: expected the process's death, got {other:?}"),
         }
-        other => panic!("{what}: expected the process's death, got {other:?}"),
+        assert!(
+            started.elapsed() < timeout,
+            "{what}: took {:?}",
+            started.elapsed()
+        );
+        drop(announcements);
+        leftovers.assert_none(what);
     }
-    assert!(
-        started.elapsed() < timeout,
-        "{what}: took {:?}",
-        started.elapsed()
-    );
-    drop(announcements);
-    leftovers.assert_none(what);
 }

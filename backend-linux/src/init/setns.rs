@@ -322,7 +322,7 @@ fn join_user(target: Target, core: CoreLimit, user_left: bool) -> Result<(), Chi
 /// namespace is an error, and joining any other of one's own a no-op.)
 fn namespaces_to_join(pid: Pid) -> Result<Vec<NamespaceKind>, ChildError> {
     namespaces_apart(pid).map_err(|(path, error)| match error.raw_os_error() {
-        Some(libc::ENOENT | libc::ESRCH) if !path.starts_with("/proc/self/") => exited(pid),
+        Some(libc::ENOENT | libc::ESRCH) if !path.starts_with("/proc/thread-self/") => exited(pid),
         _ => io_failed(ChildStep::Setns, format!("stat {path}"))(error),
     })
 }

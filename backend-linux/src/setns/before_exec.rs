@@ -1,11 +1,11 @@
-//! What a setns process cloned into the container's pid namespace joins
+//! What a setns process cloned into the container's pid namespace enters
 //! before its `exec` of the init binary, and whether it can.
 //!
-//! The process is seen by the container's processes from its clone on. It
-//! is born in the launcher's other namespaces, root and working directory:
-//! what they may read of it (its mount table, in `/proc/<pid>/mountinfo`)
-//! is the host's until it has joined. Joining first thing, before the
-//! `exec`, makes that a few system calls. It can where:
+//! The process is seen by the container's processes from its clone on;
+//! one of them may stop it and read what anyone may read of it (its mount
+//! table, its network tables). Entered before the `exec` (born inside, or
+//! a few system calls after its clone: `spawn::in_container`), those are
+//! the container's. It can where:
 //! - the init binary is static: `exec`d from the container's root, a
 //!   dynamic one would load the container's `ld.so`, as the host's root;
 //! - the launcher may join the container's mount namespace and `chroot`

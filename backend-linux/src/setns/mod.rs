@@ -27,16 +27,17 @@ pub(crate) fn namespace_id(pid: &str, kind: NamespaceKind) -> std::io::Result<(u
     Ok((metadata.dev(), metadata.ino()))
 }
 
-/// The namespace types in which `pid`'s namespace is not this process's
-/// own: what the container has of its own. A type this kernel lacks is
-/// left out. On failure, the `/proc` path that could not be read.
+/// The namespace types in which `pid`'s namespace is not the calling
+/// thread's (a thread's may differ from its process's): what the container
+/// has of its own. A type this kernel lacks is left out. On failure, the
+/// `/proc` path that could not be read.
 pub(crate) fn namespaces_apart(pid: Pid) -> Result<Vec<NamespaceKind>, (String, std::io::Error)> {
     let mut kinds = Vec::new();
     for kind in NamespaceKind::ALL {
-        let own = match namespace_id("self", kind) {
+        let own = match namespace_id("thread-self", kind) {
             Ok(own) => own,
             Err(error) if error.raw_os_error() == Some(libc::ENOENT) => continue,
-            Err(error) => return Err((format!("/proc/self/ns/{}", kind.proc_name()), error)),
+            Err(error) => return Err((format!("/proc/thread-self/ns/{}", kind.proc_name()), error)),
         };
         let theirs = namespace_id(&pid.to_string(), kind)
             .map_err(|error| (format!("/proc/{pid}/ns/{}", kind.proc_name()), error))?;

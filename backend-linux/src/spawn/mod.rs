@@ -1,13 +1,15 @@
 //! Starting the child: `clone3` into the new namespaces (a setns helper
-//! into none, a setns process into the container's pid namespace), then
+//! into none, a setns process into the container's pid namespace and,
+//! where it can, its other namespaces and root: [`in_container`]), then
 //! `exec` of the init binary with the launch socket on a known descriptor.
 //!
 //! Everything the child needs is prepared here, before the clone; the child
-//! itself ([`pre_exec`]) only joins the cgroups it is given, copies
-//! descriptors, sets its parent-death signal, waits for the release byte
-//! when asked to, and `exec`s.
+//! itself ([`pre_exec`]) only joins the cgroups it is given and what of the
+//! container it was not born in, copies descriptors, sets its parent-death
+//! signal, waits for the release byte when asked to, and `exec`s.
 
 mod fork_in_v1;
+mod in_container;
 mod pid_namespace;
 mod pre_exec;
 mod report;
@@ -23,6 +25,7 @@ use nix::sys::resource::{getrlimit, Resource};
 use cradle_core::{NamespaceKind, Pid};
 
 use self::fork_in_v1::ThreadInCgroup;
+use self::in_container::ThreadInContainer;
 pub(crate) use self::pid_namespace::can_clone_into;
 use self::pid_namespace::ChildrenInJoined;
 use self::pre_exec::PreExec;
@@ -65,7 +68,7 @@ const CURRENT_EXE_PATH: &str = "/proc/self/exe";
 #[derive(Debug)]
 pub(crate) struct InitProgram {
     /// The sealed copy of the binary that is `exec`d (see [`sealed`]).
-    binary: sealed::Sealed,
+    binary: BorrowedFd<'static>,
     /// `argv[0]`: the binary's path as given.
     path: CString,
     /// `_CRADLE_INIT=<socket_fd>` (or a setns helper's [`SETNS_ENV`]): the
@@ -141,9 +144,9 @@ impl InitProgram {
     }
 
     /// Whether the binary names no program interpreter: it starts the same
-    /// from the container's root as from the host's.
+    /// from the container's root as from the host's (read now).
     pub(crate) fn is_static(&self) -> bool {
-        self.binary.is_static
+        sealed::is_static(self.binary)
     }
 }
 
@@ -239,7 +242,7 @@ pub(crate) fn clone_init(
     placements.push((socket.as_raw_fd(), program.socket_fd));
     // The sealed binary, above every placement so that none overwrites
     // it; the child execs it through its descriptor.
-    let binary = dup_above(program.binary.fd, floor)?;
+    let binary = dup_above(program.binary, floor)?;
     let binary_path =
         CString::new(format!("/proc/self/fd/{}", binary.as_raw_fd())).map_err(|_| Error::Options {
             reason: "unreachable: a descriptor path holds a NUL byte",
@@ -316,14 +319,29 @@ pub(crate) fn clone_init(
         }
         None => env,
     };
-    let root = spec.enter.map(|enter| dup_above(enter.root, floor)).transpose()?;
-    let enter = match (spec.enter, &root, target_copy) {
-        (Some(enter), Some(root), Some(pidfd)) => Some(pre_exec::Enter {
+    // Born inside the container where the launching thread can enter it
+    // (see `in_container`); else the child enters before its `exec`. The
+    // time namespace is the child's either way.
+    let born_inside = match spec.enter {
+        Some(_) => crate::proc_stat::own_thread_count()? == 1,
+        None => false,
+    };
+    let time = namespace_flag(NamespaceKind::Time);
+    let root = match spec.enter {
+        Some(enter) if !born_inside => Some(dup_above(enter.root, floor)?),
+        _ => None,
+    };
+    let enter = match (spec.enter, target_copy) {
+        (Some(enter), Some(pidfd)) => Some(pre_exec::Enter {
             pidfd,
-            namespaces: i32::try_from(enter.namespaces).map_err(|_| Error::Options {
+            namespaces: i32::try_from(match born_inside {
+                true => enter.namespaces & time,
+                false => enter.namespaces,
+            })
+            .map_err(|_| Error::Options {
                 reason: "unreachable: a namespace flag above 32 bits",
             })?,
-            root: root.as_raw_fd(),
+            root: root.as_ref().map(AsRawFd::as_raw_fd),
         }),
         _ => None,
     };
@@ -375,6 +393,16 @@ pub(crate) fn clone_init(
         .fork_in
         .map(|fork| ThreadInCgroup::enter(fork.container.as_fd(), fork.own.as_fd()))
         .transpose()?;
+    // The thread in the container for the clone alone: back before
+    // anything else runs on it, the cgroup's way back included.
+    let inside = match (spec.enter, spec.target) {
+        (Some(enter), Some(target)) if born_inside => Some(ThreadInContainer::enter(
+            target,
+            enter.namespaces & !time,
+            enter.root,
+        )?),
+        _ => None,
+    };
     // SAFETY: the child runs `PreExec::run` only, which makes
     // async-signal-safe calls and execs or exits; no flag shares memory or
     // threads with the parent; `spec.cgroup` is a valid fd when set.
@@ -383,6 +411,7 @@ pub(crate) fn clone_init(
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
         Err(errno) => return Err(Error::syscall("clone3")(errno)),
     };
+    drop(inside);
     // A thread that cannot get back would count against the container's
     // limit, and charge it every fork: the launch fails, its child with it.
     if let Some(Err(error)) = in_cgroup.map(ThreadInCgroup::leave) {

@@ -73,11 +73,11 @@ pub(super) struct PreExec<'a> {
 pub(super) struct Enter {
     /// The pidfd of the container's init.
     pub(super) pidfd: RawFd,
-    /// `CLONE_NEW*` flags; 0 when every namespace but the user one is
-    /// the launcher's own.
+    /// `CLONE_NEW*` flags: those the child was not born in (the time
+    /// namespace only, for a child born inside: see `in_container`).
     pub(super) namespaces: i32,
-    /// The container's root, open.
-    pub(super) root: RawFd,
+    /// The container's root, open, where the child was not born in it.
+    pub(super) root: Option<RawFd>,
 }
 
 impl PreExec<'_> {
@@ -153,14 +153,11 @@ impl PreExec<'_> {
         self.fail(&self.program.reports.exec, Errno::last())
     }
 
-    /// Joins the container's namespaces but the user one, through the
-    /// init's pidfd, and its root: the process is in the container's mount
-    /// namespace and root before anything of its runs from a file, so
-    /// that what a process of the container can see of it (its mount
-    /// table) is the container's, after these few system calls rather
-    /// than after the init binary's `exec` and start. The user namespace
-    /// is joined after the `exec`: a binary `exec`d in it would be
-    /// traceable by the container's `CAP_SYS_PTRACE` there.
+    /// Joins what the child was not born in of the container's namespaces
+    /// but the user one, through the init's pidfd, and its root: the
+    /// process is inside before anything of its runs from a file. The user
+    /// namespace is joined after the `exec`: a binary `exec`d in it would
+    /// be traceable by the container's `CAP_SYS_PTRACE` there.
     fn enter(&self, enter: &Enter) {
         let reports = &self.program.reports;
         if enter.namespaces != 0 {
@@ -169,13 +166,15 @@ impl PreExec<'_> {
                 self.fail(&reports.enter_namespaces, Errno::last());
             }
         }
-        // SAFETY: fchdir to an open directory; no memory is passed.
-        if unsafe { libc::fchdir(enter.root) } < 0 {
-            self.fail(&reports.enter_root, Errno::last());
-        }
-        // SAFETY: chroot with a static C string.
-        if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
-            self.fail(&reports.enter_root, Errno::last());
+        if let Some(root) = enter.root {
+            // SAFETY: fchdir to an open directory; no memory is passed.
+            if unsafe { libc::fchdir(root) } < 0 {
+                self.fail(&reports.enter_root, Errno::last());
+            }
+            // SAFETY: chroot with a static C string.
+            if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
+                self.fail(&reports.enter_root, Errno::last());
+            }
         }
     }
 

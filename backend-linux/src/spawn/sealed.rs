@@ -33,47 +33,33 @@ const MFD_EXEC: libc::c_uint = 0x10;
 /// How often sealing is tried when the kernel says the memfd is busy.
 const SEAL_TRIES: u32 = 50;
 
-/// A binary in a form that refuses writes, open for `exec`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Sealed {
-    pub(crate) fd: BorrowedFd<'static>,
-    /// It names no program interpreter, so it starts the same from any
-    /// root (see `elf::is_static`).
-    pub(crate) is_static: bool,
-}
-
-/// Every binary sealed so far, by the path it was read from, with whether
-/// it is static. The descriptors live as long as the process: every later
-/// launch reuses them.
-static SEALED: Mutex<Vec<(PathBuf, OwnedFd, bool)>> = Mutex::new(Vec::new());
+/// Every binary sealed so far, by the path it was read from. The
+/// descriptors live as long as the process: every later launch reuses them.
+static SEALED: Mutex<Vec<(PathBuf, OwnedFd)>> = Mutex::new(Vec::new());
 
 /// The sealed form of the binary at `path` (made on first use).
-pub(crate) fn sealed(path: &Path) -> Result<Sealed, Error> {
+pub(crate) fn sealed(path: &Path) -> Result<BorrowedFd<'static>, Error> {
     let mut sealed = SEALED.lock().unwrap_or_else(PoisonError::into_inner);
-    let index = match sealed.iter().position(|(source, _, _)| source == path) {
+    let index = match sealed.iter().position(|(source, _)| source == path) {
         Some(index) => index,
         None => {
-            let fd = seal(path)?;
-            let is_static = is_static(&fd);
-            sealed.push((path.to_owned(), fd, is_static));
+            sealed.push((path.to_owned(), seal(path)?));
             sealed.len() - 1
         }
     };
-    let (_, fd, is_static) = &sealed[index];
+    let fd = sealed[index].1.as_raw_fd();
     // SAFETY: the descriptor belongs to an entry of SEALED, from which
     // nothing is ever removed: it stays open until the process ends.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd.as_raw_fd()) };
-    Ok(Sealed {
-        fd,
-        is_static: *is_static,
-    })
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
-/// Whether the sealed binary `fd` is static, read from `fd` itself (a
-/// mount's descriptor is opened for reading through `/proc`): what is
-/// checked is what is `exec`d. A binary that cannot be read is taken for
-/// dynamic.
-fn is_static(fd: &OwnedFd) -> bool {
+/// Whether the sealed binary `fd` is static (see `elf::is_static`): it
+/// starts the same from any root. Read from `fd` itself (a mount's
+/// descriptor is opened for reading through `/proc`), and at each call: a
+/// read-only mount of the host's file does not freeze it, and the host
+/// may write a dynamic build over it. A binary that cannot be read is
+/// taken for dynamic.
+pub(crate) fn is_static(fd: BorrowedFd<'_>) -> bool {
     File::open(format!("/proc/self/fd/{}", fd.as_raw_fd())).is_ok_and(|file| crate::elf::is_static(&file))
 }
 
@@ -191,13 +177,9 @@ mod tests {
         let exe = std::fs::read_link("/proc/self/exe").expect("own binary");
         let first = sealed(&exe).expect("sealed");
         let again = sealed(&exe).expect("sealed again");
-        assert_eq!(
-            first.fd.as_raw_fd(),
-            again.fd.as_raw_fd(),
-            "one per binary and process"
-        );
+        assert_eq!(first.as_raw_fd(), again.as_raw_fd(), "one per binary and process");
         let own = File::open("/proc/self/exe").expect("own binary");
-        assert_eq!(first.is_static, crate::elf::is_static(&own));
+        assert_eq!(is_static(first), crate::elf::is_static(&own));
     }
 
     /// A directory of this test's own (the crate has no tempfile).

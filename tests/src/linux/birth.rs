@@ -1,6 +1,6 @@
 //! What a launcher's clone child is born with, seen from outside: its
 //! blocked signals (read by a launch's step hook once it exists), its
-//! core file size limit, and where it is when it `exec`s its init binary.
+//! core file size limit, and where it is.
 
 use std::sync::Mutex;
 
@@ -28,63 +28,25 @@ pub fn record_child_masks(step: Step) {
     }
 }
 
-/// Where a child was when it had just `exec`d its init binary: its mount
-/// namespace (the `/proc/<pid>/ns/mnt` link) and its root (device and
-/// inode of `/proc/<pid>/root`).
+/// Where a process is, as a process of the container may read it: its
+/// mount namespace (the `/proc/<pid>/ns/mnt` link) and its root (device
+/// and inode of `/proc/<pid>/root`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExecView {
+pub struct View {
     pub mount_namespace: String,
     pub root: (u64, u64),
 }
 
-impl ExecView {
+impl View {
     /// Where process `pid` is now.
-    pub fn of(pid: &str) -> ExecView {
+    pub fn of(pid: &str) -> View {
         use std::os::unix::fs::MetadataExt as _;
         let root = std::fs::metadata(format!("/proc/{pid}/root")).expect("its root");
-        ExecView {
+        View {
             mount_namespace: super::namespace_of(pid, cradle_core::NamespaceKind::Mount),
             root: (root.dev(), root.ino()),
         }
     }
-}
-
-/// The views of the calling thread's children, by pid, as
-/// [`record_views_at_exec`] last saw them.
-static VIEWS: Mutex<Vec<(i32, ExecView)>> = Mutex::new(Vec::new());
-
-/// A launch's step hook: at [`Step::SendConfig`], once the child is cloned
-/// and before it has its config (which it waits for after its `exec`),
-/// waits for each of the calling thread's children to `exec` (its
-/// `/proc/<pid>/exe` is no longer this program) and records its view at
-/// once.
-pub fn record_views_at_exec(step: Step) {
-    if step != Step::SendConfig {
-        return;
-    }
-    let own = std::fs::read_link("/proc/self/exe").expect("own binary");
-    let children = std::fs::read_to_string("/proc/thread-self/children").expect("children");
-    for pid in children.split_whitespace() {
-        let exe = format!("/proc/{pid}/exe");
-        let deadline = std::time::Instant::now() + super::DEADLINE;
-        while std::fs::read_link(&exe).is_ok_and(|exe| exe == own) {
-            assert!(std::time::Instant::now() < deadline, "child {pid} did not exec");
-        }
-        let view = ExecView::of(pid);
-        if let Ok(pid) = pid.parse() {
-            VIEWS.lock().expect("views").push((pid, view));
-        }
-    }
-}
-
-/// The view [`record_views_at_exec`] saw for child `pid`.
-pub fn view_at_exec(pid: i32) -> ExecView {
-    let views = VIEWS.lock().expect("views");
-    views
-        .iter()
-        .find(|(child, _)| *child == pid)
-        .map(|(_, view)| view.clone())
-        .unwrap_or_else(|| panic!("child {pid} was not seen: {views:?}"))
 }
 
 /// Forgets the masks recorded so far.
