@@ -370,8 +370,8 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
 /// and its root, before its `exec` of a static init binary; a dynamic one
 /// would load the container's `ld.so`, so that one joins after its `exec`.
 /// Held at its first step after the `exec` (the init binary's name asks
-/// for it), it is inside. (`cradle exec`, single-threaded, is born
-/// inside: `cli/tests/exec_entry.rs`.)
+/// for it), it is inside. (A single-threaded launcher, as `cradle exec`
+/// is, clones it inside: `a_single_threaded_launcher_clones_the_process_inside`.)
 #[test]
 fn a_cloned_process_execs_a_static_init_inside_the_container() {
     if !require_root("a_cloned_process_execs_a_static_init_inside_the_container") {

@@ -25,7 +25,7 @@ use nix::sys::resource::{getrlimit, Resource};
 use cradle_core::{NamespaceKind, Pid};
 
 use self::fork_in_v1::ThreadInCgroup;
-use self::in_container::ThreadInContainer;
+use self::in_container::WayBack;
 pub(crate) use self::pid_namespace::can_clone_into;
 use self::pid_namespace::ChildrenInJoined;
 use self::pre_exec::PreExec;
@@ -320,13 +320,17 @@ pub(crate) fn clone_init(
         None => env,
     };
     // Born inside the container where the launching thread can enter it
-    // (see `in_container`); else the child enters before its `exec`. The
-    // time namespace is the child's either way.
-    let born_inside = match spec.enter {
-        Some(_) => crate::proc_stat::own_thread_count()? == 1,
-        None => false,
+    // and come back (see `in_container`); else the child enters before
+    // its `exec`. What a thread does not enter is the child's either way.
+    let thread_flags = in_container::thread_flags();
+    let way_back = match spec.enter {
+        Some(enter) if crate::proc_stat::own_thread_count()? == 1 => {
+            // Where it cannot come back, the child enters instead.
+            WayBack::prepare(enter.namespaces & thread_flags).ok()
+        }
+        _ => None,
     };
-    let time = namespace_flag(NamespaceKind::Time);
+    let born_inside = way_back.is_some();
     let root = match spec.enter {
         Some(enter) if !born_inside => Some(dup_above(enter.root, floor)?),
         _ => None,
@@ -335,7 +339,7 @@ pub(crate) fn clone_init(
         (Some(enter), Some(pidfd)) => Some(pre_exec::Enter {
             pidfd,
             namespaces: i32::try_from(match born_inside {
-                true => enter.namespaces & time,
+                true => enter.namespaces & !thread_flags,
                 false => enter.namespaces,
             })
             .map_err(|_| Error::Options {
@@ -395,12 +399,10 @@ pub(crate) fn clone_init(
         .transpose()?;
     // The thread in the container for the clone alone: back before
     // anything else runs on it, the cgroup's way back included.
-    let inside = match (spec.enter, spec.target) {
-        (Some(enter), Some(target)) if born_inside => Some(ThreadInContainer::enter(
-            target,
-            enter.namespaces & !time,
-            enter.root,
-        )?),
+    let inside = match (way_back, spec.enter, spec.target) {
+        (Some(way_back), Some(enter), Some(target)) => {
+            Some(way_back.enter(target, enter.namespaces & thread_flags, enter.root)?)
+        }
         _ => None,
     };
     // SAFETY: the child runs `PreExec::run` only, which makes

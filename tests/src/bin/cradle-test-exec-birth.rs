@@ -51,13 +51,14 @@ fn main() {
         name: unique("cradle-exec-birth"),
         ..CgroupConfig::default()
     });
-    let mut init = Process::start(plan, options).expect("start the container");
-    let paths = init.cgroup().expect("the container's cgroup").paths().clone();
+    let init = Process::start(plan, options).expect("start the container");
+    let mut init = Ended(init);
+    let paths = init.0.cgroup().expect("the container's cgroup").paths().clone();
     let v2 = paths.v2().expect("a cgroup2 directory").path.clone();
     freeze(&v2, true);
     {
         let mut seen = SEEN.lock().expect("seen");
-        seen.init = init.pid().as_raw();
+        seen.init = init.0.pid().as_raw();
         seen.freeze = Some(v2.clone());
     }
 
@@ -66,23 +67,49 @@ fn main() {
     exec.setns_entry = SetnsEntry::Clone;
     let options = Options::new()
         .init_binary(&init_binary)
-        .container(Container::of(&init).expect("the running container"))
+        .container(Container::of(&init.0).expect("the running container"))
         .container_cgroups(paths)
         .on_step(at_step);
     let result = Process::start(exec, options).and_then(|mut process| process.wait_timeout(DEADLINE));
     // Thawed in any case, or the container could not be ended.
     freeze(&v2, false);
-    let container = View::of(&init.pid().to_string());
-    let _ = init.terminate();
-    if let Some(cgroup) = init.cgroup() {
-        let _ = cgroup.destroy();
-    }
+    let container = View::of(&init.0.pid().to_string());
+    init.end();
     assert_eq!(result.expect("the exec"), Some(ExitStatus::Exited(0)));
     let (threads, newborn) = SEEN.lock().expect("seen").newborn.take().expect("a newborn seen");
     println!("{threads}");
     println!("{newborn:?}");
     println!("{container:?}");
     println!("{:?}", View::of("self"));
+}
+
+/// The container, thawed, ended and its cgroup removed when dropped,
+/// a panic included.
+struct Ended(Process);
+
+impl Ended {
+    fn end(&mut self) {
+        if let Some(cgroup) = self.0.cgroup() {
+            let _ = std::fs::write(
+                cgroup
+                    .paths()
+                    .v2()
+                    .map(|dir| dir.path.join("cgroup.freeze"))
+                    .unwrap_or_default(),
+                "0",
+            );
+        }
+        let _ = self.0.terminate();
+        if let Some(cgroup) = self.0.cgroup() {
+            let _ = cgroup.destroy();
+        }
+    }
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 /// At `SendConfig`, right after the clone: the newborn is stopped in the

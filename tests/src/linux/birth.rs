@@ -29,11 +29,12 @@ pub fn record_child_masks(step: Step) {
 }
 
 /// Where a process is, as a process of the container may read it: its
-/// mount namespace (the `/proc/<pid>/ns/mnt` link) and its root (device
-/// and inode of `/proc/<pid>/root`).
+/// mount and network namespaces (the `/proc/<pid>/ns` links) and its root
+/// (device and inode of `/proc/<pid>/root`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct View {
     pub mount_namespace: String,
+    pub network_namespace: String,
     pub root: (u64, u64),
 }
 
@@ -44,6 +45,7 @@ impl View {
         let root = std::fs::metadata(format!("/proc/{pid}/root")).expect("its root");
         View {
             mount_namespace: super::namespace_of(pid, cradle_core::NamespaceKind::Mount),
+            network_namespace: super::namespace_of(pid, cradle_core::NamespaceKind::Net),
             root: (root.dev(), root.ino()),
         }
     }
