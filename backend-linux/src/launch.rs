@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::options::Options;
 use crate::process::Process;
 use crate::setns::{self, before_exec, Container};
-use crate::spawn::{self, ChildFds, CloneSpec, Enter, InitProgram, Report};
+use crate::spawn::{self, ChildFds, CloneSpec, InitProgram, Report};
 use crate::wait::{self, Collect};
 use crate::{clock, id_maps, net, sys, Signal};
 
@@ -386,11 +386,7 @@ impl LinuxLaunch {
             // A pidfd names its process's pid namespace (Linux 5.8).
             pid_namespace: process.then(|| container.pidfd()),
             setns_process: process,
-            enter: before_exec.as_ref().map(|before| Enter {
-                namespaces: before.namespaces,
-                root: before.root.as_fd(),
-                user_left: before.user_left,
-            }),
+            enter: before_exec.as_ref(),
             hold: spawn.hold,
             cgroup: cgroup.as_ref().map(AsFd::as_fd),
             start: None,

@@ -56,16 +56,15 @@ pub(crate) fn read(pid: Pid) -> Result<Stat, Error> {
 
 /// How many threads this process has (`num_threads`, field 20).
 pub(crate) fn own_thread_count() -> Result<u64, Error> {
-    let path = PathBuf::from("/proc/self/stat");
-    let stat = crate::small_file::read(&path).map_err(Error::file(&path))?;
+    let (path, stat) = read_line("self")?;
     field(&stat, 20).ok_or(Error::Proc {
         path,
         reason: "no thread count in field 20",
     })
 }
 
-/// `/proc/<pid>/stat`, and its path for errors.
-fn read_line(pid: Pid) -> Result<(PathBuf, Vec<u8>), Error> {
+/// `/proc/<pid>/stat` (`pid` a number or `self`), and its path for errors.
+fn read_line(pid: impl std::fmt::Display) -> Result<(PathBuf, Vec<u8>), Error> {
     let path = PathBuf::from(format!("/proc/{pid}/stat"));
     let stat = crate::small_file::read(&path).map_err(Error::file(&path))?;
     Ok((path, stat))

@@ -17,15 +17,13 @@
 //! container's processes among them. Elsewhere the process joins it all
 //! after its `exec` (`init::setns`).
 
-use std::fs::OpenOptions;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt as _;
 
 use cradle_core::{Capability, NamespaceKind};
 
 use super::{namespaces_apart, Container};
 use crate::error::Error;
-use crate::spawn::namespace_flag;
+use crate::spawn::{namespace_flag, open_dir};
 use crate::sys;
 
 /// What the process joins before its `exec`.
@@ -56,17 +54,13 @@ pub(crate) fn prepare(container: &Container, static_init: bool) -> Result<Option
         .filter(|kind| !matches!(kind, NamespaceKind::User | NamespaceKind::Pid))
         .fold(0, |flags, &kind| flags | namespace_flag(kind));
     let root_path = format!("/proc/{pid}/root");
-    let root = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(&root_path)
-        .map_err(|source| gone_or(container, Error::file(&root_path)(source)))?;
+    let root = open_dir(&root_path).map_err(|error| gone_or(container, error))?;
     // The namespaces and root were read by pid: still the init's if it
     // has not exited since (its pid cannot have been reused meanwhile).
     container.check_running()?;
     Ok(Some(BeforeExec {
         namespaces,
-        root: root.into(),
+        root,
         user_left: kinds.contains(&NamespaceKind::User),
     }))
 }

@@ -22,10 +22,9 @@
 //! caller's, and under `nsdelegate` refused from the container's) and the
 //! user namespace (joined after the `exec`) are the child's either way.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt as _;
 
 use cradle_core::NamespaceKind;
 use nix::errno::Errno;
@@ -33,7 +32,7 @@ use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{raise, Signal};
 use nix::unistd;
 
-use super::namespace_flag;
+use super::{clone_flags, namespace_flag, open_dir};
 use crate::error::Error;
 
 /// The kinds a thread enters: the mount namespace first (joining it
@@ -166,21 +165,4 @@ impl Drop for ThreadInContainer {
             std::process::abort();
         }
     }
-}
-
-/// The directory `path` of this thread's view, as an `O_PATH` descriptor.
-fn open_dir(path: &str) -> Result<OwnedFd, Error> {
-    let dir = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(path)
-        .map_err(Error::file(path))?;
-    Ok(dir.into())
-}
-
-fn clone_flags(flags: u64) -> Result<CloneFlags, Error> {
-    let flags = i32::try_from(flags).map_err(|_| Error::Options {
-        reason: "unreachable: a namespace flag above 32 bits",
-    })?;
-    Ok(CloneFlags::from_bits_retain(flags))
 }

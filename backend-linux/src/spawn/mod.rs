@@ -34,6 +34,7 @@ use self::report::Reports;
 use crate::cgroup::PidsFork;
 use crate::error::Error;
 use crate::options::InitBinary;
+use crate::setns::before_exec::BeforeExec;
 use crate::sys::{self, Cloned};
 
 /// The environment variable that makes [`init`](crate::init) take the init
@@ -172,7 +173,7 @@ pub(crate) struct CloneSpec<'a> {
     pub(crate) setns_process: bool,
     /// What a setns process joins before it `exec`s the init binary
     /// (see `setns::before_exec`); without it, it joins everything after.
-    pub(crate) enter: Option<Enter<'a>>,
+    pub(crate) enter: Option<&'a BeforeExec>,
     /// The child waits for one byte on the socket before `exec`.
     pub(crate) hold: bool,
     /// Clone straight into this cgroup2 directory.
@@ -196,20 +197,6 @@ pub(crate) struct CloneSpec<'a> {
     /// calling thread moves itself there for the clone, and back (see
     /// `cgroup::fork_into_v1_pids`).
     pub(crate) fork_in: Option<&'a PidsFork>,
-}
-
-/// What a setns process joins between its clone and its `exec` of a
-/// static init binary, through its pidfd of the container's init.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Enter<'a> {
-    /// The `CLONE_NEW*` flags of the namespaces to join (never the user or
-    /// pid one).
-    pub(crate) namespaces: u64,
-    /// The container's root, open: the child `chroot`s there.
-    pub(crate) root: BorrowedFd<'a>,
-    /// The container has a user namespace of its own, which the process
-    /// joins after its `exec`.
-    pub(crate) user_left: bool,
 }
 
 /// Clones the child, which `exec`s `program` with `socket` (the child's end)
@@ -332,19 +319,17 @@ pub(crate) fn clone_init(
     };
     let born_inside = way_back.is_some();
     let root = match spec.enter {
-        Some(enter) if !born_inside => Some(dup_above(enter.root, floor)?),
+        Some(enter) if !born_inside => Some(dup_above(enter.root.as_fd(), floor)?),
         _ => None,
     };
     let enter = match (spec.enter, target_copy) {
         (Some(enter), Some(pidfd)) => Some(pre_exec::Enter {
             pidfd,
-            namespaces: i32::try_from(match born_inside {
+            namespaces: clone_flags(match born_inside {
                 true => enter.namespaces & !thread_flags,
                 false => enter.namespaces,
-            })
-            .map_err(|_| Error::Options {
-                reason: "unreachable: a namespace flag above 32 bits",
-            })?,
+            })?
+            .bits(),
             root: root.as_ref().map(AsRawFd::as_raw_fd),
         }),
         _ => None,
@@ -401,7 +386,7 @@ pub(crate) fn clone_init(
     // anything else runs on it, the cgroup's way back included.
     let inside = match (way_back, spec.enter, spec.target) {
         (Some(way_back), Some(enter), Some(target)) => {
-            Some(way_back.enter(target, enter.namespaces & thread_flags, enter.root)?)
+            Some(way_back.enter(target, enter.namespaces & thread_flags, enter.root.as_fd())?)
         }
         _ => None,
     };
@@ -526,6 +511,25 @@ pub(crate) fn namespace_flag(kind: NamespaceKind) -> u64 {
     };
     // The 32-bit flags are positive; going through u32 keeps them so.
     u64::from(flag as u32)
+}
+
+/// The directory `path`, as an `O_PATH` descriptor of this thread's view.
+pub(crate) fn open_dir(path: &str) -> Result<OwnedFd, Error> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(path)
+        .map_err(Error::file(path))?;
+    Ok(dir.into())
+}
+
+/// `CLONE_NEW*` flags (of [`namespace_flag`]) as `setns` takes them.
+fn clone_flags(flags: u64) -> Result<nix::sched::CloneFlags, Error> {
+    let flags = i32::try_from(flags).map_err(|_| Error::Options {
+        reason: "unreachable: a namespace flag above 32 bits",
+    })?;
+    Ok(nix::sched::CloneFlags::from_bits_retain(flags))
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ pub(super) struct PreExec<'a> {
     pub(super) enter: Option<Enter>,
 }
 
-/// What a setns process joins before its `exec` (see `spawn::Enter`),
+/// What a setns process joins before its `exec` (see `setns::before_exec`),
 /// by descriptors above the placements.
 #[derive(Debug)]
 pub(super) struct Enter {
