@@ -374,46 +374,77 @@ fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
 /// is, clones it inside: `a_single_threaded_launcher_clones_the_process_inside`.)
 #[test]
 fn a_cloned_process_execs_a_static_init_inside_the_container() {
-    if !require_root("a_cloned_process_execs_a_static_init_inside_the_container") {
-        return;
-    }
-    if env!("CRADLE_TEST_STATIC_INIT") != "1" {
-        // CI installs the static C library: there it must run.
-        assert!(std::env::var_os("CI").is_none(), "no static test init in CI");
-        eprintln!("no static PIE from this toolchain (tests/build.rs): not run");
+    if !require_root("a_cloned_process_execs_a_static_init_inside_the_container") || !static_init_linked() {
         return;
     }
     let _serial = serial();
     let container = Running::start();
-    let links = tempfile::tempdir().expect("a directory for the holding init");
-    let holding = links.path().join("announce@setns");
-    std::os::unix::fs::symlink(INIT_STATIC, &holding).expect("link the holding init");
-    let timeout = Duration::from_secs(5);
-    let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Clone);
-    plan.timeout = timeout;
     let leftovers = Leftovers::before();
-    let options = container.options().init_binary(&holding);
-    let (mut announcements, stdout) = linux::pipe();
-    let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
-    assert_eq!(linux::read_line(&mut announcements, timeout).trim_end(), "setns");
-    let (_, process) = helper_and_process(&leftovers.children);
-    let process = process.expect("the held process").to_string();
+    let held = hold_at_setns(&container, INIT_STATIC, &leftovers, "a held process");
+    let process = held.process.to_string();
     let view = birth::View::of(&process);
     assert_eq!(view, birth::View::of(&container.pid()), "after its exec");
     assert_ne!(view, birth::View::of("self"), "the host's");
 
-    kill(
-        nix::unistd::Pid::from_raw(process.parse().expect("pid")),
-        Signal::SIGKILL,
-    )
-    .expect("kill the held process");
-    let result = launch.join().expect("the launch thread");
+    kill(nix::unistd::Pid::from_raw(held.process), Signal::SIGKILL).expect("kill the held process");
+    let result = held.launch.join().expect("the launch thread");
     assert!(
         matches!(result, Err(Error::Launch(LaunchError::Exited { .. }))),
         "{result:?}"
     );
-    drop(announcements);
+    drop(held.announcements);
     leftovers.assert_none("a held process");
+}
+
+/// A process cloned into `container` by a launch on another thread, of
+/// `init` under a name that holds it at its first step (`announce@setns`):
+/// before it joins, it has no config to read a fault from.
+struct Held {
+    /// The process, there.
+    process: i32,
+    launch: std::thread::JoinHandle<Result<Process, Error>>,
+    /// Its stdout, where it announced the step: open until it ends.
+    announcements: fs::File,
+    _links: tempfile::TempDir,
+}
+
+/// Holds a cloned process of `init` at its `setns` step, checked to be in
+/// the container's pid namespace (no helper of the launch in ours); `what`
+/// names it in failures.
+fn hold_at_setns(container: &Running, init: &str, leftovers: &Leftovers, what: &str) -> Held {
+    let links = tempfile::tempdir().expect("a directory for the holding init");
+    let holding = links.path().join("announce@setns");
+    std::os::unix::fs::symlink(init, &holding).expect("link the holding init");
+    let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Clone);
+    plan.timeout = HELD_TIMEOUT;
+    let options = container.options().init_binary(&holding);
+    let (mut announcements, stdout) = linux::pipe();
+    let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
+    let announced = linux::read_line(&mut announcements, HELD_TIMEOUT);
+    assert_eq!(announced.trim_end(), "setns", "{what}");
+    let (helper, process) = helper_and_process(&leftovers.children);
+    assert_eq!(helper, None, "{what}");
+    Held {
+        process: process.unwrap_or_else(|| panic!("{what}: no process")),
+        launch,
+        announcements,
+        _links: links,
+    }
+}
+
+/// The launch timeout of a [`Held`] process's plan.
+const HELD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether `cradle-test-init-static` is static (tests/build.rs could link
+/// it so); where not, the test that needs it says so and is not run, which
+/// CI, with the static C library installed, never allows.
+fn static_init_linked() -> bool {
+    if env!("CRADLE_TEST_STATIC_INIT") == "1" {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "no static test init in CI");
+    eprintln!("no static PIE from this toolchain (tests/build.rs): not run");
+    false
 }
 
 /// A single-threaded launcher (`cradle exec`) clones the process inside
@@ -423,12 +454,7 @@ fn a_cloned_process_execs_a_static_init_inside_the_container() {
 /// first instruction, and is inside already.
 #[test]
 fn a_single_threaded_launcher_clones_the_process_inside() {
-    if !require_root("a_single_threaded_launcher_clones_the_process_inside") {
-        return;
-    }
-    if env!("CRADLE_TEST_STATIC_INIT") != "1" {
-        assert!(std::env::var_os("CI").is_none(), "no static test init in CI");
-        eprintln!("no static PIE from this toolchain (tests/build.rs): not run");
+    if !require_root("a_single_threaded_launcher_clones_the_process_inside") || !static_init_linked() {
         return;
     }
     let _serial = serial();
@@ -1342,29 +1368,13 @@ fn a_cloned_process_killed_as_it_joins_fails_the_launch_with_its_death() {
     // Joining after its exec (a dynamic init binary) and before (static).
     for init in [INIT, INIT_STATIC] {
         let container = Running::start();
-        let links = tempfile::tempdir().expect("a directory for the faulty process");
-        let timeout = Duration::from_secs(5);
         let what = format!("a cloned process of {init} killed at setns");
         let what = what.as_str();
-        // Before it joins, it has no config to read a fault from: it takes it
-        // from the name it runs under.
-        let faulty = links.path().join("announce@setns");
-        std::os::unix::fs::symlink(init, &faulty).expect("link the faulty init");
-        let mut plan = exec_plan(&["/bin/true"], SetnsEntry::Clone);
-        plan.timeout = timeout;
         let leftovers = Leftovers::before();
-        let options = container.options().init_binary(&faulty);
-        let (mut announcements, stdout) = linux::pipe();
         let started = Instant::now();
-        let launch = std::thread::spawn(move || Process::start(plan, options.stdout(stdout)));
-        let announced = linux::read_line(&mut announcements, timeout);
-        assert_eq!(announced.trim_end(), "setns", "{what}");
-        // Born in the container's pid namespace: no helper in ours.
-        let (helper, process) = helper_and_process(&leftovers.children);
-        assert_eq!(helper, None, "{what}");
-        let process = process.unwrap_or_else(|| panic!("{what}: no process"));
-        kill(nix::unistd::Pid::from_raw(process), Signal::SIGKILL).expect("kill the process");
-        match launch.join().expect("the launch thread") {
+        let held = hold_at_setns(&container, init, &leftovers, what);
+        kill(nix::unistd::Pid::from_raw(held.process), Signal::SIGKILL).expect("kill the process");
+        match held.launch.join().expect("the launch thread") {
             Err(Error::Launch(LaunchError::Exited { who, status, .. })) => {
                 assert_eq!(
                     (who, status),
@@ -1375,11 +1385,11 @@ fn a_cloned_process_killed_as_it_joins_fails_the_launch_with_its_death() {
             other => panic!("{what}: expected the process's death, got {other:?}"),
         }
         assert!(
-            started.elapsed() < timeout,
+            started.elapsed() < HELD_TIMEOUT,
             "{what}: took {:?}",
             started.elapsed()
         );
-        drop(announcements);
+        drop(held.announcements);
         leftovers.assert_none(what);
     }
 }

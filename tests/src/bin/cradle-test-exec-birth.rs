@@ -5,7 +5,7 @@
 //! instruction), clones a process into the container from its step hook's
 //! view, reads where the newborn is, thaws, and prints four lines: this
 //! launcher's thread count at the clone, then the newborn's, the
-//! container's and the host's mount namespace and root.
+//! container's and the host's mount and network namespaces and root.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -52,14 +52,14 @@ fn main() {
         ..CgroupConfig::default()
     });
     let init = Process::start(plan, options).expect("start the container");
-    let mut init = Ended(init);
+    let init = Ended(init);
     let paths = init.0.cgroup().expect("the container's cgroup").paths().clone();
     let v2 = paths.v2().expect("a cgroup2 directory").path.clone();
     freeze(&v2, true);
     {
         let mut seen = SEEN.lock().expect("seen");
         seen.init = init.0.pid().as_raw();
-        seen.freeze = Some(v2.clone());
+        seen.freeze = Some(v2);
     }
 
     let mut exec = Plan::setns(Config::new(["/bin/true"]));
@@ -71,10 +71,8 @@ fn main() {
         .container_cgroups(paths)
         .on_step(at_step);
     let result = Process::start(exec, options).and_then(|mut process| process.wait_timeout(DEADLINE));
-    // Thawed in any case, or the container could not be ended.
-    freeze(&v2, false);
     let container = View::of(&init.0.pid().to_string());
-    init.end();
+    drop(init);
     assert_eq!(result.expect("the exec"), Some(ExitStatus::Exited(0)));
     let (threads, newborn) = SEEN.lock().expect("seen").newborn.take().expect("a newborn seen");
     println!("{threads}");
@@ -83,32 +81,20 @@ fn main() {
     println!("{:?}", View::of("self"));
 }
 
-/// The container, thawed, ended and its cgroup removed when dropped,
-/// a panic included.
+/// The container, thawed (its exec may have failed before the step hook
+/// thawed it), ended and its cgroup removed when dropped, a panic
+/// included.
 struct Ended(Process);
 
-impl Ended {
-    fn end(&mut self) {
-        if let Some(cgroup) = self.0.cgroup() {
-            let _ = std::fs::write(
-                cgroup
-                    .paths()
-                    .v2()
-                    .map(|dir| dir.path.join("cgroup.freeze"))
-                    .unwrap_or_default(),
-                "0",
-            );
+impl Drop for Ended {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.cgroup().and_then(|cgroup| cgroup.paths().v2()) {
+            let _ = std::fs::write(dir.path.join("cgroup.freeze"), "0");
         }
         let _ = self.0.terminate();
         if let Some(cgroup) = self.0.cgroup() {
             let _ = cgroup.destroy();
         }
-    }
-}
-
-impl Drop for Ended {
-    fn drop(&mut self) {
-        self.end();
     }
 }
 
