@@ -251,12 +251,6 @@ impl LinuxLaunch {
                 reason: "the options name a container to join, but the plan starts an init",
             });
         }
-        let (parent_end, child_end) = launch_socket()?;
-        let start_pipe = if spawn.awaits_start {
-            Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::syscall("pipe2"))?)
-        } else {
-            None
-        };
         let cgroup = self
             .cgroup
             .as_ref()
@@ -268,6 +262,13 @@ impl LinuxLaunch {
             .as_ref()
             .map(|path| std::fs::File::open(path).map_err(Error::file(path)))
             .transpose()?;
+        let spawning = spawn::Spawning::begin();
+        let (parent_end, child_end) = launch_socket()?;
+        let start_pipe = if spawn.awaits_start {
+            Some(nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Error::syscall("pipe2"))?)
+        } else {
+            None
+        };
         let spec = CloneSpec {
             hand_off: hand_off.as_ref().map(AsFd::as_fd),
             namespaces: spawn
@@ -287,7 +288,13 @@ impl LinuxLaunch {
             join: &[],
             fork_in: None,
         };
-        let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
+        let cloned = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec);
+        self.close_childs_copies(child_end);
+        // The read end is the child's alone, so that its end of file means
+        // this side has gone.
+        let start = start_pipe.map(|(_, write)| write);
+        drop(spawning);
+        let (pid, pidfd) = cloned?;
         // While the child `exec`s the init binary; before it can read its
         // config, so before its first set-up step. The v1 directories'
         // `tasks` files go with the config, for the init to join them.
@@ -307,10 +314,8 @@ impl LinuxLaunch {
         // Only a new one: in a pid namespace joined by path the init is not
         // pid 1, and its exit ends no other process there.
         self.own_pid_namespace = spawn.namespaces.contains(&NamespaceKind::Pid);
-        self.spawned(pid, pidfd, parent_end, child_end);
-        // The read end is the child's alone, so that its end of file means
-        // this side has gone.
-        self.start = start_pipe.map(|(_, write)| write);
+        self.spawned(pid, pidfd, parent_end);
+        self.start = start;
         self.can_hand_off = hand_off.is_some();
         Ok(pid)
     }
@@ -380,6 +385,7 @@ impl LinuxLaunch {
             true => before_exec::prepare(container, self.program.is_static())?,
             false => None,
         };
+        let spawning = spawn::Spawning::begin();
         let (parent_end, child_end) = launch_socket()?;
         let spec = CloneSpec {
             namespaces: 0,
@@ -396,21 +402,29 @@ impl LinuxLaunch {
             join: &join,
             fork_in: fork_in.as_ref(),
         };
-        let (pid, pidfd) = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec)?;
-        self.spawned(pid, pidfd, parent_end, child_end);
+        let cloned = spawn::clone_init(&self.program, child_end.as_fd(), &self.child_fds, spec);
+        self.close_childs_copies(child_end);
+        drop(spawning);
+        let (pid, pidfd) = cloned?;
+        self.spawned(pid, pidfd, parent_end);
         self.spawned_helper = !process;
         Ok(pid)
     }
 
-    /// Records a spawned child and closes what it took copies of: ours would
-    /// keep the socket open past the child's exec and hide its end of
-    /// stream.
-    fn spawned(&mut self, pid: Pid, pidfd: OwnedFd, parent_end: OwnedFd, child_end: OwnedFd) {
+    /// Closes, right after the clone (done or failed), what the child took
+    /// copies of: ours would keep the socket open past the child's exec
+    /// and hide its end of stream.
+    fn close_childs_copies(&mut self, child_end: OwnedFd) {
         drop(child_end);
         self.child_fds = ChildFds::default();
         // The child's alone: a child that dies before it sends the console
         // leaves the receiver an end of stream rather than a wait.
         self.console = None;
+    }
+
+    /// Records a spawned child, whose end of the launch socket is
+    /// `parent_end`.
+    fn spawned(&mut self, pid: Pid, pidfd: OwnedFd, parent_end: OwnedFd) {
         self.socket = Some(parent_end);
         self.track(pid, pidfd);
     }

@@ -178,17 +178,17 @@ pub(crate) fn set_core_limit(limit: &[u64; 2]) -> Result<(), Errno> {
 
 /// Marks every fd from `first` up close-on-exec (Linux 5.11).
 pub(crate) fn close_range_cloexec(first: RawFd) -> Result<(), Errno> {
-    close_range_cloexec_to(first, RawFd::MAX)
-}
-
-/// Marks the fds `first` to `last` close-on-exec (Linux 5.11); an fd not
-/// open is passed over. Async-signal-safe: one raw syscall.
-pub(crate) fn close_range_cloexec_to(first: RawFd, last: RawFd) -> Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;
-    let last = libc::c_uint::try_from(last).map_err(|_| Errno::EBADF)?;
     // SAFETY: `CLOSE_RANGE_CLOEXEC` only sets flags; no fd is closed, so no
     // owner is invalidated.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, libc::CLOSE_RANGE_CLOEXEC) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     Errno::result(ret).map(drop)
 }
 
@@ -289,14 +289,26 @@ pub(crate) fn reap_child(block: bool) -> Result<Option<(libc::pid_t, libc::c_int
 ///
 /// # Safety
 ///
+/// As [`close_range`].
+pub(crate) unsafe fn close_from(first: RawFd) -> Result<(), Errno> {
+    // SAFETY: the caller's promise, for the same range.
+    unsafe { close_range(first, RawFd::MAX) }
+}
+
+/// Closes the descriptors `first` to `last` (Linux 5.9); one not open is
+/// passed over. Async-signal-safe: one raw syscall.
+///
+/// # Safety
+///
 /// No `OwnedFd` (or other owner) of a descriptor in that range may be used
 /// or dropped afterwards: the caller has no further use for any of them
 /// and never returns into code that would drop them.
-pub(crate) unsafe fn close_from(first: RawFd) -> Result<(), Errno> {
+pub(crate) unsafe fn close_range(first: RawFd, last: RawFd) -> Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;
+    let last = libc::c_uint::try_from(last).map_err(|_| Errno::EBADF)?;
     // SAFETY: integer arguments; the caller vouches that nothing owns the
     // descriptors closed.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0) };
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
     Errno::result(ret).map(drop)
 }
 

@@ -4,9 +4,10 @@
 //! `exec` of the init binary with the launch socket on a known descriptor.
 //!
 //! Everything the child needs is prepared here, before the clone; the child
-//! itself ([`pre_exec`]) only joins the cgroups it is given and what of the
-//! container it was not born in, copies descriptors, sets its parent-death
-//! signal, waits for the release byte when asked to, and `exec`s.
+//! itself ([`pre_exec`]) only closes the launcher's other descriptors,
+//! joins the cgroups it is given and what of the container it was not born
+//! in, copies descriptors, sets its parent-death signal, waits for the
+//! release byte when asked to, and `exec`s.
 
 mod fork_in_v1;
 mod in_container;
@@ -157,6 +158,27 @@ impl InitProgram {
 pub(crate) struct ChildFds {
     pub(crate) stdio: [Option<OwnedFd>; 3],
     pub(crate) preserved: Vec<OwnedFd>,
+}
+
+/// Held from the making of a child's own descriptors (its end of the
+/// launch socket, its start pipe) until the parent has closed its copies,
+/// after the clone: no other launch clones meanwhile, on another thread,
+/// whose child would get copies too. It closes them first thing (see
+/// `PreExec::run`), but on a loaded machine that first thing may come
+/// long after this child's `exec`, whose end of stream on the socket the
+/// launch waits for.
+pub(crate) struct Spawning {
+    _held: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Spawning {
+    pub(crate) fn begin() -> Spawning {
+        static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        // Guards no data: a panic while it was held leaves nothing broken.
+        Spawning {
+            _held: SPAWNING.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        }
+    }
 }
 
 /// How to clone.
@@ -347,6 +369,14 @@ pub(crate) fn clone_init(
         .map(|(tasks, (_, report))| (tasks.as_fd(), report))
         .collect();
 
+    // What the child closes nothing of: it closes every other descriptor.
+    let mut keep: Vec<RawFd> = placements.iter().map(|&(from, _)| from).collect();
+    keep.push(binary.as_raw_fd());
+    keep.extend(root.as_ref().map(AsRawFd::as_raw_fd));
+    keep.extend(lifted_tasks.iter().map(AsRawFd::as_raw_fd));
+    keep.sort_unstable();
+    keep.dedup();
+
     let pre_exec = PreExec {
         program,
         binary: &binary_path,
@@ -354,7 +384,7 @@ pub(crate) fn clone_init(
         argv: [program.path.as_ptr(), std::ptr::null()],
         envp: [env.as_ptr(), std::ptr::null()],
         placements: &placements,
-        floor,
+        keep: &keep,
         socket: socket.as_fd(),
         hold: spec.hold,
         core_limit: launchers_core

@@ -1,7 +1,8 @@
-//! The clone child's life before `exec`: place the descriptors, set the
-//! parent-death signal, join the cgroups it was given (a setns helper), a
-//! setns process the container's namespaces and root where it can, wait
-//! for the release if asked, `exec` the init binary.
+//! The clone child's life before `exec`: close the launcher's descriptors
+//! it does not use, place its own, set the parent-death signal, join the
+//! cgroups it was given (a setns helper), a setns process the container's
+//! namespaces and root where it can, wait for the release if asked, `exec`
+//! the init binary.
 //!
 //! The child is a copy of a possibly multi-threaded parent, so it makes
 //! async-signal-safe calls only: no allocation, no locks, no unwinding.
@@ -39,9 +40,10 @@ pub(super) struct PreExec<'a> {
     /// `(from, to)`: `dup2(from, to)`. Every `from` is above every `to`, so
     /// no placement overwrites a later one's source.
     pub(super) placements: &'a [(RawFd, RawFd)],
-    /// Above every placement's `to`: from here up, nothing crosses the
-    /// `exec` of the init binary.
-    pub(super) floor: RawFd,
+    /// Every descriptor from 3 up that the child uses, ascending: the
+    /// placements' sources, the binary, the container's root, the
+    /// cgroups' `tasks` files. Everything else it closes first.
+    pub(super) keep: &'a [RawFd],
     /// The launch socket (its copy above the placements): the release byte
     /// comes in on it and reports go out on it.
     pub(super) socket: BorrowedFd<'a>,
@@ -83,6 +85,7 @@ pub(super) struct Enter {
 impl PreExec<'_> {
     /// The child's whole life; it `exec`s or exits, never returns.
     pub(super) fn run(&self) -> ! {
+        self.close_the_rest();
         // A child born into a pid namespace that has processes already (a
         // setns process, an init joining one by path) is seen by them, in
         // the host's root and working directory until it has joined (a
@@ -126,7 +129,6 @@ impl PreExec<'_> {
         if self.become_root {
             self.set_ids_to_root();
         }
-        self.keep_only_the_placed();
         if self.enter.is_some() {
             // SAFETY: `binary_fd` is open (close-on-exec, it goes with the
             // exec), the path is an empty C string, `argv` and `envp` are
@@ -178,21 +180,37 @@ impl PreExec<'_> {
         }
     }
 
-    /// Marks close-on-exec every descriptor after stdio but the placed
-    /// ones: one the launcher inherited open across `exec` (a caller's
-    /// open directory, say) would reach the container, where
-    /// `/proc/self/fd/<n>` leads out of its root (CVE-2024-21626). The
-    /// sources above the placements, the binary's among them, are
-    /// close-on-exec already and stay open for the `execve`.
-    fn keep_only_the_placed(&self) {
-        for fd in 3..self.floor {
-            if !self.placements.iter().any(|&(_, to)| to == fd) {
-                if let Err(errno) = sys::close_range_cloexec_to(fd, fd) {
-                    self.fail(&self.program.reports.close_inherited, errno);
-                }
+    /// Closes every descriptor from 3 up but those in `keep`, before
+    /// anything else, for two reasons.
+    /// - The launcher's other descriptors must not reach the container:
+    ///   one it inherited open across `exec` (a caller's open directory,
+    ///   say) would lead out of its root through `/proc/self/fd/<n>`
+    ///   (CVE-2024-21626).
+    /// - This copy must not hold the launcher's other descriptors until
+    ///   its `exec`, which may wait on cgroups or the release: another
+    ///   launch's output pipe, say, whose reader would wait for its end of
+    ///   file until then. (No other launch's child end of its socket is
+    ///   open here: see `spawn::Spawning`.)
+    ///
+    /// What is left from 3 up is then the placements (below) and
+    /// close-on-exec copies.
+    fn close_the_rest(&self) {
+        let mut first = 3;
+        for &fd in self.keep {
+            if fd > first {
+                self.close(first, fd - 1);
             }
+            first = first.max(fd.saturating_add(1));
         }
-        if let Err(errno) = sys::close_range_cloexec(self.floor) {
+        self.close(first, RawFd::MAX);
+    }
+
+    /// Closes the descriptors `first` to `last`.
+    fn close(&self, first: RawFd, last: RawFd) {
+        // SAFETY: this copy of the parent drops no `OwnedFd` (it execs or
+        // exits), and uses no descriptor but those in `keep`, which are
+        // not in the range.
+        if let Err(errno) = unsafe { sys::close_range(first, last) } {
             self.fail(&self.program.reports.close_inherited, errno);
         }
     }

@@ -53,7 +53,7 @@ impl Reports {
         Reports {
             place_fds: Report::new("dup2 of the launch descriptors before exec", ChildStep::Fds),
             close_inherited: Report::new(
-                "close_range(CLOSE_RANGE_CLOEXEC) of the inherited descriptors before exec",
+                "close_range of the inherited descriptors before exec",
                 ChildStep::Fds,
             ),
             deny_core_files: Report::new("prlimit(RLIMIT_CORE, 0) before exec", ChildStep::Rlimits),
