@@ -28,6 +28,7 @@ mod mount_options;
 mod mount_table;
 mod mounts;
 pub(crate) mod network;
+mod paths;
 mod proc_files;
 mod reaper;
 mod setns;

@@ -25,7 +25,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, AT_FDCWD};
@@ -186,7 +186,7 @@ fn open_root(path: &str) -> Result<OwnedFd, ChildError> {
 
 /// The directory `path`, as an `O_PATH` descriptor; a failure is `step`'s,
 /// naming its `purpose`.
-fn open_dir(path: &str, step: ChildStep, purpose: &str) -> Result<OwnedFd, ChildError> {
+pub(super) fn open_dir(path: &str, step: ChildStep, purpose: &str) -> Result<OwnedFd, ChildError> {
     nix::fcntl::open(
         path,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -293,18 +293,6 @@ impl RootPropagation {
             _ => Ok(()),
         }
     }
-}
-
-/// Read-only and masked paths.
-pub(super) fn paths(config: &Config) -> Result<(), ChildError> {
-    for path in &config.readonly_paths {
-        make_readonly(path)?;
-    }
-    let mut masks = Masks::default();
-    for path in &config.masked_paths {
-        masks.mask(path)?;
-    }
-    Ok(())
 }
 
 /// Makes the root mount read-only (the mounts on it keep their own
@@ -487,111 +475,6 @@ fn mount_sys() -> Result<(), ChildError> {
     .map_err(failure())
 }
 
-/// Makes `path` read-only, with every mount below it (a missing path is
-/// skipped: images differ). A bind mount of the path onto itself gives it
-/// a mount of its own to change.
-fn make_readonly(path: &Path) -> Result<(), ChildError> {
-    let failure = || failed(ChildStep::Paths, format!("read-only {}", path.display()));
-    match mount(
-        Some(path),
-        path,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    ) {
-        Err(Errno::ENOENT) => return Ok(()),
-        result => result.map_err(failure())?,
-    }
-    let c = c_path(path).map_err(failure())?;
-    sys::mount_setattr_readonly(&c, true).map_err(failure())
-}
-
-/// What masks are made of, each made once: the root they are resolved
-/// in, the null device, and the empty read-only tmpfs of the first
-/// directory masked.
-#[derive(Default)]
-struct Masks {
-    root: Option<OwnedFd>,
-    null: Option<OwnedFd>,
-    empty_dir: Option<PathBuf>,
-}
-
-impl Masks {
-    /// Hides `path`: the null device over anything but a directory (a
-    /// missing path is skipped), an empty read-only tmpfs over a
-    /// directory. The first directory masked gets the tmpfs; the next ones
-    /// get bind mounts of it, read-only as it is: one superblock made, and
-    /// torn down when the container ends, instead of one a directory.
-    fn mask(&mut self, path: &Path) -> Result<(), ChildError> {
-        let failure = || failed(ChildStep::Paths, format!("masking {}", path.display()));
-        let root = match &self.root {
-            Some(root) => root,
-            None => self
-                .root
-                .insert(open_dir("/", ChildStep::Paths, "to mask paths in")?),
-        };
-        // Symlinks followed as `mount(2)` follows them, inside the root
-        // (the container's, entered); no magic link, which could lead out
-        // of it where the container shares a pid namespace.
-        let name = c_path(path).map_err(failure())?;
-        let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
-        let target = match sys::openat2(root.as_fd(), &name, libc::O_PATH, resolve) {
-            Ok(target) => target,
-            Err(Errno::ENOENT) => return Ok(()),
-            Err(errno) => return Err(failure()(errno)),
-        };
-        let kind = nix::sys::stat::fstat(&target).map_err(failure())?.st_mode & libc::S_IFMT;
-        if kind != libc::S_IFDIR {
-            let null = match &self.null {
-                Some(null) => null,
-                None => self.null.insert(null_device()?),
-            };
-            let tree = sys::open_tree_clone_fd(null.as_fd()).map_err(failure())?;
-            return sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(failure());
-        }
-        let bind = |source: &Path| mount(Some(source), path, None::<&str>, MsFlags::MS_BIND, None::<&str>);
-        match &self.empty_dir {
-            Some(empty) => bind(empty).map_err(failure()),
-            None => {
-                mount(
-                    Some("tmpfs"),
-                    path,
-                    Some("tmpfs"),
-                    MsFlags::MS_RDONLY,
-                    None::<&str>,
-                )
-                .map_err(failure())?;
-                self.empty_dir = Some(path.to_owned());
-                Ok(())
-            }
-        }
-    }
-}
-
-/// The container's `/dev/null`, checked to be the null device (`c 1:3`),
-/// not a symlink nor another file: a mask is a bind mount of it, made by
-/// descriptor, so that a `/dev/null` the image (or a process of a mount
-/// namespace joined) put there, a symlink to a `/proc` file say, is never
-/// what is bound over a masked path (runc's CVE-2025-31133).
-fn null_device() -> Result<OwnedFd, ChildError> {
-    let step = ChildStep::Paths;
-    let null = nix::fcntl::open(
-        "/dev/null",
-        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(failed(step, "open /dev/null"))?;
-    let stat = nix::sys::stat::fstat(&null).map_err(failed(step, "stat /dev/null"))?;
-    let is_char_device = stat.st_mode & libc::S_IFMT == libc::S_IFCHR;
-    if !is_char_device || stat.st_rdev != makedev(1, 3) {
-        return Err(refused(
-            step,
-            "/dev/null is not the null device (c 1:3): masks are bind mounts of it",
-        ));
-    }
-    Ok(null)
-}
-
-fn c_path(path: &Path) -> Result<CString, Errno> {
+pub(super) fn c_path(path: &Path) -> Result<CString, Errno> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }

@@ -13,7 +13,7 @@ use nix::unistd::{self, Gid, Uid};
 use cradle_core::config::RlimitResource;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Terminal};
 
-use super::{cgroups, confine, console, failed, io_failed, mounts, network, refused, Placed};
+use super::{cgroups, confine, console, failed, io_failed, mounts, network, paths, refused, Placed};
 use crate::{spawn, sys};
 
 /// What the caller of [`init_with_hook`](crate::init_with_hook) watches the
@@ -36,7 +36,7 @@ pub(super) fn run(config: &Config, mut placed: Placed, hook: Hook<'_>) -> Result
     step(hook, config, ChildStep::Network, network::configure)?;
     mounts::run(config, hook)?;
     step(hook, config, ChildStep::Sysctls, confine::sysctls)?;
-    step(hook, config, ChildStep::Paths, mounts::paths)?;
+    step(hook, config, ChildStep::Paths, paths::paths)?;
     step(hook, config, ChildStep::ReadonlyRootfs, mounts::readonly_rootfs)?;
     the_process(config, placed, hook)
 }
