@@ -98,6 +98,42 @@ fn a_held_process_runs_nothing_until_it_is_started() {
     }
 }
 
+/// A copy of the child's end of the launch socket held by another process
+/// (as a fork of the caller's on another thread holds it, until its own
+/// `exec`) delays the end of stream that tells the launch its process
+/// `exec`d. A process that `exec`d and exited meanwhile is reported
+/// running, with its exit status, once the copy is closed within the
+/// launch's grace; not failed at `AwaitExec` for its exit.
+#[test]
+fn a_copy_of_the_childs_socket_held_elsewhere_delays_the_verdict_only() {
+    if !require_root("a_copy_of_the_childs_socket_held_elsewhere_delays_the_verdict_only") {
+        return;
+    }
+    const HELD_FOR: Duration = Duration::from_millis(400);
+    let mut config = Config::new(["/bin/true"]);
+    config.namespaces = new_namespaces(&[NamespaceKind::Pid]);
+    let held = Process::start_held(Plan::init(config), Options::new().init_binary(INIT)).expect("held");
+    // The child's end is at 3: no stdio or preserved descriptors precede it.
+    let pid = rustix::process::Pid::from_raw(held.pid().as_raw()).expect("a pid");
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).expect("pidfd_open");
+    let copy = rustix::process::pidfd_getfd(&pidfd, 3, rustix::process::PidfdGetfdFlags::empty())
+        .expect("pidfd_getfd of the child's end");
+    let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&copy).expect("fstat").st_mode);
+    assert_eq!(kind, rustix::fs::FileType::Socket);
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(HELD_FOR);
+        drop(copy);
+    });
+    let started = Instant::now();
+    let mut process = held.start().expect("the exec, told once the copy is closed");
+    let told_after = started.elapsed();
+    holder.join().expect("the holder");
+    // The copy did hold the end of stream: `true` exits at once.
+    assert!(told_after >= HELD_FOR / 2, "told after {told_after:?}");
+    let status = process.wait_timeout(linux::DEADLINE).expect("wait");
+    assert_eq!(status, Some(cradle_core::ExitStatus::Exited(0)));
+}
+
 #[test]
 fn a_dropped_hold_kills_the_process_and_removes_its_cgroup() {
     if !require_root("a_dropped_hold_kills_the_process_and_removes_its_cgroup") {

@@ -21,8 +21,16 @@ use crate::time::Time;
 
 /// How long the launch waits, after the child closed the socket without a
 /// verdict, for its exit status (or, after it exited, for the rest of what
-/// it wrote) before it fails without it.
-pub const EXIT_GRACE: Duration = Duration::from_millis(100);
+/// it wrote and its end of stream) before it fails without it.
+///
+/// A child's exit closes its end of the socket, so its end of stream comes
+/// with its exit, unless another process holds a copy: a fork of the
+/// caller's (a `std::process::Command` on another thread, say) holds one
+/// from its fork to its `exec`, which on a loaded machine may be hundreds
+/// of milliseconds. A child that `exec`d and exited meanwhile is told from
+/// one that died before only by that end of stream, so the wait is long
+/// enough to outlast such a fork; it costs nothing where no copy is held.
+pub const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// What a launch tells its caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
