@@ -114,7 +114,7 @@ fn prefix_shown(prefix: &Path) -> String {
 
 /// `openat2(root, path, O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`,
 /// tried again when the kernel saw a rename race (`EAGAIN`).
-fn open(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, Errno> {
+pub(super) fn open(root: BorrowedFd<'_>, path: &Path) -> Result<OwnedFd, Errno> {
     let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
     let mut result = Err(Errno::EAGAIN);

@@ -475,6 +475,6 @@ fn mount_sys() -> Result<(), ChildError> {
     .map_err(failure())
 }
 
-pub(super) fn c_path(path: &Path) -> Result<CString, Errno> {
+fn c_path(path: &Path) -> Result<CString, Errno> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
 }

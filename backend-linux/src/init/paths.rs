@@ -1,9 +1,11 @@
 //! Read-only and masked paths, each resolved once inside the container's
-//! root and changed by descriptor: a path swapped for a symlink between
-//! two resolutions (by a process of a mount namespace joined, or of
-//! another container sharing the image) cannot lead a mount elsewhere,
-//! nor leave the path itself as it was.
+//! root and changed by descriptor: a path swapped for a symlink after its
+//! resolution (by a process of a mount namespace joined, or of another
+//! container sharing the image) cannot lead a mount elsewhere. (A
+//! directory renamed away meanwhile takes the mount with it: whoever can
+//! rename in the image can do that after the set-up as well.)
 
+use std::ffi::CStr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -13,8 +15,8 @@ use nix::sys::stat::{makedev, Mode};
 
 use cradle_core::{ChildError, ChildStep, Config};
 
-use super::mounts::{c_path, open_dir};
-use super::{failed, refused};
+use super::mounts::open_dir;
+use super::{failed, in_root, refused};
 use crate::sys::{self, MountChange};
 
 const STEP: ChildStep = ChildStep::Paths;
@@ -78,7 +80,7 @@ impl Paths {
             },
             (true, Some(empty)) => empty,
             (true, None) => {
-                let empty = empty_readonly_tmpfs().map_err(failure("a read-only tmpfs"))?;
+                let empty = empty_readonly_tmpfs().map_err(|(call, errno)| failure(call)(errno))?;
                 sys::move_mount_onto(empty.as_fd(), target.as_fd()).map_err(failure("move_mount"))?;
                 self.empty_dir = Some(empty);
                 return Ok(());
@@ -91,30 +93,30 @@ impl Paths {
     /// `path`, opened (`O_PATH`) with its symlinks followed as `mount(2)`
     /// follows them, inside the root (the container's, entered), and no
     /// magic link, which could lead out of it where the container shares
-    /// a pid namespace; `None` where it does not exist.
+    /// a pid namespace (tried again where the kernel saw a rename race);
+    /// `None` where it does not exist.
     fn resolve(&mut self, path: &Path, what: &str) -> Result<Option<OwnedFd>, ChildError> {
         let root = match &self.root {
             Some(root) => root,
             None => self.root.insert(open_dir("/", STEP, "to resolve paths in")?),
         };
-        let failure = || failed(STEP, format!("{what} {}: openat2", path.display()));
-        let name = c_path(path).map_err(failure())?;
-        let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
-        match sys::openat2(root.as_fd(), &name, libc::O_PATH, resolve) {
+        match in_root::open(root.as_fd(), path) {
             Ok(target) => Ok(Some(target)),
             Err(Errno::ENOENT) => Ok(None),
-            Err(errno) => Err(failure()(errno)),
+            Err(errno) => Err(failed(STEP, format!("{what} {}: openat2", path.display()))(errno)),
         }
     }
 }
 
 /// A detached mount of a new tmpfs, read-only (its superblock and the
-/// mount), empty for good.
-fn empty_readonly_tmpfs() -> Result<OwnedFd, Errno> {
-    let fs = sys::fsopen(c"tmpfs")?;
-    sys::fsconfig_set(fs.as_fd(), c"ro", None)?;
-    sys::fsconfig_create(fs.as_fd())?;
-    sys::fsmount(fs.as_fd(), libc::MOUNT_ATTR_RDONLY)
+/// mount), empty for good; or the call that failed.
+fn empty_readonly_tmpfs() -> Result<OwnedFd, (&'static str, Errno)> {
+    let fs = sys::fsopen(c"tmpfs").map_err(|errno| ("fsopen(tmpfs)", errno))?;
+    let set = |key: &CStr, value| sys::fsconfig_set(fs.as_fd(), key, value);
+    set(c"source", Some(c"tmpfs")).map_err(|errno| ("fsconfig(source=tmpfs)", errno))?;
+    set(c"ro", None).map_err(|errno| ("fsconfig(ro)", errno))?;
+    sys::fsconfig_create(fs.as_fd()).map_err(|errno| ("fsconfig(create)", errno))?;
+    sys::fsmount(fs.as_fd(), libc::MOUNT_ATTR_RDONLY).map_err(|errno| ("fsmount", errno))
 }
 
 /// The container's `/dev/null`, checked to be the null device (`c 1:3`),
