@@ -195,14 +195,9 @@ impl PreExec<'_> {
     /// What is left from 3 up is then the placements (below) and
     /// close-on-exec copies.
     fn close_the_rest(&self) {
-        let mut first = 3;
-        for &fd in self.keep {
-            if fd > first {
-                self.close(first, fd - 1);
-            }
-            first = first.max(fd.saturating_add(1));
+        for (first, last) in gaps(self.keep) {
+            self.close(first, last);
         }
-        self.close(first, RawFd::MAX);
     }
 
     /// Closes the descriptors `first` to `last`.
@@ -279,9 +274,75 @@ impl PreExec<'_> {
     }
 }
 
+/// The ranges of descriptors from 3 up that `keep` (ascending) leaves out,
+/// `(first, last)` inclusive: what the child closes. No allocation.
+fn gaps(keep: &[RawFd]) -> Gaps<'_> {
+    Gaps {
+        keep: keep.iter(),
+        next: Some(3),
+    }
+}
+
+struct Gaps<'a> {
+    keep: std::slice::Iter<'a, RawFd>,
+    /// The lowest descriptor not yet passed; `None` past the highest.
+    next: Option<RawFd>,
+}
+
+impl Iterator for Gaps<'_> {
+    type Item = (RawFd, RawFd);
+
+    fn next(&mut self) -> Option<(RawFd, RawFd)> {
+        loop {
+            let first = self.next?;
+            let Some(&kept) = self.keep.next() else {
+                self.next = None;
+                return Some((first, RawFd::MAX));
+            };
+            // One below 3, or kept already, changes nothing.
+            if kept >= first {
+                self.next = kept.checked_add(1);
+            }
+            if kept > first {
+                return Some((first, kept - 1));
+            }
+        }
+    }
+}
+
 /// `_exit`: no destructors, no atexit handlers, no stdio flush, none of
 /// which is safe in a copy of a multi-threaded process.
 fn exit(code: i32) -> ! {
     // SAFETY: `_exit` ends the process at once; it touches no memory of ours.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(keep: &[RawFd]) -> Vec<(RawFd, RawFd)> {
+        gaps(keep).collect()
+    }
+
+    #[test]
+    fn with_nothing_kept_everything_from_3_is_closed() {
+        assert_eq!(all(&[]), [(3, RawFd::MAX)]);
+    }
+
+    #[test]
+    fn the_gaps_leave_out_exactly_what_is_kept() {
+        assert_eq!(all(&[10, 11, 20]), [(3, 9), (12, 19), (21, RawFd::MAX)]);
+        assert_eq!(all(&[3, 4]), [(5, RawFd::MAX)]);
+    }
+
+    #[test]
+    fn stdio_and_repeats_in_keep_change_nothing() {
+        assert_eq!(all(&[1, 3, 3, 5]), [(4, 4), (6, RawFd::MAX)]);
+    }
+
+    #[test]
+    fn the_highest_descriptor_kept_ends_the_gaps() {
+        assert_eq!(all(&[3, RawFd::MAX]), [(4, RawFd::MAX - 1)]);
+    }
 }
