@@ -188,6 +188,67 @@ fn mounts_and_new_namespaces_are_refused() {
     sandbox.assert_clean();
 }
 
+/// The profile podman itself uses, as containers-common ships it: the
+/// README's test command installs podman, which brings it. Go wrote it,
+/// with a `null` for an empty list; `seccomp=<file>` reads it and the
+/// filter does what it says: a persona it lists is let through, another
+/// gets its default errno.
+const PODMANS_PROFILE: &str = "/usr/share/containers/seccomp.json";
+
+#[test]
+fn podmans_own_profile_file_is_read_and_enforced() {
+    if !require_root("podmans_own_profile_file_is_read_and_enforced") {
+        return;
+    }
+    let text = fs::read_to_string(PODMANS_PROFILE)
+        .unwrap_or_else(|error| panic!("{PODMANS_PROFILE} (podman's containers-common): {error}"));
+    let profile: serde_json::Value = serde_json::from_str(&text).expect("podman's profile is JSON");
+    let refused = match profile["defaultErrnoRet"].as_u64() {
+        Some(38) => "ENOSYS",
+        Some(1) | None => "EPERM",
+        Some(other) => panic!("a default errno of {other}: name it here"),
+    };
+    let sandbox = Sandbox::new("podman-profile");
+    let flag = format!("seccomp={PODMANS_PROFILE}");
+    let flags = ["--security-opt", flag.as_str()];
+    assert!(attempt(&sandbox, &flags, &["personality", "0"]).starts_with("ok"));
+    assert_eq!(attempt(&sandbox, &flags, &["personality", "0x40000"]), refused);
+    // Unconfined, the kernel takes that persona.
+    let unconfined = ["--security-opt", "seccomp=unconfined"];
+    assert!(attempt(&sandbox, &unconfined, &["personality", "0x40000"]).starts_with("ok"));
+    sandbox.assert_clean();
+}
+
+/// A profile file that is not one is refused before anything starts,
+/// naming the place in it, once.
+#[test]
+fn a_bad_profile_file_is_refused_naming_the_place() {
+    if !require_root("a_bad_profile_file_is_refused_naming_the_place") {
+        return;
+    }
+    let sandbox = Sandbox::new("bad-profile");
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("profile.json");
+    let profile =
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NAP"}]}"#;
+    fs::write(&file, profile).expect("the profile");
+    let output = sandbox
+        .cradle()
+        .args(["run", "--security-opt"])
+        .arg(format!("seccomp={}", file.display()))
+        .args(["--", "/bin/true"])
+        .output()
+        .expect("cradle run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("seccomp profile: syscalls[0].action: unknown action \"SCMP_ACT_NAP\""),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("seccomp profile").count(), 1, "{stderr}");
+    sandbox.assert_clean();
+}
+
 #[test]
 fn keyrings_modules_bpf_and_perf_are_refused() {
     if !require_root("keyrings_modules_bpf_and_perf_are_refused") {

@@ -660,7 +660,9 @@ mod wire {
     }
 
     /// The docker/podman profile; the OCI object is the same without
-    /// `archMap`, `name`, `includes` and `excludes`.
+    /// `archMap`, `name`, `includes` and `excludes`. Its lists and objects
+    /// may be `null`, as Go writes an empty one (containers-common's own
+    /// profile has `"args": null`): read as empty, as Go reads them.
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub(super) struct Profile {
@@ -668,13 +670,13 @@ mod wire {
         default_action: Option<String>,
         #[serde(default)]
         default_errno_ret: Option<u64>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         architectures: Vec<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         arch_map: Vec<ArchMapEntry>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         flags: Vec<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         syscalls: Vec<DockerSyscall>,
     }
 
@@ -691,29 +693,38 @@ mod wire {
     struct DockerSyscall {
         #[serde(default)]
         name: Option<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         names: Vec<String>,
         #[serde(default)]
         action: Option<String>,
         #[serde(default)]
         errno_ret: Option<u64>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         args: Vec<Arg>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         includes: Filter,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         excludes: Filter,
     }
 
     #[derive(Default, Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Filter {
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         caps: Vec<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "null_as_empty")]
         arches: Vec<String>,
         #[serde(default)]
         min_kernel: Option<String>,
+    }
+
+    /// A list or object that may be `null`: its empty value then.
+    fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+        T: Default + Deserialize<'de>,
+    {
+        Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
     }
 
     fn parse_name<T: FromStr<Err = SeccompError>>(text: &str, path: String) -> Result<T, SeccompError> {

@@ -212,6 +212,36 @@ fn a_docker_profile_is_filtered_by_caps_arches_and_kernel() {
     compile(&policy).expect("compiles");
 }
 
+/// Go writes an empty list or object as `null` (containers-common's own
+/// profile has `"args": null`), and reads it back as empty: so does
+/// `from_json`, wherever the profile has a list or an object.
+#[test]
+fn nulls_that_go_writes_are_read_as_empty() {
+    let read = |json: &str| Policy::from_json(json.as_bytes(), &BTreeSet::new()).expect("reads");
+    let with_nulls = r#"{
+        "defaultAction": "SCMP_ACT_ERRNO", "architectures": null, "flags": null,
+        "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": null}],
+        "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": null,
+             "includes": null, "excludes": {"caps": null, "arches": null}},
+            {"names": null, "name": "write", "action": "SCMP_ACT_ALLOW"}
+        ]
+    }"#;
+    let without = r#"{
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "archMap": [{"architecture": "SCMP_ARCH_X86_64"}],
+        "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+            {"name": "write", "action": "SCMP_ACT_ALLOW"}
+        ]
+    }"#;
+    let policy = read(with_nulls);
+    assert_eq!(policy, read(without));
+    assert_eq!(names(&policy), ["read", "write"]);
+    let none = read(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": null}"#);
+    assert!(none.syscalls.is_empty());
+}
+
 #[test]
 fn kernel_releases_parse_and_unparsable_ones_count_as_new() {
     assert_eq!(
