@@ -3,7 +3,7 @@
 
 use cradle_core::confinement::BpfInstruction;
 
-use super::policy::{Action, Arch};
+use super::policy::Arch;
 
 // Opcode fields (linux/bpf_common.h).
 const BPF_LD: u16 = 0x00;
@@ -22,19 +22,22 @@ pub(super) const NR_OFFSET: u32 = 0;
 pub(super) const ARCH_OFFSET: u32 = 4;
 
 /// The `AUDIT_ARCH_*` of `arch` (linux/audit.h), for the architectures
-/// the compiler's front is used on.
+/// the compiler's fronts are made for (x32 shares x86-64's).
 pub(super) const fn audit_arch(arch: Arch) -> Option<u32> {
     match arch {
         // EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
         Arch::X86_64 => Some(0xc000_003e),
         // EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE
         Arch::Aarch64 => Some(0xc000_00b7),
+        // EM_386 | __AUDIT_ARCH_LE
+        Arch::X86 => Some(0x4000_0003),
         _ => None,
     }
 }
 
-/// The `AUDIT_ARCH_*` of this build's architecture, where the front is
-/// used.
+/// The `AUDIT_ARCH_*` of this build's architecture, where a front is
+/// made for it.
+#[cfg(test)]
 pub(super) const NATIVE_AUDIT_ARCH: Option<u32> = match Arch::NATIVE {
     Some(arch) => audit_arch(arch),
     None => None,
@@ -77,21 +80,5 @@ pub(super) fn ret(k: u32) -> BpfInstruction {
         jt: 0,
         jf: 0,
         k,
-    }
-}
-
-impl Action {
-    /// What a filter returns for this action (`SECCOMP_RET_*` and its
-    /// data), as libseccomp encodes it.
-    pub(super) fn ret_value(self) -> u32 {
-        match self {
-            Action::Allow => 0x7fff_0000,
-            Action::Errno(errno) => 0x0005_0000 | u32::from(errno),
-            Action::KillThread => 0x0000_0000,
-            Action::KillProcess => 0x8000_0000,
-            Action::Trap => 0x0003_0000,
-            Action::Log => 0x7ffc_0000,
-            Action::Trace(data) => 0x7ff0_0000 | u32::from(data),
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! Compiling a policy to classic BPF, once, in the parent: libseccomp,
-//! behind a front of this crate's own for the syscalls that need no
-//! argument checked.
+//! behind a front of this crate's own for each ABI, which decides the
+//! syscalls that need no argument checked.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -10,9 +10,11 @@ use cradle_core::confinement::{BpfInstruction, SeccompProgram};
 use libseccomp::{ScmpAction, ScmpFilterContext, ScmpSyscall};
 use nix::sys::memfd::{memfd_create, MFdFlags};
 
-use super::bpf::NATIVE_AUDIT_ARCH;
+use super::bpf::audit_arch;
+use super::by_number::decided_by_number;
+use super::check;
 use super::front::{self, Outcome};
-use super::policy::{Action, Arch, Policy, Rule};
+use super::policy::{Arch, Policy, Rule};
 use super::SeccompError;
 
 /// The most instructions the kernel takes in one filter (`BPF_MAXINSNS`).
@@ -21,10 +23,18 @@ const MAX_INSTRUCTIONS: usize = 4096;
 /// `sizeof(struct sock_filter)`.
 const INSTRUCTION_SIZE: usize = 8;
 
+/// The syscall numbers a front searches, from its ABI's first: more than
+/// any ABI has.
+const FRONT_SPAN: u32 = 1024;
+
+/// The x32 ABI's syscall numbers: x86-64's, with this bit set
+/// (`__X32_SYSCALL_BIT`), under x86-64's `AUDIT_ARCH`.
+const X32_FIRST: u32 = 0x4000_0000;
+
 /// How [`compile`] shapes its programs: a cache of compiled programs
 /// keys on it, so that one of an earlier shape is compiled anew.
-pub const PROGRAM_SHAPE: &str =
-    "a search over runs of syscalls, then libseccomp's binary tree (SCMP_FLTATR_CTL_OPTIMIZE 2)";
+pub const PROGRAM_SHAPE: &str = "a search over runs of syscalls for each ABI, decided by libseccomp's \
+     program of the policy, then its program of the rest (SCMP_FLTATR_CTL_OPTIMIZE 2)";
 
 /// A rule's syscall, by number: what libseccomp is given.
 #[derive(Clone, Copy)]
@@ -39,68 +49,174 @@ struct Resolved<'a> {
 ///
 /// The filter takes the native architecture and the policy's
 /// `architectures`; a syscall of any other ABI (on x86-64: i386 through
-/// `int 0x80`, x32) kills the process. Syscall names unknown on this
-/// architecture are skipped, as runc does, but a policy whose names are
-/// all unknown is an error. Rules whose action is the default action are
-/// skipped (libseccomp refuses them). `flags` become the program's
-/// `SECCOMP_FILTER_FLAG_*` bits. The program does not set
-/// `no_new_privs`: the child does that itself before installing it.
+/// `int 0x80`, x32, unless the policy lists them) kills the process.
+/// Syscall names unknown on this architecture are skipped, as runc does,
+/// but a policy whose names are all unknown is an error. Rules whose
+/// action is the default action are skipped (libseccomp refuses them).
+/// `flags` become the program's `SECCOMP_FILTER_FLAG_*` bits. The program
+/// does not set `no_new_privs`: the child does that itself before
+/// installing it.
 ///
-/// Where the policy takes the native architecture only, the syscalls whose
-/// action does not depend on their arguments are decided by a search over
-/// runs of numbers ([`front`](super::front)); libseccomp compiles the rest,
-/// and the program returns what libseccomp's program of the whole policy
-/// would. For the default profile that is a quarter of the instructions.
+/// libseccomp compiles the whole policy first. For each ABI the program
+/// takes whose `AUDIT_ARCH` this crate knows (x86-64, i386, x32, arm64),
+/// the syscall numbers that program decides without reading an argument
+/// get a front of their own: a search over runs of numbers
+/// ([`front`](super::front)), which returns what the whole program
+/// returns. libseccomp then compiles what the fronts leave: for each ABI,
+/// the rules but those whose syscall number there its front returns for.
+/// A rule libseccomp rewrites on an ABI (on i386 `socket` becomes a
+/// `socketcall` with its first argument checked) has no number of its
+/// own there, so it is always left. The result is used where it is
+/// shorter than the whole program and decides as it does
+/// ([`check`](super::check)): for the default profile it is a quarter of
+/// it, for podman's (x86-64, i386 and x32) a quarter too.
 pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
     let flags = policy.flags.iter().fold(0, |bits, flag| bits | flag.bit());
     let resolved = resolve(policy)?;
-    let native_only = policy
-        .architectures
-        .iter()
-        .all(|&arch| Some(arch) == Arch::NATIVE);
-    let decided = if native_only {
-        decided(&resolved)
-    } else {
-        BTreeMap::new()
-    };
-    let front =
-        NATIVE_AUDIT_ARCH.and_then(|arch| front::front(&decided, policy.default_action.ret_value(), arch));
-    let in_front = |syscall: ScmpSyscall| {
-        front.is_some()
-            && u32::try_from(syscall.as_raw_syscall())
-                .is_ok_and(|number| matches!(decided.get(&number), Some(Outcome::Return(_))))
-    };
-    let rest = libseccomp_program(policy, resolved.iter().filter(|entry| !in_front(entry.syscall)))?;
-    let instructions = match front {
-        Some(mut front) if front.len() + rest.len() <= MAX_INSTRUCTIONS => {
-            front.extend(rest);
-            front
-        }
-        // Too long with the front (never for the default profile):
-        // libseccomp's program of the whole policy, checked as ever.
-        Some(_) => libseccomp_program(policy, &resolved)?,
-        None => rest,
-    };
+    let arches = arches(policy);
+    let whole = whole_program(policy, &arches, &resolved)?;
+    let instructions = with_fronts(policy, &arches, &resolved, &whole).unwrap_or(whole);
     Ok(SeccompProgram { instructions, flags })
 }
 
-/// libseccomp's program of `policy` with the rules `entries`.
-fn libseccomp_program<'a, 'p: 'a>(
+/// The ABIs the filter takes: the native one (libseccomp always adds
+/// it), then the policy's, each once.
+fn arches(policy: &Policy) -> Vec<Arch> {
+    let mut arches: Vec<Arch> = Arch::NATIVE.into_iter().collect();
+    for &arch in &policy.architectures {
+        if !arches.contains(&arch) {
+            arches.push(arch);
+        }
+    }
+    arches
+}
+
+/// An ABI a front can search: its `AUDIT_ARCH` and first syscall number.
+fn abi(arch: Arch) -> Option<(u32, u32)> {
+    match arch {
+        Arch::X32 => audit_arch(Arch::X86_64).map(|audit| (audit, X32_FIRST)),
+        other => audit_arch(other).map(|audit| (audit, 0)),
+    }
+}
+
+/// The fronts, then libseccomp's program of what they leave; `None`
+/// where no front can be made, libseccomp cannot compile the rest, the
+/// result is no shorter than `whole`, or it fails the
+/// [`check`](super::check).
+fn with_fronts(
     policy: &Policy,
-    entries: impl IntoIterator<Item = &'a Resolved<'p>>,
+    arches: &[Arch],
+    resolved: &[Resolved<'_>],
+    whole: &[BpfInstruction],
+) -> Option<Vec<BpfInstruction>> {
+    let mut program = Vec::new();
+    let mut fronted: Vec<(Arch, BTreeMap<u32, Outcome>)> = Vec::new();
+    for &arch in arches {
+        let Some((audit, first)) = abi(arch) else {
+            continue;
+        };
+        let decided: BTreeMap<u32, Outcome> = (first..first + FRONT_SPAN)
+            .map(|nr| {
+                let outcome = decided_by_number(whole, audit, nr).map_or(Outcome::Delegate, Outcome::Return);
+                (nr, outcome)
+            })
+            .collect();
+        if let Some(front) = front::front(&decided, Outcome::Delegate, audit) {
+            program.extend(front);
+            fronted.push((arch, decided));
+        }
+    }
+    if fronted.is_empty() {
+        return None;
+    }
+    let front_of = |arch: Arch| {
+        fronted
+            .iter()
+            .find(|(fronted, _)| *fronted == arch)
+            .map(|(_, decided)| decided)
+    };
+    // A rule is left to the rest on an ABI unless its syscall's number
+    // there is one the ABI's front returns for.
+    let left = |arch: Arch, entry: &Resolved<'_>| {
+        let Some(decided) = front_of(arch) else {
+            return true;
+        };
+        let number = ScmpSyscall::from_name_by_arch(entry.name, arch.to_scmp())
+            .ok()
+            .and_then(|syscall| u32::try_from(syscall.as_raw_syscall()).ok());
+        !number.is_some_and(|nr| matches!(decided.get(&nr), Some(Outcome::Return(_))))
+    };
+    program.extend(rest_program(policy, arches, left, resolved).ok()?);
+    if program.len() >= whole.len() || program.len() > MAX_INSTRUCTIONS {
+        return None;
+    }
+    // Every number a front leaves, and every number of an ABI that has
+    // none.
+    let left_to_the_rest = arches.iter().filter_map(|&arch| {
+        let (audit, first) = abi(arch)?;
+        let decided = front_of(arch);
+        let numbers = (first..first + FRONT_SPAN)
+            .filter(move |nr| decided.is_none_or(|decided| decided.get(nr) == Some(&Outcome::Delegate)));
+        Some(numbers.map(move |nr| (audit, nr)))
+    });
+    let vectors = check::argument_vectors(policy);
+    check::decides_alike(&program, whole, left_to_the_rest.flatten(), &vectors).then_some(program)
+}
+
+/// libseccomp's program of the whole policy: one filter of every ABI
+/// with every rule.
+fn whole_program(
+    policy: &Policy,
+    arches: &[Arch],
+    entries: &[Resolved<'_>],
 ) -> Result<Vec<BpfInstruction>, SeccompError> {
-    let mut filter = filter(policy)?;
+    let mut filter = filter(policy, arches)?;
     for entry in entries {
         add_rule(&mut filter, entry)?;
     }
     export(&filter)
 }
 
+/// libseccomp's program of the rules of `entries` that `keep` keeps for
+/// each ABI of `arches`: a filter per ABI, merged (libseccomp keeps a
+/// rule set per ABI; a rule added to a filter goes to each of its ABIs).
+fn rest_program(
+    policy: &Policy,
+    arches: &[Arch],
+    keep: impl Fn(Arch, &Resolved<'_>) -> bool,
+    entries: &[Resolved<'_>],
+) -> Result<Vec<BpfInstruction>, SeccompError> {
+    let mut merged: Option<ScmpFilterContext> = None;
+    for &arch in arches {
+        let mut filter = filter(policy, &[arch])?;
+        for entry in entries.iter().filter(|entry| keep(arch, entry)) {
+            // A rule this ABI's filter refuses (on i386, rules that
+            // become socketcall(2) checks of different actions) is left
+            // out of it: the whole program, compiled first, took the
+            // policy, and the check holds the result to it.
+            let _refused_here = add_rule(&mut filter, entry);
+        }
+        match &mut merged {
+            None => merged = Some(filter),
+            Some(merged) => {
+                merged.merge(filter).map_err(|source| SeccompError::Libseccomp {
+                    call: "seccomp_merge",
+                    context: arch.to_string(),
+                    source,
+                })?;
+            }
+        }
+    }
+    let merged =
+        merged.ok_or_else(|| SeccompError::BadProgram("no architecture to compile for".to_owned()))?;
+    export(&merged)
+}
+
 /// Compiles `policy` with libseccomp alone: what [`compile`]'s programs
 /// must decide alike.
 #[cfg(test)]
 pub(super) fn compile_whole(policy: &Policy) -> Result<Vec<BpfInstruction>, SeccompError> {
-    libseccomp_program(policy, &resolve(policy)?)
+    whole_program(policy, &arches(policy), &resolve(policy)?)
 }
 
 /// The policy's rules by syscall, except those whose action is the
@@ -137,50 +253,9 @@ fn resolve(policy: &Policy) -> Result<Vec<Resolved<'_>>, SeccompError> {
     Ok(resolved)
 }
 
-/// What the front can decide of each native syscall number the rules
-/// name: its action, where every rule naming it has no argument condition
-/// and all have one action that libseccomp takes as it is; else
-/// libseccomp's program decides it. (A pseudo-syscall, negative, names no
-/// native number: libseccomp's.)
-fn decided(resolved: &[Resolved<'_>]) -> BTreeMap<u32, Outcome> {
-    let mut decided = BTreeMap::new();
-    for entry in resolved {
-        let Ok(number) = u32::try_from(entry.syscall.as_raw_syscall()) else {
-            continue;
-        };
-        let outcome = if entry.rule.args.is_empty() && unchecked_by_libseccomp(entry.rule.action) {
-            Outcome::Return(entry.rule.action.ret_value())
-        } else {
-            Outcome::Delegate
-        };
-        decided
-            .entry(number)
-            .and_modify(|known| {
-                if *known != outcome {
-                    *known = Outcome::Delegate;
-                }
-            })
-            .or_insert(outcome);
-    }
-    decided
-}
-
-/// Whether libseccomp takes a rule of `action` without a check that could
-/// refuse it. It refuses an errno of 4095 or more (`MAX_ERRNO`), and asks
-/// the kernel whether it has `SECCOMP_RET_LOG` and `SECCOMP_RET_KILL_PROCESS`
-/// (Linux 4.14): such a rule stays libseccomp's, so that a policy it
-/// refuses is refused as before.
-fn unchecked_by_libseccomp(action: Action) -> bool {
-    match action {
-        Action::Errno(errno) => errno < 4095,
-        Action::Log | Action::KillProcess => false,
-        Action::Allow | Action::KillThread | Action::Trap | Action::Trace(_) => true,
-    }
-}
-
-/// libseccomp's filter of `policy` with no rule yet: its default action,
-/// its architectures, a bad architecture's kill.
-fn filter(policy: &Policy) -> Result<ScmpFilterContext, SeccompError> {
+/// libseccomp's filter of `policy` with no rule yet, on `arches`: its
+/// default action, a bad architecture's kill.
+fn filter(policy: &Policy, arches: &[Arch]) -> Result<ScmpFilterContext, SeccompError> {
     let lib = |call: &'static str, context: String| {
         move |source| SeccompError::Libseccomp {
             call,
@@ -205,16 +280,16 @@ fn filter(policy: &Policy) -> Result<ScmpFilterContext, SeccompError> {
     filter
         .set_ctl_optimize(2)
         .map_err(lib("seccomp_attr_set", "SCMP_FLTATR_CTL_OPTIMIZE 2".to_owned()))?;
-    for arch in &policy.architectures {
-        let scmp = arch.to_scmp();
-        let present = filter
-            .is_arch_present(scmp)
-            .map_err(lib("seccomp_arch_exist", arch.to_string()))?;
-        if !present {
-            filter
-                .add_arch(scmp)
-                .map_err(lib("seccomp_arch_add", arch.to_string()))?;
-        }
+    for arch in arches {
+        filter
+            .add_arch(arch.to_scmp())
+            .map_err(lib("seccomp_arch_add", arch.to_string()))?;
+    }
+    // seccomp_init added the native one.
+    if let Some(native) = Arch::NATIVE.filter(|native| !arches.contains(native)) {
+        filter
+            .remove_arch(native.to_scmp())
+            .map_err(lib("seccomp_arch_remove", native.to_string()))?;
     }
     Ok(filter)
 }

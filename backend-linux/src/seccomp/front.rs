@@ -1,18 +1,21 @@
-//! The front of a compiled filter: a binary search over runs of native
-//! syscall numbers, for the syscalls whose action does not depend on
-//! their arguments.
+//! A front of a compiled filter: for one ABI, a binary search over runs
+//! of syscall numbers that share an outcome, for the syscalls whose
+//! outcome does not depend on their arguments.
 //!
-//! libseccomp compiles a policy to one comparison per syscall (506
-//! instructions for the default profile), and the kernel converts and
-//! JIT-compiles every instruction when the filter is installed. But most
-//! rules name syscalls with one action and no argument condition, and
-//! their numbers fall into runs that share an action: a comparison per
-//! run decides them. Whatever the front does not decide (another ABI, a
-//! syscall with argument conditions or more than one action, a number past
-//! the last one it knows) jumps to libseccomp's program of the remaining
-//! rules, which begins with its own architecture check. So the filter
-//! returns for every syscall what libseccomp's program of the whole policy
-//! returns; the tests run both on every number.
+//! libseccomp compiles a policy to comparisons per syscall and ABI (506
+//! instructions for the default profile, 1408 for podman's, which takes
+//! x86-64, i386 and x32), and the kernel converts and JIT-compiles every
+//! instruction when the filter is installed, then runs it for every
+//! syscall number to fill its cache. But most rules name syscalls with one
+//! action and no argument condition, and their numbers fall into runs that
+//! share an action: a comparison per run decides them. The compiler makes
+//! a front per ABI and chains them; whatever a front does not decide
+//! (another ABI, a syscall whose arguments are checked, a number past the
+//! last one it knows) goes on to the next front, and after the last to
+//! libseccomp's program of what the fronts leave, which begins with its
+//! own architecture check. So the filter returns for every syscall what
+//! libseccomp's program of the whole policy returns; the compiler checks
+//! that (`check`), and the tests run both on every number of every ABI.
 
 use std::collections::BTreeMap;
 
@@ -31,15 +34,15 @@ pub(super) enum Outcome {
 
 /// The front for syscalls of `audit_arch`: `decided` maps numbers to what
 /// they get; a number below the last one in it that it does not hold gets
-/// `default`, and every number past the last is delegated. The program
+/// `gap`, and every number past the last is delegated. The program
 /// after the front starts right after its last instruction.
 ///
 /// `None` when the front would decide nothing, or when its jumps would not
-/// fit classic BPF's 8-bit offsets (some 250 runs): then the whole policy
-/// is left to libseccomp.
+/// fit classic BPF's 8-bit offsets (some 250 runs): then that ABI is left
+/// to libseccomp.
 pub(super) fn front(
     decided: &BTreeMap<u32, Outcome>,
-    default: u32,
+    gap: Outcome,
     audit_arch: u32,
 ) -> Option<Vec<BpfInstruction>> {
     if !decided
@@ -48,7 +51,7 @@ pub(super) fn front(
     {
         return None;
     }
-    let runs = runs(decided, default);
+    let runs = runs(decided, gap);
     // At least two runs, one that returns and the delegated one at the
     // end, unless the numbers reach u32::MAX (no syscall's do).
     if runs.len() < 2 {
@@ -86,9 +89,10 @@ pub(super) fn front(
 }
 
 /// The runs of numbers that share an outcome, each as its first number and
-/// outcome: the first from 0, each up to the next one's first, the last
+/// outcome: the first from 0, each up to the next one's first (a number
+/// `decided` does not hold, below its last, gets `gap`), the last
 /// delegated.
-fn runs(decided: &BTreeMap<u32, Outcome>, default: u32) -> Vec<(u32, Outcome)> {
+fn runs(decided: &BTreeMap<u32, Outcome>, gap: Outcome) -> Vec<(u32, Outcome)> {
     let mut runs: Vec<(u32, Outcome)> = Vec::new();
     let mut push = |first: u32, outcome: Outcome| {
         if runs.last().map(|&(_, last)| last) != Some(outcome) {
@@ -97,8 +101,8 @@ fn runs(decided: &BTreeMap<u32, Outcome>, default: u32) -> Vec<(u32, Outcome)> {
     };
     let mut next = Some(0u32);
     for (&number, &outcome) in decided {
-        if let Some(gap) = next.filter(|&next| number > next) {
-            push(gap, Outcome::Return(default));
+        if let Some(first) = next.filter(|&next| number > next) {
+            push(first, gap);
         }
         push(number, outcome);
         next = number.checked_add(1);
@@ -174,6 +178,7 @@ mod tests {
                 ..SeccompData::default()
             },
         )
+        .expect("runs")
     }
 
     #[test]
@@ -186,7 +191,7 @@ mod tests {
             (5, Outcome::Return(EPERM)),
         ]);
         assert_eq!(
-            runs(&decided, DEFAULT),
+            runs(&decided, Outcome::Return(DEFAULT)),
             [
                 (0, Outcome::Return(ALLOW)),
                 (2, Outcome::Return(DEFAULT)),
@@ -212,7 +217,7 @@ mod tests {
             };
             decided.insert(number * 2, outcome);
         }
-        let program = front(&decided, DEFAULT, ARCH).expect("fits");
+        let program = front(&decided, Outcome::Return(DEFAULT), ARCH).expect("fits");
         let last = *decided.keys().last().expect("some");
         for nr in (0..=last + 5).chain([0x4000_0000, u32::MAX]) {
             let expected = match decided.get(&nr) {
@@ -228,6 +233,28 @@ mod tests {
     }
 
     #[test]
+    fn numbers_below_a_high_first_one_are_delegated() {
+        // x32's numbers, under x86-64's AUDIT_ARCH: the native ones below
+        // them are another front's, or the program after's.
+        let decided = BTreeMap::from([
+            (0x4000_0000, Outcome::Return(ALLOW)),
+            (0x4000_0001, Outcome::Delegate),
+            (0x4000_0002, Outcome::Return(EPERM)),
+        ]);
+        let program = front(&decided, Outcome::Delegate, ARCH).expect("fits");
+        for (nr, expected) in [
+            (0, AFTER),
+            (0x3fff_ffff, AFTER),
+            (0x4000_0000, ALLOW),
+            (0x4000_0001, AFTER),
+            (0x4000_0002, EPERM),
+            (0x4000_0003, AFTER),
+        ] {
+            assert_eq!(decide(&program, ARCH, nr), expected, "nr {nr:#x}");
+        }
+    }
+
+    #[test]
     fn too_many_runs_for_short_jumps_are_left_to_libseccomp() {
         let decided: BTreeMap<u32, Outcome> = (0..600u32)
             .map(|number| {
@@ -237,17 +264,20 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(front(&decided, DEFAULT, ARCH), None);
+        assert_eq!(front(&decided, Outcome::Return(DEFAULT), ARCH), None);
     }
 
     #[test]
     fn a_front_that_decides_nothing_is_not_made() {
         let decided = BTreeMap::from([(0, Outcome::Delegate)]);
-        assert_eq!(front(&decided, DEFAULT, ARCH), None);
-        assert_eq!(front(&BTreeMap::new(), DEFAULT, ARCH), None);
+        assert_eq!(front(&decided, Outcome::Return(DEFAULT), ARCH), None);
+        assert_eq!(front(&BTreeMap::new(), Outcome::Return(DEFAULT), ARCH), None);
         // One run from 0 to the last number: nothing to search.
         let everything = BTreeMap::from([(0, Outcome::Return(ALLOW)), (u32::MAX, Outcome::Return(ALLOW))]);
-        assert_eq!(runs(&everything, ALLOW), [(0, Outcome::Return(ALLOW))]);
-        assert_eq!(front(&everything, ALLOW, ARCH), None);
+        assert_eq!(
+            runs(&everything, Outcome::Return(ALLOW)),
+            [(0, Outcome::Return(ALLOW))]
+        );
+        assert_eq!(front(&everything, Outcome::Return(ALLOW), ARCH), None);
     }
 }

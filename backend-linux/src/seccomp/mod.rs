@@ -15,11 +15,12 @@
 //! ```
 
 mod bpf;
+mod by_number;
+mod check;
 mod compile;
 mod default;
 mod error;
 mod front;
-#[cfg(test)]
 mod interpreter;
 mod policy;
 #[cfg(test)]
