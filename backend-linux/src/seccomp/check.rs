@@ -1,16 +1,23 @@
 //! The compiler's check of a program it shortened, before using it: for
-//! each ABI, on every syscall number its front leaves to the program
-//! after it, with arguments that cross each of the policy's conditions,
-//! the program must return what libseccomp's program of the whole policy
-//! returns. (Where a front returns, it returns the whole program's own
-//! constant.) The check guards against a libseccomp that compiles a rule
-//! set per ABI otherwise than the one the tests ran against: a program
-//! that fails it is not used, the whole program is.
+//! each ABI whose `AUDIT_ARCH` it knows, on every syscall number of the
+//! fronts' span that its front leaves to the program after it (every one,
+//! where the ABI has no front), with arguments that cross each of the
+//! policy's conditions and meet each rule's together, the program must
+//! return what libseccomp's program of the whole policy returns; where a
+//! front returns, it returns the whole program's own constant. Elsewhere
+//! (a number past the span, an ABI it does not know) the rest holds every
+//! rule the whole program holds there, in the same order.
+//!
+//! The rest is built to decide as the whole program does (see
+//! `compile::with_fronts`); the check guards that construction against a
+//! libseccomp that compiles a rule set per ABI otherwise than the one the
+//! tests ran against. A program that fails it is not used: the whole
+//! program is.
 
 use cradle_core::confinement::BpfInstruction;
 
 use super::interpreter::{run, SeccompData};
-use super::policy::Policy;
+use super::policy::{ArgCondition, ArgOp, Policy};
 
 /// Whether `ours` and `whole` return the same for each syscall of
 /// `numbers` (`AUDIT_ARCH`, number) with each of `vectors`' arguments.
@@ -36,40 +43,77 @@ pub(super) fn decides_alike(
 
 /// Argument vectors that cross each of `policy`'s conditions: its values,
 /// their neighbours, their upper halves changed, the extremes, each at its
-/// argument with the others 0; and the first argument from 1 to 24, the
-/// calls of i386's socketcall(2) and ipc(2), which libseccomp checks there
-/// for the syscalls they stand for.
+/// argument with the others 0; each rule's conditions met all at once,
+/// and all at their values (a rule libseccomp adds for one syscall may
+/// shape another's checks: two arguments must then match together); and
+/// the first argument from 1 to 24, the calls of i386's socketcall(2) and
+/// ipc(2), which libseccomp checks there for the syscalls they stand for.
 pub(super) fn argument_vectors(policy: &Policy) -> Vec<[u64; 6]> {
     let mut vectors = vec![[0; 6], [u64::MAX; 6]];
     vectors.extend((1..=24).map(|call| [call, 0, 0, 0, 0, 0]));
+    for rule in &policy.syscalls {
+        let mut met = [0; 6];
+        let mut at_values = [0; 6];
+        for condition in &rule.args {
+            if let Some(index) = index_of(condition) {
+                met[index] = meeting(condition);
+                at_values[index] = condition.value;
+            }
+        }
+        vectors.extend([met, at_values]);
+    }
     for condition in policy.syscalls.iter().flat_map(|rule| &rule.args) {
-        let Some(index) = usize::try_from(condition.index).ok().filter(|&index| index < 6) else {
+        let Some(index) = index_of(condition) else {
             continue;
         };
-        for base in [
-            condition.value,
-            condition.value_two,
-            condition.value & condition.value_two,
-        ] {
-            for value in [
-                base,
-                base.wrapping_add(1),
-                base.wrapping_sub(1),
-                base ^ (1 << 32),
-                base | 0xffff_ffff_0000_0000,
-                !base,
-                0,
-                u64::MAX,
-            ] {
-                let mut args = [0; 6];
-                args[index] = value;
-                vectors.push(args);
-            }
+        for value in crossing(condition) {
+            let mut args = [0; 6];
+            args[index] = value;
+            vectors.push(args);
         }
     }
     vectors.sort_unstable();
     vectors.dedup();
     vectors
+}
+
+/// The argument `condition` looks at, if a syscall has it.
+fn index_of(condition: &ArgCondition) -> Option<usize> {
+    usize::try_from(condition.index).ok().filter(|&index| index < 6)
+}
+
+/// A value of the argument that meets `condition`.
+fn meeting(condition: &ArgCondition) -> u64 {
+    let value = condition.value;
+    match condition.op {
+        ArgOp::Equal | ArgOp::LessOrEqual | ArgOp::GreaterOrEqual => value,
+        ArgOp::NotEqual => value ^ 1,
+        ArgOp::LessThan => value.saturating_sub(1),
+        ArgOp::GreaterThan => value.saturating_add(1),
+        ArgOp::MaskedEqual => condition.value_two,
+    }
+}
+
+/// Values of the argument on both sides of `condition`'s edges.
+pub(super) fn crossing(condition: &ArgCondition) -> impl Iterator<Item = u64> {
+    [
+        condition.value,
+        condition.value_two,
+        condition.value & condition.value_two,
+    ]
+    .into_iter()
+    .flat_map(|base| {
+        [
+            base,
+            base.wrapping_add(1),
+            base.wrapping_sub(1),
+            base ^ (1 << 32),
+            base | 0xffff_ffff_0000_0000,
+            !base,
+            0,
+            u64::MAX,
+        ]
+    })
 }
 
 #[cfg(test)]
@@ -125,5 +169,36 @@ mod tests {
             assert!(vectors.contains(&[0, 0, value, 0, 0, 0]), "{value:#x}");
         }
         assert!(vectors.contains(&[1, 0, 0, 0, 0, 0]) && vectors.contains(&[24, 0, 0, 0, 0, 0]));
+    }
+
+    #[test]
+    fn a_rules_conditions_are_met_all_at_once() {
+        let policy = Policy {
+            default_action: Action::Allow,
+            architectures: Vec::new(),
+            flags: Vec::new(),
+            syscalls: vec![Rule {
+                names: vec!["socket".to_owned()],
+                action: Action::KillProcess,
+                args: vec![
+                    ArgCondition {
+                        index: 0,
+                        value: 2,
+                        value_two: 0,
+                        op: ArgOp::Equal,
+                    },
+                    ArgCondition {
+                        index: 1,
+                        value: 3,
+                        value_two: 0,
+                        op: ArgOp::GreaterThan,
+                    },
+                    ArgCondition::masked_eq(2, 0xf0, 0x30),
+                ],
+            }],
+        };
+        let vectors = argument_vectors(&policy);
+        assert!(vectors.contains(&[2, 4, 0x30, 0, 0, 0]), "met together");
+        assert!(vectors.contains(&[2, 3, 0xf0, 0, 0, 0]), "at their values");
     }
 }

@@ -62,14 +62,17 @@ struct Resolved<'a> {
 /// the syscall numbers that program decides without reading an argument
 /// get a front of their own: a search over runs of numbers
 /// ([`front`](super::front)), which returns what the whole program
-/// returns. libseccomp then compiles what the fronts leave: for each ABI,
-/// the rules but those whose syscall number there its front returns for.
-/// A rule libseccomp rewrites on an ABI (on i386 `socket` becomes a
+/// returns. libseccomp then compiles what the fronts leave, a filter per
+/// ABI: the rules but those whose syscall number there its front returns
+/// for. A rule libseccomp rewrites on an ABI (on i386 `socket` becomes a
 /// `socketcall` with its first argument checked) has no number of its
-/// own there, so it is always left. The result is used where it is
-/// shorter than the whole program and decides as it does
-/// ([`check`](super::check)): for the default profile it is a quarter of
-/// it, for podman's (x86-64, i386 and x32) a quarter too.
+/// own there, so it is always left, and so is every rule that names the
+/// number it is rewritten to: each number the rest decides is made of the
+/// rules the whole program made it of, in the same order. The result is
+/// used where libseccomp compiles it without a refusal, it is shorter
+/// than the whole program, and it decides as that does
+/// ([`check`](super::check)): a quarter of the whole program for the
+/// default profile and for podman's (x86-64, i386 and x32).
 pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
     let flags = policy.flags.iter().fold(0, |bits, flag| bits | flag.bit());
     let resolved = resolve(policy)?;
@@ -135,8 +138,11 @@ fn with_fronts(
             .find(|(fronted, _)| *fronted == arch)
             .map(|(_, decided)| decided)
     };
+    let rewritten = rewrite_targets(arches, resolved);
     // A rule is left to the rest on an ABI unless its syscall's number
-    // there is one the ABI's front returns for.
+    // there is one the ABI's front returns for, and no rule is rewritten
+    // to: the rest then makes every number it decides of the same rules,
+    // in the same order, as the whole program does.
     let left = |arch: Arch, entry: &Resolved<'_>| {
         let Some(decided) = front_of(arch) else {
             return true;
@@ -144,7 +150,9 @@ fn with_fronts(
         let number = ScmpSyscall::from_name_by_arch(entry.name, arch.to_scmp())
             .ok()
             .and_then(|syscall| u32::try_from(syscall.as_raw_syscall()).ok());
-        !number.is_some_and(|nr| matches!(decided.get(&nr), Some(Outcome::Return(_))))
+        !number.is_some_and(|nr| {
+            matches!(decided.get(&nr), Some(Outcome::Return(_))) && !rewritten.contains(&(arch, nr))
+        })
     };
     program.extend(rest_program(policy, arches, left, resolved).ok()?);
     if program.len() >= whole.len() || program.len() > MAX_INSTRUCTIONS {
@@ -161,6 +169,29 @@ fn with_fronts(
     });
     let vectors = check::argument_vectors(policy);
     check::decides_alike(&program, whole, left_to_the_rest.flatten(), &vectors).then_some(program)
+}
+
+/// The syscall numbers that rules with no number of their own on an ABI
+/// are rewritten to there (on i386, `socket` and its kin to
+/// `socketcall`, `semop` and its kin to `ipc`), by ABI.
+fn rewrite_targets(arches: &[Arch], resolved: &[Resolved<'_>]) -> Vec<(Arch, u32)> {
+    let mut targets = Vec::new();
+    for &arch in arches {
+        for entry in resolved {
+            let scmp = arch.to_scmp();
+            let own = ScmpSyscall::from_name_by_arch(entry.name, scmp).map(|s| s.as_raw_syscall());
+            if !own.is_ok_and(|number| number < 0) {
+                continue;
+            }
+            let target = ScmpSyscall::from_name_by_arch_rewrite(entry.name, scmp)
+                .ok()
+                .and_then(|syscall| u32::try_from(syscall.as_raw_syscall()).ok());
+            if let Some(target) = target.filter(|&target| !targets.contains(&(arch, target))) {
+                targets.push((arch, target));
+            }
+        }
+    }
+    targets
 }
 
 /// libseccomp's program of the whole policy: one filter of every ABI
@@ -189,12 +220,11 @@ fn rest_program(
     let mut merged: Option<ScmpFilterContext> = None;
     for &arch in arches {
         let mut filter = filter(policy, &[arch])?;
+        // A refusal here (the whole program took every rule) means this
+        // ABI's rules met otherwise than in the whole program: the caller
+        // uses that one.
         for entry in entries.iter().filter(|entry| keep(arch, entry)) {
-            // A rule this ABI's filter refuses (on i386, rules that
-            // become socketcall(2) checks of different actions) is left
-            // out of it: the whole program, compiled first, took the
-            // policy, and the check holds the result to it.
-            let _refused_here = add_rule(&mut filter, entry);
+            add_rule(&mut filter, entry)?;
         }
         match &mut merged {
             None => merged = Some(filter),
@@ -285,7 +315,9 @@ fn filter(policy: &Policy, arches: &[Arch]) -> Result<ScmpFilterContext, Seccomp
             .add_arch(arch.to_scmp())
             .map_err(lib("seccomp_arch_add", arch.to_string()))?;
     }
-    // seccomp_init added the native one.
+    // seccomp_init added the native one. (On an architecture this crate
+    // does not name, it stays, and a merge of per-ABI filters fails: the
+    // whole program is used.)
     if let Some(native) = Arch::NATIVE.filter(|native| !arches.contains(native)) {
         filter
             .remove_arch(native.to_scmp())

@@ -13,9 +13,10 @@
 //! (another ABI, a syscall whose arguments are checked, a number past the
 //! last one it knows) goes on to the next front, and after the last to
 //! libseccomp's program of what the fronts leave, which begins with its
-//! own architecture check. So the filter returns for every syscall what
-//! libseccomp's program of the whole policy returns; the compiler checks
-//! that (`check`), and the tests run both on every number of every ABI.
+//! own architecture check. A front returns only what libseccomp's program
+//! of the whole policy returns (`by_number`); the compiler builds the rest
+//! to decide the other syscalls as that program does, and checks it
+//! (`check`); the tests run both programs on every number of every ABI.
 
 use std::collections::BTreeMap;
 

@@ -583,6 +583,7 @@ mod equivalence {
     use proptest::prelude::*;
 
     use super::super::bpf::NATIVE_AUDIT_ARCH;
+    use super::super::by_number::decided_by_number;
     use super::super::compile::compile_whole;
     use super::super::interpreter::{run, SeccompData};
     use super::*;
@@ -595,17 +596,67 @@ mod equivalence {
         (0x3fff_fff0..0x4000_0300).chain([0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff])
     }
 
+    /// Vectors of the tests' own, beyond the compiler's check's: every
+    /// two conditions on different arguments crossed, each at its values
+    /// and their neighbours.
+    fn pairs(policy: &Policy) -> Vec<[u64; 6]> {
+        let conditions: Vec<(usize, [u64; 5])> = policy
+            .syscalls
+            .iter()
+            .flat_map(|rule| &rule.args)
+            .filter_map(|c| {
+                let index = usize::try_from(c.index).ok().filter(|&index| index < 6)?;
+                let both = c.value & c.value_two;
+                Some((
+                    index,
+                    [
+                        c.value,
+                        c.value_two,
+                        both,
+                        c.value.wrapping_add(1),
+                        c.value.wrapping_sub(1),
+                    ],
+                ))
+            })
+            .collect();
+        let mut vectors = Vec::new();
+        for (i, (first, first_values)) in conditions.iter().enumerate() {
+            for (second, second_values) in conditions
+                .iter()
+                .skip(i + 1)
+                .filter(|(second, _)| second != first)
+            {
+                for &a in first_values {
+                    for &b in second_values {
+                        let mut args = [0; 6];
+                        args[*first] = a;
+                        args[*second] = b;
+                        vectors.push(args);
+                    }
+                }
+            }
+        }
+        vectors.sort_unstable();
+        vectors.dedup();
+        vectors
+    }
+
     /// Runs both programs of `policy` on `numbers` under every
-    /// architecture, each with every argument vector; the first syscall
-    /// they decide differently.
+    /// architecture, each with every argument vector of the compiler's
+    /// check and, where either program reads an argument, every pair of
+    /// conditions crossed; the first syscall they decide differently.
     fn first_difference(policy: &Policy, numbers: &[u32]) -> Option<String> {
         let ours = compile(policy).expect("compiles").instructions;
         let whole = compile_whole(policy).expect("libseccomp compiles it");
         let native = NATIVE_AUDIT_ARCH.expect("a native architecture the front knows");
         let vectors = super::super::check::argument_vectors(policy);
+        let pairs = pairs(policy);
         for arch in std::iter::once(native).chain(OTHER_ARCHES) {
             for &nr in numbers {
-                for args in &vectors {
+                let reads_arguments = decided_by_number(&ours, arch, nr).is_none()
+                    || decided_by_number(&whole, arch, nr).is_none();
+                let deep = if reads_arguments { &pairs[..] } else { &[] };
+                for args in vectors.iter().chain(deep) {
                     let data = SeccompData {
                         nr,
                         arch,
@@ -625,6 +676,118 @@ mod equivalence {
             }
         }
         None
+    }
+
+    /// A review's case: on i386 a `socketcall` rule and two `socket` rules
+    /// that libseccomp makes socketcall(2) checks of different actions. A
+    /// rest without the `socketcall` rule refused the second `socket` rule
+    /// whole, its check of the direct syscall (359) with it, and allowed
+    /// `socket(AF_INET, SOCK_RAW)` there, which the policy kills. Many
+    /// rules more, so that fronts pay.
+    #[test]
+    fn rules_rewritten_to_a_multiplexer_meet_the_rules_that_name_it() {
+        let socket = |first: u64, action| Rule {
+            names: vec!["socket".to_owned()],
+            action,
+            args: vec![
+                ArgCondition {
+                    index: 0,
+                    value: first,
+                    value_two: 0,
+                    op: ArgOp::Equal,
+                },
+                ArgCondition {
+                    index: 1,
+                    value: 3,
+                    value_two: 0,
+                    op: ArgOp::Equal,
+                },
+            ],
+        };
+        let mut syscalls = vec![
+            Rule::new(["socketcall"], Action::Errno(1)),
+            socket(1, Action::Errno(1)),
+            socket(2, Action::KillProcess),
+        ];
+        let many = [
+            "read",
+            "write",
+            "open",
+            "close",
+            "stat",
+            "fstat",
+            "lstat",
+            "poll",
+            "lseek",
+            "mmap",
+            "mprotect",
+            "munmap",
+            "brk",
+            "ioctl",
+            "readv",
+            "writev",
+            "access",
+            "pipe",
+            "select",
+            "sched_yield",
+            "mremap",
+            "msync",
+            "mincore",
+            "madvise",
+            "dup",
+            "dup2",
+            "pause",
+            "nanosleep",
+            "getitimer",
+            "alarm",
+            "setitimer",
+            "getpid",
+            "sendfile",
+            "uname",
+            "fcntl",
+            "flock",
+            "fsync",
+            "fdatasync",
+            "truncate",
+            "ftruncate",
+            "getcwd",
+            "chdir",
+            "fchdir",
+            "rename",
+            "mkdir",
+            "rmdir",
+            "creat",
+            "link",
+            "unlink",
+            "symlink",
+            "readlink",
+            "chmod",
+            "fchmod",
+            "chown",
+            "fchown",
+            "lchown",
+            "umask",
+        ];
+        syscalls.extend(many.iter().map(|name| Rule::new([*name], Action::Errno(2))));
+        let policy = Policy {
+            default_action: Action::Allow,
+            architectures: vec![Arch::X86_64, Arch::X86],
+            flags: Vec::new(),
+            syscalls,
+        };
+        let numbers: Vec<u32> = (0..1100).chain(far_numbers()).collect();
+        assert_eq!(first_difference(&policy, &numbers), None);
+        let ours = compile(&policy).expect("compiles").instructions;
+        let raw_socket = SeccompData {
+            nr: 359,
+            arch: 0x4000_0003,
+            args: [2, 3, 0, 0, 0, 0],
+            ..SeccompData::default()
+        };
+        assert_eq!(run(&ours, &raw_socket), Some(0x8000_0000), "killed");
+        let whole = compile_whole(&policy).expect("compiles");
+        println!("{} instructions, libseccomp's {}", ours.len(), whole.len());
+        assert!(ours.len() < whole.len(), "fronts are used");
     }
 
     #[test]
