@@ -102,16 +102,20 @@ fn abi(arch: Arch) -> Option<(u32, u32)> {
     }
 }
 
-/// The fronts, then libseccomp's program of what they leave; `None`
-/// where no front can be made, libseccomp cannot compile the rest, the
-/// result is no shorter than `whole`, or it fails the
-/// [`check`](super::check).
+/// The fronts, then libseccomp's program of what they leave; `None` on
+/// an architecture this crate does not name, or where no front can be
+/// made, libseccomp cannot compile the rest, the result is no shorter
+/// than `whole`, or it fails the [`check`](super::check).
 fn with_fronts(
     policy: &Policy,
     arches: &[Arch],
     resolved: &[Resolved<'_>],
     whole: &[BpfInstruction],
 ) -> Option<Vec<BpfInstruction>> {
+    // On an architecture this crate does not name, a per-ABI filter keeps
+    // the real native ABI beside its own (seccomp_init added it), where
+    // no front or check sees it.
+    Arch::NATIVE?;
     let mut program = Vec::new();
     let mut fronted: Vec<(Arch, BTreeMap<u32, Outcome>)> = Vec::new();
     for &arch in arches {
@@ -316,8 +320,8 @@ fn filter(policy: &Policy, arches: &[Arch]) -> Result<ScmpFilterContext, Seccomp
             .map_err(lib("seccomp_arch_add", arch.to_string()))?;
     }
     // seccomp_init added the native one. (On an architecture this crate
-    // does not name, it stays, and a merge of per-ABI filters fails: the
-    // whole program is used.)
+    // does not name, it stays: `with_fronts` makes no per-ABI filter
+    // there.)
     if let Some(native) = Arch::NATIVE.filter(|native| !arches.contains(native)) {
         filter
             .remove_arch(native.to_scmp())

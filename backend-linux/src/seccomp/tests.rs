@@ -984,18 +984,152 @@ mod equivalence {
         proptest::sample::subsequence(vec![Arch::X86_64, Arch::X86, Arch::X32], 0..=3).prop_shuffle()
     }
 
+    /// Syscalls in the order of their x86-64 numbers (0 to 95), for rules
+    /// that name many neighbours: what makes fronts pay.
+    const NEIGHBOURS: &[&str] = &[
+        "read",
+        "write",
+        "open",
+        "close",
+        "stat",
+        "fstat",
+        "lstat",
+        "poll",
+        "lseek",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "brk",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "ioctl",
+        "pread64",
+        "pwrite64",
+        "readv",
+        "writev",
+        "access",
+        "pipe",
+        "select",
+        "sched_yield",
+        "mremap",
+        "msync",
+        "mincore",
+        "madvise",
+        "shmget",
+        "shmat",
+        "shmctl",
+        "dup",
+        "dup2",
+        "pause",
+        "nanosleep",
+        "getitimer",
+        "alarm",
+        "setitimer",
+        "getpid",
+        "sendfile",
+        "socket",
+        "connect",
+        "accept",
+        "sendto",
+        "recvfrom",
+        "sendmsg",
+        "recvmsg",
+        "shutdown",
+        "bind",
+        "listen",
+        "getsockname",
+        "getpeername",
+        "socketpair",
+        "setsockopt",
+        "getsockopt",
+        "clone",
+        "fork",
+        "vfork",
+        "execve",
+        "exit",
+        "wait4",
+        "kill",
+        "uname",
+        "semget",
+        "semop",
+        "semctl",
+        "shmdt",
+        "msgget",
+        "msgsnd",
+        "msgrcv",
+        "msgctl",
+        "fcntl",
+        "flock",
+        "fsync",
+        "fdatasync",
+        "truncate",
+        "ftruncate",
+        "getdents",
+        "getcwd",
+        "chdir",
+        "fchdir",
+        "rename",
+        "mkdir",
+        "rmdir",
+        "creat",
+        "link",
+        "unlink",
+        "symlink",
+        "readlink",
+        "chmod",
+        "fchmod",
+        "chown",
+        "fchown",
+        "lchown",
+        "umask",
+    ];
+
+    /// A rule of one action without conditions over a stretch of
+    /// neighbours.
+    fn stretch() -> impl Strategy<Value = Rule> {
+        (0..NEIGHBOURS.len() - 10, 10..60usize, action()).prop_map(|(start, length, action)| {
+            let end = (start + length).min(NEIGHBOURS.len());
+            Rule::new(NEIGHBOURS[start..end].iter().copied(), action)
+        })
+    }
+
+    /// A few stretches, then random rules (which may name the same
+    /// syscalls again, with other actions and conditions).
     fn policy() -> impl Strategy<Value = Policy> {
         (
             action(),
             architectures(),
+            proptest::collection::vec(stretch(), 0..3),
             proptest::collection::vec(rule(), 0..25),
         )
-            .prop_map(|(default_action, architectures, syscalls)| Policy {
+            .prop_map(|(default_action, architectures, stretches, rules)| Policy {
                 default_action,
                 architectures,
                 flags: Vec::new(),
-                syscalls,
+                syscalls: stretches.into_iter().chain(rules).collect(),
             })
+    }
+
+    /// The random policies exercise fronts and a rest, not only the whole
+    /// program they fall back to.
+    #[test]
+    fn random_policies_often_take_fronts() {
+        use proptest::strategy::ValueTree as _;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let (mut compiled, mut shorter) = (0, 0);
+        for _ in 0..200 {
+            let policy = policy().new_tree(&mut runner).expect("a policy").current();
+            let (Ok(ours), Ok(whole)) = (compile(&policy), compile_whole(&policy)) else {
+                continue;
+            };
+            compiled += 1;
+            if ours.instructions.len() < whole.len() {
+                shorter += 1;
+            }
+        }
+        println!("{shorter} of {compiled} compiled random policies took fronts");
+        assert!(shorter * 3 >= compiled, "{shorter} of {compiled}");
     }
 
     proptest! {
