@@ -181,18 +181,8 @@ mod tests {
                 names: vec!["socket".to_owned()],
                 action: Action::KillProcess,
                 args: vec![
-                    ArgCondition {
-                        index: 0,
-                        value: 2,
-                        value_two: 0,
-                        op: ArgOp::Equal,
-                    },
-                    ArgCondition {
-                        index: 1,
-                        value: 3,
-                        value_two: 0,
-                        op: ArgOp::GreaterThan,
-                    },
+                    ArgCondition::new(0, ArgOp::Equal, 2),
+                    ArgCondition::new(1, ArgOp::GreaterThan, 3),
                     ArgCondition::masked_eq(2, 0xf0, 0x30),
                 ],
             }],
