@@ -78,7 +78,7 @@ pub(super) fn argument_vectors(policy: &Policy) -> Vec<[u64; 6]> {
 }
 
 /// The argument `condition` looks at, if a syscall has it.
-fn index_of(condition: &ArgCondition) -> Option<usize> {
+pub(super) fn index_of(condition: &ArgCondition) -> Option<usize> {
     usize::try_from(condition.index).ok().filter(|&index| index < 6)
 }
 
@@ -95,7 +95,7 @@ fn meeting(condition: &ArgCondition) -> u64 {
 }
 
 /// Values of the argument on both sides of `condition`'s edges.
-pub(super) fn crossing(condition: &ArgCondition) -> impl Iterator<Item = u64> {
+fn crossing(condition: &ArgCondition) -> impl Iterator<Item = u64> {
     [
         condition.value,
         condition.value_two,

@@ -605,7 +605,7 @@ mod equivalence {
             .iter()
             .flat_map(|rule| &rule.args)
             .filter_map(|c| {
-                let index = usize::try_from(c.index).ok().filter(|&index| index < 6)?;
+                let index = super::super::check::index_of(c)?;
                 let both = c.value & c.value_two;
                 Some((
                     index,
