@@ -389,8 +389,7 @@ fn compile(
         SeccompChoice::Unconfined => return Ok(None),
         SeccompChoice::Default => return compiler.compile_default(capabilities).map(Some),
         SeccompChoice::Profile { profile } => {
-            let bytes = serde_json::to_vec(profile).map_err(|e| usage(format!("seccomp profile: {e}")))?;
-            Policy::from_json(&bytes, capabilities).map_err(|e| usage(e.to_string()))?
+            Policy::from_value(profile, capabilities).map_err(|e| usage(e.to_string()))?
         }
     };
     compiler.compile(&policy).map(Some)

@@ -233,13 +233,11 @@ fn seccomp(document: &Value, config: &Config) -> Result<Option<Policy>, OciError
     let Some(profile) = document.pointer("/linux/seccomp").filter(|p| !p.is_null()) else {
         return Ok(None);
     };
-    let bytes =
-        serde_json::to_vec(profile).map_err(|error| OciError::invalid("linux.seccomp", error.to_string()))?;
     let bounding: BTreeSet<Capability> = match &config.capabilities {
         Some(capabilities) => capabilities.bounding.clone(),
         None => Capability::ALL.iter().copied().collect(),
     };
-    Policy::from_json(&bytes, &bounding)
+    Policy::from_value(profile, &bounding)
         .map(Some)
         .map_err(OciError::Seccomp)
 }

@@ -539,6 +539,16 @@ impl Policy {
         Policy::from_json_on(bytes, caps, KernelVersion::running())
     }
 
+    /// [`Policy::from_json`] of a profile already parsed (an OCI bundle's
+    /// `linux.seccomp`, read with the rest of its `config.json`).
+    pub fn from_value(
+        profile: &serde_json::Value,
+        caps: &BTreeSet<Capability>,
+    ) -> Result<Policy, SeccompError> {
+        let profile = wire::Profile::deserialize(profile).map_err(SeccompError::Json)?;
+        profile.into_policy(caps, KernelVersion::running())
+    }
+
     /// [`Policy::from_json`] as if `kernel` were running.
     pub(crate) fn from_json_on(
         bytes: &[u8],

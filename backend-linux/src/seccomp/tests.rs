@@ -242,6 +242,40 @@ fn nulls_that_go_writes_are_read_as_empty() {
     assert!(none.syscalls.is_empty());
 }
 
+/// A bundle's profile is read from its parsed `config.json`: the same
+/// policy, and the same refusals, as from the profile's own bytes.
+#[test]
+fn a_parsed_profile_reads_as_its_bytes() {
+    let caps: BTreeSet<Capability> = [Capability::SysAdmin].into();
+    let profile = r#"{
+        "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "flags": null,
+        "syscalls": [
+            {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW", "args": null},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 18446744073709551615, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
+             "includes": {"caps": ["CAP_SYS_ADMIN"]}}
+        ]
+    }"#;
+    let parsed: serde_json::Value = serde_json::from_str(profile).expect("JSON");
+    let from_value = Policy::from_value(&parsed, &caps).expect("reads");
+    assert_eq!(
+        from_value,
+        Policy::from_json(profile.as_bytes(), &caps).expect("reads")
+    );
+    assert_eq!(names(&from_value), ["read", "write", "personality", "clone"]);
+
+    let bad = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOPE"}]});
+    let from_value = Policy::from_value(&bad, &caps).expect_err("refused").to_string();
+    let from_bytes = Policy::from_json(bad.to_string().as_bytes(), &caps)
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(from_value, from_bytes);
+    assert!(from_value.contains("SCMP_ACT_NOPE"), "{from_value}");
+}
+
 #[test]
 fn kernel_releases_parse_and_unparsable_ones_count_as_new() {
     assert_eq!(
