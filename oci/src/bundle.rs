@@ -176,7 +176,10 @@ pub(crate) fn read_capped(file: &Path, cap: u64) -> Result<Vec<u8>, OciError> {
         source,
     };
     let opened = std::fs::File::open(file).map_err(read_error)?;
-    let mut bytes = Vec::new();
+    // Sized as the file says, read in one call rather than in doubling
+    // steps from 32 bytes; the cap still bounds what is read.
+    let size = opened.metadata().map_or(0, |metadata| metadata.len()).min(cap);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     opened.take(cap + 1).read_to_end(&mut bytes).map_err(read_error)?;
     if bytes.len() as u64 > cap {
         return Err(OciError::TooLarge {
