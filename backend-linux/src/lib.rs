@@ -112,6 +112,7 @@ mod setns;
 mod signal;
 pub mod small_file;
 mod spawn;
+pub mod strict_json;
 mod sys;
 mod wait;
 #[cfg(feature = "tokio")]

@@ -10,6 +10,7 @@ use cradle_core::confinement::Capability;
 use serde::{Deserialize, Serialize};
 
 use super::SeccompError;
+use crate::strict_json::Strict;
 
 /// `EPERM`: the errno of `SCMP_ACT_ERRNO` and the data of `SCMP_ACT_TRACE`
 /// when the profile gives no `errnoRet` (as runc does).
@@ -545,8 +546,7 @@ impl Policy {
         profile: &serde_json::Value,
         caps: &BTreeSet<Capability>,
     ) -> Result<Policy, SeccompError> {
-        let profile = wire::Profile::deserialize(profile).map_err(SeccompError::Json)?;
-        profile.into_policy(caps, KernelVersion::running())
+        Policy::from_value_on(profile, caps, KernelVersion::running())
     }
 
     /// [`Policy::from_json`] as if `kernel` were running.
@@ -555,7 +555,17 @@ impl Policy {
         caps: &BTreeSet<Capability>,
         kernel: KernelVersion,
     ) -> Result<Policy, SeccompError> {
-        let profile: wire::Profile = serde_json::from_slice(bytes).map_err(SeccompError::Json)?;
+        let profile: serde_json::Value = serde_json::from_slice(bytes).map_err(SeccompError::Json)?;
+        Policy::from_value_on(&profile, caps, kernel)
+    }
+
+    fn from_value_on(
+        profile: &serde_json::Value,
+        caps: &BTreeSet<Capability>,
+        kernel: KernelVersion,
+    ) -> Result<Policy, SeccompError> {
+        // An object where the profile has one (see `strict_json`).
+        let profile = wire::Profile::deserialize(Strict(profile)).map_err(SeccompError::Json)?;
         profile.into_policy(caps, kernel)
     }
 }

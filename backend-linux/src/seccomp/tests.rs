@@ -276,6 +276,26 @@ fn a_parsed_profile_reads_as_its_bytes() {
     assert!(from_value.contains("SCMP_ACT_NOPE"), "{from_value}");
 }
 
+/// serde would read each of these by position (the first, a profile
+/// that allows everything): each is refused.
+#[test]
+fn objects_written_as_arrays_are_refused() {
+    let cases = [
+        r#"["SCMP_ACT_ALLOW"]"#,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "archMap": [["SCMP_ARCH_X86_64", []]]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}, [["write"], "SCMP_ACT_ALLOW"]]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [[0, 8, 0, "SCMP_CMP_EQ"]]}]}"#,
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": [["CAP_SYS_ADMIN"]]}]}"#,
+    ];
+    for json in cases {
+        let refused = refusal(json);
+        assert!(refused.contains("expected a JSON object"), "{json}: {refused}");
+        let parsed: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        let from_value = Policy::from_value(&parsed, &BTreeSet::new()).expect_err("refused");
+        assert_eq!(from_value.to_string(), refused, "{json}");
+    }
+}
+
 #[test]
 fn kernel_releases_parse_and_unparsable_ones_count_as_new() {
     assert_eq!(
