@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use cradle_core::{Capability, Config, IdMaps, NamespaceKind, Plan};
 use cradle_linux::cgroup::{CgroupConfig, Resources};
 use cradle_linux::seccomp::Policy;
+use cradle_linux::strict_json::Strict;
 use oci_spec::runtime::Spec;
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -87,15 +88,20 @@ impl Bundle {
         raw::check(&document)?;
         let mut warnings = raw::drop_unknown_capabilities(&mut document);
         warnings.extend(raw::drop_unraisable_ambient(&mut document));
+        // Read into the container's policy by the backend's profile reader
+        // (`seccomp`): the spec would only hold a copy, hundreds of
+        // syscall names long in an engine's bundle.
+        let profile = document.pointer_mut("/linux/seccomp").map(Value::take);
+        // Strictly: an object where the spec has one, as Go reads it.
         // Tracking the path costs on every field: only a document that
         // fails is read again to name where.
-        let spec = Spec::deserialize(&document).or_else(|_| {
-            serde_path_to_error::deserialize::<_, Spec>(&document).map_err(|error| {
+        let spec = Spec::deserialize(Strict(&document)).or_else(|_| {
+            serde_path_to_error::deserialize::<_, Spec>(Strict(&document)).map_err(|error| {
                 let path = error.path().to_string();
                 OciError::invalid(path, error.into_inner().to_string())
             })
         })?;
-        let mapped = map(&dir, &spec, &document, minor_version)?;
+        let mapped = map(&dir, &spec, profile.as_ref(), minor_version)?;
         let config = &mapped.config;
         let may_chroot = config
             .capabilities
@@ -130,7 +136,8 @@ impl Bundle {
         &self.dir
     }
 
-    /// The parsed `config.json`.
+    /// The parsed `config.json`, without `linux.seccomp`: that is read
+    /// into the container's [`seccomp`](Container::seccomp) policy.
     pub fn spec(&self) -> &Spec {
         &self.spec
     }
@@ -191,7 +198,7 @@ pub(crate) fn read_capped(file: &Path, cap: u64) -> Result<Vec<u8>, OciError> {
 }
 
 /// The whole mapping, in the order the child applies the config.
-fn map(dir: &Path, spec: &Spec, document: &Value, minor_version: u32) -> Result<Mapped, OciError> {
+fn map(dir: &Path, spec: &Spec, profile: Option<&Value>, minor_version: u32) -> Result<Mapped, OciError> {
     let mut config = Config::new(Vec::<String>::new());
     linux::namespaces(spec, &mut config)?;
     let id_maps = linux::id_maps(spec, &config)?;
@@ -217,7 +224,7 @@ fn map(dir: &Path, spec: &Spec, document: &Value, minor_version: u32) -> Result<
         })
         .transpose()?;
     let cgroup = CgroupPlace::parse(cgroups_path)?;
-    let seccomp = seccomp(document, &config)?;
+    let seccomp = seccomp(profile, &config)?;
     let hooks = Hooks::from_spec(spec)?;
     Ok(Mapped {
         config,
@@ -229,11 +236,12 @@ fn map(dir: &Path, spec: &Spec, document: &Value, minor_version: u32) -> Result<
     })
 }
 
-/// `linux.seccomp`, read by the backend's profile reader from the JSON as
-/// the bundle wrote it, for a process whose bounding set is the config's
-/// (every capability when the bundle leaves them as root has them).
-fn seccomp(document: &Value, config: &Config) -> Result<Option<Policy>, OciError> {
-    let Some(profile) = document.pointer("/linux/seccomp").filter(|p| !p.is_null()) else {
+/// `linux.seccomp` (`profile`), read by the backend's profile reader from
+/// the JSON as the bundle wrote it, for a process whose bounding set is the
+/// config's (every capability when the bundle leaves them as root has
+/// them).
+fn seccomp(profile: Option<&Value>, config: &Config) -> Result<Option<Policy>, OciError> {
+    let Some(profile) = profile.filter(|p| !p.is_null()) else {
         return Ok(None);
     };
     let bounding: BTreeSet<Capability> = match &config.capabilities {

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use cradle_core::Config;
+use cradle_linux::strict_json::Strict;
 use oci_spec::runtime::Process;
 use serde_json::{json, Value};
 
@@ -50,15 +51,16 @@ impl ExecProcess {
         let mut wrapped = json!({ "process": document });
         let mut warnings = raw::drop_unknown_capabilities(&mut wrapped);
         warnings.extend(raw::drop_unraisable_ambient(&mut wrapped));
-        let process: Process = serde_path_to_error::deserialize(&wrapped["process"]).map_err(|error| {
-            let inner = error.path().to_string();
-            let path = if inner == "." {
-                "process".to_owned()
-            } else {
-                format!("process.{inner}")
-            };
-            OciError::invalid(path, error.into_inner().to_string())
-        })?;
+        let process: Process =
+            serde_path_to_error::deserialize(Strict(&wrapped["process"])).map_err(|error| {
+                let inner = error.path().to_string();
+                let path = if inner == "." {
+                    "process".to_owned()
+                } else {
+                    format!("process.{inner}")
+                };
+                OciError::invalid(path, error.into_inner().to_string())
+            })?;
         let mut mapped = ExecProcess::from_process(&process)?;
         mapped.warnings = warnings;
         Ok(mapped)

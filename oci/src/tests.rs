@@ -854,6 +854,22 @@ fn each_refusal_names_its_path() {
         (
             with(
                 "linux.seccomp",
+                json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": "read" }),
+            ),
+            "linux.seccomp",
+        ),
+        (with("linux.seccomp", json!(["SCMP_ACT_ALLOW"])), "linux.seccomp"),
+        // serde would read these by position; Go refuses them.
+        (with("root", json!(["rootfs", false])), "root"),
+        (with("process.user", json!([0, 0])), "process.user"),
+        (
+            with("linux.resources.memory", json!([1024])),
+            "linux.resources.memory",
+        ),
+        (with("linux.namespaces", json!([["pid"]])), "linux.namespaces[0]"),
+        (
+            with(
+                "linux.seccomp",
                 json!({ "defaultAction": "SCMP_ACT_ERRNO", "listenerPath": "/run/agent.sock" }),
             ),
             "linux.seccomp.listenerPath",
@@ -1130,4 +1146,13 @@ fn an_ambient_capability_the_kernel_cannot_raise_is_ignored_with_a_warning() {
     let caps = capabilities(&bundle);
     assert_eq!(caps.ambient, BTreeSet::from([Capability::Kill]));
     assert_eq!(caps.permitted.len(), 3);
+}
+
+#[test]
+fn an_exec_process_written_by_position_is_refused() {
+    let process = json!({ "args": ["/bin/true"], "cwd": "/", "user": { "uid": 0, "gid": 0 } });
+    assert!(crate::ExecProcess::from_json(&process).is_ok());
+    let positional = json!({ "args": ["/bin/true"], "cwd": "/", "user": [0, 0] });
+    let error = crate::ExecProcess::from_json(&positional).expect_err("refused");
+    assert_eq!(error.json_path(), Some("process.user"), "{error}");
 }
