@@ -24,8 +24,8 @@ const DEFAULT_ERRNO: u16 = libc::EPERM as u16;
 /// docker/podman format; build the default with
 /// [`default_policy`](super::default_policy); compile with
 /// [`compile`](super::compile).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "wire::Policy", try_from = "wire::Policy")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "wire::Policy")]
 pub struct Policy {
     /// What a syscall no rule matches gets.
     pub default_action: Action,
@@ -37,6 +37,17 @@ pub struct Policy {
     pub flags: Vec<Flag>,
     /// The rules, in order.
     pub syscalls: Vec<Rule>,
+}
+
+/// The OCI object, read as JSON strictly (an object where the object
+/// has one: see [`strict_json`](crate::strict_json)).
+impl<'de> Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Policy, D::Error> {
+        use serde::de::Error as _;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let policy = wire::Policy::deserialize(Strict(&value)).map_err(D::Error::custom)?;
+        Policy::try_from(policy).map_err(D::Error::custom)
+    }
 }
 
 /// What the filter does with a syscall.
@@ -534,8 +545,10 @@ impl Policy {
     ///
     /// Fields only podman or docker use (`comment`, `listenerPath`,
     /// `listenerMetadata`...) are ignored; an unknown action, op,
-    /// architecture, flag or capability name is an error naming it and
-    /// where it is.
+    /// architecture, flag or capability name, a value of the wrong type,
+    /// and an array where an object belongs are errors naming where they
+    /// are. A key given twice takes its last value, as Go's reader takes
+    /// it.
     pub fn from_json(bytes: &[u8], caps: &BTreeSet<Capability>) -> Result<Policy, SeccompError> {
         Policy::from_json_on(bytes, caps, KernelVersion::running())
     }
@@ -564,8 +577,18 @@ impl Policy {
         caps: &BTreeSet<Capability>,
         kernel: KernelVersion,
     ) -> Result<Policy, SeccompError> {
-        // An object where the profile has one (see `strict_json`).
-        let profile = wire::Profile::deserialize(Strict(profile)).map_err(SeccompError::Json)?;
+        // An object where the profile has one (see `strict_json`); a value
+        // of the wrong type is refused naming where it is.
+        let profile: wire::Profile = serde_path_to_error::deserialize(Strict(profile)).map_err(|error| {
+            let path = error.path().to_string();
+            match path.as_str() {
+                "." => SeccompError::Json(error.into_inner()),
+                _ => SeccompError::Invalid {
+                    path,
+                    message: error.into_inner().to_string(),
+                },
+            }
+        })?;
         profile.into_policy(caps, kernel)
     }
 }

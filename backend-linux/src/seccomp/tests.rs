@@ -297,6 +297,38 @@ fn objects_written_as_arrays_are_refused() {
 }
 
 #[test]
+fn a_value_of_the_wrong_type_is_refused_naming_its_place() {
+    assert_eq!(
+        refusal(r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}"#),
+        "seccomp profile: defaultErrnoRet: invalid value: integer `-1`, expected u64"
+    );
+    let refused = refusal(
+        r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}, {"names": "write", "action": "SCMP_ACT_ALLOW"}]}"#,
+    );
+    assert!(
+        refused.starts_with("seccomp profile: syscalls[1].names: "),
+        "{refused}"
+    );
+}
+
+/// A policy's own serde form is the OCI object, read as strictly.
+#[test]
+fn a_policy_read_by_serde_is_an_object() {
+    let policy = Policy::from_json(
+        br#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}"#,
+        &BTreeSet::new(),
+    )
+    .expect("reads");
+    let json = serde_json::to_string(&policy).expect("writes");
+    assert_eq!(serde_json::from_str::<Policy>(&json).expect("reads back"), policy);
+    let positional = serde_json::from_str::<Policy>(r#"["SCMP_ACT_ALLOW"]"#).expect_err("refused");
+    assert!(
+        positional.to_string().contains("expected a JSON object"),
+        "{positional}"
+    );
+}
+
+#[test]
 fn kernel_releases_parse_and_unparsable_ones_count_as_new() {
     assert_eq!(
         KernelVersion::parse("6.18.44-fc-v1272"),
