@@ -88,10 +88,6 @@ impl Bundle {
         raw::check(&document)?;
         let mut warnings = raw::drop_unknown_capabilities(&mut document);
         warnings.extend(raw::drop_unraisable_ambient(&mut document));
-        // Read into the container's policy by the backend's profile reader
-        // (`seccomp`): the spec would only hold a copy, hundreds of
-        // syscall names long in an engine's bundle.
-        let profile = document.pointer_mut("/linux/seccomp").map(Value::take);
         // Strictly: an object where the spec has one, as Go reads it.
         // Tracking the path costs on every field: only a document that
         // fails is read again to name where.
@@ -101,7 +97,11 @@ impl Bundle {
                 OciError::invalid(path, error.into_inner().to_string())
             })
         })?;
-        let mapped = map(&dir, &spec, profile.as_ref(), minor_version)?;
+        // The spec's read of `linux.seccomp` checks it as OCI's (`names` in
+        // each rule, no docker `name`); the backend's reader makes the
+        // policy from the same JSON.
+        let profile = document.pointer("/linux/seccomp");
+        let mapped = map(&dir, &spec, profile, minor_version)?;
         let config = &mapped.config;
         let may_chroot = config
             .capabilities
@@ -136,8 +136,7 @@ impl Bundle {
         &self.dir
     }
 
-    /// The parsed `config.json`, without `linux.seccomp`: that is read
-    /// into the container's [`seccomp`](Container::seccomp) policy.
+    /// The parsed `config.json`.
     pub fn spec(&self) -> &Spec {
         &self.spec
     }

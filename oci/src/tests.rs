@@ -856,7 +856,18 @@ fn each_refusal_names_its_path() {
                 "linux.seccomp",
                 json!({ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": "read" }),
             ),
-            "linux.seccomp",
+            "linux.seccomp.syscalls",
+        ),
+        (
+            // docker's one-name form, which runc and crun would ignore
+            with(
+                "linux.seccomp",
+                json!({
+                    "defaultAction": "SCMP_ACT_ERRNO",
+                    "syscalls": [{ "name": "read", "action": "SCMP_ACT_ALLOW" }]
+                }),
+            ),
+            "linux.seccomp.syscalls[0]",
         ),
         (with("linux.seccomp", json!(["SCMP_ACT_ALLOW"])), "linux.seccomp"),
         // serde would read these by position; Go refuses them.
