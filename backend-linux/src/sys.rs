@@ -176,6 +176,16 @@ pub(crate) fn set_core_limit(limit: &[u64; 2]) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// Sets the calling thread's real gid, its effective and saved ones left
+/// as they are: the system call itself, which changes this thread alone
+/// (the C library's `setresgid` changes every thread of the process).
+pub(crate) fn set_thread_real_gid(gid: libc::gid_t) -> Result<(), Errno> {
+    // SAFETY: setresgid with plain integers (`gid_t::MAX` is -1: left as
+    // it is); no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_setresgid, gid, libc::gid_t::MAX, libc::gid_t::MAX) };
+    Errno::result(ret).map(drop)
+}
+
 /// Marks every fd from `first` up close-on-exec (Linux 5.11).
 pub(crate) fn close_range_cloexec(first: RawFd) -> Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;

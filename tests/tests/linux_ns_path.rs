@@ -77,10 +77,13 @@ fn a_pid_namespace_joined_by_path_holds_the_command() {
 
 /// An init cloned into a pid namespace that has processes already is seen
 /// by them while it sets itself up in the host's root and working
-/// directory: it is born with every signal blocked and a soft core file
-/// size of 0 (the hard one too where it can be raised back: this VM's
-/// bounding set lacks `CAP_SYS_RESOURCE`), so that none of them can kill
-/// it into a core dump there; its command gets the launcher's limit back.
+/// directory: it is born with every signal blocked, a soft core file size
+/// of 0 (the hard one too where it can be raised back: this VM's bounding
+/// set lacks `CAP_SYS_RESOURCE`) and a real gid apart from its effective
+/// one (so that none of them may change its limits, and its `exec` leaves
+/// it not dumpable), so that none of them can kill it into a core dump
+/// there; its command gets the launcher's limits back (the stack's too,
+/// which the secure `exec` capped at 8 MiB) and the config's gid.
 #[test]
 fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
     if !require_root("an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit") {
@@ -88,7 +91,8 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
     }
     let _serial = linux::serial();
     let target = Unshared::new(&["--pid"], "true");
-    let _soft = birth::SoftCoreLimit::set();
+    let _core = birth::SoftLimit::core();
+    let _stack = birth::SoftLimit::stack();
     let config = |script: &str| {
         let mut config = sh(script);
         config.namespaces = vec![
@@ -102,10 +106,7 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
     let (mut stdout, write) = linux::pipe();
     let options = Options::new().init_binary(LIMITS).stdout(write);
     assert!(Process::start(Plan::init(config("true")), options).is_err());
-    assert_eq!(
-        birth::core_limit(&linux::read_line(&mut stdout, linux::DEADLINE)),
-        birth::core_limit_until_set_up()
-    );
+    birth::assert_born_apart(&linux::read_to_end(&mut stdout, linux::DEADLINE));
 
     birth::forget_child_masks();
     let (mut stdout, write) = linux::pipe();
@@ -113,9 +114,16 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
         .init_binary(INIT)
         .stdout(write)
         .on_step(birth::record_child_masks);
-    let mut process = Process::start(Plan::init(config("cat /proc/self/limits")), options).expect("launch");
-    let limits = linux::read_to_end(&mut stdout, linux::DEADLINE);
-    assert_eq!(birth::core_limit(&limits), birth::own_core_limit(), "{limits}");
+    let script = "cat /proc/self/limits /proc/self/status";
+    let mut process = Process::start(Plan::init(config(script)), options).expect("launch");
+    let printed = linux::read_to_end(&mut stdout, linux::DEADLINE);
+    assert_eq!(birth::core_limit(&printed), birth::own_core_limit(), "{printed}");
+    assert_eq!(
+        birth::stack_limit(&printed),
+        birth::own_stack_limit(),
+        "{printed}"
+    );
+    assert_eq!(birth::gids(&printed), ["0"; 4], "{printed}");
     assert_eq!(
         process.wait_timeout(linux::DEADLINE).expect("wait"),
         Some(ExitStatus::Exited(0))

@@ -288,53 +288,67 @@ fn an_exec_writes_its_oom_score_adj_to_the_kernels_file_only() {
     }
 }
 
-/// The core file size a child of the launcher is born with, as
-/// `cradle-test-limits`, run as its init binary, prints it (the launch
-/// itself then fails: that binary takes no role).
-fn core_limit_at_birth(plan: Plan, options: Options) -> Vec<String> {
+/// What a child of the launcher is born with, as `cradle-test-limits`,
+/// run as its init binary, prints it (see `birth`; the launch itself then
+/// fails: that binary takes no role).
+fn born_with(plan: Plan, options: Options) -> String {
     let (mut stdout, write) = linux::pipe();
     let result = Process::start(plan, options.init_binary(LIMITS).stdout(write));
     assert!(result.is_err(), "cradle-test-limits takes no role");
-    birth::core_limit(&linux::read_line(&mut stdout, DEADLINE))
+    linux::read_to_end(&mut stdout, DEADLINE)
 }
 
 /// A process cloned into the container's pid namespace is there, in the
 /// host's root and working directory, before it has joined the rest: it
-/// is born with every signal blocked and a soft core file size of 0 (the
-/// hard one too where it can be raised back), so that no process of the
-/// container can kill it into a core dump (written in the host's
-/// directory) meanwhile; its command gets the launcher's limit back, as a
-/// helper's fork inherits it, or the config's own.
+/// is born with every signal blocked, a soft core file size of 0 (the
+/// hard one too where it can be raised back) and a real gid apart from
+/// its effective one (none of the container's processes matches its ids,
+/// so none may change its limits, and its `exec` leaves it not dumpable),
+/// so that no process of the container can kill it into a core dump
+/// (written in the host's directory) meanwhile. Its command gets the
+/// launcher's limits back (the core's, and the stack's, which the secure
+/// `exec` capped at 8 MiB), as a helper's fork inherits them, or the
+/// config's own, and the config's gid as its real one.
 #[test]
 fn a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit() {
     if !require_root("a_cloned_process_is_born_deaf_and_its_command_gets_the_core_limit") {
         return;
     }
     let _serial = serial();
-    let _soft = birth::SoftCoreLimit::set();
+    let _core = birth::SoftLimit::core();
+    let _stack = birth::SoftLimit::stack();
     let own = birth::own_core_limit();
     for way in ways() {
         let container = Running::start();
-        let at_birth = core_limit_at_birth(exec_plan(&["/bin/true"], way.entry), container.options_for(way));
-        let expected = match way.entry {
-            SetnsEntry::Clone => birth::core_limit_until_set_up(),
+        let born = born_with(exec_plan(&["/bin/true"], way.entry), container.options_for(way));
+        match way.entry {
+            SetnsEntry::Clone => birth::assert_born_apart(&born),
             // The helper is born in the launcher's pid namespace.
-            SetnsEntry::Helper => own.clone(),
-        };
-        assert_eq!(at_birth, expected, "{way:?}");
+            SetnsEntry::Helper => {
+                assert_eq!(birth::core_limit(&born), own, "{way:?}");
+                let gids = birth::gids(&born);
+                assert_eq!(gids[0], gids[1], "{way:?}: {born}");
+            }
+        }
 
         birth::forget_child_masks();
         let (mut stdout, write) = linux::pipe();
         let mut process = Process::start(
-            exec_plan(&["/bin/cat", "/proc/self/limits"], way.entry),
+            exec_plan(&["/bin/cat", "/proc/self/limits", "/proc/self/status"], way.entry),
             container
                 .options_for(way)
                 .stdout(write)
                 .on_step(birth::record_child_masks),
         )
         .expect("exec into the container");
-        let limits = linux::read_to_end(&mut stdout, DEADLINE);
-        assert_eq!(birth::core_limit(&limits), own, "{way:?}: {limits}");
+        let printed = linux::read_to_end(&mut stdout, DEADLINE);
+        assert_eq!(birth::core_limit(&printed), own, "{way:?}: {printed}");
+        assert_eq!(
+            birth::stack_limit(&printed),
+            birth::own_stack_limit(),
+            "{way:?}: {printed}"
+        );
+        assert_eq!(birth::gids(&printed), ["0"; 4], "{way:?}: {printed}");
         assert_eq!(
             process.wait_timeout(DEADLINE).expect("wait"),
             Some(ExitStatus::Exited(0))
@@ -386,14 +400,61 @@ fn a_cloned_process_execs_a_static_init_inside_the_container() {
     assert_eq!(view, birth::View::of(&container.pid()), "after its exec");
     assert_ne!(view, birth::View::of("self"), "the host's");
 
-    kill(nix::unistd::Pid::from_raw(held.process), Signal::SIGKILL).expect("kill the held process");
-    let result = held.launch.join().expect("the launch thread");
-    assert!(
-        matches!(result, Err(Error::Launch(LaunchError::Exited { .. }))),
-        "{result:?}"
-    );
-    drop(held.announcements);
-    leftovers.assert_none("a held process");
+    held.kill(&leftovers);
+}
+
+/// A process of the container, root there without `CAP_SYS_RESOURCE` (as
+/// the default confinement leaves it), may not change the limits of a
+/// process cloned into the container before that has set itself up (held
+/// at its first step after the `exec`, where such a process could stop
+/// it): none of its ids matches the newborn's real gid. It may change the
+/// container's init's, whose ids are its own: the control.
+#[test]
+fn the_container_cannot_change_a_cloned_processs_limits() {
+    if !require_root("the_container_cannot_change_a_cloned_processs_limits") {
+        return;
+    }
+    let _serial = serial();
+    let container = Running::start();
+    // Joining after its exec (a dynamic init binary) and before (static).
+    for init in [INIT, INIT_STATIC] {
+        let leftovers = Leftovers::before();
+        let held = hold_at_setns(&container, init, &leftovers, "a held process");
+        let status = fs::read_to_string(format!("/proc/{}/status", held.process)).expect("its status");
+        let gids = birth::gids(&status);
+        assert_ne!(gids[0], gids[1], "{init}: a real gid apart: {status}");
+        // The kernel's check (the same ids, or `CAP_SYS_RESOURCE`) does not
+        // depend on where the caller is: from the host's namespaces, with
+        // the container's want of the capability.
+        let prlimit = |pid: &str| {
+            Command::new("setpriv")
+                .args([
+                    "--bounding-set",
+                    "-sys_resource",
+                    "prlimit",
+                    "--pid",
+                    pid,
+                    "--core=0:0",
+                ])
+                .output()
+                .expect("run setpriv and prlimit")
+        };
+        let refused = prlimit(&held.process.to_string());
+        assert!(
+            !refused.status.success(),
+            "{init}: the held process's limits changed"
+        );
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("Operation not permitted"), "{init}: {stderr}");
+        let control = prlimit(&container.pid());
+        assert!(
+            control.status.success(),
+            "the init's: {}",
+            String::from_utf8_lossy(&control.stderr)
+        );
+
+        held.kill(&leftovers);
+    }
 }
 
 /// A process cloned into `container` by a launch on another thread, of
@@ -406,6 +467,21 @@ struct Held {
     /// Its stdout, where it announced the step: open until it ends.
     announcements: fs::File,
     _links: tempfile::TempDir,
+}
+
+impl Held {
+    /// Kills the process: its launch fails, and leaves nothing behind
+    /// that `leftovers` did not see before.
+    fn kill(self, leftovers: &Leftovers) {
+        kill(nix::unistd::Pid::from_raw(self.process), Signal::SIGKILL).expect("kill the held process");
+        let result = self.launch.join().expect("the launch thread");
+        assert!(
+            matches!(result, Err(Error::Launch(LaunchError::Exited { .. }))),
+            "{result:?}"
+        );
+        drop(self.announcements);
+        leftovers.assert_none("a held process");
+    }
 }
 
 /// Holds a cloned process of `init` at its `setns` step, checked to be in

@@ -132,64 +132,83 @@ impl Role {
             Role::Setns(value) => setns::run(&value, hook, refusal),
             Role::Init(value) => value,
         };
-        let Some((fd, core)) = parse_init(&value) else {
+        let Some((fd, limits)) = parse_init(&value) else {
             let _ = writeln!(
                 std::io::stderr(),
-                "cradle init: {INIT_ENV} is not <socket>[:<soft>:<hard>]: {value:?}"
+                "cradle init: {INIT_ENV} is not <socket>[:<soft>:<hard>:<stack>]: {value:?}"
             );
             std::process::exit(EXIT_NO_LINK);
         };
-        run(fd, core, hook, refusal)
+        run(fd, limits, hook, refusal)
     }
 }
 
-/// The launcher's core file size limit (soft, hard), which a child born
-/// into a pid namespace that has processes already is born without
-/// (`spawn::pre_exec`), and restores once it is not dumpable.
+/// The launcher's limits that a child born into a pid namespace that has
+/// processes already lost on its way, and restores once it is not
+/// dumpable: its core file size (`spawn::pre_exec` takes it away), and
+/// its stack's soft limit (a secure `exec` lowers it to 8 MiB:
+/// `spawn::real_gid`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct CoreLimit(u64, u64);
+struct LaunchersLimits {
+    core: (u64, u64),
+    stack: u64,
+}
 
-impl CoreLimit {
-    /// The limit in a role's variable: `<soft>`, `<hard>`.
-    fn parse(soft: &str, hard: &str) -> Option<CoreLimit> {
-        Some(CoreLimit(soft.parse().ok()?, hard.parse().ok()?))
+impl LaunchersLimits {
+    /// The limits in a role's variable: `<soft>`, `<hard>` and `<stack>`.
+    fn parse(parts: &mut std::str::Split<'_, char>) -> Option<LaunchersLimits> {
+        let mut next = || parts.next()?.parse().ok();
+        Some(LaunchersLimits {
+            core: (next()?, next()?),
+            stack: next()?,
+        })
     }
 
     /// Makes this process not dumpable (no core file is written of it,
-    /// whatever the limit), then restores the limit for its command. The
-    /// launcher zeroed the hard limit only where this can raise it back.
+    /// whatever the limit), arms its parent-death signal again (a secure
+    /// `exec` clears it), then restores the limits for its command. The
+    /// launcher zeroed the hard core limit only where this can raise it
+    /// back.
     fn restore(self, step: ChildStep) -> Result<(), ChildError> {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
         nix::sys::prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
-        let CoreLimit(soft, hard) = self;
-        nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, soft, hard)
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .map_err(failed(step, "prctl(PR_SET_PDEATHSIG)"))?;
+        let (stack, stack_hard) =
+            getrlimit(Resource::RLIMIT_STACK).map_err(failed(step, "getrlimit(RLIMIT_STACK)"))?;
+        if stack != self.stack {
+            setrlimit(Resource::RLIMIT_STACK, self.stack, stack_hard)
+                .map_err(failed(step, "setrlimit(RLIMIT_STACK) back to the launcher's"))?;
+        }
+        let (soft, hard) = self.core;
+        setrlimit(Resource::RLIMIT_CORE, soft, hard)
             .map_err(failed(step, "setrlimit(RLIMIT_CORE) back to the launcher's"))
     }
 }
 
 /// What [`INIT_ENV`] says: the launch socket, and for an init born into a
-/// pid namespace joined by path, the launcher's core file size limit
-/// (`<fd>[:<soft>:<hard>]`).
-fn parse_init(value: &std::ffi::OsStr) -> Option<(RawFd, Option<CoreLimit>)> {
+/// pid namespace joined by path, the launcher's limits
+/// (`<fd>[:<soft>:<hard>:<stack>]`).
+fn parse_init(value: &std::ffi::OsStr) -> Option<(RawFd, Option<LaunchersLimits>)> {
     let mut parts = value.to_str()?.split(':');
     let fd = parts.next()?.parse::<RawFd>().ok().filter(|&fd| fd >= 3)?;
-    let core = match (parts.next(), parts.next()) {
-        (None, _) => None,
-        (Some(soft), Some(hard)) => Some(CoreLimit::parse(soft, hard)?),
-        (Some(_), None) => return None,
+    let limits = match parts.clone().next() {
+        None => None,
+        Some(_) => Some(LaunchersLimits::parse(&mut parts)?),
     };
-    parts.next().is_none().then_some((fd, core))
+    parts.next().is_none().then_some((fd, limits))
 }
 
 /// The init role, on the launch socket at `fd`; with a `refusal`, only to
 /// report it once the config is in.
 fn run(
     fd: RawFd,
-    core: Option<CoreLimit>,
+    limits: Option<LaunchersLimits>,
     hook: impl FnMut(ChildStep, &Config),
     refusal: Option<ChildError>,
 ) -> ! {
     // First: it may be among other processes of its pid namespace.
-    let refusal = refusal.or_else(|| core.and_then(|core| core.restore(ChildStep::Config).err()));
+    let refusal = refusal.or_else(|| limits.and_then(|limits| limits.restore(ChildStep::Config).err()));
     // SAFETY: the parent put the launch socket at `fd` for this process
     // (that is what the variable says); nothing else here owns it.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -565,14 +584,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_init_variable_is_a_socket_and_maybe_a_core_limit() {
+    fn the_init_variable_is_a_socket_and_maybe_the_launchers_limits() {
         let parse = |text: &str| parse_init(std::ffi::OsStr::new(text));
         assert_eq!(parse("5"), Some((5, None)));
-        assert_eq!(
-            parse("5:0:18446744073709551615"),
-            Some((5, Some(CoreLimit(0, u64::MAX))))
-        );
-        for bad in ["", "2", "x", "5:", "5:0", "5:0:", "5:0:x", "5:0:1:2", "-1:0:0"] {
+        let limits = LaunchersLimits {
+            core: (0, u64::MAX),
+            stack: 8 << 20,
+        };
+        assert_eq!(parse("5:0:18446744073709551615:8388608"), Some((5, Some(limits))));
+        let bad = [
+            "",
+            "2",
+            "x",
+            "5:",
+            "5:0",
+            "5:0:",
+            "5:0:1",
+            "5:0:1:",
+            "5:0:x:1",
+            "5:0:1:2:3",
+            "-1:0:0:0",
+        ];
+        for bad in bad {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }

@@ -40,7 +40,7 @@ use cradle_core::child::pid_report;
 use cradle_core::{ChildError, ChildStep, Config, NamespaceKind, Pid};
 
 use super::{
-    failed, io_failed, refused, serve, setup, CoreLimit, Link, Placed, EXIT_NO_LINK, EXIT_SETUP_FAILED,
+    failed, io_failed, refused, serve, setup, LaunchersLimits, Link, Placed, EXIT_NO_LINK, EXIT_SETUP_FAILED,
 };
 use crate::setns::{lineage, namespaces_apart};
 use crate::spawn::{self, CLONED, ENTERED, SETNS_ENV};
@@ -65,7 +65,7 @@ enum Forked {
 /// The setns role, with `value` of [`SETNS_ENV`]:
 /// `<socket fd>:<target pidfd fd>:<target pid>`, and for a process cloned
 /// into the container's pid namespace `:cloned` (or `:entered:<0|1>`, see
-/// [`Entered`]) and the launcher's core limit. The hook sees
+/// [`Entered`]) and the launcher's limits. The hook sees
 /// [`ChildStep::Setns`] and, in a helper, [`ChildStep::Fork`] and, after
 /// the fork, [`ChildStep::Report`], with an empty config (the helper never
 /// has one); the process then sees its own steps with its own. With a
@@ -80,7 +80,7 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     else {
         let _ = writeln!(
             std::io::stderr(),
-            "cradle init: {SETNS_ENV} is not <socket>:<pidfd>:<pid>[:{CLONED}|:{ENTERED}:<0|1>][:<soft>:<hard>]: {value:?}"
+            "cradle init: {SETNS_ENV} is not <socket>:<pidfd>:<pid>[:{CLONED}|:{ENTERED}:<0|1>][:<soft>:<hard>:<stack>]: {value:?}"
         );
         std::process::exit(EXIT_NO_LINK);
     };
@@ -106,15 +106,15 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
     }
     let no_config = Config::new(Vec::<String>::new());
     hook(ChildStep::Setns, &no_config);
-    if let Some(ClonedProcess { core, entered }) = cloned {
+    if let Some(ClonedProcess { limits, entered }) = cloned {
         // Born in the container's pid namespace and cgroups: it joins the
         // rest, and is the process. (A dynamically linked init binary could
         // not join them before its `exec`: it needs the host's files to
         // start; see `setns::before_exec`.)
         let target = Target { pid, pidfd };
         let joined = match entered {
-            None => join(target, Some(core)),
-            Some(Entered { user_left }) => join_user(target, core, user_left),
+            None => join(target, Some(limits)),
+            Some(Entered { user_left }) => join_user(target, limits, user_left),
         };
         if let Err(error) = joined {
             link.report(&error);
@@ -181,9 +181,8 @@ struct Variable {
 /// A process cloned into the container's pid namespace.
 #[derive(Debug, PartialEq, Eq)]
 struct ClonedProcess {
-    /// The launcher's core file size limit, to restore once it is not
-    /// dumpable.
-    core: CoreLimit,
+    /// The launcher's limits, to restore once it is not dumpable.
+    limits: LaunchersLimits,
     /// What it joined before its `exec`; `None`: nothing.
     entered: Option<Entered>,
 }
@@ -219,7 +218,7 @@ fn parse(value: &OsStr) -> Option<Variable> {
     };
     let cloned = match entered {
         Some(entered) => Some(ClonedProcess {
-            core: CoreLimit::parse(parts.next()?, parts.next()?)?,
+            limits: LaunchersLimits::parse(&mut parts)?,
             entered,
         }),
         None => None,
@@ -247,18 +246,18 @@ fn name_itself() -> Result<(), ChildError> {
 }
 
 /// Joins every namespace of the target's that differs from the helper's,
-/// and its root; a cloned process first restores the launcher's core file
-/// size limit (`core`), which it was born without.
-fn join(target: Target, core: Option<CoreLimit>) -> Result<(), ChildError> {
+/// and its root; a cloned process first restores the launcher's limits
+/// (`limits`), which it was born without.
+fn join(target: Target, limits: Option<LaunchersLimits>) -> Result<(), ChildError> {
     let step = ChildStep::Setns;
     // Until the command's exec nothing in the container may ptrace this
     // process or open its /proc files: it still holds the host's
     // descriptors (and the exec makes it dumpable again). A cloned
-    // process's restore makes it so first, and restores the limit before
-    // it joins a user namespace, where raising it would take more than
+    // process's restore makes it so first, and restores the limits before
+    // it joins a user namespace, where raising them would take more than
     // this process has.
-    match core {
-        Some(core) => core.restore(step)?,
+    match limits {
+        Some(limits) => limits.restore(step)?,
         None => prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?,
     }
     let kinds = namespaces_to_join(target.pid)?;
@@ -297,13 +296,13 @@ fn join(target: Target, core: Option<CoreLimit>) -> Result<(), ChildError> {
 }
 
 /// For a process that joined the rest before its `exec`: restores the
-/// launcher's core file size limit once it is not dumpable, then joins the
+/// launcher's limits once it is not dumpable, then joins the
 /// container's user namespace if it has one (`user_left`). Through the
 /// pidfd: `/proc` is the container's now, where the target's pid is
 /// another.
-fn join_user(target: Target, core: CoreLimit, user_left: bool) -> Result<(), ChildError> {
+fn join_user(target: Target, limits: LaunchersLimits, user_left: bool) -> Result<(), ChildError> {
     let step = ChildStep::Setns;
-    core.restore(step)?;
+    limits.restore(step)?;
     if !user_left {
         return Ok(());
     }
@@ -401,21 +400,24 @@ mod tests {
             target_fd: 4,
             pid,
             cloned: Some(ClonedProcess {
-                core: CoreLimit(0, u64::MAX),
+                limits: LaunchersLimits {
+                    core: (0, u64::MAX),
+                    stack: 8 << 20,
+                },
                 entered,
             }),
         };
         assert_eq!(parse(OsStr::new("3:4:77")), Some(helper));
         assert_eq!(
-            parse(OsStr::new("3:4:77:cloned:0:18446744073709551615")),
+            parse(OsStr::new("3:4:77:cloned:0:18446744073709551615:8388608")),
             Some(cloned(None))
         );
         assert_eq!(
-            parse(OsStr::new("3:4:77:entered:0:0:18446744073709551615")),
+            parse(OsStr::new("3:4:77:entered:0:0:18446744073709551615:8388608")),
             Some(cloned(Some(Entered { user_left: false })))
         );
         assert_eq!(
-            parse(OsStr::new("3:4:77:entered:1:0:18446744073709551615")),
+            parse(OsStr::new("3:4:77:entered:1:0:18446744073709551615:8388608")),
             Some(cloned(Some(Entered { user_left: true })))
         );
         for bad in [
@@ -431,10 +433,13 @@ mod tests {
             "3:4:77:cloned",
             "3:4:77:cloned:0",
             "3:4:77:cloned:0:x",
-            "3:4:77:cloned:0:1:2",
+            "3:4:77:cloned:0:1",
+            "3:4:77:cloned:0:1:x",
+            "3:4:77:cloned:0:1:2:3",
             "3:4:77:entered:0:1",
             "3:4:77:entered:2:0:1",
-            "3:4:77:entered:0:1:2:3",
+            "3:4:77:entered:0:1:2",
+            "3:4:77:entered:0:1:2:3:4",
             "3:4:77:entered",
             "3:4:77:",
         ] {

@@ -13,6 +13,7 @@ mod fork_in_v1;
 mod in_container;
 mod pid_namespace;
 mod pre_exec;
+mod real_gid;
 mod report;
 mod sealed;
 
@@ -30,6 +31,7 @@ use self::in_container::WayBack;
 pub(crate) use self::pid_namespace::can_clone_into;
 use self::pid_namespace::ChildrenInJoined;
 use self::pre_exec::PreExec;
+use self::real_gid::RealGidApart;
 pub(crate) use self::report::Report;
 use self::report::Reports;
 use crate::cgroup::PidsFork;
@@ -40,16 +42,17 @@ use crate::sys::{self, Cloned};
 
 /// The environment variable that makes [`init`](crate::init) take the init
 /// role; its value is the launch socket's descriptor, with
-/// `:<soft>:<hard>` after it for an init cloned into a pid namespace
-/// joined by path (the launcher's core file size limit, which it
-/// restores).
+/// `:<soft>:<hard>:<stack>` after it for an init cloned into a pid
+/// namespace joined by path (the launcher's core file size limit and its
+/// stack's soft limit, which it restores).
 pub(crate) const INIT_ENV: &str = "_CRADLE_INIT";
 
 /// The environment variable that makes [`init`](crate::init) take a setns
 /// role: `<socket fd>:<target pidfd fd>:<target pid>` for the helper, with
-/// `:`[`CLONED`]`:<soft>:<hard>` after it for a process cloned into the
-/// container's pid namespace (the launcher's core file size limit, which
-/// it restores); the target is the init of the container to join.
+/// `:`[`CLONED`]`:<soft>:<hard>:<stack>` after it for a process cloned
+/// into the container's pid namespace (the launcher's core file size limit
+/// and its stack's soft limit, which it restores); the target is the init
+/// of the container to join.
 pub(crate) const SETNS_ENV: &str = "_CRADLE_SETNS";
 
 /// The fourth field of [`SETNS_ENV`] for a setns process cloned into the
@@ -318,13 +321,16 @@ pub(crate) fn clone_init(
     // Born into a pid namespace that has processes already (a running
     // container's, or one joined by path; never a setns helper's): see
     // `PreExec::run`. Its variable carries the launcher's core file size
-    // limit, which it restores once it is not dumpable.
+    // limit, which it restores once it is not dumpable, and its stack's
+    // soft limit, which its secure `exec` may have lowered (`real_gid`).
     let launchers_core = spec.pid_namespace.map(|_| launchers_core_limit()).transpose()?;
-    let with_core;
+    let with_limits;
     let env = match launchers_core {
         Some((soft, hard)) => {
-            with_core = with_fields(env, &format!(":{soft}:{hard}"))?;
-            with_core.as_c_str()
+            let (stack, _) =
+                getrlimit(Resource::RLIMIT_STACK).map_err(Error::syscall("getrlimit(RLIMIT_STACK)"))?;
+            with_limits = with_fields(env, &format!(":{soft}:{hard}:{stack}"))?;
+            with_limits.as_c_str()
         }
         None => env,
     };
@@ -420,6 +426,12 @@ pub(crate) fn clone_init(
         }
         _ => None,
     };
+    // Born among a pid namespace's processes: with a real gid apart from
+    // its effective one, which none of theirs can match (see `real_gid`).
+    let apart = match launchers_core {
+        Some(_) => RealGidApart::take()?,
+        None => None,
+    };
     // SAFETY: the child runs `PreExec::run` only, which makes
     // async-signal-safe calls and execs or exits; no flag shares memory or
     // threads with the parent; `spec.cgroup` is a valid fd when set.
@@ -428,10 +440,14 @@ pub(crate) fn clone_init(
         Ok(Cloned::Parent { pid, pidfd }) => (pid, pidfd),
         Err(errno) => return Err(Error::syscall("clone3")(errno)),
     };
+    // The thread back to its own gid, namespaces and cgroup before anything
+    // else runs on it. One that cannot get back would give the gid to every
+    // later child, or count against the container's pids limit and charge
+    // it every fork: the launch fails, its child with it.
+    let back = apart.map_or(Ok(()), RealGidApart::leave);
     drop(inside);
-    // A thread that cannot get back would count against the container's
-    // limit, and charge it every fork: the launch fails, its child with it.
-    if let Some(Err(error)) = in_cgroup.map(ThreadInCgroup::leave) {
+    let back = back.and(in_cgroup.map_or(Ok(()), ThreadInCgroup::leave));
+    if let Err(error) = back {
         let (_, pidfd) = cloned;
         let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(crate::Signal::SIGKILL));
         let _ = crate::wait::reap_within(pidfd.as_fd(), crate::launch::REAP_BOUND);

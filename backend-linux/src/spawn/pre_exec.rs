@@ -90,15 +90,17 @@ impl PreExec<'_> {
         // setns process, an init joining one by path) is seen by them, in
         // the host's root and working directory until it has joined (a
         // setns process that enters before its `exec`: until `enter`,
-        // below), and they (the same uid) may signal it and change its
-        // limits meanwhile. It was born with every signal blocked (its
-        // launching thread's mask, kept across `exec` until the
-        // command's); a fault could still dump its core: no core file
-        // until its role has made it not dumpable and restored the
-        // launcher's limit (`init::setns`, `init::run`). The
-        // hard limit is 0 too where that can be undone (see
-        // `spawn::core_limit_until_set_up`); elsewhere a process of the
-        // container could raise the soft one to it.
+        // below), and they (the same uid) may signal it meanwhile. It was
+        // born with every signal blocked (its launching thread's mask,
+        // kept across `exec` until the command's), and with a real gid
+        // apart where its launcher could give it one, so that they may
+        // not change its limits (`spawn::real_gid`); a fault could still
+        // dump its core: no core file until its role has made it not
+        // dumpable and restored the launcher's limit (`init::setns`,
+        // `init::run`). The hard limit is 0 too where that can be undone
+        // (see `spawn::core_limit_until_set_up`); elsewhere, without the
+        // gid apart, a process of the container could raise the soft one
+        // to it.
         if let Some(limit) = &self.core_limit {
             if let Err(errno) = sys::set_core_limit(limit) {
                 self.fail(&self.program.reports.deny_core_files, errno);

@@ -1,6 +1,6 @@
 //! What a launcher's clone child is born with, seen from outside: its
 //! blocked signals (read by a launch's step hook once it exists), its
-//! core file size limit, and where it is.
+//! core file size limit, its gids and dumpability, and where it is.
 
 use std::sync::Mutex;
 
@@ -74,20 +74,70 @@ pub fn every_signal_blocked() -> String {
 
 /// `Max core file size` of a `/proc/<pid>/limits` text: soft and hard.
 pub fn core_limit(limits: &str) -> Vec<String> {
+    limit(limits, "Max core file size")
+}
+
+/// `Max stack size` of a `/proc/<pid>/limits` text: soft and hard.
+pub fn stack_limit(limits: &str) -> Vec<String> {
+    limit(limits, "Max stack size")
+}
+
+/// The soft and hard values of the line of `limits` that starts with
+/// `name`.
+fn limit(limits: &str, name: &str) -> Vec<String> {
     let line = limits
         .lines()
-        .find(|line| line.starts_with("Max core file size"))
-        .unwrap_or_else(|| panic!("no core limit in {limits}"));
+        .find(|line| line.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name:?} in {limits}"));
     line.split_whitespace()
-        .skip(4)
+        .skip(name.split_whitespace().count())
         .take(2)
         .map(str::to_owned)
         .collect()
 }
 
+/// The real, effective, saved and filesystem gids of a text that holds a
+/// `/proc/<pid>/status` line `Gid:`.
+pub fn gids(status: &str) -> Vec<String> {
+    let line = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Gid:"))
+        .unwrap_or_else(|| panic!("no Gid line in {status}"));
+    line.split_whitespace().map(str::to_owned).collect()
+}
+
+/// What `cradle-test-limits` printed of its dumpability: `dumpable: 0|1`.
+pub fn dumpable(printed: &str) -> bool {
+    let value = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("dumpable: "))
+        .unwrap_or_else(|| panic!("no dumpable line in {printed}"));
+    value == "1"
+}
+
+/// What `cradle-test-limits`, run as the init binary of a child born among
+/// a pid namespace's processes, shows it was born with: the core limit of
+/// [`core_limit_until_set_up`], a real gid apart from its effective one,
+/// and, after its `exec` with those, not dumpable.
+pub fn assert_born_apart(printed: &str) {
+    assert_eq!(core_limit(printed), core_limit_until_set_up(), "{printed}");
+    let gids = gids(printed);
+    assert_ne!(gids[0], gids[1], "a real gid apart: {printed}");
+    assert!(!dumpable(printed), "not dumpable from its exec: {printed}");
+}
+
 /// This process's own core limit.
 pub fn own_core_limit() -> Vec<String> {
-    core_limit(&std::fs::read_to_string("/proc/self/limits").expect("limits"))
+    core_limit(&own_limits())
+}
+
+/// This process's own stack limit.
+pub fn own_stack_limit() -> Vec<String> {
+    stack_limit(&own_limits())
+}
+
+fn own_limits() -> String {
+    std::fs::read_to_string("/proc/self/limits").expect("limits")
 }
 
 /// What a child born among a pid namespace's processes has until its role
@@ -104,24 +154,44 @@ pub fn core_limit_until_set_up() -> Vec<String> {
     vec!["0".to_owned(), hard]
 }
 
-/// This process's core file size limit with a soft limit of 4096 (under
-/// its hard one), so that a child's 0 shows; set back when dropped.
+/// One of this process's limits with another soft value (under its hard
+/// one); set back when dropped.
 #[derive(Debug)]
-pub struct SoftCoreLimit((u64, u64));
+pub struct SoftLimit {
+    resource: nix::sys::resource::Resource,
+    before: (u64, u64),
+}
 
-impl SoftCoreLimit {
-    pub fn set() -> SoftCoreLimit {
-        use nix::sys::resource::{getrlimit, setrlimit, Resource};
-        let before = getrlimit(Resource::RLIMIT_CORE).expect("getrlimit");
-        setrlimit(Resource::RLIMIT_CORE, 4096.min(before.1), before.1).expect("setrlimit");
+impl SoftLimit {
+    /// A core file size of 4096, so that a child's 0 shows.
+    pub fn core() -> SoftLimit {
+        let limit = SoftLimit::set(nix::sys::resource::Resource::RLIMIT_CORE, 4096);
         assert_ne!(own_core_limit()[0], "0", "a soft limit that shows");
-        SoftCoreLimit(before)
+        limit
+    }
+
+    /// A stack of 16 MiB: above the 8 MiB that a secure `exec` caps it at.
+    pub fn stack() -> SoftLimit {
+        let limit = SoftLimit::set(nix::sys::resource::Resource::RLIMIT_STACK, 16 << 20);
+        assert_eq!(
+            own_stack_limit()[0],
+            (16u64 << 20).to_string(),
+            "a stack above 8 MiB"
+        );
+        limit
+    }
+
+    fn set(resource: nix::sys::resource::Resource, soft: u64) -> SoftLimit {
+        use nix::sys::resource::{getrlimit, setrlimit};
+        let before = getrlimit(resource).expect("getrlimit");
+        setrlimit(resource, soft.min(before.1), before.1).expect("setrlimit");
+        SoftLimit { resource, before }
     }
 }
 
-impl Drop for SoftCoreLimit {
+impl Drop for SoftLimit {
     fn drop(&mut self) {
-        let (soft, hard) = self.0;
-        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, soft, hard);
+        let (soft, hard) = self.before;
+        let _ = nix::sys::resource::setrlimit(self.resource, soft, hard);
     }
 }
