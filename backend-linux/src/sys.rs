@@ -186,6 +186,14 @@ pub(crate) fn set_thread_real_gid(gid: libc::gid_t) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// Whether descriptor `fd` of this process is open (`F_GETFD` finds it).
+pub(crate) fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on a raw number only reads the descriptor's flags
+    // (EBADF if nothing is open there); no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    flags >= 0 || Errno::last() != Errno::EBADF
+}
+
 /// Marks every fd from `first` up close-on-exec (Linux 5.11).
 pub(crate) fn close_range_cloexec(first: RawFd) -> Result<(), Errno> {
     let first = libc::c_uint::try_from(first).map_err(|_| Errno::EBADF)?;

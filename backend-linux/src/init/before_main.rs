@@ -21,7 +21,6 @@
 use std::os::fd::{IntoRawFd as _, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::stat::Mode;
@@ -108,10 +107,7 @@ fn as_rust_main_would() {
 /// Opens `/dev/null` at `fd` if `fd` is closed. Called for 0, 1, 2 in
 /// order, so the lowest free descriptor, which `open` takes, is `fd`.
 fn open_if_closed(fd: RawFd) {
-    // SAFETY: F_GETFD on a raw number only reads the descriptor's flags
-    // (EBADF if nothing is open there).
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    if flags >= 0 || Errno::last() != Errno::EBADF {
+    if crate::sys::fd_is_open(fd) {
         return;
     }
     if let Ok(null) = open("/dev/null", OFlag::O_RDWR, Mode::empty()) {

@@ -165,15 +165,26 @@ impl LaunchersLimits {
     }
 
     /// Makes this process not dumpable (no core file is written of it,
-    /// whatever the limit), arms its parent-death signal again (a secure
-    /// `exec` clears it), then restores the limits for its command. The
-    /// launcher zeroed the hard core limit only where this can raise it
-    /// back.
-    fn restore(self, step: ChildStep) -> Result<(), ChildError> {
+    /// whatever the limit), takes its effective gid as its real one again
+    /// (`spawn::real_gid`: no longer needed, and nothing it starts, a hook
+    /// say, is to inherit the gid apart), arms its parent-death signal
+    /// again (a secure `exec` clears it), then restores the limits for its
+    /// command. The launcher zeroed the hard core limit only where this
+    /// can raise it back. `launcher` is this end of the launch socket: a
+    /// launcher that died before the signal was armed has closed its own.
+    fn restore(self, step: ChildStep, launcher: BorrowedFd<'_>) -> Result<(), ChildError> {
         use nix::sys::resource::{getrlimit, setrlimit, Resource};
         nix::sys::prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
+        let gid = unistd::getegid();
+        unistd::setresgid(gid, gid, gid).map_err(failed(step, format!("setresgid({gid}, {gid}, {gid})")))?;
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .map_err(failed(step, "prctl(PR_SET_PDEATHSIG)"))?;
+        if launcher_gone(launcher).map_err(failed(step, "poll of the launch socket"))? {
+            return Err(refused(
+                step,
+                "the launcher is gone: its end of the launch socket is closed",
+            ));
+        }
         let (stack, stack_hard) =
             getrlimit(Resource::RLIMIT_STACK).map_err(failed(step, "getrlimit(RLIMIT_STACK)"))?;
         if stack != self.stack {
@@ -184,6 +195,23 @@ impl LaunchersLimits {
         setrlimit(Resource::RLIMIT_CORE, soft, hard)
             .map_err(failed(step, "setrlimit(RLIMIT_CORE) back to the launcher's"))
     }
+}
+
+/// Whether the launcher has closed its end of the launch socket (`socket`
+/// is this end): a hang-up, which its half-close after the config is not.
+fn launcher_gone(socket: BorrowedFd<'_>) -> Result<bool, Errno> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(socket, PollFlags::empty())];
+    loop {
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(fds[0]
+        .revents()
+        .is_some_and(|events| events.contains(PollFlags::POLLHUP)))
 }
 
 /// What [`INIT_ENV`] says: the launch socket, and for an init born into a
@@ -207,11 +235,12 @@ fn run(
     hook: impl FnMut(ChildStep, &Config),
     refusal: Option<ChildError>,
 ) -> ! {
-    // First: it may be among other processes of its pid namespace.
-    let refusal = refusal.or_else(|| limits.and_then(|limits| limits.restore(ChildStep::Config).err()));
     // SAFETY: the parent put the launch socket at `fd` for this process
     // (that is what the variable says); nothing else here owns it.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // First: it may be among other processes of its pid namespace.
+    let restored = limits.map(|limits| limits.restore(ChildStep::Config, socket.as_fd()));
+    let refusal = refusal.or_else(|| restored.and_then(Result::err));
     // Close-on-exec, so the parent sees the end of stream when `exec`
     // succeeds.
     if fcntl(&socket, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
@@ -582,6 +611,24 @@ fn await_resume(listener: &OwnedFd) -> Result<OwnedFd, ChildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_launcher_is_gone_when_its_end_is_closed_not_half_closed() {
+        use nix::sys::socket::{shutdown, socketpair, AddressFamily, Shutdown, SockFlag, SockType};
+        let (child, launcher) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .expect("socketpair");
+        assert_eq!(launcher_gone(child.as_fd()), Ok(false));
+        // The launcher's half-close after the config.
+        shutdown(launcher.as_raw_fd(), Shutdown::Write).expect("shutdown");
+        assert_eq!(launcher_gone(child.as_fd()), Ok(false));
+        drop(launcher);
+        assert_eq!(launcher_gone(child.as_fd()), Ok(true));
+    }
 
     #[test]
     fn the_init_variable_is_a_socket_and_maybe_the_launchers_limits() {

@@ -111,11 +111,16 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
         // rest, and is the process. (A dynamically linked init binary could
         // not join them before its `exec`: it needs the host's files to
         // start; see `setns::before_exec`.)
+        // First its limits, the launcher's again once it is not dumpable,
+        // before it joins a user namespace, where raising them would take
+        // more than this process has.
         let target = Target { pid, pidfd };
-        let joined = match entered {
-            None => join(target, Some(limits)),
-            Some(Entered { user_left }) => join_user(target, limits, user_left),
-        };
+        let joined = limits
+            .restore(ChildStep::Setns, link.socket.as_fd())
+            .and_then(|()| match entered {
+                None => join(target),
+                Some(Entered { user_left }) => join_user(target, user_left),
+            });
         if let Err(error) = joined {
             link.report(&error);
             std::process::exit(EXIT_SETUP_FAILED);
@@ -134,7 +139,7 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
         link.report(&error);
         std::process::exit(EXIT_SETUP_FAILED);
     }
-    if let Err(error) = join(Target { pid, pidfd }, None) {
+    if let Err(error) = join(Target { pid, pidfd }) {
         link.report(&error);
         std::process::exit(EXIT_SETUP_FAILED);
     }
@@ -246,20 +251,14 @@ fn name_itself() -> Result<(), ChildError> {
 }
 
 /// Joins every namespace of the target's that differs from the helper's,
-/// and its root; a cloned process first restores the launcher's limits
-/// (`limits`), which it was born without.
-fn join(target: Target, limits: Option<LaunchersLimits>) -> Result<(), ChildError> {
+/// and its root.
+fn join(target: Target) -> Result<(), ChildError> {
     let step = ChildStep::Setns;
     // Until the command's exec nothing in the container may ptrace this
     // process or open its /proc files: it still holds the host's
-    // descriptors (and the exec makes it dumpable again). A cloned
-    // process's restore makes it so first, and restores the limits before
-    // it joins a user namespace, where raising them would take more than
-    // this process has.
-    match limits {
-        Some(limits) => limits.restore(step)?,
-        None => prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?,
-    }
+    // descriptors (and the exec makes it dumpable again). (A cloned
+    // process's restore made it so already.)
+    prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
     let kinds = namespaces_to_join(target.pid)?;
     let root_path = format!("/proc/{}/root", target.pid);
     let root = File::open(&root_path).map_err(|error| match error.raw_os_error() {
@@ -295,14 +294,12 @@ fn join(target: Target, limits: Option<LaunchersLimits>) -> Result<(), ChildErro
     unistd::chroot(".").map_err(failed(step, format!("chroot {root_path}")))
 }
 
-/// For a process that joined the rest before its `exec`: restores the
-/// launcher's limits once it is not dumpable, then joins the
+/// For a process that joined the rest before its `exec`: joins the
 /// container's user namespace if it has one (`user_left`). Through the
 /// pidfd: `/proc` is the container's now, where the target's pid is
 /// another.
-fn join_user(target: Target, limits: LaunchersLimits, user_left: bool) -> Result<(), ChildError> {
+fn join_user(target: Target, user_left: bool) -> Result<(), ChildError> {
     let step = ChildStep::Setns;
-    limits.restore(step)?;
     if !user_left {
         return Ok(());
     }

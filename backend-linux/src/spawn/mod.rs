@@ -428,9 +428,15 @@ pub(crate) fn clone_init(
     };
     // Born among a pid namespace's processes: with a real gid apart from
     // its effective one, which none of theirs can match (see `real_gid`).
+    // Not with a user namespace of its own (it becomes root there before
+    // its `exec`, and the root of the pid namespace it joins owns that
+    // namespace anyway), nor with a standard descriptor closed: a secure
+    // `exec`'s C library opens the root's `/dev/null` (glibc's, `/dev/full`
+    // for stdin) in its place, and ends the process where that is not the
+    // device.
     let apart = match launchers_core {
-        Some(_) => RealGidApart::take()?,
-        None => None,
+        Some(_) if !pre_exec.become_root && standard_fds_open(fds) => RealGidApart::take()?,
+        _ => None,
     };
     // SAFETY: the child runs `PreExec::run` only, which makes
     // async-signal-safe calls and execs or exits; no flag shares memory or
@@ -454,6 +460,14 @@ pub(crate) fn clone_init(
         return Err(error);
     }
     Ok(cloned)
+}
+
+/// Whether the child's descriptors 0, 1 and 2 are open: those `fds` gives
+/// it, or else the launcher's own.
+fn standard_fds_open(fds: &ChildFds) -> bool {
+    (0..)
+        .zip(&fds.stdio)
+        .all(|(fd, given)| given.is_some() || sys::fd_is_open(fd))
 }
 
 /// The calling process's core file size limit: soft, hard.

@@ -1,6 +1,8 @@
 //! A child born among a pid namespace's processes (a setns process, an
 //! init that joins a pid namespace by path) is born with a real gid apart
-//! from its effective one, until its user step sets all three.
+//! from its effective one, until its role, first thing after its `exec`,
+//! has made it not dumpable and takes its effective gid as its real one
+//! again (`init::LaunchersLimits`).
 //!
 //! The processes already there may have its uid and gid (root in a
 //! container without a user namespace), and the kernel lets a process of
@@ -64,17 +66,21 @@ impl RealGidApart {
         let ids = [own.real, own.effective, own.saved].map(|gid| gid.as_raw());
         // None of its own, so that the thread needed `CAP_SETGID` to take
         // it, and has it still to set its own back.
-        let Some(&apart) = APART.iter().find(|gid| !ids.contains(gid)) else {
-            return Ok(None);
-        };
-        match sys::set_thread_real_gid(apart) {
-            Ok(()) => Ok(Some(RealGidApart {
-                own: Some(ids[0]),
-                _this_thread: PhantomData,
-            })),
-            Err(Errno::EPERM | Errno::EINVAL) => Ok(None),
-            Err(errno) => Err(Error::syscall("setresgid of a real gid apart")(errno)),
+        for apart in APART.into_iter().filter(|gid| !ids.contains(gid)) {
+            match sys::set_thread_real_gid(apart) {
+                Ok(()) => {
+                    return Ok(Some(RealGidApart {
+                        own: Some(ids[0]),
+                        _this_thread: PhantomData,
+                    }))
+                }
+                Err(Errno::EPERM) => return Ok(None),
+                // Not mapped in this user namespace.
+                Err(Errno::EINVAL) => {}
+                Err(errno) => return Err(Error::syscall("setresgid of a real gid apart")(errno)),
+            }
         }
+        Ok(None)
     }
 
     /// Sets the thread's own real gid back; an error if it could not.
