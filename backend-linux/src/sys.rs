@@ -265,14 +265,36 @@ pub(crate) fn set_signal_mask(mask: u64) -> Result<u64, Errno> {
 /// Waits, with no deadline, for a signal of `set` (which the caller has
 /// blocked), takes it off the pending ones and returns its number.
 pub(crate) fn wait_signal(set: u64) -> Result<libc::c_int, Errno> {
-    // SAFETY: `set` is a `u64` of the size passed, which the kernel only
-    // reads; the info and the timeout are not given (null).
+    timed_wait_signal(set, None)
+}
+
+/// Takes a pending signal of `set` (which the caller has blocked) off the
+/// pending ones, without waiting; its number, or `None` if none is.
+pub(crate) fn take_pending_signal(set: u64) -> Result<Option<libc::c_int>, Errno> {
+    let now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    match timed_wait_signal(set, Some(&now)) {
+        Ok(signal) => Ok(Some(signal)),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(errno) => Err(errno),
+    }
+}
+
+/// `rt_sigtimedwait` of `set`, for at most `timeout` (`None`: no
+/// deadline; the call fails with `EAGAIN` when it passes).
+fn timed_wait_signal(set: u64, timeout: Option<&libc::timespec>) -> Result<libc::c_int, Errno> {
+    let timeout = timeout.map_or(std::ptr::null(), |timeout| timeout as *const libc::timespec);
+    // SAFETY: `set` is a `u64` of the size passed and `timeout` null or a
+    // `timespec`, both outliving the call, which the kernel only reads;
+    // the info is not asked for (null).
     let ret = unsafe {
         libc::syscall(
             libc::SYS_rt_sigtimedwait,
             &set as *const u64,
             std::ptr::null_mut::<libc::siginfo_t>(),
-            std::ptr::null::<libc::timespec>(),
+            timeout,
             KERNEL_SIGSET_SIZE,
         )
     };

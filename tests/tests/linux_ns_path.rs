@@ -7,7 +7,9 @@
 use std::fs;
 use std::process::Command;
 
-use cradle_core::{ChildStep, Config, ExitStatus, LaunchError, Namespace, NamespaceKind, Plan, Step};
+use cradle_core::{
+    ChildStep, Config, ExitStatus, Hook, HookStage, LaunchError, Namespace, NamespaceKind, Plan, Step,
+};
 use cradle_linux::{Error, Options, Process};
 use cradle_tests::linux::{
     self, birth, require_root, run, start_captured, unique, BusyboxRootfs, Leftovers, Unshared,
@@ -130,6 +132,63 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
     );
     let mask = birth::child_mask(process.pid().as_raw());
     assert_eq!(mask, birth::every_signal_blocked(), "blocked from its birth");
+}
+
+/// The hooks of an init among others, which is born with every signal
+/// blocked and a real gid apart: a `createContainer` hook gets none
+/// blocked, and the init's gid as all of its own; and hooks that end
+/// without reading the state document (larger than a pipe holds) fail
+/// nothing: the `SIGPIPE` of the init's write is blocked for it and taken
+/// off the pending ones, not left for the command's preparation (which
+/// unblocks every signal with its default) to deliver, nor delivered at
+/// once to a `startContainer` hook's init, past that preparation.
+#[test]
+fn an_init_among_others_runs_its_hooks_with_no_signal_blocked() {
+    if !require_root("an_init_among_others_runs_its_hooks_with_no_signal_blocked") {
+        return;
+    }
+    let _serial = linux::serial();
+    let target = Unshared::new(&["--pid"], "true");
+    // createContainer hooks run between an OCI bundle's mount table (no
+    // mounts of cradle's own) and the pivot into its rootfs.
+    let rootfs = BusyboxRootfs::new();
+    let mut config = sh("true");
+    config.rootfs = Some(rootfs.path().to_owned());
+    config.default_mounts = false;
+    config.namespaces = vec![
+        Namespace::new(NamespaceKind::Mount),
+        Namespace::join(NamespaceKind::Pid, target.path(NamespaceKind::Pid)),
+    ];
+    let hook = |stage, args: &[&str]| Hook {
+        stage,
+        path: args[0].into(),
+        args: args.iter().map(|&arg| arg.to_owned()).collect(),
+        env: Vec::new(),
+        timeout: Some(10),
+    };
+    let not_reading = ["/bin/sh", "-c", "exec 0<&-; exec sleep 0.1"];
+    config.hooks = vec![
+        hook(
+            HookStage::CreateContainer,
+            &["/bin/grep", "-E", "^(Gid|SigBlk):", "/proc/self/status"],
+        ),
+        hook(HookStage::CreateContainer, &not_reading),
+        // After the command's preparation, every signal at its default.
+        hook(HookStage::StartContainer, &not_reading),
+    ];
+    config.hook_state =
+        Some(serde_json::json!({ "annotations": { "big": "x".repeat(256 << 10) } }).to_string());
+    let (mut stdout, write) = linux::pipe();
+    let options = Options::new().init_binary(INIT).stdout(write);
+    let mut process = Process::start(Plan::init(config), options).expect("launch");
+    assert_eq!(
+        process.wait_timeout(linux::DEADLINE).expect("wait"),
+        Some(ExitStatus::Exited(0))
+    );
+    assert_eq!(
+        linux::read_to_end(&mut stdout, linux::DEADLINE),
+        "Gid:\t0\t0\t0\t0\nSigBlk:\t0000000000000000\n"
+    );
 }
 
 #[test]

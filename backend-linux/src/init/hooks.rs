@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cradle_core::{ChildError, ChildStep, Config, HookStage};
 
 use super::refused;
+use crate::sys;
 
 /// This process's pid as the runtime's pid namespace numbers it: read
 /// from the launcher's `/proc` before the init joins a mount namespace or
@@ -57,13 +58,20 @@ pub(super) fn run(config: &Config, stage: HookStage, step: ChildStep) -> Result<
         command
             .env_clear()
             .envs(hook.env.iter().filter_map(|entry| entry.split_once('=')));
+        // An init born among a pid namespace's processes has every signal
+        // blocked until its command's `exec`: a hook gets none blocked.
+        // SAFETY: the closure runs in the forked child before its `exec`,
+        // and makes one system call, async-signal-safe, touching no memory
+        // but its own stack.
+        unsafe {
+            command.pre_exec(|| sys::set_signal_mask(0).map(drop).map_err(std::io::Error::from));
+        }
         let mut child = command
             .stdin(Stdio::piped())
             .spawn()
             .map_err(|error| io_refused(step, &what, &error))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A hook that does not read its stdin is not wrong: EPIPE is.
-            let _ = stdin.write_all(state.as_bytes());
+        if let Some(stdin) = child.stdin.take() {
+            hand_state(stdin, &state);
         }
         let bound = hook.timeout.map(|secs| Duration::from_secs(secs.into()));
         let status = wait(&mut child, bound).map_err(|error| io_refused(step, &what, &error))?;
@@ -82,6 +90,22 @@ pub(super) fn run(config: &Config, stage: HookStage, step: ChildStep) -> Result<
         }
     }
     Ok(())
+}
+
+/// Writes the state document to a hook's stdin. A hook that does not read
+/// it is not wrong, nor is the `EPIPE` of the write: its `SIGPIPE` is
+/// blocked for the write and taken off the pending ones after, so that it
+/// neither kills this process (after the command's preparation, every
+/// signal has its default action) nor stays pending (before it, every
+/// signal may be blocked) for that preparation to deliver.
+fn hand_state(mut stdin: std::process::ChildStdin, state: &str) {
+    let blocked = sys::set_signal_mask(sys::ALL_SIGNALS);
+    if stdin.write_all(state.as_bytes()).is_err() {
+        let _ = sys::take_pending_signal(1 << (libc::SIGPIPE - 1));
+    }
+    if let Ok(mask) = blocked {
+        let _ = sys::set_signal_mask(mask);
+    }
 }
 
 /// The config's state document with this process's pid and `status`.
