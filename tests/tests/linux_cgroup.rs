@@ -2361,7 +2361,15 @@ fn a_kill_passes_over_the_process_that_kills() {
         status.is_some()
     });
     assert_eq!(status.and_then(|status| status.signal()), Some(libc::SIGKILL));
-    std::fs::write(own.join("tasks"), &main_thread).expect("move the main thread back");
+    // Back with every thread: one the test harness's main thread started
+    // meanwhile (another test's) was born in the cgroup too.
+    for task in std::fs::read_dir("/proc/self/task").expect("this process's threads") {
+        let tid = task.expect("a thread").file_name();
+        match std::fs::write(own.join("tasks"), tid.as_encoded_bytes()) {
+            Err(error) if error.raw_os_error() == Some(libc::ESRCH) => {} // ended meanwhile
+            result => result.expect("move a thread back"),
+        }
+    }
     cgroup.destroy().expect("destroy");
     assert_removed(&cgroup);
     turn.finish();
