@@ -24,12 +24,14 @@ use cradle_tests::linux::{
     self, birth, new_namespaces, require_root, serial, unique, BusyboxRootfs, Leftovers, DEADLINE,
 };
 use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 const INIT: &str = env!("CARGO_BIN_EXE_cradle-test-init");
 /// The same, linked as a static PIE where the toolchain can (build.rs).
 const INIT_STATIC: &str = env!("CARGO_BIN_EXE_cradle-test-init-static");
 const LIMITS: &str = env!("CARGO_BIN_EXE_cradle-test-limits");
 const EXEC_BIRTH: &str = env!("CARGO_BIN_EXE_cradle-test-exec-birth");
+const ORPHANED_EXEC: &str = env!("CARGO_BIN_EXE_cradle-test-orphaned-exec");
 
 /// The namespace types the test container has of its own: all but user
 /// (which needs id maps, and is the host's here), time where the kernel has
@@ -454,6 +456,97 @@ fn the_container_cannot_change_a_cloned_processs_limits() {
         );
 
         held.kill(&leftovers);
+    }
+}
+
+/// A launcher killed before its cloned process has armed its parent-death
+/// signal again (its secure `exec`, with the gid apart, clears it) does
+/// not leave that process to set itself up and run its command, whose
+/// config is in the socket already: the process, first thing in its
+/// role, finds the launcher's end of the launch socket closed, and exits 1
+/// (later, its `ready` would find it so, and its `SIGPIPE` kill it; once
+/// the signal is armed, the launcher's death kills it).
+#[test]
+fn a_cloned_process_whose_launcher_died_does_not_run_its_command() {
+    if !require_root("a_cloned_process_whose_launcher_died_does_not_run_its_command") {
+        return;
+    }
+    let _serial = serial();
+    // The launcher's orphans come to this process, which sees how they end.
+    let _subreaper = Subreaper::set();
+    let rootfs = BusyboxRootfs::new();
+    let links = tempfile::tempdir().expect("a directory for the pausing init");
+    let paused = links.path().join("pause@setns");
+    std::os::unix::fs::symlink(INIT, &paused).expect("link the pausing init");
+    let (mut stdout, write) = linux::pipe();
+    let mut launcher = Command::new(ORPHANED_EXEC)
+        .arg(rootfs.path())
+        .arg(INIT)
+        .arg(&paused)
+        .stdout(write)
+        .spawn()
+        .expect("start the launcher");
+    let launcher_pid = i32::try_from(launcher.id()).expect("a pid");
+    let container: i32 = linux::read_line(&mut stdout, DEADLINE)
+        .trim()
+        .parse()
+        .expect("the container's pid");
+    let container_pid = nix::unistd::Pid::from_raw(container);
+    let announced = linux::read_line(&mut stdout, DEADLINE);
+    assert_eq!(announced.trim_end(), "setns");
+    let process = linux::children_of(launcher_pid)
+        .into_iter()
+        .find(|&pid| pid != container)
+        .expect("the paused process");
+    let deadline = Instant::now() + DEADLINE;
+    while !linux::is_stopped(process) {
+        assert!(Instant::now() < deadline, "the process never stopped");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    launcher.kill().expect("kill the launcher");
+    launcher.wait().expect("reap the launcher");
+    let process = nix::unistd::Pid::from_raw(process);
+    kill(process, Signal::SIGCONT).expect("let the process go on");
+    let printed = linux::read_to_end(&mut stdout, DEADLINE);
+    let ended = reap_within(process, DEADLINE);
+    let _ = kill(container_pid, Signal::SIGKILL);
+    let _ = reap_within(container_pid, DEADLINE);
+    assert_eq!(printed, "", "the process ran its command after its launcher died");
+    assert_eq!(
+        ended,
+        WaitStatus::Exited(process, 1),
+        "it ends at its role's start"
+    );
+}
+
+/// This process adopts the orphans among its descendants until dropped.
+struct Subreaper;
+
+impl Subreaper {
+    fn set() -> Subreaper {
+        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
+        Subreaper
+    }
+}
+
+impl Drop for Subreaper {
+    fn drop(&mut self) {
+        let _ = nix::sys::prctl::set_child_subreaper(false);
+    }
+}
+
+/// Reaps child `pid` once it has ended, within `within`.
+fn reap_within(pid: nix::unistd::Pid, within: Duration) -> WaitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)).expect("waitpid") {
+            WaitStatus::StillAlive => {
+                assert!(Instant::now() < deadline, "{pid} did not end");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            ended => return ended,
+        }
     }
 }
 

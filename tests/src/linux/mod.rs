@@ -371,6 +371,11 @@ pub fn is_zombie(pid: i32) -> bool {
     stat_fields(pid).is_none_or(|fields| matches!(fields.first().map(String::as_str), Some("Z" | "X")))
 }
 
+/// Whether process `pid` is stopped (by a signal, not traced).
+pub fn is_stopped(pid: i32) -> bool {
+    stat_fields(pid).is_some_and(|fields| fields.first().map(String::as_str) == Some("T"))
+}
+
 /// The parent pid of process `pid`; `None` once it is gone.
 fn parent_of(pid: i32) -> Option<i32> {
     stat_fields(pid)?.get(1)?.parse().ok()

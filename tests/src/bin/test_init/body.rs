@@ -47,6 +47,11 @@ fn fault(step: ChildStep, config: &Config) {
             let _ = writeln!(std::io::stdout(), "{step}");
             std::thread::sleep(Duration::from_secs(3600));
         }
+        "pause" => {
+            let _ = writeln!(std::io::stdout(), "{step}");
+            // Goes on when a test sends it `SIGCONT`.
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+        }
         "garbage" => send(b"this is not a message\n"),
         "forge" => {
             send(&cradle_core::child::pid_report(1));
