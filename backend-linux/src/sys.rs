@@ -247,14 +247,24 @@ const KERNEL_SIGSET_SIZE: usize = size_of::<u64>();
 /// library leaves the signals it reserves (32 and 33 with glibc) out of
 /// any mask it is given.
 pub(crate) fn set_signal_mask(mask: u64) -> Result<u64, Errno> {
+    change_signal_mask(libc::SIG_SETMASK, mask)
+}
+
+/// Adds `set` to this thread's signal mask; the mask it had.
+pub(crate) fn block_signals(set: u64) -> Result<u64, Errno> {
+    change_signal_mask(libc::SIG_BLOCK, set)
+}
+
+/// `rt_sigprocmask(how, set)`: the mask the thread had.
+fn change_signal_mask(how: libc::c_int, set: u64) -> Result<u64, Errno> {
     let mut old: u64 = 0;
     // SAFETY: both sets are `u64`s of the size passed; the kernel reads
-    // `mask` and writes `old`, which outlive the call.
+    // `set` and writes `old`, which outlive the call.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &mask as *const u64,
+            how,
+            &set as *const u64,
             &mut old as *mut u64,
             KERNEL_SIGSET_SIZE,
         )

@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use cradle_core::{
     ChildStep, Config, ExitStatus, Hook, HookStage, LaunchError, Namespace, NamespaceKind, Plan, Step,
@@ -149,25 +150,9 @@ fn an_init_among_others_runs_its_hooks_with_no_signal_blocked() {
     }
     let _serial = linux::serial();
     let target = Unshared::new(&["--pid"], "true");
-    // createContainer hooks run between an OCI bundle's mount table (no
-    // mounts of cradle's own) and the pivot into its rootfs.
     let rootfs = BusyboxRootfs::new();
-    let mut config = sh("true");
-    config.rootfs = Some(rootfs.path().to_owned());
-    config.default_mounts = false;
-    config.namespaces = vec![
-        Namespace::new(NamespaceKind::Mount),
-        Namespace::join(NamespaceKind::Pid, target.path(NamespaceKind::Pid)),
-    ];
-    let hook = |stage, args: &[&str]| Hook {
-        stage,
-        path: args[0].into(),
-        args: args.iter().map(|&arg| arg.to_owned()).collect(),
-        env: Vec::new(),
-        timeout: Some(10),
-    };
     let not_reading = ["/bin/sh", "-c", "exec 0<&-; exec sleep 0.1"];
-    config.hooks = vec![
+    let hooks = vec![
         hook(
             HookStage::CreateContainer,
             &["/bin/grep", "-E", "^(Gid|SigBlk):", "/proc/self/status"],
@@ -176,10 +161,9 @@ fn an_init_among_others_runs_its_hooks_with_no_signal_blocked() {
         // After the command's preparation, every signal at its default.
         hook(HookStage::StartContainer, &not_reading),
     ];
-    config.hook_state =
-        Some(serde_json::json!({ "annotations": { "big": "x".repeat(256 << 10) } }).to_string());
     let (mut stdout, write) = linux::pipe();
     let options = Options::new().init_binary(INIT).stdout(write);
+    let config = with_hooks(&target, &rootfs, hooks);
     let mut process = Process::start(Plan::init(config), options).expect("launch");
     assert_eq!(
         process.wait_timeout(linux::DEADLINE).expect("wait"),
@@ -189,6 +173,62 @@ fn an_init_among_others_runs_its_hooks_with_no_signal_blocked() {
         linux::read_to_end(&mut stdout, linux::DEADLINE),
         "Gid:\t0\t0\t0\t0\nSigBlk:\t0000000000000000\n"
     );
+}
+
+/// A hook that neither reads the state document (larger than a pipe
+/// holds) nor ends is ended at its timeout, which bounds the init's write
+/// of the document too.
+#[test]
+fn a_hook_that_neither_reads_nor_ends_is_ended_at_its_timeout() {
+    if !require_root("a_hook_that_neither_reads_nor_ends_is_ended_at_its_timeout") {
+        return;
+    }
+    let _serial = linux::serial();
+    let target = Unshared::new(&["--pid"], "true");
+    let rootfs = BusyboxRootfs::new();
+    let mut stuck = hook(HookStage::CreateContainer, &["/bin/sleep", "30"]);
+    stuck.timeout = Some(1);
+    let mut plan = Plan::init(with_hooks(&target, &rootfs, vec![stuck]));
+    plan.timeout = Duration::from_secs(20);
+    let started = Instant::now();
+    let error = linux::child_error(Process::start(plan, Options::new().init_binary(INIT)));
+    assert_eq!(error.step, ChildStep::CreateContainerHooks, "{error:?}");
+    assert!(error.message.contains("after its timeout of 1 s"), "{error:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// A config of `true` in `rootfs` that joins `target`'s pid namespace, with
+/// `hooks` and a state document larger than a pipe holds. (createContainer
+/// hooks run between an OCI bundle's mount table, no mounts of cradle's
+/// own, and the pivot into its rootfs.)
+fn with_hooks(target: &Unshared, rootfs: &BusyboxRootfs, hooks: Vec<Hook>) -> Config {
+    let mut config = sh("true");
+    config.rootfs = Some(rootfs.path().to_owned());
+    config.default_mounts = false;
+    config.namespaces = vec![
+        Namespace::new(NamespaceKind::Mount),
+        Namespace::join(NamespaceKind::Pid, target.path(NamespaceKind::Pid)),
+    ];
+    config.hooks = hooks;
+    config.hook_state =
+        Some(serde_json::json!({ "annotations": { "big": "x".repeat(256 << 10) } }).to_string());
+    config
+}
+
+/// A hook of `stage` running `args` (the first the program's path), with
+/// a timeout of 10 s.
+fn hook(stage: HookStage, args: &[&str]) -> Hook {
+    Hook {
+        stage,
+        path: args[0].into(),
+        args: args.iter().map(|&arg| arg.to_owned()).collect(),
+        env: Vec::new(),
+        timeout: Some(10),
+    }
 }
 
 #[test]

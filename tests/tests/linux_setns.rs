@@ -479,45 +479,87 @@ fn a_cloned_process_whose_launcher_died_does_not_run_its_command() {
     let paused = links.path().join("pause@setns");
     std::os::unix::fs::symlink(INIT, &paused).expect("link the pausing init");
     let (mut stdout, write) = linux::pipe();
-    let mut launcher = Command::new(ORPHANED_EXEC)
+    let mut launcher_child = Command::new(ORPHANED_EXEC)
         .arg(rootfs.path())
         .arg(INIT)
         .arg(&paused)
         .stdout(write)
         .spawn()
         .expect("start the launcher");
-    let launcher_pid = i32::try_from(launcher.id()).expect("a pid");
+    let launcher = nix::unistd::Pid::from_raw(i32::try_from(launcher_child.id()).expect("a pid"));
+    let mut ours = Killed::at_the_end(launcher);
     let container: i32 = linux::read_line(&mut stdout, DEADLINE)
         .trim()
         .parse()
         .expect("the container's pid");
-    let container_pid = nix::unistd::Pid::from_raw(container);
+    ours.push(nix::unistd::Pid::from_raw(container));
     let announced = linux::read_line(&mut stdout, DEADLINE);
     assert_eq!(announced.trim_end(), "setns");
-    let process = linux::children_of(launcher_pid)
+    let process = linux::children_of(launcher.as_raw())
         .into_iter()
         .find(|&pid| pid != container)
         .expect("the paused process");
+    ours.push(nix::unistd::Pid::from_raw(process));
     let deadline = Instant::now() + DEADLINE;
     while !linux::is_stopped(process) {
         assert!(Instant::now() < deadline, "the process never stopped");
         std::thread::sleep(Duration::from_millis(1));
     }
 
-    launcher.kill().expect("kill the launcher");
-    launcher.wait().expect("reap the launcher");
+    ours.forget(launcher);
+    launcher_child.kill().expect("kill the launcher");
+    launcher_child.wait().expect("reap the launcher");
     let process = nix::unistd::Pid::from_raw(process);
     kill(process, Signal::SIGCONT).expect("let the process go on");
     let printed = linux::read_to_end(&mut stdout, DEADLINE);
-    let ended = reap_within(process, DEADLINE);
-    let _ = kill(container_pid, Signal::SIGKILL);
-    let _ = reap_within(container_pid, DEADLINE);
     assert_eq!(printed, "", "the process ran its command after its launcher died");
     assert_eq!(
-        ended,
+        ours.reap(process),
         WaitStatus::Exited(process, 1),
         "it ends at its role's start"
     );
+}
+
+/// Children of this process (adopted ones too), killed and reaped when
+/// dropped, a failed test's included, unless reaped before.
+struct Killed(Vec<nix::unistd::Pid>);
+
+impl Killed {
+    fn at_the_end(pid: nix::unistd::Pid) -> Killed {
+        Killed(vec![pid])
+    }
+
+    fn push(&mut self, pid: nix::unistd::Pid) {
+        self.0.push(pid);
+    }
+
+    /// Reaps `pid` once it has ended, within the deadline.
+    fn reap(&mut self, pid: nix::unistd::Pid) -> WaitStatus {
+        self.forget(pid);
+        reap_within(pid, DEADLINE)
+    }
+
+    /// Leaves `pid` alone at the end: it is reaped before (its number may
+    /// be another's by then).
+    fn forget(&mut self, pid: nix::unistd::Pid) {
+        self.0.retain(|&ours| ours != pid);
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        for &pid in &self.0 {
+            let deadline = Instant::now() + DEADLINE;
+            while waitpid(pid, Some(WaitPidFlag::WNOHANG)) == Ok(WaitStatus::StillAlive)
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
 }
 
 /// This process adopts the orphans among its descendants until dropped.

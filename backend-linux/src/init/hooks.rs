@@ -4,13 +4,17 @@
 //! before `exec`, in the container's. Each gets the state document on
 //! stdin and must exit 0 within its timeout.
 
-use std::io::Write as _;
+use std::os::fd::{AsFd as _, BorrowedFd};
 use std::os::unix::process::CommandExt as _;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cradle_core::{ChildError, ChildStep, Config, HookStage};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd;
 
 use super::refused;
 use crate::sys;
@@ -49,6 +53,12 @@ pub(super) fn run(config: &Config, stage: HookStage, step: ChildStep) -> Result<
         HookStage::StartContainer => ("startContainer", "created"),
     };
     let state = state_document(config, status);
+    // A hook has this process's gid as its real one too, not a gid apart
+    // (`spawn::real_gid`), which would make its `exec` a secure one; and
+    // no signal blocked (an init born among a pid namespace's processes
+    // has every one blocked until its command's `exec`).
+    let gids = unistd::getresgid().map_err(|errno| refused(step, format!("getresgid: {}", errno.desc())))?;
+    let own_gid = (gids.real != gids.effective).then_some(gids.effective.as_raw());
     for hook in hooks {
         let what = format!("{name} hook {}", hook.path.display());
         let mut command = Command::new(&hook.path);
@@ -58,23 +68,33 @@ pub(super) fn run(config: &Config, stage: HookStage, step: ChildStep) -> Result<
         command
             .env_clear()
             .envs(hook.env.iter().filter_map(|entry| entry.split_once('=')));
-        // An init born among a pid namespace's processes has every signal
-        // blocked until its command's `exec`: a hook gets none blocked.
         // SAFETY: the closure runs in the forked child before its `exec`,
-        // and makes one system call, async-signal-safe, touching no memory
-        // but its own stack.
+        // and makes raw system calls only, async-signal-safe, touching no
+        // memory but its own stack.
         unsafe {
-            command.pre_exec(|| sys::set_signal_mask(0).map(drop).map_err(std::io::Error::from));
+            command.pre_exec(move || {
+                if let Some(gid) = own_gid {
+                    sys::set_thread_real_gid(gid)?;
+                }
+                sys::set_signal_mask(0)?;
+                Ok(())
+            });
         }
         let mut child = command
             .stdin(Stdio::piped())
             .spawn()
             .map_err(|error| io_refused(step, &what, &error))?;
-        if let Some(stdin) = child.stdin.take() {
-            hand_state(stdin, &state);
-        }
-        let bound = hook.timeout.map(|secs| Duration::from_secs(secs.into()));
-        let status = wait(&mut child, bound).map_err(|error| io_refused(step, &what, &error))?;
+        let deadline = hook
+            .timeout
+            .map(|secs| Instant::now() + Duration::from_secs(secs.into()));
+        let handed = child
+            .stdin
+            .take()
+            .is_none_or(|stdin| hand_state(stdin, &state, deadline));
+        let status = match handed {
+            true => wait(&mut child, deadline).map_err(|error| io_refused(step, &what, &error))?,
+            false => None,
+        };
         match status {
             Some(status) if status.success() => {}
             Some(status) => return Err(refused(step, format!("{what}: {status}"))),
@@ -92,20 +112,50 @@ pub(super) fn run(config: &Config, stage: HookStage, step: ChildStep) -> Result<
     Ok(())
 }
 
-/// Writes the state document to a hook's stdin. A hook that does not read
-/// it is not wrong, nor is the `EPIPE` of the write: its `SIGPIPE` is
-/// blocked for the write and taken off the pending ones after, so that it
-/// neither kills this process (after the command's preparation, every
+/// Writes the state document to a hook's stdin, by `deadline`: false if it
+/// passed first (the hook neither reads it nor ends). A hook that does not
+/// read it is not wrong, nor is the `EPIPE` of the write: its `SIGPIPE`
+/// is blocked for the write and taken off the pending ones after, so that
+/// it neither kills this process (after the command's preparation, every
 /// signal has its default action) nor stays pending (before it, every
 /// signal may be blocked) for that preparation to deliver.
-fn hand_state(mut stdin: std::process::ChildStdin, state: &str) {
-    let blocked = sys::set_signal_mask(sys::ALL_SIGNALS);
-    if stdin.write_all(state.as_bytes()).is_err() {
-        let _ = sys::take_pending_signal(1 << (libc::SIGPIPE - 1));
-    }
-    if let Ok(mask) = blocked {
+fn hand_state(stdin: ChildStdin, state: &str, deadline: Option<Instant>) -> bool {
+    let sigpipe = 1 << (libc::SIGPIPE - 1);
+    let mask = sys::block_signals(sigpipe);
+    let handed = write_by(stdin.as_fd(), state.as_bytes(), deadline);
+    let _ = sys::take_pending_signal(sigpipe);
+    if let Ok(mask) = mask {
         let _ = sys::set_signal_mask(mask);
     }
+    handed
+}
+
+/// Writes `bytes` to the pipe `fd`, by `deadline`: false if it passed
+/// first. A reader gone ends the write as done.
+fn write_by(fd: BorrowedFd<'_>, mut bytes: &[u8], deadline: Option<Instant>) -> bool {
+    // Where the pipe cannot be made non-blocking, the write blocks, and
+    // only the launch's deadline bounds it.
+    let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    while !bytes.is_empty() {
+        match unistd::write(fd, bytes) {
+            Ok(written) => bytes = bytes.get(written..).unwrap_or_default(),
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => {
+                let timeout = match deadline {
+                    None => PollTimeout::NONE,
+                    Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                        Some(left) => PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+                        None => return false,
+                    },
+                };
+                if poll(&mut [PollFd::new(fd, PollFlags::POLLOUT)], timeout) == Ok(0) {
+                    return false;
+                }
+            }
+            Err(_) => return true,
+        }
+    }
+    true
 }
 
 /// The config's state document with this process's pid and `status`.
@@ -123,9 +173,8 @@ fn state_document(config: &Config, status: &str) -> String {
     document.to_string()
 }
 
-/// Waits for `child`, at most `bound`; `None` if it still runs then.
-fn wait(child: &mut std::process::Child, bound: Option<Duration>) -> std::io::Result<Option<ExitStatus>> {
-    let deadline = bound.map(|bound| Instant::now() + bound);
+/// Waits for `child` until `deadline`; `None` if it still runs then.
+fn wait(child: &mut std::process::Child, deadline: Option<Instant>) -> std::io::Result<Option<ExitStatus>> {
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));

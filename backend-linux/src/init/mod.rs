@@ -165,18 +165,15 @@ impl LaunchersLimits {
     }
 
     /// Makes this process not dumpable (no core file is written of it,
-    /// whatever the limit), takes its effective gid as its real one again
-    /// (`spawn::real_gid`: no longer needed, and nothing it starts, a hook
-    /// say, is to inherit the gid apart), arms its parent-death signal
-    /// again (a secure `exec` clears it), then restores the limits for its
-    /// command. The launcher zeroed the hard core limit only where this
-    /// can raise it back. `launcher` is this end of the launch socket: a
-    /// launcher that died before the signal was armed has closed its own.
+    /// whatever the limit), arms its parent-death signal again (a secure
+    /// `exec` clears it), then restores the limits for its command. The
+    /// launcher zeroed the hard core limit only where this can raise it
+    /// back. `launcher` is this end of the launch socket: a launcher that
+    /// died before the signal was armed has closed its own. (Its gid apart,
+    /// if it has one, stays until its user step: `setup::set_user`.)
     fn restore(self, step: ChildStep, launcher: BorrowedFd<'_>) -> Result<(), ChildError> {
         use nix::sys::resource::{getrlimit, setrlimit, Resource};
         nix::sys::prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
-        let gid = unistd::getegid();
-        unistd::setresgid(gid, gid, gid).map_err(failed(step, format!("setresgid({gid}, {gid}, {gid})")))?;
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .map_err(failed(step, "prctl(PR_SET_PDEATHSIG)"))?;
         if launcher_gone(launcher).map_err(failed(step, "poll of the launch socket"))? {

@@ -253,7 +253,11 @@ fn set_user(config: &Config) -> Result<(), ChildError> {
         Err(Errno::EPERM) if groups.is_empty() => {}
         result => result.map_err(failed(step, format!("setgroups {:?}", user.additional_gids)))?,
     }
-    unistd::setgid(Gid::from_raw(user.gid)).map_err(failed(step, format!("setgid {}", user.gid)))?;
+    // All three gids, where `setgid` without `CAP_SETGID` would set the
+    // effective one alone, and leave a real gid apart (`spawn::real_gid`)
+    // to the command.
+    let gid = Gid::from_raw(user.gid);
+    unistd::setresgid(gid, gid, gid).map_err(failed(step, format!("setresgid {}", user.gid)))?;
     // The capability and seccomp steps still set (or need) capabilities:
     // keep the permitted set across the change of user.
     if user.uid != 0 && confine::keeps_caps_across_setuid(config) {

@@ -48,8 +48,15 @@ fn fault(step: ChildStep, config: &Config) {
             std::thread::sleep(Duration::from_secs(3600));
         }
         "pause" => {
+            // Once its config is there to read (its launcher sent it), so
+            // that the launcher's death cannot be seen as a config missing:
+            // a peek at the launch socket's first byte, left there.
+            let mut byte = [0u8; 1];
+            let peeked = nix::sys::socket::recv(LAUNCH_SOCKET, &mut byte, nix::sys::socket::MsgFlags::MSG_PEEK);
+            assert_eq!(peeked, Ok(1), "cradle-test-init: no config came");
             let _ = writeln!(std::io::stdout(), "{step}");
-            // Goes on when a test sends it `SIGCONT`.
+            // Goes on when a test sends it `SIGCONT` (pid 1 of a pid
+            // namespace ignores its own `SIGSTOP`: it goes on at once).
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
         }
         "garbage" => send(b"this is not a message\n"),
