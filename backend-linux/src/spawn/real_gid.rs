@@ -1,8 +1,8 @@
 //! A child born among a pid namespace's processes (a setns process, an
 //! init that joins a pid namespace by path) is born with a real gid apart
-//! from its effective one, until its role, first thing after its `exec`,
-//! has made it not dumpable and takes its effective gid as its real one
-//! again (`init::LaunchersLimits`).
+//! from its effective one, until its user step sets the config's gid as
+//! all three (`init::setup`; a hook it runs before gets its effective gid
+//! as its real one: `init::hooks`).
 //!
 //! The processes already there may have its uid and gid (root in a
 //! container without a user namespace), and the kernel lets a process of
@@ -19,7 +19,7 @@
 //!
 //! The same `exec` is a secure one (`AT_SECURE`): the kernel clears the
 //! parent-death signal and caps the stack's soft limit at 8 MiB, which
-//! the init's role then sets back (`init::LaunchersLimits`).
+//! the init's role, first thing, sets back (`init::LaunchersLimits`).
 //!
 //! The launching thread takes the gid for the clone alone: the child
 //! copies its credentials, and the raw system call changes this thread's
