@@ -1155,8 +1155,26 @@ mod equivalence {
         assert!(shorter * 3 >= compiled, "{shorter} of {compiled}");
     }
 
+    /// The random policies' seed, unless `PROPTEST_RNG_SEED` names another:
+    /// libseccomp takes exponential time over some policies' conditions (a
+    /// run of random seeds spent 45 minutes in `seccomp_rule_add_array`),
+    /// so the suite runs the same 96 each time, and a wider search is run
+    /// by hand.
+    const RANDOM_POLICIES_SEED: u64 = 0x5ecc_0d5e_ed00_0001;
+
+    fn random_policies_config() -> ProptestConfig {
+        let config = ProptestConfig::with_cases(96);
+        let rng_seed = match config.rng_seed {
+            proptest::test_runner::RngSeed::Random => {
+                proptest::test_runner::RngSeed::Fixed(RANDOM_POLICIES_SEED)
+            }
+            chosen => chosen,
+        };
+        ProptestConfig { rng_seed, ..config }
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(96))]
+        #![proptest_config(random_policies_config())]
 
         /// Any policy of x86's ABIs: both compile or neither, with the same
         /// error; compiled, they decide alike, on every ABI.
