@@ -463,9 +463,9 @@ fn the_container_cannot_change_a_cloned_processs_limits() {
 /// signal again (its secure `exec`, with the gid apart, clears it) does
 /// not leave that process to set itself up and run its command, whose
 /// config is in the socket already: the process, first thing in its
-/// role, finds the launcher's end of the launch socket closed, and exits 1
-/// (later, its `ready` would find it so, and its `SIGPIPE` kill it; once
-/// the signal is armed, the launcher's death kills it).
+/// role, finds the launcher's end of the launch socket closed, and exits
+/// 124, abandoned (later, its `ready` would find it so, and its `SIGPIPE`
+/// kill it; once the signal is armed, the launcher's death kills it).
 #[test]
 fn a_cloned_process_whose_launcher_died_does_not_run_its_command() {
     if !require_root("a_cloned_process_whose_launcher_died_does_not_run_its_command") {
@@ -515,8 +515,8 @@ fn a_cloned_process_whose_launcher_died_does_not_run_its_command() {
     assert_eq!(printed, "", "the process ran its command after its launcher died");
     assert_eq!(
         ours.reap(process),
-        WaitStatus::Exited(process, 1),
-        "it ends at its role's start"
+        WaitStatus::Exited(process, 124),
+        "it ends at its role's start, abandoned"
     );
 }
 

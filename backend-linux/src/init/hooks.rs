@@ -56,9 +56,17 @@ pub(super) fn run(config: &Config, stage: HookStage, step: ChildStep) -> Result<
     // A hook has this process's gid as its real one too, not a gid apart
     // (`spawn::real_gid`), which would make its `exec` a secure one; and
     // no signal blocked (an init born among a pid namespace's processes
-    // has every one blocked until its command's `exec`).
-    let gids = unistd::getresgid().map_err(|errno| refused(step, format!("getresgid: {}", errno.desc())))?;
-    let own_gid = (gids.real != gids.effective).then_some(gids.effective.as_raw());
+    // has every one blocked until its command's `exec`). The gid apart
+    // ends at the user step, before startContainer hooks, which run under
+    // the container's seccomp filter: nothing to ask of the kernel there.
+    let own_gid = match stage {
+        HookStage::CreateContainer => {
+            let gids =
+                unistd::getresgid().map_err(|errno| refused(step, format!("getresgid: {}", errno.desc())))?;
+            (gids.real != gids.effective).then_some(gids.effective.as_raw())
+        }
+        HookStage::StartContainer => None,
+    };
     for hook in hooks {
         let what = format!("{name} hook {}", hook.path.display());
         let mut command = Command::new(&hook.path);
@@ -131,16 +139,17 @@ fn hand_state(stdin: ChildStdin, state: &str, deadline: Option<Instant>) -> bool
 }
 
 /// Writes `bytes` to the pipe `fd`, by `deadline`: false if it passed
-/// first. A reader gone ends the write as done.
+/// first. A reader gone ends the write as done. Where the pipe cannot be
+/// made non-blocking or polled (a seccomp filter may refuse the calls to
+/// a startContainer hook's init), the write blocks, and only the launch's
+/// deadline bounds it.
 fn write_by(fd: BorrowedFd<'_>, mut bytes: &[u8], deadline: Option<Instant>) -> bool {
-    // Where the pipe cannot be made non-blocking, the write blocks, and
-    // only the launch's deadline bounds it.
-    let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let mut bounded = fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).is_ok();
     while !bytes.is_empty() {
         match unistd::write(fd, bytes) {
             Ok(written) => bytes = bytes.get(written..).unwrap_or_default(),
             Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => {
+            Err(Errno::EAGAIN) if bounded => {
                 let timeout = match deadline {
                     None => PollTimeout::NONE,
                     Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
@@ -148,8 +157,15 @@ fn write_by(fd: BorrowedFd<'_>, mut bytes: &[u8], deadline: Option<Instant>) -> 
                         None => return false,
                     },
                 };
-                if poll(&mut [PollFd::new(fd, PollFlags::POLLOUT)], timeout) == Ok(0) {
-                    return false;
+                match poll(&mut [PollFd::new(fd, PollFlags::POLLOUT)], timeout) {
+                    Ok(0) => return false,
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    // Blocking from here; where even that cannot be set,
+                    // the hook gets what was written.
+                    Err(_) => match fcntl(fd, FcntlArg::F_SETFL(OFlag::empty())) {
+                        Ok(_) => bounded = false,
+                        Err(_) => return true,
+                    },
                 }
             }
             Err(_) => return true,

@@ -61,8 +61,9 @@ pub(crate) const MAX_SENT_FDS: usize = 32;
 const EXIT_SETUP_FAILED: i32 = 1;
 /// How the init exits when it cannot even talk to the parent.
 const EXIT_NO_LINK: i32 = 2;
-/// How the init exits when its parent went away while it was held after
-/// `ready`: nothing failed, but its command must not run unrecorded.
+/// How the init exits when its parent went away: while it was held after
+/// `ready` (nothing failed, but its command must not run unrecorded), or
+/// before a child born among others had armed its parent-death signal.
 const EXIT_ABANDONED: i32 = 124;
 
 /// Kept for compatibility: does nothing, as the role is taken before
@@ -169,18 +170,17 @@ impl LaunchersLimits {
     /// `exec` clears it), then restores the limits for its command. The
     /// launcher zeroed the hard core limit only where this can raise it
     /// back. `launcher` is this end of the launch socket: a launcher that
-    /// died before the signal was armed has closed its own. (Its gid apart,
-    /// if it has one, stays until its user step: `setup::set_user`.)
+    /// died before the signal was armed has closed its own, and this
+    /// process exits at once, [`EXIT_ABANDONED`]. (Its gid apart, if it
+    /// has one, stays until its user step: `setup::set_user`.)
     fn restore(self, step: ChildStep, launcher: BorrowedFd<'_>) -> Result<(), ChildError> {
         use nix::sys::resource::{getrlimit, setrlimit, Resource};
         nix::sys::prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .map_err(failed(step, "prctl(PR_SET_PDEATHSIG)"))?;
         if launcher_gone(launcher).map_err(failed(step, "poll of the launch socket"))? {
-            return Err(refused(
-                step,
-                "the launcher is gone: its end of the launch socket is closed",
-            ));
+            // Nobody to report to.
+            std::process::exit(EXIT_ABANDONED);
         }
         let (stack, stack_hard) =
             getrlimit(Resource::RLIMIT_STACK).map_err(failed(step, "getrlimit(RLIMIT_STACK)"))?;
