@@ -139,7 +139,14 @@ pub(super) fn run(value: &OsStr, mut hook: impl FnMut(ChildStep, &Config), refus
         link.report(&error);
         std::process::exit(EXIT_SETUP_FAILED);
     }
-    if let Err(error) = join(Target { pid, pidfd }) {
+    // Until the command's exec nothing in the container may ptrace this
+    // process or open its /proc files: it still holds the host's
+    // descriptors (and the exec makes it dumpable again). (A cloned
+    // process's restore, above, makes it so.)
+    let joined = prctl::set_dumpable(false)
+        .map_err(failed(ChildStep::Setns, "prctl(PR_SET_DUMPABLE, 0)"))
+        .and_then(|()| join(Target { pid, pidfd }));
+    if let Err(error) = joined {
         link.report(&error);
         std::process::exit(EXIT_SETUP_FAILED);
     }
@@ -251,14 +258,9 @@ fn name_itself() -> Result<(), ChildError> {
 }
 
 /// Joins every namespace of the target's that differs from the helper's,
-/// and its root.
+/// and its root; the caller has made this process not dumpable.
 fn join(target: Target) -> Result<(), ChildError> {
     let step = ChildStep::Setns;
-    // Until the command's exec nothing in the container may ptrace this
-    // process or open its /proc files: it still holds the host's
-    // descriptors (and the exec makes it dumpable again). (A cloned
-    // process's restore made it so already.)
-    prctl::set_dumpable(false).map_err(failed(step, "prctl(PR_SET_DUMPABLE, 0)"))?;
     let kinds = namespaces_to_join(target.pid)?;
     let root_path = format!("/proc/{}/root", target.pid);
     let root = File::open(&root_path).map_err(|error| match error.raw_os_error() {
