@@ -383,6 +383,7 @@ pub(crate) fn clone_init(
     keep.sort_unstable();
     keep.dedup();
 
+    let own_user_namespace = spec.namespaces & namespace_flag(NamespaceKind::User) != 0;
     let pre_exec = PreExec {
         program,
         binary: &binary_path,
@@ -394,9 +395,9 @@ pub(crate) fn clone_init(
         socket: socket.as_fd(),
         hold: spec.hold,
         core_limit: launchers_core
-            .map(|(_, hard)| core_limit_until_set_up(spec.namespaces, hard))
+            .map(|(_, hard)| core_limit_until_set_up(own_user_namespace, hard))
             .transpose()?,
-        become_root: spec.namespaces & namespace_flag(NamespaceKind::User) != 0,
+        become_root: own_user_namespace,
         join: &join,
         enter,
     };
@@ -492,8 +493,7 @@ fn with_fields(env: &CStr, fields: &str) -> Result<CString, Error> {
 /// Elsewhere the hard limit stays (the launcher's `hard`): a config's
 /// core limit (up to it) must still be settable, and nothing could raise
 /// it again.
-fn core_limit_until_set_up(namespaces: u64, hard: u64) -> Result<[u64; 2], Error> {
-    let own_user_namespace = namespaces & namespace_flag(NamespaceKind::User) != 0;
+fn core_limit_until_set_up(own_user_namespace: bool, hard: u64) -> Result<[u64; 2], Error> {
     let effective = sys::capget().map_err(Error::syscall("capget"))?.effective;
     let may_raise = effective & (1 << cradle_core::Capability::SysResource.number()) != 0;
     Ok([0, if may_raise && !own_user_namespace { 0 } else { hard }])
