@@ -43,7 +43,7 @@ impl<'a> Compiler<'a> {
     /// before its input is checked).
     pub(crate) fn compile(&self, policy: &Policy) -> Result<SeccompProgram, CliError> {
         let key = serde_json::to_vec(policy).map_err(|e| usage(format!("seccomp profile: {e}")))?;
-        self.compile_keyed(&key, || policy)
+        self.compile_keyed(&key, || policy, compile_apart)
     }
 
     /// The program of cradle's default policy for a process with
@@ -55,15 +55,20 @@ impl<'a> Compiler<'a> {
         capabilities: &BTreeSet<Capability>,
     ) -> Result<SeccompProgram, CliError> {
         let key = default_key(capabilities)?;
-        self.compile_keyed(&key, || seccomp::default_policy(capabilities))
+        // cradle's own policy, which libseccomp is known to compile: in
+        // this process.
+        let compile_here =
+            |policy: &Policy| seccomp::compile(policy).map_err(|e| usage(format!("seccomp profile: {e}")));
+        self.compile_keyed(&key, || seccomp::default_policy(capabilities), compile_here)
     }
 
-    /// The program cached under `key`, else of `policy()`, compiled and
-    /// cached under `key`.
+    /// The program cached under `key`, else of `policy()`, compiled by
+    /// `compile` and cached under `key`.
     fn compile_keyed<P: Borrow<Policy>>(
         &self,
         key: &[u8],
         policy: impl FnOnce() -> P,
+        compile: impl FnOnce(&Policy) -> Result<SeccompProgram, CliError>,
     ) -> Result<SeccompProgram, CliError> {
         let name = entry_name(key);
         let root = self.states.open_existing()?;
@@ -71,8 +76,7 @@ impl<'a> Compiler<'a> {
         if let Some(program) = cache.as_ref().and_then(|dir| read_entry(dir.as_fd(), &name, key)) {
             return Ok(program);
         }
-        let program =
-            seccomp::compile(policy().borrow()).map_err(|e| usage(format!("seccomp profile: {e}")))?;
+        let program = compile(policy().borrow())?;
         if let Some(dir) = &cache {
             // A cache that cannot be written costs the next run a compile,
             // nothing more.
@@ -81,6 +85,16 @@ impl<'a> Compiler<'a> {
         }
         Ok(program)
     }
+}
+
+/// How long a policy may take to compile: podman's profile takes about
+/// 20 ms, the compiler's start included.
+const COMPILE_BOUND: Duration = Duration::from_secs(10);
+
+/// `policy`'s program, compiled in a process of its own and killed at
+/// [`COMPILE_BOUND`]: libseccomp never returns from some policies.
+fn compile_apart(policy: &Policy) -> Result<SeccompProgram, CliError> {
+    seccomp::compile_within(policy, COMPILE_BOUND).map_err(|e| usage(format!("seccomp profile: {e}")))
 }
 
 /// The cache key of the default policy for `capabilities`: a line no

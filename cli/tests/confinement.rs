@@ -10,6 +10,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use common::{require_root, BusyboxRootfs, Sandbox};
 use cradle_tests::linux::probe;
@@ -246,6 +247,117 @@ fn a_bad_profile_file_is_refused_naming_the_place() {
         "{stderr}"
     );
     assert_eq!(stderr.matches("seccomp profile").count(), 1, "{stderr}");
+    sandbox.assert_clean();
+}
+
+/// Two rules for `accept4` of different actions that both compare
+/// argument 0 first: libseccomp (2.5.4 to 2.6.1) never returns from the
+/// second rule's `seccomp_rule_add`.
+const NEVER_COMPILED: &str = r#"{"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
+    {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+    {"names": ["accept4"], "action": "SCMP_ACT_ERRNO", "errnoRet": 3,
+     "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_NE"}, {"index": 1, "value": 5, "op": "SCMP_CMP_NE"}]},
+    {"names": ["accept4"], "action": "SCMP_ACT_TRACE", "errnoRet": 2,
+     "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_NE"}, {"index": 2, "value": 8, "op": "SCMP_CMP_NE"}]}
+]}"#;
+
+/// The seccomp compilers that process `caller` started: processes whose
+/// environment names it as their caller.
+fn compilers_of(caller: u32) -> Vec<u32> {
+    let role = format!("_CRADLE_SECCOMP_COMPILER={caller}");
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if environ.split(|&b| b == 0).any(|var| var == role.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Waits up to 2 s for every compiler of `caller` to be gone; kills
+/// those left and fails.
+fn assert_no_compiler_outlives(caller: u32) {
+    let started = Instant::now();
+    loop {
+        let left = compilers_of(caller);
+        if left.is_empty() {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(2) {
+            for &pid in &left {
+                let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+            }
+            panic!("a seccomp compiler outlived its cradle: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A profile libseccomp never finishes compiling is refused at the
+/// compile's bound, naming the step; a `cradle` killed while it compiles
+/// leaves no compiler running.
+#[test]
+fn a_profile_that_never_compiles_is_refused_at_the_bound_and_leaves_nothing() {
+    if !require_root("a_profile_that_never_compiles_is_refused_at_the_bound_and_leaves_nothing") {
+        return;
+    }
+    let sandbox = Sandbox::new("never-compiles");
+    let dir = tempfile::tempdir().expect("a directory");
+    let file = dir.path().join("never-compiles.json");
+    fs::write(&file, NEVER_COMPILED).expect("the profile");
+    let flag = format!("seccomp={}", file.display());
+    let run = || {
+        sandbox
+            .std_cradle()
+            .args(["run", "--security-opt", &flag, "--", "/bin/true"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cradle run")
+    };
+
+    let mut killed = run();
+    let started = Instant::now();
+    while compilers_of(killed.id()).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no compiler was started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    killed.kill().expect("SIGKILL");
+    killed.wait().expect("reaped");
+    assert_no_compiler_outlives(killed.id());
+
+    let started = Instant::now();
+    let mut refused = run();
+    let status = loop {
+        if let Some(status) = refused.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = refused.kill();
+            let _ = refused.wait();
+            panic!("cradle run still compiling after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = started.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut refused.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--security-opt {flag}: seccomp profile: "))
+            && stderr.contains("the policy was not compiled within 10s"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    assert!(compilers_of(refused.id()).is_empty());
     sandbox.assert_clean();
 }
 

@@ -1,7 +1,7 @@
 //! The roles taken before `main`: an ELF constructor (`.init_array`, made
 //! with the `ctor` crate) that runs in every program linking this crate
-//! and, when the process was started as a container's init or a setns
-//! helper, takes that role there and then.
+//! and, when the process was started as a container's init, a setns
+//! helper or a seccomp compiler, takes that role there and then.
 //!
 //! Before `main` the process has one thread: nothing (an async runtime's
 //! workers, say) can hold a lock that the setns helper's fork would then
@@ -11,7 +11,7 @@
 //!
 //! What runs here uses only what is sound before `main` on glibc: the
 //! environment (`getenv`), allocation, system calls. Everywhere else, the
-//! constructor returns at once: nothing is read but two variables.
+//! constructor returns at once: nothing is read but three variables.
 //!
 //! A program that calls [`init_with_hook`](crate::init_with_hook) itself
 //! declares so with [`init_in_main!`](crate::init_in_main), whose own
@@ -79,6 +79,12 @@ ctor::declarative::ctor! {
     ///
     /// [`init_in_main!`]: crate::init_in_main
     fn take_role_before_main() {
+        // Whatever `main` does with an init's role: it knows nothing of
+        // this one.
+        if let Some(caller) = std::env::var_os(crate::seccomp::COMPILER_ENV) {
+            as_rust_main_would();
+            crate::seccomp::serve_compile(&caller)
+        }
         if ROLE_IN_MAIN.load(Ordering::Relaxed) {
             return;
         }

@@ -73,6 +73,9 @@ struct Resolved<'a> {
 /// than the whole program, and it decides as that does
 /// ([`check`](super::check)): a quarter of the whole program for the
 /// default profile and for podman's (x86-64, i386 and x32).
+///
+/// libseccomp never returns from some policies: compile a policy from
+/// outside with [`compile_within`](super::compile_within).
 pub fn compile(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
     let flags = policy.flags.iter().fold(0, |bits, flag| bits | flag.bit());
     let resolved = resolve(policy)?;
@@ -255,6 +258,12 @@ pub(super) fn compile_whole(policy: &Policy) -> Result<Vec<BpfInstruction>, Secc
 
 /// The policy's rules by syscall, except those whose action is the
 /// default; an error if no name is known here.
+/// What [`compile`] refuses of a policy's syscall names before libseccomp
+/// compiles anything: [`SeccompError::NoKnownSyscall`].
+pub(super) fn check_names(policy: &Policy) -> Result<(), SeccompError> {
+    resolve(policy).map(drop)
+}
+
 fn resolve(policy: &Policy) -> Result<Vec<Resolved<'_>>, SeccompError> {
     let mut resolved = Vec::new();
     let mut known = 0;

@@ -70,6 +70,35 @@ pub enum SeccompError {
         #[source]
         source: std::io::Error,
     },
+    /// The compile did not end within its bound, and was killed: see
+    /// [`compile_within`](super::compile_within).
+    #[error(
+        "seccomp: the policy was not compiled within {after:?}, and the compiler was killed \
+         (libseccomp is known never to return from some policies with several conditional \
+         rules for one syscall)"
+    )]
+    CompileTimedOut {
+        /// The bound.
+        after: std::time::Duration,
+    },
+    /// The compile failed in the process started for it: the error's
+    /// text, which is all that travels back.
+    #[error("{message} (in the compiler's process)")]
+    FailedApart {
+        /// The error, as it reads.
+        message: String,
+    },
+    /// The process compiling the policy ended without an answer: it
+    /// crashed, or was killed.
+    #[error(
+        "seccomp: the process compiling the policy ended without an answer{}",
+        status.map_or(String::new(), |status| format!(", with {status}"))
+    )]
+    CompilerDied {
+        /// How it ended; `None` where it was reaped by someone else (a
+        /// caller that ignores `SIGCHLD`).
+        status: Option<cradle_core::ExitStatus>,
+    },
     /// libseccomp exported something that is not a BPF program the kernel
     /// would take.
     #[error("seccomp: exported BPF program: {0}")]

@@ -3,6 +3,8 @@
 //! parent compiles a policy once (libseccomp, behind a front of its own:
 //! `front`) and sends the program to the child in its config
 //! (`Config.seccomp`); the child only installs it.
+//! A policy from outside is compiled in a process started for it, killed
+//! at a bound (`compile_within`): libseccomp never returns from some.
 //!
 //! ```no_run
 //! use std::collections::BTreeSet;
@@ -14,6 +16,7 @@
 //! # Ok::<(), cradle_linux::seccomp::SeccompError>(())
 //! ```
 
+mod bounded;
 mod bpf;
 mod by_number;
 mod check;
@@ -26,6 +29,8 @@ mod policy;
 #[cfg(test)]
 mod tests;
 
+pub use bounded::compile_within;
+pub(crate) use bounded::{serve as serve_compile, COMPILER_ENV};
 pub use compile::{compile, PROGRAM_SHAPE};
 pub use default::default_policy;
 pub use error::SeccompError;
