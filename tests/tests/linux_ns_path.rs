@@ -137,7 +137,9 @@ fn an_init_among_others_is_born_deaf_and_its_command_gets_the_core_limit() {
 
 /// The hooks of an init among others, which is born with every signal
 /// blocked and a real gid apart: a `createContainer` hook gets none
-/// blocked, and the init's gid as all of its own; and hooks that end
+/// blocked, the init's gid as all of its own, and no core file size (so
+/// that the pid namespace's processes, which can change its limits, cannot
+/// have its core written in the rootfs); and hooks that end
 /// without reading the state document (larger than a pipe holds) fail
 /// nothing: the `SIGPIPE` of the init's write is blocked for it and taken
 /// off the pending ones, not left for the command's preparation (which
@@ -149,6 +151,7 @@ fn an_init_among_others_runs_its_hooks_with_no_signal_blocked() {
         return;
     }
     let _serial = linux::serial();
+    let _core = birth::SoftLimit::core();
     let target = Unshared::new(&["--pid"], "true");
     let rootfs = BusyboxRootfs::new();
     let not_reading = ["/bin/sh", "-c", "exec 0<&-; exec sleep 0.1"];
@@ -156,6 +159,10 @@ fn an_init_among_others_runs_its_hooks_with_no_signal_blocked() {
         hook(
             HookStage::CreateContainer,
             &["/bin/grep", "-E", "^(Gid|SigBlk):", "/proc/self/status"],
+        ),
+        hook(
+            HookStage::CreateContainer,
+            &["/bin/sh", "-c", "ulimit -Sc; ulimit -Hc"],
         ),
         hook(HookStage::CreateContainer, &not_reading),
         // After the command's preparation, every signal at its default.
@@ -171,7 +178,7 @@ fn an_init_among_others_runs_its_hooks_with_no_signal_blocked() {
     );
     assert_eq!(
         linux::read_to_end(&mut stdout, linux::DEADLINE),
-        "Gid:\t0\t0\t0\t0\nSigBlk:\t0000000000000000\n"
+        "Gid:\t0\t0\t0\t0\nSigBlk:\t0000000000000000\n0\n0\n"
     );
 }
 

@@ -59,6 +59,12 @@ pub(super) fn run(config: &Config, stage: HookStage, step: ChildStep) -> Result<
     // has every one blocked until its command's `exec`). The gid apart
     // ends at the user step, before startContainer hooks, which run under
     // the container's seccomp filter: nothing to ask of the kernel there.
+    // Where it is held (an init born among a pid namespace's processes),
+    // those processes can change a hook's limits as they could the
+    // init's, and have the kernel write its core (a program of the
+    // runtime's filesystem) in its working directory, the container's
+    // rootfs: such a hook gets no core file size, hard limit too, which
+    // only `CAP_SYS_RESOURCE` could raise again.
     let own_gid = match stage {
         HookStage::CreateContainer => {
             let gids =
@@ -82,6 +88,7 @@ pub(super) fn run(config: &Config, stage: HookStage, step: ChildStep) -> Result<
         unsafe {
             command.pre_exec(move || {
                 if let Some(gid) = own_gid {
+                    sys::set_core_limit(&[0, 0])?;
                     sys::set_thread_real_gid(gid)?;
                 }
                 sys::set_signal_mask(0)?;
