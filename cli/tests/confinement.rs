@@ -251,7 +251,7 @@ fn a_bad_profile_file_is_refused_naming_the_place() {
 }
 
 /// Two rules for `accept4` of different actions that both compare
-/// argument 0 first: libseccomp (2.5.4 to 2.6.1) never returns from the
+/// argument 0 first: libseccomp (2.5.4, 2.5.5, 2.6.1) never returns from the
 /// second rule's `seccomp_rule_add`.
 const NEVER_COMPILED: &str = r#"{"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
     {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},

@@ -1,10 +1,11 @@
 //! Compiling a policy from outside in a process of its own, within a
 //! bound.
 //!
-//! libseccomp does not return from some policies: 2.5.4 to 2.6.1 spin in
-//! `_db_tree_put` when a second conditional rule for a syscall shares its
-//! first comparison with an earlier rule of another action (one such
-//! policy ran 45 minutes on a core before it was killed). Nothing stops a
+//! libseccomp does not return from some policies: 2.5.4, 2.5.5 and the
+//! source of 2.6.1 (all tried) spin in `_db_tree_put` when a second
+//! conditional rule for a syscall shares its first comparison with an
+//! earlier rule of another action (one such policy ran 45 minutes on a
+//! core before it was killed). Nothing stops a
 //! call in progress in this process, so a policy from a user, a bundle or
 //! an engine is compiled in a process started for it, which is killed at
 //! the bound; a crash there, from the same kind of defect, ends that
@@ -339,8 +340,8 @@ mod tests {
     }
 
     /// Two rules for `accept4` of different actions that both compare
-    /// argument 0 first: libseccomp 2.5.4 to 2.6.1 never return from the
-    /// second `seccomp_rule_add`.
+    /// argument 0 first: libseccomp (2.5.4, 2.5.5, 2.6.1) never returns
+    /// from the second `seccomp_rule_add`.
     const NEVER_COMPILED: &str = r#"{"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
         {"names": ["accept4"], "action": "SCMP_ACT_ERRNO", "errnoRet": 3,
          "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_NE"}, {"index": 1, "value": 5, "op": "SCMP_CMP_NE"}]},
