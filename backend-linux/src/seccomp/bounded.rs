@@ -411,6 +411,29 @@ mod tests {
     }
 
     #[test]
+    fn a_pid_that_is_not_a_child_gets_no_pidfd_and_a_child_is_ended_at_its_bound() {
+        // Pid 1 is never this process's child: what a reused pid would be.
+        assert!(compilers_pidfd(1).expect("pid 1").is_none());
+        let mut sleeper = std::process::Command::new("/bin/sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        let pidfd = compilers_pidfd(sleeper.id())
+            .expect("a child")
+            .expect("its pidfd");
+        assert_eq!(
+            reap_within(&pidfd, Duration::from_millis(50)),
+            Err(Errno::ETIMEDOUT)
+        );
+        let started = Instant::now();
+        // Not answered: killed, then reaped through the pidfd.
+        assert_eq!(end(&pidfd, false), Ok(ExitStatus::Signaled(libc::SIGKILL)));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(sleeper.try_wait().is_err(), "reaped already, through the pidfd");
+        assert_eq!(own_children(), "");
+    }
+
+    #[test]
     fn a_policy_compiled_apart_is_the_program_compiled_here() {
         let caps: BTreeSet<Capability> = Capability::DEFAULT.into_iter().collect();
         let conditional = policy(
