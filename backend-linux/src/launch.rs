@@ -305,8 +305,9 @@ impl LinuxLaunch {
         match finished {
             Ok(tasks) => self.cgroup_tasks = tasks,
             Err(error) => {
-                // The spawn fails as a whole: the child goes with it.
-                kill_and_reap(&pidfd);
+                // The spawn fails as a whole: the child goes with it
+                // (before anything else knows of it).
+                wait::kill_and_reap(pidfd.as_fd(), REAP_BOUND);
                 return Err(error.into());
             }
         }
@@ -577,13 +578,6 @@ impl LinuxLaunch {
         self.socket = Some(stream);
         Ok(())
     }
-}
-
-/// Kills and reaps a child its spawn gives up on after the clone, before
-/// anything else knows of it (best effort, bounded by [`REAP_BOUND`]).
-fn kill_and_reap(pidfd: &OwnedFd) {
-    let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL));
-    let _ = wait::reap_within(pidfd.as_fd(), REAP_BOUND);
 }
 
 /// The launch socket: the parent's end (non-blocking) and the child's.

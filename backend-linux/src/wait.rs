@@ -12,6 +12,7 @@ use cradle_core::{ExitStatus, Time};
 
 use crate::clock;
 use crate::error::Error;
+use crate::{sys, Signal};
 
 /// What to do with an exited process when asking for its status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +66,10 @@ pub(crate) fn ready(fds: &mut [PollFd<'_>], deadline: Option<Time>) -> Result<us
 }
 
 /// Reaps the process behind `pidfd` once it has exited, waiting at most
-/// `bound` for that (it was killed, or has exited already). One reaped by
-/// someone else (`ECHILD`) is gone either way.
-pub(crate) fn reap_within(pidfd: BorrowedFd<'_>, bound: Duration) -> Result<(), Error> {
+/// `bound` for that (it was killed, or has exited already): its exit
+/// status, `None` for one reaped by someone else (`ECHILD`), which is gone
+/// either way.
+pub(crate) fn reap_within(pidfd: BorrowedFd<'_>, bound: Duration) -> Result<Option<ExitStatus>, Error> {
     let timed_out = || Error::TimedOut {
         call: "waitid(P_PIDFD)",
         after: bound,
@@ -77,10 +79,19 @@ pub(crate) fn reap_within(pidfd: BorrowedFd<'_>, bound: Duration) -> Result<(), 
         return Err(timed_out());
     }
     match exit_status(pidfd, Collect::Reap) {
-        Ok(Some(_)) | Err(Errno::ECHILD) => Ok(()),
+        Ok(Some(status)) => Ok(Some(status)),
+        Err(Errno::ECHILD) => Ok(None),
         Ok(None) => Err(timed_out()),
         Err(errno) => Err(Error::syscall("waitid(P_PIDFD)")(errno)),
     }
+}
+
+/// Kills the process behind `pidfd` and reaps it within `bound`, best
+/// effort (one that has exited already is reaped all the same): its exit
+/// status, if it was reaped here.
+pub(crate) fn kill_and_reap(pidfd: BorrowedFd<'_>, bound: Duration) -> Option<ExitStatus> {
+    let _ = sys::pidfd_send_signal(pidfd, Some(Signal::SIGKILL));
+    reap_within(pidfd, bound).ok().flatten()
 }
 
 /// Whether `poll` reported `fd` ready to read (or closed, or failed: a read

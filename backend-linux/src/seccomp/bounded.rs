@@ -42,7 +42,7 @@ use super::compile::{check_names, compile};
 use super::policy::Policy;
 use super::SeccompError;
 use crate::wait::{self, Collect};
-use crate::{clock, sys, Signal};
+use crate::{clock, sys};
 
 /// Set to the caller's pid in a compiler's environment: the role.
 pub(crate) const COMPILER_ENV: &str = "_CRADLE_SECCOMP_COMPILER";
@@ -109,10 +109,7 @@ pub fn compile_within(policy: &Policy, bound: Duration) -> Result<SeccompProgram
         Some(stdout) => read_answer(&OwnedFd::from(stdout), deadline),
         None => Err(Unanswered::Failed(Errno::EBADF)),
     };
-    let status = match &pidfd {
-        Some(pidfd) => end(pidfd, answer.is_ok()),
-        None => Err(Errno::ECHILD),
-    };
+    let status = pidfd.as_ref().and_then(|pidfd| end(pidfd, answer.is_ok()));
     let answer = match answer {
         Ok(answer) => answer,
         Err(Unanswered::TimedOut) => return Err(SeccompError::CompileTimedOut { after: bound }),
@@ -131,7 +128,7 @@ pub fn compile_within(policy: &Policy, bound: Duration) -> Result<SeccompProgram
         Some(_) => Err(SeccompError::BadProgram(
             "the compiler's answer is malformed".to_owned(),
         )),
-        None => Err(SeccompError::CompilerDied { status: status.ok() }),
+        None => Err(SeccompError::CompilerDied { status }),
     }
 }
 
@@ -251,28 +248,15 @@ fn read_answer(read: &OwnedFd, deadline: Time) -> Result<Vec<u8>, Unanswered> {
 /// Reaps the compiler behind `pidfd`, killing it first unless it
 /// `answered` and exits within [`EXIT_BOUND`] (having closed its stdout,
 /// it is exiting); a killed one is waited for as long again, and left to
-/// its parent-death signal past that. `ECHILD`: reaped by someone else,
-/// its status lost.
-fn end(pidfd: &OwnedFd, answered: bool) -> Result<ExitStatus, Errno> {
+/// its parent-death signal past that. Its exit status, `None` where it
+/// was not reaped here (by someone else, or not within the bound).
+fn end(pidfd: &OwnedFd, answered: bool) -> Option<ExitStatus> {
     if answered {
-        if let Ok(status) = reap_within(pidfd, EXIT_BOUND) {
-            return Ok(status);
+        if let Ok(status) = wait::reap_within(pidfd.as_fd(), EXIT_BOUND) {
+            return status;
         }
     }
-    match sys::pidfd_send_signal(pidfd.as_fd(), Some(Signal::SIGKILL)) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(errno) => return Err(errno),
-    }
-    reap_within(pidfd, EXIT_BOUND)
-}
-
-/// Reaps the process behind `pidfd` once it has exited, within `bound`.
-fn reap_within(pidfd: &OwnedFd, bound: Duration) -> Result<ExitStatus, Errno> {
-    let deadline = clock::now() + bound;
-    if !wait::until_ready(pidfd.as_fd(), PollFlags::POLLIN, Some(deadline))? {
-        return Err(Errno::ETIMEDOUT);
-    }
-    wait::exit_status(pidfd.as_fd(), Collect::Reap)?.ok_or(Errno::ETIMEDOUT)
+    wait::kill_and_reap(pidfd.as_fd(), EXIT_BOUND)
 }
 
 /// `COMPILED`, the flags, the number of instructions, then each
@@ -421,13 +405,14 @@ mod tests {
         let pidfd = compilers_pidfd(sleeper.id())
             .expect("a child")
             .expect("its pidfd");
-        assert_eq!(
-            reap_within(&pidfd, Duration::from_millis(50)),
-            Err(Errno::ETIMEDOUT)
+        let early = wait::reap_within(pidfd.as_fd(), Duration::from_millis(50));
+        assert!(
+            matches!(early, Err(crate::error::Error::TimedOut { .. })),
+            "{early:?}"
         );
         let started = Instant::now();
         // Not answered: killed, then reaped through the pidfd.
-        assert_eq!(end(&pidfd, false), Ok(ExitStatus::Signaled(libc::SIGKILL)));
+        assert_eq!(end(&pidfd, false), Some(ExitStatus::Signaled(libc::SIGKILL)));
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(sleeper.try_wait().is_err(), "reaped already, through the pidfd");
         assert_eq!(own_children(), "");

@@ -79,7 +79,7 @@ fn kill_and_reap(pid: Pid, helper: Pid, helper_started: u64) -> Result<(), Error
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
         Err(errno) => return Err(Error::syscall("pidfd_send_signal to a stray")(errno)),
     }
-    wait::reap_within(pidfd.as_fd(), REAP_BOUND)
+    wait::reap_within(pidfd.as_fd(), REAP_BOUND).map(drop)
 }
 
 #[cfg(test)]

@@ -456,8 +456,7 @@ pub(crate) fn clone_init(
     let back = back.and(in_cgroup.map_or(Ok(()), ThreadInCgroup::leave));
     if let Err(error) = back {
         let (_, pidfd) = cloned;
-        let _ = sys::pidfd_send_signal(pidfd.as_fd(), Some(crate::Signal::SIGKILL));
-        let _ = crate::wait::reap_within(pidfd.as_fd(), crate::launch::REAP_BOUND);
+        crate::wait::kill_and_reap(pidfd.as_fd(), crate::launch::REAP_BOUND);
         return Err(error);
     }
     Ok(cloned)
