@@ -197,15 +197,10 @@ impl LaunchersLimits {
 /// Whether the launcher has closed its end of the launch socket (`socket`
 /// is this end): a hang-up, which its half-close after the config is not.
 fn launcher_gone(socket: BorrowedFd<'_>) -> Result<bool, Errno> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::poll::{PollFd, PollFlags};
     let mut fds = [PollFd::new(socket, PollFlags::empty())];
-    loop {
-        match poll(&mut fds, PollTimeout::ZERO) {
-            Ok(_) => break,
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno),
-        }
-    }
+    // A deadline already here: a look, no wait.
+    crate::wait::ready(&mut fds, Some(crate::clock::now()))?;
     Ok(fds[0]
         .revents()
         .is_some_and(|events| events.contains(PollFlags::POLLHUP)))
