@@ -536,7 +536,7 @@ impl Killed {
     /// Reaps `pid` once it has ended, within the deadline.
     fn reap(&mut self, pid: nix::unistd::Pid) -> WaitStatus {
         self.forget(pid);
-        reap_within(pid, DEADLINE)
+        reap_within(pid, DEADLINE).unwrap_or_else(|| panic!("{pid} did not end"))
     }
 
     /// Leaves `pid` alone at the end: it is reaped before (its number may
@@ -552,12 +552,7 @@ impl Drop for Killed {
             let _ = kill(pid, Signal::SIGKILL);
         }
         for &pid in &self.0 {
-            let deadline = Instant::now() + DEADLINE;
-            while waitpid(pid, Some(WaitPidFlag::WNOHANG)) == Ok(WaitStatus::StillAlive)
-                && Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            let _ = reap_within(pid, DEADLINE);
         }
     }
 }
@@ -578,16 +573,17 @@ impl Drop for Subreaper {
     }
 }
 
-/// Reaps child `pid` once it has ended, within `within`.
-fn reap_within(pid: nix::unistd::Pid, within: Duration) -> WaitStatus {
+/// Reaps child `pid` once it has ended, within `within`: `None` if it
+/// still runs then, or cannot be waited for.
+fn reap_within(pid: nix::unistd::Pid, within: Duration) -> Option<WaitStatus> {
     let deadline = Instant::now() + within;
     loop {
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)).expect("waitpid") {
-            WaitStatus::StillAlive => {
-                assert!(Instant::now() < deadline, "{pid} did not end");
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)).ok()? {
+            WaitStatus::StillAlive if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            ended => return ended,
+            WaitStatus::StillAlive => return None,
+            ended => return Some(ended),
         }
     }
 }

@@ -8,8 +8,9 @@
 //! `ready`): `stall` sleeps for an hour;
 //! `announce` writes the step's name and a newline to stdout, then sleeps,
 //! for a test to kill it there; `pause` writes it too, then stops itself
-//! (`SIGSTOP`), for a test to let it go on with `SIGCONT`. (The child cannot kill itself: as pid 1 of
-//! a pid namespace, it is immune to its own signals.) `garbage` writes a
+//! (`SIGSTOP`), for a test to let it go on with `SIGCONT`. (The child
+//! cannot kill itself: as pid 1 of a pid namespace, it is immune to its
+//! own signals.) `garbage` writes a
 //! line that is not a message to the launch socket and goes on; `forge`
 //! (for the helper, at `fork`) reports the pid of the host's init instead
 //! of forking, and exits 0.
