@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cradle_core::confinement::{Capability, SeccompProgram};
-use cradle_linux::seccomp::{self, Policy};
+use cradle_linux::seccomp::{self, Policy, SeccompError};
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::sys::stat::fstatat;
@@ -57,9 +57,7 @@ impl<'a> Compiler<'a> {
         let key = default_key(capabilities)?;
         // cradle's own policy, which libseccomp is known to compile: in
         // this process.
-        let compile_here =
-            |policy: &Policy| seccomp::compile(policy).map_err(|e| usage(format!("seccomp profile: {e}")));
-        self.compile_keyed(&key, || seccomp::default_policy(capabilities), compile_here)
+        self.compile_keyed(&key, || seccomp::default_policy(capabilities), seccomp::compile)
     }
 
     /// The program cached under `key`, else of `policy()`, compiled by
@@ -68,7 +66,7 @@ impl<'a> Compiler<'a> {
         &self,
         key: &[u8],
         policy: impl FnOnce() -> P,
-        compile: impl FnOnce(&Policy) -> Result<SeccompProgram, CliError>,
+        compile: impl FnOnce(&Policy) -> Result<SeccompProgram, SeccompError>,
     ) -> Result<SeccompProgram, CliError> {
         let name = entry_name(key);
         let root = self.states.open_existing()?;
@@ -76,7 +74,7 @@ impl<'a> Compiler<'a> {
         if let Some(program) = cache.as_ref().and_then(|dir| read_entry(dir.as_fd(), &name, key)) {
             return Ok(program);
         }
-        let program = compile(policy().borrow())?;
+        let program = compile(policy().borrow()).map_err(|e| usage(format!("seccomp profile: {e}")))?;
         if let Some(dir) = &cache {
             // A cache that cannot be written costs the next run a compile,
             // nothing more.
@@ -93,8 +91,8 @@ const COMPILE_BOUND: Duration = Duration::from_secs(10);
 
 /// `policy`'s program, compiled in a process of its own and killed at
 /// [`COMPILE_BOUND`]: libseccomp never returns from some policies.
-fn compile_apart(policy: &Policy) -> Result<SeccompProgram, CliError> {
-    seccomp::compile_within(policy, COMPILE_BOUND).map_err(|e| usage(format!("seccomp profile: {e}")))
+fn compile_apart(policy: &Policy) -> Result<SeccompProgram, SeccompError> {
+    seccomp::compile_within(policy, COMPILE_BOUND)
 }
 
 /// The cache key of the default policy for `capabilities`: a line no
