@@ -251,8 +251,8 @@ fn a_bad_profile_file_is_refused_naming_the_place() {
 }
 
 /// Two rules for `accept4` of different actions that both compare
-/// argument 0 first: libseccomp (2.5.4, 2.5.5, 2.6.1) never returns from the
-/// second rule's `seccomp_rule_add`.
+/// argument 0 first: libseccomp (2.5.4, 2.5.5, 2.6.1) never returns from
+/// the second rule's `seccomp_rule_add`.
 const NEVER_COMPILED: &str = r#"{"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [
     {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
     {"names": ["accept4"], "action": "SCMP_ACT_ERRNO", "errnoRet": 3,
